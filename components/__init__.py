@@ -1,0 +1,29 @@
+"""One ComponentResource per app kind. Kinds import lazily: a local-only stack never loads pulumi-aws."""
+
+from __future__ import annotations
+
+import importlib
+
+import pulumi
+
+from components.spec import AppSpec
+from deployctl.catalog import Kind
+
+_KINDS = {
+    Kind.LOCAL: "components.local:LocalApp",
+    Kind.ECS_SERVICE: "components.ecs_service:EcsServiceApp",
+    Kind.LAMBDA: "components.lambda_function:LambdaApp",
+    Kind.STATIC_SITE: "components.static_site:StaticSiteApp",
+}
+
+
+def component_class(kind: Kind) -> type[pulumi.ComponentResource]:
+    module, _, name = _KINDS[kind].partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def make_component(spec: AppSpec, opts: pulumi.ResourceOptions | None = None) -> pulumi.ComponentResource:
+    return component_class(spec.kind)(spec.app, spec, opts)
+
+
+__all__ = ["AppSpec", "component_class", "make_component"]

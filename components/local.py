@@ -1,0 +1,130 @@
+"""The `local` kind: the app repository's tree at the commit, released Capistrano style.
+
+`<deployRoot>/<app>/releases/<commit>/` holds each release; `<deployRoot>/<app>/current` is a
+symlink switched atomically (rename over the old link), so a reader never sees a half release.
+A real Pulumi resource (a dynamic provider), so the engine diffs, updates and records it; a new
+commit is an update of the same resource, never a replace.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import tarfile
+from pathlib import Path
+from typing import Any
+
+import pulumi
+from pulumi.dynamic import CreateResult, DiffResult, ResourceProvider, UpdateResult
+
+from components.spec import AppSpec
+
+RELEASES, CURRENT = "releases", "current"
+# Inputs that change what is deployed; `source` (where git fetches from) is not one of them.
+_DEPLOYED_BY = ("app", "commit", "path", "deploy_root", "keep_releases")
+
+
+def install_release(app_dir: Path, commit: str, tar_bytes: bytes) -> Path:
+    """Unpack a release once; a crash mid-way leaves only a temp dir, never a half release."""
+    target = app_dir / RELEASES / commit
+    if target.is_dir():
+        return target
+    tmp = app_dir / RELEASES / f".{commit}.tmp{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    with tarfile.open(fileobj=io.BytesIO(tar_bytes)) as tar:
+        tar.extractall(tmp, filter="data")
+    os.replace(tmp, target)
+    return target
+
+
+def switch_current(app_dir: Path, commit: str) -> Path:
+    """Point `current` at the release with one atomic rename."""
+    link = app_dir / CURRENT
+    tmp = app_dir / f".{CURRENT}.tmp{os.getpid()}"
+    if tmp.is_symlink() or tmp.exists():
+        tmp.unlink()
+    tmp.symlink_to(Path(RELEASES) / commit)
+    os.replace(tmp, link)
+    return link
+
+
+def prune_releases(app_dir: Path, keep: int, current: str) -> list[str]:
+    """Remove the oldest releases beyond `keep`, never the current one."""
+    releases = sorted(
+        (p for p in (app_dir / RELEASES).iterdir() if p.is_dir() and not p.name.startswith(".")),
+        key=lambda p: p.stat().st_mtime,
+        reverse=True,
+    )
+    removed = []
+    for old in releases[keep:]:
+        if old.name != current:
+            shutil.rmtree(old)
+            removed.append(old.name)
+    return removed
+
+
+def deploy_release(props: dict[str, Any]) -> dict[str, Any]:
+    from deployctl.apprepos import AppRepos
+
+    app_dir = Path(props["deploy_root"]) / props["app"]
+    repo = AppRepos(Path.cwd()).get(props["source"])
+    tar_bytes = repo.archive(props["commit"], props.get("path"))
+    release = install_release(app_dir, props["commit"], tar_bytes)
+    os.utime(release)  # newest release is the last to be pruned
+    link = switch_current(app_dir, props["commit"])
+    prune_releases(app_dir, int(props["keep_releases"]), props["commit"])
+    return {**props, "release_dir": str(release), "current": str(link)}
+
+
+class LocalReleaseProvider(ResourceProvider):
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        outs = deploy_release(props)
+        return CreateResult(id_=f"{props['app']}", outs=outs)
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        changed = [k for k in _DEPLOYED_BY if str(olds.get(k)) != str(news.get(k))]
+        replaces = [k for k in changed if k in ("app", "deploy_root")]
+        return DiffResult(changes=bool(changed), replaces=replaces, delete_before_replace=False)
+
+    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        return UpdateResult(outs=deploy_release(news))
+
+    def delete(self, _id: str, props: dict[str, Any]) -> None:
+        app_dir = Path(props["deploy_root"]) / props["app"]
+        shutil.rmtree(app_dir, ignore_errors=True)
+
+
+class LocalRelease(pulumi.dynamic.Resource):
+    commit: pulumi.Output[str]
+    release_dir: pulumi.Output[str]
+    current: pulumi.Output[str]
+
+    def __init__(self, name: str, props: dict[str, Any], opts: pulumi.ResourceOptions | None = None):
+        super().__init__(
+            LocalReleaseProvider(), name, {**props, "release_dir": None, "current": None}, opts
+        )
+
+
+class LocalApp(pulumi.ComponentResource):
+    """An app released on this machine; `version` is the commit."""
+
+    def __init__(self, name: str, spec: AppSpec, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("deploys:apps:LocalApp", name, None, opts)
+        if not spec.deploy_root:
+            raise ValueError(f"env '{spec.env}' has no deploys:deployRoot for local app '{name}'")
+        self.version = spec.commit
+        self.release = LocalRelease(
+            f"{name}-release",
+            {
+                "app": spec.app,
+                "commit": spec.commit,
+                "path": spec.path,
+                "deploy_root": spec.deploy_root,
+                "keep_releases": spec.settings.keep_releases,
+                "source": spec.repo_url,
+            },
+            pulumi.ResourceOptions(parent=self),
+        )
+        self.register_outputs({"version": spec.commit, "current": self.release.current})

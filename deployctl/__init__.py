@@ -1,0 +1,1 @@
+"""deployctl: deploy files in git, carried out by Pulumi."""

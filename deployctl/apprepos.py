@@ -1,0 +1,243 @@
+"""App repositories: a cache of bare clones outside the deploy repo, asked about commits.
+
+One fetch per repository per run at most, and only when an answer depends on it (a commit is
+missing, or a branch may have moved since the last fetch). Credentials come from git itself
+(credential helpers, SSH agent); git never prompts, so CI never hangs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+
+import git
+from pydantic import BaseModel, ConfigDict
+
+from deployctl.violations import CannotJudge
+
+GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "", "SSH_ASKPASS": "", "LC_ALL": "C"}
+
+
+class CommitInfo(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    sha: str
+    author: str
+    email: str
+    time: datetime
+    subject: str
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("DEPLOYCTL_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "deploy-by-code"
+    )
+    return Path(base) / "repos"
+
+
+def is_url(spec: str) -> bool:
+    return "://" in spec or (":" in spec and "@" in spec.split(":", 1)[0]) or spec.startswith("git@")
+
+
+def repo_url(spec: str, deploy_root: Path) -> str:
+    """A catalog `repo` as a URL git can clone: URLs as they are, paths from the deploy repo."""
+    if is_url(spec):
+        return spec
+    return (deploy_root / spec).resolve().as_uri()
+
+
+def display_url(url: str) -> str:
+    """The URL without any credentials, fit for a log, a comment or a notification."""
+    if "://" in url and "@" in url.split("://", 1)[1].split("/", 1)[0]:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://{rest.split('@', 1)[1]}"
+    return url
+
+
+class AppRepo:
+    """One app repository's bare clone in the cache."""
+
+    def __init__(self, url: str, path: Path, offline: bool):
+        self.url = url
+        self.path = path
+        self.offline = offline
+        self.fetched = False
+        self._lock = threading.Lock()
+        self._repo: git.Repo | None = None
+        self._commit_cache: dict[str, list[str]] = {}
+
+    # -- plumbing -------------------------------------------------------------------------
+    def _git(self, *args: str, check: bool = True, input: bytes | None = None) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            ["git", "--git-dir", str(self.path), *args],
+            capture_output=True, env={**os.environ, **GIT_ENV}, check=check, input=input,
+        )
+
+    @property
+    def repo(self) -> git.Repo:
+        if self._repo is None:
+            self._repo = git.Repo(self.path)
+        return self._repo
+
+    def ensure_cloned(self) -> None:
+        with self._lock:
+            if self.path.exists():
+                return
+            if self.offline:
+                raise CannotJudge(
+                    f"repository {display_url(self.url)} is not in the cache and --offline forbids "
+                    "fetching it; run once without --offline"
+                )
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_name(self.path.name + f".tmp{os.getpid()}")
+            for extra in (["--filter=blob:none"], []):
+                result = subprocess.run(
+                    ["git", "clone", "--bare", "--quiet", *extra, self.url, str(tmp)],
+                    capture_output=True, env={**os.environ, **GIT_ENV},
+                )
+                if result.returncode == 0:
+                    break
+                subprocess.run(["rm", "-rf", str(tmp)], check=False)
+            else:
+                raise CannotJudge(
+                    f"cannot clone {display_url(self.url)}: {result.stderr.decode(errors='replace').strip()}"
+                )
+            subprocess.run(
+                ["git", "--git-dir", str(tmp), "config", "remote.origin.fetch", "+refs/heads/*:refs/heads/*"],
+                check=True, capture_output=True,
+            )
+            os.replace(tmp, self.path)
+            self.fetched = True
+
+    def fetch(self) -> bool:
+        """Fetch branches and tags once per run; False when offline or already fetched."""
+        with self._lock:
+            if self.offline or self.fetched:
+                return False
+            self.fetched = True
+            result = self._git("fetch", "--quiet", "--prune", "--tags", "origin",
+                               "+refs/heads/*:refs/heads/*", check=False)
+            if result.returncode != 0:
+                raise CannotJudge(
+                    f"cannot fetch {display_url(self.url)}: {result.stderr.decode(errors='replace').strip()}"
+                )
+            self._commit_cache.clear()
+            return True
+
+    # -- questions ------------------------------------------------------------------------
+    def _candidates(self, prefix: str) -> list[str]:
+        if prefix in self._commit_cache:
+            return self._commit_cache[prefix]
+        if len(prefix) in (40, 64):
+            out = self._git("cat-file", "-t", prefix, check=False)
+            found = [prefix] if out.returncode == 0 and out.stdout.strip() == b"commit" else []
+        else:
+            out = self._git("rev-parse", f"--disambiguate={prefix}", check=False)
+            objects = out.stdout.decode().split() if out.returncode == 0 else []
+            found = []
+            if objects:
+                types = self._git("cat-file", "--batch-check=%(objectname) %(objecttype)",
+                                  input="\n".join(objects).encode() + b"\n").stdout.decode().splitlines()
+                found = sorted(line.split()[0] for line in types if line.endswith(" commit"))
+        self._commit_cache[prefix] = found
+        return found
+
+    def resolve(self, prefix: str) -> list[str]:
+        """Full hashes of the commits that `prefix` names (none, one, or several if ambiguous)."""
+        self.ensure_cloned()
+        found = self._candidates(prefix)
+        if not found and self.fetch():
+            found = self._candidates(prefix)
+        return found
+
+    def is_ancestor(self, ancestor: str, descendant: str) -> bool:
+        self.ensure_cloned()
+        return self._git("merge-base", "--is-ancestor", ancestor, descendant, check=False).returncode == 0
+
+    def branch_tip(self, branch: str) -> str | None:
+        self.ensure_cloned()
+        out = self._git("rev-parse", "--verify", "--quiet", f"refs/heads/{branch}^{{commit}}", check=False)
+        return out.stdout.decode().strip() or None
+
+    def on_branch(self, commit: str, branch: str) -> bool:
+        """Is `commit` reachable from the branch? Fetches once if the branch may have moved."""
+        tip = self.branch_tip(branch)
+        if tip and self.is_ancestor(commit, tip):
+            return True
+        if self.fetch():
+            tip = self.branch_tip(branch)
+            return bool(tip) and self.is_ancestor(commit, tip)
+        return False
+
+    def count_between(self, old: str, new: str) -> int:
+        self.ensure_cloned()
+        out = self._git("rev-list", "--count", f"{old}..{new}", check=False)
+        return int(out.stdout.strip() or 0) if out.returncode == 0 else 0
+
+    def log(self, old: str | None, new: str, limit: int = 50) -> list[CommitInfo]:
+        """Commits in `new` but not `old`, newest first (first-parent order is not forced)."""
+        self.ensure_cloned()
+        rng = [f"{old}..{new}"] if old else [new]
+        fmt = "%H%x1f%an%x1f%ae%x1f%ct%x1f%s"
+        out = self._git("log", f"--max-count={limit}", f"--format={fmt}", *rng, "--", check=False)
+        if out.returncode != 0:
+            return []
+        return [_commit_info(line) for line in out.stdout.decode(errors="replace").splitlines() if line]
+
+    def info(self, commit: str) -> CommitInfo | None:
+        commits = self.log(None, commit, limit=1)
+        return commits[0] if commits else None
+
+    def archive(self, commit: str, path: str | None) -> bytes:
+        """The tree at `commit` (or its subfolder `path`) as a tar stream."""
+        self.ensure_cloned()
+        if not self._candidates(commit):
+            self.fetch()
+        treeish = f"{commit}:{path.strip('/')}" if path else commit
+        out = self._git("archive", "--format=tar", treeish, check=False)
+        if out.returncode != 0:
+            raise CannotJudge(
+                f"cannot archive {treeish} of {display_url(self.url)}: "
+                f"{out.stderr.decode(errors='replace').strip()}"
+            )
+        return out.stdout
+
+
+def _commit_info(line: str) -> CommitInfo:
+    sha, author, email, ts, subject = line.split("\x1f", 4)
+    return CommitInfo(sha=sha, author=author, email=email,
+                      time=datetime.fromtimestamp(int(ts), tz=UTC), subject=subject)
+
+
+class AppRepos:
+    """The cache: one AppRepo per URL, shared by every app that names it."""
+
+    def __init__(self, deploy_root: Path, cache_dir: Path | None = None, offline: bool = False):
+        self.deploy_root = deploy_root
+        self.cache_dir = cache_dir or default_cache_dir()
+        self.offline = offline
+        self._repos: dict[str, AppRepo] = {}
+        self._lock = threading.Lock()
+
+    def get(self, spec: str) -> AppRepo:
+        url = repo_url(spec, self.deploy_root)
+        with self._lock:
+            if url not in self._repos:
+                key = hashlib.sha256(url.encode()).hexdigest()[:16]
+                name = url.rstrip("/").rsplit("/", 1)[-1].removesuffix(".git")[:40] or "repo"
+                self._repos[url] = AppRepo(url, self.cache_dir / f"{name}-{key}.git", self.offline)
+            return self._repos[url]
+
+    # -- the rules' Commits interface, by catalog `repo` -------------------------------------
+    def resolve(self, spec: str, prefix: str) -> list[str]:
+        return self.get(spec).resolve(prefix)
+
+    def is_ancestor(self, spec: str, ancestor: str, descendant: str) -> bool:
+        return self.get(spec).is_ancestor(ancestor, descendant)
+
+    def on_branch(self, spec: str, commit: str, branch: str) -> bool:
+        return self.get(spec).on_branch(commit, branch)

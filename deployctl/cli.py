@@ -1,0 +1,176 @@
+"""deployctl: the command line. The imperative shell around the pure core.
+
+Exit codes: 0 all good (warnings allowed), 1 a violation or a failed deploy, 2 cannot judge or
+run (bad arguments, unreadable catalog or stack config, unreachable repository, no Pulumi).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from deployctl import console
+from deployctl.violations import CannotJudge, InputError, Violation, errors
+
+app = typer.Typer(
+    name="deployctl",
+    help=(
+        "Deploy by pull request: deploy files in git (deploys/<env>/<app>, newest commit on top), "
+        "carried out by Pulumi.\n\n"
+        "Exit codes: 0 ok, 1 a safeguard refused or a deploy failed, 2 cannot judge or run."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+RepoOpt = Annotated[Path, typer.Option("--repo", help="The deploy repository (default: here).",
+                                       file_okay=False, resolve_path=True)]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
+OfflineOpt = Annotated[bool, typer.Option("--offline", help="Use the app-repository cache only; never fetch.")]
+
+
+def _parse_time(value: str | None) -> datetime:
+    if value is None:
+        return datetime.now(UTC)
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise CannotJudge(f"--at '{value}' is not an ISO-8601 time (e.g. 2026-12-24T10:00:00Z)") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _report(violations: list[Violation], as_json: bool) -> int:
+    failed = bool(errors(violations))
+    if as_json:
+        console.out(json.dumps({"ok": not failed, "violations": [v.model_dump(mode="json") for v in violations]},
+                               indent=2))
+    else:
+        for v in violations:
+            console.violation(v)
+        n_err, n_warn = len(errors(violations)), len(violations) - len(errors(violations))
+        console.out(f"{n_err} error(s), {n_warn} warning(s)" if violations else "ok: no violations")
+    return 1 if failed else 0
+
+
+@app.command()
+def check(
+    base: Annotated[str | None, typer.Option(help="Also judge every change since this ref (what a PR changes).")] = None,
+    at: Annotated[str | None, typer.Option(help="Judge freeze windows at this ISO-8601 time (default: now).")] = None,
+    offline: OfflineOpt = False,
+    as_json: JsonOpt = False,
+    repo: RepoOpt = Path("."),
+) -> None:
+    """Check deploy files against the safeguards.
+
+    Without --base: every deploy file (syntax, names, env and app known, commit exists).
+    With --base REF: also every change since REF: wrong branch, backward deploy, skipped
+    promotion, freeze window, half a co-deploy group, rewritten history.
+
+    Examples:
+      deployctl check
+      deployctl check --base origin/main
+      deployctl check --base origin/main --at 2026-12-24T10:00:00Z --json
+    """
+    from deployctl.service import run_check
+
+    moment = _parse_time(at)
+    violations = run_check(repo, base=base, at=moment, offline=offline)
+    raise typer.Exit(_report(violations, as_json))
+
+
+@app.command()
+def up(
+    stack: Annotated[list[str] | None, typer.Option("--stack", help="Only this env (repeatable).")] = None,
+    base: Annotated[str | None, typer.Option(help="Deploy only the stacks changed since this ref.")] = None,
+    message: Annotated[str | None, typer.Option("-m", "--message", help="Update message.")] = None,
+    as_json: JsonOpt = False,
+    repo: RepoOpt = Path("."),
+) -> None:
+    """Run `pulumi up` for envs, in promotion order (staging before production).
+
+    The safeguards run first; nothing deploys that they refuse.
+
+    Examples:
+      deployctl up                      every env
+      deployctl up --stack staging
+    """
+    from deployctl.service import run_up
+
+    outcomes = run_up(repo, stacks=stack, base=base, message=message)
+    if as_json:
+        console.out(json.dumps([o.model_dump(mode="json") for o in outcomes], indent=2, default=str))
+    raise typer.Exit(0 if all(o.ok for o in outcomes) else 1)
+
+
+@app.command()
+def preview(
+    stack: Annotated[list[str] | None, typer.Option("--stack", help="Only this env (repeatable).")] = None,
+    as_json: JsonOpt = False,
+    repo: RepoOpt = Path("."),
+) -> None:
+    """Run `pulumi preview` for envs and show what would change."""
+    from deployctl.service import run_preview
+
+    outcomes = run_preview(repo, stacks=stack)
+    if as_json:
+        console.out(json.dumps([o.model_dump(mode="json") for o in outcomes], indent=2, default=str))
+    raise typer.Exit(0 if all(o.ok for o in outcomes) else 1)
+
+
+@app.command()
+def deployed(
+    stack: Annotated[list[str] | None, typer.Option("--stack", help="Only this env (repeatable).")] = None,
+    as_json: JsonOpt = False,
+    repo: RepoOpt = Path("."),
+) -> None:
+    """What runs where, read back from Pulumi (each stack's `deployed` output)."""
+    from deployctl.service import read_deployed
+
+    result = read_deployed(repo, stacks=stack)
+    if as_json:
+        console.out(json.dumps(result, indent=2))
+        return
+    for env, apps in result.items():
+        console.out(f"{env}:")
+        for name, info in sorted(apps.items()):
+            console.out(f"  {name:<24} {info['commit'][:12]}  {info['kind']:<12} {info['comment']}")
+
+
+def main() -> None:
+    """Entry point: no traceback ever reaches a user; the exit code says what happened."""
+    try:
+        code = app(standalone_mode=False)
+        sys.exit(code if isinstance(code, int) else 0)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except InputError as exc:
+        for v in exc.violations:
+            console.violation(v, err=True)
+        sys.exit(1)
+    except CannotJudge as exc:
+        console.error(f"cannot judge: {exc}")
+        sys.exit(2)
+    except KeyboardInterrupt:
+        console.error("interrupted")
+        sys.exit(130)
+    except Exception as exc:  # click usage errors and anything unforeseen
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(2)
+        if isinstance(exc, click.exceptions.Abort):
+            sys.exit(130)
+        if os.environ.get("DEPLOYCTL_DEBUG"):
+            raise
+        console.error(f"internal error: {type(exc).__name__}: {exc}. "
+                      "Rerun with DEPLOYCTL_DEBUG=1 for details and report it.")
+        sys.exit(2)

@@ -1,0 +1,74 @@
+"""Output for people and machines: results on stdout, errors and progress on stderr.
+
+In a terminal, rich colours and progress bars; in CI or a pipe, plain lines that read well in a log.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from deployctl.violations import Severity, Violation
+
+T = TypeVar("T")
+
+
+def interactive() -> bool:
+    return sys.stderr.isatty() and not os.environ.get("CI")
+
+
+_out = Console(highlight=False, soft_wrap=True)
+_err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def out(text: str) -> None:
+    _out.print(text, markup=False)
+
+
+def error(text: str) -> None:
+    _err.print(f"deployctl: {text}", markup=False, style="bold red" if interactive() else None)
+
+
+def info(text: str) -> None:
+    _err.print(text, markup=False, style="dim" if interactive() else None)
+
+
+def violation(v: Violation, err: bool = False) -> None:
+    style = ("bold red" if v.severity is Severity.ERROR else "yellow") if interactive() else None
+    (_err if err else _out).print(v.format(), markup=False, style=style)
+
+
+@contextmanager
+def step(label: str) -> Iterator[None]:
+    """A long step: a spinner line in a terminal, a start line in CI."""
+    if interactive():
+        with _err.status(label):
+            yield
+    else:
+        info(f"{label} ...")
+        yield
+
+
+def track(items: Iterable[T], label: str, total: int | None = None) -> Iterator[T]:
+    """Progress over many items in a terminal; one line per 10% in CI."""
+    items = list(items)
+    total = total if total is not None else len(items)
+    if interactive():
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TimeElapsedColumn(), console=_err, transient=True) as progress:
+            task = progress.add_task(label, total=total)
+            for item in items:
+                yield item
+                progress.advance(task)
+        return
+    step_every = max(1, total // 10)
+    for i, item in enumerate(items, 1):
+        yield item
+        if total >= 20 and (i % step_every == 0 or i == total):
+            info(f"{label}: {i}/{total}")

@@ -1,0 +1,254 @@
+"""The Pulumi engine at the edge, through the Automation API (never by parsing CLI text).
+
+Defaults make a fresh clone work with no account: a file backend inside the repo
+(`.pulumi-state/`, git-ignored) and the empty passphrase. Both are overridable with Pulumi's own
+variables (PULUMI_BACKEND_URL, PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from pulumi import automation as auto
+from pydantic import BaseModel, ConfigDict
+
+from deployctl.violations import CannotJudge
+
+STATE_DIR = ".pulumi-state"
+
+
+class ResourceChange(BaseModel):
+    """One resource's planned or applied step, from an engine event."""
+
+    model_config = ConfigDict(frozen=True)
+
+    urn: str
+    type: str
+    name: str
+    op: str
+    diffs: tuple[str, ...] = ()
+    detailed: dict[str, str] = {}
+    """Property path to diff kind (add, update, delete, *-replace)."""
+
+
+class Outcome(BaseModel):
+    """What one preview or up of one stack did."""
+
+    model_config = ConfigDict(frozen=True)
+
+    env: str
+    ok: bool
+    counts: dict[str, int] = {}
+    changes: tuple[ResourceChange, ...] = ()
+    error: str | None = None
+    outputs: dict[str, Any] = {}
+    update: int | None = None
+
+
+class UpdateRecord(BaseModel):
+    """One entry of `pulumi stack history`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    env: str
+    version: int | None
+    kind: str
+    result: str
+    message: str
+    start: datetime | None
+    end: datetime | None
+    environment: dict[str, str] = {}
+    counts: dict[str, int] = {}
+
+
+def change_from_event(event: dict[str, Any]) -> ResourceChange | None:
+    """A ResourceChange from an engine event as JSON (the `--event-log` and `on_event` shape)."""
+    pre = event.get("resourcePreEvent") or event.get("resOutputsEvent")
+    if not pre:
+        return None
+    meta = pre.get("metadata") or {}
+    urn = meta.get("urn", "")
+    detailed = {
+        path: (diff.get("kind") or "update").lower()
+        for path, diff in (meta.get("detailedDiff") or {}).items()
+    }
+    return ResourceChange(
+        urn=urn,
+        type=meta.get("type", ""),
+        name=urn.rsplit("::", 1)[-1],
+        op=meta.get("op", ""),
+        diffs=tuple(meta.get("diffs") or ()),
+        detailed=detailed,
+    )
+
+
+def changes_from_events(events: list[dict[str, Any]]) -> list[ResourceChange]:
+    """The planned step of each resource (pre events; outputs events only fill gaps)."""
+    seen: dict[str, ResourceChange] = {}
+    for event in events:
+        change = change_from_event(event)
+        if change is None:
+            continue
+        if "resourcePreEvent" in event or change.urn not in seen:
+            seen[change.urn] = change
+    return list(seen.values())
+
+
+def find_pulumi() -> Path | None:
+    """The CLI: $DEPLOYCTL_PULUMI, beside this venv's python, or on PATH."""
+    if explicit := os.environ.get("DEPLOYCTL_PULUMI"):
+        return Path(explicit)
+    beside = Path(sys.executable).parent / "pulumi"
+    if beside.exists():
+        return beside
+    found = shutil.which("pulumi")
+    return Path(found) if found else None
+
+
+def engine_env(root: Path, pulumi_bin: Path | None) -> dict[str, str]:
+    env: dict[str, str] = {}
+    if not os.environ.get("PULUMI_BACKEND_URL"):
+        env["PULUMI_BACKEND_URL"] = (root / STATE_DIR).resolve().as_uri()
+    if not (os.environ.get("PULUMI_CONFIG_PASSPHRASE") is not None
+            or os.environ.get("PULUMI_CONFIG_PASSPHRASE_FILE")):
+        env["PULUMI_CONFIG_PASSPHRASE"] = ""
+    env.setdefault("PULUMI_SKIP_UPDATE_CHECK", "true")
+    env.setdefault("PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION", "true")
+    # The language host, the dynamic provider and this venv's python must be found first.
+    dirs = [str(Path(sys.executable).parent)]
+    if pulumi_bin is not None:
+        dirs.append(str(pulumi_bin.resolve().parent))
+    env["PATH"] = os.pathsep.join([*dirs, os.environ.get("PATH", "")])
+    return {k: v for k, v in env.items() if k not in os.environ or k == "PATH"}
+
+
+EventSink = Callable[[dict[str, Any]], None]
+
+
+class Engine:
+    """Pulumi stacks of the deploy repo, one per env folder."""
+
+    def __init__(self, root: Path):
+        self.root = root.resolve()
+        pulumi_bin = find_pulumi()
+        if pulumi_bin is None:
+            raise CannotJudge(
+                "the Pulumi CLI is not installed; run `make setup` (it builds or finds it) "
+                "or put `pulumi` on PATH"
+            )
+        self.env_vars = engine_env(self.root, pulumi_bin)
+        if "PULUMI_BACKEND_URL" in self.env_vars:
+            (self.root / STATE_DIR).mkdir(exist_ok=True)
+        self.command = auto.PulumiCommand(root=str(pulumi_bin.resolve().parent.parent),
+                                          skip_version_check=True)
+        self._stacks: dict[str, auto.Stack] = {}
+
+    def stack(self, env: str) -> auto.Stack:
+        if env not in self._stacks:
+            opts = auto.LocalWorkspaceOptions(
+                work_dir=str(self.root), env_vars=self.env_vars, pulumi_command=self.command
+            )
+            self._stacks[env] = auto.create_or_select_stack(env, work_dir=str(self.root), opts=opts)
+        return self._stacks[env]
+
+    def preview(self, env: str, sink: EventSink | None = None) -> Outcome:
+        events: list[dict[str, Any]] = []
+        try:
+            result = self.stack(env).preview(
+                on_event=_collect(events, sink), diff=True, color="never", suppress_progress=True
+            )
+        except auto.errors.CommandError as exc:
+            return Outcome(env=env, ok=False, changes=tuple(changes_from_events(events)),
+                           error=_error_text(exc))
+        return Outcome(env=env, ok=True, counts=dict(result.change_summary),
+                       changes=tuple(changes_from_events(events)))
+
+    def up(self, env: str, message: str, sink: EventSink | None = None) -> Outcome:
+        events: list[dict[str, Any]] = []
+        try:
+            result = self.stack(env).up(
+                on_event=_collect(events, sink), message=message, color="never",
+                suppress_progress=True,
+            )
+        except auto.errors.CommandError as exc:
+            return Outcome(env=env, ok=False, changes=tuple(changes_from_events(events)),
+                           error=_error_text(exc))
+        return Outcome(
+            env=env, ok=True, counts=dict(result.summary.resource_changes or {}),
+            changes=tuple(changes_from_events(events)),
+            outputs={k: v.value for k, v in result.outputs.items() if not v.secret},
+            update=result.summary.version,
+        )
+
+    def outputs(self, env: str) -> dict[str, Any]:
+        return {k: v.value for k, v in self.stack(env).outputs().items() if not v.secret}
+
+    def history(self, env: str, page_size: int = 100) -> list[UpdateRecord]:
+        """Every update of the stack, newest first, reading all pages."""
+        stack = self.stack(env)
+        records: list[UpdateRecord] = []
+        page = 1
+        while True:
+            batch = stack.history(page_size=page_size, page=page)
+            records.extend(_record(env, s) for s in batch)
+            if len(batch) < page_size:
+                return records
+            page += 1
+
+
+def _record(env: str, s: auto.UpdateSummary) -> UpdateRecord:
+    return UpdateRecord(
+        env=env, version=s.version, kind=str(s.kind), result=str(s.result), message=s.message or "",
+        start=s.start_time, end=s.end_time, environment=dict(s.environment or {}),
+        counts=dict(s.resource_changes or {}),
+    )
+
+
+def _collect(events: list[dict[str, Any]], sink: EventSink | None) -> Callable[[Any], None]:
+    def on_event(event: Any) -> None:
+        data = _event_dict(event)
+        events.append(data)
+        if sink is not None:
+            sink(data)
+
+    return on_event
+
+
+def _event_dict(event: Any) -> dict[str, Any]:
+    """Back to the wire JSON shape, so live events and recorded streams take one code path."""
+    out: dict[str, Any] = {}
+    pre = getattr(event, "resource_pre_event", None)
+    outs = getattr(event, "res_outputs_event", None)
+    for key, value in (("resourcePreEvent", pre), ("resOutputsEvent", outs)):
+        if value is not None:
+            meta = value.metadata
+            out[key] = {"metadata": {
+                "op": str(getattr(meta.op, "value", meta.op)),
+                "urn": meta.urn,
+                "type": meta.type,
+                "diffs": list(meta.diffs or []),
+                "detailedDiff": {
+                    k: {"kind": str(getattr(d.diff_kind, "value", d.diff_kind))}
+                    for k, d in (meta.detailed_diff or {}).items()
+                },
+            }}
+    diag = getattr(event, "diagnostic_event", None)
+    if diag is not None:
+        out["diagnosticEvent"] = {"message": diag.message, "severity": diag.severity}
+    summary = getattr(event, "summary_event", None)
+    if summary is not None:
+        out["summaryEvent"] = {"resourceChanges": dict(summary.resource_changes or {})}
+    return out
+
+
+def _error_text(exc: auto.errors.CommandError) -> str:
+    text = (getattr(exc, "stderr", "") or "") + "\n" + (getattr(exc, "stdout", "") or "")
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    keep = [ln for ln in lines if "error" in ln.lower()] or lines
+    return "\n".join(keep[-20:]) or str(exc)

@@ -1,0 +1,134 @@
+"""The deploy repository, read from its working tree or from any commit (GitPython)."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import git
+
+from deployctl.catalog import CATALOG_FILE
+from deployctl.model import DEPLOYS_DIR
+from deployctl.snapshot import RepoFiles, Snapshot, build_snapshot, env_of_stack_file
+from deployctl.tree import Entry, EntryKind
+from deployctl.violations import CannotJudge
+
+
+def open_repo(root: Path) -> git.Repo:
+    try:
+        return git.Repo(root, search_parent_directories=False)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        raise CannotJudge(f"{root} is not a git repository; run deployctl at the deploy repo's root") from None
+
+
+def resolve_ref(repo: git.Repo, ref: str) -> str:
+    try:
+        return repo.commit(ref).hexsha
+    except (git.BadName, ValueError, git.GitCommandError):
+        raise CannotJudge(
+            f"cannot resolve '{ref}' to a commit of the deploy repo; fetch it first "
+            "(git fetch origin) or name a branch, tag or commit that exists"
+        ) from None
+
+
+# -- working tree -----------------------------------------------------------------------------
+
+
+def _kind(mode: int) -> EntryKind:
+    if stat.S_ISLNK(mode):
+        return EntryKind.SYMLINK
+    if stat.S_ISDIR(mode):
+        return EntryKind.DIR
+    if stat.S_ISREG(mode):
+        return EntryKind.FILE
+    return EntryKind.OTHER
+
+
+def worktree_entries(root: Path, envs: set[str] | None = None) -> list[Entry]:
+    """Every path below deploys/ without following links; files are read, capped past 1 MiB."""
+    entries: list[Entry] = []
+    base = root / DEPLOYS_DIR
+    if not base.is_dir():
+        return entries
+    stack: list[tuple[Path, str]] = [(base, DEPLOYS_DIR)]
+    while stack:
+        folder, rel = stack.pop()
+        with os.scandir(folder) as it:
+            for item in it:
+                path = f"{rel}/{item.name}"
+                if rel == DEPLOYS_DIR and envs is not None and item.name not in envs:
+                    continue
+                kind = _kind(item.stat(follow_symlinks=False).st_mode)
+                data = None
+                if kind is EntryKind.FILE:
+                    with open(item.path, "rb") as fh:
+                        data = fh.read((1 << 20) + 1)
+                entries.append(Entry(path=path, kind=kind, data=data))
+                if kind is EntryKind.DIR:
+                    stack.append((Path(item.path), path))
+    return entries
+
+
+def _read_text(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except (UnicodeDecodeError, OSError) as exc:
+        raise CannotJudge(f"{path.name}: cannot read: {exc}") from None
+
+
+def worktree_files(root: Path, envs: set[str] | None = None) -> RepoFiles:
+    stacks = {}
+    for item in sorted(root.iterdir()):
+        env = env_of_stack_file(item.name)
+        if env is not None and (envs is None or env in envs):
+            stacks[env] = _read_text(item) or ""
+    return RepoFiles(catalog=_read_text(root / CATALOG_FILE), stack_configs=stacks,
+                     entries=worktree_entries(root, envs))
+
+
+def worktree_snapshot(root: Path, envs: set[str] | None = None) -> Snapshot:
+    return build_snapshot(worktree_files(root, envs))
+
+
+# -- commits ----------------------------------------------------------------------------------
+
+
+def _tree_kind(mode: int) -> EntryKind:
+    if mode == 0o120000:
+        return EntryKind.SYMLINK
+    if mode == 0o160000:
+        return EntryKind.OTHER
+    if mode == 0o040000:
+        return EntryKind.DIR
+    return EntryKind.FILE
+
+
+def commit_files(repo: git.Repo, rev: str) -> RepoFiles:
+    """The snapshot inputs at a commit, read straight from git objects (no checkout)."""
+    commit = repo.commit(rev)
+    tree = commit.tree
+    catalog = None
+    stacks: dict[str, str] = {}
+    entries: list[Entry] = []
+    for item in tree:
+        if item.path == CATALOG_FILE and item.type == "blob":
+            catalog = item.data_stream.read().decode("utf-8", errors="replace")
+        elif (env := env_of_stack_file(item.path)) is not None and item.type == "blob":
+            stacks[env] = item.data_stream.read().decode("utf-8", errors="replace")
+    try:
+        deploys = tree / DEPLOYS_DIR
+    except KeyError:
+        deploys = None
+    if deploys is not None:
+        for item in deploys.traverse():
+            kind = _tree_kind(item.mode)
+            data = item.data_stream.read() if kind is EntryKind.FILE else None
+            entries.append(Entry(path=item.path, kind=kind, data=data))
+    return RepoFiles(catalog=catalog, stack_configs=stacks, entries=entries)
+
+
+def commit_snapshot(repo: git.Repo, rev: str) -> Snapshot:
+    return build_snapshot(commit_files(repo, rev))

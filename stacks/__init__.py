@@ -1,0 +1,1 @@
+"""Env folder to stack: each `deploys/<env>/` is the Pulumi stack `<env>`."""

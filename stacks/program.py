@@ -1,0 +1,64 @@
+"""The per-stack Pulumi program: the env's deploy files become components of their kinds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pulumi
+
+from components import make_component
+from components.spec import AppSpec
+from deployctl.apprepos import repo_url
+from deployctl.catalog import app_settings
+from deployctl.envconfig import PROJECT, EnvSettings, env_settings_from_pulumi
+from deployctl.gitaccess import worktree_snapshot
+from deployctl.order import app_order
+from deployctl.violations import errors
+
+
+def _fail(messages: list[str]) -> None:
+    for message in messages:
+        pulumi.log.error(message)
+    raise pulumi.RunError(
+        f"{len(messages)} problem(s) in the deploy repo; nothing was deployed. "
+        "Run `deployctl check` for the details and fix them first."
+    )
+
+
+def app_specs(root: Path, env: str, settings: EnvSettings) -> list[AppSpec]:
+    """The env's apps in dependency order, or fail before a single resource is registered."""
+    snapshot = worktree_snapshot(root, envs={env})
+    problems = errors(snapshot.all_violations())
+    if env not in snapshot.tree.envs:
+        _fail([*(v.format() for v in problems), f"stack '{env}' has no folder deploys/{env}/"])
+    if problems:
+        _fail([v.format() for v in problems])
+    files = {f.app: f for f in snapshot.tree.in_env(env)}
+    catalog = snapshot.catalog
+    deploy_root = settings.deploy_root or f".deployments/{env}"
+    specs = []
+    for name in app_order(catalog, list(files)):
+        app, file = catalog.apps[name], files[name]
+        specs.append(
+            AppSpec(
+                env=env, app=name, kind=app.kind, commit=file.commit, comment=file.current.comment,
+                repo_url=repo_url(app.repo, root), path=app.path,
+                settings=app_settings(name, app, settings.settings.get(name)),
+                deploy_root=str((root / deploy_root).resolve()), depends_on=list(app.depends_on),
+            )
+        )
+    return specs
+
+
+def program() -> None:
+    env = pulumi.get_stack()
+    settings = env_settings_from_pulumi(pulumi.Config(PROJECT).get_object)
+    components: dict[str, pulumi.Resource] = {}
+    specs = app_specs(Path.cwd(), env, settings)
+    for spec in specs:  # dependency order: what an app depends on is already registered
+        after = [components[d] for d in spec.depends_on if d in components]
+        components[spec.app] = make_component(spec, pulumi.ResourceOptions(depends_on=after))
+    pulumi.export(
+        "deployed",
+        {s.app: {"commit": s.commit, "comment": s.comment, "kind": s.kind.value} for s in specs},
+    )

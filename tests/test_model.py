@@ -1,0 +1,100 @@
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from deployctl.model import DeployFileError, Tag, parse_deploy_file, render_line
+
+FULL = "a" * 40
+OLD = "b" * 40
+
+
+def parse(data: bytes):
+    return parse_deploy_file("staging", "api", data)
+
+
+def test_first_token_is_the_commit_and_rest_of_line_is_its_comment():
+    f = parse(f"{FULL} ship the login fix [hotfix]\n{OLD} first deploy\nnotes for the team\n".encode())
+    assert f.commit == FULL
+    assert f.current.comment == "ship the login fix [hotfix]"
+    assert f.current.tags == (Tag.HOTFIX,)
+    assert f.current.line == 1
+    assert [h.commit for h in f.history] == [OLD]
+    assert f.history[0].line == 2
+    assert f.commits() == [FULL, OLD]
+
+
+def test_leading_blank_lines_and_crlf():
+    f = parse(f"\r\n  \r\n{FULL}\tvia CRLF [rollback] [rollback]\r\n{OLD}\r\n".encode())
+    assert f.commit == FULL
+    assert f.current.line == 3
+    assert f.current.comment == "via CRLF [rollback] [rollback]"
+    assert f.current.tags == (Tag.ROLLBACK,)
+    assert f.history[0].commit == OLD
+
+
+def test_short_and_sha256_hashes_are_commits():
+    assert parse(b"abcdef1\n").current.is_full_hash is False
+    assert parse(("c" * 64 + "\n").encode()).current.is_full_hash is True
+
+
+def test_comment_lines_are_not_history():
+    f = parse(f"{FULL}\n# deadbeefx is not a hash\nsee PR 12\n".encode())
+    assert f.history == ()
+
+
+def test_render_line_appends_tags_once():
+    assert render_line(FULL, "roll back  the\nbad deploy", (Tag.ROLLBACK,)) == f"{FULL} roll back the bad deploy [rollback]\n"
+    assert render_line(FULL, "already [rollback]", (Tag.ROLLBACK,)) == f"{FULL} already [rollback]\n"
+    assert render_line(FULL) == f"{FULL}\n"
+
+
+BAD = [
+    (b"", None, "empty file"),
+    (b"   \n\t\n", None, "empty file"),
+    (b"\n\nnot-a-hash here\n", 3, "is not a commit hash"),
+    (b"abc123\n", 1, "is 6 characters"),
+    (("a" * 41 + "\n").encode(), 1, "is 41 characters"),
+    (("a" * 63 + "\n").encode(), 1, "is 63 characters"),
+    (("a" * 65 + "\n").encode(), 1, "is 65 characters"),
+    (b"ABCDEF1234567\n", 1, "upper-case"),
+    (b"\xef\xbb\xbf" + FULL.encode() + b"\n", 1, "byte-order mark"),
+    (FULL.encode() + b"\n\x00\x01binary", 2, "binary content"),
+    (b"\xff\xfe" + FULL.encode(), 1, "not UTF-8"),
+    (FULL.encode() + b"\ncaf\xe9\n", 2, "not UTF-8"),
+    (b"x" * ((1 << 20) + 1), None, "over the 1 MiB limit"),
+    (b"g" * 40 + b"\n", 1, "not a commit hash"),
+    (b"[rollback] " + FULL.encode(), 1, "not a commit hash"),
+]
+
+
+@pytest.mark.parametrize(("data", "line", "words"), BAD, ids=[w for _, _, w in BAD])
+def test_bad_files_name_file_line_and_fix(data: bytes, line: int | None, words: str):
+    with pytest.raises(DeployFileError) as exc:
+        parse(data)
+    v = exc.value.violation
+    assert v.rule == "syntax"
+    assert v.file == "deploys/staging/api"
+    assert v.line == line
+    assert words in v.message
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.binary(max_size=2048))
+def test_parser_never_crashes_on_any_bytes(data: bytes):
+    try:
+        f = parse(data)
+    except DeployFileError as exc:
+        assert exc.violation.rule == "syntax"
+    else:
+        assert f.commit == data.decode().split()[0]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=500))
+def test_parser_never_crashes_on_any_text(text: str):
+    try:
+        parse(text.encode("utf-8"))
+    except DeployFileError as exc:
+        assert exc.violation.rule == "syntax"
