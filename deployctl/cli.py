@@ -82,7 +82,12 @@ def check(
     from deployctl.service import run_check
 
     moment = _parse_time(at)
-    violations = run_check(repo, base=base, at=moment, offline=offline)
+    try:
+        violations = run_check(repo, base=base, at=moment, offline=offline)
+    except CannotJudge as exc:
+        if as_json and exc.violations:
+            _report(exc.violations, as_json=True)
+        raise
     raise typer.Exit(_report(violations, as_json))
 
 

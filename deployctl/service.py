@@ -20,7 +20,8 @@ def load_head(root: Path) -> Snapshot:
     if snapshot.config_errors:
         raise CannotJudge(
             "the catalog or a stack config cannot be read, so nothing can be judged:\n"
-            + "\n".join(v.format() for v in snapshot.config_errors)
+            + "\n".join(v.format() for v in snapshot.config_errors),
+            list(snapshot.config_errors),
         )
     return snapshot
 

@@ -39,6 +39,10 @@ class InputError(Exception):
 class CannotJudge(Exception):
     """The tool cannot decide (unreadable catalog, unreachable repository): exit 2."""
 
+    def __init__(self, message: str, violations: list[Violation] | None = None):
+        self.violations = violations or []
+        super().__init__(message)
+
 
 def errors(violations: list[Violation]) -> list[Violation]:
     return [v for v in violations if v.severity is Severity.ERROR]

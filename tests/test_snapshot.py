@@ -1,0 +1,158 @@
+"""A corpus of malformed inputs: each fires its exact rule through `deployctl check`, never a traceback."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from deployctl.tree import Entry, EntryKind, build_tree
+from tests.builders import AppRepo, DeployRepo
+from tests.scenario import run_cli
+
+Mutation = Callable[[DeployRepo, str], None]
+
+
+def _repo(tmp_path: Path) -> tuple[DeployRepo, str]:
+    app = AppRepo(tmp_path / "app")
+    sha = app.commit("one")
+    deploy = DeployRepo(tmp_path / "deploy")
+    deploy.catalog({"api": {"repo": str(app.path)}, "web": {"repo": str(app.path)}})
+    deploy.env("staging").env("production", protected=True, promoteFrom="staging")
+    deploy.deploy("staging", "api", sha)
+    deploy.commit()
+    return deploy, sha
+
+
+def _w(rel: str, data: str | bytes) -> Mutation:
+    return lambda d, sha: d.write(rel, data.replace("SHA", sha) if isinstance(data, str) else data)
+
+
+def _symlink(rel: str, target: str) -> Mutation:
+    def run(d: DeployRepo, sha: str) -> None:
+        path = d.path / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.symlink(target, path)
+    return run
+
+
+def _fifo(d: DeployRepo, sha: str) -> None:
+    os.mkfifo(d.path / "deploys/staging/pipe")
+
+
+def _catalog(text: str) -> Mutation:
+    return lambda d, sha: d.write("apps.yaml", text.replace("REPO", str(d.path.parent / "app")))
+
+
+def _stack(env: str, text: str) -> Mutation:
+    return lambda d, sha: d.write(f"Pulumi.{env}.yaml", text)
+
+
+# (id, mutation, rule, exit code)
+CORPUS: list[tuple[str, Mutation, str, int]] = [
+    # deploy-file grammar
+    ("empty file", _w("deploys/staging/web", ""), "syntax", 1),
+    ("whitespace only", _w("deploys/staging/web", " \n\t\r\n"), "syntax", 1),
+    ("not hex", _w("deploys/staging/web", "release-42\n"), "syntax", 1),
+    ("too short", _w("deploys/staging/web", "abc12\n"), "syntax", 1),
+    ("41 hex", _w("deploys/staging/web", "a" * 41 + "\n"), "syntax", 1),
+    ("upper-case hex", _w("deploys/staging/web", "ABCDEF0123456\n"), "syntax", 1),
+    ("byte-order mark", _w("deploys/staging/web", b"\xef\xbb\xbf" + b"a" * 40), "syntax", 1),
+    ("NUL bytes", _w("deploys/staging/web", b"\x00\x00\x00"), "syntax", 1),
+    ("latin-1", _w("deploys/staging/web", b"caf\xe9 au lait"), "syntax", 1),
+    ("utf-16", _w("deploys/staging/web", "SHA\n".encode("utf-16")), "syntax", 1),
+    ("huge file", _w("deploys/staging/web", b"a" * 40 + b"\n" + b"#" * (1 << 20)), "syntax", 1),
+    ("tag before hash", _w("deploys/staging/web", "[hotfix] SHA\n"), "syntax", 1),
+    ("CRLF with bad hash", _w("deploys/staging/web", "zz\r\nSHA\r\n"), "syntax", 1),
+    # names and paths
+    ("upper-case env", _w("deploys/Staging/api", "SHA\n"), "invalid-path", 1),
+    ("env with space", _w("deploys/my env/api", "SHA\n"), "invalid-path", 1),
+    ("env starting with dash", _w("deploys/-dev/api", "SHA\n"), "invalid-path", 1),
+    ("upper-case app", _w("deploys/staging/API", "SHA\n"), "invalid-path", 1),
+    ("app with space", _w("deploys/staging/my api", "SHA\n"), "invalid-path", 1),
+    ("app with dot", _w("deploys/staging/api.txt", "SHA\n"), "invalid-path", 1),
+    ("app of 64 chars", _w("deploys/staging/" + "a" * 64, "SHA\n"), "invalid-path", 1),
+    ("unicode app name", _w("deploys/staging/äpi", "SHA\n"), "invalid-path", 1),
+    ("nested folder", _w("deploys/staging/api2/extra", "SHA\n"), "invalid-path", 1),
+    ("symlink outside repo", _symlink("deploys/staging/web", "/etc/passwd"), "invalid-path", 1),
+    ("symlinked env folder", _symlink("deploys/qa", "staging"), "invalid-path", 1),
+    ("fifo", _fifo, "invalid-path", 1),
+    ("file directly in deploys", _w("deploys/README", "notes\n"), "invalid-path", 1),
+    ("unknown env", _w("deploys/qa/api", "SHA\n"), "unknown-env", 1),
+    ("stack config without folder", _stack("qa", "config: {}\n"), "unknown-env", 1),
+    ("unknown app", _w("deploys/staging/billing", "SHA\n"), "unknown-app", 1),
+    ("bad stack file name", _stack("QA", "config: {}\n"), "invalid-path", 1),
+    # catalog
+    ("catalog not YAML", _catalog("apps: [unclosed\n"), "catalog", 2),
+    ("catalog unknown key", _catalog("apps:\n  api:\n    repo: x\n    colour: red\n"), "catalog", 2),
+    ("catalog unknown kind", _catalog("apps:\n  api:\n    repo: x\n    kind: k8s\n"), "catalog", 2),
+    ("catalog missing repo", _catalog("apps:\n  api:\n    kind: local\n"), "catalog", 2),
+    ("catalog bad app name", _catalog("apps:\n  API:\n    repo: x\n"), "catalog", 2),
+    ("catalog duplicate key", _catalog("apps:\n  api:\n    repo: x\n  api:\n    repo: y\n"), "catalog", 2),
+    ("catalog unknown dependency", _catalog("apps:\n  api:\n    repo: x\n    depends_on: [db]\n"), "catalog", 2),
+    ("catalog cycle", _catalog("apps:\n  api:\n    repo: x\n    depends_on: [web]\n"
+                               "  web:\n    repo: x\n    depends_on: [api]\n"), "catalog", 2),
+    ("catalog top-level list", _catalog("- api\n"), "catalog", 2),
+    ("catalog missing", lambda d, sha: (d.path / "apps.yaml").unlink(), "catalog", 2),
+    # stack config
+    ("stack not YAML", _stack("staging", "config: [\n"), "stack-config", 2),
+    ("protected not bool", _stack("staging", "config:\n  deploys:protected: maybe\n"), "stack-config", 2),
+    ("freeze reversed", _stack("staging", "config:\n  deploys:freeze:\n    - start: 2026-02-01T00:00:00Z\n"
+                                          "      end: 2026-01-01T00:00:00Z\n      reason: x\n"), "stack-config", 2),
+    ("freeze without zone", _stack("staging", "config:\n  deploys:freeze:\n    - start: '2026-01-01'\n"
+                                              "      end: '2026-02-01'\n      reason: x\n"), "stack-config", 2),
+    ("unknown deploys key", _stack("staging", "config:\n  deploys:protect: true\n"), "stack-config", 2),
+    ("promoteFrom unknown env", _stack("staging", "config:\n  deploys:promoteFrom: qa\n"), "stack-config", 2),
+    ("promoteFrom itself", _stack("staging", "config:\n  deploys:promoteFrom: staging\n"), "stack-config", 2),
+    # settings of a kind
+    ("ecs settings missing", _catalog("apps:\n  api:\n    kind: ecs-service\n    repo: REPO\n"), "invalid-settings", 1),
+]
+
+
+@pytest.mark.parametrize(("mutate", "rule", "code"), [c[1:] for c in CORPUS], ids=[c[0] for c in CORPUS])
+def test_malformed_input_fires_its_rule(tmp_path: Path, mutate: Mutation, rule: str, code: int):
+    deploy, sha = _repo(tmp_path)
+    mutate(deploy, sha)
+    rc, out, err = run_cli(deploy.path, "check", "--json")
+    assert "Traceback" not in out + err
+    assert rc == code, (out, err)
+    report = json.loads(out)
+    assert report["ok"] is False
+    assert rule in {v["rule"] for v in report["violations"]}, report
+    v = next(v for v in report["violations"] if v["rule"] == rule)
+    assert v["message"] and v["file"]
+
+
+def test_corpus_is_large_enough():
+    assert len(CORPUS) >= 40
+
+
+def test_hidden_files_are_ignored_and_dotdot_is_refused():
+    tree = build_tree([
+        Entry(path="deploys/staging", kind=EntryKind.DIR),
+        Entry(path="deploys/staging/.gitkeep", kind=EntryKind.FILE, data=b""),
+        Entry(path="deploys/.github", kind=EntryKind.DIR),
+        Entry(path="deploys/..", kind=EntryKind.DIR),
+    ])
+    assert tree.envs == ("staging",)
+    assert tree.files == {}
+    assert [(v.rule, v.file) for v in tree.violations] == [("invalid-path", "deploys/..")]
+
+
+def test_syntax_error_points_at_file_and_line(tmp_path: Path):
+    deploy, sha = _repo(tmp_path)
+    deploy.write("deploys/staging/web", "\n\n  nonsense here\n")
+    rc, out, _ = run_cli(deploy.path, "check")
+    assert rc == 1
+    assert "deploys/staging/web:3: error syntax: first token 'nonsense' is not a commit hash" in out
+
+
+def test_catalog_error_points_at_line(tmp_path: Path):
+    deploy, _ = _repo(tmp_path)
+    deploy.write("apps.yaml", "apps:\n  api:\n    repo: x\n    colour: red\n")
+    rc, _, err = run_cli(deploy.path, "check")
+    assert rc == 2
+    assert "apps.yaml:4: error catalog: apps.api.colour: unknown key" in err
