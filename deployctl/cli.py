@@ -95,39 +95,97 @@ def check(
 def up(
     stack: Annotated[list[str] | None, typer.Option("--stack", help="Only this env (repeatable).")] = None,
     base: Annotated[str | None, typer.Option(help="Deploy only the stacks changed since this ref.")] = None,
+    head: Annotated[str | None, typer.Option(help="The merge commit being deployed (must be checked out).")] = None,
+    branch: Annotated[str, typer.Option(help="The deploy branch; a newer commit on it that touches a stack "
+                                        "makes this run skip that stack.")] = "origin/main",
     message: Annotated[str | None, typer.Option("-m", "--message", help="Update message.")] = None,
     as_json: JsonOpt = False,
     repo: RepoOpt = Path("."),
 ) -> None:
     """Run `pulumi up` for envs, in promotion order (staging before production).
 
-    The safeguards run first; nothing deploys that they refuse.
+    The safeguards run first; nothing deploys that they refuse. A downstream env is not deployed
+    when its upstream failed. With --base, only the stacks the change affects. With --head, a
+    stack that a newer commit on --branch also changes is skipped: the newer run deploys it.
+    DEPLOYCTL_SLACK_WEBHOOK, when set, gets one message per stack.
 
     Examples:
-      deployctl up                      every env
+      deployctl up                                  every env
       deployctl up --stack staging
+      deployctl up --base "$BEFORE" --head "$GITHUB_SHA"   after a merge, in CI
     """
     from deployctl.service import run_up
 
-    outcomes = run_up(repo, stacks=stack, base=base, message=message)
+    outcomes = run_up(repo, stacks=stack, base=base, head=head, message=message, branch=branch)
     if as_json:
         console.out(json.dumps([o.model_dump(mode="json") for o in outcomes], indent=2, default=str))
     raise typer.Exit(0 if all(o.ok for o in outcomes) else 1)
 
 
 @app.command()
-def preview(
-    stack: Annotated[list[str] | None, typer.Option("--stack", help="Only this env (repeatable).")] = None,
+def plan(
+    base: Annotated[str, typer.Option(help="The ref the change starts from (e.g. origin/main).")],
+    head: Annotated[str | None, typer.Option(help="The ref it ends at (default: the working tree).")] = None,
     as_json: JsonOpt = False,
     repo: RepoOpt = Path("."),
 ) -> None:
-    """Run `pulumi preview` for envs and show what would change."""
-    from deployctl.service import run_preview
+    """Show what a change deploys: each app's old and new commit, and the affected stacks in deploy order.
 
-    outcomes = run_preview(repo, stacks=stack)
+    A change to Pulumi.<env>.yaml affects that stack; a change to the program (__main__.py, stacks/,
+    components/, deployctl/, apps.yaml, Pulumi.yaml, pyproject.toml) affects every stack.
+
+    Examples:
+      deployctl plan --base origin/main
+      deployctl plan --base HEAD~1 --head HEAD --json
+    """
+    from deployctl.service import run_plan
+
+    result = run_plan(repo, base, head)
     if as_json:
-        console.out(json.dumps([o.model_dump(mode="json") for o in outcomes], indent=2, default=str))
-    raise typer.Exit(0 if all(o.ok for o in outcomes) else 1)
+        console.out(result.model_dump_json(indent=2))
+        return
+    console.out(f"plan {result.base[:12]} -> {(result.head or 'working tree')[:12]}")
+    for c in result.changes:
+        tags = "".join(f" [{t}]" for t in c.tags)
+        console.out(f"  {c.env}/{c.app:<20} {c.op:<7} {(c.old or '-')[:12]:>12} -> {(c.new or '-')[:12]:<12}"
+                    f" {c.comment}{tags}".rstrip())
+    if not result.changes:
+        console.out("  no deploy file changes")
+    console.out("stacks in deploy order: " + (", ".join(result.stacks) or "(none)"))
+
+
+@app.command()
+def preview(
+    base: Annotated[str, typer.Option(help="The ref the change starts from (e.g. origin/main).")],
+    stack: Annotated[list[str] | None, typer.Option("--stack", help="Only this env (repeatable).")] = None,
+    comment_file: Annotated[Path | None, typer.Option(help="Write the markdown comment here.")] = None,
+    post: Annotated[bool, typer.Option(help="Create or update the PR comment (GitHub Actions, GITHUB_TOKEN).")] = False,
+    at: Annotated[str | None, typer.Option(help="Judge freeze windows at this time (default: now).")] = None,
+    repo: RepoOpt = Path("."),
+) -> None:
+    """Safeguards plus `pulumi preview` of each affected stack, as one PR comment.
+
+    Prints the markdown (or writes it to --comment-file). With --post, the comment is created on
+    the pull request, or edited in place on later pushes (one comment per PR).
+    Exits 1 when a safeguard errs or a preview fails, so the PR's check fails.
+
+    Examples:
+      deployctl preview --base origin/main
+      deployctl preview --base "$BASE_SHA" --post
+    """
+    from deployctl.render import render_comment
+    from deployctl.service import build_preview, post_comment
+
+    report, secrets = build_preview(repo, base, stack, _parse_time(at))
+    body = render_comment(report, secrets)
+    if comment_file is not None:
+        comment_file.write_text(body, encoding="utf-8")
+        console.info(f"comment written to {comment_file} ({len(body)} characters)")
+    elif not post:
+        console.out(body)
+    if post:
+        post_comment(body)
+    raise typer.Exit(0 if report.ok else 1)
 
 
 @app.command()
@@ -147,6 +205,42 @@ def deployed(
         console.out(f"{env}:")
         for name, info in sorted(apps.items()):
             console.out(f"  {name:<24} {info['commit'][:12]}  {info['kind']:<12} {info['comment']}")
+
+
+@app.command()
+def history(
+    env: Annotated[str | None, typer.Argument(help="Only this env.")] = None,
+    app_name: Annotated[str | None, typer.Argument(metavar="APP", help="Only this app.")] = None,
+    limit: Annotated[int | None, typer.Option(help="At most this many entries.", min=1)] = None,
+    no_engine: Annotated[bool, typer.Option("--no-engine", help="Git history only; skip Pulumi.")] = False,
+    as_json: JsonOpt = False,
+    repo: RepoOpt = Path("."),
+) -> None:
+    """Who deployed what, where, when and why: deploy-file history joined with Pulumi's updates.
+
+    Newest first. Each entry: time, env, app, old -> new commit, comment, the deploy-repo commit,
+    its author and PR, and whether `pulumi up` carried it out (succeeded, failed, in-progress,
+    not-deployed).
+
+    Examples:
+      deployctl history
+      deployctl history production api --limit 10
+      deployctl history --json
+    """
+    from deployctl.service import run_history
+
+    entries = run_history(repo, env, app_name, limit, with_engine=not no_engine)
+    if as_json:
+        console.out(json.dumps([e.to_json() for e in entries], indent=2))
+        return
+    for e in entries:
+        pr = f"#{e.pr}" if e.pr else "-"
+        console.out(
+            f"{e.time:%Y-%m-%d %H:%M}  {e.env}/{e.app:<16} {(e.from_ or '-')[:10]:>10} -> {(e.to or 'removed')[:10]:<10} "
+            f"{e.deploy.result:<13} {pr:<6} {e.commit[:10]} {e.author}  {e.comment}".rstrip()
+        )
+    if not entries:
+        console.out("no deploys yet")
 
 
 def main() -> None:

@@ -49,6 +49,8 @@ class Outcome(BaseModel):
     error: str | None = None
     outputs: dict[str, Any] = {}
     update: int | None = None
+    skipped: str | None = None
+    """Why this stack was not run (an upstream failed, or a newer run deploys it)."""
 
 
 class UpdateRecord(BaseModel):
@@ -185,6 +187,14 @@ class Engine:
             outputs={k: v.value for k, v in result.outputs.items() if not v.secret},
             update=result.summary.version,
         )
+
+    def secret_values(self, env: str) -> list[str]:
+        """Plain values of the stack's secret config, to redact from anything we print or post."""
+        try:
+            config = self.stack(env).get_all_config()
+        except auto.errors.CommandError:
+            return []
+        return [v.value for v in config.values() if v.secret and v.value]
 
     def outputs(self, env: str) -> dict[str, Any]:
         return {k: v.value for k, v in self.stack(env).outputs().items() if not v.secret}

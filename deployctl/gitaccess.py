@@ -132,3 +132,27 @@ def commit_files(repo: git.Repo, rev: str) -> RepoFiles:
 
 def commit_snapshot(repo: git.Repo, rev: str) -> Snapshot:
     return build_snapshot(commit_files(repo, rev))
+
+
+def changed_paths(repo: git.Repo, base: str, head: str | None) -> list[str]:
+    """Paths that differ between base and head (None: the working tree, untracked files too)."""
+    if head is not None:
+        out = repo.git.diff("--no-renames", "--name-only", "-z", base, head)
+        return sorted(p for p in out.split("\0") if p)
+    out = repo.git.diff("--no-renames", "--name-only", "-z", base)
+    untracked = repo.git.ls_files("--others", "--exclude-standard", "-z")
+    return sorted({p for p in (out + "\0" + untracked).split("\0") if p})
+
+
+def deploy_log_text(repo: git.Repo, ref: str) -> str:
+    """One `git log -p` of deploys/ along the deploy branch's first parents, for history.parse_log."""
+    from deployctl.history import LOG_FORMAT
+
+    return repo.git.log(
+        "--first-parent", "--diff-merges=first-parent", "--no-renames", "-p", "-U1", "--no-color",
+        "--no-ext-diff", f"--format={LOG_FORMAT}", ref, "--", DEPLOYS_DIR,
+    )
+
+
+def first_parent_order(repo: git.Repo, ref: str) -> list[str]:
+    return repo.git.rev_list("--first-parent", ref).split()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -9,8 +10,19 @@ from typing import Any
 from deployctl import console, rules
 from deployctl.apprepos import AppRepos
 from deployctl.engine import Engine, Outcome
-from deployctl.gitaccess import commit_snapshot, open_repo, resolve_ref, worktree_snapshot
+from deployctl.gitaccess import (
+    changed_paths,
+    commit_snapshot,
+    deploy_log_text,
+    first_parent_order,
+    open_repo,
+    resolve_ref,
+    worktree_snapshot,
+)
+from deployctl.history import HistoryEntry, join, parse_log, select
 from deployctl.order import env_order
+from deployctl.plan import Plan, PlanChange, affected_envs, make_plan, pr_number
+from deployctl.render import CommitLog, PreviewReport, StackPreview, github_compare_url
 from deployctl.snapshot import Snapshot
 from deployctl.violations import CannotJudge, InputError, Violation, errors
 
@@ -50,30 +62,104 @@ def ordered_envs(snapshot: Snapshot, wanted: list[str] | None) -> list[str]:
     return env_order(upstream, envs)
 
 
-def run_up(root: Path, stacks: list[str] | None, base: str | None, message: str | None) -> list[Outcome]:
-    violations = run_check(root, base=base, at=datetime.now(UTC))
+def _deploy_message(env: str, changes: list[PlanChange], pr: int | None, merge: str | None) -> str:
+    moves = ", ".join(f"{c.app} {(c.old or 'none')[:12]}->{(c.new or 'removed')[:12]}" for c in changes)
+    where = "".join([f" PR #{pr}" if pr else "", f" merge {merge[:12]}" if merge else ""])
+    return f"deployctl: {env}: {moves or 'program or config change'}" + (f" ({where.strip()})" if where else "")
+
+
+def newer_commit_stacks(root: Path, head_sha: str, branch: str, head: Snapshot) -> dict[str, str]:
+    """Stacks that a commit after `head` on the deploy branch also changes: its own run deploys them."""
+    repo = open_repo(root)
+    remote, _, name = branch.partition("/")
+    if name and remote in [r.name for r in repo.remotes]:
+        try:
+            repo.git.fetch("--quiet", remote, name)
+        except Exception as exc:  # an unreachable remote must not stop a deploy
+            console.info(f"could not fetch {branch} ({exc.__class__.__name__}); judging staleness from the local ref")
+    try:
+        tip = repo.commit(branch).hexsha
+    except Exception:
+        return {}
+    if tip == head_sha or not repo.is_ancestor(head_sha, tip):
+        return {}
+    newer: dict[str, str] = {}
+    for sha in repo.git.rev_list(f"{head_sha}..{tip}").split():
+        envs, _ = affected_envs(changed_paths(repo, f"{sha}^", sha), head)
+        for env in envs:
+            newer.setdefault(env, sha)
+    return newer
+
+
+def run_up(root: Path, stacks: list[str] | None, base: str | None, head: str | None = None,
+           message: str | None = None, branch: str = "origin/main") -> list[Outcome]:
+    """Deploy: safeguards first, then `pulumi up` per affected stack, upstream first."""
+    repos = AppRepos(root)
+    if base is not None:
+        base_snap, head_snap, plan = load_pair(root, base, head)
+        envs = [e for e in plan.stacks if not stacks or e in stacks]
+        changes = plan.changes
+    else:
+        base_snap, head_snap, plan = None, load_head(root), None
+        envs, changes = ordered_envs(head_snap, stacks), []
+    if head is not None:
+        _require_checkout(root, plan.head if plan else resolve_ref(open_repo(root), head))
+    with console.step("running the safeguards"):
+        violations = rules.check(head_snap, repos, base_snap, datetime.now(UTC))
     for v in violations:
         console.violation(v, err=True)
     if errors(violations):
         raise InputError(errors(violations))
-    head = load_head(root)
-    engine = Engine(root)
+
+    newer = newer_commit_stacks(root, plan.head, branch, head_snap) if plan and plan.head else {}
+    merge = plan.head if plan else None
+    pr = pr_number(open_repo(root).commit(merge).message) if merge else None
+    engine = Engine(root) if envs else None
     outcomes: list[Outcome] = []
     failed: set[str] = set()
-    for env in ordered_envs(head, stacks):
-        upstream = head.stacks[env].settings.promote_from
+    for env in envs:
+        env_changes = [c for c in changes if c.env == env]
+        upstream = head_snap.stacks[env].settings.promote_from
         if upstream in failed:
-            console.error(f"{env}: skipped, because {upstream} (which it promotes from) failed")
-            failed.add(env)
-            outcomes.append(Outcome(env=env, ok=False, error=f"skipped: upstream {upstream} failed"))
-            continue
-        with console.step(f"pulumi up {env}"):
-            outcome = engine.up(env, message or f"deployctl up {env}")
+            outcome = Outcome(env=env, ok=False, skipped=f"{upstream}, which {env} promotes from, failed")
+        elif env in newer:
+            outcome = Outcome(env=env, ok=True, skipped=f"newer commit {newer[env][:12]} also changes "
+                              f"{env}; its run deploys it")
+        else:
+            with console.step(f"pulumi up {env}"):
+                outcome = engine.up(env, message or _deploy_message(env, env_changes, pr, merge))  # type: ignore[union-attr]
         _say(outcome)
         if not outcome.ok:
             failed.add(env)
+        notify(env, outcome, env_changes, pr, merge)
         outcomes.append(outcome)
     return outcomes
+
+
+def _require_checkout(root: Path, head_sha: str) -> None:
+    """The program runs from the working tree, so it must be exactly --head."""
+    repo = open_repo(root)
+    if repo.head.commit.hexsha != head_sha or repo.is_dirty(untracked_files=False):
+        raise CannotJudge(f"the working tree is not a clean checkout of --head {head_sha[:12]}; "
+                          f"run `git checkout {head_sha}` first (Pulumi deploys what is checked out)")
+
+
+def notify(env: str, outcome: Outcome, changes: list[PlanChange], pr: int | None, merge: str | None) -> None:
+    url = os.environ.get("DEPLOYCTL_SLACK_WEBHOOK")
+    if not url:
+        return
+    from deployctl.notify import DeployNotice, post_slack
+
+    result = "skipped" if outcome.skipped else ("succeeded" if outcome.ok else "failed")
+    post_slack(url, DeployNotice(
+        env=env, result=result, apps=[{"app": c.app, "old": c.old, "new": c.new} for c in changes],
+        pr=pr, merge_commit=merge, run_url=run_url(), message=outcome.skipped or outcome.error or "",
+    ))
+
+
+def run_url() -> str | None:
+    server, repo, run = (os.environ.get(k) for k in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID"))
+    return f"{server}/{repo}/actions/runs/{run}" if server and repo and run else None
 
 
 def run_preview(root: Path, stacks: list[str] | None) -> list[Outcome]:
@@ -98,8 +184,117 @@ def read_deployed(root: Path, stacks: list[str] | None) -> dict[str, dict[str, A
 
 
 def _say(outcome: Outcome) -> None:
+    if outcome.skipped:
+        (console.out if outcome.ok else console.error)(f"{outcome.env}: skipped: {outcome.skipped}")
+        return
     counts = ", ".join(f"{k} {v}" for k, v in sorted(outcome.counts.items())) or "no changes"
     if outcome.ok:
         console.out(f"{outcome.env}: ok ({counts})")
     else:
         console.error(f"{outcome.env}: failed\n{outcome.error}")
+
+
+# -- plan and preview ---------------------------------------------------------------------------
+
+
+def load_pair(root: Path, base: str, head: str | None) -> tuple[Snapshot, Snapshot, Plan]:
+    """Base and head snapshots and the plan between them (head None: the working tree)."""
+    repo = open_repo(root)
+    base_sha = resolve_ref(repo, base)
+    head_sha = resolve_ref(repo, head) if head is not None else None
+    base_snap = commit_snapshot(repo, base_sha)
+    head_snap = commit_snapshot(repo, head_sha) if head_sha else load_head(root)
+    if head_snap.config_errors:
+        raise CannotJudge("the catalog or a stack config cannot be read at head:\n"
+                          + "\n".join(v.format() for v in head_snap.config_errors),
+                          list(head_snap.config_errors))
+    plan = make_plan(base_snap, head_snap, changed_paths(repo, base_sha, head_sha), base_sha, head_sha)
+    return base_snap, head_snap, plan
+
+
+def run_plan(root: Path, base: str, head: str | None) -> Plan:
+    return load_pair(root, base, head)[2]
+
+
+def commit_log(repos: AppRepos, snapshot: Snapshot, change: PlanChange) -> CommitLog | None:
+    app = snapshot.catalog.apps.get(change.app)
+    if app is None or change.new is None:
+        return None
+    repo = repos.get(app.repo)
+    try:
+        news = repo.resolve(change.new)
+        olds = repo.resolve(change.old) if change.old else []
+    except CannotJudge:
+        return None
+    if len(news) != 1:
+        return None
+    new, old = news[0], (olds[0] if len(olds) == 1 else None)
+    commits = repo.log(old, new, limit=50)
+    info = repo.info(new)
+    return CommitLog(
+        count=repo.count_between(old, new) if old else len(commits),
+        commits=commits,
+        author=info.author if info else None,
+        compare_url=github_compare_url(app.repo, old, new) if old else None,
+    )
+
+
+def build_preview(root: Path, base: str, stacks: list[str] | None, at: datetime,
+                  run_engine: bool = True) -> tuple[PreviewReport, list[str]]:
+    """Safeguards, commit logs and `pulumi preview` for each affected stack; and secrets to redact."""
+    base_snap, head_snap, plan = load_pair(root, base, None)
+    repos = AppRepos(root)
+    with console.step("running the safeguards"):
+        violations = rules.check(head_snap, repos, base_snap, at)
+    envs = [e for e in plan.stacks if not stacks or e in stacks]
+    engine = Engine(root) if run_engine and envs else None
+    previews, secrets = [], []
+    for env in envs:
+        changes = [c for c in plan.changes if c.env == env]
+        logs = {c.app: log for c in changes if (log := commit_log(repos, head_snap, c)) is not None}
+        outcome = None
+        if engine is not None:
+            with console.step(f"pulumi preview {env}"):
+                outcome = engine.preview(env)
+            secrets += engine.secret_values(env)
+        previews.append(StackPreview(
+            env=env, protected=head_snap.stacks[env].settings.protected, changes=changes, logs=logs,
+            outcome=outcome,
+            reason="the program changed" if plan.program_changed else "its stack config changed",
+        ))
+    report = PreviewReport(base=plan.base, head=plan.head, stacks=previews, violations=violations)
+    return report, secrets
+
+
+def post_comment(body: str) -> None:
+    """Create or update the PR's one preview comment, from the GitHub Actions environment."""
+    from deployctl.github import GitHub, pull_request_context
+    from deployctl.render import MARKER
+
+    ctx = pull_request_context(os.environ)
+    token = os.environ.get("GITHUB_TOKEN")
+    if not token:
+        raise CannotJudge("--post needs GITHUB_TOKEN (in GitHub Actions: env GITHUB_TOKEN: "
+                          "${{ secrets.GITHUB_TOKEN }} with permission pull-requests: write)")
+    action, comment_id = GitHub(token, ctx.api_url).upsert_comment(ctx.repository, ctx.number, body, MARKER)
+    console.info(f"preview comment {action} on {ctx.repository}#{ctx.number} (comment {comment_id})")
+
+
+# -- history ------------------------------------------------------------------------------------
+
+
+def run_history(root: Path, env: str | None, app: str | None, limit: int | None,
+                with_engine: bool = True, ref: str = "HEAD") -> list[HistoryEntry]:
+    """The joined trace: git history of deploys/ plus each stack's Pulumi updates."""
+    repo = open_repo(root)
+    with console.step("reading the deploy history"):
+        entries = parse_log(deploy_log_text(repo, ref))
+    envs = sorted({e.env for e in entries if env is None or e.env == env})
+    updates: dict[str, list] = {}
+    if with_engine and envs:
+        head = worktree_snapshot(root)
+        engine = Engine(root)
+        for name in console.track([e for e in envs if e in head.stacks], "reading stack histories"):
+            updates[name] = engine.history(name)
+    entries = join(entries, updates, first_parent_order(repo, ref))
+    return select(entries, env, app, limit)

@@ -47,7 +47,7 @@ class Snapshot(BaseModel):
 
 
 def env_of_stack_file(name: str) -> str | None:
-    if name.startswith(STACK_PREFIX) and name.endswith(STACK_SUFFIX):
+    if name.startswith(STACK_PREFIX) and name.endswith(STACK_SUFFIX) and len(name) > len(STACK_PREFIX + STACK_SUFFIX):
         return name[len(STACK_PREFIX) : -len(STACK_SUFFIX)]
     return None
 

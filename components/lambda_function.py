@@ -1,0 +1,62 @@
+"""The `lambda` kind: one function whose code is the commit's artifact, served through alias `live`.
+
+The commit names the artifact (`<prefix>/<commit>.zip` in S3, or the image tagged with it), never
+the function, so a new commit updates the same function; `publish` freezes each release as a
+numbered version and `live` moves to it, which keeps the previous version around to point back at.
+"""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_aws as aws
+
+from components.spec import AppSpec
+from deployctl.catalog import LambdaSettings
+
+ALIAS = "live"
+
+
+def zip_key(prefix: str, commit: str) -> str:
+    """Where the commit's zip lives in the bucket; a prefix given with stray slashes means the same."""
+    prefix = prefix.strip("/")
+    return f"{prefix}/{commit}.zip" if prefix else f"{commit}.zip"
+
+
+class LambdaApp(pulumi.ComponentResource):
+    """An app running as a Lambda function; `version` is the commit, callers invoke alias `live`."""
+
+    def __init__(self, name: str, spec: AppSpec, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("deploys:apps:LambdaApp", name, None, opts)
+        settings: LambdaSettings = spec.settings
+        self.version = spec.commit
+        child = pulumi.ResourceOptions(parent=self)
+
+        image = settings.image_repository is not None
+        self.function = aws.lambda_.Function(
+            f"{name}-function",
+            name=f"{spec.env}-{spec.app}",
+            role=settings.role_arn,
+            memory_size=settings.memory_size,
+            timeout=settings.timeout,
+            publish=True,
+            package_type="Image" if image else "Zip",
+            image_uri=f"{settings.image_repository}:{spec.commit}" if image else None,
+            s3_bucket=None if image else settings.bucket,
+            s3_key=None if image else zip_key(settings.prefix, spec.commit),
+            handler=None if image else settings.handler,
+            runtime=None if image else settings.runtime,
+            environment=aws.lambda_.FunctionEnvironmentArgs(
+                variables={**settings.environment, "DEPLOY_COMMIT": spec.commit},
+            ),
+            opts=child,
+        )
+        self.alias = aws.lambda_.Alias(
+            f"{name}-{ALIAS}",
+            name=ALIAS,
+            function_name=self.function.name,
+            function_version=self.function.version,
+            opts=child,
+        )
+        self.register_outputs(
+            {"version": spec.commit, "function_version": self.function.version, "alias": self.alias.arn}
+        )

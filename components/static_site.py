@@ -1,0 +1,81 @@
+"""The `static-site` kind: a CloudFront distribution serving `s3://<bucket>/<app>/<commit>/`.
+
+Each commit's build is uploaded beside the others, so releasing (or rolling back) is switching the
+origin path of the same distribution: an in-place update, no copy, no half-uploaded site served.
+CloudFront reads the bucket through an Origin Access Control, so the bucket itself stays private.
+"""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_aws as aws
+
+from components.spec import AppSpec
+from deployctl.catalog import StaticSiteSettings
+
+# AWS managed cache policy "CachingOptimized".
+CACHING_OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"
+ORIGIN_ID = "site"
+
+
+def viewer_certificate(settings: StaticSiteSettings) -> aws.cloudfront.DistributionViewerCertificateArgs:
+    """Custom domains need their ACM certificate; without one, the *.cloudfront.net certificate serves."""
+    if settings.certificate_arn:
+        return aws.cloudfront.DistributionViewerCertificateArgs(
+            acm_certificate_arn=settings.certificate_arn,
+            ssl_support_method="sni-only",
+            minimum_protocol_version="TLSv1.2_2021",
+        )
+    return aws.cloudfront.DistributionViewerCertificateArgs(cloudfront_default_certificate=True)
+
+
+class StaticSiteApp(pulumi.ComponentResource):
+    """A static site behind CloudFront; `version` is the commit, which is the origin path."""
+
+    def __init__(self, name: str, spec: AppSpec, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("deploys:apps:StaticSiteApp", name, None, opts)
+        settings: StaticSiteSettings = spec.settings
+        self.version = spec.commit
+        child = pulumi.ResourceOptions(parent=self)
+
+        self.origin_access_control = aws.cloudfront.OriginAccessControl(
+            f"{name}-oac",
+            name=f"{spec.env}-{spec.app}",
+            description=f"CloudFront access to s3://{settings.bucket}/{spec.app}/ for {spec.env}",
+            origin_access_control_origin_type="s3",
+            signing_behavior="always",
+            signing_protocol="sigv4",
+            opts=child,
+        )
+        self.distribution = aws.cloudfront.Distribution(
+            f"{name}-cdn",
+            enabled=True,
+            comment=f"{spec.env}/{spec.app} at {spec.commit}",
+            aliases=settings.aliases or None,
+            price_class=settings.price_class,
+            default_root_object=settings.default_root_object,
+            origins=[
+                aws.cloudfront.DistributionOriginArgs(
+                    origin_id=ORIGIN_ID,
+                    domain_name=f"{settings.bucket}.s3.amazonaws.com",
+                    origin_path=f"/{spec.app}/{spec.commit}",
+                    origin_access_control_id=self.origin_access_control.id,
+                )
+            ],
+            default_cache_behavior=aws.cloudfront.DistributionDefaultCacheBehaviorArgs(
+                target_origin_id=ORIGIN_ID,
+                viewer_protocol_policy="redirect-to-https",
+                allowed_methods=["GET", "HEAD", "OPTIONS"],
+                cached_methods=["GET", "HEAD"],
+                cache_policy_id=CACHING_OPTIMIZED,
+                compress=True,
+            ),
+            restrictions=aws.cloudfront.DistributionRestrictionsArgs(
+                geo_restriction=aws.cloudfront.DistributionRestrictionsGeoRestrictionArgs(restriction_type="none"),
+            ),
+            viewer_certificate=viewer_certificate(settings),
+            opts=child,
+        )
+        self.register_outputs(
+            {"version": spec.commit, "domain_name": self.distribution.domain_name, "id": self.distribution.id}
+        )

@@ -1,0 +1,417 @@
+"""GitHub: the Actions run's context (event payload and environment) and the REST calls deployctl makes.
+
+Every failure becomes CannotJudge with a message that says what to do, never a traceback, and the token
+never appears in an error or a log line. The preview comment is upserted by a marker, so a PR carries
+exactly one, edited in place on every push.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from pydantic import BaseModel, ConfigDict, computed_field
+
+from deployctl.violations import CannotJudge
+
+DEFAULT_API_URL = "https://api.github.com"
+DEFAULT_SERVER_URL = "https://github.com"
+PREVIEW_MARKER = "<!-- deployctl:preview -->"
+ZERO_SHA = "0" * 40
+MAX_COMMENT_CHARS = 65536
+"""GitHub refuses a longer comment body (422); a long preview is cut to fit."""
+MAX_WAIT = 60.0
+"""No single wait between retries is longer, whatever Retry-After or the rate-limit reset ask for."""
+
+_SHA_RE = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
+_REPO_RE = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+_TRUNCATED = "\n\n… (cut to fit a GitHub comment; the workflow run's log has the full preview)"
+
+
+# -- the run's context ----------------------------------------------------------------------------
+
+
+class PullRequestContext(BaseModel):
+    """The pull request a `pull_request` workflow run is for."""
+
+    model_config = ConfigDict(frozen=True)
+
+    repository: str
+    number: int
+    base_sha: str
+    head_sha: str
+    api_url: str
+    html_url: str
+
+
+class PushContext(BaseModel):
+    """The push a `push` workflow run is for."""
+
+    model_config = ConfigDict(frozen=True)
+
+    repository: str
+    before: str
+    after: str
+    ref: str
+    run_url: str | None = None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def is_new_branch(self) -> bool:
+        """A branch's first push has no previous commit (before is all zeros)."""
+        return self.before == ZERO_SHA
+
+    @property
+    def is_deletion(self) -> bool:
+        return self.after == ZERO_SHA
+
+    @property
+    def base(self) -> str:
+        """What to compare the push against: before, or the commit's parent on a new branch."""
+        return f"{self.after}~1" if self.is_new_branch else self.before
+
+
+def _load_event(environ: Mapping[str, str]) -> tuple[str, dict[str, Any]]:
+    path = environ.get("GITHUB_EVENT_PATH", "")
+    if not path:
+        raise CannotJudge("GITHUB_EVENT_PATH is not set; run this in a GitHub Actions job, or set "
+                          "GITHUB_EVENT_PATH to a file holding the event's JSON payload")
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise CannotJudge(f"GITHUB_EVENT_PATH={path}: no such file; point it at the event's JSON payload") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CannotJudge(f"GITHUB_EVENT_PATH={path}: cannot read: {exc}") from None
+    try:
+        payload = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CannotJudge(f"GITHUB_EVENT_PATH={path}: not JSON ({exc.msg} at line {exc.lineno}); "
+                          "it must be the event payload GitHub Actions writes") from None
+    if not isinstance(payload, dict):
+        raise CannotJudge(f"GITHUB_EVENT_PATH={path}: the payload is not a JSON object")
+    return path, payload
+
+
+def _event_name(environ: Mapping[str, str], payload: dict[str, Any]) -> str:
+    """The event the payload is from: its shape decides, GITHUB_EVENT_NAME names it where it agrees."""
+    declared = environ.get("GITHUB_EVENT_NAME", "")
+    if isinstance(payload.get("pull_request"), dict):
+        return declared if declared.startswith("pull_request") else "pull_request"
+    if all(k in payload for k in ("ref", "before", "after")):
+        return "push"
+    return declared or "unknown"
+
+
+def _field(payload: dict[str, Any], dotted: str, path: str, event: str) -> Any:
+    value: Any = payload
+    for key in dotted.split("."):
+        value = value.get(key) if isinstance(value, dict) else None
+    if value is None:
+        raise CannotJudge(f"GITHUB_EVENT_PATH={path}: the {event} payload has no '{dotted}'; "
+                          "is it the event payload GitHub Actions wrote for this run?")
+    return value
+
+
+def _sha(payload: dict[str, Any], dotted: str, path: str, event: str) -> str:
+    value = _field(payload, dotted, path, event)
+    if not isinstance(value, str) or not _SHA_RE.match(value):
+        raise CannotJudge(f"GITHUB_EVENT_PATH={path}: '{dotted}' is {value!r}, not a full commit hash")
+    return value
+
+
+def _repository(environ: Mapping[str, str], payload: dict[str, Any], path: str) -> str:
+    repo = environ.get("GITHUB_REPOSITORY") or (payload.get("repository") or {}).get("full_name") or ""
+    if not repo:
+        raise CannotJudge(f"GITHUB_REPOSITORY is not set and {path} has no 'repository.full_name'; "
+                          "set GITHUB_REPOSITORY=owner/name")
+    if not isinstance(repo, str) or not _REPO_RE.match(repo):
+        raise CannotJudge(f"GITHUB_REPOSITORY is {repo!r}, not 'owner/name'; set it to the repository's full name")
+    return repo
+
+
+def _api_url(environ: Mapping[str, str]) -> str:
+    url = (environ.get("GITHUB_API_URL") or DEFAULT_API_URL).rstrip("/")
+    if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname:
+        raise CannotJudge(f"GITHUB_API_URL is {url!r}, not an http(s) URL; unset it to use {DEFAULT_API_URL}")
+    return url
+
+
+def pull_request_context(environ: Mapping[str, str]) -> PullRequestContext:
+    """The PR this run is for, from GITHUB_EVENT_PATH, GITHUB_REPOSITORY and GITHUB_API_URL."""
+    path, payload = _load_event(environ)
+    event = _event_name(environ, payload)
+    if not isinstance(payload.get("pull_request"), dict):
+        raise CannotJudge(f"GITHUB_EVENT_PATH={path} is a {event} event, not a pull request; "
+                          "run this step only on pull_request events")
+    number = payload.get("number", (payload["pull_request"]).get("number"))
+    if not isinstance(number, int) or isinstance(number, bool) or number < 1:
+        raise CannotJudge(f"GITHUB_EVENT_PATH={path}: the {event} payload has no valid PR number ('number')")
+    html_url = _field(payload, "pull_request.html_url", path, event)
+    return PullRequestContext(
+        repository=_repository(environ, payload, path),
+        number=number,
+        base_sha=_sha(payload, "pull_request.base.sha", path, event),
+        head_sha=_sha(payload, "pull_request.head.sha", path, event),
+        api_url=_api_url(environ),
+        html_url=str(html_url),
+    )
+
+
+def push_context(environ: Mapping[str, str]) -> PushContext:
+    """The push this run is for, from GITHUB_EVENT_PATH and GITHUB_REPOSITORY; the run's URL when known."""
+    path, payload = _load_event(environ)
+    event = _event_name(environ, payload)
+    if event != "push":
+        raise CannotJudge(f"GITHUB_EVENT_PATH={path} is a {event} event, not a push; "
+                          "run this step only on push events")
+    repo = _repository(environ, payload, path)
+    ref = _field(payload, "ref", path, event)
+    run_url = None
+    if run_id := environ.get("GITHUB_RUN_ID"):
+        server = (environ.get("GITHUB_SERVER_URL") or DEFAULT_SERVER_URL).rstrip("/")
+        run_url = f"{server}/{repo}/actions/runs/{run_id}"
+    return PushContext(
+        repository=repo,
+        before=_sha(payload, "before", path, event),
+        after=_sha(payload, "after", path, event),
+        ref=str(ref),
+        run_url=run_url,
+    )
+
+
+# -- the REST API ---------------------------------------------------------------------------------
+
+
+class GitHubError(CannotJudge):
+    """A GitHub API call failed for good: names the call and its status, never the token."""
+
+    def __init__(self, method: str, path: str, status: int | None, detail: str):
+        self.method, self.path, self.status = method, path, status
+        super().__init__(f"GitHub API {method} {path} failed: {detail}")
+
+
+class _MaybeApplied(Exception):
+    """A call that is not safe to repeat failed in a way that may have taken effect (5xx, lost answer)."""
+
+    def __init__(self, detail: str, status: int | None):
+        self.detail, self.status = detail, status
+        super().__init__(detail)
+
+
+def _github_message(resp: httpx.Response) -> str:
+    try:
+        message = resp.json().get("message")
+    except (ValueError, AttributeError):
+        message = None
+    return f": {str(message)[:200]}" if message else ""
+
+
+def _json(resp: httpx.Response, method: str) -> Any:
+    try:
+        return resp.json()
+    except ValueError:
+        raise GitHubError(method, urlsplit(str(resp.url)).path, resp.status_code, "the answer is not JSON") from None
+
+
+def _is_rate_limited(resp: httpx.Response) -> bool:
+    if resp.status_code == 429:
+        return True
+    return resp.status_code == 403 and (
+        "retry-after" in resp.headers or resp.headers.get("x-ratelimit-remaining") == "0"
+    )
+
+
+def _comment_matches(comment: dict[str, Any], marker: str) -> bool:
+    body = comment.get("body")
+    return isinstance(body, str) and body.lstrip().startswith(marker)
+
+
+def _normalize(body: str) -> str:
+    return body.replace("\r\n", "\n")
+
+
+class GitHub:
+    """The few REST calls deployctl makes, retried through rate limits, 5xx answers and network errors."""
+
+    def __init__(self, token: str, api_url: str = DEFAULT_API_URL, client: httpx.Client | None = None,
+                 retries: int = 5, sleep: Callable[[float], None] = time.sleep):
+        if not token:
+            raise CannotJudge("no GitHub token; pass GITHUB_TOKEN to the step "
+                              "(env: GITHUB_TOKEN: ${{ secrets.GITHUB_TOKEN }})")
+        self.api_url = api_url.rstrip("/")
+        self._origin = urlsplit(self.api_url)[:2]
+        self._client = client or httpx.Client(timeout=30.0)
+        self._own_client = client is None
+        self._retries = max(0, retries)
+        self._sleep = sleep
+        self._headers = {
+            "Authorization": f"Bearer {token}",
+            "Accept": "application/vnd.github+json",
+            "X-GitHub-Api-Version": "2022-11-28",
+            "User-Agent": "deployctl (deploy-by-code)",
+        }
+
+    def __repr__(self) -> str:
+        return f"GitHub(api_url={self.api_url!r})"
+
+    def close(self) -> None:
+        if self._own_client:
+            self._client.close()
+
+    def __enter__(self) -> GitHub:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- transport --------------------------------------------------------------------------------
+
+    def _url(self, path: str) -> str:
+        if path.startswith(("http://", "https://")):
+            if urlsplit(path)[:2] != self._origin:
+                # The token goes only to the API it was given for, whatever a Link header says.
+                raise GitHubError("GET", urlsplit(path).path, None,
+                                  f"refusing to follow a link to another host ({urlsplit(path).hostname})")
+            return path
+        return f"{self.api_url}/{path.lstrip('/')}"
+
+    def _backoff(self, attempt: int) -> float:
+        return min(2.0**attempt, MAX_WAIT)
+
+    def _rate_limit_wait(self, resp: httpx.Response, attempt: int) -> float:
+        retry_after = resp.headers.get("retry-after")
+        if retry_after is not None:
+            try:
+                return min(max(float(retry_after), 0.0), MAX_WAIT)
+            except ValueError:
+                pass
+        reset = resp.headers.get("x-ratelimit-reset")
+        if resp.headers.get("x-ratelimit-remaining") == "0" and reset is not None:
+            try:
+                return min(max(float(reset) - time.time(), 0.0) + 1.0, MAX_WAIT)
+            except ValueError:
+                pass
+        return self._backoff(attempt)
+
+    def _request(self, method: str, path: str, *, json_body: Any = None,
+                 params: dict[str, Any] | None = None, repeatable: bool | None = None) -> httpx.Response:
+        """One API call, retried with capped exponential backoff.
+
+        Rate limits are always retried (GitHub did not act on the call). 5xx answers and lost answers
+        are retried only for calls that are safe to repeat (GET, PATCH); for others (POST) they raise
+        _MaybeApplied, so the caller can look before it repeats and never creates a thing twice.
+        """
+        url = self._url(path)
+        shown = urlsplit(url).path
+        repeatable = method in ("GET", "HEAD", "PATCH", "PUT", "DELETE") if repeatable is None else repeatable
+        problem, status = "no attempt made", None
+        for attempt in range(self._retries + 1):
+            try:
+                resp = self._client.request(method, url, headers=self._headers, json=json_body, params=params,
+                                            follow_redirects=True)
+            except httpx.TransportError as exc:
+                problem, status = f"{type(exc).__name__} (network)", None
+                sent = not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
+                if sent and not repeatable:
+                    raise _MaybeApplied(problem, None) from None
+                wait = self._backoff(attempt)
+            else:
+                status = resp.status_code
+                if status < 400:
+                    return resp
+                problem = f"HTTP {status}{_github_message(resp)}"
+                if _is_rate_limited(resp):
+                    problem = f"rate limited (HTTP {status}){_github_message(resp)}"
+                    wait = self._rate_limit_wait(resp, attempt)
+                elif status >= 500:
+                    if not repeatable:
+                        raise _MaybeApplied(problem, status)
+                    wait = self._backoff(attempt)
+                else:
+                    hint = ""
+                    if status in (401, 403):
+                        hint = ("; check that the token is valid and the workflow grants "
+                                "`permissions: pull-requests: write`")
+                    elif status == 404:
+                        hint = "; check the repository name and that the token can see it"
+                    raise GitHubError(method, shown, status, problem + hint)
+            if attempt < self._retries:
+                self._sleep(wait)
+        raise GitHubError(method, shown, status, f"{problem}, after {self._retries + 1} attempts")
+
+    # -- comments ---------------------------------------------------------------------------------
+
+    def list_issue_comments(self, repo: str, number: int) -> list[dict[str, Any]]:
+        """Every comment of an issue or PR, oldest first, following the Link header's pages."""
+        comments: list[dict[str, Any]] = []
+        url: str | None = f"/repos/{repo}/issues/{number}/comments"
+        params: dict[str, Any] | None = {"per_page": 100}
+        seen: set[str] = set()
+        while url is not None:
+            resp = self._request("GET", url, params=params)
+            page = _json(resp, "GET")
+            if not isinstance(page, list):
+                raise GitHubError("GET", urlsplit(str(resp.url)).path, resp.status_code,
+                                  "the answer is not a list of comments")
+            comments.extend(c for c in page if isinstance(c, dict))
+            seen.add(str(resp.url))
+            url = resp.links.get("next", {}).get("url")
+            params = None  # the next link carries its own query
+            if url is not None and url in seen:
+                break
+        return comments
+
+    def _find_comment(self, repo: str, number: int, marker: str) -> dict[str, Any] | None:
+        ours = [c for c in self.list_issue_comments(repo, number) if _comment_matches(c, marker)]
+        return min(ours, key=lambda c: c.get("id", 0)) if ours else None
+
+    def upsert_comment(self, repo: str, number: int, body: str,
+                       marker: str = PREVIEW_MARKER) -> tuple[str, int]:
+        """Create or edit the PR's one comment that starts with marker.
+
+        Returns ("created" | "updated" | "unchanged", comment id). The oldest marked comment wins, so a
+        PR that somehow has two keeps editing the same one. A POST whose answer is lost is never blindly
+        repeated: the comments are listed again first, so the comment is never duplicated.
+        """
+        if not body.startswith(marker):
+            body = f"{marker}\n{body}"
+        if len(body) > MAX_COMMENT_CHARS:
+            body = body[: MAX_COMMENT_CHARS - len(_TRUNCATED)] + _TRUNCATED
+        create_path = f"/repos/{repo}/issues/{number}/comments"
+        problem, status = "no attempt made", None
+        for attempt in range(self._retries + 1):
+            existing = self._find_comment(repo, number, marker)
+            if existing is not None:
+                comment_id = int(existing["id"])
+                if _normalize(str(existing.get("body", ""))) == _normalize(body):
+                    # After a lost answer, our own POST did take effect.
+                    return ("unchanged" if attempt == 0 else "created"), comment_id
+                self._request("PATCH", f"/repos/{repo}/issues/comments/{comment_id}", json_body={"body": body})
+                return "updated", comment_id
+            try:
+                resp = self._request("POST", create_path, json_body={"body": body})
+            except _MaybeApplied as exc:
+                problem, status = exc.detail, exc.status
+                if attempt < self._retries:
+                    self._sleep(self._backoff(attempt))
+                continue
+            created = _json(resp, "POST")
+            if not isinstance(created, dict) or not isinstance(created.get("id"), int):
+                raise GitHubError("POST", create_path, resp.status_code, "the answer has no comment id")
+            return "created", created["id"]
+        raise GitHubError("POST", create_path, status, f"{problem}, after {self._retries + 1} attempts")
+
+
+def github_from_env(environ: Mapping[str, str], **kwargs: Any) -> GitHub:
+    """A client for this run: GITHUB_TOKEN (or GH_TOKEN) and GITHUB_API_URL."""
+    token = environ.get("GITHUB_TOKEN") or environ.get("GH_TOKEN") or ""
+    if not token:
+        raise CannotJudge("GITHUB_TOKEN is not set; pass it to the step "
+                          "(env: GITHUB_TOKEN: ${{ secrets.GITHUB_TOKEN }}) to post the preview comment")
+    return GitHub(token, api_url=_api_url(environ), **kwargs)
