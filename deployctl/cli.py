@@ -147,7 +147,8 @@ def plan(
     console.out(f"plan {result.base[:12]} -> {(result.head or 'working tree')[:12]}")
     for c in result.changes:
         tags = "".join(f" [{t}]" for t in c.tags)
-        console.out(f"  {c.env}/{c.app:<20} {c.op:<7} {(c.old or '-')[:12]:>12} -> {(c.new or '-')[:12]:<12}"
+        where = f"{c.env}/{c.app}"
+        console.out(f"  {where:<32} {c.op:<7} {(c.old or '-')[:12]:>12} -> {(c.new or '-')[:12]:<12}"
                     f" {c.comment}{tags}".rstrip())
     if not result.changes:
         console.out("  no deploy file changes")

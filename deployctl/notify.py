@@ -6,6 +6,7 @@ so no message ever shows more of it than its host.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from typing import Any, Literal
@@ -136,10 +137,8 @@ def _host(url: str) -> str:
 
 
 def _warn(text: str) -> None:
-    try:
+    with contextlib.suppress(Exception):  # a closed stderr must not fail the deploy either
         print(f"deployctl: warning: {text}", file=sys.stderr, flush=True)
-    except Exception:  # a closed stderr must not fail the deploy either
-        pass
 
 
 def post_slack(url: str, notice: DeployNotice, client: httpx.Client | None = None, timeout: float = 10) -> bool:
