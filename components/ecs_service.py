@@ -53,6 +53,8 @@ class EcsServiceApp(pulumi.ComponentResource):
             memory=str(settings.memory),
             execution_role_arn=settings.execution_role_arn,
             container_definitions=container_definitions(spec, settings),
+            # Keep old revisions registered: the circuit breaker may roll the service back to one.
+            skip_destroy=True,
             opts=child,
         )
         network = None
