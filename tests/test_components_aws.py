@@ -146,7 +146,7 @@ def test_ecs_image_is_tagged_with_the_commit(deploy: Deploy) -> None:
     assert {e["name"]: e["value"] for e in container(run)["environment"]} == {"LOG_LEVEL": "info", "DEPLOY_COMMIT": C1}
     assert without(task.inputs, "containerDefinitions") == {
         "family": "prod-api", "requiresCompatibilities": ["FARGATE"], "networkMode": "awsvpc", "cpu": "512",
-        "memory": "1024", "executionRoleArn": ECS.execution_role_arn,
+        "memory": "1024", "executionRoleArn": ECS.execution_role_arn, "skipDestroy": True,
     }
     assert service.inputs["taskDefinition"] == task.state["arn"]
     assert service.inputs["deploymentCircuitBreaker"] == {"enable": True, "rollback": True}
