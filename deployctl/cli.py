@@ -244,6 +244,91 @@ def history(
         console.out("no deploys yet")
 
 
+MessageOpt = Annotated[str, typer.Option("-m", "--message", help="The comment written after the hash.")]
+BranchOpt = Annotated[str | None, typer.Option("--branch", help="Create this git branch and commit the change, "
+                                               "ready for a pull request.")]
+
+
+def _wrote(env: str, app_name: str, full: str, notes: list[Violation], branch: str | None) -> None:
+    for v in notes:
+        console.violation(v, err=True)
+    where = f" on branch {branch} (push it and open a pull request)" if branch else ""
+    console.out(f"deploys/{env}/{app_name}: prepended {full}{where}")
+
+
+@app.command()
+def bump(
+    env: Annotated[str, typer.Argument(help="The env folder under deploys/.")],
+    app_name: Annotated[str, typer.Argument(metavar="APP", help="The app (its file name).")],
+    commit: Annotated[str, typer.Argument(help="The app commit; a short hash is resolved to the full one.")],
+    message: MessageOpt = "",
+    rollback: Annotated[bool, typer.Option("--rollback", help="Tag [rollback]: allows going back.")] = False,
+    hotfix: Annotated[bool, typer.Option("--hotfix", help="Tag [hotfix]: allows off-branch fixes, "
+                                         "skipping promotion, and freeze windows.")] = False,
+    branch: BranchOpt = None,
+    repo: RepoOpt = Path("."),
+) -> None:
+    """Deploy a commit: prepend `<full hash> <message> [tags]` to deploys/ENV/APP.
+
+    The safeguards run first; a refused deploy writes nothing and says which tag would allow it.
+
+    Examples:
+      deployctl bump staging api 3f2a9c1 -m "login fix"
+      deployctl bump production api 3f2a9c1 --hotfix -m "outage fix" --branch hotfix/login
+    """
+    from deployctl.model import Tag
+    from deployctl.service import write_deploy
+
+    tags = tuple(t for t, on in ((Tag.ROLLBACK, rollback), (Tag.HOTFIX, hotfix)) if on)
+    full, notes = write_deploy(repo, env, app_name, commit, message, tags, branch)
+    _wrote(env, app_name, full, notes, branch)
+
+
+@app.command()
+def promote(
+    app_name: Annotated[str, typer.Argument(metavar="APP", help="The app to promote.")],
+    from_env: Annotated[str, typer.Option("--from", help="The env whose current commit to take.")],
+    to_env: Annotated[str, typer.Option("--to", help="The env to deploy it to.")],
+    message: MessageOpt = "",
+    branch: BranchOpt = None,
+    repo: RepoOpt = Path("."),
+) -> None:
+    """Deploy to one env what another env runs now (staging to production).
+
+    Example:
+      deployctl promote api --from staging --to production -m "tested on staging"
+    """
+    from deployctl.service import source_commit, write_deploy
+
+    commit = source_commit(repo, from_env, app_name)
+    full, notes = write_deploy(repo, to_env, app_name, commit, message or f"promoted from {from_env}", (), branch)
+    _wrote(to_env, app_name, full, notes, branch)
+
+
+@app.command()
+def rollback(
+    env: Annotated[str, typer.Argument(help="The env folder under deploys/.")],
+    app_name: Annotated[str, typer.Argument(metavar="APP", help="The app to roll back.")],
+    to: Annotated[str | None, typer.Option("--to", help="The commit to go back to (default: the "
+                                           "previous deploy in the file).")] = None,
+    message: MessageOpt = "",
+    branch: BranchOpt = None,
+    repo: RepoOpt = Path("."),
+) -> None:
+    """Go back: prepend the previous (or given) commit, tagged [rollback].
+
+    Examples:
+      deployctl rollback production api
+      deployctl rollback production api --to 3f2a9c1 -m "bad migration"
+    """
+    from deployctl.model import Tag
+    from deployctl.service import rollback_target, write_deploy
+
+    commit = to or rollback_target(repo, env, app_name)
+    full, notes = write_deploy(repo, env, app_name, commit, message or "rollback", (Tag.ROLLBACK,), branch)
+    _wrote(env, app_name, full, notes, branch)
+
+
 def main() -> None:
     """Entry point: no traceback ever reaches a user; the exit code says what happened."""
     try:

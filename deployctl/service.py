@@ -17,14 +17,17 @@ from deployctl.gitaccess import (
     first_parent_order,
     open_repo,
     resolve_ref,
+    worktree_files,
     worktree_snapshot,
 )
+from deployctl.authoring import AUTHORING_NOTES, prepend, previous_commit, with_file
 from deployctl.history import HistoryEntry, join, parse_log, select
+from deployctl.model import Tag, deploy_path
 from deployctl.order import env_order
 from deployctl.plan import Plan, PlanChange, affected_envs, make_plan, pr_number
 from deployctl.render import CommitLog, PreviewReport, StackPreview, github_compare_url
-from deployctl.snapshot import Snapshot
-from deployctl.violations import CannotJudge, InputError, Violation, errors
+from deployctl.snapshot import Snapshot, build_snapshot
+from deployctl.violations import CannotJudge, InputError, Severity, Violation, errors
 
 
 def load_head(root: Path) -> Snapshot:
@@ -298,3 +301,67 @@ def run_history(root: Path, env: str | None, app: str | None, limit: int | None,
             updates[name] = engine.history(name)
     entries = join(entries, updates, first_parent_order(repo, ref))
     return select(entries, env, app, limit)
+
+
+# -- authoring ----------------------------------------------------------------------------------
+
+
+def write_deploy(root: Path, env: str, app: str, commit: str, message: str, tags: tuple[Tag, ...],
+                 branch: str | None = None) -> tuple[str, list[Violation]]:
+    """Resolve, check and prepend one deploy line; refuse (nothing written) what the safeguards refuse."""
+    files = worktree_files(root)
+    base = build_snapshot(files)
+    if base.config_errors:
+        raise CannotJudge("the catalog or a stack config cannot be read:\n"
+                          + "\n".join(v.format() for v in base.config_errors), list(base.config_errors))
+    if env not in base.stacks:
+        raise CannotJudge(f"no env '{env}' (no Pulumi.{env}.yaml); envs are {', '.join(base.envs) or '(none)'}")
+    spec = base.catalog.apps.get(app)
+    if spec is None:
+        raise CannotJudge(f"no app '{app}' in apps.yaml; add it to the catalog first")
+    repos = AppRepos(root)
+    matches = repos.resolve(spec.repo, commit)
+    if len(matches) != 1:
+        rule = "commit-not-found" if not matches else "ambiguous-commit"
+        raise InputError([Violation(
+            rule=rule, severity=Severity.ERROR, file=deploy_path(env, app), env=env, app=app,
+            message=f"{commit} " + ("is not in" if not matches else f"matches {len(matches)} commits in")
+            + f" {app}'s repository ({spec.repo}); give a longer or different hash",
+        )])
+    full = matches[0]
+    path = deploy_path(env, app)
+    old = base.tree.raw.get(path)
+    new = prepend(old, full, message, tags)
+    head = build_snapshot(with_file(files, path, new))
+    found = rules.check(head, repos, base, datetime.now(UTC), only=[path])
+    refused = [v for v in errors(found) if v.rule not in AUTHORING_NOTES]
+    if refused:
+        raise InputError(refused)
+    target = root / path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if branch:
+        open_repo(root).git.checkout("-b", branch)
+    target.write_bytes(new)
+    if branch:
+        repo = open_repo(root)
+        repo.git.add("--", path)
+        repo.git.commit("-m", f"Deploy {app} {full[:12]} to {env}", "--", path)
+    return full, [v for v in found if v not in refused]
+
+
+def source_commit(root: Path, env: str, app: str) -> str:
+    file = load_head(root).tree.get(env, app)
+    if file is None:
+        raise CannotJudge(f"deploys/{env}/{app} does not exist (or does not parse): nothing to promote; "
+                          f"deploy it to {env} first")
+    return file.commit
+
+
+def rollback_target(root: Path, env: str, app: str) -> str:
+    file = load_head(root).tree.get(env, app)
+    if file is None:
+        raise CannotJudge(f"deploys/{env}/{app} does not exist: nothing to roll back")
+    target = previous_commit(file)
+    if target is None:
+        raise CannotJudge(f"deploys/{env}/{app} has no earlier deploy of another commit; name one with --to")
+    return target
