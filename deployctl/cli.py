@@ -244,6 +244,30 @@ def history(
         console.out("no deploys yet")
 
 
+@app.command()
+def codeowners(
+    check_only: Annotated[bool, typer.Option("--check", help="Only verify; exit 1 when the file is stale.")] = False,
+    repo: RepoOpt = Path("."),
+) -> None:
+    """Write .github/CODEOWNERS from apps.yaml owners and each protected env's reviewers.
+
+    A protected env's deploy files are owned by its reviewers alone, so with branch protection
+    ("require review from code owners") a production deploy cannot merge without them.
+
+    Examples:
+      deployctl codeowners            regenerate the file
+      deployctl codeowners --check    in CI: fail when it is out of date
+    """
+    from deployctl.service import codeowners as run_codeowners
+
+    diff = run_codeowners(repo, check_only)
+    if check_only and diff:
+        console.out("\n".join(diff))
+        console.error(".github/CODEOWNERS is out of date; run `deployctl codeowners` and commit it")
+        raise typer.Exit(1)
+    console.out(".github/CODEOWNERS is up to date" if not diff else ".github/CODEOWNERS written")
+
+
 MessageOpt = Annotated[str, typer.Option("-m", "--message", help="The comment written after the hash.")]
 BranchOpt = Annotated[str | None, typer.Option("--branch", help="Create this git branch and commit the change, "
                                                "ready for a pull request.")]

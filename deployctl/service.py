@@ -271,15 +271,12 @@ def build_preview(root: Path, base: str, stacks: list[str] | None, at: datetime,
 
 def post_comment(body: str) -> None:
     """Create or update the PR's one preview comment, from the GitHub Actions environment."""
-    from deployctl.github import GitHub, pull_request_context
+    from deployctl.github import github_from_env, pull_request_context
     from deployctl.render import MARKER
 
     ctx = pull_request_context(os.environ)
-    token = os.environ.get("GITHUB_TOKEN")
-    if not token:
-        raise CannotJudge("--post needs GITHUB_TOKEN (in GitHub Actions: env GITHUB_TOKEN: "
-                          "${{ secrets.GITHUB_TOKEN }} with permission pull-requests: write)")
-    action, comment_id = GitHub(token, ctx.api_url).upsert_comment(ctx.repository, ctx.number, body, MARKER)
+    with github_from_env(os.environ) as client:
+        action, comment_id = client.upsert_comment(ctx.repository, ctx.number, body, MARKER)
     console.info(f"preview comment {action} on {ctx.repository}#{ctx.number} (comment {comment_id})")
 
 
@@ -365,3 +362,22 @@ def rollback_target(root: Path, env: str, app: str) -> str:
     if target is None:
         raise CannotJudge(f"deploys/{env}/{app} has no earlier deploy of another commit; name one with --to")
     return target
+
+
+# -- codeowners ---------------------------------------------------------------------------------
+
+
+def codeowners(root: Path, check_only: bool) -> list[str]:
+    """Write .github/CODEOWNERS from the catalog and stack configs, or the diff that --check finds."""
+    from deployctl.codeowners import CODEOWNERS_FILE, codeowners_diff, render_codeowners
+
+    head = load_head(root)
+    deployed = {(f.env, f.app) for f in head.tree.files.values()}
+    expected = render_codeowners(head.catalog, head.stacks, deployed)
+    target = root / CODEOWNERS_FILE
+    actual = target.read_text(encoding="utf-8") if target.exists() else None
+    diff = codeowners_diff(expected, actual)
+    if not check_only and diff:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(expected, encoding="utf-8")
+    return diff
