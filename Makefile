@@ -23,6 +23,7 @@ pulumi: venv
 	@bindir=$$(scripts/install-pulumi | tail -n 1) && \
 	  for f in "$$bindir"/*; do ln -sf "$$f" $(BIN)/; done
 	@scripts/install-tools $(BIN)
+	@scripts/install-browser >/dev/null
 
 lint: setup
 	$(BIN)/ruff check .

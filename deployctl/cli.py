@@ -245,6 +245,37 @@ def history(
 
 
 @app.command()
+def status(
+    html: Annotated[Path | None, typer.Option("--html", help="Also write a self-contained HTML page here.")] = None,
+    pr_url: Annotated[str | None, typer.Option(help="PR link pattern for the page, e.g. "
+                                               "https://github.com/acme/deploys/pull/{pr}")] = None,
+    as_json: JsonOpt = False,
+    repo: RepoOpt = Path("."),
+) -> None:
+    """What runs where: the env-by-app matrix, lag and drift.
+
+    Each cell: the deployed commit, its comment, when and by whom; how many commits it is behind its
+    upstream env and its release branch; and drift, when Pulumi's `deployed` output disagrees with
+    the deploy file (say, after a merge whose up failed).
+
+    Examples:
+      deployctl status
+      deployctl status --html status.html
+    """
+    from deployctl.service import run_status
+    from deployctl.status import render_html, render_text, status_rows
+
+    report = run_status(repo)
+    if html is not None:
+        html.write_text(render_html(report, pr_url=pr_url), encoding="utf-8")
+        console.info(f"status page written to {html}")
+    if as_json:
+        console.out(json.dumps(status_rows(report), indent=2))
+    else:
+        console.out(render_text(report))
+
+
+@app.command()
 def codeowners(
     check_only: Annotated[bool, typer.Option("--check", help="Only verify; exit 1 when the file is stale.")] = False,
     repo: RepoOpt = Path("."),

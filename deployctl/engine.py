@@ -196,6 +196,16 @@ class Engine:
             return []
         return [v.value for v in config.values() if v.secret and v.value]
 
+    def existing_outputs(self, env: str) -> dict[str, Any] | None:
+        """The stack's outputs, or None when the stack was never created (never deployed)."""
+        opts = auto.LocalWorkspaceOptions(work_dir=str(self.root), env_vars=self.env_vars, pulumi_command=self.command)
+        try:
+            stack = self._stacks.get(env) or auto.select_stack(env, work_dir=str(self.root), opts=opts)
+        except auto.errors.StackNotFoundError:
+            return None
+        self._stacks[env] = stack
+        return {k: v.value for k, v in stack.outputs().items() if not v.secret}
+
     def outputs(self, env: str) -> dict[str, Any]:
         return {k: v.value for k, v in self.stack(env).outputs().items() if not v.secret}
 

@@ -27,6 +27,7 @@ from deployctl.order import env_order
 from deployctl.plan import Plan, PlanChange, affected_envs, make_plan, pr_number
 from deployctl.render import CommitLog, PreviewReport, StackPreview, github_compare_url
 from deployctl.snapshot import Snapshot, build_snapshot
+from deployctl.status import StatusReport
 from deployctl.violations import CannotJudge, InputError, Severity, Violation, errors
 
 
@@ -381,3 +382,23 @@ def codeowners(root: Path, check_only: bool) -> list[str]:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(expected, encoding="utf-8")
     return diff
+
+
+# -- status -------------------------------------------------------------------------------------
+
+
+def run_status(root: Path) -> StatusReport:
+    """What runs where: deploy files, Pulumi's outputs, lag and drift, and the recent trace."""
+    from deployctl.status import build_status, repo_lookups
+
+    head = load_head(root)
+    engine = Engine(root)
+    deployed: dict[str, dict[str, dict]] = {}
+    for env in console.track(head.envs, "reading stack outputs"):
+        outputs = engine.existing_outputs(env)
+        if outputs is not None:
+            deployed[env] = outputs.get("deployed", {})
+    history = run_history(root, None, None, None)
+    counts, tips = repo_lookups(AppRepos(root))
+    with console.step("comparing with the app repositories"):
+        return build_status(head, deployed, history, counts, tips, datetime.now(UTC))
