@@ -62,7 +62,7 @@ def _report(violations: list[Violation], as_json: bool) -> int:
 
 @app.command()
 def check(
-    base: Annotated[str | None, typer.Option(help="Also judge every change since this ref (what a PR changes).")] = None,
+    base: Annotated[str | None, typer.Option(help="Also judge every change since this ref (a PR's changes).")] = None,
     at: Annotated[str | None, typer.Option(help="Judge freeze windows at this ISO-8601 time (default: now).")] = None,
     offline: OfflineOpt = False,
     as_json: JsonOpt = False,
@@ -237,7 +237,8 @@ def history(
     for e in entries:
         pr = f"#{e.pr}" if e.pr else "-"
         console.out(
-            f"{e.time:%Y-%m-%d %H:%M}  {e.env}/{e.app:<16} {(e.from_ or '-')[:10]:>10} -> {(e.to or 'removed')[:10]:<10} "
+            f"{e.time:%Y-%m-%d %H:%M}  {e.env}/{e.app:<16} {(e.from_ or '-')[:10]:>10} -> "
+            f"{(e.to or 'removed')[:10]:<10} "
             f"{e.deploy.result:<13} {pr:<6} {e.commit[:10]} {e.author}  {e.comment}".rstrip()
         )
     if not entries:

@@ -153,7 +153,9 @@ def join(entries: list[HistoryEntry], updates: dict[str, list[UpdateRecord]], or
         env_entries = sorted((e for e in entries if e.env == env and e.commit in position),
                              key=lambda e: -position[e.commit])  # oldest first
         covered: set[int] = set()
-        for record in sorted((r for r in records if r.kind == "update"), key=lambda r: r.start or datetime.min.replace(tzinfo=UTC)):
+        earliest = datetime.min.replace(tzinfo=UTC)
+        ups = sorted((r for r in records if r.kind == "update"), key=lambda r: r.start or earliest)
+        for record in ups:
             head_pos = pos(_update_head(record))
             if head_pos is None:
                 continue

@@ -9,6 +9,7 @@ from typing import Any
 
 from deployctl import console, rules
 from deployctl.apprepos import AppRepos
+from deployctl.authoring import AUTHORING_NOTES, prepend, previous_commit, with_file
 from deployctl.engine import Engine, Outcome
 from deployctl.gitaccess import (
     changed_paths,
@@ -20,7 +21,6 @@ from deployctl.gitaccess import (
     worktree_files,
     worktree_snapshot,
 )
-from deployctl.authoring import AUTHORING_NOTES, prepend, previous_commit, with_file
 from deployctl.history import HistoryEntry, join, parse_log, select
 from deployctl.model import Tag, deploy_path
 from deployctl.order import env_order

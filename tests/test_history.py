@@ -69,7 +69,7 @@ def test_history_through_merges_squashes_rebases_renames_and_deletes(tmp_path: P
 
 
 def test_appending_a_comment_at_the_end_is_not_a_deploy(tmp_path: Path):
-    deploy, s = _repos(tmp_path)
+    deploy, _s = _repos(tmp_path)
     path = deploy.path / "deploys/staging/api"
     path.write_text(path.read_text() + "note: nothing deployed here\n")
     deploy.commit("just a note")
@@ -105,7 +105,8 @@ def test_history_command_json_without_engine(tmp_path: Path):
     code, out, err = run_cli(deploy.path, "history", "staging", "api", "--no-engine", "--json")
     assert code == 0, err
     rows = json.loads(out)
-    assert [(r["from"], r["to"], r["pr"], r["comment"]) for r in rows] == [(s[0], s[1], 9, "ship"), (None, s[0], None, "first")]
+    assert [(r["from"], r["to"], r["pr"], r["comment"]) for r in rows] == [
+        (s[0], s[1], 9, "ship"), (None, s[0], None, "first")]
     assert set(rows[0]) == {"time", "env", "app", "from", "to", "comment", "commit", "author", "pr", "deploy"}
     assert rows[0]["deploy"]["result"] == "not-deployed"
 

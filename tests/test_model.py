@@ -45,7 +45,8 @@ def test_comment_lines_are_not_history():
 
 
 def test_render_line_appends_tags_once():
-    assert render_line(FULL, "roll back  the\nbad deploy", (Tag.ROLLBACK,)) == f"{FULL} roll back the bad deploy [rollback]\n"
+    line = render_line(FULL, "roll back  the\nbad deploy", (Tag.ROLLBACK,))
+    assert line == f"{FULL} roll back the bad deploy [rollback]\n"
     assert render_line(FULL, "already [rollback]", (Tag.ROLLBACK,)) == f"{FULL} already [rollback]\n"
     assert render_line(FULL) == f"{FULL}\n"
 

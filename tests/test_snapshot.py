@@ -143,7 +143,7 @@ def test_hidden_files_are_ignored_and_dotdot_is_refused():
 
 
 def test_syntax_error_points_at_file_and_line(tmp_path: Path):
-    deploy, sha = _repo(tmp_path)
+    deploy, _sha = _repo(tmp_path)
     deploy.write("deploys/staging/web", "\n\n  nonsense here\n")
     rc, out, _ = run_cli(deploy.path, "check")
     assert rc == 1
