@@ -88,11 +88,18 @@ def parse_stack_config(env: str, text: str) -> StackConfig:
     return StackConfig(env=env, settings=settings, secret_keys=tuple(secret_keys))
 
 
-def env_settings_from_pulumi(get_object: Any) -> EnvSettings:
-    """Build EnvSettings inside the Pulumi program from `pulumi.Config(PROJECT).get_object`."""
-    values = {
-        key: value
-        for key in ("protected", "promoteFrom", "reviewers", "freeze", "deployRoot", "settings")
-        if (value := get_object(key)) is not None
-    }
+_OBJECT_KEYS = ("reviewers", "freeze", "settings")
+
+
+def env_settings_from_pulumi(config: Any) -> EnvSettings:
+    """Build EnvSettings inside the Pulumi program from `pulumi.Config(PROJECT)`.
+
+    Plain strings are read with `get`, structured values with `get_object`, so every value means
+    what it means in the YAML file (and secrets are decrypted by Pulumi itself).
+    """
+    values: dict[str, Any] = {}
+    for key in ("protected", "promoteFrom", "deployRoot", *_OBJECT_KEYS):
+        value = config.get_object(key) if key in _OBJECT_KEYS or key == "protected" else config.get(key)
+        if value is not None:
+            values[key] = value
     return EnvSettings.model_validate(values)

@@ -52,7 +52,7 @@ def app_specs(root: Path, env: str, settings: EnvSettings) -> list[AppSpec]:
 
 def program() -> None:
     env = pulumi.get_stack()
-    settings = env_settings_from_pulumi(pulumi.Config(PROJECT).get_object)
+    settings = env_settings_from_pulumi(pulumi.Config(PROJECT))
     components: dict[str, pulumi.Resource] = {}
     specs = app_specs(Path.cwd(), env, settings)
     for spec in specs:  # dependency order: what an app depends on is already registered
