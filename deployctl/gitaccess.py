@@ -57,9 +57,10 @@ def worktree_entries(root: Path, envs: set[str] | None = None) -> list[Entry]:
         with os.scandir(folder) as it:
             for item in it:
                 path = f"{rel}/{item.name}"
-                if rel == DEPLOYS_DIR and envs is not None and item.name not in envs:
-                    continue
                 kind = _kind(item.stat(follow_symlinks=False).st_mode)
+                if rel == DEPLOYS_DIR and envs is not None and item.name not in envs:
+                    entries.append(Entry(path=path, kind=kind))  # the env exists; its files are not needed
+                    continue
                 data = None
                 if kind is EntryKind.FILE:
                     with open(item.path, "rb") as fh:
@@ -80,10 +81,12 @@ def _read_text(path: Path) -> str | None:
 
 
 def worktree_files(root: Path, envs: set[str] | None = None) -> RepoFiles:
+    """The snapshot inputs from the working tree; `envs` limits which deploy folders are read
+    (every stack config is still read: envs refer to each other through promoteFrom)."""
     stacks = {}
     for item in sorted(root.iterdir()):
         env = env_of_stack_file(item.name)
-        if env is not None and (envs is None or env in envs):
+        if env is not None:
             stacks[env] = _read_text(item) or ""
     return RepoFiles(catalog=_read_text(root / CATALOG_FILE), stack_configs=stacks,
                      entries=worktree_entries(root, envs))
