@@ -1,0 +1,107 @@
+"""Benchmarks: each figure is measured side by side with its floor in one run, interleaved.
+
+These machines are noisy, so ratios (ours / floor, measured in the same rounds) are what the
+targets are about; absolute times are printed for reference. `python -m bench` runs every module
+in bench.__main__.MODULES; each exposes `run(opts) -> list[Figure]`.
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+
+@dataclass
+class Options:
+    quick: bool = False
+    runs: int = 5
+    as_json: bool = False
+
+
+@dataclass
+class Figure:
+    """One line of the report. `floor` is what `ours` is compared with (named in `vs`)."""
+
+    name: str
+    ours: float
+    floor: float | None = None
+    vs: str = ""
+    max_ratio: float | None = None
+    max_seconds: float | None = None
+    note: str = ""
+
+    @property
+    def ratio(self) -> float | None:
+        return self.ours / self.floor if self.floor else None
+
+    @property
+    def target(self) -> str:
+        parts = []
+        if self.max_ratio is not None:
+            parts.append(f"<={self.max_ratio:g}x")
+        if self.max_seconds is not None:
+            parts.append(f"<{self.max_seconds:g} s")
+        return " ".join(parts) or "-"
+
+    @property
+    def met(self) -> bool | None:
+        if self.max_ratio is None and self.max_seconds is None:
+            return None
+        ok = True
+        if self.max_ratio is not None:
+            ok = ok and self.ratio is not None and self.ratio <= self.max_ratio
+        if self.max_seconds is not None:
+            ok = ok and self.ours < self.max_seconds
+        return ok
+
+    def to_json(self) -> dict:
+        return {**asdict(self), "ratio": self.ratio, "target": self.target, "met": self.met}
+
+    def line(self) -> str:
+        floor = f"{self.floor:8.3f}" if self.floor is not None else f"{'-':>8}"
+        ratio = f"{self.ratio:6.2f}x" if self.ratio is not None else f"{'-':>7}"
+        met = {None: "", True: "met", False: "MISSED"}[self.met]
+        text = f"{self.name:<58} {self.ours:8.3f} {floor} {ratio}  {self.target:<12} {met}"
+        return text + (f"  ({self.vs})" if self.vs else "") + (f"  {self.note}" if self.note else "")
+
+
+HEADER = f"{'figure':<58} {'ours (s)':>8} {'floor(s)':>8} {'ratio':>7}  {'target':<12} result"
+
+
+def log(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def sh(cmd: Sequence[str], cwd: Path | None = None, env: Mapping[str, str] | None = None,
+        expect: int = 0) -> subprocess.CompletedProcess:
+    """Run a command; its exit code must be `expect` (the benchmark measures valid runs only)."""
+    result = subprocess.run(list(cmd), cwd=cwd, env=dict(env) if env is not None else None, capture_output=True)
+    if result.returncode != expect:
+        raise RuntimeError(f"{' '.join(cmd)} (in {cwd}) exited {result.returncode}, expected {expect}:\n"
+                           f"{result.stdout.decode(errors='replace')[-2000:]}"
+                           f"{result.stderr.decode(errors='replace')[-2000:]}")
+    return result
+
+
+def measure(commands: Mapping[str, Callable[[], object]], runs: int,
+            validate: Mapping[str, Callable[[object], None]] | None = None) -> dict[str, float]:
+    """Median wall time of each command over `runs` rounds; every round runs every command once,
+    in an order rotated each round, so drift in machine load hits them all alike. `validate[name]`
+    checks a command's result after the clock stops (so only valid runs are reported)."""
+    names = list(commands)
+    times: dict[str, list[float]] = {n: [] for n in names}
+    for r in range(runs):
+        k = r % len(names)
+        for name in names[k:] + names[:k]:
+            start = time.perf_counter()
+            result = commands[name]()
+            times[name].append(time.perf_counter() - start)
+            if validate and name in validate:
+                validate[name](result)
+        log(f"  round {r + 1}/{runs} done")
+    return {n: statistics.median(t) for n, t in times.items()}

@@ -1,0 +1,53 @@
+"""`python -m bench [--quick] [--runs N] [--json]`: every benchmark module, one line per figure.
+
+Adding a benchmark is one line in MODULES: a module with `run(opts: bench.Options) -> list[Figure]`.
+Progress goes to stderr; the figures (or, with --json, one JSON document) to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+import time
+from collections.abc import Sequence
+
+from bench import HEADER, Options, log
+from bench.generate import bench_dir
+
+MODULES: tuple[str, ...] = (
+    "bench.bench_git",
+)
+
+
+def main(argv: Sequence[str] | None = None, modules: Sequence[str] = MODULES) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, one run: a smoke test")
+    parser.add_argument("--runs", type=int, default=None, help="rounds per figure (default 5, --quick 1)")
+    parser.add_argument("--json", action="store_true", dest="as_json", help="machine-readable results on stdout")
+    args = parser.parse_args(argv)
+    opts = Options(quick=args.quick, runs=args.runs or (1 if args.quick else 5), as_json=args.as_json)
+
+    results = []
+    if not opts.as_json:
+        print(f"median of {opts.runs} interleaved runs; ratio = ours / floor measured in the same rounds"
+              f"{' (--quick sizes)' if opts.quick else ''}", flush=True)
+        print(HEADER, flush=True)
+    for name in modules:
+        log(f"{name}: running (repos cached in {bench_dir()})")
+        start = time.perf_counter()
+        figures = importlib.import_module(name).run(opts)
+        log(f"{name}: {time.perf_counter() - start:.1f} s in all")
+        for fig in figures:
+            results.append({"module": name, **fig.to_json()})
+            if not opts.as_json:
+                print(fig.line(), flush=True)
+    if opts.as_json:
+        json.dump({"quick": opts.quick, "runs": opts.runs, "figures": results}, sys.stdout, indent=2)
+        print()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,193 @@
+"""The git side of deployctl against its floor: check/plan --base, and history.
+
+- `check --base` / `plan --base` on N envs x M apps with a PR of n changed files, against the floor of
+  one `git diff --name-status` plus one `git merge-base --is-ancestor old new` per change (in the same
+  cached app clones deployctl uses). Warm: the app-repository cache already holds every clone; cold:
+  a fresh, empty DEPLOYCTL_CACHE each run (the clones are part of the time).
+- The same PR size on a repo with 5x fewer apps: the ratio of the two timings shows whether the
+  cost follows the change or the repository (it should be ~1).
+- `history --no-engine --json` over K deploy commits, against `git log --name-status -- deploys/`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench import Figure, Options, log, measure, sh
+from bench.generate import AppRepos, DeployRepo, app_repos, bench_dir, check_repo, history_repo
+
+PYTHON = sys.executable
+
+
+@dataclass(frozen=True)
+class Sizes:
+    envs: int
+    apps: int          # the large repo
+    apps_small: int    # the same change on a repo with fewer apps
+    changes: int
+    app_commits: int
+    app_repos: int
+    deploy_history: int
+    history_envs: int
+    history_apps: int
+    history_commits: int
+
+
+FULL = Sizes(envs=20, apps=500, apps_small=100, changes=100, app_commits=10_000, app_repos=10,
+             deploy_history=1_000, history_envs=20, history_apps=100, history_commits=10_000)
+QUICK = Sizes(envs=5, apps=50, apps_small=25, changes=20, app_commits=1_000, app_repos=5,
+              deploy_history=100, history_envs=5, history_apps=50, history_commits=1_000)
+
+
+def deployctl(*args: str) -> list[str]:
+    return [PYTHON, "-m", "deployctl", *args]
+
+
+def env_with_cache(cache: Path) -> dict[str, str]:
+    return {**os.environ, "DEPLOYCTL_CACHE": str(cache), "CI": "1"}
+
+
+def clone_path(repo: DeployRepo, app_repo: str, cache: Path) -> Path:
+    """Where deployctl keeps its bare clone of `app_repo` (the floor asks the same object store)."""
+    from deployctl.apprepos import AppRepos as Cache
+
+    return Cache(repo.path, cache / "repos").get(app_repo).path
+
+
+def warm_cache(repo: DeployRepo, cache: Path) -> None:
+    """Clone every app repository the PR touches into the warm cache (once; kept between runs)."""
+    from deployctl.apprepos import AppRepos as Cache
+
+    clones = Cache(repo.path, cache / "repos")
+    for app_repo in {c.repo for c in repo.changes}:
+        clones.get(app_repo).ensure_cloned()
+
+
+def check_ok(result: object) -> None:
+    report = json.loads(result.stdout)  # type: ignore[attr-defined]
+    if not report["ok"] or report["violations"]:
+        raise RuntimeError(f"the benchmark PR is not clean: {report['violations'][:3]}")
+
+
+def plan_has(n: int):
+    def validate(result: object) -> None:
+        changes = json.loads(result.stdout)["changes"]  # type: ignore[attr-defined]
+        if len(changes) != n:
+            raise RuntimeError(f"plan lists {len(changes)} changes, expected {n}")
+    return validate
+
+
+def history_has(n: int):
+    def validate(result: object) -> None:
+        entries = json.loads(result.stdout)  # type: ignore[attr-defined]
+        if len(entries) != n:
+            raise RuntimeError(f"history has {len(entries)} entries, expected {n}")
+    return validate
+
+
+def floor(repo: DeployRepo, cache: Path):
+    """One `git diff --name-status` and one `git merge-base --is-ancestor` per change."""
+    clones = {r: str(clone_path(repo, r, cache)) for r in {c.repo for c in repo.changes}}
+    pairs = [(clones[c.repo], c.old, c.new) for c in repo.changes]
+
+    def go() -> None:
+        sh(["git", "diff", "--name-status", repo.base], repo.path)
+        for git_dir, old, new in pairs:
+            sh(["git", "--git-dir", git_dir, "merge-base", "--is-ancestor", old, new])
+    return go
+
+
+def cold_check(repo: DeployRepo, scratch: Path):
+    """check --base with a fresh, empty cache each call (the clones happen inside the timing)."""
+    def go() -> object:
+        cache = Path(tempfile.mkdtemp(prefix="cold-", dir=scratch))
+        return sh(deployctl("check", "--base", repo.base, "--json"), repo.path, env_with_cache(cache))
+    return go
+
+
+def setup(sizes: Sizes) -> tuple[AppRepos, DeployRepo, DeployRepo, DeployRepo]:
+    apps = app_repos(sizes.app_commits, sizes.app_repos, log)
+    large = check_repo(sizes.envs, sizes.apps, apps, sizes.deploy_history, sizes.changes, sizes.apps_small, log)
+    small = check_repo(sizes.envs, sizes.apps_small, apps, sizes.deploy_history, sizes.changes, sizes.apps_small, log)
+    hist = history_repo(sizes.history_envs, sizes.history_apps, apps, sizes.history_commits, log)
+    return apps, large, small, hist
+
+
+def run(opts: Options) -> list[Figure]:
+    """The module interface of bench.__main__: every figure of this module."""
+    s = QUICK if opts.quick else FULL
+    start = time.perf_counter()
+    _apps, large, small, hist = setup(s)
+    gen = time.perf_counter() - start
+    log(f"setup (generation, cached under {bench_dir()}): {gen:.1f} s")
+    log(f"app repos: {s.app_repos} repositories of {s.app_commits:,} commits; the {s.apps} apps are spread "
+        f"over them (app i uses repo i mod {s.app_repos}) to keep setup time sane")
+
+    cache = bench_dir() / "deployctl-cache-warm"
+    for repo in (large, small):
+        warm_cache(repo, cache)
+        diff = sh(["git", "diff", "--name-status", repo.base], repo.path).stdout.decode().splitlines()
+        if len(diff) != len(repo.changes):
+            raise RuntimeError(f"git diff lists {len(diff)} paths in {repo.path}, expected {len(repo.changes)}")
+
+    scratch = Path(tempfile.mkdtemp(prefix="cold-", dir=bench_dir()))
+    warm = env_with_cache(cache)
+    check, plan = ("check", "--base", large.base, "--json"), ("plan", "--base", large.base, "--json")
+    commands = {
+        "startup": lambda: sh([PYTHON, "-c", "import deployctl.service"]),
+        "check_large": lambda: sh(deployctl(*check), large.path, warm),
+        "plan_large": lambda: sh(deployctl(*plan), large.path, warm),
+        "floor_large": floor(large, cache),
+        "check_small": lambda: sh(deployctl(*check), small.path, warm),
+        "plan_small": lambda: sh(deployctl(*plan), small.path, warm),
+        "floor_small": floor(small, cache),
+        "check_cold": cold_check(large, scratch),
+        "history": lambda: sh(deployctl("history", "--no-engine", "--json"), hist.path),
+        "history_floor": lambda: sh(["git", "log", "--name-status", "--", "deploys/"], hist.path),
+    }
+    validate = {
+        "check_large": check_ok, "check_small": check_ok, "check_cold": check_ok,
+        "plan_large": plan_has(len(large.changes)), "plan_small": plan_has(len(small.changes)),
+        "history": history_has(s.history_commits),
+    }
+    try:
+        t = measure(commands, opts.runs, validate)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+    big, sm = f"{s.envs}x{s.apps}", f"{s.envs}x{s.apps_small}"
+    floor_name = f"git diff --name-status + {s.changes} merge-base"
+    return [
+        Figure(f"check --base {big}, {s.changes} changed, warm", t["check_large"], t["floor_large"],
+               floor_name, max_ratio=3),
+        Figure(f"plan --base {big}, {s.changes} changed", t["plan_large"], t["floor_large"], floor_name,
+               max_ratio=3),
+        Figure(f"check --base {big} warm, absolute", t["check_large"], max_seconds=2),
+        Figure(f"check --base {big} cold (empty DEPLOYCTL_CACHE)", t["check_cold"],
+               note=f"clones {s.app_repos} repos of {s.app_commits:,} commits"),
+        Figure(f"check --base {sm}, {s.changes} changed, warm", t["check_small"], t["floor_small"], floor_name,
+               max_ratio=3),
+        Figure(f"plan --base {sm}, {s.changes} changed", t["plan_small"], t["floor_small"], floor_name,
+               max_ratio=3),
+        Figure(f"check --base: {big} / {sm} (same PR size)", t["check_large"], t["check_small"],
+               f"floor ratio {t['floor_large'] / t['floor_small']:.2f}x", max_ratio=1.25),
+        Figure(f"plan --base: {big} / {sm} (same PR size)", t["plan_large"], t["plan_small"],
+               f"floor ratio {t['floor_large'] / t['floor_small']:.2f}x", max_ratio=1.25),
+        Figure(f"history --no-engine --json, {s.history_commits:,} commits", t["history"], t["history_floor"],
+               "git log --name-status -- deploys/", max_ratio=2),
+        Figure("python -c 'import deployctl.service' (in every command)", t["startup"],
+               note="fixed cost, included above"),
+    ]
+
+
+if __name__ == "__main__":
+    from bench.__main__ import main
+
+    sys.exit(main(modules=("bench.bench_git",)))
