@@ -7,6 +7,7 @@ variables (PULUMI_BACKEND_URL, PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHR
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -120,6 +121,8 @@ def engine_env(root: Path, pulumi_bin: Path | None) -> dict[str, str]:
     if not (os.environ.get("PULUMI_CONFIG_PASSPHRASE") is not None
             or os.environ.get("PULUMI_CONFIG_PASSPHRASE_FILE")):
         env["PULUMI_CONFIG_PASSPHRASE"] = ""
+    # The language host built here predates Pulumi.yaml's `virtualenv` option: name the python.
+    env["PULUMI_PYTHON_CMD"] = os.environ.get("PULUMI_PYTHON_CMD") or sys.executable
     env.setdefault("PULUMI_SKIP_UPDATE_CHECK", "true")
     env.setdefault("PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION", "true")
     # The language host, the dynamic provider and this venv's python must be found first.
@@ -127,7 +130,7 @@ def engine_env(root: Path, pulumi_bin: Path | None) -> dict[str, str]:
     if pulumi_bin is not None:
         dirs.append(str(pulumi_bin.resolve().parent))
     env["PATH"] = os.pathsep.join([*dirs, os.environ.get("PATH", "")])
-    return {k: v for k, v in env.items() if k not in os.environ or k == "PATH"}
+    return {k: v for k, v in env.items() if k not in os.environ or k in ("PATH", "PULUMI_PYTHON_CMD")}
 
 
 EventSink = Callable[[dict[str, Any]], None]
@@ -194,7 +197,7 @@ class Engine:
             config = self.stack(env).get_all_config()
         except auto.errors.CommandError:
             return []
-        return [v.value for v in config.values() if v.secret and v.value]
+        return [leaf for v in config.values() if v.secret and v.value for leaf in _leaves(v.value)]
 
     def existing_outputs(self, env: str) -> dict[str, Any] | None:
         """The stack's outputs, or None when the stack was never created (never deployed)."""
@@ -220,6 +223,25 @@ class Engine:
             if len(batch) < page_size:
                 return records
             page += 1
+
+
+def _leaves(value: str) -> list[str]:
+    """A secret's plain value and, for structured config, every string inside it."""
+    try:
+        data = json.loads(value)
+    except ValueError:
+        return [value]
+    out = [value]
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str | int | float) and not isinstance(item, bool):
+            out.append(str(item))
+    return out
 
 
 def _record(env: str, s: auto.UpdateSummary) -> UpdateRecord:
