@@ -130,8 +130,13 @@ def run_up(root: Path, stacks: list[str] | None, base: str | None, head: str | N
             outcome = Outcome(env=env, ok=True, skipped=f"newer commit {newer[env][:12]} also changes "
                               f"{env}; its run deploys it")
         else:
+            if message is None and plan is None:
+                apps = ", ".join(f"{f.app} {f.commit[:12]}" for f in head_snap.tree.in_env(env))
+                text = f"deployctl: {env}: {apps or 'no apps'}"
+            else:
+                text = message or _deploy_message(env, env_changes, pr, merge)
             with console.step(f"pulumi up {env}"):
-                outcome = engine.up(env, message or _deploy_message(env, env_changes, pr, merge))  # type: ignore[union-attr]
+                outcome = engine.up(env, text)  # type: ignore[union-attr]
         _say(outcome)
         if not outcome.ok:
             failed.add(env)

@@ -1,0 +1,110 @@
+"""The foundation on the real Pulumi engine (local file backend): deploy files to stacks to releases."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.engine_world import World, build_world
+
+pytestmark = pytest.mark.engine
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> World:
+    return build_world(tmp_path, production=False)
+
+
+def test_up_creates_releases_and_current_then_updates_one_app_only(world: World):
+    api, web = world.shas["api"], world.shas["web"]
+    code, out, err = world.cli("up", "--stack", "staging")
+    assert code == 0, err
+    assert world.current("staging", "api") == api[0]
+    assert world.current("staging", "web") == web[0]
+    # `path: site` deploys only that folder of the web repo
+    assert (world.root / ".deployments/staging/web/current/index.html").read_text() == "<h1>0</h1>\n"
+    assert (world.root / ".deployments/staging/api/current/app.py").exists()
+
+    engine = world.engine()
+    deployed = engine.outputs("staging")["deployed"]
+    assert deployed == {
+        "api": {"commit": api[0], "comment": "first api", "kind": "local"},
+        "web": {"commit": web[0], "comment": "first web", "kind": "local"},
+    }
+
+    # a prepended commit previews as an update of that one app only
+    world.deploy.deploy("staging", "api", api[1], "second api")
+    preview = engine.preview("staging")
+    assert preview.ok, preview.error
+    steps = {c.name: c.op for c in preview.changes if c.op != "same"}
+    assert steps == {"api-release": "update"}
+    assert preview.counts.get("update") == 1 and "replace" not in preview.counts
+
+    # up switches `current` atomically; the old release stays until pruned
+    outcome = engine.up("staging", "api to second")
+    assert outcome.ok, outcome.error
+    assert world.current("staging", "api") == api[1]
+    assert world.releases("staging", "api") == {api[0], api[1]}
+
+    # a second up changes nothing
+    again = engine.up("staging", "no change")
+    assert again.ok and set(again.counts) == {"same"}
+
+    # keep_releases: 2 prunes the oldest, never the current
+    world.deploy.deploy("staging", "api", api[2])
+    assert engine.up("staging", "third").ok
+    assert world.releases("staging", "api") == {api[1], api[2]}
+
+    # stack history holds each update, newest first, with our messages
+    history = engine.history("staging")
+    assert [h.message for h in history] == [
+        "third", "no change", "api to second", f"deployctl: staging: api {api[0][:12]}, web {web[0][:12]}"]
+    assert all(h.result == "succeeded" for h in history)
+
+
+def test_deleting_a_deploy_file_previews_and_applies_a_delete(world: World):
+    assert world.cli("up", "--stack", "staging")[0] == 0
+    world.deploy.remove("deploys/staging/web")
+    engine = world.engine()
+    preview = engine.preview("staging")
+    assert {c.name: c.op for c in preview.changes if c.op != "same"} == {"web": "delete", "web-release": "delete"}
+    assert engine.up("staging", "remove web").ok
+    assert not (world.root / ".deployments/staging/web").exists()
+    assert set(engine.outputs("staging")["deployed"]) == {"api"}
+
+
+def test_deployed_output_is_what_runs_where(world: World):
+    assert world.cli("up")[0] == 0
+    code, out, _ = world.cli("deployed", "--json")
+    assert code == 0
+    assert json.loads(out)["staging"]["api"]["commit"] == world.shas["api"][0]
+
+
+@pytest.mark.parametrize(
+    ("breakage", "words"),
+    [
+        (lambda w: w.deploy.remove("Pulumi.staging.yaml"), "unknown-env"),
+        (lambda w: w.deploy.deploy("staging", "billing", w.shas["api"][0]), "unknown-app"),
+        (lambda w: w.deploy.write("deploys/staging/api", "not-a-commit\n"), "syntax"),
+    ],
+    ids=["missing stack config", "unknown app", "broken file"],
+)
+def test_bad_input_fails_before_anything_is_deployed(world: World, breakage, words: str):
+    breakage(world)
+    code, out, err = world.cli("up")
+    assert code in (1, 2)
+    assert words in out + err
+    assert "Traceback" not in out + err
+    assert not (world.root / ".deployments").exists()
+    assert not (world.root / ".pulumi-state" / ".pulumi" / "stacks").exists()
+
+
+def test_the_program_itself_refuses_a_broken_file(world: World):
+    """Even run by pulumi directly (not through deployctl), a broken file deploys nothing."""
+    world.deploy.write("deploys/staging/api", "zzz\n")
+    outcome = world.engine().preview("staging")
+    assert not outcome.ok
+    assert "deploys/staging/api:1: error syntax" in (outcome.error or "")
+    assert not (world.root / ".deployments").exists()
