@@ -78,7 +78,7 @@ def change_from_event(event: dict[str, Any]) -> ResourceChange | None:
     meta = pre.get("metadata") or {}
     urn = meta.get("urn", "")
     detailed = {
-        path: (diff.get("kind") or "update").lower()
+        path: str(diff.get("diffKind") or diff.get("kind") or "update").lower()
         for path, diff in (meta.get("detailedDiff") or {}).items()
     }
     return ResourceChange(
@@ -98,9 +98,33 @@ def changes_from_events(events: list[dict[str, Any]]) -> list[ResourceChange]:
         change = change_from_event(event)
         if change is None:
             continue
-        if "resourcePreEvent" in event or change.urn not in seen:
+        old = seen.get(change.urn)
+        if old is None or ("resourcePreEvent" in event and _RANK.get(change.op, 1) >= _RANK.get(old.op, 1)):
             seen[change.urn] = change
     return list(seen.values())
+
+
+# A replacement arrives as create-replacement, replace and delete-replaced steps: report `replace`.
+_RANK = {"create-replacement": 0, "delete-replaced": 0, "replace": 2}
+
+
+def outcome_from_events(env: str, events: list[dict[str, Any]]) -> Outcome:
+    """An Outcome from a recorded engine event stream (e.g. `pulumi up --event-log`)."""
+    changes = changes_from_events(events)
+    counts: dict[str, int] = {}
+    errors: list[str] = []
+    for event in events:
+        if summary := event.get("summaryEvent"):
+            counts = {k: int(v) for k, v in (summary.get("resourceChanges") or {}).items()}
+        diag = event.get("diagnosticEvent")
+        if diag and diag.get("severity") == "error":
+            errors.append(str(diag.get("message", "")).strip())
+    if not counts:
+        for change in changes:
+            counts[change.op] = counts.get(change.op, 0) + 1
+    failed = bool(errors) or any(e.get("resOpFailedEvent") for e in events)
+    return Outcome(env=env, ok=not failed, counts=counts, changes=tuple(changes),
+                   error="\n".join(errors) or ("a resource operation failed" if failed else None))
 
 
 def find_pulumi() -> Path | None:
@@ -276,7 +300,7 @@ def _event_dict(event: Any) -> dict[str, Any]:
                 "type": meta.type,
                 "diffs": list(meta.diffs or []),
                 "detailedDiff": {
-                    k: {"kind": str(getattr(d.diff_kind, "value", d.diff_kind))}
+                    k: {"diffKind": str(getattr(d.diff_kind, "value", d.diff_kind))}
                     for k, d in (meta.detailed_diff or {}).items()
                 },
             }}

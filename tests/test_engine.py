@@ -19,7 +19,7 @@ def world(tmp_path: Path) -> World:
 
 def test_up_creates_releases_and_current_then_updates_one_app_only(world: World):
     api, web = world.shas["api"], world.shas["web"]
-    code, out, err = world.cli("up", "--stack", "staging")
+    code, _out, err = world.cli("up", "--stack", "staging")
     assert code == 0, err
     assert world.current("staging", "api") == api[0]
     assert world.current("staging", "web") == web[0]
