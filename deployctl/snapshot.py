@@ -52,6 +52,13 @@ def env_of_stack_file(name: str) -> str | None:
     return None
 
 
+def _without_secrets(overrides: dict | None) -> dict | None:
+    """Encrypted values (`{secure: ...}`) can only be judged by the program, which decrypts them."""
+    if not overrides:
+        return overrides
+    return {k: v for k, v in overrides.items() if not (isinstance(v, dict) and set(v) == {"secure"})}
+
+
 def build_snapshot(files: RepoFiles) -> Snapshot:
     config_errors: list[Violation] = []
     violations: list[Violation] = []
@@ -114,7 +121,7 @@ def build_snapshot(files: RepoFiles) -> Snapshot:
                 message=f"app '{f.app}' is not in apps.yaml; add it to the catalog or fix the file name",
             ))
         elif f.env in stacks and f.app in catalog.apps:
-            overrides = stacks[f.env].settings.settings.get(f.app)
+            overrides = _without_secrets(stacks[f.env].settings.settings.get(f.app))
             violations.extend(settings_violations(f.app, catalog.apps[f.app], overrides, f.env, f.path))
     return Snapshot(catalog=catalog, stacks=stacks, tree=tree, violations=tuple(violations),
                     config_errors=tuple(config_errors))

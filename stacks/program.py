@@ -9,7 +9,7 @@ import pulumi
 from components import make_component
 from components.spec import AppSpec
 from deployctl.apprepos import repo_url
-from deployctl.catalog import app_settings
+from deployctl.catalog import app_settings, settings_violations
 from deployctl.envconfig import PROJECT, EnvSettings, env_settings_from_pulumi
 from deployctl.gitaccess import worktree_snapshot
 from deployctl.order import app_order
@@ -37,6 +37,10 @@ def app_specs(root: Path, env: str, settings: EnvSettings) -> list[AppSpec]:
     catalog = snapshot.catalog
     deploy_root = settings.deploy_root or f".deployments/{env}"
     specs = []
+    invalid = [v.format() for name, file in files.items()
+               for v in settings_violations(name, catalog.apps[name], settings.settings.get(name), env, file.path)]
+    if invalid:  # the messages name the setting and the rule, never the (possibly secret) value
+        _fail(invalid)
     for name in app_order(catalog, list(files)):
         app, file = catalog.apps[name], files[name]
         specs.append(

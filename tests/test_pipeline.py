@@ -1,0 +1,194 @@
+"""The review and deploy pipeline on the real engine: PR comment, up on merge, order, failures, races."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+from deployctl.engine import engine_env, find_pulumi
+from tests.engine_world import World, build_world
+
+pytestmark = pytest.mark.engine
+EVENTS = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "github-events"
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> World:
+    w = build_world(tmp_path)
+    code, _, err = w.cli("up")
+    assert code == 0, err
+    w.deploy.commit("stack configs as Pulumi writes them")  # stack init adds the salt
+    return w
+
+
+def merge(w: World, message: str, edit) -> tuple[str, str]:
+    """A PR merged with a merge commit; returns (before, merge)."""
+    repo = w.deploy.repo
+    before = repo.head.commit.hexsha
+    repo.git.checkout("-b", f"pr-{len(list(repo.iter_commits()))}")
+    edit()
+    w.deploy.commit("the change")
+    branch = repo.active_branch.name
+    repo.git.checkout("main")
+    repo.git.merge("--no-ff", "-m", message, branch)
+    return before, repo.head.commit.hexsha
+
+
+def env_with(**extra: str) -> dict[str, str]:
+    return {**os.environ, **extra}
+
+
+def test_preview_comment_from_the_real_engine_posted_once_then_edited(world: World, httpserver: HTTPServer,
+                                                                      tmp_path: Path):
+    api = world.shas["api"]
+    world.deploy.deploy("staging", "api", api[1], "second api")
+    comment_file = tmp_path / "comment.md"
+    code, _, err = world.cli("preview", "--base", "main", "--comment-file", str(comment_file))
+    assert code == 0, err
+    body = comment_file.read_text()
+    assert body.startswith("<!-- deployctl:preview -->")
+    assert f"| api | update | `{api[0][:12]}` | `{api[1][:12]}` | 1 | Dana Dev |" in body
+    assert "- `" + api[1][:12] + "` api 1 (Dana Dev)" in body
+    assert "**Pulumi:** 1 to update" in body
+    assert "| update | `api-release` |" in body
+    assert "### production" not in body  # only affected stacks are previewed
+
+    # --post: GitHub's API on loopback; first push creates, the next edits in place
+    comments: list[dict] = []
+
+    def handle(request: Request) -> Response:
+        if request.method == "GET":
+            return Response(json.dumps(comments), content_type="application/json")
+        data = request.get_json()
+        if request.method == "POST":
+            comments.append({"id": len(comments) + 1, "body": data["body"]})
+            return Response(json.dumps(comments[-1]), status=201, content_type="application/json")
+        comment = next(c for c in comments if request.path.endswith(f"/{c['id']}"))
+        comment["body"] = data["body"]
+        return Response(json.dumps(comment), content_type="application/json")
+
+    httpserver.expect_request("/repos/acme/deploys/issues/2/comments").respond_with_handler(handle)
+    httpserver.expect_request("/repos/acme/deploys/issues/comments/1", method="PATCH").respond_with_handler(handle)
+    env = env_with(GITHUB_EVENT_PATH=str(EVENTS / "pull_request.opened.json"), GITHUB_REPOSITORY="acme/deploys",
+                   GITHUB_API_URL=httpserver.url_for("").rstrip("/"), GITHUB_TOKEN="ghs_test_token")
+    assert world.cli("preview", "--base", "main", "--post", env=env)[0] == 0
+    world.deploy.deploy("staging", "api", api[2], "third api")
+    code, _, err = world.cli("preview", "--base", "main", "--post", env=env)
+    assert code == 0, err
+    assert len(comments) == 1
+    assert api[2][:12] in comments[0]["body"]
+
+
+def test_a_secret_config_value_never_reaches_the_comment(world: World, tmp_path: Path):
+    pulumi = find_pulumi()
+    assert pulumi is not None
+    secret = "hunter2-secret-value"
+    subprocess.run([str(pulumi), "config", "set", "--secret", "--path", "deploys:settings.api.keep_releases",
+                    secret, "--stack", "staging"], cwd=world.root, check=True, capture_output=True,
+                   env={**os.environ, **engine_env(world.root, pulumi)})
+    assert "secure:" in (world.root / "Pulumi.staging.yaml").read_text()
+    comment = tmp_path / "comment.md"
+    code, out, err = world.cli("preview", "--base", "main", "--comment-file", str(comment))
+    body = comment.read_text()
+    assert code == 1  # the program cannot use the value: the preview fails ...
+    assert "pulumi preview failed" in body
+    assert "keep_releases: Input should be a valid integer" in body
+    assert secret not in body + out + err  # ... but never shows it
+
+
+def test_up_after_merge_deploys_in_order_and_traces_pr_and_merge(world: World, httpserver: HTTPServer):
+    api = world.shas["api"]
+    posted: list[dict] = []
+    httpserver.expect_request("/hook", method="POST").respond_with_handler(
+        lambda r: (posted.append(r.get_json()), Response("ok"))[1])
+    before, merged = merge(world, "Merge pull request #42 from acme/promote", lambda: (
+        world.deploy.deploy("staging", "api", api[1]), world.deploy.deploy("production", "api", api[0], "same")))
+    # production's line is a no-op; staging changes: both stacks are affected, staging first
+    code, out, err = world.cli("up", "--base", before, "--head", merged, "--branch", "main",
+                               env=env_with(DEPLOYCTL_SLACK_WEBHOOK=httpserver.url_for("/hook")))
+    assert code == 0, err
+    assert out.index("staging: ok") < out.index("production: ok")
+    assert world.current("staging", "api") == api[1]
+    record = world.engine().history("staging")[0]
+    assert "PR #42" in record.message and merged[:12] in record.message and api[1][:12] in record.message
+    assert record.environment.get("git.head") == merged
+    assert [p["text"] for p in posted] and len(posted) == 2
+    assert "staging" in posted[0]["text"] and "hooks" not in json.dumps(posted)
+
+
+def test_upstream_failure_stops_downstream(world: World):
+    api = world.shas["api"]
+    world.deploy.deploy("staging", "api", api[1])
+    world.deploy.commit("staging runs api 1")
+    assert world.cli("up", "--stack", "staging")[0] == 0
+
+    def edit() -> None:
+        cfg = world.root / "Pulumi.staging.yaml"
+        cfg.write_text(cfg.read_text().replace(".deployments/staging", "/proc/no-such-place/staging"))
+        world.deploy.deploy("production", "api", api[1], "promote")
+    before, merged = merge(world, "Merge pull request #7 from acme/x", edit)
+    code, out, err = world.cli("up", "--base", before, "--head", merged, "--branch", "main")
+    assert code == 1
+    assert "staging: failed" in err
+    assert "production: skipped: staging, which production promotes from, failed" in err
+    assert world.current("production", "api") == api[0]
+
+
+def test_an_older_run_never_overwrites_a_newer_deploy(world: World):
+    api = world.shas["api"]
+    before1, m1 = merge(world, "Merge pull request #1 from a/b", lambda: world.deploy.deploy("staging", "api", api[1]))
+    _, m2 = merge(world, "Merge pull request #2 from a/c", lambda: world.deploy.deploy("staging", "api", api[2]))
+    assert world.cli("up", "--base", m1, "--head", m2, "--branch", "main")[0] == 0  # the newer run went first
+    world.deploy.repo.git.checkout("--quiet", m1)  # the older run, late
+    code, out, err = world.cli("up", "--base", before1, "--head", m1, "--branch", "main")
+    assert code == 0, err
+    assert f"staging: skipped: newer commit {m2[:12]} also changes staging" in out
+    assert world.current("staging", "api") == api[2]
+
+
+def test_a_freeze_that_starts_after_review_stops_the_deploy(world: World):
+    api = world.shas["api"]
+    now = datetime.now(UTC)
+    window = [{"start": (now - timedelta(minutes=5)).isoformat(), "end": (now + timedelta(hours=1)).isoformat(),
+               "reason": "incident in progress"}]
+    world.deploy.deploy("staging", "api", api[1])
+    world.deploy.commit("staging api 1")
+    assert world.cli("up", "--stack", "staging")[0] == 0
+
+    def edit() -> None:
+        world.deploy.deploy("production", "api", api[1], "reviewed before the freeze")
+        cfg = world.root / "Pulumi.production.yaml"
+        cfg.write_text(cfg.read_text().replace("config:\n", "config:\n  deploys:freeze: " + json.dumps(window) + "\n"))
+    before, merged = merge(world, "Merge pull request #3 from a/b", edit)
+    code, out, err = world.cli("up", "--base", before, "--head", merged, "--branch", "main")
+    assert code == 1
+    assert "freeze-window" in err and "incident in progress" in err
+    assert world.current("production", "api") == api[0]
+
+
+def test_two_concurrent_ups_on_one_stack_keep_the_state_intact(world: World):
+    world.deploy.deploy("staging", "api", world.shas["api"][1])
+    cmd = [sys.executable, "-m", "deployctl", "up", "--stack", "staging"]
+    procs = [subprocess.Popen(cmd, cwd=world.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    results = [(p.wait(timeout=300), p.stdout.read(), p.stderr.read()) for p in procs]  # type: ignore[union-attr]
+    codes = sorted(code for code, _, _ in results)
+    assert codes in ([0, 0], [0, 1]), results
+    for code, _, err in results:
+        assert "Traceback" not in err
+        if code == 1:
+            assert "another update" in err.lower() or "locked" in err.lower(), err
+    # the state is intact: a further up succeeds and changes nothing
+    engine = world.engine()
+    again = engine.up("staging", "after the race")
+    assert again.ok, again.error
+    assert set(again.counts) == {"same"}
+    assert world.current("staging", "api") == world.shas["api"][1]
