@@ -135,7 +135,7 @@ def test_upstream_failure_stops_downstream(world: World):
         cfg.write_text(cfg.read_text().replace(".deployments/staging", "/proc/no-such-place/staging"))
         world.deploy.deploy("production", "api", api[1], "promote")
     before, merged = merge(world, "Merge pull request #7 from acme/x", edit)
-    code, out, err = world.cli("up", "--base", before, "--head", merged, "--branch", "main")
+    code, _out, err = world.cli("up", "--base", before, "--head", merged, "--branch", "main")
     assert code == 1
     assert "staging: failed" in err
     assert "production: skipped: staging, which production promotes from, failed" in err
@@ -168,7 +168,7 @@ def test_a_freeze_that_starts_after_review_stops_the_deploy(world: World):
         cfg = world.root / "Pulumi.production.yaml"
         cfg.write_text(cfg.read_text().replace("config:\n", "config:\n  deploys:freeze: " + json.dumps(window) + "\n"))
     before, merged = merge(world, "Merge pull request #3 from a/b", edit)
-    code, out, err = world.cli("up", "--base", before, "--head", merged, "--branch", "main")
+    code, _out, err = world.cli("up", "--base", before, "--head", merged, "--branch", "main")
     assert code == 1
     assert "freeze-window" in err and "incident in progress" in err
     assert world.current("production", "api") == api[0]
