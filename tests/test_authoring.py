@@ -1,0 +1,112 @@
+"""bump, promote and rollback: one correct line prepended, every existing byte kept, safeguards first."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from deployctl.authoring import prepend, previous_commit
+from deployctl.model import Tag, parse_deploy_file
+from tests.scenario import Scenario, build
+
+
+@pytest.fixture
+def sc(tmp_path: Path) -> Scenario:
+    return build(tmp_path)
+
+
+def read(sc: Scenario, env: str, app: str) -> bytes:
+    return (sc.root / "deploys" / env / app).read_bytes()
+
+
+def checks_clean(sc: Scenario) -> None:
+    code, out, err = sc.cli("check", "--base", "main", "--at", "2026-12-01T00:00:00Z")
+    assert code == 0, out + err
+
+
+def test_bump_resolves_short_hash_and_prepends(sc: Scenario):
+    c = sc.commits
+    old = read(sc, "staging", "web")
+    code, out, err = sc.cli("bump", "staging", "web", c["w2"][:8], "-m", "new landing page")
+    assert code == 0, err
+    new = read(sc, "staging", "web")
+    assert new == f"{c['w2']} new landing page\n".encode() + old
+    assert c["w2"] in out
+    checks_clean(sc)
+
+
+def test_bump_creates_the_file_on_a_first_deploy(sc: Scenario):
+    sc.deploy.catalog({**_catalog(sc), "docs": {"repo": str(sc.web.path)}})
+    sc.deploy.commit("add docs app")
+    assert sc.cli("bump", "staging", "docs", sc.commits["w1"])[0] == 0
+    assert read(sc, "staging", "docs") == f"{sc.commits['w1']}\n".encode()
+    checks_clean(sc)
+
+
+def _catalog(sc: Scenario) -> dict:
+    import yaml
+
+    return yaml.safe_load((sc.root / "apps.yaml").read_text())["apps"]
+
+
+def test_bump_refuses_a_backward_deploy_and_names_the_tag(sc: Scenario):
+    before = read(sc, "staging", "web")
+    sc.cli("bump", "staging", "web", sc.commits["w2"])
+    sc.deploy.commit("web two")
+    code, _out, err = sc.cli("bump", "staging", "web", sc.commits["w1"])
+    assert code == 1
+    assert "backward-deploy" in err and "[rollback]" in err
+    assert read(sc, "staging", "web") == f"{sc.commits['w2']}\n".encode() + before  # nothing written
+    assert sc.cli("bump", "staging", "web", sc.commits["w1"], "--rollback", "-m", "bad page")[0] == 0
+    assert read(sc, "staging", "web").startswith(f"{sc.commits['w1']} bad page [rollback]\n".encode())
+
+
+def test_bump_refuses_an_old_branch_commit_to_production(sc: Scenario):
+    code, _, err = sc.cli("bump", "production", "api", sc.commits["old"])
+    assert code == 1 and "not-on-release-branch" in err and "[hotfix]" in err
+
+
+def test_unknown_commit_is_a_violation_not_a_traceback(sc: Scenario):
+    code, _, err = sc.cli("bump", "staging", "web", "deadbeefdeadbeef")
+    assert code == 1 and "commit-not-found" in err and "Traceback" not in err
+
+
+def test_promote_takes_the_upstream_commit(sc: Scenario):
+    c = sc.commits
+    assert sc.cli("promote", "api", "--from", "staging", "--to", "production")[0] == 0
+    assert sc.cli("promote", "worker", "--from", "staging", "--to", "production")[0] == 0
+    f = parse_deploy_file("production", "api", read(sc, "production", "api"))
+    assert f.commit == c["c3"] and f.current.comment == "promoted from staging"
+    checks_clean(sc)
+
+
+def test_promote_of_half_a_group_warns_but_writes(sc: Scenario):
+    code, _out, err = sc.cli("promote", "api", "--from", "staging", "--to", "production")
+    assert code == 0
+    assert "group-incomplete" in err
+
+
+def test_rollback_prepends_the_previous_commit_tagged(sc: Scenario):
+    c = sc.commits
+    assert sc.cli("rollback", "staging", "api", "-m", "login broke")[0] == 0
+    assert sc.cli("rollback", "staging", "worker")[0] == 2  # no earlier deploy: nothing to go back to
+    f = parse_deploy_file("staging", "api", read(sc, "staging", "api"))
+    assert f.commit == c["c1"] and f.current.tags == (Tag.ROLLBACK,)
+    assert f.history[0].commit == c["c3"]
+
+
+def test_branch_option_creates_a_commit_ready_for_a_pr(sc: Scenario):
+    code, out, err = sc.cli("bump", "staging", "web", sc.commits["w2"], "--branch", "deploy/web-two")
+    assert code == 0, err
+    repo = sc.deploy.repo
+    assert repo.active_branch.name == "deploy/web-two"
+    assert repo.head.commit.message.startswith(f"Deploy web {sc.commits['w2'][:12]} to staging")
+    assert not repo.is_dirty()
+    assert "on branch deploy/web-two" in out
+
+
+def test_prepend_keeps_every_byte():
+    old = b"abc1234 first\r\nno newline at end"
+    assert prepend(old, "f" * 40, "m", (Tag.HOTFIX,)).endswith(old)
+    assert previous_commit(parse_deploy_file("e", "a", b"1111111\n1111111\n2222222\n")) == "2222222"
