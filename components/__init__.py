@@ -1,4 +1,8 @@
-"""One ComponentResource per app kind. Kinds import lazily: a local-only stack never loads pulumi-aws."""
+"""One ComponentResource per app kind. Kinds import lazily: a local-only stack never loads pulumi-aws.
+
+Every component sets `version` (the commit the deploy file names) and `running`, an Output that
+resolves to that commit only once the app's resources were created or updated.
+"""
 
 from __future__ import annotations
 

@@ -75,6 +75,7 @@ class EcsServiceApp(pulumi.ComponentResource):
             deployment_circuit_breaker=aws.ecs.ServiceDeploymentCircuitBreakerArgs(enable=True, rollback=True),
             opts=child,
         )
+        self.running = self.service.id.apply(lambda _: spec.commit)
         self.register_outputs(
             {"version": spec.commit, "task_definition": self.task_definition.arn, "service": self.service.name}
         )

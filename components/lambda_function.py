@@ -57,6 +57,7 @@ class LambdaApp(pulumi.ComponentResource):
             function_version=self.function.version,
             opts=child,
         )
+        self.running = self.alias.id.apply(lambda _: spec.commit)
         self.register_outputs(
             {"version": spec.commit, "function_version": self.function.version, "alias": self.alias.arn}
         )

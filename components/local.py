@@ -127,4 +127,5 @@ class LocalApp(pulumi.ComponentResource):
             },
             pulumi.ResourceOptions(parent=self),
         )
+        self.running = self.release.commit
         self.register_outputs({"version": spec.commit, "current": self.release.current})

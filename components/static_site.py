@@ -76,6 +76,7 @@ class StaticSiteApp(pulumi.ComponentResource):
             viewer_certificate=viewer_certificate(settings),
             opts=child,
         )
+        self.running = self.distribution.id.apply(lambda _: spec.commit)
         self.register_outputs(
             {"version": spec.commit, "domain_name": self.distribution.domain_name, "id": self.distribution.id}
         )

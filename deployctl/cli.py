@@ -402,14 +402,16 @@ def main() -> None:
     except KeyboardInterrupt:
         console.error("interrupted")
         sys.exit(130)
-    except Exception as exc:  # click usage errors and anything unforeseen
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(2)
-        if isinstance(exc, click.exceptions.Abort):
-            sys.exit(130)
+    except typer.Abort:
+        sys.exit(130)
+    except typer.TyperException as exc:  # usage errors: a bad option, a missing argument
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            console.error(str(exc))
+        sys.exit(2)
+    except Exception as exc:  # anything unforeseen: a message, never a traceback
         if os.environ.get("DEPLOYCTL_DEBUG"):
             raise
         console.error(f"internal error: {type(exc).__name__}: {exc}. "

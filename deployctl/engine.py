@@ -12,7 +12,7 @@ import os
 import shutil
 import sys
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -249,6 +249,13 @@ class Engine:
             page += 1
 
 
+def _utc(moment: datetime | None) -> datetime | None:
+    """The Automation API reports naive UTC times; make them comparable with git's."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
 def _leaves(value: str) -> list[str]:
     """A secret's plain value and, for structured config, every string inside it."""
     try:
@@ -271,7 +278,7 @@ def _leaves(value: str) -> list[str]:
 def _record(env: str, s: auto.UpdateSummary) -> UpdateRecord:
     return UpdateRecord(
         env=env, version=s.version, kind=str(s.kind), result=str(s.result), message=s.message or "",
-        start=s.start_time, end=s.end_time, environment=dict(s.environment or {}),
+        start=_utc(s.start_time), end=_utc(s.end_time), environment=dict(s.environment or {}),
         counts=dict(s.resource_changes or {}),
     )
 

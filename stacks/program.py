@@ -62,7 +62,9 @@ def program() -> None:
     for spec in specs:  # dependency order: what an app depends on is already registered
         after = [components[d] for d in spec.depends_on if d in components]
         components[spec.app] = make_component(spec, pulumi.ResourceOptions(depends_on=after))
+    # `commit` resolves only once the app's own resources are in place: when an up fails, the
+    # output keeps what really runs, so `deployctl status` can show the drift.
     pulumi.export(
         "deployed",
-        {s.app: {"commit": s.commit, "comment": s.comment, "kind": s.kind.value} for s in specs},
+        {s.app: {"commit": components[s.app].running, "comment": s.comment, "kind": s.kind.value} for s in specs},  # type: ignore[attr-defined]
     )
