@@ -19,7 +19,7 @@ from pathlib import Path
 @dataclass
 class Options:
     quick: bool = False
-    runs: int = 5
+    runs: int = 3
     as_json: bool = False
 
 

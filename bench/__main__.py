@@ -24,10 +24,10 @@ MODULES: tuple[str, ...] = (
 def main(argv: Sequence[str] | None = None, modules: Sequence[str] = MODULES) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, one run: a smoke test")
-    parser.add_argument("--runs", type=int, default=None, help="rounds per figure (default 5, --quick 1)")
+    parser.add_argument("--runs", type=int, default=None, help="rounds per figure (default 3, --quick 1)")
     parser.add_argument("--json", action="store_true", dest="as_json", help="machine-readable results on stdout")
     args = parser.parse_args(argv)
-    opts = Options(quick=args.quick, runs=args.runs or (1 if args.quick else 5), as_json=args.as_json)
+    opts = Options(quick=args.quick, runs=args.runs or (1 if args.quick else 3), as_json=args.as_json)
 
     results = []
     if not opts.as_json:
