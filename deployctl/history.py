@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel, ConfigDict
 
-from deployctl.engine import UpdateRecord
 from deployctl.model import HASH_RE, parse_tags
+from deployctl.outcomes import UpdateRecord
 from deployctl.plan import pr_number
 
 COMMIT_MARK = "\x1e"

@@ -8,7 +8,7 @@ import jinja2
 from pydantic import BaseModel, ConfigDict
 
 from deployctl.apprepos import CommitInfo
-from deployctl.engine import Outcome, ResourceChange
+from deployctl.outcomes import Outcome, ResourceChange
 from deployctl.plan import PlanChange
 from deployctl.violations import Severity, Violation, sort_key
 

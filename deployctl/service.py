@@ -5,12 +5,11 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from deployctl import console, rules
 from deployctl.apprepos import AppRepos
 from deployctl.authoring import AUTHORING_NOTES, prepend, previous_commit, with_file
-from deployctl.engine import Engine, Outcome
 from deployctl.gitaccess import (
     changed_paths,
     commit_snapshot,
@@ -24,11 +23,22 @@ from deployctl.gitaccess import (
 from deployctl.history import HistoryEntry, join, parse_log, select
 from deployctl.model import Tag, deploy_path
 from deployctl.order import env_order
+from deployctl.outcomes import Outcome
 from deployctl.plan import Plan, PlanChange, affected_envs, make_plan, pr_number
 from deployctl.render import CommitLog, PreviewReport, StackPreview, github_compare_url
 from deployctl.snapshot import Snapshot, build_snapshot
 from deployctl.status import StatusReport
 from deployctl.violations import CannotJudge, InputError, Severity, Violation, errors
+
+if TYPE_CHECKING:
+    from deployctl.engine import Engine
+
+
+def _engine(root: Path) -> Engine:
+    """The engine, imported here so commands that never touch Pulumi never load it."""
+    from deployctl.engine import Engine
+
+    return Engine(root)
 
 
 def load_head(root: Path) -> Snapshot:
@@ -118,7 +128,7 @@ def run_up(root: Path, stacks: list[str] | None, base: str | None, head: str | N
     newer = newer_commit_stacks(root, plan.head, branch, head_snap) if plan and plan.head else {}
     merge = plan.head if plan else None
     pr = pr_number(open_repo(root).commit(merge).message) if merge else None
-    engine = Engine(root) if envs else None
+    engine = _engine(root) if envs else None
     outcomes: list[Outcome] = []
     failed: set[str] = set()
     for env in envs:
@@ -173,7 +183,7 @@ def run_url() -> str | None:
 
 def run_preview(root: Path, stacks: list[str] | None) -> list[Outcome]:
     head = load_head(root)
-    engine = Engine(root)
+    engine = _engine(root)
     outcomes = []
     for env in ordered_envs(head, stacks):
         with console.step(f"pulumi preview {env}"):
@@ -188,7 +198,7 @@ def run_preview(root: Path, stacks: list[str] | None) -> list[Outcome]:
 
 def read_deployed(root: Path, stacks: list[str] | None) -> dict[str, dict[str, Any]]:
     head = load_head(root)
-    engine = Engine(root)
+    engine = _engine(root)
     return {env: engine.outputs(env).get("deployed", {}) for env in ordered_envs(head, stacks)}
 
 
@@ -256,7 +266,7 @@ def build_preview(root: Path, base: str, stacks: list[str] | None, at: datetime,
     with console.step("running the safeguards"):
         violations = rules.check(head_snap, repos, base_snap, at)
     envs = [e for e in plan.stacks if not stacks or e in stacks]
-    engine = Engine(root) if run_engine and envs else None
+    engine = _engine(root) if run_engine and envs else None
     previews, secrets = [], []
     for env in envs:
         changes = [c for c in plan.changes if c.env == env]
@@ -299,7 +309,7 @@ def run_history(root: Path, env: str | None, app: str | None, limit: int | None,
     updates: dict[str, list] = {}
     if with_engine and envs:
         head = worktree_snapshot(root)
-        engine = Engine(root)
+        engine = _engine(root)
         for name in console.track([e for e in envs if e in head.stacks], "reading stack histories"):
             updates[name] = engine.history(name)
     entries = join(entries, updates, first_parent_order(repo, ref))
@@ -397,7 +407,7 @@ def run_status(root: Path) -> StatusReport:
     from deployctl.status import build_status, repo_lookups
 
     head = load_head(root)
-    engine = Engine(root)
+    engine = _engine(root)
     deployed: dict[str, dict[str, dict]] = {}
     for env in console.track(head.envs, "reading stack outputs"):
         outputs = engine.existing_outputs(env)

@@ -6,9 +6,9 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-from deployctl.engine import UpdateRecord
 from deployctl.gitaccess import deploy_log_text, first_parent_order
 from deployctl.history import HistoryEntry, join, parse_log, select
+from deployctl.outcomes import UpdateRecord
 from tests.builders import AppRepo, DeployRepo
 from tests.scenario import run_cli
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from deployctl.apprepos import CommitInfo
 from deployctl.changes import Op
-from deployctl.engine import Outcome, ResourceChange, outcome_from_events
+from deployctl.outcomes import Outcome, ResourceChange, outcome_from_events
 from deployctl.plan import PlanChange
 from deployctl.render import MARKER, CommitLog, PreviewReport, StackPreview, github_compare_url, render_comment
 from deployctl.violations import Severity, Violation

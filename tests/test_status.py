@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from deployctl.apprepos import AppRepos
-from deployctl.engine import UpdateRecord
 from deployctl.gitaccess import commit_snapshot, deploy_log_text, first_parent_order
 from deployctl.history import DeployResult, HistoryEntry, join, parse_log
+from deployctl.outcomes import UpdateRecord
 from deployctl.snapshot import Snapshot
 from deployctl.status import (
     Cell,
