@@ -140,10 +140,10 @@ def _find_cycle(graph: dict[str, list[str]]) -> list[str] | None:
 
 def parse_catalog(text: str, file: str = CATALOG_FILE) -> Catalog:
     """Parse apps.yaml, or raise YamlError with file:line violations (rule `catalog`)."""
-    data, root = load_yaml(text, file, "catalog")
+    data, source = load_yaml(text, file, "catalog")
     if data is None:
         data = {}
-    return validate(Catalog, data, root, file, "catalog")
+    return validate(Catalog, data, source, file, "catalog")
 
 
 def app_settings(app_name: str, app: App, overrides: dict[str, Any] | None) -> _Settings:

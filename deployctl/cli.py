@@ -6,7 +6,6 @@ run (bad arguments, unreadable catalog or stack config, unreachable repository, 
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from datetime import UTC, datetime
@@ -50,8 +49,7 @@ def _parse_time(value: str | None) -> datetime:
 def _report(violations: list[Violation], as_json: bool) -> int:
     failed = bool(errors(violations))
     if as_json:
-        console.out(json.dumps({"ok": not failed, "violations": [v.model_dump(mode="json") for v in violations]},
-                               indent=2))
+        console.as_json({"ok": not failed, "violations": [v.model_dump(mode="json") for v in violations]})
     else:
         for v in violations:
             console.violation(v)
@@ -118,7 +116,7 @@ def up(
 
     outcomes = run_up(repo, stacks=stack, base=base, head=head, message=message, branch=branch)
     if as_json:
-        console.out(json.dumps([o.model_dump(mode="json") for o in outcomes], indent=2, default=str))
+        console.as_json([o.model_dump(mode="json") for o in outcomes])
     raise typer.Exit(0 if all(o.ok for o in outcomes) else 1)
 
 
@@ -142,7 +140,7 @@ def plan(
 
     result = run_plan(repo, base, head)
     if as_json:
-        console.out(result.model_dump_json(indent=2))
+        console.as_json(result.model_dump(mode="json"))
         return
     console.out(f"plan {result.base[:12]} -> {(result.head or 'working tree')[:12]}")
     for c in result.changes:
@@ -200,7 +198,7 @@ def deployed(
 
     result = read_deployed(repo, stacks=stack)
     if as_json:
-        console.out(json.dumps(result, indent=2))
+        console.as_json(result)
         return
     for env, apps in result.items():
         console.out(f"{env}:")
@@ -232,7 +230,7 @@ def history(
 
     entries = run_history(repo, env, app_name, limit, with_engine=not no_engine)
     if as_json:
-        console.out(json.dumps([e.to_json() for e in entries], indent=2))
+        console.as_json([e.to_json() for e in entries])
         return
     for e in entries:
         pr = f"#{e.pr}" if e.pr else "-"
@@ -271,7 +269,7 @@ def status(
         html.write_text(render_html(report, pr_url=pr_url), encoding="utf-8")
         console.info(f"status page written to {html}")
     if as_json:
-        console.out(json.dumps(status_rows(report), indent=2))
+        console.as_json(status_rows(report))
     else:
         console.out(render_text(report))
 

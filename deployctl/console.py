@@ -23,12 +23,20 @@ def interactive() -> bool:
     return sys.stderr.isatty() and not os.environ.get("CI")
 
 
-_out = Console(highlight=False, soft_wrap=True)
+_out = Console(highlight=False, soft_wrap=True)  # styled results (violations) in a terminal
 _err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def out(text: str) -> None:
-    _out.print(text, markup=False)
+    """Results: written as they are (rich would re-wrap and slow down megabytes of JSON)."""
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+
+def as_json(data: object) -> None:
+    """Machine output: indented for a person at a terminal, compact (and fast) in a pipe."""
+    import json
+
+    out(json.dumps(data, indent=2 if sys.stdout.isatty() else None, default=str))
 
 
 def error(text: str) -> None:

@@ -67,7 +67,7 @@ class StackConfig(BaseModel):
 def parse_stack_config(env: str, text: str) -> StackConfig:
     """Parse `Pulumi.<env>.yaml`; raise YamlError (rule `stack-config`) with file:line."""
     file = stack_config_file(env)
-    data, root = load_yaml(text, file, "stack-config")
+    data, source = load_yaml(text, file, "stack-config")
     data = data or {}
     if not isinstance(data, dict):
         data = {"config": data}
@@ -82,7 +82,7 @@ def parse_stack_config(env: str, text: str) -> StackConfig:
             if namespace == PROJECT and name:
                 ours[name] = value
     settings = validate(
-        EnvSettings, ours, root, file, "stack-config",
+        EnvSettings, ours, source, file, "stack-config",
         lambda loc: ("config", f"{PROJECT}:{loc[0]}", *loc[1:]) if loc else ("config",),
     )
     return StackConfig(env=env, settings=settings, secret_keys=tuple(secret_keys))

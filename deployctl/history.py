@@ -168,7 +168,8 @@ def join(entries: list[HistoryEntry], updates: dict[str, list[UpdateRecord]], or
                     result[key] = outcome
                 if outcome.result == "succeeded":
                     covered.add(i)
-    return [e.model_copy(update={"deploy": result.get((e.commit, e.env, e.app), e.deploy)}) for e in entries]
+    return [e.model_copy(update={"deploy": result[key]}) if (key := (e.commit, e.env, e.app)) in result else e
+            for e in entries]
 
 
 def select(entries: list[HistoryEntry], env: str | None, app: str | None, limit: int | None) -> list[HistoryEntry]:

@@ -13,8 +13,11 @@ from deployctl.violations import Severity, Violation
 M = TypeVar("M", bound=BaseModel)
 
 
-class _Loader(yaml.SafeLoader):
-    """Safe loading that refuses duplicate keys instead of silently keeping the last."""
+_Base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_Base):  # type: ignore[misc,valid-type]
+    """Safe loading (libyaml when present) that refuses duplicate keys instead of keeping the last."""
 
 
 def _construct_mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = False) -> dict:
@@ -51,10 +54,10 @@ def _line_of(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
     return line
 
 
-def load_yaml(text: str, file: str, rule: str) -> tuple[Any, yaml.Node | None]:
-    """Parse YAML text; raise YamlError with the line of a syntax error."""
+def load_yaml(text: str, file: str, rule: str) -> tuple[Any, str]:
+    """Parse YAML text; raise YamlError with the line of a syntax error. Returns the data and the
+    text, which `validate` composes into nodes only when it needs line numbers for an error."""
     try:
-        root = yaml.compose(text, Loader=_Loader)
         data = yaml.load(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -62,10 +65,10 @@ def load_yaml(text: str, file: str, rule: str) -> tuple[Any, yaml.Node | None]:
         raise YamlError([_v(rule, file, line, f"not valid YAML: {exc.problem or exc}")]) from None
     except yaml.YAMLError as exc:
         raise YamlError([_v(rule, file, None, f"not valid YAML: {exc}")]) from None
-    return data, root
+    return data, text
 
 
-def validate(model: type[M], data: Any, root: yaml.Node | None, file: str, rule: str,
+def validate(model: type[M], data: Any, text: str | None, file: str, rule: str,
              to_yaml_path: Callable[[tuple[Any, ...]], tuple[Any, ...]] = lambda loc: loc) -> M:
     """Validate data into a model; raise YamlError with one violation per pydantic error.
 
@@ -74,6 +77,7 @@ def validate(model: type[M], data: Any, root: yaml.Node | None, file: str, rule:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
+        root = yaml.compose(text, Loader=_Loader) if text else None
         violations = []
         for err in exc.errors():
             loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
