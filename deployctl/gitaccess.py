@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 import git
@@ -80,16 +81,49 @@ def _read_text(path: Path) -> str | None:
         raise CannotJudge(f"{path.name}: cannot read: {exc}") from None
 
 
-def worktree_files(root: Path, envs: set[str] | None = None) -> RepoFiles:
-    """The snapshot inputs from the working tree; `envs` limits which deploy folders are read
-    (every stack config is still read: envs refer to each other through promoteFrom)."""
+def _worktree_entry(root: Path, rel: str) -> Entry | None:
+    try:
+        mode = os.lstat(root / rel).st_mode
+    except FileNotFoundError:
+        return None
+    kind = _kind(mode)
+    data = (root / rel).read_bytes()[: (1 << 20) + 1] if kind is EntryKind.FILE else None
+    return Entry(path=rel, kind=kind, data=data)
+
+
+def worktree_files(root: Path, envs: set[str] | None = None, paths: set[str] | None = None) -> RepoFiles:
+    """The snapshot inputs from the working tree. `envs` limits which deploy folders are read;
+    `paths` reads only those deploy files (plus every env folder's name). Every stack config is
+    always read: envs refer to each other through promoteFrom."""
     stacks = {}
     for item in sorted(root.iterdir()):
         env = env_of_stack_file(item.name)
         if env is not None:
             stacks[env] = _read_text(item) or ""
-    return RepoFiles(catalog=_read_text(root / CATALOG_FILE), stack_configs=stacks,
-                     entries=worktree_entries(root, envs))
+    if paths is None:
+        entries = worktree_entries(root, envs)
+    else:
+        entries = worktree_entries(root, envs=set())  # env folders only
+        entries += _partial(paths, lambda rel: _worktree_entry(root, rel))
+    return RepoFiles(catalog=_read_text(root / CATALOG_FILE), stack_configs=stacks, entries=entries)
+
+
+def _partial(paths: set[str], lookup: Callable[[str], Entry | None]) -> list[Entry]:
+    """Entries for each deploy path and the folders on its way (a nested folder must be seen)."""
+    found: dict[str, Entry] = {}
+    for path in sorted(paths):
+        parts = path.split("/")
+        if parts[0] != DEPLOYS_DIR or len(parts) < 3:
+            continue
+        for depth in range(3, len(parts) + 1):
+            rel = "/".join(parts[:depth])
+            entry = found.get(rel) or lookup(rel)
+            if entry is None:
+                break
+            found[rel] = entry
+            if entry.kind is not EntryKind.DIR:
+                break
+    return list(found.values())
 
 
 def worktree_snapshot(root: Path, envs: set[str] | None = None) -> Snapshot:
@@ -109,8 +143,12 @@ def _tree_kind(mode: int) -> EntryKind:
     return EntryKind.FILE
 
 
-def commit_files(repo: git.Repo, rev: str) -> RepoFiles:
-    """The snapshot inputs at a commit, read straight from git objects (no checkout)."""
+def commit_files(repo: git.Repo, rev: str, paths: set[str] | None = None) -> RepoFiles:
+    """The snapshot inputs at a commit, read straight from git objects (no checkout).
+
+    With `paths`, only those deploy files are read (plus every env folder's name), so the cost
+    follows the size of a change, not of the repo.
+    """
     commit = repo.commit(rev)
     tree = commit.tree
     catalog = None
@@ -125,11 +163,23 @@ def commit_files(repo: git.Repo, rev: str) -> RepoFiles:
         deploys = tree / DEPLOYS_DIR
     except KeyError:
         deploys = None
-    if deploys is not None:
+    if deploys is not None and paths is None:
         for item in deploys.traverse():
             kind = _tree_kind(item.mode)
             data = item.data_stream.read() if kind is EntryKind.FILE else None
             entries.append(Entry(path=item.path, kind=kind, data=data))
+    elif deploys is not None:
+        entries = [Entry(path=item.path, kind=_tree_kind(item.mode)) for item in deploys]
+
+        def lookup(rel: str) -> Entry | None:
+            try:
+                item = tree / rel
+            except KeyError:
+                return None
+            kind = _tree_kind(item.mode)
+            return Entry(path=rel, kind=kind, data=item.data_stream.read() if kind is EntryKind.FILE else None)
+
+        entries += _partial(paths, lookup)
     return RepoFiles(catalog=catalog, stack_configs=stacks, entries=entries)
 
 

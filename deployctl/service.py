@@ -10,9 +10,10 @@ from typing import TYPE_CHECKING, Any
 from deployctl import console, rules
 from deployctl.apprepos import AppRepos
 from deployctl.authoring import AUTHORING_NOTES, prepend, previous_commit, with_file
+from deployctl.catalog import CATALOG_FILE
 from deployctl.gitaccess import (
     changed_paths,
-    commit_snapshot,
+    commit_files,
     deploy_log_text,
     first_parent_order,
     open_repo,
@@ -21,12 +22,12 @@ from deployctl.gitaccess import (
     worktree_snapshot,
 )
 from deployctl.history import HistoryEntry, join, parse_log, select
-from deployctl.model import Tag, deploy_path
+from deployctl.model import DEPLOYS_DIR, Tag, deploy_path
 from deployctl.order import env_order
 from deployctl.outcomes import Outcome
 from deployctl.plan import Plan, PlanChange, affected_envs, make_plan, pr_number
 from deployctl.render import CommitLog, PreviewReport, StackPreview, github_compare_url
-from deployctl.snapshot import Snapshot, build_snapshot
+from deployctl.snapshot import RepoFiles, Snapshot, build_snapshot, env_of_stack_file
 from deployctl.status import StatusReport
 from deployctl.violations import CannotJudge, InputError, Severity, Violation, errors
 
@@ -53,11 +54,10 @@ def load_head(root: Path) -> Snapshot:
 
 
 def run_check(root: Path, base: str | None, at: datetime, offline: bool = False) -> list[Violation]:
-    head = load_head(root)
-    base_snap = None
-    if base is not None:
-        repo = open_repo(root)
-        base_snap = commit_snapshot(repo, resolve_ref(repo, base))
+    if base is None:
+        head, base_snap = load_head(root), None
+    else:
+        base_snap, head, _ = load_pair(root, base, None)
     commits = AppRepos(root, offline=offline)
     with console.step("checking deploy files against the app repositories"):
         return rules.check(head, commits, base_snap, at)
@@ -217,18 +217,49 @@ def _say(outcome: Outcome) -> None:
 
 
 def load_pair(root: Path, base: str, head: str | None) -> tuple[Snapshot, Snapshot, Plan]:
-    """Base and head snapshots and the plan between them (head None: the working tree)."""
+    """Base and head snapshots and the plan between them (head None: the working tree).
+
+    Only the deploy files a change touches are read (with the upstream and co-deploy files the
+    rules compare them to), so the cost follows the change, not the repo. A change to the catalog
+    or a stack config can change the verdict on any file: then everything is read.
+    """
     repo = open_repo(root)
     base_sha = resolve_ref(repo, base)
     head_sha = resolve_ref(repo, head) if head is not None else None
-    base_snap = commit_snapshot(repo, base_sha)
-    head_snap = commit_snapshot(repo, head_sha) if head_sha else load_head(root)
+    paths = changed_paths(repo, base_sha, head_sha)
+
+    def files(rev: str | None, wanted: set[str] | None) -> RepoFiles:
+        return commit_files(repo, rev, wanted) if rev else worktree_files(root, paths=wanted)
+
+    wanted: set[str] | None = None
+    if not any(p == CATALOG_FILE or env_of_stack_file(p) is not None for p in paths):
+        config = build_snapshot(files(head_sha, set()))
+        wanted = related_paths(config, [p for p in paths if p.startswith(DEPLOYS_DIR + "/")])
+    head_snap = build_snapshot(files(head_sha, wanted))
     if head_snap.config_errors:
         raise CannotJudge("the catalog or a stack config cannot be read at head:\n"
                           + "\n".join(v.format() for v in head_snap.config_errors),
                           list(head_snap.config_errors))
-    plan = make_plan(base_snap, head_snap, changed_paths(repo, base_sha, head_sha), base_sha, head_sha)
+    base_snap = build_snapshot(files(base_sha, wanted))
+    plan = make_plan(base_snap, head_snap, paths, base_sha, head_sha)
     return base_snap, head_snap, plan
+
+
+def related_paths(config: Snapshot, changed: list[str]) -> set[str]:
+    """The changed deploy files, their upstream env's file, and their co-deploy group's files."""
+    wanted = set(changed)
+    for path in changed:
+        parts = path.split("/")
+        if len(parts) != 3:
+            continue
+        _, env, app = parts
+        stack = config.stacks.get(env)
+        if stack and stack.settings.promote_from:
+            wanted.add(deploy_path(stack.settings.promote_from, app))
+        spec = config.catalog.apps.get(app)
+        if spec and spec.group:
+            wanted.update(deploy_path(env, member) for member in config.catalog.group_members(spec.group))
+    return wanted
 
 
 def run_plan(root: Path, base: str, head: str | None) -> Plan:
