@@ -146,6 +146,8 @@ class AppRepo:
         """The in-memory graph, loaded once many questions are asked (a few are cheaper one by one)."""
         self._questions += 1
         if self._graph is None and self._questions > GRAPH_AFTER:
+            if not (self.path / "objects" / "info" / "commit-graph").exists():
+                self._write_commit_graph()  # a cache made before deployctl wrote them
             out = self._git("rev-list", "--all", "--topo-order", "--parents", check=False)
             if out.returncode == 0:
                 self._graph = CommitGraph(out.stdout.decode())
@@ -194,15 +196,19 @@ class AppRepo:
             self._tips[branch] = out.stdout.decode().strip() or None
         return self._tips[branch]
 
+    def _reaches(self, tip: str | None, commit: str) -> bool:
+        if not tip:
+            return False
+        graph = self.graph()
+        if graph is not None and tip in graph:
+            return commit in graph.reachable(tip)  # one walk of the branch, then set lookups
+        return self.is_ancestor(commit, tip)
+
     def on_branch(self, commit: str, branch: str) -> bool:
         """Is `commit` reachable from the branch? Fetches once if the branch may have moved."""
-        tip = self.branch_tip(branch)
-        if tip and self.is_ancestor(commit, tip):
+        if self._reaches(self.branch_tip(branch), commit):
             return True
-        if self.fetch():
-            tip = self.branch_tip(branch)
-            return bool(tip) and self.is_ancestor(commit, tip)
-        return False
+        return self.fetch() and self._reaches(self.branch_tip(branch), commit)
 
     def count_between(self, old: str, new: str) -> int:
         self.ensure_cloned()

@@ -7,6 +7,7 @@ setting before the Pulumi program ever runs.
 from __future__ import annotations
 
 from enum import StrEnum
+from functools import lru_cache
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
@@ -138,6 +139,7 @@ def _find_cycle(graph: dict[str, list[str]]) -> list[str] | None:
     return None
 
 
+@lru_cache(maxsize=8)
 def parse_catalog(text: str, file: str = CATALOG_FILE) -> Catalog:
     """Parse apps.yaml, or raise YamlError with file:line violations (rule `catalog`)."""
     data, source = load_yaml(text, file, "catalog")

@@ -11,17 +11,19 @@ from bisect import bisect_left
 
 class CommitGraph:
     def __init__(self, rev_list_parents: str):
-        """Parse `git rev-list --topo-order --parents` output: children always before parents."""
-        self.parents: dict[str, tuple[str, ...]] = {}
-        order: list[str] = []
-        for line in rev_list_parents.splitlines():
+        """Parse `git rev-list --topo-order --parents` output: children always before parents.
+
+        A commit's line number (its topological index) prunes every walk: an ancestor always
+        comes later in that order than its descendants.
+        """
+        self.parents: dict[str, list[str]] = {}
+        self.index: dict[str, int] = {}
+        for i, line in enumerate(rev_list_parents.splitlines()):
             sha, *parents = line.split()
-            self.parents[sha] = tuple(parents)
-            order.append(sha)
-        self.generation: dict[str, int] = {}
-        for sha in reversed(order):  # parents first
-            self.generation[sha] = 1 + max((self.generation.get(p, 0) for p in self.parents[sha]), default=0)
-        self._sorted = sorted(self.parents)
+            self.parents[sha] = parents
+            self.index[sha] = i
+        self._sorted: list[str] | None = None
+        self._reachable: dict[str, set[str]] = {}
 
     def __len__(self) -> int:
         return len(self.parents)
@@ -31,6 +33,10 @@ class CommitGraph:
 
     def resolve(self, prefix: str) -> list[str]:
         """Every commit whose hash starts with `prefix` (sorted)."""
+        if prefix in self.parents:
+            return [prefix]
+        if self._sorted is None:
+            self._sorted = sorted(self.parents)
         i = bisect_left(self._sorted, prefix)
         found = []
         while i < len(self._sorted) and self._sorted[i].startswith(prefix):
@@ -38,26 +44,41 @@ class CommitGraph:
             i += 1
         return found
 
+    def reachable(self, tip: str) -> set[str]:
+        """Every commit reachable from `tip` (itself included), computed once per tip."""
+        if tip not in self._reachable:
+            seen = {tip}
+            stack = [tip]
+            while stack:
+                for parent in self.parents.get(stack.pop(), ()):
+                    if parent not in seen:
+                        seen.add(parent)
+                        stack.append(parent)
+            self._reachable[tip] = seen
+        return self._reachable[tip]
+
     def is_ancestor(self, ancestor: str, descendant: str) -> bool | None:
         """True if `ancestor` is reachable from `descendant` (or equal); None if either is unknown."""
-        if ancestor not in self.parents or descendant not in self.parents:
+        if ancestor not in self.index or descendant not in self.index:
             return None
         if ancestor == descendant:
             return True
-        floor = self.generation[ancestor]
-        if self.generation[descendant] <= floor:
+        if descendant in self._reachable:
+            return ancestor in self._reachable[descendant]
+        limit = self.index[ancestor]
+        if self.index[descendant] >= limit:
             return False
         seen = {descendant}
         stack = [descendant]
+        index = self.index
         while stack:
             for parent in self.parents[stack.pop()]:
                 if parent == ancestor:
                     return True
-                if parent not in seen and self.generation.get(parent, 0) > floor:
+                if parent not in seen and index.get(parent, limit + 1) < limit:
                     seen.add(parent)
                     stack.append(parent)
         return False
-
     def count_between(self, old: str, new: str) -> int | None:
         """Commits reachable from `new` but not from `old` (git's old..new), or None if unknown."""
         if old not in self.parents or new not in self.parents:

@@ -7,6 +7,7 @@ The same model serves deployctl (reading the YAML file) and the Pulumi program (
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
@@ -64,6 +65,7 @@ class StackConfig(BaseModel):
     secret_keys: tuple[str, ...] = ()
 
 
+@lru_cache(maxsize=256)
 def parse_stack_config(env: str, text: str) -> StackConfig:
     """Parse `Pulumi.<env>.yaml`; raise YamlError (rule `stack-config`) with file:line."""
     file = stack_config_file(env)

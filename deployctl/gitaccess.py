@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -104,26 +105,15 @@ def worktree_files(root: Path, envs: set[str] | None = None, paths: set[str] | N
         entries = worktree_entries(root, envs)
     else:
         entries = worktree_entries(root, envs=set())  # env folders only
-        entries += _partial(paths, lambda rel: _worktree_entry(root, rel))
+        entries += _partial(paths, lambda rels: [e for rel in rels if (e := _worktree_entry(root, rel))])
     return RepoFiles(catalog=_read_text(root / CATALOG_FILE), stack_configs=stacks, entries=entries)
 
 
-def _partial(paths: set[str], lookup: Callable[[str], Entry | None]) -> list[Entry]:
-    """Entries for each deploy path and the folders on its way (a nested folder must be seen)."""
-    found: dict[str, Entry] = {}
-    for path in sorted(paths):
-        parts = path.split("/")
-        if parts[0] != DEPLOYS_DIR or len(parts) < 3:
-            continue
-        for depth in range(3, len(parts) + 1):
-            rel = "/".join(parts[:depth])
-            entry = found.get(rel) or lookup(rel)
-            if entry is None:
-                break
-            found[rel] = entry
-            if entry.kind is not EntryKind.DIR:
-                break
-    return list(found.values())
+def _partial(paths: set[str], lookup: Callable[[list[str]], list[Entry]]) -> list[Entry]:
+    """Entries for each deploy path `deploys/<env>/<app>` (a nested folder shows as a folder)."""
+    wanted = sorted({"/".join(p.split("/")[:3]) for p in paths
+                     if p.startswith(DEPLOYS_DIR + "/") and p.count("/") >= 2})
+    return lookup(wanted) if wanted else []
 
 
 def worktree_snapshot(root: Path, envs: set[str] | None = None) -> Snapshot:
@@ -170,17 +160,36 @@ def commit_files(repo: git.Repo, rev: str, paths: set[str] | None = None) -> Rep
             entries.append(Entry(path=item.path, kind=kind, data=data))
     elif deploys is not None:
         entries = [Entry(path=item.path, kind=_tree_kind(item.mode)) for item in deploys]
-
-        def lookup(rel: str) -> Entry | None:
-            try:
-                item = tree / rel
-            except KeyError:
-                return None
-            kind = _tree_kind(item.mode)
-            return Entry(path=rel, kind=kind, data=item.data_stream.read() if kind is EntryKind.FILE else None)
-
-        entries += _partial(paths, lookup)
+        entries += _partial(paths, lambda rels: _batch_entries(repo, commit.hexsha, rels))
     return RepoFiles(catalog=catalog, stack_configs=stacks, entries=entries)
+
+
+def _batch_entries(repo: git.Repo, rev: str, rels: list[str]) -> list[Entry]:
+    """Entries for paths at a commit with two git processes, however many paths there are."""
+    listing = repo.git.ls_tree("-z", "--full-tree", rev, "--", *rels)
+    items = []
+    for record in filter(None, listing.split("\0")):
+        meta, path = record.split("\t", 1)
+        mode, _, sha = meta.split()
+        items.append((path, _tree_kind(int(mode, 8)), sha))
+    blobs = [sha for _, kind, sha in items if kind is EntryKind.FILE]
+    data = _read_blobs(repo, blobs) if blobs else {}
+    return [Entry(path=path, kind=kind, data=data.get(sha) if kind is EntryKind.FILE else None)
+            for path, kind, sha in items]
+
+
+def _read_blobs(repo: git.Repo, shas: list[str]) -> dict[str, bytes]:
+    out = subprocess.run(["git", "-C", str(repo.working_tree_dir or repo.git_dir), "cat-file", "--batch"],
+                         input="\n".join(shas).encode() + b"\n", capture_output=True, check=True).stdout
+    blobs: dict[str, bytes] = {}
+    pos = 0
+    while pos < len(out):
+        header_end = out.index(b"\n", pos)
+        sha, _, size = out[pos:header_end].decode().split()
+        start = header_end + 1
+        blobs[sha] = out[start : start + int(size)]
+        pos = start + int(size) + 1
+    return blobs
 
 
 def commit_snapshot(repo: git.Repo, rev: str) -> Snapshot:
