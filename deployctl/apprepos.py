@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict
 from deployctl.commitgraph import CommitGraph
 from deployctl.violations import CannotJudge
 
-GRAPH_AFTER = 8
+GRAPH_AFTER = 4
 """Ancestry questions per repository answered one git process each before the graph is loaded."""
 GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "", "SSH_ASKPASS": "", "LC_ALL": "C"}
 

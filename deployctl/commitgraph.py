@@ -16,12 +16,9 @@ class CommitGraph:
         A commit's line number (its topological index) prunes every walk: an ancestor always
         comes later in that order than its descendants.
         """
-        self.parents: dict[str, list[str]] = {}
-        self.index: dict[str, int] = {}
-        for i, line in enumerate(rev_list_parents.splitlines()):
-            sha, *parents = line.split()
-            self.parents[sha] = parents
-            self.index[sha] = i
+        rows = [line.split() for line in rev_list_parents.splitlines()]
+        self.parents: dict[str, list[str]] = {row[0]: row[1:] for row in rows}
+        self.index: dict[str, int] = {row[0]: i for i, row in enumerate(rows)}
         self._sorted: list[str] | None = None
         self._reachable: dict[str, set[str]] = {}
 
@@ -47,13 +44,13 @@ class CommitGraph:
     def reachable(self, tip: str) -> set[str]:
         """Every commit reachable from `tip` (itself included), computed once per tip."""
         if tip not in self._reachable:
-            seen = {tip}
-            stack = [tip]
+            parents, seen, stack = self.parents, {tip}, [tip]
+            add, push, pop = seen.add, stack.append, stack.pop
             while stack:
-                for parent in self.parents.get(stack.pop(), ()):
+                for parent in parents.get(pop(), ()):
                     if parent not in seen:
-                        seen.add(parent)
-                        stack.append(parent)
+                        add(parent)
+                        push(parent)
             self._reachable[tip] = seen
         return self._reachable[tip]
 
