@@ -7,6 +7,7 @@ import stat
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import git
 
@@ -15,6 +16,9 @@ from deployctl.model import DEPLOYS_DIR
 from deployctl.snapshot import RepoFiles, Snapshot, build_snapshot, env_of_stack_file
 from deployctl.tree import Entry, EntryKind
 from deployctl.violations import CannotJudge
+
+if TYPE_CHECKING:
+    from deployctl.history import HistoryEntry
 
 
 def open_repo(root: Path) -> git.Repo:
@@ -207,13 +211,22 @@ def changed_paths(repo: git.Repo, base: str, head: str | None) -> list[str]:
 
 
 def deploy_log_text(repo: git.Repo, ref: str) -> str:
-    """One `git log -p` of deploys/ along the deploy branch's first parents, for history.parse_log."""
+    """One `git log --raw` of deploys/ along the deploy branch's first parents, for history."""
     from deployctl.history import LOG_FORMAT
 
     return repo.git.log(
-        "--first-parent", "--diff-merges=first-parent", "--no-renames", "-p", "-U1", "--no-color",
-        "--no-ext-diff", f"--format={LOG_FORMAT}", ref, "--", DEPLOYS_DIR,
+        "--first-parent", "--diff-merges=first-parent", "--no-renames", "--raw", "--no-abbrev",
+        f"--format={LOG_FORMAT}", ref, "--", DEPLOYS_DIR,
     )
+
+
+def deploy_history(repo: git.Repo, ref: str) -> list[HistoryEntry]:
+    """Every deploy along the branch: one `git log --raw`, then each blob it names read once."""
+    from deployctl.history import blobs_needed, parse_log, raw_changes
+
+    commits = raw_changes(deploy_log_text(repo, ref))
+    shas = blobs_needed(commits)
+    return parse_log(commits, _read_blobs(repo, sorted(shas)) if shas else {})
 
 
 def first_parent_order(repo: git.Repo, ref: str) -> list[str]:

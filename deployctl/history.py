@@ -1,7 +1,7 @@
 """The deployment trace: the deploy repo's git history of `deploys/`, joined with Pulumi's updates.
 
-Pure: it parses the text of one `git log -p` and joins it with update records, so the whole
-history costs one git process however long it is.
+Pure: it parses one `git log --raw` and the deploy-file blobs it names (read in one batch), and
+joins them with update records, so the whole history costs two git processes however long it is.
 """
 
 from __future__ import annotations
@@ -11,14 +11,13 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel, ConfigDict
 
-from deployctl.model import HASH_RE, parse_tags
+from deployctl.model import HASH_RE
 from deployctl.outcomes import UpdateRecord
 from deployctl.plan import pr_number
 
 COMMIT_MARK = "\x1e"
 SEP = "\x1f"
 LOG_FORMAT = f"{COMMIT_MARK}%H{SEP}%an{SEP}%ct{SEP}%B{SEP}"
-_HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
 _MERGE_HEAD = re.compile(r"merge ([0-9a-f]{7,40})")
 
 
@@ -57,61 +56,58 @@ def _first_token(line: str) -> tuple[str | None, str]:
     return None, ""
 
 
-def _file_change(lines: list[str]) -> tuple[str | None, str | None, str] | None:
-    """(old first commit, new first commit, new comment) from one file's unified diff, if line 1 changed."""
-    old_first = new_first = None
-    comment = ""
-    old_n = new_n = 0
-    seen_hunk = False
-    for line in lines:
-        if m := _HUNK.match(line):
-            if seen_hunk:
-                break  # only the first hunk can hold line 1
-            seen_hunk = True
-            old_n, new_n = int(m.group(1)), int(m.group(3))
-            if old_n > 1 and new_n > 1:
-                return None  # the top of the file is untouched: not a deploy
-            continue
-        if not seen_hunk or not line or line.startswith("\\"):
-            continue
-        tag, text = line[0], line[1:]
-        if tag in (" ", "-") and old_first is None and text.strip() and old_n >= 1:
-            old_first = _first_token(text)[0] or "?"
-        if tag in (" ", "+") and new_first is None and text.strip() and new_n >= 1:
-            new_first, comment = _first_token(text)
-            new_first = new_first or "?"
-        if tag in (" ", "-"):
-            old_n += 1
-        if tag in (" ", "+"):
-            new_n += 1
-    old_first = None if old_first == "?" else old_first
-    new_first = None if new_first == "?" else new_first
-    if old_first == new_first:
-        return None
-    return old_first, new_first, comment
+def _first_line(blob: bytes | None) -> tuple[str | None, str]:
+    """The deployed commit and its comment: the first non-blank line of a deploy file's content."""
+    if not blob:
+        return None, ""
+    for raw in blob.split(b"\n", 64)[:64]:
+        line = raw.decode("utf-8", errors="replace").strip()
+        if line:
+            return _first_token(line)
+    return None, ""
 
 
-def parse_log(text: str) -> list[HistoryEntry]:
-    """Entries from `git log -p --first-parent -m --format=LOG_FORMAT -- deploys/`, newest first."""
-    entries: list[HistoryEntry] = []
+RawCommit = tuple[str, str, str, str, list[tuple[str, str, str]]]
+"""(commit, author, unix time, message, [(path, old blob, new blob)])"""
+
+
+def raw_changes(text: str) -> list[RawCommit]:
+    """(sha, author, time, message, [(path, old blob, new blob)]) per commit of `git log --raw`."""
+    commits = []
     for chunk in text.split(COMMIT_MARK)[1:]:
-        sha, author, ts, message, diff = chunk.split(SEP, 4)
+        sha, author, ts, message, raw = chunk.split(SEP, 4)
+        files = []
+        for line in raw.splitlines():
+            if line.startswith(":"):
+                meta, path = line.split("\t", 1)
+                fields = meta.split()
+                files.append((path, fields[2], fields[3]))
+        commits.append((sha, author, ts, message, files))
+    return commits
+
+
+def blobs_needed(commits: list[RawCommit]) -> set[str]:
+    return {b for *_, files in commits for _, old, new in files for b in (old, new) if b.strip("0")}
+
+
+def parse_log(commits: list[RawCommit], blobs: dict[str, bytes]) -> list[HistoryEntry]:
+    """Entries from `git log --raw` of deploys/ (see raw_changes) and the blobs it names, newest first.
+
+    A commit is a deploy of a file when the file's first commit changed; a comment edited lower
+    down is not. Reading blobs (each once) is cheaper than asking git for patches.
+    """
+    entries: list[HistoryEntry] = []
+    for sha, author, ts, message, files in commits:
         time = datetime.fromtimestamp(int(ts), tz=UTC)
         pr = pr_number(message)
-        files: list[tuple[str, list[str]]] = []
-        for line in diff.splitlines():
-            if line.startswith("diff --git "):
-                files.append((line.rsplit(" b/", 1)[-1], []))
-            elif files:
-                files[-1][1].append(line)
-        for path, lines in files:
+        for path, old_blob, new_blob in files:
             parts = path.split("/")
             if len(parts) != 3 or parts[0] != "deploys":
                 continue
-            change = _file_change(lines)
-            if change is None:
+            old, _ = _first_line(blobs.get(old_blob))
+            new, comment = _first_line(blobs.get(new_blob))
+            if old == new:
                 continue
-            old, new, comment = change
             entries.append(HistoryEntry(time=time, env=parts[1], app=parts[2], from_=old, to=new,
                                         comment=comment, commit=sha, author=author, pr=pr))
     return entries
@@ -178,4 +174,4 @@ def select(entries: list[HistoryEntry], env: str | None, app: str | None, limit:
     return chosen[:limit] if limit else chosen
 
 
-__all__ = ["LOG_FORMAT", "HistoryEntry", "join", "parse_log", "parse_tags", "select"]
+__all__ = ["LOG_FORMAT", "HistoryEntry", "blobs_needed", "join", "parse_log", "raw_changes", "select"]

@@ -14,14 +14,14 @@ from deployctl.catalog import CATALOG_FILE
 from deployctl.gitaccess import (
     changed_paths,
     commit_files,
-    deploy_log_text,
+    deploy_history,
     first_parent_order,
     open_repo,
     resolve_ref,
     worktree_files,
     worktree_snapshot,
 )
-from deployctl.history import HistoryEntry, join, parse_log, select
+from deployctl.history import HistoryEntry, join, select
 from deployctl.model import DEPLOYS_DIR, Tag, deploy_path
 from deployctl.order import env_order
 from deployctl.outcomes import Outcome
@@ -335,7 +335,7 @@ def run_history(root: Path, env: str | None, app: str | None, limit: int | None,
     """The joined trace: git history of deploys/ plus each stack's Pulumi updates."""
     repo = open_repo(root)
     with console.step("reading the deploy history"):
-        entries = parse_log(deploy_log_text(repo, ref))
+        entries = deploy_history(repo, ref)
     envs = sorted({e.env for e in entries if env is None or e.env == env})
     updates: dict[str, list] = {}
     if with_engine and envs:

@@ -6,8 +6,8 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-from deployctl.gitaccess import deploy_log_text, first_parent_order
-from deployctl.history import HistoryEntry, join, parse_log, select
+from deployctl.gitaccess import deploy_history, first_parent_order
+from deployctl.history import HistoryEntry, join, select
 from deployctl.outcomes import UpdateRecord
 from tests.builders import AppRepo, DeployRepo
 from tests.scenario import run_cli
@@ -49,7 +49,7 @@ def test_history_through_merges_squashes_rebases_renames_and_deletes(tmp_path: P
     deploy.remove("deploys/staging/api")
     m5 = deploy.commit("retire api")
 
-    entries = parse_log(deploy_log_text(deploy.repo, "HEAD"))
+    entries = deploy_history(deploy.repo, "HEAD")
     rows = [(e.commit, e.app, e.from_, e.to, e.pr) for e in entries]
     assert rows == [
         (m5, "api", s[2], None, None),
@@ -73,7 +73,7 @@ def test_appending_a_comment_at_the_end_is_not_a_deploy(tmp_path: Path):
     path = deploy.path / "deploys/staging/api"
     path.write_text(path.read_text() + "note: nothing deployed here\n")
     deploy.commit("just a note")
-    entries = parse_log(deploy_log_text(deploy.repo, "HEAD"))
+    entries = deploy_history(deploy.repo, "HEAD")
     assert len(entries) == 1
 
 
@@ -89,7 +89,7 @@ def test_join_gives_each_deploy_the_update_that_carried_it_out(tmp_path: Path):
     m2 = _merge_pr(deploy, 2, lambda: deploy.deploy("staging", "api", s[2]), "merge")
     m3 = _merge_pr(deploy, 3, lambda: deploy.deploy("staging", "api", s[3]), "merge")
     first = deploy.repo.commit(f"{m1}^1").hexsha
-    entries = parse_log(deploy_log_text(deploy.repo, "HEAD"))
+    entries = deploy_history(deploy.repo, "HEAD")
     updates = {"staging": [_record(1, first, "succeeded", 1), _record(2, m1, "failed", 2),
                            _record(3, m2, "succeeded", 3)]}
     joined = {e.commit: e.deploy for e in join(entries, updates, first_parent_order(deploy.repo, "HEAD"))}

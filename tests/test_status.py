@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from deployctl.apprepos import AppRepos
-from deployctl.gitaccess import commit_snapshot, deploy_log_text, first_parent_order
-from deployctl.history import DeployResult, HistoryEntry, join, parse_log
+from deployctl.gitaccess import commit_snapshot, deploy_history, first_parent_order
+from deployctl.history import DeployResult, HistoryEntry, join
 from deployctl.outcomes import UpdateRecord
 from deployctl.snapshot import Snapshot
 from deployctl.status import (
@@ -118,7 +118,7 @@ def world(tmp_path: Path) -> World:
         "production": [_update("production", 1, m1, "succeeded", 1), _update("production", 2, m2, "succeeded", 2),
                        _update("production", 3, m4, "failed", 4)],
     }
-    history = join(parse_log(deploy_log_text(d.repo, "HEAD")), updates, first_parent_order(d.repo, "HEAD"))
+    history = join(deploy_history(d.repo, "HEAD"), updates, first_parent_order(d.repo, "HEAD"))
 
     def out(commit: str, comment: str = "") -> dict:
         return {"commit": commit, "comment": comment, "kind": "local"}
