@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -129,13 +130,16 @@ def run_up(root: Path, stacks: list[str] | None, base: str | None, head: str | N
     merge = plan.head if plan else None
     pr = pr_number(open_repo(root).commit(merge).message) if merge else None
     engine = _engine(root) if envs else None
-    outcomes: list[Outcome] = []
+    for env in envs:  # select every stack first: only the updates themselves run side by side
+        engine.stack(env)  # type: ignore[union-attr]
+    upstream = {env: head_snap.stacks[env].settings.promote_from for env in envs}
     failed: set[str] = set()
-    for env in envs:
+    done: dict[str, Outcome] = {}
+
+    def deploy(env: str) -> Outcome:
         env_changes = [c for c in changes if c.env == env]
-        upstream = head_snap.stacks[env].settings.promote_from
-        if upstream in failed:
-            outcome = Outcome(env=env, ok=False, skipped=f"{upstream}, which {env} promotes from, failed")
+        if upstream[env] in failed:
+            outcome = Outcome(env=env, ok=False, skipped=f"{upstream[env]}, which {env} promotes from, failed")
         elif env in newer:
             outcome = Outcome(env=env, ok=True, skipped=f"newer commit {newer[env][:12]} also changes "
                               f"{env}; its run deploys it")
@@ -145,14 +149,32 @@ def run_up(root: Path, stacks: list[str] | None, base: str | None, head: str | N
                 text = f"deployctl: {env}: {apps or 'no apps'}"
             else:
                 text = message or _deploy_message(env, env_changes, pr, merge)
-            with console.step(f"pulumi up {env}"):
-                outcome = engine.up(env, text)  # type: ignore[union-attr]
-        _say(outcome)
-        if not outcome.ok:
-            failed.add(env)
+            console.info(f"pulumi up {env} ...")
+            outcome = engine.up(env, text)  # type: ignore[union-attr]
         notify(env, outcome, env_changes, pr, merge)
-        outcomes.append(outcome)
-    return outcomes
+        return outcome
+
+    parallel = max(1, int(os.environ.get("DEPLOYCTL_PARALLEL", "4")))
+    for wave in deploy_waves(envs, upstream):
+        with ThreadPoolExecutor(max_workers=min(parallel, len(wave))) as pool:
+            for env, outcome in zip(wave, pool.map(deploy, wave), strict=True):
+                _say(outcome)
+                done[env] = outcome
+                if not outcome.ok:
+                    failed.add(env)
+    return [done[env] for env in envs]
+
+
+def deploy_waves(envs: list[str], upstream: dict[str, str | None]) -> list[list[str]]:
+    """Envs in waves: each after the wave holding the env it promotes from; a wave runs side by side."""
+    level: dict[str, int] = {}
+    for env in envs:  # already in deploy order, upstream first
+        up = upstream.get(env)
+        level[env] = level[up] + 1 if up in level else 0
+    waves: list[list[str]] = [[] for _ in range(max(level.values(), default=-1) + 1)]
+    for env in envs:
+        waves[level[env]].append(env)
+    return waves
 
 
 def _require_checkout(root: Path, head_sha: str) -> None:

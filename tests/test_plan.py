@@ -117,3 +117,13 @@ def test_pr_number_patterns():
     assert pr_number("Deploy api (#345)") == 345
     assert pr_number("Deploy api\n\n(#345) in the body only") is None
     assert pr_number("") is None
+
+
+def test_deploy_waves_run_independent_envs_together_and_downstream_after():
+    from deployctl.service import deploy_waves
+
+    envs = ["dev", "qa", "staging", "production", "eu"]
+    upstream = {"dev": None, "qa": None, "staging": "dev", "production": "staging", "eu": "staging"}
+    assert deploy_waves(envs, upstream) == [["dev", "qa"], ["staging"], ["production", "eu"]]
+    assert deploy_waves(["production"], {"production": "staging"}) == [["production"]]  # upstream unaffected
+    assert deploy_waves([], {}) == []
