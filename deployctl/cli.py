@@ -155,7 +155,8 @@ def plan(
 
 @app.command()
 def preview(
-    base: Annotated[str, typer.Option(help="The ref the change starts from (e.g. origin/main).")],
+    base: Annotated[str | None, typer.Option(help="The ref the change starts from (e.g. origin/main; in "
+                                             "GitHub Actions, default: the PR's base commit).")] = None,
     stack: Annotated[list[str] | None, typer.Option("--stack", help="Only this env (repeatable).")] = None,
     comment_file: Annotated[Path | None, typer.Option(help="Write the markdown comment here.")] = None,
     post: Annotated[bool, typer.Option(help="Create or update the PR comment (GitHub Actions, GITHUB_TOKEN).")] = False,
@@ -173,9 +174,9 @@ def preview(
       deployctl preview --base "$BASE_SHA" --post
     """
     from deployctl.render import render_comment
-    from deployctl.service import build_preview, post_comment
+    from deployctl.service import build_preview, post_comment, pull_request_base
 
-    report, secrets = build_preview(repo, base, stack, _parse_time(at))
+    report, secrets = build_preview(repo, base or pull_request_base(), stack, _parse_time(at))
     body = render_comment(report, secrets)
     if comment_file is not None:
         comment_file.write_text(body, encoding="utf-8")

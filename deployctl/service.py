@@ -340,13 +340,33 @@ def build_preview(root: Path, base: str, stacks: list[str] | None, at: datetime,
 
 def post_comment(body: str) -> None:
     """Create or update the PR's one preview comment, from the GitHub Actions environment."""
-    from deployctl.github import github_from_env, pull_request_context
+    from deployctl.github import GitHubError, github_from_env, pull_request_context
     from deployctl.render import MARKER
 
     ctx = pull_request_context(os.environ)
-    with github_from_env(os.environ) as client:
-        action, comment_id = client.upsert_comment(ctx.repository, ctx.number, body, MARKER)
+    try:
+        with github_from_env(os.environ) as client:
+            action, comment_id = client.upsert_comment(ctx.repository, ctx.number, body, MARKER)
+    except GitHubError as exc:
+        summary = os.environ.get("GITHUB_STEP_SUMMARY")
+        if exc.status != 403 or not summary:
+            raise
+        # A PR from a fork gets a read-only token: the reviewer still sees the preview in the run.
+        with open(summary, "a", encoding="utf-8") as fh:
+            fh.write(body + "\n")
+        console.error(f"cannot comment on {ctx.repository}#{ctx.number} (403: a fork's read-only token, or "
+                      "the workflow lacks `pull-requests: write`); the preview is in the job summary instead")
+        return
     console.info(f"preview comment {action} on {ctx.repository}#{ctx.number} (comment {comment_id})")
+
+
+def pull_request_base() -> str:
+    """The PR's base commit, from the GitHub Actions event, when --base is not given."""
+    from deployctl.github import pull_request_context
+
+    if not os.environ.get("GITHUB_EVENT_PATH"):
+        raise CannotJudge("--base is required outside GitHub Actions (e.g. --base origin/main)")
+    return pull_request_context(os.environ).base_sha
 
 
 # -- history ------------------------------------------------------------------------------------

@@ -307,3 +307,22 @@ def test_the_wrong_event_is_named() -> None:
 def test_a_bad_repository_name_is_refused() -> None:
     with pytest.raises(CannotJudge, match="owner/name"):
         pull_request_context(env("pull_request.opened.json", GITHUB_REPOSITORY="nope"))
+
+
+def test_a_fork_read_only_token_puts_the_preview_in_the_job_summary(httpserver: HTTPServer, tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch):
+    from deployctl.service import post_comment
+
+    httpserver.expect_request("/repos/acme/deploys/issues/2/comments", method="GET").respond_with_json([])
+    httpserver.expect_request("/repos/acme/deploys/issues/2/comments", method="POST").respond_with_json(
+        {"message": "Resource not accessible by integration"}, status=403)
+    summary = tmp_path / "summary.md"
+    for key, value in {"GITHUB_EVENT_PATH": str(EVENTS / "pull_request.opened.json"),
+                       "GITHUB_REPOSITORY": "acme/deploys", "GITHUB_API_URL": httpserver.url_for("").rstrip("/"),
+                       "GITHUB_TOKEN": "ghs_read_only", "GITHUB_STEP_SUMMARY": str(summary)}.items():
+        monkeypatch.setenv(key, value)
+    post_comment("<!-- deployctl:preview -->\nthe preview")
+    assert "the preview" in summary.read_text()
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY")
+    with pytest.raises(CannotJudge):
+        post_comment("<!-- deployctl:preview -->\nthe preview")
