@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from deployctl.changes import FileChange, Op, file_changes
-from deployctl.envconfig import stack_config_file
 from deployctl.model import DeployFile, Tag
 from deployctl.snapshot import Snapshot
 from deployctl.violations import Severity, Violation, sort_key
@@ -189,18 +188,19 @@ def check_groups(head: Snapshot, changes: list[FileChange]) -> list[Violation]:
 
 def check(head: Snapshot, commits: Commits, base: Snapshot | None = None,
           at: datetime | None = None, only: Iterable[str] | None = None) -> list[Violation]:
-    """Every violation, errors first. Without a base, each deploy file on its own; with one,
-    also each change between base and head.
+    """Every violation, errors first. Without a base, each deploy file on its own; with one, each
+    changed file and each change between base and head (every file when the catalog or a stack
+    config changed). `only` limits the per-file rules to those paths.
     """
     at = at or datetime.now(UTC)
     found: list[Violation] = list(head.all_violations())
     changes = file_changes(base, head) if base is not None else []
-    if base is not None:
-        changed_config = _changed_configs(base, head)
-        paths = set(only) if only is not None else (
-            None if changed_config else {c.path for c in changes})
+    if only is not None:
+        paths: set[str] | None = set(only)
+    elif base is None or _changed_configs(base, head):
+        paths = None  # every file
     else:
-        paths = set(only) if only is not None else None
+        paths = {c.path for c in changes}
     resolved: dict[str, str | None] = {}
     for f in sorted(head.tree.files.values(), key=lambda f: f.path):
         if paths is None or f.path in paths:
@@ -217,4 +217,4 @@ def _changed_configs(base: Snapshot, head: Snapshot) -> bool:
     return base.catalog != head.catalog or base.stacks != head.stacks
 
 
-__all__ = ["Commits", "check", "check_change", "check_file", "check_groups", "stack_config_file"]
+__all__ = ["Commits", "check", "check_change", "check_file", "check_groups"]
