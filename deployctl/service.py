@@ -203,21 +203,6 @@ def run_url() -> str | None:
     return f"{server}/{repo}/actions/runs/{run}" if server and repo and run else None
 
 
-def run_preview(root: Path, stacks: list[str] | None) -> list[Outcome]:
-    head = load_head(root)
-    engine = _engine(root)
-    outcomes = []
-    for env in ordered_envs(head, stacks):
-        with console.step(f"pulumi preview {env}"):
-            outcome = engine.preview(env)
-        _say(outcome)
-        for change in outcome.changes:
-            if change.op not in ("same", "read"):
-                console.out(f"  {change.op:<8} {change.type} {change.name}")
-        outcomes.append(outcome)
-    return outcomes
-
-
 def read_deployed(root: Path, stacks: list[str] | None) -> dict[str, dict[str, Any]]:
     head = load_head(root)
     engine = _engine(root)
