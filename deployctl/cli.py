@@ -112,7 +112,7 @@ def up(
       deployctl up --stack staging
       deployctl up --base "$BEFORE" --head "$GITHUB_SHA"   after a merge, in CI
     """
-    from deployctl.service import run_up
+    from deployctl.deploy import run_up
 
     outcomes = run_up(repo, stacks=stack, base=base, head=head, message=message, branch=branch)
     if as_json:
@@ -174,7 +174,7 @@ def preview(
       deployctl preview --base "$BASE_SHA" --post
     """
     from deployctl.render import render_comment
-    from deployctl.service import build_preview, post_comment, pull_request_base
+    from deployctl.review import build_preview, post_comment, pull_request_base
 
     report, secrets = build_preview(repo, base or pull_request_base(), stack, _parse_time(at))
     body = render_comment(report, secrets)

@@ -311,7 +311,7 @@ def test_a_bad_repository_name_is_refused() -> None:
 
 def test_a_fork_read_only_token_puts_the_preview_in_the_job_summary(httpserver: HTTPServer, tmp_path: Path,
                                                                      monkeypatch: pytest.MonkeyPatch):
-    from deployctl.service import post_comment
+    from deployctl.review import post_comment
 
     httpserver.expect_request("/repos/acme/deploys/issues/2/comments", method="GET").respond_with_json([])
     httpserver.expect_request("/repos/acme/deploys/issues/2/comments", method="POST").respond_with_json(

@@ -1,0 +1,159 @@
+"""Deploying after a merge: safeguards first, then `pulumi up` of the affected stacks, in waves.
+
+Upstream envs deploy before the envs that promote from them, independent envs side by side; a
+downstream env never deploys after its upstream failed, and an older run never overwrites a newer
+deploy. Each stack's result reaches Slack when DEPLOYCTL_SLACK_WEBHOOK is set.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+
+from deployctl import console, rules
+from deployctl.apprepos import AppRepos
+from deployctl.gitaccess import changed_paths, open_repo, resolve_ref
+from deployctl.outcomes import Outcome
+from deployctl.plan import PlanChange, affected_envs, pr_number
+from deployctl.service import _engine, load_head, load_pair, ordered_envs
+from deployctl.snapshot import Snapshot
+from deployctl.violations import CannotJudge, InputError, errors
+
+
+def _deploy_message(env: str, changes: list[PlanChange], pr: int | None, merge: str | None) -> str:
+    moves = ", ".join(f"{c.app} {(c.old or 'none')[:12]}->{(c.new or 'removed')[:12]}" for c in changes)
+    where = "".join([f" PR #{pr}" if pr else "", f" merge {merge[:12]}" if merge else ""])
+    return f"deployctl: {env}: {moves or 'program or config change'}" + (f" ({where.strip()})" if where else "")
+
+
+def newer_commit_stacks(root: Path, head_sha: str, branch: str, head: Snapshot) -> dict[str, str]:
+    """Stacks that a commit after `head` on the deploy branch also changes: its own run deploys them."""
+    repo = open_repo(root)
+    remote, _, name = branch.partition("/")
+    if name and remote in [r.name for r in repo.remotes]:
+        try:
+            repo.git.fetch("--quiet", remote, name)
+        except Exception as exc:  # an unreachable remote must not stop a deploy
+            console.info(f"could not fetch {branch} ({exc.__class__.__name__}); judging staleness from the local ref")
+    try:
+        tip = repo.commit(branch).hexsha
+    except Exception:
+        return {}
+    if tip == head_sha or not repo.is_ancestor(head_sha, tip):
+        return {}
+    newer: dict[str, str] = {}
+    for sha in repo.git.rev_list(f"{head_sha}..{tip}").split():
+        envs, _ = affected_envs(changed_paths(repo, f"{sha}^", sha), head)
+        for env in envs:
+            newer.setdefault(env, sha)
+    return newer
+
+
+def run_up(root: Path, stacks: list[str] | None, base: str | None, head: str | None = None,
+           message: str | None = None, branch: str = "origin/main") -> list[Outcome]:
+    """Deploy: safeguards first, then `pulumi up` per affected stack, upstream first."""
+    repos = AppRepos(root)
+    if base is not None:
+        base_snap, head_snap, plan = load_pair(root, base, head)
+        envs = [e for e in plan.stacks if not stacks or e in stacks]
+        changes = plan.changes
+    else:
+        base_snap, head_snap, plan = None, load_head(root), None
+        envs, changes = ordered_envs(head_snap, stacks), []
+    if head is not None:
+        _require_checkout(root, plan.head if plan else resolve_ref(open_repo(root), head))
+    with console.step("running the safeguards"):
+        violations = rules.check(head_snap, repos, base_snap, datetime.now(UTC))
+    for v in violations:
+        console.violation(v, err=True)
+    if errors(violations):
+        raise InputError(errors(violations))
+
+    newer = newer_commit_stacks(root, plan.head, branch, head_snap) if plan and plan.head else {}
+    merge = plan.head if plan else None
+    pr = pr_number(open_repo(root).commit(merge).message) if merge else None
+    engine = _engine(root) if envs else None
+    for env in envs:  # select every stack first: only the updates themselves run side by side
+        engine.stack(env)  # type: ignore[union-attr]
+    upstream = {env: head_snap.stacks[env].settings.promote_from for env in envs}
+    failed: set[str] = set()
+    done: dict[str, Outcome] = {}
+
+    def deploy(env: str) -> Outcome:
+        env_changes = [c for c in changes if c.env == env]
+        if upstream[env] in failed:
+            outcome = Outcome(env=env, ok=False, skipped=f"{upstream[env]}, which {env} promotes from, failed")
+        elif env in newer:
+            outcome = Outcome(env=env, ok=True, skipped=f"newer commit {newer[env][:12]} also changes "
+                              f"{env}; its run deploys it")
+        else:
+            if message is None and plan is None:
+                apps = ", ".join(f"{f.app} {f.commit[:12]}" for f in head_snap.tree.in_env(env))
+                text = f"deployctl: {env}: {apps or 'no apps'}"
+            else:
+                text = message or _deploy_message(env, env_changes, pr, merge)
+            console.info(f"pulumi up {env} ...")
+            outcome = engine.up(env, text)  # type: ignore[union-attr]
+        notify(env, outcome, env_changes, pr, merge)
+        return outcome
+
+    parallel = max(1, int(os.environ.get("DEPLOYCTL_PARALLEL", "4")))
+    for wave in deploy_waves(envs, upstream):
+        with ThreadPoolExecutor(max_workers=min(parallel, len(wave))) as pool:
+            for env, outcome in zip(wave, pool.map(deploy, wave), strict=True):
+                _say(outcome)
+                done[env] = outcome
+                if not outcome.ok:
+                    failed.add(env)
+    return [done[env] for env in envs]
+
+
+def deploy_waves(envs: list[str], upstream: dict[str, str | None]) -> list[list[str]]:
+    """Envs in waves: each after the wave holding the env it promotes from; a wave runs side by side."""
+    level: dict[str, int] = {}
+    for env in envs:  # already in deploy order, upstream first
+        up = upstream.get(env)
+        level[env] = level[up] + 1 if up in level else 0
+    waves: list[list[str]] = [[] for _ in range(max(level.values(), default=-1) + 1)]
+    for env in envs:
+        waves[level[env]].append(env)
+    return waves
+
+
+def _require_checkout(root: Path, head_sha: str) -> None:
+    """The program runs from the working tree, so it must be exactly --head."""
+    repo = open_repo(root)
+    if repo.head.commit.hexsha != head_sha or repo.is_dirty(untracked_files=False):
+        raise CannotJudge(f"the working tree is not a clean checkout of --head {head_sha[:12]}; "
+                          f"run `git checkout {head_sha}` first (Pulumi deploys what is checked out)")
+
+
+def notify(env: str, outcome: Outcome, changes: list[PlanChange], pr: int | None, merge: str | None) -> None:
+    url = os.environ.get("DEPLOYCTL_SLACK_WEBHOOK")
+    if not url:
+        return
+    from deployctl.notify import DeployNotice, post_slack
+
+    result = "skipped" if outcome.skipped else ("succeeded" if outcome.ok else "failed")
+    post_slack(url, DeployNotice(
+        env=env, result=result, apps=[{"app": c.app, "old": c.old, "new": c.new} for c in changes],
+        pr=pr, merge_commit=merge, run_url=run_url(), message=outcome.skipped or outcome.error or "",
+    ))
+
+
+def run_url() -> str | None:
+    server, repo, run = (os.environ.get(k) for k in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID"))
+    return f"{server}/{repo}/actions/runs/{run}" if server and repo and run else None
+
+
+def _say(outcome: Outcome) -> None:
+    if outcome.skipped:
+        (console.out if outcome.ok else console.error)(f"{outcome.env}: skipped: {outcome.skipped}")
+        return
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(outcome.counts.items())) or "no changes"
+    if outcome.ok:
+        console.out(f"{outcome.env}: ok ({counts})")
+    else:
+        console.error(f"{outcome.env}: failed\n{outcome.error}")
