@@ -40,6 +40,16 @@ def deployctl(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     return proc
 
 
+def pulumi_history(env: str) -> None:
+    """The CLI itself, with the same backend and passphrase defaults deployctl uses."""
+    from deployctl.engine import engine_env, find_pulumi
+
+    pulumi = find_pulumi()
+    print(f"$ pulumi stack history --stack {env}", flush=True)
+    subprocess.run([str(pulumi), "stack", "history", "--stack", env, "--show-secrets=false"], cwd=WORK,
+                   env={**os.environ, **engine_env(WORK, pulumi)}, check=True)
+
+
 def prepare() -> None:
     shutil.rmtree(WORK, ignore_errors=True)
     subprocess.run(["git", "clone", "--quiet", str(ROOT), str(WORK)], check=True)
@@ -83,6 +93,8 @@ def main() -> None:
     merge = git("rev-parse", "HEAD")
     deployctl("up", "--base", before, "--head", merge, "--branch", "main")
     print(f"{current.relative_to(WORK)} -> {os.readlink(current)}  (was {api[1][:12]}, now {fix[:12]})")
+    say("Pulumi's own record of it: pulumi stack history")
+    pulumi_history("production")
     say("The trace: who deployed what, where, when, through which PR, and did it succeed")
     deployctl("history", "production", "api")
 
