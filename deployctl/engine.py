@@ -142,8 +142,12 @@ class Engine:
             batch = stack.history(page_size=page_size, page=page)
             records.extend(_record(env, s) for s in batch)
             if len(batch) < page_size:
-                return records
+                break
             page += 1
+        if records and not any(r.version for r in records):
+            # A file backend does not number updates; number them as the Cloud does, oldest first.
+            records = [r.model_copy(update={"version": len(records) - i}) for i, r in enumerate(records)]
+        return records
 
 
 def _utc(moment: datetime | None) -> datetime | None:

@@ -53,7 +53,7 @@ def test_history_tells_who_deployed_what_when_through_which_pr_and_whether_it_wo
         (None, api[0], None, "succeeded"),
     ]
     assert rows[0]["author"] == "Dana Dev" and rows[0]["comment"] == "api two to prod"
-    assert rows[0]["deploy"]["update"] is not None
+    assert rows[0]["deploy"]["update"] == 2 and rows[1]["deploy"]["update"] == 1  # production's 2 ups
 
     code, out, _ = world.cli("history", "staging", "web", "--json")
     failed = json.loads(out)[0]
