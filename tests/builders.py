@@ -110,3 +110,17 @@ class DeployRepo:
         self.repo.git.add("-A")
         self.repo.index.commit(message, author=ACTOR, committer=ACTOR)
         return self.repo.head.commit.hexsha
+
+
+def fast_history(path: Path, commits: int) -> None:
+    """A linear history of many commits in seconds (git fast-import), byte-identical on every run."""
+    git.Repo.init(path, initial_branch="main")
+    lines = ["blob", "mark :1", "data 2", "x", ""]
+    for i in range(commits):
+        message = f"c{i}"
+        lines += ["commit refs/heads/main", f"committer A <a@example.com> {1_700_000_000 + i} +0000",
+                  f"data {len(message)}", message]
+        lines += ["M 100644 :1 f", ""] if i == 0 else [""]
+    import subprocess
+
+    subprocess.run(["git", "fast-import", "--quiet"], cwd=path, input="\n".join(lines).encode() + b"\n", check=True)

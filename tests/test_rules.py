@@ -203,23 +203,22 @@ def test_unknown_commit_is_refused(sc: Scenario):
     assert rules_of(report, "error") == {"commit-not-found"}
 
 
-def test_ambiguous_commit_fires_for_a_shared_prefix(tmp_path: Path):
-    from tests.builders import AppRepo, DeployRepo
+def test_ambiguous_short_hash_is_refused_and_the_full_hash_passes(tmp_path: Path):
+    from tests.builders import DeployRepo, fast_history
+    from tests.scenario import run_cli
 
-    app = AppRepo(tmp_path / "app")
-    seen: dict[str, str] = {}
-    prefix = None
-    for i in range(3000):
-        sha = app.commit(f"c{i}")
-        if sha[:4] in seen:
-            prefix = sha[:4]
-            break
-        seen[sha[:4]] = sha
-    assert prefix is not None
-    deploy = DeployRepo(tmp_path / "deploy").catalog({"app": {"repo": str(app.path)}}).env("dev")
-    deploy.write("deploys/dev/app", prefix + "\n")  # 4 chars is a syntax error; check resolve directly
-    repos = AppRepos(deploy.path)
-    assert len(repos.resolve(str(app.path), prefix)) >= 2
+    app = tmp_path / "app"
+    fast_history(app, 14104)  # commits 13625 and 14104 of this exact history share the prefix a517f94
+    matches = AppRepos(tmp_path).resolve(str(app), "a517f94")
+    assert len(matches) == 2
+    deploy = DeployRepo(tmp_path / "deploy").catalog({"app": {"repo": str(app)}}).env("dev")
+    deploy.write("deploys/dev/app", "a517f94 which one?\n")
+    code, out, _ = run_cli(deploy.path, "check")
+    assert code == 1
+    assert "deploys/dev/app:1: error ambiguous-commit: short hash a517f94 matches 2 commits" in out
+    assert "write the full 40-character hash" in out
+    deploy.write("deploys/dev/app", matches[0] + "\n")
+    assert run_cli(deploy.path, "check")[0] == 0
 
 
 def test_no_op_and_app_removed_are_warnings(sc: Scenario):
