@@ -18,6 +18,7 @@ from bench.generate import bench_dir
 
 MODULES: tuple[str, ...] = (
     "bench.bench_git",
+    "bench.bench_engine",
 )
 
 

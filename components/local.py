@@ -12,13 +12,17 @@ import io
 import os
 import shutil
 import tarfile
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ResourceProvider, UpdateResult
 
 from components.spec import AppSpec
+
+if TYPE_CHECKING:
+    from deployctl.apprepos import AppRepos
 
 RELEASES, CURRENT = "releases", "current"
 # Inputs that change what is deployed; `source` (where git fetches from) is not one of them.
@@ -65,11 +69,17 @@ def prune_releases(app_dir: Path, keep: int, current: str) -> list[str]:
     return removed
 
 
-def deploy_release(props: dict[str, Any]) -> dict[str, Any]:
+@cache
+def _repos() -> AppRepos:
+    """One cache per provider process, so apps that share a repository share its clone and lock."""
     from deployctl.apprepos import AppRepos
 
+    return AppRepos(Path.cwd())
+
+
+def deploy_release(props: dict[str, Any]) -> dict[str, Any]:
     app_dir = Path(props["deploy_root"]) / props["app"]
-    repo = AppRepos(Path.cwd()).get(props["source"])
+    repo = _repos().get(props["source"])
     tar_bytes = repo.archive(props["commit"], props.get("path"))
     release = install_release(app_dir, props["commit"], tar_bytes)
     os.utime(release)  # newest release is the last to be pruned

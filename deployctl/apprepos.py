@@ -7,10 +7,15 @@ missing, or a branch may have moved since the last fetch). Credentials come from
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
+import shutil
 import subprocess
+import tempfile
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -89,17 +94,30 @@ class AppRepo:
             self._repo = git.Repo(self.path)
         return self._repo
 
-    def ensure_cloned(self) -> None:
+    @contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """One writer per clone: threads of this process, and other processes (parallel stacks)."""
         with self._lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.path.with_name(self.path.name + ".lock"), "w") as handle:
+                fcntl.flock(handle, fcntl.LOCK_EX)
+                try:
+                    yield
+                finally:
+                    fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def ensure_cloned(self) -> None:
+        if self.path.exists():
+            return
+        with self._exclusive():
             if self.path.exists():
-                return
+                return  # another thread or process cloned it while we waited
             if self.offline:
                 raise CannotJudge(
                     f"repository {display_url(self.url)} is not in the cache and --offline forbids "
                     "fetching it; run once without --offline"
                 )
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_name(self.path.name + f".tmp{os.getpid()}")
+            tmp = Path(tempfile.mkdtemp(prefix=self.path.name + ".tmp", dir=self.path.parent)) / "clone"
             for extra in (["--filter=blob:none"], []):
                 result = subprocess.run(
                     ["git", "clone", "--bare", "--quiet", *extra, self.url, str(tmp)],
@@ -107,8 +125,9 @@ class AppRepo:
                 )
                 if result.returncode == 0:
                     break
-                subprocess.run(["rm", "-rf", str(tmp)], check=False)
+                shutil.rmtree(tmp, ignore_errors=True)
             else:
+                shutil.rmtree(tmp.parent, ignore_errors=True)
                 raise CannotJudge(
                     f"cannot clone {display_url(self.url)}: {result.stderr.decode(errors='replace').strip()}"
                 )
@@ -117,13 +136,16 @@ class AppRepo:
                 check=True, capture_output=True,
             )
             os.replace(tmp, self.path)
+            shutil.rmtree(tmp.parent, ignore_errors=True)
             self.fetched = True
             self._write_commit_graph()
 
     def fetch(self) -> bool:
         """Fetch branches and tags once per run; False when offline or already fetched."""
-        with self._lock:
-            if self.offline or self.fetched:
+        if self.offline or self.fetched:
+            return False
+        with self._exclusive():
+            if self.fetched:
                 return False
             self.fetched = True
             result = self._git("fetch", "--quiet", "--prune", "--tags", "origin",
