@@ -19,7 +19,6 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-import git
 from pydantic import BaseModel, ConfigDict
 
 from deployctl.commitgraph import CommitGraph
@@ -75,7 +74,6 @@ class AppRepo:
         self.offline = offline
         self.fetched = False
         self._lock = threading.Lock()
-        self._repo: git.Repo | None = None
         self._commit_cache: dict[str, list[str]] = {}
         self._tips: dict[str, str | None] = {}
         self._graph: CommitGraph | None = None
@@ -87,12 +85,6 @@ class AppRepo:
             ["git", "--git-dir", str(self.path), *args],
             capture_output=True, env={**os.environ, **GIT_ENV}, check=check, input=input,
         )
-
-    @property
-    def repo(self) -> git.Repo:
-        if self._repo is None:
-            self._repo = git.Repo(self.path)
-        return self._repo
 
     @contextmanager
     def _exclusive(self) -> Iterator[None]:

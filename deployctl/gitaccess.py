@@ -9,8 +9,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import git
-
 from deployctl.catalog import CATALOG_FILE
 from deployctl.model import DEPLOYS_DIR
 from deployctl.snapshot import RepoFiles, Snapshot, build_snapshot, env_of_stack_file
@@ -18,10 +16,14 @@ from deployctl.tree import Entry, EntryKind
 from deployctl.violations import CannotJudge
 
 if TYPE_CHECKING:
+    import git
+
     from deployctl.history import HistoryEntry
 
 
 def open_repo(root: Path) -> git.Repo:
+    import git  # GitPython loads only where commits are read: the Pulumi program never pays for it
+
     try:
         return git.Repo(root, search_parent_directories=False)
     except (git.InvalidGitRepositoryError, git.NoSuchPathError):
@@ -29,6 +31,8 @@ def open_repo(root: Path) -> git.Repo:
 
 
 def resolve_ref(repo: git.Repo, ref: str) -> str:
+    import git
+
     try:
         return repo.commit(ref).hexsha
     except (git.BadName, ValueError, git.GitCommandError):
