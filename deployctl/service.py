@@ -25,11 +25,11 @@ from deployctl.model import DEPLOYS_DIR, Tag, deploy_path
 from deployctl.order import env_order
 from deployctl.plan import Plan, make_plan
 from deployctl.snapshot import RepoFiles, Snapshot, build_snapshot, env_of_stack_file
-from deployctl.status import StatusReport
 from deployctl.violations import CannotJudge, InputError, Severity, Violation, errors
 
 if TYPE_CHECKING:
     from deployctl.engine import Engine
+    from deployctl.status import StatusReport
 
 
 def _engine(root: Path) -> Engine:
