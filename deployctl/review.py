@@ -29,7 +29,8 @@ def commit_log(repos: AppRepos, snapshot: Snapshot, change: PlanChange) -> Commi
         return None
     new, old = news[0], (olds[0] if len(olds) == 1 else None)
     commits = repo.log(old, new, limit=50)
-    info = repo.info(new)
+    # `log` lists newest first, so the deployed commit is usually already in hand
+    info = commits[0] if commits and commits[0].sha == new else repo.info(new)
     return CommitLog(
         count=repo.count_between(old, new) if old else len(commits),
         commits=commits,

@@ -13,6 +13,17 @@ import yaml
 from deployctl.envconfig import PROJECT
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def shared_fixtures(kind: str) -> Path:
+    """Real GitHub payloads and engine event streams: `../shared` beside the clone (as CI lays it
+    out), or wherever DEPLOYCTL_SHARED points."""
+    import os
+
+    root = Path(os.environ.get("DEPLOYCTL_SHARED") or PROJECT_ROOT.parent / "shared")
+    folder = root / "fixtures" / kind
+    assert folder.is_dir(), f"{folder} is missing: put shared/ beside the clone or set DEPLOYCTL_SHARED"
+    return folder
 ACTOR = git.Actor("Dana Dev", "dana@example.com")
 
 

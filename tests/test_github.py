@@ -22,8 +22,9 @@ from deployctl.github import (
     push_context,
 )
 from deployctl.violations import CannotJudge
+from tests.builders import shared_fixtures
 
-EVENTS = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "github-events"
+EVENTS = shared_fixtures("github-events")
 TOKEN = "ghs_s3cr3tT0kenValue0123456789"
 REPO, NUMBER = "octo/deploys", 7
 COMMENTS_PATH = f"/repos/{REPO}/issues/{NUMBER}/comments"

@@ -14,10 +14,12 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from deployctl.engine import engine_env, find_pulumi
+from tests.builders import shared_fixtures
 from tests.engine_world import World, build_world
 
 pytestmark = pytest.mark.engine
-EVENTS = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "github-events"
+
+EVENTS = shared_fixtures("github-events")
 
 
 @pytest.fixture

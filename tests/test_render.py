@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 
 from deployctl.apprepos import CommitInfo
 from deployctl.changes import Op
@@ -12,8 +11,9 @@ from deployctl.outcomes import Outcome, ResourceChange, outcome_from_events
 from deployctl.plan import PlanChange
 from deployctl.render import MARKER, CommitLog, PreviewReport, StackPreview, github_compare_url, render_comment
 from deployctl.violations import Severity, Violation
+from tests.builders import shared_fixtures
 
-EVENTS = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "pulumi-engine-events"
+EVENTS = shared_fixtures("pulumi-engine-events")
 OLD, NEW = "1" * 40, "2" * 40
 
 
