@@ -14,12 +14,12 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from deployctl.engine import engine_env, find_pulumi
-from tests.builders import shared_fixtures
+from tests.builders import FIXTURES
 from tests.engine_world import World, build_world
 
 pytestmark = pytest.mark.engine
 
-EVENTS = shared_fixtures("github-events")
+EVENTS = FIXTURES / "github-events"
 
 
 @pytest.fixture
@@ -61,6 +61,7 @@ def test_preview_comment_from_the_real_engine_posted_once_then_edited(world: Wor
     assert "- `" + api[1][:12] + "` api 1 (Dana Dev)" in body
     assert "**Pulumi:** 1 to update" in body
     assert "| update | `api-release` |" in body
+    assert f"`commit`: `{api[0][:12]}` → `{api[1][:12]}`" in body  # the live events carry values too
     assert "### production" not in body  # only affected stacks are previewed
 
     # --post: GitHub's API on loopback; first push creates, the next edits in place
@@ -77,7 +78,7 @@ def test_preview_comment_from_the_real_engine_posted_once_then_edited(world: Wor
         comment["body"] = data["body"]
         return Response(json.dumps(comment), content_type="application/json")
 
-    httpserver.expect_request("/repos/acme/deploys/issues/2/comments").respond_with_handler(handle)
+    httpserver.expect_request("/repos/acme/deploys/issues/7/comments").respond_with_handler(handle)
     httpserver.expect_request("/repos/acme/deploys/issues/comments/1", method="PATCH").respond_with_handler(handle)
     env = env_with(GITHUB_EVENT_PATH=str(EVENTS / "pull_request.opened.json"), GITHUB_REPOSITORY="acme/deploys",
                    GITHUB_API_URL=httpserver.url_for("").rstrip("/"), GITHUB_TOKEN="ghs_test_token")
