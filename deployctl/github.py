@@ -11,6 +11,7 @@ import json
 import re
 import time
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -48,6 +49,8 @@ class PullRequestContext(BaseModel):
     head_sha: str
     api_url: str
     html_url: str
+    pushed_at: datetime | None = None
+    """When the head was pushed: the PR's `updated_at` in an opened/synchronize/reopened event."""
 
 
 class PushContext(BaseModel):
@@ -160,7 +163,19 @@ def pull_request_context(environ: Mapping[str, str]) -> PullRequestContext:
         head_sha=_sha(payload, "pull_request.head.sha", path, event),
         api_url=_api_url(environ),
         html_url=str(html_url),
+        pushed_at=_pushed_at(payload),
     )
+
+
+def _pushed_at(payload: dict[str, Any]) -> datetime | None:
+    """In these events `updated_at` is the push's time; other actions (a label, a review) move it too."""
+    if payload.get("action") not in ("opened", "synchronize", "reopened"):
+        return None
+    value = payload["pull_request"].get("updated_at")
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00")) if value else None
+    except ValueError:
+        return None
 
 
 def push_context(environ: Mapping[str, str]) -> PushContext:

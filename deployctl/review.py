@@ -62,7 +62,18 @@ def build_preview(root: Path, base: str, stacks: list[str] | None, at: datetime,
             outcome=outcome,
             reason="the program changed" if plan.program_changed else "its stack config changed",
         ))
-    report = PreviewReport(base=plan.base, head=plan.head, stacks=previews, violations=violations)
+    head, head_time = plan.head, None
+    if head is None and os.environ.get("GITHUB_EVENT_PATH"):
+        # CI checks out a merge of the PR; the reviewer wants to know which push of the PR this is.
+        from deployctl.github import pull_request_context
+
+        try:
+            ctx = pull_request_context(os.environ)
+        except CannotJudge:  # not a pull_request run (a push, a dispatch): the working tree it is
+            ctx = None
+        if ctx is not None:
+            head, head_time = ctx.head_sha, ctx.pushed_at
+    report = PreviewReport(base=plan.base, head=head, head_time=head_time, stacks=previews, violations=violations)
     return report, secrets
 
 

@@ -280,6 +280,9 @@ def test_pull_request_context_from_payloads_of_githubs_schema(name: str, head: s
     assert ctx.head_sha == head
     assert ctx.html_url == "https://github.com/acme/deploys/pull/7"
     assert ctx.api_url == "https://api.github.com"
+    pushed = {"pull_request.opened.json": "2026-03-02T09:58:10+00:00",
+              "pull_request.synchronize.json": "2026-03-02T10:14:58+00:00", "pull_request.closed.json": None}[name]
+    assert (ctx.pushed_at.isoformat() if ctx.pushed_at else None) == pushed
 
 
 def test_a_null_body_is_fine(tmp_path: Path) -> None:
