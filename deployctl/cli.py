@@ -218,9 +218,10 @@ def history(
 ) -> None:
     """Who deployed what, where, when and why: deploy-file history joined with Pulumi's updates.
 
-    Newest first. Each entry: time, env, app, old -> new commit, comment, the deploy-repo commit,
-    its author and PR, and whether `pulumi up` carried it out (succeeded, failed, in-progress,
-    not-deployed).
+    Newest first, one row per deploy line with its own outcome: succeeded, failed, skipped (a newer
+    line reached Pulumi first; `then #PR` names it), in-progress, pending (no up has run it yet).
+    `ran` is when Pulumi's update ended, `merged` when the PR merged. With GITHUB_TOKEN and
+    GITHUB_REPOSITORY set, `approved by` comes from the PR's reviews on GitHub.
 
     Examples:
       deployctl history
@@ -233,13 +234,10 @@ def history(
     if as_json:
         console.as_json([e.to_json() for e in entries])
         return
-    for e in entries:
-        pr = f"#{e.pr}" if e.pr else "-"
-        console.out(
-            f"{e.time:%Y-%m-%d %H:%M}  {e.env}/{e.app:<16} {(e.from_ or '-')[:10]:>10} -> "
-            f"{(e.to or 'removed')[:10]:<10} "
-            f"{e.deploy.result:<13} {pr:<6} {e.commit[:10]} {e.author}  {e.comment}".rstrip()
-        )
+    from deployctl.history import history_table
+
+    for line in history_table(entries) if entries else []:
+        console.out(line)
     if not entries:
         console.out("no deploys yet")
 

@@ -382,6 +382,23 @@ class GitHub:
                 break
         return comments
 
+    def pull_request_reviews(self, repo: str, number: int) -> list[dict[str, Any]]:
+        """Every review of a PR, oldest first (GET /repos/{repo}/pulls/{n}/reviews, all pages)."""
+        reviews: list[dict[str, Any]] = []
+        url: str | None = f"/repos/{repo}/pulls/{number}/reviews"
+        params: dict[str, Any] | None = {"per_page": 100}
+        seen: set[str] = set()
+        while url is not None and url not in seen:
+            resp = self._request("GET", url, params=params)
+            page = _json(resp, "GET")
+            if not isinstance(page, list):
+                raise GitHubError("GET", urlsplit(str(resp.url)).path, resp.status_code,
+                                  "the answer is not a list of reviews")
+            reviews.extend(r for r in page if isinstance(r, dict))
+            seen.add(str(resp.url))
+            url, params = resp.links.get("next", {}).get("url"), None
+        return reviews
+
     def _find_comment(self, repo: str, number: int, marker: str) -> dict[str, Any] | None:
         ours = [c for c in self.list_issue_comments(repo, number) if _comment_matches(c, marker)]
         return min(ours, key=lambda c: c.get("id", 0)) if ours else None

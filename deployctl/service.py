@@ -149,7 +149,30 @@ def run_history(root: Path, env: str | None, app: str | None, limit: int | None,
         for name in console.track([e for e in envs if e in head.stacks], "reading stack histories"):
             updates[name] = engine.history(name)
     entries = join(entries, updates, first_parent_order(repo, ref))
-    return select(entries, env, app, limit)
+    return with_approvals(select(entries, env, app, limit))
+
+
+def with_approvals(entries: list[HistoryEntry]) -> list[HistoryEntry]:
+    """Who approved each entry's PR, from GitHub, when GITHUB_TOKEN and GITHUB_REPOSITORY say where;
+    otherwise (or when GitHub cannot answer) approved_by stays absent rather than guessed."""
+    import os
+
+    token = os.environ.get("GITHUB_TOKEN") or os.environ.get("GH_TOKEN")
+    repository = os.environ.get("GITHUB_REPOSITORY", "")
+    numbers = sorted({e.pr for e in entries if e.pr is not None})
+    if not (token and repository and numbers):
+        return entries
+    from deployctl.github import github_from_env
+    from deployctl.history import approvals
+
+    found: dict[int, list[str]] = {}
+    try:
+        with github_from_env(os.environ) as client, console.step("reading PR reviews from GitHub"):
+            for number in numbers:
+                found[number] = approvals(client.pull_request_reviews(repository, number))
+    except CannotJudge as exc:
+        console.error(f"approvals not shown: {exc}")
+    return [e.model_copy(update={"approved_by": found[e.pr]}) if e.pr in found else e for e in entries]
 
 
 # -- authoring ----------------------------------------------------------------------------------

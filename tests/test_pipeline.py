@@ -155,6 +155,14 @@ def test_an_older_run_never_overwrites_a_newer_deploy(world: World):
     assert code == 0, err
     assert f"staging: skipped: newer commit {m2[:12]} also changes staging" in out
     assert world.current("staging", "api") == api[2]
+    # the trace says so: PR #1's line never ran (skipped, PR #2 superseded it), PR #2's succeeded
+    world.deploy.repo.git.checkout("--quiet", "main")
+    code, out, err = world.cli("history", "staging", "api", "--json")
+    assert code == 0, err
+    rows = {r["pr"]: r for r in json.loads(out)}
+    assert (rows[1]["deploy"]["result"], rows[1]["deploy"]["superseded_by_pr"], rows[1]["time"]) == ("skipped", 2, None)
+    assert rows[2]["deploy"]["result"] == "succeeded" and rows[2]["time"] is not None
+    assert rows[1]["deploy"]["update"] is None  # not tied to #2's update
 
 
 def test_a_freeze_that_starts_after_review_stops_the_deploy(world: World):
