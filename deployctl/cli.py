@@ -302,9 +302,17 @@ BranchOpt = Annotated[str | None, typer.Option("--branch", help="Create this git
                                                "ready for a pull request.")]
 
 
-def _wrote(env: str, app_name: str, full: str, notes: list[Violation], branch: str | None) -> None:
-    for v in notes:
+AuthorBaseOpt = Annotated[str | None, typer.Option(
+    "--base", metavar="REF", help="Judge against this base, as CI will (default: the merge base with "
+    "origin/main, else main).")]
+
+
+def _wrote(env: str, app_name: str, result: tuple[str, list[Violation], list[str]], branch: str | None) -> None:
+    full, warnings, notes = result
+    for v in warnings:
         console.violation(v, err=True)
+    for note in notes:
+        console.error(f"note: {note}")
     where = f" on branch {branch} (push it and open a pull request)" if branch else ""
     console.out(f"deploys/{env}/{app_name}: prepended {full}{where}")
 
@@ -319,11 +327,15 @@ def bump(
     hotfix: Annotated[bool, typer.Option("--hotfix", help="Tag [hotfix]: allows off-branch fixes, "
                                          "skipping promotion, and freeze windows.")] = False,
     branch: BranchOpt = None,
+    base: AuthorBaseOpt = None,
     repo: RepoOpt = Path("."),
 ) -> None:
     """Deploy a commit: prepend `<full hash> <message> [tags]` to deploys/ENV/APP.
 
-    The safeguards run first; a refused deploy writes nothing and says which tag would allow it.
+    The safeguards run first, judged as CI's `check --base` will judge the pull request (against the
+    merge base with the deploy repo's main branch): a refused deploy, or a no-op, writes nothing
+    (exit 1) and says which tag would allow it. A co-deploy group may be written one app at a time:
+    a note names the members the pull request still needs.
 
     Examples:
       deployctl bump staging api 3f2a9c1 -m "login fix"
@@ -333,8 +345,7 @@ def bump(
     from deployctl.service import write_deploy
 
     tags = tuple(t for t, on in ((Tag.ROLLBACK, rollback), (Tag.HOTFIX, hotfix)) if on)
-    full, notes = write_deploy(repo, env, app_name, commit, message, tags, branch)
-    _wrote(env, app_name, full, notes, branch)
+    _wrote(env, app_name, write_deploy(repo, env, app_name, commit, message, tags, branch, base), branch)
 
 
 @app.command()
@@ -344,18 +355,23 @@ def promote(
     to_env: Annotated[str, typer.Option("--to", help="The env to deploy it to.")],
     message: MessageOpt = "",
     branch: BranchOpt = None,
+    base: AuthorBaseOpt = None,
     repo: RepoOpt = Path("."),
 ) -> None:
     """Deploy to one env what another env runs now (staging to production).
 
+    The commit is what Pulumi runs upstream (the stack's `deployed` output), else the upstream deploy
+    file on the base CI judges against; the command says which it used.
+
     Example:
       deployctl promote api --from staging --to production -m "tested on staging"
     """
-    from deployctl.service import source_commit, write_deploy
+    from deployctl.service import upstream_commit, write_deploy
 
-    commit = source_commit(repo, from_env, app_name)
-    full, notes = write_deploy(repo, to_env, app_name, commit, message or f"promoted from {from_env}", (), branch)
-    _wrote(to_env, app_name, full, notes, branch)
+    commit, source = upstream_commit(repo, from_env, app_name, base)
+    console.error(f"promoting {app_name} {commit[:12]}: {source}")
+    _wrote(to_env, app_name, write_deploy(repo, to_env, app_name, commit, message or f"promoted from {from_env}",
+                                          (), branch, base), branch)
 
 
 @app.command()
@@ -366,6 +382,7 @@ def rollback(
                                            "previous deploy in the file).")] = None,
     message: MessageOpt = "",
     branch: BranchOpt = None,
+    base: AuthorBaseOpt = None,
     repo: RepoOpt = Path("."),
 ) -> None:
     """Go back: prepend the previous (or given) commit, tagged [rollback].
@@ -378,8 +395,8 @@ def rollback(
     from deployctl.service import rollback_target, write_deploy
 
     commit = to or rollback_target(repo, env, app_name)
-    full, notes = write_deploy(repo, env, app_name, commit, message or "rollback", (Tag.ROLLBACK,), branch)
-    _wrote(env, app_name, full, notes, branch)
+    _wrote(env, app_name, write_deploy(repo, env, app_name, commit, message or "rollback", (Tag.ROLLBACK,),
+                                       branch, base), branch)
 
 
 def main() -> None:

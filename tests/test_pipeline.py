@@ -132,6 +132,11 @@ def test_upstream_failure_stops_downstream(world: World):
     world.deploy.deploy("staging", "api", api[1])
     world.deploy.commit("staging runs api 1")
     assert world.cli("up", "--stack", "staging")[0] == 0
+    # promote takes what Pulumi runs upstream, and says so
+    code, _, err = world.cli("promote", "api", "--from", "staging", "--to", "production")
+    assert code == 0, err
+    assert f"promoting api {api[1][:12]}: what Pulumi runs in staging (its `deployed` output)" in err
+    world.deploy.repo.git.checkout("--", "deploys/production/api")
 
     def edit() -> None:
         cfg = world.root / "Pulumi.staging.yaml"
