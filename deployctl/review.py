@@ -54,8 +54,12 @@ def build_preview(root: Path, base: str, stacks: list[str] | None, at: datetime,
         logs = {c.app: log for c in changes if (log := commit_log(repos, head_snap, c)) is not None}
         outcome = None
         if engine is not None:
+            from deployctl.progress import ResourceProgress
+
+            progress = ResourceProgress(env, preview=True)
             with console.step(f"pulumi preview {env}"):
-                outcome = engine.preview(env)
+                outcome = engine.preview(env, sink=progress)
+            outcome = outcome.model_copy(update={"warnings": progress.warnings})
             secrets += engine.secret_values(env)
         previews.append(StackPreview(
             env=env, protected=head_snap.stacks[env].settings.protected, changes=changes, logs=logs,

@@ -119,6 +119,8 @@ def test_up_after_merge_deploys_in_order_and_traces_pr_and_merge(world: World, h
                                env=env_with(DEPLOYCTL_SLACK_WEBHOOK=httpserver.url_for("/hook")))
     assert code == 0, err
     assert out.index("staging: ok") < out.index("production: ok")
+    assert "staging: update api-release (pulumi-python:dynamic:Resource): commit ..." in err  # live progress
+    assert "staging: updated api-release (pulumi-python:dynamic:Resource) in " in err
     assert world.current("staging", "api") == api[1]
     record = world.engine().history("staging")[0]
     assert "PR #42" in record.message and merged[:12] in record.message and api[1][:12] in record.message
