@@ -7,6 +7,7 @@ run (bad arguments, unreadable catalog or stack config, unreachable repository, 
 from __future__ import annotations
 
 import os
+import re
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -144,7 +145,7 @@ def plan(
         return
     console.out(f"plan {result.base[:12]} -> {(result.head or 'working tree')[:12]}")
     for c in result.changes:
-        tags = "".join(f" [{t}]" for t in c.tags)
+        tags = "".join(f" [{t}]" for t in c.tags if f"[{t}]" not in c.comment)  # each tag once
         where = f"{c.env}/{c.app}"
         console.out(f"  {where:<32} {c.op:<7} {(c.old or '-')[:12]:>12} -> {(c.new or '-')[:12]:<12}"
                     f" {c.comment}{tags}".rstrip())
@@ -399,10 +400,59 @@ def rollback(
                                        branch, base), branch)
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            console.out(f"deployctl {version('deploy-by-code')}")
+        except PackageNotFoundError:
+            console.out("deployctl (not installed as a package)")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    show_version: Annotated[bool, typer.Option("--version", help="Print the version and exit.",
+                                               callback=_version, is_eager=True)] = False,
+) -> None:
+    """Deploy by pull request: deploy files in git (deploys/<env>/<app>, newest commit on top), carried out
+    by Pulumi.
+
+    Exit codes: 0 ok, 1 a safeguard refused or a deploy failed, 2 cannot judge or run."""
+
+
+# Readable placeholders in --help: what a value is, not its Python type (`<str>`, `<list[str]>`).
+METAVARS = {"env": "ENV", "app_name": "APP", "commit": "COMMIT", "base": "REF", "head": "REF", "at": "TIME",
+            "stack": "ENV", "branch": "BRANCH", "message": "TEXT", "limit": "N", "repo": "DIR", "html": "FILE",
+            "comment_file": "FILE", "pr_url": "URL", "from_env": "ENV", "to_env": "ENV", "to": "COMMIT"}
+_EXAMPLES = re.compile(r"^(\s*Examples?:)\n", re.MULTILINE)
+
+
+def command() -> typer.core.TyperGroup:
+    """The click command behind the typer app, with examples kept one per line (click's `\\b`
+    paragraph) and readable metavars."""
+    group = typer.main.get_command(app)
+    commands = getattr(group, "commands", {}).values()
+    for cmd in [group, *commands]:
+        if cmd.help:
+            cmd.help = _EXAMPLES.sub(lambda m: f"{m.group(1)}\n\n\b\n", cmd.help)
+        for param in cmd.params:
+            if getattr(param, "is_flag", False):
+                continue
+            name = METAVARS.get(param.name or "", (param.name or "value").upper())
+            param.metavar = name
+            if param.param_type_name == "argument":  # typer writes `{name} <str>`: say ENV, or [ENV] if optional
+                shown = name if param.required else f"[{name}]"
+                param._usage_display_name = lambda shown=shown: shown  # type: ignore[method-assign]
+                param.display_type_rich = lambda ctx: None  # type: ignore[method-assign]
+    return group
+
+
 def main() -> None:
     """Entry point: no traceback ever reaches a user; the exit code says what happened."""
     try:
-        code = app(standalone_mode=False)
+        code = command()(standalone_mode=False, prog_name="deployctl")
         sys.exit(code if isinstance(code, int) else 0)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
