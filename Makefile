@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
+DEMO_ARGS ?=
 
 .PHONY: setup venv pulumi test lint demo bench clean
 
@@ -34,7 +35,7 @@ test: setup
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
 
 demo: setup
-	$(BIN)/python scripts/demo.py
+	$(BIN)/python scripts/demo.py $(DEMO_ARGS)
 
 bench: setup
 	$(BIN)/python -m bench

@@ -95,8 +95,12 @@ class LocalReleaseProvider(ResourceProvider):
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         changed = [k for k in _DEPLOYED_BY if str(olds.get(k)) != str(news.get(k))]
+        if not changed:
+            return DiffResult(changes=False)
+        # The Python SDK's DiffResult cannot name changed keys; "unknown" makes the engine diff the
+        # inputs itself, so its step events (and the PR comment) name each changed input.
         replaces = [k for k in changed if k in ("app", "deploy_root")]
-        return DiffResult(changes=bool(changed), replaces=replaces, delete_before_replace=False)
+        return DiffResult(changes=None, replaces=replaces, delete_before_replace=False)
 
     def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         return UpdateResult(outs=deploy_release(news))

@@ -3,6 +3,8 @@
 Each commit's build is uploaded beside the others, so releasing (or rolling back) is switching the
 origin path of the same distribution: an in-place update, no copy, no half-uploaded site served.
 CloudFront reads the bucket through an Origin Access Control, so the bucket itself stays private.
+Every switch then invalidates the cache (components/cdn_invalidation.py), once the distribution
+runs the new origin, so the edges stop serving the old site.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_aws as aws
 
+from components.cdn_invalidation import CacheInvalidation
 from components.spec import AppSpec
 from deployctl.catalog import StaticSiteSettings
 
@@ -37,6 +40,7 @@ class StaticSiteApp(pulumi.ComponentResource):
         settings: StaticSiteSettings = spec.settings
         self.version = spec.commit
         child = pulumi.ResourceOptions(parent=self)
+        origin_path = f"/{spec.app}/{spec.commit}"
 
         self.origin_access_control = aws.cloudfront.OriginAccessControl(
             f"{name}-oac",
@@ -58,7 +62,7 @@ class StaticSiteApp(pulumi.ComponentResource):
                 aws.cloudfront.DistributionOriginArgs(
                     origin_id=ORIGIN_ID,
                     domain_name=f"{settings.bucket}.s3.amazonaws.com",
-                    origin_path=f"/{spec.app}/{spec.commit}",
+                    origin_path=origin_path,
                     origin_access_control_id=self.origin_access_control.id,
                 )
             ],
@@ -76,7 +80,11 @@ class StaticSiteApp(pulumi.ComponentResource):
             viewer_certificate=viewer_certificate(settings),
             opts=child,
         )
-        self.running = self.distribution.id.apply(lambda _: spec.commit)
+        self.invalidation = CacheInvalidation(
+            f"{name}-invalidation", distribution_id=self.distribution.id, origin_path=origin_path,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.distribution]),
+        )
+        self.running = self.invalidation.invalidation_id.apply(lambda _: spec.commit)
         self.register_outputs(
             {"version": spec.commit, "domain_name": self.distribution.domain_name, "id": self.distribution.id}
         )

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from deployctl.changes import Op, file_changes
 from deployctl.model import DeployFile, Tag, render_line
-from deployctl.snapshot import RepoFiles
+from deployctl.snapshot import RepoFiles, Snapshot
 from deployctl.tree import Entry, EntryKind
 
 # While authoring one app at a time, half a group is expected: the author bumps the rest next.
@@ -29,3 +30,21 @@ def with_file(files: RepoFiles, path: str, data: bytes) -> RepoFiles:
         entries.append(Entry(path=env_dir, kind=EntryKind.DIR))
     entries.append(Entry(path=path, kind=EntryKind.FILE, data=data))
     return files.model_copy(update={"entries": entries})
+
+
+def same_commit(a: str | None, b: str | None) -> bool:
+    return bool(a and b) and (a.startswith(b) or b.startswith(a))  # type: ignore[union-attr]
+
+
+def group_still_needed(base: Snapshot, head: Snapshot, env: str, app: str) -> tuple[str | None, list[str]]:
+    """The app's co-deploy group and its members this PR has not written yet in env (only those
+    the env deploys), judged against the same base as CI; ([], None) when the app has no group."""
+    spec = head.catalog.apps.get(app)
+    if spec is None or not spec.group:
+        return None, []
+    changed = {c.app for c in file_changes(base, head) if c.env == env and c.op is not Op.NOOP}
+    if app not in changed:
+        return spec.group, []
+    missing = [m for m in head.catalog.group_members(spec.group)
+               if m not in changed and head.tree.get(env, m) is not None]
+    return spec.group, missing

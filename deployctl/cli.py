@@ -7,6 +7,7 @@ run (bad arguments, unreadable catalog or stack config, unreachable repository, 
 from __future__ import annotations
 
 import os
+import re
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -144,7 +145,7 @@ def plan(
         return
     console.out(f"plan {result.base[:12]} -> {(result.head or 'working tree')[:12]}")
     for c in result.changes:
-        tags = "".join(f" [{t}]" for t in c.tags)
+        tags = "".join(f" [{t}]" for t in c.tags if f"[{t}]" not in c.comment)  # each tag once
         where = f"{c.env}/{c.app}"
         console.out(f"  {where:<32} {c.op:<7} {(c.old or '-')[:12]:>12} -> {(c.new or '-')[:12]:<12}"
                     f" {c.comment}{tags}".rstrip())
@@ -218,9 +219,10 @@ def history(
 ) -> None:
     """Who deployed what, where, when and why: deploy-file history joined with Pulumi's updates.
 
-    Newest first. Each entry: time, env, app, old -> new commit, comment, the deploy-repo commit,
-    its author and PR, and whether `pulumi up` carried it out (succeeded, failed, in-progress,
-    not-deployed).
+    Newest first, one row per deploy line with its own outcome: succeeded, failed, skipped (a newer
+    line reached Pulumi first; `then #PR` names it), in-progress, pending (no up has run it yet).
+    `ran` is when Pulumi's update ended, `merged` when the PR merged. With GITHUB_TOKEN and
+    GITHUB_REPOSITORY set, `approved by` comes from the PR's reviews on GitHub.
 
     Examples:
       deployctl history
@@ -233,13 +235,10 @@ def history(
     if as_json:
         console.as_json([e.to_json() for e in entries])
         return
-    for e in entries:
-        pr = f"#{e.pr}" if e.pr else "-"
-        console.out(
-            f"{e.time:%Y-%m-%d %H:%M}  {e.env}/{e.app:<16} {(e.from_ or '-')[:10]:>10} -> "
-            f"{(e.to or 'removed')[:10]:<10} "
-            f"{e.deploy.result:<13} {pr:<6} {e.commit[:10]} {e.author}  {e.comment}".rstrip()
-        )
+    from deployctl.history import history_table
+
+    for line in history_table(entries) if entries else []:
+        console.out(line)
     if not entries:
         console.out("no deploys yet")
 
@@ -304,9 +303,17 @@ BranchOpt = Annotated[str | None, typer.Option("--branch", help="Create this git
                                                "ready for a pull request.")]
 
 
-def _wrote(env: str, app_name: str, full: str, notes: list[Violation], branch: str | None) -> None:
-    for v in notes:
+AuthorBaseOpt = Annotated[str | None, typer.Option(
+    "--base", metavar="REF", help="Judge against this base, as CI will (default: the merge base with "
+    "origin/main, else main).")]
+
+
+def _wrote(env: str, app_name: str, result: tuple[str, list[Violation], list[str]], branch: str | None) -> None:
+    full, warnings, notes = result
+    for v in warnings:
         console.violation(v, err=True)
+    for note in notes:
+        console.error(f"note: {note}")
     where = f" on branch {branch} (push it and open a pull request)" if branch else ""
     console.out(f"deploys/{env}/{app_name}: prepended {full}{where}")
 
@@ -321,11 +328,15 @@ def bump(
     hotfix: Annotated[bool, typer.Option("--hotfix", help="Tag [hotfix]: allows off-branch fixes, "
                                          "skipping promotion, and freeze windows.")] = False,
     branch: BranchOpt = None,
+    base: AuthorBaseOpt = None,
     repo: RepoOpt = Path("."),
 ) -> None:
     """Deploy a commit: prepend `<full hash> <message> [tags]` to deploys/ENV/APP.
 
-    The safeguards run first; a refused deploy writes nothing and says which tag would allow it.
+    The safeguards run first, judged as CI's `check --base` will judge the pull request (against the
+    merge base with the deploy repo's main branch): a refused deploy, or a no-op, writes nothing
+    (exit 1) and says which tag would allow it. A co-deploy group may be written one app at a time:
+    a note names the members the pull request still needs.
 
     Examples:
       deployctl bump staging api 3f2a9c1 -m "login fix"
@@ -335,8 +346,7 @@ def bump(
     from deployctl.service import write_deploy
 
     tags = tuple(t for t, on in ((Tag.ROLLBACK, rollback), (Tag.HOTFIX, hotfix)) if on)
-    full, notes = write_deploy(repo, env, app_name, commit, message, tags, branch)
-    _wrote(env, app_name, full, notes, branch)
+    _wrote(env, app_name, write_deploy(repo, env, app_name, commit, message, tags, branch, base), branch)
 
 
 @app.command()
@@ -346,18 +356,23 @@ def promote(
     to_env: Annotated[str, typer.Option("--to", help="The env to deploy it to.")],
     message: MessageOpt = "",
     branch: BranchOpt = None,
+    base: AuthorBaseOpt = None,
     repo: RepoOpt = Path("."),
 ) -> None:
     """Deploy to one env what another env runs now (staging to production).
 
+    The commit is what Pulumi runs upstream (the stack's `deployed` output), else the upstream deploy
+    file on the base CI judges against; the command says which it used.
+
     Example:
       deployctl promote api --from staging --to production -m "tested on staging"
     """
-    from deployctl.service import source_commit, write_deploy
+    from deployctl.service import upstream_commit, write_deploy
 
-    commit = source_commit(repo, from_env, app_name)
-    full, notes = write_deploy(repo, to_env, app_name, commit, message or f"promoted from {from_env}", (), branch)
-    _wrote(to_env, app_name, full, notes, branch)
+    commit, source = upstream_commit(repo, from_env, app_name, base)
+    console.error(f"promoting {app_name} {commit[:12]}: {source}")
+    _wrote(to_env, app_name, write_deploy(repo, to_env, app_name, commit, message or f"promoted from {from_env}",
+                                          (), branch, base), branch)
 
 
 @app.command()
@@ -368,6 +383,7 @@ def rollback(
                                            "previous deploy in the file).")] = None,
     message: MessageOpt = "",
     branch: BranchOpt = None,
+    base: AuthorBaseOpt = None,
     repo: RepoOpt = Path("."),
 ) -> None:
     """Go back: prepend the previous (or given) commit, tagged [rollback].
@@ -380,14 +396,63 @@ def rollback(
     from deployctl.service import rollback_target, write_deploy
 
     commit = to or rollback_target(repo, env, app_name)
-    full, notes = write_deploy(repo, env, app_name, commit, message or "rollback", (Tag.ROLLBACK,), branch)
-    _wrote(env, app_name, full, notes, branch)
+    _wrote(env, app_name, write_deploy(repo, env, app_name, commit, message or "rollback", (Tag.ROLLBACK,),
+                                       branch, base), branch)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            console.out(f"deployctl {version('deploy-by-code')}")
+        except PackageNotFoundError:
+            console.out("deployctl (not installed as a package)")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    show_version: Annotated[bool, typer.Option("--version", help="Print the version and exit.",
+                                               callback=_version, is_eager=True)] = False,
+) -> None:
+    """Deploy by pull request: deploy files in git (deploys/<env>/<app>, newest commit on top), carried out
+    by Pulumi.
+
+    Exit codes: 0 ok, 1 a safeguard refused or a deploy failed, 2 cannot judge or run."""
+
+
+# Readable placeholders in --help: what a value is, not its Python type (`<str>`, `<list[str]>`).
+METAVARS = {"env": "ENV", "app_name": "APP", "commit": "COMMIT", "base": "REF", "head": "REF", "at": "TIME",
+            "stack": "ENV", "branch": "BRANCH", "message": "TEXT", "limit": "N", "repo": "DIR", "html": "FILE",
+            "comment_file": "FILE", "pr_url": "URL", "from_env": "ENV", "to_env": "ENV", "to": "COMMIT"}
+_EXAMPLES = re.compile(r"^(\s*Examples?:)\n", re.MULTILINE)
+
+
+def command() -> typer.core.TyperGroup:
+    """The click command behind the typer app, with examples kept one per line (click's `\\b`
+    paragraph) and readable metavars."""
+    group = typer.main.get_command(app)
+    commands = getattr(group, "commands", {}).values()
+    for cmd in [group, *commands]:
+        if cmd.help:
+            cmd.help = _EXAMPLES.sub(lambda m: f"{m.group(1)}\n\n\b\n", cmd.help)
+        for param in cmd.params:
+            if getattr(param, "is_flag", False):
+                continue
+            name = METAVARS.get(param.name or "", (param.name or "value").upper())
+            param.metavar = name
+            if param.param_type_name == "argument":  # typer writes `{name} <str>`: say ENV, or [ENV] if optional
+                shown = name if param.required else f"[{name}]"
+                param._usage_display_name = lambda shown=shown: shown  # type: ignore[method-assign]
+                param.display_type_rich = lambda ctx: None  # type: ignore[method-assign]
+    return group
 
 
 def main() -> None:
     """Entry point: no traceback ever reaches a user; the exit code says what happened."""
     try:
-        code = app(standalone_mode=False)
+        code = command()(standalone_mode=False, prog_name="deployctl")
         sys.exit(code if isinstance(code, int) else 0)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)

@@ -47,6 +47,11 @@ def info(text: str) -> None:
     _err.print(text, markup=False, style="dim" if interactive() else None)
 
 
+def progress(text: str, failed: bool = False) -> None:
+    """A live step line (a resource being deployed) on stderr: coloured in a terminal, plain in CI."""
+    _err.print(text, markup=False, style=("bold red" if failed else "cyan") if interactive() else None)
+
+
 def violation(v: Violation, err: bool = False) -> None:
     style = ("bold red" if v.severity is Severity.ERROR else "yellow") if interactive() else None
     (_err if err else _out).print(v.format(), markup=False, style=style)

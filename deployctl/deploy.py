@@ -95,7 +95,9 @@ def run_up(root: Path, stacks: list[str] | None, base: str | None, head: str | N
             else:
                 text = message or _deploy_message(env, env_changes, pr, merge)
             console.info(f"pulumi up {env} ...")
-            outcome = engine.up(env, text)  # type: ignore[union-attr]
+            from deployctl.progress import ResourceProgress
+
+            outcome = engine.up(env, text, sink=ResourceProgress(env))  # type: ignore[union-attr]
         notify(env, outcome, env_changes, pr, merge)
         return outcome
 

@@ -194,30 +194,51 @@ def _collect(events: list[dict[str, Any]], sink: EventSink | None) -> Callable[[
     return on_event
 
 
+def _state_dict(state: Any) -> dict[str, Any] | None:
+    """A step's old or new state: the inputs and outputs the engine sent (secrets already blinded)."""
+    if state is None:
+        return None
+    return {"urn": state.urn, "type": state.type, "inputs": dict(state.inputs or {}),
+            "outputs": dict(state.outputs or {})}
+
+
+def _meta_dict(meta: Any) -> dict[str, Any]:
+    return {
+        "op": str(getattr(meta.op, "value", meta.op)),
+        "urn": meta.urn,
+        "type": meta.type,
+        "old": _state_dict(meta.old),
+        "new": _state_dict(meta.new),
+        "keys": list(meta.keys or []),
+        "diffs": list(meta.diffs or []),
+        "detailedDiff": {
+            k: {"diffKind": str(getattr(d.diff_kind, "value", d.diff_kind)), "inputDiff": bool(d.input_diff)}
+            for k, d in (meta.detailed_diff or {}).items()
+        },
+    }
+
+
 def _event_dict(event: Any) -> dict[str, Any]:
-    """Back to the wire JSON shape, so live events and recorded streams take one code path."""
-    out: dict[str, Any] = {}
+    """Back to the wire JSON shape (`--event-log`), so live events and recorded streams take one path."""
+    out: dict[str, Any] = {"sequence": getattr(event, "sequence", None), "timestamp": getattr(event, "timestamp", None)}
     pre = getattr(event, "resource_pre_event", None)
     outs = getattr(event, "res_outputs_event", None)
     for key, value in (("resourcePreEvent", pre), ("resOutputsEvent", outs)):
         if value is not None:
-            meta = value.metadata
-            out[key] = {"metadata": {
-                "op": str(getattr(meta.op, "value", meta.op)),
-                "urn": meta.urn,
-                "type": meta.type,
-                "diffs": list(meta.diffs or []),
-                "detailedDiff": {
-                    k: {"diffKind": str(getattr(d.diff_kind, "value", d.diff_kind))}
-                    for k, d in (meta.detailed_diff or {}).items()
-                },
-            }}
+            out[key] = {"metadata": _meta_dict(value.metadata), "planning": bool(value.planning)}
+    failed = getattr(event, "res_op_failed_event", None)
+    if failed is not None:
+        out["resOpFailedEvent"] = {"metadata": _meta_dict(failed.metadata), "status": failed.status,
+                                   "steps": failed.steps}
     diag = getattr(event, "diagnostic_event", None)
     if diag is not None:
-        out["diagnosticEvent"] = {"message": diag.message, "severity": diag.severity}
+        out["diagnosticEvent"] = {"message": diag.message, "severity": diag.severity, "urn": diag.urn or ""}
     summary = getattr(event, "summary_event", None)
     if summary is not None:
-        out["summaryEvent"] = {"resourceChanges": dict(summary.resource_changes or {})}
+        out["summaryEvent"] = {"resourceChanges": dict(summary.resource_changes or {}),
+                               "durationSeconds": summary.duration_seconds}
+    if getattr(event, "cancel_event", None) is not None:
+        out["cancelEvent"] = {}
     return out
 
 

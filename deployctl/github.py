@@ -11,6 +11,7 @@ import json
 import re
 import time
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -48,6 +49,8 @@ class PullRequestContext(BaseModel):
     head_sha: str
     api_url: str
     html_url: str
+    pushed_at: datetime | None = None
+    """When the head was pushed: the PR's `updated_at` in an opened/synchronize/reopened event."""
 
 
 class PushContext(BaseModel):
@@ -160,7 +163,19 @@ def pull_request_context(environ: Mapping[str, str]) -> PullRequestContext:
         head_sha=_sha(payload, "pull_request.head.sha", path, event),
         api_url=_api_url(environ),
         html_url=str(html_url),
+        pushed_at=_pushed_at(payload),
     )
+
+
+def _pushed_at(payload: dict[str, Any]) -> datetime | None:
+    """In these events `updated_at` is the push's time; other actions (a label, a review) move it too."""
+    if payload.get("action") not in ("opened", "synchronize", "reopened"):
+        return None
+    value = payload["pull_request"].get("updated_at")
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00")) if value else None
+    except ValueError:
+        return None
 
 
 def push_context(environ: Mapping[str, str]) -> PushContext:
@@ -366,6 +381,23 @@ class GitHub:
             if url is not None and url in seen:
                 break
         return comments
+
+    def pull_request_reviews(self, repo: str, number: int) -> list[dict[str, Any]]:
+        """Every review of a PR, oldest first (GET /repos/{repo}/pulls/{n}/reviews, all pages)."""
+        reviews: list[dict[str, Any]] = []
+        url: str | None = f"/repos/{repo}/pulls/{number}/reviews"
+        params: dict[str, Any] | None = {"per_page": 100}
+        seen: set[str] = set()
+        while url is not None and url not in seen:
+            resp = self._request("GET", url, params=params)
+            page = _json(resp, "GET")
+            if not isinstance(page, list):
+                raise GitHubError("GET", urlsplit(str(resp.url)).path, resp.status_code,
+                                  "the answer is not a list of reviews")
+            reviews.extend(r for r in page if isinstance(r, dict))
+            seen.add(str(resp.url))
+            url, params = resp.links.get("next", {}).get("url"), None
+        return reviews
 
     def _find_comment(self, repo: str, number: int, marker: str) -> dict[str, Any] | None:
         ours = [c for c in self.list_issue_comments(repo, number) if _comment_matches(c, marker)]

@@ -21,18 +21,29 @@ LOG_FORMAT = f"{COMMIT_MARK}%H{SEP}%an{SEP}%ct{SEP}%B{SEP}"
 _MERGE_HEAD = re.compile(r"merge ([0-9a-f]{7,40})")
 
 
+RESULTS = ("succeeded", "failed", "skipped", "in-progress", "pending", "unknown")
+"""A deploy line's own outcome. `skipped`: a newer line of the same file reached Pulumi first, so this
+one never ran; `pending`: no update has tried it yet; `unknown`: Pulumi's record was not read."""
+
+
 class DeployResult(BaseModel):
     model_config = ConfigDict(frozen=True)
 
-    result: str  # succeeded | failed | in-progress | not-deployed
-    time: datetime | None = None
+    result: str = "unknown"
     update: int | None = None
+    """The Pulumi update (stack history version) that ran this line."""
+    superseded_by: str | None = None
+    """The deploy-repo commit whose line replaced this one before (or after) it ran."""
+    superseded_by_pr: int | None = None
 
 
 class HistoryEntry(BaseModel):
     model_config = ConfigDict(frozen=True)
 
-    time: datetime
+    merged: datetime
+    """When the deploy-repo commit that wrote the line landed (the PR's merge)."""
+    time: datetime | None = None
+    """When Pulumi carried the line out (the update's end); None until an update has tried it."""
     env: str
     app: str
     from_: str | None = None
@@ -41,7 +52,14 @@ class HistoryEntry(BaseModel):
     commit: str
     author: str
     pr: int | None = None
-    deploy: DeployResult = DeployResult(result="not-deployed")
+    deploy: DeployResult = DeployResult()
+    approved_by: list[str] | None = None
+    """Who approved the PR (from GitHub's reviews); None when not read, never guessed."""
+
+    @property
+    def when(self) -> datetime:
+        """The one time every view shows: when it ran, else when it merged."""
+        return self.time or self.merged
 
     def to_json(self) -> dict:
         data = self.model_dump(mode="json")
@@ -108,7 +126,7 @@ def parse_log(commits: list[RawCommit], blobs: dict[str, bytes]) -> list[History
             new, comment = _first_line(blobs.get(new_blob))
             if old == new:
                 continue
-            entries.append(HistoryEntry(time=time, env=parts[1], app=parts[2], from_=old, to=new,
+            entries.append(HistoryEntry(merged=time, env=parts[1], app=parts[2], from_=old, to=new,
                                         comment=comment, commit=sha, author=author, pr=pr))
     return entries
 
@@ -130,10 +148,12 @@ def _result(record: UpdateRecord) -> str:
 
 
 def join(entries: list[HistoryEntry], updates: dict[str, list[UpdateRecord]], order: list[str]) -> list[HistoryEntry]:
-    """Give each deploy the update that carried it out.
+    """Give each deploy line its own outcome from the stack's updates.
 
     `order` is the deploy branch's first-parent history, newest first. An update run at head H
-    deploys every change at or before H that no earlier update of that stack deployed.
+    deploys, per app, the newest line at or before H that no earlier update settled; older lines of
+    that app that no update reached were superseded unrun (`skipped`, never `succeeded`). A failed
+    line stays `failed` when a newer one supersedes it; a retry at the same head may still succeed.
     """
     position = {sha: i for i, sha in enumerate(order)}
 
@@ -144,34 +164,85 @@ def join(entries: list[HistoryEntry], updates: dict[str, list[UpdateRecord]], or
             return position[sha]
         return next((i for s, i in position.items() if s.startswith(sha)), None)
 
-    result: dict[tuple[str, str, str], DeployResult] = {}
+    out: dict[tuple[str, str, str], tuple[DeployResult, datetime | None]] = {}
     for env, records in updates.items():
-        env_entries = sorted((e for e in entries if e.env == env and e.commit in position),
-                             key=lambda e: -position[e.commit])  # oldest first
-        covered: set[int] = set()
+        lines: dict[str, list[HistoryEntry]] = {}
+        for e in sorted((e for e in entries if e.env == env and e.commit in position),
+                        key=lambda e: -position[e.commit]):  # oldest first
+            lines.setdefault(e.app, []).append(e)
+        settled: set[tuple[str, str, str]] = set()
         earliest = datetime.min.replace(tzinfo=UTC)
-        ups = sorted((r for r in records if r.kind == "update"), key=lambda r: r.start or earliest)
-        for record in ups:
+        for record in sorted((r for r in records if r.kind == "update"), key=lambda r: r.start or earliest):
             head_pos = pos(_update_head(record))
             if head_pos is None:
                 continue
-            outcome = DeployResult(result=_result(record), time=record.end or record.start, update=record.version)
-            for i, e in enumerate(env_entries):
-                if i in covered or position[e.commit] < head_pos:
+            result = _result(record)
+            for app_lines in lines.values():
+                open_ = [(i, e) for i, e in enumerate(app_lines)
+                         if _key(e) not in settled and position[e.commit] >= head_pos]
+                if not open_:
                     continue
-                key = (e.commit, e.env, e.app)
-                if outcome.result == "succeeded" or key not in result:
-                    result[key] = outcome
-                if outcome.result == "succeeded":
-                    covered.add(i)
-    return [e.model_copy(update={"deploy": result[key]}) if (key := (e.commit, e.env, e.app)) in result else e
+                *older, (_, newest) = open_
+                for i, e in older:  # replaced before this update ran
+                    nxt = app_lines[i + 1]
+                    tried, when = out.get(_key(e), (DeployResult(), None))
+                    kept = tried.result if tried.result in ("failed", "in-progress") else "skipped"
+                    out[_key(e)] = (tried.model_copy(update={
+                        "result": kept, "superseded_by": nxt.commit, "superseded_by_pr": nxt.pr}), when)
+                    settled.add(_key(e))
+                out[_key(newest)] = (DeployResult(result=result, update=record.version), record.end or record.start)
+                if result == "succeeded":
+                    settled.add(_key(newest))
+        for app_lines in lines.values():
+            for e in app_lines:
+                out.setdefault(_key(e), (DeployResult(result="pending"), None))
+    return [e.model_copy(update={"deploy": out[k][0], "time": out[k][1]}) if (k := _key(e)) in out else e
             for e in entries]
+
+
+def _key(e: HistoryEntry) -> tuple[str, str, str]:
+    return (e.commit, e.env, e.app)
+
+
+def approvals(reviews: list[dict]) -> list[str]:
+    """Who approved, from GitHub's PR reviews (oldest first): each reviewer's last verdict counts;
+    a comment after an approval leaves it standing, a dismissal or a change request withdraws it."""
+    verdict: dict[str, str] = {}
+    for review in reviews:
+        login = ((review.get("user") or {}).get("login")) if isinstance(review, dict) else None
+        state = str(review.get("state", "")).upper() if isinstance(review, dict) else ""
+        if login and state in ("APPROVED", "CHANGES_REQUESTED", "DISMISSED"):
+            verdict[str(login)] = state
+    return sorted(login for login, state in verdict.items() if state == "APPROVED")
+
+
+def _outcome_text(e: HistoryEntry) -> str:
+    d = e.deploy
+    text = d.result + (f" #{d.update}" if d.update is not None and d.result != "skipped" else "")
+    if d.superseded_by:
+        text += f" (then {'#' + str(d.superseded_by_pr) if d.superseded_by_pr else d.superseded_by[:10]})"
+    return text
+
+
+def history_table(entries: list[HistoryEntry]) -> list[str]:
+    """Aligned rows for people: when it ran (else merged), where, what, the outcome, the PR, who."""
+    head = ["ran (UTC)", "merged (UTC)", "env", "app", "from", "", "to", "outcome (update)", "PR", "commit",
+            "author", "approved by", "comment"]
+    rows = [[
+        f"{e.time:%Y-%m-%d %H:%M}" if e.time else "-",
+        f"{e.merged:%Y-%m-%d %H:%M}", e.env, e.app, (e.from_ or "-")[:10], "->", (e.to or "removed")[:10],
+        _outcome_text(e), f"#{e.pr}" if e.pr else "-", e.commit[:10], e.author,
+        ", ".join(e.approved_by) if e.approved_by else "-", e.comment,
+    ] for e in entries]
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
+    return ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in [head, *rows]]
 
 
 def select(entries: list[HistoryEntry], env: str | None, app: str | None, limit: int | None) -> list[HistoryEntry]:
     chosen = [e for e in entries if (env is None or e.env == env) and (app is None or e.app == app)]
-    chosen.sort(key=lambda e: e.time, reverse=True)
+    chosen.sort(key=lambda e: e.merged, reverse=True)
     return chosen[:limit] if limit else chosen
 
 
-__all__ = ["LOG_FORMAT", "HistoryEntry", "blobs_needed", "join", "parse_log", "raw_changes", "select"]
+__all__ = ["LOG_FORMAT", "HistoryEntry", "approvals", "blobs_needed", "history_table", "join", "parse_log",
+           "raw_changes", "select"]

@@ -5,10 +5,23 @@ Pure and light (no Pulumi import), so rendering, history and status never pay fo
 
 from __future__ import annotations
 
+import json
+import re
 from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
+
+
+class PropertyChange(BaseModel):
+    """One changed property of a resource: its path, the diff kind, and the old and new values as text."""
+
+    model_config = ConfigDict(frozen=True)
+
+    path: str
+    kind: str
+    old: str | None = None
+    new: str | None = None
 
 
 class ResourceChange(BaseModel):
@@ -23,6 +36,8 @@ class ResourceChange(BaseModel):
     diffs: tuple[str, ...] = ()
     detailed: dict[str, str] = {}
     """Property path to diff kind (add, update, delete, *-replace)."""
+    properties: tuple[PropertyChange, ...] = ()
+    """Each changed property with its old and new value, from the step's old and new state."""
 
 
 class Outcome(BaseModel):
@@ -39,6 +54,8 @@ class Outcome(BaseModel):
     update: int | None = None
     skipped: str | None = None
     """Why this stack was not run (an upstream failed, or a newer run deploys it)."""
+    warnings: tuple[str, ...] = ()
+    """The engine's warning diagnostics, so a reviewer sees them in the comment."""
 
 
 class UpdateRecord(BaseModel):
@@ -68,6 +85,11 @@ def change_from_event(event: dict[str, Any]) -> ResourceChange | None:
         path: str(diff.get("diffKind") or diff.get("kind") or "update").lower()
         for path, diff in (meta.get("detailedDiff") or {}).items()
     }
+    replace_keys = set(meta.get("keys") or ())
+    if "replace" in str(meta.get("op", "")):
+        # The engine names what forces a replacement in `keys`; say so on the property.
+        detailed = {p: (k if k.endswith("-replace") or _top(p) not in replace_keys else f"{k}-replace")
+                    for p, k in detailed.items()}
     return ResourceChange(
         urn=urn,
         type=meta.get("type", ""),
@@ -75,7 +97,81 @@ def change_from_event(event: dict[str, Any]) -> ResourceChange | None:
         op=meta.get("op", ""),
         diffs=tuple(meta.get("diffs") or ()),
         detailed=detailed,
+        properties=property_changes(meta, detailed),
     )
+
+
+# -- property values ------------------------------------------------------------------------------
+
+SECRET_SIG = "4dabf18193072939515e22adb298388d"
+"""The key Pulumi marks a secret value with; the engine's events carry only a blinded ciphertext."""
+SECRET_TEXT = "[secret]"
+VALUE_LIMIT = 120
+_PATH_TOKEN = re.compile(r'\["((?:[^"\\]|\\.)*)"\]|\[(\d+)\]|([^.\[\]]+)')
+
+
+def _top(path: str) -> str:
+    m = _PATH_TOKEN.match(path)
+    return next((g for g in m.groups() if g is not None), path) if m else path
+
+
+def _path_keys(path: str) -> list[str | int]:
+    """`a.b[0]["c.d"]` -> ["a", "b", 0, "c.d"] (the engine's property path syntax)."""
+    keys: list[str | int] = []
+    for quoted, index, plain in _PATH_TOKEN.findall(path):
+        keys.append(int(index) if index else (quoted or plain))
+    return keys
+
+
+_MISSING = object()
+
+
+def _lookup(values: Any, path: str) -> Any:
+    for key in _path_keys(path):
+        if isinstance(values, dict) and values.get(SECRET_SIG):
+            return values  # inside a secret: the whole value is secret
+        if isinstance(key, int) and isinstance(values, list) and 0 <= key < len(values):
+            values = values[key]
+        elif isinstance(values, dict) and str(key) in values:
+            values = values[str(key)]
+        else:
+            return _MISSING
+    return values
+
+
+def _has_secret(value: Any) -> bool:
+    if isinstance(value, dict):
+        return bool(value.get(SECRET_SIG)) or any(_has_secret(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_secret(v) for v in value)
+    return value == SECRET_TEXT
+
+
+def show_value(value: Any) -> str | None:
+    """A property value as short text; a secret (or anything holding one) is only `[secret]`."""
+    if value is _MISSING:
+        return None
+    if _has_secret(value):
+        return SECRET_TEXT
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, separators=(",", ":"))
+    return text if len(text) <= VALUE_LIMIT else text[: VALUE_LIMIT - 1] + "…"
+
+
+def property_changes(meta: dict[str, Any], detailed: dict[str, str]) -> tuple[PropertyChange, ...]:
+    """Old and new value of each changed property: the detailed diff's paths (else `diffs`), looked up
+    in the step's old and new inputs (or outputs, for a diff the provider computed on outputs)."""
+    old_state, new_state = meta.get("old") or {}, meta.get("new") or {}
+    raw = meta.get("detailedDiff") or {}
+    paths = dict(detailed) or dict.fromkeys(meta.get("diffs") or (), "update")
+    out = []
+    for path, kind in sorted(paths.items()):
+        if path.startswith("__"):
+            continue  # the dynamic provider's own plumbing (`__provider`), not a property
+        side = "inputs" if (raw.get(path) or {}).get("inputDiff", True) else "outputs"
+        old = _lookup(old_state.get(side) or {}, path)
+        new = _lookup(new_state.get(side) or {}, path)
+        out.append(PropertyChange(path=path, kind=kind, old=show_value(old), new=show_value(new)))
+    return tuple(out)
 
 
 def changes_from_events(events: list[dict[str, Any]]) -> list[ResourceChange]:
@@ -95,6 +191,19 @@ def changes_from_events(events: list[dict[str, Any]]) -> list[ResourceChange]:
 _RANK = {"create-replacement": 0, "delete-replaced": 0, "replace": 2}
 
 
+def warnings_from_events(events: list[dict[str, Any]]) -> tuple[str, ...]:
+    """The engine's warnings, each once, with the resource they are about."""
+    seen: dict[str, None] = {}
+    for event in events:
+        diag = event.get("diagnosticEvent")
+        if diag and diag.get("severity") == "warning":
+            message = str(diag.get("message", "")).strip()
+            name = str(diag.get("urn") or "").rsplit("::", 1)[-1]
+            if message:
+                seen[f"{name}: {message}" if name else message] = None
+    return tuple(seen)
+
+
 def outcome_from_events(env: str, events: list[dict[str, Any]]) -> Outcome:
     """An Outcome from a recorded engine event stream (e.g. `pulumi up --event-log`)."""
     changes = changes_from_events(events)
@@ -111,4 +220,5 @@ def outcome_from_events(env: str, events: list[dict[str, Any]]) -> Outcome:
             counts[change.op] = counts.get(change.op, 0) + 1
     failed = bool(errors) or any(e.get("resOpFailedEvent") for e in events)
     return Outcome(env=env, ok=not failed, counts=counts, changes=tuple(changes),
+                   warnings=warnings_from_events(events),
                    error="\n".join(errors) or ("a resource operation failed" if failed else None))

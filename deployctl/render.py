@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from datetime import datetime
 from functools import cache
 
 import jinja2
@@ -46,6 +48,8 @@ class PreviewReport(BaseModel):
     base: str
     head: str | None
     stacks: list[StackPreview]
+    head_time: datetime | None = None
+    """When the head commit was pushed (from the PR event), so a reviewer knows which push this is."""
     violations: list[Violation] = []
 
     @property
@@ -70,7 +74,27 @@ def _short(sha: str | None) -> str:
     return f"`{sha[:12]}`" if sha else "—"
 
 
+_FULL_HASH = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+
+
+def _code(text: str) -> str:
+    """Inline code safe in a table cell: a pipe or a newline cannot break the row, a backtick the span."""
+    text = text.replace("\r", " ").replace("\n", " ").replace("|", "\\|")
+    return f"`` {text} ``" if "`" in text else f"`{text}`"
+
+
+def _value(value: str | None) -> str:
+    if value is None:
+        return "—"
+    return _code(value[:12] if _FULL_HASH.fullmatch(value) else value)
+
+
 def _props(r: ResourceChange) -> str:
+    """Each changed property with its old and new value (what the engine's step events say)."""
+    if r.properties:
+        return "<br>".join(
+            f"{_code(p.path)}: {_value(p.old)} → {_value(p.new)}" + ("" if p.kind == "update" else f" ({p.kind})")
+            for p in r.properties)
     if r.detailed:
         return ", ".join(f"`{k}` ({v})" for k, v in sorted(r.detailed.items()))
     return ", ".join(f"`{k}`" for k in r.diffs)
@@ -127,7 +151,7 @@ def render_comment(report: PreviewReport, secrets: list[str] | None = None, limi
     body = ""
     for details, max_commits, note in attempts:
         body = _template().render(
-            marker=MARKER, headline=headline, base=report.base, head=report.head,
+            marker=MARKER, headline=headline, base=report.base, head=report.head, head_time=report.head_time,
             errors=errors, warnings=warnings, failed=failed, details=details, trimmed=note,
             stacks=[_stack_view(s, max_commits) for s in report.stacks], short=_short, props=_props,
         )

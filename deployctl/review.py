@@ -54,15 +54,30 @@ def build_preview(root: Path, base: str, stacks: list[str] | None, at: datetime,
         logs = {c.app: log for c in changes if (log := commit_log(repos, head_snap, c)) is not None}
         outcome = None
         if engine is not None:
+            from deployctl.progress import ResourceProgress
+
+            progress = ResourceProgress(env, preview=True)
             with console.step(f"pulumi preview {env}"):
-                outcome = engine.preview(env)
+                outcome = engine.preview(env, sink=progress)
+            outcome = outcome.model_copy(update={"warnings": progress.warnings})
             secrets += engine.secret_values(env)
         previews.append(StackPreview(
             env=env, protected=head_snap.stacks[env].settings.protected, changes=changes, logs=logs,
             outcome=outcome,
             reason="the program changed" if plan.program_changed else "its stack config changed",
         ))
-    report = PreviewReport(base=plan.base, head=plan.head, stacks=previews, violations=violations)
+    head, head_time = plan.head, None
+    if head is None and os.environ.get("GITHUB_EVENT_PATH"):
+        # CI checks out a merge of the PR; the reviewer wants to know which push of the PR this is.
+        from deployctl.github import pull_request_context
+
+        try:
+            ctx = pull_request_context(os.environ)
+        except CannotJudge:  # not a pull_request run (a push, a dispatch): the working tree it is
+            ctx = None
+        if ctx is not None:
+            head, head_time = ctx.head_sha, ctx.pushed_at
+    report = PreviewReport(base=plan.base, head=head, head_time=head_time, stacks=previews, violations=violations)
     return report, secrets
 
 

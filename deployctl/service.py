@@ -8,11 +8,12 @@ from typing import TYPE_CHECKING, Any
 
 from deployctl import console, rules
 from deployctl.apprepos import AppRepos
-from deployctl.authoring import AUTHORING_NOTES, prepend, previous_commit, with_file
+from deployctl.authoring import AUTHORING_NOTES, group_still_needed, prepend, previous_commit, same_commit, with_file
 from deployctl.catalog import CATALOG_FILE
 from deployctl.gitaccess import (
     changed_paths,
     commit_files,
+    commit_snapshot,
     deploy_history,
     first_parent_order,
     open_repo,
@@ -149,43 +150,108 @@ def run_history(root: Path, env: str | None, app: str | None, limit: int | None,
         for name in console.track([e for e in envs if e in head.stacks], "reading stack histories"):
             updates[name] = engine.history(name)
     entries = join(entries, updates, first_parent_order(repo, ref))
-    return select(entries, env, app, limit)
+    return with_approvals(select(entries, env, app, limit))
+
+
+def with_approvals(entries: list[HistoryEntry]) -> list[HistoryEntry]:
+    """Who approved each entry's PR, from GitHub, when GITHUB_TOKEN and GITHUB_REPOSITORY say where;
+    otherwise (or when GitHub cannot answer) approved_by stays absent rather than guessed."""
+    import os
+
+    token = os.environ.get("GITHUB_TOKEN") or os.environ.get("GH_TOKEN")
+    repository = os.environ.get("GITHUB_REPOSITORY", "")
+    numbers = sorted({e.pr for e in entries if e.pr is not None})
+    if not (token and repository and numbers):
+        return entries
+    from deployctl.github import github_from_env
+    from deployctl.history import approvals
+
+    found: dict[int, list[str]] = {}
+    try:
+        with github_from_env(os.environ) as client, console.step("reading PR reviews from GitHub"):
+            for number in numbers:
+                found[number] = approvals(client.pull_request_reviews(repository, number))
+    except CannotJudge as exc:
+        console.error(f"approvals not shown: {exc}")
+    return [e.model_copy(update={"approved_by": found[e.pr]}) if e.pr in found else e for e in entries]
 
 
 # -- authoring ----------------------------------------------------------------------------------
 
 
+MAIN_BRANCHES = ("origin/main", "main", "origin/master", "master")
+
+
+def authoring_base(root: Path, base: str | None = None) -> str | None:
+    """What CI's `check --base` will compare this branch with: the merge base of HEAD and the deploy
+    repo's main branch (or `base`); None in a repo without commits (then every file is judged alone)."""
+    repo = open_repo(root)
+    try:
+        head = repo.head.commit.hexsha
+    except ValueError:
+        return None
+    for ref in ([base] if base else MAIN_BRANCHES):
+        try:
+            tip = resolve_ref(repo, ref)
+        except CannotJudge:
+            if base:
+                raise
+            continue
+        found = repo.merge_base(head, tip)
+        return found[0].hexsha if found else tip
+    return head
+
+
 def write_deploy(root: Path, env: str, app: str, commit: str, message: str, tags: tuple[Tag, ...],
-                 branch: str | None = None) -> tuple[str, list[Violation]]:
-    """Resolve, check and prepend one deploy line; refuse (nothing written) what the safeguards refuse."""
+                 branch: str | None = None, base_ref: str | None = None) -> tuple[str, list[Violation], list[str]]:
+    """Resolve, check and prepend one deploy line, judged as CI's `check --base` will judge the PR.
+
+    The base is the merge base with the deploy repo's main branch, never the working tree, so what
+    is accepted here passes in CI and what CI refuses is refused here (exit 1, nothing written).
+    Returns the full commit, the warnings, and notes (a co-deploy group still missing members).
+    """
     files = worktree_files(root)
-    base = build_snapshot(files)
-    if base.config_errors:
+    current = build_snapshot(files)
+    if current.config_errors:
         raise CannotJudge("the catalog or a stack config cannot be read:\n"
-                          + "\n".join(v.format() for v in base.config_errors), list(base.config_errors))
-    if env not in base.stacks:
-        raise CannotJudge(f"no env '{env}' (no Pulumi.{env}.yaml); envs are {', '.join(base.envs) or '(none)'}")
-    spec = base.catalog.apps.get(app)
+                          + "\n".join(v.format() for v in current.config_errors), list(current.config_errors))
+    if env not in current.stacks:
+        raise CannotJudge(f"no env '{env}' (no Pulumi.{env}.yaml); envs are {', '.join(current.envs) or '(none)'}")
+    spec = current.catalog.apps.get(app)
     if spec is None:
         raise CannotJudge(f"no app '{app}' in apps.yaml; add it to the catalog first")
     repos = AppRepos(root)
     matches = repos.resolve(spec.repo, commit)
+    path = deploy_path(env, app)
     if len(matches) != 1:
         rule = "commit-not-found" if not matches else "ambiguous-commit"
         raise InputError([Violation(
-            rule=rule, severity=Severity.ERROR, file=deploy_path(env, app), env=env, app=app,
+            rule=rule, severity=Severity.ERROR, file=path, env=env, app=app,
             message=f"{commit} " + ("is not in" if not matches else f"matches {len(matches)} commits in")
             + f" {app}'s repository ({spec.repo}); give a longer or different hash",
         )])
     full = matches[0]
-    path = deploy_path(env, app)
-    old = base.tree.raw.get(path)
-    new = prepend(old, full, message, tags)
+    now_file = current.tree.get(env, app)
+    if now_file is not None and same_commit(now_file.commit, full):
+        raise InputError([Violation(
+            rule="no-op", severity=Severity.ERROR, file=path, env=env, app=app, line=now_file.current.line,
+            message=f"{full[:12]} is already the top line of {path}; nothing written (name another commit)")])
+    new = prepend(current.tree.raw.get(path), full, message, tags)
     head = build_snapshot(with_file(files, path, new))
-    found = rules.check(head, repos, base, datetime.now(UTC), only=[path])
-    refused = [v for v in errors(found) if v.rule not in AUTHORING_NOTES]
+    base_sha = authoring_base(root, base_ref)
+    base = commit_snapshot(open_repo(root), base_sha) if base_sha else None
+    found = rules.check(head, repos, base, datetime.now(UTC))
+    mine = [v for v in found if v.file == path or v.rule in AUTHORING_NOTES]
+    refused = [v for v in errors(mine) if v.rule not in AUTHORING_NOTES]
     if refused:
         raise InputError(refused)
+    notes: list[str] = []
+    if base is not None:
+        group, missing = group_still_needed(base, head, env, app)
+        if missing:
+            notes.append(f"co-deploy group '{group}' in {env}: this pull request still needs "
+                         + ", ".join(f"deploys/{env}/{m}" for m in missing)
+                         + f" (deployctl bump {env} {missing[0]} <commit>); CI refuses half a group")
     target = root / path
     target.parent.mkdir(parents=True, exist_ok=True)
     if branch:
@@ -195,15 +261,31 @@ def write_deploy(root: Path, env: str, app: str, commit: str, message: str, tags
         repo = open_repo(root)
         repo.git.add("--", path)
         repo.git.commit("-m", f"Deploy {app} {full[:12]} to {env}", "--", path)
-    return full, [v for v in found if v not in refused]
+    warnings = [v for v in mine if v.severity is not Severity.ERROR and v.rule not in AUTHORING_NOTES]
+    return full, warnings, notes
 
 
-def source_commit(root: Path, env: str, app: str) -> str:
-    file = load_head(root).tree.get(env, app)
+def upstream_commit(root: Path, env: str, app: str, base_ref: str | None = None) -> tuple[str, str]:
+    """What `env` runs for app, to promote: its `deployed` output from Pulumi when the stack has one,
+    else the deploy file on the base CI judges against (never a line only written in this branch).
+    Returns (commit, where it came from)."""
+    outputs = None
+    if (root / "Pulumi.yaml").is_file():
+        from pulumi.automation.errors import CommandError
+
+        try:
+            outputs = _engine(root).existing_outputs(env)
+        except (CannotJudge, CommandError) as exc:  # no CLI, no backend: the base's file says what merged
+            console.info(f"cannot read what Pulumi runs in {env} ({str(exc).splitlines()[0][:120]})")
+    running = ((outputs or {}).get("deployed") or {}).get(app) or {}
+    if isinstance(running, dict) and running.get("commit"):
+        return str(running["commit"]), f"what Pulumi runs in {env} (its `deployed` output)"
+    base_sha = authoring_base(root, base_ref)
+    file = commit_snapshot(open_repo(root), base_sha).tree.get(env, app) if base_sha else None
     if file is None:
-        raise CannotJudge(f"deploys/{env}/{app} does not exist (or does not parse): nothing to promote; "
-                          f"deploy it to {env} first")
-    return file.commit
+        raise CannotJudge(f"deploys/{env}/{app} does not exist on the base ({(base_sha or 'none')[:12]}) and "
+                          f"Pulumi runs no {app} in {env}: nothing to promote; deploy it to {env} first")
+    return file.commit, f"deploys/{env}/{app} on the base {base_sha[:12]} (Pulumi has no record of {env})"  # type: ignore[index]
 
 
 def rollback_target(root: Path, env: str, app: str) -> str:

@@ -85,25 +85,28 @@ def same_commit(a: str | None, b: str | None) -> bool:
     return a.startswith(b) or b.startswith(a)
 
 
-def _drift(file_commit: str | None, running: str | None, stack_known: bool) -> str | None:
+_WHY = {
+    "failed": "its up failed; fix the cause and rerun deployctl up",
+    "in-progress": "an up is running (or was killed mid-way); wait, or check and rerun deployctl up",
+    "skipped": "its run was skipped (a newer merge deploys this stack); that run or deployctl up deploys it",
+    "pending": "no up has run it yet; deployctl up deploys it",
+}
+
+
+def _drift(file_commit: str | None, running: str | None, stack_known: bool, result: str | None = None) -> str | None:
     if file_commit and running is None:
         return ("not deployed yet: Pulumi's stack has no such app" if stack_known
                 else "not deployed yet: the stack has never been deployed") + "; deployctl up deploys it"
     if running and file_commit is None:
         return f"deployed but its file was removed: Pulumi still runs {short(running)}; deployctl up removes it"
     if file_commit and running and not same_commit(file_commit, running):
-        return (f"file says {short(file_commit)}, Pulumi runs {short(running)} — "
-                "the last up probably failed; rerun deployctl up")
+        why = _WHY.get(result or "", "Pulumi's record does not say why; rerun deployctl up")
+        return f"file says {short(file_commit)}, Pulumi runs {short(running)} — {why}"
     return None
 
 
-def _when(entry: HistoryEntry) -> datetime:
-    """When Pulumi carried the deploy out; until it has, when it was merged."""
-    return entry.deploy.time if entry.deploy.result == "succeeded" and entry.deploy.time else entry.time
-
-
 def _newest(entries: list[HistoryEntry]) -> HistoryEntry | None:
-    return max(entries, key=lambda e: e.time, default=None)
+    return max(entries, key=lambda e: e.merged, default=None)
 
 
 def build_status(snapshot: Snapshot, deployed: dict[str, dict[str, dict]], history: list[HistoryEntry],
@@ -162,15 +165,15 @@ def build_status(snapshot: Snapshot, deployed: dict[str, dict[str, dict]], histo
                 env=env, app=app, commit=commit,
                 comment=f.current.comment if f else str((out or {}).get("comment") or ""),
                 running=running,
-                deployed_at=_when(matched) if matched else None,
+                deployed_at=matched.when if matched else None,
                 deployed_by=matched.author if matched else None,
                 pr=matched.pr if matched else None,
                 result=latest.deploy.result if latest else None,
                 upstream=upstream, behind_upstream=behind_upstream,
                 branch=catalog_app.branch if catalog_app else None, behind_branch=behind_branch,
-                drift=_drift(commit, running, env in deployed),
+                drift=_drift(commit, running, env in deployed, latest.deploy.result if latest else None),
             ))
-    timeline = sorted((e for e in history if e.env in envs), key=lambda e: e.time, reverse=True)
+    timeline = sorted((e for e in history if e.env in envs), key=lambda e: e.when, reverse=True)
     return StatusReport(generated_at=now, envs=envs, apps=apps, cells=cells, timeline=timeline,
                         upstreams=upstream_of)
 

@@ -1,7 +1,9 @@
 """`make demo`: the whole product on this machine, with the real Pulumi engine and no account.
 
-It works in `.demo/workspace`, a clone of this repository, so your checkout is never touched:
-1. builds the demo app repositories the committed deploy files point at;
+It works in `.demo/workspace`, a clone of this repository, so your checkout is never touched (the
+repository itself ships a clean starter: an empty catalog and empty env folders):
+1. copies the demo catalog and deploy files from examples/demo/ into the workspace, and builds the
+   demo app repositories they point at;
 2. `deployctl up` of every env (staging, then production) and what runs where, read from Pulumi;
 3. one review cycle: a branch that promotes api to production, `deployctl check` and
    `deployctl preview` (the PR comment), the merge, `deployctl up`, and the trace in history;
@@ -10,6 +12,7 @@ It works in `.demo/workspace`, a clone of this repository, so your checkout is n
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 import subprocess
@@ -21,6 +24,7 @@ import demo_repos
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / ".demo" / "workspace"
+EXAMPLE = ROOT / "examples" / "demo"
 DEPLOYCTL = [sys.executable, "-m", "deployctl"]
 
 
@@ -40,30 +44,32 @@ def deployctl(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     return proc
 
 
-def pulumi_history(env: str) -> None:
-    """The CLI itself, with the same backend and passphrase defaults deployctl uses."""
-    from deployctl.engine import engine_env, find_pulumi
-
-    pulumi = find_pulumi()
-    print(f"$ pulumi stack history --stack {env}", flush=True)
-    subprocess.run([str(pulumi), "stack", "history", "--stack", env, "--show-secrets=false"], cwd=WORK,
-                   env={**os.environ, **engine_env(WORK, pulumi)}, check=True)
-
-
-def prepare() -> None:
-    shutil.rmtree(WORK, ignore_errors=True)
+def prepare(fresh: bool) -> None:
+    if WORK.exists():
+        if not fresh:
+            sys.exit(f"demo: {WORK.relative_to(ROOT)} exists (what you tried there is kept); "
+                     "rerun with --fresh (`make demo DEMO_ARGS=--fresh`) to start over")
+        shutil.rmtree(WORK)
     subprocess.run(["git", "clone", "--quiet", str(ROOT), str(WORK)], check=True)
     os.symlink(ROOT / ".venv", WORK / ".venv")
     git("config", "user.name", "Dana Deployer")
     git("config", "user.email", "dana@example.com")
     demo_repos.build(WORK / ".demo" / "repos")
+    shutil.copy(EXAMPLE / "apps.yaml", WORK / "apps.yaml")
+    shutil.copytree(EXAMPLE / "deploys", WORK / "deploys", dirs_exist_ok=True)
+    subprocess.run([*DEPLOYCTL, "codeowners"], cwd=WORK, check=True, capture_output=True)
+    git("add", "-A")
+    git("commit", "--quiet", "-m", "The demo's catalog and first deploys (from examples/demo)")
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--fresh", action="store_true", help="wipe an existing .demo/workspace first")
+    args = parser.parse_args()
     say("1. The deploy repository: one folder per env, one file per app")
-    prepare()
+    prepare(args.fresh)
     for env in ("staging", "production"):
-        for f in sorted((WORK / "deploys" / env).iterdir()):
+        for f in sorted(p for p in (WORK / "deploys" / env).iterdir() if not p.name.startswith(".")):
             print(f"deploys/{env}/{f.name}: {f.read_text().splitlines()[0]}")
 
     say("2. pulumi up of every env, staging first (the real engine, local backend)")
@@ -93,8 +99,6 @@ def main() -> None:
     merge = git("rev-parse", "HEAD")
     deployctl("up", "--base", before, "--head", merge, "--branch", "main")
     print(f"{current.relative_to(WORK)} -> {os.readlink(current)}  (was {api[1][:12]}, now {fix[:12]})")
-    say("Pulumi's own record of it: pulumi stack history")
-    pulumi_history("production")
     say("The trace: who deployed what, where, when, through which PR, and did it succeed")
     deployctl("history", "production", "api")
 

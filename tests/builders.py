@@ -15,15 +15,11 @@ from deployctl.envconfig import PROJECT
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
-def shared_fixtures(kind: str) -> Path:
-    """Real GitHub payloads and engine event streams: `../shared` beside the clone (as CI lays it
-    out), or wherever DEPLOYCTL_SHARED points."""
-    import os
+FIXTURES = PROJECT_ROOT / "tests" / "fixtures"
+"""The project's own fixtures: GitHub payloads written after GitHub's schema, engine events recorded
+by scripts/record-engine-events. Nothing a test reads lives outside the repository."""
 
-    root = Path(os.environ.get("DEPLOYCTL_SHARED") or PROJECT_ROOT.parent / "shared")
-    folder = root / "fixtures" / kind
-    assert folder.is_dir(), f"{folder} is missing: put shared/ beside the clone or set DEPLOYCTL_SHARED"
-    return folder
+
 ACTOR = git.Actor("Dana Dev", "dana@example.com")
 
 

@@ -81,10 +81,56 @@ def test_promote_takes_the_upstream_commit(sc: Scenario):
     checks_clean(sc)
 
 
-def test_promote_of_half_a_group_warns_but_writes(sc: Scenario):
+def test_promote_of_half_a_group_notes_what_the_pr_still_needs(sc: Scenario):
     code, _out, err = sc.cli("promote", "api", "--from", "staging", "--to", "production")
     assert code == 0
-    assert "group-incomplete" in err
+    assert "note: co-deploy group 'core' in production: this pull request still needs deploys/production/worker" \
+        in err
+    assert "group-incomplete" not in err
+
+
+def on_a_branch(sc: Scenario, name: str = "deploy/x") -> None:
+    sc.deploy.repo.git.checkout("-b", name)
+
+
+def test_bump_judges_against_the_base_ci_uses_not_the_working_tree(sc: Scenario):
+    on_a_branch(sc)
+    c = sc.commits
+    assert sc.cli("bump", "staging", "web", c["w2"])[0] == 0
+    before = read(sc, "production", "web")
+    code, _, err = sc.cli("bump", "production", "web", c["w2"])  # w2 has not run in staging on main yet
+    assert code == 1 and "promotion-order" in err
+    assert read(sc, "production", "web") == before  # refused: nothing written
+    checks_clean(sc)  # what was written is what CI accepts
+
+
+def test_a_group_written_one_app_at_a_time_notes_only_the_missing_members(sc: Scenario):
+    on_a_branch(sc)
+    c = sc.commits
+    code, _, err = sc.cli("bump", "staging", "worker", c["c4"])
+    assert code == 0 and "still needs deploys/staging/api " in err and "worker (" not in err
+    code, _, err = sc.cli("bump", "staging", "api", c["c4"])
+    assert code == 0, err
+    assert "note:" not in err and "group-incomplete" not in err  # the group is whole now
+    checks_clean(sc)
+
+
+def test_a_second_bump_of_the_same_commit_is_refused_and_writes_nothing(sc: Scenario):
+    on_a_branch(sc)
+    assert sc.cli("bump", "staging", "web", sc.commits["w2"])[0] == 0
+    before = read(sc, "staging", "web")
+    code, _, err = sc.cli("bump", "staging", "web", sc.commits["w2"][:10])
+    assert code == 1 and "no-op" in err and "nothing written" in err
+    assert read(sc, "staging", "web") == before
+
+
+def test_promote_takes_what_the_base_says_upstream_runs_not_a_line_just_written(sc: Scenario):
+    on_a_branch(sc)
+    c = sc.commits
+    assert sc.cli("bump", "staging", "web", c["w2"])[0] == 0  # only bumped in this branch: not running
+    code, _, err = sc.cli("promote", "web", "--from", "staging", "--to", "production")
+    assert code == 1 and "no-op" in err  # production already runs w1, which is what staging runs
+    assert f"promoting web {c['w1'][:12]}: deploys/staging/web on the base" in err
 
 
 def test_rollback_prepends_the_previous_commit_tagged(sc: Scenario):

@@ -21,13 +21,16 @@ from pulumi.runtime.settings import reset_options
 from pydantic import ValidationError
 
 from components import make_component
+from components.cdn_invalidation import CacheInvalidationProvider, invalidate
 from components.spec import AppSpec
 from deployctl.catalog import EcsServiceSettings, Kind, LambdaSettings, StaticSiteSettings
+from tests.awsserver import AwsServer
 
 C1, C2 = "a1" * 20, "b2" * 20
 TASK, SERVICE = "aws:ecs/taskDefinition:TaskDefinition", "aws:ecs/service:Service"
 FUNCTION, ALIAS = "aws:lambda/function:Function", "aws:lambda/alias:Alias"
 CDN, OAC = "aws:cloudfront/distribution:Distribution", "aws:cloudfront/originAccessControl:OriginAccessControl"
+DYNAMIC = "pulumi-python:dynamic:Resource"
 # pulumi_aws.lambda_ warns about one of its own deprecated modules when first imported.
 pytestmark = pytest.mark.filterwarnings("ignore:aws.lambda/microvmsimage:DeprecationWarning")
 
@@ -307,7 +310,43 @@ def test_site_new_commit_switches_the_origin_path_of_the_same_distribution(deplo
         ("deploys:apps:StaticSiteApp", "web"): set(),
         (OAC, "web-oac"): set(),
         (CDN, "web-cdn"): {"origins", "comment"},
+        (DYNAMIC, "web-invalidation"): {"origin_path"},  # the switch is an update: CloudFront is invalidated
     }
     (old,), (new,) = first.one(CDN).inputs["origins"], second.one(CDN).inputs["origins"]
     assert without(old, "originPath") == without(new, "originPath")
     assert new["originPath"] == f"/web/{C2}"
+
+
+def test_every_origin_switch_invalidates_the_whole_cache_after_the_distribution(deploy: Deploy) -> None:
+    run = deploy(spec(Kind.STATIC_SITE, C1, SITE, app="web"), check=lambda c: c.running)
+    inv = run.one(DYNAMIC)
+    assert inv.name == "web-invalidation"
+    assert (inv.inputs["distribution_id"], inv.inputs["origin_path"], inv.inputs["paths"]) == (
+        "web-cdn-id", f"/web/{C1}", ["/*"])
+    assert run.checked == [C1]  # `running` resolves only once the invalidation was made
+
+    provider = CacheInvalidationProvider()
+    same = {"distribution_id": "E1", "origin_path": f"/web/{C1}", "paths": ["/*"]}
+    assert provider.diff("x", same, dict(same)).changes is False  # no switch, no invalidation
+    assert provider.diff("x", same, {**same, "origin_path": f"/web/{C2}"}).changes is None  # engine names it
+    assert provider.diff("x", same, {**same, "distribution_id": "E2"}).changes is None
+
+
+def test_an_invalidation_reaches_cloudfront(aws_env: AwsServer) -> None:
+    """The provider's request against a real CloudFront API (moto's server on loopback)."""
+    cloudfront = aws_env.client("cloudfront")
+    dist = cloudfront.create_distribution(DistributionConfig={
+        "CallerReference": "test", "Comment": "", "Enabled": True,
+        "Origins": {"Quantity": 1, "Items": [{"Id": "site", "DomainName": "sites.s3.amazonaws.com",
+                                              "OriginPath": f"/web/{C1}",
+                                              "S3OriginConfig": {"OriginAccessIdentity": ""}}]},
+        "DefaultCacheBehavior": {"TargetOriginId": "site", "ViewerProtocolPolicy": "redirect-to-https",
+                                 "CachePolicyId": "658327ea-f89d-4fab-a63d-7e88639e58f6"},
+    })["Distribution"]["Id"]
+    first = invalidate(dist, ["/*"])
+    again = invalidate(dist, ["/*"])  # a rollback to a commit served before invalidates again
+    assert first["invalidation_id"] != again["invalidation_id"]
+    listed = cloudfront.list_invalidations(DistributionId=dist)["InvalidationList"]
+    assert {i["Id"] for i in listed["Items"]} == {first["invalidation_id"], again["invalidation_id"]}
+    batch = cloudfront.get_invalidation(DistributionId=dist, Id=first["invalidation_id"])
+    assert batch["Invalidation"]["InvalidationBatch"]["Paths"]["Items"] == ["/*"]

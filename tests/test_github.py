@@ -22,9 +22,9 @@ from deployctl.github import (
     push_context,
 )
 from deployctl.violations import CannotJudge
-from tests.builders import shared_fixtures
+from tests.builders import FIXTURES
 
-EVENTS = shared_fixtures("github-events")
+EVENTS = FIXTURES / "github-events"
 TOKEN = "ghs_s3cr3tT0kenValue0123456789"
 REPO, NUMBER = "octo/deploys", 7
 COMMENTS_PATH = f"/repos/{REPO}/issues/{NUMBER}/comments"
@@ -251,37 +251,68 @@ def env(name: str, **extra: str) -> dict[str, str]:
     return {"GITHUB_EVENT_PATH": str(EVENTS / name), **extra}
 
 
-@pytest.mark.parametrize("name", ["pull_request.opened.json", "pull_request.synchronize.json",
-                                  "pull_request.opened.with-null-body.json", "pull_request.closed.json",
-                                  "pull_request_review.submitted.json"])
-def test_pull_request_context_from_real_payloads(name: str) -> None:
+def changed(tmp_path: Path, name: str, **fields: Any) -> dict[str, str]:
+    """A payload with some fields changed (dotted keys), as GitHub sends for another case."""
+    payload = json.loads((EVENTS / name).read_text())
+    for dotted, value in fields.items():
+        *parents, leaf = dotted.split(".")
+        target = payload
+        for key in parents:
+            target = target[key]
+        target[leaf] = value
+    path = tmp_path / name
+    path.write_text(json.dumps(payload))
+    return {"GITHUB_EVENT_PATH": str(path)}
+
+
+BASE_SHA = "9b2c4f0e1d7a6b5c3e8f9a0b1c2d3e4f5a6b7c8d"
+HEAD1, HEAD2 = "4e1d2c3b4a5f6e7d8c9b0a1f2e3d4c5b6a7f8e9d", "c7a8b9d0e1f2a3b4c5d6e7f8091a2b3c4d5e6f70"
+
+
+@pytest.mark.parametrize(("name", "head"), [("pull_request.opened.json", HEAD1),
+                                            ("pull_request.synchronize.json", HEAD2),
+                                            ("pull_request.closed.json", HEAD2)])
+def test_pull_request_context_from_payloads_of_githubs_schema(name: str, head: str) -> None:
     ctx = pull_request_context(env(name, GITHUB_REPOSITORY="acme/deploys"))
     assert ctx.repository == "acme/deploys"
-    assert ctx.number == 2
-    assert ctx.base_sha == "f95f852bd8fca8fcc58a9a2d6c842781e32a215e"
-    assert ctx.head_sha == "ec26c3e57ca3a959ca5aad62de7213c562f8c821"
-    assert ctx.html_url == "https://github.com/Codertocat/Hello-World/pull/2"
+    assert ctx.number == 7
+    assert ctx.base_sha == BASE_SHA
+    assert ctx.head_sha == head
+    assert ctx.html_url == "https://github.com/acme/deploys/pull/7"
     assert ctx.api_url == "https://api.github.com"
+    pushed = {"pull_request.opened.json": "2026-03-02T09:58:10+00:00",
+              "pull_request.synchronize.json": "2026-03-02T10:14:58+00:00", "pull_request.closed.json": None}[name]
+    assert (ctx.pushed_at.isoformat() if ctx.pushed_at else None) == pushed
 
 
-def test_pull_request_context_falls_back_to_the_payload_repository() -> None:
-    ctx = pull_request_context(env("pull_request.opened.json", GITHUB_API_URL="https://ghe.example/api/v3/"))
-    assert ctx.repository == "Codertocat/Hello-World"
+def test_a_null_body_is_fine(tmp_path: Path) -> None:
+    ctx = pull_request_context(changed(tmp_path, "pull_request.opened.json", **{"pull_request.body": None}))
+    assert ctx.number == 7
+
+
+def test_pull_request_context_falls_back_to_the_payload_repository(tmp_path: Path) -> None:
+    fork = changed(tmp_path, "pull_request.opened.json", **{"repository.full_name": "octo/Hello-World"})
+    ctx = pull_request_context({**fork, "GITHUB_API_URL": "https://ghe.example/api/v3/"})
+    assert ctx.repository == "octo/Hello-World"
     assert ctx.api_url == "https://ghe.example/api/v3"
 
 
-def test_push_context_from_real_payloads() -> None:
+def test_push_context_from_payloads_of_githubs_schema(tmp_path: Path) -> None:
     ctx = push_context(env("push.json", GITHUB_REPOSITORY="acme/deploys", GITHUB_RUN_ID="42",
                            GITHUB_SERVER_URL="https://github.com"))
-    assert (ctx.before, ctx.ref) == ("6113728f27ae82c7b1a177c8d03f9e96e0adf246", "refs/tags/simple-tag")
-    assert not ctx.is_new_branch and ctx.is_deletion
+    assert (ctx.before, ctx.ref) == (BASE_SHA, "refs/heads/main")
+    assert ctx.after == "e5f6a7b8c9d0e1f2a3b4c5d6e7f8091a2b3c4d5e"
+    assert not ctx.is_new_branch and not ctx.is_deletion
     assert ctx.run_url == "https://github.com/acme/deploys/actions/runs/42"
 
     new = push_context(env("push.with-new-branch.json"))
-    assert new.repository == "Codertocat/Hello-World"
+    assert new.repository == "acme/deploys"
     assert new.is_new_branch and new.model_dump()["is_new_branch"] is True
-    assert new.base == "6113728f27ae82c7b1a177c8d03f9e96e0adf246~1"
+    assert new.base == f"{BASE_SHA}~1"
     assert new.run_url is None
+
+    gone = push_context(changed(tmp_path, "push.json", after="0" * 40, deleted=True))
+    assert gone.is_deletion
 
 
 def test_missing_event_path_says_what_to_do() -> None:
@@ -314,8 +345,8 @@ def test_a_fork_read_only_token_puts_the_preview_in_the_job_summary(httpserver: 
                                                                      monkeypatch: pytest.MonkeyPatch):
     from deployctl.review import post_comment
 
-    httpserver.expect_request("/repos/acme/deploys/issues/2/comments", method="GET").respond_with_json([])
-    httpserver.expect_request("/repos/acme/deploys/issues/2/comments", method="POST").respond_with_json(
+    httpserver.expect_request("/repos/acme/deploys/issues/7/comments", method="GET").respond_with_json([])
+    httpserver.expect_request("/repos/acme/deploys/issues/7/comments", method="POST").respond_with_json(
         {"message": "Resource not accessible by integration"}, status=403)
     summary = tmp_path / "summary.md"
     for key, value in {"GITHUB_EVENT_PATH": str(EVENTS / "pull_request.opened.json"),

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+import os
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from pytest_httpserver import HTTPServer
+
 from deployctl.gitaccess import deploy_history, first_parent_order
-from deployctl.history import HistoryEntry, join, select
+from deployctl.history import DeployResult, HistoryEntry, history_table, join, select
 from deployctl.outcomes import UpdateRecord
 from tests.builders import AppRepo, DeployRepo
 from tests.scenario import run_cli
@@ -80,23 +83,51 @@ def test_appending_a_comment_at_the_end_is_not_a_deploy(tmp_path: Path):
 def _record(version: int, head: str, result: str, minute: int) -> UpdateRecord:
     t = datetime(2026, 11, 1, 12, minute, tzinfo=UTC)
     return UpdateRecord(env="staging", version=version, kind="update", result=result, message="m",
-                        start=t, end=t, environment={"git.head": head})
+                        start=t, end=t + timedelta(seconds=30), environment={"git.head": head})
 
 
-def test_join_gives_each_deploy_the_update_that_carried_it_out(tmp_path: Path):
+def test_each_line_has_its_own_outcome(tmp_path: Path):
     deploy, s = _repos(tmp_path)
     m1 = _merge_pr(deploy, 1, lambda: deploy.deploy("staging", "api", s[1]), "merge")
     m2 = _merge_pr(deploy, 2, lambda: deploy.deploy("staging", "api", s[2]), "merge")
     m3 = _merge_pr(deploy, 3, lambda: deploy.deploy("staging", "api", s[3]), "merge")
+    m4 = _merge_pr(deploy, 4, lambda: deploy.deploy("staging", "api", s[4]), "merge")
+    m5 = _merge_pr(deploy, 5, lambda: deploy.deploy("staging", "api", s[5]), "merge")
     first = deploy.repo.commit(f"{m1}^1").hexsha
     entries = deploy_history(deploy.repo, "HEAD")
+    # m1's up failed; m2's run deployed; m3's run was skipped (m4 was merged meanwhile, its run deployed
+    # both); m5 is merged but no up has run it yet
     updates = {"staging": [_record(1, first, "succeeded", 1), _record(2, m1, "failed", 2),
-                           _record(3, m2, "succeeded", 3)]}
+                           _record(3, m2, "succeeded", 3), _record(4, m4, "succeeded", 4)]}
+    joined = {e.commit: e for e in join(entries, updates, first_parent_order(deploy.repo, "HEAD"))}
+    outcome = {sha: (e.deploy.result, e.deploy.update, e.deploy.superseded_by_pr) for sha, e in joined.items()}
+    assert outcome == {
+        first: ("succeeded", 1, None),
+        m1: ("failed", 2, 2),  # failed, then replaced by PR #2's line
+        m2: ("succeeded", 3, None),
+        m3: ("skipped", None, 4),  # never ran: never succeeded, and PR #4 is what superseded it
+        m4: ("succeeded", 4, None),
+        m5: ("pending", None, None),
+    }
+    # `time` is when the update ended, `merged` when the PR merged; a line that never ran has no time
+    assert joined[m4].time == datetime(2026, 11, 1, 12, 4, 30, tzinfo=UTC)
+    assert joined[m4].merged == deploy.repo.commit(m4).committed_datetime
+    assert joined[m3].time is None and joined[m5].time is None
+    assert joined[m3].when == joined[m3].merged
+    # no two lines claim the same successful update
+    succeeded = [e.deploy.update for e in joined.values() if e.deploy.result == "succeeded"]
+    assert len(succeeded) == len(set(succeeded))
+
+
+def test_a_retry_at_the_same_head_succeeds_the_line(tmp_path: Path):
+    deploy, s = _repos(tmp_path)
+    m1 = _merge_pr(deploy, 1, lambda: deploy.deploy("staging", "api", s[1]), "merge")
+    entries = deploy_history(deploy.repo, "HEAD")
+    updates = {"staging": [_record(1, m1, "failed", 1), _record(2, m1, "succeeded", 2)]}
     joined = {e.commit: e.deploy for e in join(entries, updates, first_parent_order(deploy.repo, "HEAD"))}
-    assert joined[first].result == "succeeded" and joined[first].update == 1
-    assert joined[m1].result == "succeeded" and joined[m1].update == 3  # failed at 2, carried by 3
-    assert joined[m2].result == "succeeded" and joined[m2].update == 3
-    assert joined[m3].result == "not-deployed"
+    assert (joined[m1].result, joined[m1].update) == ("succeeded", 2)
+    first = deploy.repo.commit(f"{m1}^1").hexsha
+    assert (joined[first].result, joined[first].superseded_by_pr) == ("skipped", 1)
 
 
 def test_history_command_json_without_engine(tmp_path: Path):
@@ -107,11 +138,49 @@ def test_history_command_json_without_engine(tmp_path: Path):
     rows = json.loads(out)
     assert [(r["from"], r["to"], r["pr"], r["comment"]) for r in rows] == [
         (s[0], s[1], 9, "ship"), (None, s[0], None, "first")]
-    assert set(rows[0]) == {"time", "env", "app", "from", "to", "comment", "commit", "author", "pr", "deploy"}
-    assert rows[0]["deploy"]["result"] == "not-deployed"
+    assert set(rows[0]) == {"time", "merged", "env", "app", "from", "to", "comment", "commit", "author", "pr",
+                            "deploy", "approved_by"}
+    assert rows[0]["deploy"]["result"] == "unknown"  # Pulumi was not asked: not guessed
+    assert rows[0]["time"] is None and rows[0]["approved_by"] is None
+
+
+def test_approvals_come_from_the_prs_reviews_on_github(tmp_path: Path, httpserver: HTTPServer):
+    deploy, s = _repos(tmp_path)
+    _merge_pr(deploy, 9, lambda: deploy.deploy("staging", "api", s[1], "ship"), "merge")
+    _merge_pr(deploy, 10, lambda: deploy.deploy("staging", "api", s[2], "again"), "merge")
+    review = lambda login, state: {"id": 1, "user": {"login": login}, "state": state,  # noqa: E731
+                                   "submitted_at": "2026-03-02T10:20:00Z", "commit_id": "a" * 40}
+    httpserver.expect_request("/repos/acme/deploys/pulls/9/reviews").respond_with_json(
+        [review("rita", "APPROVED"), review("sam", "CHANGES_REQUESTED"), review("rita", "COMMENTED")])
+    httpserver.expect_request("/repos/acme/deploys/pulls/10/reviews").respond_with_json(
+        [review("sam", "APPROVED"), review("sam", "DISMISSED")])
+    env = {**os.environ, "GITHUB_TOKEN": "ghs_test", "GITHUB_REPOSITORY": "acme/deploys",
+           "GITHUB_API_URL": httpserver.url_for("").rstrip("/")}
+    code, out, err = run_cli(deploy.path, "history", "staging", "api", "--no-engine", "--json", env=env)
+    assert code == 0, err
+    assert [(r["pr"], r["approved_by"]) for r in json.loads(out)] == [(10, []), (9, ["rita"]), (None, None)]
+    code, out, _ = run_cli(deploy.path, "history", "staging", "api", "--no-engine", env=env)
+    assert "rita" in out
+    # without a token nothing is asked and nothing guessed
+    code, out, _ = run_cli(deploy.path, "history", "staging", "api", "--no-engine", "--json",
+                           env={**os.environ, "GITHUB_TOKEN": "", "GH_TOKEN": ""})
+    assert {r["approved_by"] is None for r in json.loads(out)} == {True}
+
+
+def test_history_table_columns_align_across_env_names():
+    t = datetime(2026, 1, 1, tzinfo=UTC)
+    rows = [HistoryEntry(merged=t, env=env, app=app, from_=None, to="a" * 40, commit="c" * 40, author="x",
+                         pr=pr, deploy=DeployResult(result=result, superseded_by="d" * 40, superseded_by_pr=4)
+                         if result == "skipped" else DeployResult(result=result))
+            for env, app, pr, result in [("production", "api", 3, "skipped"), ("qa", "web-frontend", None, "pending")]]
+    lines = history_table(rows)
+    assert lines[0].index("outcome") == lines[1].index("skipped") == lines[2].index("pending")
+    column = lines[0].index("PR")
+    assert [line[column:column + 2].strip() for line in lines[1:]] == ["#3", "-"]
+    assert "skipped (then #4)" in lines[1]
 
 
 def test_entry_json_uses_from_key():
-    e = HistoryEntry(time=datetime(2026, 1, 1, tzinfo=UTC), env="a", app="b", from_="1" * 40, to=None,
+    e = HistoryEntry(merged=datetime(2026, 1, 1, tzinfo=UTC), env="a", app="b", from_="1" * 40, to=None,
                      commit="c" * 40, author="x")
     assert e.to_json()["from"] == "1" * 40

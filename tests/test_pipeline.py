@@ -14,12 +14,12 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from deployctl.engine import engine_env, find_pulumi
-from tests.builders import shared_fixtures
+from tests.builders import FIXTURES
 from tests.engine_world import World, build_world
 
 pytestmark = pytest.mark.engine
 
-EVENTS = shared_fixtures("github-events")
+EVENTS = FIXTURES / "github-events"
 
 
 @pytest.fixture
@@ -61,6 +61,7 @@ def test_preview_comment_from_the_real_engine_posted_once_then_edited(world: Wor
     assert "- `" + api[1][:12] + "` api 1 (Dana Dev)" in body
     assert "**Pulumi:** 1 to update" in body
     assert "| update | `api-release` |" in body
+    assert f"`commit`: `{api[0][:12]}` → `{api[1][:12]}`" in body  # the live events carry values too
     assert "### production" not in body  # only affected stacks are previewed
 
     # --post: GitHub's API on loopback; first push creates, the next edits in place
@@ -77,7 +78,7 @@ def test_preview_comment_from_the_real_engine_posted_once_then_edited(world: Wor
         comment["body"] = data["body"]
         return Response(json.dumps(comment), content_type="application/json")
 
-    httpserver.expect_request("/repos/acme/deploys/issues/2/comments").respond_with_handler(handle)
+    httpserver.expect_request("/repos/acme/deploys/issues/7/comments").respond_with_handler(handle)
     httpserver.expect_request("/repos/acme/deploys/issues/comments/1", method="PATCH").respond_with_handler(handle)
     env = env_with(GITHUB_EVENT_PATH=str(EVENTS / "pull_request.opened.json"), GITHUB_REPOSITORY="acme/deploys",
                    GITHUB_API_URL=httpserver.url_for("").rstrip("/"), GITHUB_TOKEN="ghs_test_token")
@@ -118,6 +119,8 @@ def test_up_after_merge_deploys_in_order_and_traces_pr_and_merge(world: World, h
                                env=env_with(DEPLOYCTL_SLACK_WEBHOOK=httpserver.url_for("/hook")))
     assert code == 0, err
     assert out.index("staging: ok") < out.index("production: ok")
+    assert "staging: update api-release (pulumi-python:dynamic:Resource): commit ..." in err  # live progress
+    assert "staging: updated api-release (pulumi-python:dynamic:Resource) in " in err
     assert world.current("staging", "api") == api[1]
     record = world.engine().history("staging")[0]
     assert "PR #42" in record.message and merged[:12] in record.message and api[1][:12] in record.message
@@ -131,6 +134,11 @@ def test_upstream_failure_stops_downstream(world: World):
     world.deploy.deploy("staging", "api", api[1])
     world.deploy.commit("staging runs api 1")
     assert world.cli("up", "--stack", "staging")[0] == 0
+    # promote takes what Pulumi runs upstream, and says so
+    code, _, err = world.cli("promote", "api", "--from", "staging", "--to", "production")
+    assert code == 0, err
+    assert f"promoting api {api[1][:12]}: what Pulumi runs in staging (its `deployed` output)" in err
+    world.deploy.repo.git.checkout("--", "deploys/production/api")
 
     def edit() -> None:
         cfg = world.root / "Pulumi.staging.yaml"
@@ -154,6 +162,14 @@ def test_an_older_run_never_overwrites_a_newer_deploy(world: World):
     assert code == 0, err
     assert f"staging: skipped: newer commit {m2[:12]} also changes staging" in out
     assert world.current("staging", "api") == api[2]
+    # the trace says so: PR #1's line never ran (skipped, PR #2 superseded it), PR #2's succeeded
+    world.deploy.repo.git.checkout("--quiet", "main")
+    code, out, err = world.cli("history", "staging", "api", "--json")
+    assert code == 0, err
+    rows = {r["pr"]: r for r in json.loads(out)}
+    assert (rows[1]["deploy"]["result"], rows[1]["deploy"]["superseded_by_pr"], rows[1]["time"]) == ("skipped", 2, None)
+    assert rows[2]["deploy"]["result"] == "succeeded" and rows[2]["time"] is not None
+    assert rows[1]["deploy"]["update"] is None  # not tied to #2's update
 
 
 def test_a_freeze_that_starts_after_review_stops_the_deploy(world: World):

@@ -1,4 +1,5 @@
-"""The PR comment from real engine event streams: counts, diffs, replacements, failures, size, secrets."""
+"""The PR comment from real engine event streams (recorded by scripts/record-engine-events): counts, values,
+replacements, failures, warnings, size, secrets."""
 
 from __future__ import annotations
 
@@ -7,18 +8,18 @@ from datetime import UTC, datetime
 
 from deployctl.apprepos import CommitInfo
 from deployctl.changes import Op
-from deployctl.outcomes import Outcome, ResourceChange, outcome_from_events
+from deployctl.outcomes import SECRET_SIG, Outcome, ResourceChange, outcome_from_events
 from deployctl.plan import PlanChange
 from deployctl.render import MARKER, CommitLog, PreviewReport, StackPreview, github_compare_url, render_comment
 from deployctl.violations import Severity, Violation
-from tests.builders import shared_fixtures
+from tests.builders import FIXTURES
 
-EVENTS = shared_fixtures("pulumi-engine-events")
+EVENTS = FIXTURES / "engine-events"
 OLD, NEW = "1" * 40, "2" * 40
 
 
 def stream(name: str) -> list[dict]:
-    return [json.loads(line) for line in (EVENTS / f"{name}.json").read_text().splitlines() if line.strip()]
+    return [json.loads(line) for line in (EVENTS / f"{name}.jsonl").read_text().splitlines() if line.strip()]
 
 
 def report(outcome: Outcome | None, violations: list[Violation] | None = None, **stack) -> PreviewReport:
@@ -30,43 +31,86 @@ def report(outcome: Outcome | None, violations: list[Violation] | None = None, *
         env="production", protected=True, changes=[change], logs={"api": log}, outcome=outcome, **stack)])
 
 
-def test_update_stream_counts_and_per_resource_diff():
-    outcome = outcome_from_events("production", stream("up-4"))
-    assert outcome.ok and outcome.counts == {"same": 5, "update": 1}
+def test_update_stream_counts_and_each_changed_value():
+    outcome = outcome_from_events("production", stream("preview-update"))
+    assert outcome.ok and outcome.counts == {"same": 4, "update": 1}
+    [step] = [c for c in outcome.changes if c.op == "update"]
+    assert {p.path: (p.old, p.new) for p in step.properties} == {
+        "commit": ("ddef9256d92d0841c8199d92f1324a15304ca99c", "b609cf6c99a87a0d767027daecfde13095e0ebca"),
+        "keep_releases": ("3", "2")}
     body = render_comment(report(outcome))
     assert body.startswith(MARKER + "\n")
-    assert "**Pulumi:** 1 to update, 5 unchanged" in body
-    assert "| update | `eks-sg` | `aws:ec2/securityGroup:SecurityGroup` |" in body
-    assert "`ingress[1].fromPort` (add)" in body
+    assert "**Pulumi:** 1 to update, 4 unchanged" in body
+    assert ("| update | `api-release` | `pulumi-python:dynamic:Resource` | "
+            "`commit`: `ddef9256d92d` → `b609cf6c99a8`<br>`keep_releases`: `3` → `2` |") in body
     assert "<details><summary>Resource changes (1)</summary>" in body
     assert "| api | update | `111111111111` | `222222222222` | 2 | Dana |" in body
     assert "[Compare on GitHub](https://github.com/acme/api/compare/" in body
     assert "✅" in body.splitlines()[1]
 
 
-def test_replacement_is_called_out_above_the_fold():
-    outcome = outcome_from_events("production", stream("webserver-userdata"))
-    assert {c.name: c.op for c in outcome.changes if c.op != "same"} == {"web-server-www": "replace"}
+def test_the_header_names_the_pushed_head_or_says_working_tree():
+    outcome = outcome_from_events("production", stream("preview-update"))
+    pushed = report(outcome).model_copy(update={"head": "c7a8b9d0e1f2" + "0" * 28,
+                                                "head_time": datetime(2026, 3, 2, 10, 14, tzinfo=UTC)})
+    assert "→ head `c7a8b9d0e1f2` (pushed 2026-03-02 10:14 UTC)" in render_comment(pushed)
+    assert "→ the working tree (not a pushed commit)" in render_comment(report(outcome))
+
+
+def test_replacement_is_called_out_above_the_fold_with_the_property_that_forces_it():
+    outcome = outcome_from_events("production", stream("preview-replace"))
+    assert {c.name: c.op for c in outcome.changes if "replace" in c.op} == {"api-release": "replace",
+                                                                             "web-release": "replace"}
     body = render_comment(report(outcome))
-    assert "**Replacements:** `web-server-www` (aws:ec2/instance:Instance)" in body
+    assert "**Replacements:** `api-release` (pulumi-python:dynamic:Resource)" in body
     assert body.index("**Replacements:**") < body.index("<details><summary>Resource changes")
-    assert "`userData` (update-replace)" in body
+    assert ("`deploy_root`: `/work/deploys/.deployments/staging` → `/work/deploys/.deployments/staging-v2` "
+            "(update-replace)") in body
 
 
 def test_failed_operation_fails_the_report():
-    outcome = outcome_from_events("production", stream("failed-stacks-dont-rewrite-operations"))
+    outcome = outcome_from_events("production", stream("up-failed"))
     assert not outcome.ok
+    assert "No such file or directory: '/proc/no-such-place" in (outcome.error or "")
     r = report(outcome)
     assert not r.ok
     body = render_comment(r)
     assert "pulumi preview failed" in body and "❌" in body.splitlines()[1]
 
 
+def test_engine_warnings_reach_the_comment():
+    events = stream("preview-update")
+    events.insert(-1, {"sequence": 999, "diagnosticEvent": {
+        "urn": "urn:pulumi:staging::deploys::deploys:apps:LocalApp$pulumi-python:dynamic:Resource::api-release",
+        "message": "keep_releases is below 2: a rollback has nothing to go back to\n", "severity": "warning"}})
+    outcome = outcome_from_events("production", events)
+    assert outcome.warnings == ("api-release: keep_releases is below 2: a rollback has nothing to go back to",)
+    body = render_comment(report(outcome))
+    assert "**Pulumi warnings:**" in body
+    assert "> - api-release: keep_releases is below 2" in body
+
+
+def test_secret_inputs_show_as_secret_and_values_cannot_break_the_table():
+    events = stream("preview-update")
+    for event in events:
+        meta = (event.get("resourcePreEvent") or {}).get("metadata") or {}
+        if meta.get("op") == "update":
+            meta["old"]["inputs"]["keep_releases"] = {SECRET_SIG: "1b47061264138c4ac30d75fd1eb44270",
+                                                      "ciphertext": "[secret]"}
+            meta["new"]["inputs"]["commit"] = "a|b`c\nd"
+    outcome = outcome_from_events("production", events)
+    [step] = [c for c in outcome.changes if c.op == "update"]
+    assert {p.path: p.old for p in step.properties}["keep_releases"] == "[secret]"
+    body = render_comment(report(outcome))
+    assert "`keep_releases`: `[secret]` → `2`" in body
+    assert "`` a\\|b`c d ``" in body
+
+
 def test_safeguard_errors_come_first_and_cannot_be_missed():
     err = Violation(rule="promotion-order", severity=Severity.ERROR, file="deploys/production/api", line=1,
                     message="never ran in staging")
     warn = Violation(rule="short-hash", severity=Severity.WARNING, file="deploys/staging/web", line=1, message="x")
-    body = render_comment(report(outcome_from_events("production", stream("up-4")), [warn, err]))
+    body = render_comment(report(outcome_from_events("production", stream("preview-update")), [warn, err]))
     assert "## ❌ deployctl preview: 1 safeguard error(s)" in body
     assert "> [!CAUTION]" in body
     assert body.index("promotion-order") < body.index("short-hash") < body.index("### production")

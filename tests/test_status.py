@@ -186,8 +186,8 @@ def test_drift_three_ways(world: World):
     c = world.c
     changed = _cell(report, "production", "api")
     assert changed.running == c["a1"]
-    assert changed.drift == (f"file says {c['a2'][:12]}, Pulumi runs {c['a1'][:12]} — the last up probably "
-                             "failed; rerun deployctl up")
+    assert changed.drift == (f"file says {c['a2'][:12]}, Pulumi runs {c['a1'][:12]} — its up failed; "
+                             "fix the cause and rerun deployctl up")
     removed = _cell(report, "production", "worker")
     assert removed.commit is None
     assert removed.drift is not None and removed.drift.startswith("deployed but its file was removed")
@@ -219,15 +219,16 @@ def test_history_join_fills_when_who_pr_and_result(world: World):
     assert staging_api.deployed_at == DAY1 + timedelta(days=2, minutes=7)  # the update's end, not the merge
     prod_api = _cell(report, "production", "api")
     assert (prod_api.deployed_by, prod_api.pr, prod_api.result) == ("Dan Deployer", 14, "failed")
-    assert prod_api.deployed_at == DAY1 + timedelta(days=3)  # never carried out: the merge time
+    assert prod_api.deployed_at == DAY1 + timedelta(days=3, minutes=7)  # when the failed up ended
     billing = _cell(report, "staging", "billing")
-    assert (billing.deployed_by, billing.pr, billing.result) == ("Eve Engineer", 15, "not-deployed")
+    assert (billing.deployed_by, billing.pr, billing.result) == ("Eve Engineer", 15, "pending")
+    assert billing.deployed_at == DAY1 + timedelta(days=4)  # never run: the merge time
     # the comment is the file's; the newest deploy of the *current* commit is the one joined
     assert _cell(report, "dev", "web").comment == "new <b>header</b> & footer"
     assert _cell(report, "dev", "web").pr == 12
     assert _cell(report, "production", "worker").result == "failed"  # the removal's up failed
     assert _cell(report, "production", "worker").deployed_by is None
-    times = [e.time for e in report.timeline]
+    times = [e.when for e in report.timeline]
     assert times == sorted(times, reverse=True)
     assert len(report.timeline) == len(world.history)
 
@@ -244,7 +245,7 @@ def test_status_rows_are_json(world: World):
     row = next(r for r in again if r["env"] == "production" and r["app"] == "api")
     assert row["commit"] == world.c["a2"]
     assert row["result"] == "failed"
-    assert row["deployed_at"] == "2026-05-04T09:00:00Z"
+    assert row["deployed_at"] == "2026-05-04T09:07:00Z"  # when the (failed) up ended
     assert row["drift"].startswith("file says")
     assert set(row) >= {"env", "app", "commit", "comment", "deployed_at", "deployed_by", "pr", "result",
                         "behind_upstream", "behind_branch", "drift"}
@@ -291,7 +292,7 @@ def _big_report() -> StatusReport:
     cells = [Cell(env=e, app=a, commit=f"{i:04x}{j:04x}" + "0" * 32, comment=f"release {i}.{j}",
                   behind_upstream=((j % 7) or None) if i else None, upstream=envs[i - 1] if i else None)
              for i, e in enumerate(envs) for j, a in enumerate(apps) if (i + j) % 5]
-    timeline = [HistoryEntry(time=NOW - timedelta(hours=k), env=envs[k % 20], app=apps[k % 50], from_="a" * 40,
+    timeline = [HistoryEntry(merged=NOW - timedelta(hours=k), env=envs[k % 20], app=apps[k % 50], from_="a" * 40,
                              to="b" * 40, commit="c" * 40, author="Robo", pr=k, deploy=DeployResult(result="succeeded"))
                 for k in range(400)]
     return StatusReport(generated_at=NOW, envs=envs, apps=apps, cells=cells, timeline=timeline,
@@ -407,7 +408,7 @@ def test_page_in_headless_chromium(world: World, tmp_path: Path):
     prod_api = [e for e in page.events if (e["data-env"], e["data-app"]) == ("production", "api")]
     assert [e["data-result"] for e in prod_api] == ["failed", "succeeded"]
     assert [e["data-commit"] for e in prod_api] == [world.merges[3], world.merges[0]]
-    assert {e["data-result"] for e in page.events} == {"succeeded", "failed", "not-deployed"}
+    assert {e["data-result"] for e in page.events} == {"succeeded", "failed", "pending"}
     # self-contained: nothing points at another host
     external = [r for r in page.refs if r.strip().lower().startswith(("http:", "https:", "//"))]
     assert external == [], external

@@ -1,0 +1,47 @@
+"""The CLI as a person reads it: --version, --help with examples on their own lines and readable
+placeholders, each tag once in `plan`."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.scenario import build, run_cli
+
+COMMANDS = ["check", "plan", "preview", "up", "bump", "promote", "rollback", "history", "status", "deployed",
+            "codeowners"]
+
+
+def test_version(tmp_path: Path):
+    code, out, _ = run_cli(tmp_path, "--version")
+    assert code == 0 and re.fullmatch(r"deployctl \d+\.\d+\.\d+\n", out)
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_help_reads_well(tmp_path: Path, name: str):
+    code, out, err = run_cli(tmp_path, name, "--help", env={"COLUMNS": "100", "PATH": "/usr/bin:/bin"})
+    assert code == 0, err
+    assert "{" not in out.splitlines()[0], out  # the usage line says ENV, not {env}
+    assert not re.search(r"<(str|int|dir|path|file|list\[\w+\]|int range|float)>", out), out  # nor `<str>`
+    lines = out.splitlines()
+    if "Example" in out:
+        start = next(i for i, line in enumerate(lines) if line.strip().startswith("Example"))
+        block = "\n".join(lines[start + 1:]).strip("\n").split("\n\n")[0]
+        examples = block.splitlines()
+        assert examples and all(line.strip().startswith("deployctl ") for line in examples), out
+        assert all(line.count("deployctl ") == 1 for line in examples), out  # one example a line
+
+
+def test_bump_usage_names_its_arguments(tmp_path: Path):
+    _, out, _ = run_cli(tmp_path, "bump", "--help")
+    assert out.startswith("Usage: deployctl bump [OPTIONS] ENV APP COMMIT")
+
+
+def test_plan_prints_each_tag_once(tmp_path: Path):
+    sc = build(tmp_path)
+    sc.deploy.deploy("staging", "api", sc.commits["c1"], "login broke [rollback]")
+    code, out, err = sc.cli("plan", "--base", "main")
+    assert code == 0, err
+    assert out.count("[rollback]") == 1
