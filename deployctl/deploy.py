@@ -32,9 +32,11 @@ def newer_commit_stacks(root: Path, head_sha: str, branch: str, head: Snapshot) 
     """Stacks that a commit after `head` on the deploy branch also changes: its own run deploys them."""
     repo = open_repo(root)
     remote, _, name = branch.partition("/")
-    if name and remote in [r.name for r in repo.remotes]:
+    if name and not name.startswith("-") and remote in [r.name for r in repo.remotes]:
+        from deployctl.safegit import git_timeout
+
         try:
-            repo.git.fetch("--quiet", remote, name)
+            repo.git.fetch("--quiet", "--", remote, name, kill_after_timeout=git_timeout())
         except Exception as exc:  # an unreachable remote must not stop a deploy
             console.info(f"could not fetch {branch} ({exc.__class__.__name__}); judging staleness from the local ref")
     try:
