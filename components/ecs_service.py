@@ -17,6 +17,8 @@ from components.spec import AppSpec
 from deployctl.catalog import EcsServiceSettings
 
 FARGATE = "FARGATE"
+_IN_CONTAINER = ("environment", "image_repository", "container_port")
+"""Settings written into the container definitions document."""
 
 
 def container_definitions(spec: AppSpec, settings: EcsServiceSettings) -> str:
@@ -49,10 +51,13 @@ class EcsServiceApp(pulumi.ComponentResource):
             family=f"{spec.env}-{spec.app}",
             requires_compatibilities=[FARGATE],
             network_mode="awsvpc",
-            cpu=str(settings.cpu),
-            memory=str(settings.memory),
-            execution_role_arn=settings.execution_role_arn,
-            container_definitions=container_definitions(spec, settings),
+            cpu=spec.setting("cpu", str(settings.cpu)),
+            memory=spec.setting("memory", str(settings.memory)),
+            execution_role_arn=spec.setting("execution_role_arn", settings.execution_role_arn),
+            # One JSON document: secret as a whole when any setting inside it is (a secret env var).
+            container_definitions=(pulumi.Output.secret(container_definitions(spec, settings))
+                                   if any(spec.is_secret(k) for k in _IN_CONTAINER) else
+                                   container_definitions(spec, settings)),
             # Keep old revisions registered: the circuit breaker may roll the service back to one.
             skip_destroy=True,
             opts=child,
@@ -60,16 +65,16 @@ class EcsServiceApp(pulumi.ComponentResource):
         network = None
         if settings.subnets:
             network = aws.ecs.ServiceNetworkConfigurationArgs(
-                subnets=settings.subnets,
-                security_groups=settings.security_groups or None,
-                assign_public_ip=settings.assign_public_ip,
+                subnets=spec.setting("subnets", settings.subnets),
+                security_groups=spec.setting("security_groups", settings.security_groups or None),
+                assign_public_ip=spec.setting("assign_public_ip", settings.assign_public_ip),
             )
         self.service = aws.ecs.Service(
             f"{name}-service",
             name=spec.app,
-            cluster=settings.cluster,
+            cluster=spec.setting("cluster", settings.cluster),
             task_definition=self.task_definition.arn,
-            desired_count=settings.desired_count,
+            desired_count=spec.setting("desired_count", settings.desired_count),
             launch_type=FARGATE,
             network_configuration=network,
             deployment_circuit_breaker=aws.ecs.ServiceDeploymentCircuitBreakerArgs(enable=True, rollback=True),

@@ -1,13 +1,19 @@
 """The `local` kind: the app repository's tree at the commit, released Capistrano style.
 
-`<deployRoot>/<app>/releases/<commit>/` holds each release; `<deployRoot>/<app>/current` is a
-symlink switched atomically (rename over the old link), so a reader never sees a half release.
-A real Pulumi resource (a dynamic provider), so the engine diffs, updates and records it; a new
-commit is an update of the same resource, never a replace.
+`<deployRoot>/<app>/releases/<release>/` holds each release, named by what it contains: the commit,
+plus a digest of the app's `path` when it deploys a subfolder (so a new `path` is new content);
+`<deployRoot>/<app>/current` is a symlink switched atomically (rename over the old link), so a
+reader never sees a half release. A real Pulumi resource (a dynamic provider), so the engine diffs,
+updates and records it; a new commit is an update of the same resource, never a replace.
+
+The component owns `<deployRoot>/<app>` only once it wrote its marker file there: it never deploys
+into, and never deletes, a folder it did not create.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import io
 import os
 import shutil
@@ -25,8 +31,62 @@ if TYPE_CHECKING:
     from deployctl.apprepos import AppRepos
 
 RELEASES, CURRENT = "releases", "current"
+MARKER = ".deployctl-owned"
+"""Written in `<deployRoot>/<app>` when the component creates it; without it, nothing is touched."""
 # Inputs that change what is deployed; `source` (where git fetches from) is not one of them.
 _DEPLOYED_BY = ("app", "commit", "path", "deploy_root", "keep_releases")
+
+
+def release_name(commit: str, path: str | None) -> str:
+    """The release folder's name: the commit, and for a subfolder a digest of its path."""
+    sub = (path or "").strip("/")
+    return f"{commit}-{hashlib.sha256(sub.encode()).hexdigest()[:10]}" if sub else commit
+
+
+def _earlier_release_layout(app_dir: Path) -> bool:
+    """Empty, or exactly what a deployctl before the marker wrote: `releases/` and a `current` link
+    into it. Such a folder is adopted; anything else is someone else's."""
+    for entry in app_dir.iterdir():
+        if entry.name == RELEASES and entry.is_dir() and not entry.is_symlink():
+            continue
+        if entry.name == CURRENT and entry.is_symlink() and os.readlink(entry).startswith(RELEASES + "/"):
+            continue
+        return False
+    return True
+
+
+def claim_app_dir(app_dir: Path, app: str) -> None:
+    """Create `<deployRoot>/<app>` with our marker, or refuse a folder someone else put there."""
+    if app_dir.is_symlink():
+        raise RuntimeError(f"{app_dir} is a symbolic link; deployctl deploys only into a folder it created: "
+                           "remove the link or choose another deploys:deployRoot")
+    if app_dir.is_dir() and not (app_dir / MARKER).is_file() and not _earlier_release_layout(app_dir):
+        raise RuntimeError(f"{app_dir} exists and was not created by deployctl (no {MARKER} in it); "
+                           "move it away or choose another deploys:deployRoot; nothing was changed")
+    app_dir.mkdir(parents=True, exist_ok=True)
+    marker = app_dir / MARKER
+    if not marker.is_file():
+        marker.write_text(f"created by deployctl for app {app}; deployctl deletes only what it created\n")
+
+
+def remove_app_dir(app_dir: Path) -> list[str]:
+    """Delete what the component created (releases, `current`, its marker), only under its marker."""
+    if app_dir.is_symlink() or not (app_dir / MARKER).is_file():
+        return []
+    removed = []
+    releases = app_dir / RELEASES
+    if releases.is_dir() and not releases.is_symlink():
+        shutil.rmtree(releases)
+        removed.append(RELEASES)
+    for name in [CURRENT, *(p.name for p in app_dir.glob(f".{CURRENT}.tmp*"))]:
+        if (app_dir / name).is_symlink():
+            (app_dir / name).unlink()
+            removed.append(name)
+    (app_dir / MARKER).unlink()
+    removed.append(MARKER)
+    with contextlib.suppress(OSError):
+        app_dir.rmdir()  # left in place when someone put other files there
+    return removed
 
 
 def install_release(app_dir: Path, commit: str, tar_bytes: bytes) -> Path:
@@ -81,10 +141,12 @@ def deploy_release(props: dict[str, Any]) -> dict[str, Any]:
     app_dir = Path(props["deploy_root"]) / props["app"]
     repo = _repos().get(props["source"])
     tar_bytes = repo.archive(props["commit"], props.get("path"))
-    release = install_release(app_dir, props["commit"], tar_bytes)
+    name = release_name(props["commit"], props.get("path"))
+    claim_app_dir(app_dir, props["app"])
+    release = install_release(app_dir, name, tar_bytes)
     os.utime(release)  # newest release is the last to be pruned
-    link = switch_current(app_dir, props["commit"])
-    prune_releases(app_dir, int(props["keep_releases"]), props["commit"])
+    link = switch_current(app_dir, name)
+    prune_releases(app_dir, int(props["keep_releases"]), name)
     return {**props, "release_dir": str(release), "current": str(link)}
 
 
@@ -106,8 +168,7 @@ class LocalReleaseProvider(ResourceProvider):
         return UpdateResult(outs=deploy_release(news))
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
-        app_dir = Path(props["deploy_root"]) / props["app"]
-        shutil.rmtree(app_dir, ignore_errors=True)
+        remove_app_dir(Path(props["deploy_root"]) / props["app"])
 
 
 class LocalRelease(pulumi.dynamic.Resource):
@@ -115,7 +176,9 @@ class LocalRelease(pulumi.dynamic.Resource):
     release_dir: pulumi.Output[str]
     current: pulumi.Output[str]
 
-    def __init__(self, name: str, props: dict[str, Any], opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, name: str, props: dict[str, Any], opts: pulumi.ResourceOptions | None = None,
+                 secret: tuple[str, ...] = ()):
+        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=list(secret)))
         super().__init__(
             LocalReleaseProvider(), name, {**props, "release_dir": None, "current": None}, opts
         )
@@ -136,10 +199,11 @@ class LocalApp(pulumi.ComponentResource):
                 "commit": spec.commit,
                 "path": spec.path,
                 "deploy_root": spec.deploy_root,
-                "keep_releases": spec.settings.keep_releases,
+                "keep_releases": spec.setting("keep_releases", spec.settings.keep_releases),
                 "source": spec.repo_url,
             },
             pulumi.ResourceOptions(parent=self),
+            secret=("keep_releases",) if spec.is_secret("keep_releases") else (),
         )
         self.running = self.release.commit
         self.register_outputs({"version": spec.commit, "current": self.release.current})

@@ -24,6 +24,21 @@ class AppSpec(BaseModel):
     """The kind's validated settings model (catalog settings with the env's overrides)."""
     deploy_root: str | None = None
     depends_on: list[str] = []
+    secret_settings: tuple[str, ...] = ()
+    """Dotted paths of the settings stored encrypted (`pulumi config set --secret`)."""
+
+    def is_secret(self, path: str) -> bool:
+        from deployctl.envconfig import is_secret_setting
+
+        return is_secret_setting(self.secret_settings, path)
+
+    def setting(self, path: str, value: Any) -> Any:
+        """The value, kept secret in Pulumi's state, outputs and events when its setting is secret."""
+        if value is None or not self.is_secret(path):
+            return value
+        import pulumi
+
+        return pulumi.Output.secret(value)
 
     @property
     def short(self) -> str:

@@ -7,10 +7,13 @@ missing, or a branch may have moved since the last fetch). Credentials come from
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import os
+import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import threading
@@ -22,10 +25,12 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict
 
 from deployctl.commitgraph import CommitGraph
+from deployctl.safegit import git_timeout, network_config, network_env, option_like, path_problem, repo_problem
 from deployctl.violations import CannotJudge
 
 GRAPH_AFTER = 4
 """Ancestry questions per repository answered one git process each before the graph is loaded."""
+_HEX_RE = re.compile(r"^[0-9a-f]{4,64}$")
 GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "", "SSH_ASKPASS": "", "LC_ALL": "C"}
 
 
@@ -51,7 +56,12 @@ def is_url(spec: str) -> bool:
 
 
 def repo_url(spec: str, deploy_root: Path) -> str:
-    """A catalog `repo` as a URL git can clone: URLs as they are, paths from the deploy repo."""
+    """A catalog `repo` as a URL git can clone: URLs as they are, paths from the deploy repo.
+
+    Refuses what the catalog refuses (option-like values, `ext::` and other transports): whoever
+    calls, a hostile value never reaches git."""
+    if (problem := repo_problem(spec)) is not None:
+        raise CannotJudge(f"repository {spec!r} {problem}; fix its `repo` in apps.yaml")
     if is_url(spec):
         return spec
     return (deploy_root / spec).resolve().as_uri()
@@ -63,6 +73,28 @@ def display_url(url: str) -> str:
         scheme, rest = url.split("://", 1)
         return f"{scheme}://{rest.split('@', 1)[1]}"
     return url
+
+
+def run_network_git(args: list[str], url: str, action: str) -> subprocess.CompletedProcess:
+    """A network git command (clone, fetch) under a wall-clock cap, a low-speed limit and an ssh
+    connect timeout; on the cap, git and its helpers (ssh, git-remote-https) are all killed and
+    CannotJudge names the repository."""
+    limit = git_timeout()
+    proc = subprocess.Popen(["git", *network_config(), *args], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, **network_env()}, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=limit)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise CannotJudge(
+            f"cannot {action} {display_url(url)}: no answer within {limit:g} s "
+            f"(the server accepts connections but does not answer); check the repository's URL "
+            f"and the network, or raise DEPLOYCTL_GIT_TIMEOUT"
+        ) from None
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
 class AppRepo:
@@ -110,11 +142,17 @@ class AppRepo:
                     "fetching it; run once without --offline"
                 )
             tmp = Path(tempfile.mkdtemp(prefix=self.path.name + ".tmp", dir=self.path.parent)) / "clone"
+            if option_like(self.url):
+                raise CannotJudge(f"repository {self.url!r} begins with '-'; fix its `repo` in apps.yaml")
             for extra in (["--filter=blob:none"], []):
-                result = subprocess.run(
-                    ["git", "clone", "--bare", "--quiet", *extra, self.url, str(tmp)],
-                    capture_output=True, env={**os.environ, **GIT_ENV},
-                )
+                try:
+                    result = run_network_git(
+                        ["clone", "--bare", "--quiet", "--no-recurse-submodules", *extra, "--", self.url, str(tmp)],
+                        self.url, "clone",
+                    )
+                except CannotJudge:
+                    shutil.rmtree(tmp.parent, ignore_errors=True)
+                    raise
                 if result.returncode == 0:
                     break
                 shutil.rmtree(tmp, ignore_errors=True)
@@ -140,8 +178,9 @@ class AppRepo:
             if self.fetched:
                 return False
             self.fetched = True
-            result = self._git("fetch", "--quiet", "--prune", "--tags", "origin",
-                               "+refs/heads/*:refs/heads/*", check=False)
+            result = run_network_git(
+                ["--git-dir", str(self.path), "fetch", "--quiet", "--prune", "--tags", "--no-recurse-submodules",
+                 "--", "origin", "+refs/heads/*:refs/heads/*"], self.url, "fetch")
             if result.returncode != 0:
                 raise CannotJudge(
                     f"cannot fetch {display_url(self.url)}: {result.stderr.decode(errors='replace').strip()}"
@@ -169,6 +208,8 @@ class AppRepo:
 
     # -- questions ------------------------------------------------------------------------
     def _candidates(self, prefix: str) -> list[str]:
+        if not _HEX_RE.match(prefix):
+            return []  # only a hash ever reaches git here, never an option or a revision expression
         if prefix in self._commit_cache:
             return self._commit_cache[prefix]
         if len(prefix) in (40, 64):
@@ -204,6 +245,8 @@ class AppRepo:
         return self._git("merge-base", "--is-ancestor", ancestor, descendant, check=False).returncode == 0
 
     def branch_tip(self, branch: str) -> str | None:
+        if option_like(branch):
+            return None  # the catalog refuses it; nothing option-like reaches git
         if branch not in self._tips:
             self.ensure_cloned()
             out = self._git("rev-parse", "--verify", "--quiet", f"refs/heads/{branch}^{{commit}}", check=False)
@@ -247,13 +290,31 @@ class AppRepo:
         commits = self.log(None, commit, limit=1)
         return commits[0] if commits else None
 
+    def has_path(self, commit: str, path: str) -> bool | None:
+        """Does `path` exist in the tree of `commit`? None when the commit itself is unknown.
+
+        The path is validated first (relative, no `..`) and follows the colon of `<commit>:<path>`,
+        so it can never be read as an option or reach outside the repository's tree.
+        """
+        if path_problem(path) is not None or not _HEX_RE.match(commit):
+            return False
+        self.ensure_cloned()
+        if not self._candidates(commit):
+            return None
+        out = self._git("cat-file", "-e", f"{commit}:{path.strip('/')}", check=False)
+        return out.returncode == 0
+
     def archive(self, commit: str, path: str | None) -> bytes:
         """The tree at `commit` (or its subfolder `path`) as a tar stream."""
         self.ensure_cloned()
         if not self._candidates(commit):
             self.fetch()
+        if path and (problem := path_problem(path)) is not None:
+            raise CannotJudge(f"path {path!r} {problem}; fix its `path` in apps.yaml")
+        if option_like(commit):
+            raise CannotJudge(f"commit {commit!r} begins with '-'")
         treeish = f"{commit}:{path.strip('/')}" if path else commit
-        out = self._git("archive", "--format=tar", treeish, check=False)
+        out = self._git("archive", "--format=tar", treeish, "--", check=False)
         if out.returncode != 0:
             raise CannotJudge(
                 f"cannot archive {treeish} of {display_url(self.url)}: "
@@ -296,3 +357,6 @@ class AppRepos:
 
     def on_branch(self, spec: str, commit: str, branch: str) -> bool:
         return self.get(spec).on_branch(commit, branch)
+
+    def has_path(self, spec: str, commit: str, path: str) -> bool | None:
+        return self.get(spec).has_path(commit, path)

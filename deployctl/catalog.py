@@ -10,9 +10,11 @@ from enum import StrEnum
 from functools import lru_cache
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator, model_validator
 
 from deployctl.model import NAME_RE
+from deployctl.owners import Owner
+from deployctl.safegit import branch_problem, path_problem, repo_problem
 from deployctl.violations import Severity, Violation
 from deployctl.yamlfile import YamlError, load_yaml, validate
 
@@ -94,8 +96,30 @@ class App(BaseModel):
     path: str | None = None
     depends_on: list[Name] = []
     group: Name | None = None
-    owners: list[str] = []
+    owners: list[Owner] = []
     settings: dict[str, Any] = {}
+
+    # Each value reaches a git command line: refused here, so `check` names apps.yaml:line.
+    @field_validator("repo")
+    @classmethod
+    def _safe_repo(cls, value: str) -> str:
+        if (problem := repo_problem(value)) is not None:
+            raise ValueError(f"repository {value!r} {problem}")
+        return value
+
+    @field_validator("path")
+    @classmethod
+    def _safe_path(cls, value: str | None) -> str | None:
+        if value is not None and (problem := path_problem(value)) is not None:
+            raise ValueError(f"path {value!r} {problem}")
+        return value
+
+    @field_validator("branch")
+    @classmethod
+    def _safe_branch(cls, value: str) -> str:
+        if (problem := branch_problem(value)) is not None:
+            raise ValueError(f"branch {value!r} {problem}")
+        return value
 
 
 class Catalog(BaseModel):

@@ -47,6 +47,15 @@ def _parse_time(value: str | None) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def _write_file(path: Path, text: str) -> None:
+    """A file the user named: a path that cannot be written is their mistake to fix (exit 2)."""
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise CannotJudge(f"cannot write {path}: {reason}; choose a writable path") from None
+
+
 def _report(violations: list[Violation], as_json: bool) -> int:
     failed = bool(errors(violations))
     if as_json:
@@ -180,7 +189,7 @@ def preview(
     report, secrets = build_preview(repo, base or pull_request_base(), stack, _parse_time(at))
     body = render_comment(report, secrets)
     if comment_file is not None:
-        comment_file.write_text(body, encoding="utf-8")
+        _write_file(comment_file, body)
         console.info(f"comment written to {comment_file} ({len(body)} characters)")
     elif not post:
         console.out(body)
@@ -266,7 +275,7 @@ def status(
 
     report = run_status(repo)
     if html is not None:
-        html.write_text(render_html(report, pr_url=pr_url), encoding="utf-8")
+        _write_file(html, render_html(report, pr_url=pr_url))
         console.info(f"status page written to {html}")
     if as_json:
         console.as_json(status_rows(report))

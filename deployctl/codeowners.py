@@ -12,6 +12,7 @@ import difflib
 from deployctl.catalog import CATALOG_FILE, Catalog
 from deployctl.envconfig import StackConfig, stack_config_file
 from deployctl.model import DEPLOYS_DIR
+from deployctl.owners import OWNER_RULE, is_owner
 
 CODEOWNERS_FILE = ".github/CODEOWNERS"
 
@@ -31,11 +32,15 @@ HEADER = """\
 
 
 def _unique(*groups: list[str]) -> list[str]:
+    """Owners in first-seen order. Each is checked again here, where it is written: an owner holding a
+    newline would add CODEOWNERS rules of its own (the models refuse it first)."""
     seen: dict[str, None] = {}
     for group in groups:
         for owner in group:
-            seen.setdefault(owner.strip(), None)
-    return [o for o in seen if o]
+            if not is_owner(owner):
+                raise ValueError(f"{owner!r} is not a GitHub owner: {OWNER_RULE}")
+            seen.setdefault(owner, None)
+    return list(seen)
 
 
 def _line(pattern: str, owners: list[str]) -> str:

@@ -32,9 +32,11 @@ def newer_commit_stacks(root: Path, head_sha: str, branch: str, head: Snapshot) 
     """Stacks that a commit after `head` on the deploy branch also changes: its own run deploys them."""
     repo = open_repo(root)
     remote, _, name = branch.partition("/")
-    if name and remote in [r.name for r in repo.remotes]:
+    if name and not name.startswith("-") and remote in [r.name for r in repo.remotes]:
+        from deployctl.safegit import git_timeout
+
         try:
-            repo.git.fetch("--quiet", remote, name)
+            repo.git.fetch("--quiet", "--", remote, name, kill_after_timeout=git_timeout())
         except Exception as exc:  # an unreachable remote must not stop a deploy
             console.info(f"could not fetch {branch} ({exc.__class__.__name__}); judging staleness from the local ref")
     try:
@@ -97,7 +99,7 @@ def run_up(root: Path, stacks: list[str] | None, base: str | None, head: str | N
             console.info(f"pulumi up {env} ...")
             from deployctl.progress import ResourceProgress
 
-            outcome = engine.up(env, text, sink=ResourceProgress(env))  # type: ignore[union-attr]
+            outcome = save_engine_log(engine.up(env, text, sink=ResourceProgress(env)))  # type: ignore[union-attr]
         notify(env, outcome, env_changes, pr, merge)
         return outcome
 
@@ -141,7 +143,8 @@ def notify(env: str, outcome: Outcome, changes: list[PlanChange], pr: int | None
     result = "skipped" if outcome.skipped else ("succeeded" if outcome.ok else "failed")
     post_slack(url, DeployNotice(
         env=env, result=result, apps=[{"app": c.app, "old": c.old, "new": c.new} for c in changes],
-        pr=pr, merge_commit=merge, run_url=run_url(), message=outcome.skipped or outcome.error or "",
+        pr=pr, merge_commit=merge, run_url=run_url(),
+        message=outcome.skipped or (outcome.failure_line() if not outcome.ok else ""),
     ))
 
 
@@ -158,4 +161,26 @@ def _say(outcome: Outcome) -> None:
     if outcome.ok:
         console.out(f"{outcome.env}: ok ({counts})")
     else:
-        console.error(f"{outcome.env}: failed\n{outcome.error}")
+        saved = f" (full engine log: {outcome.log_file})" if outcome.log_file else ""
+        console.error(outcome.failure_line() + saved)
+
+
+def save_engine_log(outcome: Outcome) -> Outcome:
+    """A failed run's full engine output goes to a file (DEPLOYCTL_LOG_DIR, else the temp dir), so
+    the terminal and Slack get one line and a person still has every detail."""
+    if outcome.ok or not outcome.log:
+        return outcome
+    import tempfile
+
+    folder = Path(os.environ.get("DEPLOYCTL_LOG_DIR") or Path(tempfile.gettempdir()) / "deployctl-logs")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        path = folder / f"{outcome.env}-{stamp}.log"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(outcome.log)
+    except OSError as exc:
+        console.info(f"could not save the engine log of {outcome.env} ({exc.strerror or exc})")
+        return outcome
+    return outcome.model_copy(update={"log_file": str(path)})

@@ -18,7 +18,7 @@ from typing import Any
 
 from pulumi import automation as auto
 
-from deployctl.outcomes import Outcome, UpdateRecord, changes_from_events
+from deployctl.outcomes import Outcome, UpdateRecord, changes_from_events, failed_outcome
 from deployctl.violations import CannotJudge
 
 STATE_DIR = ".pulumi-state"
@@ -90,8 +90,7 @@ class Engine:
                 on_event=_collect(events, sink), diff=True, color="never", suppress_progress=True
             )
         except auto.errors.CommandError as exc:
-            return Outcome(env=env, ok=False, changes=tuple(changes_from_events(events)),
-                           error=_error_text(exc))
+            return failed_outcome(env, events, _error_text(exc))
         return Outcome(env=env, ok=True, counts=dict(result.change_summary),
                        changes=tuple(changes_from_events(events)))
 
@@ -103,8 +102,7 @@ class Engine:
                 suppress_progress=True,
             )
         except auto.errors.CommandError as exc:
-            return Outcome(env=env, ok=False, changes=tuple(changes_from_events(events)),
-                           error=_error_text(exc))
+            return failed_outcome(env, events, _error_text(exc))
         return Outcome(
             env=env, ok=True, counts=dict(result.summary.resource_changes or {}),
             changes=tuple(changes_from_events(events)),
@@ -243,7 +241,6 @@ def _event_dict(event: Any) -> dict[str, Any]:
 
 
 def _error_text(exc: auto.errors.CommandError) -> str:
-    text = (getattr(exc, "stderr", "") or "") + "\n" + (getattr(exc, "stdout", "") or "")
-    lines = [ln for ln in text.splitlines() if ln.strip()]
-    keep = [ln for ln in lines if "error" in ln.lower()] or lines
-    return "\n".join(keep[-20:]) or str(exc)
+    """The engine's whole output of a failed run (for the log file; outcomes extracts the cause)."""
+    text = ((getattr(exc, "stdout", "") or "") + "\n" + (getattr(exc, "stderr", "") or "")).strip()
+    return text or str(exc)

@@ -33,6 +33,9 @@ def open_repo(root: Path) -> git.Repo:
 def resolve_ref(repo: git.Repo, ref: str) -> str:
     import git
 
+    if not ref or ref.startswith("-") or any(ord(ch) < 0x20 for ch in ref):
+        raise CannotJudge(f"'{ref}' is not a ref (it is empty, begins with '-' or holds a control character); "
+                          "name a branch, tag or commit")
     try:
         return repo.commit(ref).hexsha
     except (git.BadName, ValueError, git.GitCommandError):
@@ -207,9 +210,9 @@ def commit_snapshot(repo: git.Repo, rev: str) -> Snapshot:
 def changed_paths(repo: git.Repo, base: str, head: str | None) -> list[str]:
     """Paths that differ between base and head (None: the working tree, untracked files too)."""
     if head is not None:
-        out = repo.git.diff("--no-renames", "--name-only", "-z", base, head)
+        out = repo.git.diff("--no-renames", "--name-only", "-z", base, head, "--")
         return sorted(p for p in out.split("\0") if p)
-    out = repo.git.diff("--no-renames", "--name-only", "-z", base)
+    out = repo.git.diff("--no-renames", "--name-only", "-z", base, "--")
     untracked = repo.git.ls_files("--others", "--exclude-standard", "-z")
     return sorted({p for p in (out + "\0" + untracked).split("\0") if p})
 
@@ -234,4 +237,13 @@ def deploy_history(repo: git.Repo, ref: str) -> list[HistoryEntry]:
 
 
 def first_parent_order(repo: git.Repo, ref: str) -> list[str]:
-    return repo.git.rev_list("--first-parent", ref).split()
+    return repo.git.rev_list("--first-parent", ref, "--").split()
+
+
+def safe_branch_name(name: str) -> str:
+    """A branch name from the command line, refused when git could read it as an option."""
+    from deployctl.safegit import branch_problem
+
+    if (problem := branch_problem(name)) is not None:
+        raise CannotJudge(f"--branch '{name}' {problem}")
+    return name

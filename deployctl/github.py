@@ -1,8 +1,9 @@
 """GitHub: the Actions run's context (event payload and environment) and the REST calls deployctl makes.
 
 Every failure becomes CannotJudge with a message that says what to do, never a traceback, and the token
-never appears in an error or a log line. The preview comment is upserted by a marker, so a PR carries
-exactly one, edited in place on every push.
+never appears in an error or a log line. The preview comment is upserted by a marker AND its author (the
+token's own identity), so a PR carries exactly one, edited in place on every push, and a comment anyone
+else writes with the marker is never taken for it.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from deployctl.violations import CannotJudge
 DEFAULT_API_URL = "https://api.github.com"
 DEFAULT_SERVER_URL = "https://github.com"
 PREVIEW_MARKER = "<!-- deployctl:preview -->"
+ACTIONS_BOT = "github-actions[bot]"
+"""Who comments with the Actions GITHUB_TOKEN, which may not read GET /user (403)."""
 ZERO_SHA = "0" * 40
 MAX_COMMENT_CHARS = 65536
 """GitHub refuses a longer comment body (422); a long preview is cut to fit."""
@@ -242,8 +245,13 @@ def _is_rate_limited(resp: httpx.Response) -> bool:
     )
 
 
-def _comment_matches(comment: dict[str, Any], marker: str) -> bool:
+def _comment_matches(comment: dict[str, Any], marker: str, author: str | None = None) -> bool:
     body = comment.get("body")
+    if author is not None:
+        user = comment.get("user")
+        login = user.get("login") if isinstance(user, dict) else None
+        if not isinstance(login, str) or login.lower() != author.lower():
+            return False
     return isinstance(body, str) and body.lstrip().startswith(marker)
 
 
@@ -255,7 +263,7 @@ class GitHub:
     """The few REST calls deployctl makes, retried through rate limits, 5xx answers and network errors."""
 
     def __init__(self, token: str, api_url: str = DEFAULT_API_URL, client: httpx.Client | None = None,
-                 retries: int = 5, sleep: Callable[[float], None] = time.sleep):
+                 retries: int = 5, sleep: Callable[[float], None] = time.sleep, author: str | None = None):
         if not token:
             raise CannotJudge("no GitHub token; pass GITHUB_TOKEN to the step "
                               "(env: GITHUB_TOKEN: ${{ secrets.GITHUB_TOKEN }})")
@@ -265,6 +273,7 @@ class GitHub:
         self._own_client = client is None
         self._retries = max(0, retries)
         self._sleep = sleep
+        self._author = author
         self._headers = {
             "Authorization": f"Bearer {token}",
             "Accept": "application/vnd.github+json",
@@ -399,13 +408,32 @@ class GitHub:
             url, params = resp.links.get("next", {}).get("url"), None
         return reviews
 
+    def identity(self) -> str:
+        """The login comments made with this token carry: GET /user, or, for a GitHub App installation
+        token such as Actions' GITHUB_TOKEN (GET /user answers 403), `github-actions[bot]`."""
+        if self._author is None:
+            try:
+                resp = self._request("GET", "/user")
+            except GitHubError as exc:
+                if exc.status != 403:
+                    raise
+                self._author = ACTIONS_BOT
+            else:
+                data = _json(resp, "GET")
+                login = data.get("login") if isinstance(data, dict) else None
+                if not isinstance(login, str) or not login:
+                    raise GitHubError("GET", "/user", resp.status_code, "the answer has no login")
+                self._author = login
+        return self._author
+
     def _find_comment(self, repo: str, number: int, marker: str) -> dict[str, Any] | None:
-        ours = [c for c in self.list_issue_comments(repo, number) if _comment_matches(c, marker)]
+        author = self.identity()
+        ours = [c for c in self.list_issue_comments(repo, number) if _comment_matches(c, marker, author)]
         return min(ours, key=lambda c: c.get("id", 0)) if ours else None
 
     def upsert_comment(self, repo: str, number: int, body: str,
                        marker: str = PREVIEW_MARKER) -> tuple[str, int]:
-        """Create or edit the PR's one comment that starts with marker.
+        """Create or edit the PR's one comment that starts with marker and that this token wrote.
 
         Returns ("created" | "updated" | "unchanged", comment id). The oldest marked comment wins, so a
         PR that somehow has two keeps editing the same one. A POST whose answer is lost is never blindly

@@ -7,6 +7,7 @@ so no message ever shows more of it than its host.
 from __future__ import annotations
 
 import contextlib
+import re
 import sys
 import time
 from typing import Any, Literal
@@ -53,9 +54,14 @@ class DeployNotice(BaseModel):
     message: str = ""
 
 
+_MENTION_RE = re.compile(r"@(?=[A-Za-z0-9_])")
+
+
 def _escape(text: str) -> str:
-    """Slack mrkdwn treats &, < and > as control characters."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """Slack mrkdwn treats &, < and > as control characters (`<!channel>`, `<@U123>`, links); an
+    `@name` gets a zero-width joiner, so text from a commit or an error never pings anyone."""
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _MENTION_RE.sub("@\u200d", text)
 
 
 def _short(sha: str | None) -> str:

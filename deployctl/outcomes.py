@@ -56,6 +56,17 @@ class Outcome(BaseModel):
     """Why this stack was not run (an upstream failed, or a newer run deploys it)."""
     warnings: tuple[str, ...] = ()
     """The engine's warning diagnostics, so a reviewer sees them in the comment."""
+    failed_app: str | None = None
+    """The app whose resource failed, when the failure is one app's (None: the program or the stack)."""
+    log: str | None = None
+    """The engine's full output of a failed run, for a log file; `error` is its one-line cause."""
+    log_file: str | None = None
+    """Where that full output was saved, once it was."""
+
+    def failure_line(self) -> str:
+        """One line for a person and for Slack: env, app, cause; never a traceback."""
+        who = f"app {self.failed_app}" if self.failed_app else "the stack"
+        return f"{self.env}: {who} failed: {self.error or 'the engine failed without saying why'}"
 
 
 class UpdateRecord(BaseModel):
@@ -222,3 +233,102 @@ def outcome_from_events(env: str, events: list[dict[str, Any]]) -> Outcome:
     return Outcome(env=env, ok=not failed, counts=counts, changes=tuple(changes),
                    warnings=warnings_from_events(events),
                    error="\n".join(errors) or ("a resource operation failed" if failed else None))
+
+
+# -- failures: one line out of the engine's output ---------------------------------------------
+
+_GENERIC = re.compile(
+    r"^(update failed|preview failed|refresh failed|destroy failed|resource monitor has terminated.*|"
+    r"\d+ errors? occurred.*|an unhandled error occurred.*|program failed.*)$", re.IGNORECASE)
+_EXCEPTION_LINE = re.compile(r"^(?:[A-Za-z_][\w.]*\.)?(?:[A-Z]\w*(?:Error|Exception|Judge|Exit)|Exception)"
+                             r"(?::\s*(?P<msg>.*))?$")
+_DIAG_HEAD = re.compile(r"^\s{2}(?P<type>\S+) \((?P<name>[^)]*)\):\s*$")
+MAX_CAUSE = 400
+
+
+def cause_of(message: str) -> str | None:
+    """The one line that says why, from a diagnostic: a traceback's final exception message (its
+    class name dropped), else the first line that is not generic; None when nothing specific."""
+    lines = [ln.strip() for ln in message.replace("\r", "").splitlines() if ln.strip()]
+    lines = [ln[len("error:"):].strip() if ln.lower().startswith("error:") else ln for ln in lines]
+    if any(ln.startswith("Traceback (most recent call last)") for ln in lines):
+        for line in reversed(lines):
+            if (m := _EXCEPTION_LINE.match(line)) is not None:
+                return _clip(m.group("msg") or line)
+        return None
+    for line in lines:
+        if not _GENERIC.match(line):
+            return _clip(line)
+    return None
+
+
+def _clip(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= MAX_CAUSE else text[: MAX_CAUSE - 1] + "…"
+
+
+def app_of_resource(name: str, apps: list[str]) -> str | None:
+    """The app a resource belongs to: components name their resources `<app>` or `<app>-<part>`."""
+    found = [a for a in apps if name == a or name.startswith(a + "-")]
+    return max(found, key=len) if found else None
+
+
+def apps_in(events: list[dict[str, Any]]) -> list[str]:
+    """The apps the program registered: one `deploys:apps:<Kind>` component each, named after it."""
+    apps = set()
+    for event in events:
+        meta = (event.get("resourcePreEvent") or event.get("resOutputsEvent") or {}).get("metadata") or {}
+        if str(meta.get("type", "")).startswith("deploys:apps:"):
+            apps.add(str(meta.get("urn", "")).rsplit("::", 1)[-1])
+    return sorted(apps)
+
+
+def failure(events: list[dict[str, Any]], text: str, apps: list[str] | None = None) -> tuple[str | None, str]:
+    """(app, cause) of a failed preview or up: the first resource error wins over the stack's own
+    generic ones; from the engine's events, else from its Diagnostics section."""
+    apps = apps_in(events) if apps is None else apps
+    found: list[tuple[str | None, str]] = []
+    for event in events:
+        diag = event.get("diagnosticEvent") or {}
+        if diag.get("severity") != "error":
+            continue
+        cause = cause_of(str(diag.get("message", "")))
+        if cause:
+            urn = str(diag.get("urn") or "")
+            name = urn.rsplit("::", 1)[-1] if urn else ""
+            is_stack = "::pulumi:pulumi:Stack::" in urn
+            found.append((None if is_stack or not name else app_of_resource(name, apps), cause))
+    if not found:
+        found = _from_diagnostics(text, apps)
+    if not found:
+        lines = [ln for ln in text.splitlines() if "error" in ln.lower()]
+        cause = cause_of("\n".join(lines)) if lines else None
+        return None, cause or "the engine failed; see its log"
+    with_app = [f for f in found if f[0] is not None]
+    return (with_app or found)[0]
+
+
+def _from_diagnostics(text: str, apps: list[str]) -> list[tuple[str | None, str]]:
+    """The `Diagnostics:` section of the engine's output: a resource heading, then its messages."""
+    if "Diagnostics:" not in text:
+        return []
+    section = text.split("Diagnostics:", 1)[1].split("\nResources:", 1)[0]
+    blocks: list[tuple[str, str, list[str]]] = []
+    for line in section.splitlines():
+        if (m := _DIAG_HEAD.match(line)) is not None:
+            blocks.append((m.group("type"), m.group("name"), []))
+        elif blocks:
+            blocks[-1][2].append(line)
+    out: list[tuple[str | None, str]] = []
+    for type_, name, body in blocks:
+        cause = cause_of("\n".join(body))
+        if cause:
+            out.append((None if type_ == "pulumi:pulumi:Stack" else app_of_resource(name, apps), cause))
+    return out
+
+
+def failed_outcome(env: str, events: list[dict[str, Any]], text: str) -> Outcome:
+    """The Outcome of a run the engine reported as failed: a one-line cause, the app, the full log."""
+    app, cause = failure(events, text)
+    return Outcome(env=env, ok=False, changes=tuple(changes_from_events(events)), error=cause,
+                   failed_app=app, log=text)

@@ -87,6 +87,27 @@ def _value(value: str | None) -> str:
     if value is None:
         return "—"
     return _code(value[:12] if _FULL_HASH.fullmatch(value) else value)
+ZWJ = "\u200d"
+_MENTION_RE = re.compile(r"@(?=[A-Za-z0-9_])")
+_MD_SPECIAL_RE = re.compile(r"([\\`*_{}\[\]()#+!|~>-])")
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def md(text: object) -> str:
+    """Text from a commit, an author or a comment, inert in GitHub markdown: one line, HTML
+    (`</details>`, `<!--`) shown as text, markdown syntax shown as typed, and no @mention pings."""
+    value = _CONTROL_RE.sub("", str(text)).replace("\r\n", " ").replace("\n", " ").replace("\r", " ")
+    value = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    value = _MD_SPECIAL_RE.sub(r"\\\1", value)
+    return _MENTION_RE.sub("@" + ZWJ, value)
+
+
+def fence(text: object) -> str:
+    """A fenced code block that the text cannot close: its fence is longer than any backtick run."""
+    value = str(text)
+    longest = max((len(m) for m in re.findall(r"`+", value)), default=0)
+    ticks = "`" * max(3, longest + 1)
+    return f"{ticks}\n{value}\n{ticks}"
 
 
 def _props(r: ResourceChange) -> str:
@@ -108,6 +129,8 @@ def _template() -> jinja2.Template:
         autoescape=False,  # markdown, not HTML; GitHub sanitises what it renders
         undefined=jinja2.StrictUndefined,
     )
+    env.filters["md"] = md
+    env.filters["fence"] = fence
     return env.get_template("comment.md.j2")
 
 

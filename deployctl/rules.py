@@ -74,6 +74,19 @@ def check_file(snapshot: Snapshot, f: DeployFile, commits: Commits) -> tuple[lis
     return found, full
 
 
+def check_path(snapshot: Snapshot, f: DeployFile, full: str | None, commits: Commits) -> list[Violation]:
+    """`path-not-found`: the app deploys a subfolder its commit does not have (a typo, a move)."""
+    app = snapshot.catalog.apps.get(f.app)
+    has_path = getattr(commits, "has_path", None)  # an oracle that cannot answer judges nothing
+    if app is None or not app.path or full is None or has_path is None:
+        return []
+    if has_path(app.repo, full, app.path) is not False:
+        return []
+    return [_v("path-not-found", ERROR, f,
+               f"path '{app.path}' (apps.yaml, app '{f.app}') does not exist at {_short(full)} in "
+               f"{app.repo}: nothing could be deployed; fix `path` in apps.yaml, or deploy a commit that has it")]
+
+
 # -- changes against a base ---------------------------------------------------------------------
 
 
@@ -206,6 +219,7 @@ def check(head: Snapshot, commits: Commits, base: Snapshot | None = None,
         if paths is None or f.path in paths:
             file_found, resolved[f.path] = check_file(head, f, commits)
             found.extend(file_found)
+            found.extend(check_path(head, f, resolved[f.path], commits))
     for c in changes:
         found.extend(check_change(base, head, c, resolved.get(c.path), commits, at))  # type: ignore[arg-type]
     found.extend(check_groups(head, changes))
@@ -217,4 +231,4 @@ def _changed_configs(base: Snapshot, head: Snapshot) -> bool:
     return base.catalog != head.catalog or base.stacks != head.stacks
 
 
-__all__ = ["Commits", "check", "check_change", "check_file", "check_groups"]
+__all__ = ["Commits", "check", "check_change", "check_file", "check_groups", "check_path"]

@@ -18,6 +18,7 @@ from deployctl.gitaccess import (
     first_parent_order,
     open_repo,
     resolve_ref,
+    safe_branch_name,
     worktree_files,
     worktree_snapshot,
 )
@@ -255,7 +256,7 @@ def write_deploy(root: Path, env: str, app: str, commit: str, message: str, tags
     target = root / path
     target.parent.mkdir(parents=True, exist_ok=True)
     if branch:
-        open_repo(root).git.checkout("-b", branch)
+        open_repo(root).git.checkout("-b", safe_branch_name(branch))
     target.write_bytes(new)
     if branch:
         repo = open_repo(root)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict
 
 from deployctl.catalog import CATALOG_FILE, Catalog, parse_catalog, settings_violations
-from deployctl.envconfig import StackConfig, parse_stack_config, stack_config_file
+from deployctl.envconfig import StackConfig, parse_stack_config, promotion_cycle, stack_config_file, strip_secure
 from deployctl.model import NAME_RULE, is_valid_name
 from deployctl.tree import DeployTree, Entry, build_tree
 from deployctl.violations import Severity, Violation
@@ -56,7 +56,7 @@ def _without_secrets(overrides: dict | None) -> dict | None:
     """Encrypted values (`{secure: ...}`) can only be judged by the program, which decrypts them."""
     if not overrides:
         return overrides
-    return {k: v for k, v in overrides.items() if not (isinstance(v, dict) and set(v) == {"secure"})}
+    return strip_secure(overrides)
 
 
 def build_snapshot(files: RepoFiles) -> Snapshot:
@@ -113,6 +113,14 @@ def build_snapshot(files: RepoFiles) -> Snapshot:
                 + ("this env itself" if upstream == env else "not an env (no Pulumi."
                    f"{upstream}.yaml)") + "; name the env this one promotes from",
             ))
+    if cycle := promotion_cycle({env: stack.settings.promote_from for env, stack in stacks.items()}):
+        env = cycle[0]
+        config_errors.append(Violation(
+            rule="stack-config", severity=Severity.ERROR, file=stack_config_file(env), env=env,
+            line=stacks[env].promote_from_line,
+            message="deploys:promoteFrom forms a cycle (" + " promotes from ".join(cycle) + "), so no commit can "
+            "ever run upstream first; remove deploys:promoteFrom from one of these envs",
+        ))
     for f in tree.files.values():
         if f.app not in catalog.apps and not any(v.file == CATALOG_FILE for v in config_errors):
             violations.append(Violation(

@@ -10,7 +10,7 @@ from components import make_component
 from components.spec import AppSpec
 from deployctl.apprepos import repo_url
 from deployctl.catalog import app_settings, settings_violations
-from deployctl.envconfig import PROJECT, EnvSettings, env_settings_from_pulumi
+from deployctl.envconfig import PROJECT, EnvSettings, env_settings_from_pulumi, resolve_deploy_root
 from deployctl.gitaccess import worktree_snapshot
 from deployctl.order import app_order
 from deployctl.violations import errors
@@ -35,7 +35,11 @@ def app_specs(root: Path, env: str, settings: EnvSettings) -> list[AppSpec]:
         _fail([v.format() for v in problems])
     files = {f.app: f for f in snapshot.tree.in_env(env)}
     catalog = snapshot.catalog
-    deploy_root = settings.deploy_root or f".deployments/{env}"
+    try:
+        deploy_root = str(resolve_deploy_root(root, env, settings))
+    except ValueError as exc:
+        _fail([str(exc)])
+    secret_settings = snapshot.stacks[env].secret_settings if env in snapshot.stacks else {}
     specs = []
     invalid = [v.format() for name, file in files.items()
                for v in settings_violations(name, catalog.apps[name], settings.settings.get(name), env, file.path)]
@@ -48,7 +52,8 @@ def app_specs(root: Path, env: str, settings: EnvSettings) -> list[AppSpec]:
                 env=env, app=name, kind=app.kind, commit=file.commit, comment=file.current.comment,
                 repo_url=repo_url(app.repo, root), path=app.path,
                 settings=app_settings(name, app, settings.settings.get(name)),
-                deploy_root=str((root / deploy_root).resolve()), depends_on=list(app.depends_on),
+                deploy_root=deploy_root, depends_on=list(app.depends_on),
+                secret_settings=secret_settings.get(name, ()) + secret_settings.get("*", ()),
             )
         )
     return specs

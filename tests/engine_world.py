@@ -29,7 +29,7 @@ class World:
 
     def current(self, env: str, app: str) -> str:
         link = self.root / ".deployments" / env / app / "current"
-        return link.resolve().name
+        return link.resolve().name.split("-")[0]  # a subfolder release is <commit>-<path digest>
 
     def releases(self, env: str, app: str) -> set[str]:
         return {p.name for p in (self.root / ".deployments" / env / app / "releases").iterdir()}

@@ -49,11 +49,12 @@ class FakeGitHub:
         self.failures: list[Failure] = []
         self.requests: list[tuple[str, str, dict[str, str], dict[str, str]]] = []
         self.api_url = server.url_for("").rstrip("/")
+        server.expect_request("/user").respond_with_json({"login": "someone"})  # the token's identity
         server.expect_request(re.compile(r"^/repos/.*")).respond_with_handler(self.handle)
 
-    def add(self, body: str) -> int:
+    def add(self, body: str, author: str = "someone") -> int:
         self.next_id += 1
-        self.comments.append({"id": self.next_id, "body": body, "user": {"login": "someone"}})
+        self.comments.append({"id": self.next_id, "body": body, "user": {"login": author}})
         return self.next_id
 
     def count(self, method: str) -> int:
@@ -139,6 +140,14 @@ def test_the_oldest_marked_comment_is_the_one_kept(fake: FakeGitHub) -> None:
     fake.add(f"{PREVIEW_MARKER}\ntwo")
     fake.add(f"> {PREVIEW_MARKER} quoted by a human")
     assert client(fake, []).upsert_comment(REPO, NUMBER, "three") == ("updated", oldest)
+
+
+def test_a_marked_comment_by_someone_else_is_never_ours(fake: FakeGitHub) -> None:
+    forged = fake.add(f"{PREVIEW_MARKER}\n## ✅ deployctl preview: all passed", author="mallory")
+    status, comment_id = client(fake, []).upsert_comment(REPO, NUMBER, "the real preview")
+    assert status == "created" and comment_id != forged
+    assert fake.count("PATCH") == 0
+    assert next(c for c in fake.comments if c["id"] == forged)["body"].endswith("all passed")
 
 
 def test_unchanged_body_is_not_patched(fake: FakeGitHub) -> None:
@@ -345,6 +354,8 @@ def test_a_fork_read_only_token_puts_the_preview_in_the_job_summary(httpserver: 
                                                                      monkeypatch: pytest.MonkeyPatch):
     from deployctl.review import post_comment
 
+    httpserver.expect_request("/user").respond_with_json({"message": "Resource not accessible by integration"},
+                                                         status=403)
     httpserver.expect_request("/repos/acme/deploys/issues/7/comments", method="GET").respond_with_json([])
     httpserver.expect_request("/repos/acme/deploys/issues/7/comments", method="POST").respond_with_json(
         {"message": "Resource not accessible by integration"}, status=403)

@@ -1,0 +1,117 @@
+"""What may reach a git command line, and how long a network git operation may take.
+
+Values from apps.yaml, deploy files and the command line are hostile: a repository named
+`--upload-pack=...` would run a command, `ext::sh -c ...` would too. Pure checks here (used by the
+catalog model, so `check` refuses them with a file:line), and the options every network git call
+carries (used by the app-repository cache), so an unanswering server fails instead of hanging.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+GIT_TIMEOUT_VAR = "DEPLOYCTL_GIT_TIMEOUT"
+DEFAULT_GIT_TIMEOUT = 300.0
+"""Seconds one clone or fetch may take, start to end, whatever the server does."""
+CONNECT_TIMEOUT = 15
+"""Seconds to connect (ssh ConnectTimeout; also the low-speed window of http)."""
+LOW_SPEED_LIMIT = 1000
+"""Bytes per second below which an http transfer counts as stalled."""
+
+_SCP_RE = re.compile(r"^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:(?!/?/)[^\s]+$")
+"""`git@host:owner/repo.git`: user@host, a colon, a path (not `//`, which would be a URL)."""
+_URL_RE = re.compile(r"^(https|ssh|file)://[^\s]+$")
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+ALLOWED_PROTOCOLS = ("https", "ssh", "file")
+"""Transports git may use at all, even through a redirect or a submodule (`protocol.allow`)."""
+
+
+def option_like(value: str) -> bool:
+    """A value git would parse as an option if it came before `--`."""
+    return value.startswith("-")
+
+
+def repo_problem(spec: str) -> str | None:
+    """Why a catalog `repo` value must not reach git, or None when it is a repository git can clone.
+
+    Allowed: https://, ssh://, file:// URLs, scp-like `user@host:path`, and local paths (relative
+    to the deploy repo, or absolute). Refused: option-like values, `ext::`/`fd::` and other
+    transport helpers, other URL schemes (git://, http://: unauthenticated, unencrypted), control
+    characters.
+    """
+    if not spec or spec != spec.strip():
+        return "is empty or has leading/trailing spaces"
+    if _CONTROL_RE.search(spec):
+        return "contains a control character (a newline, a NUL, ...)"
+    if option_like(spec):
+        return "begins with '-', so git would read it as an option"
+    if "::" in spec.split("/", 1)[0]:
+        return (f"uses the transport helper '{spec.split('::', 1)[0]}::', which can run commands; "
+                "use an https://, ssh:// or git@host:path URL")
+    if "://" in spec:
+        if _URL_RE.match(spec):
+            return None
+        scheme = spec.split("://", 1)[0]
+        return f"uses the scheme '{scheme}://'; allowed: https://, ssh://, file://, git@host:path or a path"
+    if _SCP_RE.match(spec):
+        return None
+    if ":" in spec.split("/", 1)[0] and not spec.startswith("/"):
+        return "looks like host:path without a user (git@host:path) or a URL; write the URL in full"
+    return None  # a local path
+
+
+def path_problem(path: str) -> str | None:
+    """Why an app's `path` (a folder inside its repository) is unsafe, or None."""
+    if not path or _CONTROL_RE.search(path):
+        return "is empty or contains a control character"
+    if option_like(path):
+        return "begins with '-'"
+    if path.startswith("/") or "\\" in path:
+        return "must be relative to the repository's root, with '/' separators"
+    if any(part in ("..", ".") for part in path.strip("/").split("/")):
+        return "must not contain '.' or '..' components"
+    return None
+
+
+_BRANCH_BAD = re.compile(r"(^[-/.]|\.\.|[\x00-\x20\x7f~^:?*\[\\]|@\{|//|/\.|\.lock$|/$|\.$)")
+
+
+def branch_problem(branch: str) -> str | None:
+    """Why a release `branch` is not a branch name git accepts (check-ref-format), or None."""
+    if not branch or _BRANCH_BAD.search(branch):
+        return "is not a valid branch name (git check-ref-format); e.g. main or release/1.x"
+    return None
+
+
+def git_timeout() -> float:
+    """DEPLOYCTL_GIT_TIMEOUT seconds (a positive number), else the default."""
+    raw = os.environ.get(GIT_TIMEOUT_VAR, "")
+    try:
+        value = float(raw)
+    except ValueError:
+        return DEFAULT_GIT_TIMEOUT
+    return value if value > 0 else DEFAULT_GIT_TIMEOUT
+
+
+def network_config() -> list[str]:
+    """`-c` options for every network git call: a stall fails, and only safe transports are used."""
+    low_speed_time = max(1, min(CONNECT_TIMEOUT, int(git_timeout())))
+    args = [
+        "-c", f"http.lowSpeedLimit={LOW_SPEED_LIMIT}",
+        "-c", f"http.lowSpeedTime={low_speed_time}",
+        "-c", "protocol.allow=never",
+    ]
+    for proto in ALLOWED_PROTOCOLS:
+        args += ["-c", f"protocol.{proto}.allow=always"]
+    return args
+
+
+def network_env(environ: dict[str, str] | os._Environ[str] | None = None) -> dict[str, str]:
+    """Environment for network git: never prompt; ssh with a connect timeout and batch mode."""
+    environ = os.environ if environ is None else environ
+    env = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "", "SSH_ASKPASS": "", "LC_ALL": "C"}
+    if not environ.get("GIT_SSH_COMMAND") and not environ.get("GIT_SSH"):
+        env["GIT_SSH_COMMAND"] = (f"ssh -o BatchMode=yes -o ConnectTimeout={CONNECT_TIMEOUT} "
+                                  "-o ServerAliveInterval=15 -o ServerAliveCountMax=2")
+    return env

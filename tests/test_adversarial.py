@@ -1,0 +1,697 @@
+"""Hostile input, tried for real: one test per defect of issue 10, one per class of input for each field
+that reaches git, the filesystem, a PR comment, the status page, Slack or CODEOWNERS.
+
+Each test asserts three things: nothing executed (the marker file a payload would create is absent),
+nothing outside the deploy root was touched, and what the error says (file:line, rule, what to do).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+from deployctl.apprepos import AppRepo as CachedRepo
+from deployctl.apprepos import AppRepos, CommitInfo, repo_url
+from deployctl.codeowners import render_codeowners
+from deployctl.envconfig import EnvSettings, parse_stack_config, resolve_deploy_root
+from deployctl.github import ACTIONS_BOT, PREVIEW_MARKER, GitHub
+from deployctl.notify import DeployNotice, slack_payload
+from deployctl.outcomes import Outcome
+from deployctl.plan import PlanChange
+from deployctl.render import CommitLog, PreviewReport, StackPreview, render_comment
+from deployctl.safegit import branch_problem, path_problem, repo_problem
+from deployctl.violations import CannotJudge
+from tests.builders import AppRepo, DeployRepo
+from tests.scenario import run_cli
+
+ZWJ = "\u200d"
+
+
+# -- helpers ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def marker(tmp_path: Path) -> Path:
+    """The file a payload would create if it ran; every test asserts it is absent."""
+    return tmp_path / "PWNED"
+
+
+def deploy_world(tmp_path: Path, apps: dict[str, dict[str, Any]] | None = None,
+                 **staging: Any) -> tuple[DeployRepo, AppRepo, str]:
+    """An app repo (with a `site/` folder) and a deploy repo with one env, committed."""
+    app = AppRepo(tmp_path / "apps" / "web")
+    sha = app.commit("first", {"site/index.html": "<h1>site</h1>\n", "docs/index.html": "<h1>docs</h1>\n"})
+    deploy = DeployRepo(tmp_path / "deploy")
+    deploy.catalog(apps or {"web": {"repo": str(app.path)}})
+    deploy.env("staging", **staging)
+    for name in apps or {"web": {}}:
+        deploy.deploy("staging", name, sha, "first")
+    deploy.commit("initial")
+    return deploy, app, sha
+
+
+def check_json(root: Path, *args: str, env: dict[str, str] | None = None) -> tuple[int, dict[str, Any], str]:
+    code, out, err = run_cli(root, "check", "--json", *args, env=env)
+    assert "Traceback" not in err, err
+    return code, (json.loads(out) if out.strip() else {}), err
+
+
+def violation(report: dict[str, Any], rule: str) -> dict[str, Any]:
+    found = [v for v in report.get("violations", []) if v["rule"] == rule]
+    assert found, report
+    return found[0]
+
+
+# -- 1. repository values never reach git as options or transports ------------------------------------
+
+
+HOSTILE_REPOS = {
+    "upload-pack option": "--upload-pack=touch {m};@x:y",
+    "short option": "-uTouch {m}",
+    "ssh option through -o": "-oProxyCommand=touch {m}",
+    "template option": "--template=/tmp",
+    "ext transport": "ext::sh -c touch% {m}",
+    "fd transport": "fd::17",
+    "git:// (plaintext)": "git://127.0.0.1/x.git",
+    "http:// (plaintext)": "http://127.0.0.1/x.git",
+    "newline then option": "https://example.com/x.git\n--upload-pack=touch {m}",
+    "leading space": " --upload-pack=touch {m}",
+}
+
+
+@pytest.mark.parametrize("value", HOSTILE_REPOS.values(), ids=HOSTILE_REPOS.keys())
+def test_defect1_hostile_repo_is_a_catalog_error_and_runs_nothing(tmp_path: Path, marker: Path, value: str):
+    spec = value.format(m=marker)
+    deploy, _, _ = deploy_world(tmp_path)
+    deploy.catalog({"web": {"repo": spec}})
+    code, report, err = check_json(deploy.path)
+    assert code == 2, err
+    v = violation(report, "catalog")
+    assert v["file"] == "apps.yaml" and v["line"] == 3  # apps: / web: / repo:
+    assert "repo" in v["message"] and "cannot judge" in err
+    assert not marker.exists()
+    assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").iterdir())
+
+
+def test_defect1_repo_values_are_refused_whoever_calls(marker: Path, tmp_path: Path):
+    """The program and the provider call repo_url/AppRepos directly, not through the catalog."""
+    for value in HOSTILE_REPOS.values():
+        with pytest.raises(CannotJudge, match=r"apps\.yaml"):
+            repo_url(value.format(m=marker), tmp_path)
+        with pytest.raises(CannotJudge):
+            AppRepos(tmp_path, cache_dir=tmp_path / "cache").get(value.format(m=marker)).ensure_cloned()
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("value", ["https://github.com/acme/api.git", "ssh://git@github.com/acme/api.git",
+                                   "git@github.com:acme/api.git", "file:///srv/git/api.git", "../apps/api",
+                                   "/srv/git/api"])
+def test_allowed_repository_forms(value: str):
+    assert repo_problem(value) is None
+
+
+# -- branch and path values: git check-ref-format, relative, no `..` ----------------------------------
+
+
+@pytest.mark.parametrize("branch", ["--upload-pack=touch x", "-b", "a..b", "main branch", "main\n-x", "x^{}",
+                                    "refs/heads/../x", "/main", "main.lock"])
+def test_hostile_branch_is_a_catalog_error(tmp_path: Path, marker: Path, branch: str):
+    deploy, app, _ = deploy_world(tmp_path)
+    deploy.catalog({"web": {"repo": str(app.path), "branch": branch}})
+    code, report, err = check_json(deploy.path)
+    assert code == 2, err
+    assert "branch" in violation(report, "catalog")["message"]
+    assert branch_problem(branch) is not None and not marker.exists()
+
+
+@pytest.mark.parametrize("path", ["../../etc", "/etc", "-x", "site/../../x", "site\n/x", ".", "a\\b"])
+def test_hostile_app_path_is_a_catalog_error(tmp_path: Path, path: str):
+    deploy, app, _ = deploy_world(tmp_path)
+    deploy.catalog({"web": {"repo": str(app.path), "path": path}})
+    code, report, err = check_json(deploy.path)
+    assert code == 2, err
+    v = violation(report, "catalog")
+    assert "path" in v["message"] and v["line"] is not None
+    assert path_problem(path) is not None
+
+
+def test_hostile_refs_from_the_command_line_never_reach_git(tmp_path: Path, marker: Path):
+    deploy, _, sha = deploy_world(tmp_path)
+    code, _, err = run_cli(deploy.path, "check", "--base", f"--upload-pack=touch {marker}")
+    assert code == 2 and "begins with '-'" in err and "Traceback" not in err
+    code, _, err = run_cli(deploy.path, "plan", "--base", f"--output={marker}")
+    assert code == 2 and not marker.exists()
+    before = (deploy.path / "deploys/staging/web").read_bytes()
+    code, _, err = run_cli(deploy.path, "bump", "staging", "web", sha, "--branch", f"--upload-pack=touch {marker}")
+    assert code == 2 and "--branch" in err and "Traceback" not in err
+    assert (deploy.path / "deploys/staging/web").read_bytes() == before
+    assert deploy.repo.active_branch.name == "main" and not marker.exists()
+
+
+def test_hostile_commit_token_is_a_syntax_error(tmp_path: Path, marker: Path):
+    deploy, _, _ = deploy_world(tmp_path)
+    deploy.write("deploys/staging/web", f"--upload-pack=touch {marker}\n")
+    code, report, _ = check_json(deploy.path)
+    assert code == 1
+    assert violation(report, "syntax")["file"] == "deploys/staging/web"
+    assert not marker.exists()
+
+
+# -- 9. path-not-found ---------------------------------------------------------------------------------
+
+
+def test_defect9_a_path_missing_at_the_commit_is_an_error_before_anything_deploys(tmp_path: Path):
+    deploy, app, sha = deploy_world(tmp_path)
+    deploy.catalog({"web": {"repo": str(app.path), "path": "nonexistent"}})
+    deploy.commit("a typo in path")
+    code, report, _ = check_json(deploy.path)
+    assert code == 1
+    v = violation(report, "path-not-found")
+    assert v["severity"] == "error" and v["file"] == "deploys/staging/web" and v["line"] == 1
+    assert "'nonexistent'" in v["message"] and sha[:12] in v["message"] and "apps.yaml" in v["message"]
+    # `up` runs the same safeguards first: nothing is deployed, no traceback
+    code, _, err = run_cli(deploy.path, "up", "--stack", "staging")
+    assert code == 1 and "path-not-found" in err and "Traceback" not in err
+    assert not (deploy.path / ".deployments").exists() and not (deploy.path / ".pulumi-state").exists()
+    # the folder that does exist passes
+    deploy.catalog({"web": {"repo": str(app.path), "path": "site/"}})
+    code, report, _ = check_json(deploy.path)
+    assert code == 0, report
+
+
+# -- 4. no hang: an app repository server that accepts and never answers -------------------------------
+
+
+@pytest.fixture
+def silent_server() -> Iterator[int]:
+    """A real TCP server on loopback that accepts every connection and never sends a byte."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    sock.settimeout(0.2)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = sock.accept()
+            except OSError:
+                continue
+            held.append(conn)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield sock.getsockname()[1]
+    stop.set()
+    thread.join(timeout=5)
+    for conn in held:
+        conn.close()
+    sock.close()
+
+
+@pytest.mark.parametrize("scheme", ["https", "ssh"])
+def test_defect4_check_against_a_silent_server_fails_in_bounded_time(tmp_path: Path, silent_server: int,
+                                                                     scheme: str):
+    url = (f"https://127.0.0.1:{silent_server}/acme/web.git" if scheme == "https"
+           else f"ssh://git@127.0.0.1:{silent_server}/acme/web.git")
+    deploy, _, _ = deploy_world(tmp_path)
+    deploy.catalog({"web": {"repo": url}})
+    env = {**os.environ, "DEPLOYCTL_GIT_TIMEOUT": "3"}
+    started = time.monotonic()
+    code, _, err = run_cli(deploy.path, "check", env=env)
+    elapsed = time.monotonic() - started
+    assert code == 2, err
+    assert elapsed < 25, f"took {elapsed:.1f} s"
+    assert f"127.0.0.1:{silent_server}/acme/web.git" in err and "no answer within 3 s" in err
+    assert "DEPLOYCTL_GIT_TIMEOUT" in err and "Traceback" not in err
+
+
+def test_defect4_a_warm_cache_fetch_from_a_silent_server_fails_in_bounded_time(tmp_path: Path, silent_server: int,
+                                                                              monkeypatch: pytest.MonkeyPatch):
+    app = AppRepo(tmp_path / "app")
+    app.commit("one")
+    warm = AppRepos(tmp_path, cache_dir=tmp_path / "cache").get(str(app.path))
+    warm.ensure_cloned()
+    url = f"https://127.0.0.1:{silent_server}/acme/app.git"
+    subprocess.run(["git", "--git-dir", str(warm.path), "remote", "set-url", "origin", url], check=True)
+    monkeypatch.setenv("DEPLOYCTL_GIT_TIMEOUT", "2")
+    cached = CachedRepo(url, warm.path, offline=False)
+    started = time.monotonic()
+    with pytest.raises(CannotJudge, match=r"cannot fetch https://127\.0\.0\.1:\d+/acme/app\.git: no answer within 2 s"):
+        cached.fetch()
+    assert time.monotonic() - started < 15
+    assert cached.branch_tip("main") == app.head()  # the cache still answers
+
+
+# -- 6. owners and reviewers: only GitHub user, team or email syntax reaches CODEOWNERS ----------------
+
+
+HOSTILE_OWNERS = {
+    "newline rule": "@acme/api\n/** @mallory",
+    "carriage return": "@acme/api\r/** @mallory",
+    "comment": "@acme/api # x",
+    "space": "@acme api",
+    "a pattern": "/**",
+    "bare at": "@",
+    "no at": "mallory",
+    "double slash team": "@acme//api",
+}
+
+
+@pytest.mark.parametrize("owner", HOSTILE_OWNERS.values(), ids=HOSTILE_OWNERS.keys())
+def test_defect6_hostile_owner_never_reaches_codeowners(tmp_path: Path, owner: str):
+    deploy, app, _ = deploy_world(tmp_path)
+    deploy.catalog({"web": {"repo": str(app.path), "owners": [owner]}})
+    code, _, err = run_cli(deploy.path, "codeowners")
+    assert code == 2 and "apps.yaml:" in err and "catalog" in err and "owner" in err
+    assert not (deploy.path / ".github/CODEOWNERS").exists()
+
+
+@pytest.mark.parametrize("owner", HOSTILE_OWNERS.values(), ids=HOSTILE_OWNERS.keys())
+def test_defect6_hostile_reviewer_is_a_stack_config_error(tmp_path: Path, owner: str):
+    deploy, _, _ = deploy_world(tmp_path, protected=True, reviewers=["@acme/release", owner])
+    code, report, err = check_json(deploy.path)
+    assert code == 2, err
+    v = violation(report, "stack-config")
+    assert v["file"] == "Pulumi.staging.yaml" and "reviewers" in v["message"]
+
+
+def test_valid_owners_render_one_rule_each(tmp_path: Path):
+    deploy, app, _ = deploy_world(tmp_path, protected=True, reviewers=["@acme/release-managers", "@bob"])
+    deploy.catalog({"web": {"repo": str(app.path), "owners": ["@acme/web.team", "alice@example.com", "@a-b"]}})
+    code, _, err = run_cli(deploy.path, "codeowners")
+    assert code == 0, err
+    rules = [ln for ln in (deploy.path / ".github/CODEOWNERS").read_text().splitlines()
+             if ln and not ln.startswith("#")]
+    assert "/deploys/staging/ @acme/release-managers @bob" in rules
+    assert all(ln.startswith("/") for ln in rules) and not any("/**" in ln for ln in rules)
+
+
+# -- 2. deployRoot stays inside .deployments/; components delete only what they created ---------------
+
+
+@pytest.mark.parametrize("root", ["/tmp/victim", ".", "deploys", "stacks", ".deployments", ".deployments/../stacks",
+                                  "../outside", ".deployments/staging\n"])
+def test_defect2_deploy_root_outside_deployments_is_a_stack_config_error(tmp_path: Path, root: str):
+    deploy, _, _ = deploy_world(tmp_path, deployRoot=root)
+    code, report, err = check_json(deploy.path)
+    assert code == 2, err
+    v = violation(report, "stack-config")
+    assert v["file"] == "Pulumi.staging.yaml" and v["line"] == 2 and "deployRoot" in v["message"]
+    assert "allowExternalRoot" in v["message"] or "control character" in v["message"]
+
+
+def test_defect2_up_with_an_external_root_deletes_nothing_there(tmp_path: Path):
+    victim = tmp_path / "victim"
+    (victim / "web").mkdir(parents=True)
+    (victim / "web" / "precious.txt").write_text("keep me")
+    deploy, _, _ = deploy_world(tmp_path, deployRoot=str(victim))
+    deploy.remove("deploys/staging/web")
+    deploy.commit("remove web")
+    code, _, err = run_cli(deploy.path, "up", "--stack", "staging")
+    assert code == 2 and "deployRoot" in err and "Traceback" not in err
+    assert (victim / "web" / "precious.txt").read_text() == "keep me"
+
+
+def test_an_external_root_is_allowed_only_when_the_env_says_so(tmp_path: Path):
+    text = yaml.safe_dump({"config": {"deploys:deployRoot": "/srv/apps", "deploys:allowExternalRoot": True}})
+    assert parse_stack_config("staging", text).settings.deploy_root == "/srv/apps"
+
+
+def test_a_symlinked_deploy_root_is_resolved_before_it_is_trusted(tmp_path: Path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    root = tmp_path / "deploy"
+    (root / ".deployments").mkdir(parents=True)
+    (root / ".deployments" / "staging").symlink_to(outside)
+    with pytest.raises(ValueError, match="symbolic link"):
+        resolve_deploy_root(root, "staging", EnvSettings())
+    assert resolve_deploy_root(root, "prod", EnvSettings()) == (root / ".deployments/prod").resolve()
+    assert resolve_deploy_root(root, "x", EnvSettings(deployRoot=str(outside), allowExternalRoot=True)) == outside
+
+
+# -- 10. promoteFrom cycles ---------------------------------------------------------------------------
+
+
+def test_defect10_promote_from_cycle_is_a_stack_config_error(tmp_path: Path):
+    deploy, _, _ = deploy_world(tmp_path, promoteFrom="production")
+    deploy.env("production", promoteFrom="staging")
+    deploy.commit("a cycle")
+    code, report, err = check_json(deploy.path)
+    assert code == 2, err
+    v = violation(report, "stack-config")
+    assert v["file"] in ("Pulumi.production.yaml", "Pulumi.staging.yaml") and v["line"] == 2
+    assert "cycle" in v["message"] and "production" in v["message"] and "staging" in v["message"]
+
+
+# -- 11. a path that cannot be written -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("target", ["missing/dir/comment.md", "a-file/comment.md", "."])
+def test_defect11_unwritable_comment_file_names_the_path_and_reason(tmp_path: Path, target: str):
+    deploy, _, _ = deploy_world(tmp_path)
+    (tmp_path / "a-file").write_text("")
+    path = tmp_path / target
+    code, _, err = run_cli(deploy.path, "preview", "--base", "HEAD", "--comment-file", str(path))
+    assert code == 2, err
+    assert f"cannot write {path}" in err
+    assert any(r in err for r in ("No such file or directory", "Not a directory", "Is a directory"))
+    assert "internal error" not in err and "Traceback" not in err
+
+
+@pytest.mark.engine
+def test_defect11_unwritable_status_page_names_the_path_and_reason(tmp_path: Path):
+    deploy, _, _ = deploy_world(tmp_path)
+    deploy.copy_program()
+    path = tmp_path / "no" / "such" / "status.html"
+    code, _, err = run_cli(deploy.path, "status", "--html", str(path))
+    assert code == 2, err
+    assert f"cannot write {path}: No such file or directory" in err and "internal error" not in err
+
+
+# -- 5. the preview comment: found by marker AND by the token's identity ------------------------------
+
+
+class Comments:
+    """One PR's comments on a loopback GitHub: GET /user answers `login`, or 403 for an Actions token."""
+
+    def __init__(self, server: HTTPServer, login: str | None):
+        self.comments: list[dict[str, Any]] = []
+        self.patched: list[int] = []
+        self.url = server.url_for("").rstrip("/")
+        if login is None:
+            server.expect_request("/user").respond_with_json(
+                {"message": "Resource not accessible by integration"}, status=403)
+        else:
+            server.expect_request("/user").respond_with_json({"login": login})
+        server.expect_request("/repos/acme/deploys/issues/3/comments").respond_with_handler(self.list_or_post)
+        server.expect_request(
+            re.compile(r"^/repos/acme/deploys/issues/comments/\d+$")).respond_with_handler(self.patch)
+
+    def add(self, author: str, body: str) -> int:
+        self.comments.append({"id": 100 + len(self.comments), "user": {"login": author}, "body": body})
+        return self.comments[-1]["id"]
+
+    def list_or_post(self, request: Request) -> Response:
+        if request.method == "POST":
+            return Response(json.dumps({"id": self.add("deployctl-token-owner", request.get_json()["body"])}), 201,
+                            content_type="application/json")
+        return Response(json.dumps(self.comments), 200, content_type="application/json")
+
+    def patch(self, request: Request) -> Response:
+        comment_id = int(request.path.rsplit("/", 1)[-1])
+        self.patched.append(comment_id)
+        comment = next(c for c in self.comments if c["id"] == comment_id)
+        comment["body"] = request.get_json()["body"]
+        return Response(json.dumps(comment), 200, content_type="application/json")
+
+
+def test_defect5_a_forged_marked_comment_is_neither_edited_nor_kept_as_the_preview(httpserver: HTTPServer):
+    gh_comments = Comments(httpserver, login="deployctl-token-owner")
+    forged = gh_comments.add("mallory", f"{PREVIEW_MARKER}\n## ✅ deployctl preview: all passed")
+    with GitHub("ghp_token", api_url=gh_comments.url, sleep=lambda _: None) as gh:
+        action, comment_id = gh.upsert_comment("acme/deploys", 3, "## ❌ 1 safeguard error(s)")
+        assert gh.identity() == "deployctl-token-owner"
+    assert action == "created" and comment_id != forged and gh_comments.patched == []
+    assert gh_comments.comments[0]["body"].endswith("all passed")  # mallory's text is untouched
+    ours = [c for c in gh_comments.comments if c["user"]["login"] == "deployctl-token-owner"]
+    assert [c["body"] for c in ours] == [f"{PREVIEW_MARKER}\n## ❌ 1 safeguard error(s)"]
+    # the next push edits our comment, never mallory's
+    with GitHub("ghp_token", api_url=gh_comments.url, sleep=lambda _: None) as gh:
+        assert gh.upsert_comment("acme/deploys", 3, "## ✅ fixed") == ("updated", comment_id)
+    assert gh_comments.patched == [comment_id]
+
+
+def test_defect5_with_the_actions_token_the_author_is_github_actions_bot(httpserver: HTTPServer):
+    gh_comments = Comments(httpserver, login=None)
+    forged = gh_comments.add("mallory", f"{PREVIEW_MARKER}\nforged")
+    ours = gh_comments.add(ACTIONS_BOT, f"{PREVIEW_MARKER}\nold preview")
+    with GitHub("ghs_actions", api_url=gh_comments.url, sleep=lambda _: None) as gh:
+        assert gh.upsert_comment("acme/deploys", 3, "new preview") == ("updated", ours)
+    assert gh_comments.patched == [ours]
+    assert next(c for c in gh_comments.comments if c["id"] == forged)["body"].endswith("forged")
+
+
+# -- 8. text from commits, authors and comments: inert in Markdown, HTML and Slack ----------------------
+
+
+HOSTILE_TEXT = {
+    "closes details": "</details><details open><summary>all passed</summary>",
+    "opens an HTML comment": "<!-- hide the rest",
+    "team mention": "cc @acme/release-managers",
+    "user mention": "@mallory please approve",
+    "script": "<script>alert(1)</script>",
+    "markdown link": "[all passed](https://evil.example)",
+    "table cell break": "a | b | c",
+    "newline heading": "fix\n## ✅ all passed",
+}
+
+
+def _report_with(subject: str, author: str) -> PreviewReport:
+    info = CommitInfo(sha="a" * 40, author=author, email="m@example.com", time=datetime(2026, 1, 1, tzinfo=UTC),
+                      subject=subject)
+    change = PlanChange(env="staging", app="web", op="update", old="b" * 40, new="a" * 40)
+    stack = StackPreview(env="staging", changes=[change],
+                         logs={"web": CommitLog(count=1, commits=[info], author=author)},
+                         outcome=Outcome(env="staging", ok=False, error=f"provider said: {subject} ```` end"))
+    return PreviewReport(base="c" * 40, head=None, stacks=[stack])
+
+
+def _outside_fences(body: str) -> str:
+    """The markdown GitHub interprets: fenced code blocks are shown as they are, so they are left out."""
+    out, fence = [], None
+    for line in body.splitlines():
+        if set(line) == {"`"} and len(line) >= 3:
+            fence = None if fence == line else (fence or line)
+            continue
+        if fence is None:
+            out.append(line)
+    return "\n".join(out)
+
+
+def _assert_inert_markdown(body: str, text: str) -> None:
+    body = _outside_fences(body)
+    assert body.count("</details>") == body.count("<details>")  # only the template's own pairs
+    assert body.count("<!--") == 1 and body.startswith(PREVIEW_MARKER)  # only the marker
+    assert "<script" not in body and "](https://evil" not in body
+    assert "\n## ✅ all passed" not in body
+    for line in body.splitlines():
+        if "@" in line and not line.startswith("<!--"):
+            assert all(ch == ZWJ or not ch.isalnum() for ch in [line[line.index("@") + 1]]), line
+
+
+@pytest.mark.parametrize("text", HOSTILE_TEXT.values(), ids=HOSTILE_TEXT.keys())
+def test_defect8_commit_subject_and_author_are_inert_in_the_pr_comment(text: str):
+    body = render_comment(_report_with(text, text))
+    _assert_inert_markdown(body, text)
+    assert "\n## ✅ all passed" not in _outside_fences(body) and "](https://evil" not in _outside_fences(body)
+    fences = [ln for ln in body.splitlines() if set(ln) == {"`"}]
+    assert len(fences) == 2 and len(fences[0]) > 4  # the error's fence outlives its backticks
+
+
+def test_defect8_a_real_commit_subject_and_author_through_preview(tmp_path: Path, marker: Path):
+    from deployctl.review import build_preview
+
+    deploy, app, _ = deploy_world(tmp_path)
+    import git
+
+    mallory = git.Actor("@mallory **approved** [x](https://evil.example) |", "m@example.com")
+    new = app.commit("</details><!-- @acme/release-managers $(touch " + str(marker) + ")", author=mallory)
+    deploy.deploy("staging", "web", new, "<!-- @acme/team `x` </details>")
+    report, _ = build_preview(deploy.path, "HEAD", None, datetime.now(UTC), run_engine=False)
+    body = render_comment(report)
+    _assert_inert_markdown(body, "")
+    assert "&lt;/details&gt;" in body and f"@{ZWJ}mallory" in body
+    assert "\\*\\*approved" in body and f"@{ZWJ}acme/release" in body
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("text", HOSTILE_TEXT.values(), ids=HOSTILE_TEXT.keys())
+def test_defect8_deploy_comment_and_author_are_escaped_on_the_status_page(tmp_path: Path, text: str):
+    from deployctl.gitaccess import commit_snapshot, deploy_history, first_parent_order
+    from deployctl.history import join
+    from deployctl.status import build_status, render_html
+
+    deploy, app, _ = deploy_world(tmp_path)
+    second = app.commit("two")
+    deploy.deploy("staging", "web", second, text.replace("\n", " "))
+    deploy.repo.git.add("-A")
+    deploy.repo.git.commit("-q", "-m", "deploy", env={**os.environ, "GIT_AUTHOR_NAME": text.replace("\n", " "),
+                                                        "GIT_AUTHOR_EMAIL": "m@example.com"})
+    history = join(deploy_history(deploy.repo, "HEAD"), {}, first_parent_order(deploy.repo, "HEAD"))
+    report = build_status(commit_snapshot(deploy.repo, "HEAD"), {}, history, lambda *a: None, lambda *a: None,
+                          datetime.now(UTC))
+    page = render_html(report)
+    raw = text.replace("\n", " ")
+    if "<" in raw:
+        assert raw not in page
+        assert raw.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;") in page.replace("&#34;", '"') \
+            .replace("&#39;", "'")
+    assert "<script>alert" not in page and "<!-- hide" not in page
+
+
+@pytest.mark.parametrize("text", [*HOSTILE_TEXT.values(), "<!channel> <!here> <@U123>", "@channel @here"])
+def test_defect8_slack_text_cannot_mention_or_link(text: str):
+    payload = slack_payload(DeployNotice(env="staging", result="failed", message=text))
+    blob = json.dumps(payload, ensure_ascii=False)
+    assert "<!channel>" not in blob and "<!here>" not in blob and "<@U123>" not in blob and "<script" not in blob
+    assert "@channel" not in blob and "@here" not in blob and "@mallory" not in blob and "@acme" not in blob
+
+
+# -- 7. secrets stay secret: AWS kinds under mocks, the local kind on the real engine --------------------
+
+
+def test_defect7_secret_environment_is_a_secret_input_of_ecs_and_lambda():
+    import pulumi
+    from pulumi.runtime import MockResourceArgs, Mocks, set_mocks
+    from pulumi.runtime.settings import reset_options
+
+    from components import make_component
+    from components.spec import AppSpec
+    from deployctl.catalog import EcsServiceSettings, Kind, LambdaSettings
+
+    class Recording(Mocks):
+        def new_resource(self, args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
+            return f"{args.name}-id", {**args.inputs, "arn": f"arn:{args.name}", "version": "1"}
+
+        def call(self, args: Any) -> tuple[dict[str, Any], None]:
+            return {}, None
+
+    results: dict[str, bool] = {}
+    specs = {
+        "ecs": AppSpec(env="prod", app="api", kind=Kind.ECS_SERVICE, commit="a" * 40, repo_url="https://x/y.git",
+                       settings=EcsServiceSettings(image_repository="r", cluster="c",
+                                                   environment={"TOKEN": "hunter2-s3cret", "LOG": "info"}),
+                       secret_settings=("environment.TOKEN",)),
+        "lambda": AppSpec(env="prod", app="fn", kind=Kind.LAMBDA, commit="a" * 40, repo_url="https://x/y.git",
+                          settings=LambdaSettings(role_arn="arn:r", image_repository="r",
+                                                  environment={"TOKEN": "hunter2-s3cret", "LOG": "info"}),
+                          secret_settings=("environment.TOKEN",)),
+    }
+    for name, spec in specs.items():
+        reset_options()
+        set_mocks(Recording(), preview=False)
+
+        @pulumi.runtime.test
+        def program(spec: AppSpec = spec, name: str = name) -> pulumi.Output[Any]:
+            component = make_component(spec)
+            value = (component.task_definition.container_definitions if name == "ecs"  # type: ignore[attr-defined]
+                     else component.function.environment)  # type: ignore[attr-defined]
+            return pulumi.Output.from_input(value.is_secret()).apply(lambda s: results.__setitem__(name, s))
+
+        program()
+    reset_options()
+    assert results == {"ecs": True, "lambda": True}
+
+
+@pytest.mark.engine
+def test_defect7_a_secret_setting_is_encrypted_in_the_state_file(tmp_path: Path):
+    from deployctl.engine import Engine
+
+    deploy, _, _ = deploy_world(tmp_path)
+    deploy.copy_program()
+    deploy.commit("program")
+    engine = Engine(deploy.path)
+    stack = engine.stack("staging")
+    stack.set_config("deploys:settings.web.keep_releases",
+                     __import__("pulumi").automation.ConfigValue(value="937", secret=True), path=True)
+    assert "secure:" in (deploy.path / "Pulumi.staging.yaml").read_text()
+    code, report, err = check_json(deploy.path)
+    assert code == 0, (report, err)
+    outcome = engine.up("staging", "with a secret setting")
+    assert outcome.ok, outcome.error
+    state = json.dumps(stack.export_stack().deployment)
+    assert '"keep_releases": 937' not in state and '"keep_releases": "937"' not in state
+    release = next(r for r in stack.export_stack().deployment["resources"] if r["urn"].endswith("::web-release"))
+    for side in ("inputs", "outputs"):
+        assert "4dabf18193072939515e22adb298388d" in json.dumps(release[side]["keep_releases"]), side
+    assert "937" not in json.dumps(outcome.outputs) and "937" not in json.dumps(
+        [c.model_dump() for c in outcome.changes])
+
+
+# -- 3 and 2: releases keyed by commit and path; the component deletes only what it created -----------
+
+
+@pytest.mark.engine
+def test_defect3_changing_path_alone_deploys_the_new_content(tmp_path: Path):
+    deploy, app, _ = deploy_world(tmp_path, deployRoot=".deployments/staging")
+    deploy.catalog({"web": {"repo": str(app.path), "path": "site"}})
+    deploy.copy_program()
+    deploy.commit("site")
+    code, _, err = run_cli(deploy.path, "up", "--stack", "staging")
+    assert code == 0, err
+    current = deploy.path / ".deployments/staging/web/current"
+    assert (current / "index.html").read_text() == "<h1>site</h1>\n"
+    deploy.catalog({"web": {"repo": str(app.path), "path": "docs"}})  # same commit, other folder
+    deploy.commit("docs")
+    code, out, err = run_cli(deploy.path, "up", "--stack", "staging")
+    assert code == 0, err
+    assert (current / "index.html").read_text() == "<h1>docs</h1>\n"
+    assert "update 1" in out
+
+
+@pytest.mark.engine
+def test_defect2_and_9_a_foreign_folder_is_never_deployed_into_nor_deleted_and_the_failure_is_one_line(
+        tmp_path: Path, httpserver: HTTPServer):
+    posted: list[dict[str, Any]] = []
+    httpserver.expect_request("/hook", method="POST").respond_with_handler(
+        lambda r: (posted.append(r.get_json()), Response("ok"))[1])
+    deploy, app, _ = deploy_world(tmp_path, apps={"web": {}, "api": {}})
+    deploy.catalog({"web": {"repo": str(app.path), "path": "site"}, "api": {"repo": str(app.path)}})
+    foreign = deploy.path / ".deployments/staging/api"
+    foreign.mkdir(parents=True)
+    (foreign / "precious.txt").write_text("not deployctl's")
+    deploy.copy_program()
+    deploy.commit("program")
+    logs = tmp_path / "logs"
+    env = {**os.environ, "DEPLOYCTL_SLACK_WEBHOOK": httpserver.url_for("/hook"), "DEPLOYCTL_LOG_DIR": str(logs)}
+    code, _, err = run_cli(deploy.path, "up", "--stack", "staging", env=env)
+    assert code == 1
+    assert "Traceback" not in err, err
+    line = next(ln for ln in err.splitlines() if "failed:" in ln)
+    assert line.startswith("deployctl: staging: app api failed: ")
+    assert "not created by deployctl" in line and str(foreign) in line
+    log_file = Path(line.split("(full engine log: ", 1)[1].rstrip(")"))
+    assert log_file.parent == logs and "Traceback" in log_file.read_text()
+    assert (foreign / "precious.txt").read_text() == "not deployctl's"
+    assert sorted(p.name for p in foreign.iterdir()) == ["precious.txt"]
+    (message,) = [b["text"]["text"] for p in posted for b in p["blocks"]
+                  if b["type"] == "section" and "failed:" in b["text"]["text"]]
+    assert message.startswith("staging: app api failed: ") and "Traceback" not in message and "\n" not in message
+
+    # the foreign folder moved away, the app deploys; removing its deploy file deletes only what
+    # deployctl created: a file someone added beside the releases stays
+    (foreign / "precious.txt").unlink()
+    foreign.rmdir()
+    code, _, err = run_cli(deploy.path, "up", "--stack", "staging")
+    assert code == 0, err
+    (foreign / "notes.txt").write_text("added by a person")
+    deploy.remove("deploys/staging/api")
+    deploy.commit("remove api")
+    code, _, err = run_cli(deploy.path, "up", "--stack", "staging")
+    assert code == 0, err
+    assert sorted(p.name for p in foreign.iterdir()) == ["notes.txt"]
+    assert (deploy.path / ".deployments/staging/web/current/index.html").exists()
+
+
+def test_codeowners_render_refuses_an_owner_that_skipped_validation():
+    from deployctl.catalog import App, Catalog
+
+    catalog = Catalog.model_construct(apps={"web": App.model_construct(repo="x", owners=["@a\n/** @m"])})
+    with pytest.raises(ValueError, match="not a GitHub owner"):
+        render_codeowners(catalog, {"staging": parse_stack_config("staging", "config: {}\n")})
