@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel, ConfigDict
 
+from deployctl.backend import forced_reason
 from deployctl.model import HASH_RE
 from deployctl.outcomes import UpdateRecord
 from deployctl.plan import pr_number
@@ -27,6 +28,8 @@ class DeployResult(BaseModel):
     result: str  # succeeded | failed | in-progress | not-deployed
     time: datetime | None = None
     update: int | None = None
+    forced: str | None = None
+    """The --reason of an `up --force` that overrode the stale-run guard."""
 
 
 class HistoryEntry(BaseModel):
@@ -155,7 +158,14 @@ def join(entries: list[HistoryEntry], updates: dict[str, list[UpdateRecord]], or
             head_pos = pos(_update_head(record))
             if head_pos is None:
                 continue
-            outcome = DeployResult(result=_result(record), time=record.end or record.start, update=record.version)
+            outcome = DeployResult(result=_result(record), time=record.end or record.start, update=record.version,
+                                   forced=forced_reason(record.message))
+            if outcome.forced:  # an override redeploys, per app, what its head names, deployed before or not
+                latest: dict[str, HistoryEntry] = {}
+                for e in env_entries:
+                    if position[e.commit] >= head_pos:
+                        latest[e.app] = e
+                result.update({(e.commit, e.env, e.app): outcome for e in latest.values()})
             for i, e in enumerate(env_entries):
                 if i in covered or position[e.commit] < head_pos:
                     continue
