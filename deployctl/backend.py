@@ -346,23 +346,26 @@ def up_when_unlocked(env: str, attempt: Callable[[], Outcome], judge: Callable[[
                      locks: Callable[[], list[LockInfo]], timeout: float, say: Callable[[str], None],
                      clock: Callable[[], float] = _now, sleep: Callable[[float], None] = time.sleep,
                      note_every: float = 15.0) -> Outcome:
-    """Run `attempt` once the stack is free; while another run holds it, wait (a progress line every
-    `note_every` s) up to `timeout`, then re-judge staleness before trying, since the other run may
-    have deployed something newer. A lock left by a dead process on this machine fails at once."""
+    """Run `attempt` once the stack is free. While another run holds it, wait (a progress line every
+    `note_every` s) up to `timeout`. The staleness verdict is taken once the lock is seen free, right
+    before each try, since the run that held it may have deployed something newer (Pulumi records
+    the update in the history before it releases the lock). A lock left by a dead process on this
+    machine fails at once, pointing to `deployctl unlock`."""
     start = clock()
     next_note = start
-    rejudge = True
+    judged_since_wait = False
     while True:
-        if rejudge:
-            if (refusal := judge()) is not None:
-                return Outcome(env=env, ok=False, error=refusal)
-            rejudge = False
         held = locks()
         if not held:
+            if not judged_since_wait:
+                if (refusal := judge()) is not None:
+                    return Outcome(env=env, ok=False, error=refusal)
+                judged_since_wait = True
             outcome = attempt()
             if not looks_locked(outcome):
                 return outcome
             held = locks()
+        judged_since_wait = False
         dead = [lock for lock in held if lock.dead_here()]
         if dead:
             return Outcome(env=env, ok=False, error=dead_lock_message(env, dead))
@@ -376,7 +379,6 @@ def up_when_unlocked(env: str, attempt: Callable[[], Outcome], judge: Callable[[
             say(f"{env}: waiting for the lock held by {'; '.join(lock.describe() for lock in held)} "
                 f"({waited:.0f} s of {timeout:.0f} s)")
             next_note = clock() + note_every
-        rejudge = True
         sleep(min(max(0.0, timeout - waited), 0.5 + random.random() * 1.5))
 
 

@@ -156,13 +156,23 @@ def test_waiting_is_bounded_with_progress_then_names_the_holder():
 
 
 def test_after_the_lock_is_released_the_run_is_judged_again():
-    clock = FakeClock()
+    clock, events = FakeClock(), []
     holder = LockInfo(key="k", pid=9, hostname="runner-9")
-    held = [[holder], [holder], []]
-    verdicts = [None, "stale run: someone deployed newer"]
-    outcome = up_when_unlocked("staging", lambda: Outcome(env="staging", ok=True), lambda: verdicts.pop(0),
-                               lambda: held.pop(0) if held else [], timeout=60, say=lambda _: None,
-                               clock=clock, sleep=clock.sleep)
+    held = [[], [holder], [holder], []]  # free, then taken by another run, then free again
+
+    def attempt() -> Outcome:
+        events.append("attempt")
+        if len(events) == 2:  # the other run took the lock between our look and our try
+            return Outcome(env="staging", ok=False, error="the stack is currently locked by 1 lock(s)")
+        return Outcome(env="staging", ok=True)
+
+    def judge() -> str | None:
+        events.append("judge")
+        return "stale run: someone deployed newer" if len(events) > 2 else None
+
+    outcome = up_when_unlocked("staging", attempt, judge, lambda: held.pop(0) if held else [], timeout=60,
+                               say=lambda _: None, clock=clock, sleep=clock.sleep)
+    assert events == ["judge", "attempt", "judge"]
     assert not outcome.ok and outcome.error == "stale run: someone deployed newer"
 
 
