@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -279,3 +280,35 @@ def test_a_run_killed_mid_up_leaves_a_lock_that_unlock_recovers(team: Team):
     assert deployed_commit(a, "api") == api[1]
     assert (a.path / ".deployments/staging/api/current").resolve().name == api[1]
     assert len(team.export(a)["resources"]) == 6
+
+
+def test_the_passphrase_route_on_the_s3_backend(team: Team, monkeypatch: pytest.MonkeyPatch):
+    """Secrets under the team's passphrase (a CI secret): encrypted in the repo and in the bucket,
+    readable by any runner that has the passphrase, by none that has another."""
+    from deployctl.engine import engine_env, find_pulumi
+
+    token = "tok-5ecret-value-91"
+    a = team.clone("runner-a")
+    pulumi = find_pulumi()
+    assert pulumi is not None
+    subprocess.run([str(pulumi), "config", "set", "--secret", "notify:token", token, "--stack", "staging"],
+                   cwd=a.path, check=True, capture_output=True, env={**os.environ, **engine_env(a.path, pulumi)})
+    assert token not in (a.path / "Pulumi.staging.yaml").read_text()
+    a.repo.git.commit("-qam", "staging: a secret")
+    a.repo.git.push("--quiet", "origin", "main")
+    assert cli(a, "up", "--stack", "staging")[0] == 0
+
+    b = team.clone("elsewhere/runner-b")
+    engine = Engine(b.path)
+    assert engine.preview("staging").ok
+    assert token in engine.secret_values("staging")  # the passphrase from the environment decrypts it
+    s3 = team.server.client("s3")
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=team.bucket)["Contents"]]
+    stored = b"".join(s3.get_object(Bucket=team.bucket, Key=k)["Body"].read() for k in keys)
+    assert token.encode() not in stored
+    assert re.search(rb'"type":\s*"passphrase"', stored)  # the state's secrets too, under the same passphrase
+
+    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "not the team's passphrase")
+    code, out, err = cli(b, "up", "--stack", "staging")
+    assert code != 0 and "passphrase" in (out + err).lower()
+    assert token not in out + err
