@@ -166,5 +166,9 @@ def test_checks_runs_check_and_codeowners_everywhere_a_required_check_must() -> 
     assert triggers(workflow)["pull_request"] is None  # no paths filter: safe to require
     assert workflow["permissions"] == {"contents": "read"}
     scripts = runs(workflow)
-    assert ".venv/bin/deployctl check" in scripts
+    check = next(s for s in scripts if "deployctl check" in s)
+    # a PR or a queued merge is judged against its base (backward deploys, promotion, freezes ...)
+    assert '.venv/bin/deployctl check --base "$BASE_SHA"' in check
+    job = workflow["jobs"]["checks"]
+    assert "merge_group.base_sha" in job["env"]["BASE_SHA"] and job["steps"][0]["with"]["fetch-depth"] == 0
     assert ".venv/bin/deployctl codeowners --check" in scripts
