@@ -52,7 +52,7 @@ test: setup
 demo: engine
 	DEPLOYCTL_ALLOW_LOCAL_BACKEND=1 $(BIN)/python scripts/demo.py
 
-bench: engine
+bench: dev engine # bench_team starts moto's S3 server (a dev dependency)
 	$(BIN)/python -m bench
 
 clean:

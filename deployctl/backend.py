@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import socket
 import time
 from collections.abc import Callable
@@ -36,6 +37,7 @@ LOCKS_DIR = ".pulumi/locks"
 FORCED_MARK = "[forced: "
 DEFAULT_LOCK_TIMEOUT = 300.0
 NETWORK_TIMEOUT = 20
+_HEX = re.compile(r"[0-9a-f]{7,64}")
 
 
 # -- where the state lives ----------------------------------------------------------------------
@@ -465,7 +467,7 @@ def stale_judge(root: Path, engine: Any, env: str, deploying: str) -> Callable[[
         head = update_head(last) if last else None
         if last is None or head is None:
             return None
-        known = _git_knows(root, head)
+        known = bool(_HEX.fullmatch(head)) and _git_knows(root, head)  # the backend's text, never an option
         ancestor = known and open_repo(root).is_ancestor(head, deploying)
         return stale_refusal(env, last, deploying, known, ancestor)
 
