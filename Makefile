@@ -6,27 +6,42 @@ BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 DEMO_ARGS ?=
 
-.PHONY: setup venv pulumi test lint demo bench clean
+.PHONY: setup venv dev engine pulumi tools browser test lint demo bench clean
 
-setup: venv pulumi
+# Each CI job installs only what it needs: `venv` (deployctl and its runtime dependencies: check,
+# codeowners), `engine` (plus the Pulumi CLI: preview, up, doctor); `dev` (test tools), `tools`
+# (actionlint) and `browser` (Chromium) only for the tests.
+setup: dev engine tools browser
 
 venv: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/pip install --quiet --disable-pip-version-check --upgrade pip==25.3
+	@$(BIN)/pip install --quiet --disable-pip-version-check -e .
+	@touch $@
+
+dev: $(VENV)/.installed-dev
+
+$(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed
 	@$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@touch $@
 
 # The Pulumi CLI and Python language host, found or built once (cached outside the repo),
 # then linked into the venv so `.venv/bin/pulumi` and deployctl always use the pinned version.
-pulumi: venv
+engine: venv
 	@bindir=$$(scripts/install-pulumi | tail -n 1) && \
 	  for f in "$$bindir"/*; do ln -sf "$$f" $(BIN)/; done
+
+pulumi: engine
+
+tools: dev
 	@scripts/install-tools $(BIN)
+
+browser:
 	@scripts/install-browser >/dev/null
 
-lint: setup
+lint: dev
 	$(BIN)/ruff check .
 	$(BIN)/deployctl codeowners --check
 
@@ -34,10 +49,11 @@ test: setup
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
 
-demo: setup
-	$(BIN)/python scripts/demo.py $(DEMO_ARGS)
+# The demo keeps its state in the repo's file backend, on purpose: allowed even under CI=true.
+demo: engine
+	DEPLOYCTL_ALLOW_LOCAL_BACKEND=1 $(BIN)/python scripts/demo.py $(DEMO_ARGS)
 
-bench: setup
+bench: dev engine # bench_team starts moto's S3 server (a dev dependency)
 	$(BIN)/python -m bench
 
 clean:

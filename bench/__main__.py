@@ -19,6 +19,7 @@ from bench.generate import bench_dir
 MODULES: tuple[str, ...] = (
     "bench.bench_git",
     "bench.bench_engine",
+    "bench.bench_team",
 )
 
 

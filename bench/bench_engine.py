@@ -70,7 +70,8 @@ QUICK = Sizes(mock_apps=100, preview_apps=20, merge_envs=4, merge_apps=2, app_co
 
 def bench_env(**extra: str) -> dict[str, str]:
     """The environment of every deployctl/Pulumi run: the warm app-repository cache bench_git uses."""
-    env = {**os.environ, "DEPLOYCTL_CACHE": str(bench_dir() / "deployctl-cache-warm"), "CI": "1"}
+    env = {**os.environ, "DEPLOYCTL_CACHE": str(bench_dir() / "deployctl-cache-warm"), "CI": "1",
+           "DEPLOYCTL_ALLOW_LOCAL_BACKEND": "1"}  # CI=1 refuses the in-repo backend without this opt-in
     env.pop("DEPLOYCTL_PARALLEL", None)
     env.pop("PULUMI_BACKEND_URL", None)  # each benchmark project keeps its state in its own .pulumi-state
     return {**env, **extra}
@@ -417,15 +418,15 @@ OK_LINE = re.compile(r"^(env-\d+): ok \((.*)\)$", re.MULTILINE)
 class MergeWorld:
     """The merge-to-deployed repo: every stack deployed once, then merges on top of main."""
 
-    def __init__(self, repo: DeployRepo, repos: AppRepos, envs: int, apps: int):
-        self.root, self.repos = with_venv(repo.path), repos
+    def __init__(self, repo: DeployRepo, repos: AppRepos, envs: int, apps: int, env: dict[str, str] | None = None):
+        self.root, self.repos, self.env = with_venv(repo.path), repos, env or {}
         self.envs, self.apps = env_names(envs), app_names(apps)
         git("checkout", "--quiet", "-f", "main", cwd=self.root)
         git("reset", "--quiet", "--hard", cwd=self.root)
         marker = self.root / ".git" / "bench-deployed"
         if not marker.exists() or not (self.root / STATE_DIR).is_dir():
             start = time.perf_counter()
-            sh([PYTHON, "-m", "deployctl", "up"], self.root, bench_env())
+            sh([PYTHON, "-m", "deployctl", "up"], self.root, bench_env(**self.env))
             if git("status", "--porcelain", cwd=self.root).strip():  # stack init writes the salt
                 git("add", "-A", cwd=self.root)
                 git("commit", "--quiet", "-m", "Stack configs as Pulumi writes them", cwd=self.root)
@@ -453,7 +454,7 @@ class MergeWorld:
         return before, git("rev-parse", "HEAD", cwd=self.root).strip(), touched
 
     def up(self, parallel: str | None):
-        extra = {"DEPLOYCTL_PARALLEL": parallel} if parallel else {}
+        extra = {**self.env, **({"DEPLOYCTL_PARALLEL": parallel} if parallel else {})}
 
         def go(prepared: tuple[str, str, list[str]]) -> tuple[list[str], str]:
             before, merged, touched = prepared

@@ -21,6 +21,7 @@ import tarfile
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlparse
 
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ResourceProvider, UpdateResult
@@ -150,13 +151,30 @@ def deploy_release(props: dict[str, Any]) -> dict[str, Any]:
     return {**props, "release_dir": str(release), "current": str(link)}
 
 
+def _value(key: str, props: dict[str, Any]) -> str:
+    """An input as compared: deploy_root resolved from the checkout (the provider's working
+    directory), so a relative root recorded by one runner equals another's, and an absolute root
+    recorded by an older version equals the same folder given relatively."""
+    value = props.get(key)
+    return str(Path(value).resolve()) if key == "deploy_root" and value else str(value)
+
+
+def portable_source(url: str) -> str:
+    """A repository inside the checkout as a path relative to it; others as they are."""
+    if url.startswith("file://"):
+        path, here = Path(unquote(urlparse(url).path)), Path.cwd().resolve()
+        if path.is_relative_to(here):
+            return path.relative_to(here).as_posix() or "."
+    return url
+
+
 class LocalReleaseProvider(ResourceProvider):
     def create(self, props: dict[str, Any]) -> CreateResult:
         outs = deploy_release(props)
         return CreateResult(id_=f"{props['app']}", outs=outs)
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        changed = [k for k in _DEPLOYED_BY if str(olds.get(k)) != str(news.get(k))]
+        changed = [k for k in _DEPLOYED_BY if _value(k, olds) != _value(k, news)]
         if not changed:
             return DiffResult(changes=False)
         # The Python SDK's DiffResult cannot name changed keys; "unknown" makes the engine diff the
@@ -200,7 +218,7 @@ class LocalApp(pulumi.ComponentResource):
                 "path": spec.path,
                 "deploy_root": spec.deploy_root,
                 "keep_releases": spec.setting("keep_releases", spec.settings.keep_releases),
-                "source": spec.repo_url,
+                "source": portable_source(spec.repo_url),
             },
             pulumi.ResourceOptions(parent=self),
             secret=("keep_releases",) if spec.is_secret("keep_releases") else (),

@@ -107,6 +107,11 @@ def up(
     branch: Annotated[str, typer.Option(help="The deploy branch; a newer commit on it that touches a stack "
                                         "makes this run skip that stack.")] = "origin/main",
     message: Annotated[str | None, typer.Option("-m", "--message", help="Update message.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Override the stale-run guard (needs --reason).")] = False,
+    reason: Annotated[str | None, typer.Option("--reason", help="Why --force: recorded in the update message "
+                                               "and shown by `deployctl history`.")] = None,
+    lock_timeout: Annotated[float, typer.Option("--lock-timeout", min=0, help="Seconds to wait for a stack "
+                                                "another run holds, before failing.")] = 300.0,
     as_json: JsonOpt = False,
     repo: RepoOpt = Path("."),
 ) -> None:
@@ -117,14 +122,24 @@ def up(
     stack that a newer commit on --branch also changes is skipped: the newer run deploys it.
     DEPLOYCTL_SLACK_WEBHOOK, when set, gets one message per stack.
 
+    Stale-run guard: a stack whose last successful update (read from the backend) ran from a
+    deploy-repo commit that is not an ancestor of this one is refused; --force --reason overrides.
+    A stack another run holds is waited for (--lock-timeout), then judged again.
+    In CI, the in-repo file backend and the empty passphrase of a protected env are refused
+    (DEPLOYCTL_ALLOW_LOCAL_BACKEND=1 allows them, for tests and demos).
+
     Examples:
       deployctl up                                  every env
       deployctl up --stack staging
       deployctl up --base "$BEFORE" --head "$GITHUB_SHA"   after a merge, in CI
+      deployctl up --stack production --force --reason "restore after the bad rollback"
     """
     from deployctl.deploy import run_up
 
-    outcomes = run_up(repo, stacks=stack, base=base, head=head, message=message, branch=branch)
+    if force != (reason is not None) or (reason is not None and not reason.strip()):
+        raise CannotJudge("--force and --reason go together: --force --reason \"why this overrides the guard\"")
+    outcomes = run_up(repo, stacks=stack, base=base, head=head, message=message, branch=branch,
+                      force_reason=reason, lock_timeout=lock_timeout)
     if as_json:
         console.as_json([o.model_dump(mode="json") for o in outcomes])
     raise typer.Exit(0 if all(o.ok for o in outcomes) else 1)
@@ -305,6 +320,59 @@ def codeowners(
         console.error(".github/CODEOWNERS is out of date; run `deployctl codeowners` and commit it")
         raise typer.Exit(1)
     console.out(".github/CODEOWNERS is up to date" if not diff else ".github/CODEOWNERS written")
+
+
+@app.command()
+def unlock(
+    env: Annotated[str, typer.Argument(help="The env (stack) whose lock a dead run left.")],
+    force: Annotated[bool, typer.Option("--force", help="Also clear a lock taken on another machine, once "
+                                        "you have checked that its run has ended.")] = False,
+    repo: RepoOpt = Path("."),
+) -> None:
+    """Recover a stack after a run died mid-`up` (killed runner, SIGKILL): clear its lock and
+    pending operations, and record that it was done (stack tag deployctl:unlocked).
+
+    Refuses (exit 1) while the lock's process still runs on this machine, and without --force when
+    the lock was taken on another machine. Works on file:// and s3:// backends.
+
+    Examples:
+      deployctl unlock staging
+      deployctl unlock production --force     after checking the CI job that held it has ended
+    """
+    from deployctl.backend import Refused, run_unlock
+
+    try:
+        done = run_unlock(repo, env, force)
+    except Refused as exc:
+        console.error(str(exc))
+        raise typer.Exit(1) from None
+    for line in done:
+        console.out(line)
+
+
+@app.command()
+def doctor(
+    as_json: JsonOpt = False,
+    timeout: Annotated[float, typer.Option(help="Seconds allowed for each network check.", min=1)] = 20.0,
+    repo: RepoOpt = Path("."),
+) -> None:
+    """Check a setup: Pulumi CLI version, backend reachable and its locks writable, passphrase,
+    provider plugins for the kinds in use, each app repository reachable. Says what to fix.
+
+    Exit 0 when every check passes (warnings allowed), 1 when one fails.
+
+    Examples:
+      deployctl doctor
+      deployctl doctor --json
+    """
+    from deployctl.doctor import render, run_doctor
+
+    checks = run_doctor(repo, timeout)
+    if as_json:
+        console.as_json([c.model_dump(mode="json") for c in checks])
+    else:
+        console.out(render(checks))
+    raise typer.Exit(1 if any(c.status == "fail" for c in checks) else 0)
 
 
 MessageOpt = Annotated[str, typer.Option("-m", "--message", help="The comment written after the hash.")]

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from deployctl import console, rules
 from deployctl.apprepos import AppRepos
+from deployctl.backend import DEFAULT_LOCK_TIMEOUT, DeployGuard, enforce_ci_policy
 from deployctl.gitaccess import changed_paths, open_repo, resolve_ref
 from deployctl.outcomes import Outcome
 from deployctl.plan import PlanChange, affected_envs, pr_number
@@ -54,7 +55,8 @@ def newer_commit_stacks(root: Path, head_sha: str, branch: str, head: Snapshot) 
 
 
 def run_up(root: Path, stacks: list[str] | None, base: str | None, head: str | None = None,
-           message: str | None = None, branch: str = "origin/main") -> list[Outcome]:
+           message: str | None = None, branch: str = "origin/main", force_reason: str | None = None,
+           lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> list[Outcome]:
     """Deploy: safeguards first, then `pulumi up` per affected stack, upstream first."""
     repos = AppRepos(root)
     if base is not None:
@@ -66,6 +68,8 @@ def run_up(root: Path, stacks: list[str] | None, base: str | None, head: str | N
         envs, changes = ordered_envs(head_snap, stacks), []
     if head is not None:
         _require_checkout(root, plan.head if plan else resolve_ref(open_repo(root), head))
+    if envs:
+        enforce_ci_policy(root, {e: head_snap.stacks[e].settings.protected for e in envs})
     with console.step("running the safeguards"):
         violations = rules.check(head_snap, repos, base_snap, datetime.now(UTC))
     for v in violations:
@@ -77,6 +81,8 @@ def run_up(root: Path, stacks: list[str] | None, base: str | None, head: str | N
     merge = plan.head if plan else None
     pr = pr_number(open_repo(root).commit(merge).message) if merge else None
     engine = _engine(root) if envs else None
+    deploying = (plan.head if plan and plan.head else None) or (open_repo(root).head.commit.hexsha if envs else "")
+    guard = DeployGuard(root, engine, deploying, force_reason, lock_timeout)
     for env in envs:  # select every stack first: only the updates themselves run side by side
         engine.stack(env)  # type: ignore[union-attr]
     upstream = {env: head_snap.stacks[env].settings.promote_from for env in envs}
@@ -99,7 +105,7 @@ def run_up(root: Path, stacks: list[str] | None, base: str | None, head: str | N
             console.info(f"pulumi up {env} ...")
             from deployctl.progress import ResourceProgress
 
-            outcome = save_engine_log(engine.up(env, text, sink=ResourceProgress(env)))  # type: ignore[union-attr]
+            outcome = save_engine_log(guard.up(env, text, sink=ResourceProgress(env)))  # stale-run guard, then the lock
         notify(env, outcome, env_changes, pr, merge)
         return outcome
 

@@ -18,10 +18,11 @@ from typing import Any
 
 from pulumi import automation as auto
 
+from deployctl.backend import STATE_DIR
 from deployctl.outcomes import Outcome, UpdateRecord, changes_from_events, failed_outcome
 from deployctl.violations import CannotJudge
 
-STATE_DIR = ".pulumi-state"
+__all__ = ["STATE_DIR", "Engine", "engine_env", "find_pulumi"]
 
 
 def find_pulumi() -> Path | None:

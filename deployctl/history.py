@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel, ConfigDict
 
+from deployctl.backend import forced_reason
 from deployctl.model import HASH_RE
 from deployctl.outcomes import UpdateRecord
 from deployctl.plan import pr_number
@@ -35,6 +36,8 @@ class DeployResult(BaseModel):
     superseded_by: str | None = None
     """The deploy-repo commit whose line replaced this one before (or after) it ran."""
     superseded_by_pr: int | None = None
+    forced: str | None = None
+    """The --reason of an `up --force` that overrode the stale-run guard."""
 
 
 class HistoryEntry(BaseModel):
@@ -177,10 +180,15 @@ def join(entries: list[HistoryEntry], updates: dict[str, list[UpdateRecord]], or
             if head_pos is None:
                 continue
             result = _result(record)
+            forced = forced_reason(record.message)
             for app_lines in lines.values():
                 open_ = [(i, e) for i, e in enumerate(app_lines)
                          if _key(e) not in settled and position[e.commit] >= head_pos]
                 if not open_:
+                    at_head = [e for e in app_lines if position[e.commit] >= head_pos]
+                    if forced and at_head:  # an override redeploys what its head names, settled or not
+                        out[_key(at_head[-1])] = (DeployResult(result=result, update=record.version,
+                                                               forced=forced), record.end or record.start)
                     continue
                 *older, (_, newest) = open_
                 for i, e in older:  # replaced before this update ran
@@ -190,7 +198,8 @@ def join(entries: list[HistoryEntry], updates: dict[str, list[UpdateRecord]], or
                     out[_key(e)] = (tried.model_copy(update={
                         "result": kept, "superseded_by": nxt.commit, "superseded_by_pr": nxt.pr}), when)
                     settled.add(_key(e))
-                out[_key(newest)] = (DeployResult(result=result, update=record.version), record.end or record.start)
+                out[_key(newest)] = (DeployResult(result=result, update=record.version, forced=forced),
+                                    record.end or record.start)
                 if result == "succeeded":
                     settled.add(_key(newest))
         for app_lines in lines.values():
@@ -221,6 +230,8 @@ def _outcome_text(e: HistoryEntry) -> str:
     text = d.result + (f" #{d.update}" if d.update is not None and d.result != "skipped" else "")
     if d.superseded_by:
         text += f" (then {'#' + str(d.superseded_by_pr) if d.superseded_by_pr else d.superseded_by[:10]})"
+    if d.forced:
+        text += f" [forced: {d.forced}]"
     return text
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from deployctl import console, rules
 from deployctl.apprepos import AppRepos
+from deployctl.backend import enforce_ci_policy
 from deployctl.plan import PlanChange
 from deployctl.render import CommitLog, PreviewReport, StackPreview, github_compare_url
 from deployctl.service import _engine, load_pair
@@ -47,6 +48,8 @@ def build_preview(root: Path, base: str, stacks: list[str] | None, at: datetime,
     with console.step("running the safeguards"):
         violations = rules.check(head_snap, repos, base_snap, at)
     envs = [e for e in plan.stacks if not stacks or e in stacks]
+    if run_engine and envs:
+        enforce_ci_policy(root, {e: head_snap.stacks[e].settings.protected for e in envs})
     engine = _engine(root) if run_engine and envs else None
     previews, secrets = [], []
     for env in envs:

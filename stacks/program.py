@@ -25,6 +25,16 @@ def _fail(messages: list[str]) -> None:
     )
 
 
+def portable_path(root: Path, path: str) -> str:
+    """A path inside the checkout, relative to it (runners check out to different folders, and what
+    a resource records must not depend on that); a path outside it, absolute."""
+    resolved = (root / path).resolve()
+    try:
+        return resolved.relative_to(root.resolve()).as_posix() or "."
+    except ValueError:
+        return str(resolved)
+
+
 def app_specs(root: Path, env: str, settings: EnvSettings) -> list[AppSpec]:
     """The env's apps in dependency order, or fail before a single resource is registered."""
     snapshot = worktree_snapshot(root, envs={env})
@@ -52,7 +62,7 @@ def app_specs(root: Path, env: str, settings: EnvSettings) -> list[AppSpec]:
                 env=env, app=name, kind=app.kind, commit=file.commit, comment=file.current.comment,
                 repo_url=repo_url(app.repo, root), path=app.path,
                 settings=app_settings(name, app, settings.settings.get(name)),
-                deploy_root=deploy_root, depends_on=list(app.depends_on),
+                deploy_root=portable_path(root, deploy_root), depends_on=list(app.depends_on),
                 secret_settings=secret_settings.get(name, ()) + secret_settings.get("*", ()),
             )
         )

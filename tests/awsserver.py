@@ -39,7 +39,7 @@ class AwsServer:
     def endpoint(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def client(self, service: str):
+    def client(self, service: str):  # -> a boto3 client
         import boto3
 
         return boto3.client(service, endpoint_url=self.endpoint, region_name=REGION,

@@ -9,4 +9,12 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
     monkeypatch.setenv("DEPLOYCTL_CACHE", str(tmp_path_factory.mktemp("cache")))
 
 
+@pytest.fixture(autouse=True)
+def _local_backend_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """CI runs this suite with CI=true (.ci/run), where `up` and `preview` refuse the in-repo file
+    backend and the empty passphrase; the tests' throwaway stacks opt in, explicitly. Tests of that
+    refusal remove the opt-in themselves."""
+    monkeypatch.setenv("DEPLOYCTL_ALLOW_LOCAL_BACKEND", "1")
+
+
 from tests.awsserver import aws_env, aws_server  # noqa: E402, F401  (fixtures: S3/ECR on loopback)

@@ -55,26 +55,72 @@ def test_no_pull_request_target_and_no_inline_expressions_in_scripts(name: str) 
         assert "${{" not in script, script
 
 
-def test_preview_permissions_and_fork_safety() -> None:
+def steps_of(job: dict[str, Any]) -> list[dict[str, Any]]:
+    return job.get("steps", [])
+
+
+def engine_jobs() -> list[tuple[str, str, dict[str, Any]]]:
+    """Every job that runs `deployctl preview`, `up` or `doctor`: the ones that need the engine."""
+    found = []
+    for name in FILES:
+        for job_name, job in load(name)["jobs"].items():
+            scripts = " ".join(s.get("run", "") for s in steps_of(job))
+            if any(f"deployctl {cmd}" in scripts for cmd in ("preview", "up", "doctor")):
+                found.append((name, job_name, job))
+    return found
+
+
+def installs(job: dict[str, Any]) -> list[str]:
+    return [s["run"] for s in steps_of(job) if s.get("run", "").startswith("make ")]
+
+
+def test_every_engine_job_gets_the_shared_backend_and_the_passphrase() -> None:
+    jobs = engine_jobs()
+    assert {(f, j) for f, j, _ in jobs} == {("preview.yml", "preview"), ("deploy.yml", "deploy")}
+    for _, _, job in jobs:
+        assert job["env"]["PULUMI_BACKEND_URL"] == "${{ vars.PULUMI_BACKEND_URL }}"
+        assert job["env"]["PULUMI_CONFIG_PASSPHRASE"] == "${{ secrets.PULUMI_CONFIG_PASSPHRASE }}"
+        assert installs(job) == ["make engine"]  # no actionlint, no Chromium, no test tools
+
+
+def test_light_jobs_install_only_deployctl() -> None:
+    assert installs(load("checks.yml")["jobs"]["checks"]) == ["make venv"]
+    assert installs(load("deploy.yml")["jobs"]["plan"]) == ["make venv"]
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    engine_target = makefile.split("\nengine:", 1)[1].split("\n\n", 1)[0]
+    assert "install-tools" not in engine_target and "install-browser" not in engine_target
+    assert "engine: venv" in makefile and "venv: $(VENV)/.installed" in makefile
+
+
+def test_preview_permissions_fork_safety_and_the_read_only_role() -> None:
     workflow = load("preview.yml")
-    assert triggers(workflow) == {"pull_request": {
+    on = triggers(workflow)
+    assert on["pull_request"] == {
         "types": ["opened", "synchronize", "reopened"],
         "paths": ["deploys/**", "apps.yaml", "Pulumi*.yaml", "__main__.py", "stacks/**", "components/**",
                   "deployctl/**", "pyproject.toml"],
-    }}
+    }
+    assert on["merge_group"] == {"types": ["checks_requested"]}  # a merge queue previews the queued commit
     assert workflow["permissions"] == {"contents": "read", "pull-requests": "write"}
     job = workflow["jobs"]["preview"]
     # The job adds only the OIDC token for the cloud role, which GitHub never grants to a fork's PR.
     assert job["permissions"] == {"contents": "read", "pull-requests": "write", "id-token": "write"}
     assert workflow["concurrency"]["cancel-in-progress"] is True
     assert "pull_request.number" in workflow["concurrency"]["group"]
-    steps = job["steps"]
+    assert "merge_group.base_sha" in job["env"]["BASE_SHA"]
+    steps = steps_of(job)
     assert steps[0]["uses"].startswith("actions/checkout@") and steps[0]["with"]["fetch-depth"] == 0
     cloud = [s for s in steps if "configure-aws-credentials" in s.get("uses", "")]
-    assert cloud and all("github.event.pull_request.head.repo.full_name == github.repository" in s["if"]
-                         for s in cloud)
+    assert cloud and all(s["with"]["role-to-assume"] == "${{ vars.AWS_PREVIEW_ROLE_ARN }}" for s in cloud)
+    assert "AWS_ROLE_ARN" not in (WORKFLOWS / "preview.yml").read_text().replace("AWS_PREVIEW_ROLE_ARN", "")
+    trusted = job["env"]["TRUSTED"]
+    assert "github.event.pull_request.head.repo.full_name == github.repository" in trusted
+    assert all("env.TRUSTED == 'true'" in s["if"] for s in cloud)
     post = next(s for s in steps if "--post" in s.get("run", ""))
     assert post["env"]["GITHUB_TOKEN"] == "${{ secrets.GITHUB_TOKEN }}"
+    assert "env.TRUSTED == 'true'" in post["if"]
+    queued = next(s for s in steps if "merge_group" in s.get("if", ""))
+    assert "deployctl preview" in queued["run"] and "GITHUB_STEP_SUMMARY" in queued["run"]
 
 
 def test_deploy_runs_one_stack_at_a_time_in_order_and_never_cancels() -> None:
@@ -91,17 +137,38 @@ def test_deploy_runs_one_stack_at_a_time_in_order_and_never_cancels() -> None:
     assert "matrix.stack" in deploy["concurrency"]["group"]
     assert "concurrency" not in workflow  # a workflow-wide group would queue or drop whole runs
     assert deploy["permissions"] == {"contents": "read", "id-token": "write"}
-    up = next(s for s in deploy["steps"] if "deployctl up" in s.get("run", ""))
+    assert "id-token" not in plan.get("permissions", {})  # planning gets no cloud identity
+    cloud = [s for s in steps_of(deploy) if "configure-aws-credentials" in s.get("uses", "")]
+    assert [s["with"]["role-to-assume"] for s in cloud] == ["${{ vars.AWS_ROLE_ARN }}"]
+    up = next(s for s in steps_of(deploy) if "deployctl up" in s.get("run", ""))
     assert up["env"]["DEPLOYCTL_SLACK_WEBHOOK"] == "${{ secrets.DEPLOYCTL_SLACK_WEBHOOK }}"
     assert '--stack "$STACK"' in up["run"]
-    plan_script = next(s["run"] for s in plan["steps"] if "deployctl plan" in s.get("run", ""))
+    assert "--force" not in up["run"]  # a retry goes through the same stale-run guard
+    plan_script = next(s["run"] for s in steps_of(plan) if "deployctl plan" in s.get("run", ""))
     assert "~1" in plan_script  # a new branch (before = zeros) compares with the commit's parent
 
 
-def test_checks_runs_check_and_codeowners() -> None:
+def test_a_failed_deploy_is_retried_by_dispatch_through_the_same_guard() -> None:
+    workflow = load("deploy.yml")
+    dispatch = triggers(workflow)["workflow_dispatch"]
+    assert dispatch["inputs"]["stack"]["required"] is True
+    plan = workflow["jobs"]["plan"]
+    step = next(s for s in steps_of(plan) if "deployctl plan" in s.get("run", ""))
+    assert step["env"]["STACK"] == "${{ inputs.stack }}"  # a user string: through env, then validated
+    assert 'Pulumi.$STACK.yaml' in step["run"] and "^[a-z0-9][a-z0-9_-]*$" in step["run"]
+    up = next(s for s in steps_of(workflow["jobs"]["deploy"]) if "deployctl up" in s.get("run", ""))
+    assert '.venv/bin/deployctl up --head "$GITHUB_SHA" --stack "$STACK"' in up["run"]
+
+
+def test_checks_runs_check_and_codeowners_everywhere_a_required_check_must() -> None:
     workflow = load("checks.yml")
-    assert set(triggers(workflow)) == {"pull_request", "push"}
+    assert set(triggers(workflow)) == {"pull_request", "push", "merge_group"}
+    assert triggers(workflow)["pull_request"] is None  # no paths filter: safe to require
     assert workflow["permissions"] == {"contents": "read"}
     scripts = runs(workflow)
-    assert ".venv/bin/deployctl check" in scripts
+    check = next(s for s in scripts if "deployctl check" in s)
+    # a PR or a queued merge is judged against its base (backward deploys, promotion, freezes ...)
+    assert '.venv/bin/deployctl check --base "$BASE_SHA"' in check
+    job = workflow["jobs"]["checks"]
+    assert "merge_group.base_sha" in job["env"]["BASE_SHA"] and job["steps"][0]["with"]["fetch-depth"] == 0
     assert ".venv/bin/deployctl codeowners --check" in scripts

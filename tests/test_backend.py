@@ -1,0 +1,236 @@
+"""The backend policy's pure core (CI refusals, the stale-run verdict, locks, waiting) and the CI
+refusal end to end through the CLI (no engine: it refuses before Pulumi starts)."""
+
+from __future__ import annotations
+
+import json
+import socket
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from deployctl.backend import (
+    LockInfo,
+    S3Store,
+    ci_refusals,
+    clear_pending,
+    forced_message,
+    forced_reason,
+    in_repo_file_backend,
+    parse_lock,
+    s3_client_args,
+    stack_lock_keys,
+    stale_refusal,
+    unlock_refusal,
+    up_when_unlocked,
+)
+from deployctl.outcomes import Outcome, UpdateRecord
+from tests.awsserver import AwsServer
+from tests.engine_world import build_world
+
+ROOT = Path("/srv/deploy")
+IN_REPO = (ROOT / ".pulumi-state").as_uri()
+S3 = "s3://acme-state/deploys?region=eu-west-1"
+
+
+@pytest.mark.parametrize(("url", "protected", "environ", "expected"), [
+    (IN_REPO, {"staging": False}, {}, []),  # locally nothing changes
+    (IN_REPO, {"production": True}, {"CI": "false"}, []),
+    (IN_REPO, {"staging": False}, {"CI": "true"}, ["PULUMI_BACKEND_URL"]),
+    (IN_REPO, {"staging": False}, {"GITHUB_ACTIONS": "true"}, ["PULUMI_BACKEND_URL"]),
+    (IN_REPO, {"production": True}, {"CI": "1", "DEPLOYCTL_ALLOW_LOCAL_BACKEND": "1"}, []),
+    ("file:///var/lib/pulumi", {"staging": False}, {"CI": "true"}, []),  # a runner's own persistent folder
+    (S3, {"staging": False}, {"CI": "true"}, []),  # the empty passphrase is fine for an unprotected env
+    (S3, {"production": True}, {"CI": "true"}, ["PULUMI_CONFIG_PASSPHRASE"]),
+    (S3, {"production": True}, {"CI": "true", "PULUMI_CONFIG_PASSPHRASE": ""}, ["PULUMI_CONFIG_PASSPHRASE"]),
+    (S3, {"production": True}, {"CI": "true", "PULUMI_CONFIG_PASSPHRASE": "s3cret"}, []),
+    (IN_REPO, {"production": True}, {"CI": "true"}, ["PULUMI_BACKEND_URL", "PULUMI_CONFIG_PASSPHRASE"]),
+])
+def test_ci_refusals_name_the_variable(url: str, protected: dict[str, bool], environ: dict[str, str],
+                                       expected: list[str]):
+    found = ci_refusals(url, ROOT, protected, {}, environ)
+    assert [m.split(" ", 1)[0] for m in found] == expected
+    assert all("vars." in m or "secrets." in m for m in found)
+
+
+def test_a_cloud_secrets_provider_needs_no_passphrase():
+    found = ci_refusals(S3, ROOT, {"production": True}, {"production": "awskms://alias/deploys"}, {"CI": "true"})
+    assert found == []
+
+
+def test_in_repo_file_backend():
+    assert in_repo_file_backend(IN_REPO, ROOT)
+    assert not in_repo_file_backend("file:///srv/other", ROOT)
+    assert not in_repo_file_backend(S3, ROOT)
+
+
+def record(head: str | None, result: str = "succeeded", version: int | None = 3) -> UpdateRecord:
+    moment = datetime(2026, 11, 27, 1, 2, tzinfo=UTC)
+    return UpdateRecord(env="staging", version=version, kind="update", result=result, message="deployctl: x",
+                        start=moment, end=moment, environment={"git.head": head} if head else {})
+
+
+def test_stale_refusal_verdicts():
+    assert stale_refusal("staging", None, "b" * 40, True, False) is None  # never deployed
+    assert stale_refusal("staging", record(None), "b" * 40, True, False) is None  # made outside git
+    assert stale_refusal("staging", record("a" * 40), "b" * 40, True, True) is None  # ours is newer
+    refused = stale_refusal("staging", record("a" * 40), "b" * 40, True, False)
+    assert refused and "(v3, 2026-11-27 01:02 UTC)" in refused and "not an ancestor of bbbbbbbbbbbb" in refused
+    assert "--force --reason" in refused
+    unknown = stale_refusal("staging", record("a" * 40), "b" * 40, False, False)
+    assert unknown and "which this clone does not have" in unknown
+
+
+def test_forced_reason_round_trip_and_one_line():
+    message = forced_message("deployctl: staging: api 1->2", "incident\n42:  restore")
+    assert message == "deployctl: staging: api 1->2 [forced: incident 42: restore]"
+    assert forced_reason(message) == "incident 42: restore"
+    assert forced_reason("deployctl: staging: api 1->2") is None
+
+
+def test_stack_lock_keys_project_and_legacy_layouts():
+    keys = [".pulumi/locks/organization/deploys/staging/a.json", ".pulumi/locks/organization/deploys/production/b.json",
+            ".pulumi/locks/organization/other/staging/c.json", ".pulumi/locks/staging/d.json",
+            ".pulumi/locks/.deployctl-doctor/e.json", ".pulumi/locks/organization/deploys/staging/notes.txt"]
+    assert stack_lock_keys(keys, "deploys", "staging") == [keys[0], keys[3]]
+
+
+def test_parse_lock_as_pulumi_writes_it_and_garbage():
+    lock = parse_lock("k", json.dumps({"pid": 7, "username": "ci", "hostname": "runner-3",
+                                       "timestamp": "2026-11-27T01:02:03.123456789Z"}).encode())
+    assert lock.describe() == "ci@runner-3 (pid 7) since 2026-11-27 01:02:03 UTC"
+    assert parse_lock("k", b"not json") == LockInfo(key="k")
+
+
+def test_unlock_refuses_a_live_local_run_and_a_remote_one_without_force(tmp_path: Path):
+    import os
+
+    here = socket.gethostname()
+    alive = LockInfo(key="a", pid=os.getpid(), hostname=here, username="me")
+    remote = LockInfo(key="b", pid=1, hostname="elsewhere-7", username="ci")
+    dead = LockInfo(key="c", pid=2**22 + 12345, hostname=here, username="me")
+    assert "still runs on this machine" in (unlock_refusal("staging", [alive], force=True) or "")
+    assert "--force" in (unlock_refusal("staging", [remote], force=False) or "")
+    assert unlock_refusal("staging", [remote], force=True) is None
+    assert unlock_refusal("staging", [dead], force=False) is None
+    assert dead.dead_here() and not alive.dead_here() and not remote.dead_here()
+
+
+def test_clear_pending_keeps_everything_else():
+    state = {"version": 3, "deployment": {"resources": [{"urn": "u1"}], "pending_operations": [
+        {"type": "creating", "resource": {"urn": "urn:pulumi:staging::deploys::x::api-release"}}]}}
+    cleaned, pending = clear_pending(state)
+    assert cleaned == {"version": 3, "deployment": {"resources": [{"urn": "u1"}], "pending_operations": []}}
+    assert pending == ["creating urn:pulumi:staging::deploys::x::api-release"]
+    assert clear_pending(cleaned) == (cleaned, [])
+
+
+class FakeClock:
+    """Time that passes only when the code under test sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def test_waiting_is_bounded_with_progress_then_names_the_holder():
+    clock, said = FakeClock(), []
+    holder = LockInfo(key="k", pid=9, username="ci", hostname="runner-9",
+                      timestamp=datetime(2026, 11, 27, 1, 0, tzinfo=UTC))
+    attempts: list[int] = []
+    outcome = up_when_unlocked("staging", lambda: attempts.append(1) or Outcome(env="staging", ok=True),
+                               lambda: None, lambda: [holder], timeout=60, say=said.append, clock=clock,
+                               sleep=clock.sleep)
+    assert not outcome.ok and attempts == []
+    assert "staging is locked by ci@runner-9 (pid 9) since 2026-11-27 01:00:00 UTC" in (outcome.error or "")
+    assert "deployctl unlock staging" in (outcome.error or "")
+    assert 60 <= clock.now < 62
+    assert said and all(s.startswith("staging: waiting for the lock held by ci@runner-9") for s in said)
+    assert 3 <= len(said) <= 5  # one line every 15 s, not one per poll
+
+
+def test_after_the_lock_is_released_the_run_is_judged_again():
+    clock, events = FakeClock(), []
+    holder = LockInfo(key="k", pid=9, hostname="runner-9")
+    held = [[], [holder], [holder], []]  # free, then taken by another run, then free again
+
+    def attempt() -> Outcome:
+        events.append("attempt")
+        if len(events) == 2:  # the other run took the lock between our look and our try
+            return Outcome(env="staging", ok=False, error="the stack is currently locked by 1 lock(s)")
+        return Outcome(env="staging", ok=True)
+
+    def judge() -> str | None:
+        events.append("judge")
+        return "stale run: someone deployed newer" if len(events) > 2 else None
+
+    outcome = up_when_unlocked("staging", attempt, judge, lambda: held.pop(0) if held else [], timeout=60,
+                               say=lambda _: None, clock=clock, sleep=clock.sleep)
+    assert events == ["judge", "attempt", "judge"]
+    assert not outcome.ok and outcome.error == "stale run: someone deployed newer"
+
+
+def test_a_lost_race_is_retried_and_a_dead_local_holder_fails_at_once():
+    clock = FakeClock()
+    results = [Outcome(env="s", ok=False, error="error: the stack is currently locked by 1 lock(s)"),
+               Outcome(env="s", ok=True)]
+    outcome = up_when_unlocked("s", lambda: results.pop(0), lambda: None, lambda: [], timeout=60,
+                               say=lambda _: None, clock=clock, sleep=clock.sleep)
+    assert outcome.ok and results == []
+    dead = LockInfo(key="k", pid=2**22 + 12345, hostname=socket.gethostname(), username="me")
+    outcome = up_when_unlocked("s", lambda: Outcome(env="s", ok=True), lambda: None, lambda: [dead], timeout=60,
+                               say=lambda _: None, clock=clock, sleep=clock.sleep)
+    assert not outcome.ok and "killed mid-way" in (outcome.error or "") and "deployctl unlock s" in outcome.error
+
+
+def test_s3_url_parameters_reach_the_client(aws_env: AwsServer):
+    bucket = aws_env.new_bucket("params")
+    name, prefix, args = s3_client_args(aws_env.backend_url(bucket, "team/state"))
+    assert (name, prefix, args["endpoint_url"], args["region_name"]) == (
+        bucket, "team/state", aws_env.endpoint, "us-east-1")
+    assert args["config"].s3 == {"addressing_style": "path"}
+    import boto3
+
+    store = S3Store(boto3.client("s3", **args), name, prefix)
+    store.write(".pulumi/locks/x/y.json", b"{}")
+    assert store.list(".pulumi/locks/") == [".pulumi/locks/x/y.json"]
+    assert store.read(".pulumi/locks/x/y.json") == b"{}"
+    listed = aws_env.client("s3").list_objects_v2(Bucket=bucket)["Contents"]
+    assert [o["Key"] for o in listed] == ["team/state/.pulumi/locks/x/y.json"]
+    store.delete(".pulumi/locks/x/y.json")
+    assert store.list(".pulumi/") == []
+
+
+@pytest.mark.parametrize("command", [["up", "--stack", "staging"], ["preview", "--base", "HEAD"]])
+def test_in_ci_up_and_preview_refuse_the_in_repo_backend(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         command: list[str]):
+    world = build_world(tmp_path)
+    world.deploy.deploy("staging", "api", world.shas["api"][1])  # something for preview to judge
+    monkeypatch.delenv("DEPLOYCTL_ALLOW_LOCAL_BACKEND")
+    monkeypatch.delenv("PULUMI_BACKEND_URL", raising=False)
+    monkeypatch.setenv("CI", "true")
+    code, out, err = world.cli(*command)
+    assert code == 2, out + err
+    assert "PULUMI_BACKEND_URL is not set" in err and "vars.PULUMI_BACKEND_URL" in err
+    assert "DEPLOYCTL_ALLOW_LOCAL_BACKEND=1" in err and "Traceback" not in err
+    assert not (world.root / ".pulumi-state").exists() and not (world.root / ".deployments").exists()
+
+
+def test_in_ci_a_protected_env_refuses_the_empty_passphrase(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                            aws_env: AwsServer):
+    world = build_world(tmp_path)
+    monkeypatch.delenv("DEPLOYCTL_ALLOW_LOCAL_BACKEND")
+    monkeypatch.delenv("PULUMI_CONFIG_PASSPHRASE", raising=False)
+    monkeypatch.setenv("PULUMI_BACKEND_URL", aws_env.backend_url(aws_env.new_bucket("nopass")))
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    code, _, err = world.cli("up", "--stack", "production")
+    assert code == 2
+    assert "PULUMI_CONFIG_PASSPHRASE is not set" in err and "protected env(s) production" in err
+    assert "secrets.PULUMI_CONFIG_PASSPHRASE" in err
+    assert not (world.root / ".deployments").exists()

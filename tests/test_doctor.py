@@ -1,0 +1,102 @@
+"""`deployctl doctor` against a real S3-compatible backend (moto on loopback), real git repositories
+and the real Pulumi CLI."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from deployctl.doctor import PULUMI_VERSION, check_plugins
+from deployctl.engine import find_pulumi
+from tests.awsserver import AwsServer
+from tests.awsserver import free_port as closed_port
+from tests.builders import PROJECT_ROOT
+from tests.engine_world import World, build_world
+
+
+def doctor(world: World, *args: str) -> tuple[int, dict[str, dict], str]:
+    code, out, err = world.cli("doctor", "--json", "--timeout", "15", *args)
+    assert "Traceback" not in err, err
+    return code, {c["name"]: c for c in json.loads(out)}, err
+
+
+def test_the_pinned_version_is_the_one_the_installer_pins():
+    script = (PROJECT_ROOT / "scripts" / "install-pulumi").read_text()
+    assert re.search(r'^PULUMI_VERSION="([0-9.]+)"', script, re.M).group(1) == PULUMI_VERSION  # type: ignore[union-attr]
+
+
+def test_a_team_setup_on_the_s3_backend_passes(tmp_path: Path, aws_env: AwsServer,
+                                               monkeypatch: pytest.MonkeyPatch):
+    world = build_world(tmp_path)
+    bucket = aws_env.new_bucket("doctor")
+    monkeypatch.setenv("PULUMI_BACKEND_URL", aws_env.backend_url(bucket))
+    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "a team secret")
+    monkeypatch.setenv("CI", "true")
+    monkeypatch.delenv("DEPLOYCTL_ALLOW_LOCAL_BACKEND")
+    code, checks, _ = doctor(world)
+    assert code == 0, checks
+    assert {n: c["status"] for n, c in checks.items()} == {
+        "pulumi CLI": "ok", "backend reachable": "ok", "backend locks": "ok", "backend (pulumi)": "ok",
+        "secrets production": "ok", "secrets staging": "ok", "plugins": "ok",
+        "app repo api": "ok", "app repo web": "ok"}
+    assert checks["pulumi CLI"]["detail"].startswith(f"v{PULUMI_VERSION}")
+    assert "written and removed" in checks["backend locks"]["detail"]
+    assert "need no provider plugin" in checks["plugins"]["detail"]
+    # the probe is gone: nothing in the bucket that Pulumi could take for a lock (Pulumi wrote its meta.yaml)
+    keys = [o["Key"] for o in aws_env.client("s3").list_objects_v2(Bucket=bucket).get("Contents", [])]
+    assert keys == ["state/.pulumi/meta.yaml"]
+
+    code, out, _ = world.cli("doctor")
+    assert code == 0 and out.rstrip().endswith("ready")
+
+
+def test_a_broken_setup_says_what_to_fix(tmp_path: Path, aws_env: AwsServer, monkeypatch: pytest.MonkeyPatch):
+    world = build_world(tmp_path)
+    world.deploy.catalog({
+        "api": {"repo": ".demo/repos/api"},
+        "web": {"repo": f"http://127.0.0.1:{closed_port()}/acme/web.git", "path": "site"},
+    })
+    monkeypatch.setenv("PULUMI_BACKEND_URL", aws_env.backend_url("no-such-bucket"))
+    monkeypatch.delenv("PULUMI_CONFIG_PASSPHRASE", raising=False)
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    monkeypatch.delenv("DEPLOYCTL_ALLOW_LOCAL_BACKEND")
+    code, checks, _ = doctor(world)
+    assert code == 1
+    assert checks["backend reachable"]["status"] == "fail" and "NoSuchBucket" in checks["backend reachable"]["detail"]
+    assert "credentials" in checks["backend reachable"]["fix"]
+    assert checks["backend (pulumi)"]["status"] == "fail"
+    assert checks["secrets production"]["status"] == "fail"  # protected, in CI, the empty passphrase
+    assert "secrets.PULUMI_CONFIG_PASSPHRASE" in checks["secrets production"]["fix"]
+    assert checks["secrets staging"]["status"] == "warn"
+    assert checks["app repo api"]["status"] == "fail" and "make demo" in checks["app repo api"]["detail"]
+    assert checks["app repo web"]["status"] == "fail" and "deploy key" in checks["app repo web"]["fix"]
+
+    code, out, _ = world.cli("doctor")
+    assert code == 1 and "fix: " in out and out.rstrip().endswith("problem(s) to fix")
+
+
+def test_in_ci_the_in_repo_backend_fails_and_locally_it_only_warns(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch):
+    world = build_world(tmp_path, production=False)
+    monkeypatch.delenv("PULUMI_BACKEND_URL", raising=False)
+    monkeypatch.delenv("DEPLOYCTL_ALLOW_LOCAL_BACKEND")
+    for var in ("CI", "GITHUB_ACTIONS"):
+        monkeypatch.delenv(var, raising=False)
+    code, checks, _ = doctor(world)
+    assert code == 0 and checks["backend"]["status"] == "warn"
+    assert checks["backend locks"]["status"] == "ok"  # the file backend's lock folder is writable
+    monkeypatch.setenv("CI", "true")
+    code, checks, _ = doctor(world)
+    assert code == 1 and checks["backend"]["status"] == "fail"
+    assert "PULUMI_BACKEND_URL" in checks["backend"]["fix"]
+
+
+def test_aws_kinds_need_the_aws_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("PULUMI_HOME", str(tmp_path / "pulumi-home"))  # no plugins installed here
+    pulumi = find_pulumi()
+    missing = check_plugins({"local", "ecs-service"}, pulumi, 30)
+    assert missing.status == "fail" and missing.fix == "pulumi plugin install resource aws v7.51.1"
+    assert check_plugins({"local"}, pulumi, 30).status == "ok"
