@@ -500,6 +500,115 @@ def compute(lines: Iterable[Line], histories: Mapping[str, AppHistory | None], e
     return Metrics(since=since, until=until, bucket=bucket, envs=out, clock_skew=window_skew)
 
 
+# -- charts for the status page ---------------------------------------------------------------------
+
+CHART_W, CHART_H, CHART_BASE = 200, 64, 50
+"""An inline SVG's size and the y of its baseline (bars grow up from it; dates sit below)."""
+
+
+class Bar(Frame):
+    x: float
+    y: float
+    width: float
+    height: float
+    title: str
+    """The bucket and its figure with counts, shown as the bar's tooltip."""
+    empty: bool = False
+    """No data in this bucket (drawn as a dot, not a bar)."""
+    zero: bool = False
+
+
+class Chart(Frame):
+    key: str
+    title: str
+    bars: list[Bar]
+    first: str
+    last: str
+    top: str
+    """The tallest bar's value, printed at the top left as the scale."""
+
+
+def _bar_value(key: str, b: BucketFigures) -> tuple[float | None, str]:
+    if key == "frequency":
+        return b.deploys, f"{b.deploys} deploy{'s' if b.deploys != 1 else ''}"
+    if key == "lead_time":
+        lt = b.lead_time_s
+        return (lt.median, f"median {duration(lt.median)} of {lt.n} commit{'s' if lt.n != 1 else ''}") if lt \
+            else (None, "no data")
+    if key == "change_failure_rate":
+        r = b.change_failure_rate
+        return (r.rate, f"{r.rate:.0%} ({r.failed}/{r.total})") if r else (None, "no data")
+    t = b.time_to_restore_s
+    return (t.median, f"median {duration(t.median)} of {t.n}") if t else (None, "no data")
+
+
+CHART_TITLES = {"frequency": "Deployment frequency", "lead_time": "Lead time for changes",
+                "change_failure_rate": "Change failure rate", "time_to_restore": "Time to restore"}
+
+
+def chart(key: str, f: Figures, buckets: int = DEFAULT_BUCKETS) -> Chart:
+    """One key over the last `buckets` buckets as bars: geometry only, the template draws it."""
+    series = f.series[-buckets:]
+    values = [_bar_value(key, b) for b in series]
+    top = max((v for v, _ in values if v is not None), default=0) or 1
+    slot = CHART_W / max(len(series), 1)
+    bars = []
+    for i, (b, (value, text)) in enumerate(zip(series, values, strict=True)):
+        height = 0.0 if value is None else max(1.0, value / top * (CHART_BASE - 6)) if value else 1.0
+        bars.append(Bar(x=round(i * slot + slot * 0.15, 2), y=round(CHART_BASE - height, 2),
+                        width=round(slot * 0.7, 2), height=round(height, 2), empty=value is None, zero=value == 0,
+                        title=f"{b.start:%Y-%m-%d}: {text}"))
+    scale = {"frequency": lambda v: f"{v:g}", "change_failure_rate": lambda v: f"{v:.0%}"}.get(key, duration)
+    return Chart(key=key, title=CHART_TITLES[key], bars=bars, top=scale(top) if values else "",
+                 first=f"{series[0].start:%b %d}" if series else "", last=f"{series[-1].start:%b %d}" if series else "")
+
+
+class Shown(Frame):
+    """One figure as the page prints it: `field` is its path in the JSON, `value` its JSON value."""
+
+    field: str
+    label: str
+    value: float | int | str | None
+    text: str
+
+
+def shown(key: str, f: Figures) -> list[Shown]:
+    """The figures printed beside a key's chart: exactly the `--json` values, with their counts."""
+    if key == "frequency":
+        return [Shown(field="deploys", label="deploys", value=f.deploys, text=str(f.deploys)),
+                Shown(field="per_day", label="per week", value=f.per_day, text=f"{f.per_day * 7:.2f}"),
+                Shown(field="levels.frequency", label="level", value=f.levels.frequency,
+                      text=f.levels.frequency or "no data")]
+    if key == "lead_time":
+        lt = f.lead_time_s
+        if lt is None:
+            return [Shown(field="lead_time_s", label="lead time", value=None, text="no data")]
+        return [Shown(field="lead_time_s.median", label="median", value=lt.median,
+                      text=f"{lt.median:g} s ({duration(lt.median)})"),
+                Shown(field="lead_time_s.p90", label="p90", value=lt.p90, text=f"{lt.p90:g} s ({duration(lt.p90)})"),
+                Shown(field="lead_time_s.n", label="commits", value=lt.n, text=str(lt.n)),
+                Shown(field="lead_time_s.clock_skew", label="clock skew", value=lt.clock_skew,
+                      text=str(lt.clock_skew)),
+                Shown(field="levels.lead_time", label="level", value=f.levels.lead_time, text=str(f.levels.lead_time))]
+    if key == "change_failure_rate":
+        r = f.change_failure_rate
+        if r is None:
+            return [Shown(field="change_failure_rate", label="failure rate", value=None, text="no data")]
+        return [Shown(field="change_failure_rate.rate", label="rate", value=r.rate, text=f"{r.rate:.1%}"),
+                Shown(field="change_failure_rate.failed", label="failed", value=r.failed, text=str(r.failed)),
+                Shown(field="change_failure_rate.total", label="of deploys", value=r.total, text=str(r.total)),
+                Shown(field="levels.change_failure_rate", label="level", value=f.levels.change_failure_rate,
+                      text=str(f.levels.change_failure_rate))]
+    t = f.time_to_restore_s
+    if t is None:
+        return [Shown(field="time_to_restore_s", label="time to restore", value=None, text="no data")]
+    return [Shown(field="time_to_restore_s.median", label="median", value=t.median,
+                  text=f"{t.median:g} s ({duration(t.median)})"),
+            Shown(field="time_to_restore_s.n", label="restores", value=t.n, text=str(t.n)),
+            Shown(field="levels.time_to_restore", label="level", value=f.levels.time_to_restore,
+                  text=str(f.levels.time_to_restore))]
+
+
 # -- text for people ------------------------------------------------------------------------------
 
 
@@ -555,5 +664,16 @@ def render_text(m: Metrics) -> str:
     return "\n".join(out) + "\n"
 
 
-__all__ = ["AppHistory", "Line", "Metrics", "bucket_start", "compute", "default_since", "lines_from_history",
-           "render_text"]
+__all__ = [
+    "AppHistory",
+    "Chart",
+    "Line",
+    "Metrics",
+    "bucket_start",
+    "chart",
+    "compute",
+    "default_since",
+    "lines_from_history",
+    "render_text",
+    "shown",
+]

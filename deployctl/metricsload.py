@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from deployctl import console
 from deployctl.apprepos import AppRepos
@@ -17,6 +18,10 @@ from deployctl.catalog import Catalog
 from deployctl.metrics import AppHistory, Bucket, Line, Metrics, compute, default_since, lines_from_history
 from deployctl.order import env_order
 from deployctl.violations import CannotJudge
+
+if TYPE_CHECKING:
+    from deployctl.history import HistoryEntry
+    from deployctl.snapshot import Snapshot
 
 _HEX = re.compile(r"[0-9a-f]{4,64}")
 
@@ -87,11 +92,23 @@ def run_metrics(root: Path, env: str | None, app: str | None, since: datetime | 
                                 assume_deployed=not with_engine)
 
 
-def metrics_from_history(entries: list, catalog: Catalog, envs: list[str], since: datetime, until: datetime,
-                         bucket: Bucket, repos: AppRepos, apps: list[str] | None = None,
+def metrics_from_history(entries: list[HistoryEntry], catalog: Catalog, envs: list[str], since: datetime,
+                         until: datetime, bucket: Bucket, repos: AppRepos, apps: list[str] | None = None,
                          assume_deployed: bool = False) -> Metrics:
     """Metrics from `history` entries already read (the status page reuses its own)."""
     lines = lines_from_history(entries, assume_deployed=assume_deployed)
     histories = app_histories(repos, catalog, lines)
     with console.step("computing delivery metrics"):
         return compute(lines, histories, envs, since, until, bucket, apps=apps)
+
+
+def status_metrics(snapshot: Snapshot, history: list[HistoryEntry], repos: AppRepos,
+                   now: datetime) -> Metrics | None:
+    """The status page's metrics: the default window (12 weeks), from the history it already read."""
+    envs = env_order({e: s.settings.promote_from for e, s in snapshot.stacks.items()}, sorted(snapshot.stacks))
+    since, until = window(None, None, "week", now)
+    try:
+        return metrics_from_history(history, snapshot.catalog, envs, since, until, "week", repos)
+    except CannotJudge as exc:
+        console.info(f"no delivery metrics on the page: {exc}")
+        return None

@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 from datetime import UTC, datetime, timedelta
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -391,3 +392,178 @@ def test_command_with_the_real_engine(tmp_path: Path):
                                           "unrestored": 1}
     assert web["time_to_restore_s"] is None
     assert m["envs"]["staging"]["deploys"] == 4
+
+
+# -- the status page, in a real browser ---------------------------------------------------------------
+
+
+def png_pixels(data: bytes) -> tuple[int, int, list[bytes], int]:
+    """Width, height, unfiltered rows and bytes per pixel of an 8-bit, non-interlaced RGB(A) PNG."""
+    import struct
+    import zlib
+
+    pos, idat, header = 8, b"", None
+    while pos < len(data):
+        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        body = data[pos + 8:pos + 8 + length]
+        pos += 12 + length
+        if kind == b"IHDR":
+            header = struct.unpack(">IIBBBBB", body)
+        elif kind == b"IDAT":
+            idat += body
+    assert header is not None
+    width, height, depth, ctype, _, _, interlace = header
+    assert depth == 8 and ctype in (2, 6) and interlace == 0, header
+    bpp = 3 if ctype == 2 else 4
+    raw, stride = zlib.decompress(idat), width * bpp
+    rows, prev = [], bytearray(stride)
+    for y in range(height):
+        start = y * (stride + 1)
+        kind, line = raw[start], bytearray(raw[start + 1:start + 1 + stride])
+        if kind == 1:
+            for i in range(bpp, stride):
+                line[i] = (line[i] + line[i - bpp]) & 0xFF
+        elif kind == 2:
+            line = bytearray((a + b) & 0xFF for a, b in zip(line, prev, strict=True))
+        elif kind == 3:
+            for i in range(stride):
+                left = line[i - bpp] if i >= bpp else 0
+                line[i] = (line[i] + ((left + prev[i]) >> 1)) & 0xFF
+        elif kind == 4:
+            for i in range(stride):
+                a = line[i - bpp] if i >= bpp else 0
+                b, c = prev[i], prev[i - bpp] if i >= bpp else 0
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 0xFF
+        rows.append(bytes(line))
+        prev = line
+    return width, height, rows, bpp
+
+
+def count_colour(png: bytes, rgb: tuple[int, int, int]) -> int:
+    width, _, rows, bpp = png_pixels(png)
+    want = bytes(rgb)
+    return sum(1 for row in rows for x in range(width) if row[x * bpp:x * bpp + 3] == want)
+
+
+class _Figures(HTMLParser):
+    """The metrics section as the browser shows it: each printed figure and each chart's bars."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.figures: list[dict[str, str]] = []
+        self.bars: dict[tuple[str, str], int] = {}
+        self._key: tuple[str, str] | None = None
+        self._fig: dict[str, str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        if tag == "figure" and "m-key" in a.get("class", ""):
+            self._key = (a["data-env"], a["data-key"])
+            self.bars[self._key] = 0
+        if tag == "rect" and "m-bar" in a.get("class", "") and self._key:
+            self.bars[self._key] += 1
+        if tag == "dd" and "m-fig" in a.get("class", ""):
+            self._fig = {**a, "text": ""}
+            self.figures.append(self._fig)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "dd":
+            self._fig = None
+
+    def handle_data(self, data: str) -> None:
+        if self._fig is not None:
+            self._fig["text"] += data
+
+
+def page_figures(html: str) -> _Figures:
+    parser = _Figures()
+    parser.feed(html)
+    parser.close()
+    return parser
+
+
+def lookup(data: dict, path: str) -> object:
+    for part in path.split("."):
+        data = data[part]
+    return data
+
+
+def assert_page_equals_json(page: _Figures, report: dict) -> None:
+    """Every figure printed is the JSON's value at its path; every key of every env is printed."""
+    assert page.figures
+    for fig in page.figures:
+        expected = lookup(report["envs"][fig["data-env"]], fig["data-field"])
+        assert json.loads(fig["data-value"]) == expected, fig
+        if isinstance(expected, int) and not isinstance(expected, bool):
+            assert fig["text"].split()[0] == str(expected), fig
+    printed = {(f["data-env"], f["data-field"].split(".")[0]) for f in page.figures}
+    for env in report["envs"]:
+        assert {"deploys", "lead_time_s", "change_failure_rate", "time_to_restore_s"} <= {
+            k for e, k in printed if e == env}
+
+
+def test_status_page_charts_the_four_keys_in_headless_chromium(tmp_path: Path):
+    from deployctl.apprepos import AppRepos
+    from deployctl.gitaccess import commit_snapshot, deploy_history, first_parent_order
+    from deployctl.history import join
+    from deployctl.metricsload import status_metrics
+    from deployctl.outcomes import UpdateRecord
+    from deployctl.status import build_status, render_html
+    from tests import browser
+
+    api = AppRepo(tmp_path / "apps" / "api")
+    c = {i: dated_app_commit(api, f"c{i}", t) for i, t in
+         ((1, at(-D)), (2, at(6 * D)), (3, at(6 * D + H)), (4, at(13 * D)), (5, at(14 * D + 2 * H)))}
+    d = DeployRepo(tmp_path / "deploy")
+    d.catalog({"api": {"kind": "local", "repo": "../apps/api"}})
+    d.env("staging").env("production", promoteFrom="staging")
+    merges: list[tuple[str, str, float]] = []
+
+    def merge(env: str, commit: str, comment: str, when: float) -> None:
+        d.deploy(env, "api", commit, comment)
+        d.repo.git.add("-A")
+        merges.append((env, git_at(d.path, at(when), "commit", "-q", "-m", f"{comment} (#{len(merges) + 1})"),
+                       when))
+
+    merge("staging", c[1], "first", D)
+    merge("production", c[1], "first", D + H)
+    merge("staging", c[3], "three", 7 * D)
+    merge("staging", c[1], "back [rollback]", 7 * D + 2 * H)
+    merge("staging", c[4], "four", 14 * D)
+    merge("production", c[4], "four", 15 * D)
+    merge("staging", c[5], "five [hotfix]", 15 * D + H)
+    updates: dict[str, list[UpdateRecord]] = {"staging": [], "production": []}
+    for env, head, when in merges:  # the recorded trace: each merge's up ends 10 minutes after it
+        n = len(updates[env]) + 1
+        updates[env].append(UpdateRecord(env=env, version=n, kind="update", result="succeeded", message="",
+                                         start=at(when), end=at(when + 600), environment={"git.head": head}))
+    history = join(deploy_history(d.repo, "HEAD"), updates, first_parent_order(d.repo, "HEAD"))
+    snapshot = commit_snapshot(d.repo, "HEAD")
+    now = at(20 * D)
+    metrics = status_metrics(snapshot, history, AppRepos(d.path, cache_dir=tmp_path / "cache"), now)
+    assert metrics is not None
+    report = build_status(snapshot, {}, history, lambda *a: None, lambda *a: None, now)
+    html = render_html(report.model_copy(update={"metrics": metrics}))
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "index.html").write_text(html, encoding="utf-8")
+    with browser.serve(site) as base:
+        dom = browser.dump_dom(base + "index.html")
+        png = browser.screenshot(base + "index.html", tmp_path / "status.png", 1000, 1100).read_bytes()
+
+    data = metrics.to_json()
+    s = data["envs"]["staging"]
+    assert s["deploys"] == 5 and s["change_failure_rate"]["failed"] == 2  # three (rolled back), four (hotfixed)
+    page = page_figures(dom)
+    assert_page_equals_json(page, data)
+    # a bar per bucket with a figure above 0: staging deployed in 3 of the 12 weeks, production in 2;
+    # staging failed in 2 of them (week 1: three rolled back; week 2: four hotfixed)
+    assert page.bars["staging", "frequency"] == 3 and page.bars["production", "frequency"] == 2
+    assert page.bars["staging", "change_failure_rate"] == 2 and page.bars["staging", "time_to_restore"] == 2
+    assert 'id="metrics"' in dom and "<script src" not in dom
+    # the screenshot is not blank: the charts' bars are drawn in their colour
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert count_colour(png, (0x2F, 0x81, 0xF7)) > 500
+    Path("/tmp/metrics-screenshot.png").write_bytes(png)
