@@ -244,6 +244,7 @@ class Figures(Frame):
     deploys: int
     """Successful deploys in the window (the sum of `frequency`)."""
     per_day: float
+    """Successful deploys per day over the window's whole buckets (12 weeks: 84 days)."""
     frequency: list[BucketCount]
     lead_time_s: LeadTime | None = None
     change_failure_rate: FailureRate | None = None
@@ -453,7 +454,8 @@ def _figures(s: _Samples, since: datetime, until: datetime, bucket: Bucket,
     series = [BucketFigures(start=start, deploys=len(b["d"]), lead_time_s=lead_of(b["l"]),
                             change_failure_rate=rate_of(b["a"], b["r"]), time_to_restore_s=restore_of(b["r"]))
               for start, b in zip(starts, by, strict=True)]
-    days = max((until - since).total_seconds() / DAY, 1 / 24)
+    span = (next_bucket(starts[-1], bucket) - starts[0]) if starts else until - since
+    days = max(span.total_seconds() / DAY, 1 / 24)  # whole buckets: the figure holds all bucket long
     lead_fig, rate_fig, restore_fig = lead_of(lead), rate_of(attempts, restores), restore_of(restores)
     per_day = len(deploys) / days
     return Figures(

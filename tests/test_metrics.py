@@ -393,6 +393,14 @@ def test_command_with_the_real_engine(tmp_path: Path):
     assert web["time_to_restore_s"] is None
     assert m["envs"]["staging"]["deploys"] == 4
 
+    # the status page prints the same figures as `metrics --json` (same default window)
+    page = tmp_path / "status.html"
+    code, _, err = w.cli("status", "--html", str(page))
+    assert code == 0, err
+    code, out, err = w.cli("metrics", "--json")
+    assert code == 0, err
+    assert_page_equals_json(page_figures(page.read_text(encoding="utf-8")), json.loads(out))
+
 
 # -- the status page, in a real browser ---------------------------------------------------------------
 
