@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import heapq
 import statistics
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from math import ceil
@@ -94,7 +94,7 @@ def lines_from_history(entries: Iterable[HistoryEntry], assume_deployed: bool = 
         e = ordered[i]
         key = (e.env, e.app)
         update = e.deploy.update
-        if update is not None and later_update.get(key) == update and e.deploy.result == "succeeded":
+        if update is not None and later_update.get(key) == update:
             superseded.add(i)
         later_update[key] = update
     lines = []
@@ -250,13 +250,13 @@ class Figures(Frame):
     change_failure_rate: FailureRate | None = None
     time_to_restore_s: Restore | None = None
     levels: Levels
-    series: list[BucketFigures]
-    """Every key per bucket (what the status page charts)."""
     unknown_commits: int = 0
     """Successful lines whose commit is not in the app repository: no lead time for them."""
 
 
 class EnvFigures(Figures):
+    series: list[BucketFigures]
+    """Every key per bucket (what the status page charts); for the env only, to keep the JSON small."""
     apps: dict[str, Figures] = {}
 
 
@@ -353,12 +353,12 @@ def level(key: str, value: float | None) -> Level | None:
 class _Samples:
     """What one (env, app) contributes, each sample stamped with the time it belongs to."""
 
-    def __init__(self) -> None:
-        self.deploys: list[datetime] = []
-        self.lead: list[tuple[datetime, float, bool]] = []  # (deploy end, seconds, clock skew)
-        self.attempts: list[tuple[datetime, str | None]] = []  # (time, None | "up" | "undone")
-        self.restores: list[tuple[datetime, float | None]] = []  # (failure time, seconds | None: open)
-        self.unknown: list[datetime] = []
+    def __init__(self) -> None:  # times as unix seconds
+        self.deploys: list[float] = []
+        self.lead: list[tuple[float, float, bool]] = []  # (deploy end, seconds, clock skew)
+        self.attempts: list[tuple[float, str | None]] = []  # (time, None | "up" | "undone")
+        self.restores: list[tuple[float, float | None]] = []  # (failure time, seconds | None: open)
+        self.unknown: list[float] = []
 
     def extend(self, other: _Samples) -> None:
         self.deploys += other.deploys
@@ -381,21 +381,21 @@ def _pair_samples(lines: list[Line], history: AppHistory | None,
             continue
         if ln.result != "succeeded":
             continue
-        out.deploys.append(ln.time)
+        end = ln.time.timestamp()
+        out.deploys.append(end)
         full = history.resolve(ln.commit) if history is not None else None
         if full is None:
-            out.unknown.append(ln.time)
+            out.unknown.append(end)
             running = None
             continue
         fresh = [full] if running is None else history.between(running, full)  # type: ignore[union-attr]
-        end = ln.time.timestamp()
         for sha in fresh:
             if sha in counted:
                 continue  # it first ran earlier (a rollback of a rollback, a roll-forward)
             counted.add(sha)
             committed = history.time[sha]  # type: ignore[union-attr]
             skew = committed > end
-            out.lead.append((ln.time, 0.0 if skew else end - committed, skew))
+            out.lead.append((end, 0.0 if skew else end - committed, skew))
             if skew:
                 skewed.append(SkewedCommit(env=ln.env, app=ln.app, commit=sha, deployed=ln.time,
                                            committed=datetime.fromtimestamp(committed, tz=UTC)))
@@ -405,28 +405,39 @@ def _pair_samples(lines: list[Line], history: AppHistory | None,
             continue
         following = deploys[i + 1] if i + 1 < len(deploys) else None  # before any later forward line
         cause = "up" if ln.result == "failed" else "undone" if following and not following.forward else None
-        out.attempts.append((ln.time, cause))
+        when = ln.time.timestamp()
+        out.attempts.append((when, cause))
         if cause is not None:
             fix = next((later for later in deploys[i + 1:] if later.result == "succeeded"), None)
-            seconds = max(0.0, (fix.time - ln.time).total_seconds()) if fix else None
-            out.restores.append((ln.time, seconds))
+            seconds = max(0.0, fix.time.timestamp() - when) if fix else None
+            out.restores.append((when, seconds))
     return out
 
 
-def _figures(s: _Samples, since: datetime, until: datetime, bucket: Bucket,
-             starts: list[datetime]) -> Figures:
-    def inside(t: datetime) -> bool:
-        return since <= t < until
+def _figures(s: _Samples, since: datetime, until: datetime, starts: list[datetime], edges: list[float],
+             env_level: bool, cells: dict[tuple[int, int], BucketCount]) -> dict:
+    """The window's figures of some samples (and, for an env, every key per bucket), as model fields."""
+    lo, hi = since.timestamp(), until.timestamp()
+    last = len(starts) - 1
+    def cell(i: int, n: int) -> BucketCount:
+        """Frozen, so shared: most apps have the same few counts per bucket (0, mostly)."""
+        if (i, n) not in cells:
+            cells[i, n] = BucketCount(start=starts[i], count=n)
+        return cells[i, n]
 
-    def lead_of(samples: list[tuple[datetime, float, bool]]) -> LeadTime | None:
+    def slot(t: float) -> int | None:
+        i = bisect_right(edges, t) - 1
+        return i if 0 <= i <= last else None
+
+    def lead_of(samples: list[tuple[float, float, bool]]) -> LeadTime | None:
         if not samples:
             return None
         values = [v for _, v, _ in samples]
         return LeadTime(median=median(values), p90=p90(values), n=len(values),
-                        clock_skew=sum(1 for *_, skew in samples if skew))
+                        clock_skew=sum(skew for *_, skew in samples))
 
-    def rate_of(attempts: list[tuple[datetime, str | None]],
-                restores: list[tuple[datetime, float | None]]) -> FailureRate | None:
+    def rate_of(attempts: list[tuple[float, str | None]],
+                restores: list[tuple[float, float | None]]) -> FailureRate | None:
         if not attempts:
             return None
         up = sum(1 for _, c in attempts if c == "up")
@@ -435,39 +446,43 @@ def _figures(s: _Samples, since: datetime, until: datetime, bucket: Bucket,
                            failed_at_up=up, undone=undone,
                            unrestored=sum(1 for _, v in restores if v is None))
 
-    def restore_of(restores: list[tuple[datetime, float | None]]) -> Restore | None:
+    def restore_of(restores: list[tuple[float, float | None]]) -> Restore | None:
         values = [v for _, v in restores if v is not None]
         return Restore(median=median(values), n=len(values)) if values else None
 
-    deploys = [t for t in s.deploys if inside(t)]
-    lead = [x for x in s.lead if inside(x[0])]
-    attempts = [x for x in s.attempts if inside(x[0])]
-    restores = [x for x in s.restores if inside(x[0])]
-    slot = {start: i for i, start in enumerate(starts)}
-    by: list[dict[str, list]] = [{"d": [], "l": [], "a": [], "r": []} for _ in starts]
-    for key, items in (("d", deploys), ("l", lead), ("a", attempts), ("r", restores)):
-        for item in items:
-            t = item if isinstance(item, datetime) else item[0]
-            i = slot.get(bucket_start(t, bucket))
-            if i is not None:
-                by[i][key].append(item)
-    series = [BucketFigures(start=start, deploys=len(b["d"]), lead_time_s=lead_of(b["l"]),
-                            change_failure_rate=rate_of(b["a"], b["r"]), time_to_restore_s=restore_of(b["r"]))
-              for start, b in zip(starts, by, strict=True)]
-    span = (next_bucket(starts[-1], bucket) - starts[0]) if starts else until - since
-    days = max(span.total_seconds() / DAY, 1 / 24)  # whole buckets: the figure holds all bucket long
+    deploys = [t for t in s.deploys if lo <= t < hi]
+    lead = [x for x in s.lead if lo <= x[0] < hi]
+    attempts = [x for x in s.attempts if lo <= x[0] < hi]
+    restores = [x for x in s.restores if lo <= x[0] < hi]
+    counts = [0] * len(starts)
+    for t in deploys:
+        if (i := slot(t)) is not None:
+            counts[i] += 1
+    span = (edges[-1] - edges[0]) if starts else hi - lo
+    days = max(span / DAY, 1 / 24)  # whole buckets: the figure holds all bucket long
     lead_fig, rate_fig, restore_fig = lead_of(lead), rate_of(attempts, restores), restore_of(restores)
     per_day = len(deploys) / days
-    return Figures(
+    fields: dict = dict(
         deploys=len(deploys), per_day=per_day,
-        frequency=[BucketCount(start=b.start, count=b.deploys) for b in series],
+        frequency=[cell(i, n) for i, n in enumerate(counts)],
         lead_time_s=lead_fig, change_failure_rate=rate_fig, time_to_restore_s=restore_fig,
         levels=Levels(frequency=level("frequency", per_day) if deploys else None,
                       lead_time=level("lead_time", lead_fig.median) if lead_fig else None,
                       change_failure_rate=level("change_failure_rate", rate_fig.rate) if rate_fig else None,
                       time_to_restore=level("time_to_restore", restore_fig.median) if restore_fig else None),
-        series=series, unknown_commits=sum(1 for t in s.unknown if inside(t)),
+        unknown_commits=sum(1 for t in s.unknown if lo <= t < hi),
     )
+    if env_level:
+        by: list[tuple[list, list, list]] = [([], [], []) for _ in starts]
+        for items, k in ((lead, 0), (attempts, 1), (restores, 2)):
+            for item in items:
+                if (i := slot(item[0])) is not None:
+                    by[i][k].append(item)
+        fields["series"] = [
+            BucketFigures(start=start, deploys=n, lead_time_s=lead_of(b[0]), change_failure_rate=rate_of(b[1], b[2]),
+                          time_to_restore_s=restore_of(b[2]))
+            for start, n, b in zip(starts, counts, by, strict=True)]
+    return fields
 
 
 def compute(lines: Iterable[Line], histories: Mapping[str, AppHistory | None], envs: Iterable[str],
@@ -486,7 +501,9 @@ def compute(lines: Iterable[Line], histories: Mapping[str, AppHistory | None], e
         if ln.env in wanted_envs and (wanted_apps is None or ln.app in wanted_apps):
             by_pair.setdefault((ln.env, ln.app), []).append(ln)
     starts = bucket_starts(since, until, bucket)
+    edges = [t.timestamp() for t in starts] + ([next_bucket(starts[-1], bucket).timestamp()] if starts else [])
     skewed: list[SkewedCommit] = []
+    cells: dict[tuple[int, int], BucketCount] = {}  # shared by every app's `frequency`
     out: dict[str, EnvFigures] = {}
     for env in wanted_envs:
         env_samples = _Samples()
@@ -495,9 +512,8 @@ def compute(lines: Iterable[Line], histories: Mapping[str, AppHistory | None], e
             pair = sorted(by_pair[env, app], key=lambda ln: ln.seq)
             samples = _pair_samples(pair, histories.get(app), skewed)
             env_samples.extend(samples)
-            app_figs[app] = _figures(samples, since, until, bucket, starts)
-        env_fig = _figures(env_samples, since, until, bucket, starts)
-        out[env] = EnvFigures(**dict(env_fig), apps=app_figs)
+            app_figs[app] = Figures(**_figures(samples, since, until, starts, edges, False, cells))
+        out[env] = EnvFigures(**_figures(env_samples, since, until, starts, edges, True, cells), apps=app_figs)
     window_skew = [s for s in skewed if since <= s.deployed < until]
     return Metrics(since=since, until=until, bucket=bucket, envs=out, clock_skew=window_skew)
 
@@ -548,7 +564,7 @@ CHART_TITLES = {"frequency": "Deployment frequency", "lead_time": "Lead time for
                 "change_failure_rate": "Change failure rate", "time_to_restore": "Time to restore"}
 
 
-def chart(key: str, f: Figures, buckets: int = DEFAULT_BUCKETS) -> Chart:
+def chart(key: str, f: EnvFigures, buckets: int = DEFAULT_BUCKETS) -> Chart:
     """One key over the last `buckets` buckets as bars: geometry only, the template draws it."""
     series = f.series[-buckets:]
     values = [_bar_value(key, b) for b in series]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -43,21 +44,24 @@ def app_histories(repos: AppRepos, catalog: Catalog, lines: Iterable[Line]) -> d
     for ln in lines:
         if ln.commit and ln.result == "succeeded" and ln.app in wanted and _HEX.fullmatch(ln.commit):
             tips_by_repo.setdefault(wanted[ln.app], set()).add(ln.commit)
-    out: dict[str, AppHistory | None] = {}
-    for spec in console.track(sorted(apps_by_repo), "reading app commit dates"):
+
+    def read(spec: str) -> AppHistory | None:
         tips = sorted(tips_by_repo.get(spec, ()))
-        history: AppHistory | None
         try:
             repo = repos.get(spec)
             history = AppHistory(repo.dated_log(tips))
             if any(history.resolve(t) is None for t in tips) and repo.fetch():
                 history = AppHistory(repo.dated_log(tips))
+            return history
         except CannotJudge as exc:
             console.info(f"no lead times for {', '.join(apps_by_repo[spec])}: {exc}")
-            history = None
-        for app in apps_by_repo[spec]:
-            out[app] = history
-    return out
+            return None
+
+    specs = sorted(apps_by_repo)
+    with console.step(f"reading commit dates of {len(specs)} app repositories"), \
+            ThreadPoolExecutor(max_workers=min(4, max(1, len(specs)))) as pool:  # one git process each
+        histories = dict(zip(specs, pool.map(read, specs), strict=True))
+    return {app: histories[spec] for spec in specs for app in apps_by_repo[spec]}
 
 
 def window(since: datetime | None, until: datetime | None, bucket: Bucket, now: datetime) -> tuple[datetime, datetime]:

@@ -265,6 +265,8 @@ def test_adapter_maps_results_tags_and_superseded_lines():
         ("api", "succeeded", ("rollback",)), ("api", "pending", ())]
     assert lines[1].time == at(10 * 60 + 120)  # the update's end
     assert lines[0].time == at(5 * 60)  # not deployed: when it merged
+    one_failed_up = [entry("dev", "api", sha(2), 20, "failed", 7), entry("dev", "api", sha(1), 10, "failed", 7)]
+    assert [ln.result for ln in lines_from_history(one_failed_up)] == ["pending", "failed"]  # one failure
     assumed = lines_from_history(newest_first, assume_deployed=True)
     assert {ln.result for ln in assumed} == {"succeeded"} and assumed[0].time == at(5 * 60)
 
