@@ -248,6 +248,14 @@ def run_history_only(opts: Options) -> list[Figure]:
 
 
 if __name__ == "__main__":
+    if "--history" in sys.argv:  # only history and metrics: python -m bench.bench_git --history [--quick]
+        from bench import HEADER
+
+        quick = "--quick" in sys.argv
+        print(HEADER)
+        for fig in run_history_only(Options(quick=quick, runs=1 if quick else 3)):
+            print(fig.line())
+        sys.exit(0)
     from bench.__main__ import main
 
     sys.exit(main(modules=("bench.bench_git",)))

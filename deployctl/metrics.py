@@ -41,6 +41,8 @@ BUCKETS: tuple[str, ...] = ("day", "week", "month")
 DEFAULT_BUCKETS = 12
 UNDOING = frozenset({Tag.ROLLBACK.value, Tag.HOTFIX.value})
 
+SKEW_LISTED = 100
+"""Clock-skewed commits listed one by one in the report (all are counted)."""
 HOUR, DAY, WEEK, MONTH = 3600, 86400, 7 * 86400, 30 * 86400
 REPORT = "DORA, Accelerate State of DevOps Report 2023"
 LEVELS: dict[str, tuple[tuple[Level, float], ...]] = {
@@ -106,9 +108,10 @@ def lines_from_history(entries: Iterable[HistoryEntry], assume_deployed: bool = 
             if i in superseded:
                 result = "pending"
             time = e.deploy.time if result != "pending" and e.deploy.time else e.time
-        lines.append(Line(seq=i, env=e.env, app=e.app, commit=e.to, old=e.from_,
-                          tags=tuple(t.value for t in parse_tags(e.comment)), result=result,
-                          time=time, deploy_commit=e.commit))
+        # history's entries are validated already: construct without validating again (10,000s of lines)
+        lines.append(Line.model_construct(seq=i, env=e.env, app=e.app, commit=e.to, old=e.from_,
+                                          tags=tuple(t.value for t in parse_tags(e.comment)), result=result,
+                                          time=time, deploy_commit=e.commit))
     return lines
 
 
@@ -120,17 +123,18 @@ class AppHistory:
     """
 
     def __init__(self, log_text: str):
-        self.time: dict[str, int] = {}
-        self.parents: dict[str, tuple[str, ...]] = {}
-        self.index: dict[str, int] = {}
+        time: dict[str, int] = {}
+        parents: dict[str, tuple[str, ...]] = {}
+        index: dict[str, int] = {}
         for i, line in enumerate(log_text.splitlines()):
-            fields = line.split()
-            if len(fields) < 2:
+            sha, _, rest = line.partition(" ")
+            stamp, _, above = rest.partition(" ")
+            if not stamp:
                 continue
-            sha = fields[0]
-            self.time[sha] = int(fields[1])
-            self.parents[sha] = tuple(fields[2:])
-            self.index[sha] = i
+            time[sha] = int(stamp)
+            parents[sha] = tuple(above.split())
+            index[sha] = i
+        self.time, self.parents, self.index = time, parents, index
         self._sorted: list[str] | None = None
 
     def __contains__(self, sha: str) -> bool:
@@ -275,6 +279,8 @@ class Metrics(Frame):
     report: str = REPORT
     envs: dict[str, EnvFigures]
     clock_skew: list[SkewedCommit] = []
+    """The app commits dated after the deploy that first ran them (the first SKEW_LISTED, in deploy order)."""
+    clock_skew_total: int = 0
 
     def to_json(self) -> dict:
         return self.model_dump(mode="json")
@@ -369,7 +375,7 @@ class _Samples:
 
 
 def _pair_samples(lines: list[Line], history: AppHistory | None,
-                  skewed: list[SkewedCommit]) -> _Samples:
+                  skewed: list[tuple[float, Line, str, int]]) -> _Samples:
     """Samples of one env's file for one app, its lines oldest first."""
     out = _Samples()
     deploys = [ln for ln in lines if ln.commit is not None]
@@ -397,8 +403,7 @@ def _pair_samples(lines: list[Line], history: AppHistory | None,
             skew = committed > end
             out.lead.append((end, 0.0 if skew else end - committed, skew))
             if skew:
-                skewed.append(SkewedCommit(env=ln.env, app=ln.app, commit=sha, deployed=ln.time,
-                                           committed=datetime.fromtimestamp(committed, tz=UTC)))
+                skewed.append((end, ln, sha, committed))  # a model only for those the report lists
         running = full
     for i, ln in enumerate(deploys):
         if ln.result == "pending":
@@ -502,7 +507,7 @@ def compute(lines: Iterable[Line], histories: Mapping[str, AppHistory | None], e
             by_pair.setdefault((ln.env, ln.app), []).append(ln)
     starts = bucket_starts(since, until, bucket)
     edges = [t.timestamp() for t in starts] + ([next_bucket(starts[-1], bucket).timestamp()] if starts else [])
-    skewed: list[SkewedCommit] = []
+    skewed: list[tuple[float, Line, str, int]] = []
     cells: dict[tuple[int, int], BucketCount] = {}  # shared by every app's `frequency`
     out: dict[str, EnvFigures] = {}
     for env in wanted_envs:
@@ -514,8 +519,13 @@ def compute(lines: Iterable[Line], histories: Mapping[str, AppHistory | None], e
             env_samples.extend(samples)
             app_figs[app] = Figures(**_figures(samples, since, until, starts, edges, False, cells))
         out[env] = EnvFigures(**_figures(env_samples, since, until, starts, edges, True, cells), apps=app_figs)
-    window_skew = [s for s in skewed if since <= s.deployed < until]
-    return Metrics(since=since, until=until, bucket=bucket, envs=out, clock_skew=window_skew)
+    lo, hi = since.timestamp(), until.timestamp()
+    window_skew = [s for s in skewed if lo <= s[0] < hi]
+    listed = [SkewedCommit(env=ln.env, app=ln.app, commit=sha, deployed=ln.time,
+                           committed=datetime.fromtimestamp(committed, tz=UTC))
+              for _, ln, sha, committed in window_skew[:SKEW_LISTED]]
+    return Metrics(since=since, until=until, bucket=bucket, envs=out, clock_skew=listed,
+                   clock_skew_total=len(window_skew))
 
 
 # -- charts for the status page ---------------------------------------------------------------------
@@ -674,11 +684,13 @@ def render_text(m: Metrics) -> str:
         counts = " ".join(str(b.count) for b in f.frequency)
         out.append(f"\n{env}: deploys per {m.bucket} from {f.frequency[0].start:%Y-%m-%d}: {counts}"
                    if f.frequency else f"\n{env}: no buckets")
-    if m.clock_skew:
-        out.append(f"\nclock skew: {len(m.clock_skew)} app commit(s) dated after the deploy that ran them "
+    if m.clock_skew_total:
+        out.append(f"\nclock skew: {m.clock_skew_total} app commit(s) dated after the deploy that ran them "
                    "(counted as 0 s):")
         out += [f"  {s.env}/{s.app} {s.commit[:12]} committed {s.committed:%Y-%m-%d %H:%M}, "
-                f"deployed {s.deployed:%Y-%m-%d %H:%M}" for s in m.clock_skew]
+                f"deployed {s.deployed:%Y-%m-%d %H:%M}" for s in m.clock_skew[:10]]
+        if m.clock_skew_total > 10:
+            out.append(f"  ... and {m.clock_skew_total - 10} more (--json lists {SKEW_LISTED})")
     return "\n".join(out) + "\n"
 
 
