@@ -101,18 +101,28 @@ def lines_from_history(entries: Iterable[HistoryEntry], assume_deployed: bool = 
         later_update[key] = update
     lines = []
     for i, e in enumerate(ordered):
+        merged, ran = _times(e)
         if assume_deployed:
-            result, time = "succeeded", e.time
+            result, time = "succeeded", merged
         else:
             result = e.deploy.result if e.deploy.result in ("succeeded", "failed") else "pending"
             if i in superseded:
                 result = "pending"
-            time = e.deploy.time if result != "pending" and e.deploy.time else e.time
+            time = ran if result != "pending" and ran else merged
         # history's entries are validated already: construct without validating again (10,000s of lines)
         lines.append(Line.model_construct(seq=i, env=e.env, app=e.app, commit=e.to, old=e.from_,
                                           tags=tuple(t.value for t in parse_tags(e.comment)), result=result,
                                           time=time, deploy_commit=e.commit))
     return lines
+
+
+def _times(e: HistoryEntry) -> tuple[datetime, datetime | None]:
+    """(merged, ran) of an entry, in either shape of `history`: `time` the merge and `deploy.time` the
+    update's end, or (per-line outcomes) `merged` the merge and `time` the update's end."""
+    merged = getattr(e, "merged", None)
+    if merged is None:
+        return e.time, getattr(e.deploy, "time", None)
+    return merged, e.time
 
 
 class AppHistory:

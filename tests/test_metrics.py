@@ -245,10 +245,13 @@ def test_levels_at_the_bounds():
 
 def entry(env: str, app: str, to: str, minute: int, result: str = "succeeded", update: int | None = None,
           comment: str = "") -> HistoryEntry:
-    when = at(minute * 60)
-    return HistoryEntry(time=when, env=env, app=app, to=to, comment=comment, commit=f"{minute:040x}",
-                        author="A", deploy=DeployResult(result=result, time=when + timedelta(minutes=2),
-                                                        update=update))
+    """A history entry merged at `minute` whose update (if any) ended 2 minutes later, in either shape of
+    history: per-line outcomes (`merged`, `time` = the update's end) or the earlier one (`deploy.time`)."""
+    when, ran = at(minute * 60), at(minute * 60 + 120) if update is not None else None
+    fields = dict(env=env, app=app, to=to, comment=comment, commit=f"{minute:040x}", author="A")
+    if "merged" in HistoryEntry.model_fields:
+        return HistoryEntry(merged=when, time=ran, deploy=DeployResult(result=result, update=update), **fields)
+    return HistoryEntry(time=when, deploy=DeployResult(result=result, time=ran, update=update), **fields)
 
 
 def test_adapter_maps_results_tags_and_superseded_lines():
@@ -369,7 +372,9 @@ def test_command_with_the_real_engine(tmp_path: Path):
     assert code == 0, err
     hist = {(r["app"], r["pr"]): r for r in json.loads(out)}
     assert hist["web", 23]["deploy"]["result"] == "failed"
-    end = {k: datetime.fromisoformat(r["deploy"]["time"]) for k, r in hist.items()}
+    # the update's end: `time` in history with per-line outcomes, `deploy.time` before it
+    end = {k: datetime.fromisoformat(r["deploy"]["time"] if "time" in r["deploy"] else r["time"])
+           for k, r in hist.items()}
 
     def committed(repo: AppRepo, commit: str) -> datetime:
         return repo.repo.commit(commit).committed_datetime
