@@ -7,6 +7,8 @@
 - The same PR size on a repo with 5x fewer apps: the ratio of the two timings shows whether the
   cost follows the change or the repository (it should be ~1).
 - `history --no-engine --json` over K deploy commits, against `git log --name-status -- deploys/`.
+- `metrics --no-engine --json` over the same K deploy commits (every line taken as deployed; each app
+  repository's commit dates read once), against `history --no-engine --json` in the same rounds.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench import Figure, Options, log, measure, sh
-from bench.generate import AppRepos, DeployRepo, app_repos, bench_dir, check_repo, history_repo
+from bench.generate import EPOCH, AppRepos, DeployRepo, app_repos, bench_dir, check_repo, history_repo
 
 PYTHON = sys.executable
 
@@ -92,6 +94,56 @@ def history_has(n: int):
     return validate
 
 
+def metrics_has(n: int):
+    def validate(result: object) -> None:
+        report = json.loads(result.stdout)  # type: ignore[attr-defined]
+        deploys = sum(e["deploys"] for e in report["envs"].values())
+        leads = sum((e["lead_time_s"] or {}).get("n", 0) for e in report["envs"].values())
+        if deploys != n or leads < n:
+            raise RuntimeError(f"metrics counts {deploys} deploys and {leads} lead times, expected {n}")
+    return validate
+
+
+def warm_all(repo: DeployRepo, apps: AppRepos, cache: Path) -> None:
+    """Clone every app repository into the warm cache (metrics reads each one's commit dates)."""
+    from deployctl.apprepos import AppRepos as Cache
+
+    clones = Cache(repo.path, cache / "repos")
+    for path in apps.paths:
+        clones.get(str(path)).ensure_cloned()
+
+
+def metrics_window() -> tuple[str, ...]:
+    """A window that holds every generated deploy commit (they start at the generator's EPOCH)."""
+    from datetime import UTC, datetime, timedelta
+
+    start = datetime.fromtimestamp(EPOCH, tz=UTC)
+    return ("--since", start.isoformat(), "--until", (start + timedelta(weeks=26)).isoformat())
+
+
+def history_commands(hist: DeployRepo, apps: AppRepos, sizes: Sizes) -> tuple[dict, dict]:
+    """history and metrics over the same K deploy commits, and their floor (git log)."""
+    cache = bench_dir() / "deployctl-cache-warm"
+    warm_all(hist, apps, cache)
+    metrics = ("metrics", "--no-engine", "--json", *metrics_window())
+    commands = {
+        "history": lambda: sh(deployctl("history", "--no-engine", "--json"), hist.path),
+        "history_floor": lambda: sh(["git", "log", "--name-status", "--", "deploys/"], hist.path),
+        "metrics": lambda: sh(deployctl(*metrics), hist.path, env_with_cache(cache)),
+    }
+    validate = {"history": history_has(sizes.history_commits), "metrics": metrics_has(sizes.history_commits)}
+    return commands, validate
+
+
+def history_figures(t: dict[str, float], s: Sizes) -> list[Figure]:
+    return [
+        Figure(f"history --no-engine --json, {s.history_commits:,} commits", t["history"], t["history_floor"],
+               "git log --name-status -- deploys/", max_ratio=2),
+        Figure(f"metrics --no-engine --json, {s.history_commits:,} commits", t["metrics"], t["history"],
+               "history --no-engine --json", max_ratio=2),
+    ]
+
+
 def floor(repo: DeployRepo, cache: Path):
     """One `git diff --name-status` and one `git merge-base --is-ancestor` per change."""
     clones = {r: str(clone_path(repo, r, cache)) for r in {c.repo for c in repo.changes}}
@@ -124,7 +176,7 @@ def run(opts: Options) -> list[Figure]:
     """The module interface of bench.__main__: every figure of this module."""
     s = QUICK if opts.quick else FULL
     start = time.perf_counter()
-    _apps, large, small, hist = setup(s)
+    apps, large, small, hist = setup(s)
     gen = time.perf_counter() - start
     log(f"setup (generation, cached under {bench_dir()}): {gen:.1f} s")
     log(f"app repos: {s.app_repos} repositories of {s.app_commits:,} commits; the {s.apps} apps are spread "
@@ -149,14 +201,14 @@ def run(opts: Options) -> list[Figure]:
         "plan_small": lambda: sh(deployctl(*plan), small.path, warm),
         "floor_small": floor(small, cache),
         "check_cold": cold_check(large, scratch),
-        "history": lambda: sh(deployctl("history", "--no-engine", "--json"), hist.path),
-        "history_floor": lambda: sh(["git", "log", "--name-status", "--", "deploys/"], hist.path),
     }
     validate = {
         "check_large": check_ok, "check_small": check_ok, "check_cold": check_ok,
         "plan_large": plan_has(len(large.changes)), "plan_small": plan_has(len(small.changes)),
-        "history": history_has(s.history_commits),
     }
+    more, more_validate = history_commands(hist, apps, s)
+    commands.update(more)
+    validate.update(more_validate)
     try:
         t = measure(commands, opts.runs, validate)
     finally:
@@ -180,14 +232,30 @@ def run(opts: Options) -> list[Figure]:
                f"floor ratio {t['floor_large'] / t['floor_small']:.2f}x", max_ratio=1.25),
         Figure(f"plan --base: {big} / {sm} (same PR size)", t["plan_large"], t["plan_small"],
                f"floor ratio {t['floor_large'] / t['floor_small']:.2f}x", max_ratio=1.25),
-        Figure(f"history --no-engine --json, {s.history_commits:,} commits", t["history"], t["history_floor"],
-               "git log --name-status -- deploys/", max_ratio=2),
+        *history_figures(t, s),
         Figure("python -c 'import deployctl.service' (in every command)", t["startup"],
                note="fixed cost, included above"),
     ]
 
 
+def run_history_only(opts: Options) -> list[Figure]:
+    """Only the history and metrics figures (their repos alone): `python -m bench.bench_git --history`."""
+    s = QUICK if opts.quick else FULL
+    apps = app_repos(s.app_commits, s.app_repos, log)
+    hist = history_repo(s.history_envs, s.history_apps, apps, s.history_commits, log)
+    commands, validate = history_commands(hist, apps, s)
+    return history_figures(measure(commands, opts.runs, validate), s)
+
+
 if __name__ == "__main__":
+    if "--history" in sys.argv:  # only history and metrics: python -m bench.bench_git --history [--quick]
+        from bench import HEADER
+
+        quick = "--quick" in sys.argv
+        print(HEADER)
+        for fig in run_history_only(Options(quick=quick, runs=1 if quick else 3)):
+            print(fig.line())
+        sys.exit(0)
     from bench.__main__ import main
 
     sys.exit(main(modules=("bench.bench_git",)))

@@ -286,6 +286,18 @@ class AppRepo:
             return []
         return [_commit_info(line) for line in out.stdout.decode(errors="replace").splitlines() if line]
 
+    def dated_log(self, tips: list[str]) -> str:
+        """`%H %ct %P` of every commit reachable from `tips`, children first, in one git process.
+
+        Tips git does not know are skipped (`--ignore-missing`); the caller decides whether to fetch.
+        """
+        self.ensure_cloned()
+        if not tips:
+            return ""
+        out = self._git("log", "--topo-order", "--format=%H %ct %P", "--ignore-missing", "--stdin",
+                        input=("\n".join(tips) + "\n").encode(), check=False)
+        return out.stdout.decode(errors="replace") if out.returncode == 0 else ""
+
     def info(self, commit: str) -> CommitInfo | None:
         commits = self.log(None, commit, limit=1)
         return commits[0] if commits else None

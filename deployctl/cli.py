@@ -37,13 +37,13 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on 
 OfflineOpt = Annotated[bool, typer.Option("--offline", help="Use the app-repository cache only; never fetch.")]
 
 
-def _parse_time(value: str | None) -> datetime:
+def _parse_time(value: str | None, option: str = "at") -> datetime:
     if value is None:
         return datetime.now(UTC)
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise CannotJudge(f"--at '{value}' is not an ISO-8601 time (e.g. 2026-12-24T10:00:00Z)") from None
+        raise CannotJudge(f"--{option} '{value}' is not an ISO-8601 time (e.g. 2026-12-24T10:00:00Z)") from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
@@ -265,6 +265,44 @@ def history(
         console.out(line)
     if not entries:
         console.out("no deploys yet")
+
+
+@app.command()
+def metrics(
+    env: Annotated[str | None, typer.Argument(help="Only this env.")] = None,
+    app_name: Annotated[str | None, typer.Argument(metavar="APP", help="Only this app.")] = None,
+    since: Annotated[str | None, typer.Option(help="Window start, ISO-8601 (default: 12 buckets ago).")] = None,
+    until: Annotated[str | None, typer.Option(help="Window end, ISO-8601, exclusive (default: now).")] = None,
+    bucket: Annotated[str, typer.Option(help="day, week or month.")] = "week",
+    no_engine: Annotated[bool, typer.Option("--no-engine", help="Git history only: take each line as "
+                                            "deployed, successfully, when it was merged.")] = False,
+    offline: OfflineOpt = False,
+    as_json: JsonOpt = False,
+    repo: RepoOpt = Path("."),
+) -> None:
+    """Delivery metrics, DORA's four keys, per env and app: deployment frequency, lead time for
+    changes, change failure rate, time to restore, each with its DORA 2023 level and the counts
+    behind it. From the deploy history joined with Pulumi's updates, and the app repositories'
+    commit dates. A figure without data is null in --json.
+
+    Examples:
+      deployctl metrics
+      deployctl metrics production api --bucket month --since 2026-01-01
+      deployctl metrics --json
+    """
+    from deployctl.metrics import BUCKETS, render_text
+    from deployctl.metricsload import run_metrics
+
+    if bucket not in BUCKETS:
+        raise CannotJudge(f"--bucket '{bucket}' is not one of {', '.join(BUCKETS)}")
+    window = {name: _parse_time(value, name) if value else None for name, value in (("since", since),
+                                                                                  ("until", until))}
+    result = run_metrics(repo, env, app_name, window["since"], window["until"], bucket,  # type: ignore[arg-type]
+                         datetime.now(UTC), with_engine=not no_engine, offline=offline)
+    if as_json:
+        console.as_json(result.to_json())
+    else:
+        console.out(render_text(result))
 
 
 @app.command()

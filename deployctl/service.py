@@ -333,6 +333,11 @@ def run_status(root: Path) -> StatusReport:
         if outputs is not None:
             deployed[env] = outputs.get("deployed", {})
     history = run_history(root, None, None, None)
-    counts, tips = repo_lookups(AppRepos(root))
+    repos = AppRepos(root)
+    counts, tips = repo_lookups(repos)
+    now = datetime.now(UTC)
     with console.step("comparing with the app repositories"):
-        return build_status(head, deployed, history, counts, tips, datetime.now(UTC))
+        report = build_status(head, deployed, history, counts, tips, now)
+    from deployctl.metricsload import status_metrics
+
+    return report.model_copy(update={"metrics": status_metrics(head, history, repos, now)})

@@ -15,6 +15,7 @@ import jinja2
 from pydantic import BaseModel, ConfigDict
 
 from deployctl.history import HistoryEntry
+from deployctl.metrics import Metrics
 from deployctl.order import env_order
 from deployctl.snapshot import Snapshot
 from deployctl.violations import CannotJudge
@@ -69,6 +70,8 @@ class StatusReport(BaseModel):
     """Every deploy of the report's envs, newest first."""
     upstreams: dict[str, str | None] = {}
     """Each env's `promoteFrom`, for headings like "promotes from staging"."""
+    metrics: Metrics | None = None
+    """Delivery metrics over the last 12 weeks (the page's metrics section), when they could be read."""
 
     def cell(self, env: str, app: str) -> Cell | None:
         return next((c for c in self.cells if c.env == env and c.app == app), None)
@@ -335,8 +338,19 @@ def render_html(report: StatusReport, pr_url: str | None = None, per_app: int = 
         report=report, cells=cells, timeline=timeline, counts=counts,
         state=_state, short=short, ago=lambda m: _ago(m, now), utc=_utc, iso=_iso,
         pr_link=(lambda n: pr_url.format(pr=n)) if pr_url else None, per_app=per_app,
-        problem_results=PROBLEM_RESULTS,
+        problem_results=PROBLEM_RESULTS, **_metrics_context(report),
     )
+
+
+def _metrics_context(report: StatusReport) -> dict[str, Any]:
+    """What templates/metrics.html.j2 needs: the report's metrics and the chart helpers."""
+    import json
+
+    from deployctl import metrics as m
+
+    return {"metrics": report.metrics, "chart_keys": list(m.CHART_TITLES), "metric_chart": m.chart,
+            "metric_shown": m.shown, "to_json": json.dumps, "chart_w": m.CHART_W, "chart_h": m.CHART_H,
+            "chart_base": m.CHART_BASE}
 
 
 __all__ = ["Cell", "StatusReport", "build_status", "render_html", "render_text", "repo_lookups", "status_rows"]
