@@ -33,7 +33,8 @@ app = typer.Typer(
 RepoOpt = Annotated[Path, typer.Option("--repo", help="The deploy repository (default: here).",
                                        file_okay=False, resolve_path=True)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
-OfflineOpt = Annotated[bool, typer.Option("--offline", help="Use the app-repository cache only; never fetch.")]
+OfflineOpt = Annotated[bool, typer.Option("--offline", help="Use the app-repository cache only; never fetch; "
+                                          "skip the artifact check (no S3/ECR calls).")]
 
 
 def _parse_time(value: str | None) -> datetime:
@@ -161,6 +162,7 @@ def preview(
     comment_file: Annotated[Path | None, typer.Option(help="Write the markdown comment here.")] = None,
     post: Annotated[bool, typer.Option(help="Create or update the PR comment (GitHub Actions, GITHUB_TOKEN).")] = False,
     at: Annotated[str | None, typer.Option(help="Judge freeze windows at this time (default: now).")] = None,
+    offline: Annotated[bool, typer.Option("--offline", help="Skip the artifact check (no S3/ECR calls).")] = False,
     repo: RepoOpt = Path("."),
 ) -> None:
     """Safeguards plus `pulumi preview` of each affected stack, as one PR comment.
@@ -176,7 +178,7 @@ def preview(
     from deployctl.render import render_comment
     from deployctl.review import build_preview, post_comment, pull_request_base
 
-    report, secrets = build_preview(repo, base or pull_request_base(), stack, _parse_time(at))
+    report, secrets = build_preview(repo, base or pull_request_base(), stack, _parse_time(at), offline=offline)
     body = render_comment(report, secrets)
     if comment_file is not None:
         comment_file.write_text(body, encoding="utf-8")

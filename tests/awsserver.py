@@ -39,7 +39,7 @@ class AwsServer:
     def endpoint(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def client(self, service: str):  # noqa: ANN201 - a boto3 client
+    def client(self, service: str):
         import boto3
 
         return boto3.client(service, endpoint_url=self.endpoint, region_name=REGION,
