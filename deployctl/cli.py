@@ -98,6 +98,8 @@ def up(
     branch: Annotated[str, typer.Option(help="The deploy branch; a newer commit on it that touches a stack "
                                         "makes this run skip that stack.")] = "origin/main",
     message: Annotated[str | None, typer.Option("-m", "--message", help="Update message.")] = None,
+    post: Annotated[bool, typer.Option("--post", help="After a switch-back, open the [rollback] pull request "
+                                       "(GitHub Actions, GITHUB_TOKEN; pushes a branch to origin).")] = False,
     as_json: JsonOpt = False,
     repo: RepoOpt = Path("."),
 ) -> None:
@@ -106,7 +108,8 @@ def up(
     The safeguards run first; nothing deploys that they refuse. A downstream env is not deployed
     when its upstream failed. With --base, only the stacks the change affects. With --head, a
     stack that a newer commit on --branch also changes is skipped: the newer run deploys it.
-    DEPLOYCTL_SLACK_WEBHOOK, when set, gets one message per stack.
+    DEPLOYCTL_SLACK_WEBHOOK, when set, gets one message per stack. Each app's `settings.health`
+    check runs after its update; a failing check switches the app back to what ran before (exit 1).
 
     Examples:
       deployctl up                                  every env
@@ -115,7 +118,7 @@ def up(
     """
     from deployctl.deploy import run_up
 
-    outcomes = run_up(repo, stacks=stack, base=base, head=head, message=message, branch=branch)
+    outcomes = run_up(repo, stacks=stack, base=base, head=head, message=message, branch=branch, post=post)
     if as_json:
         console.as_json([o.model_dump(mode="json") for o in outcomes])
     raise typer.Exit(0 if all(o.ok for o in outcomes) else 1)

@@ -52,7 +52,7 @@ def newer_commit_stacks(root: Path, head_sha: str, branch: str, head: Snapshot) 
 
 
 def run_up(root: Path, stacks: list[str] | None, base: str | None, head: str | None = None,
-           message: str | None = None, branch: str = "origin/main") -> list[Outcome]:
+           message: str | None = None, branch: str = "origin/main", post: bool = False) -> list[Outcome]:
     """Deploy: safeguards first, then `pulumi up` per affected stack, upstream first."""
     repos = AppRepos(root)
     if base is not None:
@@ -95,7 +95,10 @@ def run_up(root: Path, stacks: list[str] | None, base: str | None, head: str | N
             else:
                 text = message or _deploy_message(env, env_changes, pr, merge)
             console.info(f"pulumi up {env} ...")
-            outcome = engine.up(env, text)  # type: ignore[union-attr]
+            from deployctl.switchback import rollback_opener, up_with_health  # health checks, switch-back
+
+            opener = rollback_opener(root, env, branch, console.error) if post else None
+            outcome = up_with_health(engine, env, text, head_snap, console.out, opener)  # type: ignore[arg-type]
         notify(env, outcome, env_changes, pr, merge)
         return outcome
 

@@ -49,6 +49,8 @@ class EnvSettings(BaseModel):
     freeze: list[FreezeWindow] = []
     deploy_root: str | None = Field(None, alias="deployRoot")
     settings: dict[str, dict[str, Any]] = {}
+    auto_rollback: bool = Field(True, alias="autoRollback")
+    """Switch an app back when its health check fails after up (deployctl/switchback.py)."""
 
     def freeze_at(self, moment: datetime) -> FreezeWindow | None:
         moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict
 from deployctl.model import HASH_RE
 from deployctl.outcomes import UpdateRecord
 from deployctl.plan import pr_number
+from deployctl.switchback import HELD_BACK, SWITCHED_BACK, switch_marks
 
 COMMIT_MARK = "\x1e"
 SEP = "\x1f"
@@ -24,7 +25,7 @@ _MERGE_HEAD = re.compile(r"merge ([0-9a-f]{7,40})")
 class DeployResult(BaseModel):
     model_config = ConfigDict(frozen=True)
 
-    result: str  # succeeded | failed | in-progress | not-deployed
+    result: str  # succeeded | failed | in-progress | not-deployed | failed, switched back | held back
     time: datetime | None = None
     update: int | None = None
 
@@ -156,13 +157,17 @@ def join(entries: list[HistoryEntry], updates: dict[str, list[UpdateRecord]], or
             if head_pos is None:
                 continue
             outcome = DeployResult(result=_result(record), time=record.end or record.start, update=record.version)
+            switched, held = switch_marks(record.message)  # a switch-back update names its apps
             for i, e in enumerate(env_entries):
                 if i in covered or position[e.commit] < head_pos:
                     continue
                 key = (e.commit, e.env, e.app)
-                if outcome.result == "succeeded" or key not in result:
-                    result[key] = outcome
-                if outcome.result == "succeeded":
+                mine = outcome
+                if outcome.result == "succeeded" and (e.app in switched or e.app in held):
+                    mine = outcome.model_copy(update={"result": SWITCHED_BACK if e.app in switched else HELD_BACK})
+                if mine.result in ("succeeded", SWITCHED_BACK, HELD_BACK) or key not in result:
+                    result[key] = mine
+                if mine.result in ("succeeded", SWITCHED_BACK):
                     covered.add(i)
     return [e.model_copy(update={"deploy": result[key]}) if (key := (e.commit, e.env, e.app)) in result else e
             for e in entries]

@@ -28,7 +28,7 @@ BranchTips = Callable[[str, str], str | None]
 """`branch_tips(repo_spec, branch)`: the branch's tip commit, None when unknown."""
 
 SHORT = 12
-PROBLEM_RESULTS = ("failed", "in-progress")
+PROBLEM_RESULTS = ("failed", "in-progress", "failed, switched back")
 
 
 class Cell(BaseModel):
@@ -234,7 +234,7 @@ def _text_cell(cell: Cell | None) -> str:
         parts.append(f"↓{cell.behind_upstream}")
     if cell.behind_branch:
         parts.append(f"»{cell.behind_branch}")
-    if cell.result == "failed":
+    if (cell.result or "").startswith("failed"):
         parts.append("✗")
     elif cell.result == "in-progress":
         parts.append("…")
@@ -294,7 +294,7 @@ def _state(cell: Cell | None) -> str:
         return "empty"
     if cell.drift:
         return "drift"
-    if cell.result == "failed":
+    if (cell.result or "").startswith("failed"):
         return "failed"
     if cell.result == "in-progress":
         return "progress"
@@ -324,7 +324,7 @@ def render_html(report: StatusReport, pr_url: str | None = None, per_app: int = 
         timeline.setdefault(e.env, {}).setdefault(e.app, []).append(e)
     counts = {
         "drift": sum(1 for c in report.cells if c.drift),
-        "failed": sum(1 for c in report.cells if c.result == "failed"),
+        "failed": sum(1 for c in report.cells if (c.result or "").startswith("failed")),
         "behind": sum(1 for c in report.cells if c.behind_upstream or c.behind_branch),
     }
     now = report.generated_at
