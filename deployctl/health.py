@@ -12,6 +12,7 @@ GET the URL, or ask ECS and Lambda through boto3.
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 import time
@@ -168,14 +169,23 @@ def _get(url: str, health: HealthSettings) -> TryResult:
 
 
 def _shell(command: str, workdir: str, health: HealthSettings) -> TryResult:
+    """The command in its own process group, so a timeout also ends whatever it started."""
+    import os
+    import signal
+
     try:
-        proc = subprocess.run(command, shell=True, cwd=workdir, capture_output=True, text=True,
-                              timeout=health.timeout, stdin=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired:
-        return TryResult(ok=False, detail=f"command timed out after {health.timeout:g} s")
+        proc = subprocess.Popen(command, shell=True, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                stdin=subprocess.DEVNULL, text=True, start_new_session=True)
     except OSError as exc:
         return TryResult(ok=False, detail=f"command cannot run in {workdir}: {exc.strerror}")
-    return exit_verdict(proc.returncode, proc.stderr or proc.stdout)
+    try:
+        out, err = proc.communicate(timeout=health.timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        return TryResult(ok=False, detail=f"command timed out after {health.timeout:g} s")
+    return exit_verdict(proc.returncode, err or out)
 
 
 def _boto(service: str, health: HealthSettings) -> Any:

@@ -14,10 +14,12 @@ Stack setting `deploys:autoRollback: false` turns it off: the failed update is l
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
-from collections.abc import Callable, Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -144,6 +146,31 @@ def has_health(snapshot: Snapshot, env: str) -> bool:
     return False
 
 
+_ACTIVE: dict[str, dict[str, str | None]] = {}
+_ACTIVE_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _pinned(env_vars: dict[str, str], env: str, pins: dict[str, str | None]) -> Iterator[None]:
+    """Set DEPLOYCTL_PIN for this env's update. Stacks deploy side by side and may share one
+    workspace environment, so the variable holds every env being switched back at the moment."""
+    def publish() -> None:
+        if _ACTIVE:
+            env_vars[PIN_VAR] = json.dumps(_ACTIVE, sort_keys=True)
+        else:
+            env_vars.pop(PIN_VAR, None)
+
+    with _ACTIVE_LOCK:
+        _ACTIVE[env] = dict(pins)
+        publish()
+    try:
+        yield
+    finally:
+        with _ACTIVE_LOCK:
+            _ACTIVE.pop(env, None)
+            publish()
+
+
 def up_with_health(engine: Engine, env: str, text: str, snapshot: Snapshot,
                    say: Callable[[str], None], opener: Callable[[dict[str, tuple[str, str]]], str | None] | None = None
                    ) -> Outcome:
@@ -189,12 +216,8 @@ def up_with_health(engine: Engine, env: str, text: str, snapshot: Snapshot,
         return outcome.model_copy(update={"error": f"{why}{held_note}{stuck_note}"})
     say(f"{env}: switching back " + ", ".join(f"{a} to {c[:12]}" for a, c in sorted(switched.items()))
         + (f" (holding back {', '.join(held)})" if held else ""))
-    workspace = engine.stack(env).workspace
-    workspace.env_vars[PIN_VAR] = pin_value(env, pins)  # type: ignore[attr-defined]
-    try:
+    with _pinned(engine.stack(env).workspace.env_vars, env, pins):  # type: ignore[attr-defined]
         second = engine.up(env, switched_message(text, switched, held))  # type: ignore[arg-type]
-    finally:
-        workspace.env_vars.pop(PIN_VAR, None)  # type: ignore[attr-defined]
     result = (f"{SWITCHED_BACK}: " + ", ".join(f"{a} to {c[:12]}" for a, c in sorted(switched.items()))
               if second.ok else f"switch-back failed too: {second.error}")
     pr = ""
