@@ -97,6 +97,14 @@ def _drift(file_commit: str | None, running: str | None, stack_known: bool) -> s
     return None
 
 
+def _switched_drift(env: str, app: str, file_commit: str | None, running: str | None, result: str | None) -> str | None:
+    """After a switch-back, rerunning up would deploy the failing commit again: say what to do instead."""
+    if result != "failed, switched back" or not file_commit or not running or same_commit(file_commit, running):
+        return None
+    return (f"file says {short(file_commit)}, Pulumi runs {short(running)} — switched back after a failed "
+            f"health check; merge the [rollback] pull request (deployctl rollback {env} {app} --to {running})")
+
+
 def _when(entry: HistoryEntry) -> datetime:
     """When Pulumi carried the deploy out; until it has, when it was merged."""
     return entry.deploy.time if entry.deploy.result == "succeeded" and entry.deploy.time else entry.time
@@ -168,7 +176,8 @@ def build_status(snapshot: Snapshot, deployed: dict[str, dict[str, dict]], histo
                 result=latest.deploy.result if latest else None,
                 upstream=upstream, behind_upstream=behind_upstream,
                 branch=catalog_app.branch if catalog_app else None, behind_branch=behind_branch,
-                drift=_drift(commit, running, env in deployed),
+                drift=_switched_drift(env, app, commit, running, latest.deploy.result if latest else None)
+                or _drift(commit, running, env in deployed),
             ))
     timeline = sorted((e for e in history if e.env in envs), key=lambda e: e.time, reverse=True)
     return StatusReport(generated_at=now, envs=envs, apps=apps, cells=cells, timeline=timeline,

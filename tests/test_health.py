@@ -124,7 +124,8 @@ def test_a_failing_check_switches_back_holds_the_dependent_and_says_so(tmp_path:
     assert code == 0
     cells = {(c["env"], c["app"]): c for c in json.loads(out)}
     assert cells[("staging", "api")]["result"] == "failed, switched back"
-    assert api[0][:12] in cells[("staging", "api")]["drift"] and api[1][:12] in cells[("staging", "api")]["drift"]
+    drift = cells[("staging", "api")]["drift"]
+    assert f"file says {api[1][:12]}, Pulumi runs {api[0][:12]} — switched back after a failed health check" in drift
 
     assert len(posted) == 1 and "failed, switched back" in json.dumps(posted[0])
     assert len(pulls) == 1 and pulls[0]["base"] == "main" and pulls[0]["title"].startswith("[rollback] staging: api")
