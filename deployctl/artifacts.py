@@ -32,6 +32,9 @@ MAX_ATTEMPTS = 2
 """boto3's total attempts per call (the first and one retry): a dead endpoint costs at most
 MAX_ATTEMPTS x the timeout. DEPLOYCTL_AWS_TIMEOUT (seconds) overrides both timeouts."""
 
+PARALLEL = 8
+"""Artifact questions in flight at once."""
+
 _ECR_HOST = re.compile(r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(\.cn)?$")
 
 
@@ -86,11 +89,14 @@ class Artifacts(Protocol):
 
     def exists(self, ref: ArtifactRef) -> bool: ...
 
+    def prefetch(self, refs: list[ArtifactRef]) -> None:
+        """Ask about many at once, so `exists` answers from memory (a hint; may do nothing)."""
+
 
 def check_artifacts(head: Snapshot, files: Iterable[DeployFile], artifacts: Artifacts) -> list[Violation]:
     """`artifact-missing` for each file whose commit has no built artifact. Not waived by [hotfix]:
     an urgent fix that was never built cannot run either."""
-    found: list[Violation] = []
+    wanted: list[tuple[DeployFile, Kind, ArtifactRef]] = []
     for f in files:
         app, stack = head.catalog.apps.get(f.app), head.stacks.get(f.env)
         if app is None or stack is None or app.kind is Kind.LOCAL:
@@ -100,11 +106,17 @@ def check_artifacts(head: Snapshot, files: Iterable[DeployFile], artifacts: Arti
         except ValidationError:
             continue  # invalid-settings says why
         ref = artifact_ref(f.app, app.kind, settings, f.commit)
-        if ref is None or artifacts.exists(ref):
+        if ref is not None:
+            wanted.append((f, app.kind, ref))
+    if wanted:
+        artifacts.prefetch([ref for *_, ref in wanted])
+    found: list[Violation] = []
+    for f, kind, ref in wanted:
+        if artifacts.exists(ref):
             continue
         found.append(Violation(
             rule=RULE, severity=Severity.ERROR, file=f.path, line=f.current.line, env=f.env, app=f.app,
-            message=f"the artifact of {f.commit[:12]} does not exist: {ref.describe()} ({app.kind} "
+            message=f"the artifact of {f.commit[:12]} does not exist: {ref.describe()} ({kind} "
             f"'{f.app}' deploys it); build and publish it for this commit (your CI's build job) "
             "before merging, or the deploy fails",
         ))
@@ -165,6 +177,19 @@ class AwsArtifacts:
         if ref not in self._seen:
             self._seen[ref] = self._ask(ref)
         return self._seen[ref]
+
+    def prefetch(self, refs: list[ArtifactRef]) -> None:
+        """Ask side by side (boto3 clients are thread-safe); the first CannotJudge is raised."""
+        todo = sorted({r for r in refs if r not in self._seen}, key=lambda r: r.describe())
+        if len(todo) < 2:
+            return
+        for ref in todo:  # create the clients here: boto3's client creation is not thread-safe
+            self._client("ecr" if ref.kind == "image" else "s3", ref.region)
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=min(PARALLEL, len(todo))) as pool:
+            for ref, answer in zip(todo, pool.map(self._ask, todo), strict=True):
+                self._seen[ref] = answer
 
     def _ask(self, ref: ArtifactRef) -> bool:
         from botocore.exceptions import (

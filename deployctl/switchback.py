@@ -108,6 +108,15 @@ def plan_pins(failed: list[str], held: list[str], before: Mapping[str, str],
     return pins, stuck
 
 
+def stuck_reason(env: str, app: str, before: Mapping[str, str], now: Mapping[str, str]) -> str:
+    """Why a failed app stays where it is."""
+    if app not in before:
+        return (f"; {app} failed on its first deploy to {env}: nothing to switch back to, left failed on "
+                f"{now[app][:12]}: fix it and deploy a new commit")
+    return (f"; {app} fails its check on {now[app][:12]}, which already ran before this update: nothing to "
+            "switch back to, left as it is: fix the app or its health settings")
+
+
 def switched_message(text: str, switched: Mapping[str, str], held: list[str]) -> str:
     """The second update's message; `history` and `status` parse it back (switch_marks)."""
     moves = ", ".join(f"{app} to {commit[:12]}" for app, commit in sorted(switched.items()))
@@ -210,8 +219,7 @@ def up_with_health(engine: Engine, env: str, text: str, snapshot: Snapshot,
                                           f"nothing was switched back\n{outcome.error or ''}".rstrip()})
     pins, stuck = plan_pins(failed, held, before, now)
     switched = {app: pins[app] for app in failed if app not in stuck and pins.get(app)}
-    stuck_note = "".join(f"; {app} failed on its first deploy to {env}: nothing to switch back to, left failed "
-                         f"on {now[app][:12]}: fix it and deploy a new commit" for app in stuck if app in now)
+    stuck_note = "".join(stuck_reason(env, app, before, now) for app in stuck if app in now)
     if not switched:
         return outcome.model_copy(update={"error": f"{why}{held_note}{stuck_note}"})
     say(f"{env}: switching back " + ", ".join(f"{a} to {c[:12]}" for a, c in sorted(switched.items()))

@@ -33,6 +33,7 @@ from deployctl.switchback import (
     pin_value,
     pins_for,
     plan_pins,
+    stuck_reason,
     switch_marks,
     switched_message,
 )
@@ -124,6 +125,12 @@ def test_who_goes_back_who_is_held_and_who_is_stuck():
     assert pins == {"api": C0, "web": W0, "edge": None} and stuck == []
     pins, stuck = plan_pins(["api"], [], before={}, now={"api": C1})  # first deploy: nothing to go back to
     assert pins == {"api": C1} and stuck == ["api"]
+    assert "api failed on its first deploy to staging" in stuck_reason("staging", "api", {}, {"api": C1})
+    # the check itself changed and fails on what already ran: going "back" would change nothing
+    pins, stuck = plan_pins(["api"], [], before={"api": C1}, now={"api": C1})
+    assert stuck == ["api"]
+    again = stuck_reason("staging", "api", {"api": C1}, {"api": C1})
+    assert f"fails its check on {C1[:12]}, which already ran" in again
 
 
 def test_the_update_message_round_trips_and_history_says_switched_back():
