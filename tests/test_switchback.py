@@ -232,3 +232,31 @@ def test_ecs_runner_reads_the_rollout_state(aws_env):
     assert check_once(target("idle"), health) == TryResult(ok=True, detail="rollout COMPLETED (0/0 tasks running)")
     assert check_once(target("busy"), health) == TryResult(ok=False, detail="rollout IN_PROGRESS (0/2 tasks running)")
     assert check_once(target("gone"), health).detail.startswith("service gone not found")
+
+
+def test_a_rollback_pr_that_cannot_be_opened_says_what_to_run(tmp_path, httpserver, monkeypatch):
+    import git
+
+    from deployctl.switchback import rollback_opener
+    from tests.builders import DeployRepo
+
+    deploy = DeployRepo(tmp_path / "deploy")
+    deploy.deploy("staging", "api", C0, "good")
+    deploy.deploy("staging", "api", C1, "bad")
+    deploy.commit("deploys")
+    origin = tmp_path / "origin.git"
+    git.Repo.init(origin, bare=True)
+    deploy.repo.create_remote("origin", str(origin))
+    httpserver.expect_request("/repos/acme/deploys/pulls", method="POST").respond_with_json(
+        {"message": "Resource not accessible by integration"}, status=403)
+    monkeypatch.setenv("GITHUB_REPOSITORY", "acme/deploys")
+    monkeypatch.setenv("GITHUB_API_URL", httpserver.url_for("").rstrip("/"))
+    monkeypatch.setenv("GITHUB_TOKEN", "ghs_test_token")
+    said: list[str] = []
+    opener = rollback_opener(deploy.path, "staging", "origin/main", said.append)
+    assert opener({"api": (C1, C0)}) is None
+    assert len(said) == 1 and "HTTP 403" in said[0] and f"deployctl rollback staging api --to {C0}" in said[0]
+    # the branch was pushed before GitHub refused the pull request; the checkout is untouched
+    pushed = git.Repo(origin).git.show(f"deployctl/rollback-staging-api-{C1[:12]}:deploys/staging/api")
+    assert pushed.splitlines()[0].startswith(f"{C0} ") and "[rollback]" in pushed.splitlines()[0]
+    assert (deploy.path / "deploys/staging/api").read_text().splitlines()[0].startswith(C1)
