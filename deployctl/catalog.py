@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from enum import StrEnum
 from functools import lru_cache
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator, model_validator
 
+from deployctl.health import HealthSettings, health_problem
 from deployctl.model import NAME_RE
 from deployctl.owners import Owner
 from deployctl.safegit import branch_problem, path_problem, repo_problem
@@ -31,6 +32,16 @@ class Kind(StrEnum):
 
 class _Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+    kind: ClassVar[str] = "local"
+
+    health: HealthSettings | None = None
+    """Checked after each update (deployctl/health.py); a failure switches the app back."""
+
+    @model_validator(mode="after")
+    def _health_fits_kind(self) -> _Settings:
+        if problem := health_problem(self.kind, self.health):
+            raise ValueError(problem)
+        return self
 
 
 class LocalSettings(_Settings):
@@ -38,6 +49,7 @@ class LocalSettings(_Settings):
 
 
 class EcsServiceSettings(_Settings):
+    kind: ClassVar[str] = "ecs-service"
     image_repository: str
     cluster: str
     cpu: int = 256
@@ -52,6 +64,7 @@ class EcsServiceSettings(_Settings):
 
 
 class LambdaSettings(_Settings):
+    kind: ClassVar[str] = "lambda"
     role_arn: str
     bucket: str | None = None
     prefix: str = ""
@@ -72,6 +85,7 @@ class LambdaSettings(_Settings):
 
 
 class StaticSiteSettings(_Settings):
+    kind: ClassVar[str] = "static-site"
     bucket: str
     aliases: list[str] = []
     price_class: Literal["PriceClass_All", "PriceClass_200", "PriceClass_100"] = "PriceClass_100"

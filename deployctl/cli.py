@@ -34,7 +34,8 @@ app = typer.Typer(
 RepoOpt = Annotated[Path, typer.Option("--repo", help="The deploy repository (default: here).",
                                        file_okay=False, resolve_path=True)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
-OfflineOpt = Annotated[bool, typer.Option("--offline", help="Use the app-repository cache only; never fetch.")]
+OfflineOpt = Annotated[bool, typer.Option("--offline", help="Use the app-repository cache only; never fetch; "
+                                          "skip the artifact check (no S3/ECR calls).")]
 
 
 def _parse_time(value: str | None, option: str = "at") -> datetime:
@@ -112,6 +113,8 @@ def up(
                                                "and shown by `deployctl history`.")] = None,
     lock_timeout: Annotated[float, typer.Option("--lock-timeout", min=0, help="Seconds to wait for a stack "
                                                 "another run holds, before failing.")] = 300.0,
+    post: Annotated[bool, typer.Option("--post", help="After a switch-back, open the [rollback] pull request "
+                                       "(GitHub Actions, GITHUB_TOKEN; pushes a branch to origin).")] = False,
     as_json: JsonOpt = False,
     repo: RepoOpt = Path("."),
 ) -> None:
@@ -120,7 +123,8 @@ def up(
     The safeguards run first; nothing deploys that they refuse. A downstream env is not deployed
     when its upstream failed. With --base, only the stacks the change affects. With --head, a
     stack that a newer commit on --branch also changes is skipped: the newer run deploys it.
-    DEPLOYCTL_SLACK_WEBHOOK, when set, gets one message per stack.
+    DEPLOYCTL_SLACK_WEBHOOK, when set, gets one message per stack. Each app's `settings.health`
+    check runs after its update; a failing check switches the app back to what ran before (exit 1).
 
     Stale-run guard: a stack whose last successful update (read from the backend) ran from a
     deploy-repo commit that is not an ancestor of this one is refused; --force --reason overrides.
@@ -139,7 +143,7 @@ def up(
     if force != (reason is not None) or (reason is not None and not reason.strip()):
         raise CannotJudge("--force and --reason go together: --force --reason \"why this overrides the guard\"")
     outcomes = run_up(repo, stacks=stack, base=base, head=head, message=message, branch=branch,
-                      force_reason=reason, lock_timeout=lock_timeout)
+                      force_reason=reason, lock_timeout=lock_timeout, post=post)
     if as_json:
         console.as_json([o.model_dump(mode="json") for o in outcomes])
     raise typer.Exit(0 if all(o.ok for o in outcomes) else 1)
@@ -186,6 +190,7 @@ def preview(
     comment_file: Annotated[Path | None, typer.Option(help="Write the markdown comment here.")] = None,
     post: Annotated[bool, typer.Option(help="Create or update the PR comment (GitHub Actions, GITHUB_TOKEN).")] = False,
     at: Annotated[str | None, typer.Option(help="Judge freeze windows at this time (default: now).")] = None,
+    offline: Annotated[bool, typer.Option("--offline", help="Skip the artifact check (no S3/ECR calls).")] = False,
     repo: RepoOpt = Path("."),
 ) -> None:
     """Safeguards plus `pulumi preview` of each affected stack, as one PR comment.
@@ -201,7 +206,7 @@ def preview(
     from deployctl.render import render_comment
     from deployctl.review import build_preview, post_comment, pull_request_base
 
-    report, secrets = build_preview(repo, base or pull_request_base(), stack, _parse_time(at))
+    report, secrets = build_preview(repo, base or pull_request_base(), stack, _parse_time(at), offline=offline)
     body = render_comment(report, secrets)
     if comment_file is not None:
         _write_file(comment_file, body)

@@ -11,6 +11,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from deployctl import console, rules
 from deployctl.apprepos import AppRepos
@@ -21,6 +22,9 @@ from deployctl.plan import PlanChange, affected_envs, pr_number
 from deployctl.service import _engine, load_head, load_pair, ordered_envs
 from deployctl.snapshot import Snapshot
 from deployctl.violations import CannotJudge, InputError, errors
+
+if TYPE_CHECKING:
+    from deployctl.engine import EventSink
 
 
 def _deploy_message(env: str, changes: list[PlanChange], pr: int | None, merge: str | None) -> str:
@@ -56,7 +60,7 @@ def newer_commit_stacks(root: Path, head_sha: str, branch: str, head: Snapshot) 
 
 def run_up(root: Path, stacks: list[str] | None, base: str | None, head: str | None = None,
            message: str | None = None, branch: str = "origin/main", force_reason: str | None = None,
-           lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> list[Outcome]:
+           lock_timeout: float = DEFAULT_LOCK_TIMEOUT, post: bool = False) -> list[Outcome]:
     """Deploy: safeguards first, then `pulumi up` per affected stack, upstream first."""
     repos = AppRepos(root)
     if base is not None:
@@ -104,8 +108,15 @@ def run_up(root: Path, stacks: list[str] | None, base: str | None, head: str | N
                 text = message or _deploy_message(env, env_changes, pr, merge)
             console.info(f"pulumi up {env} ...")
             from deployctl.progress import ResourceProgress
+            from deployctl.switchback import rollback_opener, up_with_health  # health checks, switch-back
 
-            outcome = save_engine_log(guard.up(env, text, sink=ResourceProgress(env)))  # stale-run guard, then the lock
+            progress = ResourceProgress(env)
+
+            def run(text: str, sink: EventSink | None) -> Outcome:  # the stale-run guard, then the lock
+                return save_engine_log(guard.up(env, text, sink=_both(progress, sink)))
+
+            opener = rollback_opener(root, env, branch, console.error) if post else None
+            outcome = up_with_health(engine, env, text, head_snap, console.out, opener, run=run)  # type: ignore[arg-type]
         notify(env, outcome, env_changes, pr, merge)
         return outcome
 
@@ -118,6 +129,18 @@ def run_up(root: Path, stacks: list[str] | None, base: str | None, head: str | N
                 if not outcome.ok:
                     failed.add(env)
     return [done[env] for env in envs]
+
+
+def _both(first: EventSink, second: EventSink | None) -> EventSink:
+    """One event stream to two readers: live progress and the health checks' own lines."""
+    if second is None:
+        return first
+
+    def sink(event: dict[str, Any]) -> None:
+        first(event)
+        second(event)
+
+    return sink
 
 
 def deploy_waves(envs: list[str], upstream: dict[str, str | None]) -> list[list[str]]:

@@ -90,6 +90,8 @@ class EnvSettings(BaseModel):
     allow_external_root: bool = Field(False, alias="allowExternalRoot")
     deploy_root: str | None = Field(None, alias="deployRoot")
     settings: dict[str, dict[str, Any]] = {}
+    auto_rollback: bool = Field(True, alias="autoRollback")
+    """Switch an app back when its health check fails after up (deployctl/switchback.py)."""
 
     @field_validator("deploy_root")
     @classmethod

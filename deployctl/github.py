@@ -467,6 +467,21 @@ class GitHub:
             return "created", created["id"]
         raise GitHubError("POST", create_path, status, f"{problem}, after {self._retries + 1} attempts")
 
+    # -- pull requests ----------------------------------------------------------------------------
+
+    def create_pull_request(self, repo: str, title: str, head: str, base: str, body: str) -> dict[str, Any]:
+        """Open a pull request (the [rollback] one after a switch-back). Not retried on a lost answer:
+        a second POST would fail anyway, GitHub refuses two PRs for one branch."""
+        path = f"/repos/{repo}/pulls"
+        try:
+            resp = self._request("POST", path, json_body={"title": title, "head": head, "base": base, "body": body})
+        except _MaybeApplied as exc:
+            raise GitHubError("POST", path, exc.status, f"{exc.detail}; the pull request may exist already") from None
+        created = _json(resp, "POST")
+        if not isinstance(created, dict):
+            raise GitHubError("POST", path, resp.status_code, "the answer is not a pull request")
+        return created
+
 
 def github_from_env(environ: Mapping[str, str], **kwargs: Any) -> GitHub:
     """A client for this run: GITHUB_TOKEN (or GH_TOKEN) and GITHUB_API_URL."""

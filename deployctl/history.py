@@ -15,6 +15,7 @@ from deployctl.backend import forced_reason
 from deployctl.model import HASH_RE
 from deployctl.outcomes import UpdateRecord
 from deployctl.plan import pr_number
+from deployctl.switchback import HELD_BACK, SWITCHED_BACK, switch_marks
 
 COMMIT_MARK = "\x1e"
 SEP = "\x1f"
@@ -181,6 +182,7 @@ def join(entries: list[HistoryEntry], updates: dict[str, list[UpdateRecord]], or
                 continue
             result = _result(record)
             forced = forced_reason(record.message)
+            switched, held = switch_marks(record.message)  # a switch-back update names its apps
             for app_lines in lines.values():
                 open_ = [(i, e) for i, e in enumerate(app_lines)
                          if _key(e) not in settled and position[e.commit] >= head_pos]
@@ -198,9 +200,12 @@ def join(entries: list[HistoryEntry], updates: dict[str, list[UpdateRecord]], or
                     out[_key(e)] = (tried.model_copy(update={
                         "result": kept, "superseded_by": nxt.commit, "superseded_by_pr": nxt.pr}), when)
                     settled.add(_key(e))
-                out[_key(newest)] = (DeployResult(result=result, update=record.version, forced=forced),
+                mine = result
+                if result == "succeeded" and (newest.app in switched or newest.app in held):
+                    mine = SWITCHED_BACK if newest.app in switched else HELD_BACK
+                out[_key(newest)] = (DeployResult(result=mine, update=record.version, forced=forced),
                                     record.end or record.start)
-                if result == "succeeded":
+                if mine in ("succeeded", SWITCHED_BACK):  # a held-back line may still run later
                     settled.add(_key(newest))
         for app_lines in lines.values():
             for e in app_lines:

@@ -41,12 +41,14 @@ def commit_log(repos: AppRepos, snapshot: Snapshot, change: PlanChange) -> Commi
 
 
 def build_preview(root: Path, base: str, stacks: list[str] | None, at: datetime,
-                  run_engine: bool = True) -> tuple[PreviewReport, list[str]]:
+                  run_engine: bool = True, offline: bool = False) -> tuple[PreviewReport, list[str]]:
     """Safeguards, commit logs and `pulumi preview` for each affected stack; and secrets to redact."""
+    from deployctl.artifacts import artifact_oracle
+
     base_snap, head_snap, plan = load_pair(root, base, None)
     repos = AppRepos(root)
     with console.step("running the safeguards"):
-        violations = rules.check(head_snap, repos, base_snap, at)
+        violations = rules.check(head_snap, repos, base_snap, at, artifacts=artifact_oracle(offline))
     envs = [e for e in plan.stacks if not stacks or e in stacks]
     if run_engine and envs:
         enforce_ci_policy(root, {e: head_snap.stacks[e].settings.protected for e in envs})

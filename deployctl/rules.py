@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from deployctl.changes import FileChange, Op, file_changes
 from deployctl.model import DeployFile, Tag
 from deployctl.snapshot import Snapshot
 from deployctl.violations import Severity, Violation, sort_key
+
+if TYPE_CHECKING:
+    from deployctl.artifacts import Artifacts
 
 ERROR, WARNING = Severity.ERROR, Severity.WARNING
 
@@ -200,10 +203,12 @@ def check_groups(head: Snapshot, changes: list[FileChange]) -> list[Violation]:
 
 
 def check(head: Snapshot, commits: Commits, base: Snapshot | None = None,
-          at: datetime | None = None, only: Iterable[str] | None = None) -> list[Violation]:
+          at: datetime | None = None, only: Iterable[str] | None = None,
+          artifacts: Artifacts | None = None) -> list[Violation]:
     """Every violation, errors first. Without a base, each deploy file on its own; with one, each
     changed file and each change between base and head (every file when the catalog or a stack
-    config changed). `only` limits the per-file rules to those paths.
+    config changed). `only` limits the per-file rules to those paths. With `artifacts`, each commit
+    being deployed (with a base: each created or updated file) must have its artifact built.
     """
     at = at or datetime.now(UTC)
     found: list[Violation] = list(head.all_violations())
@@ -223,6 +228,12 @@ def check(head: Snapshot, commits: Commits, base: Snapshot | None = None,
     for c in changes:
         found.extend(check_change(base, head, c, resolved.get(c.path), commits, at))  # type: ignore[arg-type]
     found.extend(check_groups(head, changes))
+    if artifacts is not None:
+        from deployctl.artifacts import check_artifacts
+
+        targets = ([c.head for c in changes if c.op in (Op.CREATE, Op.UPDATE)] if base is not None
+                   else [head.tree.files[p] for p in resolved])
+        found.extend(check_artifacts(head, [f for f in targets if f and resolved.get(f.path)], artifacts))
     return sorted(set(found), key=sort_key)
 
 

@@ -58,8 +58,10 @@ def run_check(root: Path, base: str | None, at: datetime, offline: bool = False)
     else:
         base_snap, head, _ = load_pair(root, base, None)
     commits = AppRepos(root, offline=offline)
+    from deployctl.artifacts import artifact_oracle
+
     with console.step("checking deploy files against the app repositories"):
-        return rules.check(head, commits, base_snap, at)
+        return rules.check(head, commits, base_snap, at, artifacts=artifact_oracle(offline))
 
 
 def ordered_envs(snapshot: Snapshot, wanted: list[str] | None) -> list[str]:

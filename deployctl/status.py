@@ -29,7 +29,7 @@ BranchTips = Callable[[str, str], str | None]
 """`branch_tips(repo_spec, branch)`: the branch's tip commit, None when unknown."""
 
 SHORT = 12
-PROBLEM_RESULTS = ("failed", "in-progress")
+PROBLEM_RESULTS = ("failed", "in-progress", "failed, switched back")
 
 
 class Cell(BaseModel):
@@ -108,6 +108,14 @@ def _drift(file_commit: str | None, running: str | None, stack_known: bool, resu
     return None
 
 
+def _switched_drift(env: str, app: str, file_commit: str | None, running: str | None, result: str | None) -> str | None:
+    """After a switch-back, rerunning up would deploy the failing commit again: say what to do instead."""
+    if result != "failed, switched back" or not file_commit or not running or same_commit(file_commit, running):
+        return None
+    return (f"file says {short(file_commit)}, Pulumi runs {short(running)} — switched back after a failed "
+            f"health check; merge the [rollback] pull request (deployctl rollback {env} {app} --to {running})")
+
+
 def _newest(entries: list[HistoryEntry]) -> HistoryEntry | None:
     return max(entries, key=lambda e: e.merged, default=None)
 
@@ -174,7 +182,8 @@ def build_status(snapshot: Snapshot, deployed: dict[str, dict[str, dict]], histo
                 result=latest.deploy.result if latest else None,
                 upstream=upstream, behind_upstream=behind_upstream,
                 branch=catalog_app.branch if catalog_app else None, behind_branch=behind_branch,
-                drift=_drift(commit, running, env in deployed, latest.deploy.result if latest else None),
+                drift=_switched_drift(env, app, commit, running, latest.deploy.result if latest else None)
+                or _drift(commit, running, env in deployed, latest.deploy.result if latest else None),
             ))
     timeline = sorted((e for e in history if e.env in envs), key=lambda e: e.when, reverse=True)
     return StatusReport(generated_at=now, envs=envs, apps=apps, cells=cells, timeline=timeline,
@@ -240,7 +249,7 @@ def _text_cell(cell: Cell | None) -> str:
         parts.append(f"↓{cell.behind_upstream}")
     if cell.behind_branch:
         parts.append(f"»{cell.behind_branch}")
-    if cell.result == "failed":
+    if (cell.result or "").startswith("failed"):
         parts.append("✗")
     elif cell.result == "in-progress":
         parts.append("…")
@@ -300,7 +309,7 @@ def _state(cell: Cell | None) -> str:
         return "empty"
     if cell.drift:
         return "drift"
-    if cell.result == "failed":
+    if (cell.result or "").startswith("failed"):
         return "failed"
     if cell.result == "in-progress":
         return "progress"
@@ -330,7 +339,7 @@ def render_html(report: StatusReport, pr_url: str | None = None, per_app: int = 
         timeline.setdefault(e.env, {}).setdefault(e.app, []).append(e)
     counts = {
         "drift": sum(1 for c in report.cells if c.drift),
-        "failed": sum(1 for c in report.cells if c.result == "failed"),
+        "failed": sum(1 for c in report.cells if (c.result or "").startswith("failed")),
         "behind": sum(1 for c in report.cells if c.behind_upstream or c.behind_branch),
     }
     now = report.generated_at

@@ -7,12 +7,14 @@ from pathlib import Path
 import pulumi
 
 from components import make_component
+from components.health import make_health_check
 from components.spec import AppSpec
 from deployctl.apprepos import repo_url
 from deployctl.catalog import app_settings, settings_violations
 from deployctl.envconfig import PROJECT, EnvSettings, env_settings_from_pulumi, resolve_deploy_root
 from deployctl.gitaccess import worktree_snapshot
 from deployctl.order import app_order
+from deployctl.switchback import pins_for
 from deployctl.violations import errors
 
 
@@ -55,11 +57,20 @@ def app_specs(root: Path, env: str, settings: EnvSettings) -> list[AppSpec]:
                for v in settings_violations(name, catalog.apps[name], settings.settings.get(name), env, file.path)]
     if invalid:  # the messages name the setting and the rule, never the (possibly secret) value
         _fail(invalid)
+    try:
+        pins = pins_for(env)  # a switch-back: these apps stay on (or go back to) the given commit
+    except ValueError as exc:
+        _fail([str(exc)])
     for name in app_order(catalog, list(files)):
         app, file = catalog.apps[name], files[name]
+        commit, comment = file.commit, file.current.comment
+        if name in pins:
+            if pins[name] is None:
+                continue  # held back before it ever ran: not deployed in this update
+            commit, comment = pins[name], f"switched back to {pins[name][:12]} by deployctl"  # type: ignore[index]
         specs.append(
             AppSpec(
-                env=env, app=name, kind=app.kind, commit=file.commit, comment=file.current.comment,
+                env=env, app=name, kind=app.kind, commit=commit, comment=comment,
                 repo_url=repo_url(app.repo, root), path=app.path,
                 settings=app_settings(name, app, settings.settings.get(name)),
                 deploy_root=portable_path(root, deploy_root), depends_on=list(app.depends_on),
@@ -73,10 +84,14 @@ def program() -> None:
     env = pulumi.get_stack()
     settings = env_settings_from_pulumi(pulumi.Config(PROJECT))
     components: dict[str, pulumi.Resource] = {}
+    checks: dict[str, pulumi.Resource] = {}
     specs = app_specs(Path.cwd(), env, settings)
-    for spec in specs:  # dependency order: what an app depends on is already registered
-        after = [components[d] for d in spec.depends_on if d in components]
+    pinned = pins_for(env)
+    for spec in specs:  # dependency order: what an app depends on is already registered (and checked)
+        after = [checks.get(d) or components[d] for d in spec.depends_on if d in components]
         components[spec.app] = make_component(spec, pulumi.ResourceOptions(depends_on=after))
+        if spec.app not in pinned and (check := make_health_check(spec, components[spec.app])) is not None:
+            checks[spec.app] = check
     # `commit` resolves only once the app's own resources are in place: when an up fails, the
     # output keeps what really runs, so `deployctl status` can show the drift.
     pulumi.export(

@@ -1,0 +1,78 @@
+"""An app's health check as a resource after the app's own: a failing check fails the update, and
+the engine never deploys what depends on the app (its dependents depend on this resource).
+
+Created or updated (so run) only when the app's commit or its health settings change; deleting it
+does nothing. The check itself lives in deployctl/health.py.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pulumi
+from pulumi.dynamic import CreateResult, DiffResult, ResourceProvider, UpdateResult
+
+from components.spec import AppSpec
+
+_RUN_ON = ("commit", "health", "target")
+
+
+def _run(props: dict[str, Any]) -> dict[str, Any]:
+    from deployctl.health import HealthSettings, HealthTarget, failure_line, run_health, say_progress
+
+    target = HealthTarget.model_validate(props["target"])
+    result = run_health(target, HealthSettings.model_validate(props["health"]))
+    if not result.ok:
+        line = failure_line(target, result)
+        say_progress("FAILED " + line)
+        raise RuntimeError(line)
+    return {**props, "tries": result.tries, "detail": result.detail}
+
+
+class HealthCheckProvider(ResourceProvider):
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        return CreateResult(id_=f"{props['target']['app']}-health", outs=_run(props))
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        changed = [k for k in _RUN_ON if olds.get(k) != news.get(k)]
+        return DiffResult(changes=bool(changed), replaces=[], delete_before_replace=False)
+
+    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        return UpdateResult(outs=_run(news))
+
+    def delete(self, _id: str, _props: dict[str, Any]) -> None:
+        return None
+
+
+class HealthCheck(pulumi.dynamic.Resource):
+    tries: pulumi.Output[int]
+
+    def __init__(self, name: str, props: dict[str, Any], opts: pulumi.ResourceOptions | None = None):
+        super().__init__(HealthCheckProvider(), name, {**props, "tries": None, "detail": None}, opts)
+
+
+def health_target(spec: AppSpec, component: pulumi.Resource) -> dict[str, Any]:
+    """Where the check looks, per kind, from the component's own resources (Outputs resolve after them)."""
+    target: dict[str, Any] = {"env": spec.env, "app": spec.app, "kind": spec.kind.value, "commit": spec.commit}
+    if spec.kind.value == "local":
+        target["workdir"] = str(Path(spec.deploy_root or ".") / spec.app / "current")
+    elif spec.kind.value == "ecs-service":
+        target.update(cluster=spec.settings.cluster, service=component.service.name)  # type: ignore[attr-defined]
+    elif spec.kind.value == "lambda":
+        target.update(function=component.function.name, alias=component.alias.name)  # type: ignore[attr-defined]
+    elif spec.kind.value == "static-site":
+        target["url"] = component.distribution.domain_name.apply(lambda d: f"https://{d}/")  # type: ignore[attr-defined]
+    return target
+
+
+def make_health_check(spec: AppSpec, component: pulumi.Resource) -> HealthCheck | None:
+    """The app's check, run after the component's resources; None when the app sets no health."""
+    health = getattr(spec.settings, "health", None)
+    if health is None:
+        return None
+    return HealthCheck(
+        f"{spec.app}-health",
+        {"commit": spec.commit, "health": health.model_dump(mode="json"), "target": health_target(spec, component)},
+        pulumi.ResourceOptions(depends_on=[component]),
+    )
