@@ -305,6 +305,20 @@ def dated_app_commit(app: AppRepo, name: str, when: datetime, files: dict[str, s
     return git_at(app.path, when, "commit", "-q", "-m", name)
 
 
+def test_app_commit_dates_come_from_one_git_log_of_hashes_only(tmp_path: Path):
+    from deployctl.apprepos import AppRepos
+
+    api = AppRepo(tmp_path / "apps" / "api")
+    c1 = dated_app_commit(api, "c1", at(0))
+    c2 = dated_app_commit(api, "c2", at(H))
+    dated_app_commit(api, "c3", at(2 * H))
+    repo = AppRepos(tmp_path, cache_dir=tmp_path / "cache").get(str(api.path))
+    history = AppHistory(repo.dated_log(["--all", "0" * 40, c2[:12]]))  # an option, an unknown commit
+    assert history.time == {c1: int(ts(0)), c2: int(ts(H))}  # c2 and its ancestors, nothing else
+    assert history.parents[c2] == (c1,) and history.between(c1, c2) == [c2]
+    assert history.resolve(c2[:12]) == c2 and history.resolve("f" * 12) is None
+
+
 def test_command_without_engine_on_a_real_repo(tmp_path: Path):
     api = AppRepo(tmp_path / "apps" / "api")
     c = {i: dated_app_commit(api, f"c{i}", t) for i, t in
