@@ -292,6 +292,7 @@ class AppRepo:
         Tips git does not know are skipped (`--ignore-missing`); the caller decides whether to fetch.
         """
         self.ensure_cloned()
+        tips = [t for t in tips if 4 <= len(t) <= 64 and not t.strip("0123456789abcdef")]  # hashes, never options
         if not tips:
             return ""
         out = self._git("log", "--topo-order", "--format=%H %ct %P", "--ignore-missing", "--stdin",

@@ -305,6 +305,20 @@ def dated_app_commit(app: AppRepo, name: str, when: datetime, files: dict[str, s
     return git_at(app.path, when, "commit", "-q", "-m", name)
 
 
+def test_app_commit_dates_come_from_one_git_log_of_hashes_only(tmp_path: Path):
+    from deployctl.apprepos import AppRepos
+
+    api = AppRepo(tmp_path / "apps" / "api")
+    c1 = dated_app_commit(api, "c1", at(0))
+    c2 = dated_app_commit(api, "c2", at(H))
+    dated_app_commit(api, "c3", at(2 * H))
+    repo = AppRepos(tmp_path, cache_dir=tmp_path / "cache").get(str(api.path))
+    history = AppHistory(repo.dated_log(["--all", "0" * 40, c2[:12]]))  # an option, an unknown commit
+    assert history.time == {c1: int(ts(0)), c2: int(ts(H))}  # c2 and its ancestors, nothing else
+    assert history.parents[c2] == (c1,) and history.between(c1, c2) == [c2]
+    assert history.resolve(c2[:12]) == c2 and history.resolve("f" * 12) is None
+
+
 def test_command_without_engine_on_a_real_repo(tmp_path: Path):
     api = AppRepo(tmp_path / "apps" / "api")
     c = {i: dated_app_commit(api, f"c{i}", t) for i, t in
@@ -582,3 +596,41 @@ def test_status_page_charts_the_four_keys_in_headless_chromium(tmp_path: Path):
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     assert count_colour(png, (0x2F, 0x81, 0xF7)) > 500
     Path("/tmp/metrics-screenshot.png").write_bytes(png)
+
+
+@pytest.mark.engine
+@pytest.mark.skipif("merged" not in HistoryEntry.model_fields,
+                    reason="needs history's per-line outcomes (branch wt/trace): before them, a failed line "
+                           "takes the outcome of the later update that succeeded")
+def test_failed_up_then_a_fix_with_the_real_engine(tmp_path: Path):
+    from tests.engine_world import build_world
+    from tests.test_trace import merged_pr
+
+    w = build_world(tmp_path, production=False)
+    assert w.cli("up")[0] == 0
+    w.deploy.commit("stack configs as Pulumi writes them")
+    now = datetime.now(UTC).replace(microsecond=0)
+    w.web.repo.index.remove(["site/index.html"], working_tree=True)
+    broken = git_at(w.web.path, now - timedelta(hours=3), "commit", "-q", "-m", "no site")
+    merged_pr(w, 31, "staging", "web", broken, "oops")
+    fixed = dated_app_commit(w.web, "site back", now - timedelta(hours=1), {"site/index.html": "<h1>ok</h1>"})
+    merged_pr(w, 32, "staging", "web", fixed, "fixed")
+
+    code, out, err = w.cli("history", "staging", "web", "--json")
+    assert code == 0, err
+    hist = {r["pr"]: r for r in json.loads(out)}
+    assert [hist[31]["deploy"]["result"], hist[32]["deploy"]["result"]] == ["failed", "succeeded"]
+    end = {pr: datetime.fromisoformat(r["time"]) for pr, r in hist.items()}
+    code, out, err = w.cli("metrics", "staging", "web", "--json")
+    assert code == 0, err
+    web = json.loads(out)["envs"]["staging"]["apps"]["web"]
+    assert web["deploys"] == 2
+    assert web["change_failure_rate"] == {"rate": 1 / 3, "failed": 1, "total": 3, "failed_at_up": 1, "undone": 0,
+                                          "unrestored": 0}
+    assert web["time_to_restore_s"] == {"median": (end[32] - end[31]).total_seconds(), "n": 1}
+    # the fix first ran web 1, web 2 and the broken commit too (the failed up ran nothing)
+    first = (end[None] - w.web.repo.commit(w.shas["web"][0]).committed_datetime).total_seconds()
+    later = [(end[32] - w.web.repo.commit(c).committed_datetime).total_seconds()
+             for c in (*w.shas["web"][1:], broken, fixed)]
+    leads = sorted([first, *later])
+    assert web["lead_time_s"] == {"median": leads[2], "p90": leads[4], "n": 5, "clock_skew": 0}
