@@ -595,13 +595,9 @@ def test_status_page_charts_the_four_keys_in_headless_chromium(tmp_path: Path):
     # the screenshot is not blank: the charts' bars are drawn in their colour
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     assert count_colour(png, (0x2F, 0x81, 0xF7)) > 500
-    Path("/tmp/metrics-screenshot.png").write_bytes(png)
 
 
 @pytest.mark.engine
-@pytest.mark.skipif("merged" not in HistoryEntry.model_fields,
-                    reason="needs history's per-line outcomes (branch wt/trace): before them, a failed line "
-                           "takes the outcome of the later update that succeeded")
 def test_failed_up_then_a_fix_with_the_real_engine(tmp_path: Path):
     from tests.engine_world import build_world
     from tests.test_trace import merged_pr
