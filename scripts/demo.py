@@ -73,8 +73,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fresh", action="store_true", help="wipe an existing .demo/workspace first")
     args = parser.parse_args()
-    say("1. The deploy repository: one folder per env, one file per app")
     prepare(args.fresh)
+    say("1. The deploy repository: one folder per env, one file per app")
     for env in ("staging", "production"):
         for f in sorted(p for p in (WORK / "deploys" / env).iterdir() if not p.name.startswith(".")):
             print(f"deploys/{env}/{f.name}: {f.read_text().splitlines()[0]}")
