@@ -197,7 +197,7 @@ def _state_dict(state: Any) -> dict[str, Any] | None:
     """A step's old or new state: the inputs and outputs the engine sent (secrets already blinded)."""
     if state is None:
         return None
-    return {"urn": state.urn, "type": state.type, "inputs": dict(state.inputs or {}),
+    return {"urn": state.urn, "type": state.type, "custom": bool(state.custom), "inputs": dict(state.inputs or {}),
             "outputs": dict(state.outputs or {})}
 
 

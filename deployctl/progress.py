@@ -29,6 +29,10 @@ def step_line(env: str, event: dict[str, Any], started: dict[str, int], preview:
     kind = next((k for k in ("resourcePreEvent", "resOutputsEvent", "resOpFailedEvent") if k in event), None)
     if kind is None:
         return None
+    meta = event[kind].get("metadata") or {}
+    state = meta.get("new") or meta.get("old") or {}
+    if not state.get("custom") or str(meta.get("type", "")).startswith("pulumi:providers:"):
+        return None  # components, the stack and providers do no work of their own: name what does
     change = change_from_event({"resourcePreEvent": event[kind]})
     if change is None or change.op in QUIET or not change.name:
         return None

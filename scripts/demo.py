@@ -1,6 +1,7 @@
 """`make demo`: the whole product on this machine, with the real Pulumi engine and no account.
 
-It works in `.demo/workspace`, a clone of this repository, so your checkout is never touched (the
+It works in `.demo/workspace`, a new deploy repo made from this one's committed tree, so your
+checkout is never touched (the
 repository itself ships a clean starter: an empty catalog and empty env folders):
 1. copies the demo catalog and deploy files from examples/demo/ into the workspace, and builds the
    demo app repositories they point at;
@@ -50,10 +51,16 @@ def prepare(fresh: bool) -> None:
             sys.exit(f"demo: {WORK.relative_to(ROOT)} exists (what you tried there is kept); "
                      "rerun with --fresh (`make demo DEMO_ARGS=--fresh`) to start over")
         shutil.rmtree(WORK)
-    subprocess.run(["git", "clone", "--quiet", str(ROOT), str(WORK)], check=True)
+    # A new deploy repo from this one's committed tree (not its history): the trace starts at the demo.
+    WORK.mkdir(parents=True)
+    tree = subprocess.run(["git", "archive", "HEAD"], cwd=ROOT, check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(WORK)], input=tree, check=True)
+    git("init", "--quiet", "--initial-branch=main")
     os.symlink(ROOT / ".venv", WORK / ".venv")
     git("config", "user.name", "Dana Deployer")
     git("config", "user.email", "dana@example.com")
+    git("add", "-A")
+    git("commit", "--quiet", "-m", "Start a deploy repo from deploy-by-code's clean starter")
     demo_repos.build(WORK / ".demo" / "repos")
     shutil.copy(EXAMPLE / "apps.yaml", WORK / "apps.yaml")
     shutil.copytree(EXAMPLE / "deploys", WORK / "deploys", dirs_exist_ok=True)
@@ -66,8 +73,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fresh", action="store_true", help="wipe an existing .demo/workspace first")
     args = parser.parse_args()
-    say("1. The deploy repository: one folder per env, one file per app")
     prepare(args.fresh)
+    say("1. The deploy repository: one folder per env, one file per app")
     for env in ("staging", "production"):
         for f in sorted(p for p in (WORK / "deploys" / env).iterdir() if not p.name.startswith(".")):
             print(f"deploys/{env}/{f.name}: {f.read_text().splitlines()[0]}")
