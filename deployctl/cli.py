@@ -380,7 +380,7 @@ def unlock(
 
     Examples:
       deployctl unlock staging
-      deployctl unlock production --force     after checking the CI job that held it has ended
+      deployctl unlock production --force
     """
     from deployctl.backend import Refused, run_unlock
 

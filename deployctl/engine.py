@@ -22,8 +22,6 @@ from deployctl.backend import STATE_DIR
 from deployctl.outcomes import Outcome, UpdateRecord, changes_from_events, failed_outcome
 from deployctl.violations import CannotJudge
 
-__all__ = ["STATE_DIR", "Engine", "engine_env", "find_pulumi"]
-
 
 def find_pulumi() -> Path | None:
     """The CLI: $DEPLOYCTL_PULUMI, beside this venv's python, or on PATH."""

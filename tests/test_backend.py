@@ -234,3 +234,27 @@ def test_in_ci_a_protected_env_refuses_the_empty_passphrase(tmp_path: Path, monk
     assert "PULUMI_CONFIG_PASSPHRASE is not set" in err and "protected env(s) production" in err
     assert "secrets.PULUMI_CONFIG_PASSPHRASE" in err
     assert not (world.root / ".deployments").exists()
+
+
+def test_what_a_local_release_records_does_not_depend_on_the_checkout(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch):
+    """Runners check out to different folders: inputs inside the checkout are recorded relative to it."""
+    from components.local import LocalReleaseProvider, portable_source
+    from stacks.program import portable_path
+
+    checkout = tmp_path / "runner-1" / "deploy"
+    (checkout / ".demo" / "repos" / "api").mkdir(parents=True)
+    monkeypatch.chdir(checkout)  # the program and its provider run in the checkout
+    assert portable_path(checkout, ".deployments/staging") == ".deployments/staging"
+    assert portable_path(checkout, "./x/../.deployments/staging") == ".deployments/staging"
+    assert portable_path(checkout, "/srv/apps") == "/srv/apps"  # outside: absolute, as configured
+    assert portable_source((checkout / ".demo/repos/api").as_uri()) == ".demo/repos/api"
+    assert portable_source("file:///srv/git/api.git") == "file:///srv/git/api.git"
+    assert portable_source("git@github.com:acme/api.git") == "git@github.com:acme/api.git"
+
+    provider = LocalReleaseProvider()
+    props = {"app": "api", "commit": "a" * 40, "path": None, "keep_releases": 5, "source": "x"}
+    older = {**props, "deploy_root": str(checkout / ".deployments/staging")}  # as recorded before
+    assert not provider.diff("api", older, {**props, "deploy_root": ".deployments/staging"}).changes
+    assert provider.diff("api", older, {**props, "deploy_root": ".deployments/prod"}).replaces == ["deploy_root"]
+    assert not provider.diff("api", {**props, "source": "file:///a"}, {**props, "source": "b"}).changes
