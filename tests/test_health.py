@@ -120,8 +120,10 @@ def test_a_failing_check_switches_back_holds_the_dependent_and_says_so(tmp_path:
     results = {(e["app"], e["to"]): e["deploy"]["result"] for e in json.loads(out)}
     assert results[("api", api[1])] == "failed, switched back"
     assert results[("web", web[1])] == "held back"
-    code, out, _ = w.cli("status", "--json")
+    page = tmp_path / "status.html"
+    code, out, _ = w.cli("status", "--json", "--html", str(page))
     assert code == 0
+    assert '<span class="badge result failed">failed, switched back</span>' in page.read_text()
     cells = {(c["env"], c["app"]): c for c in json.loads(out)}
     assert cells[("staging", "api")]["result"] == "failed, switched back"
     drift = cells[("staging", "api")]["drift"]
