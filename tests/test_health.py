@@ -128,6 +128,8 @@ def test_a_failing_check_switches_back_holds_the_dependent_and_says_so(tmp_path:
     assert cells[("staging", "api")]["result"] == "failed, switched back"
     drift = cells[("staging", "api")]["drift"]
     assert f"file says {api[1][:12]}, Pulumi runs {api[0][:12]} — switched back after a failed health check" in drift
+    assert cells[("staging", "web")]["result"] == "held back"
+    assert "held back while an app it depends on was switched back" in cells[("staging", "web")]["drift"]
 
     assert len(posted) == 1 and "failed, switched back" in json.dumps(posted[0])
     assert len(pulls) == 1 and pulls[0]["base"] == "main" and pulls[0]["title"].startswith("[rollback] staging: api")
