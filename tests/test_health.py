@@ -139,6 +139,17 @@ def test_a_failing_check_switches_back_holds_the_dependent_and_says_so(tmp_path:
     assert "rollback pull request: https://github.example/acme/deploys/pull/77" in err
     assert not w.deploy.repo.is_dirty(untracked_files=False)  # the checkout was never touched
 
+    # merging the [rollback] pull request: git says what runs again, and the held-back app deploys
+    w.deploy.repo.git.fetch("origin", pulls[0]["head"])
+    before = w.deploy.repo.head.commit.hexsha
+    w.deploy.repo.git.merge("--no-ff", "-m", "Merge pull request #77 from acme/rollback", "FETCH_HEAD")
+    code, out, err = w.cli("up", "--base", before, "--head", w.deploy.repo.head.commit.hexsha, "--branch", "main")
+    assert code == 0, out + err
+    assert f"staging/api {api[0][:12]}: health try 1/2: ok" in out
+    assert (w.current("staging", "api"), w.current("staging", "web")) == (api[0], web[1])
+    code, out, _ = w.cli("status", "--json")
+    assert code == 0 and not any(c["drift"] for c in json.loads(out))
+
 
 def test_a_failing_check_on_the_first_deploy_is_left_failed(tmp_path: Path):
     w = build(tmp_path, [BAD])
