@@ -14,6 +14,7 @@ import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ResourceProvider, UpdateResult
 
 from components.spec import AppSpec
+from deployctl.catalog import Kind
 
 _RUN_ON = ("commit", "health", "target")
 
@@ -55,13 +56,13 @@ class HealthCheck(pulumi.dynamic.Resource):
 def health_target(spec: AppSpec, component: pulumi.Resource) -> dict[str, Any]:
     """Where the check looks, per kind, from the component's own resources (Outputs resolve after them)."""
     target: dict[str, Any] = {"env": spec.env, "app": spec.app, "kind": spec.kind.value, "commit": spec.commit}
-    if spec.kind.value == "local":
+    if spec.kind is Kind.LOCAL:
         target["workdir"] = str(Path(spec.deploy_root or ".") / spec.app / "current")
-    elif spec.kind.value == "ecs-service":
+    elif spec.kind is Kind.ECS_SERVICE:
         target.update(cluster=spec.settings.cluster, service=component.service.name)  # type: ignore[attr-defined]
-    elif spec.kind.value == "lambda":
+    elif spec.kind is Kind.LAMBDA:
         target.update(function=component.function.name, alias=component.alias.name)  # type: ignore[attr-defined]
-    elif spec.kind.value == "static-site":
+    elif spec.kind is Kind.STATIC_SITE:
         target["url"] = component.distribution.domain_name.apply(lambda d: f"https://{d}/")  # type: ignore[attr-defined]
     return target
 

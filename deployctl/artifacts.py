@@ -30,7 +30,7 @@ CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 10.0
 MAX_ATTEMPTS = 2
 """boto3's total attempts per call (the first and one retry): a dead endpoint costs at most
-MAX_ATTEMPTS x the timeout. DEPLOYCTL_AWS_TIMEOUT (seconds) overrides both timeouts."""
+MAX_ATTEMPTS x the timeout, plus up to 1 s of backoff. DEPLOYCTL_AWS_TIMEOUT (seconds) overrides both."""
 
 PARALLEL = 8
 """Artifact questions in flight at once."""
@@ -168,7 +168,7 @@ class AwsArtifacts:
         key = (service, region)
         if key not in self._clients:
             config = Config(connect_timeout=self.connect_timeout, read_timeout=self.read_timeout,
-                            retries={"max_attempts": MAX_ATTEMPTS, "mode": "standard"})
+                            retries={"total_max_attempts": MAX_ATTEMPTS, "mode": "standard"})
             self._clients[key] = self._session.client(
                 service, region_name=region or self._session.region_name or "us-east-1", config=config)
         return self._clients[key]

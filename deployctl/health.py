@@ -193,7 +193,7 @@ def _boto(service: str, health: HealthSettings) -> Any:
     from botocore.config import Config
 
     return boto3.client(service, config=Config(connect_timeout=min(health.timeout, 10), read_timeout=health.timeout,
-                                               retries={"max_attempts": 2, "mode": "standard"}))
+                                               retries={"total_max_attempts": 2, "mode": "standard"}))
 
 
 def check_once(target: HealthTarget, health: HealthSettings) -> TryResult:

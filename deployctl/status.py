@@ -110,7 +110,13 @@ def _drift(file_commit: str | None, running: str | None, stack_known: bool, resu
 
 def _switched_drift(env: str, app: str, file_commit: str | None, running: str | None, result: str | None) -> str | None:
     """After a switch-back, rerunning up would deploy the failing commit again: say what to do instead."""
-    if result != "failed, switched back" or not file_commit or not running or same_commit(file_commit, running):
+    if result not in ("failed, switched back", "held back") or not file_commit or same_commit(file_commit, running):
+        return None
+    if result == "held back":
+        runs = short(running) if running else "nothing"
+        return (f"file says {short(file_commit)}, Pulumi runs {runs} — held back while an app it depends on "
+                "was switched back; the next deployctl up after the [rollback] pull request deploys it")
+    if not running:
         return None
     return (f"file says {short(file_commit)}, Pulumi runs {short(running)} — switched back after a failed "
             f"health check; merge the [rollback] pull request (deployctl rollback {env} {app} --to {running})")

@@ -120,12 +120,16 @@ def test_a_failing_check_switches_back_holds_the_dependent_and_says_so(tmp_path:
     results = {(e["app"], e["to"]): e["deploy"]["result"] for e in json.loads(out)}
     assert results[("api", api[1])] == "failed, switched back"
     assert results[("web", web[1])] == "held back"
-    code, out, _ = w.cli("status", "--json")
+    page = tmp_path / "status.html"
+    code, out, _ = w.cli("status", "--json", "--html", str(page))
     assert code == 0
+    assert '<span class="badge result failed">failed, switched back</span>' in page.read_text()
     cells = {(c["env"], c["app"]): c for c in json.loads(out)}
     assert cells[("staging", "api")]["result"] == "failed, switched back"
     drift = cells[("staging", "api")]["drift"]
     assert f"file says {api[1][:12]}, Pulumi runs {api[0][:12]} — switched back after a failed health check" in drift
+    assert cells[("staging", "web")]["result"] == "held back"
+    assert "held back while an app it depends on was switched back" in cells[("staging", "web")]["drift"]
 
     assert len(posted) == 1 and "failed, switched back" in json.dumps(posted[0])
     assert len(pulls) == 1 and pulls[0]["base"] == "main" and pulls[0]["title"].startswith("[rollback] staging: api")
@@ -134,6 +138,17 @@ def test_a_failing_check_switches_back_holds_the_dependent_and_says_so(tmp_path:
     assert pushed[1:] == (w.root / "deploys/staging/api").read_text().splitlines()
     assert "rollback pull request: https://github.example/acme/deploys/pull/77" in err
     assert not w.deploy.repo.is_dirty(untracked_files=False)  # the checkout was never touched
+
+    # merging the [rollback] pull request: git says what runs again, and the held-back app deploys
+    w.deploy.repo.git.fetch("origin", pulls[0]["head"])
+    before = w.deploy.repo.head.commit.hexsha
+    w.deploy.repo.git.merge("--no-ff", "-m", "Merge pull request #77 from acme/rollback", "FETCH_HEAD")
+    code, out, err = w.cli("up", "--base", before, "--head", w.deploy.repo.head.commit.hexsha, "--branch", "main")
+    assert code == 0, out + err
+    assert f"staging/api {api[0][:12]}: health try 1/2: ok" in out
+    assert (w.current("staging", "api"), w.current("staging", "web")) == (api[0], web[1])
+    code, out, _ = w.cli("status", "--json")
+    assert code == 0 and not any(c["drift"] for c in json.loads(out))
 
 
 def test_a_failing_check_on_the_first_deploy_is_left_failed(tmp_path: Path):
