@@ -125,10 +125,8 @@ def enforce_ci_policy(root: Path, protected: dict[str, bool]) -> None:
 
 
 def update_head(record: UpdateRecord) -> str | None:
-    """The deploy-repo commit an update ran from: Pulumi's own `git.head`, else our message."""
-    from deployctl.history import _update_head
-
-    return _update_head(record)
+    """The deploy-repo commit an update ran from (UpdateRecord.head)."""
+    return record.head
 
 
 def last_success(records: list[UpdateRecord]) -> UpdateRecord | None:

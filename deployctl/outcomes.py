@@ -84,6 +84,20 @@ class UpdateRecord(BaseModel):
     environment: dict[str, str] = {}
     counts: dict[str, int] = {}
 
+    @property
+    def head(self) -> str | None:
+        """The deploy-repo commit this update ran from: Pulumi's own `git.head`, recorded as data for
+        every update run from a git checkout (which `up` requires); else the `merge <sha>` that
+        deployctl's update message names, the only trace in records made without git metadata."""
+        if head := self.environment.get("git.head"):
+            return head
+        found = _MESSAGE_MERGE.search(self.message)
+        return found.group(1) if found else None
+
+
+_MESSAGE_MERGE = re.compile(r"merge ([0-9a-f]{7,40})")
+"""How deploy._deploy_message names the merge commit in an update message (read back for old records)."""
+
 
 def change_from_event(event: dict[str, Any]) -> ResourceChange | None:
     """A ResourceChange from an engine event as JSON (the `--event-log` and `on_event` shape)."""

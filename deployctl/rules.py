@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from deployctl.changes import FileChange, Op, file_changes
 from deployctl.model import DeployFile, Tag
+from deployctl.model import short as _short
 from deployctl.snapshot import Snapshot
 from deployctl.violations import Severity, Violation, sort_key
 
@@ -36,10 +37,6 @@ def _v(rule: str, severity: Severity, f: DeployFile | FileChange, message: str,
     current = f.current.line if isinstance(f, DeployFile) else f.line
     return Violation(rule=rule, severity=severity, file=f.path, line=line or current,
                      env=f.env, app=f.app, message=message)
-
-
-def _short(sha: str | None) -> str:
-    return (sha or "")[:12]
 
 
 # -- every file ---------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from deployctl import console, rules
 from deployctl.apprepos import AppRepos
-from deployctl.authoring import AUTHORING_NOTES, group_still_needed, prepend, previous_commit, same_commit, with_file
+from deployctl.authoring import AUTHORING_NOTES, group_still_needed, prepend, previous_commit, with_file
 from deployctl.catalog import CATALOG_FILE
 from deployctl.gitaccess import (
     changed_paths,
@@ -23,7 +23,7 @@ from deployctl.gitaccess import (
     worktree_snapshot,
 )
 from deployctl.history import HistoryEntry, join, select
-from deployctl.model import DEPLOYS_DIR, Tag, deploy_path
+from deployctl.model import DEPLOYS_DIR, Tag, deploy_path, same_commit
 from deployctl.order import env_order
 from deployctl.plan import Plan, make_plan
 from deployctl.snapshot import RepoFiles, Snapshot, build_snapshot, env_of_stack_file
