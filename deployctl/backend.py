@@ -74,7 +74,9 @@ def passphrase_set(environ: dict[str, str] | os._Environ[str]) -> bool:
     if environ.get("PULUMI_CONFIG_PASSPHRASE"):
         return True
     file = environ.get("PULUMI_CONFIG_PASSPHRASE_FILE")
-    return bool(file) and Path(file).is_file() and bool(Path(file).read_text(encoding="utf-8").strip())
+    if not file:
+        return False
+    return Path(file).is_file() and bool(Path(file).read_text(encoding="utf-8").strip())
 
 
 def secrets_provider(root: Path, env: str) -> str | None:
@@ -466,7 +468,7 @@ def stale_judge(root: Path, engine: Any, env: str, deploying: str) -> Callable[[
         if last is None or head is None:
             return None
         known = bool(_HEX.fullmatch(head)) and _git_knows(root, head)  # the backend's text, never an option
-        ancestor = known and open_repo(root).is_ancestor(head, deploying)
+        ancestor = known and open_repo(root).is_ancestor(head, deploying)  # type: ignore[arg-type]  # any rev
         return stale_refusal(env, last, deploying, known, ancestor)
 
     return judge

@@ -158,19 +158,21 @@ def commit_files(repo: git.Repo, rev: str, paths: set[str] | None = None) -> Rep
     for item in tree:
         if item.path == CATALOG_FILE and item.type == "blob":
             catalog = item.data_stream.read().decode("utf-8", errors="replace")
-        elif (env := env_of_stack_file(item.path)) is not None and item.type == "blob":
+        elif (env := env_of_stack_file(str(item.path))) is not None and item.type == "blob":
             stacks[env] = item.data_stream.read().decode("utf-8", errors="replace")
     try:
         deploys = tree / DEPLOYS_DIR
     except KeyError:
         deploys = None
     if deploys is not None and paths is None:
-        for item in deploys.traverse():
-            kind = _tree_kind(item.mode)
-            data = item.data_stream.read() if kind is EntryKind.FILE else None
-            entries.append(Entry(path=item.path, kind=kind, data=data))
-    elif deploys is not None:
-        entries = [Entry(path=item.path, kind=_tree_kind(item.mode)) for item in deploys]
+        for node in deploys.traverse():
+            if isinstance(node, tuple):
+                continue  # only with as_edge=True, which this is not
+            kind = _tree_kind(node.mode)
+            data = node.data_stream.read() if kind is EntryKind.FILE else None
+            entries.append(Entry(path=str(node.path), kind=kind, data=data))
+    elif deploys is not None and paths is not None:
+        entries = [Entry(path=str(item.path), kind=_tree_kind(item.mode)) for item in deploys]
         entries += _partial(paths, lambda rels: _batch_entries(repo, commit.hexsha, rels))
     return RepoFiles(catalog=catalog, stack_configs=stacks, entries=entries)
 

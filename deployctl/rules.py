@@ -223,7 +223,7 @@ def check(head: Snapshot, commits: Commits, base: Snapshot | None = None,
             found.extend(file_found)
             found.extend(check_path(head, f, resolved[f.path], commits))
     for c in changes:
-        found.extend(check_change(base, head, c, resolved.get(c.path), commits, at))  # type: ignore[arg-type]
+        found.extend(check_change(base, head, c, resolved.get(c.path), commits, at))  # type: ignore[arg-type]  # changes: base is set
     found.extend(check_groups(head, changes))
     if artifacts is not None:
         from deployctl.artifacts import check_artifacts

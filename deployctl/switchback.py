@@ -223,19 +223,20 @@ def up_with_health(engine: Engine, env: str, text: str, snapshot: Snapshot,
         return outcome.model_copy(update={"error": f"{why}{held_note}; deploys:autoRollback is false, so "
                                           f"nothing was switched back\n{outcome.error or ''}".rstrip()})
     pins, stuck = plan_pins(failed, held, before, now)
-    switched = {app: pins[app] for app in failed if app not in stuck and pins.get(app)}
+    switched = {app: pin for app in failed if app not in stuck and (pin := pins.get(app))}
     stuck_note = "".join(stuck_reason(env, app, before, now) for app in stuck if app in now)
     if not switched:
         return outcome.model_copy(update={"error": f"{why}{held_note}{stuck_note}"})
     say(f"{env}: switching back " + ", ".join(f"{a} to {c[:12]}" for a, c in sorted(switched.items()))
         + (f" (holding back {', '.join(held)})" if held else ""))
-    with _pinned(engine.stack(env).workspace.env_vars, env, pins):  # type: ignore[attr-defined]
+    # A LocalWorkspace's env_vars is the very dict its CLI runs read (typed Mapping): pinning edits it.
+    with _pinned(engine.stack(env).workspace.env_vars, env, pins):  # type: ignore[arg-type]  # a dict, above
         second = run(switched_message(text, switched, held), None)
     result = (f"{SWITCHED_BACK}: " + ", ".join(f"{a} to {c[:12]}" for a, c in sorted(switched.items()))
               if second.ok else f"switch-back failed too: {second.error}")
     pr = ""
     if second.ok and opener is not None:
-        url = opener({a: (now[a], c) for a, c in switched.items()})  # type: ignore[misc]
+        url = opener({a: (now[a], c) for a, c in switched.items()})
         pr = f"; rollback pull request: {url}" if url else ""
     return Outcome(env=env, ok=False, counts=second.counts, changes=second.changes, outputs=second.outputs,
                    update=second.update, error=f"{why}; {result}{held_note}{stuck_note}{pr}")
