@@ -141,13 +141,14 @@ def test_upstream_failure_stops_downstream(world: World):
     world.deploy.repo.git.checkout("--", "deploys/production/api")
 
     def edit() -> None:
-        cfg = world.root / "Pulumi.staging.yaml"
-        cfg.write_text(cfg.read_text().replace(".deployments/staging", "/proc/no-such-place/staging"))
+        cfg = world.root / "Pulumi.staging.yaml"  # a deploy root the provider cannot create: a file is in the way
+        (world.root / ".deployments" / "blocked").write_text("a file, not a folder\n")
+        cfg.write_text(cfg.read_text().replace(".deployments/staging", ".deployments/blocked/staging"))
         world.deploy.deploy("production", "api", api[1], "promote")
     before, merged = merge(world, "Merge pull request #7 from acme/x", edit)
     code, _out, err = world.cli("up", "--base", before, "--head", merged, "--branch", "main")
     assert code == 1
-    assert "staging: failed" in err
+    assert "staging: app api failed: " in err and "Not a directory" in err and "Traceback" not in err
     assert "production: skipped: staging, which production promotes from, failed" in err
     assert world.current("production", "api") == api[0]
 
