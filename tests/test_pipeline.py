@@ -72,12 +72,15 @@ def test_preview_comment_from_the_real_engine_posted_once_then_edited(world: Wor
             return Response(json.dumps(comments), content_type="application/json")
         data = request.get_json()
         if request.method == "POST":
-            comments.append({"id": len(comments) + 1, "body": data["body"]})
+            comments.append({"id": len(comments) + 1, "body": data["body"],  # as GitHub answers the Actions token
+                             "user": {"login": "github-actions[bot]", "type": "Bot"}})
             return Response(json.dumps(comments[-1]), status=201, content_type="application/json")
         comment = next(c for c in comments if request.path.endswith(f"/{c['id']}"))
         comment["body"] = data["body"]
         return Response(json.dumps(comment), content_type="application/json")
 
+    httpserver.expect_request("/user").respond_with_json(  # an Actions token cannot read /user
+        {"message": "Resource not accessible by integration"}, status=403)
     httpserver.expect_request("/repos/acme/deploys/issues/7/comments").respond_with_handler(handle)
     httpserver.expect_request("/repos/acme/deploys/issues/comments/1", method="PATCH").respond_with_handler(handle)
     env = env_with(GITHUB_EVENT_PATH=str(EVENTS / "pull_request.opened.json"), GITHUB_REPOSITORY="acme/deploys",
