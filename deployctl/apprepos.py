@@ -242,6 +242,8 @@ class AppRepo:
         known = graph.is_ancestor(ancestor, descendant) if graph is not None else None
         if known is not None:
             return known
+        if not (_HEX_RE.match(ancestor) and _HEX_RE.match(descendant)):
+            return False  # only hashes reach git, never an option
         return self._git("merge-base", "--is-ancestor", ancestor, descendant, check=False).returncode == 0
 
     def branch_tip(self, branch: str) -> str | None:
@@ -273,12 +275,16 @@ class AppRepo:
         known = graph.count_between(old, new) if graph is not None else None
         if known is not None:
             return known
-        out = self._git("rev-list", "--count", f"{old}..{new}", check=False)
+        if not (_HEX_RE.match(old) and _HEX_RE.match(new)):
+            return 0
+        out = self._git("rev-list", "--count", f"{old}..{new}", "--", check=False)
         return int(out.stdout.strip() or 0) if out.returncode == 0 else 0
 
     def log(self, old: str | None, new: str, limit: int = 50) -> list[CommitInfo]:
         """Commits in `new` but not `old`, newest first (first-parent order is not forced)."""
         self.ensure_cloned()
+        if not _HEX_RE.match(new) or (old is not None and not _HEX_RE.match(old)):
+            return []
         rng = [f"{old}..{new}"] if old else [new]
         fmt = "%H%x1f%an%x1f%ae%x1f%ct%x1f%s"
         out = self._git("log", f"--max-count={limit}", f"--format={fmt}", *rng, "--", check=False)

@@ -71,12 +71,14 @@ def test_preview_comment_from_the_real_engine_posted_once_then_edited(world: Wor
             return Response(json.dumps(comments), content_type="application/json")
         data = request.get_json()
         if request.method == "POST":
-            comments.append({"id": len(comments) + 1, "body": data["body"]})
+            comments.append({"id": len(comments) + 1, "body": data["body"], "user": {"login": "github-actions[bot]"}})
             return Response(json.dumps(comments[-1]), status=201, content_type="application/json")
         comment = next(c for c in comments if request.path.endswith(f"/{c['id']}"))
         comment["body"] = data["body"]
         return Response(json.dumps(comment), content_type="application/json")
 
+    httpserver.expect_request("/user").respond_with_json({"message": "Resource not accessible by integration"},
+                                                         status=403)  # the Actions token: github-actions[bot]
     httpserver.expect_request("/repos/acme/deploys/issues/2/comments").respond_with_handler(handle)
     httpserver.expect_request("/repos/acme/deploys/issues/comments/1", method="PATCH").respond_with_handler(handle)
     env = env_with(GITHUB_EVENT_PATH=str(EVENTS / "pull_request.opened.json"), GITHUB_REPOSITORY="acme/deploys",
@@ -134,7 +136,8 @@ def test_upstream_failure_stops_downstream(world: World):
 
     def edit() -> None:
         cfg = world.root / "Pulumi.staging.yaml"
-        cfg.write_text(cfg.read_text().replace(".deployments/staging", "/proc/no-such-place/staging"))
+        cfg.write_text(cfg.read_text().replace("deploys:deployRoot: .deployments/staging", "deploys:allowExternalRoot: "
+                                               "true\n  deploys:deployRoot: /proc/no-such-place/staging"))
         world.deploy.deploy("production", "api", api[1], "promote")
     before, merged = merge(world, "Merge pull request #7 from acme/x", edit)
     code, _out, err = world.cli("up", "--base", before, "--head", merged, "--branch", "main")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from components.local import release_name
 from tests.browser import dump_dom
 from tests.engine_world import World, build_world
 
@@ -34,10 +35,10 @@ def world(tmp_path: Path) -> World:
     api, web = w.shas["api"], w.shas["web"]
     merged_pr(w, 11, "staging", "api", api[1], "api two")
     merged_pr(w, 12, "production", "api", api[1], "api two to prod")
-    broken = w.web.repo.index  # a web commit without the site/ folder: its release cannot be built
-    broken.remove(["site/index.html"], working_tree=True)
-    web_broken = broken.commit("drop the site folder").hexsha
+    web_broken = w.web.commit("a release the disk refuses", {"site/index.html": "<h1>broken</h1>\n"})
     w.shas["web"].append(web_broken)
+    # a file where its release folder goes: the safeguards pass, the up fails on the machine
+    (w.root / ".deployments/staging/web/releases" / release_name(web_broken, "site")).write_text("in the way")
     merged_pr(w, 13, "staging", "web", web_broken, "oops, no site")
     assert web[0]  # still what staging runs
     return w
