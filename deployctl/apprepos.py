@@ -297,7 +297,7 @@ class AppRepo:
         return commits[0] if commits else None
 
     def has_path(self, commit: str, path: str) -> bool | None:
-        """Does `path` exist in the tree of `commit`? None when the commit itself is unknown.
+        """Is `path` a folder in the tree of `commit`? None when the commit itself is unknown.
 
         The path is validated first (relative, no `..`) and follows the colon of `<commit>:<path>`,
         so it can never be read as an option or reach outside the repository's tree.
@@ -307,8 +307,8 @@ class AppRepo:
         self.ensure_cloned()
         if not self._candidates(commit):
             return None
-        out = self._git("cat-file", "-e", f"{commit}:{path.strip('/')}", check=False)
-        return out.returncode == 0
+        out = self._git("cat-file", "-t", f"{commit}:{path.strip('/')}", check=False)
+        return out.returncode == 0 and out.stdout.strip() == b"tree"  # a file there cannot be released
 
     def archive(self, commit: str, path: str | None) -> bytes:
         """The tree at `commit` (or its subfolder `path`) as a tar stream."""

@@ -171,6 +171,31 @@ def test_hostile_commit_token_is_a_syntax_error(tmp_path: Path, marker: Path):
     assert not marker.exists()
 
 
+# -- names that become folders, stack names and CLI arguments ------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["..", "-rf", "a/b", ".git", "Stacks", "a b", "x" * 64])
+def test_hostile_app_name_is_a_catalog_error(tmp_path: Path, name: str):
+    deploy, app, _ = deploy_world(tmp_path)
+    deploy.catalog({"web": {"repo": str(app.path)}, name: {"repo": str(app.path)}})
+    code, report, err = check_json(deploy.path)
+    assert code == 2, err
+    assert violation(report, "catalog")["file"] == "apps.yaml"
+
+
+@pytest.mark.parametrize("env", ["-rf", "--stack=production", "..x", "UPPER", "a_b"])
+def test_hostile_env_name_is_refused_before_pulumi_sees_it(tmp_path: Path, env: str):
+    deploy, _, sha = deploy_world(tmp_path)
+    deploy.write(f"Pulumi.{env}.yaml", "config: {}\n")
+    deploy.write(f"deploys/{env}/web", f"{sha}\n")
+    code, report, err = check_json(deploy.path)
+    assert code == 1, err
+    assert any(v["rule"] == "invalid-path" and env in v["message"] + v["file"] for v in report["violations"])
+    code, _, err = run_cli(deploy.path, "up", env=None)
+    assert code == 1 and "invalid-path" in err and "Traceback" not in err
+    assert not (deploy.path / ".pulumi-state").exists() and not (deploy.path / ".deployments").exists()
+
+
 # -- 9. path-not-found ---------------------------------------------------------------------------------
 
 
@@ -187,7 +212,9 @@ def test_defect9_a_path_missing_at_the_commit_is_an_error_before_anything_deploy
     code, _, err = run_cli(deploy.path, "up", "--stack", "staging")
     assert code == 1 and "path-not-found" in err and "Traceback" not in err
     assert not (deploy.path / ".deployments").exists() and not (deploy.path / ".pulumi-state").exists()
-    # the folder that does exist passes
+    # a file where the folder should be is refused the same way; the folder that exists passes
+    deploy.catalog({"web": {"repo": str(app.path), "path": "site/index.html"}})
+    assert violation(check_json(deploy.path)[1], "path-not-found")["line"] == 1
     deploy.catalog({"web": {"repo": str(app.path), "path": "site/"}})
     code, report, _ = check_json(deploy.path)
     assert code == 0, report
@@ -687,6 +714,31 @@ def test_defect2_and_9_a_foreign_folder_is_never_deployed_into_nor_deleted_and_t
     assert code == 0, err
     assert sorted(p.name for p in foreign.iterdir()) == ["notes.txt"]
     assert (deploy.path / ".deployments/staging/web/current/index.html").exists()
+
+
+def test_a_program_failure_names_the_stack_and_a_resource_failure_names_the_app():
+    from deployctl.outcomes import failed_outcome
+
+    stack_urn = "urn:pulumi:staging::deploys::pulumi:pulumi:Stack::deploys-staging"
+    release_urn = "urn:pulumi:staging::deploys::deploys:apps:LocalApp$pulumi-python:dynamic:Resource::web-api-release"
+    def component(app: str) -> dict[str, Any]:
+        urn = f"urn:pulumi:staging::deploys::deploys:apps:LocalApp::{app}"
+        return {"resourcePreEvent": {"metadata": {"type": "deploys:apps:LocalApp", "op": "create", "urn": urn}}}
+
+    traceback = ("Traceback (most recent call last):\n  File \"x.py\", line 1, in create\n    raise RuntimeError(\n"
+                 "RuntimeError: /srv/x exists and was not created by deployctl\n")
+    events = [component("web-api"), component("web"),
+              {"diagnosticEvent": {"severity": "error", "message": "update failed\n", "urn": stack_urn}},
+              {"diagnosticEvent": {"severity": "error", "message": traceback, "urn": release_urn}}]
+    outcome = failed_outcome("staging", events, "full engine output")
+    assert outcome.failed_app == "web-api"  # the longest app name the resource belongs to
+    assert outcome.failure_line() == "staging: failed: app web-api: /srv/x exists and was not created by deployctl"
+    program = [{"diagnosticEvent": {"severity": "error", "urn": stack_urn,
+                                    "message": "deploys/staging/web:1: error syntax: bad\n"}},
+               {"diagnosticEvent": {"severity": "error", "urn": stack_urn, "message": "update failed\n"}}]
+    line = failed_outcome("staging", program, "").failure_line()
+    assert line == "staging: failed: the stack: deploys/staging/web:1: error syntax: bad"
+    assert "\n" not in failed_outcome("staging", [], "error: " + traceback).failure_line()
 
 
 def test_codeowners_render_refuses_an_owner_that_skipped_validation():
