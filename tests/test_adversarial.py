@@ -644,6 +644,11 @@ def test_defect7_a_secret_setting_is_encrypted_in_the_state_file(tmp_path: Path)
     assert outcome.ok, outcome.error
     state = json.dumps(stack.export_stack().deployment)
     assert '"keep_releases": 937' not in state and '"keep_releases": "937"' not in state
+    files = [f for f in (deploy.path / ".pulumi-state").rglob("staging.json*") if not f.name.endswith(".attrs")]
+    assert files  # the state file itself, as the backend wrote it
+    for file in files:
+        text = file.read_text(errors="replace")
+        assert "keep_releases" in text and not re.search(r'"keep_releases":\s*"?937', text), file
     release = next(r for r in stack.export_stack().deployment["resources"] if r["urn"].endswith("::web-release"))
     for side in ("inputs", "outputs"):
         assert "4dabf18193072939515e22adb298388d" in json.dumps(release[side]["keep_releases"]), side
