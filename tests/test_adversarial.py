@@ -285,6 +285,26 @@ def test_defect4_a_warm_cache_fetch_from_a_silent_server_fails_in_bounded_time(t
     assert cached.branch_tip("main") == app.head()  # the cache still answers
 
 
+@pytest.mark.engine
+def test_defect4_status_with_a_warm_cache_and_a_silent_server_answers_from_the_cache(tmp_path: Path,
+                                                                                   silent_server: int):
+    deploy, app, sha = deploy_world(tmp_path)
+    url = f"https://127.0.0.1:{silent_server}/acme/web.git"
+    deploy.catalog({"web": {"repo": url}})
+    deploy.copy_program()
+    deploy.commit("the app moved to a server that stopped answering")
+    cached = AppRepos(deploy.path).get(url)  # the cache this test's deployctl uses (DEPLOYCTL_CACHE)
+    cached.path.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["git", "clone", "--bare", "--quiet", "--", str(app.path), str(cached.path)], check=True)
+    subprocess.run(["git", "--git-dir", str(cached.path), "remote", "set-url", "origin", url], check=True)
+    started = time.monotonic()
+    code, out, err = run_cli(deploy.path, "status", env={**os.environ, "DEPLOYCTL_GIT_TIMEOUT": "3"})
+    elapsed = time.monotonic() - started
+    assert code == 0, err
+    assert elapsed < 60, f"took {elapsed:.1f} s"
+    assert "web" in out and sha[:8] in out and "Traceback" not in err
+
+
 # -- 6. owners and reviewers: only GitHub user, team or email syntax reaches CODEOWNERS ----------------
 
 
