@@ -19,7 +19,7 @@ CONNECT_TIMEOUT = 15
 LOW_SPEED_LIMIT = 1000
 """Bytes per second below which an http transfer counts as stalled."""
 
-_SCP_RE = re.compile(r"^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:(?!/?/)[^\s]+$")
+_SCP_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*@[A-Za-z0-9][A-Za-z0-9.-]*:(?!/?/)[^\s]+$")
 """`git@host:owner/repo.git`: user@host, a colon, a path (not `//`, which would be a URL)."""
 _URL_RE = re.compile(r"^(https|ssh|file)://[^\s]+$")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
@@ -51,6 +51,9 @@ def repo_problem(spec: str) -> str | None:
                 "use an https://, ssh:// or git@host:path URL")
     if "://" in spec:
         if _URL_RE.match(spec):
+            netloc = spec.split("://", 1)[1].split("/", 1)[0]
+            if any(option_like(part) for part in re.split(r"[@:]", netloc)):
+                return "has a user or host beginning with '-', which ssh would read as an option"
             return None
         scheme = spec.split("://", 1)[0]
         return f"uses the scheme '{scheme}://'; allowed: https://, ssh://, file://, git@host:path or a path"

@@ -90,6 +90,10 @@ HOSTILE_REPOS = {
     "http:// (plaintext)": "http://127.0.0.1/x.git",
     "newline then option": "https://example.com/x.git\n--upload-pack=touch {m}",
     "leading space": " --upload-pack=touch {m}",
+    "ssh host as an option": "ssh://-oProxyCommand=touch%20{m}/x.git",
+    "ssh user as an option": "ssh://-oProxyCommand=x@host/x.git",
+    "scp host as an option": "git@-oProxyCommand=touch:x.git",
+    "host:path without a user": "evil-host:x.git",
 }
 
 
