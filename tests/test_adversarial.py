@@ -572,6 +572,16 @@ def test_defect8_a_real_commit_subject_and_author_through_preview(tmp_path: Path
     assert not marker.exists()
 
 
+@pytest.mark.parametrize("repo", ["https://github.com/acme/x)](https://evil.example",
+                                  "https://github.com/acme/x%0A## all passed", "git@github.com:acme/x<!--",
+                                  "https://token@github.com/acme/x.git"])
+def test_a_repo_url_never_breaks_out_of_the_compare_link(repo: str):
+    from deployctl.render import github_compare_url
+
+    assert github_compare_url(repo, "a" * 40, "b" * 40) is None
+    assert github_compare_url("git@github.com:acme/web.git", "a", "b") == "https://github.com/acme/web/compare/a...b"
+
+
 @pytest.mark.parametrize("text", HOSTILE_TEXT.values(), ids=HOSTILE_TEXT.keys())
 def test_defect8_deploy_comment_and_author_are_escaped_on_the_status_page(tmp_path: Path, text: str):
     from deployctl.gitaccess import commit_snapshot, deploy_history, first_parent_order
