@@ -107,6 +107,7 @@ class AppRepo:
         self.fetched = False
         self._lock = threading.Lock()
         self._commit_cache: dict[str, list[str]] = {}
+        self._paths: dict[tuple[str, str], bool] = {}
         self._tips: dict[str, str | None] = {}
         self._graph: CommitGraph | None = None
         self._questions = 0
@@ -304,11 +305,14 @@ class AppRepo:
         """
         if path_problem(path) is not None or not _HEX_RE.match(commit):
             return False
-        self.ensure_cloned()
-        if not self._candidates(commit):
-            return None
-        out = self._git("cat-file", "-t", f"{commit}:{path.strip('/')}", check=False)
-        return out.returncode == 0 and out.stdout.strip() == b"tree"  # a file there cannot be released
+        key = (commit, path.strip("/"))
+        if key not in self._paths:  # the same commit often runs in several envs: ask git once
+            self.ensure_cloned()
+            if not self._candidates(commit):
+                return None
+            out = self._git("cat-file", "-t", f"{key[0]}:{key[1]}", check=False)
+            self._paths[key] = out.returncode == 0 and out.stdout.strip() == b"tree"  # a file cannot be released
+        return self._paths[key]
 
     def archive(self, commit: str, path: str | None) -> bytes:
         """The tree at `commit` (or its subfolder `path`) as a tar stream."""
