@@ -25,7 +25,15 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict
 
 from deployctl.commitgraph import CommitGraph
-from deployctl.safegit import git_timeout, network_config, network_env, option_like, path_problem, repo_problem
+from deployctl.safegit import (
+    git_timeout,
+    https_unanswered,
+    network_config,
+    network_env,
+    option_like,
+    path_problem,
+    repo_problem,
+)
 from deployctl.violations import CannotJudge
 
 GRAPH_AFTER = 4
@@ -79,6 +87,9 @@ def run_network_git(args: list[str], url: str, action: str) -> subprocess.Comple
     """A network git command (clone, fetch) under a wall-clock cap, a low-speed limit and an ssh
     connect timeout; on the cap, git and its helpers (ssh, git-remote-https) are all killed and
     CannotJudge names the repository."""
+    if (silent := https_unanswered(url)) is not None:
+        raise CannotJudge(f"cannot {action} {display_url(url)}: {silent} (the server does not answer); check "
+                          "the repository's URL and the network, or raise DEPLOYCTL_GIT_CONNECT_TIMEOUT")
     limit = git_timeout()
     proc = subprocess.Popen(["git", *network_config(), *args], stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
