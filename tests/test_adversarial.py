@@ -793,3 +793,44 @@ def test_codeowners_render_refuses_an_owner_that_skipped_validation():
     catalog = Catalog.model_construct(apps={"web": App.model_construct(repo="x", owners=["@a\n/** @m"])})
     with pytest.raises(ValueError, match="not a GitHub owner"):
         render_codeowners(catalog, {"staging": parse_stack_config("staging", "config: {}\n")})
+
+
+# -- the local component on the filesystem: what it claims, prunes and deletes ---------------------------
+
+
+def test_the_local_component_claims_only_what_is_free_and_deletes_only_what_it_wrote(tmp_path: Path):
+    from components.local import MARKER, claim_app_dir, prune_releases, release_name, remove_app_dir
+
+    outside = tmp_path / "outside"
+    (outside / "keep").mkdir(parents=True)
+    (outside / "keep" / "data.txt").write_text("precious")
+    root = tmp_path / ".deployments" / "staging"
+    root.mkdir(parents=True)
+
+    (root / "linked").symlink_to(outside)  # a link where an app folder goes
+    with pytest.raises(RuntimeError, match="symbolic link"):
+        claim_app_dir(root / "linked", "linked")
+    assert remove_app_dir(root / "linked") == [] and (outside / "keep" / "data.txt").exists()
+
+    (root / "foreign").mkdir()
+    (root / "foreign" / "notes.txt").write_text("someone's")
+    with pytest.raises(RuntimeError, match="not created by deployctl"):
+        claim_app_dir(root / "foreign", "foreign")
+    assert remove_app_dir(root / "foreign") == [] and (root / "foreign" / "notes.txt").exists()
+
+    app = root / "web"
+    claim_app_dir(app, "web")
+    assert (app / MARKER).is_file()
+    releases = app / "releases"
+    for age, name in ((100, "a" * 40), (0, "b" * 40)):
+        (releases / name).mkdir(parents=True)
+        os.utime(releases / name, (time.time() - age, time.time() - age))
+    (releases / ("c" * 40)).symlink_to(outside / "keep")  # planted among the releases
+    assert prune_releases(app, 1, "b" * 40) == ["a" * 40]
+    assert (outside / "keep" / "data.txt").exists()
+    (app / "notes.txt").write_text("a person's")
+    assert set(remove_app_dir(app)) == {"releases", MARKER}
+    assert sorted(p.name for p in app.iterdir()) == ["notes.txt"]
+    assert (outside / "keep" / "data.txt").read_text() == "precious"
+    assert release_name("d" * 40, None) == "d" * 40
+    assert release_name("d" * 40, "site") == release_name("d" * 40, "/site/") != release_name("d" * 40, "docs")
