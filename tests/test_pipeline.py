@@ -151,7 +151,7 @@ def test_upstream_failure_stops_downstream(world: World):
     before, merged = merge(world, "Merge pull request #7 from acme/x", edit)
     code, _out, err = world.cli("up", "--base", before, "--head", merged, "--branch", "main")
     assert code == 1
-    assert "staging: app api failed: " in err and "Not a directory" in err and "Traceback" not in err
+    assert "staging: failed: app api: " in err and "Not a directory" in err and "Traceback" not in err
     assert "production: skipped: staging, which production promotes from, failed" in err
     assert world.current("production", "api") == api[0]
 
