@@ -21,6 +21,7 @@ MARKER = PREVIEW_MARKER
 GITHUB_LIMIT = MAX_COMMENT_CHARS
 QUIET_OPS = {"same", "read"}
 REDACTED = "[secret]"
+_SLUG_RE = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 
 
 class CommitLog(BaseModel):
@@ -67,8 +68,8 @@ def github_compare_url(repo_url: str, old: str, new: str) -> str | None:
     for prefix in ("https://github.com/", "http://github.com/", "git@github.com:", "ssh://git@github.com/"):
         if repo_url.startswith(prefix):
             slug = repo_url[len(prefix):].removesuffix("/").removesuffix(".git")
-            if "@" in slug:
-                return None
+            if not _SLUG_RE.match(slug):
+                return None  # credentials, or characters that could end the markdown link early
             return f"https://github.com/{slug}/compare/{old}...{new}"
     return None
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pulumi
 
@@ -20,7 +20,7 @@ from deployctl.switchback import pins_for
 from deployctl.violations import errors
 
 
-def _fail(messages: list[str]) -> None:
+def _fail(messages: list[str]) -> NoReturn:
     for message in messages:
         pulumi.log.error(message)
     raise pulumi.RunError(
