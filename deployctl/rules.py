@@ -1,7 +1,9 @@
 """The safeguards: what a tired reviewer misses, refused while the deploy is still a pull request.
 
 Pure over snapshots and a `Commits` oracle (the app repositories' answers), so each rule reads
-as its table row in the README. Rule ids are part of the interface; never rename one.
+as its table row in the README. Rule ids are part of the interface; never rename one. Each rule's
+family and the inputs it may read (with --base, only the changed, upstream and group deploy files are
+loaded) are stated in deployctl/rulebook.py: a new rule is registered there first.
 """
 
 from __future__ import annotations

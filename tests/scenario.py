@@ -40,7 +40,10 @@ class Scenario:
 def run_cli(cwd: Path, *args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
     """deployctl in process, as a subprocess in `cwd` would run it: `cli.run` (the entry point's own
     error handling) inside click's CliRunner isolation, with the console injected onto its streams;
-    `env`, when given, is the whole environment. Exit code, stdout, stderr."""
+    `env`, when given, is the whole environment. Exit code, stdout, stderr. DEPLOYCTL_TEST_SUBPROCESS=1
+    runs each through the installed entry point instead (to tell an in-process artefact from a bug)."""
+    if os.environ.get("DEPLOYCTL_TEST_SUBPROCESS"):
+        return run_entry_point(cwd, *args, env=env)
     saved_cwd, saved_env = os.getcwd(), dict(os.environ)
     try:
         os.chdir(cwd)
