@@ -29,12 +29,12 @@ from urllib.parse import parse_qs, unquote, urlparse
 from pydantic import BaseModel, ConfigDict
 
 from deployctl.outcomes import Outcome, UpdateRecord
+from deployctl.updatemessage import forced_message
 from deployctl.violations import CannotJudge
 
 STATE_DIR = ".pulumi-state"
 ALLOW_LOCAL = "DEPLOYCTL_ALLOW_LOCAL_BACKEND"
 LOCKS_DIR = ".pulumi/locks"
-FORCED_MARK = "[forced: "
 DEFAULT_LOCK_TIMEOUT = 300.0
 NETWORK_TIMEOUT = 20
 _HEX = re.compile(r"[0-9a-f]{7,64}")
@@ -158,18 +158,6 @@ def stale_refusal(env: str, last: UpdateRecord | None, deploying: str, known: bo
                 f"commit {head[:12]}, which is not an ancestor of {deploying[:12]} being deployed: this run would "
                 f"overwrite a newer (or diverged) deploy; {fix}")
     return None
-
-
-def forced_message(message: str, reason: str) -> str:
-    return f"{message} {FORCED_MARK}{' '.join(reason.split())}]"
-
-
-def forced_reason(message: str) -> str | None:
-    """The --reason recorded in an update message by `up --force`."""
-    start = message.rfind(FORCED_MARK)
-    if start < 0 or not message.endswith("]"):
-        return None
-    return message[start + len(FORCED_MARK):-1] or None
 
 
 # -- locks --------------------------------------------------------------------------------------

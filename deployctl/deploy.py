@@ -21,16 +21,11 @@ from deployctl.outcomes import Outcome
 from deployctl.plan import PlanChange, affected_envs, pr_number
 from deployctl.service import _engine, load_head, load_pair, ordered_envs
 from deployctl.snapshot import Snapshot
+from deployctl.updatemessage import deploy_message
 from deployctl.violations import CannotJudge, InputError, errors
 
 if TYPE_CHECKING:
     from deployctl.engine import EventSink
-
-
-def _deploy_message(env: str, changes: list[PlanChange], pr: int | None, merge: str | None) -> str:
-    moves = ", ".join(f"{c.app} {(c.old or 'none')[:12]}->{(c.new or 'removed')[:12]}" for c in changes)
-    where = "".join([f" PR #{pr}" if pr else "", f" merge {merge[:12]}" if merge else ""])
-    return f"deployctl: {env}: {moves or 'program or config change'}" + (f" ({where.strip()})" if where else "")
 
 
 def newer_commit_stacks(root: Path, head_sha: str, branch: str, head: Snapshot) -> dict[str, str]:
@@ -105,7 +100,7 @@ def run_up(root: Path, stacks: list[str] | None, base: str | None, head: str | N
                 apps = ", ".join(f"{f.app} {f.commit[:12]}" for f in head_snap.tree.in_env(env))
                 text = f"deployctl: {env}: {apps or 'no apps'}"
             else:
-                text = message or _deploy_message(env, env_changes, pr, merge)
+                text = message or deploy_message(env, [(c.app, c.old, c.new) for c in env_changes], pr, merge)
             console.info(f"pulumi up {env} ...")
             from deployctl.progress import ResourceProgress
             from deployctl.switchback import rollback_opener, up_with_health  # health checks, switch-back

@@ -10,11 +10,10 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel, ConfigDict
 
-from deployctl.backend import forced_reason
 from deployctl.model import HASH_RE
 from deployctl.outcomes import UpdateRecord
 from deployctl.plan import pr_number
-from deployctl.switchback import HELD_BACK, SWITCHED_BACK, switch_marks
+from deployctl.updatemessage import HELD_BACK, SWITCHED_BACK, forced_reason, switch_marks
 
 COMMIT_MARK = "\x1e"
 SEP = "\x1f"

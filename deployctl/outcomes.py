@@ -91,12 +91,9 @@ class UpdateRecord(BaseModel):
         deployctl's update message names, the only trace in records made without git metadata."""
         if head := self.environment.get("git.head"):
             return head
-        found = _MESSAGE_MERGE.search(self.message)
-        return found.group(1) if found else None
+        from deployctl.updatemessage import merge_of
 
-
-_MESSAGE_MERGE = re.compile(r"merge ([0-9a-f]{7,40})")
-"""How deploy._deploy_message names the merge commit in an update message (read back for old records)."""
+        return merge_of(self.message)
 
 
 def change_from_event(event: dict[str, Any]) -> ResourceChange | None:

@@ -13,7 +13,7 @@ from deployctl.catalog import CATALOG_FILE
 
 PROGRAM_MODULES: tuple[str, ...] = tuple(f"deployctl/{name}.py" for name in (
     "__init__", "apprepos", "catalog", "commitgraph", "envconfig", "gitaccess", "health", "model", "order",
-    "outcomes", "owners", "safegit", "snapshot", "switchback", "tree", "violations", "yamlfile",
+    "outcomes", "owners", "safegit", "snapshot", "switchback", "tree", "updatemessage", "violations", "yamlfile",
 ))
 """The deployctl modules the program imports (directly or through another of them)."""
 
