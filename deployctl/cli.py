@@ -159,7 +159,8 @@ def plan(
     """Show what a change deploys: each app's old and new commit, and the affected stacks in deploy order.
 
     A change to Pulumi.<env>.yaml affects that stack; a change to the program (__main__.py, stacks/,
-    components/, deployctl/, apps.yaml, Pulumi.yaml, pyproject.toml) affects every stack.
+    components/, the deployctl modules they import, apps.yaml, Pulumi.yaml, pyproject.toml) affects
+    every stack; a change to the CLI, its templates or Slack affects none.
 
     Examples:
       deployctl plan --base origin/main
@@ -171,15 +172,10 @@ def plan(
     if as_json:
         console.as_json(result.model_dump(mode="json"))
         return
-    console.out(f"plan {result.base[:12]} -> {(result.head or 'working tree')[:12]}")
-    for c in result.changes:
-        tags = "".join(f" [{t}]" for t in c.tags if f"[{t}]" not in c.comment)  # each tag once
-        where = f"{c.env}/{c.app}"
-        console.out(f"  {where:<32} {c.op:<7} {(c.old or '-')[:12]:>12} -> {(c.new or '-')[:12]:<12}"
-                    f" {c.comment}{tags}".rstrip())
-    if not result.changes:
-        console.out("  no deploy file changes")
-    console.out("stacks in deploy order: " + (", ".join(result.stacks) or "(none)"))
+    from deployctl.tables import plan_lines
+
+    for line in plan_lines(result):
+        console.out(line)
 
 
 @app.command()
@@ -231,10 +227,10 @@ def deployed(
     if as_json:
         console.as_json(result)
         return
-    for env, apps in result.items():
-        console.out(f"{env}:")
-        for name, info in sorted(apps.items()):
-            console.out(f"  {name:<24} {info['commit'][:12]}  {info['kind']:<12} {info['comment']}")
+    from deployctl.tables import deployed_lines
+
+    for line in deployed_lines(result):
+        console.out(line)
 
 
 @app.command()
@@ -264,7 +260,7 @@ def history(
     if as_json:
         console.as_json([e.to_json() for e in entries])
         return
-    from deployctl.history import history_table
+    from deployctl.tables import history_table
 
     for line in history_table(entries) if entries else []:
         console.out(line)

@@ -219,35 +219,11 @@ def approvals(reviews: list[dict]) -> list[str]:
     return sorted(login for login, state in verdict.items() if state == "APPROVED")
 
 
-def _outcome_text(e: HistoryEntry) -> str:
-    d = e.deploy
-    text = d.result + (f" #{d.update}" if d.update is not None and d.result != "skipped" else "")
-    if d.superseded_by:
-        text += f" (then {'#' + str(d.superseded_by_pr) if d.superseded_by_pr else d.superseded_by[:10]})"
-    if d.forced:
-        text += f" [forced: {d.forced}]"
-    return text
-
-
-def history_table(entries: list[HistoryEntry]) -> list[str]:
-    """Aligned rows for people: when it ran (else merged), where, what, the outcome, the PR, who."""
-    head = ["ran (UTC)", "merged (UTC)", "env", "app", "from", "", "to", "outcome (update)", "PR", "commit",
-            "author", "approved by", "comment"]
-    rows = [[
-        f"{e.time:%Y-%m-%d %H:%M}" if e.time else "-",
-        f"{e.merged:%Y-%m-%d %H:%M}", e.env, e.app, (e.from_ or "-")[:10], "->", (e.to or "removed")[:10],
-        _outcome_text(e), f"#{e.pr}" if e.pr else "-", e.commit[:10], e.author,
-        ", ".join(e.approved_by) if e.approved_by else "-", e.comment,
-    ] for e in entries]
-    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
-    return ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in [head, *rows]]
-
-
 def select(entries: list[HistoryEntry], env: str | None, app: str | None, limit: int | None) -> list[HistoryEntry]:
     chosen = [e for e in entries if (env is None or e.env == env) and (app is None or e.app == app)]
     chosen.sort(key=lambda e: e.merged, reverse=True)
     return chosen[:limit] if limit else chosen
 
 
-__all__ = ["LOG_FORMAT", "HistoryEntry", "approvals", "blobs_needed", "history_table", "join", "parse_log",
+__all__ = ["LOG_FORMAT", "HistoryEntry", "approvals", "blobs_needed", "join", "parse_log",
            "raw_changes", "select"]

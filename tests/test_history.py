@@ -10,8 +10,9 @@ from pathlib import Path
 from pytest_httpserver import HTTPServer
 
 from deployctl.gitaccess import deploy_history, first_parent_order
-from deployctl.history import DeployResult, HistoryEntry, history_table, join, select
+from deployctl.history import DeployResult, HistoryEntry, join, select
 from deployctl.outcomes import UpdateRecord
+from deployctl.tables import history_table
 from tests.builders import AppRepo, DeployRepo
 from tests.scenario import run_cli
 
