@@ -6,6 +6,7 @@ In a terminal, rich colours and progress bars; in CI or a pipe, plain lines that
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -27,34 +28,45 @@ _out = Console(highlight=False, soft_wrap=True)  # styled results (violations) i
 _err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def inert(text: str) -> str:
+    """Text for a terminal with no control characters: a deploy comment or a commit subject holding an
+    escape sequence must not move the cursor, retitle the window or hide a line."""
+    return _CONTROL.sub("\ufffd", text)
+
+
 def out(text: str) -> None:
-    """Results: written as they are (rich would re-wrap and slow down megabytes of JSON)."""
+    """Results for people: written as they are (rich would re-wrap and slow down long output)."""
+    text = inert(text)
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
 
 
 def as_json(data: object) -> None:
-    """Machine output: indented for a person at a terminal, compact (and fast) in a pipe."""
+    """Machine output: indented for a person at a terminal, compact (and fast) in a pipe. JSON escapes
+    control characters itself."""
     import json
 
-    out(json.dumps(data, indent=2 if sys.stdout.isatty() else None, default=str))
+    sys.stdout.write(json.dumps(data, indent=2 if sys.stdout.isatty() else None, default=str) + "\n")
 
 
 def error(text: str) -> None:
-    _err.print(f"deployctl: {text}", markup=False, style="bold red" if interactive() else None)
+    _err.print(f"deployctl: {inert(text)}", markup=False, style="bold red" if interactive() else None)
 
 
 def info(text: str) -> None:
-    _err.print(text, markup=False, style="dim" if interactive() else None)
+    _err.print(inert(text), markup=False, style="dim" if interactive() else None)
 
 
 def progress(text: str, failed: bool = False) -> None:
     """A live step line (a resource being deployed) on stderr: coloured in a terminal, plain in CI."""
-    _err.print(text, markup=False, style=("bold red" if failed else "cyan") if interactive() else None)
+    _err.print(inert(text), markup=False, style=("bold red" if failed else "cyan") if interactive() else None)
 
 
 def violation(v: Violation, err: bool = False) -> None:
     style = ("bold red" if v.severity is Severity.ERROR else "yellow") if interactive() else None
-    (_err if err else _out).print(v.format(), markup=False, style=style)
+    (_err if err else _out).print(inert(v.format()), markup=False, style=style)
 
 
 @contextmanager
