@@ -155,7 +155,8 @@ def run_history(root: Path, env: str | None, app: str | None, limit: int | None,
         engine = _engine(root)
         for name in console.track([e for e in envs if e in head.stacks], "reading stack histories"):
             updates[name] = engine.history(name)
-    entries = join(entries, updates, first_parent_order(repo, ref))
+    if updates:  # without Pulumi's updates there is nothing to join: the branch's order is not needed
+        entries = join(entries, updates, first_parent_order(repo, ref))
     return with_approvals(select(entries, env, app, limit))
 
 
