@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import stat
 import subprocess
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -230,6 +231,11 @@ def commit_files(repo: Repo, rev: str, paths: set[str] | None = None) -> RepoFil
 def _read_blobs(repo: Repo, shas: list[str]) -> dict[str, bytes]:
     out = subprocess.run(["git", "-C", str(repo.working_tree_dir or repo.git_dir), "cat-file", "--batch"],
                          input="\n".join(shas).encode() + b"\n", capture_output=True, check=True).stdout
+    return _parse_batch(out)
+
+
+def _parse_batch(out: bytes) -> dict[str, bytes]:
+    """`git cat-file --batch` output: each object's header line, its content, a newline."""
     blobs: dict[str, bytes] = {}
     pos = 0
     while pos < len(out):
@@ -266,12 +272,56 @@ def deploy_log_text(repo: Repo, ref: str) -> str:
 
 
 def deploy_history(repo: Repo, ref: str) -> list[HistoryEntry]:
-    """Every deploy along the branch: one `git log --raw`, then each blob it names read once."""
-    from deployctl.history import blobs_needed, parse_log, raw_changes
+    """Every deploy along the branch: one `git log --raw`, and one `git cat-file --batch` that reads
+    each blob the log names once, fed while the log still streams, so the two processes overlap."""
+    from deployctl.history import COMMIT_MARK, LOG_FORMAT, blobs_needed, parse_log, raw_changes
 
-    commits = raw_changes(deploy_log_text(repo, ref))
-    shas = blobs_needed(commits)
-    return parse_log(commits, _read_blobs(repo, sorted(shas)) if shas else {})
+    cwd = str(repo.working_tree_dir or repo.git_dir)
+    args = ["git", "log", "--first-parent", "--diff-merges=first-parent", "--no-renames", "--raw", "--no-abbrev",
+            f"--format={LOG_FORMAT}", ref, "--", DEPLOYS_DIR]
+    log = subprocess.Popen(args, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           env={**os.environ, "LANGUAGE": "C", "LC_ALL": "C"})
+    cat = subprocess.Popen(["git", "-C", cwd, "cat-file", "--batch"], stdin=subprocess.PIPE,
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    outputs: dict[str, bytes] = {}
+    readers = [threading.Thread(target=lambda: outputs.__setitem__("blobs", cat.stdout.read())),  # type: ignore[union-attr]
+               threading.Thread(target=lambda: outputs.__setitem__("err", log.stderr.read()))]  # type: ignore[union-attr]
+    for reader in readers:
+        reader.start()
+    commits: list = []
+    asked: set[str] = set()
+    mark, pending = COMMIT_MARK.encode(), b""
+
+    def take(complete: bytes) -> None:
+        batch = raw_changes(complete.decode("utf-8", "surrogateescape"))
+        commits.extend(batch)
+        if new := sorted(blobs_needed(batch) - asked):
+            asked.update(new)
+            cat.stdin.write(("\n".join(new) + "\n").encode())  # type: ignore[union-attr]
+
+    try:
+        for data in iter(lambda: log.stdout.read1(1 << 16), b""):  # type: ignore[union-attr]
+            pending += data
+            if (cut := pending.rfind(mark)) > 0:
+                take(pending[:cut])
+                pending = pending[cut:]
+        take(pending)
+    except BaseException:
+        log.kill()  # nobody reads its output any more
+        raise
+    finally:
+        log.wait()
+        cat.stdin.close()  # type: ignore[union-attr]
+        for reader in readers:
+            reader.join()
+        cat.wait()
+    if log.returncode != 0:
+        import git
+
+        raise git.GitCommandError(args, log.returncode, outputs.get("err", b"").removesuffix(b"\n"), b"")
+    if cat.returncode != 0:
+        raise subprocess.CalledProcessError(cat.returncode, cat.args)
+    return parse_log(commits, _parse_batch(outputs.get("blobs", b"")))
 
 
 def first_parent_order(repo: Repo, ref: str) -> list[str]:
