@@ -110,7 +110,16 @@ class Engine:
         )
 
     def secret_values(self, env: str) -> list[str]:
-        """Plain values of the stack's secret config, to redact from anything we print or post."""
+        """Plain values of the stack's secret config, to redact from anything we print or post.
+
+        A stack config file without a `secure` value or an `environment` (ESC) import has none: the
+        engine is not asked (a CLI run of its own, a fifth of a small preview)."""
+        try:
+            text = (self.root / f"Pulumi.{env}.yaml").read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            text = None
+        if text is not None and "secure" not in text and "environment" not in text:
+            return []
         try:
             config = self.stack(env).get_all_config()
         except auto.errors.CommandError:
