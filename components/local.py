@@ -118,7 +118,8 @@ def switch_current(app_dir: Path, commit: str) -> Path:
 def prune_releases(app_dir: Path, keep: int, current: str) -> list[str]:
     """Remove the oldest releases beyond `keep`, never the current one."""
     releases = sorted(
-        (p for p in (app_dir / RELEASES).iterdir() if p.is_dir() and not p.name.startswith(".")),
+        (p for p in (app_dir / RELEASES).iterdir()
+         if p.is_dir() and not p.is_symlink() and not p.name.startswith(".")),  # only folders it unpacked
         key=lambda p: p.stat().st_mtime,
         reverse=True,
     )

@@ -25,7 +25,15 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict
 
 from deployctl.commitgraph import CommitGraph, GraphFile
-from deployctl.safegit import git_timeout, network_config, network_env, option_like, path_problem, repo_problem
+from deployctl.safegit import (
+    git_timeout,
+    https_unanswered,
+    network_config,
+    network_env,
+    option_like,
+    path_problem,
+    repo_problem,
+)
 from deployctl.violations import CannotJudge
 
 GRAPH_AFTER = 4
@@ -79,6 +87,9 @@ def run_network_git(args: list[str], url: str, action: str) -> subprocess.Comple
     """A network git command (clone, fetch) under a wall-clock cap, a low-speed limit and an ssh
     connect timeout; on the cap, git and its helpers (ssh, git-remote-https) are all killed and
     CannotJudge names the repository."""
+    if (silent := https_unanswered(url)) is not None:
+        raise CannotJudge(f"cannot {action} {display_url(url)}: {silent} (the server does not answer); check "
+                          "the repository's URL and the network, or raise DEPLOYCTL_GIT_CONNECT_TIMEOUT")
     limit = git_timeout()
     proc = subprocess.Popen(["git", *network_config(), *args], stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -107,6 +118,7 @@ class AppRepo:
         self.fetched = False
         self._lock = threading.Lock()
         self._commit_cache: dict[str, list[str]] = {}
+        self._paths: dict[tuple[str, str], bool] = {}
         self._tips: dict[str, str | None] = {}
         self._graph: CommitGraph | GraphFile | None = None
         self._no_file = False
@@ -250,6 +262,8 @@ class AppRepo:
         known = graph.is_ancestor(ancestor, descendant) if graph is not None else None
         if known is not None:
             return known
+        if not (_HEX_RE.match(ancestor) and _HEX_RE.match(descendant)):
+            return False  # only hashes reach git, never an option
         return self._git("merge-base", "--is-ancestor", ancestor, descendant, check=False).returncode == 0
 
     def branch_tip(self, branch: str) -> str | None:
@@ -300,12 +314,16 @@ class AppRepo:
         known = graph.count_between(old, new) if graph is not None else None
         if known is not None:
             return known
-        out = self._git("rev-list", "--count", f"{old}..{new}", check=False)
+        if not (_HEX_RE.match(old) and _HEX_RE.match(new)):
+            return 0
+        out = self._git("rev-list", "--count", f"{old}..{new}", "--", check=False)
         return int(out.stdout.strip() or 0) if out.returncode == 0 else 0
 
     def log(self, old: str | None, new: str, limit: int = 50) -> list[CommitInfo]:
         """Commits in `new` but not `old`, newest first (first-parent order is not forced)."""
         self.ensure_cloned()
+        if not _HEX_RE.match(new) or (old is not None and not _HEX_RE.match(old)):
+            return []
         rng = [f"{old}..{new}"] if old else [new]
         fmt = "%H%x1f%an%x1f%ae%x1f%ct%x1f%s"
         out = self._git("log", f"--max-count={limit}", f"--format={fmt}", *rng, "--", check=False)
@@ -331,18 +349,21 @@ class AppRepo:
         return commits[0] if commits else None
 
     def has_path(self, commit: str, path: str) -> bool | None:
-        """Does `path` exist in the tree of `commit`? None when the commit itself is unknown.
+        """Is `path` a folder in the tree of `commit`? None when the commit itself is unknown.
 
         The path is validated first (relative, no `..`) and follows the colon of `<commit>:<path>`,
         so it can never be read as an option or reach outside the repository's tree.
         """
         if path_problem(path) is not None or not _HEX_RE.match(commit):
             return False
-        self.ensure_cloned()
-        if not self._candidates(commit):
-            return None
-        out = self._git("cat-file", "-e", f"{commit}:{path.strip('/')}", check=False)
-        return out.returncode == 0
+        key = (commit, path.strip("/"))
+        if key not in self._paths:  # the same commit often runs in several envs: ask git once
+            self.ensure_cloned()
+            if not self._candidates(commit):
+                return None
+            out = self._git("cat-file", "-t", f"{key[0]}:{key[1]}", check=False)
+            self._paths[key] = out.returncode == 0 and out.stdout.strip() == b"tree"  # a file cannot be released
+        return self._paths[key]
 
     def archive(self, commit: str, path: str | None) -> bytes:
         """The tree at `commit` (or its subfolder `path`) as a tar stream."""

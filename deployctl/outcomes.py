@@ -66,7 +66,7 @@ class Outcome(BaseModel):
     def failure_line(self) -> str:
         """One line for a person and for Slack: env, app, cause; never a traceback."""
         who = f"app {self.failed_app}" if self.failed_app else "the stack"
-        return f"{self.env}: {who} failed: {self.error or 'the engine failed without saying why'}"
+        return f"{self.env}: failed: {who}: {self.error or 'the engine failed without saying why'}"
 
 
 class UpdateRecord(BaseModel):

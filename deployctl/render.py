@@ -18,6 +18,7 @@ MARKER = "<!-- deployctl:preview -->"
 GITHUB_LIMIT = 65_536
 QUIET_OPS = {"same", "read"}
 REDACTED = "[secret]"
+_SLUG_RE = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 
 
 class CommitLog(BaseModel):
@@ -64,8 +65,8 @@ def github_compare_url(repo_url: str, old: str, new: str) -> str | None:
     for prefix in ("https://github.com/", "http://github.com/", "git@github.com:", "ssh://git@github.com/"):
         if repo_url.startswith(prefix):
             slug = repo_url[len(prefix):].removesuffix("/").removesuffix(".git")
-            if "@" in slug:
-                return None
+            if not _SLUG_RE.match(slug):
+                return None  # credentials, or characters that could end the markdown link early
             return f"https://github.com/{slug}/compare/{old}...{new}"
     return None
 

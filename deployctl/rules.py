@@ -86,7 +86,7 @@ def check_path(snapshot: Snapshot, f: DeployFile, full: str | None, commits: Com
     if has_path(app.repo, full, app.path) is not False:
         return []
     return [_v("path-not-found", ERROR, f,
-               f"path '{app.path}' (apps.yaml, app '{f.app}') does not exist at {_short(full)} in "
+               f"path '{app.path}' (apps.yaml, app '{f.app}') is not a folder at {_short(full)} in "
                f"{app.repo}: nothing could be deployed; fix `path` in apps.yaml, or deploy a commit that has it")]
 
 

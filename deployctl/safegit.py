@@ -14,12 +14,15 @@ import re
 GIT_TIMEOUT_VAR = "DEPLOYCTL_GIT_TIMEOUT"
 DEFAULT_GIT_TIMEOUT = 300.0
 """Seconds one clone or fetch may take, start to end, whatever the server does."""
+CONNECT_TIMEOUT_VAR = "DEPLOYCTL_GIT_CONNECT_TIMEOUT"
 CONNECT_TIMEOUT = 15
-"""Seconds to connect (ssh ConnectTimeout; also the low-speed window of http)."""
+"""Seconds to connect: ssh's ConnectTimeout (TCP and banner), the https probe (TCP and TLS
+handshake; git has no connect timeout of its own and its low-speed limit starts only after the
+handshake), and the low-speed window of http."""
 LOW_SPEED_LIMIT = 1000
 """Bytes per second below which an http transfer counts as stalled."""
 
-_SCP_RE = re.compile(r"^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:(?!/?/)[^\s]+$")
+_SCP_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*@[A-Za-z0-9][A-Za-z0-9.-]*:(?!/?/)[^\s]+$")
 """`git@host:owner/repo.git`: user@host, a colon, a path (not `//`, which would be a URL)."""
 _URL_RE = re.compile(r"^(https|ssh|file)://[^\s]+$")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
@@ -51,6 +54,9 @@ def repo_problem(spec: str) -> str | None:
                 "use an https://, ssh:// or git@host:path URL")
     if "://" in spec:
         if _URL_RE.match(spec):
+            netloc = spec.split("://", 1)[1].split("/", 1)[0]
+            if any(option_like(part) for part in re.split(r"[@:]", netloc)):
+                return "has a user or host beginning with '-', which ssh would read as an option"
             return None
         scheme = spec.split("://", 1)[0]
         return f"uses the scheme '{scheme}://'; allowed: https://, ssh://, file://, git@host:path or a path"
@@ -94,9 +100,49 @@ def git_timeout() -> float:
     return value if value > 0 else DEFAULT_GIT_TIMEOUT
 
 
+def connect_timeout() -> int:
+    """DEPLOYCTL_GIT_CONNECT_TIMEOUT seconds (a positive integer), else the default."""
+    raw = os.environ.get(CONNECT_TIMEOUT_VAR, "")
+    return int(raw) if raw.isdigit() and int(raw) > 0 else CONNECT_TIMEOUT
+
+
+def https_unanswered(url: str) -> str | None:
+    """For an https:// URL, why the server cannot be talked to within the connect timeout (no TCP
+    connection, or no TLS handshake), else None. Other failures are left to git, which says more;
+    behind a proxy (HTTPS_PROXY) nothing is probed."""
+    import socket
+    import ssl
+    from urllib.parse import urlsplit
+
+    if not url.startswith("https://") or any(os.environ.get(k) for k in (
+            "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return None
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port or 443
+    except ValueError:
+        return None
+    if not host:
+        return None
+    limit = connect_timeout()
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE  # git verifies; this only times
+    try:
+        with socket.create_connection((host, port), timeout=limit) as raw:
+            try:
+                with context.wrap_socket(raw, server_hostname=host):
+                    return None
+            except TimeoutError:
+                return f"no TLS answer within {limit} s"
+    except TimeoutError:
+        return f"no TCP connection within {limit} s"
+    except (OSError, ssl.SSLError):
+        return None
+
+
 def network_config() -> list[str]:
     """`-c` options for every network git call: a stall fails, and only safe transports are used."""
-    low_speed_time = max(1, min(CONNECT_TIMEOUT, int(git_timeout())))
+    low_speed_time = max(1, min(connect_timeout(), int(git_timeout())))
     args = [
         "-c", f"http.lowSpeedLimit={LOW_SPEED_LIMIT}",
         "-c", f"http.lowSpeedTime={low_speed_time}",
@@ -112,6 +158,6 @@ def network_env(environ: dict[str, str] | os._Environ[str] | None = None) -> dic
     environ = os.environ if environ is None else environ
     env = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "", "SSH_ASKPASS": "", "LC_ALL": "C"}
     if not environ.get("GIT_SSH_COMMAND") and not environ.get("GIT_SSH"):
-        env["GIT_SSH_COMMAND"] = (f"ssh -o BatchMode=yes -o ConnectTimeout={CONNECT_TIMEOUT} "
+        env["GIT_SSH_COMMAND"] = (f"ssh -o BatchMode=yes -o ConnectTimeout={connect_timeout()} "
                                   "-o ServerAliveInterval=15 -o ServerAliveCountMax=2")
     return env

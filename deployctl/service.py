@@ -217,6 +217,7 @@ def write_deploy(root: Path, env: str, app: str, commit: str, message: str, tags
     is accepted here passes in CI and what CI refuses is refused here (exit 1, nothing written).
     Returns the full commit, the warnings, and notes (a co-deploy group still missing members).
     """
+    new_branch = safe_branch_name(branch) if branch else None  # a bad argument is refused before any judging
     files = worktree_files(root)
     current = build_snapshot(files)
     if current.config_errors:
@@ -261,10 +262,10 @@ def write_deploy(root: Path, env: str, app: str, commit: str, message: str, tags
                          + f" (deployctl bump {env} {missing[0]} <commit>); CI refuses half a group")
     target = root / path
     target.parent.mkdir(parents=True, exist_ok=True)
-    if branch:
-        open_repo(root).git.checkout("-b", safe_branch_name(branch))
+    if new_branch:
+        open_repo(root).git.checkout("-b", new_branch)
     target.write_bytes(new)
-    if branch:
+    if new_branch:
         repo = open_repo(root)
         repo.git.add("--", path)
         repo.git.commit("-m", f"Deploy {app} {full[:12]} to {env}", "--", path)

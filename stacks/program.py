@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NoReturn
 
 import pulumi
 
@@ -18,7 +19,7 @@ from deployctl.switchback import pins_for
 from deployctl.violations import errors
 
 
-def _fail(messages: list[str]) -> None:
+def _fail(messages: list[str]) -> NoReturn:
     for message in messages:
         pulumi.log.error(message)
     raise pulumi.RunError(

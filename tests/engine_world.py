@@ -31,6 +31,15 @@ class World:
         link = self.root / ".deployments" / env / app / "current"
         return link.resolve().name.split("-")[0]  # a subfolder release is <commit>-<path digest>
 
+    def block_release(self, env: str, app: str, commit: str, path: str | None = None) -> None:
+        """A file where the commit's release folder goes: its `up` passes the safeguards, then fails
+        inside the engine for real (the provider cannot install the release)."""
+        from components.local import release_name
+
+        releases = self.root / ".deployments" / env / app / "releases"
+        releases.mkdir(parents=True, exist_ok=True)
+        (releases / release_name(commit, path)).write_text("not a release folder\n")
+
     def releases(self, env: str, app: str) -> set[str]:
         return {p.name for p in (self.root / ".deployments" / env / app / "releases").iterdir()}
 

@@ -25,7 +25,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from deployctl.apprepos import AppRepo as CachedRepo
-from deployctl.apprepos import AppRepos, CommitInfo, repo_url
+from deployctl.apprepos import AppRepos, CommitInfo, display_url, repo_url
 from deployctl.codeowners import render_codeowners
 from deployctl.envconfig import EnvSettings, parse_stack_config, resolve_deploy_root
 from deployctl.github import ACTIONS_BOT, PREVIEW_MARKER, GitHub
@@ -90,6 +90,10 @@ HOSTILE_REPOS = {
     "http:// (plaintext)": "http://127.0.0.1/x.git",
     "newline then option": "https://example.com/x.git\n--upload-pack=touch {m}",
     "leading space": " --upload-pack=touch {m}",
+    "ssh host as an option": "ssh://-oProxyCommand=touch%20{m}/x.git",
+    "ssh user as an option": "ssh://-oProxyCommand=x@host/x.git",
+    "scp host as an option": "git@-oProxyCommand=touch:x.git",
+    "host:path without a user": "evil-host:x.git",
 }
 
 
@@ -171,6 +175,31 @@ def test_hostile_commit_token_is_a_syntax_error(tmp_path: Path, marker: Path):
     assert not marker.exists()
 
 
+# -- names that become folders, stack names and CLI arguments ------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["..", "-rf", "a/b", ".git", "Stacks", "a b", "x" * 64])
+def test_hostile_app_name_is_a_catalog_error(tmp_path: Path, name: str):
+    deploy, app, _ = deploy_world(tmp_path)
+    deploy.catalog({"web": {"repo": str(app.path)}, name: {"repo": str(app.path)}})
+    code, report, err = check_json(deploy.path)
+    assert code == 2, err
+    assert violation(report, "catalog")["file"] == "apps.yaml"
+
+
+@pytest.mark.parametrize("env", ["-rf", "--stack=production", "..x", "UPPER", "a_b"])
+def test_hostile_env_name_is_refused_before_pulumi_sees_it(tmp_path: Path, env: str):
+    deploy, _, sha = deploy_world(tmp_path)
+    deploy.write(f"Pulumi.{env}.yaml", "config: {}\n")
+    deploy.write(f"deploys/{env}/web", f"{sha}\n")
+    code, report, err = check_json(deploy.path)
+    assert code == 1, err
+    assert any(v["rule"] == "invalid-path" and env in v["message"] + v["file"] for v in report["violations"])
+    code, _, err = run_cli(deploy.path, "up", env=None)
+    assert code == 1 and "invalid-path" in err and "Traceback" not in err
+    assert not (deploy.path / ".pulumi-state").exists() and not (deploy.path / ".deployments").exists()
+
+
 # -- 9. path-not-found ---------------------------------------------------------------------------------
 
 
@@ -187,7 +216,9 @@ def test_defect9_a_path_missing_at_the_commit_is_an_error_before_anything_deploy
     code, _, err = run_cli(deploy.path, "up", "--stack", "staging")
     assert code == 1 and "path-not-found" in err and "Traceback" not in err
     assert not (deploy.path / ".deployments").exists() and not (deploy.path / ".pulumi-state").exists()
-    # the folder that does exist passes
+    # a file where the folder should be is refused the same way; the folder that exists passes
+    deploy.catalog({"web": {"repo": str(app.path), "path": "site/index.html"}})
+    assert violation(check_json(deploy.path)[1], "path-not-found")["line"] == 1
     deploy.catalog({"web": {"repo": str(app.path), "path": "site/"}})
     code, report, _ = check_json(deploy.path)
     assert code == 0, report
@@ -224,21 +255,27 @@ def silent_server() -> Iterator[int]:
     sock.close()
 
 
-@pytest.mark.parametrize("scheme", ["https", "ssh"])
+CASES = {  # scheme, DEPLOYCTL_GIT_CONNECT_TIMEOUT, DEPLOYCTL_GIT_TIMEOUT, what the error says
+    "https: no TLS answer within the connect timeout": ("https", "2", "120", "no TLS answer within 2 s"),
+    "ssh: no banner within ssh's ConnectTimeout": ("ssh", "2", "120", "banner exchange"),
+    "ssh: the wall-clock cap kills git and ssh": ("ssh", "60", "3", "no answer within 3 s"),
+}
+
+
+@pytest.mark.parametrize(("scheme", "connect", "cap", "says"), CASES.values(), ids=CASES.keys())
 def test_defect4_check_against_a_silent_server_fails_in_bounded_time(tmp_path: Path, silent_server: int,
-                                                                     scheme: str):
+                                                                     scheme: str, connect: str, cap: str, says: str):
     url = (f"https://127.0.0.1:{silent_server}/acme/web.git" if scheme == "https"
            else f"ssh://git@127.0.0.1:{silent_server}/acme/web.git")
     deploy, _, _ = deploy_world(tmp_path)
     deploy.catalog({"web": {"repo": url}})
-    env = {**os.environ, "DEPLOYCTL_GIT_TIMEOUT": "3"}
+    env = {**os.environ, "DEPLOYCTL_GIT_CONNECT_TIMEOUT": connect, "DEPLOYCTL_GIT_TIMEOUT": cap}
     started = time.monotonic()
     code, _, err = run_cli(deploy.path, "check", env=env)
     elapsed = time.monotonic() - started
     assert code == 2, err
-    assert elapsed < 25, f"took {elapsed:.1f} s"
-    assert f"127.0.0.1:{silent_server}/acme/web.git" in err and "no answer within 3 s" in err
-    assert "DEPLOYCTL_GIT_TIMEOUT" in err and "Traceback" not in err
+    assert elapsed < 20, f"took {elapsed:.1f} s"
+    assert f"cannot clone {display_url(url)}" in err and says in err and "Traceback" not in err
 
 
 def test_defect4_a_warm_cache_fetch_from_a_silent_server_fails_in_bounded_time(tmp_path: Path, silent_server: int,
@@ -249,13 +286,34 @@ def test_defect4_a_warm_cache_fetch_from_a_silent_server_fails_in_bounded_time(t
     warm.ensure_cloned()
     url = f"https://127.0.0.1:{silent_server}/acme/app.git"
     subprocess.run(["git", "--git-dir", str(warm.path), "remote", "set-url", "origin", url], check=True)
-    monkeypatch.setenv("DEPLOYCTL_GIT_TIMEOUT", "2")
+    monkeypatch.setenv("DEPLOYCTL_GIT_CONNECT_TIMEOUT", "2")
     cached = CachedRepo(url, warm.path, offline=False)
     started = time.monotonic()
-    with pytest.raises(CannotJudge, match=r"cannot fetch https://127\.0\.0\.1:\d+/acme/app\.git: no answer within 2 s"):
+    said = r"cannot fetch https://127\.0\.0\.1:\d+/acme/app\.git: no TLS answer within 2 s"
+    with pytest.raises(CannotJudge, match=said):
         cached.fetch()
     assert time.monotonic() - started < 15
     assert cached.branch_tip("main") == app.head()  # the cache still answers
+
+
+@pytest.mark.engine
+def test_defect4_status_with_a_warm_cache_and_a_silent_server_answers_from_the_cache(tmp_path: Path,
+                                                                                   silent_server: int):
+    deploy, app, sha = deploy_world(tmp_path)
+    url = f"https://127.0.0.1:{silent_server}/acme/web.git"
+    deploy.catalog({"web": {"repo": url}})
+    deploy.copy_program()
+    deploy.commit("the app moved to a server that stopped answering")
+    cached = AppRepos(deploy.path).get(url)  # the cache this test's deployctl uses (DEPLOYCTL_CACHE)
+    cached.path.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["git", "clone", "--bare", "--quiet", "--", str(app.path), str(cached.path)], check=True)
+    subprocess.run(["git", "--git-dir", str(cached.path), "remote", "set-url", "origin", url], check=True)
+    started = time.monotonic()
+    code, out, err = run_cli(deploy.path, "status", env={**os.environ, "DEPLOYCTL_GIT_CONNECT_TIMEOUT": "2"})
+    elapsed = time.monotonic() - started
+    assert code == 0, err
+    assert elapsed < 60, f"took {elapsed:.1f} s"
+    assert "web" in out and sha[:8] in out and "Traceback" not in err
 
 
 # -- 6. owners and reviewers: only GitHub user, team or email syntax reaches CODEOWNERS ----------------
@@ -516,9 +574,19 @@ def test_defect8_a_real_commit_subject_and_author_through_preview(tmp_path: Path
     report, _ = build_preview(deploy.path, "HEAD", None, datetime.now(UTC), run_engine=False)
     body = render_comment(report)
     _assert_inert_markdown(body, "")
-    assert "&lt;/details&gt;" in body and f"@{ZWJ}mallory" in body
-    assert "\\*\\*approved" in body and f"@{ZWJ}acme/release" in body
+    assert "&lt;/details&gt;" in body and f"@{ZWJ}mallory" in body and "\\*\\*approved" in body
+    assert f"@{ZWJ}acme/release" in body
     assert not marker.exists()
+
+
+@pytest.mark.parametrize("repo", ["https://github.com/acme/x)](https://evil.example",
+                                  "https://github.com/acme/x%0A## all passed", "git@github.com:acme/x<!--",
+                                  "https://token@github.com/acme/x.git"])
+def test_a_repo_url_never_breaks_out_of_the_compare_link(repo: str):
+    from deployctl.render import github_compare_url
+
+    assert github_compare_url(repo, "a" * 40, "b" * 40) is None
+    assert github_compare_url("git@github.com:acme/web.git", "a", "b") == "https://github.com/acme/web/compare/a...b"
 
 
 @pytest.mark.parametrize("text", HOSTILE_TEXT.values(), ids=HOSTILE_TEXT.keys())
@@ -617,6 +685,11 @@ def test_defect7_a_secret_setting_is_encrypted_in_the_state_file(tmp_path: Path)
     assert outcome.ok, outcome.error
     state = json.dumps(stack.export_stack().deployment)
     assert '"keep_releases": 937' not in state and '"keep_releases": "937"' not in state
+    files = [f for f in (deploy.path / ".pulumi-state").rglob("staging.json*") if not f.name.endswith(".attrs")]
+    assert files  # the state file itself, as the backend wrote it
+    for file in files:
+        text = file.read_text(errors="replace")
+        assert "keep_releases" in text and not re.search(r'"keep_releases":\s*"?937', text), file
     release = next(r for r in stack.export_stack().deployment["resources"] if r["urn"].endswith("::web-release"))
     for side in ("inputs", "outputs"):
         assert "4dabf18193072939515e22adb298388d" in json.dumps(release[side]["keep_releases"]), side
@@ -664,15 +737,15 @@ def test_defect2_and_9_a_foreign_folder_is_never_deployed_into_nor_deleted_and_t
     assert code == 1
     assert "Traceback" not in err, err
     line = next(ln for ln in err.splitlines() if "failed:" in ln)
-    assert line.startswith("deployctl: staging: app api failed: ")
-    assert "not created by deployctl" in line and str(foreign) in line
+    assert line.startswith("deployctl: staging: failed: app api: ")
+    assert "not created by deployctl" in line and ".deployments/staging/api" in line  # relative to the repo
     log_file = Path(line.split("(full engine log: ", 1)[1].rstrip(")"))
     assert log_file.parent == logs and "Traceback" in log_file.read_text()
     assert (foreign / "precious.txt").read_text() == "not deployctl's"
     assert sorted(p.name for p in foreign.iterdir()) == ["precious.txt"]
     (message,) = [b["text"]["text"] for p in posted for b in p["blocks"]
                   if b["type"] == "section" and "failed:" in b["text"]["text"]]
-    assert message.startswith("staging: app api failed: ") and "Traceback" not in message and "\n" not in message
+    assert message.startswith("staging: failed: app api: ") and "Traceback" not in message and "\n" not in message
 
     # the foreign folder moved away, the app deploys; removing its deploy file deletes only what
     # deployctl created: a file someone added beside the releases stays
@@ -689,9 +762,75 @@ def test_defect2_and_9_a_foreign_folder_is_never_deployed_into_nor_deleted_and_t
     assert (deploy.path / ".deployments/staging/web/current/index.html").exists()
 
 
+def test_a_program_failure_names_the_stack_and_a_resource_failure_names_the_app():
+    from deployctl.outcomes import failed_outcome
+
+    stack_urn = "urn:pulumi:staging::deploys::pulumi:pulumi:Stack::deploys-staging"
+    release_urn = "urn:pulumi:staging::deploys::deploys:apps:LocalApp$pulumi-python:dynamic:Resource::web-api-release"
+    def component(app: str) -> dict[str, Any]:
+        urn = f"urn:pulumi:staging::deploys::deploys:apps:LocalApp::{app}"
+        return {"resourcePreEvent": {"metadata": {"type": "deploys:apps:LocalApp", "op": "create", "urn": urn}}}
+
+    traceback = ("Traceback (most recent call last):\n  File \"x.py\", line 1, in create\n    raise RuntimeError(\n"
+                 "RuntimeError: /srv/x exists and was not created by deployctl\n")
+    events = [component("web-api"), component("web"),
+              {"diagnosticEvent": {"severity": "error", "message": "update failed\n", "urn": stack_urn}},
+              {"diagnosticEvent": {"severity": "error", "message": traceback, "urn": release_urn}}]
+    outcome = failed_outcome("staging", events, "full engine output")
+    assert outcome.failed_app == "web-api"  # the longest app name the resource belongs to
+    assert outcome.failure_line() == "staging: failed: app web-api: /srv/x exists and was not created by deployctl"
+    program = [{"diagnosticEvent": {"severity": "error", "urn": stack_urn,
+                                    "message": "deploys/staging/web:1: error syntax: bad\n"}},
+               {"diagnosticEvent": {"severity": "error", "urn": stack_urn, "message": "update failed\n"}}]
+    line = failed_outcome("staging", program, "").failure_line()
+    assert line == "staging: failed: the stack: deploys/staging/web:1: error syntax: bad"
+    assert "\n" not in failed_outcome("staging", [], "error: " + traceback).failure_line()
+
+
 def test_codeowners_render_refuses_an_owner_that_skipped_validation():
     from deployctl.catalog import App, Catalog
 
     catalog = Catalog.model_construct(apps={"web": App.model_construct(repo="x", owners=["@a\n/** @m"])})
     with pytest.raises(ValueError, match="not a GitHub owner"):
         render_codeowners(catalog, {"staging": parse_stack_config("staging", "config: {}\n")})
+
+
+# -- the local component on the filesystem: what it claims, prunes and deletes ---------------------------
+
+
+def test_the_local_component_claims_only_what_is_free_and_deletes_only_what_it_wrote(tmp_path: Path):
+    from components.local import MARKER, claim_app_dir, prune_releases, release_name, remove_app_dir
+
+    outside = tmp_path / "outside"
+    (outside / "keep").mkdir(parents=True)
+    (outside / "keep" / "data.txt").write_text("precious")
+    root = tmp_path / ".deployments" / "staging"
+    root.mkdir(parents=True)
+
+    (root / "linked").symlink_to(outside)  # a link where an app folder goes
+    with pytest.raises(RuntimeError, match="symbolic link"):
+        claim_app_dir(root / "linked", "linked")
+    assert remove_app_dir(root / "linked") == [] and (outside / "keep" / "data.txt").exists()
+
+    (root / "foreign").mkdir()
+    (root / "foreign" / "notes.txt").write_text("someone's")
+    with pytest.raises(RuntimeError, match="not created by deployctl"):
+        claim_app_dir(root / "foreign", "foreign")
+    assert remove_app_dir(root / "foreign") == [] and (root / "foreign" / "notes.txt").exists()
+
+    app = root / "web"
+    claim_app_dir(app, "web")
+    assert (app / MARKER).is_file()
+    releases = app / "releases"
+    for age, name in ((100, "a" * 40), (0, "b" * 40)):
+        (releases / name).mkdir(parents=True)
+        os.utime(releases / name, (time.time() - age, time.time() - age))
+    (releases / ("c" * 40)).symlink_to(outside / "keep")  # planted among the releases
+    assert prune_releases(app, 1, "b" * 40) == ["a" * 40]
+    assert (outside / "keep" / "data.txt").exists()
+    (app / "notes.txt").write_text("a person's")
+    assert set(remove_app_dir(app)) == {"releases", MARKER}
+    assert sorted(p.name for p in app.iterdir()) == ["notes.txt"]
+    assert (outside / "keep" / "data.txt").read_text() == "precious"
+    assert release_name("d" * 40, None) == "d" * 40
+    assert release_name("d" * 40, "site") == release_name("d" * 40, "/site/") != release_name("d" * 40, "docs")

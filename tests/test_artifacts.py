@@ -195,7 +195,8 @@ def test_an_endpoint_that_never_answers_fails_within_the_timeout(aws_env: AwsSer
     with pytest.raises(CannotJudge) as caught:
         AwsArtifacts(timeout=1).exists(ref)
     elapsed = time.monotonic() - started
-    assert elapsed < MAX_ATTEMPTS * 1 + 1 + 1.5, elapsed  # attempts x timeout, <= 1 s backoff, slack
+    # attempts x timeout, <= 1 s backoff, and slack for a loaded 2-core CI machine: far below the defaults' 30 s
+    assert elapsed < MAX_ATTEMPTS * 1 + 1 + 6, elapsed
     assert f"{silent_endpoint} did not answer within 1 s" in str(caught.value)
 
 

@@ -57,7 +57,7 @@ def test_a_broken_setup_says_what_to_fix(tmp_path: Path, aws_env: AwsServer, mon
     world = build_world(tmp_path)
     world.deploy.catalog({
         "api": {"repo": ".demo/repos/api"},
-        "web": {"repo": f"http://127.0.0.1:{closed_port()}/acme/web.git", "path": "site"},
+        "web": {"repo": f"https://127.0.0.1:{closed_port()}/acme/web.git", "path": "site"},
     })
     monkeypatch.setenv("PULUMI_BACKEND_URL", aws_env.backend_url("no-such-bucket"))
     monkeypatch.delenv("PULUMI_CONFIG_PASSPHRASE", raising=False)

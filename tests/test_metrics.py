@@ -377,9 +377,8 @@ def test_command_with_the_real_engine(tmp_path: Path):
     a5 = dated_app_commit(w.api, "api 5", now + timedelta(days=2), {"app.py": "print(5)\n"})
     merged_pr(w, 21, "staging", "api", a5, "api 4 and 5")
     merged_pr(w, 22, "staging", "api", w.shas["api"][0], "back [rollback]")
-    broken = w.web.repo.index  # a web commit without the site/ folder: its release cannot be built
-    broken.remove(["site/index.html"], working_tree=True)
-    web_broken = git_at(w.web.path, now - timedelta(hours=3), "commit", "-q", "-m", "no site")
+    web_broken = dated_app_commit(w.web, "web 3", now - timedelta(hours=3), {"site/index.html": "<h1>3</h1>"})
+    w.block_release("staging", "web", web_broken, "site")  # its release cannot be installed: a failed up
     merged_pr(w, 23, "staging", "web", web_broken, "oops")
 
     code, out, err = w.cli("history", "staging", "--json")
@@ -606,8 +605,8 @@ def test_failed_up_then_a_fix_with_the_real_engine(tmp_path: Path):
     assert w.cli("up")[0] == 0
     w.deploy.commit("stack configs as Pulumi writes them")
     now = datetime.now(UTC).replace(microsecond=0)
-    w.web.repo.index.remove(["site/index.html"], working_tree=True)
-    broken = git_at(w.web.path, now - timedelta(hours=3), "commit", "-q", "-m", "no site")
+    broken = dated_app_commit(w.web, "web 3", now - timedelta(hours=3), {"site/index.html": "<h1>3</h1>"})
+    w.block_release("staging", "web", broken, "site")  # its release cannot be installed: a failed up
     merged_pr(w, 31, "staging", "web", broken, "oops")
     fixed = dated_app_commit(w.web, "site back", now - timedelta(hours=1), {"site/index.html": "<h1>ok</h1>"})
     merged_pr(w, 32, "staging", "web", fixed, "fixed")

@@ -72,12 +72,15 @@ def test_preview_comment_from_the_real_engine_posted_once_then_edited(world: Wor
             return Response(json.dumps(comments), content_type="application/json")
         data = request.get_json()
         if request.method == "POST":
-            comments.append({"id": len(comments) + 1, "body": data["body"]})
+            comments.append({"id": len(comments) + 1, "body": data["body"],  # as GitHub answers the Actions token
+                             "user": {"login": "github-actions[bot]", "type": "Bot"}})
             return Response(json.dumps(comments[-1]), status=201, content_type="application/json")
         comment = next(c for c in comments if request.path.endswith(f"/{c['id']}"))
         comment["body"] = data["body"]
         return Response(json.dumps(comment), content_type="application/json")
 
+    httpserver.expect_request("/user").respond_with_json(  # an Actions token cannot read /user
+        {"message": "Resource not accessible by integration"}, status=403)
     httpserver.expect_request("/repos/acme/deploys/issues/7/comments").respond_with_handler(handle)
     httpserver.expect_request("/repos/acme/deploys/issues/comments/1", method="PATCH").respond_with_handler(handle)
     env = env_with(GITHUB_EVENT_PATH=str(EVENTS / "pull_request.opened.json"), GITHUB_REPOSITORY="acme/deploys",
@@ -141,13 +144,14 @@ def test_upstream_failure_stops_downstream(world: World):
     world.deploy.repo.git.checkout("--", "deploys/production/api")
 
     def edit() -> None:
-        cfg = world.root / "Pulumi.staging.yaml"
-        cfg.write_text(cfg.read_text().replace(".deployments/staging", "/proc/no-such-place/staging"))
+        cfg = world.root / "Pulumi.staging.yaml"  # a deploy root the provider cannot create: a file is in the way
+        (world.root / ".deployments" / "blocked").write_text("a file, not a folder\n")
+        cfg.write_text(cfg.read_text().replace(".deployments/staging", ".deployments/blocked/staging"))
         world.deploy.deploy("production", "api", api[1], "promote")
     before, merged = merge(world, "Merge pull request #7 from acme/x", edit)
     code, _out, err = world.cli("up", "--base", before, "--head", merged, "--branch", "main")
     assert code == 1
-    assert "staging: failed" in err
+    assert "staging: failed: app api: " in err and "Not a directory" in err and "Traceback" not in err
     assert "production: skipped: staging, which production promotes from, failed" in err
     assert world.current("production", "api") == api[0]
 

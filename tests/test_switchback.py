@@ -141,7 +141,7 @@ def test_the_update_message_round_trips_and_history_says_switched_back():
     assert switch_marks("deployctl: staging: api a->b") == (set(), set())
 
     t0 = datetime(2026, 11, 1, tzinfo=UTC)
-    entries = [HistoryEntry(time=t0, env="staging", app=a, from_=old, to=new, commit="m" * 40, author="Dana")
+    entries = [HistoryEntry(merged=t0, env="staging", app=a, from_=old, to=new, commit="m" * 40, author="Dana")
                for a, old, new in (("api", C0, C1), ("web", W0, W1))]
     records = [UpdateRecord(env="staging", version=1, kind="update", result="failed", message="x", start=t0,
                             end=t0 + timedelta(seconds=5), environment={"git.head": "m" * 40}),

@@ -34,9 +34,8 @@ def world(tmp_path: Path) -> World:
     api, web = w.shas["api"], w.shas["web"]
     merged_pr(w, 11, "staging", "api", api[1], "api two")
     merged_pr(w, 12, "production", "api", api[1], "api two to prod")
-    broken = w.web.repo.index  # a web commit without the site/ folder: its release cannot be built
-    broken.remove(["site/index.html"], working_tree=True)
-    web_broken = broken.commit("drop the site folder").hexsha
+    web_broken = w.web.commit("web 3", {"site/index.html": "<h1>3</h1>\n"})
+    w.block_release("staging", "web", web_broken, "site")  # its release cannot be installed
     w.shas["web"].append(web_broken)
     merged_pr(w, 13, "staging", "web", web_broken, "oops, no site")
     assert web[0]  # still what staging runs
