@@ -13,7 +13,6 @@ from contextlib import contextmanager
 from typing import TypeVar
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from deployctl.violations import Severity, Violation
 
@@ -85,6 +84,8 @@ def track(items: Iterable[T], label: str, total: int | None = None) -> Iterator[
     items = list(items)
     total = total if total is not None else len(items)
     if interactive():
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                       TimeElapsedColumn(), console=_err, transient=True) as progress:
             task = progress.add_task(label, total=total)
