@@ -105,3 +105,41 @@ def measure(commands: Mapping[str, Callable[[], object]], runs: int,
                 validate[name](result)
         log(f"  round {r + 1}/{runs} done")
     return {n: statistics.median(t) for n, t in times.items()}
+
+
+HEAVY = ("git", "jinja2", "rich", "pydantic", "typer", "yaml", "boto3", "pulumi", "httpx")
+"""Libraries whose import a command should pay only when it uses them (named in the report)."""
+
+
+def import_profile(cmd: Sequence[str], cwd: Path | None = None, env: Mapping[str, str] | None = None,
+                   expect: int = 0) -> tuple[float, dict[str, float]]:
+    """Run `python -X importtime <cmd...>` once: the sum of every module's own import time, and that
+    sum per top-level package (seconds). `cmd` starts after the interpreter (e.g. `-m deployctl check`)."""
+    result = sh([sys.executable, "-X", "importtime", *cmd], cwd, env, expect)
+    per: dict[str, float] = {}
+    for line in result.stderr.decode(errors="replace").splitlines():
+        if not line.startswith("import time:") or "self [us]" in line:
+            continue
+        own, _, name = line.removeprefix("import time:").split("|", 2)
+        top = name.strip().split(".")[0]
+        per[top] = per.get(top, 0.0) + int(own) / 1e6
+    return sum(per.values()), per
+
+
+def import_note(per: Mapping[str, float]) -> str:
+    """The biggest importers, and which heavy libraries a command loaded at all."""
+    top = sorted(per.items(), key=lambda kv: -kv[1])[:5]
+    loaded = [lib for lib in HEAVY if lib in per]
+    missing = [lib for lib in HEAVY if lib not in per]
+    return (" ".join(f"{k} {v * 1000:.0f}ms" for k, v in top) + f"; loads {','.join(loaded) or '-'}"
+            + f"; not {','.join(missing) or '-'}")
+
+
+def compile_sources(root: Path) -> None:
+    """Byte-compile the project once, as any install or first run does (PYTHONDONTWRITEBYTECODE in
+    the environment would otherwise make every timed command compile deployctl from source)."""
+    import compileall
+
+    for folder in ("deployctl", "stacks", "components", "bench"):
+        if (root / folder).is_dir():
+            compileall.compile_dir(str(root / folder), quiet=1)

@@ -12,14 +12,16 @@ import json
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
-from bench import HEADER, Options, log
+from bench import HEADER, Options, compile_sources, log
 from bench.generate import bench_dir
 
 MODULES: tuple[str, ...] = (
     "bench.bench_git",
     "bench.bench_engine",
     "bench.bench_team",
+    "bench.bench_comment",
 )
 
 
@@ -31,6 +33,7 @@ def main(argv: Sequence[str] | None = None, modules: Sequence[str] = MODULES) ->
     args = parser.parse_args(argv)
     opts = Options(quick=args.quick, runs=args.runs or (1 if args.quick else 3), as_json=args.as_json)
 
+    compile_sources(Path(__file__).resolve().parent.parent)
     results = []
     if not opts.as_json:
         print(f"median of {opts.runs} interleaved runs; ratio = ours / floor measured in the same rounds"

@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import Figure, Options, log, measure, sh
+from bench import Figure, Options, import_note, import_profile, log, measure, sh
 from bench.generate import EPOCH, AppRepos, DeployRepo, app_repos, bench_dir, check_repo, history_repo
 
 PYTHON = sys.executable
@@ -214,6 +214,11 @@ def run(opts: Options) -> list[Figure]:
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
+    imports = import_figures([
+        (f"check --base ({s.envs}x{s.apps})", ["-m", "deployctl", *check], large.path, warm),
+        (f"plan --base ({s.envs}x{s.apps})", ["-m", "deployctl", *plan], large.path, warm),
+        ("history --no-engine --json", ["-m", "deployctl", "history", "--no-engine", "--json"], hist.path, None),
+    ])
     big, sm = f"{s.envs}x{s.apps}", f"{s.envs}x{s.apps_small}"
     floor_name = f"git diff --name-status + {s.changes} merge-base"
     return [
@@ -235,7 +240,18 @@ def run(opts: Options) -> list[Figure]:
         *history_figures(t, s),
         Figure("python -c 'import deployctl.service' (in every command)", t["startup"],
                note="fixed cost, included above"),
+        *imports,
     ]
+
+
+def import_figures(commands: list[tuple[str, list[str], Path, dict[str, str] | None]]) -> list[Figure]:
+    """What each command's import path costs (`python -X importtime`, one untimed run each): the sum of
+    the modules' own import times, the biggest importers, and which heavy libraries it loads."""
+    figures = []
+    for name, cmd, cwd, env in commands:
+        total, per = import_profile(cmd, cwd, env)
+        figures.append(Figure(f"imports of {name}", total, note=import_note(per)))
+    return figures
 
 
 def run_history_only(opts: Options) -> list[Figure]:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from deployctl.commitgraph import CommitGraph
+from deployctl.commitgraph import CommitGraph, GraphFile
 from deployctl.safegit import (
     git_timeout,
     https_unanswered,
@@ -120,7 +120,8 @@ class AppRepo:
         self._commit_cache: dict[str, list[str]] = {}
         self._paths: dict[tuple[str, str], bool] = {}
         self._tips: dict[str, str | None] = {}
-        self._graph: CommitGraph | None = None
+        self._graph: CommitGraph | GraphFile | None = None
+        self._no_file = False
         self._questions = 0
 
     # -- plumbing -------------------------------------------------------------------------
@@ -200,6 +201,7 @@ class AppRepo:
             self._commit_cache.clear()
             self._tips.clear()
             self._graph = None
+            self._no_file = False
             self._write_commit_graph()
             return True
 
@@ -207,12 +209,18 @@ class AppRepo:
         """Git's own commit-graph file makes every later walk of this clone several times faster."""
         self._git("commit-graph", "write", "--reachable", "--no-progress", check=False)
 
-    def graph(self) -> CommitGraph | None:
-        """The in-memory graph, loaded once many questions are asked (a few are cheaper one by one)."""
+    def graph(self) -> CommitGraph | GraphFile | None:
+        """Git's commit-graph file, read in place (no process); else the in-memory graph, loaded once
+        many questions are asked (a few are cheaper one by one)."""
         self._questions += 1
+        if self._graph is None and not self._no_file:
+            self._graph = GraphFile.load(str(self.path / "objects" / "info" / "commit-graph"))
+            self._no_file = self._graph is None
+        graph_file = self.path / "objects" / "info" / "commit-graph"
+        if self._graph is None and self._questions > GRAPH_AFTER and not graph_file.exists():
+            self._write_commit_graph()  # a cache made before deployctl wrote them
+            self._graph = GraphFile.load(str(graph_file))
         if self._graph is None and self._questions > GRAPH_AFTER:
-            if not (self.path / "objects" / "info" / "commit-graph").exists():
-                self._write_commit_graph()  # a cache made before deployctl wrote them
             out = self._git("rev-list", "--all", "--topo-order", "--parents", check=False)
             if out.returncode == 0:
                 self._graph = CommitGraph(out.stdout.decode())
@@ -263,9 +271,28 @@ class AppRepo:
             return None  # the catalog refuses it; nothing option-like reaches git
         if branch not in self._tips:
             self.ensure_cloned()
-            out = self._git("rev-parse", "--verify", "--quiet", f"refs/heads/{branch}^{{commit}}", check=False)
-            self._tips[branch] = out.stdout.decode().strip() or None
+            tip = self._ref_in_files(branch)
+            if tip is None:
+                out = self._git("rev-parse", "--verify", "--quiet", f"refs/heads/{branch}^{{commit}}", check=False)
+                tip = out.stdout.decode().strip() or None
+            self._tips[branch] = tip
         return self._tips[branch]
+
+    def _ref_in_files(self, branch: str) -> str | None:
+        """The branch's commit read from the clone's ref files (loose, then packed-refs), without a git
+        process; None (ask git) unless it names a commit of the commit-graph file."""
+        ref = f"refs/heads/{branch}"
+        sha = None
+        try:
+            sha = (self.path / ref).read_text(encoding="ascii").strip()
+        except (OSError, ValueError):
+            try:
+                with open(self.path / "packed-refs", encoding="ascii") as fh:
+                    sha = next((line.split(" ", 1)[0] for line in fh if line.rstrip("\n").endswith(" " + ref)), None)
+            except (OSError, ValueError):
+                return None
+        graph = self._graph or self.graph()
+        return sha if sha and isinstance(graph, GraphFile) and sha in graph else None
 
     def _reaches(self, tip: str | None, commit: str) -> bool:
         if not tip:

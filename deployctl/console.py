@@ -7,6 +7,7 @@ The streams are the process's own unless `use` injects others (the CLI tests run
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -14,7 +15,6 @@ from dataclasses import dataclass, field
 from typing import TextIO, TypeVar
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from deployctl.violations import Severity, Violation
 
@@ -61,34 +61,46 @@ def interactive() -> bool:
     return _streams.err.isatty() and not os.environ.get("CI")
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def inert(text: str) -> str:
+    """Text for a terminal with no control characters: a deploy comment or a commit subject holding an
+    escape sequence must not move the cursor, retitle the window or hide a line."""
+    return _CONTROL.sub("\ufffd", text)
+
+
 def out(text: str) -> None:
-    """Results: written as they are (rich would re-wrap and slow down megabytes of JSON)."""
+    """Results for people: written as they are (rich would re-wrap and slow down long output)."""
+    text = inert(text)
     _streams.out.write(text if text.endswith("\n") else text + "\n")
 
 
 def as_json(data: object) -> None:
-    """Machine output: indented for a person at a terminal, compact (and fast) in a pipe."""
+    """Machine output: indented for a person at a terminal, compact (and fast) in a pipe. JSON escapes
+    control characters itself."""
     import json
 
-    out(json.dumps(data, indent=2 if _streams.out.isatty() else None, default=str))
+    _streams.out.write(json.dumps(data, indent=2 if _streams.out.isatty() else None, default=str) + "\n")
 
 
 def error(text: str) -> None:
-    _streams.rich_err.print(f"deployctl: {text}", markup=False, style="bold red" if interactive() else None)
+    _streams.rich_err.print(f"deployctl: {inert(text)}", markup=False, style="bold red" if interactive() else None)
 
 
 def info(text: str) -> None:
-    _streams.rich_err.print(text, markup=False, style="dim" if interactive() else None)
+    _streams.rich_err.print(inert(text), markup=False, style="dim" if interactive() else None)
 
 
 def progress(text: str, failed: bool = False) -> None:
     """A live step line (a resource being deployed) on stderr: coloured in a terminal, plain in CI."""
-    _streams.rich_err.print(text, markup=False, style=("bold red" if failed else "cyan") if interactive() else None)
+    _streams.rich_err.print(inert(text), markup=False,
+                            style=("bold red" if failed else "cyan") if interactive() else None)
 
 
 def violation(v: Violation, err: bool = False) -> None:
     style = ("bold red" if v.severity is Severity.ERROR else "yellow") if interactive() else None
-    (_streams.rich_err if err else _streams.rich_out).print(v.format(), markup=False, style=style)
+    (_streams.rich_err if err else _streams.rich_out).print(inert(v.format()), markup=False, style=style)
 
 
 @contextmanager
@@ -107,6 +119,8 @@ def track(items: Iterable[T], label: str, total: int | None = None) -> Iterator[
     items = list(items)
     total = total if total is not None else len(items)
     if interactive():
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                       TimeElapsedColumn(), console=_streams.rich_err, transient=True) as progress:
             task = progress.add_task(label, total=total)

@@ -7,10 +7,12 @@ variables (PULUMI_BACKEND_URL, PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHR
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import sys
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -54,6 +56,30 @@ def engine_env(root: Path, pulumi_bin: Path | None) -> dict[str, str]:
 
 
 EventSink = Callable[[dict[str, Any]], None]
+_COMMANDS: dict[Path, auto.PulumiCommand] = {}
+_COMMANDS_LOCK = threading.Lock()
+
+
+def command_for(pulumi_bin: Path) -> auto.PulumiCommand:
+    """The Automation API's command for this CLI, built once per process (it runs `pulumi version`)."""
+    root = pulumi_bin.resolve().parent.parent
+    with _COMMANDS_LOCK:
+        if root not in _COMMANDS:
+            _COMMANDS[root] = auto.PulumiCommand(root=str(root), skip_version_check=True)
+        return _COMMANDS[root]
+
+
+def warm_up() -> threading.Thread:
+    """Build the command in the background (read-only: `pulumi version`), so that a command that will
+    preview pays for it while it runs the safeguards; Engine() then finds it ready."""
+    def build() -> None:
+        if (pulumi_bin := find_pulumi()) is not None:
+            with contextlib.suppress(Exception):  # Engine() builds it again and reports the problem
+                command_for(pulumi_bin)
+
+    thread = threading.Thread(target=build, name="pulumi-version", daemon=True)
+    thread.start()
+    return thread
 
 
 class Engine:
@@ -70,8 +96,7 @@ class Engine:
         self.env_vars = engine_env(self.root, pulumi_bin)
         if "PULUMI_BACKEND_URL" in self.env_vars:
             (self.root / STATE_DIR).mkdir(exist_ok=True)
-        self.command = auto.PulumiCommand(root=str(pulumi_bin.resolve().parent.parent),
-                                          skip_version_check=True)
+        self.command = command_for(pulumi_bin)
         self._stacks: dict[str, auto.Stack] = {}
 
     def stack(self, env: str) -> auto.Stack:
@@ -110,7 +135,16 @@ class Engine:
         )
 
     def secret_values(self, env: str) -> list[str]:
-        """Plain values of the stack's secret config, to redact from anything we print or post."""
+        """Plain values of the stack's secret config, to redact from anything we print or post.
+
+        A stack config file without a `secure` value or an `environment` (ESC) import has none: the
+        engine is not asked (a CLI run of its own, a fifth of a small preview)."""
+        try:
+            text = (self.root / f"Pulumi.{env}.yaml").read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            text = None
+        if text is not None and "secure" not in text and "environment" not in text:
+            return []
         try:
             config = self.stack(env).get_all_config()
         except auto.errors.CommandError:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 import stat
 import subprocess
+import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from deployctl.catalog import CATALOG_FILE
 from deployctl.model import DEPLOYS_DIR
@@ -20,6 +21,8 @@ if TYPE_CHECKING:
 
     from deployctl.history import HistoryEntry
 
+T = TypeVar("T")
+
 
 def open_repo(root: Path) -> git.Repo:
     import git  # GitPython loads only where commits are read: the Pulumi program never pays for it
@@ -30,19 +33,55 @@ def open_repo(root: Path) -> git.Repo:
         raise CannotJudge(f"{root} is not a git repository; run deployctl at the deploy repo's root") from None
 
 
-def resolve_ref(repo: git.Repo, ref: str) -> str:
-    import git
+class GitDir:
+    """The deploy repository for plain git processes. check, plan and history read it through the
+    functions below, which take this or a GitPython Repo alike: GitPython's import alone costs a
+    command more than git's own work there."""
 
+    def __init__(self, root: Path):
+        self.working_tree_dir: str | None = str(root)
+        self.git_dir = str(root / ".git")
+
+
+def open_git(root: Path) -> GitDir:
+    """The repository at `root` (its top: like open_repo, parents are not searched)."""
+    if not (root / ".git").exists():
+        raise CannotJudge(f"{root} is not a git repository; run deployctl at the deploy repo's root")
+    return GitDir(root)
+
+
+if TYPE_CHECKING:
+    Repo = GitDir | git.Repo
+
+
+def _git(repo: Repo, *args: str) -> str:
+    """`git <args>` in the repo, as GitPython runs it (C locale, output decoded with surrogateescape,
+    one trailing newline dropped); a failure raises GitPython's GitCommandError, imported only then."""
+    result = subprocess.run(["git", *args], cwd=repo.working_tree_dir or repo.git_dir, capture_output=True,
+                            env={**os.environ, "LANGUAGE": "C", "LC_ALL": "C"})
+    if result.returncode != 0:
+        import git
+
+        raise git.GitCommandError(["git", *args], result.returncode, result.stderr.removesuffix(b"\n"),
+                                  result.stdout)
+    out = result.stdout.decode("utf-8", "surrogateescape")
+    return out[:-1] if out.endswith("\n") else out
+
+
+def resolve_ref(repo: Repo, ref: str) -> str:
     if not ref or ref.startswith("-") or any(ord(ch) < 0x20 for ch in ref):
         raise CannotJudge(f"'{ref}' is not a ref (it is empty, begins with '-' or holds a control character); "
                           "name a branch, tag or commit")
-    try:
-        return repo.commit(ref).hexsha
-    except (git.BadName, ValueError, git.GitCommandError):
+    result = subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"],
+                            cwd=repo.working_tree_dir or repo.git_dir, capture_output=True,
+                            env={**os.environ, "LANGUAGE": "C", "LC_ALL": "C"})
+    sha = result.stdout.decode(errors="replace").strip()
+    if result.returncode != 0 or not sha:
         raise CannotJudge(
             f"cannot resolve '{ref}' to a commit of the deploy repo; fetch it first "
             "(git fetch origin) or name a branch, tag or commit that exists"
         ) from None
+    return sha
 
 
 # -- working tree -----------------------------------------------------------------------------
@@ -120,7 +159,7 @@ def worktree_files(root: Path, envs: set[str] | None = None, paths: set[str] | N
     return RepoFiles(catalog=_read_text(root / CATALOG_FILE), stack_configs=stacks, entries=entries)
 
 
-def _partial(paths: set[str], lookup: Callable[[list[str]], list[Entry]]) -> list[Entry]:
+def _partial(paths: set[str], lookup: Callable[[list[str]], list[T]]) -> list[T]:
     """Entries for each deploy path `deploys/<env>/<app>` (a nested folder shows as a folder)."""
     wanted = sorted({"/".join(p.split("/")[:3]) for p in paths
                      if p.startswith(DEPLOYS_DIR + "/") and p.count("/") >= 2})
@@ -144,56 +183,61 @@ def _tree_kind(mode: int) -> EntryKind:
     return EntryKind.FILE
 
 
-def commit_files(repo: git.Repo, rev: str, paths: set[str] | None = None) -> RepoFiles:
+def _ls_tree(repo: Repo, *args: str) -> list[tuple[str, EntryKind, str, str]]:
+    """(path, kind, object type, sha) of each record of `git ls-tree -z <args>`."""
+    items = []
+    for record in filter(None, _git(repo, "ls-tree", "-z", *args).split("\0")):
+        meta, path = record.split("\t", 1)
+        mode, kind, sha = meta.split()
+        items.append((path, _tree_kind(int(mode, 8)), kind, sha))
+    return items
+
+
+def commit_files(repo: Repo, rev: str, paths: set[str] | None = None) -> RepoFiles:
     """The snapshot inputs at a commit, read straight from git objects (no checkout).
 
     With `paths`, only those deploy files are read (plus every env folder's name), so the cost
-    follows the size of a change, not of the repo.
+    follows the size of a change, not of the repo. A few git processes in all: the top of the
+    tree, the deploy folder's listing, and one batch read of every blob needed.
     """
-    commit = repo.commit(rev)
-    tree = commit.tree
-    catalog = None
-    stacks: dict[str, str] = {}
-    entries: list[Entry] = []
-    for item in tree:
-        if item.path == CATALOG_FILE and item.type == "blob":
-            catalog = item.data_stream.read().decode("utf-8", errors="replace")
-        elif (env := env_of_stack_file(str(item.path))) is not None and item.type == "blob":
-            stacks[env] = item.data_stream.read().decode("utf-8", errors="replace")
-    try:
-        deploys = tree / DEPLOYS_DIR
-    except KeyError:
-        deploys = None
-    if deploys is not None and paths is None:
-        for node in deploys.traverse():
-            if isinstance(node, tuple):
-                continue  # only with as_edge=True, which this is not
-            kind = _tree_kind(node.mode)
-            data = node.data_stream.read() if kind is EntryKind.FILE else None
-            entries.append(Entry(path=str(node.path), kind=kind, data=data))
-    elif deploys is not None and paths is not None:
-        entries = [Entry(path=str(item.path), kind=_tree_kind(item.mode)) for item in deploys]
-        entries += _partial(paths, lambda rels: _batch_entries(repo, commit.hexsha, rels))
-    return RepoFiles(catalog=catalog, stack_configs=stacks, entries=entries)
+    commit = rev if len(rev) in (40, 64) and not rev.strip("0123456789abcdef") else resolve_ref(repo, rev)
+    catalog_sha = None
+    stack_shas: dict[str, str] = {}
+    has_deploys = False
+    for path, _, kind, sha in _ls_tree(repo, commit):
+        if path == CATALOG_FILE and kind == "blob":
+            catalog_sha = sha
+        elif (env := env_of_stack_file(path)) is not None and kind == "blob":
+            stack_shas[env] = sha
+        has_deploys = has_deploys or path == DEPLOYS_DIR
+    listed: list[tuple[str, EntryKind, str]] = []
+    if has_deploys and paths is None:
+        listed = [(p, k, sha) for p, k, _, sha in _ls_tree(repo, "-r", "-t", commit, "--", DEPLOYS_DIR)]
+    elif has_deploys and paths is not None:
+        listed = [(p, k, "") for p, k, _, _ in _ls_tree(repo, commit, "--", DEPLOYS_DIR + "/")]
+        listed += _partial(paths, lambda rels: [(p, k, sha) for p, k, _, sha in
+                                                 _ls_tree(repo, "--full-tree", commit, "--", *rels)])
+    wanted = [sha for _, kind, sha in listed if kind is EntryKind.FILE and sha]
+    wanted += [sha for sha in (catalog_sha, *stack_shas.values()) if sha]
+    blobs = _read_blobs(repo, sorted(set(wanted))) if wanted else {}
+
+    def text(sha: str) -> str:
+        return blobs[sha].decode("utf-8", errors="replace")
+
+    entries = [Entry(path=p, kind=k, data=blobs[sha] if k is EntryKind.FILE and sha else None)
+               for p, k, sha in listed]
+    return RepoFiles(catalog=text(catalog_sha) if catalog_sha else None,
+                     stack_configs={env: text(sha) for env, sha in stack_shas.items()}, entries=entries)
 
 
-def _batch_entries(repo: git.Repo, rev: str, rels: list[str]) -> list[Entry]:
-    """Entries for paths at a commit with two git processes, however many paths there are."""
-    listing = repo.git.ls_tree("-z", "--full-tree", rev, "--", *rels)
-    items = []
-    for record in filter(None, listing.split("\0")):
-        meta, path = record.split("\t", 1)
-        mode, _, sha = meta.split()
-        items.append((path, _tree_kind(int(mode, 8)), sha))
-    blobs = [sha for _, kind, sha in items if kind is EntryKind.FILE]
-    data = _read_blobs(repo, blobs) if blobs else {}
-    return [Entry(path=path, kind=kind, data=data.get(sha) if kind is EntryKind.FILE else None)
-            for path, kind, sha in items]
-
-
-def _read_blobs(repo: git.Repo, shas: list[str]) -> dict[str, bytes]:
+def _read_blobs(repo: Repo, shas: list[str]) -> dict[str, bytes]:
     out = subprocess.run(["git", "-C", str(repo.working_tree_dir or repo.git_dir), "cat-file", "--batch"],
                          input="\n".join(shas).encode() + b"\n", capture_output=True, check=True).stdout
+    return _parse_batch(out)
+
+
+def _parse_batch(out: bytes) -> dict[str, bytes]:
+    """`git cat-file --batch` output: each object's header line, its content, a newline."""
     blobs: dict[str, bytes] = {}
     pos = 0
     while pos < len(out):
@@ -205,41 +249,87 @@ def _read_blobs(repo: git.Repo, shas: list[str]) -> dict[str, bytes]:
     return blobs
 
 
-def commit_snapshot(repo: git.Repo, rev: str) -> Snapshot:
+def commit_snapshot(repo: Repo, rev: str) -> Snapshot:
     return build_snapshot(commit_files(repo, rev))
 
 
-def changed_paths(repo: git.Repo, base: str, head: str | None) -> list[str]:
+def changed_paths(repo: Repo, base: str, head: str | None) -> list[str]:
     """Paths that differ between base and head (None: the working tree, untracked files too)."""
     if head is not None:
-        out = repo.git.diff("--no-renames", "--name-only", "-z", base, head, "--")
+        out = _git(repo, "diff", "--no-renames", "--name-only", "-z", base, head, "--")
         return sorted(p for p in out.split("\0") if p)
-    out = repo.git.diff("--no-renames", "--name-only", "-z", base, "--")
-    untracked = repo.git.ls_files("--others", "--exclude-standard", "-z")
+    out = _git(repo, "diff", "--no-renames", "--name-only", "-z", base, "--")
+    untracked = _git(repo, "ls-files", "--others", "--exclude-standard", "-z")
     return sorted({p for p in (out + "\0" + untracked).split("\0") if p})
 
 
-def deploy_log_text(repo: git.Repo, ref: str) -> str:
+def deploy_log_text(repo: Repo, ref: str) -> str:
     """One `git log --raw` of deploys/ along the deploy branch's first parents, for history."""
     from deployctl.history import LOG_FORMAT
 
-    return repo.git.log(
-        "--first-parent", "--diff-merges=first-parent", "--no-renames", "--raw", "--no-abbrev",
+    return _git(
+        repo, "log", "--first-parent", "--diff-merges=first-parent", "--no-renames", "--raw", "--no-abbrev",
         f"--format={LOG_FORMAT}", ref, "--", DEPLOYS_DIR,
     )
 
 
-def deploy_history(repo: git.Repo, ref: str) -> list[HistoryEntry]:
-    """Every deploy along the branch: one `git log --raw`, then each blob it names read once."""
-    from deployctl.history import blobs_needed, parse_log, raw_changes
+def deploy_history(repo: Repo, ref: str) -> list[HistoryEntry]:
+    """Every deploy along the branch: one `git log --raw`, and one `git cat-file --batch` that reads
+    each blob the log names once, fed while the log still streams, so the two processes overlap."""
+    from deployctl.history import COMMIT_MARK, LOG_FORMAT, blobs_needed, parse_log, raw_changes
 
-    commits = raw_changes(deploy_log_text(repo, ref))
-    shas = blobs_needed(commits)
-    return parse_log(commits, _read_blobs(repo, sorted(shas)) if shas else {})
+    cwd = str(repo.working_tree_dir or repo.git_dir)
+    args = ["git", "log", "--first-parent", "--diff-merges=first-parent", "--no-renames", "--raw", "--no-abbrev",
+            f"--format={LOG_FORMAT}", ref, "--", DEPLOYS_DIR]
+    log = subprocess.Popen(args, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           env={**os.environ, "LANGUAGE": "C", "LC_ALL": "C"})
+    cat = subprocess.Popen(["git", "-C", cwd, "cat-file", "--batch"], stdin=subprocess.PIPE,
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    cat_in, cat_out, log_out, log_err = cat.stdin, cat.stdout, log.stdout, log.stderr
+    assert cat_in and cat_out and log_out and log_err  # all four are PIPEs
+    outputs: dict[str, bytes] = {}
+    readers = [threading.Thread(target=lambda: outputs.__setitem__("blobs", cat_out.read())),
+               threading.Thread(target=lambda: outputs.__setitem__("err", log_err.read()))]
+    for reader in readers:
+        reader.start()
+    commits: list = []
+    asked: set[str] = set()
+    mark, pending = COMMIT_MARK.encode(), b""
+
+    def take(complete: bytes) -> None:
+        batch = raw_changes(complete.decode("utf-8", "surrogateescape"))
+        commits.extend(batch)
+        if new := sorted(blobs_needed(batch) - asked):
+            asked.update(new)
+            cat_in.write(("\n".join(new) + "\n").encode())
+
+    try:
+        for data in iter(lambda: log_out.read1(1 << 16), b""):  # type: ignore[attr-defined]  # a BufferedReader
+            pending += data
+            if (cut := pending.rfind(mark)) > 0:
+                take(pending[:cut])
+                pending = pending[cut:]
+        take(pending)
+    except BaseException:
+        log.kill()  # nobody reads its output any more
+        raise
+    finally:
+        log.wait()
+        cat_in.close()
+        for reader in readers:
+            reader.join()
+        cat.wait()
+    if log.returncode != 0:
+        import git
+
+        raise git.GitCommandError(args, log.returncode, outputs.get("err", b"").removesuffix(b"\n"), b"")
+    if cat.returncode != 0:
+        raise subprocess.CalledProcessError(cat.returncode, cat.args)
+    return parse_log(commits, _parse_batch(outputs.get("blobs", b"")))
 
 
-def first_parent_order(repo: git.Repo, ref: str) -> list[str]:
-    return repo.git.rev_list("--first-parent", ref, "--").split()
+def first_parent_order(repo: Repo, ref: str) -> list[str]:
+    return _git(repo, "rev-list", "--first-parent", ref, "--").split()
 
 
 def safe_branch_name(name: str) -> str:

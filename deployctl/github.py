@@ -322,29 +322,17 @@ class GitHub:
     # -- comments ---------------------------------------------------------------------------------
 
     def list_issue_comments(self, repo: str, number: int) -> list[dict[str, Any]]:
-        """Every comment of an issue or PR, oldest first, following the Link header's pages."""
-        comments: list[dict[str, Any]] = []
-        url: str | None = f"/repos/{repo}/issues/{number}/comments"
-        params: dict[str, Any] | None = {"per_page": 100}
-        seen: set[str] = set()
-        while url is not None:
-            resp = self._request("GET", url, params=params)
-            page = _json(resp, "GET")
-            if not isinstance(page, list):
-                raise GitHubError("GET", urlsplit(str(resp.url)).path, resp.status_code,
-                                  "the answer is not a list of comments")
-            comments.extend(c for c in page if isinstance(c, dict))
-            seen.add(str(resp.url))
-            url = resp.links.get("next", {}).get("url")
-            params = None  # the next link carries its own query
-            if url is not None and url in seen:
-                break
-        return comments
+        """Every comment of an issue or PR, oldest first."""
+        return self._all_pages(f"/repos/{repo}/issues/{number}/comments", "comments")
 
     def pull_request_reviews(self, repo: str, number: int) -> list[dict[str, Any]]:
-        """Every review of a PR, oldest first (GET /repos/{repo}/pulls/{n}/reviews, all pages)."""
-        reviews: list[dict[str, Any]] = []
-        url: str | None = f"/repos/{repo}/pulls/{number}/reviews"
+        """Every review of a PR, oldest first (GET /repos/{repo}/pulls/{n}/reviews)."""
+        return self._all_pages(f"/repos/{repo}/pulls/{number}/reviews", "reviews")
+
+    def _all_pages(self, path: str, what: str) -> list[dict[str, Any]]:
+        """A list endpoint's every page, following the Link header (a page seen twice ends the walk)."""
+        items: list[dict[str, Any]] = []
+        url: str | None = path
         params: dict[str, Any] | None = {"per_page": 100}
         seen: set[str] = set()
         while url is not None and url not in seen:
@@ -352,11 +340,11 @@ class GitHub:
             page = _json(resp, "GET")
             if not isinstance(page, list):
                 raise GitHubError("GET", urlsplit(str(resp.url)).path, resp.status_code,
-                                  "the answer is not a list of reviews")
-            reviews.extend(r for r in page if isinstance(r, dict))
+                                  f"the answer is not a list of {what}")
+            items.extend(i for i in page if isinstance(i, dict))
             seen.add(str(resp.url))
-            url, params = resp.links.get("next", {}).get("url"), None
-        return reviews
+            url, params = resp.links.get("next", {}).get("url"), None  # the next link carries its own query
+        return items
 
     def identity(self) -> str:
         """The login comments made with this token carry: GET /user, or, for a GitHub App installation

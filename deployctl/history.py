@@ -127,8 +127,9 @@ def parse_log(commits: list[RawCommit], blobs: dict[str, bytes]) -> list[History
             new, comment = _first_line(blobs.get(new_blob))
             if old == new:
                 continue
-            entries.append(HistoryEntry(merged=time, env=parts[1], app=parts[2], from_=old, to=new,
-                                        comment=comment, commit=sha, author=author, pr=pr))
+            # every value already has its field's type: construct without validating (10,000s of lines)
+            entries.append(HistoryEntry.model_construct(merged=time, env=parts[1], app=parts[2], from_=old, to=new,
+                                                        comment=comment, commit=sha, author=author, pr=pr))
     return entries
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from datetime import datetime
 from pathlib import Path
 
@@ -45,6 +46,8 @@ def build_preview(root: Path, base: str, stacks: list[str] | None, at: datetime,
     """Safeguards, commit logs and `pulumi preview` for each affected stack; and secrets to redact."""
     from deployctl.artifacts import artifact_oracle
 
+    if run_engine:  # the engine's import and `pulumi version` overlap the safeguards (nothing is written)
+        threading.Thread(target=_warm_engine, name="engine-warm-up", daemon=True).start()
     base_snap, head_snap, plan = load_pair(root, base, None)
     repos = AppRepos(root)
     with console.step("running the safeguards"):
@@ -84,6 +87,12 @@ def build_preview(root: Path, base: str, stacks: list[str] | None, at: datetime,
             head, head_time = ctx.head_sha, ctx.pushed_at
     report = PreviewReport(base=plan.base, head=head, head_time=head_time, stacks=previews, violations=violations)
     return report, secrets
+
+
+def _warm_engine() -> None:
+    from deployctl.engine import warm_up
+
+    warm_up().join()
 
 
 def post_comment(body: str) -> None:

@@ -16,13 +16,13 @@ from deployctl.gitaccess import (
     commit_snapshot,
     deploy_history,
     first_parent_order,
+    open_git,
     open_repo,
     resolve_ref,
     safe_branch_name,
     worktree_files,
     worktree_snapshot,
 )
-from deployctl.history import HistoryEntry, join, select
 from deployctl.model import DEPLOYS_DIR, Tag, deploy_path, same_commit, short
 from deployctl.order import env_order
 from deployctl.plan import Plan, make_plan
@@ -31,6 +31,7 @@ from deployctl.violations import CannotJudge, InputError, Severity, Violation, e
 
 if TYPE_CHECKING:
     from deployctl.engine import Engine
+    from deployctl.history import HistoryEntry
     from deployctl.status import StatusReport
 
 
@@ -93,7 +94,7 @@ def load_pair(root: Path, base: str, head: str | None) -> tuple[Snapshot, Snapsh
     rules compare them to), so the cost follows the change, not the repo. A change to the catalog
     or a stack config can change the verdict on any file: then everything is read.
     """
-    repo = open_repo(root)
+    repo = open_git(root)
     base_sha = resolve_ref(repo, base)
     head_sha = resolve_ref(repo, head) if head is not None else None
     paths = changed_paths(repo, base_sha, head_sha)
@@ -142,7 +143,9 @@ def run_plan(root: Path, base: str, head: str | None) -> Plan:
 def run_history(root: Path, env: str | None, app: str | None, limit: int | None,
                 with_engine: bool = True, ref: str = "HEAD") -> list[HistoryEntry]:
     """The joined trace: git history of deploys/ plus each stack's Pulumi updates."""
-    repo = open_repo(root)
+    from deployctl.history import join, select
+
+    repo = open_git(root)
     with console.step("reading the deploy history"):
         entries = deploy_history(repo, ref)
     envs = sorted({e.env for e in entries if env is None or e.env == env})
@@ -152,7 +155,8 @@ def run_history(root: Path, env: str | None, app: str | None, limit: int | None,
         engine = _engine(root)
         for name in console.track([e for e in envs if e in head.stacks], "reading stack histories"):
             updates[name] = engine.history(name)
-    entries = join(entries, updates, first_parent_order(repo, ref))
+    if updates:  # without Pulumi's updates there is nothing to join: the branch's order is not needed
+        entries = join(entries, updates, first_parent_order(repo, ref))
     return with_approvals(select(entries, env, app, limit))
 
 
