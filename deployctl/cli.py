@@ -16,7 +16,7 @@ from typing import Annotated
 import typer
 
 from deployctl import console
-from deployctl.violations import CannotJudge, ExitStatus, InputError, Violation, errors
+from deployctl.core.violations import CannotJudge, ExitStatus, InputError, Violation, errors
 
 app = typer.Typer(
     name="deployctl",
@@ -88,7 +88,7 @@ def check(
       deployctl check --base origin/main
       deployctl check --base origin/main --at 2026-12-24T10:00:00Z --json
     """
-    from deployctl.service import run_check
+    from deployctl.commands.service import run_check
 
     moment = _parse_time(at)
     try:
@@ -138,7 +138,7 @@ def up(
       deployctl up --base "$BEFORE" --head "$GITHUB_SHA"   after a merge, in CI
       deployctl up --stack production --force --reason "restore after the bad rollback"
     """
-    from deployctl.deploy import run_up
+    from deployctl.commands.up import run_up
 
     if force != (reason is not None) or (reason is not None and not reason.strip()):
         raise CannotJudge("--force and --reason go together: --force --reason \"why this overrides the guard\"")
@@ -166,13 +166,13 @@ def plan(
       deployctl plan --base origin/main
       deployctl plan --base HEAD~1 --head HEAD --json
     """
-    from deployctl.service import run_plan
+    from deployctl.commands.service import run_plan
 
     result = run_plan(repo, base, head)
     if as_json:
         console.as_json(result.model_dump(mode="json"))
         return
-    from deployctl.tables import plan_lines
+    from deployctl.report.tables import plan_lines
 
     for line in plan_lines(result):
         console.out(line)
@@ -199,8 +199,8 @@ def preview(
       deployctl preview --base origin/main
       deployctl preview --base "$BASE_SHA" --post
     """
-    from deployctl.render import render_comment
-    from deployctl.review import build_preview, post_comment, pull_request_base
+    from deployctl.commands.preview import build_preview, post_comment, pull_request_base
+    from deployctl.report.render import render_comment
 
     report, secrets = build_preview(repo, base or pull_request_base(), stack, _parse_time(at), offline=offline)
     body = render_comment(report, secrets)
@@ -221,13 +221,13 @@ def deployed(
     repo: RepoOpt = Path("."),
 ) -> None:
     """What runs where, read back from Pulumi (each stack's `deployed` output)."""
-    from deployctl.service import read_deployed
+    from deployctl.commands.service import read_deployed
 
     result = read_deployed(repo, stacks=stack)
     if as_json:
         console.as_json(result)
         return
-    from deployctl.tables import deployed_lines
+    from deployctl.report.tables import deployed_lines
 
     for line in deployed_lines(result):
         console.out(line)
@@ -254,13 +254,13 @@ def history(
       deployctl history production api --limit 10
       deployctl history --json
     """
-    from deployctl.service import run_history
+    from deployctl.commands.service import run_history
 
     entries = run_history(repo, env, app_name, limit, with_engine=not no_engine)
     if as_json:
         console.as_json([e.to_json() for e in entries])
         return
-    from deployctl.tables import history_table
+    from deployctl.report.tables import history_table
 
     for line in history_table(entries) if entries else []:
         console.out(line)
@@ -291,8 +291,8 @@ def metrics(
       deployctl metrics production api --bucket month --since 2026-01-01
       deployctl metrics --json
     """
-    from deployctl.metrics import BUCKETS, render_text
-    from deployctl.metricsload import run_metrics
+    from deployctl.commands.metrics import run_metrics
+    from deployctl.core.metrics import BUCKETS, render_text
 
     if bucket not in BUCKETS:
         raise CannotJudge(f"--bucket '{bucket}' is not one of {', '.join(BUCKETS)}")
@@ -324,8 +324,8 @@ def status(
       deployctl status
       deployctl status --html status.html
     """
-    from deployctl.service import run_status
-    from deployctl.status import render_html, render_text, status_rows
+    from deployctl.commands.service import run_status
+    from deployctl.report.status import render_html, render_text, status_rows
 
     report = run_status(repo)
     if html is not None:
@@ -351,7 +351,7 @@ def codeowners(
       deployctl codeowners            regenerate the file
       deployctl codeowners --check    in CI: fail when it is out of date
     """
-    from deployctl.service import codeowners as run_codeowners
+    from deployctl.commands.service import codeowners as run_codeowners
 
     diff = run_codeowners(repo, check_only)
     if check_only and diff:
@@ -378,7 +378,7 @@ def unlock(
       deployctl unlock staging
       deployctl unlock production --force
     """
-    from deployctl.backend import Refused, run_unlock
+    from deployctl.adapters.backend import Refused, run_unlock
 
     try:
         done = run_unlock(repo, env, force)
@@ -404,7 +404,7 @@ def doctor(
       deployctl doctor
       deployctl doctor --json
     """
-    from deployctl.doctor import render, run_doctor
+    from deployctl.commands.doctor import render, run_doctor
 
     checks = run_doctor(repo, timeout)
     if as_json:
@@ -458,8 +458,8 @@ def bump(
       deployctl bump staging api 3f2a9c1 -m "login fix"
       deployctl bump production api 3f2a9c1 --hotfix -m "outage fix" --branch hotfix/login
     """
-    from deployctl.model import Tag
-    from deployctl.service import write_deploy
+    from deployctl.commands.service import write_deploy
+    from deployctl.core.model import Tag
 
     tags = tuple(t for t, on in ((Tag.ROLLBACK, rollback), (Tag.HOTFIX, hotfix)) if on)
     _wrote(env, app_name, write_deploy(repo, env, app_name, commit, message, tags, branch, base), branch)
@@ -483,7 +483,7 @@ def promote(
     Example:
       deployctl promote api --from staging --to production -m "tested on staging"
     """
-    from deployctl.service import upstream_commit, write_deploy
+    from deployctl.commands.service import upstream_commit, write_deploy
 
     commit, source = upstream_commit(repo, from_env, app_name, base)
     console.error(f"promoting {app_name} {commit[:12]}: {source}")
@@ -508,8 +508,8 @@ def rollback(
       deployctl rollback production api
       deployctl rollback production api --to 3f2a9c1 -m "bad migration"
     """
-    from deployctl.model import Tag
-    from deployctl.service import rollback_target, write_deploy
+    from deployctl.commands.service import rollback_target, write_deploy
+    from deployctl.core.model import Tag
 
     commit = to or rollback_target(repo, env, app_name)
     _wrote(env, app_name, write_deploy(repo, env, app_name, commit, message or "rollback", (Tag.ROLLBACK,),

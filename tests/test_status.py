@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from deployctl.apprepos import AppRepos
-from deployctl.gitaccess import commit_snapshot, deploy_history, first_parent_order
-from deployctl.history import DeployResult, HistoryEntry, join
-from deployctl.outcomes import UpdateRecord
-from deployctl.snapshot import Snapshot
-from deployctl.status import (
+from deployctl.adapters.apprepos import AppRepos
+from deployctl.adapters.gitaccess import commit_snapshot, deploy_history, first_parent_order
+from deployctl.core.history import DeployResult, HistoryEntry, join
+from deployctl.core.outcomes import UpdateRecord
+from deployctl.core.snapshot import Snapshot
+from deployctl.report.status import (
     Cell,
     StatusReport,
     build_status,

@@ -1,11 +1,11 @@
-"""The text views (deployctl/tables.py): aligned, each commit shown by model.short."""
+"""The text views (deployctl/report/tables.py): aligned, each commit shown by model.short."""
 
 from __future__ import annotations
 
-from deployctl.changes import Op
-from deployctl.model import Tag
-from deployctl.plan import Plan, PlanChange
-from deployctl.tables import deployed_lines, plan_lines
+from deployctl.core.changes import Op
+from deployctl.core.model import Tag
+from deployctl.core.plan import Plan, PlanChange
+from deployctl.report.tables import deployed_lines, plan_lines
 
 
 def test_deployed_lines_name_each_app_with_its_short_commit_kind_and_comment() -> None:

@@ -1,0 +1,254 @@
+"""The artifact a deploy names must exist before the deploy merges (rule `artifact-missing`).
+
+A right commit whose build never ran (no image tag, no zip, no site folder) passes every other
+safeguard and fails only once the merge deploys it. The core here is pure: where each kind keeps
+its artifact (`artifact_ref`) and the rule over an `Artifacts` oracle, like the rules' `Commits`.
+The edge, `AwsArtifacts`, asks S3 and ECR through boto3 with the standard credential chain; it
+answers present or missing, and raises CannotJudge (exit 2) when it cannot tell: access denied
+(naming the permission to grant), no credentials, or an endpoint that does not answer in time.
+
+`local` apps are left to the rule `path-not-found` (the app's `path` at the commit): their
+artifact is the repository tree itself.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from deployctl.core.catalog import Kind, app_settings
+from deployctl.core.model import DeployFile
+from deployctl.core.snapshot import Snapshot
+from deployctl.core.violations import CannotJudge, Severity, Violation
+
+RULE = "artifact-missing"
+CONNECT_TIMEOUT = 5.0
+READ_TIMEOUT = 10.0
+MAX_ATTEMPTS = 2
+"""boto3's total attempts per call (the first and one retry): a dead endpoint costs at most
+MAX_ATTEMPTS x the timeout, plus up to 1 s of backoff. DEPLOYCTL_AWS_TIMEOUT (seconds) overrides both."""
+
+PARALLEL = 8
+"""Artifact questions in flight at once."""
+
+_ECR_HOST = re.compile(r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(\.cn)?$")
+
+
+class ArtifactRef(BaseModel):
+    """Where one deploy's artifact lives: an image tag, an object, or any object under a prefix."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["image", "object", "prefix"]
+    repository: str = ""
+    registry_id: str | None = None
+    region: str | None = None
+    tag: str = ""
+    bucket: str = ""
+    key: str = ""
+
+    def describe(self) -> str:
+        if self.kind == "image":
+            return f"image {self.repository}:{self.tag}"
+        if self.kind == "object":
+            return f"s3://{self.bucket}/{self.key}"
+        return f"any object under s3://{self.bucket}/{self.key}"
+
+
+def image_ref(image_repository: str, commit: str) -> ArtifactRef:
+    """`<account>.dkr.ecr.<region>.amazonaws.com/<name>` (or a bare repository name) to ECR's terms."""
+    host, _, name = image_repository.partition("/")
+    match = _ECR_HOST.match(host) if name else None
+    if match:
+        return ArtifactRef(kind="image", repository=name, registry_id=match["account"], region=match["region"],
+                           tag=commit)
+    return ArtifactRef(kind="image", repository=name or image_repository, tag=commit)
+
+
+def artifact_ref(app: str, kind: Kind, settings: Any, commit: str) -> ArtifactRef | None:
+    """The artifact each kind deploys for `commit`, as its component names it; None for `local`."""
+    if kind is Kind.ECS_SERVICE:
+        return image_ref(settings.image_repository, commit)
+    if kind is Kind.LAMBDA:
+        if settings.image_repository:
+            return image_ref(settings.image_repository, commit)
+        prefix = settings.prefix.strip("/")
+        return ArtifactRef(kind="object", bucket=settings.bucket,
+                           key=f"{prefix}/{commit}.zip" if prefix else f"{commit}.zip")
+    if kind is Kind.STATIC_SITE:
+        return ArtifactRef(kind="prefix", bucket=settings.bucket, key=f"{app}/{commit}/")
+    return None
+
+
+class Artifacts(Protocol):
+    """What the rule needs to know: does this artifact exist? Raises CannotJudge when it cannot tell."""
+
+    def exists(self, ref: ArtifactRef) -> bool: ...
+
+    def prefetch(self, refs: list[ArtifactRef]) -> None:
+        """Ask about many at once, so `exists` answers from memory (a hint; may do nothing)."""
+
+
+def check_artifacts(head: Snapshot, files: Iterable[DeployFile], artifacts: Artifacts) -> list[Violation]:
+    """`artifact-missing` for each file whose commit has no built artifact. Not waived by [hotfix]:
+    an urgent fix that was never built cannot run either."""
+    wanted: list[tuple[DeployFile, Kind, ArtifactRef]] = []
+    for f in files:
+        app, stack = head.catalog.apps.get(f.app), head.stacks.get(f.env)
+        if app is None or stack is None or app.kind is Kind.LOCAL:
+            continue
+        try:
+            settings = app_settings(f.app, app, stack.settings.settings.get(f.app))
+        except ValidationError:
+            continue  # invalid-settings says why
+        ref = artifact_ref(f.app, app.kind, settings, f.commit)
+        if ref is not None:
+            wanted.append((f, app.kind, ref))
+    if wanted:
+        artifacts.prefetch([ref for *_, ref in wanted])
+    found: list[Violation] = []
+    for f, kind, ref in wanted:
+        if artifacts.exists(ref):
+            continue
+        found.append(Violation(
+            rule=RULE, severity=Severity.ERROR, file=f.path, line=f.current.line, env=f.env, app=f.app,
+            message=f"the artifact of {f.commit[:12]} does not exist: {ref.describe()} ({kind} "
+            f"'{f.app}' deploys it); build and publish it for this commit (your CI's build job) "
+            "before merging, or the deploy fails",
+        ))
+    return found
+
+
+# -- the edge: S3 and ECR through boto3 -----------------------------------------------------------
+
+_MISSING = {"ImageNotFoundException", "RepositoryNotFoundException", "NoSuchKey", "404", "NotFound", "NoSuchBucket"}
+_DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "403", "Forbidden",
+           "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "UnrecognizedClientException",
+           "InvalidClientTokenId"}
+_PERMISSION = {"image": "ecr:DescribeImages", "object": "s3:GetObject", "prefix": "s3:ListBucket"}
+_SKIP = "or run with --offline to skip the artifact check"
+
+
+def _resource(ref: ArtifactRef) -> str:
+    if ref.kind == "image":
+        return f"arn:aws:ecr:{ref.region or '<region>'}:{ref.registry_id or '<account>'}:repository/{ref.repository}"
+    if ref.kind == "object":
+        return f"arn:aws:s3:::{ref.bucket}/{ref.key}"
+    return f"arn:aws:s3:::{ref.bucket}"
+
+
+class AwsArtifacts:
+    """Asks AWS (or AWS_ENDPOINT_URL) whether artifacts exist; one client per service and region."""
+
+    def __init__(self, timeout: float | None = None, session: Any = None):
+        env_timeout = os.environ.get("DEPLOYCTL_AWS_TIMEOUT")
+        connect, read = CONNECT_TIMEOUT, READ_TIMEOUT
+        if timeout is not None or env_timeout:
+            try:
+                connect = read = float(timeout if timeout is not None else env_timeout)  # type: ignore[arg-type]  # one is set (the if)
+            except ValueError:
+                raise CannotJudge(f"DEPLOYCTL_AWS_TIMEOUT={env_timeout!r} is not a number of seconds") from None
+        self.connect_timeout, self.read_timeout = connect, read
+        self.timeout = max(connect, read)
+        self._session = session
+        self._clients: dict[tuple[str, str | None], Any] = {}
+        self._seen: dict[ArtifactRef, bool] = {}
+
+    def _client(self, service: str, region: str | None) -> Any:
+        """boto3 loads on the first question only: a repo of `local` apps never pays for it."""
+        import boto3
+        from botocore.config import Config
+
+        if self._session is None:
+            self._session = boto3.session.Session()
+        key = (service, region)
+        if key not in self._clients:
+            config = Config(connect_timeout=self.connect_timeout, read_timeout=self.read_timeout,
+                            retries={"total_max_attempts": MAX_ATTEMPTS, "mode": "standard"})
+            self._clients[key] = self._session.client(
+                service, region_name=region or self._session.region_name or "us-east-1", config=config)
+        return self._clients[key]
+
+    def exists(self, ref: ArtifactRef) -> bool:
+        if ref not in self._seen:
+            self._seen[ref] = self._ask(ref)
+        return self._seen[ref]
+
+    def prefetch(self, refs: list[ArtifactRef]) -> None:
+        """Ask side by side (boto3 clients are thread-safe); the first CannotJudge is raised."""
+        todo = sorted({r for r in refs if r not in self._seen}, key=lambda r: r.describe())
+        if len(todo) < 2:
+            return
+        for ref in todo:  # create the clients here: boto3's client creation is not thread-safe
+            self._client("ecr" if ref.kind == "image" else "s3", ref.region)
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=min(PARALLEL, len(todo))) as pool:
+            for ref, answer in zip(todo, pool.map(self._ask, todo), strict=True):
+                self._seen[ref] = answer
+
+    def _ask(self, ref: ArtifactRef) -> bool:
+        from botocore.exceptions import (
+            BotoCoreError,
+            ClientError,
+            ConnectionError,
+            NoCredentialsError,
+            ReadTimeoutError,
+        )
+
+        client = self._client("ecr" if ref.kind == "image" else "s3", ref.region)
+        endpoint = client.meta.endpoint_url
+        what = f"cannot confirm that {ref.describe()} exists"
+        try:
+            if ref.kind == "image":
+                kwargs: dict[str, Any] = {"repositoryName": ref.repository, "imageIds": [{"imageTag": ref.tag}]}
+                if ref.registry_id:
+                    kwargs["registryId"] = ref.registry_id
+                client.describe_images(**kwargs)
+                return True
+            if ref.kind == "object":
+                client.head_object(Bucket=ref.bucket, Key=ref.key)
+                return True
+            answer = client.list_objects_v2(Bucket=ref.bucket, Prefix=ref.key, MaxKeys=1)
+            return int(answer.get("KeyCount", 0)) > 0
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            code = str(error.get("Code", ""))
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if code in _MISSING:
+                return False
+            if code in _DENIED or status == 403:
+                raise CannotJudge(
+                    f"{what}: {endpoint} answered {code or status} (access denied); grant "
+                    f"{_PERMISSION[ref.kind]} on {_resource(ref)} to the identity deployctl runs as "
+                    f"(the standard AWS credential chain), {_SKIP}") from None
+            raise CannotJudge(f"{what}: {endpoint} answered {code or status} {error.get('Message', '')}".rstrip()
+                              + f"; {_SKIP}") from None
+        except NoCredentialsError:
+            raise CannotJudge(f"{what}: no AWS credentials (environment, shared config, SSO or instance "
+                              f"role); provide them, {_SKIP}") from None
+        except (ConnectionError, ReadTimeoutError) as exc:
+            raise CannotJudge(
+                f"{what}: {endpoint} did not answer within {self.timeout:g} s ({MAX_ATTEMPTS} attempts, "
+                f"{type(exc).__name__}); check the network or AWS_ENDPOINT_URL, {_SKIP}") from None
+        except BotoCoreError as exc:
+            raise CannotJudge(f"{what}: {type(exc).__name__} talking to {endpoint}; {_SKIP}") from None
+
+
+def artifact_oracle(offline: bool) -> Artifacts | None:
+    """The oracle for `check` and `preview`; None (with a warning) when --offline skips the AWS calls."""
+    if offline:
+        from deployctl import console
+
+        console.info(f"warning: --offline: the {RULE} rule is skipped (S3 and ECR are not asked whether each "
+                     "artifact was built)")
+        return None
+    return AwsArtifacts()
+
+
+__all__ = ["RULE", "ArtifactRef", "Artifacts", "AwsArtifacts", "artifact_oracle", "artifact_ref", "check_artifacts",
+           "image_ref"]
