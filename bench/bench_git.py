@@ -193,7 +193,7 @@ def run(opts: Options) -> list[Figure]:
     warm = env_with_cache(cache)
     check, plan = ("check", "--base", large.base, "--json"), ("plan", "--base", large.base, "--json")
     commands = {
-        "startup": lambda: sh([PYTHON, "-c", "import deployctl.commands.service"]),
+        "startup": lambda: sh([PYTHON, "-c", "import deployctl.commands.load"]),
         "check_large": lambda: sh(deployctl(*check), large.path, warm),
         "plan_large": lambda: sh(deployctl(*plan), large.path, warm),
         "floor_large": floor(large, cache),
@@ -238,7 +238,7 @@ def run(opts: Options) -> list[Figure]:
         Figure(f"plan --base: {big} / {sm} (same PR size)", t["plan_large"], t["plan_small"],
                f"floor ratio {t['floor_large'] / t['floor_small']:.2f}x", max_ratio=1.25),
         *history_figures(t, s),
-        Figure("python -c 'import deployctl.commands.service' (in every command)", t["startup"],
+        Figure("python -c 'import deployctl.commands.load' (in every command)", t["startup"],
                note="fixed cost, included above"),
         *imports,
     ]

@@ -88,7 +88,7 @@ def check(
       deployctl check --base origin/main
       deployctl check --base origin/main --at 2026-12-24T10:00:00Z --json
     """
-    from deployctl.commands.service import run_check
+    from deployctl.commands.check import run_check
 
     moment = _parse_time(at)
     try:
@@ -166,7 +166,7 @@ def plan(
       deployctl plan --base origin/main
       deployctl plan --base HEAD~1 --head HEAD --json
     """
-    from deployctl.commands.service import run_plan
+    from deployctl.commands.plan import run_plan
 
     result = run_plan(repo, base, head)
     if as_json:
@@ -221,7 +221,7 @@ def deployed(
     repo: RepoOpt = Path("."),
 ) -> None:
     """What runs where, read back from Pulumi (each stack's `deployed` output)."""
-    from deployctl.commands.service import read_deployed
+    from deployctl.commands.deployed import read_deployed
 
     result = read_deployed(repo, stacks=stack)
     if as_json:
@@ -254,7 +254,7 @@ def history(
       deployctl history production api --limit 10
       deployctl history --json
     """
-    from deployctl.commands.service import run_history
+    from deployctl.commands.history import run_history
 
     entries = run_history(repo, env, app_name, limit, with_engine=not no_engine)
     if as_json:
@@ -324,7 +324,7 @@ def status(
       deployctl status
       deployctl status --html status.html
     """
-    from deployctl.commands.service import run_status
+    from deployctl.commands.status import run_status
     from deployctl.report.status import render_html, render_text, status_rows
 
     report = run_status(repo)
@@ -351,7 +351,7 @@ def codeowners(
       deployctl codeowners            regenerate the file
       deployctl codeowners --check    in CI: fail when it is out of date
     """
-    from deployctl.commands.service import codeowners as run_codeowners
+    from deployctl.commands.codeowners import codeowners as run_codeowners
 
     diff = run_codeowners(repo, check_only)
     if check_only and diff:
@@ -458,7 +458,7 @@ def bump(
       deployctl bump staging api 3f2a9c1 -m "login fix"
       deployctl bump production api 3f2a9c1 --hotfix -m "outage fix" --branch hotfix/login
     """
-    from deployctl.commands.service import write_deploy
+    from deployctl.commands.bump import write_deploy
     from deployctl.core.model import Tag
 
     tags = tuple(t for t, on in ((Tag.ROLLBACK, rollback), (Tag.HOTFIX, hotfix)) if on)
@@ -483,7 +483,7 @@ def promote(
     Example:
       deployctl promote api --from staging --to production -m "tested on staging"
     """
-    from deployctl.commands.service import upstream_commit, write_deploy
+    from deployctl.commands.bump import upstream_commit, write_deploy
 
     commit, source = upstream_commit(repo, from_env, app_name, base)
     console.error(f"promoting {app_name} {commit[:12]}: {source}")
@@ -508,7 +508,7 @@ def rollback(
       deployctl rollback production api
       deployctl rollback production api --to 3f2a9c1 -m "bad migration"
     """
-    from deployctl.commands.service import rollback_target, write_deploy
+    from deployctl.commands.bump import rollback_target, write_deploy
     from deployctl.core.model import Tag
 
     commit = to or rollback_target(repo, env, app_name)

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from deployctl.adapters.gitaccess import worktree_snapshot
-from deployctl.commands.service import related_paths
+from deployctl.commands.load import related_paths
 from deployctl.core.rules.registry import LOADED_WITH_BASE, RULES
 from tests.builders import PROJECT_ROOT
 from tests.scenario import build

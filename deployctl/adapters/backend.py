@@ -506,7 +506,7 @@ def run_unlock(root: Path, env: str, force: bool) -> list[str]:
 
     from pulumi import automation as auto
 
-    from deployctl.commands.service import _engine, load_head
+    from deployctl.commands.load import _engine, load_head
     from deployctl.core.envconfig import PROJECT
 
     head = load_head(root)

@@ -1,1 +1,2 @@
-"""One module per verb (preview, up, metrics, doctor; the rest in service.py), wired by cli.py."""
+"""One module per verb (check, plan, preview, up, bump with promote and rollback, history, status, metrics,
+deployed, codeowners, doctor); load.py reads the deploy repo for them; cli.py wires them to the CLI."""

@@ -77,7 +77,7 @@ def run_metrics(root: Path, env: str | None, app: str | None, since: datetime | 
                 bucket: Bucket, now: datetime, with_engine: bool = True, offline: bool = False) -> Metrics:
     """The four keys from the joined trace (`history`) and the app repositories' commit dates."""
     from deployctl.adapters.gitaccess import worktree_files
-    from deployctl.commands.service import run_history
+    from deployctl.commands.history import run_history
     from deployctl.core.snapshot import build_snapshot
 
     config = build_snapshot(worktree_files(root, paths=set()))  # catalog and stack configs only

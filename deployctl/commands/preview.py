@@ -10,7 +10,7 @@ from pathlib import Path
 from deployctl import console
 from deployctl.adapters.apprepos import AppRepos
 from deployctl.adapters.backend import enforce_ci_policy
-from deployctl.commands.service import _engine, load_pair
+from deployctl.commands.load import _engine, load_pair
 from deployctl.core import rules
 from deployctl.core.plan import PlanChange
 from deployctl.core.snapshot import Snapshot

@@ -17,7 +17,7 @@ from deployctl import console
 from deployctl.adapters.apprepos import AppRepos
 from deployctl.adapters.backend import DEFAULT_LOCK_TIMEOUT, DeployGuard, enforce_ci_policy
 from deployctl.adapters.gitaccess import changed_paths, open_repo, resolve_ref
-from deployctl.commands.service import _engine, load_head, load_pair, ordered_envs
+from deployctl.commands.load import _engine, load_head, load_pair, ordered_envs
 from deployctl.core import rules
 from deployctl.core.outcomes import Outcome
 from deployctl.core.plan import PlanChange, affected_envs, pr_number
