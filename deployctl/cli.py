@@ -378,7 +378,8 @@ def unlock(
       deployctl unlock staging
       deployctl unlock production --force
     """
-    from deployctl.adapters.backend import Refused, run_unlock
+    from deployctl.adapters.backend import Refused
+    from deployctl.commands.unlock import run_unlock
 
     try:
         done = run_unlock(repo, env, force)
