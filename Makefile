@@ -43,10 +43,13 @@ browser:
 
 lint: dev
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/deployctl codeowners --check
 
+# mypy reads its files and its strict core from pyproject.toml ([tool.mypy]).
 test: setup
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
 
 # The demo keeps its state in the repo's file backend, on purpose: allowed even under CI=true.

@@ -88,7 +88,7 @@ def interleave(cases: dict[str, tuple[Callable[[], object], Callable[[], object]
             prepare, go, validate = cases[name]
             arg = prepare()
             start = time.perf_counter()
-            result = go() if arg is None else go(arg)  # type: ignore[call-arg]
+            result = go() if arg is None else go(arg)  # type: ignore[call-arg]  # go takes what prepare made
             times[name].append(time.perf_counter() - start)
             validate(result)
             log(f"    {name}: {times[name][-1]:.2f} s")
@@ -227,8 +227,8 @@ def mocks_figures(s: Sizes, repos: AppRepos, runs: int) -> list[Figure]:
     samples: dict[str, list[dict[str, float]]] = {"ours": [], "bare": []}
 
     def registered_all(result: object) -> None:  # one component and one custom resource per app
-        if result["registered"] != 2 * s.mock_apps:  # type: ignore[index]
-            raise RuntimeError(f"{result['registered']} resources registered under mocks, "  # type: ignore[index]
+        if result["registered"] != 2 * s.mock_apps:  # type: ignore[index]  # the mocks case returns a dict
+            raise RuntimeError(f"{result['registered']} resources registered under mocks, "  # type: ignore[index]  # the mocks case returns a dict
                                f"expected {2 * s.mock_apps}")
 
     def case(which: str):
@@ -334,14 +334,14 @@ def bare_project(n: int, components: bool = False) -> Path:
 
 
 def no_change(outcome: object) -> None:
-    if not outcome.ok or set(outcome.counts) - {"same"}:  # type: ignore[attr-defined]
-        raise RuntimeError(f"expected a no-change preview, got {outcome.counts} {outcome.error}")  # type: ignore[attr-defined]
+    if not outcome.ok or set(outcome.counts) - {"same"}:  # type: ignore[attr-defined]  # an engine case returns an Outcome
+        raise RuntimeError(f"expected a no-change preview, got {outcome.counts} {outcome.error}")  # type: ignore[attr-defined]  # an engine case returns an Outcome
 
 
 def one_update(outcome: object) -> None:
-    counts = outcome.counts  # type: ignore[attr-defined]
-    if not outcome.ok or counts.get("update") != 1 or set(counts) - {"same", "update"}:  # type: ignore[attr-defined]
-        raise RuntimeError(f"expected one update, got {counts} {outcome.error}")  # type: ignore[attr-defined]
+    counts = outcome.counts  # type: ignore[attr-defined]  # an engine case returns an Outcome
+    if not outcome.ok or counts.get("update") != 1 or set(counts) - {"same", "update"}:  # type: ignore[attr-defined]  # an engine case returns an Outcome
+        raise RuntimeError(f"expected one update, got {counts} {outcome.error}")  # type: ignore[attr-defined]  # an engine case returns an Outcome
 
 
 def ensure_up(engine, env: str, label: str) -> None:
@@ -465,7 +465,7 @@ class MergeWorld:
 
 
 def only_touched(result: object) -> None:
-    touched, out = result  # type: ignore[misc]
+    touched, out = result  # type: ignore[misc]  # this case returns a pair
     ran = {m.group(1): m.group(2) for m in OK_LINE.finditer(out)}
     if set(ran) != set(touched) or any("update 1" not in c for c in ran.values()):
         raise RuntimeError(f"expected ok with one update for exactly {touched}, got {ran}\n{out[-2000:]}")

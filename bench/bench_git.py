@@ -73,14 +73,14 @@ def warm_cache(repo: DeployRepo, cache: Path) -> None:
 
 
 def check_ok(result: object) -> None:
-    report = json.loads(result.stdout)  # type: ignore[attr-defined]
+    report = json.loads(result.stdout)  # type: ignore[attr-defined]  # a CompletedProcess
     if not report["ok"] or report["violations"]:
         raise RuntimeError(f"the benchmark PR is not clean: {report['violations'][:3]}")
 
 
 def plan_has(n: int):
     def validate(result: object) -> None:
-        changes = json.loads(result.stdout)["changes"]  # type: ignore[attr-defined]
+        changes = json.loads(result.stdout)["changes"]  # type: ignore[attr-defined]  # a CompletedProcess
         if len(changes) != n:
             raise RuntimeError(f"plan lists {len(changes)} changes, expected {n}")
     return validate
@@ -88,7 +88,7 @@ def plan_has(n: int):
 
 def history_has(n: int):
     def validate(result: object) -> None:
-        entries = json.loads(result.stdout)  # type: ignore[attr-defined]
+        entries = json.loads(result.stdout)  # type: ignore[attr-defined]  # a CompletedProcess
         if len(entries) != n:
             raise RuntimeError(f"history has {len(entries)} entries, expected {n}")
     return validate
@@ -96,7 +96,7 @@ def history_has(n: int):
 
 def metrics_has(n: int):
     def validate(result: object) -> None:
-        report = json.loads(result.stdout)  # type: ignore[attr-defined]
+        report = json.loads(result.stdout)  # type: ignore[attr-defined]  # a CompletedProcess
         deploys = sum(e["deploys"] for e in report["envs"].values())
         leads = sum((e["lead_time_s"] or {}).get("n", 0) for e in report["envs"].values())
         if deploys != n or leads < n:

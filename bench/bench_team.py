@@ -71,7 +71,7 @@ def run(opts: Options) -> list[Figure]:
         bucket = server.new_bucket("bench-state")
         s3_env = {**CREDENTIALS, "AWS_ENDPOINT_URL": server.endpoint, "PULUMI_BACKEND_URL": server.backend_url(bucket)}
         figures = [lock_figure(server.endpoint, bucket, server.client("s3"), tmp)]
-        log(f"  lock: {figures[0].ours * 1000:.1f} ms on S3, {figures[0].floor * 1000:.1f} ms on file")  # type: ignore[operator]
+        log(f"  lock: {figures[0].ours * 1000:.1f} ms on S3, {figures[0].floor * 1000:.1f} ms on file")  # type: ignore[operator]  # both set on S3
 
         source = merge_repo(s.merge_envs, s.merge_apps, repos)
         file_world = MergeWorld(source, repos, s.merge_envs, s.merge_apps)

@@ -7,9 +7,11 @@ resolves to that commit only once the app's resources were created or updated.
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
 import pulumi
 
+from components.base import AppComponent
 from components.spec import AppSpec
 from deployctl.catalog import Kind
 
@@ -21,13 +23,13 @@ _KINDS = {
 }
 
 
-def component_class(kind: Kind) -> type[pulumi.ComponentResource]:
+def component_class(kind: Kind) -> type[AppComponent[Any]]:
     module, _, name = _KINDS[kind].partition(":")
     return getattr(importlib.import_module(module), name)
 
 
-def make_component(spec: AppSpec, opts: pulumi.ResourceOptions | None = None) -> pulumi.ComponentResource:
+def make_component(spec: AppSpec, opts: pulumi.ResourceOptions | None = None) -> AppComponent[Any]:
     return component_class(spec.kind)(spec.app, spec, opts)
 
 
-__all__ = ["AppSpec", "component_class", "make_component"]
+__all__ = ["AppComponent", "AppSpec", "component_class", "make_component"]

@@ -13,6 +13,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from components.base import AppComponent
 from components.spec import AppSpec
 from deployctl.catalog import EcsServiceSettings
 
@@ -37,13 +38,15 @@ def container_definitions(spec: AppSpec, settings: EcsServiceSettings) -> str:
     return json.dumps([container], sort_keys=True)
 
 
-class EcsServiceApp(pulumi.ComponentResource):
+class EcsServiceApp(AppComponent[EcsServiceSettings]):
     """An app running on ECS Fargate; `version` is the commit, which is the image tag."""
 
+    type_name = "deploys:apps:EcsServiceApp"
+    settings_type = EcsServiceSettings
+
     def __init__(self, name: str, spec: AppSpec, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("deploys:apps:EcsServiceApp", name, None, opts)
-        settings: EcsServiceSettings = spec.settings
-        self.version = spec.commit
+        super().__init__(name, spec, opts)
+        settings = self.settings
         child = pulumi.ResourceOptions(parent=self)
 
         self.task_definition = aws.ecs.TaskDefinition(
@@ -84,3 +87,6 @@ class EcsServiceApp(pulumi.ComponentResource):
         self.register_outputs(
             {"version": spec.commit, "task_definition": self.task_definition.arn, "service": self.service.name}
         )
+
+    def health_target(self) -> dict[str, Any]:
+        return {"cluster": self.settings.cluster, "service": self.service.name}

@@ -13,6 +13,7 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ResourceProvider, UpdateResult
 
+from components.base import AppComponent
 from components.spec import AppSpec
 from deployctl.catalog import Kind
 
@@ -53,21 +54,15 @@ class HealthCheck(pulumi.dynamic.Resource):
         super().__init__(HealthCheckProvider(), name, {**props, "tries": None, "detail": None}, opts)
 
 
-def health_target(spec: AppSpec, component: pulumi.Resource) -> dict[str, Any]:
-    """Where the check looks, per kind, from the component's own resources (Outputs resolve after them)."""
+def health_target(spec: AppSpec, component: AppComponent[Any]) -> dict[str, Any]:
+    """Where the check looks: the app, and what its kind says (AppComponent.health_target)."""
     target: dict[str, Any] = {"env": spec.env, "app": spec.app, "kind": spec.kind.value, "commit": spec.commit}
     if spec.kind is Kind.LOCAL:
         target["workdir"] = str(Path(spec.deploy_root or ".") / spec.app / "current")
-    elif spec.kind is Kind.ECS_SERVICE:
-        target.update(cluster=spec.settings.cluster, service=component.service.name)  # type: ignore[attr-defined]
-    elif spec.kind is Kind.LAMBDA:
-        target.update(function=component.function.name, alias=component.alias.name)  # type: ignore[attr-defined]
-    elif spec.kind is Kind.STATIC_SITE:
-        target["url"] = component.distribution.domain_name.apply(lambda d: f"https://{d}/")  # type: ignore[attr-defined]
-    return target
+    return {**target, **component.health_target()}
 
 
-def make_health_check(spec: AppSpec, component: pulumi.Resource) -> HealthCheck | None:
+def make_health_check(spec: AppSpec, component: AppComponent[Any]) -> HealthCheck | None:
     """The app's check, run after the component's resources; None when the app sets no health."""
     health = getattr(spec.settings, "health", None)
     if health is None:

@@ -7,9 +7,12 @@ numbered version and `live` moves to it, which keeps the previous version around
 
 from __future__ import annotations
 
+from typing import Any
+
 import pulumi
 import pulumi_aws as aws
 
+from components.base import AppComponent
 from components.spec import AppSpec
 from deployctl.catalog import LambdaSettings
 
@@ -22,13 +25,15 @@ def zip_key(prefix: str, commit: str) -> str:
     return f"{prefix}/{commit}.zip" if prefix else f"{commit}.zip"
 
 
-class LambdaApp(pulumi.ComponentResource):
+class LambdaApp(AppComponent[LambdaSettings]):
     """An app running as a Lambda function; `version` is the commit, callers invoke alias `live`."""
 
+    type_name = "deploys:apps:LambdaApp"
+    settings_type = LambdaSettings
+
     def __init__(self, name: str, spec: AppSpec, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("deploys:apps:LambdaApp", name, None, opts)
-        settings: LambdaSettings = spec.settings
-        self.version = spec.commit
+        super().__init__(name, spec, opts)
+        settings = self.settings
         child = pulumi.ResourceOptions(parent=self)
 
         image = settings.image_repository is not None
@@ -62,3 +67,6 @@ class LambdaApp(pulumi.ComponentResource):
         self.register_outputs(
             {"version": spec.commit, "function_version": self.function.version, "alias": self.alias.arn}
         )
+
+    def health_target(self) -> dict[str, Any]:
+        return {"function": self.function.name, "alias": self.alias.name}

@@ -26,7 +26,9 @@ from urllib.parse import unquote, urlparse
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ResourceProvider, UpdateResult
 
+from components.base import AppComponent
 from components.spec import AppSpec
+from deployctl.catalog import LocalSettings
 
 if TYPE_CHECKING:
     from deployctl.apprepos import AppRepos
@@ -203,14 +205,16 @@ class LocalRelease(pulumi.dynamic.Resource):
         )
 
 
-class LocalApp(pulumi.ComponentResource):
+class LocalApp(AppComponent[LocalSettings]):
     """An app released on this machine; `version` is the commit."""
 
+    type_name = "deploys:apps:LocalApp"
+    settings_type = LocalSettings
+
     def __init__(self, name: str, spec: AppSpec, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("deploys:apps:LocalApp", name, None, opts)
+        super().__init__(name, spec, opts)
         if not spec.deploy_root:
             raise ValueError(f"env '{spec.env}' has no deploys:deployRoot for local app '{name}'")
-        self.version = spec.commit
         self.release = LocalRelease(
             f"{name}-release",
             {
@@ -218,7 +222,7 @@ class LocalApp(pulumi.ComponentResource):
                 "commit": spec.commit,
                 "path": spec.path,
                 "deploy_root": spec.deploy_root,
-                "keep_releases": spec.setting("keep_releases", spec.settings.keep_releases),
+                "keep_releases": spec.setting("keep_releases", self.settings.keep_releases),
                 "source": portable_source(spec.repo_url),
             },
             pulumi.ResourceOptions(parent=self),

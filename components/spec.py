@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
-from deployctl.catalog import Kind
+from deployctl.catalog import AppSettings, Kind
+
+if TYPE_CHECKING:
+    import pulumi
+
+T = TypeVar("T")
 
 
 class AppSpec(BaseModel):
@@ -20,8 +25,9 @@ class AppSpec(BaseModel):
     comment: str = ""
     repo_url: str
     path: str | None = None
-    settings: Any
-    """The kind's validated settings model (catalog settings with the env's overrides)."""
+    settings: AppSettings
+    """The kind's validated settings model (catalog settings with the env's overrides); each component
+    takes its own kind's subclass (components/base.py)."""
     deploy_root: str | None = None
     depends_on: list[str] = []
     secret_settings: tuple[str, ...] = ()
@@ -32,7 +38,7 @@ class AppSpec(BaseModel):
 
         return is_secret_setting(self.secret_settings, path)
 
-    def setting(self, path: str, value: Any) -> Any:
+    def setting(self, path: str, value: T) -> T | pulumi.Output[T]:
         """The value, kept secret in Pulumi's state, outputs and events when its setting is secret."""
         if value is None or not self.is_secret(path):
             return value

@@ -9,9 +9,12 @@ runs the new origin, so the edges stop serving the old site.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pulumi
 import pulumi_aws as aws
 
+from components.base import AppComponent
 from components.cdn_invalidation import CacheInvalidation
 from components.spec import AppSpec
 from deployctl.catalog import StaticSiteSettings
@@ -32,13 +35,15 @@ def viewer_certificate(settings: StaticSiteSettings) -> aws.cloudfront.Distribut
     return aws.cloudfront.DistributionViewerCertificateArgs(cloudfront_default_certificate=True)
 
 
-class StaticSiteApp(pulumi.ComponentResource):
+class StaticSiteApp(AppComponent[StaticSiteSettings]):
     """A static site behind CloudFront; `version` is the commit, which is the origin path."""
 
+    type_name = "deploys:apps:StaticSiteApp"
+    settings_type = StaticSiteSettings
+
     def __init__(self, name: str, spec: AppSpec, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("deploys:apps:StaticSiteApp", name, None, opts)
-        settings: StaticSiteSettings = spec.settings
-        self.version = spec.commit
+        super().__init__(name, spec, opts)
+        settings = self.settings
         child = pulumi.ResourceOptions(parent=self)
         origin_path = f"/{spec.app}/{spec.commit}"
 
@@ -88,3 +93,6 @@ class StaticSiteApp(pulumi.ComponentResource):
         self.register_outputs(
             {"version": spec.commit, "domain_name": self.distribution.domain_name, "id": self.distribution.id}
         )
+
+    def health_target(self) -> dict[str, Any]:
+        return {"url": self.distribution.domain_name.apply(lambda d: f"https://{d}/")}

@@ -149,7 +149,7 @@ class AwsArtifacts:
         connect, read = CONNECT_TIMEOUT, READ_TIMEOUT
         if timeout is not None or env_timeout:
             try:
-                connect = read = float(timeout if timeout is not None else env_timeout)  # type: ignore[arg-type]
+                connect = read = float(timeout if timeout is not None else env_timeout)  # type: ignore[arg-type]  # one is set (the if)
             except ValueError:
                 raise CannotJudge(f"DEPLOYCTL_AWS_TIMEOUT={env_timeout!r} is not a number of seconds") from None
         self.connect_timeout, self.read_timeout = connect, read

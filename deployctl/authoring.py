@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from deployctl.changes import Op, file_changes
-from deployctl.model import DeployFile, Tag, render_line
+from deployctl.model import DeployFile, Tag, render_line, same_commit
 from deployctl.snapshot import RepoFiles, Snapshot
 from deployctl.tree import Entry, EntryKind
 
@@ -18,8 +18,7 @@ def prepend(old: bytes | None, commit: str, message: str = "", tags: tuple[Tag, 
 
 def previous_commit(file: DeployFile) -> str | None:
     """The most recent earlier deploy of a different commit: what a rollback returns to."""
-    return next((h.commit for h in file.history if h.commit != file.commit
-                 and not file.commit.startswith(h.commit) and not h.commit.startswith(file.commit)), None)
+    return next((h.commit for h in file.history if not same_commit(h.commit, file.commit)), None)
 
 
 def with_file(files: RepoFiles, path: str, data: bytes) -> RepoFiles:
@@ -30,10 +29,6 @@ def with_file(files: RepoFiles, path: str, data: bytes) -> RepoFiles:
         entries.append(Entry(path=env_dir, kind=EntryKind.DIR))
     entries.append(Entry(path=path, kind=EntryKind.FILE, data=data))
     return files.model_copy(update={"entries": entries})
-
-
-def same_commit(a: str | None, b: str | None) -> bool:
-    return bool(a and b) and (a.startswith(b) or b.startswith(a))  # type: ignore[union-attr]
 
 
 def group_still_needed(base: Snapshot, head: Snapshot, env: str, app: str) -> tuple[str | None, list[str]]:

@@ -29,12 +29,12 @@ from urllib.parse import parse_qs, unquote, urlparse
 from pydantic import BaseModel, ConfigDict
 
 from deployctl.outcomes import Outcome, UpdateRecord
+from deployctl.updatemessage import forced_message
 from deployctl.violations import CannotJudge
 
 STATE_DIR = ".pulumi-state"
 ALLOW_LOCAL = "DEPLOYCTL_ALLOW_LOCAL_BACKEND"
 LOCKS_DIR = ".pulumi/locks"
-FORCED_MARK = "[forced: "
 DEFAULT_LOCK_TIMEOUT = 300.0
 NETWORK_TIMEOUT = 20
 _HEX = re.compile(r"[0-9a-f]{7,64}")
@@ -74,7 +74,9 @@ def passphrase_set(environ: dict[str, str] | os._Environ[str]) -> bool:
     if environ.get("PULUMI_CONFIG_PASSPHRASE"):
         return True
     file = environ.get("PULUMI_CONFIG_PASSPHRASE_FILE")
-    return bool(file) and Path(file).is_file() and bool(Path(file).read_text(encoding="utf-8").strip())
+    if not file:
+        return False
+    return Path(file).is_file() and bool(Path(file).read_text(encoding="utf-8").strip())
 
 
 def secrets_provider(root: Path, env: str) -> str | None:
@@ -125,10 +127,8 @@ def enforce_ci_policy(root: Path, protected: dict[str, bool]) -> None:
 
 
 def update_head(record: UpdateRecord) -> str | None:
-    """The deploy-repo commit an update ran from: Pulumi's own `git.head`, else our message."""
-    from deployctl.history import _update_head
-
-    return _update_head(record)
+    """The deploy-repo commit an update ran from (UpdateRecord.head)."""
+    return record.head
 
 
 def last_success(records: list[UpdateRecord]) -> UpdateRecord | None:
@@ -158,18 +158,6 @@ def stale_refusal(env: str, last: UpdateRecord | None, deploying: str, known: bo
                 f"commit {head[:12]}, which is not an ancestor of {deploying[:12]} being deployed: this run would "
                 f"overwrite a newer (or diverged) deploy; {fix}")
     return None
-
-
-def forced_message(message: str, reason: str) -> str:
-    return f"{message} {FORCED_MARK}{' '.join(reason.split())}]"
-
-
-def forced_reason(message: str) -> str | None:
-    """The --reason recorded in an update message by `up --force`."""
-    start = message.rfind(FORCED_MARK)
-    if start < 0 or not message.endswith("]"):
-        return None
-    return message[start + len(FORCED_MARK):-1] or None
 
 
 # -- locks --------------------------------------------------------------------------------------
@@ -468,7 +456,7 @@ def stale_judge(root: Path, engine: Any, env: str, deploying: str) -> Callable[[
         if last is None or head is None:
             return None
         known = bool(_HEX.fullmatch(head)) and _git_knows(root, head)  # the backend's text, never an option
-        ancestor = known and open_repo(root).is_ancestor(head, deploying)
+        ancestor = known and open_repo(root).is_ancestor(head, deploying)  # type: ignore[arg-type]  # any rev
         return stale_refusal(env, last, deploying, known, ancestor)
 
     return judge

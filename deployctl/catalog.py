@@ -44,6 +44,10 @@ class _Settings(BaseModel):
         return self
 
 
+AppSettings = _Settings
+"""Every kind's settings derive from it: what a component is given (components/spec.py)."""
+
+
 class LocalSettings(_Settings):
     keep_releases: int = Field(5, ge=1, le=1000)
 

@@ -6,7 +6,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
 
-from deployctl.model import DeployFile, Tag
+from deployctl.model import DeployFile, Tag, same_commit
 from deployctl.snapshot import Snapshot
 
 
@@ -51,10 +51,6 @@ class FileChange(BaseModel):
         return self.head.current.line if self.head else None
 
 
-def _same_commit(a: str, b: str) -> bool:
-    return a.startswith(b) or b.startswith(a)
-
-
 def file_changes(base: Snapshot, head: Snapshot) -> list[FileChange]:
     """Deploy files whose bytes differ between two snapshots, sorted by path.
 
@@ -72,7 +68,7 @@ def file_changes(base: Snapshot, head: Snapshot) -> list[FileChange]:
             op = Op.REMOVE
         elif old_raw is None:
             op = Op.CREATE
-        elif old is not None and new is not None and _same_commit(old.commit, new.commit):
+        elif old is not None and new is not None and same_commit(old.commit, new.commit):
             op = Op.NOOP
         else:
             op = Op.UPDATE

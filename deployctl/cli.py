@@ -1,7 +1,7 @@
 """deployctl: the command line. The imperative shell around the pure core.
 
-Exit codes: 0 all good (warnings allowed), 1 a violation or a failed deploy, 2 cannot judge or
-run (bad arguments, unreadable catalog or stack config, unreachable repository, no Pulumi).
+Exit codes (violations.ExitStatus): 0 all good (warnings allowed), 1 a violation or a failed deploy,
+2 cannot judge or run (bad arguments, unreadable catalog or stack config, unreachable repository, no Pulumi).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Annotated
 import typer
 
 from deployctl import console
-from deployctl.violations import CannotJudge, InputError, Violation, errors
+from deployctl.violations import CannotJudge, ExitStatus, InputError, Violation, errors
 
 app = typer.Typer(
     name="deployctl",
@@ -57,7 +57,7 @@ def _write_file(path: Path, text: str) -> None:
         raise CannotJudge(f"cannot write {path}: {reason}; choose a writable path") from None
 
 
-def _report(violations: list[Violation], as_json: bool) -> int:
+def _report(violations: list[Violation], as_json: bool) -> ExitStatus:
     failed = bool(errors(violations))
     if as_json:
         console.as_json({"ok": not failed, "violations": [v.model_dump(mode="json") for v in violations]})
@@ -66,7 +66,7 @@ def _report(violations: list[Violation], as_json: bool) -> int:
             console.violation(v)
         n_err, n_warn = len(errors(violations)), len(violations) - len(errors(violations))
         console.out(f"{n_err} error(s), {n_warn} warning(s)" if violations else "ok: no violations")
-    return 1 if failed else 0
+    return ExitStatus.VIOLATION if failed else ExitStatus.OK
 
 
 @app.command()
@@ -146,7 +146,7 @@ def up(
                       force_reason=reason, lock_timeout=lock_timeout, post=post)
     if as_json:
         console.as_json([o.model_dump(mode="json") for o in outcomes])
-    raise typer.Exit(0 if all(o.ok for o in outcomes) else 1)
+    raise typer.Exit(ExitStatus.OK if all(o.ok for o in outcomes) else ExitStatus.VIOLATION)
 
 
 @app.command()
@@ -215,7 +215,7 @@ def preview(
         console.out(body)
     if post:
         post_comment(body)
-    raise typer.Exit(0 if report.ok else 1)
+    raise typer.Exit(ExitStatus.OK if report.ok else ExitStatus.VIOLATION)
 
 
 @app.command()
@@ -302,7 +302,7 @@ def metrics(
         raise CannotJudge(f"--bucket '{bucket}' is not one of {', '.join(BUCKETS)}")
     window = {name: _parse_time(value, name) if value else None for name, value in (("since", since),
                                                                                   ("until", until))}
-    result = run_metrics(repo, env, app_name, window["since"], window["until"], bucket,  # type: ignore[arg-type]
+    result = run_metrics(repo, env, app_name, window["since"], window["until"], bucket,  # type: ignore[arg-type]  # one of BUCKETS, checked above
                          datetime.now(UTC), with_engine=not no_engine, offline=offline)
     if as_json:
         console.as_json(result.to_json())
@@ -361,7 +361,7 @@ def codeowners(
     if check_only and diff:
         console.out("\n".join(diff))
         console.error(".github/CODEOWNERS is out of date; run `deployctl codeowners` and commit it")
-        raise typer.Exit(1)
+        raise typer.Exit(ExitStatus.VIOLATION)
     console.out(".github/CODEOWNERS is up to date" if not diff else ".github/CODEOWNERS written")
 
 
@@ -388,7 +388,7 @@ def unlock(
         done = run_unlock(repo, env, force)
     except Refused as exc:
         console.error(str(exc))
-        raise typer.Exit(1) from None
+        raise typer.Exit(ExitStatus.VIOLATION) from None
     for line in done:
         console.out(line)
 
@@ -415,7 +415,7 @@ def doctor(
         console.as_json([c.model_dump(mode="json") for c in checks])
     else:
         console.out(render(checks))
-    raise typer.Exit(1 if any(c.status == "fail" for c in checks) else 0)
+    raise typer.Exit(ExitStatus.VIOLATION if any(c.status == "fail" for c in checks) else ExitStatus.OK)
 
 
 MessageOpt = Annotated[str, typer.Option("-m", "--message", help="The comment written after the hash.")]
@@ -528,7 +528,7 @@ def _version(value: bool) -> None:
             console.out(f"deployctl {version('deploy-by-code')}")
         except PackageNotFoundError:
             console.out("deployctl (not installed as a package)")
-        raise typer.Exit(0)
+        raise typer.Exit(ExitStatus.OK)
 
 
 @app.callback()
@@ -553,6 +553,7 @@ def command() -> typer.core.TyperGroup:
     """The click command behind the typer app, with examples kept one per line (click's `\\b`
     paragraph) and readable metavars."""
     group = typer.main.get_command(app)
+    assert isinstance(group, typer.core.TyperGroup)  # an app of several commands is a group
     commands = getattr(group, "commands", {}).values()
     for cmd in [group, *commands]:
         if cmd.help:
@@ -564,40 +565,51 @@ def command() -> typer.core.TyperGroup:
             param.metavar = name
             if param.param_type_name == "argument":  # typer writes `{name} <str>`: say ENV, or [ENV] if optional
                 shown = name if param.required else f"[{name}]"
-                param._usage_display_name = lambda shown=shown: shown  # type: ignore[method-assign]
-                param.display_type_rich = lambda ctx: None  # type: ignore[method-assign]
+                param._usage_display_name = lambda shown=shown: shown
+                param.display_type_rich = lambda ctx: None
     return group
 
 
-def main() -> None:
-    """Entry point: no traceback ever reaches a user; the exit code says what happened."""
+def _status(code: int) -> int:
+    """An ExitStatus where the code is one (every deployctl code is), else the code as it is."""
+    return ExitStatus(code) if code in ExitStatus._value2member_map_ else code
+
+
+def run(args: list[str] | None = None) -> int:
+    """Run one command line (sys.argv when None) and say how it ended: no traceback ever reaches a
+    user. The tests call this in process, with console.use and click's CliRunner isolation."""
     try:
-        code = command()(standalone_mode=False, prog_name="deployctl")
-        sys.exit(code if isinstance(code, int) else 0)
+        code = command()(args=args, standalone_mode=False, prog_name="deployctl")
+        return _status(code) if isinstance(code, int) else ExitStatus.OK
     except typer.Exit as exc:
-        sys.exit(exc.exit_code)
+        return _status(exc.exit_code)
     except InputError as exc:
         for v in exc.violations:
             console.violation(v, err=True)
-        sys.exit(1)
+        return ExitStatus.VIOLATION
     except CannotJudge as exc:
         console.error(f"cannot judge: {exc}")
-        sys.exit(2)
+        return ExitStatus.CANNOT_JUDGE
     except KeyboardInterrupt:
         console.error("interrupted")
-        sys.exit(130)
+        return ExitStatus.INTERRUPTED
     except typer.Abort:
-        sys.exit(130)
+        return ExitStatus.INTERRUPTED
     except typer.TyperException as exc:  # usage errors: a bad option, a missing argument
         show = getattr(exc, "show", None)
         if callable(show):
             show()
         else:
             console.error(str(exc))
-        sys.exit(2)
+        return ExitStatus.CANNOT_JUDGE
     except Exception as exc:  # anything unforeseen: a message, never a traceback
         if os.environ.get("DEPLOYCTL_DEBUG"):
             raise
         console.error(f"internal error: {type(exc).__name__}: {exc}. "
                       "Rerun with DEPLOYCTL_DEBUG=1 for details and report it.")
-        sys.exit(2)
+        return ExitStatus.CANNOT_JUDGE
+
+
+def main() -> None:
+    """Entry point (`deployctl`, `python -m deployctl`): the exit code says what happened (ExitStatus)."""
+    sys.exit(run())

@@ -1,15 +1,18 @@
 """Output for people and machines: results on stdout, errors and progress on stderr.
 
 In a terminal, rich colours and progress bars; in CI or a pipe, plain lines that read well in a log.
+The streams are the process's own unless `use` injects others (the CLI tests run in process so).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import TypeVar
+from dataclasses import dataclass, field
+from typing import TextIO, TypeVar
 
 from rich.console import Console
 
@@ -18,49 +21,93 @@ from deployctl.violations import Severity, Violation
 T = TypeVar("T")
 
 
+@dataclass
+class Streams:
+    """Where results (stdout) and messages (stderr) go; None: the process's own, looked up at each write."""
+
+    stdout: TextIO | None = None
+    stderr: TextIO | None = None
+    rich_out: Console = field(init=False)
+    rich_err: Console = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.rich_out = Console(file=self.stdout, highlight=False, soft_wrap=True)  # styled results in a terminal
+        self.rich_err = Console(file=self.stderr, stderr=True, highlight=False, soft_wrap=True)
+
+    @property
+    def out(self) -> TextIO:
+        return self.stdout or sys.stdout
+
+    @property
+    def err(self) -> TextIO:
+        return self.stderr or sys.stderr
+
+
+_streams = Streams()
+
+
+@contextmanager
+def use(stdout: TextIO, stderr: TextIO) -> Iterator[None]:
+    """Send every result and message to these streams while the block runs (tests, embedding)."""
+    global _streams
+    saved, _streams = _streams, Streams(stdout, stderr)
+    try:
+        yield
+    finally:
+        _streams = saved
+
+
 def interactive() -> bool:
-    return sys.stderr.isatty() and not os.environ.get("CI")
+    return _streams.err.isatty() and not os.environ.get("CI")
 
 
-_out = Console(highlight=False, soft_wrap=True)  # styled results (violations) in a terminal
-_err = Console(stderr=True, highlight=False, soft_wrap=True)
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def inert(text: str) -> str:
+    """Text for a terminal with no control characters: a deploy comment or a commit subject holding an
+    escape sequence must not move the cursor, retitle the window or hide a line."""
+    return _CONTROL.sub("\ufffd", text)
 
 
 def out(text: str) -> None:
-    """Results: written as they are (rich would re-wrap and slow down megabytes of JSON)."""
-    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    """Results for people: written as they are (rich would re-wrap and slow down long output)."""
+    text = inert(text)
+    _streams.out.write(text if text.endswith("\n") else text + "\n")
 
 
 def as_json(data: object) -> None:
-    """Machine output: indented for a person at a terminal, compact (and fast) in a pipe."""
+    """Machine output: indented for a person at a terminal, compact (and fast) in a pipe. JSON escapes
+    control characters itself."""
     import json
 
-    out(json.dumps(data, indent=2 if sys.stdout.isatty() else None, default=str))
+    _streams.out.write(json.dumps(data, indent=2 if _streams.out.isatty() else None, default=str) + "\n")
 
 
 def error(text: str) -> None:
-    _err.print(f"deployctl: {text}", markup=False, style="bold red" if interactive() else None)
+    _streams.rich_err.print(f"deployctl: {inert(text)}", markup=False, style="bold red" if interactive() else None)
 
 
 def info(text: str) -> None:
-    _err.print(text, markup=False, style="dim" if interactive() else None)
+    _streams.rich_err.print(inert(text), markup=False, style="dim" if interactive() else None)
 
 
 def progress(text: str, failed: bool = False) -> None:
     """A live step line (a resource being deployed) on stderr: coloured in a terminal, plain in CI."""
-    _err.print(text, markup=False, style=("bold red" if failed else "cyan") if interactive() else None)
+    style = ("bold red" if failed else "cyan") if interactive() else None
+    _streams.rich_err.print(inert(text), markup=False, style=style)
 
 
 def violation(v: Violation, err: bool = False) -> None:
     style = ("bold red" if v.severity is Severity.ERROR else "yellow") if interactive() else None
-    (_err if err else _out).print(v.format(), markup=False, style=style)
+    (_streams.rich_err if err else _streams.rich_out).print(inert(v.format()), markup=False, style=style)
 
 
 @contextmanager
 def step(label: str) -> Iterator[None]:
     """A long step: a spinner line in a terminal, a start line in CI."""
     if interactive():
-        with _err.status(label):
+        with _streams.rich_err.status(label):
             yield
     else:
         info(f"{label} ...")
@@ -75,7 +122,7 @@ def track(items: Iterable[T], label: str, total: int | None = None) -> Iterator[
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                      TimeElapsedColumn(), console=_err, transient=True) as progress:
+                      TimeElapsedColumn(), console=_streams.rich_err, transient=True) as progress:
             task = progress.add_task(label, total=total)
             for item in items:
                 yield item

@@ -21,16 +21,11 @@ from deployctl.outcomes import Outcome
 from deployctl.plan import PlanChange, affected_envs, pr_number
 from deployctl.service import _engine, load_head, load_pair, ordered_envs
 from deployctl.snapshot import Snapshot
+from deployctl.updatemessage import deploy_message
 from deployctl.violations import CannotJudge, InputError, errors
 
 if TYPE_CHECKING:
     from deployctl.engine import EventSink
-
-
-def _deploy_message(env: str, changes: list[PlanChange], pr: int | None, merge: str | None) -> str:
-    moves = ", ".join(f"{c.app} {(c.old or 'none')[:12]}->{(c.new or 'removed')[:12]}" for c in changes)
-    where = "".join([f" PR #{pr}" if pr else "", f" merge {merge[:12]}" if merge else ""])
-    return f"deployctl: {env}: {moves or 'program or config change'}" + (f" ({where.strip()})" if where else "")
 
 
 def newer_commit_stacks(root: Path, head_sha: str, branch: str, head: Snapshot) -> dict[str, str]:
@@ -48,7 +43,7 @@ def newer_commit_stacks(root: Path, head_sha: str, branch: str, head: Snapshot) 
         tip = repo.commit(branch).hexsha
     except Exception:
         return {}
-    if tip == head_sha or not repo.is_ancestor(head_sha, tip):
+    if tip == head_sha or not repo.is_ancestor(head_sha, tip):  # type: ignore[arg-type]  # takes any rev
         return {}
     newer: dict[str, str] = {}
     for sha in repo.git.rev_list(f"{head_sha}..{tip}").split():
@@ -71,7 +66,7 @@ def run_up(root: Path, stacks: list[str] | None, base: str | None, head: str | N
         base_snap, head_snap, plan = None, load_head(root), None
         envs, changes = ordered_envs(head_snap, stacks), []
     if head is not None:
-        _require_checkout(root, plan.head if plan else resolve_ref(open_repo(root), head))
+        _require_checkout(root, plan.head if plan and plan.head else resolve_ref(open_repo(root), head))
     if envs:
         enforce_ci_policy(root, {e: head_snap.stacks[e].settings.protected for e in envs})
     with console.step("running the safeguards"):
@@ -83,12 +78,12 @@ def run_up(root: Path, stacks: list[str] | None, base: str | None, head: str | N
 
     newer = newer_commit_stacks(root, plan.head, branch, head_snap) if plan and plan.head else {}
     merge = plan.head if plan else None
-    pr = pr_number(open_repo(root).commit(merge).message) if merge else None
+    pr = pr_number(str(open_repo(root).commit(merge).message)) if merge else None  # a str in text repos
     engine = _engine(root) if envs else None
     deploying = (plan.head if plan and plan.head else None) or (open_repo(root).head.commit.hexsha if envs else "")
     guard = DeployGuard(root, engine, deploying, force_reason, lock_timeout)
     for env in envs:  # select every stack first: only the updates themselves run side by side
-        engine.stack(env)  # type: ignore[union-attr]
+        engine.stack(env)  # type: ignore[union-attr]  # envs is not empty, so engine is set
     upstream = {env: head_snap.stacks[env].settings.promote_from for env in envs}
     failed: set[str] = set()
     done: dict[str, Outcome] = {}
@@ -105,7 +100,7 @@ def run_up(root: Path, stacks: list[str] | None, base: str | None, head: str | N
                 apps = ", ".join(f"{f.app} {f.commit[:12]}" for f in head_snap.tree.in_env(env))
                 text = f"deployctl: {env}: {apps or 'no apps'}"
             else:
-                text = message or _deploy_message(env, env_changes, pr, merge)
+                text = message or deploy_message(env, [(c.app, c.old, c.new) for c in env_changes], pr, merge)
             console.info(f"pulumi up {env} ...")
             from deployctl.progress import ResourceProgress
             from deployctl.switchback import rollback_opener, up_with_health  # health checks, switch-back
@@ -116,7 +111,7 @@ def run_up(root: Path, stacks: list[str] | None, base: str | None, head: str | N
                 return save_engine_log(guard.up(env, text, sink=_both(progress, sink)))
 
             opener = rollback_opener(root, env, branch, console.error) if post else None
-            outcome = up_with_health(engine, env, text, head_snap, console.out, opener, run=run)  # type: ignore[arg-type]
+            outcome = up_with_health(engine, env, text, head_snap, console.out, opener, run=run)  # type: ignore[arg-type]  # envs is not empty, so engine is set
         notify(env, outcome, env_changes, pr, merge)
         return outcome
 

@@ -8,7 +8,7 @@ import subprocess
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from deployctl.catalog import CATALOG_FILE
 from deployctl.model import DEPLOYS_DIR
@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     import git
 
     from deployctl.history import HistoryEntry
+
+T = TypeVar("T")
 
 
 def open_repo(root: Path) -> git.Repo:
@@ -157,7 +159,7 @@ def worktree_files(root: Path, envs: set[str] | None = None, paths: set[str] | N
     return RepoFiles(catalog=_read_text(root / CATALOG_FILE), stack_configs=stacks, entries=entries)
 
 
-def _partial(paths: set[str], lookup: Callable[[list[str]], list[Entry]]) -> list[Entry]:
+def _partial(paths: set[str], lookup: Callable[[list[str]], list[T]]) -> list[T]:
     """Entries for each deploy path `deploys/<env>/<app>` (a nested folder shows as a folder)."""
     wanted = sorted({"/".join(p.split("/")[:3]) for p in paths
                      if p.startswith(DEPLOYS_DIR + "/") and p.count("/") >= 2})
@@ -211,7 +213,7 @@ def commit_files(repo: Repo, rev: str, paths: set[str] | None = None) -> RepoFil
     listed: list[tuple[str, EntryKind, str]] = []
     if has_deploys and paths is None:
         listed = [(p, k, sha) for p, k, _, sha in _ls_tree(repo, "-r", "-t", commit, "--", DEPLOYS_DIR)]
-    elif has_deploys:
+    elif has_deploys and paths is not None:
         listed = [(p, k, "") for p, k, _, _ in _ls_tree(repo, commit, "--", DEPLOYS_DIR + "/")]
         listed += _partial(paths, lambda rels: [(p, k, sha) for p, k, _, sha in
                                                  _ls_tree(repo, "--full-tree", commit, "--", *rels)])

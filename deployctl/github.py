@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from pydantic import BaseModel, ConfigDict, computed_field
+from pydantic import BaseModel, ConfigDict
 
 from deployctl.violations import CannotJudge
 
@@ -27,7 +27,6 @@ DEFAULT_SERVER_URL = "https://github.com"
 PREVIEW_MARKER = "<!-- deployctl:preview -->"
 ACTIONS_BOT = "github-actions[bot]"
 """Who comments with the Actions GITHUB_TOKEN, which may not read GET /user (403)."""
-ZERO_SHA = "0" * 40
 MAX_COMMENT_CHARS = 65536
 """GitHub refuses a longer comment body (422); a long preview is cut to fit."""
 MAX_WAIT = 60.0
@@ -54,33 +53,6 @@ class PullRequestContext(BaseModel):
     html_url: str
     pushed_at: datetime | None = None
     """When the head was pushed: the PR's `updated_at` in an opened/synchronize/reopened event."""
-
-
-class PushContext(BaseModel):
-    """The push a `push` workflow run is for."""
-
-    model_config = ConfigDict(frozen=True)
-
-    repository: str
-    before: str
-    after: str
-    ref: str
-    run_url: str | None = None
-
-    @computed_field  # type: ignore[prop-decorator]
-    @property
-    def is_new_branch(self) -> bool:
-        """A branch's first push has no previous commit (before is all zeros)."""
-        return self.before == ZERO_SHA
-
-    @property
-    def is_deletion(self) -> bool:
-        return self.after == ZERO_SHA
-
-    @property
-    def base(self) -> str:
-        """What to compare the push against: before, or the commit's parent on a new branch."""
-        return f"{self.after}~1" if self.is_new_branch else self.before
 
 
 def _load_event(environ: Mapping[str, str]) -> tuple[str, dict[str, Any]]:
@@ -179,28 +151,6 @@ def _pushed_at(payload: dict[str, Any]) -> datetime | None:
         return datetime.fromisoformat(str(value).replace("Z", "+00:00")) if value else None
     except ValueError:
         return None
-
-
-def push_context(environ: Mapping[str, str]) -> PushContext:
-    """The push this run is for, from GITHUB_EVENT_PATH and GITHUB_REPOSITORY; the run's URL when known."""
-    path, payload = _load_event(environ)
-    event = _event_name(environ, payload)
-    if event != "push":
-        raise CannotJudge(f"GITHUB_EVENT_PATH={path} is a {event} event, not a push; "
-                          "run this step only on push events")
-    repo = _repository(environ, payload, path)
-    ref = _field(payload, "ref", path, event)
-    run_url = None
-    if run_id := environ.get("GITHUB_RUN_ID"):
-        server = (environ.get("GITHUB_SERVER_URL") or DEFAULT_SERVER_URL).rstrip("/")
-        run_url = f"{server}/{repo}/actions/runs/{run_id}"
-    return PushContext(
-        repository=repo,
-        before=_sha(payload, "before", path, event),
-        after=_sha(payload, "after", path, event),
-        ref=str(ref),
-        run_url=run_url,
-    )
 
 
 # -- the REST API ---------------------------------------------------------------------------------
@@ -372,29 +322,17 @@ class GitHub:
     # -- comments ---------------------------------------------------------------------------------
 
     def list_issue_comments(self, repo: str, number: int) -> list[dict[str, Any]]:
-        """Every comment of an issue or PR, oldest first, following the Link header's pages."""
-        comments: list[dict[str, Any]] = []
-        url: str | None = f"/repos/{repo}/issues/{number}/comments"
-        params: dict[str, Any] | None = {"per_page": 100}
-        seen: set[str] = set()
-        while url is not None:
-            resp = self._request("GET", url, params=params)
-            page = _json(resp, "GET")
-            if not isinstance(page, list):
-                raise GitHubError("GET", urlsplit(str(resp.url)).path, resp.status_code,
-                                  "the answer is not a list of comments")
-            comments.extend(c for c in page if isinstance(c, dict))
-            seen.add(str(resp.url))
-            url = resp.links.get("next", {}).get("url")
-            params = None  # the next link carries its own query
-            if url is not None and url in seen:
-                break
-        return comments
+        """Every comment of an issue or PR, oldest first."""
+        return self._all_pages(f"/repos/{repo}/issues/{number}/comments", "comments")
 
     def pull_request_reviews(self, repo: str, number: int) -> list[dict[str, Any]]:
-        """Every review of a PR, oldest first (GET /repos/{repo}/pulls/{n}/reviews, all pages)."""
-        reviews: list[dict[str, Any]] = []
-        url: str | None = f"/repos/{repo}/pulls/{number}/reviews"
+        """Every review of a PR, oldest first (GET /repos/{repo}/pulls/{n}/reviews)."""
+        return self._all_pages(f"/repos/{repo}/pulls/{number}/reviews", "reviews")
+
+    def _all_pages(self, path: str, what: str) -> list[dict[str, Any]]:
+        """A list endpoint's every page, following the Link header (a page seen twice ends the walk)."""
+        items: list[dict[str, Any]] = []
+        url: str | None = path
         params: dict[str, Any] | None = {"per_page": 100}
         seen: set[str] = set()
         while url is not None and url not in seen:
@@ -402,11 +340,11 @@ class GitHub:
             page = _json(resp, "GET")
             if not isinstance(page, list):
                 raise GitHubError("GET", urlsplit(str(resp.url)).path, resp.status_code,
-                                  "the answer is not a list of reviews")
-            reviews.extend(r for r in page if isinstance(r, dict))
+                                  f"the answer is not a list of {what}")
+            items.extend(i for i in page if isinstance(i, dict))
             seen.add(str(resp.url))
-            url, params = resp.links.get("next", {}).get("url"), None
-        return reviews
+            url, params = resp.links.get("next", {}).get("url"), None  # the next link carries its own query
+        return items
 
     def identity(self) -> str:
         """The login comments made with this token carry: GET /user, or, for a GitHub App installation

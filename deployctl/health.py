@@ -136,7 +136,7 @@ def lambda_verdict(answer: dict[str, Any]) -> TryResult:
     status = int(answer.get("StatusCode", 0))
     if answer.get("FunctionError"):
         body = answer.get("Payload")
-        text = body.read().decode("utf-8", "replace") if hasattr(body, "read") else str(body or "")
+        text = body.read().decode("utf-8", "replace") if body is not None and hasattr(body, "read") else str(body or "")
         return TryResult(ok=False, detail=f"function error {answer['FunctionError']}: {text[-_OUTPUT_TAIL:]}")
     return TryResult(ok=200 <= status < 300, detail=f"invoke status {status}")
 

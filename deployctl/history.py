@@ -6,21 +6,18 @@ joins them with update records, so the whole history costs two git processes how
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 
 from pydantic import BaseModel, ConfigDict
 
-from deployctl.backend import forced_reason
 from deployctl.model import HASH_RE
 from deployctl.outcomes import UpdateRecord
 from deployctl.plan import pr_number
-from deployctl.switchback import HELD_BACK, SWITCHED_BACK, switch_marks
+from deployctl.updatemessage import HELD_BACK, SWITCHED_BACK, forced_reason, switch_marks
 
 COMMIT_MARK = "\x1e"
 SEP = "\x1f"
 LOG_FORMAT = f"{COMMIT_MARK}%H{SEP}%an{SEP}%ct{SEP}%B{SEP}"
-_MERGE_HEAD = re.compile(r"merge ([0-9a-f]{7,40})")
 
 
 RESULTS = ("succeeded", "failed", "skipped", "in-progress", "pending", "unknown")
@@ -136,14 +133,6 @@ def parse_log(commits: list[RawCommit], blobs: dict[str, bytes]) -> list[History
     return entries
 
 
-def _update_head(record: UpdateRecord) -> str | None:
-    head = record.environment.get("git.head")
-    if head:
-        return head
-    m = _MERGE_HEAD.search(record.message)
-    return m.group(1) if m else None
-
-
 def _result(record: UpdateRecord) -> str:
     if record.result == "succeeded":
         return "succeeded"
@@ -178,7 +167,7 @@ def join(entries: list[HistoryEntry], updates: dict[str, list[UpdateRecord]], or
         settled: set[tuple[str, str, str]] = set()
         earliest = datetime.min.replace(tzinfo=UTC)
         for record in sorted((r for r in records if r.kind == "update"), key=lambda r: r.start or earliest):
-            head_pos = pos(_update_head(record))
+            head_pos = pos(record.head)
             if head_pos is None:
                 continue
             result = _result(record)

@@ -102,10 +102,12 @@ def lines_from_history(entries: Iterable[HistoryEntry], assume_deployed: bool = 
     lines = []
     for i, e in enumerate(ordered):
         merged, ran = _times(e)
+        result: Literal["succeeded", "failed", "pending"]
         if assume_deployed:
             result, time = "succeeded", merged
         else:
-            result = e.deploy.result if e.deploy.result in ("succeeded", "failed") else "pending"
+            result = "succeeded" if e.deploy.result == "succeeded" else "failed" if e.deploy.result == "failed" \
+                else "pending"
             if i in superseded:
                 result = "pending"
             time = ran if result != "pending" and ran else merged
@@ -121,7 +123,7 @@ def _times(e: HistoryEntry) -> tuple[datetime, datetime | None]:
     update's end, or (per-line outcomes) `merged` the merge and `time` the update's end."""
     merged = getattr(e, "merged", None)
     if merged is None:
-        return e.time, getattr(e.deploy, "time", None)
+        return e.time, getattr(e.deploy, "time", None)  # type: ignore[return-value]  # that shape's time is set
     return merged, e.time
 
 
@@ -404,12 +406,12 @@ def _pair_samples(lines: list[Line], history: AppHistory | None,
             out.unknown.append(end)
             running = None
             continue
-        fresh = [full] if running is None else history.between(running, full)  # type: ignore[union-attr]
+        fresh = [full] if running is None else history.between(running, full)  # type: ignore[union-attr]  # full: history is set
         for sha in fresh:
             if sha in counted:
                 continue  # it first ran earlier (a rollback of a rollback, a roll-forward)
             counted.add(sha)
-            committed = history.time[sha]  # type: ignore[union-attr]
+            committed = history.time[sha]  # type: ignore[union-attr]  # full: history is set
             skew = committed > end
             out.lead.append((end, 0.0 if skew else end - committed, skew))
             if skew:

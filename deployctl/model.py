@@ -19,6 +19,8 @@ HASH_RE = re.compile(r"^(?:[0-9a-f]{7,40}|[0-9a-f]{64})$")
 FULL_HASH_LENGTHS = (40, 64)
 MAX_BYTES = 1 << 20
 DEPLOYS_DIR = "deploys"
+SHORT = 12
+"""How many characters of a commit people read: every view, message and notice shows this many."""
 NAME_RULE = "names are 1 to 63 characters of a-z, 0-9 and '-', starting with a letter or digit"
 
 
@@ -196,3 +198,15 @@ def render_line(commit: str, message: str = "", tags: tuple[Tag, ...] = ()) -> s
         words.append(" ".join(message.split()))
     words.extend(f"[{t.value}]" for t in tags if f"[{t.value}]" not in message)
     return " ".join(words) + "\n"
+
+
+def short(commit: str | None, missing: str = "") -> str:
+    """A commit as people read it (its first SHORT characters), or `missing` when there is none."""
+    return commit[:SHORT] if commit else missing
+
+
+def same_commit(a: str | None, b: str | None) -> bool:
+    """Equal, or one an abbreviation of the other (deploy files may name a commit by a prefix)."""
+    if not a or not b:
+        return False
+    return a.startswith(b) or b.startswith(a)

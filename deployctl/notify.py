@@ -16,9 +16,10 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import BaseModel, ConfigDict
 
+from deployctl.model import short as _short
+
 RETRY_PAUSE = 0.5
 """Seconds before the one retry of a 5xx answer or a network error."""
-SHORT = 12
 MAX_SECTION_CHARS = 2900
 """Slack refuses a section text over 3000 characters."""
 MAX_APP_SECTIONS = 20
@@ -62,10 +63,6 @@ def _escape(text: str) -> str:
     `@name` gets a zero-width joiner, so text from a commit or an error never pings anyone."""
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return _MENTION_RE.sub("@\u200d", text)
-
-
-def _short(sha: str | None) -> str:
-    return sha[:SHORT] if sha else ""
 
 
 def _repo_url(notice: DeployNotice) -> str | None:

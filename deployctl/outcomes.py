@@ -84,6 +84,17 @@ class UpdateRecord(BaseModel):
     environment: dict[str, str] = {}
     counts: dict[str, int] = {}
 
+    @property
+    def head(self) -> str | None:
+        """The deploy-repo commit this update ran from: Pulumi's own `git.head`, recorded as data for
+        every update run from a git checkout (which `up` requires); else the `merge <sha>` that
+        deployctl's update message names, the only trace in records made without git metadata."""
+        if head := self.environment.get("git.head"):
+            return head
+        from deployctl.updatemessage import merge_of
+
+        return merge_of(self.message)
+
 
 def change_from_event(event: dict[str, Any]) -> ResourceChange | None:
     """A ResourceChange from an engine event as JSON (the `--event-log` and `on_event` shape)."""

@@ -9,11 +9,10 @@ from pydantic import BaseModel, ConfigDict
 from deployctl.changes import FileChange, Op, file_changes
 from deployctl.model import DEPLOYS_DIR, Tag
 from deployctl.order import env_order
+from deployctl.programpaths import PROGRAM_PATHS, is_program_path
 from deployctl.snapshot import Snapshot, env_of_stack_file
 
-# A change to any of these changes what the program does for every stack.
-PROGRAM_PATHS = ("__main__.py", "Pulumi.yaml", "apps.yaml", "pyproject.toml", "requirements.txt",
-                 "stacks/", "components/", "deployctl/")
+__all__ = ["PROGRAM_PATHS", "Plan", "PlanChange", "affected_envs", "is_program_path", "make_plan", "pr_number"]
 
 
 class PlanChange(BaseModel):
@@ -42,10 +41,6 @@ class Plan(BaseModel):
     stacks: list[str]
     """Affected stacks, upstream envs first."""
     program_changed: bool = False
-
-
-def is_program_path(path: str) -> bool:
-    return any(path == p or (p.endswith("/") and path.startswith(p)) for p in PROGRAM_PATHS)
 
 
 def affected_envs(paths: list[str], head: Snapshot) -> tuple[set[str], bool]:

@@ -10,12 +10,15 @@ import jinja2
 from pydantic import BaseModel, ConfigDict
 
 from deployctl.apprepos import CommitInfo
+from deployctl.github import MAX_COMMENT_CHARS, PREVIEW_MARKER
+from deployctl.model import short
 from deployctl.outcomes import Outcome, ResourceChange
 from deployctl.plan import PlanChange
 from deployctl.violations import Severity, Violation, sort_key
 
-MARKER = "<!-- deployctl:preview -->"
-GITHUB_LIMIT = 65_536
+MARKER = PREVIEW_MARKER
+"""The comment's first line, by which GitHub.upsert_comment finds it again (defined in github.py)."""
+GITHUB_LIMIT = MAX_COMMENT_CHARS
 QUIET_OPS = {"same", "read"}
 REDACTED = "[secret]"
 _SLUG_RE = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
@@ -72,7 +75,8 @@ def github_compare_url(repo_url: str, old: str, new: str) -> str | None:
 
 
 def _short(sha: str | None) -> str:
-    return f"`{sha[:12]}`" if sha else "—"
+    """A commit in Markdown: model.short as code, a dash for none."""
+    return f"`{short(sha)}`" if sha else "—"
 
 
 _FULL_HASH = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")

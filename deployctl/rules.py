@@ -1,7 +1,9 @@
 """The safeguards: what a tired reviewer misses, refused while the deploy is still a pull request.
 
 Pure over snapshots and a `Commits` oracle (the app repositories' answers), so each rule reads
-as its table row in the README. Rule ids are part of the interface; never rename one.
+as its table row in the README. Rule ids are part of the interface; never rename one. Each rule's
+family and the inputs it may read (with --base, only the changed, upstream and group deploy files are
+loaded) are stated in deployctl/rulebook.py: a new rule is registered there first.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from deployctl.changes import FileChange, Op, file_changes
 from deployctl.model import DeployFile, Tag
+from deployctl.model import short as _short
 from deployctl.snapshot import Snapshot
 from deployctl.violations import Severity, Violation, sort_key
 
@@ -36,10 +39,6 @@ def _v(rule: str, severity: Severity, f: DeployFile | FileChange, message: str,
     current = f.current.line if isinstance(f, DeployFile) else f.line
     return Violation(rule=rule, severity=severity, file=f.path, line=line or current,
                      env=f.env, app=f.app, message=message)
-
-
-def _short(sha: str | None) -> str:
-    return (sha or "")[:12]
 
 
 # -- every file ---------------------------------------------------------------------------------
@@ -226,7 +225,7 @@ def check(head: Snapshot, commits: Commits, base: Snapshot | None = None,
             found.extend(file_found)
             found.extend(check_path(head, f, resolved[f.path], commits))
     for c in changes:
-        found.extend(check_change(base, head, c, resolved.get(c.path), commits, at))  # type: ignore[arg-type]
+        found.extend(check_change(base, head, c, resolved.get(c.path), commits, at))  # type: ignore[arg-type]  # changes: base is set
     found.extend(check_groups(head, changes))
     if artifacts is not None:
         from deployctl.artifacts import check_artifacts

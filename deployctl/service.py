@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from deployctl import console, rules
 from deployctl.apprepos import AppRepos
-from deployctl.authoring import AUTHORING_NOTES, group_still_needed, prepend, previous_commit, same_commit, with_file
+from deployctl.authoring import AUTHORING_NOTES, group_still_needed, prepend, previous_commit, with_file
 from deployctl.catalog import CATALOG_FILE
 from deployctl.gitaccess import (
     changed_paths,
@@ -23,7 +23,7 @@ from deployctl.gitaccess import (
     worktree_files,
     worktree_snapshot,
 )
-from deployctl.model import DEPLOYS_DIR, Tag, deploy_path
+from deployctl.model import DEPLOYS_DIR, Tag, deploy_path, same_commit, short
 from deployctl.order import env_order
 from deployctl.plan import Plan, make_plan
 from deployctl.snapshot import RepoFiles, Snapshot, build_snapshot, env_of_stack_file
@@ -293,7 +293,7 @@ def upstream_commit(root: Path, env: str, app: str, base_ref: str | None = None)
     if file is None:
         raise CannotJudge(f"deploys/{env}/{app} does not exist on the base ({(base_sha or 'none')[:12]}) and "
                           f"Pulumi runs no {app} in {env}: nothing to promote; deploy it to {env} first")
-    return file.commit, f"deploys/{env}/{app} on the base {base_sha[:12]} (Pulumi has no record of {env})"  # type: ignore[index]
+    return file.commit, f"deploys/{env}/{app} on the base {short(base_sha)} (Pulumi has no record of {env})"
 
 
 def rollback_target(root: Path, env: str, app: str) -> str:

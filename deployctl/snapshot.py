@@ -5,6 +5,8 @@ Pure: built from file contents, so the rules and the plan never touch git or the
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict
 
 from deployctl.catalog import CATALOG_FILE, Catalog, parse_catalog, settings_violations
@@ -52,11 +54,12 @@ def env_of_stack_file(name: str) -> str | None:
     return None
 
 
-def _without_secrets(overrides: dict | None) -> dict | None:
+def _without_secrets(overrides: dict[str, Any] | None) -> dict[str, Any] | None:
     """Encrypted values (`{secure: ...}`) can only be judged by the program, which decrypts them."""
     if not overrides:
         return overrides
-    return strip_secure(overrides)
+    stripped: dict[str, Any] = strip_secure(overrides)
+    return stripped
 
 
 def build_snapshot(files: RepoFiles) -> Snapshot:

@@ -16,6 +16,8 @@ from pydantic import BaseModel, ConfigDict
 
 from deployctl.history import HistoryEntry
 from deployctl.metrics import Metrics
+from deployctl.model import same_commit
+from deployctl.model import short as model_short
 from deployctl.order import env_order
 from deployctl.snapshot import Snapshot
 from deployctl.violations import CannotJudge
@@ -28,7 +30,6 @@ Counts = Callable[[str, str, str], int | None]
 BranchTips = Callable[[str, str], str | None]
 """`branch_tips(repo_spec, branch)`: the branch's tip commit, None when unknown."""
 
-SHORT = 12
 PROBLEM_RESULTS = ("failed", "in-progress", "failed, switched back")
 
 
@@ -78,14 +79,8 @@ class StatusReport(BaseModel):
 
 
 def short(commit: str | None) -> str:
-    return commit[:SHORT] if commit else "—"
-
-
-def same_commit(a: str | None, b: str | None) -> bool:
-    """Equal, or one an abbreviation of the other (deploy files may name a commit by a prefix)."""
-    if not a or not b:
-        return False
-    return a.startswith(b) or b.startswith(a)
+    """A commit in the status views: model.short, with a dash for none."""
+    return model_short(commit, "—")
 
 
 _WHY = {

@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -25,15 +24,13 @@ from typing import TYPE_CHECKING, Any
 
 from deployctl.catalog import Catalog
 from deployctl.outcomes import Outcome
+from deployctl.updatemessage import SWITCHED_BACK, switched_message
 
 if TYPE_CHECKING:
     from deployctl.engine import Engine
     from deployctl.snapshot import Snapshot
 
 PIN_VAR = "DEPLOYCTL_PIN"
-SWITCHED_BACK = "failed, switched back"
-HELD_BACK = "held back"
-_MARK = re.compile(r" -- failed, switched back: (?P<switched>[^;]*?)(?:; held back: (?P<held>.*))?$")
 
 
 # -- the pin, as the program reads it -----------------------------------------------------------
@@ -115,22 +112,6 @@ def stuck_reason(env: str, app: str, before: Mapping[str, str], now: Mapping[str
                 f"{now[app][:12]}: fix it and deploy a new commit")
     return (f"; {app} fails its check on {now[app][:12]}, which already ran before this update: nothing to "
             "switch back to, left as it is: fix the app or its health settings")
-
-
-def switched_message(text: str, switched: Mapping[str, str], held: list[str]) -> str:
-    """The second update's message; `history` and `status` parse it back (switch_marks)."""
-    moves = ", ".join(f"{app} to {commit[:12]}" for app, commit in sorted(switched.items()))
-    return f"{text} -- {SWITCHED_BACK}: {moves}" + (f"; {HELD_BACK}: {', '.join(held)}" if held else "")
-
-
-def switch_marks(message: str) -> tuple[set[str], set[str]]:
-    """(apps switched back, apps held back) named by an update message; empty for other updates."""
-    m = _MARK.search(message)
-    if not m:
-        return set(), set()
-    switched = {part.split(" to ", 1)[0].strip() for part in m["switched"].split(",") if part.strip()}
-    held = {a.strip() for a in (m["held"] or "").split(",") if a.strip()}
-    return switched, held
 
 
 # -- the edge: the second update ------------------------------------------------------------------
@@ -223,19 +204,20 @@ def up_with_health(engine: Engine, env: str, text: str, snapshot: Snapshot,
         return outcome.model_copy(update={"error": f"{why}{held_note}; deploys:autoRollback is false, so "
                                           f"nothing was switched back\n{outcome.error or ''}".rstrip()})
     pins, stuck = plan_pins(failed, held, before, now)
-    switched = {app: pins[app] for app in failed if app not in stuck and pins.get(app)}
+    switched = {app: pin for app in failed if app not in stuck and (pin := pins.get(app))}
     stuck_note = "".join(stuck_reason(env, app, before, now) for app in stuck if app in now)
     if not switched:
         return outcome.model_copy(update={"error": f"{why}{held_note}{stuck_note}"})
     say(f"{env}: switching back " + ", ".join(f"{a} to {c[:12]}" for a, c in sorted(switched.items()))
         + (f" (holding back {', '.join(held)})" if held else ""))
-    with _pinned(engine.stack(env).workspace.env_vars, env, pins):  # type: ignore[attr-defined]
+    # A LocalWorkspace's env_vars is the very dict its CLI runs read (typed Mapping): pinning edits it.
+    with _pinned(engine.stack(env).workspace.env_vars, env, pins):  # type: ignore[arg-type]  # a dict, above
         second = run(switched_message(text, switched, held), None)
     result = (f"{SWITCHED_BACK}: " + ", ".join(f"{a} to {c[:12]}" for a, c in sorted(switched.items()))
               if second.ok else f"switch-back failed too: {second.error}")
     pr = ""
     if second.ok and opener is not None:
-        url = opener({a: (now[a], c) for a, c in switched.items()})  # type: ignore[misc]
+        url = opener({a: (now[a], c) for a, c in switched.items()})
         pr = f"; rollback pull request: {url}" if url else ""
     return Outcome(env=env, ok=False, counts=second.counts, changes=second.changes, outputs=second.outputs,
                    update=second.update, error=f"{why}; {result}{held_note}{stuck_note}{pr}")
@@ -341,9 +323,7 @@ def rollback_opener(root: Path, env: str, branch: str,
 
 
 __all__ = [
-    "HELD_BACK",
     "PIN_VAR",
-    "SWITCHED_BACK",
     "dependents",
     "failed_apps",
     "open_rollback_pr",
@@ -351,7 +331,5 @@ __all__ = [
     "pins_for",
     "plan_pins",
     "rollback_opener",
-    "switch_marks",
-    "switched_message",
     "up_with_health",
 ]

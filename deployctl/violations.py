@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 
 from pydantic import BaseModel, ConfigDict
+
+
+class ExitStatus(IntEnum):
+    """What every deployctl command's exit code means: scripts and CI branch on these, never on text."""
+
+    OK = 0
+    """All good (warnings allowed)."""
+    VIOLATION = 1
+    """A safeguard refused, a deploy failed, or a check found something to fix."""
+    CANNOT_JUDGE = 2
+    """Cannot judge or run: bad arguments, unreadable input, an unreachable repository, no Pulumi."""
+    INTERRUPTED = 130
+    """Interrupted (Ctrl-C), as a shell reports SIGINT."""
 
 
 class Severity(StrEnum):
@@ -29,7 +42,7 @@ class Violation(BaseModel):
 
 
 class InputError(Exception):
-    """Bad input found before anything ran: carries the violations to report (exit 1)."""
+    """Bad input found before anything ran: carries the violations to report (ExitStatus.VIOLATION)."""
 
     def __init__(self, violations: list[Violation]):
         self.violations = violations
@@ -37,7 +50,7 @@ class InputError(Exception):
 
 
 class CannotJudge(Exception):
-    """The tool cannot decide (unreadable catalog, unreachable repository): exit 2."""
+    """The tool cannot decide (unreadable catalog, unreachable repository): ExitStatus.CANNOT_JUDGE."""
 
     def __init__(self, message: str, violations: list[Violation] | None = None):
         self.violations = violations or []
@@ -48,6 +61,6 @@ def errors(violations: list[Violation]) -> list[Violation]:
     return [v for v in violations if v.severity is Severity.ERROR]
 
 
-def sort_key(v: Violation) -> tuple:
+def sort_key(v: Violation) -> tuple[bool, str, int, str]:
     """Errors first, then by place, so the worst finding is read first."""
     return (v.severity is not Severity.ERROR, v.file, v.line or 0, v.rule)

@@ -16,7 +16,7 @@ M = TypeVar("M", bound=BaseModel)
 _Base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class _Loader(_Base):  # type: ignore[misc,valid-type]
+class _Loader(_Base):  # type: ignore[misc,valid-type]  # base chosen at run time: libyaml when present
     """Safe loading (libyaml when present) that refuses duplicate keys instead of keeping the last."""
 
 

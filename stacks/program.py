@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import pulumi
 
-from components import make_component
+from components import AppComponent, make_component
 from components.health import make_health_check
 from components.spec import AppSpec
 from deployctl.apprepos import repo_url
 from deployctl.catalog import app_settings, settings_violations
 from deployctl.envconfig import PROJECT, EnvSettings, env_settings_from_pulumi, resolve_deploy_root
 from deployctl.gitaccess import worktree_snapshot
+from deployctl.model import short
 from deployctl.order import app_order
 from deployctl.switchback import pins_for
 from deployctl.violations import errors
@@ -66,9 +67,10 @@ def app_specs(root: Path, env: str, settings: EnvSettings) -> list[AppSpec]:
         app, file = catalog.apps[name], files[name]
         commit, comment = file.commit, file.current.comment
         if name in pins:
-            if pins[name] is None:
+            pin = pins[name]
+            if pin is None:
                 continue  # held back before it ever ran: not deployed in this update
-            commit, comment = pins[name], f"switched back to {pins[name][:12]} by deployctl"  # type: ignore[index]
+            commit, comment = pin, f"switched back to {short(pin)} by deployctl"
         specs.append(
             AppSpec(
                 env=env, app=name, kind=app.kind, commit=commit, comment=comment,
@@ -84,7 +86,7 @@ def app_specs(root: Path, env: str, settings: EnvSettings) -> list[AppSpec]:
 def program() -> None:
     env = pulumi.get_stack()
     settings = env_settings_from_pulumi(pulumi.Config(PROJECT))
-    components: dict[str, pulumi.Resource] = {}
+    components: dict[str, AppComponent[Any]] = {}
     checks: dict[str, pulumi.Resource] = {}
     specs = app_specs(Path.cwd(), env, settings)
     pinned = pins_for(env)
@@ -97,5 +99,5 @@ def program() -> None:
     # output keeps what really runs, so `deployctl status` can show the drift.
     pulumi.export(
         "deployed",
-        {s.app: {"commit": components[s.app].running, "comment": s.comment, "kind": s.kind.value} for s in specs},  # type: ignore[attr-defined]
+        {s.app: {"commit": components[s.app].running, "comment": s.comment, "kind": s.kind.value} for s in specs},
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,3 +64,16 @@ def build_world(tmp: Path, production: bool = True) -> World:
         deploy.deploy("production", "web", web_shas[0], "first web")
     deploy.commit("initial deploys")
     return World(deploy=deploy, api=api, web=web, shas={"api": api_shas, "web": web_shas})
+
+
+def merge(w: World, message: str, edit: Callable[[], object]) -> tuple[str, str]:
+    """A PR merged with a merge commit; returns (before, merge)."""
+    repo = w.deploy.repo
+    before = repo.head.commit.hexsha
+    repo.git.checkout("-b", f"pr-{len(list(repo.iter_commits()))}")
+    edit()
+    w.deploy.commit("the change")
+    branch = repo.active_branch.name
+    repo.git.checkout("main")
+    repo.git.merge("--no-ff", "-m", message, branch)
+    return before, repo.head.commit.hexsha

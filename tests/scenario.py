@@ -5,12 +5,17 @@ merges and tags; a deploy repo with staging and a protected production that prom
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from typer.testing import CliRunner
+
+from deployctl import console
+from deployctl.cli import run
 from tests.builders import AppRepo, DeployRepo
 
 
@@ -33,10 +38,33 @@ class Scenario:
 
 
 def run_cli(cwd: Path, *args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
-    proc = subprocess.run(
-        [sys.executable, "-m", "deployctl", *args], cwd=cwd, capture_output=True, text=True,
-        env=env, timeout=600,
-    )
+    """deployctl in process, as a subprocess in `cwd` would run it: `cli.run` (the entry point's own
+    error handling) inside click's CliRunner isolation, with the console injected onto its streams;
+    `env`, when given, is the whole environment. Exit code, stdout, stderr. DEPLOYCTL_TEST_SUBPROCESS=1
+    runs each through the installed entry point instead (to tell an in-process artefact from a bug)."""
+    if os.environ.get("DEPLOYCTL_TEST_SUBPROCESS"):
+        return run_entry_point(cwd, *args, env=env)
+    saved_cwd, saved_env = os.getcwd(), dict(os.environ)
+    try:
+        os.chdir(cwd)
+        if env is not None:
+            os.environ.clear()
+            os.environ.update(env)
+        with CliRunner().isolation() as (out, err, _), console.use(sys.stdout, sys.stderr):
+            code = run(list(args))
+            sys.stdout.flush()
+            sys.stderr.flush()
+            return int(code), out.getvalue().decode(), err.getvalue().decode()
+    finally:
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+
+
+def run_entry_point(cwd: Path, *args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    """The installed `deployctl` script in a subprocess: for the few tests that prove the entry point."""
+    script = Path(sys.executable).parent / "deployctl"
+    proc = subprocess.run([str(script), *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=600)
     return proc.returncode, proc.stdout, proc.stderr
 
 

@@ -834,3 +834,22 @@ def test_the_local_component_claims_only_what_is_free_and_deletes_only_what_it_w
     assert (outside / "keep" / "data.txt").read_text() == "precious"
     assert release_name("d" * 40, None) == "d" * 40
     assert release_name("d" * 40, "site") == release_name("d" * 40, "/site/") != release_name("d" * 40, "docs")
+
+
+# -- terminal output: escape sequences in comments and subjects ------------------------------------
+
+
+def test_a_deploy_comment_cannot_drive_the_terminal(tmp_path: Path):
+    deploy, app, _ = deploy_world(tmp_path)
+    second = app.commit("second\x1b[2J subject", {"site/index.html": "<h1>two</h1>\n"})
+    hostile = "retitled \x1b]0;pwned\x07 hidden \x1b[8m text \x9b31m"
+    before = deploy.repo.head.commit.hexsha
+    deploy.deploy("staging", "web", second, hostile)
+    deploy.commit("a hostile comment")
+    for args in (("history", "--no-engine"), ("plan", "--base", before)):
+        code, out, err = run_cli(deploy.path, *args)
+        assert code == 0, err
+        assert "retitled" in out and "hidden" in out  # the text is shown ...
+        assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]", out + err)  # ... with no control character
+    code, out, _ = run_cli(deploy.path, "history", "--no-engine", "--json")
+    assert code == 0 and hostile in json.loads(out)[0]["comment"]  # JSON keeps the text exactly, escaped

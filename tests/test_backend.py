@@ -15,8 +15,6 @@ from deployctl.backend import (
     S3Store,
     ci_refusals,
     clear_pending,
-    forced_message,
-    forced_reason,
     in_repo_file_backend,
     parse_lock,
     s3_client_args,
@@ -26,6 +24,7 @@ from deployctl.backend import (
     up_when_unlocked,
 )
 from deployctl.outcomes import Outcome, UpdateRecord
+from deployctl.updatemessage import forced_message, forced_reason
 from tests.awsserver import AwsServer
 from tests.engine_world import build_world
 

@@ -1,5 +1,6 @@
 """The CLI as a person reads it: --version, --help with examples on their own lines and readable
-placeholders, each tag once in `plan`."""
+placeholders, each tag once in `plan`. The commands run in process (tests/scenario.py run_cli); the
+installed entry point is proven here, in a subprocess, for each ExitStatus."""
 
 from __future__ import annotations
 
@@ -8,15 +9,30 @@ from pathlib import Path
 
 import pytest
 
-from tests.scenario import build, run_cli
+from deployctl.violations import ExitStatus
+from tests.scenario import build, run_cli, run_entry_point
 
 COMMANDS = ["check", "plan", "preview", "up", "bump", "promote", "rollback", "history", "status", "deployed",
             "codeowners"]
 
 
 def test_version(tmp_path: Path):
-    code, out, _ = run_cli(tmp_path, "--version")
-    assert code == 0 and re.fullmatch(r"deployctl \d+\.\d+\.\d+\n", out)
+    code, out, _ = run_entry_point(tmp_path, "--version")
+    assert code == ExitStatus.OK and re.fullmatch(r"deployctl \d+\.\d+\.\d+\n", out)
+    assert run_cli(tmp_path, "--version")[:2] == (code, out)
+
+
+def test_the_installed_entry_point_exits_with_each_status_and_never_a_traceback(tmp_path: Path):
+    sc = build(tmp_path)
+    assert run_entry_point(sc.root, "check")[0] == ExitStatus.OK
+    sc.deploy.deploy("staging", "api", "not-a-hash")
+    code, out, err = run_entry_point(sc.root, "check")
+    assert code == ExitStatus.VIOLATION and "syntax" in out, out + err
+    code, _, err = run_entry_point(sc.root, "plan", "--base", "nope")
+    assert code == ExitStatus.CANNOT_JUDGE and "cannot resolve 'nope'" in err
+    code, _, err = run_entry_point(sc.root, "check", "--no-such-option")
+    assert code == ExitStatus.CANNOT_JUDGE and "No such option" in err
+    assert "Traceback" not in err
 
 
 @pytest.mark.parametrize("name", COMMANDS)

@@ -19,7 +19,6 @@ from deployctl.github import (
     GitHub,
     GitHubError,
     pull_request_context,
-    push_context,
 )
 from deployctl.violations import CannotJudge
 from tests.builders import FIXTURES
@@ -306,29 +305,11 @@ def test_pull_request_context_falls_back_to_the_payload_repository(tmp_path: Pat
     assert ctx.api_url == "https://ghe.example/api/v3"
 
 
-def test_push_context_from_payloads_of_githubs_schema(tmp_path: Path) -> None:
-    ctx = push_context(env("push.json", GITHUB_REPOSITORY="acme/deploys", GITHUB_RUN_ID="42",
-                           GITHUB_SERVER_URL="https://github.com"))
-    assert (ctx.before, ctx.ref) == (BASE_SHA, "refs/heads/main")
-    assert ctx.after == "e5f6a7b8c9d0e1f2a3b4c5d6e7f8091a2b3c4d5e"
-    assert not ctx.is_new_branch and not ctx.is_deletion
-    assert ctx.run_url == "https://github.com/acme/deploys/actions/runs/42"
-
-    new = push_context(env("push.with-new-branch.json"))
-    assert new.repository == "acme/deploys"
-    assert new.is_new_branch and new.model_dump()["is_new_branch"] is True
-    assert new.base == f"{BASE_SHA}~1"
-    assert new.run_url is None
-
-    gone = push_context(changed(tmp_path, "push.json", after="0" * 40, deleted=True))
-    assert gone.is_deletion
-
-
 def test_missing_event_path_says_what_to_do() -> None:
     with pytest.raises(CannotJudge, match="GITHUB_EVENT_PATH is not set"):
         pull_request_context({})
     with pytest.raises(CannotJudge, match="no such file"):
-        push_context({"GITHUB_EVENT_PATH": "/nonexistent/event.json"})
+        pull_request_context({"GITHUB_EVENT_PATH": "/nonexistent/event.json"})
 
 
 def test_unreadable_payload(tmp_path: Path) -> None:
@@ -341,8 +322,6 @@ def test_unreadable_payload(tmp_path: Path) -> None:
 def test_the_wrong_event_is_named() -> None:
     with pytest.raises(CannotJudge, match="push event, not a pull request"):
         pull_request_context(env("push.json"))
-    with pytest.raises(CannotJudge, match="pull_request event, not a push"):
-        push_context(env("pull_request.synchronize.json"))
 
 
 def test_a_bad_repository_name_is_refused() -> None:

@@ -12,7 +12,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from tests.builders import AppRepo, DeployRepo
-from tests.engine_world import World
+from tests.engine_world import World, merge
 
 pytestmark = pytest.mark.engine
 
@@ -49,18 +49,6 @@ def deployed(w: World) -> World:
     assert code == 0, out + err
     w.deploy.commit("stack configs as Pulumi writes them")  # stack init adds the salt
     return w
-
-
-def merge(w: World, message: str, edit) -> tuple[str, str]:
-    repo = w.deploy.repo
-    before = repo.head.commit.hexsha
-    repo.git.checkout("-b", f"pr-{len(list(repo.iter_commits()))}")
-    edit()
-    w.deploy.commit("the change")
-    branch = repo.active_branch.name
-    repo.git.checkout("main")
-    repo.git.merge("--no-ff", "-m", message, branch)
-    return before, repo.head.commit.hexsha
 
 
 def test_a_healthy_deploy_and_a_check_that_passes_on_its_second_try(tmp_path: Path):

@@ -184,3 +184,21 @@ def test_entry_json_uses_from_key():
     e = HistoryEntry(merged=datetime(2026, 1, 1, tzinfo=UTC), env="a", app="b", from_="1" * 40, to=None,
                      commit="c" * 40, author="x")
     assert e.to_json()["from"] == "1" * 40
+
+
+def test_an_update_ran_from_pulumis_git_head_else_the_merge_its_message_names():
+    """`git.head` is the structured record; the message's `merge <sha>` is read back only for records
+    without it (older ones), and it is exactly what `up` writes."""
+    from deployctl.updatemessage import deploy_message
+
+    merge, other = "a" * 40, "b" * 40
+    t = datetime(2026, 11, 1, 12, tzinfo=UTC)
+
+    def record(message: str, environment: dict[str, str]) -> UpdateRecord:
+        return UpdateRecord(env="staging", version=1, kind="update", result="succeeded", message=message,
+                            start=t, end=t, environment=environment)
+
+    written = deploy_message("staging", [], 7, merge)
+    assert record(written, {"git.head": other}).head == other
+    assert record(written, {}).head == merge[:12]
+    assert record("deployctl: staging: api 1234567", {}).head is None

@@ -15,7 +15,7 @@ from werkzeug import Request, Response
 
 from deployctl.engine import engine_env, find_pulumi
 from tests.builders import FIXTURES
-from tests.engine_world import World, build_world
+from tests.engine_world import World, build_world, merge
 
 pytestmark = pytest.mark.engine
 
@@ -29,19 +29,6 @@ def world(tmp_path: Path) -> World:
     assert code == 0, err
     w.deploy.commit("stack configs as Pulumi writes them")  # stack init adds the salt
     return w
-
-
-def merge(w: World, message: str, edit) -> tuple[str, str]:
-    """A PR merged with a merge commit; returns (before, merge)."""
-    repo = w.deploy.repo
-    before = repo.head.commit.hexsha
-    repo.git.checkout("-b", f"pr-{len(list(repo.iter_commits()))}")
-    edit()
-    w.deploy.commit("the change")
-    branch = repo.active_branch.name
-    repo.git.checkout("main")
-    repo.git.merge("--no-ff", "-m", message, branch)
-    return before, repo.head.commit.hexsha
 
 
 def env_with(**extra: str) -> dict[str, str]:

@@ -34,9 +34,8 @@ from deployctl.switchback import (
     pins_for,
     plan_pins,
     stuck_reason,
-    switch_marks,
-    switched_message,
 )
+from deployctl.updatemessage import switch_marks, switched_message
 from tests.test_components_aws import ECS, RecordingMocks, spec
 
 C0, C1, W0, W1 = "0" * 40, "1" * 40, "a" * 40, "b" * 40

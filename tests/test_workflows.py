@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
+from deployctl.programpaths import workflow_paths
+
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = ROOT / ".github" / "workflows"
 FILES = ("preview.yml", "deploy.yml", "checks.yml")
@@ -97,8 +99,7 @@ def test_preview_permissions_fork_safety_and_the_read_only_role() -> None:
     on = triggers(workflow)
     assert on["pull_request"] == {
         "types": ["opened", "synchronize", "reopened"],
-        "paths": ["deploys/**", "apps.yaml", "Pulumi*.yaml", "__main__.py", "stacks/**", "components/**",
-                  "deployctl/**", "pyproject.toml"],
+        "paths": workflow_paths(),
     }
     assert on["merge_group"] == {"types": ["checks_requested"]}  # a merge queue previews the queued commit
     assert workflow["permissions"] == {"contents": "read", "pull-requests": "write"}
@@ -126,6 +127,7 @@ def test_preview_permissions_fork_safety_and_the_read_only_role() -> None:
 def test_deploy_runs_one_stack_at_a_time_in_order_and_never_cancels() -> None:
     workflow = load("deploy.yml")
     assert triggers(workflow)["push"]["branches"] == ["main"]
+    assert triggers(workflow)["push"]["paths"] == workflow_paths()  # the program, as plan sees it
     plan, deploy = workflow["jobs"]["plan"], workflow["jobs"]["deploy"]
     assert "stacks" in plan["outputs"]
     assert deploy["needs"] == "plan"

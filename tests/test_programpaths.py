@@ -1,0 +1,69 @@
+"""The one list of program paths: it is what the program really imports, and a change outside it (the
+CLI, the templates, Slack) redeploys no stack, on a real deploy repo."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from deployctl.programpaths import PROGRAM_MODULES, PROGRAM_PATHS, is_program_path
+from tests.builders import PROJECT_ROOT
+from tests.scenario import Scenario, build, run_cli
+
+
+def test_the_listed_modules_are_exactly_what_the_program_imports() -> None:
+    """Import the program and every component kind in a fresh interpreter, as `pulumi up` does."""
+    kinds = sorted(p.stem for p in (PROJECT_ROOT / "components").glob("*.py") if p.stem != "__init__")
+    code = ("import json, sys, importlib; import stacks.program\n"
+            f"for k in {kinds!r}: importlib.import_module('components.' + k)\n"
+            "print(json.dumps(sorted(getattr(m, '__file__', None) or '' for n, m in sys.modules.items()"
+            " if n == 'deployctl' or n.startswith('deployctl.'))))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                            timeout=120, check=True)
+    imported = {Path(f).resolve().relative_to(PROJECT_ROOT).as_posix() for f in json.loads(result.stdout)}
+    assert imported == set(PROGRAM_MODULES)
+    assert all((PROJECT_ROOT / p).exists() for p in PROGRAM_PATHS)
+
+
+@pytest.mark.parametrize(("path", "program"), [
+    ("deployctl/cli.py", False), ("deployctl/notify.py", False), ("deployctl/templates/comment.md.j2", False),
+    ("deployctl/catalog.py", True), ("components/local.py", True), ("apps.yaml", True), ("stacks/x.py", True),
+    ("deploys/staging/api", False), ("Pulumi.staging.yaml", False),
+])
+def test_is_program_path(path: str, program: bool) -> None:
+    assert is_program_path(path) is program
+
+
+@pytest.fixture
+def sc(tmp_path: Path) -> Scenario:
+    sc = build(tmp_path)
+    for rel in ("deployctl/cli.py", "deployctl/notify.py", "deployctl/templates/comment.md.j2",
+                "deployctl/catalog.py"):
+        sc.deploy.write(rel, (PROJECT_ROOT / rel).read_text(encoding="utf-8"))
+    sc.base = sc.deploy.commit("the project's code, as in a real deploy repo")
+    return sc
+
+
+def plan(sc: Scenario, head: str) -> dict:
+    code, out, err = run_cli(sc.root, "plan", "--base", sc.base, "--head", head, "--json")
+    assert code == 0, err
+    return json.loads(out)
+
+
+def test_a_change_to_the_cli_the_templates_or_slack_redeploys_nothing(sc: Scenario) -> None:
+    for rel in ("deployctl/cli.py", "deployctl/notify.py", "deployctl/templates/comment.md.j2"):
+        sc.deploy.write(rel, (sc.root / rel).read_text(encoding="utf-8") + "\n# touched\n")
+    head = sc.deploy.commit("CLI, template and Slack changes")
+    result = plan(sc, head)
+    assert (result["stacks"], result["program_changed"], result["changes"]) == ([], False, [])
+
+
+def test_a_change_to_a_module_the_program_imports_redeploys_every_stack(sc: Scenario) -> None:
+    sc.deploy.write("deployctl/catalog.py", (sc.root / "deployctl/catalog.py").read_text() + "\n# touched\n")
+    head = sc.deploy.commit("catalog parsing change")
+    result = plan(sc, head)
+    assert (result["stacks"], result["program_changed"]) == (["staging", "production"], True)
