@@ -94,8 +94,8 @@ def info(text: str) -> None:
 
 def progress(text: str, failed: bool = False) -> None:
     """A live step line (a resource being deployed) on stderr: coloured in a terminal, plain in CI."""
-    _streams.rich_err.print(inert(text), markup=False,
-                            style=("bold red" if failed else "cyan") if interactive() else None)
+    style = ("bold red" if failed else "cyan") if interactive() else None
+    _streams.rich_err.print(inert(text), markup=False, style=style)
 
 
 def violation(v: Violation, err: bool = False) -> None:

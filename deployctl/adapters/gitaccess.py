@@ -276,7 +276,7 @@ def deploy_log_text(repo: Repo, ref: str) -> str:
 def deploy_history(repo: Repo, ref: str) -> list[HistoryEntry]:
     """Every deploy along the branch: one `git log --raw`, and one `git cat-file --batch` that reads
     each blob the log names once, fed while the log still streams, so the two processes overlap."""
-    from deployctl.core.history import COMMIT_MARK, LOG_FORMAT, blobs_needed, parse_log, raw_changes
+    from deployctl.core.history import COMMIT_MARK, LOG_FORMAT, RawCommit, blobs_needed, parse_log, raw_changes
 
     cwd = str(repo.working_tree_dir or repo.git_dir)
     args = ["git", "log", "--first-parent", "--diff-merges=first-parent", "--no-renames", "--raw", "--no-abbrev",
@@ -285,14 +285,15 @@ def deploy_history(repo: Repo, ref: str) -> list[HistoryEntry]:
                            env={**os.environ, "LANGUAGE": "C", "LC_ALL": "C"})
     cat = subprocess.Popen(["git", "-C", cwd, "cat-file", "--batch"], stdin=subprocess.PIPE,
                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    cat_in, cat_out, log_out, log_err = cat.stdin, cat.stdout, log.stdout, log.stderr
-    assert cat_in and cat_out and log_out and log_err  # all four are PIPEs
+    log_out, log_err, cat_in, cat_out = log.stdout, log.stderr, cat.stdin, cat.stdout
+    if log_out is None or log_err is None or cat_in is None or cat_out is None:  # all four were asked for
+        raise RuntimeError("git's pipes were not opened")
     outputs: dict[str, bytes] = {}
     readers = [threading.Thread(target=lambda: outputs.__setitem__("blobs", cat_out.read())),
                threading.Thread(target=lambda: outputs.__setitem__("err", log_err.read()))]
     for reader in readers:
         reader.start()
-    commits: list = []
+    commits: list[RawCommit] = []
     asked: set[str] = set()
     mark, pending = COMMIT_MARK.encode(), b""
 
@@ -304,7 +305,7 @@ def deploy_history(repo: Repo, ref: str) -> list[HistoryEntry]:
             cat_in.write(("\n".join(new) + "\n").encode())
 
     try:
-        for data in iter(lambda: log_out.read1(1 << 16), b""):  # type: ignore[attr-defined]  # a BufferedReader
+        for data in iter(lambda: os.read(log_out.fileno(), 1 << 16), b""):  # what the pipe holds, as it comes
             pending += data
             if (cut := pending.rfind(mark)) > 0:
                 take(pending[:cut])
