@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from deployctl.adapters.apprepos import AppRepos
+from deployctl.adapters.apprepos import AppRepos, repo_lookups
 from deployctl.adapters.gitaccess import commit_snapshot, deploy_history, first_parent_order
 from deployctl.core.history import DeployResult, HistoryEntry, join
 from deployctl.core.outcomes import UpdateRecord
@@ -22,7 +22,6 @@ from deployctl.report.status import (
     build_status,
     render_html,
     render_text,
-    repo_lookups,
     status_rows,
 )
 from tests import browser

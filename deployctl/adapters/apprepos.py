@@ -17,7 +17,7 @@ import signal
 import subprocess
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -421,3 +421,38 @@ class AppRepos:
 
     def has_path(self, spec: str, commit: str, path: str) -> bool | None:
         return self.get(spec).has_path(commit, path)
+
+
+def repo_lookups(repos: AppRepos) -> tuple[Callable[[str, str, str], int | None], Callable[[str, str], str | None]]:
+    """`counts(repo, old, new)` and `branch_tips(repo, branch)` for report/status.py, backed by the
+    app-repository cache; an unanswerable question is None.
+
+    Branches are fetched once per repository first, so "behind main" is measured against the real tip.
+    """
+
+    def one(spec: str, prefix: str) -> str | None:
+        found = repos.get(spec).resolve(prefix)
+        return found[0] if len(found) == 1 else None
+
+    def counts(spec: str, old: str, new: str) -> int | None:
+        try:
+            full_old, full_new = one(spec, old), one(spec, new)
+            if full_old is None or full_new is None:
+                return None
+            return repos.get(spec).count_between(full_old, full_new)
+        except CannotJudge:
+            return None
+
+    def branch_tips(spec: str, branch: str) -> str | None:
+        repo = repos.get(spec)
+        try:
+            repo.ensure_cloned()
+            repo.fetch()
+        except CannotJudge:
+            pass  # offline or unreachable: the cached tip is the best answer there is
+        try:
+            return repo.branch_tip(branch)
+        except CannotJudge:
+            return None
+
+    return counts, branch_tips

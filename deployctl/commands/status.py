@@ -18,7 +18,8 @@ from deployctl.commands.load import _engine, load_head
 
 def run_status(root: Path) -> StatusReport:
     """What runs where: deploy files, Pulumi's outputs, lag and drift, and the recent trace."""
-    from deployctl.report.status import build_status, repo_lookups
+    from deployctl.adapters.apprepos import repo_lookups
+    from deployctl.report.status import build_status
 
     head = load_head(root)
     engine = _engine(root)

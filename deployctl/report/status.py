@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import jinja2
 from pydantic import BaseModel, ConfigDict
@@ -20,10 +20,6 @@ from deployctl.core.model import same_commit
 from deployctl.core.model import short as model_short
 from deployctl.core.order import env_order
 from deployctl.core.snapshot import Snapshot
-from deployctl.core.violations import CannotJudge
-
-if TYPE_CHECKING:
-    from deployctl.adapters.apprepos import AppRepos
 
 Counts = Callable[[str, str, str], int | None]
 """`counts(repo_spec, old, new)`: commits in old..new of the app repository, None when unknown."""
@@ -191,40 +187,6 @@ def build_status(snapshot: Snapshot, deployed: dict[str, dict[str, dict]], histo
                         upstreams=upstream_of)
 
 
-def repo_lookups(repos: AppRepos) -> tuple[Counts, BranchTips]:
-    """`counts` and `branch_tips` backed by the app-repository cache; an unanswerable question is None.
-
-    Branches are fetched once per repository first, so "behind main" is measured against the real tip.
-    """
-
-    def one(spec: str, prefix: str) -> str | None:
-        found = repos.get(spec).resolve(prefix)
-        return found[0] if len(found) == 1 else None
-
-    def counts(spec: str, old: str, new: str) -> int | None:
-        try:
-            full_old, full_new = one(spec, old), one(spec, new)
-            if full_old is None or full_new is None:
-                return None
-            return repos.get(spec).count_between(full_old, full_new)
-        except CannotJudge:
-            return None
-
-    def branch_tips(spec: str, branch: str) -> str | None:
-        repo = repos.get(spec)
-        try:
-            repo.ensure_cloned()
-            repo.fetch()
-        except CannotJudge:
-            pass  # offline or unreachable: the cached tip is the best answer there is
-        try:
-            return repo.branch_tip(branch)
-        except CannotJudge:
-            return None
-
-    return counts, branch_tips
-
-
 # -- JSON ---------------------------------------------------------------------------------------
 
 
@@ -363,4 +325,4 @@ def _metrics_context(report: StatusReport) -> dict[str, Any]:
             "chart_base": m.CHART_BASE}
 
 
-__all__ = ["Cell", "StatusReport", "build_status", "render_html", "render_text", "repo_lookups", "status_rows"]
+__all__ = ["Cell", "StatusReport", "build_status", "render_html", "render_text", "status_rows"]
