@@ -113,14 +113,14 @@ def run_up(root: Path, stacks: list[str] | None, base: str | None, head: str | N
 
             opener = rollback_opener(root, env, branch, console.error) if post else None
             outcome = up_with_health(engine, env, text, head_snap, console.out, opener, run=run)  # type: ignore[arg-type]  # envs is not empty, so engine is set
-        notify(env, outcome, env_changes, pr, merge)
         return outcome
 
     parallel = max(1, int(os.environ.get("DEPLOYCTL_PARALLEL", "4")))
     for wave in deploy_waves(envs, upstream):
         with ThreadPoolExecutor(max_workers=min(parallel, len(wave))) as pool:
             for env, outcome in zip(wave, pool.map(deploy, wave), strict=True):
-                _say(outcome)
+                _say(outcome)  # the terminal and Slack hear from this thread only, in deploy order
+                notify(env, outcome, [c for c in changes if c.env == env], pr, merge)
                 done[env] = outcome
                 if not outcome.ok:
                     failed.add(env)
