@@ -138,7 +138,7 @@ def warm_cache(repos: AppRepos) -> None:
     A cold cache is not what these figures are about, and a first `up` of many apps sharing one
     app repository clones it from several threads of the dynamic provider at once (see the report).
     """
-    from deployctl.apprepos import AppRepos as Cache
+    from deployctl.adapters.apprepos import AppRepos as Cache
 
     cache = Cache(PROJECT_ROOT, bench_dir() / "deployctl-cache-warm" / "repos")
     for path in repos.paths:
@@ -358,7 +358,7 @@ def ensure_up(engine, env: str, label: str) -> None:
 
 
 def preview_figures(s: Sizes, repos: AppRepos, runs: int) -> list[Figure]:
-    from deployctl.engine import Engine
+    from deployctl.adapters.engine import Engine
 
     repo = one_env_repo(s.preview_apps, repos, "preview")
     with_venv(repo.path)

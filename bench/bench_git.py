@@ -58,14 +58,14 @@ def env_with_cache(cache: Path) -> dict[str, str]:
 
 def clone_path(repo: DeployRepo, app_repo: str, cache: Path) -> Path:
     """Where deployctl keeps its bare clone of `app_repo` (the floor asks the same object store)."""
-    from deployctl.apprepos import AppRepos as Cache
+    from deployctl.adapters.apprepos import AppRepos as Cache
 
     return Cache(repo.path, cache / "repos").get(app_repo).path
 
 
 def warm_cache(repo: DeployRepo, cache: Path) -> None:
     """Clone every app repository the PR touches into the warm cache (once; kept between runs)."""
-    from deployctl.apprepos import AppRepos as Cache
+    from deployctl.adapters.apprepos import AppRepos as Cache
 
     clones = Cache(repo.path, cache / "repos")
     for app_repo in {c.repo for c in repo.changes}:
@@ -106,7 +106,7 @@ def metrics_has(n: int):
 
 def warm_all(repo: DeployRepo, apps: AppRepos, cache: Path) -> None:
     """Clone every app repository into the warm cache (metrics reads each one's commit dates)."""
-    from deployctl.apprepos import AppRepos as Cache
+    from deployctl.adapters.apprepos import AppRepos as Cache
 
     clones = Cache(repo.path, cache / "repos")
     for path in apps.paths:
@@ -193,7 +193,7 @@ def run(opts: Options) -> list[Figure]:
     warm = env_with_cache(cache)
     check, plan = ("check", "--base", large.base, "--json"), ("plan", "--base", large.base, "--json")
     commands = {
-        "startup": lambda: sh([PYTHON, "-c", "import deployctl.service"]),
+        "startup": lambda: sh([PYTHON, "-c", "import deployctl.commands.load"]),
         "check_large": lambda: sh(deployctl(*check), large.path, warm),
         "plan_large": lambda: sh(deployctl(*plan), large.path, warm),
         "floor_large": floor(large, cache),
@@ -238,7 +238,7 @@ def run(opts: Options) -> list[Figure]:
         Figure(f"plan --base: {big} / {sm} (same PR size)", t["plan_large"], t["plan_small"],
                f"floor ratio {t['floor_large'] / t['floor_small']:.2f}x", max_ratio=1.25),
         *history_figures(t, s),
-        Figure("python -c 'import deployctl.service' (in every command)", t["startup"],
+        Figure("python -c 'import deployctl.commands.load' (in every command)", t["startup"],
                note="fixed cost, included above"),
         *imports,
     ]

@@ -24,7 +24,7 @@ from pathlib import Path
 from bench import Figure, Options, log
 from bench.bench_engine import FULL, QUICK, MergeWorld, interleave, merge_repo, only_touched, warm_cache
 from bench.generate import app_repos, bench_dir, git
-from deployctl.backend import FileStore, S3Store, Store, read_locks
+from deployctl.adapters.backend import FileStore, S3Store, Store, read_locks
 
 LOCK_ROUNDS = 50
 

@@ -13,7 +13,7 @@ import pulumi
 
 from components.base import AppComponent
 from components.spec import AppSpec
-from deployctl.catalog import Kind
+from deployctl.core.catalog import Kind
 
 _KINDS = {
     Kind.LOCAL: "components.local:LocalApp",

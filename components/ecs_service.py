@@ -15,7 +15,7 @@ import pulumi_aws as aws
 
 from components.base import AppComponent
 from components.spec import AppSpec
-from deployctl.catalog import EcsServiceSettings
+from deployctl.core.catalog import EcsServiceSettings
 
 FARGATE = "FARGATE"
 _IN_CONTAINER = ("environment", "image_repository", "container_port")

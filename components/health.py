@@ -2,7 +2,7 @@
 the engine never deploys what depends on the app (its dependents depend on this resource).
 
 Created or updated (so run) only when the app's commit or its health settings change; deleting it
-does nothing. The check itself lives in deployctl/health.py.
+does nothing. The check itself lives in deployctl/core/health.py.
 """
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ from pulumi.dynamic import CreateResult, DiffResult, ResourceProvider, UpdateRes
 
 from components.base import AppComponent
 from components.spec import AppSpec
-from deployctl.catalog import Kind
+from deployctl.core.catalog import Kind
 
 _RUN_ON = ("commit", "health", "target")
 
 
 def _run(props: dict[str, Any]) -> dict[str, Any]:
-    from deployctl.health import HealthSettings, HealthTarget, failure_line, run_health, say_progress
+    from deployctl.core.health import HealthSettings, HealthTarget, failure_line, run_health, say_progress
 
     target = HealthTarget.model_validate(props["target"])
     result = run_health(target, HealthSettings.model_validate(props["health"]))

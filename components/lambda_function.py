@@ -14,7 +14,7 @@ import pulumi_aws as aws
 
 from components.base import AppComponent
 from components.spec import AppSpec
-from deployctl.catalog import LambdaSettings
+from deployctl.core.catalog import LambdaSettings
 
 ALIAS = "live"
 

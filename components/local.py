@@ -28,10 +28,10 @@ from pulumi.dynamic import CreateResult, DiffResult, ResourceProvider, UpdateRes
 
 from components.base import AppComponent
 from components.spec import AppSpec
-from deployctl.catalog import LocalSettings
+from deployctl.core.catalog import LocalSettings
 
 if TYPE_CHECKING:
-    from deployctl.apprepos import AppRepos
+    from deployctl.adapters.apprepos import AppRepos
 
 RELEASES, CURRENT = "releases", "current"
 MARKER = ".deployctl-owned"
@@ -136,7 +136,7 @@ def prune_releases(app_dir: Path, keep: int, current: str) -> list[str]:
 @cache
 def _repos() -> AppRepos:
     """One cache per provider process, so apps that share a repository share its clone and lock."""
-    from deployctl.apprepos import AppRepos
+    from deployctl.adapters.apprepos import AppRepos
 
     return AppRepos(Path.cwd())
 

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
-from deployctl.catalog import AppSettings, Kind
+from deployctl.core.catalog import AppSettings, Kind
 
 if TYPE_CHECKING:
     import pulumi
@@ -34,7 +34,7 @@ class AppSpec(BaseModel):
     """Dotted paths of the settings stored encrypted (`pulumi config set --secret`)."""
 
     def is_secret(self, path: str) -> bool:
-        from deployctl.envconfig import is_secret_setting
+        from deployctl.core.envconfig import is_secret_setting
 
         return is_secret_setting(self.secret_settings, path)
 

@@ -17,7 +17,7 @@ import pulumi_aws as aws
 from components.base import AppComponent
 from components.cdn_invalidation import CacheInvalidation
 from components.spec import AppSpec
-from deployctl.catalog import StaticSiteSettings
+from deployctl.core.catalog import StaticSiteSettings
 
 # AWS managed cache policy "CachingOptimized".
 CACHING_OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"

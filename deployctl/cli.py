@@ -16,7 +16,7 @@ from typing import Annotated
 import typer
 
 from deployctl import console
-from deployctl.violations import CannotJudge, ExitStatus, InputError, Violation, errors
+from deployctl.core.violations import CannotJudge, ExitStatus, InputError, Violation, errors
 
 app = typer.Typer(
     name="deployctl",
@@ -88,7 +88,7 @@ def check(
       deployctl check --base origin/main
       deployctl check --base origin/main --at 2026-12-24T10:00:00Z --json
     """
-    from deployctl.service import run_check
+    from deployctl.commands.check import run_check
 
     moment = _parse_time(at)
     try:
@@ -138,7 +138,7 @@ def up(
       deployctl up --base "$BEFORE" --head "$GITHUB_SHA"   after a merge, in CI
       deployctl up --stack production --force --reason "restore after the bad rollback"
     """
-    from deployctl.deploy import run_up
+    from deployctl.commands.up import run_up
 
     if force != (reason is not None) or (reason is not None and not reason.strip()):
         raise CannotJudge("--force and --reason go together: --force --reason \"why this overrides the guard\"")
@@ -159,27 +159,23 @@ def plan(
     """Show what a change deploys: each app's old and new commit, and the affected stacks in deploy order.
 
     A change to Pulumi.<env>.yaml affects that stack; a change to the program (__main__.py, stacks/,
-    components/, deployctl/, apps.yaml, Pulumi.yaml, pyproject.toml) affects every stack.
+    components/, the deployctl modules they import, apps.yaml, Pulumi.yaml, pyproject.toml) affects
+    every stack; a change to the CLI, its templates or Slack affects none.
 
     Examples:
       deployctl plan --base origin/main
       deployctl plan --base HEAD~1 --head HEAD --json
     """
-    from deployctl.service import run_plan
+    from deployctl.commands.plan import run_plan
 
     result = run_plan(repo, base, head)
     if as_json:
         console.as_json(result.model_dump(mode="json"))
         return
-    console.out(f"plan {result.base[:12]} -> {(result.head or 'working tree')[:12]}")
-    for c in result.changes:
-        tags = "".join(f" [{t}]" for t in c.tags if f"[{t}]" not in c.comment)  # each tag once
-        where = f"{c.env}/{c.app}"
-        console.out(f"  {where:<32} {c.op:<7} {(c.old or '-')[:12]:>12} -> {(c.new or '-')[:12]:<12}"
-                    f" {c.comment}{tags}".rstrip())
-    if not result.changes:
-        console.out("  no deploy file changes")
-    console.out("stacks in deploy order: " + (", ".join(result.stacks) or "(none)"))
+    from deployctl.report.tables import plan_lines
+
+    for line in plan_lines(result):
+        console.out(line)
 
 
 @app.command()
@@ -203,8 +199,8 @@ def preview(
       deployctl preview --base origin/main
       deployctl preview --base "$BASE_SHA" --post
     """
-    from deployctl.render import render_comment
-    from deployctl.review import build_preview, post_comment, pull_request_base
+    from deployctl.commands.preview import build_preview, post_comment, pull_request_base
+    from deployctl.report.render import render_comment
 
     report, secrets = build_preview(repo, base or pull_request_base(), stack, _parse_time(at), offline=offline)
     body = render_comment(report, secrets)
@@ -225,16 +221,16 @@ def deployed(
     repo: RepoOpt = Path("."),
 ) -> None:
     """What runs where, read back from Pulumi (each stack's `deployed` output)."""
-    from deployctl.service import read_deployed
+    from deployctl.commands.deployed import read_deployed
 
     result = read_deployed(repo, stacks=stack)
     if as_json:
         console.as_json(result)
         return
-    for env, apps in result.items():
-        console.out(f"{env}:")
-        for name, info in sorted(apps.items()):
-            console.out(f"  {name:<24} {info['commit'][:12]}  {info['kind']:<12} {info['comment']}")
+    from deployctl.report.tables import deployed_lines
+
+    for line in deployed_lines(result):
+        console.out(line)
 
 
 @app.command()
@@ -258,13 +254,13 @@ def history(
       deployctl history production api --limit 10
       deployctl history --json
     """
-    from deployctl.service import run_history
+    from deployctl.commands.history import run_history
 
     entries = run_history(repo, env, app_name, limit, with_engine=not no_engine)
     if as_json:
         console.as_json([e.to_json() for e in entries])
         return
-    from deployctl.history import history_table
+    from deployctl.report.tables import history_table
 
     for line in history_table(entries) if entries else []:
         console.out(line)
@@ -295,8 +291,8 @@ def metrics(
       deployctl metrics production api --bucket month --since 2026-01-01
       deployctl metrics --json
     """
-    from deployctl.metrics import BUCKETS, render_text
-    from deployctl.metricsload import run_metrics
+    from deployctl.commands.metrics import run_metrics
+    from deployctl.core.metrics import BUCKETS, render_text
 
     if bucket not in BUCKETS:
         raise CannotJudge(f"--bucket '{bucket}' is not one of {', '.join(BUCKETS)}")
@@ -328,8 +324,8 @@ def status(
       deployctl status
       deployctl status --html status.html
     """
-    from deployctl.service import run_status
-    from deployctl.status import render_html, render_text, status_rows
+    from deployctl.commands.status import run_status
+    from deployctl.report.status import render_html, render_text, status_rows
 
     report = run_status(repo)
     if html is not None:
@@ -355,7 +351,7 @@ def codeowners(
       deployctl codeowners            regenerate the file
       deployctl codeowners --check    in CI: fail when it is out of date
     """
-    from deployctl.service import codeowners as run_codeowners
+    from deployctl.commands.codeowners import codeowners as run_codeowners
 
     diff = run_codeowners(repo, check_only)
     if check_only and diff:
@@ -382,7 +378,8 @@ def unlock(
       deployctl unlock staging
       deployctl unlock production --force
     """
-    from deployctl.backend import Refused, run_unlock
+    from deployctl.adapters.backend import Refused
+    from deployctl.commands.unlock import run_unlock
 
     try:
         done = run_unlock(repo, env, force)
@@ -408,7 +405,7 @@ def doctor(
       deployctl doctor
       deployctl doctor --json
     """
-    from deployctl.doctor import render, run_doctor
+    from deployctl.commands.doctor import render, run_doctor
 
     checks = run_doctor(repo, timeout)
     if as_json:
@@ -462,8 +459,8 @@ def bump(
       deployctl bump staging api 3f2a9c1 -m "login fix"
       deployctl bump production api 3f2a9c1 --hotfix -m "outage fix" --branch hotfix/login
     """
-    from deployctl.model import Tag
-    from deployctl.service import write_deploy
+    from deployctl.commands.bump import write_deploy
+    from deployctl.core.model import Tag
 
     tags = tuple(t for t, on in ((Tag.ROLLBACK, rollback), (Tag.HOTFIX, hotfix)) if on)
     _wrote(env, app_name, write_deploy(repo, env, app_name, commit, message, tags, branch, base), branch)
@@ -487,7 +484,7 @@ def promote(
     Example:
       deployctl promote api --from staging --to production -m "tested on staging"
     """
-    from deployctl.service import upstream_commit, write_deploy
+    from deployctl.commands.bump import upstream_commit, write_deploy
 
     commit, source = upstream_commit(repo, from_env, app_name, base)
     console.error(f"promoting {app_name} {commit[:12]}: {source}")
@@ -512,8 +509,8 @@ def rollback(
       deployctl rollback production api
       deployctl rollback production api --to 3f2a9c1 -m "bad migration"
     """
-    from deployctl.model import Tag
-    from deployctl.service import rollback_target, write_deploy
+    from deployctl.commands.bump import rollback_target, write_deploy
+    from deployctl.core.model import Tag
 
     commit = to or rollback_target(repo, env, app_name)
     _wrote(env, app_name, write_deploy(repo, env, app_name, commit, message or "rollback", (Tag.ROLLBACK,),

@@ -16,7 +16,7 @@ from typing import TextIO, TypeVar
 
 from rich.console import Console
 
-from deployctl.violations import Severity, Violation
+from deployctl.core.violations import Severity, Violation
 
 T = TypeVar("T")
 

@@ -10,14 +10,14 @@ import pulumi
 from components import AppComponent, make_component
 from components.health import make_health_check
 from components.spec import AppSpec
-from deployctl.apprepos import repo_url
-from deployctl.catalog import app_settings, settings_violations
-from deployctl.envconfig import PROJECT, EnvSettings, env_settings_from_pulumi, resolve_deploy_root
-from deployctl.gitaccess import worktree_snapshot
-from deployctl.model import short
-from deployctl.order import app_order
-from deployctl.switchback import pins_for
-from deployctl.violations import errors
+from deployctl.adapters.apprepos import repo_url
+from deployctl.adapters.gitaccess import worktree_snapshot
+from deployctl.adapters.switchback import pins_for
+from deployctl.core.catalog import app_settings, settings_violations
+from deployctl.core.envconfig import PROJECT, EnvSettings, env_settings_from_pulumi, resolve_deploy_root
+from deployctl.core.model import short
+from deployctl.core.order import app_order
+from deployctl.core.violations import errors
 
 
 def _fail(messages: list[str]) -> NoReturn:

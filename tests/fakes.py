@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from deployctl.envconfig import PROJECT
-from deployctl.snapshot import RepoFiles, Snapshot, build_snapshot
-from deployctl.tree import Entry, EntryKind
+from deployctl.core.envconfig import PROJECT
+from deployctl.core.snapshot import RepoFiles, Snapshot, build_snapshot
+from deployctl.core.tree import Entry, EntryKind
 
 
 @dataclass

@@ -24,17 +24,17 @@ import yaml
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from deployctl.apprepos import AppRepo as CachedRepo
-from deployctl.apprepos import AppRepos, CommitInfo, display_url, repo_url
-from deployctl.codeowners import render_codeowners
-from deployctl.envconfig import EnvSettings, parse_stack_config, resolve_deploy_root
-from deployctl.github import ACTIONS_BOT, PREVIEW_MARKER, GitHub
-from deployctl.notify import DeployNotice, slack_payload
-from deployctl.outcomes import Outcome
-from deployctl.plan import PlanChange
-from deployctl.render import CommitLog, PreviewReport, StackPreview, render_comment
-from deployctl.safegit import branch_problem, path_problem, repo_problem
-from deployctl.violations import CannotJudge
+from deployctl.adapters.apprepos import AppRepo as CachedRepo
+from deployctl.adapters.apprepos import AppRepos, CommitInfo, display_url, repo_url
+from deployctl.adapters.github import ACTIONS_BOT, PREVIEW_MARKER, GitHub
+from deployctl.adapters.notify import DeployNotice, slack_payload
+from deployctl.core.envconfig import EnvSettings, parse_stack_config, resolve_deploy_root
+from deployctl.core.outcomes import Outcome
+from deployctl.core.plan import PlanChange
+from deployctl.core.safegit import branch_problem, path_problem, repo_problem
+from deployctl.core.violations import CannotJudge
+from deployctl.report.codeowners import render_codeowners
+from deployctl.report.render import CommitLog, PreviewReport, StackPreview, render_comment
 from tests.builders import AppRepo, DeployRepo
 from tests.scenario import run_cli
 
@@ -563,7 +563,7 @@ def test_defect8_commit_subject_and_author_are_inert_in_the_pr_comment(text: str
 
 
 def test_defect8_a_real_commit_subject_and_author_through_preview(tmp_path: Path, marker: Path):
-    from deployctl.review import build_preview
+    from deployctl.commands.preview import build_preview
 
     deploy, app, _ = deploy_world(tmp_path)
     import git
@@ -583,7 +583,7 @@ def test_defect8_a_real_commit_subject_and_author_through_preview(tmp_path: Path
                                   "https://github.com/acme/x%0A## all passed", "git@github.com:acme/x<!--",
                                   "https://token@github.com/acme/x.git"])
 def test_a_repo_url_never_breaks_out_of_the_compare_link(repo: str):
-    from deployctl.render import github_compare_url
+    from deployctl.report.render import github_compare_url
 
     assert github_compare_url(repo, "a" * 40, "b" * 40) is None
     assert github_compare_url("git@github.com:acme/web.git", "a", "b") == "https://github.com/acme/web/compare/a...b"
@@ -591,9 +591,9 @@ def test_a_repo_url_never_breaks_out_of_the_compare_link(repo: str):
 
 @pytest.mark.parametrize("text", HOSTILE_TEXT.values(), ids=HOSTILE_TEXT.keys())
 def test_defect8_deploy_comment_and_author_are_escaped_on_the_status_page(tmp_path: Path, text: str):
-    from deployctl.gitaccess import commit_snapshot, deploy_history, first_parent_order
-    from deployctl.history import join
-    from deployctl.status import build_status, render_html
+    from deployctl.adapters.gitaccess import commit_snapshot, deploy_history, first_parent_order
+    from deployctl.core.history import join
+    from deployctl.report.status import build_status, render_html
 
     deploy, app, _ = deploy_world(tmp_path)
     second = app.commit("two")
@@ -631,7 +631,7 @@ def test_defect7_secret_environment_is_a_secret_input_of_ecs_and_lambda():
 
     from components import make_component
     from components.spec import AppSpec
-    from deployctl.catalog import EcsServiceSettings, Kind, LambdaSettings
+    from deployctl.core.catalog import EcsServiceSettings, Kind, LambdaSettings
 
     class Recording(Mocks):
         def new_resource(self, args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
@@ -669,7 +669,7 @@ def test_defect7_secret_environment_is_a_secret_input_of_ecs_and_lambda():
 
 @pytest.mark.engine
 def test_defect7_a_secret_setting_is_encrypted_in_the_state_file(tmp_path: Path):
-    from deployctl.engine import Engine
+    from deployctl.adapters.engine import Engine
 
     deploy, _, _ = deploy_world(tmp_path)
     deploy.copy_program()
@@ -763,7 +763,7 @@ def test_defect2_and_9_a_foreign_folder_is_never_deployed_into_nor_deleted_and_t
 
 
 def test_a_program_failure_names_the_stack_and_a_resource_failure_names_the_app():
-    from deployctl.outcomes import failed_outcome
+    from deployctl.core.outcomes import failed_outcome
 
     stack_urn = "urn:pulumi:staging::deploys::pulumi:pulumi:Stack::deploys-staging"
     release_urn = "urn:pulumi:staging::deploys::deploys:apps:LocalApp$pulumi-python:dynamic:Resource::web-api-release"
@@ -788,7 +788,7 @@ def test_a_program_failure_names_the_stack_and_a_resource_failure_names_the_app(
 
 
 def test_codeowners_render_refuses_an_owner_that_skipped_validation():
-    from deployctl.catalog import App, Catalog
+    from deployctl.core.catalog import App, Catalog
 
     catalog = Catalog.model_construct(apps={"web": App.model_construct(repo="x", owners=["@a\n/** @m"])})
     with pytest.raises(ValueError, match="not a GitHub owner"):

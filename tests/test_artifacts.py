@@ -14,9 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from deployctl.artifacts import MAX_ATTEMPTS, ArtifactRef, AwsArtifacts, artifact_ref, image_ref
-from deployctl.catalog import Kind, LambdaSettings
-from deployctl.violations import CannotJudge
+from deployctl.adapters.artifacts import MAX_ATTEMPTS, ArtifactRef, AwsArtifacts, artifact_ref, image_ref
+from deployctl.core.catalog import Kind, LambdaSettings
+from deployctl.core.violations import CannotJudge
 from tests.awsserver import AwsServer
 from tests.builders import AppRepo, DeployRepo
 from tests.scenario import rules_of, run_cli
@@ -214,7 +214,7 @@ def test_check_against_a_silent_endpoint_cannot_judge(shop: Shop, silent_endpoin
 def test_preview_reports_the_missing_artifact(shop: Shop):
     from datetime import UTC, datetime
 
-    from deployctl.review import build_preview
+    from deployctl.commands.preview import build_preview
 
     shop.deploy.deploy("staging", "www", shop.c2)
     report, _ = build_preview(shop.root, "main", None, datetime.now(UTC), run_engine=False)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from deployctl.backend import (
+from deployctl.adapters.backend import (
     LockInfo,
     S3Store,
     ci_refusals,
@@ -23,8 +23,8 @@ from deployctl.backend import (
     unlock_refusal,
     up_when_unlocked,
 )
-from deployctl.outcomes import Outcome, UpdateRecord
-from deployctl.updatemessage import forced_message, forced_reason
+from deployctl.core.outcomes import Outcome, UpdateRecord
+from deployctl.core.updatemessage import forced_message, forced_reason
 from tests.awsserver import AwsServer
 from tests.engine_world import build_world
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from deployctl.violations import ExitStatus
+from deployctl.core.violations import ExitStatus
 from tests.scenario import build, run_cli, run_entry_point
 
 COMMANDS = ["check", "plan", "preview", "up", "bump", "promote", "rollback", "history", "status", "deployed",

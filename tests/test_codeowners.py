@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from deployctl.catalog import parse_catalog
-from deployctl.codeowners import codeowners_diff, render_codeowners
-from deployctl.envconfig import StackConfig, parse_stack_config
+from deployctl.core.catalog import parse_catalog
+from deployctl.core.envconfig import StackConfig, parse_stack_config
+from deployctl.report.codeowners import codeowners_diff, render_codeowners
 
 CATALOG = parse_catalog("""\
 apps:

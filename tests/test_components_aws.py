@@ -23,7 +23,7 @@ from pydantic import ValidationError
 from components import make_component
 from components.cdn_invalidation import CacheInvalidationProvider, invalidate
 from components.spec import AppSpec
-from deployctl.catalog import EcsServiceSettings, Kind, LambdaSettings, StaticSiteSettings
+from deployctl.core.catalog import EcsServiceSettings, Kind, LambdaSettings, StaticSiteSettings
 from tests.awsserver import AwsServer
 
 C1, C2 = "a1" * 20, "b2" * 20

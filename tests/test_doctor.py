@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from deployctl.doctor import PULUMI_VERSION, check_plugins
-from deployctl.engine import find_pulumi
+from deployctl.adapters.engine import find_pulumi
+from deployctl.commands.doctor import PULUMI_VERSION, check_plugins
 from tests.awsserver import AwsServer
 from tests.awsserver import free_port as closed_port
 from tests.builders import PROJECT_ROOT

@@ -13,14 +13,14 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from deployctl.github import (
+from deployctl.adapters.github import (
     MAX_WAIT,
     PREVIEW_MARKER,
     GitHub,
     GitHubError,
     pull_request_context,
 )
-from deployctl.violations import CannotJudge
+from deployctl.core.violations import CannotJudge
 from tests.builders import FIXTURES
 
 EVENTS = FIXTURES / "github-events"
@@ -331,7 +331,7 @@ def test_a_bad_repository_name_is_refused() -> None:
 
 def test_a_fork_read_only_token_puts_the_preview_in_the_job_summary(httpserver: HTTPServer, tmp_path: Path,
                                                                      monkeypatch: pytest.MonkeyPatch):
-    from deployctl.review import post_comment
+    from deployctl.commands.preview import post_comment
 
     httpserver.expect_request("/user").respond_with_json({"message": "Resource not accessible by integration"},
                                                          status=403)

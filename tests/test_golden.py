@@ -6,13 +6,13 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime
 
-from deployctl.apprepos import CommitInfo
-from deployctl.changes import Op
-from deployctl.model import Tag
-from deployctl.outcomes import outcome_from_events
-from deployctl.plan import PlanChange
-from deployctl.render import CommitLog, PreviewReport, StackPreview, github_compare_url, render_comment
-from deployctl.violations import Severity, Violation
+from deployctl.adapters.apprepos import CommitInfo
+from deployctl.core.changes import Op
+from deployctl.core.model import Tag
+from deployctl.core.outcomes import outcome_from_events
+from deployctl.core.plan import PlanChange
+from deployctl.core.violations import Severity, Violation
+from deployctl.report.render import CommitLog, PreviewReport, StackPreview, github_compare_url, render_comment
 from tests.builders import PROJECT_ROOT
 from tests.test_render import stream
 

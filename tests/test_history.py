@@ -9,9 +9,10 @@ from pathlib import Path
 
 from pytest_httpserver import HTTPServer
 
-from deployctl.gitaccess import deploy_history, first_parent_order
-from deployctl.history import DeployResult, HistoryEntry, history_table, join, select
-from deployctl.outcomes import UpdateRecord
+from deployctl.adapters.gitaccess import deploy_history, first_parent_order
+from deployctl.core.history import DeployResult, HistoryEntry, join, select
+from deployctl.core.outcomes import UpdateRecord
+from deployctl.report.tables import history_table
 from tests.builders import AppRepo, DeployRepo
 from tests.scenario import run_cli
 
@@ -189,7 +190,7 @@ def test_entry_json_uses_from_key():
 def test_an_update_ran_from_pulumis_git_head_else_the_merge_its_message_names():
     """`git.head` is the structured record; the message's `merge <sha>` is read back only for records
     without it (older ones), and it is exactly what `up` writes."""
-    from deployctl.updatemessage import deploy_message
+    from deployctl.core.updatemessage import deploy_message
 
     merge, other = "a" * 40, "b" * 40
     t = datetime(2026, 11, 1, 12, tzinfo=UTC)

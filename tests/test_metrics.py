@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from deployctl.history import DeployResult, HistoryEntry
-from deployctl.metrics import (
+from deployctl.core.history import DeployResult, HistoryEntry
+from deployctl.core.metrics import (
     AppHistory,
     Line,
     Metrics,
@@ -306,7 +306,7 @@ def dated_app_commit(app: AppRepo, name: str, when: datetime, files: dict[str, s
 
 
 def test_app_commit_dates_come_from_one_git_log_of_hashes_only(tmp_path: Path):
-    from deployctl.apprepos import AppRepos
+    from deployctl.adapters.apprepos import AppRepos
 
     api = AppRepo(tmp_path / "apps" / "api")
     c1 = dated_app_commit(api, "c1", at(0))
@@ -533,12 +533,12 @@ def assert_page_equals_json(page: _Figures, report: dict) -> None:
 
 
 def test_status_page_charts_the_four_keys_in_headless_chromium(tmp_path: Path):
-    from deployctl.apprepos import AppRepos
-    from deployctl.gitaccess import commit_snapshot, deploy_history, first_parent_order
-    from deployctl.history import join
-    from deployctl.metricsload import status_metrics
-    from deployctl.outcomes import UpdateRecord
-    from deployctl.status import build_status, render_html
+    from deployctl.adapters.apprepos import AppRepos
+    from deployctl.adapters.gitaccess import commit_snapshot, deploy_history, first_parent_order
+    from deployctl.commands.metrics import status_metrics
+    from deployctl.core.history import join
+    from deployctl.core.outcomes import UpdateRecord
+    from deployctl.report.status import build_status, render_html
     from tests import browser
 
     api = AppRepo(tmp_path / "apps" / "api")

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from deployctl.model import DeployFileError, Tag, parse_deploy_file, render_line
+from deployctl.core.model import DeployFileError, Tag, parse_deploy_file, render_line
 
 FULL = "a" * 40
 OLD = "b" * 40

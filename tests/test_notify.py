@@ -10,8 +10,8 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from deployctl import notify
-from deployctl.notify import AppChange, DeployNotice, post_slack, slack_payload
+from deployctl.adapters import notify
+from deployctl.adapters.notify import AppChange, DeployNotice, post_slack, slack_payload
 
 HOOK_PATH = "/services/T0SECRET/B0SECRET/xyzSecretWebhookToken"
 OLD, NEW = "a" * 40, "b" * 40

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from deployctl.plan import pr_number
+from deployctl.core.plan import pr_number
 from tests.scenario import Scenario, build, run_cli
 
 
@@ -120,7 +120,7 @@ def test_pr_number_patterns():
 
 
 def test_deploy_waves_run_independent_envs_together_and_downstream_after():
-    from deployctl.deploy import deploy_waves
+    from deployctl.commands.up import deploy_waves
 
     envs = ["dev", "qa", "staging", "production", "eu"]
     upstream = {"dev": None, "qa": None, "staging": "dev", "production": "staging", "eu": "staging"}

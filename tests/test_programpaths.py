@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from deployctl.programpaths import PROGRAM_MODULES, PROGRAM_PATHS, is_program_path
+from deployctl.core.programpaths import PROGRAM_MODULES, PROGRAM_PATHS, is_program_path
 from tests.builders import PROJECT_ROOT
 from tests.scenario import Scenario, build, run_cli
 
@@ -30,8 +30,9 @@ def test_the_listed_modules_are_exactly_what_the_program_imports() -> None:
 
 
 @pytest.mark.parametrize(("path", "program"), [
-    ("deployctl/cli.py", False), ("deployctl/notify.py", False), ("deployctl/templates/comment.md.j2", False),
-    ("deployctl/catalog.py", True), ("components/local.py", True), ("apps.yaml", True), ("stacks/x.py", True),
+    ("deployctl/cli.py", False), ("deployctl/adapters/notify.py", False),
+    ("deployctl/report/templates/comment.md.j2", False),
+    ("deployctl/core/catalog.py", True), ("components/local.py", True), ("apps.yaml", True), ("stacks/x.py", True),
     ("deploys/staging/api", False), ("Pulumi.staging.yaml", False),
 ])
 def test_is_program_path(path: str, program: bool) -> None:
@@ -41,8 +42,8 @@ def test_is_program_path(path: str, program: bool) -> None:
 @pytest.fixture
 def sc(tmp_path: Path) -> Scenario:
     sc = build(tmp_path)
-    for rel in ("deployctl/cli.py", "deployctl/notify.py", "deployctl/templates/comment.md.j2",
-                "deployctl/catalog.py"):
+    for rel in ("deployctl/cli.py", "deployctl/adapters/notify.py", "deployctl/report/templates/comment.md.j2",
+                "deployctl/core/catalog.py"):
         sc.deploy.write(rel, (PROJECT_ROOT / rel).read_text(encoding="utf-8"))
     sc.base = sc.deploy.commit("the project's code, as in a real deploy repo")
     return sc
@@ -55,7 +56,7 @@ def plan(sc: Scenario, head: str) -> dict:
 
 
 def test_a_change_to_the_cli_the_templates_or_slack_redeploys_nothing(sc: Scenario) -> None:
-    for rel in ("deployctl/cli.py", "deployctl/notify.py", "deployctl/templates/comment.md.j2"):
+    for rel in ("deployctl/cli.py", "deployctl/adapters/notify.py", "deployctl/report/templates/comment.md.j2"):
         sc.deploy.write(rel, (sc.root / rel).read_text(encoding="utf-8") + "\n# touched\n")
     head = sc.deploy.commit("CLI, template and Slack changes")
     result = plan(sc, head)
@@ -63,7 +64,7 @@ def test_a_change_to_the_cli_the_templates_or_slack_redeploys_nothing(sc: Scenar
 
 
 def test_a_change_to_a_module_the_program_imports_redeploys_every_stack(sc: Scenario) -> None:
-    sc.deploy.write("deployctl/catalog.py", (sc.root / "deployctl/catalog.py").read_text() + "\n# touched\n")
+    sc.deploy.write("deployctl/core/catalog.py", (sc.root / "deployctl/core/catalog.py").read_text() + "\n# touched\n")
     head = sc.deploy.commit("catalog parsing change")
     result = plan(sc, head)
     assert (result["stacks"], result["program_changed"]) == (["staging", "production"], True)

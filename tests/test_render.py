@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from deployctl.apprepos import CommitInfo
-from deployctl.changes import Op
-from deployctl.outcomes import SECRET_SIG, Outcome, ResourceChange, outcome_from_events
-from deployctl.plan import PlanChange
-from deployctl.render import MARKER, CommitLog, PreviewReport, StackPreview, github_compare_url, render_comment
-from deployctl.violations import Severity, Violation
+from deployctl.adapters.apprepos import CommitInfo
+from deployctl.core.changes import Op
+from deployctl.core.outcomes import SECRET_SIG, Outcome, ResourceChange, outcome_from_events
+from deployctl.core.plan import PlanChange
+from deployctl.core.violations import Severity, Violation
+from deployctl.report.render import MARKER, CommitLog, PreviewReport, StackPreview, github_compare_url, render_comment
 from tests.builders import FIXTURES
 
 EVENTS = FIXTURES / "engine-events"

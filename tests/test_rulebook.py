@@ -1,4 +1,4 @@
-"""The rules' read-set contract (deployctl/rulebook.py): every rule id the code emits is stated with
+"""The rules' read-set contract (deployctl/core/rules/registry.py): every rule id the code emits is stated with
 what it reads, nothing reads more than `check --base` loads, and `--base` loads what it says."""
 
 from __future__ import annotations
@@ -6,9 +6,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from deployctl.gitaccess import worktree_snapshot
-from deployctl.rulebook import LOADED_WITH_BASE, RULES
-from deployctl.service import related_paths
+from deployctl.adapters.gitaccess import worktree_snapshot
+from deployctl.commands.load import related_paths
+from deployctl.core.rules.registry import LOADED_WITH_BASE, RULES
 from tests.builders import PROJECT_ROOT
 from tests.scenario import build
 
@@ -18,7 +18,7 @@ _EMITTED = re.compile(r'(?:_v\(\s*|rule=|RULE = |rule = |rule = "[a-z-]+" if [^\
 
 def emitted_rule_ids() -> set[str]:
     found: set[str] = set()
-    for path in (PROJECT_ROOT / "deployctl").glob("*.py"):
+    for path in (PROJECT_ROOT / "deployctl").rglob("*.py"):
         found.update(_EMITTED.findall(path.read_text(encoding="utf-8")))
     return found
 

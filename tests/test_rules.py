@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from deployctl import rules
-from deployctl.apprepos import AppRepos
-from deployctl.gitaccess import commit_snapshot, open_repo, worktree_snapshot
+from deployctl.adapters.apprepos import AppRepos
+from deployctl.adapters.gitaccess import commit_snapshot, open_repo, worktree_snapshot
+from deployctl.core import rules
 from tests.scenario import Scenario, build, rules_of
 
 BEFORE_FREEZE = "2026-12-01T12:00:00Z"
@@ -273,7 +273,7 @@ def test_offline_uses_cache_only(sc: Scenario, tmp_path: Path, monkeypatch: pyte
 
 
 def test_one_fetch_per_repository_per_run(sc: Scenario, monkeypatch: pytest.MonkeyPatch):
-    from deployctl import apprepos
+    from deployctl.adapters import apprepos
 
     repos = AppRepos(sc.root)
     assert rules.check(worktree_snapshot(sc.root), repos) == []

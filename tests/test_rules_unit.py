@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from deployctl import rules
-from deployctl.violations import Severity
+from deployctl.core import rules
+from deployctl.core.violations import Severity
 from tests.fakes import FakeCommits, snapshot
 
 NOW = datetime(2026, 12, 1, 12, tzinfo=UTC)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from deployctl.tree import Entry, EntryKind, build_tree
+from deployctl.core.tree import Entry, EntryKind, build_tree
 from tests.builders import AppRepo, DeployRepo
 from tests.scenario import run_cli
 

@@ -11,18 +11,17 @@ from pathlib import Path
 
 import pytest
 
-from deployctl.apprepos import AppRepos
-from deployctl.gitaccess import commit_snapshot, deploy_history, first_parent_order
-from deployctl.history import DeployResult, HistoryEntry, join
-from deployctl.outcomes import UpdateRecord
-from deployctl.snapshot import Snapshot
-from deployctl.status import (
+from deployctl.adapters.apprepos import AppRepos, repo_lookups
+from deployctl.adapters.gitaccess import commit_snapshot, deploy_history, first_parent_order
+from deployctl.core.history import DeployResult, HistoryEntry, join
+from deployctl.core.outcomes import UpdateRecord
+from deployctl.core.snapshot import Snapshot
+from deployctl.report.status import (
     Cell,
     StatusReport,
     build_status,
     render_html,
     render_text,
-    repo_lookups,
     status_rows,
 )
 from tests import browser

@@ -13,20 +13,7 @@ from pulumi.runtime.settings import reset_options
 
 from components import make_component
 from components.health import make_health_check
-from deployctl.catalog import App, Catalog, EcsServiceSettings, Kind, LambdaSettings, LocalSettings, StaticSiteSettings
-from deployctl.catalog import settings_violations as catalog_violations
-from deployctl.health import (
-    HealthSettings,
-    TryResult,
-    ecs_verdict,
-    lambda_verdict,
-    progress_of,
-    run_tries,
-    status_verdict,
-)
-from deployctl.history import HistoryEntry, join
-from deployctl.outcomes import UpdateRecord
-from deployctl.switchback import (
+from deployctl.adapters.switchback import (
     PIN_VAR,
     dependents,
     failed_apps,
@@ -35,7 +22,28 @@ from deployctl.switchback import (
     plan_pins,
     stuck_reason,
 )
-from deployctl.updatemessage import switch_marks, switched_message
+from deployctl.core.catalog import (
+    App,
+    Catalog,
+    EcsServiceSettings,
+    Kind,
+    LambdaSettings,
+    LocalSettings,
+    StaticSiteSettings,
+)
+from deployctl.core.catalog import settings_violations as catalog_violations
+from deployctl.core.health import (
+    HealthSettings,
+    TryResult,
+    ecs_verdict,
+    lambda_verdict,
+    progress_of,
+    run_tries,
+    status_verdict,
+)
+from deployctl.core.history import HistoryEntry, join
+from deployctl.core.outcomes import UpdateRecord
+from deployctl.core.updatemessage import switch_marks, switched_message
 from tests.test_components_aws import ECS, RecordingMocks, spec
 
 C0, C1, W0, W1 = "0" * 40, "1" * 40, "a" * 40, "b" * 40
@@ -197,7 +205,7 @@ def test_no_health_settings_no_check():
 
 
 def test_local_runner_command_and_url(tmp_path, httpserver):
-    from deployctl.health import HealthTarget, check_once
+    from deployctl.core.health import HealthTarget, check_once
 
     (tmp_path / "ready").write_text("")
     target = HealthTarget(env="staging", app="api", kind="local", commit=C1, workdir=str(tmp_path))
@@ -213,7 +221,7 @@ def test_local_runner_command_and_url(tmp_path, httpserver):
 
 
 def test_ecs_runner_reads_the_rollout_state(aws_env):
-    from deployctl.health import HealthTarget, check_once
+    from deployctl.core.health import HealthTarget, check_once
 
     ecs = aws_env.client("ecs")
     cluster = f"c-{C1[:6]}"
@@ -236,7 +244,7 @@ def test_ecs_runner_reads_the_rollout_state(aws_env):
 def test_a_rollback_pr_that_cannot_be_opened_says_what_to_run(tmp_path, httpserver, monkeypatch):
     import git
 
-    from deployctl.switchback import rollback_opener
+    from deployctl.adapters.switchback import rollback_opener
     from tests.builders import DeployRepo
 
     deploy = DeployRepo(tmp_path / "deploy")

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from deployctl.programpaths import workflow_paths
+from deployctl.core.programpaths import workflow_paths
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = ROOT / ".github" / "workflows"

@@ -1,0 +1,500 @@
+"""The shared backend: where Pulumi keeps a team's state and locks, and what protects that trace.
+
+- the CI policy: in CI, refuse the in-repo file backend (a runner's folder dies with the job, and
+  the stack history, the deploy trace, with it) and the empty passphrase for a protected env;
+- the stale-run guard: the commit of the stack's last successful update, read from the backend,
+  must be an ancestor of the commit being deployed (any runner, with or without --base);
+- waiting for Pulumi's stack lock, bounded, then re-judging; and `unlock` for a run that died.
+
+Pulumi's self-managed backends keep one lock file per running update under
+`.pulumi/locks/<org>/<project>/<stack>/<id>.json` ({pid, username, hostname, timestamp}; see
+pkg/backend/diy/lock.go). They are read here directly (file:// and s3://), never parsed from CLI text.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import parse_qs, unquote, urlparse
+
+from pydantic import BaseModel, ConfigDict
+
+from deployctl.core.outcomes import Outcome, UpdateRecord
+from deployctl.core.updatemessage import forced_message
+from deployctl.core.violations import CannotJudge
+
+STATE_DIR = ".pulumi-state"
+ALLOW_LOCAL = "DEPLOYCTL_ALLOW_LOCAL_BACKEND"
+LOCKS_DIR = ".pulumi/locks"
+DEFAULT_LOCK_TIMEOUT = 300.0
+NETWORK_TIMEOUT = 20
+_HEX = re.compile(r"[0-9a-f]{7,64}")
+
+
+# -- where the state lives ----------------------------------------------------------------------
+
+
+def backend_url(root: Path, environ: dict[str, str] | os._Environ[str] = os.environ) -> str:
+    """The backend the engine uses: PULUMI_BACKEND_URL, else the file backend inside the repo."""
+    return environ.get("PULUMI_BACKEND_URL") or (root / STATE_DIR).resolve().as_uri()
+
+
+def in_repo_file_backend(url: str, root: Path) -> bool:
+    if not url.startswith("file://"):
+        return False
+    path = Path(unquote(urlparse(url).path)).expanduser().resolve()
+    return path == root.resolve() or root.resolve() in path.parents
+
+
+def redact_url(url: str) -> str:
+    """A backend URL fit for a log: no credentials."""
+    parsed = urlparse(url)
+    if parsed.password or parsed.username:
+        return parsed._replace(netloc=f"****@{parsed.hostname}" + (f":{parsed.port}" if parsed.port else "")).geturl()
+    return url
+
+
+# -- the CI policy ------------------------------------------------------------------------------
+
+
+def in_ci(environ: dict[str, str] | os._Environ[str]) -> bool:
+    return any(environ.get(k, "").lower() not in ("", "0", "false") for k in ("CI", "GITHUB_ACTIONS"))
+
+
+def passphrase_set(environ: dict[str, str] | os._Environ[str]) -> bool:
+    if environ.get("PULUMI_CONFIG_PASSPHRASE"):
+        return True
+    file = environ.get("PULUMI_CONFIG_PASSPHRASE_FILE")
+    if not file:
+        return False
+    return Path(file).is_file() and bool(Path(file).read_text(encoding="utf-8").strip())
+
+
+def secrets_provider(root: Path, env: str) -> str | None:
+    """The stack's `secretsprovider` (awskms://..., gcpkms://...), None for the passphrase."""
+    import yaml
+
+    try:
+        data = yaml.safe_load((root / f"Pulumi.{env}.yaml").read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError):
+        return None
+    provider = data.get("secretsprovider") if isinstance(data, dict) else None
+    return str(provider) if provider and provider != "passphrase" else None
+
+
+def ci_refusals(url: str, root: Path, protected: dict[str, bool], providers: dict[str, str | None],
+                environ: dict[str, str] | os._Environ[str]) -> list[str]:
+    """What `up`/`preview` must refuse in CI (pure): each message names the variable to set."""
+    if not in_ci(environ) or environ.get(ALLOW_LOCAL, "") not in ("", "0"):
+        return []
+    found = []
+    if in_repo_file_backend(url, root):
+        found.append(
+            "PULUMI_BACKEND_URL is not set, so the state and the deploy history would live in this runner's "
+            f"{STATE_DIR}/ and vanish with it (the next run would create every app again). Set "
+            "PULUMI_BACKEND_URL (in GitHub: vars.PULUMI_BACKEND_URL, e.g. s3://acme-deploy-state/deploys"
+            f"?region=eu-west-1). Only a throwaway demo or test may set {ALLOW_LOCAL}=1."
+        )
+    bare = [env for env, on in protected.items() if on and providers.get(env) is None]
+    if bare and not passphrase_set(environ):
+        found.append(
+            f"PULUMI_CONFIG_PASSPHRASE is not set, so the secrets of protected env(s) {', '.join(bare)} would be "
+            "encrypted with the empty passphrase. Set PULUMI_CONFIG_PASSPHRASE (in GitHub: "
+            "secrets.PULUMI_CONFIG_PASSPHRASE) or PULUMI_CONFIG_PASSPHRASE_FILE, or move the stack to a cloud "
+            "secrets provider (README: \"Secrets for a team\")."
+        )
+    return found
+
+
+def enforce_ci_policy(root: Path, protected: dict[str, bool]) -> None:
+    """Raise CannotJudge (exit 2) when CI would lose the trace or deploy with the empty passphrase."""
+    found = ci_refusals(backend_url(root), root, protected, {e: secrets_provider(root, e) for e in protected},
+                        os.environ)
+    if found:
+        raise CannotJudge("refusing to run the engine in CI:\n  " + "\n  ".join(found))
+
+
+# -- the stale-run guard ------------------------------------------------------------------------
+
+
+def update_head(record: UpdateRecord) -> str | None:
+    """The deploy-repo commit an update ran from (UpdateRecord.head)."""
+    return record.head
+
+
+def last_success(records: list[UpdateRecord]) -> UpdateRecord | None:
+    ups = [r for r in records if r.kind == "update" and r.result == "succeeded"]
+    return max(ups, key=lambda r: (r.start or datetime.min.replace(tzinfo=UTC), r.version or 0), default=None)
+
+
+def stale_refusal(env: str, last: UpdateRecord | None, deploying: str, known: bool, ancestor: bool) -> str | None:
+    """Why deploying `deploying` would overwrite a newer deploy of `env` (pure), or None."""
+    if last is None:
+        return None
+    head = update_head(last)
+    if head is None:
+        return None  # an update made outside deployctl and git: nothing to compare with
+    moment = last.end or last.start
+    when = ", ".join(([f"v{last.version}"] if last.version else []) + ([f"{moment:%Y-%m-%d %H:%M} UTC"] if moment
+                                                                        else []))
+    when = f" ({when})" if when else ""
+    fix = ("deploy a newer commit of the deploy repo, or override with --force --reason TEXT "
+           "(the reason is recorded in the update and shown by `deployctl history`)")
+    if not known:
+        return (f"stale run: {env}'s last successful update{when} was made from deploy-repo "
+                f"commit {head[:12]}, which this clone does not have, so it cannot tell whether {deploying[:12]} "
+                f"is newer; fetch it (`git fetch origin`), or {fix}")
+    if not ancestor:
+        return (f"stale run: {env}'s last successful update{when} was made from deploy-repo "
+                f"commit {head[:12]}, which is not an ancestor of {deploying[:12]} being deployed: this run would "
+                f"overwrite a newer (or diverged) deploy; {fix}")
+    return None
+
+
+# -- locks --------------------------------------------------------------------------------------
+
+
+class LockInfo(BaseModel):
+    """One Pulumi lock file: who runs an update on the stack, and since when."""
+
+    model_config = ConfigDict(frozen=True)
+
+    key: str
+    pid: int | None = None
+    username: str = "?"
+    hostname: str = "?"
+    timestamp: datetime | None = None
+
+    def describe(self) -> str:
+        since = f" since {self.timestamp.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC" if self.timestamp else ""
+        return f"{self.username}@{self.hostname} (pid {self.pid}){since}"
+
+    def dead_here(self) -> bool:
+        """Taken on this machine by a process that no longer runs (killed, crashed)."""
+        if self.hostname != socket.gethostname() or not self.pid:
+            return False
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        return False
+
+    def alive_here(self) -> bool:
+        return self.hostname == socket.gethostname() and bool(self.pid) and not self.dead_here()
+
+
+class Store(Protocol):
+    """The few object-store operations Pulumi's lock protocol needs."""
+
+    def list(self, prefix: str) -> list[str]: ...
+    def read(self, key: str) -> bytes: ...
+    def write(self, key: str, data: bytes) -> None: ...
+    def delete(self, key: str) -> None: ...
+
+
+@dataclass
+class FileStore:
+    root: Path
+
+    def list(self, prefix: str) -> list[str]:
+        base = self.root / prefix
+        if not base.is_dir():
+            return []
+        return sorted(str(p.relative_to(self.root).as_posix()) for p in base.rglob("*") if p.is_file())
+
+    def read(self, key: str) -> bytes:
+        return (self.root / key).read_bytes()
+
+    def write(self, key: str, data: bytes) -> None:
+        target = self.root / key
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+
+    def delete(self, key: str) -> None:
+        (self.root / key).unlink(missing_ok=True)
+
+
+@dataclass
+class S3Store:
+    """The bucket of an `s3://bucket/prefix?region=..&endpoint=..` backend, with the same parameters."""
+
+    client: Any
+    bucket: str
+    prefix: str
+
+    def _key(self, key: str) -> str:
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def list(self, prefix: str) -> list[str]:
+        keys: list[str] = []
+        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self._key(prefix)):
+            keys += [o["Key"][len(self._key("")):] for o in page.get("Contents", [])]
+        return keys
+
+    def read(self, key: str) -> bytes:
+        return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
+
+    def write(self, key: str, data: bytes) -> None:
+        self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
+
+    def delete(self, key: str) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+
+
+def s3_client_args(url: str) -> tuple[str, str, dict[str, Any]]:
+    """Bucket, prefix and boto3 client arguments from Pulumi's S3 URL (gocloud.dev s3blob parameters)."""
+    parsed = urlparse(url)
+    query = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
+    from botocore.config import Config
+
+    args: dict[str, Any] = {"config": Config(
+        connect_timeout=NETWORK_TIMEOUT, read_timeout=NETWORK_TIMEOUT, retries={"max_attempts": 3},
+        s3={"addressing_style": "path" if query.get("use_path_style") == "true" else "auto"})}
+    if region := query.get("region"):
+        args["region_name"] = region
+    if endpoint := query.get("endpoint"):
+        if "://" not in endpoint:
+            endpoint = ("http://" if query.get("disable_https") == "true" else "https://") + endpoint
+        args["endpoint_url"] = endpoint
+    if profile := query.get("profile"):
+        args["profile"] = profile
+    return parsed.netloc, parsed.path.strip("/"), args
+
+
+def open_store(url: str) -> Store | None:
+    """The backend's object store, for file:// and s3:// backends; None for others (Pulumi Cloud...)."""
+    if url.startswith("file://"):
+        return FileStore(Path(unquote(urlparse(url).path)).expanduser())
+    if url.startswith("s3://"):
+        import boto3
+
+        bucket, prefix, args = s3_client_args(url)
+        profile = args.pop("profile", None)
+        session = boto3.session.Session(profile_name=profile) if profile else boto3.session.Session()
+        return S3Store(session.client("s3", **args), bucket, prefix)
+    return None
+
+
+def stack_lock_keys(keys: list[str], project: str, env: str) -> list[str]:
+    """Lock files of one stack: `<org>/<project>/<stack>/` (project mode) or `<stack>/` (legacy)."""
+    found = []
+    for key in keys:
+        parts = key[len(LOCKS_DIR) + 1:].split("/")
+        if not key.endswith(".json"):
+            continue
+        if (len(parts) == 4 and parts[1:3] == [project, env]) or (len(parts) == 2 and parts[0] == env):
+            found.append(key)
+    return found
+
+
+def parse_lock(key: str, data: bytes) -> LockInfo:
+    try:
+        raw = json.loads(data)
+    except ValueError:
+        return LockInfo(key=key)
+    stamp = None
+    if isinstance(raw.get("timestamp"), str):
+        try:
+            stamp = datetime.fromisoformat(raw["timestamp"].replace("Z", "+00:00"))
+        except ValueError:
+            stamp = None
+    return LockInfo(key=key, pid=raw.get("pid"), username=str(raw.get("username", "?")),
+                    hostname=str(raw.get("hostname", "?")), timestamp=stamp)
+
+
+def read_locks(store: Store, project: str, env: str) -> list[LockInfo]:
+    locks = []
+    for key in stack_lock_keys(store.list(LOCKS_DIR + "/"), project, env):
+        try:
+            locks.append(parse_lock(key, store.read(key)))
+        except Exception:  # released between the listing and the read
+            continue
+    return locks
+
+
+def looks_locked(outcome: Outcome) -> bool:
+    """An `up` that failed because another update holds the stack's lock (Pulumi's diy message)."""
+    return not outcome.ok and "currently locked" in (outcome.error or "")
+
+
+def _now() -> float:
+    return time.monotonic()
+
+
+def up_when_unlocked(env: str, attempt: Callable[[], Outcome], judge: Callable[[], str | None],
+                     locks: Callable[[], list[LockInfo]], timeout: float, say: Callable[[str], None],
+                     clock: Callable[[], float] = _now, sleep: Callable[[float], None] = time.sleep,
+                     note_every: float = 15.0) -> Outcome:
+    """Run `attempt` once the stack is free. While another run holds it, wait (a progress line every
+    `note_every` s) up to `timeout`. The staleness verdict is taken once the lock is seen free, right
+    before each try, since the run that held it may have deployed something newer (Pulumi records
+    the update in the history before it releases the lock). A lock left by a dead process on this
+    machine fails at once, pointing to `deployctl unlock`."""
+    start = clock()
+    next_note = start
+    judged_since_wait = False
+    while True:
+        held = locks()
+        if not held:
+            if not judged_since_wait:
+                if (refusal := judge()) is not None:
+                    return Outcome(env=env, ok=False, error=refusal)
+                judged_since_wait = True
+            outcome = attempt()
+            if not looks_locked(outcome):
+                return outcome
+            held = locks()
+        judged_since_wait = False
+        dead = [lock for lock in held if lock.dead_here()]
+        if dead:
+            return Outcome(env=env, ok=False, error=dead_lock_message(env, dead))
+        waited = clock() - start
+        if waited >= timeout:
+            who = "; ".join(lock.describe() for lock in held) or "another run (it just released it)"
+            return Outcome(env=env, ok=False, error=(
+                f"{env} is locked by {who}; gave up after {waited:.0f} s (--lock-timeout {timeout:.0f}). "
+                f"If that run has ended (a cancelled or killed job), run `deployctl unlock {env}`."))
+        if held and clock() >= next_note:
+            say(f"{env}: waiting for the lock held by {'; '.join(lock.describe() for lock in held)} "
+                f"({waited:.0f} s of {timeout:.0f} s)")
+            next_note = clock() + note_every
+        sleep(min(max(0.0, timeout - waited), 0.5 + random.random() * 1.5))
+
+
+def dead_lock_message(env: str, dead: list[LockInfo]) -> str:
+    who = "; ".join(lock.describe() for lock in dead)
+    return (f"{env} is locked by {who}, a process that no longer runs: an update was killed mid-way. "
+            f"Run `deployctl unlock {env}` (it clears the lock and any pending operation, and records that it did), "
+            "then deploy again; the state is kept.")
+
+
+# -- unlock -------------------------------------------------------------------------------------
+
+
+def unlock_refusal(env: str, held: list[LockInfo], force: bool) -> str | None:
+    """Why unlocking now would break a run that may still be going (pure), or None."""
+    alive = [lock for lock in held if lock.alive_here()]
+    if alive:
+        return (f"{env} is locked by {'; '.join(lock.describe() for lock in alive)}, which still runs on this "
+                "machine: let it finish (or stop it) first")
+    elsewhere = [lock for lock in held if lock.hostname != socket.gethostname()]
+    if elsewhere and not force:
+        return (f"{env} is locked by {'; '.join(lock.describe() for lock in elsewhere)} on another machine, "
+                "which this one cannot see: check that its run has ended (its CI job shows it), then rerun "
+                "with --force")
+    return None
+
+
+def clear_pending(deployment: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The exported state without pending operations (pure), and what they were."""
+    inner = deployment.get("deployment") or {}
+    pending = inner.get("pending_operations") or []
+    if not pending:
+        return deployment, []
+    described = [f"{p.get('type', '?')} {(p.get('resource') or {}).get('urn', '?')}" for p in pending]
+    return {**deployment, "deployment": {**inner, "pending_operations": []}}, described
+
+
+UNLOCK_TAG = "deployctl:unlocked"
+
+
+class Refused(Exception):
+    """Doing it now could break what still runs: exit 1, with what to do."""
+
+
+# -- the imperative shell: git, the engine, the store ------------------------------------------
+
+
+def _git_knows(root: Path, sha: str) -> bool:
+    from deployctl.adapters.gitaccess import open_repo
+
+    repo = open_repo(root)
+    for attempt in range(2):
+        try:
+            repo.git.cat_file("-e", f"{sha}^{{commit}}")
+            return True
+        except Exception:
+            if attempt or "origin" not in [r.name for r in repo.remotes]:
+                return False
+            try:  # a fresh CI clone may lack a commit of another branch: ask the remote once
+                repo.git.fetch("--quiet", "origin", "--", sha, kill_after_timeout=NETWORK_TIMEOUT)
+            except Exception:
+                return False
+    return False
+
+
+def latest_success(engine: Any, env: str, page_size: int = 10) -> UpdateRecord | None:
+    """The stack's last successful update, read from the backend page by page (newest first)."""
+    from deployctl.adapters.engine import _record
+
+    page = 1
+    while True:
+        batch = engine.stack(env).history(page_size=page_size, page=page)
+        found = last_success([_record(env, s) for s in batch])
+        if found is not None or len(batch) < page_size:
+            return found
+        page += 1
+
+
+def stale_judge(root: Path, engine: Any, env: str, deploying: str) -> Callable[[], str | None]:
+    from deployctl.adapters.gitaccess import open_repo
+
+    def judge() -> str | None:
+        last = latest_success(engine, env)
+        head = update_head(last) if last else None
+        if last is None or head is None:
+            return None
+        known = bool(_HEX.fullmatch(head)) and _git_knows(root, head)  # the backend's text, never an option
+        ancestor = known and open_repo(root).is_ancestor(head, deploying)  # type: ignore[arg-type]  # any rev
+        return stale_refusal(env, last, deploying, known, ancestor)
+
+    return judge
+
+
+@dataclass
+class DeployGuard:
+    """What every `up` of a stack goes through: the stale-run guard and the stack lock."""
+
+    root: Path
+    engine: Any
+    deploying: str
+    force_reason: str | None = None
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT
+
+    def up(self, env: str, message: str, sink: Any = None) -> Outcome:
+        from deployctl import console
+        from deployctl.core.envconfig import PROJECT
+
+        judge = stale_judge(self.root, self.engine, env, self.deploying)
+        if self.force_reason is not None:
+            message = forced_message(message, self.force_reason)
+            refusal = judge()
+            if refusal:
+                console.info(f"{env}: stale-run guard overridden by --force ({self.force_reason}): {refusal}")
+            judge = _never
+        store = open_store(backend_url(self.root))
+
+        def locks() -> list[LockInfo]:
+            try:
+                return read_locks(store, PROJECT, env) if store is not None else []
+            except Exception as exc:  # an unreadable lock folder: let Pulumi itself decide
+                console.info(f"{env}: cannot read the backend's locks ({type(exc).__name__})")
+                return []
+
+        return up_when_unlocked(env, lambda: self.engine.up(env, message, sink=sink), judge, locks, self.lock_timeout,
+                                console.info)
+
+
+def _never() -> str | None:
+    return None

@@ -1,0 +1,279 @@
+"""The Pulumi engine at the edge, through the Automation API (never by parsing CLI text).
+
+Defaults make a fresh clone work with no account: a file backend inside the repo
+(`.pulumi-state/`, git-ignored) and the empty passphrase. Both are overridable with Pulumi's own
+variables (PULUMI_BACKEND_URL, PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import sys
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pulumi import automation as auto
+
+from deployctl.adapters.backend import STATE_DIR
+from deployctl.core.outcomes import Outcome, UpdateRecord, changes_from_events, failed_outcome
+from deployctl.core.violations import CannotJudge
+
+
+def find_pulumi() -> Path | None:
+    """The CLI: $DEPLOYCTL_PULUMI, beside this venv's python, or on PATH."""
+    if explicit := os.environ.get("DEPLOYCTL_PULUMI"):
+        return Path(explicit)
+    beside = Path(sys.executable).parent / "pulumi"
+    if beside.exists():
+        return beside
+    found = shutil.which("pulumi")
+    return Path(found) if found else None
+
+
+def engine_env(root: Path, pulumi_bin: Path | None) -> dict[str, str]:
+    env: dict[str, str] = {}
+    if not os.environ.get("PULUMI_BACKEND_URL"):
+        env["PULUMI_BACKEND_URL"] = (root / STATE_DIR).resolve().as_uri()
+    if not (os.environ.get("PULUMI_CONFIG_PASSPHRASE") is not None
+            or os.environ.get("PULUMI_CONFIG_PASSPHRASE_FILE")):
+        env["PULUMI_CONFIG_PASSPHRASE"] = ""
+    # The language host built here predates Pulumi.yaml's `virtualenv` option: name the python.
+    env["PULUMI_PYTHON_CMD"] = os.environ.get("PULUMI_PYTHON_CMD") or sys.executable
+    env.setdefault("PULUMI_SKIP_UPDATE_CHECK", "true")
+    env.setdefault("PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION", "true")
+    # The language host, the dynamic provider and this venv's python must be found first.
+    dirs = [str(Path(sys.executable).parent)]
+    if pulumi_bin is not None:
+        dirs.append(str(pulumi_bin.resolve().parent))
+    env["PATH"] = os.pathsep.join([*dirs, os.environ.get("PATH", "")])
+    return {k: v for k, v in env.items() if k not in os.environ or k in ("PATH", "PULUMI_PYTHON_CMD")}
+
+
+EventSink = Callable[[dict[str, Any]], None]
+_COMMANDS: dict[Path, auto.PulumiCommand] = {}
+_COMMANDS_LOCK = threading.Lock()
+
+
+def command_for(pulumi_bin: Path) -> auto.PulumiCommand:
+    """The Automation API's command for this CLI, built once per process (it runs `pulumi version`)."""
+    root = pulumi_bin.resolve().parent.parent
+    with _COMMANDS_LOCK:
+        if root not in _COMMANDS:
+            _COMMANDS[root] = auto.PulumiCommand(root=str(root), skip_version_check=True)
+        return _COMMANDS[root]
+
+
+def warm_up() -> threading.Thread:
+    """Build the command in the background (read-only: `pulumi version`), so that a command that will
+    preview pays for it while it runs the safeguards; Engine() then finds it ready."""
+    def build() -> None:
+        if (pulumi_bin := find_pulumi()) is not None:
+            with contextlib.suppress(Exception):  # Engine() builds it again and reports the problem
+                command_for(pulumi_bin)
+
+    thread = threading.Thread(target=build, name="pulumi-version", daemon=True)
+    thread.start()
+    return thread
+
+
+class Engine:
+    """Pulumi stacks of the deploy repo, one per env folder."""
+
+    def __init__(self, root: Path):
+        self.root = root.resolve()
+        pulumi_bin = find_pulumi()
+        if pulumi_bin is None:
+            raise CannotJudge(
+                "the Pulumi CLI is not installed; run `make setup` (it builds or finds it) "
+                "or put `pulumi` on PATH"
+            )
+        self.env_vars = engine_env(self.root, pulumi_bin)
+        if "PULUMI_BACKEND_URL" in self.env_vars:
+            (self.root / STATE_DIR).mkdir(exist_ok=True)
+        self.command = command_for(pulumi_bin)
+        self._stacks: dict[str, auto.Stack] = {}
+
+    def stack(self, env: str) -> auto.Stack:
+        if env not in self._stacks:
+            opts = auto.LocalWorkspaceOptions(
+                work_dir=str(self.root), env_vars=self.env_vars, pulumi_command=self.command
+            )
+            self._stacks[env] = auto.create_or_select_stack(env, work_dir=str(self.root), opts=opts)
+        return self._stacks[env]
+
+    def preview(self, env: str, sink: EventSink | None = None) -> Outcome:
+        events: list[dict[str, Any]] = []
+        try:
+            result = self.stack(env).preview(
+                on_event=_collect(events, sink), diff=True, color="never", suppress_progress=True
+            )
+        except auto.errors.CommandError as exc:
+            return failed_outcome(env, events, _error_text(exc))
+        return Outcome(env=env, ok=True, counts=dict(result.change_summary),
+                       changes=tuple(changes_from_events(events)))
+
+    def up(self, env: str, message: str, sink: EventSink | None = None) -> Outcome:
+        events: list[dict[str, Any]] = []
+        try:
+            result = self.stack(env).up(
+                on_event=_collect(events, sink), message=message, color="never",
+                suppress_progress=True,
+            )
+        except auto.errors.CommandError as exc:
+            return failed_outcome(env, events, _error_text(exc))
+        return Outcome(
+            env=env, ok=True, counts=dict(result.summary.resource_changes or {}),
+            changes=tuple(changes_from_events(events)),
+            outputs={k: v.value for k, v in result.outputs.items() if not v.secret},
+            update=result.summary.version,
+        )
+
+    def secret_values(self, env: str) -> list[str]:
+        """Plain values of the stack's secret config, to redact from anything we print or post.
+
+        A stack config file without a `secure` value or an `environment` (ESC) import has none: the
+        engine is not asked (a CLI run of its own, a fifth of a small preview)."""
+        try:
+            text = (self.root / f"Pulumi.{env}.yaml").read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            text = None
+        if text is not None and "secure" not in text and "environment" not in text:
+            return []
+        try:
+            config = self.stack(env).get_all_config()
+        except auto.errors.CommandError:
+            return []
+        return [leaf for v in config.values() if v.secret and v.value for leaf in _leaves(v.value)]
+
+    def existing_outputs(self, env: str) -> dict[str, Any] | None:
+        """The stack's outputs, or None when the stack was never created (never deployed)."""
+        opts = auto.LocalWorkspaceOptions(work_dir=str(self.root), env_vars=self.env_vars, pulumi_command=self.command)
+        try:
+            stack = self._stacks.get(env) or auto.select_stack(env, work_dir=str(self.root), opts=opts)
+        except auto.errors.StackNotFoundError:
+            return None
+        self._stacks[env] = stack
+        return {k: v.value for k, v in stack.outputs().items() if not v.secret}
+
+    def outputs(self, env: str) -> dict[str, Any]:
+        return {k: v.value for k, v in self.stack(env).outputs().items() if not v.secret}
+
+    def history(self, env: str, page_size: int = 100) -> list[UpdateRecord]:
+        """Every update of the stack, newest first, reading all pages."""
+        stack = self.stack(env)
+        records: list[UpdateRecord] = []
+        page = 1
+        while True:
+            batch = stack.history(page_size=page_size, page=page)
+            records.extend(_record(env, s) for s in batch)
+            if len(batch) < page_size:
+                break
+            page += 1
+        if records and not any(r.version for r in records):
+            # A file backend does not number updates; number them as the Cloud does, oldest first.
+            records = [r.model_copy(update={"version": len(records) - i}) for i, r in enumerate(records)]
+        return records
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    """The Automation API reports naive UTC times; make them comparable with git's."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
+def _leaves(value: str) -> list[str]:
+    """A secret's plain value and, for structured config, every string inside it."""
+    try:
+        data = json.loads(value)
+    except ValueError:
+        return [value]
+    out = [value]
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str | int | float) and not isinstance(item, bool):
+            out.append(str(item))
+    return out
+
+
+def _record(env: str, s: auto.UpdateSummary) -> UpdateRecord:
+    return UpdateRecord(
+        env=env, version=s.version, kind=str(s.kind), result=str(s.result), message=s.message or "",
+        start=_utc(s.start_time), end=_utc(s.end_time), environment=dict(s.environment or {}),
+        counts=dict(s.resource_changes or {}),
+    )
+
+
+def _collect(events: list[dict[str, Any]], sink: EventSink | None) -> Callable[[Any], None]:
+    def on_event(event: Any) -> None:
+        data = _event_dict(event)
+        events.append(data)
+        if sink is not None:
+            sink(data)
+
+    return on_event
+
+
+def _state_dict(state: Any) -> dict[str, Any] | None:
+    """A step's old or new state: the inputs and outputs the engine sent (secrets already blinded)."""
+    if state is None:
+        return None
+    return {"urn": state.urn, "type": state.type, "custom": bool(state.custom), "inputs": dict(state.inputs or {}),
+            "outputs": dict(state.outputs or {})}
+
+
+def _meta_dict(meta: Any) -> dict[str, Any]:
+    return {
+        "op": str(getattr(meta.op, "value", meta.op)),
+        "urn": meta.urn,
+        "type": meta.type,
+        "old": _state_dict(meta.old),
+        "new": _state_dict(meta.new),
+        "keys": list(meta.keys or []),
+        "diffs": list(meta.diffs or []),
+        "detailedDiff": {
+            k: {"diffKind": str(getattr(d.diff_kind, "value", d.diff_kind)), "inputDiff": bool(d.input_diff)}
+            for k, d in (meta.detailed_diff or {}).items()
+        },
+    }
+
+
+def _event_dict(event: Any) -> dict[str, Any]:
+    """Back to the wire JSON shape (`--event-log`), so live events and recorded streams take one path."""
+    out: dict[str, Any] = {"sequence": getattr(event, "sequence", None), "timestamp": getattr(event, "timestamp", None)}
+    pre = getattr(event, "resource_pre_event", None)
+    outs = getattr(event, "res_outputs_event", None)
+    for key, value in (("resourcePreEvent", pre), ("resOutputsEvent", outs)):
+        if value is not None:
+            out[key] = {"metadata": _meta_dict(value.metadata), "planning": bool(value.planning)}
+    failed = getattr(event, "res_op_failed_event", None)
+    if failed is not None:
+        out["resOpFailedEvent"] = {"metadata": _meta_dict(failed.metadata), "status": failed.status,
+                                   "steps": failed.steps}
+    diag = getattr(event, "diagnostic_event", None)
+    if diag is not None:
+        out["diagnosticEvent"] = {"message": diag.message, "severity": diag.severity, "urn": diag.urn or ""}
+    summary = getattr(event, "summary_event", None)
+    if summary is not None:
+        out["summaryEvent"] = {"resourceChanges": dict(summary.resource_changes or {}),
+                               "durationSeconds": summary.duration_seconds}
+    if getattr(event, "cancel_event", None) is not None:
+        out["cancelEvent"] = {}
+    return out
+
+
+def _error_text(exc: auto.errors.CommandError) -> str:
+    """The engine's whole output of a failed run (for the log file; outcomes extracts the cause)."""
+    text = ((getattr(exc, "stdout", "") or "") + "\n" + (getattr(exc, "stderr", "") or "")).strip()
+    return text or str(exc)

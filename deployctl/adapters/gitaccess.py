@@ -1,0 +1,342 @@
+"""The deploy repository, read from its working tree or from any commit (GitPython)."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
+
+from deployctl.core.catalog import CATALOG_FILE
+from deployctl.core.model import DEPLOYS_DIR
+from deployctl.core.snapshot import RepoFiles, Snapshot, build_snapshot, env_of_stack_file
+from deployctl.core.tree import Entry, EntryKind
+from deployctl.core.violations import CannotJudge
+
+if TYPE_CHECKING:
+    import git
+
+    from deployctl.core.history import HistoryEntry
+
+T = TypeVar("T")
+
+
+def open_repo(root: Path) -> git.Repo:
+    import git  # GitPython loads only where commits are read: the Pulumi program never pays for it
+
+    try:
+        return git.Repo(root, search_parent_directories=False)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        raise CannotJudge(f"{root} is not a git repository; run deployctl at the deploy repo's root") from None
+
+
+class GitDir:
+    """The deploy repository for plain git processes. check, plan and history read it through the
+    functions below, which take this or a GitPython Repo alike: GitPython's import alone costs a
+    command more than git's own work there."""
+
+    def __init__(self, root: Path):
+        self.working_tree_dir: str | None = str(root)
+        self.git_dir = str(root / ".git")
+
+
+def open_git(root: Path) -> GitDir:
+    """The repository at `root` (its top: like open_repo, parents are not searched)."""
+    if not (root / ".git").exists():
+        raise CannotJudge(f"{root} is not a git repository; run deployctl at the deploy repo's root")
+    return GitDir(root)
+
+
+if TYPE_CHECKING:
+    Repo = GitDir | git.Repo
+
+
+def _git(repo: Repo, *args: str) -> str:
+    """`git <args>` in the repo, as GitPython runs it (C locale, output decoded with surrogateescape,
+    one trailing newline dropped); a failure raises GitPython's GitCommandError, imported only then."""
+    result = subprocess.run(["git", *args], cwd=repo.working_tree_dir or repo.git_dir, capture_output=True,
+                            env={**os.environ, "LANGUAGE": "C", "LC_ALL": "C"})
+    if result.returncode != 0:
+        import git
+
+        raise git.GitCommandError(["git", *args], result.returncode, result.stderr.removesuffix(b"\n"),
+                                  result.stdout)
+    out = result.stdout.decode("utf-8", "surrogateescape")
+    return out[:-1] if out.endswith("\n") else out
+
+
+def resolve_ref(repo: Repo, ref: str) -> str:
+    if not ref or ref.startswith("-") or any(ord(ch) < 0x20 for ch in ref):
+        raise CannotJudge(f"'{ref}' is not a ref (it is empty, begins with '-' or holds a control character); "
+                          "name a branch, tag or commit")
+    result = subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"],
+                            cwd=repo.working_tree_dir or repo.git_dir, capture_output=True,
+                            env={**os.environ, "LANGUAGE": "C", "LC_ALL": "C"})
+    sha = result.stdout.decode(errors="replace").strip()
+    if result.returncode != 0 or not sha:
+        raise CannotJudge(
+            f"cannot resolve '{ref}' to a commit of the deploy repo; fetch it first "
+            "(git fetch origin) or name a branch, tag or commit that exists"
+        ) from None
+    return sha
+
+
+# -- working tree -----------------------------------------------------------------------------
+
+
+def _kind(mode: int) -> EntryKind:
+    if stat.S_ISLNK(mode):
+        return EntryKind.SYMLINK
+    if stat.S_ISDIR(mode):
+        return EntryKind.DIR
+    if stat.S_ISREG(mode):
+        return EntryKind.FILE
+    return EntryKind.OTHER
+
+
+def worktree_entries(root: Path, envs: set[str] | None = None) -> list[Entry]:
+    """Every path below deploys/ without following links; files are read, capped past 1 MiB."""
+    entries: list[Entry] = []
+    base = root / DEPLOYS_DIR
+    if not base.is_dir():
+        return entries
+    stack: list[tuple[Path, str]] = [(base, DEPLOYS_DIR)]
+    while stack:
+        folder, rel = stack.pop()
+        with os.scandir(folder) as it:
+            for item in it:
+                path = f"{rel}/{item.name}"
+                kind = _kind(item.stat(follow_symlinks=False).st_mode)
+                if rel == DEPLOYS_DIR and envs is not None and item.name not in envs:
+                    entries.append(Entry(path=path, kind=kind))  # the env exists; its files are not needed
+                    continue
+                data = None
+                if kind is EntryKind.FILE:
+                    with open(item.path, "rb") as fh:
+                        data = fh.read((1 << 20) + 1)
+                entries.append(Entry(path=path, kind=kind, data=data))
+                if kind is EntryKind.DIR:
+                    stack.append((Path(item.path), path))
+    return entries
+
+
+def _read_text(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except (UnicodeDecodeError, OSError) as exc:
+        raise CannotJudge(f"{path.name}: cannot read: {exc}") from None
+
+
+def _worktree_entry(root: Path, rel: str) -> Entry | None:
+    try:
+        mode = os.lstat(root / rel).st_mode
+    except FileNotFoundError:
+        return None
+    kind = _kind(mode)
+    data = (root / rel).read_bytes()[: (1 << 20) + 1] if kind is EntryKind.FILE else None
+    return Entry(path=rel, kind=kind, data=data)
+
+
+def worktree_files(root: Path, envs: set[str] | None = None, paths: set[str] | None = None) -> RepoFiles:
+    """The snapshot inputs from the working tree. `envs` limits which deploy folders are read;
+    `paths` reads only those deploy files (plus every env folder's name). Every stack config is
+    always read: envs refer to each other through promoteFrom."""
+    stacks = {}
+    for item in sorted(root.iterdir()):
+        env = env_of_stack_file(item.name)
+        if env is not None:
+            stacks[env] = _read_text(item) or ""
+    if paths is None:
+        entries = worktree_entries(root, envs)
+    else:
+        entries = worktree_entries(root, envs=set())  # env folders only
+        entries += _partial(paths, lambda rels: [e for rel in rels if (e := _worktree_entry(root, rel))])
+    return RepoFiles(catalog=_read_text(root / CATALOG_FILE), stack_configs=stacks, entries=entries)
+
+
+def _partial(paths: set[str], lookup: Callable[[list[str]], list[T]]) -> list[T]:
+    """Entries for each deploy path `deploys/<env>/<app>` (a nested folder shows as a folder)."""
+    wanted = sorted({"/".join(p.split("/")[:3]) for p in paths
+                     if p.startswith(DEPLOYS_DIR + "/") and p.count("/") >= 2})
+    return lookup(wanted) if wanted else []
+
+
+def worktree_snapshot(root: Path, envs: set[str] | None = None) -> Snapshot:
+    return build_snapshot(worktree_files(root, envs))
+
+
+# -- commits ----------------------------------------------------------------------------------
+
+
+def _tree_kind(mode: int) -> EntryKind:
+    if mode == 0o120000:
+        return EntryKind.SYMLINK
+    if mode == 0o160000:
+        return EntryKind.OTHER
+    if mode == 0o040000:
+        return EntryKind.DIR
+    return EntryKind.FILE
+
+
+def _ls_tree(repo: Repo, *args: str) -> list[tuple[str, EntryKind, str, str]]:
+    """(path, kind, object type, sha) of each record of `git ls-tree -z <args>`."""
+    items = []
+    for record in filter(None, _git(repo, "ls-tree", "-z", *args).split("\0")):
+        meta, path = record.split("\t", 1)
+        mode, kind, sha = meta.split()
+        items.append((path, _tree_kind(int(mode, 8)), kind, sha))
+    return items
+
+
+def commit_files(repo: Repo, rev: str, paths: set[str] | None = None) -> RepoFiles:
+    """The snapshot inputs at a commit, read straight from git objects (no checkout).
+
+    With `paths`, only those deploy files are read (plus every env folder's name), so the cost
+    follows the size of a change, not of the repo. A few git processes in all: the top of the
+    tree, the deploy folder's listing, and one batch read of every blob needed.
+    """
+    commit = rev if len(rev) in (40, 64) and not rev.strip("0123456789abcdef") else resolve_ref(repo, rev)
+    catalog_sha = None
+    stack_shas: dict[str, str] = {}
+    has_deploys = False
+    for path, _, kind, sha in _ls_tree(repo, commit):
+        if path == CATALOG_FILE and kind == "blob":
+            catalog_sha = sha
+        elif (env := env_of_stack_file(path)) is not None and kind == "blob":
+            stack_shas[env] = sha
+        has_deploys = has_deploys or path == DEPLOYS_DIR
+    listed: list[tuple[str, EntryKind, str]] = []
+    if has_deploys and paths is None:
+        listed = [(p, k, sha) for p, k, _, sha in _ls_tree(repo, "-r", "-t", commit, "--", DEPLOYS_DIR)]
+    elif has_deploys and paths is not None:
+        listed = [(p, k, "") for p, k, _, _ in _ls_tree(repo, commit, "--", DEPLOYS_DIR + "/")]
+        listed += _partial(paths, lambda rels: [(p, k, sha) for p, k, _, sha in
+                                                 _ls_tree(repo, "--full-tree", commit, "--", *rels)])
+    wanted = [sha for _, kind, sha in listed if kind is EntryKind.FILE and sha]
+    wanted += [sha for sha in (catalog_sha, *stack_shas.values()) if sha]
+    blobs = _read_blobs(repo, sorted(set(wanted))) if wanted else {}
+
+    def text(sha: str) -> str:
+        return blobs[sha].decode("utf-8", errors="replace")
+
+    entries = [Entry(path=p, kind=k, data=blobs[sha] if k is EntryKind.FILE and sha else None)
+               for p, k, sha in listed]
+    return RepoFiles(catalog=text(catalog_sha) if catalog_sha else None,
+                     stack_configs={env: text(sha) for env, sha in stack_shas.items()}, entries=entries)
+
+
+def _read_blobs(repo: Repo, shas: list[str]) -> dict[str, bytes]:
+    out = subprocess.run(["git", "-C", str(repo.working_tree_dir or repo.git_dir), "cat-file", "--batch"],
+                         input="\n".join(shas).encode() + b"\n", capture_output=True, check=True).stdout
+    return _parse_batch(out)
+
+
+def _parse_batch(out: bytes) -> dict[str, bytes]:
+    """`git cat-file --batch` output: each object's header line, its content, a newline."""
+    blobs: dict[str, bytes] = {}
+    pos = 0
+    while pos < len(out):
+        header_end = out.index(b"\n", pos)
+        sha, _, size = out[pos:header_end].decode().split()
+        start = header_end + 1
+        blobs[sha] = out[start : start + int(size)]
+        pos = start + int(size) + 1
+    return blobs
+
+
+def commit_snapshot(repo: Repo, rev: str) -> Snapshot:
+    return build_snapshot(commit_files(repo, rev))
+
+
+def changed_paths(repo: Repo, base: str, head: str | None) -> list[str]:
+    """Paths that differ between base and head (None: the working tree, untracked files too)."""
+    if head is not None:
+        out = _git(repo, "diff", "--no-renames", "--name-only", "-z", base, head, "--")
+        return sorted(p for p in out.split("\0") if p)
+    out = _git(repo, "diff", "--no-renames", "--name-only", "-z", base, "--")
+    untracked = _git(repo, "ls-files", "--others", "--exclude-standard", "-z")
+    return sorted({p for p in (out + "\0" + untracked).split("\0") if p})
+
+
+def deploy_log_text(repo: Repo, ref: str) -> str:
+    """One `git log --raw` of deploys/ along the deploy branch's first parents, for history."""
+    from deployctl.core.history import LOG_FORMAT
+
+    return _git(
+        repo, "log", "--first-parent", "--diff-merges=first-parent", "--no-renames", "--raw", "--no-abbrev",
+        f"--format={LOG_FORMAT}", ref, "--", DEPLOYS_DIR,
+    )
+
+
+def deploy_history(repo: Repo, ref: str) -> list[HistoryEntry]:
+    """Every deploy along the branch: one `git log --raw`, and one `git cat-file --batch` that reads
+    each blob the log names once, fed while the log still streams, so the two processes overlap."""
+    from deployctl.core.history import COMMIT_MARK, LOG_FORMAT, RawCommit, blobs_needed, parse_log, raw_changes
+
+    cwd = str(repo.working_tree_dir or repo.git_dir)
+    args = ["git", "log", "--first-parent", "--diff-merges=first-parent", "--no-renames", "--raw", "--no-abbrev",
+            f"--format={LOG_FORMAT}", ref, "--", DEPLOYS_DIR]
+    log = subprocess.Popen(args, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           env={**os.environ, "LANGUAGE": "C", "LC_ALL": "C"})
+    cat = subprocess.Popen(["git", "-C", cwd, "cat-file", "--batch"], stdin=subprocess.PIPE,
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    log_out, log_err, cat_in, cat_out = log.stdout, log.stderr, cat.stdin, cat.stdout
+    if log_out is None or log_err is None or cat_in is None or cat_out is None:  # all four were asked for
+        raise RuntimeError("git's pipes were not opened")
+    outputs: dict[str, bytes] = {}
+    readers = [threading.Thread(target=lambda: outputs.__setitem__("blobs", cat_out.read())),
+               threading.Thread(target=lambda: outputs.__setitem__("err", log_err.read()))]
+    for reader in readers:
+        reader.start()
+    commits: list[RawCommit] = []
+    asked: set[str] = set()
+    mark, pending = COMMIT_MARK.encode(), b""
+
+    def take(complete: bytes) -> None:
+        batch = raw_changes(complete.decode("utf-8", "surrogateescape"))
+        commits.extend(batch)
+        if new := sorted(blobs_needed(batch) - asked):
+            asked.update(new)
+            cat_in.write(("\n".join(new) + "\n").encode())
+
+    try:
+        for data in iter(lambda: os.read(log_out.fileno(), 1 << 16), b""):  # what the pipe holds, as it comes
+            pending += data
+            if (cut := pending.rfind(mark)) > 0:
+                take(pending[:cut])
+                pending = pending[cut:]
+        take(pending)
+    except BaseException:
+        log.kill()  # nobody reads its output any more
+        raise
+    finally:
+        log.wait()
+        cat_in.close()
+        for reader in readers:
+            reader.join()
+        cat.wait()
+    if log.returncode != 0:
+        import git
+
+        raise git.GitCommandError(args, log.returncode, outputs.get("err", b"").removesuffix(b"\n"), b"")
+    if cat.returncode != 0:
+        raise subprocess.CalledProcessError(cat.returncode, cat.args)
+    return parse_log(commits, _parse_batch(outputs.get("blobs", b"")))
+
+
+def first_parent_order(repo: Repo, ref: str) -> list[str]:
+    return _git(repo, "rev-list", "--first-parent", ref, "--").split()
+
+
+def safe_branch_name(name: str) -> str:
+    """A branch name from the command line, refused when git could read it as an option."""
+    from deployctl.core.safegit import branch_problem
+
+    if (problem := branch_problem(name)) is not None:
+        raise CannotJudge(f"--branch '{name}' {problem}")
+    return name

@@ -1,0 +1,335 @@
+"""Automatic switch-back: when an app's health check fails, return it to the commit that ran before.
+
+The failed update left the app on its new commit, and the engine did not deploy what depends on it.
+A second update of the stack then runs with the failed app pinned to its previous commit (and its
+dependents pinned to what they ran, so they stay held back). The pin is an explicit input to the
+program: the environment variable DEPLOYCTL_PIN, `{"<env>": {"<app>": "<commit>"}}`, read by
+stacks/program.py through `pins_for` (a null commit leaves a never-deployed dependent out). A pinned
+app gets no health check. The second update's message ends in `failed, switched back: ...`, which
+`history` and `status` read back, and with --post a pull request prepends the `[rollback]` line so
+that git says again what runs.
+
+Stack setting `deploys:autoRollback: false` turns it off: the failed update is left as it is.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from deployctl.core.catalog import Catalog
+from deployctl.core.outcomes import Outcome
+from deployctl.core.updatemessage import SWITCHED_BACK, switched_message
+
+if TYPE_CHECKING:
+    from deployctl.adapters.engine import Engine
+    from deployctl.core.snapshot import Snapshot
+
+PIN_VAR = "DEPLOYCTL_PIN"
+
+
+# -- the pin, as the program reads it -----------------------------------------------------------
+
+
+def pins_for(env: str, environ: Mapping[str, str] | None = None) -> dict[str, str | None]:
+    """The apps of `env` pinned for this update (app -> commit, or None: leave the app out)."""
+    raw = (environ if environ is not None else os.environ).get(PIN_VAR)
+    if not raw:
+        return {}
+    try:
+        data = json.loads(raw)
+        pins = data.get(env, {}) if isinstance(data, dict) else None
+    except ValueError:
+        pins = None
+    if not isinstance(pins, dict) or not all(isinstance(k, str) and (v is None or isinstance(v, str))
+                                             for k, v in pins.items()):
+        raise ValueError(f"{PIN_VAR} must be a JSON object {{env: {{app: commit-or-null}}}}")
+    return pins
+
+
+def pin_value(env: str, pins: Mapping[str, str | None]) -> str:
+    return json.dumps({env: dict(pins)}, sort_keys=True)
+
+
+# -- pure decisions -----------------------------------------------------------------------------
+
+
+def failed_apps(progress: list[str]) -> list[str]:
+    """Apps whose health check failed, from the provider's progress lines ("FAILED env/app: ...")."""
+    found: list[str] = []
+    for line in progress:
+        if line.startswith("FAILED "):
+            where = line[len("FAILED "):].split(":", 1)[0]
+            app = where.split("/", 1)[-1]
+            if app not in found:
+                found.append(app)
+    return found
+
+
+def dependents(catalog: Catalog, apps: list[str], present: set[str]) -> list[str]:
+    """Every app of the env that depends on one of `apps`, directly or not, in name order."""
+    out: set[str] = set()
+    frontier = set(apps)
+    while frontier:
+        nxt = {name for name, spec in catalog.apps.items()
+               if name in present and name not in out and name not in apps and frontier & set(spec.depends_on)}
+        out |= nxt
+        frontier = nxt
+    return sorted(out)
+
+
+def plan_pins(failed: list[str], held: list[str], before: Mapping[str, str],
+              now: Mapping[str, str]) -> tuple[dict[str, str | None], list[str]]:
+    """The pins of the second update, and the failed apps with nothing to go back to.
+
+    A failed app goes back to what ran before; on its first deploy it stays where it is (pinned to
+    its new commit, so the check does not run again). A held-back dependent stays on what it ran,
+    or stays out when it never ran.
+    """
+    pins: dict[str, str | None] = {}
+    stuck: list[str] = []
+    for app in failed:
+        if app in before and before[app] != now.get(app):
+            pins[app] = before[app]
+        else:
+            stuck.append(app)
+            if app in now:
+                pins[app] = now[app]
+    for app in held:
+        pins[app] = before.get(app)
+    return pins, stuck
+
+
+def stuck_reason(env: str, app: str, before: Mapping[str, str], now: Mapping[str, str]) -> str:
+    """Why a failed app stays where it is."""
+    if app not in before:
+        return (f"; {app} failed on its first deploy to {env}: nothing to switch back to, left failed on "
+                f"{now[app][:12]}: fix it and deploy a new commit")
+    return (f"; {app} fails its check on {now[app][:12]}, which already ran before this update: nothing to "
+            "switch back to, left as it is: fix the app or its health settings")
+
+
+# -- the edge: the second update ------------------------------------------------------------------
+
+
+def _deployed(engine: Engine, env: str) -> dict[str, str]:
+    outputs = engine.outputs(env).get("deployed") or {}
+    return {app: str(v["commit"]) for app, v in outputs.items() if isinstance(v, dict) and v.get("commit")}
+
+
+def has_health(snapshot: Snapshot, env: str) -> bool:
+    from deployctl.core.catalog import app_settings
+
+    stack = snapshot.stacks[env]
+    for f in snapshot.tree.in_env(env):
+        app = snapshot.catalog.apps.get(f.app)
+        try:
+            if app is not None and app_settings(f.app, app, stack.settings.settings.get(f.app)).health:
+                return True
+        except ValueError:
+            continue
+    return False
+
+
+_ACTIVE: dict[str, dict[str, str | None]] = {}
+_ACTIVE_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _pinned(env_vars: dict[str, str], env: str, pins: dict[str, str | None]) -> Iterator[None]:
+    """Set DEPLOYCTL_PIN for this env's update. Stacks deploy side by side and may share one
+    workspace environment, so the variable holds every env being switched back at the moment."""
+    def publish() -> None:
+        if _ACTIVE:
+            env_vars[PIN_VAR] = json.dumps(_ACTIVE, sort_keys=True)
+        else:
+            env_vars.pop(PIN_VAR, None)
+
+    with _ACTIVE_LOCK:
+        _ACTIVE[env] = dict(pins)
+        publish()
+    try:
+        yield
+    finally:
+        with _ACTIVE_LOCK:
+            _ACTIVE.pop(env, None)
+            publish()
+
+
+def up_with_health(engine: Engine, env: str, text: str, snapshot: Snapshot,
+                   say: Callable[[str], None], opener: Callable[[dict[str, tuple[str, str]]], str | None] | None = None,
+                   run: Callable[[str, Callable[[dict[str, Any]], None] | None], Outcome] | None = None) -> Outcome:
+    """`pulumi up` of one stack with its apps' health checks; on a failed check, switch back.
+
+    Returns the first update's outcome when nothing failed a check; else a failed outcome whose error
+    says what was switched back, held back, or left failed. `opener` opens the [rollback] pull request
+    (from app to (failed commit, commit switched back to)) and returns its URL. `run(message, sink)`
+    carries out one update (default: `engine.up`; `deploy` passes its stale-run guard and lock).
+    """
+    if run is None:
+        def run(message: str, sink: Callable[[dict[str, Any]], None] | None) -> Outcome:
+            return engine.up(env, message, sink=sink)
+
+    from deployctl.core.health import progress_of
+
+    checked = has_health(snapshot, env)
+    before = _deployed(engine, env) if checked else {}
+    progress: list[str] = []
+    seen: set[str] = set()
+
+    def sink(event: dict[str, Any]) -> None:
+        diag = event.get("diagnosticEvent")
+        line = progress_of(diag.get("message", "")) if diag else None
+        if line and line not in seen:  # the engine may report one provider line twice
+            seen.add(line)
+            progress.append(line)
+            if not line.startswith("FAILED "):
+                say(line)
+
+    outcome = run(text, sink)
+    failed = failed_apps(progress)
+    if outcome.ok or not failed:
+        return outcome
+    present = {f.app for f in snapshot.tree.in_env(env)}
+    held = dependents(snapshot.catalog, failed, present)
+    now = {f.app: f.commit for f in snapshot.tree.in_env(env)}
+    why = "; ".join(line[len("FAILED "):] for line in progress if line.startswith("FAILED "))
+    held_note = f"; held back (not deployed): {', '.join(held)}" if held else ""
+    if not snapshot.stacks[env].settings.auto_rollback:
+        return outcome.model_copy(update={"error": f"{why}{held_note}; deploys:autoRollback is false, so "
+                                          f"nothing was switched back\n{outcome.error or ''}".rstrip()})
+    pins, stuck = plan_pins(failed, held, before, now)
+    switched = {app: pin for app in failed if app not in stuck and (pin := pins.get(app))}
+    stuck_note = "".join(stuck_reason(env, app, before, now) for app in stuck if app in now)
+    if not switched:
+        return outcome.model_copy(update={"error": f"{why}{held_note}{stuck_note}"})
+    say(f"{env}: switching back " + ", ".join(f"{a} to {c[:12]}" for a, c in sorted(switched.items()))
+        + (f" (holding back {', '.join(held)})" if held else ""))
+    # A LocalWorkspace's env_vars is the very dict its CLI runs read (typed Mapping): pinning edits it.
+    with _pinned(engine.stack(env).workspace.env_vars, env, pins):  # type: ignore[arg-type]  # a dict, above
+        second = run(switched_message(text, switched, held), None)
+    result = (f"{SWITCHED_BACK}: " + ", ".join(f"{a} to {c[:12]}" for a, c in sorted(switched.items()))
+              if second.ok else f"switch-back failed too: {second.error}")
+    pr = ""
+    if second.ok and opener is not None:
+        url = opener({a: (now[a], c) for a, c in switched.items()})
+        pr = f"; rollback pull request: {url}" if url else ""
+    return Outcome(env=env, ok=False, counts=second.counts, changes=second.changes, outputs=second.outputs,
+                   update=second.update, error=f"{why}; {result}{held_note}{stuck_note}{pr}")
+
+
+# -- the edge: the [rollback] pull request ------------------------------------------------------
+
+
+def rollback_branch(env: str, moves: Mapping[str, tuple[str, str]]) -> str:
+    return f"deployctl/rollback-{env}-" + "-".join(f"{app}-{failed[:12]}" for app, (failed, _) in sorted(moves.items()))
+
+
+def rollback_files(root: Path, env: str, moves: Mapping[str, tuple[str, str]]) -> dict[str, bytes]:
+    """Each switched-back app's deploy file with the `[rollback]` line prepended. Pure but for the read."""
+    from deployctl.core.authoring import prepend
+    from deployctl.core.model import Tag, deploy_path
+
+    out: dict[str, bytes] = {}
+    for app, (failed, back) in sorted(moves.items()):
+        path = deploy_path(env, app)
+        old = (root / path).read_bytes()
+        out[path] = prepend(old, back, f"health check of {failed[:12]} failed in {env}; switched back by deployctl",
+                            (Tag.ROLLBACK,))
+    return out
+
+
+def _commit_files(root: Path, files: Mapping[str, bytes], message: str) -> str:
+    """A commit on top of HEAD with `files` changed, made through a private index: the working tree
+    (which other stacks' programs are reading) is never touched."""
+    import subprocess
+    import tempfile
+
+    identity = {"GIT_AUTHOR_NAME": "deployctl", "GIT_AUTHOR_EMAIL": "deployctl@users.noreply.github.com"}
+    identity |= {"GIT_COMMITTER_NAME": identity["GIT_AUTHOR_NAME"], "GIT_COMMITTER_EMAIL": identity["GIT_AUTHOR_EMAIL"]}
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**identity, **os.environ, "GIT_INDEX_FILE": str(Path(tmp) / "index")}
+
+        def git(*args: str, data: bytes | None = None) -> str:
+            return subprocess.run(["git", *args], cwd=root, env=env, input=data, capture_output=True,
+                                  check=True, timeout=60).stdout.decode().strip()
+
+        git("read-tree", "HEAD")
+        for path, data in files.items():
+            blob = git("hash-object", "-w", "--stdin", data=data)
+            git("update-index", "--add", "--cacheinfo", f"100644,{blob},{path}")
+        tree = git("write-tree")
+        return git("commit-tree", tree, "-p", "HEAD", "-m", message)
+
+
+def open_rollback_pr(root: Path, env: str, moves: Mapping[str, tuple[str, str]], base_branch: str,
+                     environ: Mapping[str, str]) -> str:
+    """Push a branch that prepends the `[rollback]` lines and open its pull request; returns its URL.
+
+    Until it merges, the deploy file names the failed commit while Pulumi runs the previous one, so
+    `status` shows the env as drifted.
+    """
+    import subprocess
+
+    from deployctl.adapters.github import github_from_env
+
+    repo = environ.get("GITHUB_REPOSITORY")
+    if not repo:
+        raise ValueError("GITHUB_REPOSITORY is not set (owner/name of the deploy repository)")
+    names = ", ".join(f"{app} {failed[:12]} -> {back[:12]}" for app, (failed, back) in sorted(moves.items()))
+    title = f"[rollback] {env}: {names} (health check failed)"
+    sha = _commit_files(root, rollback_files(root, env, moves), title)
+    branch = rollback_branch(env, moves)
+    subprocess.run(["git", "push", "--quiet", "origin", f"{sha}:refs/heads/{branch}"], cwd=root, check=True,
+                   capture_output=True, timeout=120, env={**os.environ, "GIT_TERMINAL_PROMPT": "0"})
+    body = "\n".join([
+        f"deployctl switched {env} back after a failed health check; this makes git say again what runs.",
+        "", *(f"- `{app}`: `{failed[:12]}` failed its health check; `{back[:12]}` runs again"
+              for app, (failed, back) in sorted(moves.items())),
+        "", "Until this merges, `deployctl status` shows the env as drifted.",
+    ])
+    with github_from_env(environ) as client:
+        created = client.create_pull_request(repo, title=title, head=branch, base=base_branch, body=body)
+    return str(created.get("html_url") or f"#{created.get('number')}")
+
+
+def rollback_opener(root: Path, env: str, branch: str,
+                    say_error: Callable[[str], None]) -> Callable[[dict[str, tuple[str, str]]], str | None]:
+    """The --post opener for up_with_health: never raises (the switch-back already happened)."""
+    remote, _, name = branch.partition("/")
+    base_branch = name if name and remote == "origin" else branch
+
+    def opener(moves: dict[str, tuple[str, str]]) -> str | None:
+        import subprocess
+
+        from deployctl.core.violations import CannotJudge
+
+        try:
+            return open_rollback_pr(root, env, moves, base_branch, os.environ)
+        except (CannotJudge, ValueError, OSError, subprocess.SubprocessError) as exc:
+            detail = getattr(exc, "stderr", None) or str(exc)
+            if isinstance(detail, bytes):
+                detail = detail.decode("utf-8", "replace").strip()
+            say_error(f"{env}: could not open the [rollback] pull request: {detail}; run "
+                      + " && ".join(f"deployctl rollback {env} {app} --to {back}" for app, (_, back) in moves.items()))
+            return None
+
+    return opener
+
+
+__all__ = [
+    "PIN_VAR",
+    "dependents",
+    "failed_apps",
+    "open_rollback_pr",
+    "pin_value",
+    "pins_for",
+    "plan_pins",
+    "rollback_opener",
+    "up_with_health",
+]

@@ -1,0 +1,146 @@
+"""`deployctl bump`, `promote` and `rollback`: the verbs that write a deploy line, judged as CI will.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from deployctl import console
+from deployctl.adapters.apprepos import AppRepos
+from deployctl.adapters.gitaccess import (
+    commit_snapshot,
+    open_repo,
+    resolve_ref,
+    safe_branch_name,
+    worktree_files,
+)
+from deployctl.core import rules
+from deployctl.core.authoring import AUTHORING_NOTES, group_still_needed, prepend, previous_commit, with_file
+from deployctl.core.model import Tag, deploy_path, same_commit, short
+from deployctl.core.snapshot import build_snapshot
+from deployctl.core.violations import CannotJudge, InputError, Severity, Violation, errors
+
+if TYPE_CHECKING:
+    pass
+from deployctl.commands.load import _engine, load_head
+
+MAIN_BRANCHES = ("origin/main", "main", "origin/master", "master")
+
+
+def authoring_base(root: Path, base: str | None = None) -> str | None:
+    """What CI's `check --base` will compare this branch with: the merge base of HEAD and the deploy
+    repo's main branch (or `base`); None in a repo without commits (then every file is judged alone)."""
+    repo = open_repo(root)
+    try:
+        head = repo.head.commit.hexsha
+    except ValueError:
+        return None
+    for ref in ([base] if base else MAIN_BRANCHES):
+        try:
+            tip = resolve_ref(repo, ref)
+        except CannotJudge:
+            if base:
+                raise
+            continue
+        found = repo.merge_base(head, tip)
+        return found[0].hexsha if found else tip
+    return head
+
+
+def write_deploy(root: Path, env: str, app: str, commit: str, message: str, tags: tuple[Tag, ...],
+                 branch: str | None = None, base_ref: str | None = None) -> tuple[str, list[Violation], list[str]]:
+    """Resolve, check and prepend one deploy line, judged as CI's `check --base` will judge the PR.
+
+    The base is the merge base with the deploy repo's main branch, never the working tree, so what
+    is accepted here passes in CI and what CI refuses is refused here (exit 1, nothing written).
+    Returns the full commit, the warnings, and notes (a co-deploy group still missing members).
+    """
+    new_branch = safe_branch_name(branch) if branch else None  # a bad argument is refused before any judging
+    files = worktree_files(root)
+    current = build_snapshot(files)
+    if current.config_errors:
+        raise CannotJudge("the catalog or a stack config cannot be read:\n"
+                          + "\n".join(v.format() for v in current.config_errors), list(current.config_errors))
+    if env not in current.stacks:
+        raise CannotJudge(f"no env '{env}' (no Pulumi.{env}.yaml); envs are {', '.join(current.envs) or '(none)'}")
+    spec = current.catalog.apps.get(app)
+    if spec is None:
+        raise CannotJudge(f"no app '{app}' in apps.yaml; add it to the catalog first")
+    repos = AppRepos(root)
+    matches = repos.resolve(spec.repo, commit)
+    path = deploy_path(env, app)
+    if len(matches) != 1:
+        rule = "commit-not-found" if not matches else "ambiguous-commit"
+        raise InputError([Violation(
+            rule=rule, severity=Severity.ERROR, file=path, env=env, app=app,
+            message=f"{commit} " + ("is not in" if not matches else f"matches {len(matches)} commits in")
+            + f" {app}'s repository ({spec.repo}); give a longer or different hash",
+        )])
+    full = matches[0]
+    now_file = current.tree.get(env, app)
+    if now_file is not None and same_commit(now_file.commit, full):
+        raise InputError([Violation(
+            rule="no-op", severity=Severity.ERROR, file=path, env=env, app=app, line=now_file.current.line,
+            message=f"{full[:12]} is already the top line of {path}; nothing written (name another commit)")])
+    new = prepend(current.tree.raw.get(path), full, message, tags)
+    head = build_snapshot(with_file(files, path, new))
+    base_sha = authoring_base(root, base_ref)
+    base = commit_snapshot(open_repo(root), base_sha) if base_sha else None
+    found = rules.check(head, repos, base, datetime.now(UTC))
+    mine = [v for v in found if v.file == path or v.rule in AUTHORING_NOTES]
+    refused = [v for v in errors(mine) if v.rule not in AUTHORING_NOTES]
+    if refused:
+        raise InputError(refused)
+    notes: list[str] = []
+    if base is not None:
+        group, missing = group_still_needed(base, head, env, app)
+        if missing:
+            notes.append(f"co-deploy group '{group}' in {env}: this pull request still needs "
+                         + ", ".join(f"deploys/{env}/{m}" for m in missing)
+                         + f" (deployctl bump {env} {missing[0]} <commit>); CI refuses half a group")
+    target = root / path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if new_branch:
+        open_repo(root).git.checkout("-b", new_branch)
+    target.write_bytes(new)
+    if new_branch:
+        repo = open_repo(root)
+        repo.git.add("--", path)
+        repo.git.commit("-m", f"Deploy {app} {full[:12]} to {env}", "--", path)
+    warnings = [v for v in mine if v.severity is not Severity.ERROR and v.rule not in AUTHORING_NOTES]
+    return full, warnings, notes
+
+
+def upstream_commit(root: Path, env: str, app: str, base_ref: str | None = None) -> tuple[str, str]:
+    """What `env` runs for app, to promote: its `deployed` output from Pulumi when the stack has one,
+    else the deploy file on the base CI judges against (never a line only written in this branch).
+    Returns (commit, where it came from)."""
+    outputs = None
+    if (root / "Pulumi.yaml").is_file():
+        from pulumi.automation.errors import CommandError
+
+        try:
+            outputs = _engine(root).existing_outputs(env)
+        except (CannotJudge, CommandError) as exc:  # no CLI, no backend: the base's file says what merged
+            console.info(f"cannot read what Pulumi runs in {env} ({str(exc).splitlines()[0][:120]})")
+    running = ((outputs or {}).get("deployed") or {}).get(app) or {}
+    if isinstance(running, dict) and running.get("commit"):
+        return str(running["commit"]), f"what Pulumi runs in {env} (its `deployed` output)"
+    base_sha = authoring_base(root, base_ref)
+    file = commit_snapshot(open_repo(root), base_sha).tree.get(env, app) if base_sha else None
+    if file is None:
+        raise CannotJudge(f"deploys/{env}/{app} does not exist on the base ({(base_sha or 'none')[:12]}) and "
+                          f"Pulumi runs no {app} in {env}: nothing to promote; deploy it to {env} first")
+    return file.commit, f"deploys/{env}/{app} on the base {short(base_sha)} (Pulumi has no record of {env})"
+
+
+def rollback_target(root: Path, env: str, app: str) -> str:
+    file = load_head(root).tree.get(env, app)
+    if file is None:
+        raise CannotJudge(f"deploys/{env}/{app} does not exist: nothing to roll back")
+    target = previous_commit(file)
+    if target is None:
+        raise CannotJudge(f"deploys/{env}/{app} has no earlier deploy of another commit; name one with --to")
+    return target

@@ -1,0 +1,29 @@
+"""`deployctl check`: the safeguards over the working tree, or over the changes since a base.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from deployctl import console
+from deployctl.adapters.apprepos import AppRepos
+from deployctl.core import rules
+from deployctl.core.violations import Violation
+
+if TYPE_CHECKING:
+    pass
+from deployctl.commands.load import load_head, load_pair
+
+
+def run_check(root: Path, base: str | None, at: datetime, offline: bool = False) -> list[Violation]:
+    if base is None:
+        head, base_snap = load_head(root), None
+    else:
+        base_snap, head, _ = load_pair(root, base, None)
+    commits = AppRepos(root, offline=offline)
+    from deployctl.adapters.artifacts import artifact_oracle
+
+    with console.step("checking deploy files against the app repositories"):
+        return rules.check(head, commits, base_snap, at, artifacts=artifact_oracle(offline))

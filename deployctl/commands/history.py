@@ -1,0 +1,63 @@
+"""`deployctl history`: the trace, git history of deploys/ joined with Pulumi's updates and PR approvals.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from deployctl import console
+from deployctl.adapters.gitaccess import (
+    deploy_history,
+    first_parent_order,
+    open_git,
+    worktree_snapshot,
+)
+from deployctl.core.violations import CannotJudge
+
+if TYPE_CHECKING:
+    from deployctl.core.history import HistoryEntry
+from deployctl.commands.load import _engine
+
+
+def run_history(root: Path, env: str | None, app: str | None, limit: int | None,
+                with_engine: bool = True, ref: str = "HEAD") -> list[HistoryEntry]:
+    """The joined trace: git history of deploys/ plus each stack's Pulumi updates."""
+    from deployctl.core.history import join, select
+
+    repo = open_git(root)
+    with console.step("reading the deploy history"):
+        entries = deploy_history(repo, ref)
+    envs = sorted({e.env for e in entries if env is None or e.env == env})
+    updates: dict[str, list] = {}
+    if with_engine and envs:
+        head = worktree_snapshot(root)
+        engine = _engine(root)
+        for name in console.track([e for e in envs if e in head.stacks], "reading stack histories"):
+            updates[name] = engine.history(name)
+    if updates:  # without Pulumi's updates there is nothing to join: the branch's order is not needed
+        entries = join(entries, updates, first_parent_order(repo, ref))
+    return with_approvals(select(entries, env, app, limit))
+
+
+def with_approvals(entries: list[HistoryEntry]) -> list[HistoryEntry]:
+    """Who approved each entry's PR, from GitHub, when GITHUB_TOKEN and GITHUB_REPOSITORY say where;
+    otherwise (or when GitHub cannot answer) approved_by stays absent rather than guessed."""
+    import os
+
+    token = os.environ.get("GITHUB_TOKEN") or os.environ.get("GH_TOKEN")
+    repository = os.environ.get("GITHUB_REPOSITORY", "")
+    numbers = sorted({e.pr for e in entries if e.pr is not None})
+    if not (token and repository and numbers):
+        return entries
+    from deployctl.adapters.github import github_from_env
+    from deployctl.core.history import approvals
+
+    found: dict[int, list[str]] = {}
+    try:
+        with github_from_env(os.environ) as client, console.step("reading PR reviews from GitHub"):
+            for number in numbers:
+                found[number] = approvals(client.pull_request_reviews(repository, number))
+    except CannotJudge as exc:
+        console.error(f"approvals not shown: {exc}")
+    return [e.model_copy(update={"approved_by": found[e.pr]}) if e.pr in found else e for e in entries]

@@ -1,0 +1,103 @@
+"""Loading for every command: the deploy repo's snapshots at a ref or the working tree, the plan between
+two, the engine. With --base, only the deploy files a change touches are read (core/rules/registry.py).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from deployctl.adapters.gitaccess import (
+    changed_paths,
+    commit_files,
+    open_git,
+    resolve_ref,
+    worktree_files,
+    worktree_snapshot,
+)
+from deployctl.core.catalog import CATALOG_FILE
+from deployctl.core.model import DEPLOYS_DIR, deploy_path
+from deployctl.core.order import env_order
+from deployctl.core.plan import Plan, make_plan
+from deployctl.core.snapshot import RepoFiles, Snapshot, build_snapshot, env_of_stack_file
+from deployctl.core.violations import CannotJudge
+
+if TYPE_CHECKING:
+    from deployctl.adapters.engine import Engine
+
+
+def _engine(root: Path) -> Engine:
+    """The engine, imported here so commands that never touch Pulumi never load it."""
+    from deployctl.adapters.engine import Engine
+
+    return Engine(root)
+
+
+def load_head(root: Path) -> Snapshot:
+    snapshot = worktree_snapshot(root)
+    if snapshot.config_errors:
+        raise CannotJudge(
+            "the catalog or a stack config cannot be read, so nothing can be judged:\n"
+            + "\n".join(v.format() for v in snapshot.config_errors),
+            list(snapshot.config_errors),
+        )
+    return snapshot
+
+
+def ordered_envs(snapshot: Snapshot, wanted: list[str] | None) -> list[str]:
+    envs = snapshot.envs
+    if wanted:
+        unknown = sorted(set(wanted) - set(envs))
+        if unknown:
+            raise CannotJudge(
+                f"no such env: {', '.join(unknown)}; envs are {', '.join(envs) or '(none)'}"
+            )
+        envs = [e for e in envs if e in wanted]
+    upstream = {e: snapshot.stacks[e].settings.promote_from for e in envs}
+    return env_order(upstream, envs)
+
+
+def load_pair(root: Path, base: str, head: str | None) -> tuple[Snapshot, Snapshot, Plan]:
+    """Base and head snapshots and the plan between them (head None: the working tree).
+
+    Only the deploy files a change touches are read (with the upstream and co-deploy files the
+    rules compare them to), so the cost follows the change, not the repo. A change to the catalog
+    or a stack config can change the verdict on any file: then everything is read.
+    """
+    repo = open_git(root)
+    base_sha = resolve_ref(repo, base)
+    head_sha = resolve_ref(repo, head) if head is not None else None
+    paths = changed_paths(repo, base_sha, head_sha)
+
+    def files(rev: str | None, wanted: set[str] | None) -> RepoFiles:
+        return commit_files(repo, rev, wanted) if rev else worktree_files(root, paths=wanted)
+
+    wanted: set[str] | None = None
+    if not any(p == CATALOG_FILE or env_of_stack_file(p) is not None for p in paths):
+        config = build_snapshot(files(head_sha, set()))
+        wanted = related_paths(config, [p for p in paths if p.startswith(DEPLOYS_DIR + "/")])
+    head_snap = build_snapshot(files(head_sha, wanted))
+    if head_snap.config_errors:
+        raise CannotJudge("the catalog or a stack config cannot be read at head:\n"
+                          + "\n".join(v.format() for v in head_snap.config_errors),
+                          list(head_snap.config_errors))
+    base_snap = build_snapshot(files(base_sha, wanted))
+    plan = make_plan(base_snap, head_snap, paths, base_sha, head_sha)
+    return base_snap, head_snap, plan
+
+
+def related_paths(config: Snapshot, changed: list[str]) -> set[str]:
+    """The changed deploy files, their upstream env's file, and their co-deploy group's files."""
+    wanted = set(changed)
+    for path in changed:
+        parts = path.split("/")
+        if len(parts) != 3:
+            continue
+        _, env, app = parts
+        stack = config.stacks.get(env)
+        if stack and stack.settings.promote_from:
+            wanted.add(deploy_path(stack.settings.promote_from, app))
+        spec = config.catalog.apps.get(app)
+        if spec and spec.group:
+            wanted.update(deploy_path(env, member) for member in config.catalog.group_members(spec.group))
+    return wanted

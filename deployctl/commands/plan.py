@@ -1,0 +1,17 @@
+"""`deployctl plan`: what a change deploys, and the stacks it affects in deploy order.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from deployctl.core.plan import Plan
+
+if TYPE_CHECKING:
+    pass
+from deployctl.commands.load import load_pair
+
+
+def run_plan(root: Path, base: str, head: str | None) -> Plan:
+    return load_pair(root, base, head)[2]

@@ -1,0 +1,127 @@
+"""Reviewing a deploy PR: safeguards, commit logs and `pulumi preview`, as one PR comment."""
+
+from __future__ import annotations
+
+import os
+import threading
+from datetime import datetime
+from pathlib import Path
+
+from deployctl import console
+from deployctl.adapters.apprepos import AppRepos
+from deployctl.adapters.backend import enforce_ci_policy
+from deployctl.commands.load import _engine, load_pair
+from deployctl.core import rules
+from deployctl.core.plan import PlanChange
+from deployctl.core.snapshot import Snapshot
+from deployctl.core.violations import CannotJudge
+from deployctl.report.render import CommitLog, PreviewReport, StackPreview, github_compare_url
+
+
+def commit_log(repos: AppRepos, snapshot: Snapshot, change: PlanChange) -> CommitLog | None:
+    app = snapshot.catalog.apps.get(change.app)
+    if app is None or change.new is None:
+        return None
+    repo = repos.get(app.repo)
+    try:
+        news = repo.resolve(change.new)
+        olds = repo.resolve(change.old) if change.old else []
+    except CannotJudge:
+        return None
+    if len(news) != 1:
+        return None
+    new, old = news[0], (olds[0] if len(olds) == 1 else None)
+    commits = repo.log(old, new, limit=50)
+    # `log` lists newest first, so the deployed commit is usually already in hand
+    info = commits[0] if commits and commits[0].sha == new else repo.info(new)
+    return CommitLog(
+        count=repo.count_between(old, new) if old else len(commits),
+        commits=commits,
+        author=info.author if info else None,
+        compare_url=github_compare_url(app.repo, old, new) if old else None,
+    )
+
+
+def build_preview(root: Path, base: str, stacks: list[str] | None, at: datetime,
+                  run_engine: bool = True, offline: bool = False) -> tuple[PreviewReport, list[str]]:
+    """Safeguards, commit logs and `pulumi preview` for each affected stack; and secrets to redact."""
+    from deployctl.adapters.artifacts import artifact_oracle
+
+    if run_engine:  # the engine's import and `pulumi version` overlap the safeguards (nothing is written)
+        threading.Thread(target=_warm_engine, name="engine-warm-up", daemon=True).start()
+    base_snap, head_snap, plan = load_pair(root, base, None)
+    repos = AppRepos(root)
+    with console.step("running the safeguards"):
+        violations = rules.check(head_snap, repos, base_snap, at, artifacts=artifact_oracle(offline))
+    envs = [e for e in plan.stacks if not stacks or e in stacks]
+    if run_engine and envs:
+        enforce_ci_policy(root, {e: head_snap.stacks[e].settings.protected for e in envs})
+    engine = _engine(root) if run_engine and envs else None
+    previews, secrets = [], []
+    for env in envs:
+        changes = [c for c in plan.changes if c.env == env]
+        logs = {c.app: log for c in changes if (log := commit_log(repos, head_snap, c)) is not None}
+        outcome = None
+        if engine is not None:
+            from deployctl.adapters.progress import ResourceProgress
+
+            progress = ResourceProgress(env, preview=True)
+            with console.step(f"pulumi preview {env}"):
+                outcome = engine.preview(env, sink=progress)
+            outcome = outcome.model_copy(update={"warnings": progress.warnings})
+            secrets += engine.secret_values(env)
+        previews.append(StackPreview(
+            env=env, protected=head_snap.stacks[env].settings.protected, changes=changes, logs=logs,
+            outcome=outcome,
+            reason="the program changed" if plan.program_changed else "its stack config changed",
+        ))
+    head, head_time = plan.head, None
+    if head is None and os.environ.get("GITHUB_EVENT_PATH"):
+        # CI checks out a merge of the PR; the reviewer wants to know which push of the PR this is.
+        from deployctl.adapters.github import pull_request_context
+
+        try:
+            ctx = pull_request_context(os.environ)
+        except CannotJudge:  # not a pull_request run (a push, a dispatch): the working tree it is
+            ctx = None
+        if ctx is not None:
+            head, head_time = ctx.head_sha, ctx.pushed_at
+    report = PreviewReport(base=plan.base, head=head, head_time=head_time, stacks=previews, violations=violations)
+    return report, secrets
+
+
+def _warm_engine() -> None:
+    from deployctl.adapters.engine import warm_up
+
+    warm_up().join()
+
+
+def post_comment(body: str) -> None:
+    """Create or update the PR's one preview comment, from the GitHub Actions environment."""
+    from deployctl.adapters.github import GitHubError, github_from_env, pull_request_context
+    from deployctl.report.render import MARKER
+
+    ctx = pull_request_context(os.environ)
+    try:
+        with github_from_env(os.environ) as client:
+            action, comment_id = client.upsert_comment(ctx.repository, ctx.number, body, MARKER)
+    except GitHubError as exc:
+        summary = os.environ.get("GITHUB_STEP_SUMMARY")
+        if exc.status != 403 or not summary:
+            raise
+        # A PR from a fork gets a read-only token: the reviewer still sees the preview in the run.
+        with open(summary, "a", encoding="utf-8") as fh:
+            fh.write(body + "\n")
+        console.error(f"cannot comment on {ctx.repository}#{ctx.number} (403: a fork's read-only token, or "
+                      "the workflow lacks `pull-requests: write`); the preview is in the job summary instead")
+        return
+    console.info(f"preview comment {action} on {ctx.repository}#{ctx.number} (comment {comment_id})")
+
+
+def pull_request_base() -> str:
+    """The PR's base commit, from the GitHub Actions event, when --base is not given."""
+    from deployctl.adapters.github import pull_request_context
+
+    if not os.environ.get("GITHUB_EVENT_PATH"):
+        raise CannotJudge("--base is required outside GitHub Actions (e.g. --base origin/main)")
+    return pull_request_context(os.environ).base_sha

@@ -1,0 +1,39 @@
+"""`deployctl status`: what runs where, lag and drift, as text, JSON or a page.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from deployctl import console
+from deployctl.adapters.apprepos import AppRepos
+
+if TYPE_CHECKING:
+    from deployctl.report.status import StatusReport
+from deployctl.commands.history import run_history
+from deployctl.commands.load import _engine, load_head
+
+
+def run_status(root: Path) -> StatusReport:
+    """What runs where: deploy files, Pulumi's outputs, lag and drift, and the recent trace."""
+    from deployctl.adapters.apprepos import repo_lookups
+    from deployctl.report.status import build_status
+
+    head = load_head(root)
+    engine = _engine(root)
+    deployed: dict[str, dict[str, dict]] = {}
+    for env in console.track(head.envs, "reading stack outputs"):
+        outputs = engine.existing_outputs(env)
+        if outputs is not None:
+            deployed[env] = outputs.get("deployed", {})
+    history = run_history(root, None, None, None)
+    repos = AppRepos(root)
+    counts, tips = repo_lookups(repos)
+    now = datetime.now(UTC)
+    with console.step("comparing with the app repositories"):
+        report = build_status(head, deployed, history, counts, tips, now)
+    from deployctl.commands.metrics import status_metrics
+
+    return report.model_copy(update={"metrics": status_metrics(head, history, repos, now)})

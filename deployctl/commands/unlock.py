@@ -1,0 +1,66 @@
+"""`deployctl unlock ENV`: recover a stack after a run died mid-`up`: clear its lock and pending operations,
+and record that it was done. The lock files and their judgement live in adapters/backend.py."""
+
+from __future__ import annotations
+
+import socket
+from datetime import UTC, datetime
+from pathlib import Path
+
+from deployctl.adapters.backend import (
+    UNLOCK_TAG,
+    Refused,
+    backend_url,
+    clear_pending,
+    open_store,
+    read_locks,
+    redact_url,
+    unlock_refusal,
+)
+from deployctl.core.violations import CannotJudge
+
+
+def run_unlock(root: Path, env: str, force: bool) -> list[str]:
+    """Clear a dead run's lock and pending operations on ENV, and record that it was done (a stack tag)."""
+    import getpass
+
+    from pulumi import automation as auto
+
+    from deployctl.commands.load import _engine, load_head
+    from deployctl.core.envconfig import PROJECT
+
+    head = load_head(root)
+    if env not in head.stacks:
+        raise CannotJudge(f"no env '{env}'; envs are {', '.join(head.envs) or '(none)'}")
+    url = backend_url(root)
+    store = open_store(url)
+    if store is None:
+        raise CannotJudge(f"cannot inspect the locks of backend {redact_url(url)} (deployctl reads file:// and s3:// "
+                          "backends); for Pulumi Cloud, see the update in the console and use `pulumi cancel`")
+    held = read_locks(store, PROJECT, env)
+    if refusal := unlock_refusal(env, held, force):
+        raise Refused(refusal)
+    engine = _engine(root)
+    opts = auto.LocalWorkspaceOptions(work_dir=str(engine.root), env_vars=engine.env_vars,
+                                      pulumi_command=engine.command)
+    try:
+        stack = auto.select_stack(env, work_dir=str(engine.root), opts=opts)
+    except auto.errors.StackNotFoundError:
+        raise CannotJudge(f"stack {env} does not exist in {redact_url(url)}: nothing to unlock") from None
+    done = []
+    if held:
+        stack.cancel()
+        done.append(f"removed {len(held)} lock(s): " + "; ".join(lock.describe() for lock in held))
+    exported = stack.export_stack()
+    cleaned, pending = clear_pending({"version": exported.version, "deployment": exported.deployment})
+    if pending:
+        stack.import_stack(auto.Deployment(version=cleaned["version"], deployment=cleaned["deployment"]))
+        done.append(f"cleared {len(pending)} pending operation(s): " + "; ".join(pending)
+                    + " (the next `up` creates or updates them again; check that the cloud has no orphan)")
+    if not done:
+        return [f"{env} was neither locked nor holding pending operations: nothing to do"]
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    note = f"{stamp} by {getpass.getuser()}@{socket.gethostname()}: {len(held)} lock(s), {len(pending)} pending op(s)"
+    stack.set_tag(UNLOCK_TAG, note)
+    done.append(f"recorded as stack tag {UNLOCK_TAG}={note}")
+    return done

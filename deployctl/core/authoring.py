@@ -1,0 +1,45 @@
+"""Writing deploys: one correct line prepended, every existing byte kept. Pure."""
+
+from __future__ import annotations
+
+from deployctl.core.changes import Op, file_changes
+from deployctl.core.model import DeployFile, Tag, render_line, same_commit
+from deployctl.core.snapshot import RepoFiles, Snapshot
+from deployctl.core.tree import Entry, EntryKind
+
+# While authoring one app at a time, half a group is expected: the author bumps the rest next.
+AUTHORING_NOTES = {"group-incomplete"}
+
+
+def prepend(old: bytes | None, commit: str, message: str = "", tags: tuple[Tag, ...] = ()) -> bytes:
+    """The new file: the new line on top, the old content untouched below it."""
+    return render_line(commit, message, tags).encode("utf-8") + (old or b"")
+
+
+def previous_commit(file: DeployFile) -> str | None:
+    """The most recent earlier deploy of a different commit: what a rollback returns to."""
+    return next((h.commit for h in file.history if not same_commit(h.commit, file.commit)), None)
+
+
+def with_file(files: RepoFiles, path: str, data: bytes) -> RepoFiles:
+    """The same repo files with one deploy file written (created if new)."""
+    env_dir = path.rsplit("/", 1)[0]
+    entries = [e for e in files.entries if e.path != path]
+    if not any(e.path == env_dir for e in entries):
+        entries.append(Entry(path=env_dir, kind=EntryKind.DIR))
+    entries.append(Entry(path=path, kind=EntryKind.FILE, data=data))
+    return files.model_copy(update={"entries": entries})
+
+
+def group_still_needed(base: Snapshot, head: Snapshot, env: str, app: str) -> tuple[str | None, list[str]]:
+    """The app's co-deploy group and its members this PR has not written yet in env (only those
+    the env deploys), judged against the same base as CI; ([], None) when the app has no group."""
+    spec = head.catalog.apps.get(app)
+    if spec is None or not spec.group:
+        return None, []
+    changed = {c.app for c in file_changes(base, head) if c.env == env and c.op is not Op.NOOP}
+    if app not in changed:
+        return spec.group, []
+    missing = [m for m in head.catalog.group_members(spec.group)
+               if m not in changed and head.tree.get(env, m) is not None]
+    return spec.group, missing

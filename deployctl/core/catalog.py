@@ -1,0 +1,215 @@
+"""The app catalog `apps.yaml`: what each app is, where its code lives, how it deploys.
+
+Kind-specific settings are validated here, in the pure core, so `deployctl check` refuses a bad
+setting before the Pulumi program ever runs.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator, model_validator
+
+from deployctl.core.health import HealthSettings, health_problem
+from deployctl.core.model import NAME_RE
+from deployctl.core.owners import Owner
+from deployctl.core.safegit import branch_problem, path_problem, repo_problem
+from deployctl.core.violations import Severity, Violation
+from deployctl.core.yamlfile import YamlError, load_yaml, validate
+
+CATALOG_FILE = "apps.yaml"
+Name = Annotated[str, StringConstraints(pattern=NAME_RE.pattern)]
+
+
+class Kind(StrEnum):
+    LOCAL = "local"
+    ECS_SERVICE = "ecs-service"
+    LAMBDA = "lambda"
+    STATIC_SITE = "static-site"
+
+
+class _Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    kind: ClassVar[str] = "local"
+
+    health: HealthSettings | None = None
+    """Checked after each update (deployctl/core/health.py); a failure switches the app back."""
+
+    @model_validator(mode="after")
+    def _health_fits_kind(self) -> _Settings:
+        if problem := health_problem(self.kind, self.health):
+            raise ValueError(problem)
+        return self
+
+
+AppSettings = _Settings
+"""Every kind's settings derive from it: what a component is given (components/spec.py)."""
+
+
+class LocalSettings(_Settings):
+    keep_releases: int = Field(5, ge=1, le=1000)
+
+
+class EcsServiceSettings(_Settings):
+    kind: ClassVar[str] = "ecs-service"
+    image_repository: str
+    cluster: str
+    cpu: int = 256
+    memory: int = 512
+    desired_count: int = Field(1, ge=0)
+    container_port: int | None = None
+    subnets: list[str] = []
+    security_groups: list[str] = []
+    assign_public_ip: bool = False
+    execution_role_arn: str | None = None
+    environment: dict[str, str] = {}
+
+
+class LambdaSettings(_Settings):
+    kind: ClassVar[str] = "lambda"
+    role_arn: str
+    bucket: str | None = None
+    prefix: str = ""
+    image_repository: str | None = None
+    handler: str | None = None
+    runtime: str | None = None
+    memory_size: int = 128
+    timeout: int = 30
+    environment: dict[str, str] = {}
+
+    @model_validator(mode="after")
+    def _one_source(self) -> LambdaSettings:
+        if (self.bucket is None) == (self.image_repository is None):
+            raise ValueError("set exactly one of 'bucket' (zip code) or 'image_repository' (image)")
+        if self.bucket is not None and not (self.handler and self.runtime):
+            raise ValueError("zip code needs 'handler' and 'runtime'")
+        return self
+
+
+class StaticSiteSettings(_Settings):
+    kind: ClassVar[str] = "static-site"
+    bucket: str
+    aliases: list[str] = []
+    price_class: Literal["PriceClass_All", "PriceClass_200", "PriceClass_100"] = "PriceClass_100"
+    default_root_object: str = "index.html"
+    certificate_arn: str | None = None
+
+
+SETTINGS: dict[Kind, type[_Settings]] = {
+    Kind.LOCAL: LocalSettings,
+    Kind.ECS_SERVICE: EcsServiceSettings,
+    Kind.LAMBDA: LambdaSettings,
+    Kind.STATIC_SITE: StaticSiteSettings,
+}
+
+
+class App(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Kind = Kind.LOCAL
+    repo: str = Field(min_length=1)
+    branch: str = "main"
+    path: str | None = None
+    depends_on: list[Name] = []
+    group: Name | None = None
+    owners: list[Owner] = []
+    settings: dict[str, Any] = {}
+
+    # Each value reaches a git command line: refused here, so `check` names apps.yaml:line.
+    @field_validator("repo")
+    @classmethod
+    def _safe_repo(cls, value: str) -> str:
+        if (problem := repo_problem(value)) is not None:
+            raise ValueError(f"repository {value!r} {problem}")
+        return value
+
+    @field_validator("path")
+    @classmethod
+    def _safe_path(cls, value: str | None) -> str | None:
+        if value is not None and (problem := path_problem(value)) is not None:
+            raise ValueError(f"path {value!r} {problem}")
+        return value
+
+    @field_validator("branch")
+    @classmethod
+    def _safe_branch(cls, value: str) -> str:
+        if (problem := branch_problem(value)) is not None:
+            raise ValueError(f"branch {value!r} {problem}")
+        return value
+
+
+class Catalog(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    apps: dict[Name, App] = {}
+
+    @model_validator(mode="after")
+    def _dependencies(self) -> Catalog:
+        for name, app in self.apps.items():
+            for dep in app.depends_on:
+                if dep == name:
+                    raise ValueError(f"app '{name}' depends on itself")
+                if dep not in self.apps:
+                    raise ValueError(f"app '{name}' depends on unknown app '{dep}'")
+        cycle = _find_cycle({n: a.depends_on for n, a in self.apps.items()})
+        if cycle:
+            raise ValueError("depends_on has a cycle: " + " -> ".join(cycle))
+        return self
+
+    def group_members(self, group: str) -> list[str]:
+        return sorted(n for n, a in self.apps.items() if a.group == group)
+
+
+def _find_cycle(graph: dict[str, list[str]]) -> list[str] | None:
+    state: dict[str, int] = {}
+
+    def visit(node: str, path: list[str]) -> list[str] | None:
+        state[node] = 1
+        for nxt in graph.get(node, []):
+            if state.get(nxt) == 1:
+                return [*path[path.index(nxt):], nxt] if nxt in path else [node, nxt]
+            if nxt not in state and (found := visit(nxt, [*path, nxt])):
+                return found
+        state[node] = 2
+        return None
+
+    for start in sorted(graph):
+        if start not in state and (found := visit(start, [start])):
+            return found
+    return None
+
+
+@lru_cache(maxsize=8)
+def parse_catalog(text: str, file: str = CATALOG_FILE) -> Catalog:
+    """Parse apps.yaml, or raise YamlError with file:line violations (rule `catalog`)."""
+    data, source = load_yaml(text, file, "catalog")
+    if data is None:
+        data = {}
+    return validate(Catalog, data, source, file, "catalog")
+
+
+def app_settings(app_name: str, app: App, overrides: dict[str, Any] | None) -> _Settings:
+    """The app's settings for one env: catalog settings, then the env's overrides on top."""
+    merged = {**app.settings, **(overrides or {})}
+    return SETTINGS[app.kind].model_validate(merged)
+
+
+def settings_violations(app_name: str, app: App, overrides: dict[str, Any] | None, env: str,
+                        file: str) -> list[Violation]:
+    try:
+        app_settings(app_name, app, overrides)
+    except ValidationError as exc:
+        detail = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors()
+        )
+        return [Violation(
+            rule="invalid-settings", severity=Severity.ERROR, file=file, env=env, app=app_name,
+            message=f"settings of '{app_name}' ({app.kind}) in env '{env}' are invalid: {detail}; "
+            f"fix apps.yaml or the 'deploys:settings' override in Pulumi.{env}.yaml",
+        )]
+    return []
+
+
+__all__ = ["CATALOG_FILE", "App", "Catalog", "Kind", "YamlError", "app_settings", "parse_catalog"]

@@ -1,0 +1,231 @@
+"""The deployment trace: the deploy repo's git history of `deploys/`, joined with Pulumi's updates.
+
+Pure: it parses one `git log --raw` and the deploy-file blobs it names (read in one batch), and
+joins them with update records, so the whole history costs two git processes however long it is.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from deployctl.core.model import HASH_RE
+from deployctl.core.outcomes import UpdateRecord
+from deployctl.core.plan import pr_number
+from deployctl.core.updatemessage import HELD_BACK, SWITCHED_BACK, forced_reason, switch_marks
+
+COMMIT_MARK = "\x1e"
+SEP = "\x1f"
+LOG_FORMAT = f"{COMMIT_MARK}%H{SEP}%an{SEP}%ct{SEP}%B{SEP}"
+
+
+RESULTS = ("succeeded", "failed", "skipped", "in-progress", "pending", "unknown")
+"""A deploy line's own outcome. `skipped`: a newer line of the same file reached Pulumi first, so this
+one never ran; `pending`: no update has tried it yet; `unknown`: Pulumi's record was not read."""
+
+
+class DeployResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    result: str = "unknown"
+    update: int | None = None
+    """The Pulumi update (stack history version) that ran this line."""
+    superseded_by: str | None = None
+    """The deploy-repo commit whose line replaced this one before (or after) it ran."""
+    superseded_by_pr: int | None = None
+    forced: str | None = None
+    """The --reason of an `up --force` that overrode the stale-run guard."""
+
+
+class HistoryEntry(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    merged: datetime
+    """When the deploy-repo commit that wrote the line landed (the PR's merge)."""
+    time: datetime | None = None
+    """When Pulumi carried the line out (the update's end); None until an update has tried it."""
+    env: str
+    app: str
+    from_: str | None = None
+    to: str | None = None
+    comment: str = ""
+    commit: str
+    author: str
+    pr: int | None = None
+    deploy: DeployResult = DeployResult()
+    approved_by: list[str] | None = None
+    """Who approved the PR (from GitHub's reviews); None when not read, never guessed."""
+
+    @property
+    def when(self) -> datetime:
+        """The one time every view shows: when it ran, else when it merged."""
+        return self.time or self.merged
+
+    def to_json(self) -> dict[str, Any]:
+        data = self.model_dump(mode="json")
+        data["from"] = data.pop("from_")
+        return data
+
+
+def _first_token(line: str) -> tuple[str | None, str]:
+    words = line.split(None, 1)
+    if words and HASH_RE.match(words[0]):
+        return words[0], (words[1].strip() if len(words) > 1 else "")
+    return None, ""
+
+
+def _first_line(blob: bytes | None) -> tuple[str | None, str]:
+    """The deployed commit and its comment: the first non-blank line of a deploy file's content."""
+    if not blob:
+        return None, ""
+    for raw in blob.split(b"\n", 64)[:64]:
+        line = raw.decode("utf-8", errors="replace").strip()
+        if line:
+            return _first_token(line)
+    return None, ""
+
+
+RawCommit = tuple[str, str, str, str, list[tuple[str, str, str]]]
+"""(commit, author, unix time, message, [(path, old blob, new blob)])"""
+
+
+def raw_changes(text: str) -> list[RawCommit]:
+    """(sha, author, time, message, [(path, old blob, new blob)]) per commit of `git log --raw`."""
+    commits = []
+    for chunk in text.split(COMMIT_MARK)[1:]:
+        sha, author, ts, message, raw = chunk.split(SEP, 4)
+        files = []
+        for line in raw.splitlines():
+            if line.startswith(":"):
+                meta, path = line.split("\t", 1)
+                fields = meta.split()
+                files.append((path, fields[2], fields[3]))
+        commits.append((sha, author, ts, message, files))
+    return commits
+
+
+def blobs_needed(commits: list[RawCommit]) -> set[str]:
+    return {b for *_, files in commits for _, old, new in files for b in (old, new) if b.strip("0")}
+
+
+def parse_log(commits: list[RawCommit], blobs: dict[str, bytes]) -> list[HistoryEntry]:
+    """Entries from `git log --raw` of deploys/ (see raw_changes) and the blobs it names, newest first.
+
+    A commit is a deploy of a file when the file's first commit changed; a comment edited lower
+    down is not. Reading blobs (each once) is cheaper than asking git for patches.
+    """
+    entries: list[HistoryEntry] = []
+    for sha, author, ts, message, files in commits:
+        time = datetime.fromtimestamp(int(ts), tz=UTC)
+        pr = pr_number(message)
+        for path, old_blob, new_blob in files:
+            parts = path.split("/")
+            if len(parts) != 3 or parts[0] != "deploys":
+                continue
+            old, _ = _first_line(blobs.get(old_blob))
+            new, comment = _first_line(blobs.get(new_blob))
+            if old == new:
+                continue
+            # every value already has its field's type: construct without validating (10,000s of lines)
+            entries.append(HistoryEntry.model_construct(merged=time, env=parts[1], app=parts[2], from_=old, to=new,
+                                                        comment=comment, commit=sha, author=author, pr=pr))
+    return entries
+
+
+def _result(record: UpdateRecord) -> str:
+    if record.result == "succeeded":
+        return "succeeded"
+    if record.result in ("in-progress", "not-started") or record.end is None:
+        return "in-progress"
+    return "failed"
+
+
+def join(entries: list[HistoryEntry], updates: dict[str, list[UpdateRecord]], order: list[str]) -> list[HistoryEntry]:
+    """Give each deploy line its own outcome from the stack's updates.
+
+    `order` is the deploy branch's first-parent history, newest first. An update run at head H
+    deploys, per app, the newest line at or before H that no earlier update settled; older lines of
+    that app that no update reached were superseded unrun (`skipped`, never `succeeded`). A failed
+    line stays `failed` when a newer one supersedes it; a retry at the same head may still succeed.
+    """
+    position = {sha: i for i, sha in enumerate(order)}
+
+    def pos(sha: str | None) -> int | None:
+        if sha is None:
+            return None
+        if sha in position:
+            return position[sha]
+        return next((i for s, i in position.items() if s.startswith(sha)), None)
+
+    out: dict[tuple[str, str, str], tuple[DeployResult, datetime | None]] = {}
+    for env, records in updates.items():
+        lines: dict[str, list[HistoryEntry]] = {}
+        for e in sorted((e for e in entries if e.env == env and e.commit in position),
+                        key=lambda e: -position[e.commit]):  # oldest first
+            lines.setdefault(e.app, []).append(e)
+        settled: set[tuple[str, str, str]] = set()
+        earliest = datetime.min.replace(tzinfo=UTC)
+        for record in sorted((r for r in records if r.kind == "update"), key=lambda r: r.start or earliest):
+            head_pos = pos(record.head)
+            if head_pos is None:
+                continue
+            result = _result(record)
+            forced = forced_reason(record.message)
+            switched, held = switch_marks(record.message)  # a switch-back update names its apps
+            for app_lines in lines.values():
+                open_ = [(i, e) for i, e in enumerate(app_lines)
+                         if _key(e) not in settled and position[e.commit] >= head_pos]
+                if not open_:
+                    at_head = [e for e in app_lines if position[e.commit] >= head_pos]
+                    if forced and at_head:  # an override redeploys what its head names, settled or not
+                        out[_key(at_head[-1])] = (DeployResult(result=result, update=record.version,
+                                                               forced=forced), record.end or record.start)
+                    continue
+                *older, (_, newest) = open_
+                for i, e in older:  # replaced before this update ran
+                    nxt = app_lines[i + 1]
+                    tried, when = out.get(_key(e), (DeployResult(), None))
+                    kept = tried.result if tried.result in ("failed", "in-progress") else "skipped"
+                    out[_key(e)] = (tried.model_copy(update={
+                        "result": kept, "superseded_by": nxt.commit, "superseded_by_pr": nxt.pr}), when)
+                    settled.add(_key(e))
+                mine = result
+                if result == "succeeded" and (newest.app in switched or newest.app in held):
+                    mine = SWITCHED_BACK if newest.app in switched else HELD_BACK
+                out[_key(newest)] = (DeployResult(result=mine, update=record.version, forced=forced),
+                                    record.end or record.start)
+                if mine in ("succeeded", SWITCHED_BACK):  # a held-back line may still run later
+                    settled.add(_key(newest))
+        for app_lines in lines.values():
+            for e in app_lines:
+                out.setdefault(_key(e), (DeployResult(result="pending"), None))
+    return [e.model_copy(update={"deploy": out[k][0], "time": out[k][1]}) if (k := _key(e)) in out else e
+            for e in entries]
+
+
+def _key(e: HistoryEntry) -> tuple[str, str, str]:
+    return (e.commit, e.env, e.app)
+
+
+def approvals(reviews: list[dict[str, Any]]) -> list[str]:
+    """Who approved, from GitHub's PR reviews (oldest first): each reviewer's last verdict counts;
+    a comment after an approval leaves it standing, a dismissal or a change request withdraws it."""
+    verdict: dict[str, str] = {}
+    for review in reviews:
+        login = ((review.get("user") or {}).get("login")) if isinstance(review, dict) else None
+        state = str(review.get("state", "")).upper() if isinstance(review, dict) else ""
+        if login and state in ("APPROVED", "CHANGES_REQUESTED", "DISMISSED"):
+            verdict[str(login)] = state
+    return sorted(login for login, state in verdict.items() if state == "APPROVED")
+
+
+def select(entries: list[HistoryEntry], env: str | None, app: str | None, limit: int | None) -> list[HistoryEntry]:
+    chosen = [e for e in entries if (env is None or e.env == env) and (app is None or e.app == app)]
+    chosen.sort(key=lambda e: e.merged, reverse=True)
+    return chosen[:limit] if limit else chosen
+
+
+__all__ = ["LOG_FORMAT", "HistoryEntry", "approvals", "blobs_needed", "join", "parse_log",
+           "raw_changes", "select"]

@@ -1,0 +1,723 @@
+"""Delivery metrics: DORA's four keys per env and app, from the deploy trace and app commit times.
+
+Pure: the input is a list of deploy lines (`Line`, built from `history` by `lines_from_history`)
+and each app repository's commit dates and parents (`AppHistory`, parsed from one `git log` per
+repository); the output is a `Metrics` report whose JSON is a contract (fields are added, never
+renamed; a figure without data is null, never 0). Every figure carries the counts behind it, so
+it can be checked against `deployctl history`.
+
+Definitions (per env and app, in deploy-line order):
+- deployment frequency: lines whose `up` succeeded, by the end time of that update;
+- lead time: for each app commit that first ran in the env (the commits between what ran before
+  and the newly deployed commit, i.e. git's old..new, each counted once per env), the end of the
+  update minus the commit's committer date; a commit dated after its deploy counts 0 (clock skew,
+  reported). The first deploy of an app in an env counts its head commit only;
+- change failure rate: of the lines that were carried out (succeeded or failed), those that failed
+  at `up`, or that a `[rollback]` or `[hotfix]` line followed before the app's next forward line;
+- time to restore: from such a failed change to the next successful line of that app in that env.
+Levels follow the 2023 Accelerate State of DevOps report (DORA); see LEVELS.
+"""
+
+from __future__ import annotations
+
+import heapq
+import statistics
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime, timedelta
+from math import ceil
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from deployctl.core.model import Tag, parse_tags
+
+if TYPE_CHECKING:
+    from deployctl.core.history import HistoryEntry
+
+Bucket = Literal["day", "week", "month"]
+Level = Literal["elite", "high", "medium", "low"]
+BUCKETS: tuple[str, ...] = ("day", "week", "month")
+DEFAULT_BUCKETS = 12
+UNDOING = frozenset({Tag.ROLLBACK.value, Tag.HOTFIX.value})
+
+SKEW_LISTED = 100
+"""Clock-skewed commits listed one by one in the report (all are counted)."""
+HOUR, DAY, WEEK, MONTH = 3600, 86400, 7 * 86400, 30 * 86400
+REPORT = "DORA, Accelerate State of DevOps Report 2023"
+LEVELS: dict[str, tuple[tuple[Level, float], ...]] = {
+    # Each level's bound, best first; what no bound admits is `low`. Frequency is successful
+    # deploys per day over the window (at least); the others are at most / below the bound.
+    "frequency": (("elite", 1.0), ("high", 1 / 7), ("medium", 1 / 30)),
+    "lead_time": (("elite", DAY), ("high", WEEK), ("medium", MONTH)),
+    "change_failure_rate": (("elite", 0.05), ("high", 0.10), ("medium", 0.15)),
+    "time_to_restore": (("elite", HOUR), ("high", DAY), ("medium", WEEK)),
+}
+
+
+# -- input ----------------------------------------------------------------------------------------
+
+
+class Line(BaseModel):
+    """One deploy line of one env's file for one app: what the core needs to know about it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    seq: int
+    """Position in the deploy history, oldest first (orders lines of one file)."""
+    env: str
+    app: str
+    commit: str | None
+    """The app commit the line deploys (as written; may be abbreviated); None: the file was removed."""
+    old: str | None = None
+    tags: tuple[str, ...] = ()
+    result: Literal["succeeded", "failed", "pending"]
+    """`pending`: not (yet) carried out by an update of its own (in progress, skipped, superseded)."""
+    time: datetime
+    """The end of the update that carried the line out (its merge time while it has none)."""
+    deploy_commit: str = ""
+
+    @property
+    def forward(self) -> bool:
+        return not (UNDOING & set(self.tags))
+
+
+def lines_from_history(entries: Iterable[HistoryEntry], assume_deployed: bool = False) -> list[Line]:
+    """Adapt `history` entries (newest first) to lines; the one place that knows history's shape.
+
+    A line whose update also carried out a later line of the same file was superseded within that
+    update (it never ran on its own): it is `pending`, not a deploy. `assume_deployed` (no engine)
+    takes every line as deployed when it was merged.
+    """
+    ordered = list(entries)[::-1]
+    later_update: dict[tuple[str, str], int | None] = {}
+    superseded: set[int] = set()
+    for i in range(len(ordered) - 1, -1, -1):  # newest first: does a later line share my update?
+        e = ordered[i]
+        key = (e.env, e.app)
+        update = e.deploy.update
+        if update is not None and later_update.get(key) == update:
+            superseded.add(i)
+        later_update[key] = update
+    lines = []
+    for i, e in enumerate(ordered):
+        merged, ran = _times(e)
+        result: Literal["succeeded", "failed", "pending"]
+        if assume_deployed:
+            result, time = "succeeded", merged
+        else:
+            result = "succeeded" if e.deploy.result == "succeeded" else "failed" if e.deploy.result == "failed" \
+                else "pending"
+            if i in superseded:
+                result = "pending"
+            time = ran if result != "pending" and ran else merged
+        # history's entries are validated already: construct without validating again (10,000s of lines)
+        lines.append(Line.model_construct(seq=i, env=e.env, app=e.app, commit=e.to, old=e.from_,
+                                          tags=tuple(t.value for t in parse_tags(e.comment)), result=result,
+                                          time=time, deploy_commit=e.commit))
+    return lines
+
+
+def _times(e: HistoryEntry) -> tuple[datetime, datetime | None]:
+    """(merged, ran) of an entry, in either shape of `history`: `time` the merge and `deploy.time` the
+    update's end, or (per-line outcomes) `merged` the merge and `time` the update's end."""
+    merged = getattr(e, "merged", None)
+    if merged is None:
+        return e.time, getattr(e.deploy, "time", None)  # type: ignore[return-value]  # that shape's time is set
+    return merged, e.time
+
+
+class AppHistory:
+    """An app repository's commits: committer date and parents, in topological order.
+
+    Built from one `git log --topo-order --format='%H %ct %P'` over every deployed commit, so a
+    commit's line number is a topological index (children first) that bounds every walk.
+    """
+
+    def __init__(self, log_text: str):
+        time: dict[str, int] = {}
+        parents: dict[str, tuple[str, ...]] = {}
+        index: dict[str, int] = {}
+        for i, line in enumerate(log_text.splitlines()):
+            sha, _, rest = line.partition(" ")
+            stamp, _, above = rest.partition(" ")
+            if not stamp:
+                continue
+            time[sha] = int(stamp)
+            parents[sha] = tuple(above.split())
+            index[sha] = i
+        self.time, self.parents, self.index = time, parents, index
+        self._sorted: list[str] | None = None
+
+    def __contains__(self, sha: str) -> bool:
+        return sha in self.time
+
+    def resolve(self, prefix: str) -> str | None:
+        """The one commit a (possibly abbreviated) hash names, None if none or several."""
+        if prefix in self.time:
+            return prefix
+        if self._sorted is None:
+            self._sorted = sorted(self.time)
+        i = bisect_left(self._sorted, prefix)
+        found = self._sorted[i:i + 2]
+        matches = [s for s in found if s.startswith(prefix)]
+        return matches[0] if len(matches) == 1 else None
+
+    def between(self, old: str, new: str) -> list[str]:
+        """git's old..new: commits reachable from `new` and not from `old`, by topological walk.
+
+        Both sides are walked together, closest to the tips first; the walk ends once nothing left
+        to visit can be new, so it costs the distance between the two, not the repository's size.
+        """
+        NEW, OLD = 1, 2
+        index, parents = self.index, self.parents
+        flags = {new: NEW}
+        heap = [(index[new], new)]
+        live = 1
+        if old in index and old != new:
+            flags[old] = OLD
+            heap.append((index[old], old))
+            heapq.heapify(heap)
+        elif old == new:
+            return []
+        found = []
+        while heap and live:
+            _, sha = heapq.heappop(heap)
+            flag = flags[sha]
+            if flag == NEW:
+                live -= 1
+                found.append(sha)
+            for parent in parents.get(sha, ()):
+                if parent not in index:
+                    continue  # beyond what was read (a shallow or partial history)
+                before = flags.get(parent, 0)
+                after = before | flag
+                if after == before:
+                    continue
+                flags[parent] = after
+                if before == 0:
+                    heapq.heappush(heap, (index[parent], parent))
+                    live += after == NEW
+                elif before == NEW:
+                    live -= 1
+        return found
+
+
+# -- output ---------------------------------------------------------------------------------------
+
+
+class Frame(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class BucketCount(Frame):
+    start: datetime
+    count: int
+
+
+class LeadTime(Frame):
+    median: float
+    p90: float
+    n: int
+    """App commits behind the figures (each counted once per env)."""
+    clock_skew: int = 0
+    """Commits dated after the update that first ran them: counted as 0 s."""
+
+
+class FailureRate(Frame):
+    rate: float
+    failed: int
+    total: int
+    """Lines carried out by `up` (succeeded or failed) in the window."""
+    failed_at_up: int = 0
+    undone: int = 0
+    """Lines followed by a [rollback] or [hotfix] line before the next forward line."""
+    unrestored: int = 0
+    """Failed changes with no successful deploy after them (yet)."""
+
+
+class Restore(Frame):
+    median: float
+    n: int
+
+
+class Levels(Frame):
+    frequency: Level | None = None
+    lead_time: Level | None = None
+    change_failure_rate: Level | None = None
+    time_to_restore: Level | None = None
+
+
+class BucketFigures(Frame):
+    start: datetime
+    deploys: int
+    lead_time_s: LeadTime | None = None
+    change_failure_rate: FailureRate | None = None
+    time_to_restore_s: Restore | None = None
+
+
+class Figures(Frame):
+    deploys: int
+    """Successful deploys in the window (the sum of `frequency`)."""
+    per_day: float
+    """Successful deploys per day over the window's whole buckets (12 weeks: 84 days)."""
+    frequency: list[BucketCount]
+    lead_time_s: LeadTime | None = None
+    change_failure_rate: FailureRate | None = None
+    time_to_restore_s: Restore | None = None
+    levels: Levels
+    unknown_commits: int = 0
+    """Successful lines whose commit is not in the app repository: no lead time for them."""
+
+
+class EnvFigures(Figures):
+    series: list[BucketFigures]
+    """Every key per bucket (what the status page charts); for the env only, to keep the JSON small."""
+    apps: dict[str, Figures] = {}
+
+
+class SkewedCommit(Frame):
+    env: str
+    app: str
+    commit: str
+    committed: datetime
+    deployed: datetime
+
+
+class Metrics(Frame):
+    since: datetime
+    until: datetime
+    bucket: Bucket
+    report: str = REPORT
+    envs: dict[str, EnvFigures]
+    clock_skew: list[SkewedCommit] = []
+    """The app commits dated after the deploy that first ran them (the first SKEW_LISTED, in deploy order)."""
+    clock_skew_total: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+# -- time buckets ---------------------------------------------------------------------------------
+
+
+def bucket_start(moment: datetime, bucket: Bucket) -> datetime:
+    """The UTC day, ISO week (from Monday) or calendar month that holds `moment`."""
+    m = moment.astimezone(UTC)
+    day = datetime(m.year, m.month, m.day, tzinfo=UTC)
+    if bucket == "day":
+        return day
+    if bucket == "week":
+        return day - timedelta(days=day.weekday())
+    return datetime(m.year, m.month, 1, tzinfo=UTC)
+
+
+def next_bucket(start: datetime, bucket: Bucket) -> datetime:
+    if bucket == "day":
+        return start + timedelta(days=1)
+    if bucket == "week":
+        return start + timedelta(days=7)
+    return datetime(start.year + start.month // 12, start.month % 12 + 1, 1, tzinfo=UTC)
+
+
+def default_since(until: datetime, bucket: Bucket, buckets: int = DEFAULT_BUCKETS) -> datetime:
+    """The start of the bucket `buckets - 1` before the one holding `until`: the last N buckets."""
+    start = bucket_start(until, bucket)
+    for _ in range(buckets - 1):
+        start = bucket_start(start - timedelta(seconds=1), bucket)
+    return start
+
+
+def bucket_starts(since: datetime, until: datetime, bucket: Bucket) -> list[datetime]:
+    starts = []
+    start = bucket_start(since, bucket)
+    while start < until:
+        starts.append(start)
+        start = next_bucket(start, bucket)
+    return starts
+
+
+# -- statistics -----------------------------------------------------------------------------------
+
+
+def _num(value: float) -> float:
+    """Whole seconds as int in JSON (1800, not 1800.0); a half from an even median stays."""
+    return int(value) if float(value).is_integer() else value
+
+
+def median(values: list[float]) -> float:
+    return _num(statistics.median(values))
+
+
+def p90(values: list[float]) -> float:
+    """The nearest-rank 90th percentile: the smallest value at or above 90% of the samples."""
+    ordered = sorted(values)
+    return _num(ordered[max(0, ceil(0.9 * len(ordered)) - 1)])
+
+
+def level(key: str, value: float | None) -> Level | None:
+    if value is None:
+        return None
+    for name, bound in LEVELS[key]:
+        if (value >= bound) if key == "frequency" else (value <= bound if key == "change_failure_rate"
+                                                        else value < bound):
+            return name
+    return "low"
+
+
+# -- the computation -------------------------------------------------------------------------------
+
+
+class _Samples:
+    """What one (env, app) contributes, each sample stamped with the time it belongs to."""
+
+    def __init__(self) -> None:  # times as unix seconds
+        self.deploys: list[float] = []
+        self.lead: list[tuple[float, float, bool]] = []  # (deploy end, seconds, clock skew)
+        self.attempts: list[tuple[float, str | None]] = []  # (time, None | "up" | "undone")
+        self.restores: list[tuple[float, float | None]] = []  # (failure time, seconds | None: open)
+        self.unknown: list[float] = []
+
+    def extend(self, other: _Samples) -> None:
+        self.deploys += other.deploys
+        self.lead += other.lead
+        self.attempts += other.attempts
+        self.restores += other.restores
+        self.unknown += other.unknown
+
+
+def _pair_samples(lines: list[Line], history: AppHistory | None,
+                  skewed: list[tuple[float, Line, str, int]]) -> _Samples:
+    """Samples of one env's file for one app, its lines oldest first."""
+    out = _Samples()
+    deploys = [ln for ln in lines if ln.commit is not None]
+    running: str | None = None
+    counted: set[str] = set()
+    for ln in lines:
+        if ln.commit is None:
+            running = None  # the file was removed: the next deploy starts afresh
+            continue
+        if ln.result != "succeeded":
+            continue
+        end = ln.time.timestamp()
+        out.deploys.append(end)
+        full = history.resolve(ln.commit) if history is not None else None
+        if full is None:
+            out.unknown.append(end)
+            running = None
+            continue
+        fresh = [full] if running is None else history.between(running, full)  # type: ignore[union-attr]  # full: history is set
+        for sha in fresh:
+            if sha in counted:
+                continue  # it first ran earlier (a rollback of a rollback, a roll-forward)
+            counted.add(sha)
+            committed = history.time[sha]  # type: ignore[union-attr]  # full: history is set
+            skew = committed > end
+            out.lead.append((end, 0.0 if skew else end - committed, skew))
+            if skew:
+                skewed.append((end, ln, sha, committed))  # a model only for those the report lists
+        running = full
+    for i, ln in enumerate(deploys):
+        if ln.result == "pending":
+            continue
+        following = deploys[i + 1] if i + 1 < len(deploys) else None  # before any later forward line
+        cause = "up" if ln.result == "failed" else "undone" if following and not following.forward else None
+        when = ln.time.timestamp()
+        out.attempts.append((when, cause))
+        if cause is not None:
+            fix = next((later for later in deploys[i + 1:] if later.result == "succeeded"), None)
+            seconds = max(0.0, fix.time.timestamp() - when) if fix else None
+            out.restores.append((when, seconds))
+    return out
+
+
+def _figures(s: _Samples, since: datetime, until: datetime, starts: list[datetime], edges: list[float],
+             env_level: bool, cells: dict[tuple[int, int], BucketCount]) -> dict[str, Any]:
+    """The window's figures of some samples (and, for an env, every key per bucket), as model fields."""
+    lo, hi = since.timestamp(), until.timestamp()
+    last = len(starts) - 1
+    def cell(i: int, n: int) -> BucketCount:
+        """Frozen, so shared: most apps have the same few counts per bucket (0, mostly)."""
+        if (i, n) not in cells:
+            cells[i, n] = BucketCount(start=starts[i], count=n)
+        return cells[i, n]
+
+    def slot(t: float) -> int | None:
+        i = bisect_right(edges, t) - 1
+        return i if 0 <= i <= last else None
+
+    def lead_of(samples: list[tuple[float, float, bool]]) -> LeadTime | None:
+        if not samples:
+            return None
+        values = [v for _, v, _ in samples]
+        return LeadTime(median=median(values), p90=p90(values), n=len(values),
+                        clock_skew=sum(skew for *_, skew in samples))
+
+    def rate_of(attempts: list[tuple[float, str | None]],
+                restores: list[tuple[float, float | None]]) -> FailureRate | None:
+        if not attempts:
+            return None
+        up = sum(1 for _, c in attempts if c == "up")
+        undone = sum(1 for _, c in attempts if c == "undone")
+        return FailureRate(rate=(up + undone) / len(attempts), failed=up + undone, total=len(attempts),
+                           failed_at_up=up, undone=undone,
+                           unrestored=sum(1 for _, v in restores if v is None))
+
+    def restore_of(restores: list[tuple[float, float | None]]) -> Restore | None:
+        values = [v for _, v in restores if v is not None]
+        return Restore(median=median(values), n=len(values)) if values else None
+
+    deploys = [t for t in s.deploys if lo <= t < hi]
+    lead = [x for x in s.lead if lo <= x[0] < hi]
+    attempts = [x for x in s.attempts if lo <= x[0] < hi]
+    restores = [x for x in s.restores if lo <= x[0] < hi]
+    counts = [0] * len(starts)
+    for t in deploys:
+        if (i := slot(t)) is not None:
+            counts[i] += 1
+    span = (edges[-1] - edges[0]) if starts else hi - lo
+    days = max(span / DAY, 1 / 24)  # whole buckets: the figure holds all bucket long
+    lead_fig, rate_fig, restore_fig = lead_of(lead), rate_of(attempts, restores), restore_of(restores)
+    per_day = len(deploys) / days
+    fields: dict[str, Any] = dict(
+        deploys=len(deploys), per_day=per_day,
+        frequency=[cell(i, n) for i, n in enumerate(counts)],
+        lead_time_s=lead_fig, change_failure_rate=rate_fig, time_to_restore_s=restore_fig,
+        levels=Levels(frequency=level("frequency", per_day) if deploys else None,
+                      lead_time=level("lead_time", lead_fig.median) if lead_fig else None,
+                      change_failure_rate=level("change_failure_rate", rate_fig.rate) if rate_fig else None,
+                      time_to_restore=level("time_to_restore", restore_fig.median) if restore_fig else None),
+        unknown_commits=sum(1 for t in s.unknown if lo <= t < hi),
+    )
+    if env_level:
+        by: list[tuple[list[Any], list[Any], list[Any]]] = [([], [], []) for _ in starts]
+        for items, k in ((lead, 0), (attempts, 1), (restores, 2)):
+            for item in items:
+                if (i := slot(item[0])) is not None:
+                    by[i][k].append(item)
+        fields["series"] = [
+            BucketFigures(start=start, deploys=n, lead_time_s=lead_of(b[0]), change_failure_rate=rate_of(b[1], b[2]),
+                          time_to_restore_s=restore_of(b[2]))
+            for start, n, b in zip(starts, counts, by, strict=True)]
+    return fields
+
+
+def compute(lines: Iterable[Line], histories: Mapping[str, AppHistory | None], envs: Iterable[str],
+            since: datetime, until: datetime, bucket: Bucket, apps: Iterable[str] | None = None) -> Metrics:
+    """The four keys for every env in `envs` (and each app with lines there) over [since, until).
+
+    `histories` maps an app to its repository's commits (None or absent: lead time unknown).
+    Lines outside the window still count for what ran before it and for what undid a change,
+    so a window's figures do not depend on where it starts. `apps` narrows the report (and the
+    env figures) to those apps.
+    """
+    wanted_envs = list(dict.fromkeys(envs))
+    wanted_apps = set(apps) if apps is not None else None
+    by_pair: dict[tuple[str, str], list[Line]] = {}
+    for ln in lines:
+        if ln.env in wanted_envs and (wanted_apps is None or ln.app in wanted_apps):
+            by_pair.setdefault((ln.env, ln.app), []).append(ln)
+    starts = bucket_starts(since, until, bucket)
+    edges = [t.timestamp() for t in starts] + ([next_bucket(starts[-1], bucket).timestamp()] if starts else [])
+    skewed: list[tuple[float, Line, str, int]] = []
+    cells: dict[tuple[int, int], BucketCount] = {}  # shared by every app's `frequency`
+    out: dict[str, EnvFigures] = {}
+    for env in wanted_envs:
+        env_samples = _Samples()
+        app_figs: dict[str, Figures] = {}
+        for app in sorted(a for e, a in by_pair if e == env):
+            pair = sorted(by_pair[env, app], key=lambda ln: ln.seq)
+            samples = _pair_samples(pair, histories.get(app), skewed)
+            env_samples.extend(samples)
+            app_figs[app] = Figures(**_figures(samples, since, until, starts, edges, False, cells))
+        out[env] = EnvFigures(**_figures(env_samples, since, until, starts, edges, True, cells), apps=app_figs)
+    lo, hi = since.timestamp(), until.timestamp()
+    window_skew = [s for s in skewed if lo <= s[0] < hi]
+    listed = [SkewedCommit(env=ln.env, app=ln.app, commit=sha, deployed=ln.time,
+                           committed=datetime.fromtimestamp(committed, tz=UTC))
+              for _, ln, sha, committed in window_skew[:SKEW_LISTED]]
+    return Metrics(since=since, until=until, bucket=bucket, envs=out, clock_skew=listed,
+                   clock_skew_total=len(window_skew))
+
+
+# -- charts for the status page ---------------------------------------------------------------------
+
+CHART_W, CHART_H, CHART_BASE = 200, 64, 50
+"""An inline SVG's size and the y of its baseline (bars grow up from it; dates sit below)."""
+
+
+class Bar(Frame):
+    x: float
+    y: float
+    width: float
+    height: float
+    title: str
+    """The bucket and its figure with counts, shown as the bar's tooltip."""
+    empty: bool = False
+    """No data in this bucket (drawn as a dot, not a bar)."""
+    zero: bool = False
+
+
+class Chart(Frame):
+    key: str
+    title: str
+    bars: list[Bar]
+    first: str
+    last: str
+    top: str
+    """The tallest bar's value, printed at the top left as the scale."""
+
+
+def _bar_value(key: str, b: BucketFigures) -> tuple[float | None, str]:
+    if key == "frequency":
+        return b.deploys, f"{b.deploys} deploy{'s' if b.deploys != 1 else ''}"
+    if key == "lead_time":
+        lt = b.lead_time_s
+        return (lt.median, f"median {duration(lt.median)} of {lt.n} commit{'s' if lt.n != 1 else ''}") if lt \
+            else (None, "no data")
+    if key == "change_failure_rate":
+        r = b.change_failure_rate
+        return (r.rate, f"{r.rate:.0%} ({r.failed}/{r.total})") if r else (None, "no data")
+    t = b.time_to_restore_s
+    return (t.median, f"median {duration(t.median)} of {t.n}") if t else (None, "no data")
+
+
+CHART_TITLES = {"frequency": "Deployment frequency", "lead_time": "Lead time for changes",
+                "change_failure_rate": "Change failure rate", "time_to_restore": "Time to restore"}
+
+
+def chart(key: str, f: EnvFigures, buckets: int = DEFAULT_BUCKETS) -> Chart:
+    """One key over the last `buckets` buckets as bars: geometry only, the template draws it."""
+    series = f.series[-buckets:]
+    values = [_bar_value(key, b) for b in series]
+    top = max((v for v, _ in values if v is not None), default=0) or 1
+    slot = CHART_W / max(len(series), 1)
+    bars = []
+    for i, (b, (value, text)) in enumerate(zip(series, values, strict=True)):
+        height = 0.0 if value is None else max(1.0, value / top * (CHART_BASE - 6)) if value else 1.0
+        bars.append(Bar(x=round(i * slot + slot * 0.15, 2), y=round(CHART_BASE - height, 2),
+                        width=round(slot * 0.7, 2), height=round(height, 2), empty=value is None, zero=value == 0,
+                        title=f"{b.start:%Y-%m-%d}: {text}"))
+    scales: dict[str, Callable[[float], str]] = {"frequency": lambda v: f"{v:g}",
+                                                  "change_failure_rate": lambda v: f"{v:.0%}"}
+    scale = scales.get(key, duration)
+    return Chart(key=key, title=CHART_TITLES[key], bars=bars, top=scale(top) if values else "",
+                 first=f"{series[0].start:%b %d}" if series else "", last=f"{series[-1].start:%b %d}" if series else "")
+
+
+class Shown(Frame):
+    """One figure as the page prints it: `field` is its path in the JSON, `value` its JSON value."""
+
+    field: str
+    label: str
+    value: float | int | str | None
+    text: str
+
+
+def shown(key: str, f: Figures) -> list[Shown]:
+    """The figures printed beside a key's chart: exactly the `--json` values, with their counts."""
+    if key == "frequency":
+        return [Shown(field="deploys", label="deploys", value=f.deploys, text=str(f.deploys)),
+                Shown(field="per_day", label="per week", value=f.per_day, text=f"{f.per_day * 7:.2f}"),
+                Shown(field="levels.frequency", label="level", value=f.levels.frequency,
+                      text=f.levels.frequency or "no data")]
+    if key == "lead_time":
+        lt = f.lead_time_s
+        if lt is None:
+            return [Shown(field="lead_time_s", label="lead time", value=None, text="no data")]
+        return [Shown(field="lead_time_s.median", label="median", value=lt.median,
+                      text=f"{lt.median:g} s ({duration(lt.median)})"),
+                Shown(field="lead_time_s.p90", label="p90", value=lt.p90, text=f"{lt.p90:g} s ({duration(lt.p90)})"),
+                Shown(field="lead_time_s.n", label="commits", value=lt.n, text=str(lt.n)),
+                Shown(field="lead_time_s.clock_skew", label="clock skew", value=lt.clock_skew,
+                      text=str(lt.clock_skew)),
+                Shown(field="levels.lead_time", label="level", value=f.levels.lead_time, text=str(f.levels.lead_time))]
+    if key == "change_failure_rate":
+        r = f.change_failure_rate
+        if r is None:
+            return [Shown(field="change_failure_rate", label="failure rate", value=None, text="no data")]
+        return [Shown(field="change_failure_rate.rate", label="rate", value=r.rate, text=f"{r.rate:.1%}"),
+                Shown(field="change_failure_rate.failed", label="failed", value=r.failed, text=str(r.failed)),
+                Shown(field="change_failure_rate.total", label="of deploys", value=r.total, text=str(r.total)),
+                Shown(field="levels.change_failure_rate", label="level", value=f.levels.change_failure_rate,
+                      text=str(f.levels.change_failure_rate))]
+    t = f.time_to_restore_s
+    if t is None:
+        return [Shown(field="time_to_restore_s", label="time to restore", value=None, text="no data")]
+    return [Shown(field="time_to_restore_s.median", label="median", value=t.median,
+                  text=f"{t.median:g} s ({duration(t.median)})"),
+            Shown(field="time_to_restore_s.n", label="restores", value=t.n, text=str(t.n)),
+            Shown(field="levels.time_to_restore", label="level", value=f.levels.time_to_restore,
+                  text=str(f.levels.time_to_restore))]
+
+
+# -- text for people ------------------------------------------------------------------------------
+
+
+def duration(seconds: float | None) -> str:
+    """A short human duration: 45 s, 12 min, 3.5 h, 2.0 d."""
+    if seconds is None:
+        return "-"
+    if seconds < 60:
+        return f"{seconds:g} s"
+    if seconds < HOUR:
+        return f"{seconds / 60:.0f} min"
+    if seconds < DAY:
+        return f"{seconds / HOUR:.1f} h"
+    return f"{seconds / DAY:.1f} d"
+
+
+def _row(name: str, f: Figures) -> list[str]:
+    lead, rate, restore, lv = f.lead_time_s, f.change_failure_rate, f.time_to_restore_s, f.levels
+    return [
+        name,
+        f"{f.deploys} ({f.per_day * 7:.1f}/wk) {lv.frequency or ''}".rstrip(),
+        (f"{duration(lead.median)} / {duration(lead.p90)} (n={lead.n}) {lv.lead_time}" if lead else "-"),
+        (f"{rate.rate:.0%} ({rate.failed}/{rate.total}) {lv.change_failure_rate}" if rate else "-"),
+        (f"{duration(restore.median)} (n={restore.n}) {lv.time_to_restore}" if restore else "-"),
+    ]
+
+
+def render_text(m: Metrics) -> str:
+    """A table per env (the env, then each app), the deploys per bucket, and clock-skew notes."""
+    days = (m.until - m.since).total_seconds() / DAY
+    out = [f"Delivery metrics {m.since:%Y-%m-%d %H:%M} .. {m.until:%Y-%m-%d %H:%M} UTC "
+           f"({days:.0f} days, by {m.bucket}); levels: {m.report}"]
+    header = ["env / app", "deploys (rate) level", "lead time median / p90 (n) level",
+              "change failure rate (failed/total) level", "time to restore median (n) level"]
+    rows = [header]
+    for env, f in m.envs.items():
+        rows.append(_row(env, f))
+        rows += [_row(f"  {app}", af) for app, af in f.apps.items()]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    out += ["", lines[0], "  ".join("-" * w for w in widths), *lines[1:]]
+    if not m.envs:
+        out.append("(no envs)")
+    for env, f in m.envs.items():
+        counts = " ".join(str(b.count) for b in f.frequency)
+        out.append(f"\n{env}: deploys per {m.bucket} from {f.frequency[0].start:%Y-%m-%d}: {counts}"
+                   if f.frequency else f"\n{env}: no buckets")
+    if m.clock_skew_total:
+        out.append(f"\nclock skew: {m.clock_skew_total} app commit(s) dated after the deploy that ran them "
+                   "(counted as 0 s):")
+        out += [f"  {s.env}/{s.app} {s.commit[:12]} committed {s.committed:%Y-%m-%d %H:%M}, "
+                f"deployed {s.deployed:%Y-%m-%d %H:%M}" for s in m.clock_skew[:10]]
+        if m.clock_skew_total > 10:
+            out.append(f"  ... and {m.clock_skew_total - 10} more (--json lists {SKEW_LISTED})")
+    return "\n".join(out) + "\n"
+
+
+__all__ = [
+    "AppHistory",
+    "Chart",
+    "Line",
+    "Metrics",
+    "bucket_start",
+    "chart",
+    "compute",
+    "default_since",
+    "lines_from_history",
+    "render_text",
+    "shown",
+]

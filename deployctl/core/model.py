@@ -1,0 +1,212 @@
+"""The deploy-file grammar: one parser, used by the CLI, the rules and the Pulumi program alike.
+
+A deploy file is `deploys/<env>/<app>`. Its first run of non-whitespace characters is the commit
+to deploy; the rest of that line is its comment. Each later line that starts with a hash is an
+earlier deploy (new deploys are prepended); any other line is free comment.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict
+
+from deployctl.core.violations import Severity, Violation
+
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+HASH_RE = re.compile(r"^(?:[0-9a-f]{7,40}|[0-9a-f]{64})$")
+FULL_HASH_LENGTHS = (40, 64)
+MAX_BYTES = 1 << 20
+DEPLOYS_DIR = "deploys"
+SHORT = 12
+"""How many characters of a commit people read: every view, message and notice shows this many."""
+NAME_RULE = "names are 1 to 63 characters of a-z, 0-9 and '-', starting with a letter or digit"
+
+
+class Tag(StrEnum):
+    ROLLBACK = "rollback"
+    HOTFIX = "hotfix"
+
+
+TAG_RE = re.compile(r"\[(" + "|".join(t.value for t in Tag) + r")\]")
+
+
+class DeployLine(BaseModel):
+    """One deploy: a commit and what was said about it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    line: int
+    commit: str
+    comment: str = ""
+    tags: tuple[Tag, ...] = ()
+
+    @property
+    def is_full_hash(self) -> bool:
+        return len(self.commit) in FULL_HASH_LENGTHS
+
+    def has(self, tag: Tag) -> bool:
+        return tag in self.tags
+
+
+class DeployFile(BaseModel):
+    """A parsed deploy file: what runs now (`current`) and what ran before, newest first."""
+
+    model_config = ConfigDict(frozen=True)
+
+    env: str
+    app: str
+    current: DeployLine
+    history: tuple[DeployLine, ...] = ()
+
+    @property
+    def path(self) -> str:
+        return deploy_path(self.env, self.app)
+
+    @property
+    def commit(self) -> str:
+        return self.current.commit
+
+    def commits(self) -> list[str]:
+        """Every commit this file ever named, newest first."""
+        return [self.current.commit, *(h.commit for h in self.history)]
+
+
+class DeployFileError(Exception):
+    """A deploy file that breaks the grammar; carries the violation to report."""
+
+    def __init__(self, violation: Violation):
+        self.violation = violation
+        super().__init__(violation.format())
+
+
+def deploy_path(env: str, app: str) -> str:
+    return f"{DEPLOYS_DIR}/{env}/{app}"
+
+
+def is_valid_name(name: str) -> bool:
+    return bool(NAME_RE.match(name))
+
+
+def parse_tags(comment: str) -> tuple[Tag, ...]:
+    seen: list[Tag] = []
+    for match in TAG_RE.finditer(comment):
+        tag = Tag(match.group(1))
+        if tag not in seen:
+            seen.append(tag)
+    return tuple(seen)
+
+
+def _syntax(env: str, app: str, line: int | None, message: str) -> DeployFileError:
+    return DeployFileError(
+        Violation(
+            rule="syntax",
+            severity=Severity.ERROR,
+            file=deploy_path(env, app),
+            line=line,
+            env=env,
+            app=app,
+            message=message,
+        )
+    )
+
+
+def _decode(env: str, app: str, data: bytes) -> str:
+    if len(data) > MAX_BYTES:
+        raise _syntax(
+            env,
+            app,
+            None,
+            f"file is {len(data)} bytes, over the 1 MiB limit; a deploy file holds hashes and "
+            "short comments: move long notes to the pull request",
+        )
+    if b"\x00" in data:
+        line = data[: data.index(b"\x00")].count(b"\n") + 1
+        raise _syntax(env, app, line, "binary content (a NUL byte); a deploy file is UTF-8 text")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise _syntax(
+            env, app, line, f"not UTF-8 (invalid byte 0x{data[exc.start]:02x}); save the file as UTF-8"
+        ) from None
+    if text.startswith("\ufeff"):
+        raise _syntax(
+            env, app, 1, "starts with a byte-order mark; save the file as UTF-8 without BOM"
+        )
+    return text
+
+
+def _parse_line(number: int, text: str) -> DeployLine | None:
+    """A line whose first token is a hash, or None for a comment or blank line."""
+    stripped = text.strip()
+    if not stripped:
+        return None
+    token, *tail = stripped.split(None, 1)
+    if not HASH_RE.match(token):
+        return None
+    comment = tail[0].strip() if tail else ""
+    return DeployLine(line=number, commit=token, comment=comment, tags=parse_tags(comment))
+
+
+def parse_deploy_file(env: str, app: str, data: bytes) -> DeployFile:
+    """Parse one deploy file, or raise DeployFileError naming the file, the line and the fix."""
+    text = _decode(env, app, data)
+    lines = text.split("\n")
+    first = next((i for i, line in enumerate(lines) if line.strip()), None)
+    if first is None:
+        raise _syntax(
+            env,
+            app,
+            None,
+            "empty file; write the commit to deploy on the first line "
+            f"(deployctl bump {env} {app} <commit>), or delete the file to remove the app",
+        )
+    number = first + 1
+    token = lines[first].split(None, 1)[0]
+    current = _parse_line(number, lines[first])
+    if current is None:
+        raise _syntax(env, app, number, _bad_token_message(token))
+    history = tuple(
+        parsed
+        for i, line in enumerate(lines[first + 1 :], start=number + 1)
+        if (parsed := _parse_line(i, line)) is not None
+    )
+    return DeployFile(env=env, app=app, current=current, history=history)
+
+
+def _bad_token_message(token: str) -> str:
+    shown = token if len(token) <= 80 else token[:77] + "..."
+    if re.fullmatch(r"[0-9a-fA-F]+", token):
+        if token.lower() != token:
+            return f"commit '{shown}' has upper-case letters; write it in lower case"
+        return (
+            f"commit '{shown}' is {len(token)} characters; a commit is 7 to 40 hex characters "
+            "(64 in a SHA-256 repository), best written in full"
+        )
+    return (
+        f"first token '{shown}' is not a commit hash; the file must start with the commit to "
+        "deploy (lower-case hex, 7 to 40 characters), then an optional comment"
+    )
+
+
+def render_line(commit: str, message: str = "", tags: tuple[Tag, ...] = ()) -> str:
+    """The line `bump`, `promote` and `rollback` prepend: '<hash> <message> [tags]'."""
+    words = [commit]
+    if message.strip():
+        words.append(" ".join(message.split()))
+    words.extend(f"[{t.value}]" for t in tags if f"[{t.value}]" not in message)
+    return " ".join(words) + "\n"
+
+
+def short(commit: str | None, missing: str = "") -> str:
+    """A commit as people read it (its first SHORT characters), or `missing` when there is none."""
+    return commit[:SHORT] if commit else missing
+
+
+def same_commit(a: str | None, b: str | None) -> bool:
+    """Equal, or one an abbreviation of the other (deploy files may name a commit by a prefix)."""
+    if not a or not b:
+        return False
+    return a.startswith(b) or b.startswith(a)

@@ -1,0 +1,38 @@
+"""The one list of what the Pulumi program executes, read by `plan`, `codeowners` and the workflows.
+
+A change to one of these paths changes what `pulumi up` does in every stack, so `plan` then deploys
+every stack. Only the `deployctl` modules that `__main__.py` -> `stacks/program.py` -> `components/`
+import count: the CLI, its templates and Slack run around the program, not inside it, so changing
+them redeploys nothing. tests/test_programpaths.py recomputes the modules from the program's real
+imports and fails when this list drifts from them.
+"""
+
+from __future__ import annotations
+
+from deployctl.core.catalog import CATALOG_FILE
+
+PROGRAM_MODULES: tuple[str, ...] = (
+    "deployctl/__init__.py",
+    *(f"deployctl/core/{name}.py" for name in (
+        "__init__", "catalog", "envconfig", "health", "model", "order", "outcomes", "owners", "safegit", "snapshot",
+        "tree", "updatemessage", "violations", "yamlfile")),
+    *(f"deployctl/adapters/{name}.py" for name in ("__init__", "apprepos", "commitgraph", "gitaccess", "switchback")),
+)
+"""The deployctl modules the program imports (directly or through another of them)."""
+
+PROGRAM_PATHS: tuple[str, ...] = (CATALOG_FILE, "Pulumi.yaml", "__main__.py", "stacks/", "components/",
+                                  *PROGRAM_MODULES, "pyproject.toml")
+"""Files, and folders (ending in `/`), shared by every stack; each stack's own `Pulumi.<env>.yaml` and
+`deploys/<env>/` are not in it (they change that stack only)."""
+
+
+def is_program_path(path: str) -> bool:
+    """True when `path` (relative to the repo root, `/`-separated) is part of the program."""
+    return any(path == p or (p.endswith("/") and path.startswith(p)) for p in PROGRAM_PATHS)
+
+
+def workflow_paths() -> list[str]:
+    """The `paths:` filter of the workflows that preview or deploy: the deploy files, the stack
+    configs (`Pulumi*.yaml`, Pulumi.yaml included) and the program."""
+    program = [f"{p}**" if p.endswith("/") else p for p in PROGRAM_PATHS if p != "Pulumi.yaml"]
+    return ["deploys/**", "Pulumi*.yaml", *program]

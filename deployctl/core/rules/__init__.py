@@ -1,0 +1,68 @@
+"""The safeguards: what a tired reviewer misses, refused while the deploy is still a pull request.
+
+One module per family (commit.py, change.py, group.py, artifact.py); check() runs them all.
+
+Pure over snapshots and a `Commits` oracle (the app repositories' answers), so each rule reads
+as its table row in the README. Rule ids are part of the interface; never rename one. Each rule's
+family and the inputs it may read (with --base, only the changed, upstream and group deploy files are
+loaded) are stated in deployctl/core/rules/registry.py: a new rule is registered there first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from deployctl.core.changes import Op, file_changes
+from deployctl.core.rules.change import check_change
+from deployctl.core.rules.commit import Commits, check_file, check_path
+from deployctl.core.rules.group import check_groups
+from deployctl.core.snapshot import Snapshot
+from deployctl.core.violations import Violation, sort_key
+
+if TYPE_CHECKING:
+    from deployctl.core.rules.artifact import Artifacts
+
+
+def check(head: Snapshot, commits: Commits, base: Snapshot | None = None,
+          at: datetime | None = None, only: Iterable[str] | None = None,
+          artifacts: Artifacts | None = None) -> list[Violation]:
+    """Every violation, errors first. Without a base, each deploy file on its own; with one, each
+    changed file and each change between base and head (every file when the catalog or a stack
+    config changed). `only` limits the per-file rules to those paths. With `artifacts`, each commit
+    being deployed (with a base: each created or updated file) must have its artifact built.
+    """
+    at = at or datetime.now(UTC)
+    found: list[Violation] = list(head.all_violations())
+    changes = file_changes(base, head) if base is not None else []
+    if only is not None:
+        paths: set[str] | None = set(only)
+    elif base is None or _changed_configs(base, head):
+        paths = None  # every file
+    else:
+        paths = {c.path for c in changes}
+    resolved: dict[str, str | None] = {}
+    for f in sorted(head.tree.files.values(), key=lambda f: f.path):
+        if paths is None or f.path in paths:
+            file_found, resolved[f.path] = check_file(head, f, commits)
+            found.extend(file_found)
+            found.extend(check_path(head, f, resolved[f.path], commits))
+    for c in changes:
+        found.extend(check_change(base, head, c, resolved.get(c.path), commits, at))  # type: ignore[arg-type]  # changes: base is set
+    found.extend(check_groups(head, changes))
+    if artifacts is not None:
+        from deployctl.core.rules.artifact import check_artifacts
+
+        targets = ([c.head for c in changes if c.op in (Op.CREATE, Op.UPDATE)] if base is not None
+                   else [head.tree.files[p] for p in resolved])
+        found.extend(check_artifacts(head, [f for f in targets if f and resolved.get(f.path)], artifacts))
+    return sorted(set(found), key=sort_key)
+
+
+def _changed_configs(base: Snapshot, head: Snapshot) -> bool:
+    """The catalog or a stack config changed: every file must be judged again."""
+    return base.catalog != head.catalog or base.stacks != head.stacks
+
+
+__all__ = ["Commits", "check", "check_change", "check_file", "check_groups", "check_path"]

@@ -1,0 +1,138 @@
+"""The deploy repository at one point in time (a commit or the working tree), as plain data.
+
+Pure: built from file contents, so the rules and the plan never touch git or the filesystem.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from deployctl.core.catalog import CATALOG_FILE, Catalog, parse_catalog, settings_violations
+from deployctl.core.envconfig import StackConfig, parse_stack_config, promotion_cycle, stack_config_file, strip_secure
+from deployctl.core.model import NAME_RULE, is_valid_name
+from deployctl.core.tree import DeployTree, Entry, build_tree
+from deployctl.core.violations import Severity, Violation
+from deployctl.core.yamlfile import YamlError
+
+STACK_PREFIX, STACK_SUFFIX = "Pulumi.", ".yaml"
+
+
+class RepoFiles(BaseModel):
+    """The raw inputs a snapshot is made of, as read from git or a working tree."""
+
+    model_config = ConfigDict(frozen=True)
+
+    catalog: str | None
+    stack_configs: dict[str, str]
+    entries: list[Entry]
+
+
+class Snapshot(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    catalog: Catalog
+    stacks: dict[str, StackConfig]
+    tree: DeployTree
+    violations: tuple[Violation, ...] = ()
+    """Problems of the repo as a whole (bad names, deploy files, envs without config)."""
+    config_errors: tuple[Violation, ...] = ()
+    """Catalog or stack config unreadable: nothing can be judged against it."""
+
+    @property
+    def envs(self) -> list[str]:
+        return sorted(set(self.tree.envs) & set(self.stacks))
+
+    def all_violations(self) -> list[Violation]:
+        return [*self.config_errors, *self.violations]
+
+
+def env_of_stack_file(name: str) -> str | None:
+    if name.startswith(STACK_PREFIX) and name.endswith(STACK_SUFFIX) and len(name) > len(STACK_PREFIX + STACK_SUFFIX):
+        return name[len(STACK_PREFIX) : -len(STACK_SUFFIX)]
+    return None
+
+
+def _without_secrets(overrides: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Encrypted values (`{secure: ...}`) can only be judged by the program, which decrypts them."""
+    if not overrides:
+        return overrides
+    stripped: dict[str, Any] = strip_secure(overrides)
+    return stripped
+
+
+def build_snapshot(files: RepoFiles) -> Snapshot:
+    config_errors: list[Violation] = []
+    violations: list[Violation] = []
+    catalog = Catalog()
+    if files.catalog is None:
+        config_errors.append(Violation(
+            rule="catalog", severity=Severity.ERROR, file=CATALOG_FILE,
+            message="apps.yaml is missing; every app needs an entry in the catalog (see the README)",
+        ))
+    else:
+        try:
+            catalog = parse_catalog(files.catalog)
+        except YamlError as exc:
+            config_errors.extend(exc.violations)
+
+    stacks: dict[str, StackConfig] = {}
+    for env, text in sorted(files.stack_configs.items()):
+        if not is_valid_name(env):
+            violations.append(Violation(
+                rule="invalid-path", severity=Severity.ERROR, file=stack_config_file(env), env=env,
+                message=f"stack config for env '{env}': {NAME_RULE}; rename it",
+            ))
+            continue
+        try:
+            stacks[env] = parse_stack_config(env, text)
+        except YamlError as exc:
+            config_errors.extend(exc.violations)
+
+    tree = build_tree(files.entries)
+    violations.extend(tree.violations)
+    bad_stacks = {v.file for v in config_errors}
+    for env in tree.envs:
+        if env not in files.stack_configs:
+            violations.append(Violation(
+                rule="unknown-env", severity=Severity.ERROR, file=f"deploys/{env}", env=env,
+                message=f"folder deploys/{env}/ has no stack config {stack_config_file(env)}; "
+                f"create it (pulumi stack init {env}, or copy another env's) or remove the folder",
+            ))
+    for env in stacks:
+        if env not in tree.envs and stack_config_file(env) not in bad_stacks:
+            violations.append(Violation(
+                rule="unknown-env", severity=Severity.ERROR, file=stack_config_file(env), env=env,
+                message=f"stack config {stack_config_file(env)} has no folder deploys/{env}/; "
+                f"create it (an empty env holds deploys/{env}/.gitkeep) or remove the stack config",
+            ))
+    for env, stack in stacks.items():
+        upstream = stack.settings.promote_from
+        if upstream and (upstream == env or upstream not in files.stack_configs):
+            config_errors.append(Violation(
+                rule="stack-config", severity=Severity.ERROR, file=stack_config_file(env), env=env,
+                message=f"deploys:promoteFrom names '{upstream}', which is "
+                + ("this env itself" if upstream == env else "not an env (no Pulumi."
+                   f"{upstream}.yaml)") + "; name the env this one promotes from",
+            ))
+    if cycle := promotion_cycle({env: stack.settings.promote_from for env, stack in stacks.items()}):
+        env = cycle[0]
+        config_errors.append(Violation(
+            rule="stack-config", severity=Severity.ERROR, file=stack_config_file(env), env=env,
+            line=stacks[env].promote_from_line,
+            message="deploys:promoteFrom forms a cycle (" + " promotes from ".join(cycle) + "), so no commit can "
+            "ever run upstream first; remove deploys:promoteFrom from one of these envs",
+        ))
+    for f in tree.files.values():
+        if f.app not in catalog.apps and not any(v.file == CATALOG_FILE for v in config_errors):
+            violations.append(Violation(
+                rule="unknown-app", severity=Severity.ERROR, file=f.path, line=f.current.line,
+                env=f.env, app=f.app,
+                message=f"app '{f.app}' is not in apps.yaml; add it to the catalog or fix the file name",
+            ))
+        elif f.env in stacks and f.app in catalog.apps:
+            overrides = _without_secrets(stacks[f.env].settings.settings.get(f.app))
+            violations.extend(settings_violations(f.app, catalog.apps[f.app], overrides, f.env, f.path))
+    return Snapshot(catalog=catalog, stacks=stacks, tree=tree, violations=tuple(violations),
+                    config_errors=tuple(config_errors))

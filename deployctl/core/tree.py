@@ -1,0 +1,128 @@
+"""The `deploys/` folder as data: which envs and apps exist, their parsed files, and what is malformed.
+
+Pure over a list of entries, so a working tree and a git commit are read by the same rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from deployctl.core.model import (
+    DEPLOYS_DIR,
+    NAME_RULE,
+    DeployFile,
+    DeployFileError,
+    is_valid_name,
+    parse_deploy_file,
+)
+from deployctl.core.violations import Severity, Violation
+
+
+class EntryKind(StrEnum):
+    FILE = "file"
+    DIR = "dir"
+    SYMLINK = "symlink"
+    OTHER = "other"
+
+
+class Entry(BaseModel):
+    """One path below `deploys/`, as the filesystem or git sees it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    path: str
+    kind: EntryKind
+    data: bytes | None = None
+
+
+class DeployTree(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    envs: tuple[str, ...] = ()
+    files: dict[str, DeployFile] = Field(default_factory=dict)
+    raw: dict[str, bytes] = Field(default_factory=dict)
+    violations: tuple[Violation, ...] = ()
+
+    def get(self, env: str, app: str) -> DeployFile | None:
+        return self.files.get(f"{DEPLOYS_DIR}/{env}/{app}")
+
+    def in_env(self, env: str) -> list[DeployFile]:
+        return sorted((f for f in self.files.values() if f.env == env), key=lambda f: f.app)
+
+
+def _invalid(path: str, message: str, env: str | None = None, app: str | None = None) -> Violation:
+    return Violation(
+        rule="invalid-path", severity=Severity.ERROR, file=path, env=env, app=app, message=message
+    )
+
+
+def _hidden(name: str) -> bool:
+    return name.startswith(".") and name not in (".", "..")
+
+
+def build_tree(entries: Iterable[Entry]) -> DeployTree:
+    """Sort entries below `deploys/` into envs, parsed files and violations."""
+    envs: set[str] = set()
+    files: dict[str, DeployFile] = {}
+    raw: dict[str, bytes] = {}
+    violations: list[Violation] = []
+
+    for entry in sorted(entries, key=lambda e: e.path):
+        parts = entry.path.split("/")
+        if parts[0] != DEPLOYS_DIR or len(parts) < 2:
+            continue
+        if any(_hidden(p) for p in parts[1:]):
+            continue
+        env = parts[1]
+        if len(parts) == 2:
+            if entry.kind is EntryKind.DIR:
+                if is_valid_name(env):
+                    envs.add(env)
+                else:
+                    violations.append(
+                        _invalid(entry.path, f"environment folder '{env}' is not a valid name: "
+                                 f"{NAME_RULE}; rename the folder (and its Pulumi.<env>.yaml)")
+                    )
+            else:
+                violations.append(
+                    _invalid(entry.path, f"'{entry.path}' is a {entry.kind} directly under deploys/; "
+                             "deploy files live in deploys/<env>/<app>: move it into an env folder")
+                )
+            continue
+        if not is_valid_name(env):
+            continue  # already reported with its folder
+        app = parts[2]
+        if len(parts) > 3:
+            continue  # inside a nested folder, reported once with the folder
+        if entry.kind is EntryKind.DIR:
+            violations.append(
+                _invalid(entry.path, f"'{entry.path}' is a folder; deploys/<env>/ holds only one file "
+                         "per app, no nested folders: move its files up or remove it", env, app)
+            )
+        elif entry.kind is EntryKind.SYMLINK:
+            violations.append(
+                _invalid(entry.path, f"'{entry.path}' is a symbolic link; a deploy file must be a "
+                         "regular file so its history is reviewed in place: replace the link "
+                         "with the file", env, app)
+            )
+        elif entry.kind is EntryKind.OTHER:
+            violations.append(
+                _invalid(entry.path, f"'{entry.path}' is not a regular file (a device, pipe, socket "
+                         "or submodule); remove it", env, app)
+            )
+        elif not is_valid_name(app):
+            violations.append(
+                _invalid(entry.path, f"app file name '{app}' is not a valid name: {NAME_RULE}; "
+                         "rename the file to the app's name in apps.yaml", env, app)
+            )
+        else:
+            data = entry.data or b""
+            raw[entry.path] = data
+            try:
+                files[entry.path] = parse_deploy_file(env, app, data)
+            except DeployFileError as exc:
+                violations.append(exc.violation)
+    return DeployTree(envs=tuple(sorted(envs)), files=files, raw=raw, violations=tuple(violations))

@@ -1,0 +1,101 @@
+"""YAML into pydantic models, with every error pointing at a file and line a person can open."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from deployctl.core.violations import Severity, Violation
+
+M = TypeVar("M", bound=BaseModel)
+
+
+_Base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_Base):  # type: ignore[misc,valid-type]  # base chosen at run time: libyaml when present
+    """Safe loading (libyaml when present) that refuses duplicate keys instead of keeping the last."""
+
+
+def _construct_mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key '{key}'", key_node.start_mark
+            )
+        seen.add(key)
+    mapping: dict[Any, Any] = loader.construct_mapping(node, deep=deep)
+    return mapping
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _line_of(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
+    """The 1-based line of the node at `loc`, or of its nearest ancestor that exists."""
+    node, line = root, (root.start_mark.line + 1 if root is not None else None)
+    for key in loc:
+        if isinstance(node, yaml.MappingNode):
+            match = next((v for k, v in node.value if getattr(k, "value", None) == str(key)), None)
+            key_node = next((k for k, _ in node.value if getattr(k, "value", None) == str(key)), None)
+            if match is None:
+                break
+            line = key_node.start_mark.line + 1 if key_node is not None else line
+            node = match
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
+            node = node.value[key]
+            line = node.start_mark.line + 1
+        else:
+            break
+    return line
+
+
+def load_yaml(text: str, file: str, rule: str) -> tuple[Any, str]:
+    """Parse YAML text; raise YamlError with the line of a syntax error. Returns the data and the
+    text, which `validate` composes into nodes only when it needs line numbers for an error."""
+    try:
+        data = yaml.load(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        raise YamlError([_v(rule, file, line, f"not valid YAML: {exc.problem or exc}")]) from None
+    except yaml.YAMLError as exc:
+        raise YamlError([_v(rule, file, None, f"not valid YAML: {exc}")]) from None
+    return data, text
+
+
+def validate(model: type[M], data: Any, text: str | None, file: str, rule: str,
+             to_yaml_path: Callable[[tuple[Any, ...]], tuple[Any, ...]] = lambda loc: loc) -> M:
+    """Validate data into a model; raise YamlError with one violation per pydantic error.
+
+    `to_yaml_path` maps a model location to the YAML path that holds it, for the line number.
+    """
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        root = yaml.compose(text, Loader=_Loader) if text else None
+        violations = []
+        for err in exc.errors():
+            loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+            path = to_yaml_path(loc)
+            where = ".".join(str(p) for p in path) or "(top level)"
+            message = err["msg"]
+            if err["type"] == "extra_forbidden":
+                message = "unknown key; check the spelling against the README"
+            violations.append(_v(rule, file, _line_of(root, path), f"{where}: {message}"))
+        raise YamlError(violations) from None
+
+
+def _v(rule: str, file: str, line: int | None, message: str) -> Violation:
+    return Violation(rule=rule, severity=Severity.ERROR, file=file, line=line, message=message)
+
+
+class YamlError(Exception):
+    def __init__(self, violations: list[Violation]):
+        self.violations = violations
+        super().__init__("\n".join(v.format() for v in violations))

@@ -1,0 +1,190 @@
+"""The PR comment: one markdown body a reviewer can approve from. Pure: data in, text out."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from functools import cache
+
+import jinja2
+from pydantic import BaseModel, ConfigDict
+
+from deployctl.adapters.apprepos import CommitInfo
+from deployctl.adapters.github import MAX_COMMENT_CHARS, PREVIEW_MARKER
+from deployctl.core.model import short
+from deployctl.core.outcomes import Outcome, ResourceChange
+from deployctl.core.plan import PlanChange
+from deployctl.core.violations import Severity, Violation, sort_key
+
+MARKER = PREVIEW_MARKER
+"""The comment's first line, by which GitHub.upsert_comment finds it again (defined in github.py)."""
+GITHUB_LIMIT = MAX_COMMENT_CHARS
+QUIET_OPS = {"same", "read"}
+REDACTED = "[secret]"
+_SLUG_RE = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+
+
+class CommitLog(BaseModel):
+    """The app commits a deploy brings in (old..new), from the app repository."""
+
+    model_config = ConfigDict(frozen=True)
+
+    count: int
+    commits: list[CommitInfo] = []
+    author: str | None = None
+    compare_url: str | None = None
+
+
+class StackPreview(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    env: str
+    protected: bool = False
+    changes: list[PlanChange] = []
+    logs: dict[str, CommitLog] = {}
+    outcome: Outcome | None = None
+    reason: str = "its stack config or the program changed"
+
+
+class PreviewReport(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    base: str
+    head: str | None
+    stacks: list[StackPreview]
+    head_time: datetime | None = None
+    """When the head commit was pushed (from the PR event), so a reviewer knows which push this is."""
+    violations: list[Violation] = []
+
+    @property
+    def ok(self) -> bool:
+        return not any(v.severity is Severity.ERROR for v in self.violations) and all(
+            s.outcome is None or s.outcome.ok for s in self.stacks
+        )
+
+
+def github_compare_url(repo_url: str, old: str, new: str) -> str | None:
+    """A compare link when the app repository is on GitHub (https or ssh form), else None."""
+    for prefix in ("https://github.com/", "http://github.com/", "git@github.com:", "ssh://git@github.com/"):
+        if repo_url.startswith(prefix):
+            slug = repo_url[len(prefix):].removesuffix("/").removesuffix(".git")
+            if not _SLUG_RE.match(slug):
+                return None  # credentials, or characters that could end the markdown link early
+            return f"https://github.com/{slug}/compare/{old}...{new}"
+    return None
+
+
+def _short(sha: str | None) -> str:
+    """A commit in Markdown: model.short as code, a dash for none."""
+    return f"`{short(sha)}`" if sha else "—"
+
+
+_FULL_HASH = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+
+
+def _code(text: str) -> str:
+    """Inline code safe in a table cell: a pipe or a newline cannot break the row, a backtick the span."""
+    text = text.replace("\r", " ").replace("\n", " ").replace("|", "\\|")
+    return f"`` {text} ``" if "`" in text else f"`{text}`"
+
+
+def _value(value: str | None) -> str:
+    if value is None:
+        return "—"
+    return _code(value[:12] if _FULL_HASH.fullmatch(value) else value)
+ZWJ = "\u200d"
+_MENTION_RE = re.compile(r"@(?=[A-Za-z0-9_])")
+_MD_SPECIAL_RE = re.compile(r"([\\`*_{}\[\]()#+!|~>-])")
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def md(text: object) -> str:
+    """Text from a commit, an author or a comment, inert in GitHub markdown: one line, HTML
+    (`</details>`, `<!--`) shown as text, markdown syntax shown as typed, and no @mention pings."""
+    value = _CONTROL_RE.sub("", str(text)).replace("\r\n", " ").replace("\n", " ").replace("\r", " ")
+    value = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    value = _MD_SPECIAL_RE.sub(r"\\\1", value)
+    return _MENTION_RE.sub("@" + ZWJ, value)
+
+
+def fence(text: object) -> str:
+    """A fenced code block that the text cannot close: its fence is longer than any backtick run."""
+    value = str(text)
+    longest = max((len(m) for m in re.findall(r"`+", value)), default=0)
+    ticks = "`" * max(3, longest + 1)
+    return f"{ticks}\n{value}\n{ticks}"
+
+
+def _props(r: ResourceChange) -> str:
+    """Each changed property with its old and new value (what the engine's step events say)."""
+    if r.properties:
+        return "<br>".join(
+            f"{_code(p.path)}: {_value(p.old)} → {_value(p.new)}" + ("" if p.kind == "update" else f" ({p.kind})")
+            for p in r.properties)
+    if r.detailed:
+        return ", ".join(f"`{k}` ({v})" for k, v in sorted(r.detailed.items()))
+    return ", ".join(f"`{k}`" for k in r.diffs)
+
+
+@cache
+def _template() -> jinja2.Template:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("deployctl.report", "templates"),
+        trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+        autoescape=False,  # markdown, not HTML; GitHub sanitises what it renders
+        undefined=jinja2.StrictUndefined,
+    )
+    env.filters["md"] = md
+    env.filters["fence"] = fence
+    return env.get_template("comment.md.j2")
+
+
+def _stack_view(s: StackPreview, max_commits: int) -> dict:
+    steps = [r for r in (s.outcome.changes if s.outcome else ()) if r.op not in QUIET_OPS]
+    counts = s.outcome.counts if s.outcome else {}
+    summary = ", ".join(f"{n} to {op}" for op, n in sorted(counts.items()) if op not in QUIET_OPS and n)
+    unchanged = counts.get("same", 0)
+    summary = (summary or "no changes") + (f", {unchanged} unchanged" if unchanged else "")
+    logs = {app: log.model_copy(update={"commits": log.commits[:max_commits]}) for app, log in s.logs.items()}
+    return {
+        "env": s.env, "protected": s.protected, "changes": s.changes, "logs": logs,
+        "outcome": s.outcome, "reason": s.reason, "summary": summary, "steps": steps,
+        "deletes": [r for r in steps if r.op == "delete"],
+        "replaces": [r for r in steps if "replace" in r.op],
+    }
+
+
+def redact(text: str, secrets: list[str]) -> str:
+    for secret in sorted((s for s in secrets if s and len(s) >= 3), key=len, reverse=True):
+        text = text.replace(secret, REDACTED)
+    return text
+
+
+def render_comment(report: PreviewReport, secrets: list[str] | None = None, limit: int = GITHUB_LIMIT) -> str:
+    """The comment under GitHub's size limit: detailed diffs go first, then commit lists."""
+    violations = sorted(report.violations, key=sort_key)
+    errors = [v for v in violations if v.severity is Severity.ERROR]
+    warnings = [v for v in violations if v.severity is not Severity.ERROR]
+    failed = any(s.outcome is not None and not s.outcome.ok for s in report.stacks)
+    n = sum(len(s.changes) for s in report.stacks)
+    headline = (f"{len(errors)} safeguard error(s)" if errors else
+                "preview failed" if failed else f"{n} deploy change(s) in {len(report.stacks)} stack(s)")
+    attempts = [
+        (True, 50, None),
+        (False, 50, "Detailed resource diffs were trimmed to fit GitHub's comment limit; "
+                    "run `deployctl preview` locally for them."),
+        (False, 5, "Detailed resource diffs and long commit lists were trimmed to fit GitHub's "
+                   "comment limit; run `deployctl preview` locally for them."),
+    ]
+    body = ""
+    for details, max_commits, note in attempts:
+        body = _template().render(
+            marker=MARKER, headline=headline, base=report.base, head=report.head, head_time=report.head_time,
+            errors=errors, warnings=warnings, failed=failed, details=details, trimmed=note,
+            stacks=[_stack_view(s, max_commits) for s in report.stacks], short=_short, props=_props,
+        )
+        body = redact(body, secrets or [])
+        if len(body) <= limit:
+            return body
+    tail = "\n\n_…truncated to fit GitHub's comment limit; run `deployctl preview` locally._\n"
+    return body[: limit - len(tail)] + tail

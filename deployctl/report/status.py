@@ -1,0 +1,328 @@
+"""What runs where, at a glance: the env-by-app matrix, how far each cell lags, and where Pulumi drifts.
+
+Pure: the caller reads the deploy repo, the stacks' `deployed` outputs, the deploy history and the
+app repositories; this module only joins them, so the terminal, `--json` and the HTML page agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from functools import cache
+from typing import Any
+
+import jinja2
+from pydantic import BaseModel, ConfigDict
+
+from deployctl.core.history import HistoryEntry
+from deployctl.core.metrics import Metrics
+from deployctl.core.model import same_commit
+from deployctl.core.model import short as model_short
+from deployctl.core.order import env_order
+from deployctl.core.snapshot import Snapshot
+
+Counts = Callable[[str, str, str], int | None]
+"""`counts(repo_spec, old, new)`: commits in old..new of the app repository, None when unknown."""
+BranchTips = Callable[[str, str], str | None]
+"""`branch_tips(repo_spec, branch)`: the branch's tip commit, None when unknown."""
+
+PROBLEM_RESULTS = ("failed", "in-progress", "failed, switched back")
+
+
+class Cell(BaseModel):
+    """One app in one env: what the deploy file says, what Pulumi runs, and how far it lags."""
+
+    model_config = ConfigDict(frozen=True)
+
+    env: str
+    app: str
+    commit: str | None
+    """The commit the deploy file names (as written), None when the env has no file for the app."""
+    comment: str = ""
+    running: str | None = None
+    """The commit in the stack's `deployed` output, None when Pulumi runs nothing for the app."""
+    deployed_at: datetime | None = None
+    deployed_by: str | None = None
+    pr: int | None = None
+    result: str | None = None
+    upstream: str | None = None
+    """The env this one promotes from, when it has one."""
+    behind_upstream: int | None = None
+    branch: str | None = None
+    """The app's release branch from the catalog."""
+    behind_branch: int | None = None
+    drift: str | None = None
+
+
+class StatusReport(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    generated_at: datetime
+    envs: list[str]
+    """In deploy order: an env after the env it promotes from."""
+    apps: list[str]
+    cells: list[Cell]
+    """Only pairs with a deploy file or a Pulumi output; an absent pair has no cell."""
+    timeline: list[HistoryEntry]
+    """Every deploy of the report's envs, newest first."""
+    upstreams: dict[str, str | None] = {}
+    """Each env's `promoteFrom`, for headings like "promotes from staging"."""
+    metrics: Metrics | None = None
+    """Delivery metrics over the last 12 weeks (the page's metrics section), when they could be read."""
+
+    def cell(self, env: str, app: str) -> Cell | None:
+        return next((c for c in self.cells if c.env == env and c.app == app), None)
+
+
+def short(commit: str | None) -> str:
+    """A commit in the status views: model.short, with a dash for none."""
+    return model_short(commit, "—")
+
+
+_WHY = {
+    "failed": "its up failed; fix the cause and rerun deployctl up",
+    "in-progress": "an up is running (or was killed mid-way); wait, or check and rerun deployctl up",
+    "skipped": "its run was skipped (a newer merge deploys this stack); that run or deployctl up deploys it",
+    "pending": "no up has run it yet; deployctl up deploys it",
+}
+
+
+def _drift(file_commit: str | None, running: str | None, stack_known: bool, result: str | None = None) -> str | None:
+    if file_commit and running is None:
+        return ("not deployed yet: Pulumi's stack has no such app" if stack_known
+                else "not deployed yet: the stack has never been deployed") + "; deployctl up deploys it"
+    if running and file_commit is None:
+        return f"deployed but its file was removed: Pulumi still runs {short(running)}; deployctl up removes it"
+    if file_commit and running and not same_commit(file_commit, running):
+        why = _WHY.get(result or "", "Pulumi's record does not say why; rerun deployctl up")
+        return f"file says {short(file_commit)}, Pulumi runs {short(running)} — {why}"
+    return None
+
+
+def _switched_drift(env: str, app: str, file_commit: str | None, running: str | None, result: str | None) -> str | None:
+    """After a switch-back, rerunning up would deploy the failing commit again: say what to do instead."""
+    if result not in ("failed, switched back", "held back") or not file_commit or same_commit(file_commit, running):
+        return None
+    if result == "held back":
+        runs = short(running) if running else "nothing"
+        return (f"file says {short(file_commit)}, Pulumi runs {runs} — held back while an app it depends on "
+                "was switched back; the next deployctl up after the [rollback] pull request deploys it")
+    if not running:
+        return None
+    return (f"file says {short(file_commit)}, Pulumi runs {short(running)} — switched back after a failed "
+            f"health check; merge the [rollback] pull request (deployctl rollback {env} {app} --to {running})")
+
+
+def _newest(entries: list[HistoryEntry]) -> HistoryEntry | None:
+    return max(entries, key=lambda e: e.merged, default=None)
+
+
+def build_status(snapshot: Snapshot, deployed: dict[str, dict[str, dict]], history: list[HistoryEntry],
+                 counts: Counts, branch_tips: BranchTips, now: datetime) -> StatusReport:
+    """Join the deploy files, the stacks' outputs, the history and the app repos into one matrix.
+
+    `deployed` maps env -> that stack's `deployed` output; an env absent from it was never deployed.
+    """
+    upstream_of = {e: snapshot.stacks[e].settings.promote_from for e in snapshot.envs}
+    envs = env_order(upstream_of, snapshot.envs)
+    outputs = {env: {app: v for app, v in (deployed.get(env) or {}).items() if isinstance(v, dict)}
+               for env in envs}
+    apps = sorted({*snapshot.catalog.apps, *(f.app for e in envs for f in snapshot.tree.in_env(e)),
+                   *(app for env in envs for app in outputs[env])})
+    by_pair: dict[tuple[str, str], list[HistoryEntry]] = {}
+    for entry in history:
+        by_pair.setdefault((entry.env, entry.app), []).append(entry)
+
+    def file_commit(env: str | None, app: str) -> str | None:
+        f = snapshot.tree.get(env, app) if env else None
+        return f.commit if f else None
+
+    tips: dict[tuple[str, str], str | None] = {}
+
+    def tip(repo: str, branch: str) -> str | None:
+        if (repo, branch) not in tips:
+            tips[repo, branch] = branch_tips(repo, branch)
+        return tips[repo, branch]
+
+    cells: list[Cell] = []
+    for env in envs:
+        upstream = upstream_of[env]
+        for app in apps:
+            f = snapshot.tree.get(env, app)
+            commit = f.commit if f else None
+            out = outputs[env].get(app)
+            running = out.get("commit") if out else None
+            if commit is None and running is None:
+                continue
+            catalog_app = snapshot.catalog.apps.get(app)
+            pair = by_pair.get((env, app), [])
+            matched = _newest([e for e in pair if same_commit(e.to, commit)]) if commit else None
+            latest = _newest(pair)
+            upstream_commit = file_commit(upstream, app)
+            behind_upstream = behind_branch = None
+            if catalog_app and commit:
+                if upstream_commit and not same_commit(commit, upstream_commit):
+                    behind_upstream = counts(catalog_app.repo, commit, upstream_commit)
+                elif upstream_commit:
+                    behind_upstream = 0
+                branch_tip = tip(catalog_app.repo, catalog_app.branch)
+                if branch_tip:
+                    behind_branch = 0 if same_commit(commit, branch_tip) else counts(catalog_app.repo, commit,
+                                                                                      branch_tip)
+            cells.append(Cell(
+                env=env, app=app, commit=commit,
+                comment=f.current.comment if f else str((out or {}).get("comment") or ""),
+                running=running,
+                deployed_at=matched.when if matched else None,
+                deployed_by=matched.author if matched else None,
+                pr=matched.pr if matched else None,
+                result=latest.deploy.result if latest else None,
+                upstream=upstream, behind_upstream=behind_upstream,
+                branch=catalog_app.branch if catalog_app else None, behind_branch=behind_branch,
+                drift=_switched_drift(env, app, commit, running, latest.deploy.result if latest else None)
+                or _drift(commit, running, env in deployed, latest.deploy.result if latest else None),
+            ))
+    timeline = sorted((e for e in history if e.env in envs), key=lambda e: e.when, reverse=True)
+    return StatusReport(generated_at=now, envs=envs, apps=apps, cells=cells, timeline=timeline,
+                        upstreams=upstream_of)
+
+
+# -- JSON ---------------------------------------------------------------------------------------
+
+
+def status_rows(report: StatusReport) -> list[dict[str, Any]]:
+    """One JSON object per cell, in matrix order, for `deployctl status --json`."""
+    return [c.model_dump(mode="json") for c in report.cells]
+
+
+# -- terminal -------------------------------------------------------------------------------------
+
+LEGEND = ("↓N  N commits the upstream env runs that this env does not\n"
+          "»N  N commits on the app's release branch not deployed here\n"
+          "✗   the last deploy failed    …  a deploy is in progress\n"
+          "⚠   drift: Pulumi does not run what the file says (see below)\n"
+          "—   no deploy file in this env")
+
+
+def _text_cell(cell: Cell | None) -> str:
+    if cell is None:
+        return "—"
+    parts = [cell.commit[:8] if cell.commit else "(removed)"]
+    if cell.behind_upstream:
+        parts.append(f"↓{cell.behind_upstream}")
+    if cell.behind_branch:
+        parts.append(f"»{cell.behind_branch}")
+    if (cell.result or "").startswith("failed"):
+        parts.append("✗")
+    elif cell.result == "in-progress":
+        parts.append("…")
+    if cell.drift:
+        parts.append("⚠ drift")
+    return " ".join(parts)
+
+
+def render_text(report: StatusReport) -> str:
+    """A fixed-width matrix (apps down, envs across), a legend, then each drift spelled out."""
+    header = ["app", *report.envs]
+    rows = [[app, *(_text_cell(report.cell(env, app)) for env in report.envs)] for app in report.apps]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+
+    def line(cols: list[str]) -> str:
+        return "  ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True)).rstrip()
+
+    out = [f"Deploy status at {report.generated_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC", "",
+           line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)]
+    if not report.apps:
+        out.append("(no apps)")
+    out += ["", LEGEND]
+    drifts = [c for c in report.cells if c.drift]
+    if drifts:
+        out += ["", "Drift:"] + [f"  ⚠ {c.env}/{c.app}: {c.drift}" for c in drifts]
+    return "\n".join(out) + "\n"
+
+
+# -- HTML -----------------------------------------------------------------------------------------
+
+
+def _ago(moment: datetime | None, now: datetime) -> str:
+    """A short relative time ("3h ago"), computed here so the page needs no script to read well."""
+    if moment is None:
+        return ""
+    seconds = int((now - moment).total_seconds())
+    if seconds < 0:
+        return "just now" if seconds > -60 else moment.astimezone(UTC).strftime("%Y-%m-%d")
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            n = seconds // size
+            return f"{n}{unit} ago" if unit != "d" or n < 60 else moment.astimezone(UTC).strftime("%Y-%m-%d")
+    return "just now"
+
+
+def _utc(moment: datetime | None) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if moment else ""
+
+
+def _iso(moment: datetime | None) -> str:
+    return moment.astimezone(UTC).isoformat() if moment else ""
+
+
+def _state(cell: Cell | None) -> str:
+    """One CSS state per cell, the most urgent first, so colour alone tells what needs attention."""
+    if cell is None:
+        return "empty"
+    if cell.drift:
+        return "drift"
+    if (cell.result or "").startswith("failed"):
+        return "failed"
+    if cell.result == "in-progress":
+        return "progress"
+    if cell.behind_upstream or cell.behind_branch:
+        return "behind"
+    return "ok"
+
+
+@cache
+def _template() -> jinja2.Template:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("deployctl.report", "templates"),
+        autoescape=True, trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined,
+    )
+    return env.get_template("status.html.j2")
+
+
+def render_html(report: StatusReport, pr_url: str | None = None, per_app: int = 8) -> str:
+    """One self-contained page: the matrix, then each env's timeline per app.
+
+    `pr_url`, e.g. "https://github.com/acme/deploys/pull/{pr}", turns PR numbers into links;
+    `per_app` events per timeline card show at once, older ones fold away.
+    """
+    cells = {(c.env, c.app): c for c in report.cells}
+    timeline: dict[str, dict[str, list[HistoryEntry]]] = {}
+    for e in report.timeline:
+        timeline.setdefault(e.env, {}).setdefault(e.app, []).append(e)
+    counts = {
+        "drift": sum(1 for c in report.cells if c.drift),
+        "failed": sum(1 for c in report.cells if (c.result or "").startswith("failed")),
+        "behind": sum(1 for c in report.cells if c.behind_upstream or c.behind_branch),
+    }
+    now = report.generated_at
+    return _template().render(
+        report=report, cells=cells, timeline=timeline, counts=counts,
+        state=_state, short=short, ago=lambda m: _ago(m, now), utc=_utc, iso=_iso,
+        pr_link=(lambda n: pr_url.format(pr=n)) if pr_url else None, per_app=per_app,
+        problem_results=PROBLEM_RESULTS, **_metrics_context(report),
+    )
+
+
+def _metrics_context(report: StatusReport) -> dict[str, Any]:
+    """What templates/metrics.html.j2 needs: the report's metrics and the chart helpers."""
+    import json
+
+    from deployctl.core import metrics as m
+
+    return {"metrics": report.metrics, "chart_keys": list(m.CHART_TITLES), "metric_chart": m.chart,
+            "metric_shown": m.shown, "to_json": json.dumps, "chart_w": m.CHART_W, "chart_h": m.CHART_H,
+            "chart_base": m.CHART_BASE}
+
+
+__all__ = ["Cell", "StatusReport", "build_status", "render_html", "render_text", "status_rows"]

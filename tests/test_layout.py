@@ -1,0 +1,64 @@
+"""The layout is the architecture: each folder imports only what its place allows, so a newcomer finds
+each concern in one guess and the pure core stays pure (no git, Pulumi, network or console in it)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from tests.builders import PROJECT_ROOT
+
+ALLOWED = {
+    "deployctl.core": ("deployctl.core",),
+    "deployctl.adapters": ("deployctl.core", "deployctl.adapters", "deployctl.console"),
+    "deployctl.report": ("deployctl.core", "deployctl.adapters", "deployctl.report"),
+    "deployctl.commands": ("deployctl.core", "deployctl.adapters", "deployctl.report", "deployctl.commands",
+                           "deployctl.console"),
+    "stacks": ("deployctl.core", "deployctl.adapters", "components", "stacks"),
+    "components": ("deployctl.core", "deployctl.adapters", "components"),
+}
+"""Who may import what, every import counted (at the top, inside a function or for type checking)."""
+
+EXCEPTIONS: dict[tuple[str, str], str] = {}
+"""(module, what it imports) allowed against its place, each with the reason; none today."""
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PROJECT_ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports(path: Path) -> set[str]:
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.update(f"{node.module}.{a.name}" if node.module == "deployctl" else node.module
+                         for a in node.names)
+    return {name for name in found if name.split(".")[0] in ("deployctl", "stacks", "components")}
+
+
+@pytest.mark.parametrize("folder", sorted(ALLOWED))
+def test_each_folder_imports_only_what_its_place_allows(folder: str) -> None:
+    wrong = []
+    for path in sorted((PROJECT_ROOT / folder.replace(".", "/")).rglob("*.py")):
+        me = module_name(path)
+        for name in sorted(imports(path)):
+            if not name.startswith(ALLOWED[folder]) and (me, name) not in EXCEPTIONS:
+                wrong.append(f"{me} imports {name}")
+    assert wrong == []
+
+
+def test_the_top_of_deployctl_is_the_cli_and_the_console_only() -> None:
+    top = sorted(p.name for p in (PROJECT_ROOT / "deployctl").glob("*.py"))
+    assert top == ["__init__.py", "__main__.py", "cli.py", "console.py"]
+    assert sorted(p.name for p in (PROJECT_ROOT / "deployctl").iterdir() if p.is_dir() and p.name != "__pycache__") == [
+        "adapters", "commands", "core", "report"]
+
+
+def test_every_exception_is_still_needed() -> None:
+    used = {(module_name(p), name) for p in (PROJECT_ROOT / "deployctl").rglob("*.py") for name in imports(p)}
+    assert set(EXCEPTIONS) <= used

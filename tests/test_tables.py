@@ -1,0 +1,26 @@
+"""The text views (deployctl/report/tables.py): aligned, each commit shown by model.short."""
+
+from __future__ import annotations
+
+from deployctl.core.changes import Op
+from deployctl.core.model import Tag
+from deployctl.core.plan import Plan, PlanChange
+from deployctl.report.tables import deployed_lines, plan_lines
+
+
+def test_deployed_lines_name_each_app_with_its_short_commit_kind_and_comment() -> None:
+    lines = deployed_lines({"staging": {"web": {"commit": "b" * 40, "kind": "static-site", "comment": "site"},
+                                        "api": {"commit": "a" * 40, "kind": "local", "comment": "fix"}}})
+    assert lines == ["staging:", f"  {'api':<24} {'a' * 12}  {'local':<12} fix",
+                     f"  {'web':<24} {'b' * 12}  {'static-site':<12} site"]
+
+
+def test_plan_lines_show_each_tag_once_and_the_stacks_in_order() -> None:
+    change = PlanChange(env="staging", app="api", op=Op.UPDATE, old="1" * 40, new="2" * 40,
+                        comment="back [rollback]", tags=(Tag.ROLLBACK, Tag.HOTFIX))
+    lines = plan_lines(Plan(base="a" * 40, head=None, changes=[change], stacks=["staging"]))
+    assert lines[0] == f"plan {'a' * 12} -> working tree"
+    assert lines[1].split() == ["staging/api", "update", "1" * 12, "->", "2" * 12, "back", "[rollback]", "[hotfix]"]
+    assert lines[-1] == "stacks in deploy order: staging"
+    assert plan_lines(Plan(base="a" * 40, head="b" * 40, changes=[], stacks=[]))[1:] == [
+        "  no deploy file changes", "stacks in deploy order: (none)"]
