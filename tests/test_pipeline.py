@@ -180,6 +180,7 @@ def test_a_freeze_that_starts_after_review_stops_the_deploy(world: World):
     code, _out, err = world.cli("up", "--base", before, "--head", merged, "--branch", "main")
     assert code == 1
     assert "freeze-window" in err and "incident in progress" in err
+    assert err.count("freeze-window") == 1  # said once
     assert world.current("production", "api") == api[0]
 
 

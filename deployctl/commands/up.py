@@ -72,10 +72,10 @@ def run_up(root: Path, stacks: list[str] | None, base: str | None, head: str | N
         enforce_ci_policy(root, {e: head_snap.stacks[e].settings.protected for e in envs})
     with console.step("running the safeguards"):
         violations = rules.check(head_snap, repos, base_snap, datetime.now(UTC))
+    if errors(violations):
+        raise InputError(violations)  # the CLI says each once, warnings included
     for v in violations:
         console.violation(v, err=True)
-    if errors(violations):
-        raise InputError(errors(violations))
 
     newer = newer_commit_stacks(root, plan.head, branch, head_snap) if plan and plan.head else {}
     merge = plan.head if plan else None
