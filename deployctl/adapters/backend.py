@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import re
 import socket
 import time
 from collections.abc import Callable
@@ -28,6 +27,7 @@ from urllib.parse import parse_qs, unquote, urlparse
 
 from pydantic import BaseModel, ConfigDict
 
+from deployctl.core.model import HASH_RE
 from deployctl.core.outcomes import Outcome, UpdateRecord
 from deployctl.core.updatemessage import forced_message
 from deployctl.core.violations import CannotJudge
@@ -37,7 +37,6 @@ ALLOW_LOCAL = "DEPLOYCTL_ALLOW_LOCAL_BACKEND"
 LOCKS_DIR = ".pulumi/locks"
 DEFAULT_LOCK_TIMEOUT = 300.0
 NETWORK_TIMEOUT = 20
-_HEX = re.compile(r"[0-9a-f]{7,64}")
 
 
 # -- where the state lives ----------------------------------------------------------------------
@@ -455,7 +454,7 @@ def stale_judge(root: Path, engine: Any, env: str, deploying: str) -> Callable[[
         head = update_head(last) if last else None
         if last is None or head is None:
             return None
-        known = bool(_HEX.fullmatch(head)) and _git_knows(root, head)  # the backend's text, never an option
+        known = bool(HASH_RE.match(head)) and _git_knows(root, head)  # the backend's text, never an option
         ancestor = known and open_repo(root).is_ancestor(head, deploying)  # type: ignore[arg-type]  # any rev
         return stale_refusal(env, last, deploying, known, ancestor)
 

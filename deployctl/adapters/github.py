@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import BaseModel, ConfigDict
 
+from deployctl.core.model import FULL_HASH_RE
 from deployctl.core.violations import CannotJudge
 
 DEFAULT_API_URL = "https://api.github.com"
@@ -32,7 +33,6 @@ MAX_COMMENT_CHARS = 65536
 MAX_WAIT = 60.0
 """No single wait between retries is longer, whatever Retry-After or the rate-limit reset ask for."""
 
-_SHA_RE = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
 _REPO_RE = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 _TRUNCATED = "\n\n… (cut to fit a GitHub comment; the workflow run's log has the full preview)"
 
@@ -98,7 +98,7 @@ def _field(payload: dict[str, Any], dotted: str, path: str, event: str) -> Any:
 
 def _sha(payload: dict[str, Any], dotted: str, path: str, event: str) -> str:
     value = _field(payload, dotted, path, event)
-    if not isinstance(value, str) or not _SHA_RE.match(value):
+    if not isinstance(value, str) or not FULL_HASH_RE.match(value):
         raise CannotJudge(f"GITHUB_EVENT_PATH={path}: '{dotted}' is {value!r}, not a full commit hash")
     return value
 

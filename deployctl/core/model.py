@@ -16,6 +16,7 @@ from deployctl.core.violations import Severity, Violation
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 HASH_RE = re.compile(r"^(?:[0-9a-f]{7,40}|[0-9a-f]{64})$")
+FULL_HASH_RE = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
 FULL_HASH_LENGTHS = (40, 64)
 MAX_BYTES = 1 << 20
 DEPLOYS_DIR = "deploys"

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict
 
 from deployctl.adapters.apprepos import CommitInfo
 from deployctl.adapters.github import MAX_COMMENT_CHARS, PREVIEW_MARKER
-from deployctl.core.model import short
+from deployctl.core.model import FULL_HASH_RE, short
 from deployctl.core.outcomes import Outcome, ResourceChange
 from deployctl.core.plan import PlanChange
 from deployctl.core.violations import Severity, Violation, sort_key
@@ -79,7 +79,6 @@ def _short(sha: str | None) -> str:
     return f"`{short(sha)}`" if sha else "—"
 
 
-_FULL_HASH = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
 
 def _code(text: str) -> str:
@@ -91,7 +90,7 @@ def _code(text: str) -> str:
 def _value(value: str | None) -> str:
     if value is None:
         return "—"
-    return _code(value[:12] if _FULL_HASH.fullmatch(value) else value)
+    return _code(value[:12] if FULL_HASH_RE.match(value) else value)
 ZWJ = "\u200d"
 _MENTION_RE = re.compile(r"@(?=[A-Za-z0-9_])")
 _MD_SPECIAL_RE = re.compile(r"([\\`*_{}\[\]()#+!|~>-])")
