@@ -67,8 +67,11 @@ def make_health_check(spec: AppSpec, component: AppComponent[Any]) -> HealthChec
     health = getattr(spec.settings, "health", None)
     if health is None:
         return None
-    return HealthCheck(
-        f"{spec.app}-health",
-        {"commit": spec.commit, "health": health.model_dump(mode="json"), "target": health_target(spec, component)},
-        pulumi.ResourceOptions(depends_on=[component]),
-    )
+    props: dict[str, Any] = {"commit": spec.commit, "health": health.model_dump(mode="json"),
+                             "target": health_target(spec, component)}
+    secret = bool(spec.secret_settings)  # a secret setting may sit in the check's url, payload or target
+    if secret:
+        props = {**props, "health": pulumi.Output.secret(props["health"]),
+                 "target": pulumi.Output.secret(props["target"])}
+    return HealthCheck(f"{spec.app}-health", props, pulumi.ResourceOptions(
+        depends_on=[component], additional_secret_outputs=["health", "target", "detail"] if secret else None))

@@ -254,9 +254,9 @@ def history(
       deployctl history production api --limit 10
       deployctl history --json
     """
-    from deployctl.commands.history import run_history
+    from deployctl.commands.history import run_history, with_approvals
 
-    entries = run_history(repo, env, app_name, limit, with_engine=not no_engine)
+    entries = with_approvals(run_history(repo, env, app_name, limit, with_engine=not no_engine))
     if as_json:
         console.as_json([e.to_json() for e in entries])
         return

@@ -151,22 +151,30 @@ class Engine:
             return []
         return [leaf for v in config.values() if v.secret and v.value for leaf in _leaves(v.value)]
 
+    def existing(self, env: str) -> auto.Stack | None:
+        """The stack, or None when it was never created: reading never creates one in the backend."""
+        if env not in self._stacks:
+            opts = auto.LocalWorkspaceOptions(work_dir=str(self.root), env_vars=self.env_vars,
+                                              pulumi_command=self.command)
+            try:
+                self._stacks[env] = auto.select_stack(env, work_dir=str(self.root), opts=opts)
+            except auto.errors.StackNotFoundError:
+                return None
+        return self._stacks[env]
+
     def existing_outputs(self, env: str) -> dict[str, Any] | None:
         """The stack's outputs, or None when the stack was never created (never deployed)."""
-        opts = auto.LocalWorkspaceOptions(work_dir=str(self.root), env_vars=self.env_vars, pulumi_command=self.command)
-        try:
-            stack = self._stacks.get(env) or auto.select_stack(env, work_dir=str(self.root), opts=opts)
-        except auto.errors.StackNotFoundError:
-            return None
-        self._stacks[env] = stack
-        return {k: v.value for k, v in stack.outputs().items() if not v.secret}
+        stack = self.existing(env)
+        return None if stack is None else {k: v.value for k, v in stack.outputs().items() if not v.secret}
 
     def outputs(self, env: str) -> dict[str, Any]:
         return {k: v.value for k, v in self.stack(env).outputs().items() if not v.secret}
 
     def history(self, env: str, page_size: int = 100) -> list[UpdateRecord]:
-        """Every update of the stack, newest first, reading all pages."""
-        stack = self.stack(env)
+        """Every update of the stack, newest first, reading all pages (none for a stack never created)."""
+        stack = self.existing(env)
+        if stack is None:
+            return []
         records: list[UpdateRecord] = []
         page = 1
         while True:

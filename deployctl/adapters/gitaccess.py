@@ -263,16 +263,6 @@ def changed_paths(repo: Repo, base: str, head: str | None) -> list[str]:
     return sorted({p for p in (out + "\0" + untracked).split("\0") if p})
 
 
-def deploy_log_text(repo: Repo, ref: str) -> str:
-    """One `git log --raw` of deploys/ along the deploy branch's first parents, for history."""
-    from deployctl.core.history import LOG_FORMAT
-
-    return _git(
-        repo, "log", "--first-parent", "--diff-merges=first-parent", "--no-renames", "--raw", "--no-abbrev",
-        f"--format={LOG_FORMAT}", ref, "--", DEPLOYS_DIR,
-    )
-
-
 def deploy_history(repo: Repo, ref: str) -> list[HistoryEntry]:
     """Every deploy along the branch: one `git log --raw`, and one `git cat-file --batch` that reads
     each blob the log names once, fed while the log still streams, so the two processes overlap."""

@@ -194,6 +194,7 @@ def check_plugins(kinds: set[str], pulumi: Path | None, timeout: float) -> Check
 
 def check_repo(name: str, spec: str, branch: str, root: Path, timeout: float) -> Check:
     from deployctl.adapters.apprepos import GIT_ENV, display_url, is_url, repo_url
+    from deployctl.core.safegit import network_config, network_env
 
     url = repo_url(spec, root)
     shown = display_url(url)
@@ -202,16 +203,16 @@ def check_repo(name: str, spec: str, branch: str, root: Path, timeout: float) ->
                 if ".demo/" in spec else "")
         return Check(name=f"app repo {name}", status="fail", detail=f"{spec} does not exist{hint}",
                      fix="set `repo:` in apps.yaml to the app's git URL")
-    env = {**os.environ, **GIT_ENV, "GIT_TERMINAL_PROMPT": "0",
-           "GIT_SSH_COMMAND": os.environ.get("GIT_SSH_COMMAND", "ssh -o BatchMode=yes -o ConnectTimeout=10")}
-    result = _run(["git", "ls-remote", "--heads", "--", url, f"refs/heads/{branch}"], timeout, env=env)
+    env = {**os.environ, **GIT_ENV, **network_env()}  # as every network git call: no prompt, safe transports
+    result = _run(["git", *network_config(), "ls-remote", "--heads", "--", url, f"refs/heads/{branch}"], timeout,
+                  env=env)
     fix = ("give this runner read access: a deploy key (ssh URL, webfactory/ssh-agent) or a GitHub App "
            "installation token (https URL, a credential helper); README: \"Set up for a team on GitHub\"")
     if result is None:
         return Check(name=f"app repo {name}", status="fail", detail=f"{shown}: no answer within {timeout:.0f} s",
                      fix=fix)
     if result.returncode != 0:
-        reason = " ".join(result.stderr.split())[-300:]
+        reason = " ".join(result.stderr.replace(url, shown).split())[-300:]  # git may echo credentials
         return Check(name=f"app repo {name}", status="fail", detail=f"{shown}: {reason}", fix=fix)
     if not result.stdout.strip():
         return Check(name=f"app repo {name}", status="warn", detail=f"{shown} is reachable but has no branch "

@@ -37,7 +37,7 @@ def run_history(root: Path, env: str | None, app: str | None, limit: int | None,
             updates[name] = engine.history(name)
     if updates:  # without Pulumi's updates there is nothing to join: the branch's order is not needed
         entries = join(entries, updates, first_parent_order(repo, ref))
-    return with_approvals(select(entries, env, app, limit))
+    return select(entries, env, app, limit)  # approvals: `with_approvals`, only where they are shown
 
 
 def with_approvals(entries: list[HistoryEntry]) -> list[HistoryEntry]:

@@ -113,6 +113,10 @@ def run_up(root: Path, stacks: list[str] | None, base: str | None, head: str | N
 
             opener = rollback_opener(root, env, branch, console.error) if post else None
             outcome = up_with_health(engine, env, text, head_snap, console.out, opener, run=run)  # type: ignore[arg-type]  # envs is not empty, so engine is set
+            if not outcome.ok and outcome.error:  # the terminal and Slack never see a secret config value
+                from deployctl.report.render import redact
+
+                outcome = outcome.model_copy(update={"error": redact(outcome.error, engine.secret_values(env))})  # type: ignore[union-attr]  # as above
         return outcome
 
     parallel = max(1, int(os.environ.get("DEPLOYCTL_PARALLEL", "4")))

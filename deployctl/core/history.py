@@ -21,15 +21,13 @@ SEP = "\x1f"
 LOG_FORMAT = f"{COMMIT_MARK}%H{SEP}%an{SEP}%ct{SEP}%B{SEP}"
 
 
-RESULTS = ("succeeded", "failed", "skipped", "in-progress", "pending", "unknown")
-"""A deploy line's own outcome. `skipped`: a newer line of the same file reached Pulumi first, so this
-one never ran; `pending`: no update has tried it yet; `unknown`: Pulumi's record was not read."""
-
-
 class DeployResult(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     result: str = "unknown"
+    """A deploy line's own outcome: succeeded, failed, in-progress, `failed, switched back`, `held back`;
+    `skipped`: a newer line of the same file reached Pulumi first, so this one never ran; `pending`: no
+    update has tried it yet; `unknown`: Pulumi's record was not read."""
     update: int | None = None
     """The Pulumi update (stack history version) that ran this line."""
     superseded_by: str | None = None

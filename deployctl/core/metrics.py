@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from deployctl.core.model import Tag, parse_tags
+from deployctl.core.updatemessage import SWITCHED_BACK
 
 if TYPE_CHECKING:
     from deployctl.core.history import HistoryEntry
@@ -101,13 +102,13 @@ def lines_from_history(entries: Iterable[HistoryEntry], assume_deployed: bool = 
         later_update[key] = update
     lines = []
     for i, e in enumerate(ordered):
-        merged, ran = _times(e)
+        merged, ran = e.merged, e.time
         result: Literal["succeeded", "failed", "pending"]
         if assume_deployed:
             result, time = "succeeded", merged
         else:
-            result = "succeeded" if e.deploy.result == "succeeded" else "failed" if e.deploy.result == "failed" \
-                else "pending"
+            r = e.deploy.result  # a switched-back deploy failed its health check: a change failure
+            result = "succeeded" if r == "succeeded" else "failed" if r in ("failed", SWITCHED_BACK) else "pending"
             if i in superseded:
                 result = "pending"
             time = ran if result != "pending" and ran else merged
@@ -116,15 +117,6 @@ def lines_from_history(entries: Iterable[HistoryEntry], assume_deployed: bool = 
                                           tags=tuple(t.value for t in parse_tags(e.comment)), result=result,
                                           time=time, deploy_commit=e.commit))
     return lines
-
-
-def _times(e: HistoryEntry) -> tuple[datetime, datetime | None]:
-    """(merged, ran) of an entry, in either shape of `history`: `time` the merge and `deploy.time` the
-    update's end, or (per-line outcomes) `merged` the merge and `time` the update's end."""
-    merged = getattr(e, "merged", None)
-    if merged is None:
-        return e.time, getattr(e.deploy, "time", None)  # type: ignore[return-value]  # that shape's time is set
-    return merged, e.time
 
 
 class AppHistory:

@@ -20,13 +20,14 @@ from deployctl.core.model import same_commit
 from deployctl.core.model import short as model_short
 from deployctl.core.order import env_order
 from deployctl.core.snapshot import Snapshot
+from deployctl.core.updatemessage import SWITCHED_BACK
 
 Counts = Callable[[str, str, str], int | None]
 """`counts(repo_spec, old, new)`: commits in old..new of the app repository, None when unknown."""
 BranchTips = Callable[[str, str], str | None]
 """`branch_tips(repo_spec, branch)`: the branch's tip commit, None when unknown."""
 
-PROBLEM_RESULTS = ("failed", "in-progress", "failed, switched back")
+PROBLEM_RESULTS = ("failed", "in-progress", SWITCHED_BACK)
 
 
 class Cell(BaseModel):

@@ -1,6 +1,6 @@
 """Every safeguard by id, with its family and the inputs it may read: the read-set contract.
 
-`check --base` (service.load_pair) reads the catalog, the stack configs, the names of every path under
+`check --base` (commands/load.load_pair) reads the catalog, the stack configs, the names of every path under
 `deploys/`, and the content of only three kinds of deploy file: the changed ones, the same app's file
 in the env each promotes from, and the files of its co-deploy group in that env. A rule that read any
 other deploy file would silently see it as absent. So each rule states what it reads here, and
@@ -25,11 +25,13 @@ class Reads(StrEnum):
     STACK = "the env's Pulumi.<env>.yaml"
     APP_REPO = "the app repository, through the Commits oracle"
     ARTIFACTS = "the artifact store (S3, ECR), through the Artifacts oracle"
+    OTHER_FILES = "any other deploy file's content (another app, another env)"
 
 
-LOADED_WITH_BASE = frozenset(Reads)
-"""What `check --base` loads (service.load_pair, service.related_paths); with a changed catalog or stack
-config, and without --base, every deploy file is read."""
+LOADED_WITH_BASE = frozenset(Reads) - {Reads.OTHER_FILES}
+"""What `check --base` loads (commands/load.load_pair, related_paths); with a changed catalog or stack
+config, and without --base, every deploy file is read. A rule that needs OTHER_FILES needs load_pair
+changed first."""
 
 
 class Family(StrEnum):
