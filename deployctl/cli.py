@@ -74,6 +74,8 @@ def check(
     base: Annotated[str | None, typer.Option(help="Also judge every change since this ref (a PR's changes).")] = None,
     at: Annotated[str | None, typer.Option(help="Judge freeze windows at this ISO-8601 time (default: now).")] = None,
     offline: OfflineOpt = False,
+    no_artifacts: Annotated[bool, typer.Option("--no-artifacts", help="Skip artifact-missing: for a job without "
+                                               "cloud credentials (the preview, with its role, judges it).")] = False,
     as_json: JsonOpt = False,
     repo: RepoOpt = Path("."),
 ) -> None:
@@ -92,7 +94,7 @@ def check(
 
     moment = _parse_time(at)
     try:
-        violations = run_check(repo, base=base, at=moment, offline=offline)
+        violations = run_check(repo, base=base, at=moment, offline=offline, no_artifacts=no_artifacts)
     except CannotJudge as exc:
         if as_json and exc.violations:
             _report(exc.violations, as_json=True)

@@ -7,6 +7,7 @@ import pytest
 def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """Each test gets its own app-repository cache, so no test sees another's clones."""
     monkeypatch.setenv("DEPLOYCTL_CACHE", str(tmp_path_factory.mktemp("cache")))
+    monkeypatch.setenv("DEPLOYCTL_LOG_DIR", str(tmp_path_factory.mktemp("logs")))  # failed ups' engine logs
 
 
 @pytest.fixture(autouse=True)

@@ -122,6 +122,13 @@ def test_offline_skips_the_artifact_check_with_a_warning(shop: Shop):
     assert "--offline: the artifact-missing rule is skipped" in err
 
 
+def test_no_artifacts_skips_only_that_rule_for_a_job_without_cloud_credentials(shop: Shop):
+    shop.prepend_all(shop.c2)
+    code, report, err = shop.check("--no-artifacts")
+    assert code == 0, report
+    assert "--no-artifacts: the artifact-missing rule is skipped" in err
+
+
 def _set_auth(server: AwsServer, count: str) -> None:
     """moto enforces IAM after `count` more requests ("inf": never, its default)."""
     httpx.post(f"{server.endpoint}/moto-api/reset-auth", content=count, timeout=5).raise_for_status()

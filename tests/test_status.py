@@ -29,7 +29,6 @@ from tests.builders import AppRepo, DeployRepo
 
 NOW = datetime(2026, 5, 6, 12, 0, tzinfo=UTC)
 DAY1 = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
-SCREENSHOT = Path("/tmp/status-screenshot.png")
 
 
 @dataclass
@@ -416,7 +415,6 @@ def test_page_in_headless_chromium(world: World, tmp_path: Path):
     data = png.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     assert len(data) > 10_000
-    SCREENSHOT.write_bytes(data)
 
 
 def test_page_from_a_file_url(tmp_path: Path):

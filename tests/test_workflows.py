@@ -160,6 +160,8 @@ def test_a_failed_deploy_is_retried_by_dispatch_through_the_same_guard() -> None
     assert 'Pulumi.$STACK.yaml' in step["run"] and "^[a-z0-9][a-z0-9_-]*$" in step["run"]
     up = next(s for s in steps_of(workflow["jobs"]["deploy"]) if "deployctl up" in s.get("run", ""))
     assert '.venv/bin/deployctl up --head "$GITHUB_SHA" --stack "$STACK"' in up["run"]
+    assert plan["if"] == "github.ref == 'refs/heads/main'"  # a dispatch from another branch deploys nothing
+    assert workflow["jobs"]["deploy"]["needs"] == "plan"
 
 
 def test_checks_runs_check_and_codeowners_everywhere_a_required_check_must() -> None:
@@ -170,7 +172,7 @@ def test_checks_runs_check_and_codeowners_everywhere_a_required_check_must() -> 
     scripts = runs(workflow)
     check = next(s for s in scripts if "deployctl check" in s)
     # a PR or a queued merge is judged against its base (backward deploys, promotion, freezes ...)
-    assert '.venv/bin/deployctl check --base "$BASE_SHA"' in check
+    assert '.venv/bin/deployctl check --no-artifacts --base "$BASE_SHA"' in check  # no cloud credentials here
     job = workflow["jobs"]["checks"]
     assert "merge_group.base_sha" in job["env"]["BASE_SHA"] and job["steps"][0]["with"]["fetch-depth"] == 0
     assert ".venv/bin/deployctl codeowners --check" in scripts

@@ -137,12 +137,14 @@ class AwsArtifacts:
             raise CannotJudge(f"{what}: {type(exc).__name__} talking to {endpoint}; {_SKIP}") from None
 
 
-def artifact_oracle(offline: bool) -> Artifacts | None:
-    """The oracle for `check` and `preview`; None (with a warning) when --offline skips the AWS calls."""
-    if offline:
+def artifact_oracle(offline: bool, skip: bool = False) -> Artifacts | None:
+    """The oracle for `check` and `preview`; None (with a warning) when --offline or --no-artifacts skips
+    the AWS calls."""
+    if offline or skip:
         from deployctl import console
 
-        console.info(f"warning: --offline: the {RULE} rule is skipped (S3 and ECR are not asked whether each "
+        flag = "--offline" if offline else "--no-artifacts"
+        console.info(f"warning: {flag}: the {RULE} rule is skipped (S3 and ECR are not asked whether each "
                      "artifact was built)")
         return None
     return AwsArtifacts()

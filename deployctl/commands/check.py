@@ -17,7 +17,8 @@ if TYPE_CHECKING:
 from deployctl.commands.load import load_head, load_pair
 
 
-def run_check(root: Path, base: str | None, at: datetime, offline: bool = False) -> list[Violation]:
+def run_check(root: Path, base: str | None, at: datetime, offline: bool = False,
+              no_artifacts: bool = False) -> list[Violation]:
     if base is None:
         head, base_snap = load_head(root), None
     else:
@@ -26,4 +27,4 @@ def run_check(root: Path, base: str | None, at: datetime, offline: bool = False)
     from deployctl.adapters.artifacts import artifact_oracle
 
     with console.step("checking deploy files against the app repositories"):
-        return rules.check(head, commits, base_snap, at, artifacts=artifact_oracle(offline))
+        return rules.check(head, commits, base_snap, at, artifacts=artifact_oracle(offline, skip=no_artifacts))
