@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qs, unquote, urlparse
 
 from pydantic import BaseModel, ConfigDict
@@ -31,6 +31,9 @@ from deployctl.core.model import HASH_RE
 from deployctl.core.outcomes import Outcome, UpdateRecord
 from deployctl.core.updatemessage import forced_message
 from deployctl.core.violations import CannotJudge
+
+if TYPE_CHECKING:
+    import git
 
 STATE_DIR = ".pulumi-state"
 ALLOW_LOCAL = "DEPLOYCTL_ALLOW_LOCAL_BACKEND"
@@ -415,47 +418,47 @@ class Refused(Exception):
 # -- the imperative shell: git, the engine, the store ------------------------------------------
 
 
-def _git_knows(root: Path, sha: str) -> bool:
-    from deployctl.adapters.gitaccess import open_repo
-
-    repo = open_repo(root)
-    for attempt in range(2):
-        try:
-            repo.git.cat_file("-e", f"{sha}^{{commit}}")
-            return True
-        except Exception:
-            if attempt or "origin" not in [r.name for r in repo.remotes]:
-                return False
-            try:  # a fresh CI clone may lack a commit of another branch: ask the remote once
-                repo.git.fetch("--quiet", "origin", "--", sha, kill_after_timeout=NETWORK_TIMEOUT)
-            except Exception:
-                return False
-    return False
+def _has_commit(repo: git.Repo, sha: str) -> bool:
+    try:
+        repo.git.cat_file("-e", f"{sha}^{{commit}}")
+    except Exception:
+        return False
+    return True
 
 
-def latest_success(engine: Any, env: str, page_size: int = 10) -> UpdateRecord | None:
-    """The stack's last successful update, read from the backend page by page (newest first)."""
-    from deployctl.adapters.engine import _record
+def _git_knows(repo: git.Repo, sha: str) -> bool:
+    """Whether the clone has `sha`. A fresh CI clone may lack a commit of another branch: ask origin
+    once, through the bounded network git (an unanswering remote fails in bounded time: False)."""
+    if _has_commit(repo, sha):
+        return True
+    if "origin" not in [r.name for r in repo.remotes]:
+        return False
+    from deployctl.adapters.apprepos import run_network_git
 
-    page = 1
-    while True:
-        batch = engine.stack(env).history(page_size=page_size, page=page)
-        found = last_success([_record(env, s) for s in batch])
-        if found is not None or len(batch) < page_size:
-            return found
-        page += 1
+    try:
+        run_network_git(["-C", str(repo.working_tree_dir or repo.git_dir), "fetch", "--quiet", "origin", "--", sha],
+                        repo.remotes["origin"].url, "fetch")
+    except (CannotJudge, OSError):
+        return False
+    return _has_commit(repo, sha)
 
 
-def stale_judge(root: Path, engine: Any, env: str, deploying: str) -> Callable[[], str | None]:
-    from deployctl.adapters.gitaccess import open_repo
+def latest_success(engine: Any, env: str) -> UpdateRecord | None:
+    """The stack's last successful update, read from the backend through Engine.history: the one
+    reader of update history, so the guard sees the versions `history` shows (numbered for a file
+    or S3 backend, which does not number them)."""
+    return last_success(engine.history(env))
 
+
+def stale_judge(repo: git.Repo, engine: Any, env: str, deploying: str) -> Callable[[], str | None]:
+    """The stale-run verdict on `env`, taken anew each time it is called (after each wait for the lock)."""
     def judge() -> str | None:
         last = latest_success(engine, env)
         head = update_head(last) if last else None
         if last is None or head is None:
             return None
-        known = bool(HASH_RE.match(head)) and _git_knows(root, head)  # the backend's text, never an option
-        ancestor = known and open_repo(root).is_ancestor(head, deploying)  # type: ignore[arg-type]  # any rev
+        known = bool(HASH_RE.match(head)) and _git_knows(repo, head)  # the backend's text, never an option
+        ancestor = known and repo.is_ancestor(head, deploying)  # type: ignore[arg-type]  # takes any rev
         return stale_refusal(env, last, deploying, known, ancestor)
 
     return judge
@@ -466,6 +469,8 @@ class DeployGuard:
     """What every `up` of a stack goes through: the stale-run guard and the stack lock."""
 
     root: Path
+    repo: git.Repo
+    """The deploy repo, opened once per run and shared by every stack's verdict."""
     engine: Any
     deploying: str
     force_reason: str | None = None
@@ -475,7 +480,7 @@ class DeployGuard:
         from deployctl import console
         from deployctl.core.envconfig import PROJECT
 
-        judge = stale_judge(self.root, self.engine, env, self.deploying)
+        judge = stale_judge(self.repo, self.engine, env, self.deploying)
         if self.force_reason is not None:
             message = forced_message(message, self.force_reason)
             refusal = judge()

@@ -3,18 +3,25 @@
 Upstream envs deploy before the envs that promote from them, independent envs side by side; a
 downstream env never deploys after its upstream failed, and an older run never overwrites a newer
 deploy. Each stack's result reaches Slack when DEPLOYCTL_SLACK_WEBHOOK is set.
+
+One runner per command (as Atlantis has one per command): `prepare` decides everything before the
+first update and returns a frozen `UpRun`; `deploy_env` deploys (or skips) one stack of it; `deploy_all`
+runs the waves and is the only place that talks to the terminal and Slack.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from deployctl import console
-from deployctl.adapters.apprepos import AppRepos
+from deployctl.adapters.apprepos import AppRepos, display_url, run_network_git
 from deployctl.adapters.backend import DEFAULT_LOCK_TIMEOUT, DeployGuard, enforce_ci_policy
 from deployctl.adapters.gitaccess import changed_paths, open_repo, resolve_ref
 from deployctl.commands.load import _engine, load_head, load_pair, ordered_envs
@@ -26,20 +33,104 @@ from deployctl.core.updatemessage import deploy_message
 from deployctl.core.violations import CannotJudge, InputError, errors
 
 if TYPE_CHECKING:
+    import git
+
     from deployctl.adapters.engine import EventSink
 
 
-def newer_commit_stacks(root: Path, head_sha: str, branch: str, head: Snapshot) -> dict[str, str]:
-    """Stacks that a commit after `head` on the deploy branch also changes: its own run deploys them."""
-    repo = open_repo(root)
-    remote, _, name = branch.partition("/")
-    if name and not name.startswith("-") and remote in [r.name for r in repo.remotes]:
-        from deployctl.core.safegit import git_timeout
+@dataclass(frozen=True)
+class UpRun:
+    """One `up`, decided before its first update and never changed after: the waves and the worker
+    threads only read it, so nothing they share can move under them."""
 
-        try:
-            repo.git.fetch("--quiet", "--", remote, name, kill_after_timeout=git_timeout())
-        except Exception as exc:  # an unreachable remote must not stop a deploy
-            console.info(f"could not fetch {branch} ({exc.__class__.__name__}); judging staleness from the local ref")
+    root: Path
+    envs: tuple[str, ...]
+    """The stacks to deploy, upstream first."""
+    upstream: Mapping[str, str | None]
+    """Each env's `promoteFrom`: it waits for that env's wave, and is skipped when that env failed."""
+    changes: tuple[PlanChange, ...]
+    head: Snapshot
+    planned: bool
+    """--base was given: the update message names the plan's changes (else the apps deployed)."""
+    merge: str | None
+    pr: int | None
+    message: str | None
+    newer: Mapping[str, str]
+    """Env -> a newer commit on the deploy branch that also changes it (its own run deploys it)."""
+    guard: DeployGuard | None
+    """The stale-run guard and lock, holding the engine; None when no stack deploys."""
+    branch: str
+    post: bool
+
+    def changes_of(self, env: str) -> list[PlanChange]:
+        return [c for c in self.changes if c.env == env]
+
+
+def run_up(root: Path, stacks: list[str] | None, base: str | None, head: str | None = None,
+           message: str | None = None, branch: str = "origin/main", force_reason: str | None = None,
+           lock_timeout: float = DEFAULT_LOCK_TIMEOUT, post: bool = False) -> list[Outcome]:
+    """Deploy: safeguards first, then `pulumi up` per affected stack, upstream first."""
+    run = prepare(root, stacks, base, head, message, branch, force_reason, lock_timeout, post)
+    return deploy_all(run)
+
+
+# -- before the first update --------------------------------------------------------------------
+
+
+def prepare(root: Path, stacks: list[str] | None, base: str | None, head: str | None, message: str | None,
+            branch: str, force_reason: str | None, lock_timeout: float, post: bool) -> UpRun:
+    """Everything decided before anything deploys, so that a refusal (CannotJudge, InputError) leaves
+    every stack as it was. The deploy repo is opened once, and only when a ref or a stack needs it."""
+    repos = AppRepos(root)
+    base_snap, head_snap, plan = load_pair(root, base, head) if base is not None else (None, load_head(root), None)
+    envs = [e for e in plan.stacks if not stacks or e in stacks] if plan else ordered_envs(head_snap, stacks)
+    repo = open_repo(root) if head is not None or envs else None  # nothing in git to read otherwise
+    merge = plan.head if plan else None
+    if repo is not None and head is not None:
+        _require_checkout(repo, merge or resolve_ref(repo, head))
+    if envs:
+        enforce_ci_policy(root, {e: head_snap.stacks[e].settings.protected for e in envs})
+    _safeguards(head_snap, repos, base_snap)
+    newer = newer_commit_stacks(repo, merge, branch, head_snap) if repo is not None and merge else {}
+    pr = pr_number(str(repo.commit(merge).message)) if repo is not None and merge else None  # a str in text repos
+    guard = _start_engine(root, repo, envs, merge, force_reason, lock_timeout) if repo is not None and envs else None
+    return UpRun(root=root, envs=tuple(envs), upstream={e: head_snap.stacks[e].settings.promote_from for e in envs},
+                 changes=tuple(plan.changes) if plan else (), head=head_snap, planned=plan is not None,
+                 merge=merge, pr=pr, message=message, newer=newer, guard=guard, branch=branch, post=post)
+
+
+def _require_checkout(repo: git.Repo, head_sha: str) -> None:
+    """The program runs from the working tree, so it must be exactly --head."""
+    if repo.head.commit.hexsha != head_sha or repo.is_dirty(untracked_files=False):
+        raise CannotJudge(f"the working tree is not a clean checkout of --head {head_sha[:12]}; "
+                          f"run `git checkout {head_sha}` first (Pulumi deploys what is checked out)")
+
+
+def _safeguards(head: Snapshot, repos: AppRepos, base: Snapshot | None) -> None:
+    """Nothing deploys that the safeguards refuse; their warnings are said once, and the run goes on."""
+    with console.step("running the safeguards"):
+        violations = rules.check(head, repos, base, datetime.now(UTC))
+    if errors(violations):
+        raise InputError(violations)  # the CLI says each once, warnings included
+    for v in violations:
+        console.violation(v, err=True)
+
+
+def _start_engine(root: Path, repo: git.Repo, envs: list[str], merge: str | None, force_reason: str | None,
+                  lock_timeout: float) -> DeployGuard:
+    """The engine, behind the guard every update goes through, with every stack selected here: only
+    the updates themselves run side by side (selecting creates a stack, which must not race)."""
+    engine = _engine(root)
+    deploying = merge or repo.head.commit.hexsha
+    guard = DeployGuard(root, repo, engine, deploying, force_reason, lock_timeout)
+    for env in envs:
+        engine.stack(env)
+    return guard
+
+
+def newer_commit_stacks(repo: git.Repo, head_sha: str, branch: str, head: Snapshot) -> dict[str, str]:
+    """Stacks that a commit after `head` on the deploy branch also changes: its own run deploys them."""
+    _fetch_branch(repo, branch)
     try:
         tip = repo.commit(branch).hexsha
     except Exception:
@@ -54,81 +145,91 @@ def newer_commit_stacks(root: Path, head_sha: str, branch: str, head: Snapshot) 
     return newer
 
 
-def run_up(root: Path, stacks: list[str] | None, base: str | None, head: str | None = None,
-           message: str | None = None, branch: str = "origin/main", force_reason: str | None = None,
-           lock_timeout: float = DEFAULT_LOCK_TIMEOUT, post: bool = False) -> list[Outcome]:
-    """Deploy: safeguards first, then `pulumi up` per affected stack, upstream first."""
-    repos = AppRepos(root)
-    if base is not None:
-        base_snap, head_snap, plan = load_pair(root, base, head)
-        envs = [e for e in plan.stacks if not stacks or e in stacks]
-        changes = plan.changes
+def _fetch_branch(repo: git.Repo, branch: str) -> None:
+    """Bring `remote/name` up to date through the bounded network git (connect timeout, low-speed limit,
+    wall-clock cap, credentials masked). An unreachable remote must not stop a deploy: say so, and
+    judge from the local ref."""
+    remote, _, name = branch.partition("/")
+    if not name or name.startswith("-") or remote not in [r.name for r in repo.remotes]:
+        return
+    url = repo.remotes[remote].url
+    cwd = str(repo.working_tree_dir or repo.git_dir)
+    try:
+        result = run_network_git(["-C", cwd, "fetch", "--quiet", "--", remote, name], url, "fetch")
+    except (CannotJudge, OSError) as exc:
+        why = str(exc)
     else:
-        base_snap, head_snap, plan = None, load_head(root), None
-        envs, changes = ordered_envs(head_snap, stacks), []
-    if head is not None:
-        _require_checkout(root, plan.head if plan and plan.head else resolve_ref(open_repo(root), head))
-    if envs:
-        enforce_ci_policy(root, {e: head_snap.stacks[e].settings.protected for e in envs})
-    with console.step("running the safeguards"):
-        violations = rules.check(head_snap, repos, base_snap, datetime.now(UTC))
-    if errors(violations):
-        raise InputError(violations)  # the CLI says each once, warnings included
-    for v in violations:
-        console.violation(v, err=True)
+        if result.returncode == 0:
+            return
+        stderr = result.stderr.decode(errors="replace").replace(url, display_url(url))  # git may echo credentials
+        why = " ".join(stderr.split())[-300:] or f"git exit status {result.returncode}"
+    console.info(f"could not fetch {branch} ({why}); judging staleness from the local ref")
 
-    newer = newer_commit_stacks(root, plan.head, branch, head_snap) if plan and plan.head else {}
-    merge = plan.head if plan else None
-    pr = pr_number(str(open_repo(root).commit(merge).message)) if merge else None  # a str in text repos
-    engine = _engine(root) if envs else None
-    deploying = (plan.head if plan and plan.head else None) or (open_repo(root).head.commit.hexsha if envs else "")
-    guard = DeployGuard(root, engine, deploying, force_reason, lock_timeout)
-    for env in envs:  # select every stack first: only the updates themselves run side by side
-        engine.stack(env)  # type: ignore[union-attr]  # envs is not empty, so engine is set
-    upstream = {env: head_snap.stacks[env].settings.promote_from for env in envs}
+
+# -- the updates --------------------------------------------------------------------------------
+
+
+def deploy_all(run: UpRun) -> list[Outcome]:
+    """The envs wave by wave (DEPLOYCTL_PARALLEL side by side). The terminal and Slack hear from this
+    thread only, in deploy order, so lines never interleave and a message never races another."""
+    parallel = max(1, int(os.environ.get("DEPLOYCTL_PARALLEL", "4")))
     failed: set[str] = set()
     done: dict[str, Outcome] = {}
-
-    def deploy(env: str) -> Outcome:
-        env_changes = [c for c in changes if c.env == env]
-        if upstream[env] in failed:
-            outcome = Outcome(env=env, ok=False, skipped=f"{upstream[env]}, which {env} promotes from, failed")
-        elif env in newer:
-            outcome = Outcome(env=env, ok=True, skipped=f"newer commit {newer[env][:12]} also changes "
-                              f"{env}; its run deploys it")
-        else:
-            if message is None and plan is None:
-                apps = ", ".join(f"{f.app} {f.commit[:12]}" for f in head_snap.tree.in_env(env))
-                text = f"deployctl: {env}: {apps or 'no apps'}"
-            else:
-                text = message or deploy_message(env, [(c.app, c.old, c.new) for c in env_changes], pr, merge)
-            console.info(f"pulumi up {env} ...")
-            from deployctl.adapters.progress import ResourceProgress
-            from deployctl.adapters.switchback import rollback_opener, up_with_health  # health checks, switch-back
-
-            progress = ResourceProgress(env)
-
-            def run(text: str, sink: EventSink | None) -> Outcome:  # the stale-run guard, then the lock
-                return save_engine_log(guard.up(env, text, sink=_both(progress, sink)))
-
-            opener = rollback_opener(root, env, branch, console.error) if post else None
-            outcome = up_with_health(engine, env, text, head_snap, console.out, opener, run=run)  # type: ignore[arg-type]  # envs is not empty, so engine is set
-            if not outcome.ok and outcome.error:  # the terminal and Slack never see a secret config value
-                from deployctl.report.render import redact
-
-                outcome = outcome.model_copy(update={"error": redact(outcome.error, engine.secret_values(env))})  # type: ignore[union-attr]  # as above
-        return outcome
-
-    parallel = max(1, int(os.environ.get("DEPLOYCTL_PARALLEL", "4")))
-    for wave in deploy_waves(envs, upstream):
+    for wave in deploy_waves(run.envs, run.upstream):
+        deploy = partial(deploy_env, run, failed=frozenset(failed))
         with ThreadPoolExecutor(max_workers=min(parallel, len(wave))) as pool:
             for env, outcome in zip(wave, pool.map(deploy, wave), strict=True):
-                _say(outcome)  # the terminal and Slack hear from this thread only, in deploy order
-                notify(env, outcome, [c for c in changes if c.env == env], pr, merge)
+                _say(outcome)
+                notify(env, outcome, run.changes_of(env), run.pr, run.merge)
                 done[env] = outcome
                 if not outcome.ok:
                     failed.add(env)
-    return [done[env] for env in envs]
+    return [done[env] for env in run.envs]
+
+
+def deploy_env(run: UpRun, env: str, failed: frozenset[str]) -> Outcome:
+    """One stack (in a worker thread): skipped when the env it promotes from failed in an earlier wave
+    (`failed`), or when a newer commit's run deploys it; else updated. Says nothing itself."""
+    upstream = run.upstream[env]
+    if upstream in failed:
+        return Outcome(env=env, ok=False, skipped=f"{upstream}, which {env} promotes from, failed")
+    if env in run.newer:
+        return Outcome(env=env, ok=True, skipped=f"newer commit {run.newer[env][:12]} also changes "
+                       f"{env}; its run deploys it")
+    assert run.guard is not None  # prepare starts the engine whenever a stack deploys
+    return _update(run, run.guard, env)
+
+
+def update_message(run: UpRun, env: str) -> str:
+    """The update's message: the one codec (deploy_message) after a merge, the apps deployed without
+    --base, or --message as given."""
+    if run.message is None and not run.planned:
+        apps = ", ".join(f"{f.app} {f.commit[:12]}" for f in run.head.tree.in_env(env))
+        return f"deployctl: {env}: {apps or 'no apps'}"
+    return run.message or deploy_message(env, [(c.app, c.old, c.new) for c in run.changes_of(env)], run.pr,
+                                         run.merge)
+
+
+def _update(run: UpRun, guard: DeployGuard, env: str) -> Outcome:
+    """`pulumi up` of one stack through the guard (stale run, lock), with its health checks and
+    switch-back; a failure keeps its full log in a file and never shows a secret config value."""
+    from deployctl.adapters.progress import ResourceProgress
+    from deployctl.adapters.switchback import rollback_opener, up_with_health  # health checks, switch-back
+
+    text = update_message(run, env)
+    console.info(f"pulumi up {env} ...")
+    progress = ResourceProgress(env)
+
+    def guarded(text: str, sink: EventSink | None) -> Outcome:  # each update, the switch-back's too
+        return save_engine_log(guard.up(env, text, sink=_both(progress, sink)))
+
+    opener = rollback_opener(run.root, env, run.branch, console.error) if run.post else None
+    outcome = up_with_health(guard.engine, env, text, run.head, console.out, opener, run=guarded)
+    if not outcome.ok and outcome.error:  # the terminal and Slack never see a secret config value
+        from deployctl.report.render import redact
+
+        outcome = outcome.model_copy(update={"error": redact(outcome.error, guard.engine.secret_values(env))})
+    return outcome
 
 
 def _both(first: EventSink, second: EventSink | None) -> EventSink:
@@ -143,7 +244,7 @@ def _both(first: EventSink, second: EventSink | None) -> EventSink:
     return sink
 
 
-def deploy_waves(envs: list[str], upstream: dict[str, str | None]) -> list[list[str]]:
+def deploy_waves(envs: Sequence[str], upstream: Mapping[str, str | None]) -> list[list[str]]:
     """Envs in waves: each after the wave holding the env it promotes from; a wave runs side by side."""
     level: dict[str, int] = {}
     for env in envs:  # already in deploy order, upstream first
@@ -153,14 +254,6 @@ def deploy_waves(envs: list[str], upstream: dict[str, str | None]) -> list[list[
     for env in envs:
         waves[level[env]].append(env)
     return waves
-
-
-def _require_checkout(root: Path, head_sha: str) -> None:
-    """The program runs from the working tree, so it must be exactly --head."""
-    repo = open_repo(root)
-    if repo.head.commit.hexsha != head_sha or repo.is_dirty(untracked_files=False):
-        raise CannotJudge(f"the working tree is not a clean checkout of --head {head_sha[:12]}; "
-                          f"run `git checkout {head_sha}` first (Pulumi deploys what is checked out)")
 
 
 def notify(env: str, outcome: Outcome, changes: list[PlanChange], pr: int | None, merge: str | None) -> None:
