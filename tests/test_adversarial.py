@@ -316,6 +316,50 @@ def test_defect4_status_with_a_warm_cache_and_a_silent_server_answers_from_the_c
     assert "web" in out and sha[:8] in out and "Traceback" not in err
 
 
+DEPLOY_REMOTE_CASES = {  # scheme, what the info line says (the https probe raises; ssh's own timeout fails git)
+    "https: no TLS answer within the connect timeout": ("https", "no TLS answer within 2 s"),
+    "ssh: no banner within ssh's ConnectTimeout": ("ssh", "banner exchange"),
+}
+
+
+@pytest.mark.parametrize(("scheme", "says"), DEPLOY_REMOTE_CASES.values(), ids=DEPLOY_REMOTE_CASES.keys())
+def test_up_fetch_of_a_silent_deploy_remote_is_bounded_and_does_not_stop_the_run(
+        tmp_path: Path, silent_server: int, scheme: str, says: str):
+    """`up --head`'s fetch of the deploy branch goes through the bounded network git: a remote that
+    accepts and never answers costs seconds (not git's own minutes), and the run goes on."""
+    deploy, _, _ = deploy_world(tmp_path)
+    base = deploy.repo.head.commit.hexsha
+    deploy.write("NOTES.md", "nothing that deploys\n")
+    head = deploy.commit("notes")
+    url = (f"https://127.0.0.1:{silent_server}/acme/deploy.git" if scheme == "https"
+           else f"ssh://git@127.0.0.1:{silent_server}/acme/deploy.git")
+    deploy.repo.create_remote("origin", url)
+    env = {**os.environ, "DEPLOYCTL_GIT_CONNECT_TIMEOUT": "2", "DEPLOYCTL_GIT_TIMEOUT": "120"}
+    started = time.monotonic()
+    code, _, err = run_cli(deploy.path, "up", "--base", base, "--head", head, env=env)
+    elapsed = time.monotonic() - started
+    assert code == 0, err
+    assert elapsed < 20, f"took {elapsed:.1f} s"
+    assert "could not fetch origin/main (" in err and says in err, err
+    assert "judging staleness from the local ref" in err and "Traceback" not in err
+
+
+def test_stale_guard_fetch_of_a_silent_origin_is_bounded(tmp_path: Path, silent_server: int,
+                                                          monkeypatch: pytest.MonkeyPatch):
+    """The stale-run guard asks origin for a commit the clone lacks through the bounded network git:
+    a silent origin answers "unknown" within the connect timeout."""
+    from deployctl.adapters.backend import _git_knows
+
+    deploy, _, _ = deploy_world(tmp_path)
+    deploy.repo.create_remote("origin", f"https://127.0.0.1:{silent_server}/acme/deploy.git")
+    monkeypatch.setenv("DEPLOYCTL_GIT_CONNECT_TIMEOUT", "2")
+    monkeypatch.setenv("DEPLOYCTL_GIT_TIMEOUT", "120")
+    started = time.monotonic()
+    assert not _git_knows(deploy.repo, "f" * 40)
+    assert time.monotonic() - started < 15
+    assert _git_knows(deploy.repo, deploy.repo.head.commit.hexsha)  # a commit it has: no network at all
+
+
 # -- 6. owners and reviewers: only GitHub user, team or email syntax reaches CODEOWNERS ----------------
 
 
