@@ -188,8 +188,9 @@ def deploy_all(run: UpRun) -> list[Outcome]:
 
 
 def deploy_env(run: UpRun, env: str, failed: frozenset[str]) -> Outcome:
-    """One stack (in a worker thread): skipped when the env it promotes from failed in an earlier wave
-    (`failed`), or when a newer commit's run deploys it; else updated. Says nothing itself."""
+    """One stack, in a worker thread: skipped when the env it promotes from failed in an earlier wave
+    (`failed`), or when a newer commit's run deploys it; else updated. Its outcome is returned, not
+    said: deploy_all says it (live progress lines aside)."""
     upstream = run.upstream[env]
     if upstream in failed:
         return Outcome(env=env, ok=False, skipped=f"{upstream}, which {env} promotes from, failed")
