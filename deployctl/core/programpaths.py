@@ -16,7 +16,8 @@ PROGRAM_MODULES: tuple[str, ...] = (
     *(f"deployctl/core/{name}.py" for name in (
         "__init__", "catalog", "envconfig", "health", "model", "order", "outcomes", "owners", "safegit", "snapshot",
         "tree", "updatemessage", "violations", "yamlfile")),
-    *(f"deployctl/adapters/{name}.py" for name in ("__init__", "apprepos", "commitgraph", "gitaccess", "switchback")),
+    *(f"deployctl/adapters/{name}.py" for name in (
+        "__init__", "apprepos", "commitgraph", "gitaccess", "gitrepo", "switchback")),
 )
 """The deployctl modules the program imports (directly or through another of them)."""
 
