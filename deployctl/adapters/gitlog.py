@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import threading
+from collections import deque
 from typing import TYPE_CHECKING
 
 from deployctl.adapters.gitrepo import run_git
@@ -17,8 +18,9 @@ if TYPE_CHECKING:
 
 def deploy_history(repo: Repo, ref: str) -> list[HistoryEntry]:
     """Every deploy along the branch: one `git log --raw`, and one `git cat-file --batch` that reads
-    each blob the log names once, fed while the log still streams; each blob's deploy line is parsed
-    as it arrives, so git and Python work side by side and little is left once git is done."""
+    each blob the log names once, fed while the log still streams. Each blob's deploy line is parsed
+    as it arrives, and each batch of commits becomes entries once cat-file has answered for it, so
+    git and Python work side by side and little is left once git is done."""
     from deployctl.core.history import COMMIT_MARK, LOG_FORMAT, RawCommit, blobs_needed, parse_log, raw_changes
 
     cwd = str(repo.working_tree_dir or repo.git_dir)
@@ -37,17 +39,26 @@ def deploy_history(repo: Repo, ref: str) -> list[HistoryEntry]:
                threading.Thread(target=lambda: errors.append(log_err.read()))]
     for reader in readers:
         reader.start()
-    commits: list[RawCommit] = []
+    entries: list[HistoryEntry] = []
+    waiting: deque[tuple[list[RawCommit], str | None]] = deque()  # a batch, and the last blob asked by then
     asked: set[str] = set()
+    last: list[str] = []
     mark, pending = COMMIT_MARK.encode(), b""
 
     def take(complete: bytes) -> None:
         batch = raw_changes(complete.decode("utf-8", "surrogateescape"))
-        commits.extend(batch)
         if new := sorted(blobs_needed(batch) - asked):
             asked.update(new)
+            last[:] = new[-1:]
             cat_in.write(("\n".join(new) + "\n").encode())
             cat_in.flush()
+        waiting.append((batch, last[0] if last else None))
+        settle(final=False)
+
+    def settle(final: bool) -> None:
+        """Entries of each batch whose blobs cat-file has answered (it answers in the order asked)."""
+        while waiting and (final or waiting[0][1] is None or waiting[0][1] in lines):
+            entries.extend(parse_log(waiting.popleft()[0], lines))
 
     try:
         for data in iter(lambda: os.read(log_out.fileno(), 1 << 16), b""):  # what the pipe holds, as it comes
@@ -71,7 +82,8 @@ def deploy_history(repo: Repo, ref: str) -> list[HistoryEntry]:
         raise git.GitCommandError(args, log.returncode, b"".join(errors).removesuffix(b"\n"), b"")
     if cat.returncode != 0:
         raise subprocess.CalledProcessError(cat.returncode, cat.args)
-    return parse_log(commits, lines)
+    settle(final=True)
+    return entries
 
 
 def _read_deploy_lines(fd: int, lines: dict[str, tuple[str | None, str]]) -> None:
