@@ -201,6 +201,9 @@ def preview(
       deployctl preview --base origin/main
       deployctl preview --base "$BASE_SHA" --post
     """
+    from deployctl.adapters.pulumicli import start_version
+
+    start_version()  # the CLI's first start (~0.3 s) overlaps the imports and the safeguards below
     from deployctl.commands.preview import build_preview, post_comment, pull_request_base
     from deployctl.report.render import render_comment
 

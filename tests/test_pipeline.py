@@ -13,7 +13,8 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from deployctl.adapters.engine import engine_env, find_pulumi
+from deployctl.adapters.engine import engine_env
+from deployctl.adapters.pulumicli import find_pulumi
 from tests.builders import FIXTURES
 from tests.engine_world import World, build_world, merge
 
