@@ -6,8 +6,8 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime
 
-from deployctl.adapters.apprepos import CommitInfo
 from deployctl.core.changes import Op
+from deployctl.core.commitinfo import CommitInfo
 from deployctl.core.model import Tag
 from deployctl.core.outcomes import outcome_from_events
 from deployctl.core.plan import PlanChange

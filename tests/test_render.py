@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from deployctl.adapters.apprepos import CommitInfo
 from deployctl.core.changes import Op
+from deployctl.core.commitinfo import CommitInfo
 from deployctl.core.outcomes import SECRET_SIG, Outcome, ResourceChange, outcome_from_events
 from deployctl.core.plan import PlanChange
 from deployctl.core.violations import Severity, Violation
