@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from deployctl.core import rules
+from deployctl.core.authoring import group_still_needed
 from deployctl.core.changes import file_changes
 from deployctl.core.rules import change
 from deployctl.core.rules.registry import RULES, Family
@@ -199,3 +200,20 @@ def test_the_commit_rules_need_the_new_commit_resolved(commits: FakeCommits) -> 
     assert unresolved.new_full is None
     for rule in (change.not_on_release_branch, change.backward_deploy, change.promotion_order):
         assert fired(rule, unresolved) is None
+
+
+def test_group_incomplete_and_the_bump_note_are_one_judgement(commits: FakeCommits) -> None:
+    apps = {"api": {"kind": "local", "repo": REPO, "group": "core"},
+            "worker": {"kind": "local", "repo": REPO, "group": "core"}, "web": {"kind": "local", "repo": REPO}}
+    files = {"staging/api": f"{sha(2)}\n", "staging/worker": f"{sha(2)}\n", "staging/web": f"{sha(2)}\n"}
+    base = snapshot(apps, {"staging": {}}, files)
+    half = snapshot(apps, {"staging": {}}, {**files, "staging/api": f"{sha(3)}\n{sha(2)}\n"})
+    whole = snapshot(apps, {"staging": {}}, {**files, "staging/api": f"{sha(3)}\n{sha(2)}\n",
+                                             "staging/worker": f"{sha(3)}\n{sha(2)}\n"})
+    [v] = [v for v in rules.check(half, commits, base, NOW) if v.rule == "group-incomplete"]
+    assert v.app == "api" and "deploys/staging/worker" in v.message
+    assert group_still_needed(base, half, "staging", "api") == ("core", ["worker"])
+    assert "group-incomplete" not in {v.rule for v in rules.check(whole, commits, base, NOW)}
+    assert group_still_needed(base, whole, "staging", "api") == ("core", [])
+    assert group_still_needed(base, half, "staging", "web") == (None, [])
+    assert group_still_needed(base, half, "staging", "worker") == ("core", [])  # not written by this PR
