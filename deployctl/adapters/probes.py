@@ -70,7 +70,8 @@ def _invoke(target: HealthTarget, health: HealthSettings) -> dict[str, Any]:
     """The alias invoked with the payload; its answer with the `Payload` stream read into bytes."""
     answer = dict(_boto("lambda", health).invoke(FunctionName=target.function, Qualifier=target.alias,
                                                  Payload=json.dumps(health.payload or {}).encode()))
-    if hasattr(payload := answer.get("Payload"), "read"):
+    payload = answer.get("Payload")
+    if payload is not None and hasattr(payload, "read"):
         answer["Payload"] = payload.read()
     return answer
 
