@@ -260,7 +260,9 @@ def history(
 
     entries = with_approvals(run_history(repo, env, app_name, limit, with_engine=not no_engine))
     if as_json:
-        console.as_json([e.to_json() for e in entries])
+        from deployctl.core.history import history_json
+
+        console.json_text(history_json(entries, console.json_indent()))
         return
     from deployctl.report.tables import history_table
 

@@ -81,7 +81,31 @@ def as_json(data: object) -> None:
     control characters itself."""
     import json
 
-    _streams.out.write(json.dumps(data, indent=2 if _streams.out.isatty() else None, default=str) + "\n")
+    _streams.out.write(json.dumps(data, indent=json_indent(), default=str) + "\n")
+
+
+def json_indent() -> int | None:
+    """`as_json`'s indent, for commands that serialize their own JSON (a list of 10,000s of entries)."""
+    return 2 if _streams.out.isatty() else None
+
+
+def json_text(text: str) -> None:
+    """A JSON document serialized by the caller (see json_indent), made ASCII as `json.dumps` makes
+    it, so any stdout encoding can carry it."""
+    if not text.isascii():
+        text = _NON_ASCII.sub(_json_escape, text)  # outside strings JSON is ASCII: only strings change
+    _streams.out.write(text + "\n")
+
+
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+
+
+def _json_escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    code -= 0x10000
+    return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
 
 
 def error(text: str) -> None:

@@ -592,7 +592,8 @@ def test_a_repo_url_never_breaks_out_of_the_compare_link(repo: str):
 
 @pytest.mark.parametrize("text", HOSTILE_TEXT.values(), ids=HOSTILE_TEXT.keys())
 def test_defect8_deploy_comment_and_author_are_escaped_on_the_status_page(tmp_path: Path, text: str):
-    from deployctl.adapters.gitaccess import commit_snapshot, deploy_history, first_parent_order
+    from deployctl.adapters.gitaccess import commit_snapshot
+    from deployctl.adapters.gitlog import deploy_history, first_parent_order
     from deployctl.core.history import join
     from deployctl.report.status import build_status, render_html
 

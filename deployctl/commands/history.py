@@ -7,17 +7,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from deployctl import console
-from deployctl.adapters.gitaccess import (
-    deploy_history,
-    first_parent_order,
-    open_git,
-    worktree_snapshot,
-)
+from deployctl.adapters.gitlog import deploy_history, first_parent_order
+from deployctl.adapters.gitrepo import open_git
 from deployctl.core.violations import CannotJudge
 
 if TYPE_CHECKING:
     from deployctl.core.history import HistoryEntry
-from deployctl.commands.load import _engine
 
 
 def run_history(root: Path, env: str | None, app: str | None, limit: int | None,
@@ -30,7 +25,10 @@ def run_history(root: Path, env: str | None, app: str | None, limit: int | None,
         entries = deploy_history(repo, ref)
     envs = sorted({e.env for e in entries if env is None or e.env == env})
     updates: dict[str, list] = {}
-    if with_engine and envs:
+    if with_engine and envs:  # the snapshot and the engine load only here: --no-engine reads git alone
+        from deployctl.adapters.gitaccess import worktree_snapshot
+        from deployctl.commands.load import _engine
+
         head = worktree_snapshot(root)
         engine = _engine(root)
         for name in console.track([e for e in envs if e in head.stacks], "reading stack histories"):
