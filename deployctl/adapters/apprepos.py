@@ -22,9 +22,8 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict
-
 from deployctl.adapters.commitgraph import CommitGraph, GraphFile
+from deployctl.core.commitinfo import CommitInfo
 from deployctl.core.safegit import (
     git_timeout,
     https_unanswered,
@@ -40,16 +39,6 @@ GRAPH_AFTER = 4
 """Ancestry questions per repository answered one git process each before the graph is loaded."""
 _HEX_RE = re.compile(r"^[0-9a-f]{4,64}$")
 GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "", "SSH_ASKPASS": "", "LC_ALL": "C"}
-
-
-class CommitInfo(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    sha: str
-    author: str
-    email: str
-    time: datetime
-    subject: str
 
 
 def default_cache_dir() -> Path:
