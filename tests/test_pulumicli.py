@@ -3,6 +3,7 @@ stand-in `pulumi` script counts its runs; a missing or failing one is a CannotJu
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 from pathlib import Path
@@ -78,3 +79,37 @@ def test_preview_without_a_cli_exits_2_with_the_reason_from_the_preview_thread(t
     assert code == ExitStatus.CANNOT_JUDGE, out + err
     assert "cannot run" in err and "nowhere" in err
     assert "Traceback" not in err
+
+
+def forget(pulumi: Path) -> None:
+    """A new process: nothing known in memory (the cache folder stays)."""
+    pulumicli._KNOWN.pop(pulumi, None)
+
+
+def test_the_version_is_kept_in_the_cache_for_exactly_this_binary(tmp_path: Path):
+    pulumi = stand_in(tmp_path, "echo v3.274.1")
+    assert pulumicli.version_of(pulumi) == "v3.274.1"
+    forget(pulumi)
+    assert pulumicli.version_of(pulumi) == "v3.274.1"  # from the cache folder
+    assert runs(tmp_path) == ["version"]
+    forget(pulumi)
+    stand_in(tmp_path, "echo v3.275.0")  # a new build: other size, other mtime
+    os.utime(pulumi, ns=(1, 1))
+    assert pulumicli.version_of(pulumi) == "v3.275.0"
+    assert runs(tmp_path) == ["version", "version"]
+
+
+def test_a_garbled_or_unwritable_cache_only_costs_a_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    pulumi = stand_in(tmp_path, "echo v3.274.1")
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("DEPLOYCTL_CACHE", str(cache))
+    cache.mkdir()
+    (cache / pulumicli.VERSIONS_FILE).write_text('["not", "a", "mapping"]')
+    assert pulumicli.version_of(pulumi) == "v3.274.1"
+    forget(pulumi)
+    (cache / pulumicli.VERSIONS_FILE).write_text(json.dumps({pulumicli._identity(pulumi): "$(rm -rf /)"}))
+    assert pulumicli.version_of(pulumi) == "v3.274.1"  # not a version: asked again
+    forget(pulumi)
+    monkeypatch.setenv("DEPLOYCTL_CACHE", "/proc/no-such-dir")
+    assert pulumicli.version_of(pulumi) == "v3.274.1"
+    assert runs(tmp_path) == ["version"] * 3

@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+from deployctl.adapters.cachedir import cache_root
 from deployctl.adapters.commitgraph import CommitGraph, GraphFile
 from deployctl.core.commitinfo import CommitInfo
 from deployctl.core.safegit import (
@@ -42,10 +43,7 @@ GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "", "SSH_ASKPASS": "", "LC
 
 
 def default_cache_dir() -> Path:
-    base = os.environ.get("DEPLOYCTL_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "deploy-by-code"
-    )
-    return Path(base) / "repos"
+    return cache_root() / "repos"
 
 
 def is_url(spec: str) -> bool:
