@@ -66,7 +66,8 @@ def one_line_change(root: Path, env: str, app: str, repos: AppRepos) -> None:
 
 
 def pulumi_env(root: Path) -> dict[str, str]:
-    from deployctl.adapters.engine import engine_env, find_pulumi
+    from deployctl.adapters.engine import engine_env
+    from deployctl.adapters.pulumicli import find_pulumi
 
     env = bench_env()
     return {**env, **engine_env(root, find_pulumi())}
@@ -74,7 +75,7 @@ def pulumi_env(root: Path) -> dict[str, str]:
 
 def run(opts: Options) -> list[Figure]:
     """The module interface of bench.__main__: every figure of this module."""
-    from deployctl.adapters.engine import find_pulumi
+    from deployctl.adapters.pulumicli import find_pulumi
 
     s = QUICK if opts.quick else FULL
     repos = app_repos(s.app_commits, s.app_repos, log)

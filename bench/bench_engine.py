@@ -126,9 +126,11 @@ def merge_repo(envs: int, apps: int, repos: AppRepos) -> DeployRepo:
 
 def with_venv(root: Path) -> Path:
     """Pulumi.yaml names `virtualenv: .venv`: link this project's venv (git-ignored), as the tests do."""
-    link = root / ".venv"
+    link, target = root / ".venv", PROJECT_ROOT / ".venv"
+    if link.is_symlink() and link.readlink() != target:  # cached by another checkout (maybe gone since)
+        link.unlink()
     if not link.exists():
-        link.symlink_to(PROJECT_ROOT / ".venv")
+        link.symlink_to(target)
     return root
 
 

@@ -2,7 +2,8 @@
 the engine never deploys what depends on the app (its dependents depend on this resource).
 
 Created or updated (so run) only when the app's commit or its health settings change; deleting it
-does nothing. The check itself lives in deployctl/core/health.py.
+does nothing. The check's settings and verdicts live in deployctl/core/health.py, its probes in
+deployctl/adapters/probes.py, and what it says back to deployctl in deployctl/core/healthmessage.py.
 """
 
 from __future__ import annotations
@@ -15,19 +16,20 @@ from pulumi.dynamic import CreateResult, DiffResult, ResourceProvider, UpdateRes
 
 from components.base import AppComponent
 from components.spec import AppSpec
+from deployctl.adapters.probes import run_health, say_progress
 from deployctl.core.catalog import Kind
+from deployctl.core.health import HealthSettings, HealthTarget
+from deployctl.core.healthmessage import failed_line, failure_line
 
 _RUN_ON = ("commit", "health", "target")
 
 
 def _run(props: dict[str, Any]) -> dict[str, Any]:
-    from deployctl.core.health import HealthSettings, HealthTarget, failure_line, run_health, say_progress
-
     target = HealthTarget.model_validate(props["target"])
     result = run_health(target, HealthSettings.model_validate(props["health"]))
     if not result.ok:
         line = failure_line(target, result)
-        say_progress("FAILED " + line)
+        say_progress(failed_line(line))
         raise RuntimeError(line)
     return {**props, "tries": result.tries, "detail": result.detail}
 

@@ -1,6 +1,7 @@
 """Output for people and machines: results on stdout, errors and progress on stderr.
 
-In a terminal, rich colours and progress bars; in CI or a pipe, plain lines that read well in a log.
+In a terminal, rich colours and progress bars; in CI or a pipe, plain lines that read well in a log,
+written without rich (not even imported: a command's start-up pays for what it uses).
 The streams are the process's own unless `use` injects others (the CLI tests run in process so).
 """
 
@@ -12,11 +13,12 @@ import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TextIO, TypeVar
-
-from rich.console import Console
+from typing import TYPE_CHECKING, TextIO, TypeVar
 
 from deployctl.core.violations import Severity, Violation
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 T = TypeVar("T")
 
@@ -27,12 +29,16 @@ class Streams:
 
     stdout: TextIO | None = None
     stderr: TextIO | None = None
-    rich_out: Console = field(init=False)
-    rich_err: Console = field(init=False)
+    _rich: dict[bool, Console] = field(default_factory=dict, init=False)
 
-    def __post_init__(self) -> None:
-        self.rich_out = Console(file=self.stdout, highlight=False, soft_wrap=True)  # styled results in a terminal
-        self.rich_err = Console(file=self.stderr, stderr=True, highlight=False, soft_wrap=True)
+    def rich(self, err: bool) -> Console:
+        """The rich console of stderr (err) or stdout, made on first use: only in a terminal."""
+        if err not in self._rich:
+            from rich.console import Console
+
+            self._rich[err] = Console(file=self.stderr if err else self.stdout, stderr=err, highlight=False,
+                                      soft_wrap=True)
+        return self._rich[err]
 
     @property
     def out(self) -> TextIO:
@@ -81,33 +87,63 @@ def as_json(data: object) -> None:
     control characters itself."""
     import json
 
-    _streams.out.write(json.dumps(data, indent=2 if _streams.out.isatty() else None, default=str) + "\n")
+    _streams.out.write(json.dumps(data, indent=json_indent(), default=str) + "\n")
+
+
+def json_indent() -> int | None:
+    """`as_json`'s indent, for commands that serialize their own JSON (a list of 10,000s of entries)."""
+    return 2 if _streams.out.isatty() else None
+
+
+def json_text(text: str) -> None:
+    """A JSON document serialized by the caller (see json_indent), made ASCII as `json.dumps` makes
+    it, so any stdout encoding can carry it."""
+    if not text.isascii():
+        text = _NON_ASCII.sub(_json_escape, text)  # outside strings JSON is ASCII: only strings change
+    _streams.out.write(text + "\n")
+
+
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+
+
+def _json_escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    code -= 0x10000
+    return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
+
+
+def _line(text: str, err: bool, style: str) -> None:
+    """One line: styled by rich in a terminal, plain elsewhere."""
+    if interactive():
+        _streams.rich(err).print(text, markup=False, style=style)
+    else:
+        (_streams.err if err else _streams.out).write(text + "\n")
 
 
 def error(text: str) -> None:
-    _streams.rich_err.print(f"deployctl: {inert(text)}", markup=False, style="bold red" if interactive() else None)
+    _line(f"deployctl: {inert(text)}", err=True, style="bold red")
 
 
 def info(text: str) -> None:
-    _streams.rich_err.print(inert(text), markup=False, style="dim" if interactive() else None)
+    _line(inert(text), err=True, style="dim")
 
 
 def progress(text: str, failed: bool = False) -> None:
     """A live step line (a resource being deployed) on stderr: coloured in a terminal, plain in CI."""
-    style = ("bold red" if failed else "cyan") if interactive() else None
-    _streams.rich_err.print(inert(text), markup=False, style=style)
+    _line(inert(text), err=True, style="bold red" if failed else "cyan")
 
 
 def violation(v: Violation, err: bool = False) -> None:
-    style = ("bold red" if v.severity is Severity.ERROR else "yellow") if interactive() else None
-    (_streams.rich_err if err else _streams.rich_out).print(inert(v.format()), markup=False, style=style)
+    _line(inert(v.format()), err=err, style="bold red" if v.severity is Severity.ERROR else "yellow")
 
 
 @contextmanager
 def step(label: str) -> Iterator[None]:
     """A long step: a spinner line in a terminal, a start line in CI."""
     if interactive():
-        with _streams.rich_err.status(label):
+        with _streams.rich(err=True).status(label):
             yield
     else:
         info(f"{label} ...")
@@ -122,7 +158,7 @@ def track(items: Iterable[T], label: str, total: int | None = None) -> Iterator[
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                      TimeElapsedColumn(), console=_streams.rich_err, transient=True) as progress:
+                      TimeElapsedColumn(), console=_streams.rich(err=True), transient=True) as progress:
             task = progress.add_task(label, total=total)
             for item in items:
                 yield item

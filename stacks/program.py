@@ -39,8 +39,9 @@ def portable_path(root: Path, path: str) -> str:
         return str(resolved)
 
 
-def app_specs(root: Path, env: str, settings: EnvSettings) -> list[AppSpec]:
-    """The env's apps in dependency order, or fail before a single resource is registered."""
+def app_specs(root: Path, env: str, settings: EnvSettings) -> tuple[list[AppSpec], set[str]]:
+    """The env's apps in dependency order, and those pinned by a switch-back (DEPLOYCTL_PIN, read
+    here once; they get no health check); or fail before a single resource is registered."""
     snapshot = worktree_snapshot(root, envs={env})
     problems = errors(snapshot.all_violations())
     if env not in snapshot.tree.envs:
@@ -80,7 +81,7 @@ def app_specs(root: Path, env: str, settings: EnvSettings) -> list[AppSpec]:
                 secret_settings=secret_settings.get(name, ()) + secret_settings.get("*", ()),
             )
         )
-    return specs
+    return specs, set(pins)
 
 
 def program() -> None:
@@ -88,8 +89,7 @@ def program() -> None:
     settings = env_settings_from_pulumi(pulumi.Config(PROJECT))
     components: dict[str, AppComponent[Any]] = {}
     checks: dict[str, pulumi.Resource] = {}
-    specs = app_specs(Path.cwd(), env, settings)
-    pinned = pins_for(env)
+    specs, pinned = app_specs(Path.cwd(), env, settings)
     for spec in specs:  # dependency order: what an app depends on is already registered (and checked)
         after = [checks.get(d) or components[d] for d in spec.depends_on if d in components]
         components[spec.app] = make_component(spec, pulumi.ResourceOptions(depends_on=after))

@@ -25,9 +25,10 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from deployctl.adapters.apprepos import AppRepo as CachedRepo
-from deployctl.adapters.apprepos import AppRepos, CommitInfo, display_url, repo_url
+from deployctl.adapters.apprepos import AppRepos, display_url, repo_url
 from deployctl.adapters.github import ACTIONS_BOT, PREVIEW_MARKER, GitHub
 from deployctl.adapters.notify import DeployNotice, slack_payload
+from deployctl.core.commitinfo import CommitInfo
 from deployctl.core.envconfig import EnvSettings, parse_stack_config, resolve_deploy_root
 from deployctl.core.outcomes import Outcome
 from deployctl.core.plan import PlanChange
@@ -635,7 +636,8 @@ def test_a_repo_url_never_breaks_out_of_the_compare_link(repo: str):
 
 @pytest.mark.parametrize("text", HOSTILE_TEXT.values(), ids=HOSTILE_TEXT.keys())
 def test_defect8_deploy_comment_and_author_are_escaped_on_the_status_page(tmp_path: Path, text: str):
-    from deployctl.adapters.gitaccess import commit_snapshot, deploy_history, first_parent_order
+    from deployctl.adapters.gitaccess import commit_snapshot
+    from deployctl.adapters.gitlog import deploy_history, first_parent_order
     from deployctl.core.history import join
     from deployctl.report.status import build_status, render_html
 

@@ -4,6 +4,8 @@ installed entry point is proven here, in a subprocess, for each ExitStatus."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
 from pathlib import Path
 
@@ -33,6 +35,24 @@ def test_the_installed_entry_point_exits_with_each_status_and_never_a_traceback(
     code, _, err = run_entry_point(sc.root, "check", "--no-such-option")
     assert code == ExitStatus.CANNOT_JUDGE and "No such option" in err
     assert "Traceback" not in err
+
+
+def test_the_entry_point_flushes_a_long_output_before_it_ends(tmp_path: Path):
+    """main() ends the process without Python's teardown once the output is flushed: a JSON document
+    far larger than a pipe's buffer arrives whole, and the exit status is the command's."""
+    sc = build(tmp_path)
+    for i in range(150):
+        sc.deploy.deploy("staging", "api", sc.commits["c3" if i % 2 else "c2"], f"deploy {i} " + "x" * 400)
+        sc.deploy.commit(f"deploy {i} (#{i + 10})")
+    buffered = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # as a pipe is by default
+    code, out, err = run_entry_point(sc.root, "history", "--no-engine", "--json", env=buffered)
+    assert code == ExitStatus.OK, err
+    assert len(out) > 100_000  # a pipe holds 64 KiB
+    entries = json.loads(out)
+    assert len(entries) >= 150 and entries[0]["pr"] == 159
+    code, out, err = run_entry_point(sc.root, "history", "--no-engine", env=buffered)  # a line a write
+    assert code == ExitStatus.OK, err
+    assert len(out.splitlines()) == len(entries) + 1 and out.endswith("\n"), out[-300:]
 
 
 @pytest.mark.parametrize("name", COMMANDS)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from deployctl.adapters.engine import find_pulumi
+from deployctl.adapters.pulumicli import find_pulumi
 from deployctl.commands.doctor import PULUMI_VERSION, check_plugins
 from tests.awsserver import AwsServer
 from tests.awsserver import free_port as closed_port

@@ -6,15 +6,14 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime
 
-from deployctl.adapters.apprepos import CommitInfo
 from deployctl.core.changes import Op
+from deployctl.core.commitinfo import CommitInfo
 from deployctl.core.model import Tag
-from deployctl.core.outcomes import outcome_from_events
 from deployctl.core.plan import PlanChange
 from deployctl.core.violations import Severity, Violation
 from deployctl.report.render import CommitLog, PreviewReport, StackPreview, github_compare_url, render_comment
 from tests.builders import PROJECT_ROOT
-from tests.test_render import stream
+from tests.test_render import outcome_of, stream
 
 GOLDEN = PROJECT_ROOT / "tests" / "golden" / "pr-comment.md"
 OLD, NEW, HOTFIX = "1" * 40, "2" * 40, "3" * 40
@@ -28,12 +27,12 @@ def whole_report() -> PreviewReport:
                              CommitInfo(sha="4" * 40, author="Ali", email="a@x", time=when, subject="Faster <cache>")])
     staging = StackPreview(env="staging", changes=[PlanChange(env="staging", app="api", op=Op.UPDATE, old=OLD,
                                                               new=NEW, comment="ship")],
-                           logs={"api": log}, outcome=outcome_from_events("staging", stream("preview-update")))
+                           logs={"api": log}, outcome=outcome_of("staging", stream("preview-update")))
     production = StackPreview(
         env="production", protected=True,
         changes=[PlanChange(env="production", app="web", op=Op.UPDATE, old=OLD, new=HOTFIX,
                             comment="urgent [hotfix]", tags=(Tag.HOTFIX,))],
-        outcome=outcome_from_events("production", stream("preview-replace")))
+        outcome=outcome_of("production", stream("preview-replace")))
     violations = [
         Violation(rule="short-hash", severity=Severity.WARNING, file="deploys/staging/api", line=1, env="staging",
                   app="api", message="abbreviated commit; write it in full"),

@@ -7,9 +7,10 @@ import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from pytest_httpserver import HTTPServer
 
-from deployctl.adapters.gitaccess import deploy_history, first_parent_order
+from deployctl.adapters.gitlog import deploy_history, first_parent_order
 from deployctl.core.history import DeployResult, HistoryEntry, join, select
 from deployctl.core.outcomes import UpdateRecord
 from deployctl.report.tables import history_table
@@ -185,6 +186,32 @@ def test_entry_json_uses_from_key():
     e = HistoryEntry(merged=datetime(2026, 1, 1, tzinfo=UTC), env="a", app="b", from_="1" * 40, to=None,
                      commit="c" * 40, author="x")
     assert e.to_json()["from"] == "1" * 40
+
+
+@pytest.mark.parametrize("author", ["Dana", "Zoë 😀 \u2028", "bad \udcff bytes"])  # the last: invalid UTF-8 from git
+@pytest.mark.parametrize("indent", [None, 2])
+def test_history_json_is_the_document_of_each_entrys_json(author: str, indent: int | None):
+    """--json serializes every entry in one call; the document is the same as entry by entry, and
+    text git gave as invalid UTF-8 still serializes (escaped) rather than failing."""
+    from deployctl.core.history import history_json
+
+    entries = [HistoryEntry(merged=datetime(2026, 1, 1, tzinfo=UTC), env="a", app="b", from_="1" * 40,
+                            to="2" * 40, commit="c" * 40, author=author, comment=f"{author} (#3)", pr=3),
+               HistoryEntry(merged=datetime(2026, 1, 2, tzinfo=UTC), env="a", app="b", to=None, commit="d" * 40,
+                            author="x", deploy=DeployResult(result="skipped", superseded_by="e" * 40))]
+    assert json.loads(history_json(entries, indent)) == [e.to_json() for e in entries]
+
+
+def test_json_text_is_ascii_like_json_dumps():
+    import io
+
+    from deployctl import console
+
+    out, err = io.StringIO(), io.StringIO()
+    document = json.dumps({"a": "é 😀 \u2028 \x1b"}, ensure_ascii=False)
+    with console.use(out, err):
+        console.json_text(document)
+    assert out.getvalue() == json.dumps({"a": "é 😀 \u2028 \x1b"}) + "\n"
 
 
 def test_an_update_ran_from_pulumis_git_head_else_the_merge_its_message_names():

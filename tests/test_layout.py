@@ -13,7 +13,7 @@ from tests.builders import PROJECT_ROOT
 ALLOWED = {
     "deployctl.core": ("deployctl.core",),
     "deployctl.adapters": ("deployctl.core", "deployctl.adapters", "deployctl.console"),
-    "deployctl.report": ("deployctl.core", "deployctl.adapters", "deployctl.report"),
+    "deployctl.report": ("deployctl.core", "deployctl.report"),
     "deployctl.commands": ("deployctl.core", "deployctl.adapters", "deployctl.report", "deployctl.commands",
                            "deployctl.console"),
     "stacks": ("deployctl.core", "deployctl.adapters", "components", "stacks"),

@@ -534,7 +534,8 @@ def assert_page_equals_json(page: _Figures, report: dict) -> None:
 
 def test_status_page_charts_the_four_keys_in_headless_chromium(tmp_path: Path):
     from deployctl.adapters.apprepos import AppRepos
-    from deployctl.adapters.gitaccess import commit_snapshot, deploy_history, first_parent_order
+    from deployctl.adapters.gitaccess import commit_snapshot
+    from deployctl.adapters.gitlog import deploy_history, first_parent_order
     from deployctl.commands.metrics import status_metrics
     from deployctl.core.history import join
     from deployctl.core.outcomes import UpdateRecord

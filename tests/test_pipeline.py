@@ -13,7 +13,8 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from deployctl.adapters.engine import engine_env, find_pulumi
+from deployctl.adapters.engine import engine_env
+from deployctl.adapters.pulumicli import find_pulumi
 from tests.builders import FIXTURES
 from tests.engine_world import World, build_world, merge
 
@@ -202,3 +203,19 @@ def test_two_concurrent_ups_on_one_stack_keep_the_state_intact(world: World):
     assert again.ok, again.error
     assert set(again.counts) == {"same"}
     assert world.current("staging", "api") == world.shas["api"][1]
+
+
+def test_a_new_env_is_previewed_though_its_stack_was_never_created(tmp_path: Path):
+    """The preview names its stack without selecting it (one CLI start fewer); a stack never created
+    is created then, as before, and previewed."""
+    w = build_world(tmp_path, production=False)
+    w.deploy.deploy("staging", "api", w.shas["api"][1], "second api")
+    comment = tmp_path / "comment.md"
+    code, _, err = w.cli("preview", "--base", "main", "--comment-file", str(comment))
+    assert code == 0, err
+    assert "to create" in comment.read_text()
+    pulumi = find_pulumi()
+    assert pulumi is not None
+    stacks = subprocess.run([str(pulumi), "stack", "ls", "--json"], cwd=w.root, check=True, capture_output=True,
+                            text=True, env={**os.environ, **engine_env(w.root, pulumi)}).stdout
+    assert [s["name"] for s in json.loads(stacks)] == ["staging"]

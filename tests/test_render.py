@@ -6,9 +6,16 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from deployctl.adapters.apprepos import CommitInfo
 from deployctl.core.changes import Op
-from deployctl.core.outcomes import SECRET_SIG, Outcome, ResourceChange, outcome_from_events
+from deployctl.core.commitinfo import CommitInfo
+from deployctl.core.outcomes import (
+    SECRET_SIG,
+    Outcome,
+    ResourceChange,
+    changes_from_events,
+    failed_outcome,
+    warnings_from_events,
+)
 from deployctl.core.plan import PlanChange
 from deployctl.core.violations import Severity, Violation
 from deployctl.report.render import MARKER, CommitLog, PreviewReport, StackPreview, github_compare_url, render_comment
@@ -22,6 +29,21 @@ def stream(name: str) -> list[dict]:
     return [json.loads(line) for line in (EVENTS / f"{name}.jsonl").read_text().splitlines() if line.strip()]
 
 
+def outcome_of(env: str, events: list[dict]) -> Outcome:
+    """The Outcome deployctl builds from a run's events, by the production path: a failed run through
+    failed_outcome (adapters/engine.py, on the engine's error), a passed one with the summary's counts
+    (what the Automation API returns) and the changes; then the warnings (commands/preview.py)."""
+    failed = any(e.get("resOpFailedEvent") or (e.get("diagnosticEvent") or {}).get("severity") == "error"
+                 for e in events)
+    if failed:
+        outcome = failed_outcome(env, events, "")
+    else:
+        [summary] = [e["summaryEvent"] for e in events if "summaryEvent" in e]
+        outcome = Outcome(env=env, ok=True, counts={k: int(v) for k, v in summary["resourceChanges"].items()},
+                          changes=tuple(changes_from_events(events)))
+    return outcome.model_copy(update={"warnings": warnings_from_events(events)})
+
+
 def report(outcome: Outcome | None, violations: list[Violation] | None = None, **stack) -> PreviewReport:
     change = PlanChange(env="production", app="api", op=Op.UPDATE, old=OLD, new=NEW, comment="ship")
     log = CommitLog(count=2, author="Dana", compare_url=github_compare_url("git@github.com:acme/api.git", OLD, NEW),
@@ -32,7 +54,7 @@ def report(outcome: Outcome | None, violations: list[Violation] | None = None, *
 
 
 def test_update_stream_counts_and_each_changed_value():
-    outcome = outcome_from_events("production", stream("preview-update"))
+    outcome = outcome_of("production", stream("preview-update"))
     assert outcome.ok and outcome.counts == {"same": 4, "update": 1}
     [step] = [c for c in outcome.changes if c.op == "update"]
     assert {p.path: (p.old, p.new) for p in step.properties} == {
@@ -50,7 +72,7 @@ def test_update_stream_counts_and_each_changed_value():
 
 
 def test_the_header_names_the_pushed_head_or_says_working_tree():
-    outcome = outcome_from_events("production", stream("preview-update"))
+    outcome = outcome_of("production", stream("preview-update"))
     pushed = report(outcome).model_copy(update={"head": "c7a8b9d0e1f2" + "0" * 28,
                                                 "head_time": datetime(2026, 3, 2, 10, 14, tzinfo=UTC)})
     assert "→ head `c7a8b9d0e1f2` (pushed 2026-03-02 10:14 UTC)" in render_comment(pushed)
@@ -58,7 +80,7 @@ def test_the_header_names_the_pushed_head_or_says_working_tree():
 
 
 def test_replacement_is_called_out_above_the_fold_with_the_property_that_forces_it():
-    outcome = outcome_from_events("production", stream("preview-replace"))
+    outcome = outcome_of("production", stream("preview-replace"))
     assert {c.name: c.op for c in outcome.changes if "replace" in c.op} == {"api-release": "replace",
                                                                              "web-release": "replace"}
     body = render_comment(report(outcome))
@@ -69,7 +91,7 @@ def test_replacement_is_called_out_above_the_fold_with_the_property_that_forces_
 
 
 def test_failed_operation_fails_the_report():
-    outcome = outcome_from_events("production", stream("up-failed"))
+    outcome = outcome_of("production", stream("up-failed"))
     assert not outcome.ok
     assert "No such file or directory: '/proc/no-such-place" in (outcome.error or "")
     r = report(outcome)
@@ -83,7 +105,7 @@ def test_engine_warnings_reach_the_comment():
     events.insert(-1, {"sequence": 999, "diagnosticEvent": {
         "urn": "urn:pulumi:staging::deploys::deploys:apps:LocalApp$pulumi-python:dynamic:Resource::api-release",
         "message": "keep_releases is below 2: a rollback has nothing to go back to\n", "severity": "warning"}})
-    outcome = outcome_from_events("production", events)
+    outcome = outcome_of("production", events)
     assert outcome.warnings == ("api-release: keep_releases is below 2: a rollback has nothing to go back to",)
     body = render_comment(report(outcome))
     assert "**Pulumi warnings:**" in body
@@ -98,7 +120,7 @@ def test_secret_inputs_show_as_secret_and_values_cannot_break_the_table():
             meta["old"]["inputs"]["keep_releases"] = {SECRET_SIG: "1b47061264138c4ac30d75fd1eb44270",
                                                       "ciphertext": "[secret]"}
             meta["new"]["inputs"]["commit"] = "a|b`c\nd"
-    outcome = outcome_from_events("production", events)
+    outcome = outcome_of("production", events)
     [step] = [c for c in outcome.changes if c.op == "update"]
     assert {p.path: p.old for p in step.properties}["keep_releases"] == "[secret]"
     body = render_comment(report(outcome))
@@ -110,7 +132,7 @@ def test_safeguard_errors_come_first_and_cannot_be_missed():
     err = Violation(rule="promotion-order", severity=Severity.ERROR, file="deploys/production/api", line=1,
                     message="never ran in staging")
     warn = Violation(rule="short-hash", severity=Severity.WARNING, file="deploys/staging/web", line=1, message="x")
-    body = render_comment(report(outcome_from_events("production", stream("preview-update")), [warn, err]))
+    body = render_comment(report(outcome_of("production", stream("preview-update")), [warn, err]))
     assert "## ❌ deployctl preview: 1 safeguard error(s)" in body
     assert "> [!CAUTION]" in body
     assert body.index("promotion-order") < body.index("short-hash") < body.index("### production")

@@ -8,6 +8,10 @@ from datetime import UTC, datetime
 import pytest
 
 from deployctl.core import rules
+from deployctl.core.authoring import group_still_needed
+from deployctl.core.changes import file_changes
+from deployctl.core.rules import change
+from deployctl.core.rules.registry import RULES, Family
 from deployctl.core.violations import Severity
 from tests.fakes import FakeCommits, snapshot
 
@@ -99,3 +103,117 @@ def test_the_fake_is_a_commit_graph(commits: FakeCommits) -> None:
     assert commits.is_ancestor(REPO, sha(1), sha(4)) and not commits.is_ancestor(REPO, sha(4), sha(1))
     assert commits.on_branch(REPO, sha(2), "main") and not commits.on_branch(REPO, sha(5), "main")
     assert commits.resolve(REPO, sha(3)[:10]) == [sha(3)] and commits.resolve("elsewhere", "a") == []
+
+
+# -- the change family, one rule at a time (core/rules/change.py) ----------------------------------
+
+
+def change_facts(commits: FakeCommits, production: str | None, at: datetime = NOW,
+                 apps: dict | None = None) -> change.ChangeFacts:
+    """The change of a PR that writes `production` as production's whole deploy file (None: deletes it),
+    with the new commit resolved as the commit family resolves it."""
+    before = dict(BASE)
+    after = {k: v for k, v in before.items() if k != "production/api"}
+    if production is not None:
+        after["production/api"] = production
+    base, head = snapshot(APPS, ENVS, before), snapshot(apps or APPS, ENVS, after)
+    [c] = [c for c in file_changes(base, head) if c.path == "deploys/production/api"]
+    matches = commits.resolve(REPO, c.new) if c.new else []
+    return change.ChangeFacts(base=base, head=head, change=c, new_full=matches[0] if len(matches) == 1 else None,
+                              commits=commits, at=at)
+
+
+def fired(rule: change.ChangeRule, facts: change.ChangeFacts) -> str | None:
+    found = rule(facts)
+    assert found is None or found.rule == rule.__name__.replace("_", "-")  # each rule says only its own id
+    return found.severity.value if found else None
+
+
+def test_each_change_rule_is_a_registered_change_rule_named_after_its_id() -> None:
+    stated = {r.id for r in RULES.values() if r.family is Family.CHANGE} - {"group-incomplete"}  # group.py
+    assert [f.__name__.replace("_", "-") for f in change.CHANGE_RULES] == [
+        "app-removed", "freeze-window", "history-rewritten", "no-op", "not-on-release-branch", "backward-deploy",
+        "promotion-order"]
+    assert {f.__name__.replace("_", "-") for f in change.CHANGE_RULES} == stated
+
+
+def test_app_removed_warns_on_a_deleted_file_only(commits: FakeCommits) -> None:
+    removed = change_facts(commits, None)
+    assert fired(change.app_removed, removed) == "warning"
+    assert "will be destroyed in 'production'" in str(change.app_removed(removed))
+    assert fired(change.app_removed, change_facts(commits, f"{sha(3)}\n{sha(2)}\n")) is None
+    # a removal is judged by no rule that needs the new line
+    assert [v.rule for v in change.check_change(removed.base, removed.head, removed.change, None, commits, NOW)] == [
+        "app-removed"]
+
+
+def test_freeze_window_skips_a_no_op_and_a_hotfix(commits: FakeCommits) -> None:
+    in_freeze = datetime(2026, 12, 24, tzinfo=UTC)
+    assert fired(change.freeze_window, change_facts(commits, f"{sha(3)}\n{sha(2)}\n", at=in_freeze)) == "error"
+    assert fired(change.freeze_window, change_facts(commits, f"{sha(3)}\n{sha(2)}\n")) is None  # not frozen now
+    assert fired(change.freeze_window, change_facts(commits, f"{sha(3)} x [hotfix]\n{sha(2)}\n", at=in_freeze)) is None
+    assert fired(change.freeze_window, change_facts(commits, f"{sha(2)} again\n{sha(2)}\n", at=in_freeze)) is None
+    assert fired(change.freeze_window, change_facts(commits, None, at=in_freeze)) == "error"  # a removal deploys too
+
+
+def test_history_rewritten_on_an_edited_line_even_of_a_no_op(commits: FakeCommits) -> None:
+    assert fired(change.history_rewritten, change_facts(commits, f"{sha(3)}\n")) == "error"  # replaced, not prepended
+    assert fired(change.history_rewritten, change_facts(commits, f"{sha(2)} now with a comment\n")) == "error"
+    assert fired(change.history_rewritten, change_facts(commits, f"{sha(3)}\n{sha(2)}\n")) is None
+    unknown = {"other": APPS["api"]}  # the app left the catalog: unknown-app says why, not this rule
+    assert fired(change.history_rewritten, change_facts(commits, f"{sha(3)}\n", apps=unknown)) is None
+
+
+def test_no_op_warns_and_the_deploying_rules_skip_it(commits: FakeCommits) -> None:
+    noop = change_facts(commits, f"{sha(2)} again\n{sha(2)}\n", at=datetime(2026, 12, 24, tzinfo=UTC))
+    assert fired(change.no_op, noop) == "warning"
+    assert [v.rule for v in change.check_change(noop.base, noop.head, noop.change, noop.new_full, commits, noop.at)] \
+        == ["no-op"]
+    assert fired(change.no_op, change_facts(commits, f"{sha(3)}\n{sha(2)}\n")) is None
+
+
+def test_not_on_release_branch_and_its_hotfix_exception(commits: FakeCommits) -> None:
+    assert fired(change.not_on_release_branch, change_facts(commits, f"{sha(5)} old\n{sha(2)}\n")) == "error"
+    assert fired(change.not_on_release_branch, change_facts(commits, f"{sha(6)} x [hotfix]\n{sha(2)}\n")) is None
+    off = change.not_on_release_branch(change_facts(commits, f"{sha(5)} x [hotfix]\n{sha(2)}\n"))
+    assert off is not None and "is not a descendant of" in off.message
+    assert fired(change.not_on_release_branch, change_facts(commits, f"{sha(3)}\n{sha(2)}\n")) is None
+
+
+def test_backward_deploy_older_or_diverged_unless_rollback(commits: FakeCommits) -> None:
+    older = change.backward_deploy(change_facts(commits, f"{sha(1)} back\n{sha(2)}\n"))
+    assert older is not None and older.rule == "backward-deploy" and "is older than" in older.message
+    diverged = change.backward_deploy(change_facts(commits, f"{sha(5)} x [hotfix]\n{sha(2)}\n"))
+    assert diverged is not None and "have diverged" in diverged.message
+    assert fired(change.backward_deploy, change_facts(commits, f"{sha(1)} back [rollback]\n{sha(2)}\n")) is None
+    assert fired(change.backward_deploy, change_facts(commits, f"{sha(3)}\n{sha(2)}\n")) is None
+
+
+def test_promotion_order_reads_the_upstream_file_at_the_base(commits: FakeCommits) -> None:
+    assert fired(change.promotion_order, change_facts(commits, f"{sha(4)} skip\n{sha(2)}\n")) == "error"
+    assert fired(change.promotion_order, change_facts(commits, f"{sha(3)} promote\n{sha(2)}\n")) is None
+    assert fired(change.promotion_order, change_facts(commits, f"{sha(4)} x [hotfix]\n{sha(2)}\n")) is None
+
+
+def test_the_commit_rules_need_the_new_commit_resolved(commits: FakeCommits) -> None:
+    unresolved = change_facts(commits, f"{'b' * 40} typo\n{sha(2)}\n")  # commit-not-found says why
+    assert unresolved.new_full is None
+    for rule in (change.not_on_release_branch, change.backward_deploy, change.promotion_order):
+        assert fired(rule, unresolved) is None
+
+
+def test_group_incomplete_and_the_bump_note_are_one_judgement(commits: FakeCommits) -> None:
+    apps = {"api": {"kind": "local", "repo": REPO, "group": "core"},
+            "worker": {"kind": "local", "repo": REPO, "group": "core"}, "web": {"kind": "local", "repo": REPO}}
+    files = {"staging/api": f"{sha(2)}\n", "staging/worker": f"{sha(2)}\n", "staging/web": f"{sha(2)}\n"}
+    base = snapshot(apps, {"staging": {}}, files)
+    half = snapshot(apps, {"staging": {}}, {**files, "staging/api": f"{sha(3)}\n{sha(2)}\n"})
+    whole = snapshot(apps, {"staging": {}}, {**files, "staging/api": f"{sha(3)}\n{sha(2)}\n",
+                                             "staging/worker": f"{sha(3)}\n{sha(2)}\n"})
+    [v] = [v for v in rules.check(half, commits, base, NOW) if v.rule == "group-incomplete"]
+    assert v.app == "api" and "deploys/staging/worker" in v.message
+    assert group_still_needed(base, half, "staging", "api") == ("core", ["worker"])
+    assert "group-incomplete" not in {v.rule for v in rules.check(whole, commits, base, NOW)}
+    assert group_still_needed(base, whole, "staging", "api") == ("core", [])
+    assert group_still_needed(base, half, "staging", "web") == (None, [])
+    assert group_still_needed(base, half, "staging", "worker") == ("core", [])  # not written by this PR

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from deployctl.adapters.apprepos import AppRepos, repo_lookups
-from deployctl.adapters.gitaccess import commit_snapshot, deploy_history, first_parent_order
+from deployctl.adapters.gitaccess import commit_snapshot
+from deployctl.adapters.gitlog import deploy_history, first_parent_order
 from deployctl.core.history import DeployResult, HistoryEntry, join
 from deployctl.core.outcomes import UpdateRecord
 from deployctl.core.snapshot import Snapshot

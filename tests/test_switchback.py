@@ -37,10 +37,10 @@ from deployctl.core.health import (
     TryResult,
     ecs_verdict,
     lambda_verdict,
-    progress_of,
     run_tries,
     status_verdict,
 )
+from deployctl.core.healthmessage import progress_of
 from deployctl.core.history import HistoryEntry, join
 from deployctl.core.outcomes import UpdateRecord
 from deployctl.core.updatemessage import switch_marks, switched_message
@@ -87,7 +87,7 @@ def test_verdicts_on_each_answer():
     assert not ecs_verdict({"services": [], "failures": [{"reason": "MISSING"}]}, "api").ok
     assert lambda_verdict({"StatusCode": 200}).ok
     bad = lambda_verdict({"StatusCode": 200, "FunctionError": "Unhandled",
-                          "Payload": io.BytesIO(b'{"errorMessage": "boom"}')})
+                          "Payload": b'{"errorMessage": "boom"}'})
     assert not bad.ok and "boom" in bad.detail
 
 
@@ -205,7 +205,8 @@ def test_no_health_settings_no_check():
 
 
 def test_local_runner_command_and_url(tmp_path, httpserver):
-    from deployctl.core.health import HealthTarget, check_once
+    from deployctl.adapters.probes import check_once
+    from deployctl.core.health import HealthTarget
 
     (tmp_path / "ready").write_text("")
     target = HealthTarget(env="staging", app="api", kind="local", commit=C1, workdir=str(tmp_path))
@@ -220,8 +221,27 @@ def test_local_runner_command_and_url(tmp_path, httpserver):
     assert not refused.ok and refused.detail == "GET http://127.0.0.1:9/: ConnectError"
 
 
+def test_lambda_runner_reads_the_payload_stream_for_the_verdict(monkeypatch):
+    from deployctl.adapters import probes
+    from deployctl.core.health import HealthTarget
+
+    calls: list[dict[str, Any]] = []
+
+    class FakeLambda:  # boto3's answer carries the payload as a stream; the pure verdict gets its bytes
+        def invoke(self, **kwargs: Any) -> dict[str, Any]:
+            calls.append(kwargs)
+            return {"StatusCode": 200, "FunctionError": "Unhandled", "Payload": io.BytesIO(b'{"errorMessage": "boom"}')}
+
+    monkeypatch.setattr(probes, "_boto", lambda service, health: FakeLambda())
+    target = HealthTarget(env="prod", app="fn", kind="lambda", commit=C1, function="fn", alias="live")
+    result = probes.check_once(target, HealthSettings(payload={"ping": 1}))
+    assert result == TryResult(ok=False, detail='function error Unhandled: {"errorMessage": "boom"}')
+    assert calls == [{"FunctionName": "fn", "Qualifier": "live", "Payload": b'{"ping": 1}'}]
+
+
 def test_ecs_runner_reads_the_rollout_state(aws_env):
-    from deployctl.core.health import HealthTarget, check_once
+    from deployctl.adapters.probes import check_once
+    from deployctl.core.health import HealthTarget
 
     ecs = aws_env.client("ecs")
     cluster = f"c-{C1[:6]}"

@@ -286,7 +286,8 @@ def test_a_run_killed_mid_up_leaves_a_lock_that_unlock_recovers(team: Team):
 def test_the_passphrase_route_on_the_s3_backend(team: Team, monkeypatch: pytest.MonkeyPatch):
     """Secrets under the team's passphrase (a CI secret): encrypted in the repo and in the bucket,
     readable by any runner that has the passphrase, by none that has another."""
-    from deployctl.adapters.engine import engine_env, find_pulumi
+    from deployctl.adapters.engine import engine_env
+    from deployctl.adapters.pulumicli import find_pulumi
 
     token = "tok-5ecret-value-91"
     a = team.clone("runner-a")

@@ -22,9 +22,9 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict
-
+from deployctl.adapters.cachedir import cache_root
 from deployctl.adapters.commitgraph import CommitGraph, GraphFile
+from deployctl.core.commitinfo import CommitInfo
 from deployctl.core.safegit import (
     git_timeout,
     https_unanswered,
@@ -42,21 +42,8 @@ _HEX_RE = re.compile(r"^[0-9a-f]{4,64}$")
 GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "", "SSH_ASKPASS": "", "LC_ALL": "C"}
 
 
-class CommitInfo(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    sha: str
-    author: str
-    email: str
-    time: datetime
-    subject: str
-
-
 def default_cache_dir() -> Path:
-    base = os.environ.get("DEPLOYCTL_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "deploy-by-code"
-    )
-    return Path(base) / "repos"
+    return cache_root() / "repos"
 
 
 def is_url(spec: str) -> bool:

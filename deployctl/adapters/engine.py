@@ -7,10 +7,8 @@ variables (PULUMI_BACKEND_URL, PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHR
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import shutil
 import sys
 import threading
 from collections.abc import Callable
@@ -21,19 +19,9 @@ from typing import Any
 from pulumi import automation as auto
 
 from deployctl.adapters.backend import STATE_DIR
+from deployctl.adapters.pulumicli import find_pulumi, version_of
 from deployctl.core.outcomes import Outcome, UpdateRecord, changes_from_events, failed_outcome
 from deployctl.core.violations import CannotJudge
-
-
-def find_pulumi() -> Path | None:
-    """The CLI: $DEPLOYCTL_PULUMI, beside this venv's python, or on PATH."""
-    if explicit := os.environ.get("DEPLOYCTL_PULUMI"):
-        return Path(explicit)
-    beside = Path(sys.executable).parent / "pulumi"
-    if beside.exists():
-        return beside
-    found = shutil.which("pulumi")
-    return Path(found) if found else None
 
 
 def engine_env(root: Path, pulumi_bin: Path | None) -> dict[str, str]:
@@ -60,26 +48,38 @@ _COMMANDS: dict[Path, auto.PulumiCommand] = {}
 _COMMANDS_LOCK = threading.Lock()
 
 
+class _KnownVersion(auto.PulumiCommand):
+    """The Automation API's command for a CLI whose `pulumi version` already ran (pulumicli.version_of,
+    started before Pulumi was even imported). The base constructor does nothing but run it again and
+    parse what it prints (a CLI start, ~0.3 s, on the way to every preview)."""
+
+    def __init__(self, root: Path, version: str) -> None:  # no super().__init__(): see above
+        from semver import VersionInfo
+
+        self.command = str(root / "bin" / "pulumi")
+        try:
+            self.version = VersionInfo.parse(version.removeprefix("v"))
+        except ValueError:  # a dev build's odd version: the Automation API then assumes the newest features
+            self.version = None
+
+
+class _Named(auto.Stack):
+    """A stack handle made without selecting the stack (see Engine._named). The base constructor does
+    nothing else than run `pulumi stack select` (or `init`) and keep the three attributes set here."""
+
+    def __init__(self, name: str, workspace: auto.Workspace) -> None:  # no super().__init__(): see above
+        from pulumi.automation._stack import StackInitMode
+
+        self.name, self.workspace, self._mode = name, workspace, StackInitMode.SELECT
+
+
 def command_for(pulumi_bin: Path) -> auto.PulumiCommand:
-    """The Automation API's command for this CLI, built once per process (it runs `pulumi version`)."""
+    """The Automation API's command for this CLI, built once per process."""
     root = pulumi_bin.resolve().parent.parent
     with _COMMANDS_LOCK:
         if root not in _COMMANDS:
-            _COMMANDS[root] = auto.PulumiCommand(root=str(root), skip_version_check=True)
+            _COMMANDS[root] = _KnownVersion(root, version_of(pulumi_bin))
         return _COMMANDS[root]
-
-
-def warm_up() -> threading.Thread:
-    """Build the command in the background (read-only: `pulumi version`), so that a command that will
-    preview pays for it while it runs the safeguards; Engine() then finds it ready."""
-    def build() -> None:
-        if (pulumi_bin := find_pulumi()) is not None:
-            with contextlib.suppress(Exception):  # Engine() builds it again and reports the problem
-                command_for(pulumi_bin)
-
-    thread = threading.Thread(target=build, name="pulumi-version", daemon=True)
-    thread.start()
-    return thread
 
 
 class Engine:
@@ -108,15 +108,30 @@ class Engine:
         return self._stacks[env]
 
     def preview(self, env: str, sink: EventSink | None = None) -> Outcome:
+        """`pulumi preview` of the stack; a stack never created (a new env) is created first."""
         events: list[dict[str, Any]] = []
         try:
-            result = self.stack(env).preview(
+            result = self._named(env).preview(
                 on_event=_collect(events, sink), diff=True, color="never", suppress_progress=True
             )
+        except auto.errors.StackNotFoundError:
+            if env in self._stacks:
+                raise
+            self.stack(env)  # creates it, as `up` would
+            return self.preview(env, sink)
         except auto.errors.CommandError as exc:
             return failed_outcome(env, events, _error_text(exc))
         return Outcome(env=env, ok=True, counts=dict(result.change_summary),
                        changes=tuple(changes_from_events(events)))
+
+    def _named(self, env: str) -> auto.Stack:
+        """The stack, without the `pulumi stack select` that selecting it runs (a CLI start, ~0.3 s):
+        every command the Automation API runs on a stack names it (`--stack`), so a stack that exists
+        needs none, and one that does not fails with StackNotFoundError before anything runs."""
+        if env in self._stacks:
+            return self._stacks[env]
+        workspace = auto.LocalWorkspace(work_dir=str(self.root), env_vars=self.env_vars, pulumi_command=self.command)
+        return _Named(env, workspace)
 
     def up(self, env: str, message: str, sink: EventSink | None = None) -> Outcome:
         events: list[dict[str, Any]] = []

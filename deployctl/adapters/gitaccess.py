@@ -1,15 +1,21 @@
-"""The deploy repository, read from its working tree or from any commit (GitPython)."""
+"""The deploy repository's snapshot inputs, read from its working tree or from any commit.
+
+Plain git plumbing (opening the repo, `_git`, refs) lives in `gitrepo.py`, the history log in
+`gitlog.py`: commands that need neither the catalog nor a snapshot do not import them."""
 
 from __future__ import annotations
 
 import os
 import stat
 import subprocess
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
+from deployctl.adapters.gitrepo import GitDir as GitDir  # re-exported until every caller imports gitrepo
+from deployctl.adapters.gitrepo import open_git as open_git
+from deployctl.adapters.gitrepo import open_repo as open_repo
+from deployctl.adapters.gitrepo import resolve_ref, run_git
 from deployctl.core.catalog import CATALOG_FILE
 from deployctl.core.model import DEPLOYS_DIR
 from deployctl.core.snapshot import RepoFiles, Snapshot, build_snapshot, env_of_stack_file
@@ -17,71 +23,9 @@ from deployctl.core.tree import Entry, EntryKind
 from deployctl.core.violations import CannotJudge
 
 if TYPE_CHECKING:
-    import git
-
-    from deployctl.core.history import HistoryEntry
+    from deployctl.adapters.gitrepo import Repo
 
 T = TypeVar("T")
-
-
-def open_repo(root: Path) -> git.Repo:
-    import git  # GitPython loads only where commits are read: the Pulumi program never pays for it
-
-    try:
-        return git.Repo(root, search_parent_directories=False)
-    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
-        raise CannotJudge(f"{root} is not a git repository; run deployctl at the deploy repo's root") from None
-
-
-class GitDir:
-    """The deploy repository for plain git processes. check, plan and history read it through the
-    functions below, which take this or a GitPython Repo alike: GitPython's import alone costs a
-    command more than git's own work there."""
-
-    def __init__(self, root: Path):
-        self.working_tree_dir: str | None = str(root)
-        self.git_dir = str(root / ".git")
-
-
-def open_git(root: Path) -> GitDir:
-    """The repository at `root` (its top: like open_repo, parents are not searched)."""
-    if not (root / ".git").exists():
-        raise CannotJudge(f"{root} is not a git repository; run deployctl at the deploy repo's root")
-    return GitDir(root)
-
-
-if TYPE_CHECKING:
-    Repo = GitDir | git.Repo
-
-
-def _git(repo: Repo, *args: str) -> str:
-    """`git <args>` in the repo, as GitPython runs it (C locale, output decoded with surrogateescape,
-    one trailing newline dropped); a failure raises GitPython's GitCommandError, imported only then."""
-    result = subprocess.run(["git", *args], cwd=repo.working_tree_dir or repo.git_dir, capture_output=True,
-                            env={**os.environ, "LANGUAGE": "C", "LC_ALL": "C"})
-    if result.returncode != 0:
-        import git
-
-        raise git.GitCommandError(["git", *args], result.returncode, result.stderr.removesuffix(b"\n"),
-                                  result.stdout)
-    out = result.stdout.decode("utf-8", "surrogateescape")
-    return out[:-1] if out.endswith("\n") else out
-
-
-def resolve_ref(repo: Repo, ref: str) -> str:
-    if not ref or ref.startswith("-") or any(ord(ch) < 0x20 for ch in ref):
-        raise CannotJudge(f"'{ref}' is not a ref (it is empty, begins with '-' or holds a control character); "
-                          "name a branch, tag or commit")
-    result = subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"],
-                            cwd=repo.working_tree_dir or repo.git_dir, capture_output=True,
-                            env={**os.environ, "LANGUAGE": "C", "LC_ALL": "C"})
-    sha = result.stdout.decode(errors="replace").strip()
-    if result.returncode != 0 or not sha:
-        raise CannotJudge(
-            f"cannot resolve '{ref}' to a commit of the deploy repo; fetch it first "
-            "(git fetch origin) or name a branch, tag or commit that exists"
-        ) from None
-    return sha
 
 
 # -- working tree -----------------------------------------------------------------------------
@@ -186,7 +130,7 @@ def _tree_kind(mode: int) -> EntryKind:
 def _ls_tree(repo: Repo, *args: str) -> list[tuple[str, EntryKind, str, str]]:
     """(path, kind, object type, sha) of each record of `git ls-tree -z <args>`."""
     items = []
-    for record in filter(None, _git(repo, "ls-tree", "-z", *args).split("\0")):
+    for record in filter(None, run_git(repo, "ls-tree", "-z", *args).split("\0")):
         meta, path = record.split("\t", 1)
         mode, kind, sha = meta.split()
         items.append((path, _tree_kind(int(mode, 8)), kind, sha))
@@ -256,71 +200,11 @@ def commit_snapshot(repo: Repo, rev: str) -> Snapshot:
 def changed_paths(repo: Repo, base: str, head: str | None) -> list[str]:
     """Paths that differ between base and head (None: the working tree, untracked files too)."""
     if head is not None:
-        out = _git(repo, "diff", "--no-renames", "--name-only", "-z", base, head, "--")
+        out = run_git(repo, "diff", "--no-renames", "--name-only", "-z", base, head, "--")
         return sorted(p for p in out.split("\0") if p)
-    out = _git(repo, "diff", "--no-renames", "--name-only", "-z", base, "--")
-    untracked = _git(repo, "ls-files", "--others", "--exclude-standard", "-z")
+    out = run_git(repo, "diff", "--no-renames", "--name-only", "-z", base, "--")
+    untracked = run_git(repo, "ls-files", "--others", "--exclude-standard", "-z")
     return sorted({p for p in (out + "\0" + untracked).split("\0") if p})
-
-
-def deploy_history(repo: Repo, ref: str) -> list[HistoryEntry]:
-    """Every deploy along the branch: one `git log --raw`, and one `git cat-file --batch` that reads
-    each blob the log names once, fed while the log still streams, so the two processes overlap."""
-    from deployctl.core.history import COMMIT_MARK, LOG_FORMAT, RawCommit, blobs_needed, parse_log, raw_changes
-
-    cwd = str(repo.working_tree_dir or repo.git_dir)
-    args = ["git", "log", "--first-parent", "--diff-merges=first-parent", "--no-renames", "--raw", "--no-abbrev",
-            f"--format={LOG_FORMAT}", ref, "--", DEPLOYS_DIR]
-    log = subprocess.Popen(args, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           env={**os.environ, "LANGUAGE": "C", "LC_ALL": "C"})
-    cat = subprocess.Popen(["git", "-C", cwd, "cat-file", "--batch"], stdin=subprocess.PIPE,
-                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    log_out, log_err, cat_in, cat_out = log.stdout, log.stderr, cat.stdin, cat.stdout
-    if log_out is None or log_err is None or cat_in is None or cat_out is None:  # all four were asked for
-        raise RuntimeError("git's pipes were not opened")
-    outputs: dict[str, bytes] = {}
-    readers = [threading.Thread(target=lambda: outputs.__setitem__("blobs", cat_out.read())),
-               threading.Thread(target=lambda: outputs.__setitem__("err", log_err.read()))]
-    for reader in readers:
-        reader.start()
-    commits: list[RawCommit] = []
-    asked: set[str] = set()
-    mark, pending = COMMIT_MARK.encode(), b""
-
-    def take(complete: bytes) -> None:
-        batch = raw_changes(complete.decode("utf-8", "surrogateescape"))
-        commits.extend(batch)
-        if new := sorted(blobs_needed(batch) - asked):
-            asked.update(new)
-            cat_in.write(("\n".join(new) + "\n").encode())
-
-    try:
-        for data in iter(lambda: os.read(log_out.fileno(), 1 << 16), b""):  # what the pipe holds, as it comes
-            pending += data
-            if (cut := pending.rfind(mark)) > 0:
-                take(pending[:cut])
-                pending = pending[cut:]
-        take(pending)
-    except BaseException:
-        log.kill()  # nobody reads its output any more
-        raise
-    finally:
-        log.wait()
-        cat_in.close()
-        for reader in readers:
-            reader.join()
-        cat.wait()
-    if log.returncode != 0:
-        import git
-
-        raise git.GitCommandError(args, log.returncode, outputs.get("err", b"").removesuffix(b"\n"), b"")
-    if cat.returncode != 0:
-        raise subprocess.CalledProcessError(cat.returncode, cat.args)
-    return parse_log(commits, _parse_batch(outputs.get("blobs", b"")))
-
-
-def first_parent_order(repo: Repo, ref: str) -> list[str]:
-    return _git(repo, "rev-list", "--first-parent", ref, "--").split()
 
 
 def safe_branch_name(name: str) -> str:

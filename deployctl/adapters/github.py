@@ -21,15 +21,13 @@ import httpx
 from pydantic import BaseModel, ConfigDict
 
 from deployctl.core.model import FULL_HASH_RE
+from deployctl.core.prcomment import MAX_COMMENT_CHARS, PREVIEW_MARKER
 from deployctl.core.violations import CannotJudge
 
 DEFAULT_API_URL = "https://api.github.com"
 DEFAULT_SERVER_URL = "https://github.com"
-PREVIEW_MARKER = "<!-- deployctl:preview -->"
 ACTIONS_BOT = "github-actions[bot]"
 """Who comments with the Actions GITHUB_TOKEN, which may not read GET /user (403)."""
-MAX_COMMENT_CHARS = 65536
-"""GitHub refuses a longer comment body (422); a long preview is cut to fit."""
 MAX_WAIT = 60.0
 """No single wait between retries is longer, whatever Retry-After or the rate-limit reset ask for."""
 

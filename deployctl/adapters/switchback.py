@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from deployctl.core.catalog import Catalog
+from deployctl.core.healthmessage import failed_app, failure_of, progress_of
 from deployctl.core.outcomes import Outcome
 from deployctl.core.updatemessage import SWITCHED_BACK, switched_message
 
@@ -60,14 +61,11 @@ def pin_value(env: str, pins: Mapping[str, str | None]) -> str:
 
 
 def failed_apps(progress: list[str]) -> list[str]:
-    """Apps whose health check failed, from the provider's progress lines ("FAILED env/app: ...")."""
+    """Apps whose health check failed, from the provider's progress lines (core/healthmessage.py)."""
     found: list[str] = []
     for line in progress:
-        if line.startswith("FAILED "):
-            where = line[len("FAILED "):].split(":", 1)[0]
-            app = where.split("/", 1)[-1]
-            if app not in found:
-                found.append(app)
+        if (failure := failure_of(line)) is not None and (app := failed_app(failure)) not in found:
+            found.append(app)
     return found
 
 
@@ -175,8 +173,6 @@ def up_with_health(engine: Engine, env: str, text: str, snapshot: Snapshot,
         def run(message: str, sink: Callable[[dict[str, Any]], None] | None) -> Outcome:
             return engine.up(env, message, sink=sink)
 
-    from deployctl.core.health import progress_of
-
     checked = has_health(snapshot, env)
     before = _deployed(engine, env) if checked else {}
     progress: list[str] = []
@@ -188,7 +184,7 @@ def up_with_health(engine: Engine, env: str, text: str, snapshot: Snapshot,
         if line and line not in seen:  # the engine may report one provider line twice
             seen.add(line)
             progress.append(line)
-            if not line.startswith("FAILED "):
+            if failure_of(line) is None:
                 say(line)
 
     outcome = run(text, sink)
@@ -198,7 +194,7 @@ def up_with_health(engine: Engine, env: str, text: str, snapshot: Snapshot,
     present = {f.app for f in snapshot.tree.in_env(env)}
     held = dependents(snapshot.catalog, failed, present)
     now = {f.app: f.commit for f in snapshot.tree.in_env(env)}
-    why = "; ".join(line[len("FAILED "):] for line in progress if line.startswith("FAILED "))
+    why = "; ".join(failure for line in progress if (failure := failure_of(line)) is not None)
     held_note = f"; held back (not deployed): {', '.join(held)}" if held else ""
     if not snapshot.stacks[env].settings.auto_rollback:
         return outcome.model_copy(update={"error": f"{why}{held_note}; deploys:autoRollback is false, so "

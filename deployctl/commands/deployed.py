@@ -4,10 +4,8 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    pass
 from deployctl.commands.load import _engine, load_head, ordered_envs
 
 

@@ -66,7 +66,7 @@ def _run(cmd: list[str], timeout: float, cwd: Path | None = None,
 
 
 def check_cli(timeout: float) -> tuple[Check, Path | None]:
-    from deployctl.adapters.engine import find_pulumi
+    from deployctl.adapters.pulumicli import find_pulumi
 
     pulumi = find_pulumi()
     fix = "run `make engine` (it finds or builds the pinned CLI), or put pulumi v" + PULUMI_VERSION + " on PATH"

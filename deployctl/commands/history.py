@@ -7,33 +7,34 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from deployctl import console
-from deployctl.adapters.gitaccess import (
-    deploy_history,
-    first_parent_order,
-    open_git,
-    worktree_snapshot,
-)
+from deployctl.adapters.gitlog import deploy_history, first_parent_order
+from deployctl.adapters.gitrepo import open_git
 from deployctl.core.violations import CannotJudge
 
 if TYPE_CHECKING:
+    from deployctl.adapters.engine import Engine
     from deployctl.core.history import HistoryEntry
-from deployctl.commands.load import _engine
+    from deployctl.core.outcomes import UpdateRecord
 
 
 def run_history(root: Path, env: str | None, app: str | None, limit: int | None,
-                with_engine: bool = True, ref: str = "HEAD") -> list[HistoryEntry]:
-    """The joined trace: git history of deploys/ plus each stack's Pulumi updates."""
+                with_engine: bool = True, ref: str = "HEAD", engine: Engine | None = None) -> list[HistoryEntry]:
+    """The joined trace: git history of deploys/ plus each stack's Pulumi updates (read through
+    `engine` when the caller has one already, as status does)."""
     from deployctl.core.history import join, select
 
     repo = open_git(root)
     with console.step("reading the deploy history"):
         entries = deploy_history(repo, ref)
     envs = sorted({e.env for e in entries if env is None or e.env == env})
-    updates: dict[str, list] = {}
-    if with_engine and envs:
-        head = worktree_snapshot(root)
-        engine = _engine(root)
-        for name in console.track([e for e in envs if e in head.stacks], "reading stack histories"):
+    updates: dict[str, list[UpdateRecord]] = {}
+    if with_engine and envs:  # the engine loads only here: --no-engine reads git alone
+        from deployctl.commands.load import _engine
+        from deployctl.core.snapshot import env_of_stack_file
+
+        stacks = {found for item in root.iterdir() if (found := env_of_stack_file(item.name)) is not None}
+        engine = engine or _engine(root)
+        for name in console.track([e for e in envs if e in stacks], "reading stack histories"):
             updates[name] = engine.history(name)
     if updates:  # without Pulumi's updates there is nothing to join: the branch's order is not needed
         entries = join(entries, updates, first_parent_order(repo, ref))

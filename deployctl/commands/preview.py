@@ -12,6 +12,7 @@ from deployctl.adapters.apprepos import AppRepos
 from deployctl.adapters.backend import enforce_ci_policy
 from deployctl.commands.load import _engine, load_pair
 from deployctl.core import rules
+from deployctl.core.outcomes import Outcome
 from deployctl.core.plan import PlanChange
 from deployctl.core.snapshot import Snapshot
 from deployctl.core.violations import CannotJudge
@@ -44,37 +45,25 @@ def commit_log(repos: AppRepos, snapshot: Snapshot, change: PlanChange) -> Commi
 
 def build_preview(root: Path, base: str, stacks: list[str] | None, at: datetime,
                   run_engine: bool = True, offline: bool = False) -> tuple[PreviewReport, list[str]]:
-    """Safeguards, commit logs and `pulumi preview` for each affected stack; and secrets to redact."""
+    """Safeguards, commit logs and `pulumi preview` for each affected stack; and secrets to redact.
+
+    The previews run beside the safeguards and the commit logs (they do not depend on them, and a
+    refused change is previewed all the same): the comment is ready when the engine is done."""
     from deployctl.adapters.artifacts import artifact_oracle
 
-    if run_engine:  # the engine's import and `pulumi version` overlap the safeguards (nothing is written)
-        threading.Thread(target=_warm_engine, name="engine-warm-up", daemon=True).start()
     base_snap, head_snap, plan = load_pair(root, base, None)
+    envs = [e for e in plan.stacks if not stacks or e in stacks]
+    previews: _Previews | None = None
+    if run_engine and envs:
+        enforce_ci_policy(root, {e: head_snap.stacks[e].settings.protected for e in envs})
+        previews = _Previews(root, envs)
+        previews.start()
     repos = AppRepos(root)
     with console.step("running the safeguards"):
         violations = rules.check(head_snap, repos, base_snap, at, artifacts=artifact_oracle(offline))
-    envs = [e for e in plan.stacks if not stacks or e in stacks]
-    if run_engine and envs:
-        enforce_ci_policy(root, {e: head_snap.stacks[e].settings.protected for e in envs})
-    engine = _engine(root) if run_engine and envs else None
-    previews, secrets = [], []
-    for env in envs:
-        changes = [c for c in plan.changes if c.env == env]
-        logs = {c.app: log for c in changes if (log := commit_log(repos, head_snap, c)) is not None}
-        outcome = None
-        if engine is not None:
-            from deployctl.adapters.progress import ResourceProgress
-
-            progress = ResourceProgress(env, preview=True)
-            with console.step(f"pulumi preview {env}"):
-                outcome = engine.preview(env, sink=progress)
-            outcome = outcome.model_copy(update={"warnings": progress.warnings})
-            secrets += engine.secret_values(env)
-        previews.append(StackPreview(
-            env=env, protected=head_snap.stacks[env].settings.protected, changes=changes, logs=logs,
-            outcome=outcome,
-            reason="the program changed" if plan.program_changed else "its stack config changed",
-        ))
+    logs = {env: {c.app: log for c in plan.changes if c.env == env
+                  if (log := commit_log(repos, head_snap, c)) is not None} for env in envs}
+    outcomes, secrets = previews.result() if previews is not None else ({}, [])
     head, head_time = plan.head, None
     if head is None and os.environ.get("GITHUB_EVENT_PATH"):
         # CI checks out a merge of the PR; the reviewer wants to know which push of the PR this is.
@@ -86,14 +75,44 @@ def build_preview(root: Path, base: str, stacks: list[str] | None, at: datetime,
             ctx = None
         if ctx is not None:
             head, head_time = ctx.head_sha, ctx.pushed_at
-    report = PreviewReport(base=plan.base, head=head, head_time=head_time, stacks=previews, violations=violations)
+    report = PreviewReport(base=plan.base, head=head, head_time=head_time, violations=violations, stacks=[
+        StackPreview(env=env, protected=head_snap.stacks[env].settings.protected,
+                     changes=[c for c in plan.changes if c.env == env], logs=logs[env], outcome=outcomes.get(env),
+                     reason="the program changed" if plan.program_changed else "its stack config changed")
+        for env in envs])
     return report, secrets
 
 
-def _warm_engine() -> None:
-    from deployctl.adapters.engine import warm_up
+class _Previews(threading.Thread):
+    """`pulumi preview` of each stack, one after another, in the background; `result` waits for them
+    and raises what stopped them (no CLI, an unreadable backend) in the caller's thread."""
 
-    warm_up().join()
+    def __init__(self, root: Path, envs: list[str]):
+        super().__init__(name="pulumi-preview", daemon=True)
+        self.root, self.envs = root, envs
+        self.outcomes: dict[str, Outcome] = {}
+        self.secrets: list[str] = []
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            from deployctl.adapters.progress import ResourceProgress
+
+            engine = _engine(self.root)
+            for env in self.envs:
+                progress = ResourceProgress(env, preview=True)
+                console.info(f"pulumi preview {env} ...")  # a plain line: the safeguards may hold the spinner
+                outcome = engine.preview(env, sink=progress)
+                self.outcomes[env] = outcome.model_copy(update={"warnings": progress.warnings})
+                self.secrets += engine.secret_values(env)
+        except BaseException as exc:  # re-raised by result(), in the thread that asked
+            self.error = exc
+
+    def result(self) -> tuple[dict[str, Outcome], list[str]]:
+        self.join()
+        if self.error is not None:
+            raise self.error
+        return self.outcomes, self.secrets
 
 
 def post_comment(body: str) -> None:

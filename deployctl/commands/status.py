@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING
 
 from deployctl import console
 from deployctl.adapters.apprepos import AppRepos
+from deployctl.commands.history import run_history
+from deployctl.commands.load import _engine, load_head
 
 if TYPE_CHECKING:
     from deployctl.report.status import StatusReport
-from deployctl.commands.history import run_history
-from deployctl.commands.load import _engine, load_head
 
 
 def run_status(root: Path) -> StatusReport:
@@ -28,7 +28,7 @@ def run_status(root: Path) -> StatusReport:
         outputs = engine.existing_outputs(env)
         if outputs is not None:
             deployed[env] = outputs.get("deployed", {})
-    history = run_history(root, None, None, None)
+    history = run_history(root, None, None, None, engine=engine)
     repos = AppRepos(root)
     counts, tips = repo_lookups(repos)
     now = datetime.now(UTC)

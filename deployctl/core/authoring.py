@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from deployctl.core.changes import Op, file_changes
+from deployctl.core.changes import file_changes
 from deployctl.core.model import DeployFile, Tag, render_line, same_commit
+from deployctl.core.rules.group import changed_apps, group_missing
 from deployctl.core.snapshot import RepoFiles, Snapshot
 from deployctl.core.tree import Entry, EntryKind
 
@@ -33,13 +34,12 @@ def with_file(files: RepoFiles, path: str, data: bytes) -> RepoFiles:
 
 def group_still_needed(base: Snapshot, head: Snapshot, env: str, app: str) -> tuple[str | None, list[str]]:
     """The app's co-deploy group and its members this PR has not written yet in env (only those
-    the env deploys), judged against the same base as CI; ([], None) when the app has no group."""
+    the env deploys), judged against the same base as CI, by the rule itself (rules/group.py);
+    (None, []) when the app has no group."""
     spec = head.catalog.apps.get(app)
     if spec is None or not spec.group:
         return None, []
-    changed = {c.app for c in file_changes(base, head) if c.env == env and c.op is not Op.NOOP}
-    if app not in changed:
+    changes = file_changes(base, head)
+    if app not in changed_apps(changes, env):
         return spec.group, []
-    missing = [m for m in head.catalog.group_members(spec.group)
-               if m not in changed and head.tree.get(env, m) is not None]
-    return spec.group, missing
+    return spec.group, group_missing(head, changes, env, spec.group)

@@ -35,7 +35,8 @@ class _Settings(BaseModel):
     kind: ClassVar[str] = "local"
 
     health: HealthSettings | None = None
-    """Checked after each update (deployctl/core/health.py); a failure switches the app back."""
+    """Checked after each update (deployctl/core/health.py, probed by adapters/probes.py); a failure
+    switches the app back."""
 
     @model_validator(mode="after")
     def _health_fits_kind(self) -> _Settings:

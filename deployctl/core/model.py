@@ -211,3 +211,15 @@ def same_commit(a: str | None, b: str | None) -> bool:
     if not a or not b:
         return False
     return a.startswith(b) or b.startswith(a)
+
+
+_PR_PATTERNS = (re.compile(r"^Merge pull request #(\d+)"), re.compile(r"\(#(\d+)\)\s*$", re.MULTILINE))
+
+
+def pr_number(message: str) -> int | None:
+    """The PR a deploy-repo commit came from: a merge commit or a squash merge's '(#12)' suffix."""
+    first = message.strip().splitlines()[0] if message.strip() else ""
+    for pattern in _PR_PATTERNS:
+        if match := pattern.search(first):
+            return int(match.group(1))
+    return None

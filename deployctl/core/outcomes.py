@@ -226,26 +226,6 @@ def warnings_from_events(events: list[dict[str, Any]]) -> tuple[str, ...]:
     return tuple(seen)
 
 
-def outcome_from_events(env: str, events: list[dict[str, Any]]) -> Outcome:
-    """An Outcome from a recorded engine event stream (e.g. `pulumi up --event-log`)."""
-    changes = changes_from_events(events)
-    counts: dict[str, int] = {}
-    errors: list[str] = []
-    for event in events:
-        if summary := event.get("summaryEvent"):
-            counts = {k: int(v) for k, v in (summary.get("resourceChanges") or {}).items()}
-        diag = event.get("diagnosticEvent")
-        if diag and diag.get("severity") == "error":
-            errors.append(str(diag.get("message", "")).strip())
-    if not counts:
-        for change in changes:
-            counts[change.op] = counts.get(change.op, 0) + 1
-    failed = bool(errors) or any(e.get("resOpFailedEvent") for e in events)
-    return Outcome(env=env, ok=not failed, counts=counts, changes=tuple(changes),
-                   warnings=warnings_from_events(events),
-                   error="\n".join(errors) or ("a resource operation failed" if failed else None))
-
-
 # -- failures: one line out of the engine's output ---------------------------------------------
 
 _GENERIC = re.compile(

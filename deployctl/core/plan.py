@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import re
-
 from pydantic import BaseModel, ConfigDict
 
 from deployctl.core.changes import FileChange, Op, file_changes
-from deployctl.core.model import DEPLOYS_DIR, Tag
+from deployctl.core.model import DEPLOYS_DIR, Tag, pr_number
 from deployctl.core.order import env_order
 from deployctl.core.programpaths import PROGRAM_PATHS, is_program_path
 from deployctl.core.snapshot import Snapshot, env_of_stack_file
@@ -70,15 +68,3 @@ def make_plan(base: Snapshot, head: Snapshot, paths: list[str], base_sha: str, h
         stacks=[e for e in env_order(upstream, head.envs) if e in envs],
         program_changed=program,
     )
-
-
-_PR_PATTERNS = (re.compile(r"^Merge pull request #(\d+)"), re.compile(r"\(#(\d+)\)\s*$", re.MULTILINE))
-
-
-def pr_number(message: str) -> int | None:
-    """The PR a deploy-repo commit came from: a merge commit or a squash merge's '(#12)' suffix."""
-    first = message.strip().splitlines()[0] if message.strip() else ""
-    for pattern in _PR_PATTERNS:
-        if match := pattern.search(first):
-            return int(match.group(1))
-    return None

@@ -14,9 +14,10 @@ from deployctl.core.catalog import CATALOG_FILE
 PROGRAM_MODULES: tuple[str, ...] = (
     "deployctl/__init__.py",
     *(f"deployctl/core/{name}.py" for name in (
-        "__init__", "catalog", "envconfig", "health", "model", "order", "outcomes", "owners", "safegit", "snapshot",
-        "tree", "updatemessage", "violations", "yamlfile")),
-    *(f"deployctl/adapters/{name}.py" for name in ("__init__", "apprepos", "commitgraph", "gitaccess", "switchback")),
+        "__init__", "catalog", "commitinfo", "envconfig", "health", "healthmessage", "model", "order", "outcomes",
+        "owners", "safegit", "snapshot", "tree", "updatemessage", "violations", "yamlfile")),
+    *(f"deployctl/adapters/{name}.py" for name in (
+        "__init__", "apprepos", "commitgraph", "gitaccess", "gitrepo", "probes", "switchback")),
 )
 """The deployctl modules the program imports (directly or through another of them)."""
 

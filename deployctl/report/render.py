@@ -9,15 +9,15 @@ from functools import cache
 import jinja2
 from pydantic import BaseModel, ConfigDict
 
-from deployctl.adapters.apprepos import CommitInfo
-from deployctl.adapters.github import MAX_COMMENT_CHARS, PREVIEW_MARKER
+from deployctl.core.commitinfo import CommitInfo
 from deployctl.core.model import FULL_HASH_RE, short
 from deployctl.core.outcomes import Outcome, ResourceChange
 from deployctl.core.plan import PlanChange
+from deployctl.core.prcomment import MAX_COMMENT_CHARS, PREVIEW_MARKER
 from deployctl.core.violations import Severity, Violation, sort_key
 
 MARKER = PREVIEW_MARKER
-"""The comment's first line, by which GitHub.upsert_comment finds it again (defined in github.py)."""
+"""The comment's first line, by which GitHub.upsert_comment finds it again (core/prcomment.py)."""
 GITHUB_LIMIT = MAX_COMMENT_CHARS
 QUIET_OPS = {"same", "read"}
 REDACTED = "[secret]"

@@ -5,7 +5,9 @@
 in the env each promotes from, and the files of its co-deploy group in that env. A rule that read any
 other deploy file would silently see it as absent. So each rule states what it reads here, and
 tests/test_rulebook.py fails when a rule reads more than `check --base` loads, or when a rule id is
-emitted without being stated here. Rule ids are part of the interface: never rename one.
+emitted without being stated here. What a rule reads includes what its precondition needs (the
+catalog, for an app it knows; the app repository, for a commit resolved). Rule ids are part of the
+interface: never rename one.
 """
 
 from __future__ import annotations
@@ -70,11 +72,11 @@ RULES: dict[str, Rule] = {r.id: r for r in (
     _rule("path-not-found", Family.COMMIT, F, C, A),
     _rule("not-on-release-branch", Family.CHANGE, F, C, A),
     _rule("backward-deploy", Family.CHANGE, F, C, A),
-    _rule("promotion-order", Family.CHANGE, F, U, S),
+    _rule("promotion-order", Family.CHANGE, F, U, C, S, A),
     _rule("freeze-window", Family.CHANGE, F, S),
     _rule("group-incomplete", Family.CHANGE, F, G, C),
-    _rule("history-rewritten", Family.CHANGE, F),
+    _rule("history-rewritten", Family.CHANGE, F, C),
     _rule("app-removed", Family.CHANGE, F),
-    _rule("no-op", Family.CHANGE, F),
+    _rule("no-op", Family.CHANGE, F, C),
     _rule("artifact-missing", Family.ARTIFACT, F, C, S, X),
 )}

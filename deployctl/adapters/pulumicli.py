@@ -1,0 +1,136 @@
+"""The Pulumi CLI binary: where it is, and its version, without importing Pulumi.
+
+Every CLI start costs ~0.3 s (a large Go binary). The Automation API needs the version before any
+other run; it is kept in the cache folder by the binary's path, size and modification time (a new
+build is asked again), and otherwise asked first thing, so that run overlaps the command's imports
+instead of delaying the preview.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from deployctl.adapters.cachedir import cache_root
+from deployctl.core.violations import CannotJudge
+
+VERSIONS_FILE = "pulumi-versions.json"
+
+_VERSIONS: dict[Path, subprocess.Popen[bytes]] = {}
+"""`pulumi version` runs started and not yet collected."""
+_KNOWN: dict[Path, str] = {}
+_LOCK = threading.Lock()
+
+
+def find_pulumi() -> Path | None:
+    """The CLI: $DEPLOYCTL_PULUMI, beside this venv's python, or on PATH."""
+    if explicit := os.environ.get("DEPLOYCTL_PULUMI"):
+        return Path(explicit)
+    beside = Path(sys.executable).parent / "pulumi"
+    if beside.exists():
+        return beside
+    found = shutil.which("pulumi")
+    return Path(found) if found else None
+
+
+_VERSION_RE = re.compile(r"^v?\d+\.\d+\.\d+[0-9A-Za-z.+-]*$")
+
+
+def _identity(pulumi_bin: Path) -> str | None:
+    try:
+        real = pulumi_bin.resolve()
+        st = real.stat()
+    except OSError:
+        return None
+    return f"{real}:{st.st_size}:{st.st_mtime_ns}"
+
+
+def _cached(pulumi_bin: Path) -> str | None:
+    """The version recorded for exactly this binary, if any."""
+    key = _identity(pulumi_bin)
+    try:
+        known = json.loads((cache_root() / VERSIONS_FILE).read_text(encoding="utf-8")).get(key)
+    except (OSError, ValueError, AttributeError):
+        return None
+    return known if isinstance(known, str) and _VERSION_RE.match(known) else None
+
+
+def _record(pulumi_bin: Path, version: str) -> None:
+    """Remember the version (best effort: a read-only cache only costs the next run a CLI start)."""
+    key = _identity(pulumi_bin)
+    if key is None or not _VERSION_RE.match(version):
+        return
+    path = cache_root() / VERSIONS_FILE
+    try:
+        known = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+        known = {k: v for k, v in known.items() if isinstance(k, str) and isinstance(v, str)}  # a hand-edited file
+    except (OSError, ValueError, AttributeError):
+        known = {}
+    known[key] = version
+    with contextlib.suppress(OSError):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
+        tmp.write_text(json.dumps(dict(sorted(known.items())[-20:]), indent=1), encoding="utf-8")
+        os.replace(tmp, path)  # atomic: a reader sees the old file or the new one
+
+
+def start_version(pulumi_bin: Path | None = None) -> None:
+    """Start `pulumi version` in the background (read-only) unless the cache knows it; `version_of`
+    collects what it prints."""
+    pulumi_bin = pulumi_bin or find_pulumi()
+    if pulumi_bin is None:
+        return
+    with _LOCK:
+        if pulumi_bin in _KNOWN:
+            return
+        if (known := _cached(pulumi_bin)) is not None:
+            _KNOWN[pulumi_bin] = known
+            return
+        if pulumi_bin not in _VERSIONS:
+            with contextlib.suppress(OSError):  # version_of says why it cannot run
+                _VERSIONS[pulumi_bin] = subprocess.Popen(
+                    [str(pulumi_bin), "version"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                    env={**os.environ, "PULUMI_SKIP_UPDATE_CHECK": "true"})
+
+
+def warm_up() -> None:
+    """For a command that will run the engine: `pulumi version`, and the Automation API's import
+    (~0.15 s) in a thread, both under way while the command reads the repo and runs the safeguards."""
+    import importlib
+
+    start_version()
+    threading.Thread(target=importlib.import_module, args=("deployctl.adapters.engine",),
+                     name="import-engine", daemon=True).start()
+
+
+def version_of(pulumi_bin: Path, timeout: float = 120) -> str:
+    """What `pulumi version` prints (e.g. v3.274.1), from the run start_version began, else a new one."""
+    with _LOCK:
+        if pulumi_bin in _KNOWN:
+            return _KNOWN[pulumi_bin]
+    start_version(pulumi_bin)
+    with _LOCK:
+        if pulumi_bin in _KNOWN:  # the cache knew it
+            return _KNOWN[pulumi_bin]
+        proc = _VERSIONS.pop(pulumi_bin, None)
+    if proc is None:
+        raise CannotJudge(f"cannot run {pulumi_bin}; run `make setup` or put `pulumi` on PATH")
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise CannotJudge(f"`{pulumi_bin} version` did not answer in {timeout:.0f} s") from None
+    if proc.returncode != 0:  # a later call tries again
+        raise CannotJudge(f"`{pulumi_bin} version` failed: {err.decode(errors='replace').strip()[:300]}")
+    version = out.decode(errors="replace").strip()
+    _record(pulumi_bin, version)
+    with _LOCK:
+        _KNOWN[pulumi_bin] = version
+    return version

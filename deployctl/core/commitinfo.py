@@ -1,0 +1,18 @@
+"""One app commit as a person reads it (the PR comment's commit log): data, so the report renders
+it without importing the edge that asks git (adapters/apprepos.py builds it)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict
+
+
+class CommitInfo(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    sha: str
+    author: str
+    email: str
+    time: datetime
+    subject: str
