@@ -70,6 +70,25 @@ def test_help_reads_well(tmp_path: Path, name: str):
         assert all(line.count("deployctl ") == 1 for line in examples), out  # one example a line
 
 
+def test_the_readme_lists_every_option_of_every_command():
+    """The README's command table is the reference a person reads first: it cannot fall behind."""
+    import typer
+
+    from deployctl.cli import app
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    table = readme.split("## Commands", 1)[1].split("\n## ", 1)[0]
+    rows = {line.split()[2].strip("`"): line.split("` |")[0] for line in table.splitlines()
+            if line.startswith("| `deployctl ")}
+    commands = typer.main.get_command(app).commands  # type: ignore[attr-defined]  # a group
+    assert set(rows) == set(commands) == set(COMMANDS) | {"metrics", "unlock", "doctor"}
+    for name, command in commands.items():
+        options = {o for p in command.params for o in p.opts if o.startswith("--")} - {"--repo"}
+        missing = {o for o in options if not re.search(re.escape(o) + r"\b", rows[name])}
+        assert not missing, f"README's row of {name} lacks {sorted(missing)}"
+    assert "Every command takes `--repo DIR`" in readme
+
+
 def test_bump_usage_names_its_arguments(tmp_path: Path):
     _, out, _ = run_cli(tmp_path, "bump", "--help")
     assert out.startswith("Usage: deployctl bump [OPTIONS] ENV APP COMMIT")

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, TypeVar
 from deployctl.adapters.gitrepo import GitDir as GitDir  # re-exported until every caller imports gitrepo
 from deployctl.adapters.gitrepo import open_git as open_git
 from deployctl.adapters.gitrepo import open_repo as open_repo
-from deployctl.adapters.gitrepo import resolve_ref, run_git
+from deployctl.adapters.gitrepo import resolve_ref, run_git, start_git
 from deployctl.core.catalog import CATALOG_FILE
 from deployctl.core.model import DEPLOYS_DIR
 from deployctl.core.snapshot import RepoFiles, Snapshot, build_snapshot, env_of_stack_file
@@ -199,12 +199,17 @@ def commit_snapshot(repo: Repo, rev: str) -> Snapshot:
 
 def changed_paths(repo: Repo, base: str, head: str | None) -> list[str]:
     """Paths that differ between base and head (None: the working tree, untracked files too)."""
+    return start_changed_paths(repo, base, head)()
+
+
+def start_changed_paths(repo: Repo, base: str, head: str | None) -> Callable[[], list[str]]:
+    """`changed_paths`, its git processes started now (side by side) and collected by calling the result."""
     if head is not None:
-        out = run_git(repo, "diff", "--no-renames", "--name-only", "-z", base, head, "--")
-        return sorted(p for p in out.split("\0") if p)
-    out = run_git(repo, "diff", "--no-renames", "--name-only", "-z", base, "--")
-    untracked = run_git(repo, "ls-files", "--others", "--exclude-standard", "-z")
-    return sorted({p for p in (out + "\0" + untracked).split("\0") if p})
+        diff = start_git(repo, "diff", "--no-renames", "--name-only", "-z", base, head, "--")
+        return lambda: sorted(p for p in diff().split("\0") if p)
+    tracked = start_git(repo, "diff", "--no-renames", "--name-only", "-z", base, "--")
+    untracked = start_git(repo, "ls-files", "--others", "--exclude-standard", "-z")
+    return lambda: sorted({p for p in (tracked() + "\0" + untracked()).split("\0") if p})
 
 
 def safe_branch_name(name: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -47,15 +48,24 @@ if TYPE_CHECKING:
 def run_git(repo: Repo, *args: str) -> str:
     """`git <args>` in the repo, as GitPython runs it (C locale, output decoded with surrogateescape,
     one trailing newline dropped); a failure raises GitPython's GitCommandError, imported only then."""
-    result = subprocess.run(["git", *args], cwd=repo.working_tree_dir or repo.git_dir, capture_output=True,
-                            env={**os.environ, "LANGUAGE": "C", "LC_ALL": "C"})
-    if result.returncode != 0:
-        import git
+    return start_git(repo, *args)()
 
-        raise git.GitCommandError(["git", *args], result.returncode, result.stderr.removesuffix(b"\n"),
-                                  result.stdout)
-    out = result.stdout.decode("utf-8", "surrogateescape")
-    return out[:-1] if out.endswith("\n") else out
+
+def start_git(repo: Repo, *args: str) -> Callable[[], str]:
+    """`run_git`, started now and collected by calling the result: git works while Python does."""
+    proc = subprocess.Popen(["git", *args], cwd=repo.working_tree_dir or repo.git_dir, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env={**os.environ, "LANGUAGE": "C", "LC_ALL": "C"})
+
+    def collect() -> str:
+        stdout, stderr = proc.communicate()
+        if proc.returncode != 0:
+            import git
+
+            raise git.GitCommandError(["git", *args], proc.returncode, stderr.removesuffix(b"\n"), stdout)
+        out = stdout.decode("utf-8", "surrogateescape")
+        return out[:-1] if out.endswith("\n") else out
+
+    return collect
 
 
 def resolve_ref(repo: Repo, ref: str) -> str:

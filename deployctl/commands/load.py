@@ -4,18 +4,19 @@ two, the engine. With --base, only the deploy files a change touches are read (c
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from deployctl.adapters.gitaccess import (
-    changed_paths,
     commit_files,
     open_git,
     resolve_ref,
+    start_changed_paths,
     worktree_files,
     worktree_snapshot,
 )
-from deployctl.core.catalog import CATALOG_FILE
+from deployctl.core.catalog import CATALOG_FILE, YamlError, parse_catalog
 from deployctl.core.model import DEPLOYS_DIR, deploy_path
 from deployctl.core.order import env_order
 from deployctl.core.plan import Plan, make_plan
@@ -67,7 +68,11 @@ def load_pair(root: Path, base: str, head: str | None) -> tuple[Snapshot, Snapsh
     repo = open_git(root)
     base_sha = resolve_ref(repo, base)
     head_sha = resolve_ref(repo, head) if head is not None else None
-    paths = changed_paths(repo, base_sha, head_sha)
+    pending = start_changed_paths(repo, base_sha, head_sha)
+    if head_sha is None:  # parse the catalog while git diffs (parse_catalog is cached by text: reused below)
+        with contextlib.suppress(YamlError, OSError, UnicodeDecodeError):
+            parse_catalog((root / CATALOG_FILE).read_text(encoding="utf-8"))
+    paths = pending()
 
     def files(rev: str | None, wanted: set[str] | None) -> RepoFiles:
         return commit_files(repo, rev, wanted) if rev else worktree_files(root, paths=wanted)

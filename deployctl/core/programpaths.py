@@ -17,7 +17,7 @@ PROGRAM_MODULES: tuple[str, ...] = (
         "__init__", "catalog", "commitinfo", "envconfig", "health", "healthmessage", "model", "order", "outcomes",
         "owners", "safegit", "snapshot", "tree", "updatemessage", "violations", "yamlfile")),
     *(f"deployctl/adapters/{name}.py" for name in (
-        "__init__", "apprepos", "commitgraph", "gitaccess", "gitrepo", "probes", "switchback")),
+        "__init__", "apprepos", "cachedir", "commitgraph", "gitaccess", "gitrepo", "probes", "switchback")),
 )
 """The deployctl modules the program imports (directly or through another of them)."""
 
