@@ -108,3 +108,23 @@ def test_the_program_itself_refuses_a_broken_file(world: World):
     assert not outcome.ok
     assert "deploys/staging/api:1: error syntax" in (outcome.error or "")
     assert not (world.root / ".deployments").exists()
+
+
+def test_update_history_pages_stop_once_the_caller_has_enough(world: World):
+    """Every page is read (and a file backend's updates numbered) unless the caller has enough: the
+    stale-run guard stops at the first page holding a success, however long the stack's history."""
+    from deployctl.adapters.backend import last_success, latest_success
+
+    api = world.shas["api"]
+    for i in range(3):
+        if i:
+            world.deploy.deploy("staging", "api", api[i], f"api {i}")
+        code, _, err = world.cli("up", "--stack", "staging")
+        assert code == 0, err
+    engine = world.engine()
+    every = engine.history("staging", page_size=1)
+    assert [r.version for r in every] == [3, 2, 1]
+    first = engine.history("staging", page_size=1, enough=lambda records: last_success(records) is not None)
+    assert len(first) == 1 and first[0].start == every[0].start
+    newest = latest_success(engine, "staging")
+    assert newest is not None and newest.start == every[0].start

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from deployctl.adapters.apprepos import AppRepos
-from deployctl.adapters.gitaccess import commit_snapshot, open_repo, worktree_snapshot
+from deployctl.adapters.gitaccess import commit_snapshot, worktree_snapshot
+from deployctl.adapters.gitrepo import open_repo
 from deployctl.core import rules
 from tests.scenario import Scenario, build, rules_of
 

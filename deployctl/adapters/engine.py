@@ -185,8 +185,11 @@ class Engine:
     def outputs(self, env: str) -> dict[str, Any]:
         return {k: v.value for k, v in self.stack(env).outputs().items() if not v.secret}
 
-    def history(self, env: str, page_size: int = 100) -> list[UpdateRecord]:
-        """Every update of the stack, newest first, reading all pages (none for a stack never created)."""
+    def history(self, env: str, page_size: int = 100,
+                enough: Callable[[list[UpdateRecord]], bool] | None = None) -> list[UpdateRecord]:
+        """The stack's updates, newest first (none for a stack never created): every page, or the pages
+        up to the first after which `enough` holds (the stale-run guard wants the newest success only).
+        A backend that does not number its updates gets them numbered when every page was read."""
         stack = self.existing(env)
         if stack is None:
             return []
@@ -197,6 +200,8 @@ class Engine:
             records.extend(_record(env, s) for s in batch)
             if len(batch) < page_size:
                 break
+            if enough is not None and enough(records):
+                return records
             page += 1
         if records and not any(r.version for r in records):
             # A file backend does not number updates; number them as the Cloud does, oldest first.

@@ -12,9 +12,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from deployctl.adapters.gitrepo import GitDir as GitDir  # re-exported until every caller imports gitrepo
-from deployctl.adapters.gitrepo import open_git as open_git
-from deployctl.adapters.gitrepo import open_repo as open_repo
 from deployctl.adapters.gitrepo import resolve_ref, run_git, start_git
 from deployctl.core.catalog import CATALOG_FILE
 from deployctl.core.model import DEPLOYS_DIR

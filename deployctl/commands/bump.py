@@ -9,13 +9,8 @@ from typing import TYPE_CHECKING
 
 from deployctl import console
 from deployctl.adapters.apprepos import AppRepos
-from deployctl.adapters.gitaccess import (
-    commit_snapshot,
-    open_repo,
-    resolve_ref,
-    safe_branch_name,
-    worktree_files,
-)
+from deployctl.adapters.gitaccess import commit_snapshot, safe_branch_name, worktree_files
+from deployctl.adapters.gitrepo import open_repo, resolve_ref
 from deployctl.core import rules
 from deployctl.core.authoring import AUTHORING_NOTES, group_still_needed, prepend, previous_commit, with_file
 from deployctl.core.model import Tag, deploy_path, same_commit, short
@@ -24,7 +19,7 @@ from deployctl.core.violations import CannotJudge, InputError, Severity, Violati
 
 if TYPE_CHECKING:
     pass
-from deployctl.commands.load import _engine, load_head
+from deployctl.commands.load import load_head, open_engine
 
 MAIN_BRANCHES = ("origin/main", "main", "origin/master", "master")
 
@@ -122,7 +117,7 @@ def upstream_commit(root: Path, env: str, app: str, base_ref: str | None = None)
         from pulumi.automation.errors import CommandError
 
         try:
-            outputs = _engine(root).existing_outputs(env)
+            outputs = open_engine(root).existing_outputs(env)
         except (CannotJudge, CommandError) as exc:  # no CLI, no backend: the base's file says what merged
             console.info(f"cannot read what Pulumi runs in {env} ({str(exc).splitlines()[0][:120]})")
     running = ((outputs or {}).get("deployed") or {}).get(app) or {}

@@ -29,11 +29,11 @@ def run_history(root: Path, env: str | None, app: str | None, limit: int | None,
     envs = sorted({e.env for e in entries if env is None or e.env == env})
     updates: dict[str, list[UpdateRecord]] = {}
     if with_engine and envs:  # the engine loads only here: --no-engine reads git alone
-        from deployctl.commands.load import _engine
+        from deployctl.commands.load import open_engine
         from deployctl.core.snapshot import env_of_stack_file
 
         stacks = {found for item in root.iterdir() if (found := env_of_stack_file(item.name)) is not None}
-        engine = engine or _engine(root)
+        engine = engine or open_engine(root)
         for name in console.track([e for e in envs if e in stacks], "reading stack histories"):
             updates[name] = engine.history(name)
     if updates:  # without Pulumi's updates there is nothing to join: the branch's order is not needed

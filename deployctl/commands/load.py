@@ -8,14 +8,8 @@ import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from deployctl.adapters.gitaccess import (
-    commit_files,
-    open_git,
-    resolve_ref,
-    start_changed_paths,
-    worktree_files,
-    worktree_snapshot,
-)
+from deployctl.adapters.gitaccess import commit_files, start_changed_paths, worktree_files, worktree_snapshot
+from deployctl.adapters.gitrepo import open_git, resolve_ref
 from deployctl.core.catalog import CATALOG_FILE, YamlError, parse_catalog
 from deployctl.core.model import DEPLOYS_DIR, deploy_path
 from deployctl.core.order import env_order
@@ -27,7 +21,7 @@ if TYPE_CHECKING:
     from deployctl.adapters.engine import Engine
 
 
-def _engine(root: Path) -> Engine:
+def open_engine(root: Path) -> Engine:
     """The engine, imported here so commands that never touch Pulumi never load it."""
     from deployctl.adapters.engine import Engine
 

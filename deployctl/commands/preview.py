@@ -10,7 +10,7 @@ from pathlib import Path
 from deployctl import console
 from deployctl.adapters.apprepos import AppRepos
 from deployctl.adapters.backend import enforce_ci_policy
-from deployctl.commands.load import _engine, load_pair
+from deployctl.commands.load import load_pair, open_engine
 from deployctl.core import rules
 from deployctl.core.outcomes import Outcome
 from deployctl.core.plan import PlanChange
@@ -98,7 +98,7 @@ class _Previews(threading.Thread):
         try:
             from deployctl.adapters.progress import ResourceProgress
 
-            engine = _engine(self.root)
+            engine = open_engine(self.root)
             for env in self.envs:
                 progress = ResourceProgress(env, preview=True)
                 console.info(f"pulumi preview {env} ...")  # a plain line: the safeguards may hold the spinner

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from deployctl import console
 from deployctl.adapters.apprepos import AppRepos
 from deployctl.commands.history import run_history
-from deployctl.commands.load import _engine, load_head
+from deployctl.commands.load import load_head, open_engine
 
 if TYPE_CHECKING:
     from deployctl.report.status import StatusReport
@@ -22,7 +22,7 @@ def run_status(root: Path) -> StatusReport:
     from deployctl.report.status import build_status
 
     head = load_head(root)
-    engine = _engine(root)
+    engine = open_engine(root)
     deployed: dict[str, dict[str, dict]] = {}
     for env in console.track(head.envs, "reading stack outputs"):
         outputs = engine.existing_outputs(env)

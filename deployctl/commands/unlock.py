@@ -26,7 +26,7 @@ def run_unlock(root: Path, env: str, force: bool) -> list[str]:
 
     from pulumi import automation as auto
 
-    from deployctl.commands.load import _engine, load_head
+    from deployctl.commands.load import load_head, open_engine
     from deployctl.core.envconfig import PROJECT
 
     head = load_head(root)
@@ -40,7 +40,7 @@ def run_unlock(root: Path, env: str, force: bool) -> list[str]:
     held = read_locks(store, PROJECT, env)
     if refusal := unlock_refusal(env, held, force):
         raise Refused(refusal)
-    engine = _engine(root)
+    engine = open_engine(root)
     opts = auto.LocalWorkspaceOptions(work_dir=str(engine.root), env_vars=engine.env_vars,
                                       pulumi_command=engine.command)
     try:

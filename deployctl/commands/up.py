@@ -23,11 +23,13 @@ from typing import TYPE_CHECKING, Any
 from deployctl import console
 from deployctl.adapters.apprepos import AppRepos, display_url, run_network_git
 from deployctl.adapters.backend import DEFAULT_LOCK_TIMEOUT, DeployGuard, enforce_ci_policy
-from deployctl.adapters.gitaccess import changed_paths, open_repo, resolve_ref
-from deployctl.commands.load import _engine, load_head, load_pair, ordered_envs
+from deployctl.adapters.gitaccess import changed_paths
+from deployctl.adapters.gitrepo import open_repo, resolve_ref
+from deployctl.commands.load import load_head, load_pair, open_engine, ordered_envs
 from deployctl.core import rules
+from deployctl.core.model import pr_number
 from deployctl.core.outcomes import Outcome
-from deployctl.core.plan import PlanChange, affected_envs, pr_number
+from deployctl.core.plan import PlanChange, affected_envs
 from deployctl.core.snapshot import Snapshot
 from deployctl.core.updatemessage import deploy_message
 from deployctl.core.violations import CannotJudge, InputError, errors
@@ -120,7 +122,7 @@ def _start_engine(root: Path, repo: git.Repo, envs: list[str], merge: str | None
                   lock_timeout: float) -> DeployGuard:
     """The engine, behind the guard every update goes through, with every stack selected here: only
     the updates themselves run side by side (selecting creates a stack, which must not race)."""
-    engine = _engine(root)
+    engine = open_engine(root)
     deploying = merge or repo.head.commit.hexsha
     guard = DeployGuard(root, repo, engine, deploying, force_reason, lock_timeout)
     for env in envs:
