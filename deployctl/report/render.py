@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from functools import cache
+from typing import TYPE_CHECKING
 
-import jinja2
 from pydantic import BaseModel, ConfigDict
 
 from deployctl.core.commitinfo import CommitInfo
@@ -15,6 +15,9 @@ from deployctl.core.outcomes import Outcome, ResourceChange
 from deployctl.core.plan import PlanChange
 from deployctl.core.prcomment import MAX_COMMENT_CHARS, PREVIEW_MARKER
 from deployctl.core.violations import Severity, Violation, sort_key
+
+if TYPE_CHECKING:
+    import jinja2
 
 MARKER = PREVIEW_MARKER
 """The comment's first line, by which GitHub.upsert_comment finds it again (core/prcomment.py)."""
@@ -127,6 +130,8 @@ def _props(r: ResourceChange) -> str:
 
 @cache
 def _template() -> jinja2.Template:
+    import jinja2  # only when a comment is rendered: `preview` starts the engine before it needs this
+
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("deployctl.report", "templates"),
         trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
