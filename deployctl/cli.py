@@ -309,7 +309,7 @@ def metrics(
     result = run_metrics(repo, env, app_name, window["since"], window["until"], bucket,  # type: ignore[arg-type]  # one of BUCKETS, checked above
                          datetime.now(UTC), with_engine=not no_engine, offline=offline)
     if as_json:
-        console.as_json(result.to_json())
+        console.json_text(result.json_text(console.json_indent()))
     else:
         console.out(render_text(result))
 
@@ -620,8 +620,11 @@ def main() -> None:
 
     The process ends as soon as its output is flushed: Python's own teardown of the modules a command
     loaded (Pulumi's gRPC and protobuf, pydantic) costs 0.1-0.2 s, as much as a small command's work.
-    Every command has joined its threads and closed its files by the time it returns."""
+    Every command has joined its threads and closed its files by the time it returns. A profiler,
+    debugger or coverage tool attached still gets its normal exit (it writes its report then)."""
     code = run()
+    if sys.getprofile() is not None or sys.gettrace() is not None:
+        sys.exit(code)
     with contextlib.suppress(OSError, ValueError):  # a reader that went away: nothing more can be said
         sys.stdout.flush()
         sys.stderr.flush()
