@@ -59,10 +59,14 @@ def build_preview(root: Path, base: str, stacks: list[str] | None, at: datetime,
         previews = _Previews(root, envs)
         previews.start()
     repos = AppRepos(root)
-    with console.step("running the safeguards"):
-        violations = rules.check(head_snap, repos, base_snap, at, artifacts=artifact_oracle(offline))
-    logs = {env: {c.app: log for c in plan.changes if c.env == env
-                  if (log := commit_log(repos, head_snap, c)) is not None} for env in envs}
+    try:
+        with console.step("running the safeguards"):
+            violations = rules.check(head_snap, repos, base_snap, at, artifacts=artifact_oracle(offline))
+        logs = {env: {c.app: log for c in plan.changes if c.env == env
+                      if (log := commit_log(repos, head_snap, c)) is not None} for env in envs}
+    finally:  # what stops the safeguards (an unreachable app repo) leaves no engine run behind
+        if previews is not None:
+            previews.join()
     outcomes, secrets = previews.result() if previews is not None else ({}, [])
     head, head_time = plan.head, None
     if head is None and os.environ.get("GITHUB_EVENT_PATH"):
