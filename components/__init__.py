@@ -1,4 +1,5 @@
-"""One ComponentResource per app kind. Kinds import lazily: a local-only stack never loads pulumi-aws.
+"""One ComponentResource per app kind. Kinds import lazily: a local-only stack never loads pulumi-aws,
+and this package's import costs nothing (a dynamic provider's process imports its module through it).
 
 Every component sets `version` (the commit the deploy file names) and `running`, an Output that
 resolves to that commit only once the app's resources were created or updated.
@@ -7,19 +8,20 @@ resolves to that commit only once the app's resources were created or updated.
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pulumi
+if TYPE_CHECKING:
+    import pulumi
 
-from components.base import AppComponent
-from components.spec import AppSpec
-from deployctl.core.catalog import Kind
+    from components.base import AppComponent
+    from components.spec import AppSpec
+    from deployctl.core.catalog import Kind
 
-_KINDS = {
-    Kind.LOCAL: "components.local:LocalApp",
-    Kind.ECS_SERVICE: "components.ecs_service:EcsServiceApp",
-    Kind.LAMBDA: "components.lambda_function:LambdaApp",
-    Kind.STATIC_SITE: "components.static_site:StaticSiteApp",
+_KINDS = {  # by Kind's value: deployctl.core.catalog.Kind loads only with a kind
+    "local": "components.local_app:LocalApp",
+    "ecs-service": "components.ecs_service:EcsServiceApp",
+    "lambda": "components.lambda_function:LambdaApp",
+    "static-site": "components.static_site:StaticSiteApp",
 }
 
 
@@ -32,4 +34,4 @@ def make_component(spec: AppSpec, opts: pulumi.ResourceOptions | None = None) ->
     return component_class(spec.kind)(spec.app, spec, opts)
 
 
-__all__ = ["AppComponent", "AppSpec", "component_class", "make_component"]
+__all__ = ["component_class", "make_component"]

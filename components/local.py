@@ -8,6 +8,10 @@ updates and records it; a new commit is an update of the same resource, never a 
 
 The component owns `<deployRoot>/<app>` only once it wrote its marker file there: it never deploys
 into, and never deletes, a folder it did not create.
+
+This module is what the dynamic provider's process loads (the provider is pickled by reference to
+it), so it imports only Pulumi and the standard library; the kind's component, which needs the
+catalog's settings, is `components/local_app.py`.
 """
 
 from __future__ import annotations
@@ -25,10 +29,6 @@ from urllib.parse import unquote, urlparse
 
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ResourceProvider, UpdateResult
-
-from components.base import AppComponent
-from components.spec import AppSpec
-from deployctl.core.catalog import LocalSettings
 
 if TYPE_CHECKING:
     from deployctl.adapters.apprepos import AppRepos
@@ -203,30 +203,3 @@ class LocalRelease(pulumi.dynamic.Resource):
         super().__init__(
             LocalReleaseProvider(), name, {**props, "release_dir": None, "current": None}, opts
         )
-
-
-class LocalApp(AppComponent[LocalSettings]):
-    """An app released on this machine; `version` is the commit."""
-
-    type_name = "deploys:apps:LocalApp"
-    settings_type = LocalSettings
-
-    def __init__(self, name: str, spec: AppSpec, opts: pulumi.ResourceOptions | None = None):
-        super().__init__(name, spec, opts)
-        if not spec.deploy_root:
-            raise ValueError(f"env '{spec.env}' has no deploys:deployRoot for local app '{name}'")
-        self.release = LocalRelease(
-            f"{name}-release",
-            {
-                "app": spec.app,
-                "commit": spec.commit,
-                "path": spec.path,
-                "deploy_root": spec.deploy_root,
-                "keep_releases": spec.setting("keep_releases", self.settings.keep_releases),
-                "source": portable_source(spec.repo_url),
-            },
-            pulumi.ResourceOptions(parent=self),
-            secret=("keep_releases",) if spec.is_secret("keep_releases") else (),
-        )
-        self.running = self.release.commit
-        self.register_outputs({"version": spec.commit, "current": self.release.current})

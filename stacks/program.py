@@ -7,7 +7,8 @@ from typing import Any, NoReturn
 
 import pulumi
 
-from components import AppComponent, make_component
+from components import make_component
+from components.base import AppComponent
 from components.health import make_health_check
 from components.spec import AppSpec
 from deployctl.adapters.apprepos import repo_url

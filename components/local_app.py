@@ -1,0 +1,38 @@
+"""The `local` kind's component: an app released on this machine (the release resource and its
+provider are in `components/local.py`, which the provider's process loads on its own)."""
+
+from __future__ import annotations
+
+import pulumi
+
+from components.base import AppComponent
+from components.local import LocalRelease, portable_source
+from components.spec import AppSpec
+from deployctl.core.catalog import LocalSettings
+
+
+class LocalApp(AppComponent[LocalSettings]):
+    """An app released on this machine; `version` is the commit."""
+
+    type_name = "deploys:apps:LocalApp"
+    settings_type = LocalSettings
+
+    def __init__(self, name: str, spec: AppSpec, opts: pulumi.ResourceOptions | None = None):
+        super().__init__(name, spec, opts)
+        if not spec.deploy_root:
+            raise ValueError(f"env '{spec.env}' has no deploys:deployRoot for local app '{name}'")
+        self.release = LocalRelease(
+            f"{name}-release",
+            {
+                "app": spec.app,
+                "commit": spec.commit,
+                "path": spec.path,
+                "deploy_root": spec.deploy_root,
+                "keep_releases": spec.setting("keep_releases", self.settings.keep_releases),
+                "source": portable_source(spec.repo_url),
+            },
+            pulumi.ResourceOptions(parent=self),
+            secret=("keep_releases",) if spec.is_secret("keep_releases") else (),
+        )
+        self.running = self.release.commit
+        self.register_outputs({"version": spec.commit, "current": self.release.current})
