@@ -6,11 +6,21 @@ setting before the Pulumi program ever runs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
 from functools import lru_cache
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from deployctl.core.health import HealthSettings, health_problem
 from deployctl.core.model import NAME_RE
@@ -106,6 +116,11 @@ SETTINGS: dict[Kind, type[_Settings]] = {
 }
 
 
+_GIT_CHECKS: dict[str, tuple[str, Callable[[str], str | None]]] = {
+    "repo": ("repository", repo_problem), "path": ("path", path_problem), "branch": ("branch", branch_problem)}
+"""The catalog fields that reach git, the word an error names each by, and what checks it."""
+
+
 class App(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -119,25 +134,12 @@ class App(BaseModel):
     settings: dict[str, Any] = {}
 
     # Each value reaches a git command line: refused here, so `check` names apps.yaml:line.
-    @field_validator("repo")
+    @field_validator("repo", "path", "branch")
     @classmethod
-    def _safe_repo(cls, value: str) -> str:
-        if (problem := repo_problem(value)) is not None:
-            raise ValueError(f"repository {value!r} {problem}")
-        return value
-
-    @field_validator("path")
-    @classmethod
-    def _safe_path(cls, value: str | None) -> str | None:
-        if value is not None and (problem := path_problem(value)) is not None:
-            raise ValueError(f"path {value!r} {problem}")
-        return value
-
-    @field_validator("branch")
-    @classmethod
-    def _safe_branch(cls, value: str) -> str:
-        if (problem := branch_problem(value)) is not None:
-            raise ValueError(f"branch {value!r} {problem}")
+    def _safe_for_git(cls, value: str | None, info: ValidationInfo) -> str | None:
+        word, problem_of = _GIT_CHECKS[info.field_name or ""]
+        if value is not None and (problem := problem_of(value)) is not None:
+            raise ValueError(f"{word} {value!r} {problem}")
         return value
 
 
