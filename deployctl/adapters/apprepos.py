@@ -26,6 +26,7 @@ from deployctl.adapters.cachedir import cache_root
 from deployctl.adapters.commitgraph import CommitGraph, GraphFile
 from deployctl.core.commitinfo import CommitInfo
 from deployctl.core.safegit import (
+    QUIET_GIT_ENV,
     git_timeout,
     https_unanswered,
     network_config,
@@ -39,7 +40,6 @@ from deployctl.core.violations import CannotJudge
 GRAPH_AFTER = 4
 """Ancestry questions per repository answered one git process each before the graph is loaded."""
 _HEX_RE = re.compile(r"^[0-9a-f]{4,64}$")
-GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "", "SSH_ASKPASS": "", "LC_ALL": "C"}
 
 
 def default_cache_dir() -> Path:
@@ -115,7 +115,7 @@ class AppRepo:
     def _git(self, *args: str, check: bool = True, input: bytes | None = None) -> subprocess.CompletedProcess:
         return subprocess.run(
             ["git", "--git-dir", str(self.path), *args],
-            capture_output=True, env={**os.environ, **GIT_ENV}, check=check, input=input,
+            capture_output=True, env={**os.environ, **QUIET_GIT_ENV}, check=check, input=input,
         )
 
     @contextmanager

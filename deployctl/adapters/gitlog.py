@@ -8,7 +8,7 @@ import threading
 from collections import deque
 from typing import TYPE_CHECKING
 
-from deployctl.adapters.gitrepo import run_git
+from deployctl.adapters.gitrepo import c_locale_env, run_git
 from deployctl.core.model import DEPLOYS_DIR
 
 if TYPE_CHECKING:
@@ -27,7 +27,7 @@ def deploy_history(repo: Repo, ref: str) -> list[HistoryEntry]:
     args = ["git", "log", "--first-parent", "--diff-merges=first-parent", "--no-renames", "--raw", "--no-abbrev",
             f"--format={LOG_FORMAT}", ref, "--", DEPLOYS_DIR]
     log = subprocess.Popen(args, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           env={**os.environ, "LANGUAGE": "C", "LC_ALL": "C"})
+                           env=c_locale_env())
     cat = subprocess.Popen(["git", "-C", cwd, "cat-file", "--batch"], stdin=subprocess.PIPE,
                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     log_out, log_err, cat_in, cat_out = log.stdout, log.stderr, cat.stdin, cat.stdout
@@ -42,17 +42,18 @@ def deploy_history(repo: Repo, ref: str) -> list[HistoryEntry]:
     entries: list[HistoryEntry] = []
     waiting: deque[tuple[list[RawCommit], str | None]] = deque()  # a batch, and the last blob asked by then
     asked: set[str] = set()
-    last: list[str] = []
+    last_asked: str | None = None
     mark, pending = COMMIT_MARK.encode(), b""
 
     def take(complete: bytes) -> None:
+        nonlocal last_asked
         batch = raw_changes(complete.decode("utf-8", "surrogateescape"))
         if new := sorted(blobs_needed(batch) - asked):
             asked.update(new)
-            last[:] = new[-1:]
+            last_asked = new[-1]
             cat_in.write(("\n".join(new) + "\n").encode())
             cat_in.flush()
-        waiting.append((batch, last[0] if last else None))
+        waiting.append((batch, last_asked))
         settle(final=False)
 
     def settle(final: bool) -> None:

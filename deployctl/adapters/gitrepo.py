@@ -45,6 +45,11 @@ if TYPE_CHECKING:
     Repo = GitDir | git.Repo
 
 
+def c_locale_env() -> dict[str, str]:
+    """git's messages in the C locale, as GitPython asks for them (they are matched and shown as is)."""
+    return {**os.environ, "LANGUAGE": "C", "LC_ALL": "C"}
+
+
 def run_git(repo: Repo, *args: str) -> str:
     """`git <args>` in the repo, as GitPython runs it (C locale, output decoded with surrogateescape,
     one trailing newline dropped); a failure raises GitPython's GitCommandError, imported only then."""
@@ -54,7 +59,7 @@ def run_git(repo: Repo, *args: str) -> str:
 def start_git(repo: Repo, *args: str) -> Callable[[], str]:
     """`run_git`, started now and collected by calling the result: git works while Python does."""
     proc = subprocess.Popen(["git", *args], cwd=repo.working_tree_dir or repo.git_dir, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env={**os.environ, "LANGUAGE": "C", "LC_ALL": "C"})
+                            stderr=subprocess.PIPE, env=c_locale_env())
 
     def collect() -> str:
         stdout, stderr = proc.communicate()
@@ -74,7 +79,7 @@ def resolve_ref(repo: Repo, ref: str) -> str:
                           "name a branch, tag or commit")
     result = subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"],
                             cwd=repo.working_tree_dir or repo.git_dir, capture_output=True,
-                            env={**os.environ, "LANGUAGE": "C", "LC_ALL": "C"})
+                            env=c_locale_env())
     sha = result.stdout.decode(errors="replace").strip()
     if result.returncode != 0 or not sha:
         raise CannotJudge(

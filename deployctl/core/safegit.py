@@ -153,10 +153,14 @@ def network_config() -> list[str]:
     return args
 
 
+QUIET_GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "", "SSH_ASKPASS": "", "LC_ALL": "C"}
+"""Every app-repository git call: never prompt for a password, answer in the C locale."""
+
+
 def network_env(environ: dict[str, str] | os._Environ[str] | None = None) -> dict[str, str]:
     """Environment for network git: never prompt; ssh with a connect timeout and batch mode."""
     environ = os.environ if environ is None else environ
-    env = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "", "SSH_ASKPASS": "", "LC_ALL": "C"}
+    env = dict(QUIET_GIT_ENV)
     if not environ.get("GIT_SSH_COMMAND") and not environ.get("GIT_SSH"):
         env["GIT_SSH_COMMAND"] = (f"ssh -o BatchMode=yes -o ConnectTimeout={connect_timeout()} "
                                   "-o ServerAliveInterval=15 -o ServerAliveCountMax=2")
