@@ -52,14 +52,21 @@ def _identity(pulumi_bin: Path) -> str | None:
     return f"{real}:{st.st_size}:{st.st_mtime_ns}"
 
 
+def _known_versions() -> dict[str, str]:
+    """The versions recorded in the cache folder, by binary; a missing or garbled file is empty."""
+    try:
+        known = json.loads((cache_root() / VERSIONS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(known, dict):
+        return {}
+    return {k: v for k, v in known.items() if isinstance(k, str) and isinstance(v, str) and _VERSION_RE.match(v)}
+
+
 def _cached(pulumi_bin: Path) -> str | None:
     """The version recorded for exactly this binary, if any."""
     key = _identity(pulumi_bin)
-    try:
-        known = json.loads((cache_root() / VERSIONS_FILE).read_text(encoding="utf-8")).get(key)
-    except (OSError, ValueError, AttributeError):
-        return None
-    return known if isinstance(known, str) and _VERSION_RE.match(known) else None
+    return _known_versions().get(key) if key is not None else None
 
 
 def _record(pulumi_bin: Path, version: str) -> None:
@@ -68,11 +75,7 @@ def _record(pulumi_bin: Path, version: str) -> None:
     if key is None or not _VERSION_RE.match(version):
         return
     path = cache_root() / VERSIONS_FILE
-    try:
-        known = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
-        known = {k: v for k, v in known.items() if isinstance(k, str) and isinstance(v, str)}  # a hand-edited file
-    except (OSError, ValueError, AttributeError):
-        known = {}
+    known = _known_versions()
     known[key] = version
     with contextlib.suppress(OSError):
         path.parent.mkdir(parents=True, exist_ok=True)
