@@ -156,3 +156,37 @@ def test_catalog_error_points_at_line(tmp_path: Path):
     rc, _, err = run_cli(deploy.path, "check")
     assert rc == 2
     assert "apps.yaml:4: error catalog: apps.api.colour: unknown key" in err
+
+
+def test_an_encrypted_setting_is_left_out_wherever_settings_are_judged():
+    """`{secure: ...}` values only the program can read: the snapshot, the artifact check and the
+    switch-back's health question all judge the settings without them, never as invalid."""
+    from deployctl.adapters.switchback import has_health
+    from deployctl.core.rules.artifact import check_artifacts
+    from deployctl.core.snapshot import RepoFiles, build_snapshot
+
+    catalog = ("apps:\n  api:\n    kind: ecs-service\n    repo: https://example.com/api.git\n"
+               "    settings: {image_repository: 1.dkr.ecr.us-east-1.amazonaws.com/api, cluster: main,\n"
+               "               health: {url: 'https://api.example.com/health'}}\n")
+    stack = ("config:\n  deploys:settings:\n    api:\n      environment:\n        PLAIN: yes-string\n"
+             "        TOKEN:\n          secure: v1:abc:def\n")
+    files = RepoFiles(catalog=catalog, stack_configs={"staging": stack},
+                      entries=[Entry(path="deploys/staging", kind=EntryKind.DIR),
+                               Entry(path="deploys/staging/api", kind=EntryKind.FILE, data=b"a" * 40 + b"\n")])
+    snapshot = build_snapshot(files)
+    assert snapshot.all_violations() == []
+    assert snapshot.settings_of("staging", "api").environment == {"PLAIN": "yes-string"}  # type: ignore[attr-defined]  # an EcsServiceSettings
+    assert has_health(snapshot, "staging")
+
+    class Artifacts:
+        asked: list[object] = []
+
+        def prefetch(self, refs: list[object]) -> None:
+            self.asked.extend(refs)
+
+        def exists(self, ref: object) -> bool:
+            return True
+
+    oracle = Artifacts()
+    assert check_artifacts(snapshot, snapshot.tree.in_env("staging"), oracle) == []  # type: ignore[arg-type]  # a stand-in oracle
+    assert len(oracle.asked) == 1  # the image was looked for

@@ -121,15 +121,11 @@ def _deployed(engine: Engine, env: str) -> dict[str, str]:
 
 
 def has_health(snapshot: Snapshot, env: str) -> bool:
-    from deployctl.core.catalog import app_settings
-
-    stack = snapshot.stacks[env]
     for f in snapshot.tree.in_env(env):
-        app = snapshot.catalog.apps.get(f.app)
         try:
-            if app is not None and app_settings(f.app, app, stack.settings.settings.get(f.app)).health:
+            if f.app in snapshot.catalog.apps and snapshot.settings_of(env, f.app).health:
                 return True
-        except ValueError:
+        except ValueError:  # invalid settings: the safeguards refused them already
             continue
     return False
 

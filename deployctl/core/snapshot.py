@@ -9,7 +9,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from deployctl.core.catalog import CATALOG_FILE, Catalog, parse_catalog, settings_violations
+from deployctl.core.catalog import (
+    CATALOG_FILE,
+    AppSettings,
+    Catalog,
+    app_settings,
+    parse_catalog,
+    settings_violations,
+)
 from deployctl.core.envconfig import StackConfig, parse_stack_config, promotion_cycle, stack_config_file, strip_secure
 from deployctl.core.model import NAME_RULE, is_valid_name
 from deployctl.core.tree import DeployTree, Entry, build_tree
@@ -46,6 +53,12 @@ class Snapshot(BaseModel):
 
     def all_violations(self) -> list[Violation]:
         return [*self.config_errors, *self.violations]
+
+    def settings_of(self, env: str, app: str) -> AppSettings:
+        """The app's settings in `env` as deployctl can judge them: encrypted values left out, as
+        `invalid-settings` judged them (only the program decrypts them). Raises pydantic's
+        ValidationError when they are invalid (`invalid-settings` says why)."""
+        return app_settings(app, self.catalog.apps[app], _without_secrets(self.stacks[env].settings.settings.get(app)))
 
 
 def env_of_stack_file(name: str) -> str | None:

@@ -20,7 +20,7 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from deployctl.core.catalog import Kind, app_settings
+from deployctl.core.catalog import Kind
 from deployctl.core.model import DeployFile
 from deployctl.core.snapshot import Snapshot
 from deployctl.core.violations import Severity, Violation
@@ -93,7 +93,7 @@ def check_artifacts(head: Snapshot, files: Iterable[DeployFile], artifacts: Arti
         if app is None or stack is None or app.kind is Kind.LOCAL:
             continue
         try:
-            settings = app_settings(f.app, app, stack.settings.settings.get(f.app))
+            settings = head.settings_of(f.env, f.app)
         except ValidationError:
             continue  # invalid-settings says why
         ref = artifact_ref(f.app, app.kind, settings, f.commit)
