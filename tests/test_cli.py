@@ -100,3 +100,14 @@ def test_plan_prints_each_tag_once(tmp_path: Path):
     code, out, err = sc.cli("plan", "--base", "main")
     assert code == 0, err
     assert out.count("[rollback]") == 1
+
+
+@pytest.mark.parametrize("command", ["up", "preview"])
+def test_a_misspelt_stack_is_refused_with_base_too(tmp_path: Path, command: str):
+    """With --base, --stack only narrows the affected stacks; a name that is no env is still an
+    error (exit 2, the envs named), never a run that deploys or previews nothing."""
+    sc = build(tmp_path)
+    sc.deploy.deploy("staging", "api", sc.commits["c3"], "third")
+    code, out, err = run_cli(sc.root, command, "--base", "main", "--stack", "prodution")
+    assert code == ExitStatus.CANNOT_JUDGE, out + err
+    assert "no such env: prodution; envs are production, staging" in err

@@ -128,3 +128,12 @@ def test_update_history_pages_stop_once_the_caller_has_enough(world: World):
     assert len(first) == 1 and first[0].start == every[0].start
     newest = latest_success(engine, "staging")
     assert newest is not None and newest.start == every[0].start
+
+
+def test_reading_outputs_never_creates_a_stack(world: World):
+    """`deployed` (and every reader of outputs) on an env never deployed shows nothing and leaves the
+    backend without that stack."""
+    code, out, err = world.cli("deployed", "--json")
+    assert code == 0, err
+    assert json.loads(out) == {"staging": {}}
+    assert world.engine().existing("staging") is None

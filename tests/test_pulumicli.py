@@ -47,6 +47,11 @@ def test_the_engine_builds_its_command_from_that_version_without_running_it_agai
     assert command.command == str(pulumi.resolve())
     assert str(command.version) == "3.274.1"
     assert runs(tmp_path) == ["version"]
+    unpacked = stand_in(tmp_path / "tarball", "echo v3.275.0")  # a release tarball: pulumi/pulumi, no bin/
+    target = unpacked.parent.parent / "pulumi" / "pulumi"
+    target.parent.mkdir()
+    unpacked.rename(target)
+    assert command_for(target).command == str(target.resolve())
 
 
 def test_a_failing_cli_is_a_cannot_judge_naming_its_error(tmp_path: Path):

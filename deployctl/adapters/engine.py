@@ -53,10 +53,10 @@ class _KnownVersion(auto.PulumiCommand):
     started before Pulumi was even imported). The base constructor does nothing but run it again and
     parse what it prints (a CLI start, ~0.3 s, on the way to every preview)."""
 
-    def __init__(self, root: Path, version: str) -> None:  # no super().__init__(): see above
+    def __init__(self, binary: Path, version: str) -> None:  # no super().__init__(): see above
         from semver import VersionInfo
 
-        self.command = str(root / "bin" / "pulumi")
+        self.command = str(binary)  # where it is, in a bin/ folder or not (a release tarball's pulumi/pulumi)
         try:
             self.version = VersionInfo.parse(version.removeprefix("v"))
         except ValueError:  # a dev build's odd version: the Automation API then assumes the newest features
@@ -75,11 +75,11 @@ class _Named(auto.Stack):
 
 def command_for(pulumi_bin: Path) -> auto.PulumiCommand:
     """The Automation API's command for this CLI, built once per process."""
-    root = pulumi_bin.resolve().parent.parent
+    binary = pulumi_bin.resolve()
     with _COMMANDS_LOCK:
-        if root not in _COMMANDS:
-            _COMMANDS[root] = _KnownVersion(root, version_of(pulumi_bin))
-        return _COMMANDS[root]
+        if binary not in _COMMANDS:
+            _COMMANDS[binary] = _KnownVersion(binary, version_of(pulumi_bin))
+        return _COMMANDS[binary]
 
 
 class Engine:
@@ -161,7 +161,7 @@ class Engine:
         if text is not None and "secure" not in text and "environment" not in text:
             return []
         try:
-            config = self.stack(env).get_all_config()
+            config = self._named(env).get_all_config()  # names the stack: no `pulumi stack select`
         except auto.errors.CommandError:
             return []
         return [leaf for v in config.values() if v.secret and v.value for leaf in _leaves(v.value)]
@@ -183,7 +183,8 @@ class Engine:
         return None if stack is None else {k: v.value for k, v in stack.outputs().items() if not v.secret}
 
     def outputs(self, env: str) -> dict[str, Any]:
-        return {k: v.value for k, v in self.stack(env).outputs().items() if not v.secret}
+        """The stack's outputs, none for a stack never created: reading never creates one."""
+        return self.existing_outputs(env) or {}
 
     def history(self, env: str, page_size: int = 100,
                 enough: Callable[[list[UpdateRecord]], bool] | None = None) -> list[UpdateRecord]:

@@ -52,6 +52,14 @@ def ordered_envs(snapshot: Snapshot, wanted: list[str] | None) -> list[str]:
     return env_order(upstream, envs)
 
 
+def chosen_stacks(plan: Plan, snapshot: Snapshot, wanted: list[str] | None) -> list[str]:
+    """The plan's stacks, limited to `wanted` (--stack), each of which must be an env: a misspelt
+    --stack is refused, never silently deploys or previews nothing."""
+    if wanted:
+        ordered_envs(snapshot, wanted)  # refuses a name that is not an env
+    return [e for e in plan.stacks if not wanted or e in wanted]
+
+
 def load_pair(root: Path, base: str, head: str | None) -> tuple[Snapshot, Snapshot, Plan]:
     """Base and head snapshots and the plan between them (head None: the working tree).
 

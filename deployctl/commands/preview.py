@@ -10,7 +10,7 @@ from pathlib import Path
 from deployctl import console
 from deployctl.adapters.apprepos import AppRepos
 from deployctl.adapters.backend import enforce_ci_policy
-from deployctl.commands.load import load_pair, open_engine
+from deployctl.commands.load import chosen_stacks, load_pair, open_engine
 from deployctl.core import rules
 from deployctl.core.outcomes import Outcome
 from deployctl.core.plan import PlanChange
@@ -52,7 +52,7 @@ def build_preview(root: Path, base: str, stacks: list[str] | None, at: datetime,
     from deployctl.adapters.artifacts import artifact_oracle
 
     base_snap, head_snap, plan = load_pair(root, base, None)
-    envs = [e for e in plan.stacks if not stacks or e in stacks]
+    envs = chosen_stacks(plan, head_snap, stacks)
     previews: _Previews | None = None
     if run_engine and envs:
         enforce_ci_policy(root, {e: head_snap.stacks[e].settings.protected for e in envs})

@@ -25,7 +25,7 @@ from deployctl.adapters.apprepos import AppRepos, display_url, run_network_git
 from deployctl.adapters.backend import DEFAULT_LOCK_TIMEOUT, DeployGuard, enforce_ci_policy
 from deployctl.adapters.gitaccess import changed_paths
 from deployctl.adapters.gitrepo import open_repo, resolve_ref
-from deployctl.commands.load import load_head, load_pair, open_engine, ordered_envs
+from deployctl.commands.load import chosen_stacks, load_head, load_pair, open_engine, ordered_envs
 from deployctl.core import rules
 from deployctl.core.model import pr_number
 from deployctl.core.outcomes import Outcome
@@ -85,7 +85,7 @@ def prepare(root: Path, stacks: list[str] | None, base: str | None, head: str | 
     every stack as it was. The deploy repo is opened once, and only when a ref or a stack needs it."""
     repos = AppRepos(root)
     base_snap, head_snap, plan = load_pair(root, base, head) if base is not None else (None, load_head(root), None)
-    envs = [e for e in plan.stacks if not stacks or e in stacks] if plan else ordered_envs(head_snap, stacks)
+    envs = chosen_stacks(plan, head_snap, stacks) if plan else ordered_envs(head_snap, stacks)
     repo = open_repo(root) if head is not None or envs else None  # nothing in git to read otherwise
     merge = plan.head if plan else None
     if repo is not None and head is not None:
