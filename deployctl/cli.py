@@ -187,7 +187,8 @@ def preview(
                                              "GitHub Actions, default: the PR's base commit).")] = None,
     stack: Annotated[list[str] | None, typer.Option("--stack", help="Only this env (repeatable).")] = None,
     comment_file: Annotated[Path | None, typer.Option(help="Write the markdown comment here.")] = None,
-    post: Annotated[bool, typer.Option(help="Create or update the PR comment (GitHub Actions, GITHUB_TOKEN).")] = False,
+    post: Annotated[bool, typer.Option("--post", help="Create or update the PR comment (GitHub Actions, "
+                                       "GITHUB_TOKEN).")] = False,
     at: Annotated[str | None, typer.Option(help="Judge freeze windows at this time (default: now).")] = None,
     offline: Annotated[bool, typer.Option("--offline", help="Skip the artifact check (no S3/ECR calls).")] = False,
     repo: RepoOpt = Path("."),
@@ -550,7 +551,9 @@ def _root(
 # Readable placeholders in --help: what a value is, not its Python type (`<str>`, `<list[str]>`).
 METAVARS = {"env": "ENV", "app_name": "APP", "commit": "COMMIT", "base": "REF", "head": "REF", "at": "TIME",
             "stack": "ENV", "branch": "BRANCH", "message": "TEXT", "limit": "N", "repo": "DIR", "html": "FILE",
-            "comment_file": "FILE", "pr_url": "URL", "from_env": "ENV", "to_env": "ENV", "to": "COMMIT"}
+            "comment_file": "FILE", "pr_url": "URL", "from_env": "ENV", "to_env": "ENV", "to": "COMMIT",
+            "since": "TIME", "until": "TIME", "lock_timeout": "SECONDS", "timeout": "SECONDS", "reason": "TEXT",
+            "bucket": "day|week|month"}
 _EXAMPLES = re.compile(r"^(\s*Examples?:)\n", re.MULTILINE)
 
 

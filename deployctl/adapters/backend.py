@@ -128,11 +128,6 @@ def enforce_ci_policy(root: Path, protected: dict[str, bool]) -> None:
 # -- the stale-run guard ------------------------------------------------------------------------
 
 
-def update_head(record: UpdateRecord) -> str | None:
-    """The deploy-repo commit an update ran from (UpdateRecord.head)."""
-    return record.head
-
-
 def last_success(records: list[UpdateRecord]) -> UpdateRecord | None:
     ups = [r for r in records if r.kind == "update" and r.result == "succeeded"]
     return max(ups, key=lambda r: (r.start or datetime.min.replace(tzinfo=UTC), r.version or 0), default=None)
@@ -142,7 +137,7 @@ def stale_refusal(env: str, last: UpdateRecord | None, deploying: str, known: bo
     """Why deploying `deploying` would overwrite a newer deploy of `env` (pure), or None."""
     if last is None:
         return None
-    head = update_head(last)
+    head = last.head
     if head is None:
         return None  # an update made outside deployctl and git: nothing to compare with
     moment = last.end or last.start
@@ -455,7 +450,7 @@ def stale_judge(repo: git.Repo, engine: Any, env: str, deploying: str) -> Callab
     """The stale-run verdict on `env`, taken anew each time it is called (after each wait for the lock)."""
     def judge() -> str | None:
         last = latest_success(engine, env)
-        head = update_head(last) if last else None
+        head = last.head if last else None
         if last is None or head is None:
             return None
         known = bool(HASH_RE.match(head)) and _git_knows(repo, head)  # the backend's text, never an option

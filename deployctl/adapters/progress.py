@@ -9,7 +9,6 @@ are coloured by rich; in CI they are plain, one per step, and read well in a log
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime
 from typing import Any
 
 from deployctl import console
@@ -63,7 +62,6 @@ class ResourceProgress:
         self._started: dict[str, int] = {}
         self._diagnostics: list[dict[str, Any]] = []
         self._lock = threading.Lock()
-        self.began = datetime.now(UTC)
 
     def __call__(self, event: dict[str, Any]) -> None:
         if "diagnosticEvent" in event:

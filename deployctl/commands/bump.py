@@ -5,21 +5,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from deployctl import console
 from deployctl.adapters.apprepos import AppRepos
 from deployctl.adapters.gitaccess import commit_snapshot, safe_branch_name, worktree_files
 from deployctl.adapters.gitrepo import open_repo, resolve_ref
+from deployctl.commands.load import load_head, open_engine
 from deployctl.core import rules
 from deployctl.core.authoring import AUTHORING_NOTES, group_still_needed, prepend, previous_commit, with_file
 from deployctl.core.model import Tag, deploy_path, same_commit, short
 from deployctl.core.snapshot import build_snapshot
 from deployctl.core.violations import CannotJudge, InputError, Severity, Violation, errors
-
-if TYPE_CHECKING:
-    pass
-from deployctl.commands.load import load_head, open_engine
 
 MAIN_BRANCHES = ("origin/main", "main", "origin/master", "master")
 

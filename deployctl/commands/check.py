@@ -5,16 +5,12 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from deployctl import console
 from deployctl.adapters.apprepos import AppRepos
+from deployctl.commands.load import load_head, load_pair
 from deployctl.core import rules
 from deployctl.core.violations import Violation
-
-if TYPE_CHECKING:
-    pass
-from deployctl.commands.load import load_head, load_pair
 
 
 def run_check(root: Path, base: str | None, at: datetime, offline: bool = False,

@@ -4,13 +4,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from deployctl.core.plan import Plan
-
-if TYPE_CHECKING:
-    pass
 from deployctl.commands.load import load_pair
+from deployctl.core.plan import Plan
 
 
 def run_plan(root: Path, base: str, head: str | None) -> Plan:

@@ -84,7 +84,7 @@ def validate(model: type[M], data: Any, text: str | None, file: str, rule: str,
             loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
             path = to_yaml_path(loc)
             where = ".".join(str(p) for p in path) or "(top level)"
-            message = err["msg"]
+            message = str(err["ctx"]["error"]) if err["type"] == "value_error" else err["msg"]  # our words
             if err["type"] == "extra_forbidden":
                 message = "unknown key; check the spelling against the README"
             violations.append(_v(rule, file, _line_of(root, path), f"{where}: {message}"))

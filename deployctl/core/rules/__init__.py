@@ -10,7 +10,6 @@ loaded) are stated in deployctl/core/rules/registry.py: a new rule is registered
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -26,22 +25,17 @@ if TYPE_CHECKING:
 
 
 def check(head: Snapshot, commits: Commits, base: Snapshot | None = None,
-          at: datetime | None = None, only: Iterable[str] | None = None,
-          artifacts: Artifacts | None = None) -> list[Violation]:
+          at: datetime | None = None, artifacts: Artifacts | None = None) -> list[Violation]:
     """Every violation, errors first. Without a base, each deploy file on its own; with one, each
     changed file and each change between base and head (every file when the catalog or a stack
-    config changed). `only` limits the per-file rules to those paths. With `artifacts`, each commit
+    config changed). With `artifacts`, each commit
     being deployed (with a base: each created or updated file) must have its artifact built.
     """
     at = at or datetime.now(UTC)
     found: list[Violation] = list(head.all_violations())
     changes = file_changes(base, head) if base is not None else []
-    if only is not None:
-        paths: set[str] | None = set(only)
-    elif base is None or _changed_configs(base, head):
-        paths = None  # every file
-    else:
-        paths = {c.path for c in changes}
+    every_file = base is None or _changed_configs(base, head)
+    paths: set[str] | None = None if every_file else {c.path for c in changes}
     resolved: dict[str, str | None] = {}
     for f in sorted(head.tree.files.values(), key=lambda f: f.path):
         if paths is None or f.path in paths:

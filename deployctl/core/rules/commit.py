@@ -24,6 +24,10 @@ class Commits(Protocol):
 
     def on_branch(self, repo: str, commit: str, branch: str) -> bool: ...
 
+    def has_path(self, repo: str, commit: str, path: str) -> bool | None:
+        """Is `path` a folder at `commit`? None when the repository cannot tell."""
+        ...
+
 
 def _v(rule: str, severity: Severity, f: DeployFile | FileChange, message: str,
        line: int | None = None) -> Violation:
@@ -67,10 +71,9 @@ def check_file(snapshot: Snapshot, f: DeployFile, commits: Commits) -> tuple[lis
 def check_path(snapshot: Snapshot, f: DeployFile, full: str | None, commits: Commits) -> list[Violation]:
     """`path-not-found`: the app deploys a subfolder its commit does not have (a typo, a move)."""
     app = snapshot.catalog.apps.get(f.app)
-    has_path = getattr(commits, "has_path", None)  # an oracle that cannot answer judges nothing
-    if app is None or not app.path or full is None or has_path is None:
+    if app is None or not app.path or full is None:
         return []
-    if has_path(app.repo, full, app.path) is not False:
+    if commits.has_path(app.repo, full, app.path) is not False:  # None: it cannot tell, so nothing is judged
         return []
     return [_v("path-not-found", ERROR, f,
                f"path '{app.path}' (apps.yaml, app '{f.app}') is not a folder at {_short(full)} in "
