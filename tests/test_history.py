@@ -230,3 +230,15 @@ def test_an_update_ran_from_pulumis_git_head_else_the_merge_its_message_names():
     assert record(written, {"git.head": other}).head == other
     assert record(written, {}).head == merge[:12]
     assert record("deployctl: staging: api 1234567", {}).head is None
+
+
+def test_history_of_a_repo_without_commits_says_what_to_do(tmp_path: Path):
+    """A git failure is a message naming git's own words and the fix (exit 2), never 'internal error'."""
+    from git import Repo
+
+    Repo.init(tmp_path)
+    (tmp_path / "deploys").mkdir()
+    code, _, err = run_cli(tmp_path, "history", "--no-engine")
+    assert code == 2, err
+    assert "git log failed" in err and "bad revision 'HEAD'" in err and "commit the deploy files first" in err
+    assert "internal error" not in err

@@ -8,7 +8,7 @@ import threading
 from collections import deque
 from typing import TYPE_CHECKING
 
-from deployctl.adapters.gitrepo import c_locale_env, run_git
+from deployctl.adapters.gitrepo import c_locale_env, git_failed, run_git
 from deployctl.core.model import DEPLOYS_DIR
 
 if TYPE_CHECKING:
@@ -78,11 +78,9 @@ def deploy_history(repo: Repo, ref: str) -> list[HistoryEntry]:
             reader.join()
         cat.wait()
     if log.returncode != 0:
-        import git
-
-        raise git.GitCommandError(args, log.returncode, b"".join(errors).removesuffix(b"\n"), b"")
+        raise git_failed("log", repo, b"".join(errors))
     if cat.returncode != 0:
-        raise subprocess.CalledProcessError(cat.returncode, cat.args)
+        raise git_failed("cat-file", repo, b"")
     settle(final=True)
     return entries
 

@@ -50,9 +50,18 @@ def c_locale_env() -> dict[str, str]:
     return {**os.environ, "LANGUAGE": "C", "LC_ALL": "C"}
 
 
+def git_failed(command: str, repo: Repo, stderr: bytes) -> CannotJudge:
+    """A git command that failed on the deploy repo, said as git said it (its last line), with what
+    to do for the usual cause: a repo without commits yet."""
+    said = stderr.decode(errors="replace").strip().splitlines()[-1:] or ["exit status without a message"]
+    no_commits = "bad revision 'HEAD'" in said[0] or "does not have any commits" in said[0]
+    hint = "; commit the deploy files first" if no_commits else ""
+    return CannotJudge(f"git {command} failed in {repo.working_tree_dir or repo.git_dir}: {said[0]}{hint}")
+
+
 def run_git(repo: Repo, *args: str) -> str:
     """`git <args>` in the repo, as GitPython runs it (C locale, output decoded with surrogateescape,
-    one trailing newline dropped); a failure raises GitPython's GitCommandError, imported only then."""
+    one trailing newline dropped); a failure is a CannotJudge that says git's own last line."""
     return start_git(repo, *args)()
 
 
@@ -64,9 +73,7 @@ def start_git(repo: Repo, *args: str) -> Callable[[], str]:
     def collect() -> str:
         stdout, stderr = proc.communicate()
         if proc.returncode != 0:
-            import git
-
-            raise git.GitCommandError(["git", *args], proc.returncode, stderr.removesuffix(b"\n"), stdout)
+            raise git_failed(args[0], repo, stderr)
         out = stdout.decode("utf-8", "surrogateescape")
         return out[:-1] if out.endswith("\n") else out
 
