@@ -361,6 +361,27 @@ def test_stale_guard_fetch_of_a_silent_origin_is_bounded(tmp_path: Path, silent_
     assert _git_knows(deploy.repo, deploy.repo.head.commit.hexsha)  # a commit it has: no network at all
 
 
+def test_the_rollback_push_to_a_silent_origin_is_bounded_and_says_what_to_run(tmp_path: Path, silent_server: int,
+                                                                            monkeypatch: pytest.MonkeyPatch):
+    """up --post pushes the [rollback] branch through the bounded network git: a silent origin fails
+    within the connect timeout, the message names origin without its credentials and the commands
+    to run by hand."""
+    from deployctl.adapters.switchback import rollback_opener
+
+    deploy, _, _ = deploy_world(tmp_path)
+    deploy.repo.create_remote("origin", f"https://bot:s3cret@127.0.0.1:{silent_server}/acme/deploy.git")
+    monkeypatch.setenv("DEPLOYCTL_GIT_CONNECT_TIMEOUT", "2")
+    monkeypatch.setenv("DEPLOYCTL_GIT_TIMEOUT", "120")
+    monkeypatch.setenv("GITHUB_REPOSITORY", "acme/deploy")
+    said: list[str] = []
+    app = next(iter(deploy.repo.head.commit.tree / "deploys" / "staging")).name
+    started = time.monotonic()
+    assert rollback_opener(deploy.path, "staging", "origin/main", said.append)({app: ("a" * 40, "b" * 40)}) is None
+    assert time.monotonic() - started < 15
+    assert len(said) == 1 and "could not open the [rollback] pull request: cannot push to" in said[0]
+    assert "s3cret" not in said[0] and f"deployctl rollback staging {app} --to {'b' * 40}" in said[0]
+
+
 # -- 6. owners and reviewers: only GitHub user, team or email syntax reaches CODEOWNERS ----------------
 
 

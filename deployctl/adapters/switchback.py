@@ -266,8 +266,6 @@ def open_rollback_pr(root: Path, env: str, moves: Mapping[str, tuple[str, str]],
     Until it merges, the deploy file names the failed commit while Pulumi runs the previous one, so
     `status` shows the env as drifted.
     """
-    import subprocess
-
     from deployctl.adapters.github import github_from_env
 
     repo = environ.get("GITHUB_REPOSITORY")
@@ -277,8 +275,7 @@ def open_rollback_pr(root: Path, env: str, moves: Mapping[str, tuple[str, str]],
     title = f"[rollback] {env}: {names} (health check failed)"
     sha = _commit_files(root, rollback_files(root, env, moves), title)
     branch = rollback_branch(env, moves)
-    subprocess.run(["git", "push", "--quiet", "origin", f"{sha}:refs/heads/{branch}"], cwd=root, check=True,
-                   capture_output=True, timeout=120, env={**os.environ, "GIT_TERMINAL_PROMPT": "0"})
+    _push(root, f"{sha}:refs/heads/{branch}")
     body = "\n".join([
         f"deployctl switched {env} back after a failed health check; this makes git say again what runs.",
         "", *(f"- `{app}`: `{failed[:12]}` failed its health check; `{back[:12]}` runs again"
@@ -288,6 +285,20 @@ def open_rollback_pr(root: Path, env: str, moves: Mapping[str, tuple[str, str]],
     with github_from_env(environ) as client:
         created = client.create_pull_request(repo, title=title, head=branch, base=base_branch, body=body)
     return str(created.get("html_url") or f"#{created.get('number')}")
+
+
+def _push(root: Path, refspec: str) -> None:
+    """Push to the deploy repo's origin as every network git call goes: connect timeout, low-speed
+    limit, wall-clock cap, no prompt; a failure is a CannotJudge naming origin (credentials masked)."""
+    from deployctl.adapters.apprepos import display_url, run_network_git
+    from deployctl.adapters.gitrepo import open_git, run_git
+    from deployctl.core.violations import CannotJudge
+
+    url = run_git(open_git(root), "remote", "get-url", "--", "origin")
+    done = run_network_git(["-C", str(root), "push", "--quiet", "--", "origin", refspec], url, "push to")
+    if done.returncode != 0:
+        said = done.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no message"]
+        raise CannotJudge(f"cannot push to {display_url(url)}: {said[0].replace(url, display_url(url))}")
 
 
 def rollback_opener(root: Path, env: str, branch: str,
