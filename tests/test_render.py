@@ -17,8 +17,9 @@ from deployctl.core.outcomes import (
     warnings_from_events,
 )
 from deployctl.core.plan import PlanChange
+from deployctl.core.prcomment import PREVIEW_MARKER as MARKER
 from deployctl.core.violations import Severity, Violation
-from deployctl.report.render import MARKER, CommitLog, PreviewReport, StackPreview, github_compare_url, render_comment
+from deployctl.report.render import CommitLog, PreviewReport, StackPreview, github_compare_url, render_comment
 from tests.builders import FIXTURES
 
 EVENTS = FIXTURES / "engine-events"

@@ -197,7 +197,7 @@ class Engine:
         records: list[UpdateRecord] = []
         page = 1
         while True:
-            batch = stack.history(page_size=page_size, page=page)
+            batch = stack.history(page_size=page_size, page=page, show_secrets=False)  # its config is never read
             records.extend(_record(env, s) for s in batch)
             if len(batch) < page_size:
                 break

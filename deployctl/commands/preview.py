@@ -122,12 +122,11 @@ class _Previews(threading.Thread):
 def post_comment(body: str) -> None:
     """Create or update the PR's one preview comment, from the GitHub Actions environment."""
     from deployctl.adapters.github import GitHubError, github_from_env, pull_request_context
-    from deployctl.report.render import MARKER
 
     ctx = pull_request_context(os.environ)
     try:
         with github_from_env(os.environ) as client:
-            action, comment_id = client.upsert_comment(ctx.repository, ctx.number, body, MARKER)
+            action, comment_id = client.upsert_comment(ctx.repository, ctx.number, body)
     except GitHubError as exc:
         summary = os.environ.get("GITHUB_STEP_SUMMARY")
         if exc.status != 403 or not summary:

@@ -19,9 +19,6 @@ from deployctl.core.violations import Severity, Violation, sort_key
 if TYPE_CHECKING:
     import jinja2
 
-MARKER = PREVIEW_MARKER
-"""The comment's first line, by which GitHub.upsert_comment finds it again (core/prcomment.py)."""
-GITHUB_LIMIT = MAX_COMMENT_CHARS
 QUIET_OPS = {"same", "read"}
 REDACTED = "[secret]"
 _SLUG_RE = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
@@ -164,7 +161,7 @@ def redact(text: str, secrets: list[str]) -> str:
     return text
 
 
-def render_comment(report: PreviewReport, secrets: list[str] | None = None, limit: int = GITHUB_LIMIT) -> str:
+def render_comment(report: PreviewReport, secrets: list[str] | None = None, limit: int = MAX_COMMENT_CHARS) -> str:
     """The comment under GitHub's size limit: detailed diffs go first, then commit lists."""
     violations = sorted(report.violations, key=sort_key)
     errors = [v for v in violations if v.severity is Severity.ERROR]
@@ -183,7 +180,7 @@ def render_comment(report: PreviewReport, secrets: list[str] | None = None, limi
     body = ""
     for details, max_commits, note in attempts:
         body = _template().render(
-            marker=MARKER, headline=headline, base=report.base, head=report.head, head_time=report.head_time,
+            marker=PREVIEW_MARKER, headline=headline, base=report.base, head=report.head, head_time=report.head_time,
             errors=errors, warnings=warnings, failed=failed, details=details, trimmed=note,
             stacks=[_stack_view(s, max_commits) for s in report.stacks], short=_short, props=_props,
         )
