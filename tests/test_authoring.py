@@ -8,7 +8,7 @@ import pytest
 
 from deployctl.core.authoring import prepend, previous_commit
 from deployctl.core.model import Tag, parse_deploy_file
-from tests.scenario import Scenario, build
+from tests.scenario import Scenario, build, run_cli
 
 
 @pytest.fixture
@@ -156,3 +156,15 @@ def test_prepend_keeps_every_byte():
     old = b"abc1234 first\r\nno newline at end"
     assert prepend(old, "f" * 40, "m", (Tag.HOTFIX,)).endswith(old)
     assert previous_commit(parse_deploy_file("e", "a", b"1111111\n1111111\n2222222\n")) == "2222222"
+
+
+@pytest.mark.parametrize("args, says", [
+    (("--from", "stagin", "--to", "production"), "no env 'stagin'"),
+    (("--from", "staging", "--to", "prodution"), "no env 'prodution'"),
+])
+def test_promote_names_a_misspelt_env_before_asking_pulumi(tmp_path: Path, args: tuple[str, ...], says: str):
+    sc = build(tmp_path)
+    code, out, err = run_cli(sc.root, "promote", "api", *args)
+    assert code == 2, out + err
+    assert says in err and "envs are production, staging" in err
+    assert "deploy it to" not in err and not (sc.root / ".pulumi-state").exists()

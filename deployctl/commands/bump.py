@@ -13,8 +13,9 @@ from deployctl.adapters.gitrepo import open_repo, resolve_ref
 from deployctl.commands.load import load_head, open_engine
 from deployctl.core import rules
 from deployctl.core.authoring import AUTHORING_NOTES, group_still_needed, prepend, previous_commit, with_file
+from deployctl.core.catalog import App
 from deployctl.core.model import Tag, deploy_path, same_commit, short
-from deployctl.core.snapshot import build_snapshot
+from deployctl.core.snapshot import Snapshot, build_snapshot
 from deployctl.core.violations import CannotJudge, InputError, Severity, Violation, errors
 
 MAIN_BRANCHES = ("origin/main", "main", "origin/master", "master")
@@ -54,11 +55,7 @@ def write_deploy(root: Path, env: str, app: str, commit: str, message: str, tags
     if current.config_errors:
         raise CannotJudge("the catalog or a stack config cannot be read:\n"
                           + "\n".join(v.format() for v in current.config_errors), list(current.config_errors))
-    if env not in current.stacks:
-        raise CannotJudge(f"no env '{env}' (no Pulumi.{env}.yaml); envs are {', '.join(current.envs) or '(none)'}")
-    spec = current.catalog.apps.get(app)
-    if spec is None:
-        raise CannotJudge(f"no app '{app}' in apps.yaml; add it to the catalog first")
+    spec = require_env_and_app(current, env, app)
     repos = AppRepos(root)
     matches = repos.resolve(spec.repo, commit)
     path = deploy_path(env, app)
@@ -104,10 +101,26 @@ def write_deploy(root: Path, env: str, app: str, commit: str, message: str, tags
     return full, warnings, notes
 
 
-def upstream_commit(root: Path, env: str, app: str, base_ref: str | None = None) -> tuple[str, str]:
+def require_env_and_app(snapshot: Snapshot, env: str, app: str) -> App:
+    """The app's catalog entry, once `env` is an env and `app` an app of the catalog; else what to fix."""
+    if env not in snapshot.stacks:
+        envs = ", ".join(sorted(snapshot.stacks)) or "(none)"
+        raise CannotJudge(f"no env '{env}' (no Pulumi.{env}.yaml); envs are {envs}")
+    spec = snapshot.catalog.apps.get(app)
+    if spec is None:
+        raise CannotJudge(f"no app '{app}' in apps.yaml; add it to the catalog first")
+    return spec
+
+
+def upstream_commit(root: Path, env: str, app: str, base_ref: str | None = None,
+                    to_env: str | None = None) -> tuple[str, str]:
     """What `env` runs for app, to promote: its `deployed` output from Pulumi when the stack has one,
     else the deploy file on the base CI judges against (never a line only written in this branch).
-    Returns (commit, where it came from)."""
+    Both envs and the app are checked first, before Pulumi is asked. Returns (commit, where it came from)."""
+    config = build_snapshot(worktree_files(root, paths=set()))  # the catalog and stack configs only
+    if not config.config_errors:  # an unreadable catalog: write_deploy says why
+        for name in filter(None, (env, to_env)):
+            require_env_and_app(config, name, app)
     outputs = None
     if (root / "Pulumi.yaml").is_file():
         from pulumi.automation.errors import CommandError
