@@ -8,7 +8,6 @@ deployctl/adapters/probes.py, and what it says back to deployctl in deployctl/co
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pulumi
@@ -17,7 +16,6 @@ from pulumi.dynamic import CreateResult, DiffResult, ResourceProvider, UpdateRes
 from components.base import AppComponent
 from components.spec import AppSpec
 from deployctl.adapters.probes import run_health, say_progress
-from deployctl.core.catalog import Kind
 from deployctl.core.health import HealthSettings, HealthTarget
 from deployctl.core.healthmessage import failed_line, failure_line
 
@@ -59,8 +57,6 @@ class HealthCheck(pulumi.dynamic.Resource):
 def health_target(spec: AppSpec, component: AppComponent[Any]) -> dict[str, Any]:
     """Where the check looks: the app, and what its kind says (AppComponent.health_target)."""
     target: dict[str, Any] = {"env": spec.env, "app": spec.app, "kind": spec.kind.value, "commit": spec.commit}
-    if spec.kind is Kind.LOCAL:
-        target["workdir"] = str(Path(spec.deploy_root or ".") / spec.app / "current")
     return {**target, **component.health_target()}
 
 

@@ -3,6 +3,9 @@ provider are in `components/local.py`, which the provider's process loads on its
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import pulumi
 
 from components.base import AppComponent
@@ -35,4 +38,8 @@ class LocalApp(AppComponent[LocalSettings]):
             secret=("keep_releases",) if spec.is_secret("keep_releases") else (),
         )
         self.running = self.release.commit
+        self.workdir = str(Path(spec.deploy_root) / spec.app / "current")  # where a health command runs
         self.register_outputs({"version": spec.commit, "current": self.release.current})
+
+    def health_target(self) -> dict[str, Any]:
+        return {"workdir": self.workdir}

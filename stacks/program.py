@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import pulumi
+from pydantic import ValidationError
 
 from components import make_component
 from components.base import AppComponent
@@ -14,7 +15,7 @@ from components.spec import AppSpec
 from deployctl.adapters.apprepos import repo_url
 from deployctl.adapters.gitaccess import worktree_snapshot
 from deployctl.adapters.switchback import pins_for
-from deployctl.core.catalog import app_settings, settings_violations
+from deployctl.core.catalog import AppSettings, app_settings, settings_violations
 from deployctl.core.envconfig import PROJECT, EnvSettings, env_settings_from_pulumi, resolve_deploy_root
 from deployctl.core.model import short
 from deployctl.core.order import app_order
@@ -52,15 +53,21 @@ def app_specs(root: Path, env: str, settings: EnvSettings) -> tuple[list[AppSpec
     files = {f.app: f for f in snapshot.tree.in_env(env)}
     catalog = snapshot.catalog
     try:
-        deploy_root = str(resolve_deploy_root(root, env, settings))
+        deploy_root = portable_path(root, str(resolve_deploy_root(root, env, settings)))  # once for the env
     except ValueError as exc:
         _fail([str(exc)])
-    secret_settings = snapshot.stacks[env].secret_settings if env in snapshot.stacks else {}
-    specs = []
-    invalid = [v.format() for name, file in files.items()
-               for v in settings_violations(name, catalog.apps[name], settings.settings.get(name), env, file.path)]
+    secret_settings = snapshot.stacks[env].secret_settings
+    typed: dict[str, AppSettings] = {}
+    invalid: list[str] = []
+    for name, file in files.items():  # with the decrypted values, which only the program sees
+        try:
+            typed[name] = app_settings(name, catalog.apps[name], settings.settings.get(name))
+        except ValidationError:
+            invalid += [v.format() for v in settings_violations(name, catalog.apps[name],
+                                                                 settings.settings.get(name), env, file.path)]
     if invalid:  # the messages name the setting and the rule, never the (possibly secret) value
         _fail(invalid)
+    specs = []
     try:
         pins = pins_for(env)  # a switch-back: these apps stay on (or go back to) the given commit
     except ValueError as exc:
@@ -76,9 +83,8 @@ def app_specs(root: Path, env: str, settings: EnvSettings) -> tuple[list[AppSpec
         specs.append(
             AppSpec(
                 env=env, app=name, kind=app.kind, commit=commit, comment=comment,
-                repo_url=repo_url(app.repo, root), path=app.path,
-                settings=app_settings(name, app, settings.settings.get(name)),
-                deploy_root=portable_path(root, deploy_root), depends_on=list(app.depends_on),
+                repo_url=repo_url(app.repo, root), path=app.path, settings=typed[name],
+                deploy_root=deploy_root, depends_on=list(app.depends_on),
                 secret_settings=secret_settings.get(name, ()) + secret_settings.get("*", ()),
             )
         )
