@@ -99,12 +99,14 @@ class Engine:
         self.command = command_for(pulumi_bin)
         self._stacks: dict[str, auto.Stack] = {}
 
+    def _options(self) -> auto.LocalWorkspaceOptions:
+        """The one workspace every stack of the deploy repo runs in: its folder, the engine's env, the CLI."""
+        return auto.LocalWorkspaceOptions(work_dir=str(self.root), env_vars=self.env_vars, pulumi_command=self.command)
+
     def stack(self, env: str) -> auto.Stack:
+        """The stack, created when it does not exist yet (only `up` and `preview` create)."""
         if env not in self._stacks:
-            opts = auto.LocalWorkspaceOptions(
-                work_dir=str(self.root), env_vars=self.env_vars, pulumi_command=self.command
-            )
-            self._stacks[env] = auto.create_or_select_stack(env, work_dir=str(self.root), opts=opts)
+            self._stacks[env] = auto.create_or_select_stack(env, work_dir=str(self.root), opts=self._options())
         return self._stacks[env]
 
     def preview(self, env: str, sink: EventSink | None = None) -> Outcome:
@@ -130,8 +132,7 @@ class Engine:
         needs none, and one that does not fails with StackNotFoundError before anything runs."""
         if env in self._stacks:
             return self._stacks[env]
-        workspace = auto.LocalWorkspace(work_dir=str(self.root), env_vars=self.env_vars, pulumi_command=self.command)
-        return _Named(env, workspace)
+        return _Named(env, auto.LocalWorkspace(**self._options().__dict__))
 
     def up(self, env: str, message: str, sink: EventSink | None = None) -> Outcome:
         events: list[dict[str, Any]] = []
@@ -169,10 +170,8 @@ class Engine:
     def existing(self, env: str) -> auto.Stack | None:
         """The stack, or None when it was never created: reading never creates one in the backend."""
         if env not in self._stacks:
-            opts = auto.LocalWorkspaceOptions(work_dir=str(self.root), env_vars=self.env_vars,
-                                              pulumi_command=self.command)
             try:
-                self._stacks[env] = auto.select_stack(env, work_dir=str(self.root), opts=opts)
+                self._stacks[env] = auto.select_stack(env, work_dir=str(self.root), opts=self._options())
             except auto.errors.StackNotFoundError:
                 return None
         return self._stacks[env]

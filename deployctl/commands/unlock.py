@@ -40,13 +40,9 @@ def run_unlock(root: Path, env: str, force: bool) -> list[str]:
     held = read_locks(store, PROJECT, env)
     if refusal := unlock_refusal(env, held, force):
         raise Refused(refusal)
-    engine = open_engine(root)
-    opts = auto.LocalWorkspaceOptions(work_dir=str(engine.root), env_vars=engine.env_vars,
-                                      pulumi_command=engine.command)
-    try:
-        stack = auto.select_stack(env, work_dir=str(engine.root), opts=opts)
-    except auto.errors.StackNotFoundError:
-        raise CannotJudge(f"stack {env} does not exist in {redact_url(url)}: nothing to unlock") from None
+    stack = open_engine(root).existing(env)
+    if stack is None:
+        raise CannotJudge(f"stack {env} does not exist in {redact_url(url)}: nothing to unlock")
     done = []
     if held:
         stack.cancel()
