@@ -8,6 +8,7 @@ resolves to that commit only once the app's resources were created or updated.
 from __future__ import annotations
 
 import importlib
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -25,6 +26,7 @@ _KINDS = {  # by Kind's value: deployctl.core.catalog.Kind loads only with a kin
 }
 
 
+@cache
 def component_class(kind: Kind) -> type[AppComponent[Any]]:
     module, _, name = _KINDS[kind].partition(":")
     return getattr(importlib.import_module(module), name)

@@ -14,8 +14,6 @@ it), so it imports only Pulumi and the standard library; the kind's component, w
 catalog's settings, is `components/local_app.py`.
 """
 
-from __future__ import annotations
-
 import contextlib
 import hashlib
 import io
@@ -134,7 +132,7 @@ def prune_releases(app_dir: Path, keep: int, current: str) -> list[str]:
 
 
 @cache
-def _repos() -> AppRepos:
+def _repos() -> "AppRepos":
     """One cache per provider process, so apps that share a repository share its clone and lock."""
     from deployctl.adapters.apprepos import AppRepos
 
@@ -165,10 +163,15 @@ def _value(key: str, props: dict[str, Any]) -> str:
 def portable_source(url: str) -> str:
     """A repository inside the checkout as a path relative to it; others as they are."""
     if url.startswith("file://"):
-        path, here = Path(unquote(urlparse(url).path)), Path.cwd().resolve()
+        path, here = Path(unquote(urlparse(url).path)), _resolved(os.getcwd())
         if path.is_relative_to(here):
             return path.relative_to(here).as_posix() or "."
     return url
+
+
+@cache
+def _resolved(folder: str) -> Path:
+    return Path(folder).resolve()
 
 
 class LocalReleaseProvider(ResourceProvider):
@@ -199,7 +202,8 @@ class LocalRelease(pulumi.dynamic.Resource):
 
     def __init__(self, name: str, props: dict[str, Any], opts: pulumi.ResourceOptions | None = None,
                  secret: tuple[str, ...] = ()):
-        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=list(secret)))
+        if secret:
+            opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=list(secret)))
         super().__init__(
             LocalReleaseProvider(), name, {**props, "release_dir": None, "current": None}, opts
         )

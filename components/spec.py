@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
 
 from deployctl.core.catalog import AppSettings, Kind
+from deployctl.core.lazymodel import LazyModel
 
 if TYPE_CHECKING:
     import pulumi
@@ -14,7 +15,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-class AppSpec(BaseModel):
+class AppSpec(LazyModel):
     model_config = ConfigDict(frozen=True)
 
     env: str

@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, NoReturn
 
 import pulumi
 from pydantic import ValidationError
 
-from components import make_component
+from components import component_class
 from components.base import AppComponent
 from components.health import make_health_check
 from components.spec import AppSpec
-from deployctl.adapters.apprepos import repo_url
 from deployctl.adapters.gitaccess import worktree_snapshot
-from deployctl.adapters.switchback import pins_for
+from deployctl.adapters.repourl import repo_url
 from deployctl.core.catalog import AppSettings, app_settings, settings_violations
 from deployctl.core.envconfig import PROJECT, EnvSettings, env_settings_from_pulumi, resolve_deploy_root
 from deployctl.core.model import short
 from deployctl.core.order import app_order
+from deployctl.core.pins import pins_for
 from deployctl.core.violations import errors
 
 
@@ -69,9 +70,10 @@ def app_specs(root: Path, env: str, settings: EnvSettings) -> tuple[list[AppSpec
         _fail(invalid)
     specs = []
     try:
-        pins = pins_for(env)  # a switch-back: these apps stay on (or go back to) the given commit
+        pins = pins_for(env, os.environ)  # a switch-back: these apps stay on (or go back to) the given commit
     except ValueError as exc:
         _fail([str(exc)])
+    urls = {repo: repo_url(repo, root) for repo in {catalog.apps[name].repo for name in files}}  # once a repo
     for name in app_order(catalog, list(files)):
         app, file = catalog.apps[name], files[name]
         commit, comment = file.commit, file.current.comment
@@ -83,7 +85,7 @@ def app_specs(root: Path, env: str, settings: EnvSettings) -> tuple[list[AppSpec
         specs.append(
             AppSpec(
                 env=env, app=name, kind=app.kind, commit=commit, comment=comment,
-                repo_url=repo_url(app.repo, root), path=app.path, settings=typed[name],
+                repo_url=urls[app.repo], path=app.path, settings=typed[name],
                 deploy_root=deploy_root, depends_on=list(app.depends_on),
                 secret_settings=secret_settings.get(name, ()) + secret_settings.get("*", ()),
             )
@@ -99,7 +101,10 @@ def program() -> None:
     specs, pinned = app_specs(Path.cwd(), env, settings)
     for spec in specs:  # dependency order: what an app depends on is already registered (and checked)
         after = [checks.get(d) or components[d] for d in spec.depends_on if d in components]
-        components[spec.app] = make_component(spec, pulumi.ResourceOptions(depends_on=after))
+        # the class called here, not through a helper: Pulumi records every frame below each
+        # resource's constructor, per resource (traceback.extract_stack)
+        kind = component_class(spec.kind)
+        components[spec.app] = kind(spec.app, spec, pulumi.ResourceOptions(depends_on=after) if after else None)
         if spec.app not in pinned and (check := make_health_check(spec, components[spec.app])) is not None:
             checks[spec.app] = check
     # `commit` resolves only once the app's own resources are in place: when an up fails, the

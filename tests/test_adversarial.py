@@ -25,9 +25,10 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from deployctl.adapters.apprepos import AppRepo as CachedRepo
-from deployctl.adapters.apprepos import AppRepos, display_url, repo_url
+from deployctl.adapters.apprepos import AppRepos
 from deployctl.adapters.github import ACTIONS_BOT, PREVIEW_MARKER, GitHub
 from deployctl.adapters.notify import DeployNotice, slack_payload
+from deployctl.adapters.repourl import display_url, repo_url
 from deployctl.core.commitinfo import CommitInfo
 from deployctl.core.envconfig import EnvSettings, parse_stack_config, resolve_deploy_root
 from deployctl.core.outcomes import Outcome

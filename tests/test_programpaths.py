@@ -3,6 +3,7 @@ CLI, the templates, Slack) redeploys no stack, on a real deploy repo."""
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
@@ -15,11 +16,23 @@ from tests.builders import PROJECT_ROOT
 from tests.scenario import Scenario, build, run_cli
 
 
+def _imported_inside(folders: tuple[str, ...]) -> list[str]:
+    """The deployctl modules named by any import statement in these folders, also those inside a
+    function: a provider imports some only when it deploys (components/local.py, `_repos`)."""
+    return sorted({node.module for folder in folders for path in (PROJECT_ROOT / folder).glob("*.py")
+                   for node in ast.walk(ast.parse(path.read_text()))
+                   if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("deployctl")})
+
+
 def test_the_listed_modules_are_exactly_what_the_program_imports() -> None:
-    """Import the program and every component kind in a fresh interpreter, as `pulumi up` does."""
+    """Import the program, every component kind and what they import when they run, in a fresh
+    interpreter, as `pulumi up` does."""
     kinds = sorted(p.stem for p in (PROJECT_ROOT / "components").glob("*.py") if p.stem != "__init__")
+    later = _imported_inside(("stacks", "components"))
+    assert "deployctl.adapters.apprepos" in later  # the local kind's provider, when it deploys
     code = ("import json, sys, importlib; import stacks.program\n"
             f"for k in {kinds!r}: importlib.import_module('components.' + k)\n"
+            f"for m in {later!r}: importlib.import_module(m)\n"
             "print(json.dumps(sorted(getattr(m, '__file__', None) or '' for n, m in sys.modules.items()"
             " if n == 'deployctl' or n.startswith('deployctl.'))))")
     result = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True,

@@ -14,11 +14,8 @@ from pulumi.runtime.settings import reset_options
 from components import make_component
 from components.health import make_health_check
 from deployctl.adapters.switchback import (
-    PIN_VAR,
     dependents,
     failed_apps,
-    pin_value,
-    pins_for,
     plan_pins,
     stuck_reason,
 )
@@ -109,15 +106,6 @@ def test_tries_retry_with_a_line_each_and_stop_at_the_first_pass():
 
 
 # -- switch-back decisions ----------------------------------------------------------------------------
-
-
-def test_pins_are_one_explicit_input_per_env():
-    value = pin_value("staging", {"api": C0, "web": None})
-    assert pins_for("staging", {PIN_VAR: value}) == {"api": C0, "web": None}
-    assert pins_for("production", {PIN_VAR: value}) == {}
-    assert pins_for("staging", {}) == {}
-    with pytest.raises(ValueError, match=PIN_VAR):
-        pins_for("staging", {PIN_VAR: '{"staging": ["api"]}'})
 
 
 def test_who_goes_back_who_is_held_and_who_is_stuck():

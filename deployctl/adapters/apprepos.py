@@ -24,6 +24,7 @@ from pathlib import Path
 
 from deployctl.adapters.cachedir import cache_root
 from deployctl.adapters.commitgraph import CommitGraph, GraphFile
+from deployctl.adapters.repourl import display_url, repo_url
 from deployctl.core.commitinfo import CommitInfo
 from deployctl.core.safegit import (
     QUIET_GIT_ENV,
@@ -33,7 +34,6 @@ from deployctl.core.safegit import (
     network_env,
     option_like,
     path_problem,
-    repo_problem,
 )
 from deployctl.core.violations import CannotJudge
 
@@ -44,30 +44,6 @@ _HEX_RE = re.compile(r"^[0-9a-f]{4,64}$")
 
 def default_cache_dir() -> Path:
     return cache_root() / "repos"
-
-
-def is_url(spec: str) -> bool:
-    return "://" in spec or (":" in spec and "@" in spec.split(":", 1)[0]) or spec.startswith("git@")
-
-
-def repo_url(spec: str, deploy_root: Path) -> str:
-    """A catalog `repo` as a URL git can clone: URLs as they are, paths from the deploy repo.
-
-    Refuses what the catalog refuses (option-like values, `ext::` and other transports): whoever
-    calls, a hostile value never reaches git."""
-    if (problem := repo_problem(spec)) is not None:
-        raise CannotJudge(f"repository {spec!r} {problem}; fix its `repo` in apps.yaml")
-    if is_url(spec):
-        return spec
-    return (deploy_root / spec).resolve().as_uri()
-
-
-def display_url(url: str) -> str:
-    """The URL without any credentials, fit for a log, a comment or a notification."""
-    if "://" in url and "@" in url.split("://", 1)[1].split("/", 1)[0]:
-        scheme, rest = url.split("://", 1)
-        return f"{scheme}://{rest.split('@', 1)[1]}"
-    return url
 
 
 def run_network_git(args: list[str], url: str, action: str) -> subprocess.CompletedProcess:

@@ -25,8 +25,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qs, unquote, urlparse
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
 
+from deployctl.core.lazymodel import LazyModel
 from deployctl.core.model import HASH_RE
 from deployctl.core.outcomes import Outcome, UpdateRecord
 from deployctl.core.updatemessage import forced_message
@@ -160,7 +161,7 @@ def stale_refusal(env: str, last: UpdateRecord | None, deploying: str, known: bo
 # -- locks --------------------------------------------------------------------------------------
 
 
-class LockInfo(BaseModel):
+class LockInfo(LazyModel):
     """One Pulumi lock file: who runs an update on the stack, and since when."""
 
     model_config = ConfigDict(frozen=True)

@@ -18,8 +18,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
 
+from deployctl.core.lazymodel import LazyModel
 from deployctl.core.model import FULL_HASH_RE
 from deployctl.core.prcomment import MAX_COMMENT_CHARS, PREVIEW_MARKER
 from deployctl.core.violations import CannotJudge
@@ -38,7 +39,7 @@ _TRUNCATED = "\n\n… (cut to fit a GitHub comment; the workflow run's log has t
 # -- the run's context ----------------------------------------------------------------------------
 
 
-class PullRequestContext(BaseModel):
+class PullRequestContext(LazyModel):
     """The pull request a `pull_request` workflow run is for."""
 
     model_config = ConfigDict(frozen=True)

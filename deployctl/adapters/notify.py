@@ -14,8 +14,9 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import httpx
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
 
+from deployctl.core.lazymodel import LazyModel
 from deployctl.core.model import short as _short
 
 RETRY_PAUSE = 0.5
@@ -31,7 +32,7 @@ _HEADLINES = {
 }
 
 
-class AppChange(BaseModel):
+class AppChange(LazyModel):
     model_config = ConfigDict(frozen=True)
 
     app: str
@@ -41,7 +42,7 @@ class AppChange(BaseModel):
     """The commit deployed now (None: the app was removed from the env)."""
 
 
-class DeployNotice(BaseModel):
+class DeployNotice(LazyModel):
     model_config = ConfigDict(frozen=True)
 
     env: str

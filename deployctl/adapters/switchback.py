@@ -4,7 +4,7 @@ The failed update left the app on its new commit, and the engine did not deploy 
 A second update of the stack then runs with the failed app pinned to its previous commit (and its
 dependents pinned to what they ran, so they stay held back). The pin is an explicit input to the
 program: the environment variable DEPLOYCTL_PIN, `{"<env>": {"<app>": "<commit>"}}`, read by
-stacks/program.py through `pins_for` (a null commit leaves a never-deployed dependent out). A pinned
+stacks/program.py through `core.pins.pins_for` (a null commit leaves a never-deployed dependent out). A pinned
 app gets no health check. The second update's message ends in `failed, switched back: ...`, which
 `history` and `status` read back, and with --post a pull request prepends the `[rollback]` line so
 that git says again what runs.
@@ -25,37 +25,12 @@ from typing import TYPE_CHECKING, Any
 from deployctl.core.catalog import Catalog
 from deployctl.core.healthmessage import failed_app, failure_of, progress_of
 from deployctl.core.outcomes import Outcome
+from deployctl.core.pins import PIN_VAR
 from deployctl.core.updatemessage import SWITCHED_BACK, switched_message
 
 if TYPE_CHECKING:
     from deployctl.adapters.engine import Engine
     from deployctl.core.snapshot import Snapshot
-
-PIN_VAR = "DEPLOYCTL_PIN"
-
-
-# -- the pin, as the program reads it -----------------------------------------------------------
-
-
-def pins_for(env: str, environ: Mapping[str, str] | None = None) -> dict[str, str | None]:
-    """The apps of `env` pinned for this update (app -> commit, or None: leave the app out)."""
-    raw = (environ if environ is not None else os.environ).get(PIN_VAR)
-    if not raw:
-        return {}
-    try:
-        data = json.loads(raw)
-        pins = data.get(env, {}) if isinstance(data, dict) else None
-    except ValueError:
-        pins = None
-    if not isinstance(pins, dict) or not all(isinstance(k, str) and (v is None or isinstance(v, str))
-                                             for k, v in pins.items()):
-        raise ValueError(f"{PIN_VAR} must be a JSON object {{env: {{app: commit-or-null}}}}")
-    return pins
-
-
-def pin_value(env: str, pins: Mapping[str, str | None]) -> str:
-    return json.dumps({env: dict(pins)}, sort_keys=True)
-
 
 # -- pure decisions -----------------------------------------------------------------------------
 
@@ -290,8 +265,9 @@ def open_rollback_pr(root: Path, env: str, moves: Mapping[str, tuple[str, str]],
 def _push(root: Path, refspec: str) -> None:
     """Push to the deploy repo's origin as every network git call goes: connect timeout, low-speed
     limit, wall-clock cap, no prompt; a failure is a CannotJudge naming origin (credentials masked)."""
-    from deployctl.adapters.apprepos import display_url, run_network_git
+    from deployctl.adapters.apprepos import run_network_git
     from deployctl.adapters.gitrepo import open_git, run_git
+    from deployctl.adapters.repourl import display_url
     from deployctl.core.violations import CannotJudge
 
     url = run_git(open_git(root), "remote", "get-url", "--", "origin")
@@ -326,12 +302,9 @@ def rollback_opener(root: Path, env: str, branch: str,
 
 
 __all__ = [
-    "PIN_VAR",
     "dependents",
     "failed_apps",
     "open_rollback_pr",
-    "pin_value",
-    "pins_for",
     "plan_pins",
     "rollback_opener",
     "up_with_health",

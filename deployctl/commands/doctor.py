@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
 
 from deployctl.adapters.backend import (
     ALLOW_LOCAL,
@@ -28,6 +28,7 @@ from deployctl.adapters.backend import (
     redact_url,
     secrets_provider,
 )
+from deployctl.core.lazymodel import LazyModel
 
 PULUMI_VERSION = "3.274.1"
 """The pinned CLI (scripts/install-pulumi); a test keeps the two equal."""
@@ -36,7 +37,7 @@ AWS_PLUGIN_VERSION = "7.51.1"
 """The provider the pinned pulumi-aws Python package asks for."""
 
 
-class Check(BaseModel):
+class Check(LazyModel):
     model_config = ConfigDict(frozen=True)
 
     name: str
@@ -193,7 +194,7 @@ def check_plugins(kinds: set[str], pulumi: Path | None, timeout: float) -> Check
 
 
 def check_repo(name: str, spec: str, branch: str, root: Path, timeout: float) -> Check:
-    from deployctl.adapters.apprepos import display_url, is_url, repo_url
+    from deployctl.adapters.repourl import display_url, is_url, repo_url
     from deployctl.core.safegit import network_config, network_env
 
     url = repo_url(spec, root)

@@ -21,10 +21,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from deployctl import console
-from deployctl.adapters.apprepos import AppRepos, display_url, run_network_git
+from deployctl.adapters.apprepos import AppRepos, run_network_git
 from deployctl.adapters.backend import DEFAULT_LOCK_TIMEOUT, DeployGuard, enforce_ci_policy
 from deployctl.adapters.gitaccess import changed_paths
 from deployctl.adapters.gitrepo import open_repo, resolve_ref
+from deployctl.adapters.repourl import display_url
 from deployctl.commands.load import chosen_stacks, load_head, load_pair, open_engine, ordered_envs
 from deployctl.core import rules
 from deployctl.core.model import pr_number

@@ -12,7 +12,6 @@ from functools import lru_cache
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
-    BaseModel,
     ConfigDict,
     Field,
     StringConstraints,
@@ -23,6 +22,7 @@ from pydantic import (
 )
 
 from deployctl.core.health import HealthSettings, health_problem
+from deployctl.core.lazymodel import LazyModel
 from deployctl.core.model import NAME_RE
 from deployctl.core.owners import Owner
 from deployctl.core.safegit import branch_problem, path_problem, repo_problem
@@ -40,7 +40,7 @@ class Kind(StrEnum):
     STATIC_SITE = "static-site"
 
 
-class _Settings(BaseModel):
+class _Settings(LazyModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     kind: ClassVar[str] = "local"
 
@@ -121,7 +121,7 @@ _GIT_CHECKS: dict[str, tuple[str, Callable[[str], str | None]]] = {
 """The catalog fields that reach git, the word an error names each by, and what checks it."""
 
 
-class App(BaseModel):
+class App(LazyModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     kind: Kind = Kind.LOCAL
@@ -143,7 +143,7 @@ class App(BaseModel):
         return value
 
 
-class Catalog(BaseModel):
+class Catalog(LazyModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     apps: dict[Name, App] = {}

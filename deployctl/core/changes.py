@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
 
+from deployctl.core.lazymodel import LazyModel
 from deployctl.core.model import DeployFile, Tag, same_commit
 from deployctl.core.snapshot import Snapshot
 
@@ -17,7 +18,7 @@ class Op(StrEnum):
     NOOP = "noop"
 
 
-class FileChange(BaseModel):
+class FileChange(LazyModel):
     """One deploy file that differs between base and head."""
 
     model_config = ConfigDict(frozen=True)

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
+
+from deployctl.core.lazymodel import LazyModel
 
 
-class CommitInfo(BaseModel):
+class CommitInfo(LazyModel):
     model_config = ConfigDict(frozen=True)
 
     sha: str

@@ -13,8 +13,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import AwareDatetime, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from deployctl.core.lazymodel import LazyModel
 from deployctl.core.model import NAME_RE
 from deployctl.core.owners import Owner
 from deployctl.core.yamlfile import load_yaml, validate
@@ -32,7 +33,7 @@ def stack_config_file(env: str) -> str:
     return f"Pulumi.{env}.yaml"
 
 
-class FreezeWindow(BaseModel):
+class FreezeWindow(LazyModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     start: AwareDatetime
@@ -80,7 +81,7 @@ def resolve_deploy_root(root: Path, env: str, settings: EnvSettings) -> Path:
     return path
 
 
-class EnvSettings(BaseModel):
+class EnvSettings(LazyModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     protected: bool = False
@@ -105,7 +106,7 @@ class EnvSettings(BaseModel):
         return next((w for w in self.freeze if w.contains(moment)), None)
 
 
-class StackConfig(BaseModel):
+class StackConfig(LazyModel):
     """What deployctl needs from a stack config: our settings and whether it has secrets."""
 
     model_config = ConfigDict(frozen=True)

@@ -16,13 +16,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
+
+from deployctl.core.lazymodel import LazyModel
 
 OUTPUT_TAIL = 300
 """The most of a command's output or an error a try's detail keeps."""
 
 
-class HealthSettings(BaseModel):
+class HealthSettings(LazyModel):
     """How to tell an app is healthy after its update. Times in seconds; `retries` more tries after
     the first fails, `interval` apart; `timeout` bounds each try."""
 
@@ -64,7 +66,7 @@ def health_problem(kind: str, health: HealthSettings | None) -> str | None:
     return None
 
 
-class HealthTarget(BaseModel):
+class HealthTarget(LazyModel):
     """What one check looks at, as the program knows it after the app's update."""
 
     model_config = ConfigDict(frozen=True)
@@ -82,14 +84,14 @@ class HealthTarget(BaseModel):
     url: str | None = None
 
 
-class TryResult(BaseModel):
+class TryResult(LazyModel):
     model_config = ConfigDict(frozen=True)
 
     ok: bool
     detail: str
 
 
-class HealthResult(BaseModel):
+class HealthResult(LazyModel):
     model_config = ConfigDict(frozen=True)
 
     ok: bool

@@ -10,9 +10,10 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import ConfigDict, Field, TypeAdapter
 from pydantic_core import PydanticSerializationError
 
+from deployctl.core.lazymodel import LazyModel
 from deployctl.core.model import HASH_RE, pr_number
 from deployctl.core.outcomes import UpdateRecord
 from deployctl.core.updatemessage import HELD_BACK, SWITCHED_BACK, forced_reason, switch_marks
@@ -22,7 +23,7 @@ SEP = "\x1f"
 LOG_FORMAT = f"{COMMIT_MARK}%H{SEP}%an{SEP}%ct{SEP}%B{SEP}"
 
 
-class DeployResult(BaseModel):
+class DeployResult(LazyModel):
     model_config = ConfigDict(frozen=True)
 
     result: str = "unknown"
@@ -42,7 +43,7 @@ UNKNOWN = DeployResult()
 """The outcome of a line whose Pulumi record was not read (frozen, so every entry may share it)."""
 
 
-class HistoryEntry(BaseModel):
+class HistoryEntry(LazyModel):
     model_config = ConfigDict(frozen=True)
 
     merged: datetime

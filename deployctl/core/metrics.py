@@ -29,8 +29,9 @@ from math import ceil
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
 
+from deployctl.core.lazymodel import LazyModel
 from deployctl.core.model import Tag, parse_tags
 from deployctl.core.updatemessage import SWITCHED_BACK
 
@@ -60,7 +61,7 @@ LEVELS: dict[str, tuple[tuple[Level, float], ...]] = {
 # -- input ----------------------------------------------------------------------------------------
 
 
-class Line(BaseModel):
+class Line(LazyModel):
     """One deploy line of one env's file for one app: what the core needs to know about it."""
 
     model_config = ConfigDict(frozen=True)
@@ -191,7 +192,7 @@ class AppHistory:
 # -- output ---------------------------------------------------------------------------------------
 
 
-class Frame(BaseModel):
+class Frame(LazyModel):
     model_config = ConfigDict(frozen=True)
 
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
 
+from deployctl.core.lazymodel import LazyModel
 from deployctl.core.violations import Severity, Violation
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
@@ -33,7 +34,7 @@ class Tag(StrEnum):
 TAG_RE = re.compile(r"\[(" + "|".join(t.value for t in Tag) + r")\]")
 
 
-class DeployLine(BaseModel):
+class DeployLine(LazyModel):
     """One deploy: a commit and what was said about it."""
 
     model_config = ConfigDict(frozen=True)
@@ -51,7 +52,7 @@ class DeployLine(BaseModel):
         return tag in self.tags
 
 
-class DeployFile(BaseModel):
+class DeployFile(LazyModel):
     """A parsed deploy file: what runs now (`current`) and what ran before, newest first."""
 
     model_config = ConfigDict(frozen=True)

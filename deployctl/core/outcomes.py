@@ -10,10 +10,12 @@ import re
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
+
+from deployctl.core.lazymodel import LazyModel
 
 
-class PropertyChange(BaseModel):
+class PropertyChange(LazyModel):
     """One changed property of a resource: its path, the diff kind, and the old and new values as text."""
 
     model_config = ConfigDict(frozen=True)
@@ -24,7 +26,7 @@ class PropertyChange(BaseModel):
     new: str | None = None
 
 
-class ResourceChange(BaseModel):
+class ResourceChange(LazyModel):
     """One resource's planned or applied step, from an engine event."""
 
     model_config = ConfigDict(frozen=True)
@@ -40,7 +42,7 @@ class ResourceChange(BaseModel):
     """Each changed property with its old and new value, from the step's old and new state."""
 
 
-class Outcome(BaseModel):
+class Outcome(LazyModel):
     """What one preview or up of one stack did."""
 
     model_config = ConfigDict(frozen=True)
@@ -69,7 +71,7 @@ class Outcome(BaseModel):
         return f"{self.env}: failed: {who}: {self.error or 'the engine failed without saying why'}"
 
 
-class UpdateRecord(BaseModel):
+class UpdateRecord(LazyModel):
     """One entry of `pulumi stack history`."""
 
     model_config = ConfigDict(frozen=True)

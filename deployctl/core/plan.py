@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
 
 from deployctl.core.changes import FileChange, Op, file_changes
+from deployctl.core.lazymodel import LazyModel
 from deployctl.core.model import DEPLOYS_DIR, Tag, pr_number
 from deployctl.core.order import env_order
 from deployctl.core.programpaths import PROGRAM_PATHS, is_program_path
@@ -13,7 +14,7 @@ from deployctl.core.snapshot import Snapshot, env_of_stack_file
 __all__ = ["PROGRAM_PATHS", "Plan", "PlanChange", "affected_envs", "is_program_path", "make_plan", "pr_number"]
 
 
-class PlanChange(BaseModel):
+class PlanChange(LazyModel):
     model_config = ConfigDict(frozen=True)
 
     env: str
@@ -30,7 +31,7 @@ class PlanChange(BaseModel):
                    comment=c.head.current.comment if c.head else "", tags=c.tags)
 
 
-class Plan(BaseModel):
+class Plan(LazyModel):
     model_config = ConfigDict(frozen=True)
 
     base: str

@@ -2,9 +2,9 @@
 
 A change to one of these paths changes what `pulumi up` does in every stack, so `plan` then deploys
 every stack. Only the `deployctl` modules that `__main__.py` -> `stacks/program.py` -> `components/`
-import count: the CLI, its templates and Slack run around the program, not inside it, so changing
-them redeploys nothing. tests/test_programpaths.py recomputes the modules from the program's real
-imports and fails when this list drifts from them.
+import count: the CLI, its templates, Slack and the switch-back's engine side run around the program,
+not inside it, so changing them redeploys nothing. tests/test_programpaths.py recomputes the modules
+from the program's real imports and fails when this list drifts from them.
 """
 
 from __future__ import annotations
@@ -14,12 +14,13 @@ from deployctl.core.catalog import CATALOG_FILE
 PROGRAM_MODULES: tuple[str, ...] = (
     "deployctl/__init__.py",
     *(f"deployctl/core/{name}.py" for name in (
-        "__init__", "catalog", "commitinfo", "envconfig", "health", "healthmessage", "model", "order", "outcomes",
-        "owners", "safegit", "snapshot", "tree", "updatemessage", "violations", "yamlfile")),
+        "__init__", "catalog", "commitinfo", "envconfig", "health", "healthmessage", "lazymodel", "model", "order",
+        "owners", "pins", "safegit", "snapshot", "tree", "violations", "yamlfile")),
     *(f"deployctl/adapters/{name}.py" for name in (
-        "__init__", "apprepos", "cachedir", "commitgraph", "gitaccess", "gitrepo", "probes", "switchback")),
+        "__init__", "apprepos", "cachedir", "commitgraph", "gitaccess", "gitrepo", "probes", "repourl")),
 )
-"""The deployctl modules the program imports (directly or through another of them)."""
+"""The deployctl modules the program and its providers import (directly, through another of them, or
+inside a function, as the local kind's provider imports the app-repository cache when it deploys)."""
 
 PROGRAM_PATHS: tuple[str, ...] = (CATALOG_FILE, "Pulumi.yaml", "__main__.py", "stacks/", "components/",
                                   *PROGRAM_MODULES, "pyproject.toml")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
 
 from deployctl.core.catalog import (
     CATALOG_FILE,
@@ -18,6 +18,7 @@ from deployctl.core.catalog import (
     settings_violations,
 )
 from deployctl.core.envconfig import StackConfig, parse_stack_config, promotion_cycle, stack_config_file, strip_secure
+from deployctl.core.lazymodel import LazyModel
 from deployctl.core.model import NAME_RULE, is_valid_name
 from deployctl.core.tree import DeployTree, Entry, build_tree
 from deployctl.core.violations import Severity, Violation
@@ -26,7 +27,7 @@ from deployctl.core.yamlfile import YamlError
 STACK_PREFIX, STACK_SUFFIX = "Pulumi.", ".yaml"
 
 
-class RepoFiles(BaseModel):
+class RepoFiles(LazyModel):
     """The raw inputs a snapshot is made of, as read from git or a working tree."""
 
     model_config = ConfigDict(frozen=True)
@@ -36,7 +37,7 @@ class RepoFiles(BaseModel):
     entries: list[Entry]
 
 
-class Snapshot(BaseModel):
+class Snapshot(LazyModel):
     model_config = ConfigDict(frozen=True)
 
     catalog: Catalog

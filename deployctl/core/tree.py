@@ -8,8 +8,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
+from deployctl.core.lazymodel import LazyModel
 from deployctl.core.model import (
     DEPLOYS_DIR,
     NAME_RULE,
@@ -28,7 +29,7 @@ class EntryKind(StrEnum):
     OTHER = "other"
 
 
-class Entry(BaseModel):
+class Entry(LazyModel):
     """One path below `deploys/`, as the filesystem or git sees it."""
 
     model_config = ConfigDict(frozen=True)
@@ -38,7 +39,7 @@ class Entry(BaseModel):
     data: bytes | None = None
 
 
-class DeployTree(BaseModel):
+class DeployTree(LazyModel):
     model_config = ConfigDict(frozen=True)
 
     envs: tuple[str, ...] = ()

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from enum import IntEnum, StrEnum
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
+
+from deployctl.core.lazymodel import LazyModel
 
 
 class ExitStatus(IntEnum):
@@ -25,7 +27,7 @@ class Severity(StrEnum):
     WARNING = "warning"
 
 
-class Violation(BaseModel):
+class Violation(LazyModel):
     model_config = ConfigDict(frozen=True)
 
     rule: str

@@ -7,9 +7,10 @@ from datetime import datetime
 from functools import cache
 from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
 
 from deployctl.core.commitinfo import CommitInfo
+from deployctl.core.lazymodel import LazyModel
 from deployctl.core.model import FULL_HASH_RE, short
 from deployctl.core.outcomes import Outcome, ResourceChange
 from deployctl.core.plan import PlanChange
@@ -24,7 +25,7 @@ REDACTED = "[secret]"
 _SLUG_RE = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 
 
-class CommitLog(BaseModel):
+class CommitLog(LazyModel):
     """The app commits a deploy brings in (old..new), from the app repository."""
 
     model_config = ConfigDict(frozen=True)
@@ -35,7 +36,7 @@ class CommitLog(BaseModel):
     compare_url: str | None = None
 
 
-class StackPreview(BaseModel):
+class StackPreview(LazyModel):
     model_config = ConfigDict(frozen=True)
 
     env: str
@@ -46,7 +47,7 @@ class StackPreview(BaseModel):
     reason: str = "its stack config or the program changed"
 
 
-class PreviewReport(BaseModel):
+class PreviewReport(LazyModel):
     model_config = ConfigDict(frozen=True)
 
     base: str

@@ -12,9 +12,10 @@ from functools import cache
 from typing import Any
 
 import jinja2
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
 
 from deployctl.core.history import HistoryEntry
+from deployctl.core.lazymodel import LazyModel
 from deployctl.core.metrics import Metrics
 from deployctl.core.model import same_commit
 from deployctl.core.model import short as model_short
@@ -30,7 +31,7 @@ BranchTips = Callable[[str, str], str | None]
 PROBLEM_RESULTS = ("failed", "in-progress", SWITCHED_BACK)
 
 
-class Cell(BaseModel):
+class Cell(LazyModel):
     """One app in one env: what the deploy file says, what Pulumi runs, and how far it lags."""
 
     model_config = ConfigDict(frozen=True)
@@ -55,7 +56,7 @@ class Cell(BaseModel):
     drift: str | None = None
 
 
-class StatusReport(BaseModel):
+class StatusReport(LazyModel):
     model_config = ConfigDict(frozen=True)
 
     generated_at: datetime

@@ -18,9 +18,10 @@ import re
 from collections.abc import Iterable
 from typing import Any, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ConfigDict, ValidationError
 
 from deployctl.core.catalog import Kind
+from deployctl.core.lazymodel import LazyModel
 from deployctl.core.model import DeployFile
 from deployctl.core.snapshot import Snapshot
 from deployctl.core.violations import Severity, Violation
@@ -29,7 +30,7 @@ RULE = "artifact-missing"
 _ECR_HOST = re.compile(r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(\.cn)?$")
 
 
-class ArtifactRef(BaseModel):
+class ArtifactRef(LazyModel):
     """Where one deploy's artifact lives: an image tag, an object, or any object under a prefix."""
 
     model_config = ConfigDict(frozen=True)
