@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench import Figure, Options, log, measure, sh
-from bench.bench_engine import PYTHON, STATE_DIR, bench_env, main_of, warm_cache, with_venv
+from bench.bench_engine import PYTHON, STATE_DIR, bench_env, main_of, warm_cache, with_program
 from bench.generate import AppRepos, DeployRepo, app_repos, cached, env_names, git, make_deploy_repo
 
 
@@ -42,7 +42,7 @@ def comment_repo(s: Sizes, repos: AppRepos) -> DeployRepo:
         return make_deploy_repo(path, s.envs, s.apps, repos, 0)[0]
 
     repo = cached(f"comment-e{s.envs}-a{s.apps}-m{len(repos.main[0])}-r{len(repos.paths)}", build, log)
-    root = with_venv(repo.path)
+    root = with_program(repo.path)
     git("checkout", "--quiet", "-f", "main", cwd=root)
     marker = root / ".git" / "bench-deployed"
     if not marker.exists() or not (root / STATE_DIR).is_dir():

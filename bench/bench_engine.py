@@ -8,8 +8,9 @@
   once with one app changed in the working tree, against a bare Pulumi project (its own Pulumi.yaml
   and __main__.py, the same python) registering M `pulumi.dynamic.Resource`s of a trivial provider,
   previewed the same way; and against the same bare program with each resource inside a
-  ComponentResource (the deploy repo's shape), which separates our code's cost from the shape's.
-  Every stack is `up` once first (cached in each project's .pulumi-state).
+  ComponentResource (the deploy repo's shape), which separates our program's cost from the shape's;
+  and against that one with Python's collector set as our __main__.py sets it, which leaves our
+  code's own cost. Every stack is `up` once first (cached in each project's .pulumi-state).
   Target: our program adds under 5% to the engine's time (ours / bare <= 1.05).
 - Merge-to-deployed: a deploy repo of E independent envs of A apps each, all deployed once; each
   round merges (`--no-ff`) a PR touching 1 stack and one touching all E, and times
@@ -21,6 +22,7 @@
 
 from __future__ import annotations
 
+import compileall
 import json
 import os
 import re
@@ -131,6 +133,21 @@ def with_venv(root: Path) -> Path:
         link.unlink()
     if not link.exists():
         link.symlink_to(target)
+    return root
+
+
+def with_program(root: Path) -> Path:
+    """A cached deploy repo running this checkout's program: the venv linked, and the entry point
+    (__main__.py, Pulumi.yaml) committed anew when it changed since the repo was generated."""
+    with_venv(root)
+    stale = [name for name in ("__main__.py", "Pulumi.yaml")
+             if (root / name).read_bytes() != (PROJECT_ROOT / name).read_bytes()]
+    if stale:
+        git("checkout", "--quiet", "-f", "main", cwd=root)
+        for name in stale:
+            shutil.copyfile(PROJECT_ROOT / name, root / name)
+        git("add", "--", *stale, cwd=root)
+        git("commit", "--quiet", "-m", "The program's entry point as in the project", cwd=root)
     return root
 
 
@@ -283,7 +300,7 @@ BARE_PROGRAM = textwrap.dedent('''
     """A bare Pulumi program: N dynamic resources of a trivial provider (the floor of bench_engine);
     with COMPONENTS, each inside a ComponentResource, the shape of the deploy repo's program."""
     import os
-
+    {collector}
     import pulumi
 
     from bare_provider import Trivial
@@ -306,7 +323,7 @@ BARE_PROGRAM = textwrap.dedent('''
             self.register_outputs({{"version": props["commit"], "current": self.release.current}})
 
 
-    changed = os.path.exists("changed")
+    {freeze}changed = os.path.exists("changed")
     commits = {{}}
     for i in range(N):
         app = f"app-{{i:04d}}"
@@ -317,21 +334,32 @@ BARE_PROGRAM = textwrap.dedent('''
 ''')
 
 
-def bare_project(n: int, components: bool = False) -> Path:
-    """The bare project (cached with its state); `changed` in it changes the first resource's commit."""
-    path = bench_dir() / f"engine-bare{'-components' if components else ''}-n{n}"
+def collector_lines() -> tuple[str, str]:
+    """__main__.py's collector setting, as lines before the imports and after them (gc.freeze)."""
+    lines = [line for line in (PROJECT_ROOT / "__main__.py").read_text().splitlines()
+             if line.startswith(("import gc", "gc."))]
+    before = [line for line in lines if line != "gc.freeze()"]
+    return "\n".join(before) + "\n", "gc.freeze()\n" if "gc.freeze()" in lines else ""
+
+
+def bare_project(n: int, components: bool = False, collector: bool = False) -> Path:
+    """The bare project (cached with its state); `changed` in it changes the first resource's commit.
+    With `collector`, it sets Python's collector as the deploy repo's __main__.py does."""
+    path = bench_dir() / f"engine-bare{'-components' if components else ''}{'-collector' if collector else ''}-n{n}"
     path.mkdir(parents=True, exist_ok=True)
     (path / "Pulumi.yaml").write_text(  # the same runtime options as the deploy repo's Pulumi.yaml
         "name: bare\ndescription: the floor of bench_engine\n"
         "runtime:\n  name: python\n  options:\n    toolchain: pip\n    virtualenv: .venv\n")
     with_venv(path)
-    program = BARE_PROGRAM.format(n=n, components=components)
+    before, after = collector_lines() if collector else ("", "")
+    program = BARE_PROGRAM.format(n=n, components=components, collector=before, freeze=after)
     for name, text in (("__main__.py", program), ("bare_provider.py", BARE_PROVIDER)):
         if not (path / name).exists() or (path / name).read_text() != text:
             (path / name).write_text(text)
             shutil.rmtree(path / STATE_DIR, ignore_errors=True)  # a new program: deploy it afresh
             (path / "Pulumi.bench.yaml").unlink(missing_ok=True)
     (path / "changed").unlink(missing_ok=True)
+    compileall.compile_file(path / "bare_provider.py", quiet=1)  # as bench.compile_sources does ours
     return path
 
 
@@ -363,17 +391,19 @@ def preview_figures(s: Sizes, repos: AppRepos, runs: int) -> list[Figure]:
     from deployctl.adapters.engine import Engine
 
     repo = one_env_repo(s.preview_apps, repos, "preview")
-    with_venv(repo.path)
+    with_program(repo.path)
     env = env_names(1)[0]
     bare_root, shaped_root = bare_project(s.preview_apps), bare_project(s.preview_apps, components=True)
+    tuned_root = bare_project(s.preview_apps, components=True, collector=True)
     saved, wanted = dict(os.environ), bench_env()
     os.environ.clear()
     os.environ.update(wanted)
     try:
-        ours, bare, shaped = Engine(repo.path), Engine(bare_root), Engine(shaped_root)
-        ensure_up(ours, env, "ours")  # each also warms the CLI, the plugins and the .pyc files
+        ours, bare, shaped, tuned = Engine(repo.path), Engine(bare_root), Engine(shaped_root), Engine(tuned_root)
+        ensure_up(ours, env, "ours")  # each also warms the CLI and the plugins
         ensure_up(bare, "bench", "bare")
         ensure_up(shaped, "bench", "bare with components")
+        ensure_up(tuned, "bench", "bare with components and our collector setting")
         app = app_names(s.preview_apps)[0]
         deploy_file = repo.path / "deploys" / env / app
         original = deploy_file.read_bytes()
@@ -393,6 +423,7 @@ def preview_figures(s: Sizes, repos: AppRepos, runs: int) -> list[Figure]:
                 "preview_ours_changed": (set_changed(True), lambda: ours.preview(env), one_update),
                 "preview_bare_changed": (set_changed(True), lambda: bare.preview("bench"), one_update),
                 "preview_bare_components": (set_changed(False), lambda: shaped.preview("bench"), no_change),
+                "preview_bare_collector": (set_changed(False), lambda: tuned.preview("bench"), no_change),
             }, runs)
         finally:
             set_changed(False)()
@@ -408,7 +439,10 @@ def preview_figures(s: Sizes, repos: AppRepos, runs: int) -> list[Figure]:
                t["preview_bare_changed"], vs + ", 1 changed", max_ratio=1.05),
         Figure(f"pulumi preview, {n} local apps, no change, same shape", t["preview_ours"],
                t["preview_bare_components"], vs + " inside a ComponentResource each", max_ratio=1.05,
-               note="isolates our code from the component-per-app shape"),
+               note="isolates our program from the component-per-app shape"),
+        Figure(f"pulumi preview, {n} local apps, no change, same shape and collector", t["preview_ours"],
+               t["preview_bare_collector"], vs + " inside a ComponentResource each, collector set as __main__.py",
+               note="our code alone: what remains without the collector setting's gain"),
     ]
 
 
@@ -421,7 +455,7 @@ class MergeWorld:
     """The merge-to-deployed repo: every stack deployed once, then merges on top of main."""
 
     def __init__(self, repo: DeployRepo, repos: AppRepos, envs: int, apps: int, env: dict[str, str] | None = None):
-        self.root, self.repos, self.env = with_venv(repo.path), repos, env or {}
+        self.root, self.repos, self.env = with_program(repo.path), repos, env or {}
         self.envs, self.apps = env_names(envs), app_names(apps)
         git("checkout", "--quiet", "-f", "main", cwd=self.root)
         git("reset", "--quiet", "--hard", cwd=self.root)
