@@ -171,6 +171,7 @@ def portable_source(url: str) -> str:
 
 @cache
 def _resolved(folder: str) -> Path:
+    """A folder resolved once per process (the program asks for its checkout once per app)."""
     return Path(folder).resolve()
 
 
