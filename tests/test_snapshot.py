@@ -190,3 +190,15 @@ def test_an_encrypted_setting_is_left_out_wherever_settings_are_judged():
     oracle = Artifacts()
     assert check_artifacts(snapshot, snapshot.tree.in_env("staging"), oracle) == []  # type: ignore[arg-type]  # a stand-in oracle
     assert len(oracle.asked) == 1  # the image was looked for
+
+
+def test_ordered_envs_put_each_env_after_the_one_it_promotes_from():
+    from deployctl.core.snapshot import RepoFiles, build_snapshot
+
+    stacks = {"production": "config:\n  deploys:promoteFrom: staging\n", "staging": "config: {}\n",
+              "canary": "config:\n  deploys:promoteFrom: production\n", "sandbox": "config: {}\n"}
+    entries = [Entry(path=f"deploys/{env}", kind=EntryKind.DIR) for env in ("production", "staging", "canary")]
+    snapshot = build_snapshot(RepoFiles(catalog="apps: {}\n", stack_configs=stacks, entries=entries))
+    assert snapshot.ordered_envs() == ["staging", "production", "canary"]  # sandbox has no folder
+    assert snapshot.ordered_envs(sorted(snapshot.stacks)) == ["staging", "production", "canary", "sandbox"]
+    assert snapshot.ordered_envs(["canary", "staging"]) == ["canary", "staging"]  # their link is not among them

@@ -12,7 +12,6 @@ from deployctl.adapters.gitaccess import commit_files, start_changed_paths, work
 from deployctl.adapters.gitrepo import open_git, resolve_ref
 from deployctl.core.catalog import CATALOG_FILE, YamlError, parse_catalog
 from deployctl.core.model import DEPLOYS_DIR, deploy_path
-from deployctl.core.order import env_order
 from deployctl.core.plan import Plan, make_plan
 from deployctl.core.snapshot import RepoFiles, Snapshot, build_snapshot, env_of_stack_file
 from deployctl.core.violations import CannotJudge
@@ -48,8 +47,7 @@ def ordered_envs(snapshot: Snapshot, wanted: list[str] | None) -> list[str]:
                 f"no such env: {', '.join(unknown)}; envs are {', '.join(envs) or '(none)'}"
             )
         envs = [e for e in envs if e in wanted]
-    upstream = {e: snapshot.stacks[e].settings.promote_from for e in envs}
-    return env_order(upstream, envs)
+    return snapshot.ordered_envs(envs)
 
 
 def chosen_stacks(plan: Plan, snapshot: Snapshot, wanted: list[str] | None) -> list[str]:

@@ -17,7 +17,6 @@ from deployctl import console
 from deployctl.adapters.apprepos import AppRepos
 from deployctl.core.catalog import Catalog
 from deployctl.core.metrics import AppHistory, Bucket, Line, Metrics, compute, default_since, lines_from_history
-from deployctl.core.order import env_order
 from deployctl.core.violations import CannotJudge
 
 if TYPE_CHECKING:
@@ -84,7 +83,7 @@ def run_metrics(root: Path, env: str | None, app: str | None, since: datetime | 
     if config.config_errors:
         raise CannotJudge("the catalog or a stack config cannot be read:\n"
                           + "\n".join(v.format() for v in config.config_errors), list(config.config_errors))
-    envs = env_order({e: s.settings.promote_from for e, s in config.stacks.items()}, sorted(config.stacks))
+    envs = config.ordered_envs(sorted(config.stacks))  # every stack config, deploy folder or not
     if env is not None and env not in envs:
         raise CannotJudge(f"no env '{env}' (no Pulumi.{env}.yaml); envs are {', '.join(envs) or '(none)'}")
     if app is not None and app not in config.catalog.apps:
@@ -109,7 +108,7 @@ def metrics_from_history(entries: list[HistoryEntry], catalog: Catalog, envs: li
 def status_metrics(snapshot: Snapshot, history: list[HistoryEntry], repos: AppRepos,
                    now: datetime) -> Metrics | None:
     """The status page's metrics: the default window (12 weeks), from the history it already read."""
-    envs = env_order({e: s.settings.promote_from for e, s in snapshot.stacks.items()}, sorted(snapshot.stacks))
+    envs = snapshot.ordered_envs(sorted(snapshot.stacks))
     since, until = window(None, None, "week", now)
     try:
         return metrics_from_history(history, snapshot.catalog, envs, since, until, "week", repos)

@@ -7,7 +7,6 @@ from pydantic import ConfigDict
 from deployctl.core.changes import FileChange, Op, file_changes
 from deployctl.core.lazymodel import LazyModel
 from deployctl.core.model import DEPLOYS_DIR, Tag, pr_number
-from deployctl.core.order import env_order
 from deployctl.core.programpaths import PROGRAM_PATHS, is_program_path
 from deployctl.core.snapshot import Snapshot, env_of_stack_file
 
@@ -61,11 +60,10 @@ def affected_envs(paths: list[str], head: Snapshot) -> tuple[set[str], bool]:
 
 def make_plan(base: Snapshot, head: Snapshot, paths: list[str], base_sha: str, head_sha: str | None) -> Plan:
     envs, program = affected_envs(paths, head)
-    upstream = {e: head.stacks[e].settings.promote_from for e in head.envs}
     return Plan(
         base=base_sha,
         head=head_sha,
         changes=[PlanChange.of(c) for c in file_changes(base, head)],
-        stacks=[e for e in env_order(upstream, head.envs) if e in envs],
+        stacks=[e for e in head.ordered_envs() if e in envs],
         program_changed=program,
     )

@@ -5,6 +5,7 @@ Pure: built from file contents, so the rules and the plan never touch git or the
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from pydantic import ConfigDict
@@ -20,6 +21,7 @@ from deployctl.core.catalog import (
 from deployctl.core.envconfig import StackConfig, parse_stack_config, promotion_cycle, stack_config_file, strip_secure
 from deployctl.core.lazymodel import LazyModel
 from deployctl.core.model import NAME_RULE, is_valid_name
+from deployctl.core.order import env_order
 from deployctl.core.tree import DeployTree, Entry, build_tree
 from deployctl.core.violations import Severity, Violation
 from deployctl.core.yamlfile import YamlError
@@ -54,6 +56,12 @@ class Snapshot(LazyModel):
 
     def all_violations(self) -> list[Violation]:
         return [*self.config_errors, *self.violations]
+
+    def ordered_envs(self, envs: Iterable[str] | None = None) -> list[str]:
+        """`envs` (default: every env with a folder and a stack config) after the env each promotes
+        from, so staging comes before production."""
+        chosen = list(self.envs if envs is None else envs)
+        return env_order({e: self.stacks[e].settings.promote_from for e in chosen if e in self.stacks}, chosen)
 
     def settings_of(self, env: str, app: str) -> AppSettings:
         """The app's settings in `env` as deployctl can judge them: encrypted values left out, as

@@ -19,7 +19,6 @@ from deployctl.core.lazymodel import LazyModel
 from deployctl.core.metrics import Metrics
 from deployctl.core.model import same_commit
 from deployctl.core.model import short as model_short
-from deployctl.core.order import env_order
 from deployctl.core.snapshot import Snapshot
 from deployctl.core.updatemessage import SWITCHED_BACK
 
@@ -126,7 +125,7 @@ def build_status(snapshot: Snapshot, deployed: dict[str, dict[str, dict]], histo
     `deployed` maps env -> that stack's `deployed` output; an env absent from it was never deployed.
     """
     upstream_of = {e: snapshot.stacks[e].settings.promote_from for e in snapshot.envs}
-    envs = env_order(upstream_of, snapshot.envs)
+    envs = snapshot.ordered_envs()
     outputs = {env: {app: v for app, v in (deployed.get(env) or {}).items() if isinstance(v, dict)}
                for env in envs}
     apps = sorted({*snapshot.catalog.apps, *(f.app for e in envs for f in snapshot.tree.in_env(e)),
