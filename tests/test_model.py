@@ -99,3 +99,16 @@ def test_parser_never_crashes_on_any_text(text: str):
         parse(text.encode("utf-8"))
     except DeployFileError as exc:
         assert exc.violation.rule == "syntax"
+
+
+@pytest.mark.parametrize(("text", "split"), [
+    ("", None), ("   ", None), ("# a comment", None), ("not-a-hash x", None),
+    ("abc1234", ("abc1234", "")), ("  abc1234   fix login  \t", ("abc1234", "fix login")),
+    ("abc1234 [rollback] back to it", ("abc1234", "[rollback] back to it")),
+])
+def test_split_line_is_the_one_reading_of_a_line(text: str, split: tuple[str, str] | None):
+    from deployctl.core.history import deploy_line
+    from deployctl.core.model import split_line
+
+    assert split_line(text) == split
+    assert deploy_line(text.encode()) == (split or (None, ""))  # the history reads a file's first line alike

@@ -14,7 +14,7 @@ from pydantic import ConfigDict, Field, TypeAdapter
 from pydantic_core import PydanticSerializationError
 
 from deployctl.core.lazymodel import LazyModel
-from deployctl.core.model import HASH_RE, pr_number
+from deployctl.core.model import pr_number, split_line
 from deployctl.core.outcomes import UpdateRecord
 from deployctl.core.updatemessage import HELD_BACK, SWITCHED_BACK, forced_reason, switch_marks
 
@@ -84,13 +84,6 @@ def history_json(entries: list[HistoryEntry], indent: int | None = None) -> str:
         return json.dumps([e.to_json() for e in entries], indent=indent)
 
 
-def _first_token(line: str) -> tuple[str | None, str]:
-    words = line.split(None, 1)
-    if words and HASH_RE.match(words[0]):
-        return words[0], (words[1].strip() if len(words) > 1 else "")
-    return None, ""
-
-
 def deploy_line(blob: bytes | None) -> tuple[str | None, str]:
     """The deployed commit and its comment: the first non-blank line of a deploy file's content."""
     if not blob:
@@ -98,7 +91,7 @@ def deploy_line(blob: bytes | None) -> tuple[str | None, str]:
     for raw in blob.split(b"\n", 64)[:64]:
         line = raw.decode("utf-8", errors="replace").strip()
         if line:
-            return _first_token(line)
+            return split_line(line) or (None, "")
     return None, ""
 
 

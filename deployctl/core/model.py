@@ -140,16 +140,21 @@ def _decode(env: str, app: str, data: bytes) -> str:
     return text
 
 
+def split_line(text: str) -> tuple[str, str] | None:
+    """A deploy line's commit (its first token, when that is a hash) and comment (the rest, stripped);
+    None for a blank or comment line. The one reading of a line: the parser and the history use it."""
+    words = text.split(None, 1)
+    if not words or not HASH_RE.match(words[0]):
+        return None
+    return words[0], (words[1].strip() if len(words) > 1 else "")
+
+
 def _parse_line(number: int, text: str) -> DeployLine | None:
     """A line whose first token is a hash, or None for a comment or blank line."""
-    stripped = text.strip()
-    if not stripped:
+    if (split := split_line(text)) is None:
         return None
-    token, *tail = stripped.split(None, 1)
-    if not HASH_RE.match(token):
-        return None
-    comment = tail[0].strip() if tail else ""
-    return DeployLine(line=number, commit=token, comment=comment, tags=parse_tags(comment))
+    commit, comment = split
+    return DeployLine(line=number, commit=commit, comment=comment, tags=parse_tags(comment))
 
 
 def parse_deploy_file(env: str, app: str, data: bytes) -> DeployFile:
