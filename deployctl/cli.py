@@ -17,6 +17,7 @@ from typing import Annotated
 import typer
 
 from deployctl import console
+from deployctl.core.model import short
 from deployctl.core.violations import CannotJudge, ExitStatus, InputError, Violation, errors
 
 app = typer.Typer(
@@ -496,7 +497,7 @@ def promote(
     from deployctl.commands.bump import upstream_commit, write_deploy
 
     commit, source = upstream_commit(repo, from_env, app_name, base, to_env=to_env)
-    console.error(f"promoting {app_name} {commit[:12]}: {source}")
+    console.error(f"promoting {app_name} {short(commit)}: {source}")
     _wrote(to_env, app_name, write_deploy(repo, to_env, app_name, commit, message or f"promoted from {from_env}",
                                           (), branch, base), branch)
 

@@ -28,7 +28,7 @@ from urllib.parse import parse_qs, unquote, urlparse
 from pydantic import ConfigDict
 
 from deployctl.core.lazymodel import LazyModel
-from deployctl.core.model import HASH_RE
+from deployctl.core.model import HASH_RE, short
 from deployctl.core.outcomes import Outcome, UpdateRecord
 from deployctl.core.updatemessage import forced_message
 from deployctl.core.violations import CannotJudge
@@ -149,11 +149,11 @@ def stale_refusal(env: str, last: UpdateRecord | None, deploying: str, known: bo
            "(the reason is recorded in the update and shown by `deployctl history`)")
     if not known:
         return (f"stale run: {env}'s last successful update{when} was made from deploy-repo "
-                f"commit {head[:12]}, which this clone does not have, so it cannot tell whether {deploying[:12]} "
+                f"commit {short(head)}, which this clone does not have, so it cannot tell whether {short(deploying)} "
                 f"is newer; fetch it (`git fetch origin`), or {fix}")
     if not ancestor:
         return (f"stale run: {env}'s last successful update{when} was made from deploy-repo "
-                f"commit {head[:12]}, which is not an ancestor of {deploying[:12]} being deployed: this run would "
+                f"commit {short(head)}, which is not an ancestor of {short(deploying)} being deployed: this run would "
                 f"overwrite a newer (or diverged) deploy; {fix}")
     return None
 

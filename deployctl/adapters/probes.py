@@ -29,6 +29,7 @@ from deployctl.core.health import (
     status_verdict,
 )
 from deployctl.core.healthmessage import progress_line
+from deployctl.core.model import short
 
 
 def _get(url: str, health: HealthSettings) -> TryResult:
@@ -104,7 +105,7 @@ def say_progress(line: str) -> None:
 
 def run_health(target: HealthTarget, health: HealthSettings) -> HealthResult:
     """Every try of the app's check, a progress line each, `interval` apart."""
-    label = f"{target.env}/{target.app} {target.commit[:12]}"
+    label = f"{target.env}/{target.app} {short(target.commit)}"
     return run_tries(health, lambda: check_once(target, health), say_progress, label, time.sleep)
 
 

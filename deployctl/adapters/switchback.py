@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from deployctl.core.catalog import Catalog
 from deployctl.core.healthmessage import failed_app, failure_of, progress_of
+from deployctl.core.model import short
 from deployctl.core.outcomes import Outcome
 from deployctl.core.pins import PIN_VAR
 from deployctl.core.updatemessage import SWITCHED_BACK, switched_message
@@ -82,8 +83,8 @@ def stuck_reason(env: str, app: str, before: Mapping[str, str], now: Mapping[str
     """Why a failed app stays where it is."""
     if app not in before:
         return (f"; {app} failed on its first deploy to {env}: nothing to switch back to, left failed on "
-                f"{now[app][:12]}: fix it and deploy a new commit")
-    return (f"; {app} fails its check on {now[app][:12]}, which already ran before this update: nothing to "
+                f"{short(now[app])}: fix it and deploy a new commit")
+    return (f"; {app} fails its check on {short(now[app])}, which already ran before this update: nothing to "
             "switch back to, left as it is: fix the app or its health settings")
 
 

@@ -10,6 +10,7 @@ back (adapters/switchback.py). Writer and reader live here, so the two cannot dr
 from __future__ import annotations
 
 from deployctl.core.health import HealthResult, HealthTarget
+from deployctl.core.model import short
 
 PROGRESS = "deployctl-health:"
 """Prefix of the provider's progress lines, so deployctl can tell them from other engine output."""
@@ -33,7 +34,7 @@ def progress_of(message: str) -> str | None:
 def failure_line(target: HealthTarget, result: HealthResult) -> str:
     """Why the check failed, for a person: `<env>/<app>: health check of <commit> failed after ...`
     (also the error the check's resource fails with)."""
-    return (f"{target.env}/{target.app}: health check of {target.commit[:12]} failed after {result.tries} "
+    return (f"{target.env}/{target.app}: health check of {short(target.commit)} failed after {result.tries} "
             f"tr{'y' if result.tries == 1 else 'ies'}: {result.detail}")
 
 

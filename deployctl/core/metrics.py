@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import ConfigDict
 
 from deployctl.core.lazymodel import LazyModel
-from deployctl.core.model import Tag, parse_tags
+from deployctl.core.model import Tag, parse_tags, short
 from deployctl.core.updatemessage import SWITCHED_BACK
 
 if TYPE_CHECKING:
@@ -691,7 +691,7 @@ def render_text(m: Metrics) -> str:
     if m.clock_skew_total:
         out.append(f"\nclock skew: {m.clock_skew_total} app commit(s) dated after the deploy that ran them "
                    "(counted as 0 s):")
-        out += [f"  {s.env}/{s.app} {s.commit[:12]} committed {s.committed:%Y-%m-%d %H:%M}, "
+        out += [f"  {s.env}/{s.app} {short(s.commit)} committed {s.committed:%Y-%m-%d %H:%M}, "
                 f"deployed {s.deployed:%Y-%m-%d %H:%M}" for s in m.clock_skew[:10]]
         if m.clock_skew_total > 10:
             out.append(f"  ... and {m.clock_skew_total - 10} more (--json lists {SKEW_LISTED})")

@@ -91,7 +91,7 @@ def _code(text: str) -> str:
 def _value(value: str | None) -> str:
     if value is None:
         return "—"
-    return _code(value[:12] if FULL_HASH_RE.match(value) else value)
+    return _code(short(value) if FULL_HASH_RE.match(value) else value)
 ZWJ = "\u200d"
 _MENTION_RE = re.compile(r"@(?=[A-Za-z0-9_])")
 _MD_SPECIAL_RE = re.compile(r"([\\`*_{}\[\]()#+!|~>-])")
@@ -138,6 +138,7 @@ def _template() -> jinja2.Template:
     )
     env.filters["md"] = md
     env.filters["fence"] = fence
+    env.filters["sha"] = short  # model.short, bare (the `short` global formats it as code)
     return env.get_template("comment.md.j2")
 
 

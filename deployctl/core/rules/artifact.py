@@ -22,7 +22,7 @@ from pydantic import ConfigDict, ValidationError
 
 from deployctl.core.catalog import Kind
 from deployctl.core.lazymodel import LazyModel
-from deployctl.core.model import DeployFile
+from deployctl.core.model import DeployFile, short
 from deployctl.core.snapshot import Snapshot
 from deployctl.core.violations import Severity, Violation
 
@@ -108,7 +108,7 @@ def check_artifacts(head: Snapshot, files: Iterable[DeployFile], artifacts: Arti
             continue
         found.append(Violation(
             rule=RULE, severity=Severity.ERROR, file=f.path, line=f.current.line, env=f.env, app=f.app,
-            message=f"the artifact of {f.commit[:12]} does not exist: {ref.describe()} ({kind} "
+            message=f"the artifact of {short(f.commit)} does not exist: {ref.describe()} ({kind} "
             f"'{f.app}' deploys it); build and publish it for this commit (your CI's build job) "
             "before merging, or the deploy fails",
         ))
