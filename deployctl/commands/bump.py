@@ -10,7 +10,7 @@ from deployctl import console
 from deployctl.adapters.apprepos import AppRepos
 from deployctl.adapters.gitaccess import commit_snapshot, safe_branch_name, worktree_files
 from deployctl.adapters.gitrepo import open_repo, resolve_ref
-from deployctl.commands.load import load_head, open_engine
+from deployctl.commands.load import load_head, no_env, open_engine, readable
 from deployctl.core import rules
 from deployctl.core.authoring import AUTHORING_NOTES, group_still_needed, prepend, previous_commit, with_file
 from deployctl.core.catalog import App
@@ -51,10 +51,7 @@ def write_deploy(root: Path, env: str, app: str, commit: str, message: str, tags
     """
     new_branch = safe_branch_name(branch) if branch else None  # a bad argument is refused before any judging
     files = worktree_files(root)
-    current = build_snapshot(files)
-    if current.config_errors:
-        raise CannotJudge("the catalog or a stack config cannot be read:\n"
-                          + "\n".join(v.format() for v in current.config_errors), list(current.config_errors))
+    current = readable(build_snapshot(files))
     spec = require_env_and_app(current, env, app)
     repos = AppRepos(root)
     matches = repos.resolve(spec.repo, commit)
@@ -104,8 +101,7 @@ def write_deploy(root: Path, env: str, app: str, commit: str, message: str, tags
 def require_env_and_app(snapshot: Snapshot, env: str, app: str) -> App:
     """The app's catalog entry, once `env` is an env and `app` an app of the catalog; else what to fix."""
     if env not in snapshot.stacks:
-        envs = ", ".join(sorted(snapshot.stacks)) or "(none)"
-        raise CannotJudge(f"no env '{env}' (no Pulumi.{env}.yaml); envs are {envs}")
+        raise no_env([env], sorted(snapshot.stacks))
     spec = snapshot.catalog.apps.get(app)
     if spec is None:
         raise CannotJudge(f"no app '{app}' in apps.yaml; add it to the catalog first")

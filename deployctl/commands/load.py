@@ -27,25 +27,30 @@ def open_engine(root: Path) -> Engine:
     return Engine(root)
 
 
-def load_head(root: Path) -> Snapshot:
-    snapshot = worktree_snapshot(root)
+def readable(snapshot: Snapshot, where: str = "") -> Snapshot:
+    """The snapshot, or CannotJudge listing what in the catalog or a stack config cannot be read."""
     if snapshot.config_errors:
-        raise CannotJudge(
-            "the catalog or a stack config cannot be read, so nothing can be judged:\n"
-            + "\n".join(v.format() for v in snapshot.config_errors),
-            list(snapshot.config_errors),
-        )
+        raise CannotJudge(f"the catalog or a stack config cannot be read{where}, so nothing can be judged:\n"
+                          + "\n".join(v.format() for v in snapshot.config_errors), list(snapshot.config_errors))
     return snapshot
+
+
+def no_env(unknown: list[str], envs: list[str]) -> CannotJudge:
+    """What to say of names that are no env (an env is a Pulumi.<env>.yaml), with the envs there are."""
+    names = ", ".join(f"'{e}'" for e in unknown)
+    files = ", ".join(f"Pulumi.{e}.yaml" for e in unknown)
+    return CannotJudge(f"no env {names} (no {files}); envs are {', '.join(envs) or '(none)'}")
+
+
+def load_head(root: Path) -> Snapshot:
+    return readable(worktree_snapshot(root))
 
 
 def ordered_envs(snapshot: Snapshot, wanted: list[str] | None) -> list[str]:
     envs = snapshot.envs
     if wanted:
-        unknown = sorted(set(wanted) - set(envs))
-        if unknown:
-            raise CannotJudge(
-                f"no such env: {', '.join(unknown)}; envs are {', '.join(envs) or '(none)'}"
-            )
+        if unknown := sorted(set(wanted) - set(envs)):
+            raise no_env(unknown, envs)
         envs = [e for e in envs if e in wanted]
     return snapshot.ordered_envs(envs)
 
@@ -81,11 +86,7 @@ def load_pair(root: Path, base: str, head: str | None) -> tuple[Snapshot, Snapsh
     if not any(p == CATALOG_FILE or env_of_stack_file(p) is not None for p in paths):
         config = build_snapshot(files(head_sha, set()))
         wanted = related_paths(config, [p for p in paths if p.startswith(DEPLOYS_DIR + "/")])
-    head_snap = build_snapshot(files(head_sha, wanted))
-    if head_snap.config_errors:
-        raise CannotJudge("the catalog or a stack config cannot be read at head:\n"
-                          + "\n".join(v.format() for v in head_snap.config_errors),
-                          list(head_snap.config_errors))
+    head_snap = readable(build_snapshot(files(head_sha, wanted)), " at head")
     base_snap = build_snapshot(files(base_sha, wanted))
     plan = make_plan(base_snap, head_snap, paths, base_sha, head_sha)
     return base_snap, head_snap, plan

@@ -77,15 +77,13 @@ def run_metrics(root: Path, env: str | None, app: str | None, since: datetime | 
     """The four keys from the joined trace (`history`) and the app repositories' commit dates."""
     from deployctl.adapters.gitaccess import worktree_files
     from deployctl.commands.history import run_history
+    from deployctl.commands.load import no_env, readable
     from deployctl.core.snapshot import build_snapshot
 
-    config = build_snapshot(worktree_files(root, paths=set()))  # catalog and stack configs only
-    if config.config_errors:
-        raise CannotJudge("the catalog or a stack config cannot be read:\n"
-                          + "\n".join(v.format() for v in config.config_errors), list(config.config_errors))
+    config = readable(build_snapshot(worktree_files(root, paths=set())))  # catalog and stack configs only
     envs = config.ordered_envs(sorted(config.stacks))  # every stack config, deploy folder or not
     if env is not None and env not in envs:
-        raise CannotJudge(f"no env '{env}' (no Pulumi.{env}.yaml); envs are {', '.join(envs) or '(none)'}")
+        raise no_env([env], envs)
     if app is not None and app not in config.catalog.apps:
         raise CannotJudge(f"no app '{app}' in apps.yaml; apps are {', '.join(sorted(config.catalog.apps)) or '(none)'}")
     start, end = window(since, until, bucket, now)

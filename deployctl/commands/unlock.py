@@ -26,12 +26,12 @@ def run_unlock(root: Path, env: str, force: bool) -> list[str]:
 
     from pulumi import automation as auto
 
-    from deployctl.commands.load import load_head, open_engine
+    from deployctl.commands.load import load_head, no_env, open_engine
     from deployctl.core.envconfig import PROJECT
 
     head = load_head(root)
     if env not in head.stacks:
-        raise CannotJudge(f"no env '{env}'; envs are {', '.join(head.envs) or '(none)'}")
+        raise no_env([env], sorted(head.stacks))
     url = backend_url(root)
     store = open_store(url)
     if store is None:
