@@ -137,3 +137,25 @@ def test_reading_outputs_never_creates_a_stack(world: World):
     assert code == 0, err
     assert json.loads(out) == {"staging": {}}
     assert world.engine().existing("staging") is None
+
+
+def test_outputs_are_read_once_masked_and_secret_ones_left_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """One `pulumi stack output --json` per stack, never `--show-secrets` (the Automation API's own
+    reader runs both, decrypting every secret output to tell which are secret), and no `stack select`."""
+    from deployctl.adapters.engine import Engine
+    from tests.test_pulumicli import runs, stand_in
+
+    pulumi = stand_in(tmp_path, """case "$*" in
+  version) echo v3.274.1 ;;
+  *"--stack staging"*) echo '{"deployed": {"api": {"commit": "abc1234"}}, "token": "[secret]"}' ;;
+  *) echo "error: no stack named 'production' found" >&2; exit 255 ;;
+esac""")
+    monkeypatch.setenv("DEPLOYCTL_PULUMI", str(pulumi))
+    monkeypatch.setenv("DEPLOYCTL_CACHE", str(tmp_path / "cache"))
+    engine = Engine(tmp_path)
+    assert engine.existing_outputs("staging") == {"deployed": {"api": {"commit": "abc1234"}}}
+    assert engine.existing_outputs("production") is None
+    reads = [r for r in runs(tmp_path) if r != "version"]
+    assert reads == ["--non-interactive stack output --json --stack staging",
+                     "--non-interactive stack output --json --stack production"]
+    assert not any("--show-secrets" in r or "select" in r for r in runs(tmp_path))

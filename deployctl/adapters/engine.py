@@ -82,6 +82,22 @@ def command_for(pulumi_bin: Path) -> auto.PulumiCommand:
         return _COMMANDS[binary]
 
 
+_MASKED = "[secret]"
+"""What `pulumi stack output --json` prints for a secret output when not asked to show secrets."""
+
+
+class _Workspace(auto.LocalWorkspace):
+    """The Automation API's local workspace, reading outputs once, masked. Its own `stack_outputs`
+    runs `pulumi stack output` twice, the second time decrypting every secret output
+    (`--show-secrets`) only to tell which are secret: deployctl never uses a secret output's value,
+    so the masked run says all it needs, with one CLI start (~0.3 s) and no decryption less."""
+
+    def stack_outputs(self, stack_name: str) -> auto.OutputMap:
+        masked = json.loads(self._run_pulumi_cmd_sync(["stack", "output", "--json", "--stack", stack_name]).stdout)
+        return {key: auto.OutputValue(value=None if value == _MASKED else value, secret=value == _MASKED)
+                for key, value in masked.items()}
+
+
 class Engine:
     """Pulumi stacks of the deploy repo, one per env folder."""
 
@@ -103,10 +119,13 @@ class Engine:
         """The one workspace every stack of the deploy repo runs in: its folder, the engine's env, the CLI."""
         return auto.LocalWorkspaceOptions(work_dir=str(self.root), env_vars=self.env_vars, pulumi_command=self.command)
 
+    def _workspace(self) -> _Workspace:
+        return _Workspace(**self._options().__dict__)
+
     def stack(self, env: str) -> auto.Stack:
         """The stack, created when it does not exist yet (only `up` and `preview` create)."""
         if env not in self._stacks:
-            self._stacks[env] = auto.create_or_select_stack(env, work_dir=str(self.root), opts=self._options())
+            self._stacks[env] = auto.Stack.create_or_select(env, self._workspace())
         return self._stacks[env]
 
     def preview(self, env: str, sink: EventSink | None = None) -> Outcome:
@@ -132,7 +151,7 @@ class Engine:
         needs none, and one that does not fails with StackNotFoundError before anything runs."""
         if env in self._stacks:
             return self._stacks[env]
-        return _Named(env, auto.LocalWorkspace(**self._options().__dict__))
+        return _Named(env, self._workspace())
 
     def up(self, env: str, message: str, sink: EventSink | None = None) -> Outcome:
         events: list[dict[str, Any]] = []
@@ -171,15 +190,19 @@ class Engine:
         """The stack, or None when it was never created: reading never creates one in the backend."""
         if env not in self._stacks:
             try:
-                self._stacks[env] = auto.select_stack(env, work_dir=str(self.root), opts=self._options())
+                self._stacks[env] = auto.Stack.select(env, self._workspace())
             except auto.errors.StackNotFoundError:
                 return None
         return self._stacks[env]
 
     def existing_outputs(self, env: str) -> dict[str, Any] | None:
-        """The stack's outputs, or None when the stack was never created (never deployed)."""
-        stack = self.existing(env)
-        return None if stack is None else {k: v.value for k, v in stack.outputs().items() if not v.secret}
+        """The stack's outputs but its secret ones, or None when the stack was never created (never
+        deployed): one `pulumi stack output`, which names the stack (no `pulumi stack select`)."""
+        try:
+            outputs = self._named(env).outputs()
+        except auto.errors.StackNotFoundError:
+            return None
+        return {k: v.value for k, v in outputs.items() if not v.secret}
 
     def outputs(self, env: str) -> dict[str, Any]:
         """The stack's outputs, none for a stack never created: reading never creates one."""
