@@ -141,7 +141,8 @@ def test_reading_outputs_never_creates_a_stack(world: World):
 
 def test_outputs_are_read_once_masked_and_secret_ones_left_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """One `pulumi stack output --json` per stack, never `--show-secrets` (the Automation API's own
-    reader runs both, decrypting every secret output to tell which are secret), and no `stack select`."""
+    reader runs both, decrypting every secret output to tell which are secret); outputs and history
+    name their stack (no `stack select`), and a stack never created stays so."""
     from deployctl.adapters.engine import Engine
     from tests.test_pulumicli import runs, stand_in
 
@@ -155,7 +156,9 @@ esac""")
     engine = Engine(tmp_path)
     assert engine.existing_outputs("staging") == {"deployed": {"api": {"commit": "abc1234"}}}
     assert engine.existing_outputs("production") is None
+    assert engine.history("production") == []  # never created: its history is empty, and stays uncreated
     reads = [r for r in runs(tmp_path) if r != "version"]
-    assert reads == ["--non-interactive stack output --json --stack staging",
-                     "--non-interactive stack output --json --stack production"]
-    assert not any("--show-secrets" in r or "select" in r for r in runs(tmp_path))
+    assert reads[:2] == ["--non-interactive stack output --json --stack staging",
+                         "--non-interactive stack output --json --stack production"]
+    assert len(reads) == 3 and "history" in reads[2] and "--stack production" in reads[2]
+    assert not any("--show-secrets" in r or "select" in r or "init" in r for r in runs(tmp_path))

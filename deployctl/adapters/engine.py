@@ -213,13 +213,14 @@ class Engine:
         """The stack's updates, newest first (none for a stack never created): every page, or the pages
         up to the first after which `enough` holds (the stale-run guard wants the newest success only).
         A backend that does not number its updates gets them numbered when every page was read."""
-        stack = self.existing(env)
-        if stack is None:
-            return []
+        stack = self._named(env)  # names the stack: no `pulumi stack select`
         records: list[UpdateRecord] = []
         page = 1
         while True:
-            batch = stack.history(page_size=page_size, page=page, show_secrets=False)  # its config is never read
+            try:
+                batch = stack.history(page_size=page_size, page=page, show_secrets=False)  # config never read
+            except auto.errors.StackNotFoundError:
+                return []
             records.extend(_record(env, s) for s in batch)
             if len(batch) < page_size:
                 break
