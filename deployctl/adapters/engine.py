@@ -154,12 +154,18 @@ class Engine:
         return _Named(env, self._workspace())
 
     def up(self, env: str, message: str, sink: EventSink | None = None) -> Outcome:
+        """`pulumi up` of the stack; a stack never created (a new env) is created first."""
         events: list[dict[str, Any]] = []
         try:
-            result = self.stack(env).up(
+            result = self._named(env).up(
                 on_event=_collect(events, sink), message=message, color="never",
                 suppress_progress=True,
             )
+        except auto.errors.StackNotFoundError:
+            if env in self._stacks:
+                raise
+            self.stack(env)  # creates it
+            return self.up(env, message, sink)
         except auto.errors.CommandError as exc:
             return failed_outcome(env, events, _error_text(exc))
         return Outcome(
