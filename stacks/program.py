@@ -87,7 +87,7 @@ def app_specs(root: Path, env: str, settings: EnvSettings) -> tuple[list[AppSpec
                 env=env, app=name, kind=app.kind, commit=commit, comment=comment,
                 repo_url=urls[app.repo], path=app.path, settings=typed[name],
                 deploy_root=deploy_root, depends_on=list(app.depends_on),
-                secret_settings=secret_settings.get(name, ()) + secret_settings.get("*", ()),
+                secret_settings=secret_settings.get(name, ()),
             )
         )
     return specs, set(pins)

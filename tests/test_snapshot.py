@@ -202,3 +202,25 @@ def test_ordered_envs_put_each_env_after_the_one_it_promotes_from():
     assert snapshot.ordered_envs() == ["staging", "production", "canary"]  # sandbox has no folder
     assert snapshot.ordered_envs(sorted(snapshot.stacks)) == ["staging", "production", "canary", "sandbox"]
     assert snapshot.ordered_envs(["canary", "staging"]) == ["canary", "staging"]  # their link is not among them
+
+
+def test_promote_from_is_pointed_at_by_its_key_not_by_a_comment_that_names_it():
+    from deployctl.core.envconfig import parse_stack_config
+
+    text = ("# deploys:promoteFrom: staging was the old chain\n"
+            "config:\n  deploys:protected: true\n  deploys:promoteFrom: staging\n")
+    assert parse_stack_config("production", text).promote_from_line == 4
+    assert parse_stack_config("staging", "config:\n  deploys:protected: true\n").promote_from_line is None
+
+
+def test_settings_encrypted_as_a_whole_say_how_to_encrypt_them_instead():
+    from deployctl.core.envconfig import parse_stack_config
+    from deployctl.core.yamlfile import YamlError
+
+    with pytest.raises(YamlError) as caught:
+        parse_stack_config("production",
+                           "config:\n  deploys:protected: true\n  deploys:settings:\n    secure: v1:abc\n")
+    [violation] = caught.value.violations
+    assert (violation.file, violation.line, violation.rule) == ("Pulumi.production.yaml", 3, "stack-config")
+    assert "--secret --path 'deploys:settings.<app>.<setting>'" in violation.message
+    assert "v1:abc" not in violation.message

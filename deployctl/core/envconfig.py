@@ -18,7 +18,8 @@ from pydantic import AwareDatetime, ConfigDict, Field, ValidationInfo, field_val
 from deployctl.core.lazymodel import LazyModel
 from deployctl.core.model import NAME_RE
 from deployctl.core.owners import Owner
-from deployctl.core.yamlfile import load_yaml, validate
+from deployctl.core.violations import Severity, Violation
+from deployctl.core.yamlfile import YamlError, line_of, load_yaml, validate
 
 PROJECT = "deploys"
 """The Pulumi project name, and so the config namespace: `deploys:protected`."""
@@ -113,7 +114,6 @@ class StackConfig(LazyModel):
 
     env: str
     settings: EnvSettings
-    secret_keys: tuple[str, ...] = ()
     secret_settings: dict[str, tuple[str, ...]] = {}
     """Per app, the dotted paths of its `deploys:settings` values stored encrypted (`secure:`)."""
     promote_from_line: int | None = None
@@ -134,10 +134,9 @@ def _secure_paths(value: Any, prefix: str = "") -> list[str]:
 
 
 def secret_settings_of(settings: Any) -> dict[str, tuple[str, ...]]:
-    """Which settings are secret, per app: `{api: ("environment.TOKEN",)}`; the whole override
-    set as one secret makes every app's settings secret (`*`)."""
-    if is_secure(settings):
-        return {ALL_SETTINGS: (ALL_SETTINGS,)}
+    """Which settings are secret, per app: `{api: ("environment.TOKEN",)}`; an app's whole override
+    set as one secret makes all its settings secret (`*`). (`deploys:settings` encrypted as a whole is
+    refused by parse_stack_config.)"""
     if not isinstance(settings, dict):
         return {}
     out = {str(app): tuple(_secure_paths(value)) for app, value in settings.items()}
@@ -181,24 +180,26 @@ def parse_stack_config(env: str, text: str) -> StackConfig:
         data = {"config": data}
     config = data.get("config") or {}
     ours: dict[str, Any] = {}
-    secret_keys = []
     if isinstance(config, dict):
         for key, value in config.items():
-            if isinstance(value, dict) and set(value) == {"secure"}:
-                secret_keys.append(str(key))
             namespace, _, name = str(key).partition(":")
             if namespace == PROJECT and name:
                 ours[name] = value
+    if is_secure(ours.get("settings")):
+        raise YamlError([Violation(
+            rule="stack-config", severity=Severity.ERROR, file=file,
+            line=line_of(source, ("config", f"{PROJECT}:settings")),
+            message=f"{PROJECT}:settings is encrypted as a whole, so nothing can tell which app a setting is for; "
+                    f"encrypt each value instead: pulumi config set --secret --path "
+                    f"'{PROJECT}:settings.<app>.<setting>' <value>",
+        )])
     settings = validate(
         EnvSettings, ours, source, file, "stack-config",
         lambda loc: ("config", f"{PROJECT}:{loc[0]}", *loc[1:]) if loc else ("config",),
     )
-    line = next((i for i, text in enumerate(source.splitlines(), 1) if f"{PROJECT}:promoteFrom" in text), None)
-    secret = secret_settings_of(ours.get("settings"))
-    if f"{PROJECT}:settings" in secret_keys:
-        secret = {ALL_SETTINGS: (ALL_SETTINGS,)}
-    return StackConfig(env=env, settings=settings, secret_keys=tuple(secret_keys), secret_settings=secret,
-                       promote_from_line=line if settings.promote_from else None)
+    line = line_of(source, ("config", f"{PROJECT}:promoteFrom")) if settings.promote_from else None
+    return StackConfig(env=env, settings=settings, secret_settings=secret_settings_of(ours.get("settings")),
+                       promote_from_line=line)
 
 
 _OBJECT_KEYS = ("reviewers", "freeze", "settings", "allowExternalRoot")

@@ -55,6 +55,25 @@ def _line_of(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
     return line
 
 
+def line_of(text: str, path: tuple[Any, ...]) -> int | None:
+    """The 1-based line of the key at `path` in YAML `text`, found in its node tree (a comment or a
+    value holding the same words is never mistaken for it); None when the text has no such key."""
+    try:
+        root = yaml.compose(text, Loader=_Loader)
+    except yaml.YAMLError:
+        return None
+    node: yaml.Node | None = root
+    line = None
+    for key in path:
+        if not isinstance(node, yaml.MappingNode):
+            return None
+        pair = next(((k, v) for k, v in node.value if getattr(k, "value", None) == str(key)), None)
+        if pair is None:
+            return None
+        line, node = pair[0].start_mark.line + 1, pair[1]
+    return line
+
+
 def load_yaml(text: str, file: str, rule: str) -> tuple[Any, str]:
     """Parse YAML text; raise YamlError with the line of a syntax error. Returns the data and the
     text, which `validate` composes into nodes only when it needs line numbers for an error."""
