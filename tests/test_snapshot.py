@@ -224,3 +224,21 @@ def test_settings_encrypted_as_a_whole_say_how_to_encrypt_them_instead():
     assert (violation.file, violation.line, violation.rule) == ("Pulumi.production.yaml", 3, "stack-config")
     assert "--secret --path 'deploys:settings.<app>.<setting>'" in violation.message
     assert "v1:abc" not in violation.message
+
+
+@pytest.mark.parametrize(("text", "line", "says"), [
+    ("apps:\n  api:\n    repo: r\n  web:\n    repo: r\n    depends_on: [nope]\n", 6,
+     "apps.web.depends_on: app 'web' depends on unknown app 'nope'"),
+    ("apps:\n  api:\n    repo: r\n    depends_on: [api]\n", 4, "app 'api' depends on itself"),
+    ("apps:\n  api:\n    repo: r\n    depends_on: [web]\n  web:\n    repo: r\n    depends_on: [api]\n", 4,
+     "depends_on has a cycle: api -> web -> api"),
+])
+def test_a_depends_on_error_points_at_its_depends_on(text: str, line: int, says: str):
+    from deployctl.core.catalog import parse_catalog
+    from deployctl.core.yamlfile import YamlError
+
+    with pytest.raises(YamlError) as caught:
+        parse_catalog(text)
+    [violation] = caught.value.violations
+    assert (violation.file, violation.line, violation.rule) == ("apps.yaml", line, "catalog")
+    assert says in violation.message

@@ -20,6 +20,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from deployctl.core.health import HealthSettings, health_problem
 from deployctl.core.lazymodel import LazyModel
@@ -148,18 +149,22 @@ class Catalog(LazyModel):
 
     apps: dict[Name, App] = {}
 
-    @model_validator(mode="after")
-    def _dependencies(self) -> Catalog:
-        for name, app in self.apps.items():
-            for dep in app.depends_on:
-                if dep == name:
-                    raise ValueError(f"app '{name}' depends on itself")
-                if dep not in self.apps:
-                    raise ValueError(f"app '{name}' depends on unknown app '{dep}'")
-        cycle = _find_cycle({n: a.depends_on for n, a in self.apps.items()})
-        if cycle:
-            raise ValueError("depends_on has a cycle: " + " -> ".join(cycle))
-        return self
+    @field_validator("apps")
+    @classmethod
+    def _dependencies(cls, apps: dict[str, App]) -> dict[str, App]:
+        """Every `depends_on` names another app, without a cycle; each problem located at the
+        `depends_on` that causes it (a ValidationError raised here keeps its locations)."""
+        problems = [(name, f"app '{name}' depends on itself" if dep == name else
+                     f"app '{name}' depends on unknown app '{dep}'")
+                    for name, app in apps.items() for dep in app.depends_on if dep == name or dep not in apps]
+        if not problems and (cycle := _find_cycle({n: a.depends_on for n, a in apps.items()})):
+            problems = [(cycle[0], "depends_on has a cycle: " + " -> ".join(cycle))]
+        if problems:
+            raise ValidationError.from_exception_data("Catalog", [
+                InitErrorDetails(type=PydanticCustomError("value_error", "{error}", {"error": message}),
+                                 loc=(name, "depends_on"), input=apps[name].depends_on)
+                for name, message in problems])
+        return apps
 
     def group_members(self, group: str) -> list[str]:
         return sorted(n for n, a in self.apps.items() if a.group == group)
