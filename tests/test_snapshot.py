@@ -242,3 +242,29 @@ def test_a_depends_on_error_points_at_its_depends_on(text: str, line: int, says:
     [violation] = caught.value.violations
     assert (violation.file, violation.line, violation.rule) == ("apps.yaml", line, "catalog")
     assert says in violation.message
+
+
+def test_an_invalid_setting_names_the_file_and_line_that_hold_it():
+    """On the deploy file (what the change deploys), with where the bad value is written: the env's
+    override when there is one, else the catalog."""
+    from deployctl.core.snapshot import RepoFiles, build_snapshot
+
+    catalog = "apps:\n  api:\n    repo: r\n    settings:\n      keep_releases: 0\n  web:\n    repo: r\n"
+    staging = "config:\n  deploys:settings:\n    web:\n      keep_releases: -1\n"
+    entries = [Entry(path="deploys/staging", kind=EntryKind.DIR),
+               *(Entry(path=f"deploys/staging/{app}", kind=EntryKind.FILE, data=b"abc1234\n")
+                 for app in ("api", "web"))]
+    found = build_snapshot(RepoFiles(catalog=catalog, stack_configs={"staging": staging}, entries=entries)).violations
+    said = {v.file: v.message for v in found if v.rule == "invalid-settings"}
+    assert "keep_releases: Input should be greater than or equal to 1 (apps.yaml:5)" in said["deploys/staging/api"]
+    assert "(Pulumi.staging.yaml:4)" in said["deploys/staging/web"]
+
+
+def test_an_unknown_upstream_env_is_pointed_at_its_promote_from_line():
+    from deployctl.core.snapshot import RepoFiles, build_snapshot
+
+    stacks = {"production": "config:\n  deploys:protected: true\n  deploys:promoteFrom: stagin\n"}
+    snapshot = build_snapshot(RepoFiles(catalog="apps: {}\n", stack_configs=stacks,
+                                        entries=[Entry(path="deploys/production", kind=EntryKind.DIR)]))
+    [error] = [v for v in snapshot.config_errors if "promoteFrom" in v.message]
+    assert (error.file, error.line) == ("Pulumi.production.yaml", 3)

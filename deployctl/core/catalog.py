@@ -205,13 +205,17 @@ def app_settings(app_name: str, app: App, overrides: dict[str, Any] | None) -> _
 
 
 def settings_violations(app_name: str, app: App, overrides: dict[str, Any] | None, env: str,
-                        file: str) -> list[Violation]:
+                        file: str, where: Callable[[str], str | None] = lambda _key: None) -> list[Violation]:
+    """`invalid-settings` on the app's deploy file in `env`; `where(setting)` may say which file and
+    line hold a setting (the env's override or the catalog), named beside its problem."""
     try:
         app_settings(app_name, app, overrides)
     except ValidationError as exc:
-        detail = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors()
-        )
+        def one(e: Any) -> str:
+            at = where(str(e["loc"][0])) if e["loc"] else None
+            return f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" + (f" ({at})" if at else "")
+
+        detail = "; ".join(one(e) for e in exc.errors())
         return [Violation(
             rule="invalid-settings", severity=Severity.ERROR, file=file, env=env, app=app_name,
             message=f"settings of '{app_name}' ({app.kind}) in env '{env}' are invalid: {detail}; "

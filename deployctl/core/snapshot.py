@@ -5,7 +5,7 @@ Pure: built from file contents, so the rules and the plan never touch git or the
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from pydantic import ConfigDict
@@ -18,13 +18,20 @@ from deployctl.core.catalog import (
     parse_catalog,
     settings_violations,
 )
-from deployctl.core.envconfig import StackConfig, parse_stack_config, promotion_cycle, stack_config_file, strip_secure
+from deployctl.core.envconfig import (
+    PROJECT,
+    StackConfig,
+    parse_stack_config,
+    promotion_cycle,
+    stack_config_file,
+    strip_secure,
+)
 from deployctl.core.lazymodel import LazyModel
 from deployctl.core.model import NAME_RULE, is_valid_name
 from deployctl.core.order import env_order
 from deployctl.core.tree import DeployTree, Entry, build_tree
 from deployctl.core.violations import Severity, Violation
-from deployctl.core.yamlfile import YamlError
+from deployctl.core.yamlfile import YamlError, line_of
 
 STACK_PREFIX, STACK_SUFFIX = "Pulumi.", ".yaml"
 
@@ -84,6 +91,19 @@ def _without_secrets(overrides: dict[str, Any] | None) -> dict[str, Any] | None:
     return stripped
 
 
+def _setting_place(files: RepoFiles, env: str, app: str, overrides: dict[str, Any]) -> Callable[[str], str | None]:
+    """Where an app's setting is written: the env's override when it has one, else the catalog."""
+    def where(key: str) -> str | None:
+        if key in overrides:
+            file, text = stack_config_file(env), files.stack_configs.get(env)
+            path: tuple[str, ...] = ("config", f"{PROJECT}:settings", app, key)
+        else:
+            file, text, path = CATALOG_FILE, files.catalog, ("apps", app, "settings", key)
+        line = line_of(text, path) if text else None
+        return f"{file}:{line}" if line else None
+    return where
+
+
 def build_snapshot(files: RepoFiles) -> Snapshot:
     config_errors: list[Violation] = []
     violations: list[Violation] = []
@@ -134,6 +154,7 @@ def build_snapshot(files: RepoFiles) -> Snapshot:
         if upstream and (upstream == env or upstream not in files.stack_configs):
             config_errors.append(Violation(
                 rule="stack-config", severity=Severity.ERROR, file=stack_config_file(env), env=env,
+                line=stack.promote_from_line,
                 message=f"deploys:promoteFrom names '{upstream}', which is "
                 + ("this env itself" if upstream == env else "not an env (no Pulumi."
                    f"{upstream}.yaml)") + "; name the env this one promotes from",
@@ -155,6 +176,7 @@ def build_snapshot(files: RepoFiles) -> Snapshot:
             ))
         elif f.env in stacks and f.app in catalog.apps:
             overrides = _without_secrets(stacks[f.env].settings.settings.get(f.app))
-            violations.extend(settings_violations(f.app, catalog.apps[f.app], overrides, f.env, f.path))
+            violations.extend(settings_violations(f.app, catalog.apps[f.app], overrides, f.env, f.path,
+                                                  _setting_place(files, f.env, f.app, overrides or {})))
     return Snapshot(catalog=catalog, stacks=stacks, tree=tree, violations=tuple(violations),
                     config_errors=tuple(config_errors))
