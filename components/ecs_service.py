@@ -3,11 +3,17 @@
 The image tag is the only place the commit lives, so a new commit registers a new revision of the
 same task definition family and updates the same service in place; ECS then rolls the tasks, and
 the deployment circuit breaker rolls back a release whose tasks never become healthy.
+
+A secret environment variable (`pulumi config set --secret --path
+'deploys:settings.<app>.environment.<NAME>'`) never enters the task definition, which anyone allowed
+to describe it can read: its value is an SSM SecureString parameter, `/deployctl/<env>/<app>/<NAME>`,
+which ECS reads with the task's execution role when a task starts (the container's `secrets`).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import pulumi
@@ -18,24 +24,37 @@ from components.spec import AppSpec
 from deployctl.core.catalog import EcsServiceSettings
 
 FARGATE = "FARGATE"
-_IN_CONTAINER = ("environment", "image_repository", "container_port")
-"""Settings written into the container definitions document."""
+_IN_CONTAINER = ("image_repository", "container_port")
+"""Settings written as they are into the container definitions document (a secret environment
+variable is not: it is a parameter the document names)."""
 
 
-def container_definitions(spec: AppSpec, settings: EcsServiceSettings) -> str:
-    """The one container, as the JSON document ECS wants; sorted so unchanged settings never diff."""
-    environment = {**settings.environment, "DEPLOY_COMMIT": spec.commit}
+def parameter_name(spec: AppSpec, variable: str) -> str:
+    return f"/deployctl/{spec.env}/{spec.app}/{variable}"
+
+
+def container_definitions(spec: AppSpec, settings: EcsServiceSettings, secrets: Mapping[str, str] | None = None) -> str:
+    """The one container, as the JSON document ECS wants; sorted so unchanged settings never diff.
+    `secrets`: environment variable -> the ARN of the parameter holding its value (never the value)."""
+    secrets = secrets or {}
+    environment = {k: v for k, v in {**settings.environment, "DEPLOY_COMMIT": spec.commit}.items() if k not in secrets}
     container: dict[str, Any] = {
         "name": spec.app,
         "image": f"{settings.image_repository}:{spec.commit}",
         "essential": True,
         "environment": [{"name": k, "value": v} for k, v in sorted(environment.items())],
     }
+    if secrets:
+        container["secrets"] = [{"name": k, "valueFrom": arn} for k, arn in sorted(secrets.items())]
     if settings.container_port is not None:
         container["portMappings"] = [
             {"containerPort": settings.container_port, "hostPort": settings.container_port, "protocol": "tcp"}
         ]
     return json.dumps([container], sort_keys=True)
+
+
+def secret_variables(spec: AppSpec, settings: EcsServiceSettings) -> list[str]:
+    return sorted(k for k in settings.environment if spec.is_secret(f"environment.{k}"))
 
 
 class EcsServiceApp(AppComponent[EcsServiceSettings]):
@@ -44,10 +63,33 @@ class EcsServiceApp(AppComponent[EcsServiceSettings]):
     type_name = "deploys:apps:EcsServiceApp"
     settings_type = EcsServiceSettings
 
+    @classmethod
+    def problem(cls, spec: AppSpec) -> str | None:
+        settings = spec.settings
+        if not isinstance(settings, EcsServiceSettings) or settings.execution_role_arn:
+            return None
+        if secret := secret_variables(spec, settings):
+            return (f"app '{spec.app}' in env '{spec.env}' has secret environment variables ({', '.join(secret)}), "
+                    "which ECS reads from SSM with the task's execution role: set its execution_role_arn (allowed "
+                    f"ssm:GetParameters on {parameter_name(spec, '*')})")
+        return None
+
     def __init__(self, name: str, spec: AppSpec, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(name, spec, opts)
         settings = self.settings
         child = pulumi.ResourceOptions(parent=self)
+        self.parameters = {
+            variable: aws.ssm.Parameter(
+                f"{name}-env-{variable}",
+                name=parameter_name(spec, variable),
+                type="SecureString",
+                value=pulumi.Output.secret(settings.environment[variable]),
+                opts=child,
+            )
+            for variable in secret_variables(spec, settings)
+        }
+        document = pulumi.Output.all(**{k: p.arn for k, p in self.parameters.items()}).apply(
+            lambda arns: container_definitions(spec, settings, arns))
 
         self.task_definition = aws.ecs.TaskDefinition(
             f"{name}-task",
@@ -57,10 +99,9 @@ class EcsServiceApp(AppComponent[EcsServiceSettings]):
             cpu=spec.setting("cpu", str(settings.cpu)),
             memory=spec.setting("memory", str(settings.memory)),
             execution_role_arn=spec.setting("execution_role_arn", settings.execution_role_arn),
-            # One JSON document: secret as a whole when any setting inside it is (a secret env var).
-            container_definitions=(pulumi.Output.secret(container_definitions(spec, settings))
-                                   if any(spec.is_secret(k) for k in _IN_CONTAINER) else
-                                   container_definitions(spec, settings)),
+            # One JSON document: secret as a whole when a setting written in it is (the image, the port).
+            container_definitions=(document.apply(pulumi.Output.secret) if any(spec.is_secret(k) for k in _IN_CONTAINER)
+                                   else document),
             # Keep old revisions registered: the circuit breaker may roll the service back to one.
             skip_destroy=True,
             opts=child,

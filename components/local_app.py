@@ -20,10 +20,15 @@ class LocalApp(AppComponent[LocalSettings]):
     type_name = "deploys:apps:LocalApp"
     settings_type = LocalSettings
 
+    @classmethod
+    def problem(cls, spec: AppSpec) -> str | None:
+        if not spec.deploy_root:
+            return f"env '{spec.env}' has no deploys:deployRoot for local app '{spec.app}'"
+        return None
+
     def __init__(self, name: str, spec: AppSpec, opts: pulumi.ResourceOptions | None = None):
         super().__init__(name, spec, opts)
-        if not spec.deploy_root:
-            raise ValueError(f"env '{spec.env}' has no deploys:deployRoot for local app '{name}'")
+        assert spec.deploy_root is not None  # problem() said so
         self.release = LocalRelease(
             f"{name}-release",
             {

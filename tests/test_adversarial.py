@@ -693,6 +693,8 @@ def test_defect8_slack_text_cannot_mention_or_link(text: str):
 
 
 def test_defect7_secret_environment_is_a_secret_input_of_ecs_and_lambda():
+    """Lambda: the function's environment is a secret input. ECS: the value is only in an SSM
+    SecureString parameter (a secret input); the task definition names the parameter, never the value."""
     import pulumi
     from pulumi.runtime import MockResourceArgs, Mocks, set_mocks
     from pulumi.runtime.settings import reset_options
@@ -711,7 +713,7 @@ def test_defect7_secret_environment_is_a_secret_input_of_ecs_and_lambda():
     results: dict[str, bool] = {}
     specs = {
         "ecs": AppSpec(env="prod", app="api", kind=Kind.ECS_SERVICE, commit="a" * 40, repo_url="https://x/y.git",
-                       settings=EcsServiceSettings(image_repository="r", cluster="c",
+                       settings=EcsServiceSettings(image_repository="r", cluster="c", execution_role_arn="arn:x",
                                                    environment={"TOKEN": "hunter2-s3cret", "LOG": "info"}),
                        secret_settings=("environment.TOKEN",)),
         "lambda": AppSpec(env="prod", app="fn", kind=Kind.LAMBDA, commit="a" * 40, repo_url="https://x/y.git",
@@ -726,13 +728,21 @@ def test_defect7_secret_environment_is_a_secret_input_of_ecs_and_lambda():
         @pulumi.runtime.test
         def program(spec: AppSpec = spec, name: str = name) -> pulumi.Output[Any]:
             component = make_component(spec)
-            value = (component.task_definition.container_definitions if name == "ecs"  # type: ignore[attr-defined]
-                     else component.function.environment)  # type: ignore[attr-defined]
+            if name == "ecs":
+                document = component.task_definition.container_definitions  # type: ignore[attr-defined]
+                document.apply(lambda text: results.__setitem__("ecs document", text))
+                value = component.parameters["TOKEN"].value  # type: ignore[attr-defined]
+            else:
+                value = component.function.environment  # type: ignore[attr-defined]
             return pulumi.Output.from_input(value.is_secret()).apply(lambda s: results.__setitem__(name, s))
 
         program()
     reset_options()
+    document = json.loads(results.pop("ecs document"))  # type: ignore[arg-type]
     assert results == {"ecs": True, "lambda": True}
+    assert "hunter2-s3cret" not in json.dumps(document)
+    assert document[0]["secrets"] == [{"name": "TOKEN", "valueFrom": "arn:api-env-TOKEN"}]
+    assert {"name": "LOG", "value": "info"} in document[0]["environment"]
 
 
 @pytest.mark.engine

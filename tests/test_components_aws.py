@@ -168,6 +168,27 @@ def test_ecs_without_subnets_or_port_leaves_them_out(deploy: Deploy) -> None:
     assert "executionRoleArn" not in run.one(TASK).inputs
 
 
+PARAMETER = "aws:ssm/parameter:Parameter"
+
+
+def test_ecs_secret_variable_is_a_parameter_the_task_definition_names(deploy: Deploy) -> None:
+    settings = ECS.model_copy(update={"environment": {"LOG_LEVEL": "info", "TOKEN": "hunter2"}})
+    secret = spec(Kind.ECS_SERVICE, C1, settings).model_copy(update={"secret_settings": ("environment.TOKEN",)})
+    run = deploy(secret)
+    parameter = run.one(PARAMETER)
+    assert (parameter.inputs["name"], parameter.inputs["type"]) == ("/deployctl/prod/api/TOKEN", "SecureString")
+    assert container(run)["secrets"] == [{"name": "TOKEN", "valueFrom": parameter.state["arn"]}]
+    assert {e["name"] for e in container(run)["environment"]} == {"LOG_LEVEL", "DEPLOY_COMMIT"}
+    assert "hunter2" not in run.one(TASK).inputs["containerDefinitions"]
+    assert not [r for r in deploy(spec(Kind.ECS_SERVICE, C1, settings)).registered if r.typ == PARAMETER]
+
+
+def test_ecs_secret_variable_without_an_execution_role_says_what_to_set(deploy: Deploy) -> None:
+    settings = EcsServiceSettings(image_repository="repo", cluster="c", environment={"TOKEN": "hunter2"})
+    with pytest.raises(ValueError, match=r"execution_role_arn \(allowed ssm:GetParameters on /deployctl/prod/api/\*\)"):
+        deploy(spec(Kind.ECS_SERVICE, C1, settings).model_copy(update={"secret_settings": ("environment",)}))
+
+
 def test_ecs_new_commit_is_a_new_revision_and_an_update_of_the_same_service(deploy: Deploy) -> None:
     first, second = deploy(spec(Kind.ECS_SERVICE, C1, ECS)), deploy(spec(Kind.ECS_SERVICE, C2, ECS))
     assert first.logical_names() == second.logical_names()
