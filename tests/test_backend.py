@@ -257,3 +257,22 @@ def test_what_a_local_release_records_does_not_depend_on_the_checkout(tmp_path: 
     assert not provider.diff("api", older, {**props, "deploy_root": ".deployments/staging"}).changes
     assert provider.diff("api", older, {**props, "deploy_root": ".deployments/prod"}).replaces == ["deploy_root"]
     assert not provider.diff("api", {**props, "source": "file:///a"}, {**props, "source": "b"}).changes
+
+
+def test_the_guard_opens_the_backend_store_once_for_every_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Stacks deploy side by side through one DeployGuard: one store (an S3 client) for all of them."""
+    import threading
+
+    from deployctl.adapters import backend
+
+    opened: list[str] = []
+    monkeypatch.setattr(backend, "open_store", lambda url: opened.append(url) or backend.FileStore(tmp_path))
+    monkeypatch.setenv("PULUMI_BACKEND_URL", (tmp_path / "state").as_uri())
+    guard = backend.DeployGuard(tmp_path, None, None, "a" * 40)  # type: ignore[arg-type]  # neither is asked
+    stores = []
+    threads = [threading.Thread(target=lambda: stores.append(guard.store())) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(opened) == 1 and len({id(s) for s in stores}) == 1

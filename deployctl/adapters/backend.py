@@ -17,9 +17,10 @@ import json
 import os
 import random
 import socket
+import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -472,6 +473,15 @@ class DeployGuard:
     deploying: str
     force_reason: str | None = None
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT
+    _store: list[Store | None] = field(default_factory=list, init=False, repr=False)
+    _store_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    def store(self) -> Store | None:
+        """The backend's store, opened once per run for every stack (stacks deploy side by side)."""
+        with self._store_lock:
+            if not self._store:
+                self._store.append(open_store(backend_url(self.root)))
+            return self._store[0]
 
     def up(self, env: str, message: str, sink: Any = None) -> Outcome:
         from deployctl import console
@@ -484,7 +494,7 @@ class DeployGuard:
             if refusal:
                 console.info(f"{env}: stale-run guard overridden by --force ({self.force_reason}): {refusal}")
             judge = _never
-        store = open_store(backend_url(self.root))
+        store = self.store()
 
         def locks() -> list[LockInfo]:
             try:
