@@ -21,6 +21,7 @@ import pulumi_aws as aws
 
 from components.base import AppComponent
 from components.spec import AppSpec
+from deployctl.core.artifactnames import image_uri
 from deployctl.core.catalog import EcsServiceSettings
 
 FARGATE = "FARGATE"
@@ -40,7 +41,7 @@ def container_definitions(spec: AppSpec, settings: EcsServiceSettings, secrets: 
     environment = {k: v for k, v in {**settings.environment, "DEPLOY_COMMIT": spec.commit}.items() if k not in secrets}
     container: dict[str, Any] = {
         "name": spec.app,
-        "image": f"{settings.image_repository}:{spec.commit}",
+        "image": image_uri(settings.image_repository, spec.commit),
         "essential": True,
         "environment": [{"name": k, "value": v} for k, v in sorted(environment.items())],
     }

@@ -14,15 +14,10 @@ import pulumi_aws as aws
 
 from components.base import AppComponent
 from components.spec import AppSpec
+from deployctl.core.artifactnames import image_uri, zip_key
 from deployctl.core.catalog import LambdaSettings
 
 ALIAS = "live"
-
-
-def zip_key(prefix: str, commit: str) -> str:
-    """Where the commit's zip lives in the bucket; a prefix given with stray slashes means the same."""
-    prefix = prefix.strip("/")
-    return f"{prefix}/{commit}.zip" if prefix else f"{commit}.zip"
 
 
 class LambdaApp(AppComponent[LambdaSettings]):
@@ -37,6 +32,7 @@ class LambdaApp(AppComponent[LambdaSettings]):
         child = pulumi.ResourceOptions(parent=self)
 
         image = settings.image_repository is not None
+        uri = image_uri(settings.image_repository, spec.commit) if settings.image_repository is not None else None
         self.function = aws.lambda_.Function(
             f"{name}-function",
             name=f"{spec.env}-{spec.app}",
@@ -45,7 +41,7 @@ class LambdaApp(AppComponent[LambdaSettings]):
             timeout=spec.setting("timeout", settings.timeout),
             publish=True,
             package_type="Image" if image else "Zip",
-            image_uri=f"{settings.image_repository}:{spec.commit}" if image else None,
+            image_uri=uri,
             s3_bucket=None if image else spec.setting("bucket", settings.bucket),
             s3_key=None if image else zip_key(settings.prefix, spec.commit),
             handler=None if image else spec.setting("handler", settings.handler),

@@ -17,6 +17,7 @@ import pulumi_aws as aws
 from components.base import AppComponent
 from components.cdn_invalidation import CacheInvalidation
 from components.spec import AppSpec
+from deployctl.core.artifactnames import site_folder
 from deployctl.core.catalog import StaticSiteSettings
 
 # AWS managed cache policy "CachingOptimized".
@@ -45,7 +46,7 @@ class StaticSiteApp(AppComponent[StaticSiteSettings]):
         super().__init__(name, spec, opts)
         settings = self.settings
         child = pulumi.ResourceOptions(parent=self)
-        origin_path = f"/{spec.app}/{spec.commit}"
+        origin_path = "/" + site_folder(spec.app, spec.commit)
 
         self.origin_access_control = aws.cloudfront.OriginAccessControl(
             f"{name}-oac",

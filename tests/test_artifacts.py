@@ -229,3 +229,17 @@ def test_preview_reports_the_missing_artifact(shop: Shop):
     assert not report.ok
     offline, _ = build_preview(shop.root, "main", None, datetime.now(UTC), run_engine=False, offline=True)
     assert offline.violations == []
+
+
+def test_each_kind_deploys_the_artifact_the_rule_looks_for():
+    """One naming (core/artifactnames.py) for what a component deploys and what the rule asks about."""
+    from deployctl.core.artifactnames import image_uri, site_folder, zip_key
+    from deployctl.core.catalog import Kind, LambdaSettings, StaticSiteSettings
+    from deployctl.core.rules.artifact import artifact_ref
+
+    commit = "a" * 40
+    zipped = LambdaSettings(role_arn="arn:r", bucket="b", prefix="/fns/", handler="h", runtime="python3.12")
+    assert artifact_ref("fn", Kind.LAMBDA, zipped, commit).key == zip_key("/fns/", commit) == f"fns/{commit}.zip"
+    site = StaticSiteSettings(bucket="sites")
+    assert artifact_ref("www", Kind.STATIC_SITE, site, commit).key == site_folder("www", commit) + "/"
+    assert image_uri("r", commit) == f"r:{commit}"

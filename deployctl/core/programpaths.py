@@ -14,8 +14,8 @@ from deployctl.core.catalog import CATALOG_FILE
 PROGRAM_MODULES: tuple[str, ...] = (
     "deployctl/__init__.py",
     *(f"deployctl/core/{name}.py" for name in (
-        "__init__", "catalog", "commitinfo", "envconfig", "health", "healthmessage", "lazymodel", "model", "order",
-        "owners", "pins", "safegit", "snapshot", "tree", "violations", "yamlfile")),
+        "__init__", "artifactnames", "catalog", "commitinfo", "envconfig", "health", "healthmessage", "lazymodel",
+        "model", "order", "owners", "pins", "safegit", "snapshot", "tree", "violations", "yamlfile")),
     *(f"deployctl/adapters/{name}.py" for name in (
         "__init__", "apprepos", "cachedir", "commitgraph", "gitaccess", "gitrepo", "probes", "repourl")),
 )

@@ -20,6 +20,7 @@ from typing import Any, Literal, Protocol
 
 from pydantic import ConfigDict, ValidationError
 
+from deployctl.core.artifactnames import site_folder, zip_key
 from deployctl.core.catalog import Kind
 from deployctl.core.lazymodel import LazyModel
 from deployctl.core.model import DeployFile, short
@@ -68,11 +69,9 @@ def artifact_ref(app: str, kind: Kind, settings: Any, commit: str) -> ArtifactRe
     if kind is Kind.LAMBDA:
         if settings.image_repository:
             return image_ref(settings.image_repository, commit)
-        prefix = settings.prefix.strip("/")
-        return ArtifactRef(kind="object", bucket=settings.bucket,
-                           key=f"{prefix}/{commit}.zip" if prefix else f"{commit}.zip")
+        return ArtifactRef(kind="object", bucket=settings.bucket, key=zip_key(settings.prefix, commit))
     if kind is Kind.STATIC_SITE:
-        return ArtifactRef(kind="prefix", bucket=settings.bucket, key=f"{app}/{commit}/")
+        return ArtifactRef(kind="prefix", bucket=settings.bucket, key=site_folder(app, commit) + "/")
     return None
 
 
