@@ -89,8 +89,8 @@ _MASKED = "[secret]"
 class _Workspace(auto.LocalWorkspace):
     """The Automation API's local workspace, reading outputs once, masked. Its own `stack_outputs`
     runs `pulumi stack output` twice, the second time decrypting every secret output
-    (`--show-secrets`) only to tell which are secret: deployctl never uses a secret output's value,
-    so the masked run says all it needs, with one CLI start (~0.3 s) and no decryption less."""
+    (`--show-secrets`) only to tell which are secret. deployctl never uses a secret output's value,
+    so the masked run says all it needs: one CLI start (~0.3 s) less, and nothing decrypted."""
 
     def stack_outputs(self, stack_name: str) -> auto.OutputMap:
         masked = json.loads(self._run_pulumi_cmd_sync(["stack", "output", "--json", "--stack", stack_name]).stdout)
