@@ -31,17 +31,9 @@ class AppComponent(pulumi.ComponentResource, Generic[S]):
         if not isinstance(spec.settings, self.settings_type):
             raise TypeError(f"{type(self).__name__} takes {self.settings_type.__name__}, "
                             f"not {type(spec.settings).__name__} (app '{spec.app}' is of kind {spec.kind.value})")
-        if (problem := self.problem(spec)) is not None:  # the program asked before registering anything
-            raise ValueError(problem)
         self.spec = spec
         self.settings = cast(S, spec.settings)  # checked just above: settings_type is S
         self.version = spec.commit
-
-    @classmethod
-    def problem(cls, spec: AppSpec) -> str | None:
-        """What this kind cannot deploy as `spec` says, in words saying what to set; None when it can.
-        The program asks it of every app before it registers a resource."""
-        return None
 
     def health_target(self) -> dict[str, Any]:
         """What this kind's health check needs from its resources (Outputs, resolved after them)."""

@@ -21,17 +21,13 @@ import pulumi_aws as aws
 
 from components.base import AppComponent
 from components.spec import AppSpec
-from deployctl.core.artifactnames import image_uri
+from deployctl.core.artifactnames import image_uri, ssm_parameter
 from deployctl.core.catalog import EcsServiceSettings
 
 FARGATE = "FARGATE"
 _IN_CONTAINER = ("image_repository", "container_port")
 """Settings written as they are into the container definitions document (a secret environment
 variable is not: it is a parameter the document names)."""
-
-
-def parameter_name(spec: AppSpec, variable: str) -> str:
-    return f"/deployctl/{spec.env}/{spec.app}/{variable}"
 
 
 def container_definitions(spec: AppSpec, settings: EcsServiceSettings, secrets: Mapping[str, str] | None = None) -> str:
@@ -54,40 +50,27 @@ def container_definitions(spec: AppSpec, settings: EcsServiceSettings, secrets: 
     return json.dumps([container], sort_keys=True)
 
 
-def secret_variables(spec: AppSpec, settings: EcsServiceSettings) -> list[str]:
-    return sorted(k for k in settings.environment if spec.is_secret(f"environment.{k}"))
-
-
 class EcsServiceApp(AppComponent[EcsServiceSettings]):
     """An app running on ECS Fargate; `version` is the commit, which is the image tag."""
 
     type_name = "deploys:apps:EcsServiceApp"
     settings_type = EcsServiceSettings
 
-    @classmethod
-    def problem(cls, spec: AppSpec) -> str | None:
-        settings = spec.settings
-        if not isinstance(settings, EcsServiceSettings) or settings.execution_role_arn:
-            return None
-        if secret := secret_variables(spec, settings):
-            return (f"app '{spec.app}' in env '{spec.env}' has secret environment variables ({', '.join(secret)}), "
-                    "which ECS reads from SSM with the task's execution role: set its execution_role_arn (allowed "
-                    f"ssm:GetParameters on {parameter_name(spec, '*')})")
-        return None
-
     def __init__(self, name: str, spec: AppSpec, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(name, spec, opts)
         settings = self.settings
+        if problems := settings.secret_problems(spec.secret_settings, spec.env, spec.app):  # `check` says it first
+            raise ValueError("; ".join(problem for _setting, problem in problems))
         child = pulumi.ResourceOptions(parent=self)
         self.parameters = {
             variable: aws.ssm.Parameter(
                 f"{name}-env-{variable}",
-                name=parameter_name(spec, variable),
+                name=ssm_parameter(spec.env, spec.app, variable),
                 type="SecureString",
                 value=pulumi.Output.secret(settings.environment[variable]),
                 opts=child,
             )
-            for variable in secret_variables(spec, settings)
+            for variable in settings.secret_variables(spec.secret_settings)
         }
         document = pulumi.Output.all(**{k: p.arn for k, p in self.parameters.items()}).apply(
             lambda arns: container_definitions(spec, settings, arns))

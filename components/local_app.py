@@ -20,15 +20,10 @@ class LocalApp(AppComponent[LocalSettings]):
     type_name = "deploys:apps:LocalApp"
     settings_type = LocalSettings
 
-    @classmethod
-    def problem(cls, spec: AppSpec) -> str | None:
-        if not spec.deploy_root:
-            return f"env '{spec.env}' has no deploys:deployRoot for local app '{spec.app}'"
-        return None
-
     def __init__(self, name: str, spec: AppSpec, opts: pulumi.ResourceOptions | None = None):
         super().__init__(name, spec, opts)
-        assert spec.deploy_root is not None  # problem() said so
+        if not spec.deploy_root:  # the program always resolves one (deploys:deployRoot, or its default)
+            raise ValueError(f"env '{spec.env}' has no deploys:deployRoot for local app '{name}'")
         self.release = LocalRelease(
             f"{name}-release",
             {

@@ -23,10 +23,13 @@ from deployctl.core.pins import pins_for
 from deployctl.core.violations import errors
 
 
-def _fail(messages: list[str], advice: str = "Run `deployctl check` for the details and fix them first.") -> NoReturn:
+def _fail(messages: list[str]) -> NoReturn:
     for message in messages:
         pulumi.log.error(message)
-    raise pulumi.RunError(f"{len(messages)} problem(s) in the deploy repo; nothing was deployed. {advice}")
+    raise pulumi.RunError(
+        f"{len(messages)} problem(s) in the deploy repo; nothing was deployed. "
+        "Run `deployctl check` for the details and fix them first."
+    )
 
 
 def portable_path(root: Path, path: str) -> str:
@@ -96,8 +99,6 @@ def program() -> None:
     components: dict[str, AppComponent[Any]] = {}
     checks: dict[str, pulumi.Resource] = {}
     specs, pinned = app_specs(Path.cwd(), env, settings)
-    if problems := [p for spec in specs if (p := component_class(spec.kind).problem(spec)) is not None]:
-        _fail(problems, "Set what each names, then run again.")  # before any resource is registered
     for spec in specs:  # dependency order: what an app depends on is already registered (and checked)
         after = [checks.get(d) or components[d] for d in spec.depends_on if d in components]
         # the class called here, not through a helper: Pulumi records every frame below each

@@ -65,7 +65,7 @@ def test_an_app_its_kind_cannot_deploy_stops_the_program_before_anything_is_regi
         run_program: Any, caplog: pytest.LogCaptureFixture):
     decrypted = {"deploys:settings": {"api": {"environment": {"TOKEN": "hunter2"}}}}
     mocks = Recording()
-    with pytest.raises(pulumi.RunError, match=r"nothing was deployed\. Set what each names"):
+    with pytest.raises(pulumi.RunError, match=r"nothing was deployed\. Run `deployctl check`"):  # `check` finds it too
         run_program(ECS_APP, SECRET_TOKEN, decrypted, ["deploys:settings"], mocks)
     assert mocks.registered == []
     said = "\n".join(r.getMessage() for r in caplog.records)

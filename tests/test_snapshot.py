@@ -167,6 +167,7 @@ def test_an_encrypted_setting_is_left_out_wherever_settings_are_judged():
 
     catalog = ("apps:\n  api:\n    kind: ecs-service\n    repo: https://example.com/api.git\n"
                "    settings: {image_repository: 1.dkr.ecr.us-east-1.amazonaws.com/api, cluster: main,\n"
+               "               execution_role_arn: 'arn:aws:iam::1:role/exec',\n"
                "               health: {url: 'https://api.example.com/health'}}\n")
     stack = ("config:\n  deploys:settings:\n    api:\n      environment:\n        PLAIN: yes-string\n"
              "        TOKEN:\n          secure: v1:abc:def\n")
@@ -268,3 +269,25 @@ def test_an_unknown_upstream_env_is_pointed_at_its_promote_from_line():
                                         entries=[Entry(path="deploys/production", kind=EntryKind.DIR)]))
     [error] = [v for v in snapshot.config_errors if "promoteFrom" in v.message]
     assert (error.file, error.line) == ("Pulumi.production.yaml", 3)
+
+
+def test_check_names_a_secret_it_cannot_read_in_the_right_place_and_what_an_ecs_secret_needs():
+    """A setting stored encrypted is judged by the program only: `check` neither calls it missing nor
+    places it in apps.yaml; an ECS secret variable without an execution role is an error `check` finds."""
+    from deployctl.core.snapshot import RepoFiles, build_snapshot
+
+    catalog = "apps:\n  api:\n    kind: ecs-service\n    repo: r\n    settings: {cluster: c}\n"
+    entries = [Entry(path="deploys/staging", kind=EntryKind.DIR),
+               Entry(path="deploys/staging/api", kind=EntryKind.FILE, data=b"abc1234\n")]
+
+    def invalid(staging: str) -> list[str]:
+        found = build_snapshot(RepoFiles(catalog=catalog, stack_configs={"staging": staging}, entries=entries))
+        return [v.message for v in found.violations if v.rule == "invalid-settings"]
+
+    secret_image = "config:\n  deploys:settings:\n    api:\n      image_repository:\n        secure: v1:AAAA\n"
+    assert invalid(secret_image) == []  # set, as a secret: not "Field required"
+    [message] = invalid("config:\n  deploys:settings:\n    api:\n      image_repository: r\n"
+                        "      environment:\n        TOKEN:\n          secure: v1:BBBB\n")
+    assert "secret environment variables (TOKEN)" in message
+    assert "execution_role_arn (allowed ssm:GetParameters on /deployctl/staging/api/*)" in message
+    assert "v1:BBBB" not in message

@@ -18,3 +18,8 @@ def zip_key(prefix: str, commit: str) -> str:
 def site_folder(app: str, commit: str) -> str:
     """The bucket folder of the commit's site (static-site): `<app>/<commit>`, CloudFront's origin path."""
     return f"{app}/{commit}"
+
+
+def ssm_parameter(env: str, app: str, variable: str) -> str:
+    """The SSM parameter holding an ecs-service app's secret environment variable in `env`."""
+    return f"/deployctl/{env}/{app}/{variable}"

@@ -22,13 +22,15 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from deployctl.core.artifactnames import ssm_parameter
+from deployctl.core.envconfig import is_secret_setting
 from deployctl.core.health import HealthSettings, health_problem
 from deployctl.core.lazymodel import LazyModel
 from deployctl.core.model import NAME_RE
 from deployctl.core.owners import Owner
 from deployctl.core.safegit import branch_problem, path_problem, repo_problem
 from deployctl.core.violations import Severity, Violation
-from deployctl.core.yamlfile import YamlError, load_yaml, validate
+from deployctl.core.yamlfile import YamlError, error_text, load_yaml, validate
 
 CATALOG_FILE = "apps.yaml"
 Name = Annotated[str, StringConstraints(pattern=NAME_RE.pattern)]
@@ -55,6 +57,10 @@ class _Settings(LazyModel):
             raise ValueError(problem)
         return self
 
+    def secret_problems(self, secret: tuple[str, ...], env: str, app: str) -> list[tuple[str, str]]:
+        """(setting, what to do) for what this kind cannot do with these settings stored encrypted."""
+        return []
+
 
 AppSettings = _Settings
 """Every kind's settings derive from it: what a component is given (components/spec.py)."""
@@ -66,6 +72,21 @@ class LocalSettings(_Settings):
 
 class EcsServiceSettings(_Settings):
     kind: ClassVar[str] = "ecs-service"
+
+    def secret_variables(self, secret: tuple[str, ...]) -> list[str]:
+        """The environment variables stored encrypted: each becomes an SSM parameter the task names."""
+        return sorted(k for k in self.environment if is_secret_setting(secret, f"environment.{k}"))
+
+    def secret_problems(self, secret: tuple[str, ...], env: str, app: str) -> list[tuple[str, str]]:
+        # `secret` names them also where `check` sees the settings with the encrypted values left out
+        named = {p.split(".")[1] for p in secret if p.startswith("environment.")}
+        whole = any(p in ("environment", "*") for p in secret)
+        names = sorted(named | set(self.secret_variables(secret)))
+        if self.execution_role_arn or not (names or whole):
+            return []
+        return [("execution_role_arn", f"app '{app}' has secret environment variables ({', '.join(names or ['all'])}), "
+                 "which ECS reads from SSM with the task's execution role: set its execution_role_arn (allowed "
+                 f"ssm:GetParameters on {ssm_parameter(env, app, '*')}) with kms:Decrypt on their key")]
     image_repository: str
     cluster: str
     cpu: int = 256
@@ -154,11 +175,12 @@ class Catalog(LazyModel):
     def _dependencies(cls, apps: dict[str, App]) -> dict[str, App]:
         """Every `depends_on` names another app, without a cycle; each problem located at the
         `depends_on` that causes it (a ValidationError raised here keeps its locations)."""
-        problems = [(name, f"app '{name}' depends on itself" if dep == name else
-                     f"app '{name}' depends on unknown app '{dep}'")
+        problems = [(name, f"app '{name}' depends on itself; remove '{dep}' from its depends_on" if dep == name else
+                     f"app '{name}' depends on unknown app '{dep}'; add '{dep}' to apps.yaml or remove it here")
                     for name, app in apps.items() for dep in app.depends_on if dep == name or dep not in apps]
         if not problems and (cycle := _find_cycle({n: a.depends_on for n, a in apps.items()})):
-            problems = [(cycle[0], "depends_on has a cycle: " + " -> ".join(cycle))]
+            problems = [(cycle[0], "depends_on has a cycle: " + " -> ".join(cycle)
+                         + "; remove one of these dependencies so one app can deploy first")]
         if problems:
             raise ValidationError.from_exception_data("Catalog", [
                 InitErrorDetails(type=PydanticCustomError("value_error", "{error}", {"error": message}),
@@ -204,24 +226,31 @@ def app_settings(app_name: str, app: App, overrides: dict[str, Any] | None) -> _
     return SETTINGS[app.kind].model_validate(merged)
 
 
-def settings_violations(app_name: str, app: App, overrides: dict[str, Any] | None, env: str,
-                        file: str, where: Callable[[str], str | None] = lambda _key: None) -> list[Violation]:
-    """`invalid-settings` on the app's deploy file in `env`; `where(setting)` may say which file and
-    line hold a setting (the env's override or the catalog), named beside its problem."""
-    try:
-        app_settings(app_name, app, overrides)
-    except ValidationError as exc:
-        def one(e: Any) -> str:
-            at = where(str(e["loc"][0])) if e["loc"] else None
-            return f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" + (f" ({at})" if at else "")
+def settings_violations(app_name: str, app: App, overrides: dict[str, Any] | None, env: str, file: str,
+                        where: Callable[[str], str | None] = lambda _key: None,
+                        secret: tuple[str, ...] = ()) -> list[Violation]:
+    """`invalid-settings` on the app's deploy file in `env`. `where(setting)` may say which file and
+    line hold a setting ("" for the settings as a whole), named beside its problem; `secret` are the
+    dotted paths stored encrypted, left out of `overrides`: only the program, which decrypts them,
+    can judge their values, so a setting missing for that reason is not an error here."""
+    def located(name: str, problem: str) -> str:
+        return f"{name}: {problem}" + (f" ({at})" if (at := where(name.partition('.')[0])) else "")
 
-        detail = "; ".join(one(e) for e in exc.errors())
-        return [Violation(
-            rule="invalid-settings", severity=Severity.ERROR, file=file, env=env, app=app_name,
-            message=f"settings of '{app_name}' ({app.kind}) in env '{env}' are invalid: {detail}; "
-            f"fix apps.yaml or the 'deploys:settings' override in Pulumi.{env}.yaml",
-        )]
-    return []
+    try:
+        settings = app_settings(app_name, app, overrides)
+    except ValidationError as exc:
+        hidden = {p.partition(".")[0] for p in secret}
+        problems = [located(".".join(str(p) for p in e["loc"]), error_text(e)) for e in exc.errors()
+                    if not (e["type"] == "missing" and e["loc"] and str(e["loc"][0]) in hidden)]
+    else:
+        problems = [located(name, problem) for name, problem in settings.secret_problems(secret, env, app_name)]
+    if not problems:
+        return []
+    return [Violation(
+        rule="invalid-settings", severity=Severity.ERROR, file=file, env=env, app=app_name,
+        message=f"settings of '{app_name}' ({app.kind}) in env '{env}' are invalid: {'; '.join(problems)}; "
+        f"fix apps.yaml or the 'deploys:settings' override in Pulumi.{env}.yaml",
+    )]
 
 
 __all__ = ["CATALOG_FILE", "App", "Catalog", "Kind", "YamlError", "app_settings", "parse_catalog"]

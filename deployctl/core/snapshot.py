@@ -92,13 +92,14 @@ def _without_secrets(overrides: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 def _setting_place(files: RepoFiles, env: str, app: str, overrides: dict[str, Any]) -> Callable[[str], str | None]:
-    """Where an app's setting is written: the env's override when it has one, else the catalog."""
+    """Where an app's setting is written: the env's override when it has one, else the catalog ("":
+    the settings as a whole)."""
     def where(key: str) -> str | None:
-        if key in overrides:
+        if key and key in overrides:
             file, text = stack_config_file(env), files.stack_configs.get(env)
             path: tuple[str, ...] = ("config", f"{PROJECT}:settings", app, key)
         else:
-            file, text, path = CATALOG_FILE, files.catalog, ("apps", app, "settings", key)
+            file, text, path = CATALOG_FILE, files.catalog, ("apps", app, "settings", *([key] if key else []))
         line = line_of(text, path) if text else None
         return f"{file}:{line}" if line else None
     return where
@@ -175,8 +176,9 @@ def build_snapshot(files: RepoFiles) -> Snapshot:
                 message=f"app '{f.app}' is not in apps.yaml; add it to the catalog or fix the file name",
             ))
         elif f.env in stacks and f.app in catalog.apps:
-            overrides = _without_secrets(stacks[f.env].settings.settings.get(f.app))
-            violations.extend(settings_violations(f.app, catalog.apps[f.app], overrides, f.env, f.path,
-                                                  _setting_place(files, f.env, f.app, overrides or {})))
+            written = stacks[f.env].settings.settings.get(f.app)  # secure values included: where they are
+            violations.extend(settings_violations(
+                f.app, catalog.apps[f.app], _without_secrets(written), f.env, f.path,
+                _setting_place(files, f.env, f.app, written or {}), stacks[f.env].secret_settings.get(f.app, ())))
     return Snapshot(catalog=catalog, stacks=stacks, tree=tree, violations=tuple(violations),
                     config_errors=tuple(config_errors))

@@ -56,22 +56,12 @@ def _line_of(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
 
 
 def line_of(text: str, path: tuple[Any, ...]) -> int | None:
-    """The 1-based line of the key at `path` in YAML `text`, found in its node tree (a comment or a
-    value holding the same words is never mistaken for it); None when the text has no such key."""
+    """The 1-based line of the key at `path` in YAML `text` (or of its nearest ancestor there),
+    found in its node tree: a comment or a value holding the same words is never taken for it."""
     try:
-        root = yaml.compose(text, Loader=_Loader)
+        return _line_of(yaml.compose(text, Loader=_Loader), path)
     except yaml.YAMLError:
         return None
-    node: yaml.Node | None = root
-    line = None
-    for key in path:
-        if not isinstance(node, yaml.MappingNode):
-            return None
-        pair = next(((k, v) for k, v in node.value if getattr(k, "value", None) == str(key)), None)
-        if pair is None:
-            return None
-        line, node = pair[0].start_mark.line + 1, pair[1]
-    return line
 
 
 def load_yaml(text: str, file: str, rule: str) -> tuple[Any, str]:
@@ -103,11 +93,16 @@ def validate(model: type[M], data: Any, text: str | None, file: str, rule: str,
             loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
             path = to_yaml_path(loc)
             where = ".".join(str(p) for p in path) or "(top level)"
-            message = str(err["ctx"]["error"]) if err["type"] == "value_error" else err["msg"]  # our words
-            if err["type"] == "extra_forbidden":
-                message = "unknown key; check the spelling against the README"
-            violations.append(_v(rule, file, _line_of(root, path), f"{where}: {message}"))
+            violations.append(_v(rule, file, _line_of(root, path), f"{where}: {error_text(err)}"))
         raise YamlError(violations) from None
+
+
+def error_text(err: Any) -> str:
+    """One pydantic error in our words: a validator's own message as it is (no "Value error,"),
+    an unknown key with what to do."""
+    if err["type"] == "extra_forbidden":
+        return "unknown key; check the spelling against the README"
+    return str(err["ctx"]["error"]) if err["type"] == "value_error" else str(err["msg"])
 
 
 def _v(rule: str, file: str, line: int | None, message: str) -> Violation:
