@@ -2,8 +2,8 @@
 
 The program's process is short-lived and allocates several objects per resource (Pulumi's Outputs,
 futures and tasks): Python's collector, at its default (every 700 allocations), took about a sixth
-of the program's own time for 200 apps, ~6% of their preview (bench/bench_engine.py). It runs less often here, and never
-again over what the imports built."""
+of the program's own time for 200 apps, ~6% of their preview (bench/bench_engine.py). It runs less
+often here, and never again over what the imports built."""
 
 import gc
 

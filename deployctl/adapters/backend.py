@@ -444,8 +444,9 @@ def latest_success(engine: Any, env: str) -> UpdateRecord | None:
     """The stack's last successful update, read from the backend through Engine.history: the one
     reader of update history, so the guard sees the versions `history` shows (numbered for a file
     or S3 backend, which does not number them). Pages stop at the first that holds a success: pages
-    run newest first, so it holds the newest (a stack with thousands of updates costs one read)."""
-    return last_success(engine.history(env, enough=lambda records: last_success(records) is not None))
+    run newest first, so it holds the newest (a stack with thousands of updates costs one page; a
+    file or S3 backend reads one object per update on it, so pages are short)."""
+    return last_success(engine.history(env, page_size=10, enough=lambda records: last_success(records) is not None))
 
 
 def stale_judge(repo: git.Repo, engine: Any, env: str, deploying: str) -> Callable[[], str | None]:

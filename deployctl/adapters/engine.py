@@ -114,6 +114,7 @@ class Engine:
             (self.root / STATE_DIR).mkdir(exist_ok=True)
         self.command = command_for(pulumi_bin)
         self._stacks: dict[str, auto.Stack] = {}
+        self._creating = threading.Lock()
 
     def _options(self) -> auto.LocalWorkspaceOptions:
         """The one workspace every stack of the deploy repo runs in: its folder, the engine's env, the CLI."""
@@ -123,10 +124,12 @@ class Engine:
         return _Workspace(**self._options().__dict__)
 
     def stack(self, env: str) -> auto.Stack:
-        """The stack, created when it does not exist yet (only `up` and `preview` create)."""
-        if env not in self._stacks:
-            self._stacks[env] = auto.Stack.create_or_select(env, self._workspace())
-        return self._stacks[env]
+        """The stack, created when it does not exist yet (only `up` and `preview` create), one at a
+        time: stacks update side by side, and creating them must not race."""
+        with self._creating:
+            if env not in self._stacks:
+                self._stacks[env] = auto.Stack.create_or_select(env, self._workspace())
+            return self._stacks[env]
 
     def preview(self, env: str, sink: EventSink | None = None) -> Outcome:
         """`pulumi preview` of the stack; a stack never created (a new env) is created first."""

@@ -96,7 +96,7 @@ def prepare(root: Path, stacks: list[str] | None, base: str | None, head: str | 
     _safeguards(head_snap, repos, base_snap)
     newer = newer_commit_stacks(repo, merge, branch, head_snap) if repo is not None and merge else {}
     pr = pr_number(str(repo.commit(merge).message)) if repo is not None and merge else None  # a str in text repos
-    guard = _start_engine(root, repo, envs, merge, force_reason, lock_timeout) if repo is not None and envs else None
+    guard = _start_engine(root, repo, merge, force_reason, lock_timeout) if repo is not None and envs else None
     return UpRun(root=root, envs=tuple(envs), upstream={e: head_snap.stacks[e].settings.promote_from for e in envs},
                  changes=tuple(plan.changes) if plan else (), head=head_snap, planned=plan is not None,
                  merge=merge, pr=pr, message=message, newer=newer, guard=guard, branch=branch, post=post)
@@ -119,16 +119,13 @@ def _safeguards(head: Snapshot, repos: AppRepos, base: Snapshot | None) -> None:
         console.violation(v, err=True)
 
 
-def _start_engine(root: Path, repo: git.Repo, envs: list[str], merge: str | None, force_reason: str | None,
+def _start_engine(root: Path, repo: git.Repo, merge: str | None, force_reason: str | None,
                   lock_timeout: float) -> DeployGuard:
-    """The engine, behind the guard every update goes through, with every stack selected here: only
-    the updates themselves run side by side (selecting creates a stack, which must not race)."""
+    """The engine, behind the guard every update goes through. A stack that exists is updated by name
+    (no `pulumi stack select`); one never created is created by its update, one at a time (Engine.stack)."""
     engine = open_engine(root)
     deploying = merge or repo.head.commit.hexsha
-    guard = DeployGuard(root, repo, engine, deploying, force_reason, lock_timeout)
-    for env in envs:
-        engine.stack(env)
-    return guard
+    return DeployGuard(root, repo, engine, deploying, force_reason, lock_timeout)
 
 
 def newer_commit_stacks(repo: git.Repo, head_sha: str, branch: str, head: Snapshot) -> dict[str, str]:
