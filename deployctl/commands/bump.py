@@ -113,10 +113,9 @@ def upstream_commit(root: Path, env: str, app: str, base_ref: str | None = None,
     """What `env` runs for app, to promote: its `deployed` output from Pulumi when the stack has one,
     else the deploy file on the base CI judges against (never a line only written in this branch).
     Both envs and the app are checked first, before Pulumi is asked. Returns (commit, where it came from)."""
-    config = build_snapshot(worktree_files(root, paths=set()))  # the catalog and stack configs only
-    if not config.config_errors:  # an unreadable catalog: write_deploy says why
-        for name in filter(None, (env, to_env)):
-            require_env_and_app(config, name, app)
+    config = readable(build_snapshot(worktree_files(root, paths=set())))  # the catalog and stack configs only
+    for name in filter(None, (env, to_env)):
+        require_env_and_app(config, name, app)
     outputs = None
     if (root / "Pulumi.yaml").is_file():
         from pulumi.automation.errors import CommandError
