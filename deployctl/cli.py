@@ -204,9 +204,6 @@ def preview(
       deployctl preview --base origin/main
       deployctl preview --base "$BASE_SHA" --post
     """
-    from deployctl.adapters.pulumicli import warm_up
-
-    warm_up()  # the CLI's first start (~0.3 s) and Pulumi's import overlap the imports and safeguards below
     from deployctl.commands.preview import build_preview, post_comment, pull_request_base
     from deployctl.report.render import render_comment
 

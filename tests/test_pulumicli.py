@@ -1,4 +1,4 @@
-"""The Pulumi CLI's version, asked once and early (adapters/pulumicli.py), with real processes: a
+"""The Pulumi CLI's version, asked once per binary (adapters/pulumicli.py), with real processes: a
 stand-in `pulumi` script counts its runs; a missing or failing one is a CannotJudge, never a hang."""
 
 from __future__ import annotations
@@ -29,20 +29,18 @@ def runs(tmp_path: Path) -> list[str]:
     return log.read_text().splitlines() if log.exists() else []
 
 
-def test_a_version_started_early_is_collected_once(tmp_path: Path):
+def test_the_version_is_asked_once_per_process(tmp_path: Path):
     pulumi = stand_in(tmp_path, "echo v3.274.1")
-    pulumicli.start_version(pulumi)
-    pulumicli.start_version(pulumi)  # a second start reuses the run under way
     assert pulumicli.version_of(pulumi) == "v3.274.1"
     assert pulumicli.version_of(pulumi) == "v3.274.1"  # known now: not run again
     assert runs(tmp_path) == ["version"]
 
 
 def test_the_engine_builds_its_command_from_that_version_without_running_it_again(tmp_path: Path):
-    from deployctl.adapters.engine import command_for
+    from deployctl.adapters.automation import command_for
 
     pulumi = stand_in(tmp_path, "echo v3.274.1")
-    pulumicli.start_version(pulumi)
+    pulumicli.version_of(pulumi)
     command = command_for(pulumi)
     assert command.command == str(pulumi.resolve())
     assert str(command.version) == "3.274.1"

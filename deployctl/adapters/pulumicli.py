@@ -2,8 +2,7 @@
 
 Every CLI start costs ~0.3 s (a large Go binary). The Automation API needs the version before any
 other run; it is kept in the cache folder by the binary's path, size and modification time (a new
-build is asked again), and otherwise asked first thing, so that run overlaps the command's imports
-instead of delaying the preview.
+build is asked again), so a command asks it once per binary, not once per run.
 """
 
 from __future__ import annotations
@@ -23,8 +22,6 @@ from deployctl.core.violations import CannotJudge
 
 VERSIONS_FILE = "pulumi-versions.json"
 
-_VERSIONS: dict[Path, subprocess.Popen[bytes]] = {}
-"""`pulumi version` runs started and not yet collected."""
 _KNOWN: dict[Path, str] = {}
 _LOCK = threading.Lock()
 
@@ -84,56 +81,25 @@ def _record(pulumi_bin: Path, version: str) -> None:
         os.replace(tmp, path)  # atomic: a reader sees the old file or the new one
 
 
-def start_version(pulumi_bin: Path | None = None) -> None:
-    """Start `pulumi version` in the background (read-only) unless the cache knows it; `version_of`
-    collects what it prints."""
-    pulumi_bin = pulumi_bin or find_pulumi()
-    if pulumi_bin is None:
-        return
-    with _LOCK:
-        if pulumi_bin in _KNOWN:
-            return
-        if (known := _cached(pulumi_bin)) is not None:
-            _KNOWN[pulumi_bin] = known
-            return
-        if pulumi_bin not in _VERSIONS:
-            with contextlib.suppress(OSError):  # version_of says why it cannot run
-                _VERSIONS[pulumi_bin] = subprocess.Popen(
-                    [str(pulumi_bin), "version"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                    env={**os.environ, "PULUMI_SKIP_UPDATE_CHECK": "true"})
-
-
-def warm_up() -> None:
-    """For a command that will run the engine: `pulumi version`, and the Automation API's import
-    (~0.15 s) in a thread, both under way while the command reads the repo and runs the safeguards."""
-    import importlib
-
-    start_version()
-    threading.Thread(target=importlib.import_module, args=("deployctl.adapters.engine",),
-                     name="import-engine", daemon=True).start()
-
-
 def version_of(pulumi_bin: Path, timeout: float = 120) -> str:
-    """What `pulumi version` prints (e.g. v3.274.1), from the run start_version began, else a new one."""
+    """What `pulumi version` prints (e.g. v3.274.1): known in this process, kept in the cache folder
+    for exactly this binary, else asked (read-only) and kept."""
     with _LOCK:
         if pulumi_bin in _KNOWN:
             return _KNOWN[pulumi_bin]
-    start_version(pulumi_bin)
-    with _LOCK:
-        if pulumi_bin in _KNOWN:  # the cache knew it
-            return _KNOWN[pulumi_bin]
-        proc = _VERSIONS.pop(pulumi_bin, None)
-    if proc is None:
-        raise CannotJudge(f"cannot run {pulumi_bin}; run `make setup` or put `pulumi` on PATH")
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        raise CannotJudge(f"`{pulumi_bin} version` did not answer in {timeout:.0f} s") from None
-    if proc.returncode != 0:  # a later call tries again
-        raise CannotJudge(f"`{pulumi_bin} version` failed: {err.decode(errors='replace').strip()[:300]}")
-    version = out.decode(errors="replace").strip()
-    _record(pulumi_bin, version)
+    version = _cached(pulumi_bin)
+    if version is None:
+        try:
+            done = subprocess.run([str(pulumi_bin), "version"], capture_output=True, timeout=timeout,
+                                  env={**os.environ, "PULUMI_SKIP_UPDATE_CHECK": "true"})
+        except OSError:
+            raise CannotJudge(f"cannot run {pulumi_bin}; run `make setup` or put `pulumi` on PATH") from None
+        except subprocess.TimeoutExpired:
+            raise CannotJudge(f"`{pulumi_bin} version` did not answer in {timeout:.0f} s") from None
+        if done.returncode != 0:  # a later call tries again
+            raise CannotJudge(f"`{pulumi_bin} version` failed: {done.stderr.decode(errors='replace').strip()[:300]}")
+        version = done.stdout.decode(errors="replace").strip()
+        _record(pulumi_bin, version)
     with _LOCK:
         _KNOWN[pulumi_bin] = version
     return version

@@ -17,6 +17,7 @@ from deployctl.core.plan import PlanChange
 from deployctl.core.snapshot import Snapshot
 from deployctl.core.violations import CannotJudge
 from deployctl.report.render import CommitLog, PreviewReport, StackPreview, github_compare_url
+from deployctl.report.render import warm as warm_renderer
 
 
 def commit_log(repos: AppRepos, snapshot: Snapshot, change: PlanChange) -> CommitLog | None:
@@ -64,6 +65,8 @@ def build_preview(root: Path, base: str, stacks: list[str] | None, at: datetime,
             violations = rules.check(head_snap, repos, base_snap, at, artifacts=artifact_oracle(offline))
         logs = {env: {c.app: log for c in plan.changes if c.env == env
                       if (log := commit_log(repos, head_snap, c)) is not None} for env in envs}
+        if previews is not None:
+            warm_renderer()  # while the engine runs
     finally:  # what stops the safeguards (an unreachable app repo) leaves no engine run behind
         if previews is not None:
             previews.join()

@@ -142,6 +142,14 @@ def _template() -> jinja2.Template:
     return env.get_template("comment.md.j2")
 
 
+def warm() -> None:
+    """Build the comment's template and the report's validators now (~0.08 s): `preview` calls this
+    while the engine runs, so the comment is rendered as soon as the last preview ends."""
+    _template()
+    for model in (StackPreview, PreviewReport):
+        model.model_rebuild(force=True)
+
+
 def _stack_view(s: StackPreview, max_commits: int) -> dict:
     steps = [r for r in (s.outcome.changes if s.outcome else ()) if r.op not in QUIET_OPS]
     counts = s.outcome.counts if s.outcome else {}

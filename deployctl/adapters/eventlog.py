@@ -1,0 +1,109 @@
+"""`pulumi preview` run as the CLI itself, its engine events read from the event log it writes.
+
+The preview is what a reviewer waits for on every push, and on a 2-core runner the Automation API
+cost a fifth of it: its import (Pulumi's SDK, gRPC, protobuf: ~0.2 s of CPU) and the gRPC server
+the CLI streams each event to compete with the preview's own processes for the same cores
+(`make bench`, push -> PR comment). The CLI's `--event-log FILE` writes the same engine events as
+JSON lines (the file the Automation API itself read before Pulumi 3.206), which is the shape
+core/outcomes reads, so a preview needs no Pulumi import at all. Nothing here reads the CLI's text:
+a run that wrote no event (the engine never started: no such stack, an unreadable backend) is
+left to the Automation API to tell why (Engine.preview).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from deployctl.core.violations import CannotJudge
+
+EventSink = Callable[[dict[str, Any]], None]
+
+POLL_SECONDS = 0.05
+"""How often a running preview's new events are read (each goes to the live progress)."""
+
+
+@dataclass
+class CliRun:
+    """What one CLI run left: its exit code, its engine events in order, and everything it printed."""
+
+    code: int
+    events: list[dict[str, Any]] = field(default_factory=list)
+    output: str = ""
+
+    def summary(self) -> dict[str, Any] | None:
+        return next((e["summaryEvent"] for e in self.events if "summaryEvent" in e), None)
+
+
+def preview_args(binary: Path, stack: str, log: Path) -> list[str]:
+    return [str(binary), "--non-interactive", "preview", "--stack", stack, "--diff", "--color", "never",
+            "--suppress-progress", "--event-log", str(log)]
+
+
+def run_preview(binary: Path, root: Path, env_vars: dict[str, str], stack: str,
+                sink: EventSink | None = None) -> CliRun:
+    """`pulumi preview --stack STACK` in `root`, each engine event passed to `sink` as it is written."""
+    with tempfile.TemporaryDirectory(prefix="deployctl-preview-") as tmp:
+        log, out = Path(tmp) / "events.jsonl", Path(tmp) / "output.txt"
+        log.touch()  # read from the start: the CLI opens it for writing without moving it
+        # --event-log is one of Pulumi's debug flags, which this variable enables (as the Automation API sets it)
+        environ = {**os.environ, **env_vars, "PULUMI_DEBUG_COMMANDS": "true"}
+        with out.open("wb") as printed, log.open("rb") as reader:
+            try:
+                proc = subprocess.Popen(preview_args(binary, stack, log), cwd=root, env=environ,
+                                        stdin=subprocess.DEVNULL, stdout=printed, stderr=subprocess.STDOUT)
+            except OSError as exc:
+                raise CannotJudge(f"cannot run {binary}: {exc.strerror or exc}; run `make setup` or put `pulumi` "
+                                  "on PATH") from None
+            try:
+                events = _follow(proc, reader, sink, log)
+            finally:
+                if proc.poll() is None:  # stopped here (Ctrl-C): let the engine end its run, then go
+                    proc.terminate()
+                    try:
+                        proc.wait(timeout=30)
+                    except subprocess.TimeoutExpired:
+                        proc.kill()
+                        proc.wait()
+        return CliRun(code=proc.returncode, events=events, output=out.read_text(encoding="utf-8", errors="replace"))
+
+
+def _follow(proc: subprocess.Popen[bytes], reader: Any, sink: EventSink | None, log: Path) -> list[dict[str, Any]]:
+    """Every event the running CLI writes, in order, until it exits (then the rest of the file)."""
+    events: list[dict[str, Any]] = []
+    pending = b""
+    while True:
+        ended = proc.poll() is not None  # asked before reading: once ended, one more read has it all
+        pending += reader.read()
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            if line.strip():
+                event = _parse(line, log, len(events) + 1)
+                events.append(event)
+                if sink is not None:
+                    sink(event)
+        if ended:
+            if pending.strip():  # a last line without its newline
+                events.append(_parse(pending, log, len(events) + 1))
+                if sink is not None:
+                    sink(events[-1])
+            return events
+        time.sleep(POLL_SECONDS)
+
+
+def _parse(line: bytes, log: Path, number: int) -> dict[str, Any]:
+    try:
+        event = json.loads(line)
+    except ValueError:
+        event = None
+    if not isinstance(event, dict):
+        raise CannotJudge(f"the Pulumi CLI wrote an event that is not a JSON object ({log.name}, event {number}): "
+                          f"{line[:200].decode(errors='replace')!r}; is the CLI a Pulumi 3 build?")
+    return event

@@ -1,0 +1,117 @@
+"""`pulumi preview` run as the CLI with its event log (adapters/eventlog.py), with real processes: stand-in
+`pulumi` scripts write events the way the CLI does; the real engine proves the preview path imports no
+Pulumi and gives what the Automation API gave."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from deployctl.adapters.engine import Engine
+from deployctl.adapters.eventlog import run_preview
+from deployctl.core.violations import CannotJudge
+from tests.engine_world import build_world
+from tests.test_pulumicli import runs, stand_in
+
+EVENT_LOG = 'log=""; prev=""; for a in "$@"; do [ "$prev" = "--event-log" ] && log="$a"; prev="$a"; done\n'
+"""Shell that finds the event log's path in the CLI's arguments, as `$log`."""
+
+SUMMARY = {"sequence": 9, "summaryEvent": {"resourceChanges": {"same": 1, "update": 1}}}
+
+
+def event_line(event: dict) -> str:
+    return "printf '%s\\n' '" + json.dumps(event) + "' >> \"$log\"\n"
+
+
+def test_each_event_reaches_the_sink_while_the_cli_still_runs(tmp_path: Path):
+    """Live progress: the stand-in writes one event, then waits for the sink to have seen it before
+    it writes the summary and exits; a reader that only read at the end would never acknowledge."""
+    ack = tmp_path / "ack"
+    pulumi = stand_in(tmp_path, EVENT_LOG + event_line({"sequence": 1, "diagnosticEvent": {"message": "hi"}}) + f"""
+i=0; while [ ! -f {ack} ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done
+[ -f {ack} ] || {{ echo "never acknowledged" >&2; exit 9; }}
+""" + event_line(SUMMARY))
+    seen: list[int] = []
+
+    def sink(event: dict) -> None:
+        seen.append(event["sequence"])
+        ack.touch()
+
+    run = run_preview(pulumi, tmp_path, {"DEPLOYCTL_PROBE": "1"}, "staging", sink)
+    assert (run.code, run.output) == (0, "")
+    assert seen == [1, 9] and [e["sequence"] for e in run.events] == [1, 9]
+    assert run.summary() == SUMMARY["summaryEvent"]
+    (args,) = runs(tmp_path)
+    assert args.startswith("--non-interactive preview --stack staging ") and "--event-log " in args
+
+
+def test_the_exit_code_everything_printed_and_a_last_line_without_newline_are_kept(tmp_path: Path):
+    pulumi = stand_in(tmp_path, EVENT_LOG + """printf '{"sequence": 1}' >> "$log"
+echo "on stdout: $PULUMI_DEBUG_COMMANDS $DEPLOYCTL_PROBE"; echo "on stderr" >&2; exit 3""")
+    run = run_preview(pulumi, tmp_path, {"DEPLOYCTL_PROBE": "given"}, "staging")
+    assert run.code == 3 and run.events == [{"sequence": 1}]
+    assert run.output.splitlines() == ["on stdout: true given", "on stderr"]  # the flag's switch, the engine's env
+
+
+def test_an_event_that_is_not_json_is_a_cannot_judge_naming_it(tmp_path: Path):
+    pulumi = stand_in(tmp_path, EVENT_LOG + event_line({"sequence": 1}) + "echo 'not json' >> \"$log\"")
+    with pytest.raises(CannotJudge, match=r"events\.jsonl, event 2\): b?'not json'"):
+        run_preview(pulumi, tmp_path, {}, "staging")
+
+
+def test_a_missing_cli_is_a_cannot_judge(tmp_path: Path):
+    with pytest.raises(CannotJudge, match=r"cannot run .*nowhere.*make setup"):
+        run_preview(tmp_path / "nowhere" / "pulumi", tmp_path, {}, "staging")
+
+
+def test_a_failed_preview_is_a_failed_outcome_from_its_events(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """The engine ran and failed: its error diagnostic is the cause; no second run, no Automation API."""
+    error = {"sequence": 2, "diagnosticEvent": {"severity": "error", "urn": "urn:pulumi:staging::deploys::x::api",
+                                                "message": "ValueError: deploys/staging/api:1: error syntax\n"}}
+    pulumi = stand_in(tmp_path, EVENT_LOG + event_line({"sequence": 1}) + event_line(error) + "exit 1")
+    monkeypatch.setenv("DEPLOYCTL_PULUMI", str(pulumi))
+    outcome = Engine(tmp_path).preview("staging")
+    assert not outcome.ok and "deploys/staging/api:1: error syntax" in (outcome.error or "")
+    assert len(runs(tmp_path)) == 1
+
+
+def test_a_run_the_engine_never_started_is_told_by_the_automation_api(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch):
+    """No event written (an unreadable backend, say): the Automation API runs it again and says why."""
+    pulumi = stand_in(tmp_path, """case "$*" in
+  version) echo v3.274.1 ;;
+  *) echo "error: the backend cannot be read" >&2; exit 1 ;;
+esac""")
+    monkeypatch.setenv("DEPLOYCTL_PULUMI", str(pulumi))
+    monkeypatch.setenv("DEPLOYCTL_CACHE", str(tmp_path / "cache"))
+    outcome = Engine(tmp_path).preview("staging")
+    assert not outcome.ok and "the backend cannot be read" in (outcome.log or "")
+    previews = [r for r in runs(tmp_path) if "preview" in r]
+    assert len(previews) == 2 and "tcp://" not in previews[0] and "--exec-kind auto.local" in previews[1]
+
+
+@pytest.mark.engine
+def test_deployctl_preview_imports_no_pulumi_and_matches_the_automation_api(tmp_path: Path):
+    """On the real engine: the command's process never imports Pulumi (`-X importtime` lists every
+    import), and the event log's outcome equals the Automation API's for the same change."""
+    world = build_world(tmp_path, production=False)
+    code, _, err = world.cli("up", "--stack", "staging")
+    assert code == 0, err
+    world.deploy.deploy("staging", "api", world.shas["api"][1], "second api")
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "deployctl", "preview", "--base", "main",
+                           "--offline", "--comment-file", str(tmp_path / "comment.md")],
+                          cwd=world.root, capture_output=True, text=True, timeout=300, env=os.environ.copy())
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    imported = {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
+    assert "deployctl.adapters.eventlog" in imported  # the listing is whole
+    assert not {m for m in imported if m == "pulumi" or m.startswith(("pulumi.", "grpc"))}
+    assert "would update api-release" in proc.stderr
+    engine = world.engine()
+    direct, through_api = engine.preview("staging"), engine._preview_through_api("staging", None)
+    assert direct.ok and direct.counts == through_api.counts and direct.counts["update"] == 1
+    assert direct.changes == through_api.changes
