@@ -13,6 +13,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
+from deployctl.adapters.backend import STATE_DIR
 from deployctl.adapters.engine import engine_env
 from deployctl.adapters.pulumicli import find_pulumi
 from tests.builders import FIXTURES
@@ -219,3 +220,32 @@ def test_a_new_env_is_previewed_though_its_stack_was_never_created(tmp_path: Pat
     stacks = subprocess.run([str(pulumi), "stack", "ls", "--json"], cwd=w.root, check=True, capture_output=True,
                             text=True, env={**os.environ, **engine_env(w.root, pulumi)}).stdout
     assert [s["name"] for s in json.loads(stacks)] == ["staging"]
+
+
+def test_a_stack_that_cannot_be_judged_fails_alone_and_the_stacks_beside_it_are_still_said(
+        tmp_path: Path, httpserver: HTTPServer):
+    """Two stacks in one wave; the first's update history is unreadable, so the stale-run guard cannot
+    judge it: that stack is not updated and says why, and the other is deployed, said and notified
+    (it used to end the whole run as an internal error, the other's outcome unsaid)."""
+    w = build_world(tmp_path, production=False)
+    w.deploy.env("qa", deployRoot=".deployments/qa")
+    for app in ("api", "web"):
+        w.deploy.deploy("qa", app, w.shas[app][0], "first")
+    w.deploy.commit("qa")
+    code, _, err = w.cli("up")
+    assert code == 0, err
+    api = w.shas["api"]
+    (history,) = (w.root / STATE_DIR).rglob("qa-*.history.json")
+    history.write_text("{not json")
+    before, merged = merge(w, "Merge pull request #9 from acme/both", lambda: (
+        w.deploy.deploy("qa", "api", api[1]), w.deploy.deploy("staging", "api", api[1])))
+    posted: list[dict] = []
+    httpserver.expect_request("/hook", method="POST").respond_with_handler(
+        lambda r: (posted.append(r.get_json()), Response("ok"))[1])
+    code, out, err = w.cli("up", "--base", before, "--head", merged, "--branch", "main",
+                           env=env_with(DEPLOYCTL_SLACK_WEBHOOK=httpserver.url_for("/hook")))
+    assert code == 1, out + err
+    assert "qa: failed: the stack: cannot judge: cannot read qa's update history: getting history: " in err and "internal error" not in err
+    assert "staging: ok (same 4, update 1)" in out and "Traceback" not in err
+    assert (w.current("qa", "api"), w.current("staging", "api")) == (api[0], api[1])
+    assert len(posted) == 2 and "staging" in json.dumps(posted[1]) and "qa" in json.dumps(posted[0])

@@ -154,6 +154,6 @@ def _event_dict(event: Any) -> dict[str, Any]:
 
 
 def error_text(exc: auto.errors.CommandError) -> str:
-    """The engine's whole output of a failed run (for the log file; outcomes extracts the cause)."""
-    text = ((getattr(exc, "stdout", "") or "") + "\n" + (getattr(exc, "stderr", "") or "")).strip()
-    return text or str(exc)
+    """The engine's whole output of a failed run, as the Automation API gives it (its exit code, then
+    `stdout:` and `stderr:` sections), for the log file; outcomes.failure extracts the cause."""
+    return str(exc).strip()

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from deployctl.adapters.backend import STATE_DIR
 from deployctl.adapters.eventlog import EventSink, run_preview
 from deployctl.adapters.pulumicli import find_pulumi
-from deployctl.core.outcomes import Outcome, UpdateRecord, changes_from_events, failed_outcome
+from deployctl.core.outcomes import Outcome, UpdateRecord, changes_from_events, failed_outcome, failure
 from deployctl.core.violations import CannotJudge
 
 if TYPE_CHECKING:
@@ -204,7 +204,7 @@ class Engine:
         A backend that does not number its updates gets them numbered when every page was read."""
         from pulumi import automation as auto
 
-        from deployctl.adapters.automation import update_record
+        from deployctl.adapters.automation import error_text, update_record
 
         stack = self._named(env)  # names the stack: no `pulumi stack select`
         records: list[UpdateRecord] = []
@@ -214,6 +214,8 @@ class Engine:
                 batch = stack.history(page_size=page_size, page=page, show_secrets=False)  # config never read
             except auto.errors.StackNotFoundError:
                 return []
+            except auto.errors.CommandError as exc:  # an unreadable backend or history file
+                raise CannotJudge(f"cannot read {env}'s update history: {failure([], error_text(exc))[1]}") from None
             records.extend(update_record(env, s) for s in batch)
             if len(batch) < page_size:
                 break

@@ -198,7 +198,20 @@ def deploy_env(run: UpRun, env: str, failed: frozenset[str]) -> Outcome:
         return Outcome(env=env, ok=True, skipped=f"newer commit {run.newer[env][:12]} also changes "
                        f"{env}; its run deploys it")
     assert run.guard is not None  # prepare starts the engine whenever a stack deploys
-    return _update(run, run.guard, env)
+    try:
+        outcome = _update(run, run.guard, env)
+    except CannotJudge as exc:  # e.g. the stale-run guard cannot read the stack's history: not deployed
+        outcome = Outcome(env=env, ok=False, error=f"cannot judge: {exc}")
+    except Exception as exc:  # one stack's surprise: the stacks beside it are still said and notified
+        if os.environ.get("DEPLOYCTL_DEBUG"):
+            raise
+        outcome = Outcome(env=env, ok=False, error=f"internal error: {type(exc).__name__}: {exc}. Rerun with "
+                          "DEPLOYCTL_DEBUG=1 for details and report it.")
+    if not outcome.ok and outcome.error:  # the terminal and Slack never see a secret config value
+        from deployctl.report.render import redact
+
+        outcome = outcome.model_copy(update={"error": redact(outcome.error, run.guard.engine.secret_values(env))})
+    return outcome
 
 
 def update_message(run: UpRun, env: str) -> str:
@@ -213,7 +226,7 @@ def update_message(run: UpRun, env: str) -> str:
 
 def _update(run: UpRun, guard: DeployGuard, env: str) -> Outcome:
     """`pulumi up` of one stack through the guard (stale run, lock), with its health checks and
-    switch-back; a failure keeps its full log in a file and never shows a secret config value."""
+    switch-back; a failure keeps its full log in a file (deploy_env redacts what it says)."""
     from deployctl.adapters.progress import ResourceProgress
     from deployctl.adapters.switchback import rollback_opener, up_with_health  # health checks, switch-back
 
@@ -225,12 +238,7 @@ def _update(run: UpRun, guard: DeployGuard, env: str) -> Outcome:
         return save_engine_log(guard.up(env, text, sink=_both(progress, sink)))
 
     opener = rollback_opener(run.root, env, run.branch, console.error) if run.post else None
-    outcome = up_with_health(guard.engine, env, text, run.head, console.out, opener, run=guarded)
-    if not outcome.ok and outcome.error:  # the terminal and Slack never see a secret config value
-        from deployctl.report.render import redact
-
-        outcome = outcome.model_copy(update={"error": redact(outcome.error, guard.engine.secret_values(env))})
-    return outcome
+    return up_with_health(guard.engine, env, text, run.head, console.out, opener, run=guarded)
 
 
 def _both(first: EventSink, second: EventSink | None) -> EventSink:

@@ -243,6 +243,7 @@ def cause_of(message: str) -> str | None:
     """The one line that says why, from a diagnostic: a traceback's final exception message (its
     class name dropped), else the first line that is not generic; None when nothing specific."""
     lines = [ln.strip() for ln in message.replace("\r", "").splitlines() if ln.strip()]
+    lines = [ln[len("stderr:"):].strip() if ln.startswith("stderr:") else ln for ln in lines]  # a CommandError's
     lines = [ln[len("error:"):].strip() if ln.lower().startswith("error:") else ln for ln in lines]
     if any(ln.startswith("Traceback (most recent call last)") for ln in lines):
         for line in reversed(lines):
