@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 
@@ -106,12 +107,16 @@ class _Previews(threading.Thread):
             from deployctl.adapters.progress import ResourceProgress
 
             engine = open_engine(self.root)
-            for env in self.envs:
-                progress = ResourceProgress(env, preview=True)
-                console.info(f"pulumi preview {env} ...")  # a plain line: the safeguards may hold the spinner
-                outcome = engine.preview(env, sink=progress)
-                self.outcomes[env] = outcome.model_copy(update={"warnings": progress.warnings})
-                self.secrets += engine.secret_values(env)
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="secrets") as beside:
+                # A stack with secret config needs a CLI run (and the Automation API) of its own to
+                # read them: beside the previews, not after them.
+                secrets = beside.submit(lambda: [s for env in self.envs for s in engine.secret_values(env)])
+                for env in self.envs:
+                    progress = ResourceProgress(env, preview=True)
+                    console.info(f"pulumi preview {env} ...")  # a plain line: the safeguards may hold the spinner
+                    outcome = engine.preview(env, sink=progress)
+                    self.outcomes[env] = outcome.model_copy(update={"warnings": progress.warnings})
+                self.secrets = secrets.result()
         except BaseException as exc:  # re-raised by result(), in the thread that asked
             self.error = exc
 
