@@ -6,16 +6,21 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from deployctl.adapters.engine import Engine
 from deployctl.adapters.eventlog import run_preview
-from deployctl.core.violations import CannotJudge
+from deployctl.core.violations import CannotJudge, ExitStatus
 from tests.engine_world import build_world
+from tests.scenario import build, run_cli
 from tests.test_pulumicli import runs, stand_in
 
 EVENT_LOG = 'log=""; prev=""; for a in "$@"; do [ "$prev" = "--event-log" ] && log="$a"; prev="$a"; done\n'
@@ -47,7 +52,7 @@ i=0; while [ ! -f {ack} ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done
     assert seen == [1, 9] and [e["sequence"] for e in run.events] == [1, 9]
     assert run.summary() == SUMMARY["summaryEvent"]
     (args,) = runs(tmp_path)
-    assert args.startswith("--non-interactive preview --stack staging ") and "--event-log " in args
+    assert args.startswith("--non-interactive preview --stack=staging ") and "--event-log " in args
 
 
 def test_the_exit_code_everything_printed_and_a_last_line_without_newline_are_kept(tmp_path: Path):
@@ -69,14 +74,47 @@ def test_a_missing_cli_is_a_cannot_judge(tmp_path: Path):
         run_preview(tmp_path / "nowhere" / "pulumi", tmp_path, {}, "staging")
 
 
+def test_a_stop_cancels_the_cli_as_ctrl_c_would_and_leaves_no_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """The command was interrupted: the CLI gets SIGINT (Pulumi cancels and ends its plugins), the
+    events it wrote are still read, and its temp folder is gone when run_preview returns."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    pulumi = stand_in(tmp_path, EVENT_LOG + event_line({"sequence": 1}) + """trap 'echo cancelled; exit 130' INT
+i=0; while [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done; exit 9""")
+    stop = threading.Event()
+    started = time.monotonic()
+    run = run_preview(pulumi, tmp_path, {}, "staging", sink=lambda event: stop.set(), stop=stop)
+    assert time.monotonic() - started < 10
+    assert (run.code, run.output.strip(), run.events) == (130, "cancelled", [{"sequence": 1}])
+    assert not list((tmp_path / "tmp").iterdir())
+
+
+@pytest.mark.parametrize(("body", "words"), [
+    ("kill -INT $$", "was stopped before it ended"),  # a signal ended it (Ctrl-C): never run again
+    ("exit 0", "wrote no engine event"),  # no event log at all: not a preview to trust
+    (event_line({"sequence": 1}) + "echo 'the last words'", "ended without its summary; it printed:\nthe last words"),
+], ids=["killed", "no events", "no summary"])
+def test_a_run_that_cannot_be_trusted_is_a_cannot_judge_and_is_not_run_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, body: str, words: str):
+    pulumi = stand_in(tmp_path, EVENT_LOG + body)
+    monkeypatch.setenv("DEPLOYCTL_PULUMI", str(pulumi))
+    with pytest.raises(CannotJudge, match=words):
+        Engine(tmp_path).preview("staging")
+    assert len(runs(tmp_path)) == 1
+
+
 def test_a_failed_preview_is_a_failed_outcome_from_its_events(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """The engine ran and failed: its error diagnostic is the cause; no second run, no Automation API."""
-    error = {"sequence": 2, "diagnosticEvent": {"severity": "error", "urn": "urn:pulumi:staging::deploys::x::api",
+    urn = "urn:pulumi:staging::deploys::deploys:apps:LocalApp"
+    app = {"sequence": 1, "resourcePreEvent": {"metadata": {"op": "same", "urn": f"{urn}::api",
+                                                            "type": "deploys:apps:LocalApp"}}}
+    error = {"sequence": 2, "diagnosticEvent": {"severity": "error", "urn": f"{urn}$x::api-release",
                                                 "message": "ValueError: deploys/staging/api:1: error syntax\n"}}
-    pulumi = stand_in(tmp_path, EVENT_LOG + event_line({"sequence": 1}) + event_line(error) + "exit 1")
+    pulumi = stand_in(tmp_path, EVENT_LOG + event_line(app) + event_line(error) + "exit 1")
     monkeypatch.setenv("DEPLOYCTL_PULUMI", str(pulumi))
     outcome = Engine(tmp_path).preview("staging")
     assert not outcome.ok and "deploys/staging/api:1: error syntax" in (outcome.error or "")
+    assert outcome.failed_app == "api"
     assert len(runs(tmp_path)) == 1
 
 
@@ -115,3 +153,20 @@ def test_deployctl_preview_imports_no_pulumi_and_matches_the_automation_api(tmp_
     direct, through_api = engine.preview("staging"), engine._preview_through_api("staging", None)
     assert direct.ok and direct.counts == through_api.counts and direct.counts["update"] == 1
     assert direct.changes == through_api.changes
+
+
+def test_what_stops_the_safeguards_cancels_the_preview_under_way(tmp_path: Path):
+    """The app repository cannot be read, so the command cannot judge: the preview running beside the
+    safeguards is cancelled (SIGINT), not waited for, and the command exits 2 at once."""
+    sc = build(tmp_path)
+    sc.deploy.deploy("staging", "api", sc.commits["c3"], "third")
+    shutil.rmtree(sc.api.path)
+    cancelled = tmp_path / "cancelled"
+    pulumi = stand_in(tmp_path, EVENT_LOG + event_line({"sequence": 1}) + f"""trap 'touch {cancelled}; exit 130' INT
+i=0; while [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done""")
+    env = {**os.environ, "DEPLOYCTL_PULUMI": str(pulumi), "DEPLOYCTL_CACHE": str(tmp_path / "cache")}
+    started = time.monotonic()
+    code, out, err = run_cli(sc.root, "preview", "--base", "main", "--offline", env=env)
+    assert code == ExitStatus.CANNOT_JUDGE, out + err
+    assert time.monotonic() - started < 30 and cancelled.exists()
+    assert "Traceback" not in err

@@ -25,9 +25,9 @@ _COMMANDS_LOCK = threading.Lock()
 
 
 class _KnownVersion(auto.PulumiCommand):
-    """The Automation API's command for a CLI whose `pulumi version` already ran (pulumicli.version_of,
-    started before Pulumi was even imported). The base constructor does nothing but run it again and
-    parse what it prints (a CLI start, ~0.3 s, on the way to every update)."""
+    """The Automation API's command for a CLI whose version is known (pulumicli.version_of: kept in
+    the cache folder per binary). The base constructor does nothing but run `pulumi version` and parse
+    what it prints (a CLI start, ~0.3 s, on the way to every update)."""
 
     def __init__(self, binary: Path, version: str) -> None:  # no super().__init__(): see above
         from semver import VersionInfo

@@ -25,9 +25,6 @@ from deployctl.core.violations import CannotJudge
 if TYPE_CHECKING:
     from pulumi import automation as auto
 
-__all__ = ["Engine", "EventSink", "engine_env"]
-
-
 def engine_env(root: Path, pulumi_bin: Path | None) -> dict[str, str]:
     env: dict[str, str] = {}
     if not os.environ.get("PULUMI_BACKEND_URL"):
@@ -80,23 +77,28 @@ class Engine:
                 self._stacks[env] = auto.Stack.create_or_select(env, self._workspace())
             return self._stacks[env]
 
-    def preview(self, env: str, sink: EventSink | None = None) -> Outcome:
+    def preview(self, env: str, sink: EventSink | None = None, stop: threading.Event | None = None) -> Outcome:
         """`pulumi preview` of the stack, run as the CLI (adapters/eventlog.py: no Pulumi import); a
-        stack never created (a new env) is created first."""
-        run = run_preview(self.binary, self.root, self.env_vars, env, sink)
+        stack never created (a new env) is created first. `stop` set cancels it (CannotJudge)."""
+        run = run_preview(self.binary, self.root, self.env_vars, env, sink, stop)
+        if run.code < 0 or (stop is not None and stop.is_set()):
+            raise CannotJudge(f"`pulumi preview` of {env} was stopped before it ended")
         if run.events:
             if run.code != 0:
                 return failed_outcome(env, run.events, run.output.strip())
             summary = run.summary()
             if summary is None:
-                raise CannotJudge(f"`pulumi preview` of {env} ended without its summary event:\n{run.output.strip()}")
+                raise CannotJudge(f"`pulumi preview` of {env} ended without its summary; it printed:\n{run.tail()}")
             return Outcome(env=env, ok=True, counts=dict(summary.get("resourceChanges") or {}),
                            changes=tuple(changes_from_events(run.events)))
-        # The engine never started (no such stack yet, a locked or unreadable backend, a wrong
-        # passphrase): the Automation API says which, as for every other command.
-        return self._preview_through_api(env, sink)
+        if run.code == 0:
+            raise CannotJudge(f"`pulumi preview` of {env} wrote no engine event (does this CLI have --event-log?); "
+                              f"it printed:\n{run.tail()}")
+        # The engine never started (no such stack yet, an unreadable backend, a wrong passphrase):
+        # the Automation API says which, as for every other command.
+        return self._preview_through_api(env, sink, stop)
 
-    def _preview_through_api(self, env: str, sink: EventSink | None) -> Outcome:
+    def _preview_through_api(self, env: str, sink: EventSink | None, stop: threading.Event | None = None) -> Outcome:
         from pulumi import automation as auto
 
         from deployctl.adapters.automation import collect, error_text
@@ -110,7 +112,7 @@ class Engine:
             if env in self._stacks:
                 raise
             self.stack(env)  # creates it, as `up` would
-            return self.preview(env, sink)
+            return self.preview(env, sink, stop)
         except auto.errors.CommandError as exc:
             return failed_outcome(env, events, error_text(exc))
         return Outcome(env=env, ok=True, counts=dict(result.change_summary),

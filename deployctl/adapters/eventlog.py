@@ -12,11 +12,13 @@ left to the Automation API to tell why (Engine.preview).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import tempfile
-import time
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +34,8 @@ POLL_SECONDS = 0.05
 
 @dataclass
 class CliRun:
-    """What one CLI run left: its exit code, its engine events in order, and everything it printed."""
+    """What one CLI run left: its exit code (negative: the signal that ended it), its engine events in
+    order, and everything it printed."""
 
     code: int
     events: list[dict[str, Any]] = field(default_factory=list)
@@ -41,18 +44,25 @@ class CliRun:
     def summary(self) -> dict[str, Any] | None:
         return next((e["summaryEvent"] for e in self.events if "summaryEvent" in e), None)
 
+    def tail(self, lines: int = 20) -> str:
+        """The end of what it printed, for a message (the whole of it goes to no terminal)."""
+        return "\n".join(self.output.strip().splitlines()[-lines:])
+
 
 def preview_args(binary: Path, stack: str, log: Path) -> list[str]:
-    return [str(binary), "--non-interactive", "preview", "--stack", stack, "--diff", "--color", "never",
+    return [str(binary), "--non-interactive", "preview", f"--stack={stack}", "--diff", "--color", "never",
             "--suppress-progress", "--event-log", str(log)]
 
 
-def run_preview(binary: Path, root: Path, env_vars: dict[str, str], stack: str,
-                sink: EventSink | None = None) -> CliRun:
-    """`pulumi preview --stack STACK` in `root`, each engine event passed to `sink` as it is written."""
+def run_preview(binary: Path, root: Path, env_vars: dict[str, str], stack: str, sink: EventSink | None = None,
+                stop: threading.Event | None = None) -> CliRun:
+    """`pulumi preview --stack STACK` in `root`, each engine event passed to `sink` as it is written.
+
+    `stop` set (the command was interrupted) cancels the run as Ctrl-C in a terminal would: the CLI
+    gets SIGINT, ends its plugins, and its files here are removed before this returns."""
     with tempfile.TemporaryDirectory(prefix="deployctl-preview-") as tmp:
         log, out = Path(tmp) / "events.jsonl", Path(tmp) / "output.txt"
-        log.touch()  # read from the start: the CLI opens it for writing without moving it
+        log.touch()  # read from the start: the CLI opens it for appending, truncating this empty file
         # --event-log is one of Pulumi's debug flags, which this variable enables (as the Automation API sets it)
         environ = {**os.environ, **env_vars, "PULUMI_DEBUG_COMMANDS": "true"}
         with out.open("wb") as printed, log.open("rb") as reader:
@@ -63,19 +73,14 @@ def run_preview(binary: Path, root: Path, env_vars: dict[str, str], stack: str,
                 raise CannotJudge(f"cannot run {binary}: {exc.strerror or exc}; run `make setup` or put `pulumi` "
                                   "on PATH") from None
             try:
-                events = _follow(proc, reader, sink, log)
+                events = _follow(proc, reader, sink, log, stop or threading.Event())
             finally:
-                if proc.poll() is None:  # stopped here (Ctrl-C): let the engine end its run, then go
-                    proc.terminate()
-                    try:
-                        proc.wait(timeout=30)
-                    except subprocess.TimeoutExpired:
-                        proc.kill()
-                        proc.wait()
+                _end(proc)
         return CliRun(code=proc.returncode, events=events, output=out.read_text(encoding="utf-8", errors="replace"))
 
 
-def _follow(proc: subprocess.Popen[bytes], reader: Any, sink: EventSink | None, log: Path) -> list[dict[str, Any]]:
+def _follow(proc: subprocess.Popen[bytes], reader: Any, sink: EventSink | None, log: Path,
+            stop: threading.Event) -> list[dict[str, Any]]:
     """Every event the running CLI writes, in order, until it exits (then the rest of the file)."""
     events: list[dict[str, Any]] = []
     pending = b""
@@ -83,19 +88,32 @@ def _follow(proc: subprocess.Popen[bytes], reader: Any, sink: EventSink | None, 
         ended = proc.poll() is not None  # asked before reading: once ended, one more read has it all
         pending += reader.read()
         *lines, pending = pending.split(b"\n")
+        if ended and pending.strip():  # a last line without its newline
+            lines, pending = [*lines, pending], b""
         for line in lines:
             if line.strip():
-                event = _parse(line, log, len(events) + 1)
-                events.append(event)
-                if sink is not None:
-                    sink(event)
-        if ended:
-            if pending.strip():  # a last line without its newline
-                events.append(_parse(pending, log, len(events) + 1))
+                events.append(_parse(line, log, len(events) + 1))
                 if sink is not None:
                     sink(events[-1])
+        if ended:
             return events
-        time.sleep(POLL_SECONDS)
+        if stop.is_set():
+            _end(proc)
+            continue  # the events it wrote before it ended are read all the same
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=POLL_SECONDS)  # returns as soon as it exits
+
+
+def _end(proc: subprocess.Popen[bytes], grace: float = 30) -> None:
+    """End a CLI still running as Ctrl-C would (it cancels and stops its plugins); kill it after `grace` s."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def _parse(line: bytes, log: Path, number: int) -> dict[str, Any]:

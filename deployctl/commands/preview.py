@@ -68,10 +68,11 @@ def build_preview(root: Path, base: str, stacks: list[str] | None, at: datetime,
                       if (log := commit_log(repos, head_snap, c)) is not None} for env in envs}
         if previews is not None:
             warm_renderer()  # while the engine runs
-    finally:  # what stops the safeguards (an unreachable app repo) leaves no engine run behind
-        if previews is not None:
-            previews.join()
-    outcomes, secrets = previews.result() if previews is not None else ({}, [])
+        outcomes, secrets = previews.result() if previews is not None else ({}, [])
+    except BaseException:  # Ctrl-C, or what stopped the safeguards (an unreachable app repo): no engine
+        if previews is not None:  # run is left behind, nor its files
+            previews.cancel()
+        raise
     head, head_time = plan.head, None
     if head is None and os.environ.get("GITHUB_EVENT_PATH"):
         # CI checks out a merge of the PR; the reviewer wants to know which push of the PR this is.
@@ -101,6 +102,7 @@ class _Previews(threading.Thread):
         self.outcomes: dict[str, Outcome] = {}
         self.secrets: list[str] = []
         self.error: BaseException | None = None
+        self.stop = threading.Event()
 
     def run(self) -> None:
         try:
@@ -112,13 +114,20 @@ class _Previews(threading.Thread):
                 # read them: beside the previews, not after them.
                 secrets = beside.submit(lambda: [s for env in self.envs for s in engine.secret_values(env)])
                 for env in self.envs:
+                    if self.stop.is_set():
+                        return
                     progress = ResourceProgress(env, preview=True)
                     console.info(f"pulumi preview {env} ...")  # a plain line: the safeguards may hold the spinner
-                    outcome = engine.preview(env, sink=progress)
+                    outcome = engine.preview(env, sink=progress, stop=self.stop)
                     self.outcomes[env] = outcome.model_copy(update={"warnings": progress.warnings})
                 self.secrets = secrets.result()
         except BaseException as exc:  # re-raised by result(), in the thread that asked
             self.error = exc
+
+    def cancel(self) -> None:
+        """Stop the engine run under way (as Ctrl-C would) and wait for it to end."""
+        self.stop.set()
+        self.join()
 
     def result(self) -> tuple[dict[str, Outcome], list[str]]:
         self.join()

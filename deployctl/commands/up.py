@@ -38,7 +38,7 @@ from deployctl.core.violations import CannotJudge, InputError, errors
 if TYPE_CHECKING:
     import git
 
-    from deployctl.adapters.engine import EventSink
+    from deployctl.adapters.eventlog import EventSink
 
 
 @dataclass(frozen=True)

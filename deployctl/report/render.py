@@ -147,7 +147,7 @@ def warm() -> None:
     while the engine runs, so the comment is rendered as soon as the last preview ends."""
     _template()
     for model in (StackPreview, PreviewReport):
-        model.model_rebuild(force=True)
+        model.model_rebuild()
 
 
 def _stack_view(s: StackPreview, max_commits: int) -> dict:
