@@ -3,7 +3,7 @@
 A deploy repo of E envs x A `local` apps, every stack deployed once (cached in its .pulumi-state),
 the app-repository cache warm; the PR is a one-line change (one app's next main commit prepended in
 one independent env, in the working tree, as CI checks it out). Measured side by side in one run
-(ours and the floor interleaved, at least PAIR_RUNS rounds):
+(ours and the floor interleaved, Options.engine_runs rounds):
 
 - ours: `deployctl preview --base main --comment-file F` (safeguards, commit logs, `pulumi preview`
   of the affected stack as the CLI with its event log, the rendered comment);
@@ -32,10 +32,6 @@ class Sizes:
     app_commits: int
     app_repos: int
 
-
-PAIR_RUNS = 9
-"""Rounds of the target figure at least: its two sides differ by ~0.25 s, and on the 2-core VM one
-preview's time moves by as much between rounds (3 rounds measured 0.93x and 1.26x within the hour)."""
 
 FULL = Sizes(envs=20, apps=50, app_commits=10_000, app_repos=10)
 QUICK = Sizes(envs=4, apps=10, app_commits=1_000, app_repos=5)
@@ -107,7 +103,7 @@ def run(opts: Options) -> list[Figure]:
             "ours": lambda: sh([PYTHON, "-m", "deployctl", "preview", "--base", "main", "--comment-file", str(comment)],
                                root, bench_env()),
             "one_stack": lambda: preview_stack(env),
-        }, max(opts.runs, PAIR_RUNS), {"ours": ours_ok})
+        }, opts.engine_runs, {"ours": ours_ok})
         t |= measure({"every_stack": lambda: [preview_stack(e) for e in envs]}, opts.runs)
     finally:
         git("checkout", "--quiet", "-f", "main", cwd=root)
@@ -116,7 +112,7 @@ def run(opts: Options) -> list[Figure]:
         Figure(f"push -> PR comment body ready ({shape})", t["ours"], t["one_stack"],
                "pulumi preview of the one affected stack", max_ratio=1.2,
                note=f"deployctl preview --comment-file: safeguards + commit logs + preview + render; "
-                    f"median of {max(opts.runs, PAIR_RUNS)} rounds"),
+                    f"median of {opts.engine_runs} rounds"),
         Figure(f"pulumi preview of every stack ({s.envs}), as plain pulumi/actions", t["every_stack"],
                t["ours"], "deployctl preview --comment-file", note="ratio = what deployctl saves"),
     ]

@@ -439,7 +439,7 @@ def preview_figures(s: Sizes, repos: AppRepos, runs: int) -> list[Figure]:
                t["preview_bare_changed"], vs + ", 1 changed"),
         Figure(f"pulumi preview, {n} local apps, no change, same shape", t["preview_ours"],
                t["preview_bare_components"], vs + " inside a ComponentResource each", max_ratio=1.05,
-               note="isolates our program from the component-per-app shape"),
+               note=f"isolates our program from the component-per-app shape; median of {runs} rounds"),
         Figure(f"pulumi preview, {n} local apps, no change, same shape and collector", t["preview_ours"],
                t["preview_bare_collector"], vs + " inside a ComponentResource each, collector set as __main__.py",
                note="our code alone: what remains without the collector setting's gain"),
@@ -535,7 +535,7 @@ def run(opts: Options) -> list[Figure]:
     log(f"setup: app repos ready ({time.perf_counter() - start:.1f} s)")
     figures: list[Figure] = []
     for label, part in (("program under mocks", lambda: mocks_figures(s, repos, opts.runs)),
-                        ("pulumi preview", lambda: preview_figures(s, repos, opts.runs)),
+                        ("pulumi preview", lambda: preview_figures(s, repos, opts.engine_runs)),
                         ("merge to deployed", lambda: merge_figures(s, repos, min(opts.runs, s.merge_runs)))):
         t0 = time.perf_counter()
         log(f"{label}:")
