@@ -3,7 +3,7 @@
 A deploy repo of E envs x A `local` apps, every stack deployed once (cached in its .pulumi-state),
 the app-repository cache warm; the PR is a one-line change (one app's next main commit prepended in
 one independent env, in the working tree, as CI checks it out). Measured side by side in one run
-(ours and the floor interleaved, Options.engine_runs rounds):
+(ours and the floor interleaved, Options.close_runs rounds):
 
 - ours: `deployctl preview --base main --comment-file F` (safeguards, commit logs, `pulumi preview`
   of the affected stack as the CLI with its event log, the rendered comment);
@@ -103,7 +103,7 @@ def run(opts: Options) -> list[Figure]:
             "ours": lambda: sh([PYTHON, "-m", "deployctl", "preview", "--base", "main", "--comment-file", str(comment)],
                                root, bench_env()),
             "one_stack": lambda: preview_stack(env),
-        }, opts.engine_runs, {"ours": ours_ok})
+        }, opts.close_runs, {"ours": ours_ok})
         t |= measure({"every_stack": lambda: [preview_stack(e) for e in envs]}, opts.runs)
     finally:
         git("checkout", "--quiet", "-f", "main", cwd=root)
@@ -112,7 +112,7 @@ def run(opts: Options) -> list[Figure]:
         Figure(f"push -> PR comment body ready ({shape})", t["ours"], t["one_stack"],
                "pulumi preview of the one affected stack", max_ratio=1.2,
                note=f"deployctl preview --comment-file: safeguards + commit logs + preview + render; "
-                    f"median of {opts.engine_runs} rounds"),
+                    f"median of {opts.close_runs} rounds"),
         Figure(f"pulumi preview of every stack ({s.envs}), as plain pulumi/actions", t["every_stack"],
                t["ours"], "deployctl preview --comment-file", note="ratio = what deployctl saves"),
     ]

@@ -535,7 +535,7 @@ def run(opts: Options) -> list[Figure]:
     log(f"setup: app repos ready ({time.perf_counter() - start:.1f} s)")
     figures: list[Figure] = []
     for label, part in (("program under mocks", lambda: mocks_figures(s, repos, opts.runs)),
-                        ("pulumi preview", lambda: preview_figures(s, repos, opts.engine_runs)),
+                        ("pulumi preview", lambda: preview_figures(s, repos, opts.close_runs)),
                         ("merge to deployed", lambda: merge_figures(s, repos, min(opts.runs, s.merge_runs)))):
         t0 = time.perf_counter()
         log(f"{label}:")

@@ -210,7 +210,7 @@ def run(opts: Options) -> list[Figure]:
     commands.update(more)
     validate.update(more_validate)
     try:
-        t = measure(commands, opts.runs, validate)
+        t = measure(commands, opts.close_runs, validate)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
@@ -260,7 +260,7 @@ def run_history_only(opts: Options) -> list[Figure]:
     apps = app_repos(s.app_commits, s.app_repos, log)
     hist = history_repo(s.history_envs, s.history_apps, apps, s.history_commits, log)
     commands, validate = history_commands(hist, apps, s)
-    return history_figures(measure(commands, opts.runs, validate), s)
+    return history_figures(measure(commands, opts.close_runs, validate), s)
 
 
 if __name__ == "__main__":
