@@ -36,8 +36,8 @@ def main(argv: Sequence[str] | None = None, modules: Sequence[str] = MODULES) ->
     compile_sources(Path(__file__).resolve().parent.parent)
     results = []
     if not opts.as_json:
-        print(f"median of {opts.runs} interleaved runs ({opts.close_runs} for the git and preview figures near "
-              "a target); ratio = ours / floor measured in the same rounds"
+        print(f"median of {opts.runs} interleaved runs ({opts.close_runs} for the git figures, push to comment and "
+              "the 200-app previews); ratio = ours / floor measured in the same rounds"
               f"{' (--quick sizes)' if opts.quick else ''}", flush=True)
         print(HEADER, flush=True)
     for name in modules:

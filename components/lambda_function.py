@@ -31,8 +31,8 @@ class LambdaApp(AppComponent[LambdaSettings]):
         settings = self.settings
         child = pulumi.ResourceOptions(parent=self)
 
-        image = settings.image_repository is not None
         uri = image_uri(settings.image_repository, spec.commit) if settings.image_repository is not None else None
+        image = uri is not None
         self.function = aws.lambda_.Function(
             f"{name}-function",
             name=f"{spec.env}-{spec.app}",

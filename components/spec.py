@@ -46,7 +46,3 @@ class AppSpec(LazyModel):
         import pulumi
 
         return pulumi.Output.secret(value)
-
-    @property
-    def short(self) -> str:
-        return self.commit[:12]

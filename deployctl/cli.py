@@ -18,7 +18,7 @@ import typer
 
 from deployctl import console
 from deployctl.core.model import short
-from deployctl.core.violations import CannotJudge, ExitStatus, InputError, Violation, errors
+from deployctl.core.violations import CannotJudge, ExitStatus, InputError, Violation, errors, internal_error
 
 app = typer.Typer(
     name="deployctl",
@@ -611,8 +611,7 @@ def run(args: list[str] | None = None) -> int:
     except Exception as exc:  # anything unforeseen: a message, never a traceback
         if os.environ.get("DEPLOYCTL_DEBUG"):
             raise
-        console.error(f"internal error: {type(exc).__name__}: {exc}. "
-                      "Rerun with DEPLOYCTL_DEBUG=1 for details and report it.")
+        console.error(internal_error(exc))
         return ExitStatus.CANNOT_JUDGE
 
 

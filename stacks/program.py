@@ -101,8 +101,8 @@ def program() -> None:
     specs, pinned = app_specs(Path.cwd(), env, settings)
     for spec in specs:  # dependency order: what an app depends on is already registered (and checked)
         after = [checks.get(d) or components[d] for d in spec.depends_on if d in components]
-        # the class called here, not through a helper: Pulumi records every frame below each
-        # resource's constructor, per resource (traceback.extract_stack)
+        # the class called here, not through a helper: one frame less in the stack Pulumi records per
+        # resource (traceback.extract_stack); ~5 ms per 400 resources under mocks, small but free
         kind = component_class(spec.kind)
         components[spec.app] = kind(spec.app, spec, pulumi.ResourceOptions(depends_on=after) if after else None)
         if spec.app not in pinned and (check := make_health_check(spec, components[spec.app])) is not None:

@@ -162,3 +162,27 @@ esac""")
                          "--non-interactive stack output --json --stack production"]
     assert len(reads) == 3 and "history" in reads[2] and "--stack production" in reads[2]
     assert not any("--show-secrets" in r or "select" in r or "init" in r for r in runs(tmp_path))
+
+
+def test_an_unreadable_backend_is_a_cannot_judge_naming_the_read_and_what_to_check(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Outputs, history and a stack's selection fail alike when the backend cannot be read: one line
+    with the CLI's own error and what to check, never the Automation API's multi-line CommandError."""
+    from deployctl.adapters.engine import Engine
+    from deployctl.core.violations import CannotJudge
+    from tests.test_pulumicli import stand_in
+
+    pulumi = stand_in(tmp_path, """case "$*" in
+  version) echo v3.274.1 ;;
+  *) echo "error: could not read the state: access denied" >&2; exit 255 ;;
+esac""")
+    monkeypatch.setenv("DEPLOYCTL_PULUMI", str(pulumi))
+    monkeypatch.setenv("DEPLOYCTL_CACHE", str(tmp_path / "cache"))
+    engine = Engine(tmp_path)
+    for read, what in ((engine.existing_outputs, "outputs"), (engine.history, "update history"),
+                       (engine.existing, "stack")):
+        with pytest.raises(CannotJudge) as caught:
+            read("staging")
+        said = str(caught.value)
+        assert said == (f"cannot read staging's {what}: could not read the state: access denied; check the Pulumi "
+                        "backend (PULUMI_BACKEND_URL) and the passphrase (`deployctl doctor` checks both)")

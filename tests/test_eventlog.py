@@ -65,7 +65,7 @@ echo "on stdout: $PULUMI_DEBUG_COMMANDS $DEPLOYCTL_PROBE"; echo "on stderr" >&2;
 
 def test_an_event_that_is_not_json_is_a_cannot_judge_naming_it(tmp_path: Path):
     pulumi = stand_in(tmp_path, EVENT_LOG + event_line({"sequence": 1}) + "echo 'not json' >> \"$log\"")
-    with pytest.raises(CannotJudge, match=r"events\.jsonl, event 2\): b?'not json'"):
+    with pytest.raises(CannotJudge, match=r"event 2 of its --event-log\): b?'not json'"):
         run_preview(pulumi, tmp_path, {}, "staging")
 
 

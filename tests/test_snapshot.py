@@ -291,3 +291,24 @@ def test_check_names_a_secret_it_cannot_read_in_the_right_place_and_what_an_ecs_
     assert "secret environment variables (TOKEN)" in message
     assert "execution_role_arn (allowed ssm:GetParameters on /deployctl/staging/api/*)" in message
     assert "v1:BBBB" not in message
+
+
+def test_settings_stored_encrypted_whole_or_as_the_role_are_not_errors_and_a_whole_settings_error_is_named():
+    """An app's whole override as one secret, or a secret execution role, is set (only the program can
+    read it); a problem with the settings as a whole is labelled `settings`, located at the catalog."""
+    from deployctl.core.snapshot import RepoFiles, build_snapshot
+
+    def invalid(catalog: str, staging: str) -> list[str]:
+        entries = [Entry(path="deploys/staging", kind=EntryKind.DIR),
+                   Entry(path="deploys/staging/api", kind=EntryKind.FILE, data=b"abc1234\n")]
+        found = build_snapshot(RepoFiles(catalog=catalog, stack_configs={"staging": staging}, entries=entries))
+        return [v.message for v in [*found.config_errors, *found.violations] if v.rule == "invalid-settings"]
+
+    ecs = "apps:\n  api:\n    kind: ecs-service\n    repo: r\n    settings: {cluster: c}\n"
+    assert invalid(ecs, "config:\n  deploys:settings:\n    api:\n      secure: v1:WHOLE\n") == []
+    role = ("config:\n  deploys:settings:\n    api:\n      image_repository: r\n      execution_role_arn:\n"
+            "        secure: v1:ROLE\n      environment:\n        TOKEN:\n          secure: v1:BBBB\n")
+    assert invalid(ecs, role) == []
+    [message] = invalid("apps:\n  api:\n    kind: lambda\n    repo: r\n    settings: {role_arn: x}\n",
+                        "config: {}\n")
+    assert "are invalid: settings: " in message and "(apps.yaml:5)" in message

@@ -75,7 +75,8 @@ class _Workspace(auto.LocalWorkspace):
 
 
 def workspace(root: Path, env_vars: dict[str, str], pulumi_bin: Path) -> auto.LocalWorkspace:
-    """The one workspace every stack of the deploy repo runs in: its folder, the engine's env, the CLI."""
+    """A workspace of the deploy repo: its folder, the CLI, and the engine's env as given (the very
+    dict every run reads, which the switch-back's pin edits)."""
     return _Workspace(work_dir=str(root), env_vars=env_vars, pulumi_command=command_for(pulumi_bin))
 
 

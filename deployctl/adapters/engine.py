@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import threading
 from collections.abc import Callable
@@ -19,11 +20,14 @@ from typing import TYPE_CHECKING, Any
 from deployctl.adapters.backend import STATE_DIR
 from deployctl.adapters.eventlog import EventSink, run_preview
 from deployctl.adapters.pulumicli import find_pulumi
-from deployctl.core.outcomes import Outcome, UpdateRecord, changes_from_events, failed_outcome, failure
+from deployctl.core.outcomes import Outcome, UpdateRecord, cause_of, changes_from_events, failed_outcome
 from deployctl.core.violations import CannotJudge
 
 if TYPE_CHECKING:
     from pulumi import automation as auto
+
+CLI_ADVICE = "is it a Pulumi 3 CLI? `make setup` installs the pinned one, or set DEPLOYCTL_PULUMI to one"
+
 
 def engine_env(root: Path, pulumi_bin: Path | None) -> dict[str, str]:
     env: dict[str, str] = {}
@@ -55,7 +59,7 @@ class Engine:
                 "the Pulumi CLI is not installed; run `make setup` (it builds or finds it) "
                 "or put `pulumi` on PATH"
             )
-        self.binary = pulumi_bin
+        self.binary = pulumi_bin.resolve()  # one path for the preview (run in the repo) and the Automation API
         self.env_vars = engine_env(self.root, pulumi_bin)
         if "PULUMI_BACKEND_URL" in self.env_vars:
             (self.root / STATE_DIR).mkdir(exist_ok=True)
@@ -81,19 +85,24 @@ class Engine:
         """`pulumi preview` of the stack, run as the CLI (adapters/eventlog.py: no Pulumi import); a
         stack never created (a new env) is created first. `stop` set cancels it (CannotJudge)."""
         run = run_preview(self.binary, self.root, self.env_vars, env, sink, stop)
-        if run.code < 0 or (stop is not None and stop.is_set()):
-            raise CannotJudge(f"`pulumi preview` of {env} was stopped before it ended")
+        if stop is not None and stop.is_set():
+            raise CannotJudge(f"`pulumi preview` of {env} was cancelled")
+        if run.code < 0:
+            by = signal.Signals(-run.code).name
+            raise CannotJudge(f"`pulumi preview` of {env} was stopped before it ended, by {by} (out of memory? "
+                              "a runner's timeout?); run it again")
         if run.events:
             if run.code != 0:
                 return failed_outcome(env, run.events, run.output.strip())
             summary = run.summary()
             if summary is None:
-                raise CannotJudge(f"`pulumi preview` of {env} ended without its summary; it printed:\n{run.tail()}")
+                raise CannotJudge(f"`pulumi preview` of {env} ended without its summary; it printed:\n{run.tail()}\n"
+                                  f"({CLI_ADVICE})")
             return Outcome(env=env, ok=True, counts=dict(summary.get("resourceChanges") or {}),
                            changes=tuple(changes_from_events(run.events)))
         if run.code == 0:
-            raise CannotJudge(f"`pulumi preview` of {env} wrote no engine event (does this CLI have --event-log?); "
-                              f"it printed:\n{run.tail()}")
+            raise CannotJudge(f"`pulumi preview` of {env} wrote no engine event; it printed:\n{run.tail()}\n"
+                              f"({CLI_ADVICE})")
         # The engine never started (no such stack yet, an unreadable backend, a wrong passphrase):
         # the Automation API says which, as for every other command.
         return self._preview_through_api(env, sink, stop)
@@ -182,6 +191,8 @@ class Engine:
                 self._stacks[env] = auto.Stack.select(env, self._workspace())
             except auto.errors.StackNotFoundError:
                 return None
+            except auto.errors.CommandError as exc:
+                raise unreadable(env, "stack", exc) from None
         return self._stacks[env]
 
     def existing_outputs(self, env: str) -> dict[str, Any] | None:
@@ -193,6 +204,8 @@ class Engine:
             outputs = self._named(env).outputs()
         except auto.errors.StackNotFoundError:
             return None
+        except auto.errors.CommandError as exc:
+            raise unreadable(env, "outputs", exc) from None
         return {k: v.value for k, v in outputs.items() if not v.secret}
 
     def outputs(self, env: str) -> dict[str, Any]:
@@ -206,7 +219,7 @@ class Engine:
         A backend that does not number its updates gets them numbered when every page was read."""
         from pulumi import automation as auto
 
-        from deployctl.adapters.automation import error_text, update_record
+        from deployctl.adapters.automation import update_record
 
         stack = self._named(env)  # names the stack: no `pulumi stack select`
         records: list[UpdateRecord] = []
@@ -217,7 +230,7 @@ class Engine:
             except auto.errors.StackNotFoundError:
                 return []
             except auto.errors.CommandError as exc:  # an unreadable backend or history file
-                raise CannotJudge(f"cannot read {env}'s update history: {failure([], error_text(exc))[1]}") from None
+                raise unreadable(env, "update history", exc) from None
             records.extend(update_record(env, s) for s in batch)
             if len(batch) < page_size:
                 break
@@ -228,6 +241,18 @@ class Engine:
             # A file backend does not number updates; number them as the Cloud does, oldest first.
             records = [r.model_copy(update={"version": len(records) - i}) for i, r in enumerate(records)]
         return records
+
+
+def unreadable(env: str, what: str, exc: auto.errors.CommandError) -> CannotJudge:
+    """A read the CLI failed (an unreadable backend or state file, a wrong passphrase), said in one
+    line with what to check."""
+    from deployctl.adapters.automation import error_text
+
+    text = error_text(exc)
+    lines = [line for line in text.splitlines() if "error" in line.lower()] or text.splitlines()
+    why = cause_of("\n".join(lines)) or "the Pulumi CLI failed"
+    return CannotJudge(f"cannot read {env}'s {what}: {why}; check the Pulumi backend (PULUMI_BACKEND_URL) and "
+                       "the passphrase (`deployctl doctor` checks both)")
 
 
 def _leaves(value: str) -> list[str]:

@@ -5,7 +5,7 @@ cost a fifth of it: its import (Pulumi's SDK, gRPC, protobuf: ~0.2 s of CPU) and
 the CLI streams each event to compete with the preview's own processes for the same cores
 (`make bench`, push -> PR comment). The CLI's `--event-log FILE` writes the same engine events as
 JSON lines (the file the Automation API itself read before Pulumi 3.206), which is the shape
-core/outcomes reads, so a preview needs no Pulumi import at all. Nothing here reads the CLI's text:
+core/outcomes reads, so the preview itself needs no Pulumi import. Nothing here reads the CLI's text:
 a run that wrote no event (the engine never started: no such stack, an unreadable backend) is
 left to the Automation API to tell why (Engine.preview).
 """
@@ -62,24 +62,27 @@ def run_preview(binary: Path, root: Path, env_vars: dict[str, str], stack: str, 
     gets SIGINT, ends its plugins, and its files here are removed before this returns."""
     with tempfile.TemporaryDirectory(prefix="deployctl-preview-") as tmp:
         log, out = Path(tmp) / "events.jsonl", Path(tmp) / "output.txt"
-        log.touch()  # read from the start: the CLI opens it for appending, truncating this empty file
+        log.touch()  # opened for reading before the CLI writes to it (the CLI appends to this same file)
         # --event-log is one of Pulumi's debug flags, which this variable enables (as the Automation API sets it)
         environ = {**os.environ, **env_vars, "PULUMI_DEBUG_COMMANDS": "true"}
         with out.open("wb") as printed, log.open("rb") as reader:
             try:
+                # A session of its own: a terminal's Ctrl-C reaches deployctl, which forwards exactly one
+                # SIGINT (`stop`); a second would make Pulumi quit at once, leaving its plugins behind.
                 proc = subprocess.Popen(preview_args(binary, stack, log), cwd=root, env=environ,
-                                        stdin=subprocess.DEVNULL, stdout=printed, stderr=subprocess.STDOUT)
+                                        stdin=subprocess.DEVNULL, stdout=printed, stderr=subprocess.STDOUT,
+                                        start_new_session=True)
             except OSError as exc:
                 raise CannotJudge(f"cannot run {binary}: {exc.strerror or exc}; run `make setup` or put `pulumi` "
                                   "on PATH") from None
             try:
-                events = _follow(proc, reader, sink, log, stop or threading.Event())
+                events = _follow(proc, reader, sink, stop or threading.Event())
             finally:
                 _end(proc)
         return CliRun(code=proc.returncode, events=events, output=out.read_text(encoding="utf-8", errors="replace"))
 
 
-def _follow(proc: subprocess.Popen[bytes], reader: Any, sink: EventSink | None, log: Path,
+def _follow(proc: subprocess.Popen[bytes], reader: Any, sink: EventSink | None,
             stop: threading.Event) -> list[dict[str, Any]]:
     """Every event the running CLI writes, in order, until it exits (then the rest of the file)."""
     events: list[dict[str, Any]] = []
@@ -92,7 +95,7 @@ def _follow(proc: subprocess.Popen[bytes], reader: Any, sink: EventSink | None, 
             lines, pending = [*lines, pending], b""
         for line in lines:
             if line.strip():
-                events.append(_parse(line, log, len(events) + 1))
+                events.append(_parse(line, len(events) + 1))
                 if sink is not None:
                     sink(events[-1])
         if ended:
@@ -116,12 +119,13 @@ def _end(proc: subprocess.Popen[bytes], grace: float = 30) -> None:
         proc.wait()
 
 
-def _parse(line: bytes, log: Path, number: int) -> dict[str, Any]:
+def _parse(line: bytes, number: int) -> dict[str, Any]:
     try:
         event = json.loads(line)
     except ValueError:
         event = None
     if not isinstance(event, dict):
-        raise CannotJudge(f"the Pulumi CLI wrote an event that is not a JSON object ({log.name}, event {number}): "
-                          f"{line[:200].decode(errors='replace')!r}; is the CLI a Pulumi 3 build?")
+        raise CannotJudge(f"the Pulumi CLI wrote an event that is not a JSON object (event {number} of its "
+                          f"--event-log): {line[:200].decode(errors='replace')!r}; is it a Pulumi 3 CLI? `make setup` "
+                          "installs the pinned one")
     return event

@@ -176,12 +176,12 @@ def up_with_health(engine: Engine, env: str, text: str, snapshot: Snapshot,
     stuck_note = "".join(stuck_reason(env, app, before, now) for app in stuck if app in now)
     if not switched:
         return outcome.model_copy(update={"error": f"{why}{held_note}{stuck_note}"})
-    say(f"{env}: switching back " + ", ".join(f"{a} to {c[:12]}" for a, c in sorted(switched.items()))
+    say(f"{env}: switching back " + ", ".join(f"{a} to {short(c)}" for a, c in sorted(switched.items()))
         + (f" (holding back {', '.join(held)})" if held else ""))
-    # A LocalWorkspace's env_vars is the very dict its CLI runs read (typed Mapping): pinning edits it.
-    with _pinned(engine.stack(env).workspace.env_vars, env, pins):  # type: ignore[arg-type]  # a dict, above
+    # The engine's env_vars is the very dict every run of its workspaces reads: pinning edits it.
+    with _pinned(engine.env_vars, env, pins):
         second = run(switched_message(text, switched, held), None)
-    result = (f"{SWITCHED_BACK}: " + ", ".join(f"{a} to {c[:12]}" for a, c in sorted(switched.items()))
+    result = (f"{SWITCHED_BACK}: " + ", ".join(f"{a} to {short(c)}" for a, c in sorted(switched.items()))
               if second.ok else f"switch-back failed too: {second.error}")
     pr = ""
     if second.ok and opener is not None:
@@ -195,7 +195,8 @@ def up_with_health(engine: Engine, env: str, text: str, snapshot: Snapshot,
 
 
 def rollback_branch(env: str, moves: Mapping[str, tuple[str, str]]) -> str:
-    return f"deployctl/rollback-{env}-" + "-".join(f"{app}-{failed[:12]}" for app, (failed, _) in sorted(moves.items()))
+    return f"deployctl/rollback-{env}-" + "-".join(f"{app}-{short(failed)}"
+                                                   for app, (failed, _) in sorted(moves.items()))
 
 
 def rollback_files(root: Path, env: str, moves: Mapping[str, tuple[str, str]]) -> dict[str, bytes]:
@@ -207,7 +208,7 @@ def rollback_files(root: Path, env: str, moves: Mapping[str, tuple[str, str]]) -
     for app, (failed, back) in sorted(moves.items()):
         path = deploy_path(env, app)
         old = (root / path).read_bytes()
-        out[path] = prepend(old, back, f"health check of {failed[:12]} failed in {env}; switched back by deployctl",
+        out[path] = prepend(old, back, f"health check of {short(failed)} failed in {env}; switched back by deployctl",
                             (Tag.ROLLBACK,))
     return out
 
@@ -247,14 +248,14 @@ def open_rollback_pr(root: Path, env: str, moves: Mapping[str, tuple[str, str]],
     repo = environ.get("GITHUB_REPOSITORY")
     if not repo:
         raise ValueError("GITHUB_REPOSITORY is not set (owner/name of the deploy repository)")
-    names = ", ".join(f"{app} {failed[:12]} -> {back[:12]}" for app, (failed, back) in sorted(moves.items()))
+    names = ", ".join(f"{app} {short(failed)} -> {short(back)}" for app, (failed, back) in sorted(moves.items()))
     title = f"[rollback] {env}: {names} (health check failed)"
     sha = _commit_files(root, rollback_files(root, env, moves), title)
     branch = rollback_branch(env, moves)
     _push(root, f"{sha}:refs/heads/{branch}")
     body = "\n".join([
         f"deployctl switched {env} back after a failed health check; this makes git say again what runs.",
-        "", *(f"- `{app}`: `{failed[:12]}` failed its health check; `{back[:12]}` runs again"
+        "", *(f"- `{app}`: `{short(failed)}` failed its health check; `{short(back)}` runs again"
               for app, (failed, back) in sorted(moves.items())),
         "", "Until this merges, `deployctl status` shows the env as drifted.",
     ])

@@ -68,7 +68,7 @@ def write_deploy(root: Path, env: str, app: str, commit: str, message: str, tags
     if now_file is not None and same_commit(now_file.commit, full):
         raise InputError([Violation(
             rule="no-op", severity=Severity.ERROR, file=path, env=env, app=app, line=now_file.current.line,
-            message=f"{full[:12]} is already the top line of {path}; nothing written (name another commit)")])
+            message=f"{short(full)} is already the top line of {path}; nothing written (name another commit)")])
     new = prepend(current.tree.raw.get(path), full, message, tags)
     head = build_snapshot(with_file(files, path, new))
     base_sha = authoring_base(root, base_ref)
@@ -93,7 +93,7 @@ def write_deploy(root: Path, env: str, app: str, commit: str, message: str, tags
     if new_branch:
         repo = open_repo(root)
         repo.git.add("--", path)
-        repo.git.commit("-m", f"Deploy {app} {full[:12]} to {env}", "--", path)
+        repo.git.commit("-m", f"Deploy {app} {short(full)} to {env}", "--", path)
     warnings = [v for v in mine if v.severity is not Severity.ERROR and v.rule not in AUTHORING_NOTES]
     return full, warnings, notes
 
@@ -101,7 +101,7 @@ def write_deploy(root: Path, env: str, app: str, commit: str, message: str, tags
 def require_env_and_app(snapshot: Snapshot, env: str, app: str) -> App:
     """The app's catalog entry, once `env` is an env and `app` an app of the catalog; else what to fix."""
     if env not in snapshot.stacks:
-        raise no_env([env], sorted(snapshot.stacks))
+        raise no_env([env], snapshot, sorted(snapshot.stacks))
     spec = snapshot.catalog.apps.get(app)
     if spec is None:
         raise CannotJudge(f"no app '{app}' in apps.yaml; add it to the catalog first")
@@ -118,19 +118,17 @@ def upstream_commit(root: Path, env: str, app: str, base_ref: str | None = None,
         require_env_and_app(config, name, app)
     outputs = None
     if (root / "Pulumi.yaml").is_file():
-        from pulumi.automation.errors import CommandError
-
         try:
             outputs = open_engine(root).existing_outputs(env)
-        except (CannotJudge, CommandError) as exc:  # no CLI, no backend: the base's file says what merged
-            console.info(f"cannot read what Pulumi runs in {env} ({str(exc).splitlines()[0][:120]})")
+        except CannotJudge as exc:  # no CLI, no backend: the base's file says what merged
+            console.info(f"cannot read what Pulumi runs in {env} ({str(exc).splitlines()[0][:200]})")
     running = ((outputs or {}).get("deployed") or {}).get(app) or {}
     if isinstance(running, dict) and running.get("commit"):
         return str(running["commit"]), f"what Pulumi runs in {env} (its `deployed` output)"
     base_sha = authoring_base(root, base_ref)
     file = commit_snapshot(open_repo(root), base_sha).tree.get(env, app) if base_sha else None
     if file is None:
-        raise CannotJudge(f"deploys/{env}/{app} does not exist on the base ({(base_sha or 'none')[:12]}) and "
+        raise CannotJudge(f"deploys/{env}/{app} does not exist on the base ({short(base_sha, 'none')}) and "
                           f"Pulumi runs no {app} in {env}: nothing to promote; deploy it to {env} first")
     return file.commit, f"deploys/{env}/{app} on the base {short(base_sha)} (Pulumi has no record of {env})"
 

@@ -35,11 +35,14 @@ def readable(snapshot: Snapshot, where: str = "") -> Snapshot:
     return snapshot
 
 
-def no_env(unknown: list[str], envs: list[str]) -> CannotJudge:
-    """What to say of names that are no env (an env is a Pulumi.<env>.yaml), with the envs there are."""
+def no_env(unknown: list[str], snapshot: Snapshot, envs: list[str] | None = None) -> CannotJudge:
+    """What to say of names that are no env, each with why (no stack config, or a stack config
+    without its deploy folder), and the envs there are (default: the snapshot's)."""
+    why = "; ".join(f"Pulumi.{e}.yaml has no deploys/{e}/ folder" if e in snapshot.stacks else f"no Pulumi.{e}.yaml"
+                    for e in unknown)
     names = ", ".join(f"'{e}'" for e in unknown)
-    files = ", ".join(f"Pulumi.{e}.yaml" for e in unknown)
-    return CannotJudge(f"no env {names} (no {files}); envs are {', '.join(envs) or '(none)'}")
+    listed = snapshot.envs if envs is None else envs
+    return CannotJudge(f"no env {names} ({why}); envs are {', '.join(listed) or '(none)'}")
 
 
 def load_head(root: Path) -> Snapshot:
@@ -50,7 +53,7 @@ def ordered_envs(snapshot: Snapshot, wanted: list[str] | None) -> list[str]:
     envs = snapshot.envs
     if wanted:
         if unknown := sorted(set(wanted) - set(envs)):
-            raise no_env(unknown, envs)
+            raise no_env(unknown, snapshot)
         envs = [e for e in envs if e in wanted]
     return snapshot.ordered_envs(envs)
 

@@ -83,7 +83,7 @@ def run_metrics(root: Path, env: str | None, app: str | None, since: datetime | 
     config = readable(build_snapshot(worktree_files(root, paths=set())))  # catalog and stack configs only
     envs = config.ordered_envs(sorted(config.stacks))  # every stack config, deploy folder or not
     if env is not None and env not in envs:
-        raise no_env([env], envs)
+        raise no_env([env], config, envs)
     if app is not None and app not in config.catalog.apps:
         raise CannotJudge(f"no app '{app}' in apps.yaml; apps are {', '.join(sorted(config.catalog.apps)) or '(none)'}")
     start, end = window(since, until, bucket, now)

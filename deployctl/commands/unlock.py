@@ -31,7 +31,7 @@ def run_unlock(root: Path, env: str, force: bool) -> list[str]:
 
     head = load_head(root)
     if env not in head.stacks:
-        raise no_env([env], sorted(head.stacks))
+        raise no_env([env], head, sorted(head.stacks))
     url = backend_url(root)
     store = open_store(url)
     if store is None:

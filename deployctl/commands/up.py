@@ -28,12 +28,12 @@ from deployctl.adapters.gitrepo import open_repo, resolve_ref
 from deployctl.adapters.repourl import display_url
 from deployctl.commands.load import chosen_stacks, load_head, load_pair, open_engine, ordered_envs
 from deployctl.core import rules
-from deployctl.core.model import pr_number
+from deployctl.core.model import pr_number, short
 from deployctl.core.outcomes import Outcome
 from deployctl.core.plan import PlanChange, affected_envs
 from deployctl.core.snapshot import Snapshot
 from deployctl.core.updatemessage import deploy_message
-from deployctl.core.violations import CannotJudge, InputError, errors
+from deployctl.core.violations import CannotJudge, InputError, errors, internal_error
 
 if TYPE_CHECKING:
     import git
@@ -105,7 +105,7 @@ def prepare(root: Path, stacks: list[str] | None, base: str | None, head: str | 
 def _require_checkout(repo: git.Repo, head_sha: str) -> None:
     """The program runs from the working tree, so it must be exactly --head."""
     if repo.head.commit.hexsha != head_sha or repo.is_dirty(untracked_files=False):
-        raise CannotJudge(f"the working tree is not a clean checkout of --head {head_sha[:12]}; "
+        raise CannotJudge(f"the working tree is not a clean checkout of --head {short(head_sha)}; "
                           f"run `git checkout {head_sha}` first (Pulumi deploys what is checked out)")
 
 
@@ -195,7 +195,7 @@ def deploy_env(run: UpRun, env: str, failed: frozenset[str]) -> Outcome:
     if upstream in failed:
         return Outcome(env=env, ok=False, skipped=f"{upstream}, which {env} promotes from, failed")
     if env in run.newer:
-        return Outcome(env=env, ok=True, skipped=f"newer commit {run.newer[env][:12]} also changes "
+        return Outcome(env=env, ok=True, skipped=f"newer commit {short(run.newer[env])} also changes "
                        f"{env}; its run deploys it")
     assert run.guard is not None  # prepare starts the engine whenever a stack deploys
     try:
@@ -205,8 +205,7 @@ def deploy_env(run: UpRun, env: str, failed: frozenset[str]) -> Outcome:
     except Exception as exc:  # one stack's surprise: the stacks beside it are still said and notified
         if os.environ.get("DEPLOYCTL_DEBUG"):
             raise
-        outcome = Outcome(env=env, ok=False, error=f"internal error: {type(exc).__name__}: {exc}. Rerun with "
-                          "DEPLOYCTL_DEBUG=1 for details and report it.")
+        outcome = Outcome(env=env, ok=False, error=internal_error(exc))
     if not outcome.ok and outcome.error:  # the terminal and Slack never see a secret config value
         from deployctl.report.render import redact
 
@@ -218,7 +217,7 @@ def update_message(run: UpRun, env: str) -> str:
     """The update's message: the one codec (deploy_message) after a merge, the apps deployed without
     --base, or --message as given."""
     if run.message is None and not run.planned:
-        apps = ", ".join(f"{f.app} {f.commit[:12]}" for f in run.head.tree.in_env(env))
+        apps = ", ".join(f"{f.app} {short(f.commit)}" for f in run.head.tree.in_env(env))
         return f"deployctl: {env}: {apps or 'no apps'}"
     return run.message or deploy_message(env, [(c.app, c.old, c.new) for c in run.changes_of(env)], run.pr,
                                          run.merge)

@@ -23,7 +23,7 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from deployctl.core.artifactnames import ssm_parameter
-from deployctl.core.envconfig import is_secret_setting
+from deployctl.core.envconfig import ALL_SETTINGS, is_secret_setting
 from deployctl.core.health import HealthSettings, health_problem
 from deployctl.core.lazymodel import LazyModel
 from deployctl.core.model import NAME_RE
@@ -82,7 +82,7 @@ class EcsServiceSettings(_Settings):
         named = {p.split(".")[1] for p in secret if p.startswith("environment.")}
         whole = any(p in ("environment", "*") for p in secret)
         names = sorted(named | set(self.secret_variables(secret)))
-        if self.execution_role_arn or not (names or whole):
+        if self.execution_role_arn or is_secret_setting(secret, "execution_role_arn") or not (names or whole):
             return []
         return [("execution_role_arn", f"app '{app}' has secret environment variables ({', '.join(names or ['all'])}), "
                  "which ECS reads from SSM with the task's execution role: set its execution_role_arn (allowed "
@@ -233,15 +233,19 @@ def settings_violations(app_name: str, app: App, overrides: dict[str, Any] | Non
     line hold a setting ("" for the settings as a whole), named beside its problem; `secret` are the
     dotted paths stored encrypted, left out of `overrides`: only the program, which decrypts them,
     can judge their values, so a setting missing for that reason is not an error here."""
-    def located(name: str, problem: str) -> str:
-        return f"{name}: {problem}" + (f" ({at})" if (at := where(name.partition('.')[0])) else "")
+    def located(name: str, problem: str) -> str:  # "" is the settings as a whole
+        return f"{name or 'settings'}: {problem}" + (f" ({at})" if (at := where(name.partition('.')[0])) else "")
 
     try:
         settings = app_settings(app_name, app, overrides)
     except ValidationError as exc:
         hidden = {p.partition(".")[0] for p in secret}
-        problems = [located(".".join(str(p) for p in e["loc"]), error_text(e)) for e in exc.errors()
-                    if not (e["type"] == "missing" and e["loc"] and str(e["loc"][0]) in hidden)]
+
+        def encrypted(e: Any) -> bool:  # missing here because its value is stored encrypted
+            return e["type"] == "missing" and bool(e["loc"]) and (ALL_SETTINGS in hidden or str(e["loc"][0]) in hidden)
+
+        problems = [located(".".join(str(p) for p in e["loc"]), error_text(e))
+                    for e in exc.errors() if not encrypted(e)]
     else:
         problems = [located(name, problem) for name, problem in settings.secret_problems(secret, env, app_name)]
     if not problems:

@@ -108,7 +108,7 @@ class EnvSettings(LazyModel):
 
 
 class StackConfig(LazyModel):
-    """What deployctl needs from a stack config: our settings and whether it has secrets."""
+    """What deployctl needs from a stack config: our settings, and which of them are stored encrypted."""
 
     model_config = ConfigDict(frozen=True)
 

@@ -27,4 +27,3 @@ def pins_for(env: str, environ: Mapping[str, str]) -> dict[str, str | None]:
                                              for k, v in pins.items()):
         raise ValueError(f"{PIN_VAR} must be a JSON object {{env: {{app: commit-or-null}}}}")
     return pins
-

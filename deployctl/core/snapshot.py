@@ -21,6 +21,7 @@ from deployctl.core.catalog import (
 from deployctl.core.envconfig import (
     PROJECT,
     StackConfig,
+    is_secure,
     parse_stack_config,
     promotion_cycle,
     stack_config_file,
@@ -85,8 +86,8 @@ def env_of_stack_file(name: str) -> str | None:
 
 def _without_secrets(overrides: dict[str, Any] | None) -> dict[str, Any] | None:
     """Encrypted values (`{secure: ...}`) can only be judged by the program, which decrypts them."""
-    if not overrides:
-        return overrides
+    if not overrides or is_secure(overrides):  # the app's whole override is one secret
+        return None
     stripped: dict[str, Any] = strip_secure(overrides)
     return stripped
 

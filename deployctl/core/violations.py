@@ -9,6 +9,11 @@ from pydantic import ConfigDict
 from deployctl.core.lazymodel import LazyModel
 
 
+def internal_error(exc: BaseException) -> str:
+    """What a person reads of an error nobody foresaw: one line, never a traceback, and how to get one."""
+    return f"internal error: {type(exc).__name__}: {exc}. Rerun with DEPLOYCTL_DEBUG=1 for details and report it."
+
+
 class ExitStatus(IntEnum):
     """What every deployctl command's exit code means: scripts and CI branch on these, never on text."""
 
