@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from deployctl.adapters.engine import Engine
 from tests.engine_world import World, build_world
 
 pytestmark = pytest.mark.engine
@@ -143,17 +144,11 @@ def test_outputs_are_read_once_masked_and_secret_ones_left_out(tmp_path: Path, m
     """One `pulumi stack output --json` per stack, never `--show-secrets` (the Automation API's own
     reader runs both, decrypting every secret output to tell which are secret); outputs and history
     name their stack (no `stack select`), and a stack never created stays so."""
-    from deployctl.adapters.engine import Engine
-    from tests.test_pulumicli import runs, stand_in
+    from tests.test_pulumicli import runs
 
-    pulumi = stand_in(tmp_path, """case "$*" in
-  version) echo v3.274.1 ;;
+    engine = stand_in_engine(tmp_path, monkeypatch, """
   *"--stack staging"*) echo '{"deployed": {"api": {"commit": "abc1234"}}, "token": "[secret]"}' ;;
-  *) echo "error: no stack named 'production' found" >&2; exit 255 ;;
-esac""")
-    monkeypatch.setenv("DEPLOYCTL_PULUMI", str(pulumi))
-    monkeypatch.setenv("DEPLOYCTL_CACHE", str(tmp_path / "cache"))
-    engine = Engine(tmp_path)
+  *) echo "error: no stack named 'production' found" >&2; exit 255 ;;""")
     assert engine.existing_outputs("staging") == {"deployed": {"api": {"commit": "abc1234"}}}
     assert engine.existing_outputs("production") is None
     assert engine.history("production") == []  # never created: its history is empty, and stays uncreated
@@ -168,17 +163,10 @@ def test_an_unreadable_backend_is_a_cannot_judge_naming_the_read_and_what_to_che
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """Outputs, history and a stack's selection fail alike when the backend cannot be read: one line
     with the CLI's own error and what to check, never the Automation API's multi-line CommandError."""
-    from deployctl.adapters.engine import Engine
     from deployctl.core.violations import CannotJudge
-    from tests.test_pulumicli import stand_in
 
-    pulumi = stand_in(tmp_path, """case "$*" in
-  version) echo v3.274.1 ;;
-  *) echo "error: could not read the state: access denied" >&2; exit 255 ;;
-esac""")
-    monkeypatch.setenv("DEPLOYCTL_PULUMI", str(pulumi))
-    monkeypatch.setenv("DEPLOYCTL_CACHE", str(tmp_path / "cache"))
-    engine = Engine(tmp_path)
+    engine = stand_in_engine(tmp_path, monkeypatch, """
+  *) echo "error: could not read the state: access denied" >&2; exit 255 ;;""")
     for read, what in ((engine.existing_outputs, "outputs"), (engine.history, "update history"),
                        (engine.existing, "stack")):
         with pytest.raises(CannotJudge) as caught:
@@ -186,3 +174,14 @@ esac""")
         said = str(caught.value)
         assert said == (f"cannot read staging's {what}: could not read the state: access denied; check the Pulumi "
                         "backend (PULUMI_BACKEND_URL) and the passphrase (`deployctl doctor` checks both)")
+
+
+def stand_in_engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cases: str) -> Engine:
+    """An Engine on a stand-in `pulumi` (tests/test_pulumicli.stand_in) answering `version`, then `cases`
+    (shell `case` arms on the whole argument line)."""
+    from tests.test_pulumicli import stand_in
+
+    pulumi = stand_in(tmp_path, f'case "$*" in\n  version) echo v3.274.1 ;;{cases}\nesac')
+    monkeypatch.setenv("DEPLOYCTL_PULUMI", str(pulumi))
+    monkeypatch.setenv("DEPLOYCTL_CACHE", str(tmp_path / "cache"))
+    return Engine(tmp_path)
