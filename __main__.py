@@ -9,7 +9,7 @@ import gc
 
 gc.set_threshold(10_000, 10, 10)
 
-from stacks.program import program  # noqa: E402  # imported after the collector is set: the imports allocate too
+from deployctl.stacks.program import program  # noqa: E402  # imported after the collector is set: the imports allocate too
 
 gc.freeze()
 program()

@@ -204,7 +204,7 @@ MOCK_CHILD = textwrap.dedent('''
 
     start = time.perf_counter()
     if which == "ours":
-        from stacks.program import program
+        from deployctl.stacks.program import program
     else:
         class Release(pulumi.CustomResource):
             def __init__(self, name, props, opts=None):

@@ -14,15 +14,15 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pulumi
 
-    from components.base import AppComponent
-    from components.spec import AppSpec
+    from deployctl.components.base import AppComponent
+    from deployctl.components.spec import AppSpec
     from deployctl.core.catalog import Kind
 
 _KINDS = {  # by Kind's value: deployctl.core.catalog.Kind loads only with a kind
-    "local": "components.local_app:LocalApp",
-    "ecs-service": "components.ecs_service:EcsServiceApp",
-    "lambda": "components.lambda_function:LambdaApp",
-    "static-site": "components.static_site:StaticSiteApp",
+    "local": "deployctl.components.local_app:LocalApp",
+    "ecs-service": "deployctl.components.ecs_service:EcsServiceApp",
+    "lambda": "deployctl.components.lambda_function:LambdaApp",
+    "static-site": "deployctl.components.static_site:StaticSiteApp",
 }
 
 

@@ -11,7 +11,7 @@ from typing import Any, ClassVar, Generic, TypeVar, cast
 
 import pulumi
 
-from components.spec import AppSpec
+from deployctl.components.spec import AppSpec
 from deployctl.core.catalog import AppSettings
 
 S = TypeVar("S", bound=AppSettings)

@@ -19,8 +19,8 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components.base import AppComponent
-from components.spec import AppSpec
+from deployctl.components.base import AppComponent
+from deployctl.components.spec import AppSpec
 from deployctl.core.artifactnames import image_uri, ssm_parameter
 from deployctl.core.catalog import EcsServiceSettings
 

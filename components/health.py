@@ -13,9 +13,9 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ResourceProvider, UpdateResult
 
-from components.base import AppComponent
-from components.spec import AppSpec
 from deployctl.adapters.probes import run_health, say_progress
+from deployctl.components.base import AppComponent
+from deployctl.components.spec import AppSpec
 from deployctl.core.health import HealthSettings, HealthTarget
 from deployctl.core.healthmessage import failed_line, failure_line
 

@@ -12,8 +12,8 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components.base import AppComponent
-from components.spec import AppSpec
+from deployctl.components.base import AppComponent
+from deployctl.components.spec import AppSpec
 from deployctl.core.artifactnames import image_uri, zip_key
 from deployctl.core.catalog import LambdaSettings
 

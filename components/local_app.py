@@ -8,9 +8,9 @@ from typing import Any
 
 import pulumi
 
-from components.base import AppComponent
-from components.local import LocalRelease, portable_source
-from components.spec import AppSpec
+from deployctl.components.base import AppComponent
+from deployctl.components.local import LocalRelease, portable_source
+from deployctl.components.spec import AppSpec
 from deployctl.core.catalog import LocalSettings
 
 

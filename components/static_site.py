@@ -14,9 +14,9 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components.base import AppComponent
-from components.cdn_invalidation import CacheInvalidation
-from components.spec import AppSpec
+from deployctl.components.base import AppComponent
+from deployctl.components.cdn_invalidation import CacheInvalidation
+from deployctl.components.spec import AppSpec
 from deployctl.core.artifactnames import site_folder
 from deployctl.core.catalog import StaticSiteSettings
 

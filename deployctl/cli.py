@@ -526,12 +526,9 @@ def rollback(
 
 def _version(value: bool) -> None:
     if value:
-        from importlib.metadata import PackageNotFoundError, version
+        from deployctl import __version__
 
-        try:
-            console.out(f"deployctl {version('deploy-by-code')}")
-        except PackageNotFoundError:
-            console.out("deployctl (not installed as a package)")
+        console.out(f"deployctl {__version__}")
         raise typer.Exit(ExitStatus.OK)
 
 

@@ -9,12 +9,12 @@ from typing import Any, NoReturn
 import pulumi
 from pydantic import ValidationError
 
-from components import component_class
-from components.base import AppComponent
-from components.health import make_health_check
-from components.spec import AppSpec
 from deployctl.adapters.gitaccess import worktree_snapshot
 from deployctl.adapters.repourl import repo_url
+from deployctl.components import component_class
+from deployctl.components.base import AppComponent
+from deployctl.components.health import make_health_check
+from deployctl.components.spec import AppSpec
 from deployctl.core.catalog import AppSettings, app_settings, settings_violations
 from deployctl.core.envconfig import PROJECT, EnvSettings, env_settings_from_pulumi, resolve_deploy_root
 from deployctl.core.model import short

@@ -35,7 +35,7 @@ class World:
     def block_release(self, env: str, app: str, commit: str, path: str | None = None) -> None:
         """A file where the commit's release folder goes: its `up` passes the safeguards, then fails
         inside the engine for real (the provider cannot install the release)."""
-        from components.local import release_name
+        from deployctl.components.local import release_name
 
         releases = self.root / ".deployments" / env / app / "releases"
         releases.mkdir(parents=True, exist_ok=True)

@@ -699,8 +699,8 @@ def test_defect7_secret_environment_is_a_secret_input_of_ecs_and_lambda():
     from pulumi.runtime import MockResourceArgs, Mocks, set_mocks
     from pulumi.runtime.settings import reset_options
 
-    from components import make_component
-    from components.spec import AppSpec
+    from deployctl.components import make_component
+    from deployctl.components.spec import AppSpec
     from deployctl.core.catalog import EcsServiceSettings, Kind, LambdaSettings
 
     class Recording(Mocks):
@@ -878,7 +878,7 @@ def test_codeowners_render_refuses_an_owner_that_skipped_validation():
 
 
 def test_the_local_component_claims_only_what_is_free_and_deletes_only_what_it_wrote(tmp_path: Path):
-    from components.local import MARKER, claim_app_dir, prune_releases, release_name, remove_app_dir
+    from deployctl.components.local import MARKER, claim_app_dir, prune_releases, release_name, remove_app_dir
 
     outside = tmp_path / "outside"
     (outside / "keep").mkdir(parents=True)

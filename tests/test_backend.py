@@ -238,8 +238,8 @@ def test_in_ci_a_protected_env_refuses_the_empty_passphrase(tmp_path: Path, monk
 def test_what_a_local_release_records_does_not_depend_on_the_checkout(tmp_path: Path,
                                                                        monkeypatch: pytest.MonkeyPatch):
     """Runners check out to different folders: inputs inside the checkout are recorded relative to it."""
-    from components.local import LocalReleaseProvider, portable_source
-    from stacks.program import portable_path
+    from deployctl.components.local import LocalReleaseProvider, portable_source
+    from deployctl.stacks.program import portable_path
 
     checkout = tmp_path / "runner-1" / "deploy"
     (checkout / ".demo" / "repos" / "api").mkdir(parents=True)

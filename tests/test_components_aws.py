@@ -20,9 +20,9 @@ from pulumi.runtime import MockCallArgs, MockResourceArgs, Mocks, set_mocks
 from pulumi.runtime.settings import reset_options
 from pydantic import ValidationError
 
-from components import make_component
-from components.cdn_invalidation import CacheInvalidationProvider, invalidate
-from components.spec import AppSpec
+from deployctl.components import make_component
+from deployctl.components.cdn_invalidation import CacheInvalidationProvider, invalidate
+from deployctl.components.spec import AppSpec
 from deployctl.core.catalog import EcsServiceSettings, Kind, LambdaSettings, StaticSiteSettings
 from tests.awsserver import AwsServer
 

@@ -16,8 +16,8 @@ ALLOWED = {
     "deployctl.report": ("deployctl.core", "deployctl.report"),
     "deployctl.commands": ("deployctl.core", "deployctl.adapters", "deployctl.report", "deployctl.commands",
                            "deployctl.console"),
-    "stacks": ("deployctl.core", "deployctl.adapters", "components", "stacks"),
-    "components": ("deployctl.core", "deployctl.adapters", "components"),
+    "stacks": ("deployctl.core", "deployctl.adapters", "deployctl.components", "deployctl.stacks"),
+    "components": ("deployctl.core", "deployctl.adapters", "deployctl.components"),
 }
 """Who may import what, every import counted (at the top, inside a function or for type checking)."""
 
@@ -55,8 +55,11 @@ def test_each_folder_imports_only_what_its_place_allows(folder: str) -> None:
 def test_the_top_of_deployctl_is_the_cli_and_the_console_only() -> None:
     top = sorted(p.name for p in (PROJECT_ROOT / "deployctl").glob("*.py"))
     assert top == ["__init__.py", "__main__.py", "cli.py", "console.py"]
-    assert sorted(p.name for p in (PROJECT_ROOT / "deployctl").iterdir() if p.is_dir() and p.name != "__pycache__") == [
-        "adapters", "commands", "core", "report"]
+    folders = [p for p in (PROJECT_ROOT / "deployctl").iterdir() if p.is_dir() and p.name != "__pycache__"]
+    assert sorted(p.name for p in folders if not p.is_symlink()) == ["adapters", "commands", "core", "report"]
+    # The reference deploy repo's own program folders, in the package's one namespace (pyproject.toml).
+    assert {p.name: p.readlink().as_posix() for p in folders if p.is_symlink()} == {
+        "components": "../components", "stacks": "../stacks"}
 
 
 def test_every_exception_is_still_needed() -> None:

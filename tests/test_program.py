@@ -47,7 +47,7 @@ def run_program(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any
         reset_options()
         set_all_config({k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}, secret_keys)
         set_mocks(mocks, project="deploys", stack="prod", preview=False)
-        from stacks.program import program
+        from deployctl.stacks.program import program
 
         pulumi.runtime.test(program)()
         return mocks

@@ -30,11 +30,12 @@ def test_the_listed_modules_are_exactly_what_the_program_imports() -> None:
     kinds = sorted(p.stem for p in (PROJECT_ROOT / "components").glob("*.py") if p.stem != "__init__")
     later = _imported_inside(("stacks", "components"))
     assert "deployctl.adapters.apprepos" in later  # the local kind's provider, when it deploys
-    code = ("import json, sys, importlib; import stacks.program\n"
-            f"for k in {kinds!r}: importlib.import_module('components.' + k)\n"
+    code = ("import json, sys, importlib; import deployctl.stacks.program\n"
+            f"for k in {kinds!r}: importlib.import_module('deployctl.components.' + k)\n"
             f"for m in {later!r}: importlib.import_module(m)\n"
             "print(json.dumps(sorted(getattr(m, '__file__', None) or '' for n, m in sys.modules.items()"
-            " if n == 'deployctl' or n.startswith('deployctl.'))))")
+            " if n == 'deployctl' or (n.startswith('deployctl.')"
+            " and n.split('.')[1] not in ('components', 'stacks')))))")
     result = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True,
                             timeout=120, check=True)
     imported = {Path(f).resolve().relative_to(PROJECT_ROOT).as_posix() for f in json.loads(result.stdout)}

@@ -11,14 +11,14 @@ import pytest
 from pulumi.runtime import set_mocks
 from pulumi.runtime.settings import reset_options
 
-from components import make_component
-from components.health import make_health_check
 from deployctl.adapters.switchback import (
     dependents,
     failed_apps,
     plan_pins,
     stuck_reason,
 )
+from deployctl.components import make_component
+from deployctl.components.health import make_health_check
 from deployctl.core.catalog import (
     App,
     Catalog,

@@ -23,7 +23,7 @@ PROGRAM_MODULES: tuple[str, ...] = (
 inside a function, as the local kind's provider imports the app-repository cache when it deploys)."""
 
 PROGRAM_PATHS: tuple[str, ...] = (CATALOG_FILE, "Pulumi.yaml", "__main__.py", "stacks/", "components/",
-                                  *PROGRAM_MODULES, "pyproject.toml")
+                                  "deployctl/stacks", "deployctl/components", *PROGRAM_MODULES, "pyproject.toml")
 """Files, and folders (ending in `/`), shared by every stack; each stack's own `Pulumi.<env>.yaml` and
 `deploys/<env>/` are not in it (they change that stack only)."""
 
