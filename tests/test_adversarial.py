@@ -932,3 +932,98 @@ def test_a_deploy_comment_cannot_drive_the_terminal(tmp_path: Path):
         assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]", out + err)  # ... with no control character
     code, out, _ = run_cli(deploy.path, "history", "--no-engine", "--json")
     assert code == 0 and hostile in json.loads(out)[0]["comment"]  # JSON keeps the text exactly, escaped
+
+
+# --- h-inert: bounded YAML, inert names, the status page's PR links ---
+
+
+def _alias_bomb(refs: int, levels: int, indent: str = "    ") -> list[str]:
+    """`a0: &a0 [x, y]`, then each level a list of `refs` aliases of the one before: refs**levels values."""
+    lines = [f"{indent}a0: &a0 [x, y]"]
+    lines += [f"{indent}a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * refs)}]" for i in range(1, levels + 1)]
+    return lines
+
+
+def _refused_quickly(call: Any) -> Exception:
+    """What `call` raised, asserting it took well under a second and little memory."""
+    import tracemalloc
+
+    tracemalloc.start()
+    started = time.perf_counter()
+    try:
+        call()
+    except Exception as exc:
+        elapsed, (_, peak) = time.perf_counter() - started, tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        assert elapsed < 0.5 and peak < 5_000_000, (elapsed, peak)
+        return exc
+    tracemalloc.stop()
+    raise AssertionError("not refused")
+
+
+def test_a_yaml_alias_bomb_in_a_stack_config_is_refused_quickly_at_its_anchor():
+    from deployctl.core.yamlfile import YamlError
+
+    text = "\n".join(["config:", "  deploys:settings:", "    web:", *_alias_bomb(10, 9, "      ")]) + "\n"
+    exc = _refused_quickly(lambda: parse_stack_config("bomb", text))  # 10**9 values if expanded
+    assert isinstance(exc, YamlError)
+    [v] = exc.violations
+    assert (v.file, v.rule, v.line) == ("Pulumi.bomb.yaml", "stack-config", 12)  # the anchor &a8, used 10 times
+    assert "aliases" in v.message and "write the shared values out" in v.message
+
+
+def test_a_yaml_alias_bomb_in_the_catalog_is_refused_quickly_and_check_cannot_judge(tmp_path: Path):
+    from deployctl.core.catalog import parse_catalog
+    from deployctl.core.yamlfile import YamlError
+
+    text = "\n".join(["apps:", "  web:", "    repo: https://github.com/acme/web.git", "    settings:",
+                      "      bomb:", *_alias_bomb(10, 9, "        ")]) + "\n"
+    exc = _refused_quickly(lambda: parse_catalog(text))
+    assert isinstance(exc, YamlError) and exc.violations[0].file == "apps.yaml"
+    deploy, _, _ = deploy_world(tmp_path)
+    deploy.write("apps.yaml", text)
+    deploy.commit("a bomb")
+    started = time.perf_counter()
+    code, report, err = check_json(deploy.path)
+    assert code == 2 and time.perf_counter() - started < 10, err
+    v = violation(report, "catalog")
+    assert v["file"] == "apps.yaml" and v["line"] == 14 and "aliases" in v["message"]
+
+
+def test_a_self_referencing_alias_and_deep_nesting_are_refused_at_their_line():
+    from deployctl.core.yamlfile import MAX_DEPTH, YamlError, load_yaml
+
+    with pytest.raises(YamlError, match=r"f\.yaml:2: .*contains it"):
+        load_yaml("a: 1\nb: &loop [x, *loop]\n", "f.yaml", "catalog")
+    deep = "[" * (MAX_DEPTH + 1) + "]" * (MAX_DEPTH + 1)
+    with pytest.raises(YamlError, match=r"nest more than 64 levels"):
+        load_yaml(f"a: {deep}\n", "f.yaml", "catalog")
+    # nesting that only aliases make deep is counted as it expands
+    half = "[" * 40 + "x" + "]" * 40
+    with pytest.raises(YamlError, match=r"f\.yaml:2: .*nest more than"):
+        load_yaml(f"a: &half {half}\nb: {'[' * 40}*half{']' * 40}\n", "f.yaml", "catalog")
+    exc = _refused_quickly(lambda: load_yaml("[" * 5000 + "]" * 5000, "f.yaml", "catalog"))
+    assert isinstance(exc, YamlError)
+
+
+def test_modest_yaml_aliases_still_load():
+    from deployctl.core.catalog import parse_catalog
+
+    catalog = parse_catalog(
+        "apps:\n"
+        "  web: {repo: https://github.com/acme/web.git, settings: {environment: &log {LOG: info}, keep_releases: 3}}\n"
+        "  api: {repo: https://github.com/acme/api.git, settings: {environment: *log, keep_releases: 5}}\n")
+    assert catalog.apps["web"].settings == {"environment": {"LOG": "info"}, "keep_releases": 3}
+    assert catalog.apps["api"].settings["environment"] == {"LOG": "info"}
+
+
+def test_the_backend_reads_the_secrets_provider_through_the_bounded_reader(tmp_path: Path):
+    from deployctl.adapters.backend import secrets_provider
+
+    (tmp_path / "Pulumi.staging.yaml").write_text(
+        "secretsprovider: awskms://alias/x\n" + "\n".join(["bomb:", *_alias_bomb(10, 9, "  ")]) + "\n")
+    started = time.perf_counter()
+    assert secrets_provider(tmp_path, "staging") is None
+    assert time.perf_counter() - started < 0.5
+    (tmp_path / "Pulumi.staging.yaml").write_text("secretsprovider: awskms://alias/x\n")
+    assert secrets_provider(tmp_path, "staging") == "awskms://alias/x"

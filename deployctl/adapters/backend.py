@@ -85,11 +85,12 @@ def passphrase_set(environ: dict[str, str] | os._Environ[str]) -> bool:
 
 def secrets_provider(root: Path, env: str) -> str | None:
     """The stack's `secretsprovider` (awskms://..., gcpkms://...), None for the passphrase."""
-    import yaml
+    from deployctl.core.yamlfile import YamlError, load_yaml  # the one bounded YAML reader
 
+    file = f"Pulumi.{env}.yaml"
     try:
-        data = yaml.safe_load((root / f"Pulumi.{env}.yaml").read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError):
+        data = load_yaml((root / file).read_text(encoding="utf-8"), file, "stack-config")[0] or {}
+    except (OSError, YamlError):
         return None
     provider = data.get("secretsprovider") if isinstance(data, dict) else None
     return str(provider) if provider and provider != "passphrase" else None

@@ -64,17 +64,90 @@ def line_of(text: str, path: tuple[Any, ...]) -> int | None:
         return None
 
 
+MAX_ALIAS_VALUES = 10_000
+"""How many values YAML aliases (`*name`) may add to a file in all: enough for any shared block of
+settings, never a bomb (10 aliases of 10 aliases ... 9 levels deep would be a billion values)."""
+MAX_DEPTH = 64
+"""How deeply collections may nest: far beyond any config, well within what a walk over it can take."""
+
+
+def _bounds_problem(root: yaml.Node) -> tuple[int, str] | None:
+    """Where and why the node tree is too big once its aliases are expanded, or nests too deeply,
+    found on the composed graph (an alias is the anchored node itself, shared): iterative, one visit per
+    collection, so neither a bomb nor a cycle nor a deep nesting costs more than the text it came from."""
+    if isinstance(root, yaml.ScalarNode):
+        return None
+    size: dict[int, int] = {}  # expanded size of each finished collection, by id
+    height: dict[int, int] = {}  # expanded nesting of each finished collection, aliases followed
+    refs: dict[int, int] = {}  # how many parents refer to each collection: more than one is an alias
+    nodes: dict[int, yaml.Node] = {}
+    slots = 1  # the values as written: each collection's children once, the root
+    open_: set[int] = set()  # collections on the current path: meeting one again is a cycle
+    stack: list[tuple[yaml.Node, list[yaml.Node] | None]] = [(root, None)]
+    while stack:
+        node, children = stack.pop()
+        key = id(node)
+        if children is not None:  # its children are done
+            open_.discard(key)
+            total, tallest = 1, 0
+            for c in children:
+                if c.__class__ is yaml.ScalarNode:
+                    total += 1
+                else:
+                    total += size[id(c)]
+                    tallest = max(tallest, height[id(c)])
+            size[key], height[key] = total, tallest + 1
+            if tallest >= MAX_DEPTH:
+                return node.start_mark.line + 1, f"collections nest more than {MAX_DEPTH} levels deep; flatten them"
+            continue
+        if key in open_:
+            return (node.start_mark.line + 1,
+                    "an alias refers to a collection that contains it, so it never ends; remove the alias")
+        if key in size:
+            continue
+        kids = [n for pair in node.value for n in pair] if node.__class__ is yaml.MappingNode else node.value
+        open_.add(key)
+        nodes[key] = node
+        slots += len(kids)
+        stack.append((node, kids))
+        for child in kids:
+            if child.__class__ is not yaml.ScalarNode:
+                refs[id(child)] = refs.get(id(child), 0) + 1
+                stack.append((child, None))
+    shared = [k for k, n in refs.items() if n > 1]
+    if not shared or size[id(root)] - slots <= MAX_ALIAS_VALUES:
+        return None
+    worst = max(shared, key=lambda k: size[k])
+    return (nodes[worst].start_mark.line + 1,
+            f"aliases (*name) would expand this file to {size[id(root)]:,} values (more than "
+            f"{MAX_ALIAS_VALUES:,} added by aliases; the anchor here is used {refs[worst]} times); "
+            f"write the shared values out, or repeat fewer of them")
+
+
 def load_yaml(text: str, file: str, rule: str) -> tuple[Any, str]:
     """Parse YAML text; raise YamlError with the line of a syntax error. Returns the data and the
-    text, which `validate` composes into nodes only when it needs line numbers for an error."""
+    text, which `validate` composes into nodes only when it needs line numbers for an error.
+
+    The one reader of every YAML file deployctl reads: aliases may add at most MAX_ALIAS_VALUES
+    values and collections nest at most MAX_DEPTH deep, checked on the composed nodes before any value
+    is built, so nothing after it (validation, the walk over secret settings) sees an expanded bomb."""
+    loader = _Loader(text)
     try:
-        data = yaml.load(text, Loader=_Loader)
+        node = loader.get_single_node()
+        if node is not None and (problem := _bounds_problem(node)):
+            raise YamlError([_v(rule, file, problem[0], problem[1])])
+        data = loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
         raise YamlError([_v(rule, file, line, f"not valid YAML: {exc.problem or exc}")]) from None
     except yaml.YAMLError as exc:
         raise YamlError([_v(rule, file, None, f"not valid YAML: {exc}")]) from None
+    except RecursionError:  # the pure-Python composer (no libyaml) recurses per level
+        raise YamlError([_v(rule, file, None, f"not valid here: collections nest too deeply (at most "
+                                              f"{MAX_DEPTH} levels)")]) from None
+    finally:
+        loader.dispose()
     return data, text
 
 
