@@ -334,7 +334,7 @@ def status(
     from deployctl.commands.status import run_status
     from deployctl.report.status import render_html, render_text, status_rows
 
-    report = run_status(repo)
+    report = run_status(repo, pr_url=pr_url)
     if html is not None:
         _write_file(html, render_html(report, pr_url=pr_url))
         console.info(f"status page written to {html}")

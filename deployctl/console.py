@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TextIO, TypeVar
 
-from deployctl.core.violations import Severity, Violation
+from deployctl.core.violations import Severity, Violation, one_line
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -67,13 +67,18 @@ def interactive() -> bool:
     return _streams.err.isatty() and not os.environ.get("CI")
 
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_WORKFLOW_COMMAND = ("::", "##[")
+"""How a GitHub Actions workflow command starts (after leading blanks): `::add-mask::`, `::error::`,
+`##[group]`. A log line must never start so: a name or a comment would command the runner."""
 
 
 def inert(text: str) -> str:
-    """Text for a terminal with no control characters: a deploy comment or a commit subject holding an
-    escape sequence must not move the cursor, retitle the window or hide a line."""
-    return _CONTROL.sub("\ufffd", text)
+    """Text for a terminal or a CI log (the one function of that medium, applied to every line written):
+    each line break kept as it is, every other control character shown as an escape (a deploy comment
+    or a commit subject holding an escape sequence must not move the cursor, retitle the window or hide
+    a line), and a line that would start a workflow command shown behind a backslash."""
+    lines = [one_line(line) for line in text.split("\n")]
+    return "\n".join("\\" + line if line.lstrip().startswith(_WORKFLOW_COMMAND) else line for line in lines)
 
 
 def out(text: str) -> None:
@@ -115,7 +120,8 @@ def _json_escape(match: re.Match[str]) -> str:
 
 
 def _line(text: str, err: bool, style: str) -> None:
-    """One line: styled by rich in a terminal, plain elsewhere."""
+    """One line: styled by rich in a terminal, plain elsewhere; inert either way."""
+    text = inert(text)
     if interactive():
         _streams.rich(err).print(text, markup=False, style=style)
     else:
@@ -123,27 +129,28 @@ def _line(text: str, err: bool, style: str) -> None:
 
 
 def error(text: str) -> None:
-    _line(f"deployctl: {inert(text)}", err=True, style="bold red")
+    _line(f"deployctl: {text}", err=True, style="bold red")
 
 
 def info(text: str) -> None:
-    _line(inert(text), err=True, style="dim")
+    _line(text, err=True, style="dim")
 
 
 def progress(text: str, failed: bool = False) -> None:
     """A live step line (a resource being deployed) on stderr: coloured in a terminal, plain in CI."""
-    _line(inert(text), err=True, style="bold red" if failed else "cyan")
+    _line(text, err=True, style="bold red" if failed else "cyan")
 
 
 def violation(v: Violation, err: bool = False) -> None:
-    _line(inert(v.format()), err=err, style="bold red" if v.severity is Severity.ERROR else "yellow")
+    """One line: Violation.format shows its path and message with one_line, so a hostile name stays in it."""
+    _line(v.format(), err=err, style="bold red" if v.severity is Severity.ERROR else "yellow")
 
 
 @contextmanager
 def step(label: str) -> Iterator[None]:
     """A long step: a spinner line in a terminal, a start line in CI."""
     if interactive():
-        with _streams.rich(err=True).status(label):
+        with _streams.rich(err=True).status(inert(label)):
             yield
     else:
         info(f"{label} ...")

@@ -1027,3 +1027,13 @@ def test_the_backend_reads_the_secrets_provider_through_the_bounded_reader(tmp_p
     assert time.perf_counter() - started < 0.5
     (tmp_path / "Pulumi.staging.yaml").write_text("secretsprovider: awskms://alias/x\n")
     assert secrets_provider(tmp_path, "staging") == "awskms://alias/x"
+
+
+@pytest.mark.parametrize("template", ["{nope}", "https://x.example/{pr.__class__.__mro__}",
+                                      "javascript:alert(document.cookie)//{pr}"])
+def test_status_pr_url_takes_only_an_http_url_with_the_pr_placeholder(tmp_path: Path, template: str):
+    code, out, err = run_cli(tmp_path, "status", "--html", str(tmp_path / "page.html"), "--pr-url", template)
+    assert code == 2 and out == "", err
+    assert err.startswith(f"deployctl: cannot judge: --pr-url '{template}' ") and "e.g. https://github.com/" in err
+    assert "internal error" not in err and "Traceback" not in err and "class 'int'" not in err
+    assert not (tmp_path / "page.html").exists()

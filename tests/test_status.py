@@ -17,10 +17,12 @@ from deployctl.adapters.gitlog import deploy_history, first_parent_order
 from deployctl.core.history import DeployResult, HistoryEntry, join
 from deployctl.core.outcomes import UpdateRecord
 from deployctl.core.snapshot import Snapshot
+from deployctl.core.violations import CannotJudge
 from deployctl.report.status import (
     Cell,
     StatusReport,
     build_status,
+    pr_link,
     render_html,
     render_text,
     status_rows,
@@ -283,6 +285,44 @@ def test_render_html_escapes_and_is_self_contained(world: World):
     assert "http://" not in page and "https://" not in page
     linked = render_html(world.report(), pr_url="https://github.com/acme/deploys/pull/{pr}")
     assert 'href="https://github.com/acme/deploys/pull/14"' in linked
+    with pytest.raises(CannotJudge, match=r"--pr-url 'javascript:alert\(1\)//\{pr\}' is not an http\(s\) URL"):
+        render_html(world.report(), pr_url="javascript:alert(1)//{pr}")
+
+
+def test_pr_link_substitutes_the_one_placeholder_as_text():
+    link = pr_link("https://github.com/acme/deploys/pull/{pr}?from={pr}")
+    assert link(14) == "https://github.com/acme/deploys/pull/14?from=14"
+    assert pr_link("http://ghe.example:8080/a/b/pull/{pr}")(3) == "http://ghe.example:8080/a/b/pull/3"
+
+
+BAD_PR_URLS = {
+    "unknown placeholder": "https://github.com/acme/deploys/pull/{nope}",
+    "only an unknown placeholder": "{nope}",
+    "attribute lookup": "https://x.example/{pr.__class__.__mro__}",
+    "index lookup": "https://x.example/{pr[0]}/{pr}",
+    "conversion": "https://x.example/{pr!r}",
+    "format spec": "https://x.example/{pr:>99999999}",
+    "positional": "https://x.example/{0}/{pr}",
+    "escaped braces": "https://x.example/{{pr}}",
+    "no placeholder": "https://github.com/acme/deploys/pulls",
+    "javascript": "javascript:alert(document.domain)//{pr}",
+    "javascript, upper case": "JavaScript:alert(1)//{pr}",
+    "data": "data:text/html,<script>alert(1)</script>{pr}",
+    "scheme-relative": "//evil.example/{pr}",
+    "relative": "pull/{pr}",
+    "ftp": "ftp://x.example/{pr}",
+    "no host": "https:///{pr}",
+    "credentials": "https://user:token@github.com/acme/deploys/pull/{pr}",
+    "space": "https://x.example/{pr} onmouseover=alert(1)",
+    "newline": "https://x.example/{pr}\njavascript:alert(1)",
+    "bad port": "https://x.example:99999999/{pr}",
+}
+
+
+@pytest.mark.parametrize("template", BAD_PR_URLS.values(), ids=BAD_PR_URLS.keys())
+def test_pr_link_refuses_anything_but_an_http_url_with_the_pr_placeholder(template: str):
+    with pytest.raises(CannotJudge, match=r"^--pr-url .* e\.g\. https://github\.com/acme/deploys/pull/\{pr\}$"):
+        pr_link(template)
 
 
 def _big_report() -> StatusReport:

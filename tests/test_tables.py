@@ -24,3 +24,34 @@ def test_plan_lines_show_each_tag_once_and_the_stacks_in_order() -> None:
     assert lines[-1] == "stacks in deploy order: staging"
     assert plan_lines(Plan(base="a" * 40, head="b" * 40, changes=[], stacks=[]))[1:] == [
         "  no deploy file changes", "stacks in deploy order: (none)"]
+
+
+HOSTILE_NAME = "x`<details>\n::error::all passed\r\x1b[2J\u202e"
+
+
+def _one_row_each(lines: list[str]) -> None:
+    """No name starts a line of its own or carries a control character into the terminal."""
+    for line in lines:
+        assert line.isprintable(), repr(line)
+        assert not line.lstrip().startswith("::")
+
+
+def test_a_hostile_name_or_comment_stays_in_its_row_in_every_table() -> None:
+    from datetime import UTC, datetime
+
+    from deployctl.core.history import HistoryEntry
+    from deployctl.report.tables import history_table
+
+    change = PlanChange(env=HOSTILE_NAME, app=HOSTILE_NAME, op=Op.UPDATE, old="1" * 40, new="2" * 40,
+                        comment=HOSTILE_NAME)
+    plan = plan_lines(Plan(base="a" * 40, head=None, changes=[change], stacks=[HOSTILE_NAME]))
+    assert len(plan) == 3
+    assert "x`<details>\\n::error::all passed\\r\\x1b[2J\\u202e/x`<details>" in plan[1]  # shown, escaped
+    deployed = deployed_lines({HOSTILE_NAME: {HOSTILE_NAME: {"commit": "b" * 40, "kind": HOSTILE_NAME,
+                                                             "comment": HOSTILE_NAME}}})
+    assert len(deployed) == 2
+    entry = HistoryEntry(merged=datetime(2026, 1, 1, tzinfo=UTC), env=HOSTILE_NAME, app=HOSTILE_NAME, to="2" * 40,
+                         comment=HOSTILE_NAME, commit="c" * 40, author=HOSTILE_NAME, approved_by=[HOSTILE_NAME])
+    history = history_table([entry])
+    assert len(history) == 2
+    _one_row_each(plan + deployed + history)

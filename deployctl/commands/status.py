@@ -16,10 +16,14 @@ if TYPE_CHECKING:
     from deployctl.report.status import StatusReport
 
 
-def run_status(root: Path) -> StatusReport:
-    """What runs where: deploy files, Pulumi's outputs, lag and drift, and the recent trace."""
+def run_status(root: Path, pr_url: str | None = None) -> StatusReport:
+    """What runs where: deploy files, Pulumi's outputs, lag and drift, and the recent trace. A `pr_url`
+    for the page is checked first (report.status.pr_link), so a bad one stops before anything is read."""
     from deployctl.adapters.apprepos import repo_lookups
-    from deployctl.report.status import build_status
+    from deployctl.report.status import build_status, pr_link
+
+    if pr_url is not None:
+        pr_link(pr_url)
 
     head = load_head(root)
     engine = open_engine(root)

@@ -2,11 +2,28 @@
 
 from __future__ import annotations
 
+import re
 from enum import IntEnum, StrEnum
 
 from pydantic import ConfigDict
 
 from deployctl.core.lazymodel import LazyModel
+
+_UNSEEN = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape(match: re.Match[str]) -> str:
+    ch = match.group()
+    return _NAMED.get(ch) or (f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}")
+
+
+def one_line(text: object) -> str:
+    """A value (a path, a name, a comment) as it may stand inside one line of text, a log or a table:
+    each line break, control character and bidi override shown as an escape (`\\n`, `\\x1b`, `\\u202e`),
+    so a name can neither end the line (and start a fake one), nor move the cursor, nor reorder the text."""
+    value = str(text)
+    return value if value.isprintable() else _UNSEEN.sub(_escape, value)
 
 
 def internal_error(exc: BaseException) -> str:
@@ -44,8 +61,9 @@ class Violation(LazyModel):
     message: str
 
     def format(self) -> str:
-        where = self.file if self.line is None else f"{self.file}:{self.line}"
-        return f"{where}: {self.severity} {self.rule}: {self.message}"
+        """One line of text: the path and the message as one_line shows them."""
+        where = one_line(self.file) if self.line is None else f"{one_line(self.file)}:{self.line}"
+        return f"{where}: {self.severity} {self.rule}: {one_line(self.message)}"
 
 
 class InputError(Exception):

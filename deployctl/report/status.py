@@ -21,6 +21,7 @@ from deployctl.core.model import same_commit
 from deployctl.core.model import short as model_short
 from deployctl.core.snapshot import Snapshot
 from deployctl.core.updatemessage import SWITCHED_BACK
+from deployctl.core.violations import CannotJudge, one_line
 
 Counts = Callable[[str, str, str], int | None]
 """`counts(repo_spec, old, new)`: commits in old..new of the app repository, None when unknown."""
@@ -208,7 +209,7 @@ LEGEND = ("↓N  N commits the upstream env runs that this env does not\n"
 def _text_cell(cell: Cell | None) -> str:
     if cell is None:
         return "—"
-    parts = [cell.commit[:8] if cell.commit else "(removed)"]
+    parts = [one_line(cell.commit[:8]) if cell.commit else "(removed)"]
     if cell.behind_upstream:
         parts.append(f"↓{cell.behind_upstream}")
     if cell.behind_branch:
@@ -224,8 +225,8 @@ def _text_cell(cell: Cell | None) -> str:
 
 def render_text(report: StatusReport) -> str:
     """A fixed-width matrix (apps down, envs across), a legend, then each drift spelled out."""
-    header = ["app", *report.envs]
-    rows = [[app, *(_text_cell(report.cell(env, app)) for env in report.envs)] for app in report.apps]
+    header = ["app", *map(one_line, report.envs)]
+    rows = [[one_line(app), *(_text_cell(report.cell(env, app)) for env in report.envs)] for app in report.apps]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
 
     def line(cols: list[str]) -> str:
@@ -238,7 +239,7 @@ def render_text(report: StatusReport) -> str:
     out += ["", LEGEND]
     drifts = [c for c in report.cells if c.drift]
     if drifts:
-        out += ["", "Drift:"] + [f"  ⚠ {c.env}/{c.app}: {c.drift}" for c in drifts]
+        out += ["", "Drift:"] + [f"  ⚠ {one_line(c.env)}/{one_line(c.app)}: {one_line(c.drift)}" for c in drifts]
     return "\n".join(out) + "\n"
 
 
@@ -282,6 +283,38 @@ def _state(cell: Cell | None) -> str:
     return "ok"
 
 
+PR_PLACEHOLDER = "{pr}"
+
+
+def pr_link(template: str) -> Callable[[int], str]:
+    """The page's PR link for a PR number, from `--pr-url`: an http(s) URL in which `{pr}` (the one
+    placeholder) stands for the number, substituted as text (never str.format, which would look up
+    attributes); anything else is refused (exit 2) before the page, or anything, is made."""
+    from urllib.parse import urlsplit
+
+    def refuse(why: str) -> CannotJudge:
+        return CannotJudge(f"--pr-url '{one_line(template)}' {why}; give an http(s) URL with {PR_PLACEHOLDER} "
+                           f"where the PR number goes, e.g. https://github.com/acme/deploys/pull/{PR_PLACEHOLDER}")
+
+    rest = template.replace(PR_PLACEHOLDER, "")
+    if PR_PLACEHOLDER not in template:
+        raise refuse(f"has no {PR_PLACEHOLDER}")
+    if "{" in rest or "}" in rest:
+        raise refuse(f"has a placeholder other than {PR_PLACEHOLDER} (the only one)")
+    if not rest.isprintable() or any(ch.isspace() for ch in rest) or not rest.isascii():
+        raise refuse("has a space, a control or a non-ASCII character (percent-encode it)")
+    try:
+        parts = urlsplit(template.replace(PR_PLACEHOLDER, "1"))
+        host, _ = parts.hostname, parts.port  # a bad port is found when it is read
+    except ValueError:
+        raise refuse("is not a URL") from None
+    if parts.scheme not in ("http", "https") or not host:
+        raise refuse("is not an http(s) URL with a host")
+    if "@" in parts.netloc:
+        raise refuse("has credentials in it, which the page would show to every reader")
+    return lambda n: template.replace(PR_PLACEHOLDER, str(int(n)))
+
+
 @cache
 def _template() -> jinja2.Template:
     env = jinja2.Environment(
@@ -294,7 +327,7 @@ def _template() -> jinja2.Template:
 def render_html(report: StatusReport, pr_url: str | None = None, per_app: int = 8) -> str:
     """One self-contained page: the matrix, then each env's timeline per app.
 
-    `pr_url`, e.g. "https://github.com/acme/deploys/pull/{pr}", turns PR numbers into links;
+    `pr_url`, e.g. "https://github.com/acme/deploys/pull/{pr}", turns PR numbers into links (see pr_link);
     `per_app` events per timeline card show at once, older ones fold away.
     """
     cells = {(c.env, c.app): c for c in report.cells}
@@ -310,7 +343,7 @@ def render_html(report: StatusReport, pr_url: str | None = None, per_app: int = 
     return _template().render(
         report=report, cells=cells, timeline=timeline, counts=counts,
         state=_state, short=short, ago=lambda m: _ago(m, now), utc=_utc, iso=_iso,
-        pr_link=(lambda n: pr_url.format(pr=n)) if pr_url else None, per_app=per_app,
+        pr_link=pr_link(pr_url) if pr_url else None, per_app=per_app,
         problem_results=PROBLEM_RESULTS, **_metrics_context(report),
     )
 
@@ -326,4 +359,4 @@ def _metrics_context(report: StatusReport) -> dict[str, Any]:
             "chart_base": m.CHART_BASE}
 
 
-__all__ = ["Cell", "StatusReport", "build_status", "render_html", "render_text", "status_rows"]
+__all__ = ["Cell", "StatusReport", "build_status", "pr_link", "render_html", "render_text", "status_rows"]

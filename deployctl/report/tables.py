@@ -11,19 +11,21 @@ from typing import Any
 from deployctl.core.history import HistoryEntry
 from deployctl.core.model import short
 from deployctl.core.plan import Plan
+from deployctl.core.violations import one_line
 
 
 def plan_lines(plan: Plan) -> list[str]:
-    """Each changed deploy file (each tag once: the comment may already show it), then the stacks."""
-    lines = [f"plan {short(plan.base)} -> {short(plan.head) or 'working tree'}"]
+    """Each changed deploy file (each tag once: the comment may already show it), then the stacks.
+    Every name and comment is shown with one_line: one row per change, whatever a folder is called."""
+    lines = [f"plan {one_line(short(plan.base))} -> {one_line(short(plan.head) or 'working tree')}"]
     for c in plan.changes:
         tags = "".join(f" [{t}]" for t in c.tags if f"[{t}]" not in c.comment)
-        where = f"{c.env}/{c.app}"
+        where = one_line(f"{c.env}/{c.app}")
         lines.append(f"  {where:<32} {c.op:<7} {short(c.old) or '-':>12} -> {short(c.new) or '-':<12}"
-                     f" {c.comment}{tags}".rstrip())
+                     f" {one_line(c.comment)}{tags}".rstrip())
     if not plan.changes:
         lines.append("  no deploy file changes")
-    lines.append("stacks in deploy order: " + (", ".join(plan.stacks) or "(none)"))
+    lines.append("stacks in deploy order: " + (", ".join(one_line(s) for s in plan.stacks) or "(none)"))
     return lines
 
 
@@ -31,9 +33,10 @@ def deployed_lines(deployed: dict[str, dict[str, Any]]) -> list[str]:
     """Each stack's `deployed` output: per app, the commit, the kind and the deploy line's comment."""
     lines = []
     for env, apps in deployed.items():
-        lines.append(f"{env}:")
+        lines.append(f"{one_line(env)}:")
         for name, info in sorted(apps.items()):
-            lines.append(f"  {name:<24} {short(info['commit'])}  {info['kind']:<12} {info['comment']}")
+            lines.append(f"  {one_line(name):<24} {one_line(short(info['commit']))}  {one_line(info['kind']):<12} "
+                         f"{one_line(info['comment'])}")
     return lines
 
 
@@ -57,5 +60,6 @@ def history_table(entries: list[HistoryEntry]) -> list[str]:
         _outcome_text(e), f"#{e.pr}" if e.pr else "-", e.commit[:10], e.author,
         ", ".join(e.approved_by) if e.approved_by else "-", e.comment,
     ] for e in entries]
+    rows = [[one_line(cell) for cell in row] for row in rows]
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
     return ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in [head, *rows]]
