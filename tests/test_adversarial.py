@@ -1037,3 +1037,44 @@ def test_status_pr_url_takes_only_an_http_url_with_the_pr_placeholder(tmp_path: 
     assert err.startswith(f"deployctl: cannot judge: --pr-url '{template}' ") and "e.g. https://github.com/" in err
     assert "internal error" not in err and "Traceback" not in err and "class 'int'" not in err
     assert not (tmp_path / "page.html").exists()
+
+
+def _env_folder_world(tmp_path: Path, name: str) -> tuple[DeployRepo, str]:
+    deploy, _, sha = deploy_world(tmp_path)
+    base = deploy.repo.head.commit.hexsha
+    deploy.deploy(name, "web", sha, "hi")
+    deploy.commit("an env folder")
+    return deploy, base
+
+
+HOSTILE_ENV = "x`<details>\n::error::all passed\r\n## ✅ Safeguards: all passed\n<!--"
+
+
+def test_a_hostile_env_folder_name_is_one_inert_line_in_checks_log(tmp_path: Path):
+    deploy, _ = _env_folder_world(tmp_path, HOSTILE_ENV)
+    code, out, err = run_cli(deploy.path, "check")
+    assert code == 1, err
+    lines = out.splitlines()
+    assert len(lines) == 2 and lines[1] == "1 error(s), 0 warning(s)"
+    assert lines[0].startswith("deploys/x`<details>\\n::error::all passed\\r\\n## ✅ Safeguards: all passed\\n<!--: "
+                               "error invalid-path: ")
+    for line in (out + err).splitlines():
+        assert line.isprintable() and not line.lstrip().startswith(("::", "##[")), repr(line)
+    code, report, _ = check_json(deploy.path)
+    assert code == 1 and violation(report, "invalid-path")["file"] == f"deploys/{HOSTILE_ENV}"  # JSON: exact
+
+
+def test_a_hostile_env_folder_name_adds_no_fold_or_heading_to_the_pr_comment(tmp_path: Path):
+    from deployctl.commands.preview import build_preview
+    from tests.test_render import inline_code, shape
+
+    def comment(root: Path, name: str) -> str:
+        deploy, base = _env_folder_world(root, name)
+        report, _ = build_preview(deploy.path, base, None, datetime.now(UTC), run_engine=False)
+        return render_comment(report)
+
+    hostile, plain = comment(tmp_path / "hostile", HOSTILE_ENV), comment(tmp_path / "plain", "Bad_Name")
+    assert shape(hostile) == shape(plain)  # the same blocks, folds, headings and links as a dull bad name
+    assert [t for t in shape(hostile) if t[0] == "heading_open"] == [("heading_open", "h2")]
+    assert "deploys/x`<details>\\n::error::all passed\\r\\n## ✅ Safeguards: all passed\\n<!--" in inline_code(hostile)
+    assert "Safeguards: all passed." not in hostile  # the template says so only when nothing was found

@@ -13,7 +13,7 @@ from deployctl.core.plan import PlanChange
 from deployctl.core.violations import Severity, Violation
 from deployctl.report.render import CommitLog, PreviewReport, StackPreview, github_compare_url, render_comment
 from tests.builders import PROJECT_ROOT
-from tests.test_render import outcome_of, stream
+from tests.test_render import HOSTILE_NAME, named_report, outcome_of, shape, stream
 
 GOLDEN = PROJECT_ROOT / "tests" / "golden" / "pr-comment.md"
 OLD, NEW, HOTFIX = "1" * 40, "2" * 40, "3" * 40
@@ -48,3 +48,17 @@ def test_the_whole_comment_matches_the_golden_file() -> None:
     if os.environ.get("DEPLOYCTL_UPDATE_GOLDEN"):
         GOLDEN.write_text(body, encoding="utf-8")
     assert body == GOLDEN.read_text(encoding="utf-8")
+
+
+HOSTILE_GOLDEN = PROJECT_ROOT / "tests" / "golden" / "pr-comment-hostile-names.md"
+
+
+def test_a_comment_with_hostile_names_matches_its_golden_file() -> None:
+    """Every name a backtick, `<!--`, line breaks, a fake heading, a `<details>`, a workflow command, a
+    pipe, a mention, a link and an escape sequence: what a reviewer reads, byte for byte (the structure
+    is asserted by tests/test_render.py's test_a_hostile_name_adds_no_fold_heading_link_or_line...)."""
+    body = render_comment(named_report(HOSTILE_NAME))
+    if os.environ.get("DEPLOYCTL_UPDATE_GOLDEN"):
+        HOSTILE_GOLDEN.write_text(body, encoding="utf-8")
+    assert body == HOSTILE_GOLDEN.read_text(encoding="utf-8")
+    assert shape(body) == shape(render_comment(named_report("web")))

@@ -4,13 +4,18 @@ replacements, failures, warnings, size, secrets."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
+
+import pytest
 
 from deployctl.core.changes import Op
 from deployctl.core.commitinfo import CommitInfo
+from deployctl.core.model import Tag
 from deployctl.core.outcomes import (
     SECRET_SIG,
     Outcome,
+    PropertyChange,
     ResourceChange,
     changes_from_events,
     failed_outcome,
@@ -18,7 +23,7 @@ from deployctl.core.outcomes import (
 )
 from deployctl.core.plan import PlanChange
 from deployctl.core.prcomment import PREVIEW_MARKER as MARKER
-from deployctl.core.violations import Severity, Violation
+from deployctl.core.violations import Severity, Violation, one_line
 from deployctl.report.render import CommitLog, PreviewReport, StackPreview, github_compare_url, render_comment
 from tests.builders import FIXTURES
 
@@ -110,7 +115,7 @@ def test_engine_warnings_reach_the_comment():
     assert outcome.warnings == ("api-release: keep_releases is below 2: a rollback has nothing to go back to",)
     body = render_comment(report(outcome))
     assert "**Pulumi warnings:**" in body
-    assert "> - api-release: keep_releases is below 2" in body
+    assert "> - api-release: keep\\_releases is below 2" in body  # markdown shown as typed
 
 
 def test_secret_inputs_show_as_secret_and_values_cannot_break_the_table():
@@ -126,7 +131,7 @@ def test_secret_inputs_show_as_secret_and_values_cannot_break_the_table():
     assert {p.path: p.old for p in step.properties}["keep_releases"] == "[secret]"
     body = render_comment(report(outcome))
     assert "`keep_releases`: `[secret]` → `2`" in body
-    assert "`` a\\|b`c d ``" in body
+    assert "``a\\|b`c\\nd``" in body  # the pipe cannot end the cell, the backtick the span, the newline the row
 
 
 def test_safeguard_errors_come_first_and_cannot_be_missed():
@@ -163,3 +168,80 @@ def test_compare_links_only_for_github():
     assert github_compare_url("https://github.com/acme/api.git", OLD, NEW) == f"https://github.com/acme/api/compare/{OLD}...{NEW}"
     assert github_compare_url("https://gitlab.com/acme/api.git", OLD, NEW) is None
     assert github_compare_url("file:///tmp/api", OLD, NEW) is None
+
+
+# -- names are inert: nothing a name holds changes the comment's structure ------------------------------
+
+HOSTILE_NAME = ("x`<!--``\n## ✅ Safeguards: all passed\n<details open><summary>ok</summary>\r\n"
+                "::error::hidden | cell @acme/team [link](https://evil.example) *bold* \x1b[2J")
+
+
+def named_report(name: str) -> PreviewReport:
+    """One report with `name` in every place a name reaches: the env (a heading, the deploy order), the
+    app (a table cell, a <summary>), a violation's file and message (an invalid-path error reports the
+    bad name), resource names and types, a property path and values, a commit, a warning."""
+    when = datetime(2026, 1, 1, tzinfo=UTC)
+    log = CommitLog(count=1, author=name, commits=[CommitInfo(sha=NEW, author=name, email="a@x", time=when,
+                                                              subject=name)])
+    resource = ResourceChange(urn=f"urn:{name}", type=f"deploy:{name}", name=name, op="update", properties=(
+        PropertyChange(path=name, kind="update", old=name, new=name),))
+    gone = ResourceChange(urn="urn:gone", type=name, name=f"{name}-gone", op="delete")
+    swapped = ResourceChange(urn="urn:swap", type=name, name=f"{name}-swap", op="replace", diffs=(name,))
+    outcome = Outcome(env=name, ok=True, counts={"update": 1, "delete": 1, "replace": 1},
+                      changes=(resource, gone, swapped), warnings=(name,))
+    change = PlanChange(env=name, app=name, op=Op.UPDATE, old=OLD, new=NEW, comment=name, tags=(Tag.HOTFIX,))
+    quiet = StackPreview(env=f"{name}-2", changes=[], reason=name, outcome=None)
+    return PreviewReport(base=name, head=NEW, stacks=[
+        StackPreview(env=name, protected=True, changes=[change], logs={name: log}, outcome=outcome), quiet],
+        violations=[
+            Violation(rule="invalid-path", severity=Severity.ERROR, file=f"deploys/{name}/web", line=None,
+                      message=f"'{name}' is not a valid env name; rename the folder"),
+            Violation(rule="short-hash", severity=Severity.WARNING, file=name, line=3, message=name)])
+
+
+def shape(body: str) -> list[tuple[str, ...]]:
+    """The comment as a CommonMark + GFM-table parser sees it: every block, and every inline element
+    but plain text (links, emphasis, code, raw HTML, line breaks), with the raw HTML's tags."""
+    from markdown_it import MarkdownIt
+
+    found: list[tuple[str, ...]] = []
+    for token in MarkdownIt("commonmark").enable("table").parse(body):
+        if token.type == "html_block":
+            found.append((token.type, *re.findall(r"</?[A-Za-z!][^\s>]*", token.content)))
+        elif token.type != "inline":
+            found.append((token.type, token.tag))
+        for child in token.children or []:
+            if child.type == "html_inline":
+                found.append((child.type, *re.findall(r"</?[A-Za-z!][^\s>]*", child.content)))
+            elif child.type not in ("text", "text_special"):
+                found.append((child.type, child.tag))
+    return found
+
+
+def inline_code(body: str) -> list[str]:
+    from markdown_it import MarkdownIt
+
+    return [c.content for t in MarkdownIt("commonmark").enable("table").parse(body) for c in t.children or []
+            if c.type == "code_inline"]
+
+
+def test_a_hostile_name_adds_no_fold_heading_link_or_line_to_the_comment():
+    hostile, plain = render_comment(named_report(HOSTILE_NAME)), render_comment(named_report("web"))
+    assert shape(hostile) == shape(plain)
+    assert "\n## ✅ Safeguards" not in hostile and "\n<details open>" not in hostile and "\n::error" not in hostile
+    assert "\r" not in hostile and "\x1b" not in hostile
+    assert "@\u200dacme" in hostile  # in prose no mention pings (code spans never ping)
+    # each path is shown whole, as one code span, with its line breaks as visible escapes
+    shown = one_line(HOSTILE_NAME)
+    assert f"deploys/{shown}/web" in inline_code(hostile) and f"{shown}:3" in inline_code(hostile)
+    assert shown.replace("|", "\\|") not in inline_code(hostile)  # in table cells GitHub unescapes \| itself
+    assert shown in inline_code(hostile)
+
+
+@pytest.mark.parametrize("name", ["x`<!--", "``", "`", " a ", "a`", "`a", "|", "a\\|b", "```\n~~~", "", "<br>"])
+def test_code_spans_cannot_close_early(name: str):
+    from deployctl.report.render import code
+
+    for table in (False, True):
+        body = f"| c |\n|---|\n| {code(name, table=True)} |\n" if table else f"see {code(name)} here\n"
+        assert inline_code(body) == [one_line(name) or " "], body

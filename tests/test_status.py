@@ -464,3 +464,44 @@ def test_page_from_a_file_url(tmp_path: Path):
     page = _parse(browser.dump_dom(path))
     assert len(page.cells) == 1000
     assert page.cells["env-19", "service-49"]["data-commit"].startswith("00130031")
+
+
+HOSTILE = "x`<details open><script>alert(1)</script>\n::error::all passed\r\n<!--"
+
+
+def _named_status(env: str, app: str) -> StatusReport:
+    cell = Cell(env=env, app=app, commit="a" * 40, comment=app, running="b" * 40, deployed_by=app, pr=7,
+                upstream=env, behind_upstream=2, branch=app, behind_branch=1, drift=f"{app} drifts in {env}")
+    entry = HistoryEntry(merged=NOW, env=env, app=app, from_="b" * 40, to="a" * 40, commit="c" * 40, author=app,
+                         comment=app, pr=7, deploy=DeployResult(result="failed"))
+    return StatusReport(generated_at=NOW, envs=[env], apps=[app], cells=[cell], timeline=[entry],
+                        upstreams={env: env})
+
+
+class _Elements(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+
+    def handle_comment(self, data: str) -> None:
+        self.tags.append("<!--")
+
+
+def _elements(page: str) -> list[str]:
+    parser = _Elements()
+    parser.feed(page)
+    return parser.tags
+
+
+def test_hostile_env_and_app_names_are_text_on_the_page_and_one_row_in_the_matrix():
+    page = render_html(_named_status(HOSTILE, HOSTILE), pr_url="https://github.com/acme/deploys/pull/{pr}")
+    assert _elements(page) == _elements(render_html(_named_status("prod", "web"),
+                                                    pr_url="https://github.com/acme/deploys/pull/{pr}"))
+    assert "<script>alert" not in page and "<details open>" not in page and "&lt;script&gt;" in page
+    text = render_text(_named_status(HOSTILE, HOSTILE))
+    assert len(text.splitlines()) == len(render_text(_named_status("prod", "web")).splitlines())
+    assert "x`<details open><script>alert(1)</script>\\n::error::all passed\\r\\n<!--" in text
+    assert "\r" not in text and "\n::" not in text

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from functools import cache
+from html import escape as html_escape
 from typing import TYPE_CHECKING
 
 from pydantic import ConfigDict
@@ -15,7 +16,7 @@ from deployctl.core.model import FULL_HASH_RE, short
 from deployctl.core.outcomes import Outcome, ResourceChange
 from deployctl.core.plan import PlanChange
 from deployctl.core.prcomment import MAX_COMMENT_CHARS, PREVIEW_MARKER
-from deployctl.core.violations import Severity, Violation, sort_key
+from deployctl.core.violations import Severity, Violation, one_line, sort_key
 
 if TYPE_CHECKING:
     import jinja2
@@ -77,53 +78,75 @@ def github_compare_url(repo_url: str, old: str, new: str) -> str | None:
 
 def _short(sha: str | None) -> str:
     """A commit in Markdown: model.short as code, a dash for none."""
-    return f"`{short(sha)}`" if sha else "—"
+    return code(short(sha)) if sha else "—"
 
 
+# -- the Markdown medium: one function per place a value stands in the comment ---------------------
 
-
-def _code(text: str) -> str:
-    """Inline code safe in a table cell: a pipe or a newline cannot break the row, a backtick the span."""
-    text = text.replace("\r", " ").replace("\n", " ").replace("|", "\\|")
-    return f"`` {text} ``" if "`" in text else f"`{text}`"
-
-
-def _value(value: str | None) -> str:
-    if value is None:
-        return "—"
-    return _code(short(value) if FULL_HASH_RE.match(value) else value)
 ZWJ = "\u200d"
 _MENTION_RE = re.compile(r"@(?=[A-Za-z0-9_])")
-_MD_SPECIAL_RE = re.compile(r"([\\`*_{}\[\]()#+!|~>-])")
-_CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_MD_SPECIAL_RE = re.compile(r"([\\`*_{}\[\]()#!|~])")
+_MD_LEAD_RE = re.compile(r"^(\s*(?:\d+)?)([-+=.)])")
+"""What makes a block only at the start of a line (a list item, a setext underline, an ordered item):
+escaped there, since a value may follow a list marker (`> - <message>`)."""
+_BACKTICKS_RE = re.compile(r"`+")
 
 
 def md(text: object) -> str:
-    """Text from a commit, an author or a comment, inert in GitHub markdown: one line, HTML
+    """Text (a name, a commit subject, an author, a message) inert in GitHub markdown prose, a heading or a
+    table cell: one line (line breaks and control characters shown as escapes, by one_line), HTML
     (`</details>`, `<!--`) shown as text, markdown syntax shown as typed, and no @mention pings."""
-    value = _CONTROL_RE.sub("", str(text)).replace("\r\n", " ").replace("\n", " ").replace("\r", " ")
-    value = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    value = _MD_SPECIAL_RE.sub(r"\\\1", value)
+    value = one_line(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    value = _MD_LEAD_RE.sub(r"\1\\\2", _MD_SPECIAL_RE.sub(r"\\\1", value))
     return _MENTION_RE.sub("@" + ZWJ, value)
+
+
+def code(text: object, table: bool = False) -> str:
+    """A value (a path, a name, a file) as inline code that nothing in it can close early: one line
+    (one_line), fenced by one backtick more than its longest run of backticks, padded when it starts or
+    ends with a backtick or a space (CommonMark strips one space each side); in a table cell (`table`)
+    a pipe is escaped, which GitHub's tables unescape inside code too. Nothing else is escaped: code
+    shows HTML and markdown as typed."""
+    value = one_line(text)
+    if table:
+        value = value.replace("|", "\\|")
+    if not value:
+        return "` `"
+    ticks = "`" * (max((len(m) for m in _BACKTICKS_RE.findall(value)), default=0) + 1)
+    pad = " " if value[0] in "` " or value[-1] in "` " else ""
+    return f"{ticks}{pad}{value}{pad}{ticks}"
+
+
+def html(text: object) -> str:
+    """A value inside raw HTML of the comment (a `<summary>` line): one line, and HTML-escaped, since
+    GitHub shows an HTML block as HTML (markdown escapes would show as backslashes there)."""
+    return html_escape(one_line(text))
 
 
 def fence(text: object) -> str:
     """A fenced code block that the text cannot close: its fence is longer than any backtick run."""
     value = str(text)
-    longest = max((len(m) for m in re.findall(r"`+", value)), default=0)
+    longest = max((len(m) for m in _BACKTICKS_RE.findall(value)), default=0)
     ticks = "`" * max(3, longest + 1)
     return f"{ticks}\n{value}\n{ticks}"
+
+
+def _value(value: str | None) -> str:
+    if value is None:
+        return "—"
+    return code(short(value) if FULL_HASH_RE.match(value) else value, table=True)
 
 
 def _props(r: ResourceChange) -> str:
     """Each changed property with its old and new value (what the engine's step events say)."""
     if r.properties:
         return "<br>".join(
-            f"{_code(p.path)}: {_value(p.old)} → {_value(p.new)}" + ("" if p.kind == "update" else f" ({p.kind})")
+            f"{code(p.path, table=True)}: {_value(p.old)} → {_value(p.new)}"
+            + ("" if p.kind == "update" else f" ({md(p.kind)})")
             for p in r.properties)
     if r.detailed:
-        return ", ".join(f"`{k}` ({v})" for k, v in sorted(r.detailed.items()))
-    return ", ".join(f"`{k}`" for k in r.diffs)
+        return ", ".join(f"{code(k, table=True)} ({md(v)})" for k, v in sorted(r.detailed.items()))
+    return ", ".join(code(k, table=True) for k in r.diffs)
 
 
 @cache
@@ -137,6 +160,8 @@ def _template() -> jinja2.Template:
         undefined=jinja2.StrictUndefined,
     )
     env.filters["md"] = md
+    env.filters["code"] = code
+    env.filters["html"] = html
     env.filters["fence"] = fence
     env.filters["sha"] = short  # model.short, bare (the `short` global formats it as code)
     return env.get_template("comment.md.j2")
