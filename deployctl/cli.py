@@ -316,7 +316,8 @@ def metrics(
 @app.command()
 def status(
     html: Annotated[Path | None, typer.Option("--html", help="Also write a self-contained HTML page here.")] = None,
-    pr_url: Annotated[str | None, typer.Option(help="PR link pattern for the page, e.g. "
+    pr_url: Annotated[str | None, typer.Option(help="PR link pattern for the page: an http(s) URL where {pr} "
+                                               "stands for the PR number, e.g. "
                                                "https://github.com/acme/deploys/pull/{pr}")] = None,
     as_json: JsonOpt = False,
     repo: RepoOpt = Path("."),
