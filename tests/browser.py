@@ -53,9 +53,10 @@ def _target(path_or_url: str | Path) -> str:
     return text if "://" in text else Path(text).resolve().as_uri()
 
 
-def dump_dom(path_or_url: str | Path) -> str:
-    """The serialised DOM after the page loaded and its scripts ran."""
-    return _run(_target(path_or_url), "--dump-dom", "--virtual-time-budget=2000").stdout
+def dump_dom(path_or_url: str | Path, width: int | None = None) -> str:
+    """The serialised DOM after the page loaded and its scripts ran (laid out `width` pixels wide)."""
+    size = [f"--window-size={width},1000"] if width else []
+    return _run(_target(path_or_url), "--dump-dom", "--virtual-time-budget=2000", *size).stdout
 
 
 def screenshot(url: str | Path, png_path: Path, width: int = 1400, height: int = 1000) -> Path:

@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 from datetime import UTC, datetime, timedelta
+from html import unescape as html_unescape
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -532,7 +533,8 @@ def assert_page_equals_json(page: _Figures, report: dict) -> None:
             k for e, k in printed if e == env}
 
 
-def test_status_page_charts_the_four_keys_in_headless_chromium(tmp_path: Path):
+def _metrics_page(tmp_path: Path) -> tuple[Path, Metrics]:
+    """A status page with two envs' metrics over three weeks of merges, written into a site folder."""
     from deployctl.adapters.apprepos import AppRepos
     from deployctl.adapters.gitaccess import commit_snapshot
     from deployctl.adapters.gitlog import deploy_history, first_parent_order
@@ -540,7 +542,6 @@ def test_status_page_charts_the_four_keys_in_headless_chromium(tmp_path: Path):
     from deployctl.core.history import join
     from deployctl.core.outcomes import UpdateRecord
     from deployctl.report.status import build_status, render_html
-    from tests import browser
 
     api = AppRepo(tmp_path / "apps" / "api")
     c = {i: dated_app_commit(api, f"c{i}", t) for i, t in
@@ -578,6 +579,13 @@ def test_status_page_charts_the_four_keys_in_headless_chromium(tmp_path: Path):
     site = tmp_path / "site"
     site.mkdir()
     (site / "index.html").write_text(html, encoding="utf-8")
+    return site, metrics
+
+
+def test_status_page_charts_the_four_keys_in_headless_chromium(tmp_path: Path):
+    from tests import browser
+
+    site, metrics = _metrics_page(tmp_path)
     with browser.serve(site) as base:
         dom = browser.dump_dom(base + "index.html")
         png = browser.screenshot(base + "index.html", tmp_path / "status.png", 1000, 1100).read_bytes()
@@ -630,3 +638,35 @@ def test_failed_up_then_a_fix_with_the_real_engine(tmp_path: Path):
              for c in (*w.shas["web"][1:], broken, fixed)]
     leads = sorted([first, *later])
     assert web["lead_time_s"] == {"median": leads[2], "p90": leads[4], "n": 5, "clock_skew": 0}
+
+
+_MEASURE = """<script>
+document.body.setAttribute("data-pills", JSON.stringify(Array.from(document.querySelectorAll("#metrics .lvl"),
+  e => { const r = e.getBoundingClientRect();
+         return [r.width, r.height, e.parentElement.getBoundingClientRect().height]; })));
+</script>"""
+"""Added to a copy of the page by the test only: the browser's own layout of every level pill and its caption."""
+
+
+@pytest.mark.parametrize("width", [1280, 330])
+def test_level_pills_keep_their_shape_at_any_card_width_in_headless_chromium(tmp_path: Path, width: int):
+    from tests import browser
+
+    site, _ = _metrics_page(tmp_path)
+    page = site / "index.html"
+    page.write_text(page.read_text(encoding="utf-8").replace("</body>", _MEASURE + "</body>"), encoding="utf-8")
+    dom = browser.dump_dom(page, width=width)
+    pills = json.loads(html_unescape(dom.split('data-pills="', 1)[1].split('"', 1)[0]))
+    assert len(pills) == 8  # 2 envs x 4 keys
+    for w, h, _caption in pills:
+        assert 14 <= h <= 22 and w > h  # one line, wider than tall: never a tall blob
+    if width == 330:  # a narrow card: the caption wraps beside its pill, which keeps its shape
+        assert any(caption > 1.8 * h for _, h, caption in pills)
+
+
+def test_durations_read_in_human_units_never_in_exponent_notation():
+    from deployctl.core.metrics import duration
+
+    assert [duration(s) for s in (None, 0, 45.4, 600, 5400, 86_400 * 2, 2.93723e7)] == [
+        "-", "0 s", "45 s", "10 min", "1.5 h", "2.0 d", "340 d"]
+    assert all("e+" not in duration(10.0 ** k) for k in range(12))

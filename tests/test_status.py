@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
@@ -22,6 +23,7 @@ from deployctl.report.status import (
     Cell,
     StatusReport,
     build_status,
+    outcome_class,
     pr_link,
     render_html,
     render_text,
@@ -287,6 +289,20 @@ def test_render_html_escapes_and_is_self_contained(world: World):
     assert 'href="https://github.com/acme/deploys/pull/14"' in linked
     with pytest.raises(CannotJudge, match=r"--pr-url 'javascript:alert\(1\)//\{pr\}' is not an http\(s\) URL"):
         render_html(world.report(), pr_url="javascript:alert(1)//{pr}")
+
+
+def test_failed_and_switched_back_deploys_take_the_failure_colour_and_commits_one_width(world: World):
+    page = render_html(world.report())
+    failed = re.findall(r'<li class="event ([a-z-]+)"[^>]*data-env="production" data-app="api"'
+                        r'[^>]*data-result="failed"', page)
+    assert failed == ["failed"]  # the failed deploy of production/api is drawn as a failure, not plain text
+    assert '<span class="badge result failed">failed</span>' in page
+    assert [outcome_class(r) for r in ("failed", "failed, switched back", "succeeded", "in-progress", "held back",
+                                       "pending", None)] == [
+        "failed", "failed", "succeeded", "in-progress", "quiet", "quiet", "quiet"]
+    shown = set(re.findall(r'title="([0-9a-f]{40})">([0-9a-f]+)<', page))
+    assert shown and {len(text) for _, text in shown} == {12}  # one commit width for people
+    assert all(full.startswith(text) for full, text in shown)
 
 
 def test_pr_link_substitutes_the_one_placeholder_as_text():

@@ -616,8 +616,8 @@ def shown(key: str, f: Figures) -> list[Shown]:
         if lt is None:
             return [Shown(field="lead_time_s", label="lead time", value=None, text="no data")]
         return [Shown(field="lead_time_s.median", label="median", value=lt.median,
-                      text=f"{lt.median:g} s ({duration(lt.median)})"),
-                Shown(field="lead_time_s.p90", label="p90", value=lt.p90, text=f"{lt.p90:g} s ({duration(lt.p90)})"),
+                      text=duration(lt.median)),
+                Shown(field="lead_time_s.p90", label="p90", value=lt.p90, text=duration(lt.p90)),
                 Shown(field="lead_time_s.n", label="commits", value=lt.n, text=str(lt.n)),
                 Shown(field="lead_time_s.clock_skew", label="clock skew", value=lt.clock_skew,
                       text=str(lt.clock_skew)),
@@ -635,7 +635,7 @@ def shown(key: str, f: Figures) -> list[Shown]:
     if t is None:
         return [Shown(field="time_to_restore_s", label="time to restore", value=None, text="no data")]
     return [Shown(field="time_to_restore_s.median", label="median", value=t.median,
-                  text=f"{t.median:g} s ({duration(t.median)})"),
+                  text=duration(t.median)),
             Shown(field="time_to_restore_s.n", label="restores", value=t.n, text=str(t.n)),
             Shown(field="levels.time_to_restore", label="level", value=f.levels.time_to_restore,
                   text=str(f.levels.time_to_restore))]
@@ -645,16 +645,18 @@ def shown(key: str, f: Figures) -> list[Shown]:
 
 
 def duration(seconds: float | None) -> str:
-    """A short human duration: 45 s, 12 min, 3.5 h, 2.0 d."""
+    """A short human duration: 45 s, 12 min, 3.5 h, 2.0 d, 340 d; never exponent notation (the exact
+    seconds stay in `--json` and in the page's data-value)."""
     if seconds is None:
         return "-"
     if seconds < 60:
-        return f"{seconds:g} s"
+        return f"{seconds:.0f} s"
     if seconds < HOUR:
         return f"{seconds / 60:.0f} min"
     if seconds < DAY:
         return f"{seconds / HOUR:.1f} h"
-    return f"{seconds / DAY:.1f} d"
+    days = seconds / DAY
+    return f"{days:.1f} d" if days < 10 else f"{days:,.0f} d"
 
 
 def _row(name: str, f: Figures) -> list[str]:

@@ -209,7 +209,7 @@ LEGEND = ("↓N  N commits the upstream env runs that this env does not\n"
 def _text_cell(cell: Cell | None) -> str:
     if cell is None:
         return "—"
-    parts = [one_line(cell.commit[:8]) if cell.commit else "(removed)"]
+    parts = [one_line(short(cell.commit)) if cell.commit else "(removed)"]
     if cell.behind_upstream:
         parts.append(f"↓{cell.behind_upstream}")
     if cell.behind_branch:
@@ -266,6 +266,14 @@ def _utc(moment: datetime | None) -> str:
 
 def _iso(moment: datetime | None) -> str:
     return moment.astimezone(UTC).isoformat() if moment else ""
+
+
+def outcome_class(result: str | None) -> str:
+    """One CSS class per deploy outcome: a failed deploy and one switched back after its failed health
+    check both take the failure colour (the result text alone, "failed, switched back", is no class)."""
+    if (result or "").startswith("failed"):
+        return "failed"
+    return result if result in ("succeeded", "in-progress") else "quiet"
 
 
 def _state(cell: Cell | None) -> str:
@@ -342,7 +350,7 @@ def render_html(report: StatusReport, pr_url: str | None = None, per_app: int = 
     now = report.generated_at
     return _template().render(
         report=report, cells=cells, timeline=timeline, counts=counts,
-        state=_state, short=short, ago=lambda m: _ago(m, now), utc=_utc, iso=_iso,
+        state=_state, outcome_class=outcome_class, short=short, ago=lambda m: _ago(m, now), utc=_utc, iso=_iso,
         pr_link=pr_link(pr_url) if pr_url else None, per_app=per_app,
         problem_results=PROBLEM_RESULTS, **_metrics_context(report),
     )

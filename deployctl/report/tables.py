@@ -44,7 +44,7 @@ def _outcome_text(e: HistoryEntry) -> str:
     d = e.deploy
     text = d.result + (f" #{d.update}" if d.update is not None and d.result != "skipped" else "")
     if d.superseded_by:
-        text += f" (then {'#' + str(d.superseded_by_pr) if d.superseded_by_pr else d.superseded_by[:10]})"
+        text += f" (then {'#' + str(d.superseded_by_pr) if d.superseded_by_pr else short(d.superseded_by)})"
     if d.forced:
         text += f" [forced: {d.forced}]"
     return text
@@ -56,8 +56,8 @@ def history_table(entries: list[HistoryEntry]) -> list[str]:
             "author", "approved by", "comment"]
     rows = [[
         f"{e.time:%Y-%m-%d %H:%M}" if e.time else "-",
-        f"{e.merged:%Y-%m-%d %H:%M}", e.env, e.app, (e.from_ or "-")[:10], "->", (e.to or "removed")[:10],
-        _outcome_text(e), f"#{e.pr}" if e.pr else "-", e.commit[:10], e.author,
+        f"{e.merged:%Y-%m-%d %H:%M}", e.env, e.app, short(e.from_, "-"), "->", short(e.to, "removed"),
+        _outcome_text(e), f"#{e.pr}" if e.pr else "-", short(e.commit), e.author,
         ", ".join(e.approved_by) if e.approved_by else "-", e.comment,
     ] for e in entries]
     rows = [[one_line(cell) for cell in row] for row in rows]
