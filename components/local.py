@@ -73,9 +73,10 @@ def _real_dir(path: Path) -> bool:
         return False
     if stat.S_ISDIR(mode):
         return True
-    what = "a symbolic link" if stat.S_ISLNK(mode) else "not a folder"
-    raise UnsafePathError(f"{path} is {what} where deployctl expects a folder; it never follows a link in a deploy "
-                     "root: replace it with a real folder or choose another deploys:deployRoot; nothing was changed")
+    what = " is a symbolic link" if stat.S_ISLNK(mode) else ": Not a directory"
+    raise UnsafePathError(f"{path}{what} where deployctl expects a folder; it never follows a link in a deploy "
+                          "root: replace it with a real folder or choose another deploys:deployRoot; nothing "
+                          "was changed")
 
 
 def root_folders(root: Path) -> list[Path]:
@@ -130,22 +131,22 @@ def _check_app_dir(app_dir: Path, env: str | None, adopt: bool, release: str | N
     marked, owner = _owner(app_dir)
     if marked and owner is not None and owner != env:
         raise UnsafePathError(f"{app_dir} belongs to env '{owner}' (its {MARKER} says so), not to '{env}'; "
-                         "an env never deploys into another's folder: give each env its own "
-                         "deploys:deployRoot; nothing was changed")
+                          "an env never deploys into another's folder: give each env its own "
+                          "deploys:deployRoot; nothing was changed")
     empty = not any(app_dir.iterdir())
     if not marked and not empty and not (adopt and _earlier_release_layout(app_dir)):
         raise UnsafePathError(f"{app_dir} exists and was not created by deployctl (no {MARKER} in it); "
-                         "move it away or choose another deploys:deployRoot; nothing was changed")
+                          "move it away or choose another deploys:deployRoot; nothing was changed")
     if marked and owner is None and not adopt:
         raise UnsafePathError(f"{app_dir} was claimed by an earlier deployctl that did not record its env, and "
-                         "this stack has not deployed there before; move it away or choose another "
-                         "deploys:deployRoot; nothing was changed")
+                          "this stack has not deployed there before; move it away or choose another "
+                          "deploys:deployRoot; nothing was changed")
     if _real_dir(app_dir / RELEASES) and release is not None:
         _real_dir(app_dir / RELEASES / release)  # a release folder, or nothing yet
     mode = _lstat_mode(app_dir / CURRENT)
     if mode is not None and not stat.S_ISLNK(mode):
         raise UnsafePathError(f"{app_dir / CURRENT} is not a symbolic link; deployctl switches only a `{CURRENT}` "
-                         "link it created: move it away; nothing was changed")
+                          "link it created: move it away; nothing was changed")
 
 
 def check_app_dir(root: Path, app: str, env: str | None, *, adopt: bool = False,
