@@ -6,8 +6,11 @@ plus a digest of the app's `path` when it deploys a subfolder (so a new `path` i
 reader never sees a half release. A real Pulumi resource (a dynamic provider), so the engine diffs,
 updates and records it; a new commit is an update of the same resource, never a replace.
 
-The component owns `<deployRoot>/<app>` only once it wrote its marker file there: it never deploys
-into, and never deletes, a folder it did not create.
+The component owns `<deployRoot>/<app>` only once it wrote its marker file there, naming its env: it
+never deploys into, and never deletes, a folder it did not create or another env's folder. No path
+leaves its root: every folder on the way (`.deployments`, the env and app folders, `releases`, each
+release) is checked with lstat and never followed, and a link or a file where a folder goes is
+refused before anything is written; `current` is the only link it creates.
 
 This module is what the dynamic provider's process loads (the provider is pickled by reference to
 it), so it imports only Pulumi and the standard library; the kind's component, which needs the
@@ -18,7 +21,9 @@ import contextlib
 import hashlib
 import io
 import os
+import re
 import shutil
+import stat
 import tarfile
 from functools import cache
 from pathlib import Path
@@ -33,7 +38,13 @@ if TYPE_CHECKING:
 
 RELEASES, CURRENT = "releases", "current"
 MARKER = ".deployctl-owned"
-"""Written in `<deployRoot>/<app>` when the component creates it; without it, nothing is touched."""
+"""Written in `<deployRoot>/<app>` when the component creates it, naming the env (the stack) that owns
+it; without it, or with another env's name in it, nothing there is touched."""
+DEPLOYMENTS_DIR = ".deployments"
+"""The checkout's folder of deploy roots (core/envconfig.py's name; this module imports no deployctl)."""
+_RELEASE_RE = re.compile(r"[0-9a-f]{7,64}(?:-[0-9a-f]{10})?")
+"""A release folder's name as `release_name` makes it; pruning and removal touch no other entry."""
+_OWNER_RE = re.compile(r"^env: (\S+)$", re.MULTILINE)
 # Inputs that change what is deployed; `source` (where git fetches from) is not one of them.
 _DEPLOYED_BY = ("app", "commit", "path", "deploy_root", "keep_releases")
 
@@ -44,9 +55,66 @@ def release_name(commit: str, path: str | None) -> str:
     return f"{commit}-{hashlib.sha256(sub.encode()).hexdigest()[:10]}" if sub else commit
 
 
+class UnsafePathError(RuntimeError):
+    """A link or a non-folder where the component expects its own folder (or file): nothing was changed."""
+
+
+def _lstat_mode(path: Path) -> int | None:
+    try:
+        return os.lstat(path).st_mode
+    except FileNotFoundError:
+        return None
+
+
+def _real_dir(path: Path) -> bool:
+    """True for a real folder, False when absent; a link (never followed) or anything else is refused."""
+    mode = _lstat_mode(path)
+    if mode is None:
+        return False
+    if stat.S_ISDIR(mode):
+        return True
+    what = " is a symbolic link" if stat.S_ISLNK(mode) else ": Not a directory"
+    raise UnsafePathError(f"{path}{what} where deployctl expects a folder; it never follows a link in a deploy "
+                          "root: replace it with a real folder or choose another deploys:deployRoot; nothing "
+                          "was changed")
+
+
+def root_folders(root: Path) -> list[Path]:
+    """The folders on the way to a deploy root, from the top, each checked with lstat (never followed).
+
+    A relative root (the program passes one for any root inside the checkout, the provider's working
+    directory) is checked folder by folder from the checkout: `.deployments`, the env folder, ...; an
+    absolute root (an env that allows an external root) from itself down, its ancestors being the
+    operator's choice.
+    """
+    if root.is_absolute():
+        return [root]
+    if ".." in root.parts or not root.parts:
+        raise UnsafePathError(f"deploy root '{root}' climbs out of the checkout; nothing was changed")
+    return [Path(*root.parts[: i + 1]) for i in range(len(root.parts))]
+
+
+def check_checkout() -> None:
+    """The checkout's `.deployments`, checked in every case: the program resolves links, so a committed
+    `.deployments` link reaches the provider as an absolute root that looks like an external one."""
+    _real_dir(Path(DEPLOYMENTS_DIR))
+
+
+def _owner(app_dir: Path) -> tuple[bool, str | None]:
+    """(whether our marker is there, the env it names: None for a marker written before markers named one)."""
+    marker = app_dir / MARKER
+    mode = _lstat_mode(marker)
+    if mode is None:
+        return False, None
+    if not stat.S_ISREG(mode):
+        raise UnsafePathError(f"{marker} is not a regular file; deployctl never follows a link; nothing was changed")
+    found = _OWNER_RE.search(marker.read_text(errors="replace"))
+    return True, found.group(1) if found else None
+
+
 def _earlier_release_layout(app_dir: Path) -> bool:
     """Empty, or exactly what a deployctl before the marker wrote: `releases/` and a `current` link
-    into it. Such a folder is adopted; anything else is someone else's."""
+    into it."""
     for entry in app_dir.iterdir():
         if entry.name == RELEASES and entry.is_dir() and not entry.is_symlink():
             continue
@@ -56,29 +124,98 @@ def _earlier_release_layout(app_dir: Path) -> bool:
     return True
 
 
-def claim_app_dir(app_dir: Path, app: str) -> None:
-    """Create `<deployRoot>/<app>` with our marker, or refuse a folder someone else put there."""
-    if app_dir.is_symlink():
-        raise RuntimeError(f"{app_dir} is a symbolic link; deployctl deploys only into a folder it created: "
-                           "remove the link or choose another deploys:deployRoot")
-    if app_dir.is_dir() and not (app_dir / MARKER).is_file() and not _earlier_release_layout(app_dir):
-        raise RuntimeError(f"{app_dir} exists and was not created by deployctl (no {MARKER} in it); "
-                           "move it away or choose another deploys:deployRoot; nothing was changed")
-    app_dir.mkdir(parents=True, exist_ok=True)
-    marker = app_dir / MARKER
-    if not marker.is_file():
-        marker.write_text(f"created by deployctl for app {app}; deployctl deletes only what it created\n")
+def _check_app_dir(app_dir: Path, env: str | None, adopt: bool, release: str | None) -> None:
+    """Refuse, before anything is written, an app folder that is not ours to deploy into."""
+    if not _real_dir(app_dir):
+        return
+    marked, owner = _owner(app_dir)
+    if marked and owner is not None and owner != env:
+        raise UnsafePathError(f"{app_dir} belongs to env '{owner}' (its {MARKER} says so), not to '{env}'; "
+                          "an env never deploys into another's folder: give each env its own "
+                          "deploys:deployRoot; nothing was changed")
+    empty = not any(app_dir.iterdir())
+    if not marked and not empty and not (adopt and _earlier_release_layout(app_dir)):
+        raise UnsafePathError(f"{app_dir} exists and was not created by deployctl (no {MARKER} in it); "
+                          "move it away or choose another deploys:deployRoot; nothing was changed")
+    if marked and owner is None and not adopt:
+        raise UnsafePathError(f"{app_dir} was claimed by an earlier deployctl that did not record its env, and "
+                          "this stack has not deployed there before; move it away or choose another "
+                          "deploys:deployRoot; nothing was changed")
+    if _real_dir(app_dir / RELEASES) and release is not None:
+        _real_dir(app_dir / RELEASES / release)  # a release folder, or nothing yet
+    mode = _lstat_mode(app_dir / CURRENT)
+    if mode is not None and not stat.S_ISLNK(mode):
+        raise UnsafePathError(f"{app_dir / CURRENT} is not a symbolic link; deployctl switches only a `{CURRENT}` "
+                          "link it created: move it away; nothing was changed")
 
 
-def remove_app_dir(app_dir: Path) -> list[str]:
-    """Delete what the component created (releases, `current`, its marker), only under its marker."""
-    if app_dir.is_symlink() or not (app_dir / MARKER).is_file():
+def check_app_dir(root: Path, app: str, env: str | None, *, adopt: bool = False,
+                  release: str | None = None) -> list[bool]:
+    """Refuse (UnsafePathError), reading only, what `claim_app_dir` would refuse; which of the root's folders exist."""
+    present = [_real_dir(f) for f in root_folders(root)]
+    _check_app_dir(root / app, env, adopt, release)
+    return present
+
+
+def claim_app_dir(root: Path, app: str, env: str | None, *, adopt: bool = False,
+                  release: str | None = None) -> Path:
+    """Create `<root>/<app>` with our marker naming `env`, or refuse, before writing anything, a path
+    with a link or a non-folder in it, another env's folder, or a folder someone else put there.
+
+    `adopt` (an update: this very resource deployed there before) also takes a folder that an earlier
+    deployctl wrote, and rewrites its marker with the env."""
+    present = check_app_dir(root, app, env, adopt=adopt, release=release)  # every check before a write
+    for folder, exists in zip(root_folders(root), present, strict=True):
+        if not exists:
+            if folder.is_absolute():
+                folder.parent.mkdir(parents=True, exist_ok=True)  # an external root's ancestors
+            folder.mkdir()
+    app_dir = root / app
+    if not _real_dir(app_dir):
+        app_dir.mkdir()
+    marked, owner = _owner(app_dir)
+    if not marked or owner is None:
+        (app_dir / MARKER).write_text(f"created by deployctl for app {app}; deployctl deletes only what it "
+                                      f"created\nenv: {env}\n")
+    return app_dir
+
+
+def _ours(root: Path, app: str, env: str | None) -> bool:
+    """Whether this stack may delete in `<root>/<app>`: every folder on the way is real, and our marker
+    names `env` (a marker without an env is left: which env wrote it cannot be told)."""
+    app_dir = root / app
+    try:
+        check_checkout()
+        if not all(_real_dir(f) for f in [*root_folders(root), app_dir]):
+            return False
+        marked, owner = _owner(app_dir)
+    except UnsafePathError:
+        return False
+    return marked and owner is not None and owner == env
+
+
+def _release_folders(releases: Path) -> list[Path]:
+    """The releases it unpacked: real folders named as `release_name` names them."""
+    return [p for p in releases.iterdir()
+            if _RELEASE_RE.fullmatch(p.name) and stat.S_ISDIR(os.lstat(p).st_mode)]
+
+
+def remove_app_dir(root: Path, app: str, env: str | None) -> list[str]:
+    """Delete what this stack created in `<root>/<app>` (its releases, `current`, its marker), only under
+    a marker naming `env` and with no link on the way; anything else there is left, and so is the folder."""
+    app_dir = root / app
+    if not _ours(root, app, env):
         return []
     removed = []
     releases = app_dir / RELEASES
-    if releases.is_dir() and not releases.is_symlink():
-        shutil.rmtree(releases)
-        removed.append(RELEASES)
+    if _lstat_mode(releases) is not None and stat.S_ISDIR(os.lstat(releases).st_mode):
+        for entry in [*_release_folders(releases), *releases.glob(".*.tmp*")]:
+            if stat.S_ISDIR(os.lstat(entry).st_mode):
+                shutil.rmtree(entry)
+                removed.append(f"{RELEASES}/{entry.name}")
+        with contextlib.suppress(OSError):
+            releases.rmdir()
+            removed.append(RELEASES)
     for name in [CURRENT, *(p.name for p in app_dir.glob(f".{CURRENT}.tmp*"))]:
         if (app_dir / name).is_symlink():
             (app_dir / name).unlink()
@@ -90,41 +227,47 @@ def remove_app_dir(app_dir: Path) -> list[str]:
     return removed
 
 
-def install_release(app_dir: Path, commit: str, tar_bytes: bytes) -> Path:
+def install_release(app_dir: Path, name: str, tar_bytes: bytes) -> Path:
     """Unpack a release once; a crash mid-way leaves only a temp dir, never a half release."""
-    target = app_dir / RELEASES / commit
-    if target.is_dir():
+    releases = app_dir / RELEASES
+    if not _real_dir(releases):
+        releases.mkdir()
+    target = releases / name
+    if _real_dir(target):
         return target
-    tmp = app_dir / RELEASES / f".{commit}.tmp{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    tmp = releases / f".{name}.tmp{os.getpid()}"
+    if _lstat_mode(tmp) is not None:
+        if stat.S_ISDIR(os.lstat(tmp).st_mode):
+            shutil.rmtree(tmp)
+        else:
+            tmp.unlink()
+    tmp.mkdir()
     with tarfile.open(fileobj=io.BytesIO(tar_bytes)) as tar:
         tar.extractall(tmp, filter="data")
     os.replace(tmp, target)
     return target
 
 
-def switch_current(app_dir: Path, commit: str) -> Path:
-    """Point `current` at the release with one atomic rename."""
+def switch_current(app_dir: Path, name: str) -> Path:
+    """Point `current` at the release with one atomic rename: the only link deployctl creates."""
     link = app_dir / CURRENT
     tmp = app_dir / f".{CURRENT}.tmp{os.getpid()}"
-    if tmp.is_symlink() or tmp.exists():
-        tmp.unlink()
-    tmp.symlink_to(Path(RELEASES) / commit)
+    if _lstat_mode(tmp) is not None:
+        tmp.unlink()  # a leftover link (a folder there fails here, before `current` changes)
+    tmp.symlink_to(Path(RELEASES) / name)
     os.replace(tmp, link)
     return link
 
 
 def prune_releases(app_dir: Path, keep: int, current: str) -> list[str]:
-    """Remove the oldest releases beyond `keep`, never the current one."""
-    releases = sorted(
-        (p for p in (app_dir / RELEASES).iterdir()
-         if p.is_dir() and not p.is_symlink() and not p.name.startswith(".")),  # only folders it unpacked
-        key=lambda p: p.stat().st_mtime,
-        reverse=True,
-    )
+    """Remove the oldest releases beyond `keep`, never the current one: only folders it unpacked,
+    inside a real `releases` folder (a link there is refused, never followed)."""
+    releases = app_dir / RELEASES
+    if not _real_dir(releases):
+        return []
+    ordered = sorted(_release_folders(releases), key=lambda p: os.lstat(p).st_mtime, reverse=True)
     removed = []
-    for old in releases[keep:]:
+    for old in ordered[keep:]:
         if old.name != current:
             shutil.rmtree(old)
             removed.append(old.name)
@@ -139,12 +282,14 @@ def _repos() -> "AppRepos":
     return AppRepos(Path.cwd())
 
 
-def deploy_release(props: dict[str, Any]) -> dict[str, Any]:
-    app_dir = Path(props["deploy_root"]) / props["app"]
-    repo = _repos().get(props["source"])
-    tar_bytes = repo.archive(props["commit"], props.get("path"))
+def deploy_release(props: dict[str, Any], adopt: bool = False) -> dict[str, Any]:
+    """Check every folder on the way (before writing anything), fetch, claim, unpack, switch, prune."""
+    root, app, env = Path(props["deploy_root"]), props["app"], props.get("env")
     name = release_name(props["commit"], props.get("path"))
-    claim_app_dir(app_dir, props["app"])
+    check_checkout()
+    check_app_dir(root, app, env, adopt=adopt, release=name)  # before the fetch, too
+    tar_bytes = _repos().get(props["source"]).archive(props["commit"], props.get("path"))
+    app_dir = claim_app_dir(root, app, env, adopt=adopt, release=name)
     release = install_release(app_dir, name, tar_bytes)
     os.utime(release)  # newest release is the last to be pruned
     link = switch_current(app_dir, name)
@@ -190,10 +335,12 @@ class LocalReleaseProvider(ResourceProvider):
         return DiffResult(changes=None, replaces=replaces, delete_before_replace=False)
 
     def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        return UpdateResult(outs=deploy_release(news))
+        # an update keeps app and deploy_root (a change of either is a replace): this very resource
+        # deployed into the folder, so what an earlier deployctl wrote there is adopted
+        return UpdateResult(outs=deploy_release(news, adopt=True))
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
-        remove_app_dir(Path(props["deploy_root"]) / props["app"])
+        remove_app_dir(Path(props["deploy_root"]), props["app"], props.get("env"))
 
 
 class LocalRelease(pulumi.dynamic.Resource):

@@ -28,6 +28,7 @@ class LocalApp(AppComponent[LocalSettings]):
             f"{name}-release",
             {
                 "app": spec.app,
+                "env": spec.env,  # written in the app folder's marker: an env never touches another's
                 "commit": spec.commit,
                 "path": spec.path,
                 "deploy_root": spec.deploy_root,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import threading
@@ -877,28 +878,29 @@ def test_codeowners_render_refuses_an_owner_that_skipped_validation():
 # -- the local component on the filesystem: what it claims, prunes and deletes ---------------------------
 
 
-def test_the_local_component_claims_only_what_is_free_and_deletes_only_what_it_wrote(tmp_path: Path):
+def test_the_local_component_claims_only_what_is_free_and_deletes_only_what_it_wrote(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     from deployctl.components.local import MARKER, claim_app_dir, prune_releases, release_name, remove_app_dir
 
+    monkeypatch.chdir(tmp_path)  # the provider runs in the checkout
     outside = tmp_path / "outside"
     (outside / "keep").mkdir(parents=True)
     (outside / "keep" / "data.txt").write_text("precious")
-    root = tmp_path / ".deployments" / "staging"
+    root = Path(".deployments/staging")
     root.mkdir(parents=True)
 
     (root / "linked").symlink_to(outside)  # a link where an app folder goes
     with pytest.raises(RuntimeError, match="symbolic link"):
-        claim_app_dir(root / "linked", "linked")
-    assert remove_app_dir(root / "linked") == [] and (outside / "keep" / "data.txt").exists()
+        claim_app_dir(root, "linked", "staging")
+    assert remove_app_dir(root, "linked", "staging") == [] and (outside / "keep" / "data.txt").exists()
 
     (root / "foreign").mkdir()
     (root / "foreign" / "notes.txt").write_text("someone's")
     with pytest.raises(RuntimeError, match="not created by deployctl"):
-        claim_app_dir(root / "foreign", "foreign")
-    assert remove_app_dir(root / "foreign") == [] and (root / "foreign" / "notes.txt").exists()
+        claim_app_dir(root, "foreign", "staging")
+    assert remove_app_dir(root, "foreign", "staging") == [] and (root / "foreign" / "notes.txt").exists()
 
-    app = root / "web"
-    claim_app_dir(app, "web")
+    app = claim_app_dir(root, "web", "staging")
     assert (app / MARKER).is_file()
     releases = app / "releases"
     for age, name in ((100, "a" * 40), (0, "b" * 40)):
@@ -908,8 +910,9 @@ def test_the_local_component_claims_only_what_is_free_and_deletes_only_what_it_w
     assert prune_releases(app, 1, "b" * 40) == ["a" * 40]
     assert (outside / "keep" / "data.txt").exists()
     (app / "notes.txt").write_text("a person's")
-    assert set(remove_app_dir(app)) == {"releases", MARKER}
-    assert sorted(p.name for p in app.iterdir()) == ["notes.txt"]
+    assert remove_app_dir(root, "web", "production") == []  # another env's stack deletes nothing
+    assert set(remove_app_dir(root, "web", "staging")) == {f"releases/{'b' * 40}", MARKER}
+    assert sorted(p.name for p in app.iterdir()) == ["notes.txt", "releases"]  # the planted link stays
     assert (outside / "keep" / "data.txt").read_text() == "precious"
     assert release_name("d" * 40, None) == "d" * 40
     assert release_name("d" * 40, "site") == release_name("d" * 40, "/site/") != release_name("d" * 40, "docs")
@@ -1078,3 +1081,145 @@ def test_a_hostile_env_folder_name_adds_no_fold_or_heading_to_the_pr_comment(tmp
     assert [t for t in shape(hostile) if t[0] == "heading_open"] == [("heading_open", "h2")]
     assert "deploys/x`<details>\\n::error::all passed\\r\\n## ✅ Safeguards: all passed\\n<!--" in inline_code(hostile)
     assert "Safeguards: all passed." not in hostile  # the template says so only when nothing was found
+
+
+# --- h-paths: no path leaves its root; a link in deploys/ stops judging ---
+
+
+def tree_listing(folder: Path) -> list[str]:
+    """Every path under `folder` (links listed, never followed), to prove nothing there changed; the
+    engine's own state and git's objects are left out."""
+    return sorted(rel for p in folder.rglob("*")
+                  if not {".pulumi-state", ".git"} & set((rel := str(p.relative_to(folder))).split("/")))
+
+
+@pytest.mark.engine
+def test_a_committed_deployments_link_is_refused_and_nothing_is_written_where_it_points(tmp_path: Path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    deploy, _, _ = deploy_world(tmp_path)
+    deploy.copy_program()
+    (deploy.path / ".deployments").symlink_to(outside)
+    deploy.repo.git.add("-f", ".deployments")  # past .gitignore, as an attacker would
+    deploy.commit("program, and .deployments as a link")
+    assert deploy.repo.git.ls_files("-s", ".deployments").startswith("120000")
+    code, _, err = run_cli(deploy.path, "up", "--stack", "staging")
+    assert code == 1 and "Traceback" not in err, err
+    line = next(ln for ln in err.splitlines() if "failed:" in ln)
+    assert ".deployments is a symbolic link" in line and "nothing was changed" in line
+    assert list(outside.iterdir()) == []
+
+
+@pytest.mark.engine
+@pytest.mark.parametrize("target", ["victims", "../../../.."])
+def test_a_releases_link_is_refused_and_nothing_is_unpacked_or_pruned_through_it(tmp_path: Path, target: str):
+    deploy, app, first = deploy_world(tmp_path)
+    deploy.catalog({"web": {"repo": str(app.path), "settings": {"keep_releases": 1}}})
+    deploy.copy_program()
+    deploy.commit("program")
+    assert run_cli(deploy.path, "up", "--stack", "staging")[0] == 0
+    web = deploy.path / ".deployments/staging/web"
+    victims = tmp_path / "victims"
+    for i in range(5):  # named like releases, so only the refusal of the link keeps them
+        (victims / (f"{i}" * 40)).mkdir(parents=True)
+        (victims / (f"{i}" * 40) / "data.txt").write_text("precious")
+    shutil.rmtree(web / "releases")
+    (web / "releases").symlink_to(victims if target == "victims" else Path(target))
+    second = app.commit("second", {"site/index.html": "<h1>two</h1>\n"})
+    deploy.deploy("staging", "web", second, "second")
+    deploy.commit("second")
+    before = {folder: tree_listing(folder) for folder in (victims, tmp_path)}
+    code, _, err = run_cli(deploy.path, "up", "--stack", "staging")
+    assert code == 1 and "Traceback" not in err, err
+    line = next(ln for ln in err.splitlines() if "failed:" in ln)
+    assert ".deployments/staging/web/releases is a symbolic link" in line
+    assert {folder: tree_listing(folder) for folder in (victims, tmp_path)} == before
+    assert os.readlink(web / "current") == f"releases/{first}"  # still the first release
+    assert second not in os.listdir(victims)
+
+
+@pytest.mark.engine
+def test_an_env_whose_root_moves_onto_another_envs_folder_neither_adopts_nor_deletes_it(tmp_path: Path):
+    from tests.engine_world import build_world
+
+    w = build_world(tmp_path)
+    assert w.cli("up")[0] == 0
+    production = w.root / ".deployments/production"
+    owned = tree_listing(production)
+    current = {a: os.readlink(production / a / "current") for a in ("api", "web")}
+    w.deploy.env("staging", deployRoot=".deployments/production")
+    w.deploy.deploy("staging", "api", w.shas["api"][1], "staging only")
+    w.deploy.commit("staging's root onto production's")
+    code, _, err = w.cli("up", "--stack", "staging")
+    assert code != 0 and "Traceback" not in err, err  # the program or the config check refuses it
+    assert tree_listing(production) == owned
+    assert {a: os.readlink(production / a / "current") for a in ("api", "web")} == current
+    w.deploy.env("staging", deployRoot=".deployments/staging")  # reverted: no replace deletes production's
+    w.deploy.commit("staging's root back")
+    code, _, err = w.cli("up", "--stack", "staging")
+    assert code == 0, err
+    assert tree_listing(production) == owned
+    assert w.current("staging", "api") == w.shas["api"][1]
+
+
+def test_the_release_provider_keeps_to_its_own_env_and_never_follows_a_link(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch):
+    """At the filesystem level, whatever the config check says: the marker names the env that wrote it."""
+    from deployctl.components.local import MARKER, LocalReleaseProvider, claim_app_dir, prune_releases
+
+    monkeypatch.chdir(tmp_path)
+    provider = LocalReleaseProvider()
+    production = claim_app_dir(Path(".deployments/production"), "web", "production")
+    (production / "releases" / ("a" * 40)).mkdir(parents=True)
+    (production / "current").symlink_to(f"releases/{'a' * 40}")
+    owned = tree_listing(Path(".deployments"))
+    props = {"app": "web", "env": "staging", "commit": "b" * 40, "path": None, "keep_releases": 1,
+             "source": "unused", "deploy_root": ".deployments/production"}
+    for adopt in (provider.create, lambda p: provider.update("web", p, p)):
+        with pytest.raises(RuntimeError, match="belongs to env 'production'"):
+            adopt(props)
+    provider.delete("web", props)
+    provider.delete("web", {**props, "env": None})  # recorded before markers named an env
+    assert tree_listing(Path(".deployments")) == owned
+    # a marker from before markers named an env is left, and adopted only by an update of the same resource
+    (production / MARKER).write_text("created by deployctl for app web; deployctl deletes only what it created\n")
+    with pytest.raises(RuntimeError, match="earlier deployctl"):
+        claim_app_dir(Path(".deployments/production"), "web", "staging")
+    provider.delete("web", {**props, "env": None})
+    assert tree_listing(Path(".deployments")) == owned
+    # a link anywhere on the way is refused before anything is written, and prunes nothing
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    Path(".deployments/qa").symlink_to(elsewhere)
+    with pytest.raises(RuntimeError, match=r"\.deployments/qa is a symbolic link"):
+        claim_app_dir(Path(".deployments/qa"), "web", "qa")
+    os.rename(production / "releases", tmp_path / "moved")
+    (production / "releases").symlink_to(tmp_path / "moved")
+    with pytest.raises(RuntimeError, match="releases is a symbolic link"):
+        prune_releases(production, 0, "none")
+    assert list(elsewhere.iterdir()) == [] and os.listdir(tmp_path / "moved") == ["a" * 40]
+    with pytest.raises(RuntimeError, match="climbs out"):
+        claim_app_dir(Path(".deployments/../x"), "web", "qa")
+
+
+@pytest.mark.parametrize("shape", ["deploys", "deploy file"])
+def test_a_link_in_deploys_is_invalid_path_for_check_check_base_and_plan_alike(tmp_path: Path, shape: str):
+    deploy, _, sha = deploy_world(tmp_path)
+    before = deploy.repo.head.commit.hexsha
+    if shape == "deploys":  # every app would look removed to git, and present to the working tree
+        (deploy.path / "deploys").rename(deploy.path / "elsewhere")
+        (deploy.path / "deploys").symlink_to("elsewhere")
+    else:
+        (deploy.path / "other").write_text(f"{sha} from elsewhere\n")
+        (deploy.path / "deploys/staging/web").unlink()
+        (deploy.path / "deploys/staging/web").symlink_to("../../other")
+    deploy.commit("a link")
+    path = "deploys" if shape == "deploys" else "deploys/staging/web"
+    for args in (("check",), ("check", "--base", before), ("plan", "--base", before),
+                 ("plan", "--base", before, "--head", "HEAD")):
+        code, out, err = run_cli(deploy.path, *args)
+        assert code == 2 and "Traceback" not in err, (args, out, err)
+        assert f"{path}: error invalid-path: '{path}' is a symbolic link" in err, (args, err)
+        assert "remove" not in out, (args, out)
+    code, report, _ = check_json(deploy.path, "--base", before)
+    assert code == 2 and violation(report, "invalid-path")["file"] == path

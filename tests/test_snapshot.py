@@ -39,6 +39,11 @@ def _symlink(rel: str, target: str) -> Mutation:
     return run
 
 
+def _deploys_elsewhere(d: DeployRepo, sha: str) -> None:
+    (d.path / "deploys").rename(d.path / "elsewhere")
+    os.symlink("elsewhere", d.path / "deploys")
+
+
 def _fifo(d: DeployRepo, sha: str) -> None:
     os.mkfifo(d.path / "deploys/staging/pipe")
 
@@ -77,8 +82,12 @@ CORPUS: list[tuple[str, Mutation, str, int]] = [
     ("app of 64 chars", _w("deploys/staging/" + "a" * 64, "SHA\n"), "invalid-path", 1),
     ("unicode app name", _w("deploys/staging/äpi", "SHA\n"), "invalid-path", 1),
     ("nested folder", _w("deploys/staging/api2/extra", "SHA\n"), "invalid-path", 1),
-    ("symlink outside repo", _symlink("deploys/staging/web", "/etc/passwd"), "invalid-path", 1),
-    ("symlinked env folder", _symlink("deploys/qa", "staging"), "invalid-path", 1),
+    # a link anywhere under deploys/: git and the working tree read different trees, nothing is judged
+    ("symlink outside repo", _symlink("deploys/staging/web", "/etc/passwd"), "invalid-path", 2),
+    ("symlinked env folder", _symlink("deploys/qa", "staging"), "invalid-path", 2),
+    ("hidden symlink", _symlink("deploys/staging/.web", "../../apps.yaml"), "invalid-path", 2),
+    ("symlink in a nested folder", _symlink("deploys/staging/api2/web", "../api"), "invalid-path", 2),
+    ("deploys as a symlink", _deploys_elsewhere, "invalid-path", 2),
     ("fifo", _fifo, "invalid-path", 1),
     ("file directly in deploys", _w("deploys/README", "notes\n"), "invalid-path", 1),
     ("unknown env", _w("deploys/qa/api", "SHA\n"), "unknown-env", 1),
@@ -312,3 +321,51 @@ def test_settings_stored_encrypted_whole_or_as_the_role_are_not_errors_and_a_who
     [message] = invalid("apps:\n  api:\n    kind: lambda\n    repo: r\n    settings: {role_arn: x}\n",
                         "config: {}\n")
     assert "are invalid: settings: " in message and "(apps.yaml:5)" in message
+
+
+def test_a_link_anywhere_under_deploys_stops_judging_and_is_named():
+    """`deploys` itself, an env folder, a deploy file, a hidden entry, an entry of a nested folder."""
+    assert [(v.rule, v.file) for v in build_tree([Entry(path="deploys", kind=EntryKind.SYMLINK)]).links] == [
+        ("invalid-path", "deploys")]
+    tree = build_tree([
+        Entry(path="deploys", kind=EntryKind.DIR),
+        Entry(path="deploys/staging", kind=EntryKind.DIR),
+        Entry(path="deploys/qa", kind=EntryKind.SYMLINK),
+        Entry(path="deploys/staging/web", kind=EntryKind.SYMLINK),
+        Entry(path="deploys/staging/.hidden", kind=EntryKind.SYMLINK),
+        Entry(path="deploys/staging/nest", kind=EntryKind.DIR),
+        Entry(path="deploys/staging/nest/x", kind=EntryKind.SYMLINK),
+    ])
+    assert {v.file for v in tree.links} == {"deploys/qa", "deploys/staging/web", "deploys/staging/.hidden",
+                                            "deploys/staging/nest/x"}
+    assert all(v.rule == "invalid-path" and "symbolic link" in v.message for v in tree.links)
+    assert [v.app for v in tree.links if v.file == "deploys/staging/web"] == ["web"]
+    assert tree.files == {} and tree.envs == ("staging",)
+    assert [v.file for v in tree.violations] == ["deploys/staging/nest"]  # the nested folder itself
+
+
+@pytest.mark.parametrize("shape", ["deploys", "deploy file", "env folder"])
+def test_the_working_tree_and_the_commit_see_the_same_links(tmp_path: Path, shape: str):
+    """Read from the working tree and from git at the commit, fully and for one changed file alike."""
+    from deployctl.adapters.gitaccess import commit_files, worktree_files
+    from deployctl.core.snapshot import build_snapshot
+
+    deploy, sha = _repo(tmp_path)
+    before = deploy.repo.head.commit.hexsha
+    if shape == "deploys":
+        _deploys_elsewhere(deploy, sha)
+    elif shape == "deploy file":
+        (deploy.path / "deploys/staging/api").rename(deploy.path / "api-file")
+        os.symlink("../../api-file", deploy.path / "deploys/staging/api")
+    else:
+        (deploy.path / "deploys/staging").rename(deploy.path / "staging-folder")
+        os.symlink("../staging-folder", deploy.path / "deploys/staging")
+    deploy.commit("a link")
+    for paths in (None, {"deploys/staging/api"}):
+        seen = [build_snapshot(files) for files in (worktree_files(deploy.path, paths=paths),
+                                                     commit_files(deploy.repo, "HEAD", paths))]
+        errors = [[(v.rule, v.file) for v in s.config_errors] for s in seen]
+        assert errors[0] == errors[1] != [], (paths, errors)
+        assert errors[0][0][0] == "invalid-path"
+        assert seen[0].tree.files.keys() == seen[1].tree.files.keys() == set()
+    assert build_snapshot(commit_files(deploy.repo, before)).config_errors == ()

@@ -42,8 +42,12 @@ def worktree_entries(root: Path, envs: set[str] | None = None) -> list[Entry]:
     """Every path below deploys/ without following links; files are read, capped past 1 MiB."""
     entries: list[Entry] = []
     base = root / DEPLOYS_DIR
-    if not base.is_dir():
+    try:
+        top = _kind(os.lstat(base).st_mode)
+    except FileNotFoundError:
         return entries
+    if top is not EntryKind.DIR:  # `deploys` as a link is shown as one (git sees a link), never followed
+        return [Entry(path=DEPLOYS_DIR, kind=top)]
     stack: list[tuple[Path, str]] = [(base, DEPLOYS_DIR)]
     while stack:
         folder, rel = stack.pop()
@@ -74,9 +78,13 @@ def _read_text(path: Path) -> str | None:
 
 
 def _worktree_entry(root: Path, rel: str) -> Entry | None:
+    """The entry at `rel`, or None when it is absent or lies behind a link (git has nothing there)."""
+    parts = rel.split("/")
     try:
+        if not all(stat.S_ISDIR(os.lstat(root.joinpath(*parts[:i])).st_mode) for i in range(1, len(parts))):
+            return None
         mode = os.lstat(root / rel).st_mode
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return None
     kind = _kind(mode)
     data = (root / rel).read_bytes()[: (1 << 20) + 1] if kind is EntryKind.FILE else None
@@ -144,15 +152,19 @@ def commit_files(repo: Repo, rev: str, paths: set[str] | None = None) -> RepoFil
     commit = rev if len(rev) in (40, 64) and not rev.strip("0123456789abcdef") else resolve_ref(repo, rev)
     catalog_sha = None
     stack_shas: dict[str, str] = {}
-    has_deploys = False
-    for path, _, kind, sha in _ls_tree(repo, commit):
+    deploys: EntryKind | None = None
+    for path, entry_kind, kind, sha in _ls_tree(repo, commit):
         if path == CATALOG_FILE and kind == "blob":
             catalog_sha = sha
         elif (env := env_of_stack_file(path)) is not None and kind == "blob":
             stack_shas[env] = sha
-        has_deploys = has_deploys or path == DEPLOYS_DIR
+        elif path == DEPLOYS_DIR:
+            deploys = entry_kind
+    has_deploys = deploys is EntryKind.DIR
     listed: list[tuple[str, EntryKind, str]] = []
-    if has_deploys and paths is None:
+    if deploys is not None and not has_deploys:  # `deploys` committed as a link (or a file): shown as one
+        listed = [(DEPLOYS_DIR, deploys, "")]
+    elif has_deploys and paths is None:
         listed = [(p, k, sha) for p, k, _, sha in _ls_tree(repo, "-r", "-t", commit, "--", DEPLOYS_DIR)]
     elif has_deploys and paths is not None:
         listed = [(p, k, "") for p, k, _, _ in _ls_tree(repo, commit, "--", DEPLOYS_DIR + "/")]

@@ -56,7 +56,7 @@ class Snapshot(LazyModel):
     violations: tuple[Violation, ...] = ()
     """Problems of the repo as a whole (bad names, deploy files, envs without config)."""
     config_errors: tuple[Violation, ...] = ()
-    """Catalog or stack config unreadable: nothing can be judged against it."""
+    """Catalog or stack config unreadable, or a link in deploys/: nothing can be judged against it."""
 
     @property
     def envs(self) -> list[str]:
@@ -136,6 +136,7 @@ def build_snapshot(files: RepoFiles) -> Snapshot:
 
     tree = build_tree(files.entries)
     violations.extend(tree.violations)
+    config_errors.extend(tree.links)  # a link in deploys/: git and the working tree read different trees
     bad_stacks = {v.file for v in config_errors}
     for env in tree.envs:
         if env not in files.stack_configs:

@@ -46,6 +46,10 @@ class DeployTree(LazyModel):
     files: dict[str, DeployFile] = Field(default_factory=dict)
     raw: dict[str, bytes] = Field(default_factory=dict)
     violations: tuple[Violation, ...] = ()
+    links: tuple[Violation, ...] = ()
+    """`deploys` itself, or anything under it, as a symbolic link (`invalid-path`): the working tree
+    follows a link that git records as one, so what the program would read is not what was reviewed,
+    and nothing can be judged."""
 
     def get(self, env: str, app: str) -> DeployFile | None:
         return self.files.get(f"{DEPLOYS_DIR}/{env}/{app}")
@@ -60,6 +64,10 @@ def _invalid(path: str, message: str, env: str | None = None, app: str | None = 
     )
 
 
+def _what(kind: EntryKind) -> str:
+    return {EntryKind.SYMLINK: "a symbolic link", EntryKind.FILE: "a file"}.get(kind, "not a folder")
+
+
 def _hidden(name: str) -> bool:
     return name.startswith(".") and name not in (".", "..")
 
@@ -70,10 +78,24 @@ def build_tree(entries: Iterable[Entry]) -> DeployTree:
     files: dict[str, DeployFile] = {}
     raw: dict[str, bytes] = {}
     violations: list[Violation] = []
+    links: list[Violation] = []
 
     for entry in sorted(entries, key=lambda e: e.path):
         parts = entry.path.split("/")
-        if parts[0] != DEPLOYS_DIR or len(parts) < 2:
+        if parts[0] != DEPLOYS_DIR:
+            continue
+        if len(parts) == 1:
+            if entry.kind is not EntryKind.DIR:  # git lists a link; the working tree would follow it
+                links.append(_invalid(entry.path, f"'{DEPLOYS_DIR}' is {_what(entry.kind)}; it must be a real "
+                                      "folder in the repository, so what is reviewed is what deploys: replace "
+                                      "it with the folder itself"))
+            continue
+        if entry.kind is EntryKind.SYMLINK:
+            env = parts[1] if is_valid_name(parts[1]) else None
+            app = parts[2] if len(parts) == 3 and is_valid_name(parts[2]) else None
+            links.append(_invalid(entry.path, f"'{entry.path}' is a symbolic link; nothing under {DEPLOYS_DIR}/ "
+                                  "may be a link, so what is reviewed is what deploys: replace it with the "
+                                  "file or folder itself", env, app))
             continue
         if any(_hidden(p) for p in parts[1:]):
             continue
@@ -103,12 +125,6 @@ def build_tree(entries: Iterable[Entry]) -> DeployTree:
                 _invalid(entry.path, f"'{entry.path}' is a folder; deploys/<env>/ holds only one file "
                          "per app, no nested folders: move its files up or remove it", env, app)
             )
-        elif entry.kind is EntryKind.SYMLINK:
-            violations.append(
-                _invalid(entry.path, f"'{entry.path}' is a symbolic link; a deploy file must be a "
-                         "regular file so its history is reviewed in place: replace the link "
-                         "with the file", env, app)
-            )
         elif entry.kind is EntryKind.OTHER:
             violations.append(
                 _invalid(entry.path, f"'{entry.path}' is not a regular file (a device, pipe, socket "
@@ -126,4 +142,5 @@ def build_tree(entries: Iterable[Entry]) -> DeployTree:
                 files[entry.path] = parse_deploy_file(env, app, data)
             except DeployFileError as exc:
                 violations.append(exc.violation)
-    return DeployTree(envs=tuple(sorted(envs)), files=files, raw=raw, violations=tuple(violations))
+    return DeployTree(envs=tuple(sorted(envs)), files=files, raw=raw, violations=tuple(violations),
+                      links=tuple(links))
