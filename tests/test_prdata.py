@@ -1,0 +1,207 @@
+"""`deployctl pr-data`: the trusted preview reads a PR's deploy data from its head commit as blobs, and
+never writes, imports or runs anything else of it. Real git repositories: a base checkout, and a PR
+branch whose code would leave a marker file if anything of it ran."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from deployctl.core.prdata import data_path_problem, stack_config_refusals
+from tests.builders import DeployRepo
+from tests.scenario import run_cli
+
+API = "a" * 40
+API2 = "b" * 40
+
+
+def _payload(marker: Path) -> str:
+    """Python that leaves the marker when it runs (imported, executed or installed)."""
+    return f"from pathlib import Path\nPath({str(marker)!r}).write_text('ran')\n"
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> DeployRepo:
+    deploy = DeployRepo(tmp_path / "deploys-repo")
+    deploy.catalog({"api": {"repo": "../api", "owners": ["@acme/api"]}})
+    deploy.env("staging", deployRoot=".deployments/staging")
+    deploy.write("deploys/staging/api", f"{API} first\n")
+    deploy.write("deploys/staging/old", f"{API} gone soon\n")
+    deploy.write("__main__.py", "print('the program')\n")
+    deploy.write(".github/workflows/preview.yml", "name: preview\n")
+    deploy.commit("base")
+    return deploy
+
+
+def branch(deploy: DeployRepo, name: str = "pr") -> None:
+    deploy.repo.git.checkout("-b", name)
+
+
+def back_to_base(deploy: DeployRepo) -> str:
+    deploy.repo.git.checkout("main")
+    return deploy.repo.head.commit.hexsha
+
+
+def pr_data(deploy: DeployRepo, *args: str) -> tuple[int, dict, str]:
+    code, out, err = run_cli(deploy.path, "pr-data", "--base", "main", "--head", "pr", "--json", *args)
+    assert "Traceback" not in err, err
+    return code, (json.loads(out) if out.strip() else {}), err
+
+
+def status(deploy: DeployRepo) -> str:
+    return subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=deploy.path,
+                          capture_output=True, text=True, check=True).stdout
+
+
+@pytest.mark.parametrize("shape", ["main", "root-py", "setup-py", "workflow"])
+def test_a_pr_whose_code_would_run_is_refused_and_nothing_of_it_is_written(repo: DeployRepo, tmp_path: Path,
+                                                                            shape: str) -> None:
+    marker = tmp_path / "marker"
+    branch(repo)
+    repo.deploy("staging", "api", API2, "the data part of the PR")
+    path = {"main": "__main__.py", "root-py": "pydantic.py", "setup-py": "setup.py",
+            "workflow": ".github/workflows/preview.yml"}[shape]
+    text = (f"on: pull_request_target\njobs:\n  x:\n    runs-on: ubuntu-latest\n    steps:\n"
+            f"      - run: touch {marker}\n") if shape == "workflow" else _payload(marker)
+    repo.write(path, text)
+    repo.commit("hostile")
+    base = back_to_base(repo)
+
+    code, result, _ = pr_data(repo)
+
+    assert code == 1 and result["verdict"] == "code"
+    assert [r["path"] for r in result["refused"]] == [path]
+    assert "is code, not deploy data" in result["refused"][0]["message"]
+    assert result["written"] == [] and result["deleted"] == []
+    assert status(repo) == "" and repo.repo.head.commit.hexsha == base  # not one byte of the PR written
+    assert (repo.path / "deploys/staging/api").read_text() == f"{API} first\n"  # not even its data
+    assert not marker.exists()
+    # What the trusted preview runs next (the base's tool, in this checkout) runs nothing of the PR either
+    subprocess.run(["python", "-c", "import sys; sys.path.insert(0, '.'); import __main__"], cwd=repo.path,
+                   capture_output=True, timeout=60, check=True)
+    assert not marker.exists()
+
+
+def test_a_data_only_pr_is_written_exactly_from_the_head_commit(repo: DeployRepo) -> None:
+    branch(repo)
+    repo.deploy("staging", "api", API2, "next")
+    repo.write("deploys/staging/web", f"{API2} new app\n")
+    repo.write("deploys/qa/.gitkeep", "")
+    repo.write("Pulumi.qa.yaml", yaml.safe_dump({"config": {"deploys:deployRoot": ".deployments/qa",
+                                                            "aws:region": "eu-west-1"}}))
+    repo.catalog({"api": {"repo": "../api", "owners": ["@acme/api"]}, "web": {"repo": "../web"}})
+    repo.remove("deploys/staging/old")
+    head = repo.commit("data only")
+    back_to_base(repo)
+    # main moves on after the PR branched: its own changes (code included) are not the PR's
+    repo.write("__main__.py", "print('a newer program')\n")
+    repo.commit("main moves")
+
+    code, result, _ = pr_data(repo)
+
+    assert code == 0 and result["verdict"] == "data" and result["refused"] == []
+    assert result["written"] == ["Pulumi.qa.yaml", "apps.yaml", "deploys/qa/.gitkeep", "deploys/staging/api",
+                                 "deploys/staging/web"]
+    assert result["deleted"] == ["deploys/staging/old"]
+    for rel in result["written"]:
+        blob = subprocess.run(["git", "cat-file", "blob", f"{head}:{rel}"], cwd=repo.path, capture_output=True,
+                              check=True).stdout
+        assert (repo.path / rel).read_bytes() == blob, rel
+    assert not (repo.path / "deploys/staging/old").exists()
+    assert (repo.path / "__main__.py").read_text() == "print('a newer program')\n"  # the base's program stays
+    assert sorted(line[3:] for line in status(repo).splitlines()) == sorted(result["written"] + result["deleted"])
+
+
+def test_a_symlink_or_a_submodule_in_the_deploy_data_is_refused(repo: DeployRepo) -> None:
+    branch(repo)
+    (repo.path / "deploys/staging/link").symlink_to("/etc/passwd")
+    repo.repo.git.add("-A")
+    repo.repo.git.update_index("--add", "--cacheinfo", f"160000,{repo.repo.head.commit.hexsha},deploys/staging/sub")
+    repo.repo.git.commit("-m", "links")
+    back_to_base(repo)
+
+    code, result, _ = pr_data(repo)
+
+    assert code == 1
+    messages = {r["path"]: r["message"] for r in result["refused"]}
+    assert "is a symlink in the PR" in messages["deploys/staging/link"]
+    assert "is a submodule in the PR" in messages["deploys/staging/sub"]
+    assert status(repo) == ""
+
+
+def test_a_health_command_added_by_a_stack_config_override_is_data_but_shown(repo: DeployRepo) -> None:
+    branch(repo)
+    repo.env("staging", deployRoot=".deployments/staging",
+             settings={"api": {"health": {"command": "curl -fsS http://127.0.0.1:8080/health"}}})
+    repo.write("Pulumi.staging.yaml", (repo.path / "Pulumi.staging.yaml").read_text() + "encryptionsalt: v1:x\n")
+    repo.commit("health")
+    back_to_base(repo)
+
+    code, result, _ = pr_data(repo)
+    assert code == 0 and result["written"] == ["Pulumi.staging.yaml"]
+    assert result["notes"] == ["Pulumi.staging.yaml: app 'api' health command, run by `up` on the deploy runner: "
+                               "curl -fsS http://127.0.0.1:8080/health"]
+    repo.repo.git.checkout("--", ".")
+    code, out, _ = run_cli(repo.path, "pr-data", "--base", "main", "--head", "pr")
+    assert code == 0 and "note: Pulumi.staging.yaml: app 'api' health command" in out
+    assert "curl -fsS http://127.0.0.1:8080/health" in out
+
+
+@pytest.mark.parametrize(("key", "value", "top"), [
+    ("aws:endpoints", [{"s3": "http://attacker.example"}], False),
+    ("pulumi:disable-default-providers", ["aws"], False),
+    ("secretsprovider", "awskms://alias/mine", True),
+    ("encryptedkey", "AAAA", True),
+])
+def test_a_stack_config_that_changes_what_runs_is_refused(repo: DeployRepo, key: str, value: object,
+                                                          top: bool) -> None:
+    branch(repo)
+    data = yaml.safe_load((repo.path / "Pulumi.staging.yaml").read_text())
+    if top:
+        data[key] = value
+    else:
+        data["config"][key] = value
+    repo.write("Pulumi.staging.yaml", yaml.safe_dump(data))
+    repo.commit("endpoint")
+    back_to_base(repo)
+
+    code, result, _ = pr_data(repo)
+
+    assert code == 1 and result["verdict"] == "code"
+    assert [(r["path"], r["key"]) for r in result["refused"]] == [("Pulumi.staging.yaml", key)]
+    assert "only a release manager may approve it" in result["refused"][0]["message"]
+    assert status(repo) == ""
+    code, _, err = run_cli(repo.path, "pr-data", "--base", "main", "--head", "pr")
+    assert code == 1 and f"'{key}'" in err and "nothing of it was written" in err
+
+
+def test_cannot_judge_is_exit_2(repo: DeployRepo) -> None:
+    code, _, err = run_cli(repo.path, "pr-data", "--base", "main", "--head", "no-such-ref")
+    assert code == 2 and "cannot resolve 'no-such-ref'" in err
+    branch(repo)
+    repo.write("Pulumi.staging.yaml", "config: [unclosed\n")
+    repo.commit("broken")
+    back_to_base(repo)
+    code, _, err = run_cli(repo.path, "pr-data", "--base", "main", "--head", "pr")
+    assert code == 2 and "cannot judge Pulumi.staging.yaml" in err
+    assert status(repo) == ""
+
+
+def test_data_paths_and_keys() -> None:
+    for path in ("apps.yaml", "Pulumi.staging.yaml", "deploys/staging/api", "deploys/staging/.gitkeep"):
+        assert data_path_problem(path) is None, path
+    for path in ("Pulumi.yaml", "__main__.py", "requirements.txt", "deploys", "deploys/../x", "./apps.yaml",
+                 "sub/apps.yaml", "Pulumi.Bad Env.yaml", "deploys/a\\b", "deploys/a\nb", ".github/CODEOWNERS"):
+        assert data_path_problem(path) is not None, path
+    base = {"config": {"deploys:protected": True, "aws:profile": "x"}, "encryptionsalt": "v1:a"}
+    same_code_key = {"config": {"deploys:protected": False, "aws:profile": "x", "aws:region": "eu-west-1"},
+                     "encryptionsalt": "v1:b"}
+    assert stack_config_refusals("Pulumi.p.yaml", base, same_code_key) == []  # unchanged non-data key passes
+    removed = {"config": {"deploys:protected": True}}
+    assert [r.key for r in stack_config_refusals("Pulumi.p.yaml", base, removed)] == ["aws:profile"]
+    assert [r.key for r in stack_config_refusals("Pulumi.p.yaml", None, {"config": {"aws:profile": "y"}})] \
+        == ["aws:profile"]
