@@ -424,7 +424,8 @@ def test_valid_owners_render_one_rule_each(tmp_path: Path):
     rules = [ln for ln in (deploy.path / ".github/CODEOWNERS").read_text().splitlines()
              if ln and not ln.startswith("#")]
     assert "/deploys/staging/ @acme/release-managers @bob" in rules
-    assert all(ln.startswith("/") for ln in rules) and not any("/**" in ln for ln in rules)
+    assert rules[0] == "* @acme/release-managers @bob"  # the one catch-all, first, then only paths
+    assert all(ln.startswith("/") for ln in rules[1:]) and not any("/**" in ln for ln in rules)
 
 
 # -- 2. deployRoot stays inside .deployments/; components delete only what they created ---------------
