@@ -530,6 +530,9 @@ def pr_data(
     head: Annotated[str, typer.Option(help="The PR's head commit (fetched, not checked out).")],
     post: Annotated[bool, typer.Option("--post", help="For a code change, post the PR comment that says its "
                                        "credentialed preview waits for approval (GITHUB_TOKEN).")] = False,
+    notes_file: Annotated[Path | None, typer.Option("--notes-file", help="Write what a reviewer must read (a "
+                                                    "health command the PR adds) here, as markdown for "
+                                                    "pr-comment.")] = None,
     as_json: JsonOpt = False,
     repo: RepoOpt = Path("."),
 ) -> None:
@@ -548,9 +551,11 @@ def pr_data(
       deployctl pr-data --base "$BASE_SHA" --head "$HEAD_SHA"
       deployctl pr-data --base "$BASE_SHA" --head "$HEAD_SHA" --json --post
     """
-    from deployctl.commands.prdata import awaiting_comment, result_lines, run_pr_data
+    from deployctl.commands.prdata import awaiting_comment, notes_markdown, result_lines, run_pr_data
 
     result = run_pr_data(repo, base, head)
+    if notes_file is not None and (notes := notes_markdown(result)):
+        _write_file(notes_file, notes)
     if as_json:
         console.as_json(result.model_dump(mode="json"))
     else:
@@ -572,15 +577,17 @@ def pr_comment(
 ) -> None:
     """Post several stacks' preview comments as the PR's one comment (GitHub Actions, GITHUB_TOKEN).
 
-    The trusted preview runs one job per stack, each with only its env's secrets; this joins them.
+    The trusted preview runs one job per stack, each with only its env's secrets; this joins them,
+    pr-data's notes (a file ending in .notes) first.
 
     Example:
       deployctl pr-comment comments/*.md
     """
-    from deployctl.commands.prdata import combine_comments
+    from deployctl.commands.prdata import NOTES_SUFFIX, combine_comments
     from deployctl.commands.preview import post_comment
 
-    post_comment(combine_comments([f.read_text(encoding="utf-8") for f in sorted(files)]))
+    ordered = sorted(files, key=lambda f: (f.suffix != NOTES_SUFFIX, f.name))  # pr-data's notes first
+    post_comment(combine_comments([f.read_text(encoding="utf-8") for f in ordered]))
 
 
 def _version(value: bool) -> None:
@@ -607,7 +614,7 @@ METAVARS = {"env": "ENV", "app_name": "APP", "commit": "COMMIT", "base": "REF", 
             "stack": "ENV", "branch": "BRANCH", "message": "TEXT", "limit": "N", "repo": "DIR", "html": "FILE",
             "comment_file": "FILE", "pr_url": "URL", "from_env": "ENV", "to_env": "ENV", "to": "COMMIT",
             "since": "TIME", "until": "TIME", "lock_timeout": "SECONDS", "timeout": "SECONDS", "reason": "TEXT",
-            "bucket": "day|week|month"}
+            "bucket": "day|week|month", "notes_file": "FILE", "files": "FILE..."}
 _EXAMPLES = re.compile(r"^(\s*Examples?:)\n", re.MULTILINE)
 
 

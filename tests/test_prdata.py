@@ -205,3 +205,30 @@ def test_data_paths_and_keys() -> None:
     assert [r.key for r in stack_config_refusals("Pulumi.p.yaml", base, removed)] == ["aws:profile"]
     assert [r.key for r in stack_config_refusals("Pulumi.p.yaml", None, {"config": {"aws:profile": "y"}})] \
         == ["aws:profile"]
+
+
+def test_the_notes_file_and_the_comments_a_reviewer_reads(repo: DeployRepo, tmp_path: Path) -> None:
+    from deployctl.commands.prdata import awaiting_comment, combine_comments
+    from deployctl.core.prcomment import MAX_COMMENT_CHARS, PREVIEW_MARKER
+    from deployctl.core.prdata import PrData, Refusal, Verdict
+
+    branch(repo)
+    repo.catalog({"api": {"repo": "../api", "settings": {"health": {"command": "rm -rf / `whoami` <b>"}}}})
+    repo.commit("a health command")
+    back_to_base(repo)
+    notes = tmp_path / "pr-data.notes"
+    code, _, _ = run_cli(repo.path, "pr-data", "--base", "main", "--head", "pr", "--notes-file", str(notes))
+    assert code == 0
+    text = notes.read_text()
+    assert text.startswith("> [!IMPORTANT]") and "health command" in text
+    assert "<b>" not in text and "&lt;b&gt;" in text and "\\`whoami\\`" in text  # inert markdown
+
+    joined = combine_comments([text, f"{PREVIEW_MARKER}\n## staging\n", f"{PREVIEW_MARKER}\n## production\n"])
+    assert joined.startswith(PREVIEW_MARKER + "\n> [!IMPORTANT]") and joined.count(PREVIEW_MARKER) == 1
+    assert joined.index("## staging") < joined.index("## production")
+    assert len(combine_comments(["x" * (MAX_COMMENT_CHARS + 10)])) <= MAX_COMMENT_CHARS
+
+    code_pr = PrData(verdict=Verdict.CODE, refused=[Refusal(path="setup.py", message="setup.py is code <!--")])
+    body = awaiting_comment(code_pr, ["staging: api aaaaaaa -> bbbbbbb"])
+    assert body.startswith(PREVIEW_MARKER) and "waiting for approval" in body and "`preview-code`" in body
+    assert "<!--" not in body.split("\n", 1)[1] and "staging: api aaaaaaa -> bbbbbbb" in body

@@ -202,3 +202,18 @@ def awaiting_comment(result: PrData, plan_lines: list[str]) -> str:
         out += ["", "> [!IMPORTANT]"] + [f"> - {md(n)}" for n in result.notes]
     out += ["", "**The plan** (from git, no credentials):", "", fence("\n".join(plan_lines) or "no deploy changes")]
     return "\n".join(out) + "\n"
+
+
+NOTES_SUFFIX = ".notes"
+"""pr-data's notes file: `pr-comment` puts it first, above the stacks' previews."""
+
+
+def notes_markdown(result: PrData) -> str:
+    """What a reviewer must read although it is data (a health command `up` will run), as a section of
+    the PR comment; empty when there is nothing to say."""
+    from deployctl.report.render import md
+
+    if not result.notes:
+        return ""
+    return "\n".join(["> [!IMPORTANT]", "> **Deploy data that runs something:**",
+                      *(f"> - {md(n)}" for n in result.notes)]) + "\n"
