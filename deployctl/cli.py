@@ -551,7 +551,7 @@ def pr_data(
       deployctl pr-data --base "$BASE_SHA" --head "$HEAD_SHA"
       deployctl pr-data --base "$BASE_SHA" --head "$HEAD_SHA" --json --post
     """
-    from deployctl.commands.prdata import awaiting_comment, notes_markdown, result_lines, run_pr_data
+    from deployctl.commands.prdata import awaiting_comment, merge_base, notes_markdown, result_lines, run_pr_data
 
     result = run_pr_data(repo, base, head)
     if notes_file is not None and (notes := notes_markdown(result)):
@@ -566,7 +566,7 @@ def pr_data(
         from deployctl.commands.preview import post_comment
         from deployctl.report.tables import plan_lines
 
-        post_comment(awaiting_comment(result, plan_lines(run_plan(repo, base, head))))
+        post_comment(awaiting_comment(result, plan_lines(run_plan(repo, merge_base(repo, base, head), head))))
     raise typer.Exit(ExitStatus.OK if result.ok else ExitStatus.VIOLATION)
 
 

@@ -153,9 +153,10 @@ def test_the_trusted_preview_runs_the_bases_workflow_on_the_prs_data_only() -> N
                 for line in script.splitlines():
                     if "HEAD_SHA" in line:  # the PR's head: fetched as objects, judged, or read as data
                         assert re.search(r"git fetch --no-tags --no-recurse-submodules origin \"\$HEAD_SHA\"|"
-                                         r"git cat-file -e|deployctl pr-data|--head \"\$HEAD_SHA\"\)", line), line
+                                         r"git cat-file -e|git merge-base|deployctl pr-data|--head \"\$HEAD_SHA\"\)",
+                                         line), line
                 assert not re.search(r"\bgit (checkout|switch|restore|worktree|read-tree|reset|merge|"
-                                     r"cherry-pick|archive|stash|apply|am)\b", script), name
+                                     r"cherry-pick|archive|stash|apply|am)(?![\w-])", script), name
         sort = workflow["jobs"]["sort"]
         assert "deployctl pr-data" in " ".join(runs({"jobs": {"sort": sort}}))
         preview = workflow["jobs"]["preview"]

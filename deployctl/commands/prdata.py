@@ -40,6 +40,13 @@ if TYPE_CHECKING:
 _NO_DRIVERS = ("--no-ext-diff", "--no-textconv", "--no-renames", "--no-abbrev")
 
 
+def merge_base(root: Path, base: str, head: str) -> str:
+    """Where the PR branched from the base: what its plan compares against, so commits the base gained
+    since are not shown as the PR undoing them."""
+    repo = open_git(root)
+    return run_git(repo, "merge-base", resolve_ref(repo, base), resolve_ref(repo, head))
+
+
 def _changes(repo: Repo, base: str, head: str) -> list[tuple[str, EntryMode, str]]:
     """(path, what it is at head, its blob) of each path the PR changes: from the merge base of base and
     head to head, as GitHub shows a PR's files."""
