@@ -933,3 +933,36 @@ def test_a_deploy_comment_cannot_drive_the_terminal(tmp_path: Path):
         assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]", out + err)  # ... with no control character
     code, out, _ = run_cli(deploy.path, "history", "--no-engine", "--json")
     assert code == 0 and hostile in json.loads(out)[0]["comment"]  # JSON keeps the text exactly, escaped
+
+
+# --- h-wf: a PR's code and the credentials ---
+
+
+@pytest.mark.engine
+def test_the_trusted_preview_previews_a_data_prs_health_command_without_running_it(tmp_path: Path):
+    """The trusted preview's whole path, on the real engine: a PR whose deploy data adds a health command
+    that would leave a marker is written as data by pr-data, previewed by the base's program, shown to
+    the reviewer, and never run (only `up`, after the merge and its reviews, runs a check)."""
+    from tests.engine_world import build_world
+
+    w = build_world(tmp_path, production=False)
+    marker = tmp_path / "marker"
+    repo = w.deploy.repo
+    repo.git.checkout("-b", "pr")
+    config = yaml.safe_load((w.root / "Pulumi.staging.yaml").read_text())
+    config["config"]["deploys:settings"] = {"api": {"keep_releases": 2, "health": {"command": f"touch {marker}"}}}
+    (w.root / "Pulumi.staging.yaml").write_text(yaml.safe_dump(config))
+    w.deploy.deploy("staging", "api", w.shas["api"][1], "next")
+    w.deploy.commit("data with a health command")
+    repo.git.checkout("main")
+    notes = tmp_path / "pr-data.notes"
+
+    code, out, err = run_cli(w.root, "pr-data", "--base", "main", "--head", "pr", "--notes-file", str(notes))
+    assert code == 0, out + err
+    assert f"```\ntouch {marker}\n```" in notes.read_text()
+    comment = tmp_path / "comment.md"
+    code, out, err = run_cli(w.root, "preview", "--base", "main", "--stack", "staging", "--comment-file", str(comment))
+    assert code == 0, out + err
+    body = comment.read_text()
+    assert next(line for line in body.splitlines() if "`api-health`" in line).startswith("| create |")
+    assert not marker.exists()

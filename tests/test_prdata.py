@@ -143,8 +143,8 @@ def test_a_health_command_added_by_a_stack_config_override_is_data_but_shown(rep
 
     code, result, _ = pr_data(repo)
     assert code == 0 and result["written"] == ["Pulumi.staging.yaml"]
-    assert result["notes"] == ["Pulumi.staging.yaml: app 'api' health command, run by `up` on the deploy runner: "
-                               "curl -fsS http://127.0.0.1:8080/health"]
+    assert result["health_commands"] == [{"path": "Pulumi.staging.yaml", "app": "api", "was": None,
+                                          "command": "curl -fsS http://127.0.0.1:8080/health"}]
     repo.repo.git.checkout("--", ".")
     code, out, _ = run_cli(repo.path, "pr-data", "--base", "main", "--head", "pr")
     assert code == 0 and "note: Pulumi.staging.yaml: app 'api' health command" in out
@@ -221,7 +221,7 @@ def test_the_notes_file_and_the_comments_a_reviewer_reads(repo: DeployRepo, tmp_
     assert code == 0
     text = notes.read_text()
     assert text.startswith("> [!IMPORTANT]") and "health command" in text
-    assert "<b>" not in text and "&lt;b&gt;" in text and "\\`whoami\\`" in text  # inert markdown
+    assert "```\nrm -rf / `whoami` <b>\n```" in text  # exactly as written, in a block it cannot close
 
     joined = combine_comments([text, f"{PREVIEW_MARKER}\n## staging\n", f"{PREVIEW_MARKER}\n## production\n"])
     assert joined.startswith(PREVIEW_MARKER + "\n> [!IMPORTANT]") and joined.count(PREVIEW_MARKER) == 1
@@ -232,3 +232,14 @@ def test_the_notes_file_and_the_comments_a_reviewer_reads(repo: DeployRepo, tmp_
     body = awaiting_comment(code_pr, ["staging: api aaaaaaa -> bbbbbbb"])
     assert body.startswith(PREVIEW_MARKER) and "waiting for approval" in body and "`preview-code`" in body
     assert "<!--" not in body.split("\n", 1)[1] and "staging: api aaaaaaa -> bbbbbbb" in body
+
+
+def test_a_secret_health_command_is_named_never_shown() -> None:
+    from deployctl.core.prdata import health_command_changes, stack_health_commands
+
+    base = {"config": {"deploys:settings": {"api": {"health": {"command": "echo old"}}}}}
+    head = {"config": {"deploys:settings": {"api": {"health": {"command": {"secure": "v1:abc"}}},
+                                            "web": {"health": {"url": "http://x/"}}}}}
+    (change,) = health_command_changes("Pulumi.staging.yaml", stack_health_commands(base), stack_health_commands(head))
+    assert (change.app, change.command, change.was) == ("api", "[secret]", "echo old")
+    assert health_command_changes("p", stack_health_commands(head), stack_health_commands(head)) == []

@@ -20,13 +20,14 @@ from deployctl.adapters.gitrepo import open_git, resolve_ref, run_git
 from deployctl.core.catalog import CATALOG_FILE
 from deployctl.core.prdata import (
     EntryMode,
+    HealthCommand,
     PrData,
     Refusal,
     Verdict,
     catalog_health_commands,
     data_path_problem,
     entry_mode,
-    health_command_notes,
+    health_command_changes,
     stack_config_refusals,
     stack_health_commands,
 )
@@ -97,22 +98,23 @@ def judge(repo: Repo, base: str, head: str) -> tuple[PrData, dict[str, str]]:
             refused.append(Refusal(path=path, message=f"{path} is a {mode.value} in the PR, not a regular file: "
                                                       "deploy data is regular files only"))
     configs = [p for p, _, _ in changes if p == CATALOG_FILE or env_of_stack_file(p) is not None]
-    notes: list[str] = []
+    notes: list[HealthCommand] = []
     if configs:
         olds, news = _blobs_at(repo, base, configs), _blobs_at(repo, head, configs)
         for path in configs:
             old, new = _parse(path, olds.get(path)), _parse(path, news.get(path))
             if path == CATALOG_FILE:
-                notes += health_command_notes(path, catalog_health_commands(old), catalog_health_commands(new))
+                notes += health_command_changes(path, catalog_health_commands(old), catalog_health_commands(new))
                 continue
             refused += stack_config_refusals(path, old, new)
-            notes += health_command_notes(path, stack_health_commands(old), stack_health_commands(new))
+            notes += health_command_changes(path, stack_health_commands(old), stack_health_commands(new))
     changed = [p for p, _, _ in changes]
     if refused:
-        return PrData(verdict=Verdict.CODE, changed=changed, refused=refused, notes=notes), {}
+        return PrData(verdict=Verdict.CODE, changed=changed, refused=refused, health_commands=notes), {}
     plan = {path: ("" if mode is EntryMode.DELETED else sha) for path, mode, sha in changes}
     written, deleted = sorted(p for p, s in plan.items() if s), sorted(p for p, s in plan.items() if not s)
-    return PrData(verdict=Verdict.DATA, changed=changed, notes=notes, written=written, deleted=deleted), plan
+    return (PrData(verdict=Verdict.DATA, changed=changed, health_commands=notes, written=written, deleted=deleted),
+            plan)
 
 
 def _real_dir(root: Path, rel: str) -> Path:
@@ -205,8 +207,8 @@ def awaiting_comment(result: PrData, plan_lines: list[str]) -> str:
     out += [f"- {md(r.message)}" for r in result.refused[:50]]
     if len(result.refused) > 50:
         out.append(f"- … and {len(result.refused) - 50} more")
-    if result.notes:
-        out += ["", "> [!IMPORTANT]"] + [f"> - {md(n)}" for n in result.notes]
+    if result.health_commands:
+        out += ["", notes_markdown(result).rstrip("\n")]
     out += ["", "**The plan** (from git, no credentials):", "", fence("\n".join(plan_lines) or "no deploy changes")]
     return "\n".join(out) + "\n"
 
@@ -216,11 +218,17 @@ NOTES_SUFFIX = ".notes"
 
 
 def notes_markdown(result: PrData) -> str:
-    """What a reviewer must read although it is data (a health command `up` will run), as a section of
-    the PR comment; empty when there is nothing to say."""
-    from deployctl.report.render import md
+    """What a reviewer must read although it is data (each health command `up` will run, exactly as
+    written, in a block it cannot close), as the top of the PR comment; empty when there is none."""
+    from deployctl.report.render import fence, md
 
-    if not result.notes:
+    if not result.health_commands:
         return ""
-    return "\n".join(["> [!IMPORTANT]", "> **Deploy data that runs something:**",
-                      *(f"> - {md(n)}" for n in result.notes)]) + "\n"
+    out = ["> [!IMPORTANT]", "> **Deploy data that runs something:** `up` runs each health command below through a "
+           "shell on the deploy runner, with the deploy role. Read it before you approve.", ""]
+    for h in result.health_commands:
+        was = "" if h.was is None else " (changed)"
+        out += [f"{md(h.path)}, app {md(h.app)}{was}:", "", fence(h.command), ""]
+        if h.was is not None:
+            out += ["was:", "", fence(h.was), ""]
+    return "\n".join(out)

@@ -65,6 +65,22 @@ class Refusal(LazyModel):
     message: str
 
 
+class HealthCommand(LazyModel):
+    """A health `command` a PR adds or changes: `up` runs it through a shell on the deploy runner."""
+
+    model_config = ConfigDict(frozen=True)
+
+    path: str
+    app: str
+    command: str
+    """As written, or `[secret]` when it is stored encrypted."""
+    was: str | None = None
+
+    def text(self) -> str:
+        before = f" (was: {self.was})" if self.was is not None else ""
+        return f"{self.path}: app '{self.app}' health command, run by `up` on the deploy runner: {self.command}{before}"
+
+
 class PrData(LazyModel):
     """The verdict on a PR: its data files (to write from the head commit) or why it is code."""
 
@@ -78,8 +94,12 @@ class PrData(LazyModel):
     deleted: list[str] = []
     """Data files the PR deletes, removed from the base checkout (only when the verdict is data)."""
     refused: list[Refusal] = []
-    notes: list[str] = []
-    """What a reviewer must see although it is data: a health `command` added or changed."""
+    health_commands: list[HealthCommand] = []
+    """What a reviewer must see although it is data: each health `command` added or changed."""
+
+    @property
+    def notes(self) -> list[str]:
+        return [h.text() for h in self.health_commands]
 
     @property
     def ok(self) -> bool:
@@ -165,16 +185,11 @@ def _shown(command: Any) -> str:
     return " ".join(str(command).split())
 
 
-def health_command_notes(path: str, base: dict[str, Any], head: dict[str, Any]) -> list[str]:
-    """A note per app whose health `command` the PR adds or changes: `up` runs it through a shell on
-    the deploy runner, so the reviewer must read it (a secret one is named, never shown)."""
-    notes = []
-    for app, command in sorted(head.items()):
-        if base.get(app, _ABSENT) != command:
-            before = f" (was: {_shown(base[app])})" if app in base else ""
-            notes.append(f"{path}: app '{app}' health command, run by `up` on the deploy runner: "
-                         f"{_shown(command)}{before}")
-    return notes
+def health_command_changes(path: str, base: dict[str, Any], head: dict[str, Any]) -> list[HealthCommand]:
+    """Each app whose health `command` the PR adds or changes (a secret one is named, never shown)."""
+    return [HealthCommand(path=path, app=app, command=_shown(command),
+                          was=_shown(base[app]) if app in base else None)
+            for app, command in sorted(head.items()) if base.get(app, _ABSENT) != command]
 
 
 def stack_health_commands(data: Any) -> dict[str, Any]:
