@@ -5,6 +5,7 @@ branch whose code would leave a marker file if anything of it ran."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -243,3 +244,54 @@ def test_a_secret_health_command_is_named_never_shown() -> None:
     (change,) = health_command_changes("Pulumi.staging.yaml", stack_health_commands(base), stack_health_commands(head))
     assert (change.app, change.command, change.was) == ("api", "[secret]", "echo old")
     assert health_command_changes("p", stack_health_commands(head), stack_health_commands(head)) == []
+
+
+def test_a_code_pr_gets_its_waiting_comment_then_the_approved_previews_in_the_same_comment(
+        repo: DeployRepo, tmp_path: Path, httpserver) -> None:
+    """The comment a code PR gets from the trusted `sort` job, then `pr-comment` editing that one comment
+    with the stacks' previews: GitHub's API on loopback, as the Actions token sees it."""
+    import os
+
+    from werkzeug import Request, Response
+
+    from tests.builders import FIXTURES
+
+    comments: list[dict] = []
+
+    def handle(request: Request) -> Response:
+        if request.method == "GET":
+            return Response(json.dumps(comments), content_type="application/json")
+        data = request.get_json()
+        if request.method == "POST":
+            comments.append({"id": len(comments) + 1, "body": data["body"],
+                             "user": {"login": "github-actions[bot]", "type": "Bot"}})
+            return Response(json.dumps(comments[-1]), status=201, content_type="application/json")
+        comments[0]["body"] = data["body"]
+        return Response(json.dumps(comments[0]), content_type="application/json")
+
+    httpserver.expect_request("/user").respond_with_json({"message": "Resource not accessible by integration"},
+                                                         status=403)
+    httpserver.expect_request("/repos/acme/deploys/issues/7/comments").respond_with_handler(handle)
+    httpserver.expect_request("/repos/acme/deploys/issues/comments/1", method="PATCH").respond_with_handler(handle)
+    env = {**os.environ, "GITHUB_EVENT_PATH": str(FIXTURES / "github-events" / "pull_request.opened.json"),
+           "GITHUB_REPOSITORY": "acme/deploys", "GITHUB_API_URL": httpserver.url_for("").rstrip("/"),
+           "GITHUB_TOKEN": "ghs_test_token"}
+    branch(repo)
+    repo.deploy("staging", "api", API2, "with code")
+    repo.write("setup.py", "print('pip would run me')\n")
+    repo.commit("code")
+    back_to_base(repo)
+
+    code, _, err = run_cli(repo.path, "pr-data", "--base", "main", "--head", "pr", "--post", env=env)
+    assert code == 1, err
+    (waiting,) = comments
+    assert "waiting for approval" in waiting["body"] and "setup.py" in waiting["body"]
+    assert re.search(rf"staging/api +update +{API[:12]} -> {API2[:12]}", waiting["body"])  # the plan, from git
+    files = [tmp_path / "staging.md", tmp_path / "pr-data.notes"]
+    files[0].write_text("<!-- deployctl:preview -->\n## staging previewed\n")
+    files[1].write_text("> [!IMPORTANT]\n> notes\n")
+    code, _, err = run_cli(repo.path, "pr-comment", *map(str, files), env=env)
+    assert code == 0, err
+    assert len(comments) == 1  # edited in place: one comment per PR
+    body = comments[0]["body"]
+    assert body.startswith("<!-- deployctl:preview -->\n> [!IMPORTANT]") and "## staging previewed" in body
