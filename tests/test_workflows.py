@@ -171,7 +171,9 @@ def test_code_waits_for_a_release_managers_approval() -> None:
         workflow = load(path)
         gate = workflow["jobs"][CODE_GATE]
         assert gate["environment"] == CODE_GATE  # required reviewers, set on the environment
-        assert gate["permissions"] == {} and secrets_named(gate) == set()
+        assert gate["permissions"] == {"actions": "read"} and secrets_named(gate) == set()
+        check = steps_of(gate)[0]["run"]  # an environment GitHub made on first use has no reviewers: refused
+        assert "environments/preview-code" in check and "required_reviewers" in check and "exit 1" in check
         assert "needs.sort.outputs.kind == 'code'" in gate["if"]
         for name, job in workflow["jobs"].items():
             if any("pull_request.head" in str(c.get("ref", "")) for c in checkouts(job)):
