@@ -196,7 +196,8 @@ def test_data_paths_and_keys() -> None:
     for path in ("apps.yaml", "Pulumi.staging.yaml", "deploys/staging/api", "deploys/staging/.gitkeep"):
         assert data_path_problem(path) is None, path
     for path in ("Pulumi.yaml", "__main__.py", "requirements.txt", "deploys", "deploys/../x", "./apps.yaml",
-                 "sub/apps.yaml", "Pulumi.Bad Env.yaml", "deploys/a\\b", "deploys/a\nb", ".github/CODEOWNERS"):
+                 "sub/apps.yaml", "Pulumi.Bad Env.yaml", "deploys/a\\b", "deploys/a\nb", ".github/CODEOWNERS",
+                 "deploys/.git/config", "deploys/x/.GIT/hooks/post-checkout", "deploys/.git./config"):
         assert data_path_problem(path) is not None, path
     base = {"config": {"deploys:protected": True, "aws:profile": "x"}, "encryptionsalt": "v1:a"}
     same_code_key = {"config": {"deploys:protected": False, "aws:profile": "x", "aws:region": "eu-west-1"},

@@ -115,6 +115,8 @@ def data_path_problem(path: str) -> str | None:
         return "is not a plain relative path"
     if any(part in ("", ".", "..") for part in path.split("/")):
         return "is not a plain relative path"
+    if any(part.lower().rstrip(". ") == ".git" for part in path.split("/")):
+        return "is inside a `.git` folder (git's own files: config and hooks run code)"
     if path == CATALOG_FILE:
         return None
     env = env_of_stack_file(path)
