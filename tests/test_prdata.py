@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -81,10 +82,12 @@ def test_a_pr_whose_code_would_run_is_refused_and_nothing_of_it_is_written(repo:
     assert status(repo) == "" and repo.repo.head.commit.hexsha == base  # not one byte of the PR written
     assert (repo.path / "deploys/staging/api").read_text() == f"{API} first\n"  # not even its data
     assert not marker.exists()
-    # What the trusted preview runs next (the base's tool, in this checkout) runs nothing of the PR either
-    subprocess.run(["python", "-c", "import sys; sys.path.insert(0, '.'); import __main__"], cwd=repo.path,
-                   capture_output=True, timeout=60, check=True)
-    assert not marker.exists()
+    # What runs next in this checkout (the program, with the checkout first on the import path) is the
+    # base's: it prints and leaves no marker
+    ran = subprocess.run([sys.executable, "-c", "import sys; sys.path.insert(0, ''); import runpy; "
+                          "runpy.run_path('__main__.py', run_name='__main__')"], cwd=repo.path, capture_output=True,
+                         text=True, timeout=60, check=True)
+    assert ran.stdout == "the program\n" and not marker.exists()
 
 
 def test_a_data_only_pr_is_written_exactly_from_the_head_commit(repo: DeployRepo) -> None:
