@@ -299,3 +299,25 @@ def test_a_code_pr_gets_its_waiting_comment_then_the_approved_previews_in_the_sa
     assert len(comments) == 1  # edited in place: one comment per PR
     body = comments[0]["body"]
     assert body.startswith("<!-- deployctl:preview -->\n> [!IMPORTANT]") and "## staging previewed" in body
+
+
+def test_a_link_in_the_base_checkout_stops_the_write_before_anything_is_written(repo: DeployRepo,
+                                                                                 tmp_path: Path) -> None:
+    branch(repo)
+    repo.catalog({"api": {"repo": "../api"}})
+    repo.deploy("staging", "api", API2, "next")
+    repo.commit("data")
+    back_to_base(repo)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    staging = repo.path / "deploys" / "staging"
+    for child in staging.iterdir():
+        child.unlink()
+    staging.rmdir()
+    staging.symlink_to(outside)  # the checkout is not what git says: never followed
+    before = (repo.path / "apps.yaml").read_bytes()
+
+    code, _, err = run_cli(repo.path, "pr-data", "--base", "main", "--head", "pr")
+
+    assert code == 2 and "is not a real folder" in err
+    assert list(outside.iterdir()) == [] and (repo.path / "apps.yaml").read_bytes() == before

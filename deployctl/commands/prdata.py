@@ -133,6 +133,26 @@ def _real_dir(root: Path, rel: str) -> Path:
     return folder
 
 
+def _check_target(root: Path, rel: str) -> None:
+    """Refuse, before anything is written, a data path whose folder or file in the base checkout is not
+    a real folder or a regular file (a link would take the write elsewhere)."""
+    folder = root
+    for part in rel.split("/")[:-1]:
+        folder = folder / part
+        try:
+            if not stat.S_ISDIR(os.lstat(folder).st_mode):
+                raise CannotJudge(f"{folder} is not a real folder (a link or a file); nothing of the PR was "
+                                  "written: check out the base branch cleanly")
+        except FileNotFoundError:
+            return
+    try:
+        if not stat.S_ISREG(os.lstat(folder / rel.rsplit("/", 1)[-1]).st_mode):
+            raise CannotJudge(f"{root / rel} is not a regular file in the base checkout; nothing of the PR was "
+                              "written: check out the base branch cleanly")
+    except FileNotFoundError:
+        return
+
+
 def _write(root: Path, rel: str, data: bytes | None) -> None:
     """Write (None: delete) one data file in the base checkout: a regular file, replacing only one."""
     if data_path_problem(rel) is not None:  # judged already; checked again where the path meets the disk
@@ -161,6 +181,8 @@ def run_pr_data(root: Path, base: str, head: str) -> PrData:
     if result.verdict is not Verdict.DATA:
         return result
     blobs = _read_blobs(repo, sorted({s for s in plan.values() if s}))
+    for rel in sorted(plan):
+        _check_target(root, rel)
     for rel in sorted(plan):
         _write(root, rel, blobs[plan[rel]] if plan[rel] else None)
     return result
