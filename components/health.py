@@ -38,7 +38,13 @@ class HealthCheckProvider(ResourceProvider):
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         changed = [k for k in _RUN_ON if olds.get(k) != news.get(k)]
-        return DiffResult(changes=bool(changed), replaces=[], delete_before_replace=False)
+        if not changed:
+            return DiffResult(changes=False)
+        # The Python SDK's DiffResult cannot name changed keys, and `changes=True` alone reaches the
+        # engine as a change of nothing in particular: the PR comment showed `<app>-health` updated with
+        # no property. "Unknown" makes the engine diff the inputs itself, so its step events name each
+        # changed one (`health.command`, old and new; a secret one as `[secret]`) for the reviewer.
+        return DiffResult(changes=None, replaces=[], delete_before_replace=False)
 
     def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         return UpdateResult(outs=_run(news))

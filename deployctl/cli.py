@@ -525,6 +525,72 @@ def rollback(
                                        branch, base), branch)
 
 
+@app.command("pr-data")
+def pr_data(
+    base: Annotated[str, typer.Option(help="The PR's base commit (checked out here).")],
+    head: Annotated[str, typer.Option(help="The PR's head commit (fetched, not checked out).")],
+    post: Annotated[bool, typer.Option("--post", help="For a code change, post the PR comment that says its "
+                                       "credentialed preview waits for approval (GITHUB_TOKEN).")] = False,
+    notes_file: Annotated[Path | None, typer.Option("--notes-file", help="Write what a reviewer must read (a "
+                                                    "health command the PR adds) here, as markdown for "
+                                                    "pr-comment.")] = None,
+    as_json: JsonOpt = False,
+    repo: RepoOpt = Path("."),
+) -> None:
+    """Write a PR's deploy data into the base checkout, from its head commit's blobs, or refuse it as code.
+
+    For the trusted preview (pull_request_target): nothing of the PR is checked out, run, imported or
+    installed. When every path the PR changes is deploy data (deploys/**, apps.yaml, Pulumi.<env>.yaml;
+    regular files only) and its stack configs change only data keys (deploys:*, aws:region,
+    encryptionsalt), exactly those files are written here. Anything else (code, Pulumi.yaml, a link, a
+    provider endpoint, a secrets provider) is refused and nothing is written. A health command the PR
+    adds or changes is shown.
+
+    Exit codes: 0 data only, written; 1 refused (a code change or a key that is not data); 2 cannot judge.
+
+    Examples:
+      deployctl pr-data --base "$BASE_SHA" --head "$HEAD_SHA"
+      deployctl pr-data --base "$BASE_SHA" --head "$HEAD_SHA" --json --post
+    """
+    from deployctl.commands.prdata import awaiting_comment, merge_base, notes_markdown, result_lines, run_pr_data
+
+    result = run_pr_data(repo, base, head)
+    if notes_file is not None and (notes := notes_markdown(result)):
+        _write_file(notes_file, notes)
+    if as_json:
+        console.as_json(result.model_dump(mode="json"))
+    else:
+        for line in result_lines(result):
+            (console.out if result.ok else console.error)(line)
+    if post and not result.ok:
+        from deployctl.commands.plan import run_plan
+        from deployctl.commands.preview import post_comment
+        from deployctl.report.tables import plan_lines
+
+        post_comment(awaiting_comment(result, plan_lines(run_plan(repo, merge_base(repo, base, head), head))))
+    raise typer.Exit(ExitStatus.OK if result.ok else ExitStatus.VIOLATION)
+
+
+@app.command("pr-comment")
+def pr_comment(
+    files: Annotated[list[Path], typer.Argument(help="Each stack's comment (preview --comment-file).",
+                                                exists=True, dir_okay=False)],
+) -> None:
+    """Post several stacks' preview comments as the PR's one comment (GitHub Actions, GITHUB_TOKEN).
+
+    The trusted preview runs one job per stack, each with only its env's secrets; this joins them,
+    pr-data's notes (a file ending in .notes) first.
+
+    Example:
+      deployctl pr-comment comments/*.md
+    """
+    from deployctl.commands.prdata import NOTES_SUFFIX, combine_comments
+    from deployctl.commands.preview import post_comment
+
+    ordered = sorted(files, key=lambda f: (f.suffix != NOTES_SUFFIX, f.name))  # pr-data's notes first
+    post_comment(combine_comments([f.read_text(encoding="utf-8") for f in ordered]))
+
+
 def _version(value: bool) -> None:
     if value:
         from deployctl import __version__
@@ -549,7 +615,7 @@ METAVARS = {"env": "ENV", "app_name": "APP", "commit": "COMMIT", "base": "REF", 
             "stack": "ENV", "branch": "BRANCH", "message": "TEXT", "limit": "N", "repo": "DIR", "html": "FILE",
             "comment_file": "FILE", "pr_url": "URL", "from_env": "ENV", "to_env": "ENV", "to": "COMMIT",
             "since": "TIME", "until": "TIME", "lock_timeout": "SECONDS", "timeout": "SECONDS", "reason": "TEXT",
-            "bucket": "day|week|month"}
+            "bucket": "day|week|month", "notes_file": "FILE", "files": "FILE..."}
 _EXAMPLES = re.compile(r"^(\s*Examples?:)\n", re.MULTILINE)
 
 

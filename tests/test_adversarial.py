@@ -425,7 +425,8 @@ def test_valid_owners_render_one_rule_each(tmp_path: Path):
     rules = [ln for ln in (deploy.path / ".github/CODEOWNERS").read_text().splitlines()
              if ln and not ln.startswith("#")]
     assert "/deploys/staging/ @acme/release-managers @bob" in rules
-    assert all(ln.startswith("/") for ln in rules) and not any("/**" in ln for ln in rules)
+    assert rules[0] == "* @acme/release-managers @bob"  # the one catch-all, first, then only paths
+    assert all(ln.startswith("/") for ln in rules[1:]) and not any("/**" in ln for ln in rules)
 
 
 # -- 2. deployRoot stays inside .deployments/; components delete only what they created ---------------
@@ -1223,3 +1224,36 @@ def test_a_link_in_deploys_is_invalid_path_for_check_check_base_and_plan_alike(t
         assert "remove" not in out, (args, out)
     code, report, _ = check_json(deploy.path, "--base", before)
     assert code == 2 and violation(report, "invalid-path")["file"] == path
+
+
+# --- h-wf: a PR's code and the credentials ---
+
+
+@pytest.mark.engine
+def test_the_trusted_preview_previews_a_data_prs_health_command_without_running_it(tmp_path: Path):
+    """The trusted preview's whole path, on the real engine: a PR whose deploy data adds a health command
+    that would leave a marker is written as data by pr-data, previewed by the base's program, shown to
+    the reviewer, and never run (only `up`, after the merge and its reviews, runs a check)."""
+    from tests.engine_world import build_world
+
+    w = build_world(tmp_path, production=False)
+    marker = tmp_path / "marker"
+    repo = w.deploy.repo
+    repo.git.checkout("-b", "pr")
+    config = yaml.safe_load((w.root / "Pulumi.staging.yaml").read_text())
+    config["config"]["deploys:settings"] = {"api": {"keep_releases": 2, "health": {"command": f"touch {marker}"}}}
+    (w.root / "Pulumi.staging.yaml").write_text(yaml.safe_dump(config))
+    w.deploy.deploy("staging", "api", w.shas["api"][1], "next")
+    w.deploy.commit("data with a health command")
+    repo.git.checkout("main")
+    notes = tmp_path / "pr-data.notes"
+
+    code, out, err = run_cli(w.root, "pr-data", "--base", "main", "--head", "pr", "--notes-file", str(notes))
+    assert code == 0, out + err
+    assert f"```\ntouch {marker}\n```" in notes.read_text()
+    comment = tmp_path / "comment.md"
+    code, out, err = run_cli(w.root, "preview", "--base", "main", "--stack", "staging", "--comment-file", str(comment))
+    assert code == 0, out + err
+    body = comment.read_text()
+    assert next(line for line in body.splitlines() if "`api-health`" in line).startswith("| create |")
+    assert not marker.exists()

@@ -83,3 +83,56 @@ def test_deterministic_and_diff() -> None:
     assert any(d.startswith("+") and "@bob" in d for d in diff)
     missing = codeowners_diff(expected, None)
     assert missing[0] == "--- /dev/null" and len([d for d in missing if d.startswith("+")]) > 5
+
+
+def owner_of(text: str, path: str) -> list[str]:
+    """The owners GitHub gives `path` (repo-relative): the last matching line wins. The patterns this
+    renderer writes are `*`, `/folder/` and `/file`."""
+    found: list[str] = []
+    for rule in lines(text):
+        pattern, *owners = rule.split()
+        if pattern == "*" or (pattern.endswith("/") and f"/{path}".startswith(pattern)) or f"/{path}" == pattern:
+            found = owners
+    return found
+
+
+PLATFORM = parse_catalog("""\
+platform_team: ["@acme/platform"]
+apps:
+  web: {repo: x, owners: ["@acme/web-team"]}
+""")
+
+
+def test_every_path_has_an_owner_the_catch_all_first() -> None:
+    text = render_codeowners(PLATFORM, stacks())
+    assert lines(text)[0] == "* @acme/platform"
+    # a new root module the program would import, a setup.py pip would run: the platform team
+    for path in ("pydantic.py", "setup.py", "docs/x.md", "deploys/staging/unlisted-app"):
+        assert owner_of(text, path) == ["@acme/platform"], path
+    assert owner_of(text, "deploys/staging/web") == ["@acme/web-team"]
+    assert owner_of(text, "deploys/production/web") == ["@acme/release", "@bob"]
+    assert owner_of(text, "__main__.py") == ["@acme/release", "@bob"]
+    assert owner_of(text, "requirements.txt") == ["@acme/release", "@bob"]  # a team repo's pin of the tool
+
+
+def test_every_stack_config_is_owned_by_its_reviewers_or_the_platform_team() -> None:
+    """A stack config's `deploys:settings` can set a health command that `up` runs: never unowned."""
+    envs = {**stacks(), "qa": parse_stack_config("qa", "config:\n  deploys:reviewers: ['@acme/qa']\n")}
+    text = render_codeowners(PLATFORM, envs)
+    assert owner_of(text, "Pulumi.staging.yaml") == ["@acme/platform"]
+    assert owner_of(text, "Pulumi.qa.yaml") == ["@acme/qa"]
+    assert owner_of(text, "Pulumi.production.yaml") == ["@acme/release", "@bob"]
+    # without a platform team, the protected envs' reviewers own what nobody else does
+    text = render_codeowners(CATALOG, stacks())
+    assert lines(text)[0] == "* @acme/release @bob"
+    assert owner_of(text, "Pulumi.staging.yaml") == ["@acme/release", "@bob"]
+    assert owner_of(text, "pydantic.py") == ["@acme/release", "@bob"]
+
+
+def test_the_platform_team_is_an_owner_like_any_other() -> None:
+    import pytest
+
+    from deployctl.core.yamlfile import YamlError
+
+    with pytest.raises(YamlError, match="platform_team"):
+        parse_catalog('platform_team: ["@team\\n/** @me"]\napps: {}\n')

@@ -160,3 +160,37 @@ def test_auto_rollback_false_leaves_the_failed_deploy(tmp_path: Path):
     assert "deploys:autoRollback is false, so nothing was switched back" in err
     assert "switching back" not in out
     assert w.current("staging", "api") == api[1]
+
+
+def test_a_health_command_changed_by_a_stack_config_override_is_named_in_the_preview_comment(tmp_path: Path):
+    """`up` runs a health command through a shell on the deploy runner: a reviewer must see it change."""
+    import yaml
+
+    w = deployed(build(tmp_path, [GOOD]))
+    config = yaml.safe_load((w.root / "Pulumi.staging.yaml").read_text())
+    config["config"]["deploys:settings"] = {"api": {"health": {**HEALTH, "command": "curl -fsS http://10.0.0.1/x"}}}
+    (w.root / "Pulumi.staging.yaml").write_text(yaml.safe_dump(config))
+    comment = tmp_path / "comment.md"
+    code, out, err = w.cli("preview", "--base", "HEAD", "--comment-file", str(comment))
+    assert code == 0, out + err
+    body = comment.read_text()
+    row = next(line for line in body.splitlines() if "`api-health`" in line)
+    assert row.startswith("| update |")
+    assert "`health.command`: `sh check.sh` → `curl -fsS http://10.0.0.1/x`" in row, row
+
+
+def test_a_secret_health_command_is_named_but_never_shown(tmp_path: Path):
+    from pulumi import automation as auto
+
+    w = deployed(build(tmp_path, [GOOD]))
+    stack = w.engine().stack("staging")
+    stack.set_config("deploys:settings.api.health.url", auto.ConfigValue(value="http://127.0.0.1:9/"), path=True)
+    stack.set_config("deploys:settings.api.health.command", auto.ConfigValue(value="sh check.sh --token s3cr3t-value",
+                                                                              secret=True), path=True)
+    comment = tmp_path / "comment.md"
+    code, out, err = w.cli("preview", "--base", "HEAD", "--comment-file", str(comment))
+    assert code == 0, out + err
+    body = comment.read_text()
+    assert "s3cr3t-value" not in body + out + err
+    row = next(line for line in body.splitlines() if "`api-health`" in line)
+    assert row.startswith("| update |") and "`health" in row and "[secret]" in row, row

@@ -1,8 +1,11 @@
-"""The GitHub Actions workflows: actionlint-clean, and the safety properties that a linter cannot see."""
+"""The GitHub Actions workflows, this repository's and those `deployctl init` writes for a team
+(deployctl/scaffold/workflows/): actionlint-clean, and the safety properties that a linter cannot see,
+proven by reading them: no PR code near a credential, secrets per env, caches per purpose."""
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -16,11 +19,19 @@ from deployctl.core.programpaths import workflow_paths
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = ROOT / ".github" / "workflows"
+SCAFFOLD = ROOT / "deployctl" / "scaffold" / "workflows"
 FILES = ("preview.yml", "deploy.yml", "checks.yml")
+ALL = [WORKFLOWS / f for f in FILES] + [SCAFFOLD / f for f in FILES]
+IDS = [f"{p.parent.parent.name}/{p.name}" for p in ALL]
+SECRET_RE = re.compile(r"secrets\s*(?:\.\s*([A-Za-z_][A-Za-z0-9_]*)|\[)")
+CODE_GATE = "preview-code"
+"""The job whose GitHub Environment (required reviewers) a release manager approves before PR code
+runs with a credential."""
 
 
-def load(name: str) -> dict[str, Any]:
-    return yaml.safe_load((WORKFLOWS / name).read_text(encoding="utf-8"))
+def load(path: Path | str) -> dict[str, Any]:
+    path = WORKFLOWS / path if isinstance(path, str) else path
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
 
 
 def triggers(workflow: dict[str, Any]) -> dict[str, Any]:
@@ -33,8 +44,45 @@ def triggers(workflow: dict[str, Any]) -> dict[str, Any]:
     return on
 
 
+def steps_of(job: dict[str, Any]) -> list[dict[str, Any]]:
+    return job.get("steps", [])
+
+
 def runs(workflow: dict[str, Any]) -> list[str]:
-    return [step["run"] for job in workflow["jobs"].values() for step in job.get("steps", []) if "run" in step]
+    return [step["run"] for job in workflow["jobs"].values() for step in steps_of(job) if "run" in step]
+
+
+def secrets_named(node: Any) -> set[str]:
+    """Every secret a part of a workflow names; a dynamic `secrets[...]` lookup is `[dynamic]`."""
+    text = yaml.safe_dump(node)
+    return {m.group(1) or "[dynamic]" for m in SECRET_RE.finditer(text)}
+
+
+def needs_of(job: dict[str, Any]) -> list[str]:
+    needs = job.get("needs", [])
+    return [needs] if isinstance(needs, str) else list(needs)
+
+
+def upstream(workflow: dict[str, Any], name: str) -> set[str]:
+    """Every job `name` waits for, directly or through another."""
+    seen: set[str] = set()
+    todo = needs_of(workflow["jobs"][name])
+    while todo:
+        job = todo.pop()
+        if job not in seen:
+            seen.add(job)
+            todo += needs_of(workflow["jobs"][job])
+    return seen
+
+
+def checkouts(job: dict[str, Any]) -> list[dict[str, Any]]:
+    return [s.get("with", {}) for s in steps_of(job) if str(s.get("uses", "")).startswith("actions/checkout@")]
+
+
+def caches(path: Path) -> list[tuple[str, dict[str, Any], str, str]]:
+    return [(name, job, s["with"]["key"], s["with"].get("restore-keys", ""))
+            for name, job in load(path)["jobs"].items() for s in steps_of(job)
+            if str(s.get("uses", "")).startswith("actions/cache@")]
 
 
 def test_actionlint() -> None:
@@ -43,136 +91,253 @@ def test_actionlint() -> None:
     actionlint = shutil.which("actionlint", path=search)
     if actionlint is None:
         pytest.fail("actionlint is not installed; run `make setup` (it runs scripts/install-tools .venv/bin)")
-    result = subprocess.run([actionlint, "-no-color", *(str(WORKFLOWS / f) for f in FILES)], cwd=ROOT,
+    result = subprocess.run([actionlint, "-no-color", *map(str, ALL)], cwd=ROOT,
                             capture_output=True, text=True, timeout=120)
     assert (result.returncode, result.stdout + result.stderr) == (0, "")
 
 
-@pytest.mark.parametrize("name", FILES)
-def test_no_pull_request_target_and_no_inline_expressions_in_scripts(name: str) -> None:
-    workflow = load(name)
-    assert "pull_request_target" not in triggers(workflow)
-    for script in runs(workflow):
+@pytest.mark.parametrize("path", ALL, ids=IDS)
+def test_no_inline_expressions_in_scripts(path: Path) -> None:
+    for script in runs(load(path)):
         # PR-controlled strings (titles, branch names) must reach a script through env only.
         assert "${{" not in script, script
 
 
-def steps_of(job: dict[str, Any]) -> list[dict[str, Any]]:
-    return job.get("steps", [])
+@pytest.mark.parametrize("path", ALL, ids=IDS)
+def test_no_pull_request_job_holds_a_secret_or_a_cloud_identity(path: Path) -> None:
+    """`pull_request` runs the PR's own code (and its own copy of this file): the GITHUB_TOKEN alone."""
+    workflow = load(path)
+    if "pull_request" not in triggers(workflow):
+        return
+    assert secrets_named({k: v for k, v in workflow.items() if k != "jobs"}) <= {"GITHUB_TOKEN"}
+    assert "id-token" not in (workflow.get("permissions") or {})
+    for name, job in workflow["jobs"].items():
+        assert secrets_named(job) <= {"GITHUB_TOKEN"}, name
+        assert "id-token" not in (job.get("permissions") or {}), name
+        assert "environment" not in job, name  # an environment's secrets are secrets all the same
+        assert not any("configure-aws-credentials" in str(s.get("uses", "")) for s in steps_of(job)), name
 
 
-def engine_jobs() -> list[tuple[str, str, dict[str, Any]]]:
+@pytest.mark.parametrize("path", ALL, ids=IDS)
+def test_every_secret_is_an_environments_and_workflow_permissions_are_none_or_read(path: Path) -> None:
+    """Only a job in a GitHub Environment (deployment branches: main) names a secret other than the
+    GITHUB_TOKEN: a branch a contributor pushes cannot read one, in any workflow it adds."""
+    workflow = load(path)
+    assert secrets_named({k: v for k, v in workflow.items() if k != "jobs"}) == set()
+    assert workflow["permissions"] in ({}, {"contents": "read"})
+    for name, job in workflow["jobs"].items():
+        named = secrets_named(job) - {"GITHUB_TOKEN"}
+        assert "[dynamic]" not in named, name  # every secret a job reads is named in it
+        if named:
+            assert "environment" in job, name
+        if job.get("environment") == "${{ matrix.stack }}" or str(job.get("environment", "")).startswith("preview-$"):
+            assert "stack" in job["strategy"]["matrix"], name  # one env's secrets per job
+
+
+def test_the_trusted_preview_runs_the_bases_workflow_on_the_prs_data_only() -> None:
+    for path in (WORKFLOWS / "preview.yml", SCAFFOLD / "preview.yml"):
+        workflow = load(path)
+        assert set(triggers(workflow)) == {"pull_request_target"}
+        assert workflow["env"]["BASE_SHA"] == "${{ github.sha }}"  # the base branch's commit
+        assert "pull_request_target" in path.read_text().split("\nname:", 1)[0]  # the header says why it is safe
+        approved = {name for name in workflow["jobs"] if CODE_GATE in upstream(workflow, name) | {name}}
+        for name, job in workflow["jobs"].items():
+            if name in approved:
+                continue
+            for checkout in checkouts(job):
+                assert checkout["ref"] == "${{ github.sha }}", name  # the base, never the PR
+                assert checkout["persist-credentials"] is False and "repository" not in checkout, name
+            for step in steps_of(job):
+                assert not str(step.get("uses", "")).startswith("./"), name  # no action of the checkout
+                script = step.get("run", "")
+                for line in script.splitlines():
+                    if "HEAD_SHA" in line:  # the PR's head: fetched as objects, judged, or read as data
+                        assert re.search(r"git fetch --no-tags --no-recurse-submodules origin \"\$HEAD_SHA\"|"
+                                         r"git cat-file -e|git merge-base|deployctl pr-data|--head \"\$HEAD_SHA\"\)",
+                                         line), line
+                assert not re.search(r"\bgit (checkout|switch|restore|worktree|read-tree|reset|merge|"
+                                     r"cherry-pick|archive|stash|apply|am)(?![\w-])", script), name
+        sort = workflow["jobs"]["sort"]
+        assert "deployctl pr-data" in " ".join(runs({"jobs": {"sort": sort}}))
+        preview = workflow["jobs"]["preview"]
+        assert "needs.sort.outputs.kind == 'data'" in preview["if"]
+        data_step = next(s for s in steps_of(preview) if "pr-data" in s.get("run", ""))
+        assert steps_of(preview).index(data_step) < next(i for i, s in enumerate(steps_of(preview))
+                                                        if "deployctl preview" in s.get("run", ""))
+
+
+def test_code_waits_for_a_release_managers_approval() -> None:
+    for path in (WORKFLOWS / "preview.yml", SCAFFOLD / "preview.yml"):
+        workflow = load(path)
+        gate = workflow["jobs"][CODE_GATE]
+        assert gate["environment"] == CODE_GATE  # required reviewers, set on the environment
+        assert gate["permissions"] == {"actions": "read"} and secrets_named(gate) == set()
+        check = steps_of(gate)[0]["run"]  # an environment GitHub made on first use has no reviewers: refused
+        assert "environments/preview-code" in check and "required_reviewers" in check and "exit 1" in check
+        assert "needs.sort.outputs.kind == 'code'" in gate["if"]
+        for name, job in workflow["jobs"].items():
+            if any("pull_request.head" in str(c.get("ref", "")) for c in checkouts(job)):
+                assert CODE_GATE in upstream(workflow, name), name  # PR code runs only after the approval
+                assert checkouts(job)[0]["ref"] == "${{ github.event.pull_request.head.sha }}"  # the approved push
+
+
+def test_per_env_secrets_deploy_and_preview() -> None:
+    for base in (WORKFLOWS, SCAFFOLD):
+        deploy = load(base / "deploy.yml")["jobs"]["deploy"]
+        assert deploy["environment"] == "${{ matrix.stack }}"
+        assert deploy["env"]["PULUMI_CONFIG_PASSPHRASE"] == "${{ secrets.PULUMI_CONFIG_PASSPHRASE }}"
+        preview = load(base / "preview.yml")
+        for name in ("preview", "preview-approved-code"):
+            job = preview["jobs"][name]
+            assert job["environment"] == "preview-${{ matrix.stack }}", name
+            assert secrets_named(job) == {"PULUMI_CONFIG_PASSPHRASE"}, name
+            assert job["permissions"] == {"contents": "read", "id-token": "write"}, name
+            cloud = [s for s in steps_of(job) if "configure-aws-credentials" in s.get("uses", "")]
+            assert [s["with"]["role-to-assume"] for s in cloud] == ["${{ vars.AWS_PREVIEW_ROLE_ARN }}"]
+        assert "AWS_ROLE_ARN" not in (base / "preview.yml").read_text().replace("AWS_PREVIEW_ROLE_ARN", "")
+        for name in ("sort", "comment"):
+            job = preview["jobs"][name]
+            assert secrets_named(job) <= {"GITHUB_TOKEN"} and "environment" not in job, name
+            assert job["permissions"] == {"contents": "read", "pull-requests": "write"}, name
+
+
+def test_caches_are_keyed_per_purpose() -> None:
+    """No cache key or restore-key prefix of one job purpose matches another's: a deploy never restores
+    what a preview (or another env's deploy) wrote. Purposes are dot-delimited, and env names have no dot."""
+    found = [(f"{p.parent.parent.name}/{p.name}:{name}", job, key, restore)
+             for p in ALL for name, job, key, restore in caches(p)]
+    assert {f.split(":")[1] for f, *_ in found} == {"deploy", "preview", "preview-approved-code"}
+    purposes = {}
+    for where, job, key, restore in found:
+        match = re.fullmatch(r"deploy-by-code\.([a-z-]+)\.\$\{\{ matrix\.stack \}\}\.\$\{\{ runner\.os \}\}\.(.+)", key)
+        assert match, (where, key)
+        assert "stack" in job["strategy"]["matrix"], where  # one env per key
+        assert restore == key[: key.index(match.group(2))], where  # the same purpose and env only
+        purposes.setdefault(where.split(":")[1], set()).add(match.group(1))
+    assert purposes == {"deploy": {"deploy"}, "preview": {"preview"}, "preview-approved-code": {"code-preview"}}
+    for where, _, _, restore in found:
+        for other, _, other_key, _ in found:
+            if other.split(":")[1] != where.split(":")[1]:
+                assert not other_key.startswith(restore), (where, other)
+
+
+def engine_jobs(base: Path) -> list[tuple[str, str, dict[str, Any]]]:
     """Every job that runs `deployctl preview`, `up` or `doctor`: the ones that need the engine."""
     found = []
     for name in FILES:
-        for job_name, job in load(name)["jobs"].items():
+        for job_name, job in load(base / name)["jobs"].items():
             scripts = " ".join(s.get("run", "") for s in steps_of(job))
-            if any(f"deployctl {cmd}" in scripts for cmd in ("preview", "up", "doctor")):
+            if any(f"deployctl {cmd} " in scripts for cmd in ("preview", "up", "doctor")):
                 found.append((name, job_name, job))
     return found
 
 
 def installs(job: dict[str, Any]) -> list[str]:
-    return [s["run"] for s in steps_of(job) if s.get("run", "").startswith("make ")]
+    return [s["run"] for s in steps_of(job) if s.get("run", "").startswith(("make ", "python -m venv"))]
 
 
-def test_every_engine_job_gets_the_shared_backend_and_the_passphrase() -> None:
-    jobs = engine_jobs()
-    assert {(f, j) for f, j, _ in jobs} == {("preview.yml", "preview"), ("deploy.yml", "deploy")}
-    for _, _, job in jobs:
-        assert job["env"]["PULUMI_BACKEND_URL"] == "${{ vars.PULUMI_BACKEND_URL }}"
-        assert job["env"]["PULUMI_CONFIG_PASSPHRASE"] == "${{ secrets.PULUMI_CONFIG_PASSPHRASE }}"
-        assert installs(job) == ["make engine"]  # no actionlint, no Chromium, no test tools
+def test_every_engine_job_gets_the_shared_backend_and_its_envs_passphrase() -> None:
+    for base, engine in ((WORKFLOWS, ["make engine"]),
+                         (SCAFFOLD, ["python -m venv .venv && .venv/bin/pip install --disable-pip-version-check "
+                                     "-r requirements.txt\n.venv/bin/deployctl install-engine\n"])):
+        jobs = engine_jobs(base)
+        assert {(f, j) for f, j, _ in jobs} == {("preview.yml", "preview"), ("preview.yml", "preview-approved-code"),
+                                                ("deploy.yml", "deploy")}
+        for _, name, job in jobs:
+            assert job["env"]["PULUMI_BACKEND_URL"] == "${{ vars.PULUMI_BACKEND_URL }}"
+            assert job["env"]["PULUMI_CONFIG_PASSPHRASE"] == "${{ secrets.PULUMI_CONFIG_PASSPHRASE }}"
+            assert installs(job) == engine, name  # no actionlint, no Chromium, no test tools
 
 
 def test_light_jobs_install_only_deployctl() -> None:
     assert installs(load("checks.yml")["jobs"]["checks"]) == ["make venv"]
     assert installs(load("deploy.yml")["jobs"]["plan"]) == ["make venv"]
+    assert installs(load("preview.yml")["jobs"]["sort"]) == ["make venv"]
+    pinned = ["python -m venv .venv && .venv/bin/pip install --disable-pip-version-check -r requirements.txt"]
+    for name, job in (("checks.yml", "checks"), ("deploy.yml", "plan"), ("preview.yml", "sort")):
+        assert installs(load(SCAFFOLD / name)["jobs"][job]) == pinned  # a team installs the pin, not `make`
     makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
     engine_target = makefile.split("\nengine:", 1)[1].split("\n\n", 1)[0]
     assert "install-tools" not in engine_target and "install-browser" not in engine_target
     assert "engine: venv" in makefile and "venv: $(VENV)/.installed" in makefile
 
 
-def test_preview_permissions_fork_safety_and_the_read_only_role() -> None:
-    workflow = load("preview.yml")
-    on = triggers(workflow)
-    assert on["pull_request"] == {
-        "types": ["opened", "synchronize", "reopened"],
-        "paths": workflow_paths(),
-    }
-    assert on["merge_group"] == {"types": ["checks_requested"]}  # a merge queue previews the queued commit
-    assert workflow["permissions"] == {"contents": "read", "pull-requests": "write"}
-    job = workflow["jobs"]["preview"]
-    # The job adds only the OIDC token for the cloud role, which GitHub never grants to a fork's PR.
-    assert job["permissions"] == {"contents": "read", "pull-requests": "write", "id-token": "write"}
-    assert workflow["concurrency"]["cancel-in-progress"] is True
-    assert "pull_request.number" in workflow["concurrency"]["group"]
-    assert "merge_group.base_sha" in job["env"]["BASE_SHA"]
-    steps = steps_of(job)
-    assert steps[0]["uses"].startswith("actions/checkout@") and steps[0]["with"]["fetch-depth"] == 0
-    cloud = [s for s in steps if "configure-aws-credentials" in s.get("uses", "")]
-    assert cloud and all(s["with"]["role-to-assume"] == "${{ vars.AWS_PREVIEW_ROLE_ARN }}" for s in cloud)
-    assert "AWS_ROLE_ARN" not in (WORKFLOWS / "preview.yml").read_text().replace("AWS_PREVIEW_ROLE_ARN", "")
-    trusted = job["env"]["TRUSTED"]
-    assert "github.event.pull_request.head.repo.full_name == github.repository" in trusted
-    assert all("env.TRUSTED == 'true'" in s["if"] for s in cloud)
-    post = next(s for s in steps if "--post" in s.get("run", ""))
-    assert post["env"]["GITHUB_TOKEN"] == "${{ secrets.GITHUB_TOKEN }}"
-    assert "env.TRUSTED == 'true'" in post["if"]
-    queued = next(s for s in steps if "merge_group" in s.get("if", ""))
-    assert "deployctl preview" in queued["run"] and "GITHUB_STEP_SUMMARY" in queued["run"]
+def test_paths_filters() -> None:
+    """This repository's filters are the program's paths (deployctl/core/programpaths.py); a team's are
+    its data and its program: the pin, __main__.py and Pulumi.yaml."""
+    for name in ("preview.yml", "deploy.yml"):
+        on = triggers(load(name))
+        assert (on.get("pull_request_target") or on.get("push"))["paths"] == workflow_paths()
+        team = triggers(load(SCAFFOLD / name))
+        assert (team.get("pull_request_target") or team.get("push"))["paths"] == [
+            "deploys/**", "Pulumi*.yaml", "apps.yaml", "__main__.py", "requirements.txt"]
+
+
+def test_preview_cancels_moot_runs_and_comments_once() -> None:
+    for base in (WORKFLOWS, SCAFFOLD):
+        workflow = load(base / "preview.yml")
+        assert triggers(workflow)["pull_request_target"]["types"] == ["opened", "synchronize", "reopened"]
+        assert workflow["concurrency"]["cancel-in-progress"] is True
+        assert "pull_request.number" in workflow["concurrency"]["group"]
+        comment = workflow["jobs"]["comment"]
+        assert set(needs_of(comment)) == {"sort", "preview", "preview-approved-code"}
+        post = next(s for s in steps_of(comment) if "deployctl pr-comment" in s.get("run", ""))
+        assert post["env"]["GITHUB_TOKEN"] == "${{ secrets.GITHUB_TOKEN }}"
+        sort = next(s for s in steps_of(workflow["jobs"]["sort"]) if "pr-data" in s.get("run", ""))
+        assert "--post" in sort["run"] and sort["env"]["GITHUB_TOKEN"] == "${{ secrets.GITHUB_TOKEN }}"
 
 
 def test_deploy_runs_one_stack_at_a_time_in_order_and_never_cancels() -> None:
-    workflow = load("deploy.yml")
-    assert triggers(workflow)["push"]["branches"] == ["main"]
-    assert triggers(workflow)["push"]["paths"] == workflow_paths()  # the program, as plan sees it
-    plan, deploy = workflow["jobs"]["plan"], workflow["jobs"]["deploy"]
-    assert "stacks" in plan["outputs"]
-    assert deploy["needs"] == "plan"
-    assert "'[]'" in deploy["if"]
-    assert deploy["strategy"]["matrix"]["stack"] == "${{ fromJSON(needs.plan.outputs.stacks) }}"
-    assert deploy["strategy"]["max-parallel"] == 1 and deploy["strategy"]["fail-fast"] is True
-    assert deploy["environment"] == "${{ matrix.stack }}"
-    assert deploy["concurrency"]["cancel-in-progress"] is False
-    assert "matrix.stack" in deploy["concurrency"]["group"]
-    assert "concurrency" not in workflow  # a workflow-wide group would queue or drop whole runs
-    assert deploy["permissions"] == {"contents": "read", "id-token": "write"}
-    assert "id-token" not in plan.get("permissions", {})  # planning gets no cloud identity
-    cloud = [s for s in steps_of(deploy) if "configure-aws-credentials" in s.get("uses", "")]
-    assert [s["with"]["role-to-assume"] for s in cloud] == ["${{ vars.AWS_ROLE_ARN }}"]
-    up = next(s for s in steps_of(deploy) if "deployctl up" in s.get("run", ""))
-    assert up["env"]["DEPLOYCTL_SLACK_WEBHOOK"] == "${{ secrets.DEPLOYCTL_SLACK_WEBHOOK }}"
-    assert '--stack "$STACK"' in up["run"]
-    assert "--force" not in up["run"]  # a retry goes through the same stale-run guard
-    plan_script = next(s["run"] for s in steps_of(plan) if "deployctl plan" in s.get("run", ""))
-    assert "~1" in plan_script  # a new branch (before = zeros) compares with the commit's parent
+    for base in (WORKFLOWS, SCAFFOLD):
+        workflow = load(base / "deploy.yml")
+        assert triggers(workflow)["push"]["branches"] == ["main"]
+        plan, deploy = workflow["jobs"]["plan"], workflow["jobs"]["deploy"]
+        assert "stacks" in plan["outputs"]
+        assert deploy["needs"] == "plan"
+        assert "'[]'" in deploy["if"]
+        assert deploy["strategy"]["matrix"]["stack"] == "${{ fromJSON(needs.plan.outputs.stacks) }}"
+        assert deploy["strategy"]["max-parallel"] == 1 and deploy["strategy"]["fail-fast"] is True
+        assert deploy["concurrency"]["cancel-in-progress"] is False
+        assert "matrix.stack" in deploy["concurrency"]["group"]
+        assert "concurrency" not in workflow  # a workflow-wide group would queue or drop whole runs
+        assert deploy["permissions"] == {"contents": "read", "id-token": "write"}
+        assert "id-token" not in plan.get("permissions", {})  # planning gets no cloud identity
+        cloud = [s for s in steps_of(deploy) if "configure-aws-credentials" in s.get("uses", "")]
+        assert [s["with"]["role-to-assume"] for s in cloud] == ["${{ vars.AWS_ROLE_ARN }}"]
+        up = next(s for s in steps_of(deploy) if "deployctl up" in s.get("run", ""))
+        assert up["env"]["DEPLOYCTL_SLACK_WEBHOOK"] == "${{ secrets.DEPLOYCTL_SLACK_WEBHOOK }}"
+        assert '--stack "$STACK"' in up["run"]
+        assert "--force" not in up["run"]  # a retry goes through the same stale-run guard
+        plan_script = next(s["run"] for s in steps_of(plan) if "deployctl plan" in s.get("run", ""))
+        assert "~1" in plan_script  # a new branch (before = zeros) compares with the commit's parent
 
 
 def test_a_failed_deploy_is_retried_by_dispatch_through_the_same_guard() -> None:
-    workflow = load("deploy.yml")
-    dispatch = triggers(workflow)["workflow_dispatch"]
-    assert dispatch["inputs"]["stack"]["required"] is True
-    plan = workflow["jobs"]["plan"]
-    step = next(s for s in steps_of(plan) if "deployctl plan" in s.get("run", ""))
-    assert step["env"]["STACK"] == "${{ inputs.stack }}"  # a user string: through env, then validated
-    assert 'Pulumi.$STACK.yaml' in step["run"] and "^[a-z0-9][a-z0-9_-]*$" in step["run"]
-    up = next(s for s in steps_of(workflow["jobs"]["deploy"]) if "deployctl up" in s.get("run", ""))
-    assert '.venv/bin/deployctl up --head "$GITHUB_SHA" --stack "$STACK"' in up["run"]
-    assert plan["if"] == "github.ref == 'refs/heads/main'"  # a dispatch from another branch deploys nothing
-    assert workflow["jobs"]["deploy"]["needs"] == "plan"
+    for base in (WORKFLOWS, SCAFFOLD):
+        workflow = load(base / "deploy.yml")
+        dispatch = triggers(workflow)["workflow_dispatch"]
+        assert dispatch["inputs"]["stack"]["required"] is True
+        plan = workflow["jobs"]["plan"]
+        step = next(s for s in steps_of(plan) if "deployctl plan" in s.get("run", ""))
+        assert step["env"]["STACK"] == "${{ inputs.stack }}"  # a user string: through env, then validated
+        assert 'Pulumi.$STACK.yaml' in step["run"] and "^[a-z0-9][a-z0-9_-]*$" in step["run"]
+        up = next(s for s in steps_of(workflow["jobs"]["deploy"]) if "deployctl up" in s.get("run", ""))
+        assert '.venv/bin/deployctl up --head "$GITHUB_SHA" --stack "$STACK"' in up["run"]
+        assert plan["if"] == "github.ref == 'refs/heads/main'"  # a dispatch from another branch deploys nothing
+        assert workflow["jobs"]["deploy"]["needs"] == "plan"
 
 
-def test_checks_runs_check_and_codeowners_everywhere_a_required_check_must() -> None:
-    workflow = load("checks.yml")
-    assert set(triggers(workflow)) == {"pull_request", "push", "merge_group"}
-    assert triggers(workflow)["pull_request"] is None  # no paths filter: safe to require
-    assert workflow["permissions"] == {"contents": "read"}
-    scripts = runs(workflow)
-    check = next(s for s in scripts if "deployctl check" in s)
-    # a PR or a queued merge is judged against its base (backward deploys, promotion, freezes ...)
-    assert '.venv/bin/deployctl check --no-artifacts --base "$BASE_SHA"' in check  # no cloud credentials here
-    job = workflow["jobs"]["checks"]
-    assert "merge_group.base_sha" in job["env"]["BASE_SHA"] and job["steps"][0]["with"]["fetch-depth"] == 0
-    assert ".venv/bin/deployctl codeowners --check" in scripts
+def test_checks_runs_check_plan_and_codeowners_everywhere_a_required_check_must() -> None:
+    for base in (WORKFLOWS, SCAFFOLD):
+        workflow = load(base / "checks.yml")
+        assert set(triggers(workflow)) == {"pull_request", "push", "merge_group"}
+        assert triggers(workflow)["pull_request"] is None  # no paths filter: safe to require
+        assert workflow["permissions"] == {"contents": "read"}
+        scripts = runs(workflow)
+        check = next(s for s in scripts if "deployctl check" in s)
+        # a PR or a queued merge is judged against its base (backward deploys, promotion, freezes ...)
+        assert '.venv/bin/deployctl check --no-artifacts --base "$BASE_SHA"' in check  # no cloud credentials here
+        assert any('deployctl plan --base "$BASE_SHA" --head HEAD' in s for s in scripts)
+        job = workflow["jobs"]["checks"]
+        assert "merge_group.base_sha" in job["env"]["BASE_SHA"] and job["steps"][0]["with"]["fetch-depth"] == 0
+        assert ".venv/bin/deployctl codeowners --check" in scripts

@@ -169,6 +169,9 @@ class Catalog(LazyModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     apps: dict[Name, App] = {}
+    platform_team: list[Owner] = []
+    """Who owns the deploy repository as a whole: CODEOWNERS' catch-all rule (`*`), so a file nobody
+    else owns (a new root `.py`, a `setup.py`) still needs their approval (report/codeowners.py)."""
 
     @field_validator("apps")
     @classmethod
