@@ -59,6 +59,17 @@ def _write_file(path: Path, text: str) -> None:
         raise CannotJudge(f"cannot write {path}: {reason}; choose a writable path") from None
 
 
+def _check_writable(path: Path) -> None:
+    """A file the user named, checked before the work that fills it: its folder exists and is writable,
+    and it is not itself a folder."""
+    folder = path.parent if str(path.parent) else Path(".")
+    problem = ("it is a folder" if path.is_dir() else f"its folder {folder} does not exist" if not folder.is_dir()
+               else f"{path} is not writable" if path.exists() and not os.access(path, os.W_OK)
+               else f"its folder {folder} is not writable" if not os.access(folder, os.W_OK) else None)
+    if problem:
+        raise CannotJudge(f"cannot write {path}: {problem}; choose a writable path")
+
+
 def _report(violations: list[Violation], as_json: bool) -> ExitStatus:
     failed = bool(errors(violations))
     if as_json:
@@ -204,9 +215,20 @@ def preview(
       deployctl preview --base origin/main
       deployctl preview --base "$BASE_SHA" --post
     """
-    from deployctl.commands.preview import build_preview, post_comment, pull_request_base
+    from deployctl.commands.preview import (
+        build_preview,
+        failure_lines,
+        post_comment,
+        pull_request_base,
+        require_post_context,
+    )
     from deployctl.report.render import render_comment
 
+    # What the options need is checked before the safeguards and the engine run, not after them.
+    if post:
+        require_post_context()
+    if comment_file is not None:
+        _check_writable(comment_file)
     report, secrets = build_preview(repo, base or pull_request_base(), stack, _parse_time(at), offline=offline)
     body = render_comment(report, secrets)
     if comment_file is not None:
@@ -216,6 +238,8 @@ def preview(
         console.out(body)
     if post:
         post_comment(body)
+    for line in failure_lines(report, secrets):
+        console.error(line)
     raise typer.Exit(ExitStatus.OK if report.ok else ExitStatus.VIOLATION)
 
 
@@ -335,6 +359,8 @@ def status(
     from deployctl.commands.status import run_status
     from deployctl.report.status import render_html, render_text, status_rows
 
+    if html is not None:
+        _check_writable(html)
     report = run_status(repo, pr_url=pr_url)
     if html is not None:
         _write_file(html, render_html(report, pr_url=pr_url))

@@ -77,6 +77,17 @@ def test_update_stream_counts_and_each_changed_value():
     assert "✅" in body.splitlines()[1]
 
 
+@pytest.mark.parametrize("name", ["preview-update", "preview-replace", "up-create", "up-update"])
+def test_the_summary_line_counts_exactly_the_table_rows(name: str):
+    outcome = outcome_of("production", stream(name))
+    body = render_comment(report(outcome))
+    [summary] = re.findall(r"\*\*Pulumi:\*\* (.*)", body)
+    counted = sum(int(n) for n, what in re.findall(r"(\d+) (to \S+|unchanged)", summary) if what != "unchanged")
+    rows = re.search(r"Resource changes \((\d+)\)", body)
+    assert counted == (int(rows.group(1)) if rows else 0) > 0
+    assert "pulumi:providers:" not in body  # the engine's plumbing is in neither count
+
+
 def test_the_header_names_the_pushed_head_or_says_working_tree():
     outcome = outcome_of("production", stream("preview-update"))
     pushed = report(outcome).model_copy(update={"head": "c7a8b9d0e1f2" + "0" * 28,

@@ -74,7 +74,9 @@ def build_preview(root: Path, base: str, stacks: list[str] | None, at: datetime,
             previews.cancel()
         raise
     head, head_time = plan.head, None
-    if head is None and os.environ.get("GITHUB_EVENT_PATH"):
+    if head is None and not os.environ.get("GITHUB_EVENT_PATH"):
+        head = clean_head(root)  # a clean checkout is a commit a reviewer can name; a dirty one is not
+    elif head is None:
         # CI checks out a merge of the PR; the reviewer wants to know which push of the PR this is.
         from deployctl.adapters.github import pull_request_context
 
@@ -155,6 +157,36 @@ def post_comment(body: str) -> None:
                       "the workflow lacks `pull-requests: write`); the preview is in the job summary instead")
         return
     console.info(f"preview comment {action} on {ctx.repository}#{ctx.number} (comment {comment_id})")
+
+
+def clean_head(root: Path) -> str | None:
+    """The checked-out commit, when the working tree is exactly it (nothing changed or untracked)."""
+    from deployctl.adapters.gitrepo import open_git, run_git
+
+    repo = open_git(root)
+    if run_git(repo, "status", "--porcelain", "--untracked-files=normal").strip():
+        return None
+    return run_git(repo, "rev-parse", "--verify", "HEAD^{commit}").strip()
+
+
+def require_post_context() -> None:
+    """--post needs a pull request event and a token: said before the safeguards or the engine run."""
+    from deployctl.adapters.github import github_from_env, pull_request_context
+
+    if not os.environ.get("GITHUB_EVENT_PATH"):
+        raise CannotJudge("--post comments on a pull request and needs its GitHub Actions event "
+                          "(GITHUB_EVENT_PATH is not set); run it in a pull_request workflow, or drop --post "
+                          "(--comment-file F writes the comment to a file)")
+    pull_request_context(os.environ)  # a readable pull_request event, or a CannotJudge that says what is wrong
+    github_from_env(os.environ).close()  # a token, or a CannotJudge naming GITHUB_TOKEN
+
+
+def failure_lines(report: PreviewReport, secrets: list[str]) -> list[str]:
+    """Each failed preview's one-line cause, for stderr: the reason is never only inside the comment."""
+    from deployctl.report.render import redact
+
+    return [redact(s.outcome.failure_line(), secrets) for s in report.stacks if s.outcome is not None
+            and not s.outcome.ok]
 
 
 def pull_request_base() -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from datetime import datetime
 from functools import cache
 from html import escape as html_escape
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     import jinja2
 
 QUIET_OPS = {"same", "read"}
+PROVIDER_TYPE = "pulumi:providers:"
 REDACTED = "[secret]"
 _SLUG_RE = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 
@@ -176,10 +178,14 @@ def warm() -> None:
 
 
 def _stack_view(s: StackPreview, max_commits: int) -> dict:
-    steps = [r for r in (s.outcome.changes if s.outcome else ()) if r.op not in QUIET_OPS]
-    counts = s.outcome.counts if s.outcome else {}
-    summary = ", ".join(f"{n} to {op}" for op, n in sorted(counts.items()) if op not in QUIET_OPS and n)
-    unchanged = counts.get("same", 0)
+    # One count: the summary line counts exactly the table's rows (providers are the engine's plumbing,
+    # left out of both; the engine's own counts leave them out too, and a table row that names no
+    # property only puzzles a reviewer).
+    steps = [r for r in (s.outcome.changes if s.outcome else ())
+             if r.op not in QUIET_OPS and not r.type.startswith(PROVIDER_TYPE)]
+    by_op = Counter(r.op for r in steps)
+    summary = ", ".join(f"{n} to {op}" for op, n in sorted(by_op.items()))
+    unchanged = (s.outcome.counts if s.outcome else {}).get("same", 0)
     summary = (summary or "no changes") + (f", {unchanged} unchanged" if unchanged else "")
     logs = {app: log.model_copy(update={"commits": log.commits[:max_commits]}) for app, log in s.logs.items()}
     return {
