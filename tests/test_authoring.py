@@ -44,6 +44,31 @@ def test_bump_creates_the_file_on_a_first_deploy(sc: Scenario):
     checks_clean(sc)
 
 
+def test_a_new_apps_first_bump_writes_its_codeowners_rule_so_the_first_pr_passes_its_checks(sc: Scenario):
+    sc.deploy.catalog({**_catalog(sc), "docs": {"repo": str(sc.web.path), "owners": ["@acme/docs"]}})
+    assert sc.cli("codeowners")[0] == 0
+    sc.deploy.commit("add docs app")
+    code, _, err = sc.cli("bump", "staging", "docs", sc.commits["w1"], "--branch", "deploy/docs")
+    assert code == 0, err
+    assert ".github/CODEOWNERS updated: deploys/staging/docs is new" in err
+    assert "/deploys/staging/docs @acme/docs" in (sc.root / ".github" / "CODEOWNERS").read_text()
+    # both in the branch's one commit: the PR's checks job (check --base, codeowners --check) passes
+    assert set(sc.deploy.repo.head.commit.stats.files) == {"deploys/staging/docs", ".github/CODEOWNERS"}
+    assert sc.deploy.repo.is_dirty(untracked_files=True) is False
+    assert sc.cli("codeowners", "--check")[0] == 0
+    checks_clean(sc)
+
+
+def test_a_stale_codeowners_is_said_and_left_for_deployctl_codeowners(sc: Scenario):
+    sc.deploy.catalog({**_catalog(sc), "docs": {"repo": str(sc.web.path), "owners": ["@acme/docs"]}})
+    sc.deploy.write(".github/CODEOWNERS", "* @someone\n")
+    sc.deploy.commit("add docs app")
+    code, _, err = sc.cli("bump", "staging", "docs", sc.commits["w1"])
+    assert code == 0, err
+    assert "CODEOWNERS is out of date already; run `deployctl codeowners`" in err
+    assert (sc.root / ".github" / "CODEOWNERS").read_text() == "* @someone\n"
+
+
 def _catalog(sc: Scenario) -> dict:
     import yaml
 

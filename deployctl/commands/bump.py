@@ -10,6 +10,7 @@ from deployctl import console
 from deployctl.adapters.apprepos import AppRepos
 from deployctl.adapters.gitaccess import commit_snapshot, safe_branch_name, worktree_files
 from deployctl.adapters.gitrepo import open_repo, resolve_ref
+from deployctl.commands.codeowners import follow_new_file
 from deployctl.commands.load import load_head, no_env, open_engine, readable
 from deployctl.core import rules
 from deployctl.core.authoring import AUTHORING_NOTES, group_still_needed, prepend, previous_commit, with_file
@@ -90,10 +91,14 @@ def write_deploy(root: Path, env: str, app: str, commit: str, message: str, tags
     if new_branch:
         open_repo(root).git.checkout("-b", new_branch)
     target.write_bytes(new)
+    written = [path]
+    if (owners := follow_new_file(root, current, head)) is not None:
+        written.append(owners)
+        notes.append(f"{owners} updated: {path} is new and needs its owners' rule (commit it with the deploy)")
     if new_branch:
         repo = open_repo(root)
-        repo.git.add("--", path)
-        repo.git.commit("-m", f"Deploy {app} {short(full)} to {env}", "--", path)
+        repo.git.add("--", *written)
+        repo.git.commit("-m", f"Deploy {app} {short(full)} to {env}", "--", *written)
     warnings = [v for v in mine if v.severity is not Severity.ERROR and v.rule not in AUTHORING_NOTES]
     return full, warnings, notes
 

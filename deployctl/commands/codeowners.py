@@ -5,16 +5,44 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from deployctl import console
 from deployctl.commands.load import load_head
+from deployctl.core.snapshot import Snapshot
+
+
+def expected_codeowners(snapshot: Snapshot) -> str:
+    """The CODEOWNERS text for a deploy repo as it is: its catalog, stack configs and deploy files."""
+    from deployctl.report.codeowners import render_codeowners
+
+    deployed = {(f.env, f.app) for f in snapshot.tree.files.values()}
+    return render_codeowners(snapshot.catalog, snapshot.stacks, deployed)
+
+
+def follow_new_file(root: Path, before: Snapshot, after: Snapshot) -> str | None:
+    """When a verb adds a deploy file that needs a CODEOWNERS rule, write that rule in the same change,
+    so the new app's first pull request passes `codeowners --check`. Only a file that was up to date is
+    rewritten (one that was already stale is left for `deployctl codeowners` and said); returns its path
+    when it was written."""
+    from deployctl.report.codeowners import CODEOWNERS_FILE
+
+    target = root / CODEOWNERS_FILE
+    actual = target.read_text(encoding="utf-8") if target.is_file() else None
+    old, new = expected_codeowners(before), expected_codeowners(after)
+    if old == new or actual is None:
+        return None
+    if actual != old:
+        console.error(f"{CODEOWNERS_FILE} is out of date already; run `deployctl codeowners` and commit it "
+                      "with this change (CI's checks job verifies it)")
+        return None
+    target.write_text(new, encoding="utf-8")
+    return CODEOWNERS_FILE
 
 
 def codeowners(root: Path, check_only: bool) -> list[str]:
     """Write .github/CODEOWNERS from the catalog and stack configs, or the diff that --check finds."""
-    from deployctl.report.codeowners import CODEOWNERS_FILE, codeowners_diff, render_codeowners
+    from deployctl.report.codeowners import CODEOWNERS_FILE, codeowners_diff
 
-    head = load_head(root)
-    deployed = {(f.env, f.app) for f in head.tree.files.values()}
-    expected = render_codeowners(head.catalog, head.stacks, deployed)
+    expected = expected_codeowners(load_head(root))
     target = root / CODEOWNERS_FILE
     actual = target.read_text(encoding="utf-8") if target.exists() else None
     diff = codeowners_diff(expected, actual)
