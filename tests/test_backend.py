@@ -39,7 +39,10 @@ S3 = "s3://acme-state/deploys?region=eu-west-1"
     (IN_REPO, {"staging": False}, {"CI": "true"}, ["PULUMI_BACKEND_URL"]),
     (IN_REPO, {"staging": False}, {"GITHUB_ACTIONS": "true"}, ["PULUMI_BACKEND_URL"]),
     (IN_REPO, {"production": True}, {"CI": "1", "DEPLOYCTL_ALLOW_LOCAL_BACKEND": "1"}, []),
-    ("file:///var/lib/pulumi", {"staging": False}, {"CI": "true"}, []),  # a runner's own persistent folder
+    ("file:///var/lib/pulumi", {"staging": False}, {"CI": "true"}, ["PULUMI_BACKEND_URL"]),  # a runner's folder too
+    ("file:///var/lib/pulumi", {"staging": False}, {"GITHUB_ACTIONS": "true", "DEPLOYCTL_ALLOW_LOCAL_BACKEND": "1"},
+     []),  # the opt-in stays
+    ("file:///var/lib/pulumi", {"staging": False}, {}, []),  # locally a folder of one's own is fine
     (S3, {"staging": False}, {"CI": "true"}, []),  # the empty passphrase is fine for an unprotected env
     (S3, {"production": True}, {"CI": "true"}, ["PULUMI_CONFIG_PASSPHRASE"]),
     (S3, {"production": True}, {"CI": "true", "PULUMI_CONFIG_PASSPHRASE": ""}, ["PULUMI_CONFIG_PASSPHRASE"]),

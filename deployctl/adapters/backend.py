@@ -1,7 +1,7 @@
 """The shared backend: where Pulumi keeps a team's state and locks, and what protects that trace.
 
-- the CI policy: in CI, refuse the in-repo file backend (a runner's folder dies with the job, and
-  the stack history, the deploy trace, with it) and the empty passphrase for a protected env;
+- the CI policy: in CI, refuse any file:// backend, in the repo or not (a runner's folder dies with the
+  job, and the stack history, the deploy trace, with it) and the empty passphrase for a protected env;
 - the stale-run guard: the commit of the stack's last successful update, read from the backend,
   must be an ancestor of the commit being deployed (any runner, with or without --base);
 - waiting for Pulumi's stack lock, bounded, then re-judging; and `unlock` for a run that died.
@@ -32,6 +32,7 @@ from deployctl.core.lazymodel import LazyModel
 from deployctl.core.model import HASH_RE, short
 from deployctl.core.outcomes import Outcome, UpdateRecord
 from deployctl.core.updatemessage import forced_message
+from deployctl.core.urls import redact_url
 from deployctl.core.violations import CannotJudge
 
 if TYPE_CHECKING:
@@ -57,14 +58,6 @@ def in_repo_file_backend(url: str, root: Path) -> bool:
         return False
     path = Path(unquote(urlparse(url).path)).expanduser().resolve()
     return path == root.resolve() or root.resolve() in path.parents
-
-
-def redact_url(url: str) -> str:
-    """A backend URL fit for a log: no credentials."""
-    parsed = urlparse(url)
-    if parsed.password or parsed.username:
-        return parsed._replace(netloc=f"****@{parsed.hostname}" + (f":{parsed.port}" if parsed.port else "")).geturl()
-    return url
 
 
 # -- the CI policy ------------------------------------------------------------------------------
@@ -101,6 +94,13 @@ def ci_refusals(url: str, root: Path, protected: dict[str, bool], providers: dic
     if not in_ci(environ) or environ.get(ALLOW_LOCAL, "") not in ("", "0"):
         return []
     found = []
+    if url.startswith("file://") and not in_repo_file_backend(url, root):
+        found.append(
+            f"PULUMI_BACKEND_URL is {redact_url(url)}, a folder on this runner: the state and the deploy history "
+            "would vanish with it, as with the in-repo backend (the next run would create every app again). Set "
+            "PULUMI_BACKEND_URL to a shared backend (in GitHub: vars.PULUMI_BACKEND_URL, e.g. "
+            f"s3://acme-deploy-state/deploys?region=eu-west-1). Only a throwaway demo or test may set {ALLOW_LOCAL}=1."
+        )
     if in_repo_file_backend(url, root):
         found.append(
             "PULUMI_BACKEND_URL is not set, so the state and the deploy history would live in this runner's "
