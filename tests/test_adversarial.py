@@ -1107,3 +1107,19 @@ def test_a_secondary_rate_limit_is_not_taken_for_a_forks_read_only_token(tmp_pat
     assert elapsed(started) < 10  # failed at once: a minute does not fit 30 s, and no retry came early
     assert not (tmp_path / "summary.md").exists()  # not "a fork's read-only token"
     assert sum(1 for request, _ in httpserver.log if request.method == "POST") == 1
+
+
+@pytest.mark.engine
+def test_a_slack_webhook_that_dribbles_never_holds_up_the_next_wave(tmp_path: Path):
+    from tests.engine_world import build_world
+
+    world = build_world(tmp_path)  # staging, then production, which promotes from it: two waves
+    with stalling_server("dribble") as slack:
+        env = {**os.environ, "DEPLOYCTL_SLACK_TIMEOUT": "1.5",
+               "DEPLOYCTL_SLACK_WEBHOOK": f"http://127.0.0.1:{slack}/services/T0/B0/secret"}
+        code, out, err = world.cli("up", env=env)
+    assert code == 0, (out, err)
+    assert "staging: ok" in out and "production: ok" in out  # the second wave ran
+    assert world.current("production", "api") == world.shas["api"][0][:40]
+    assert err.count("no complete answer within 1.5 s (DEPLOYCTL_SLACK_TIMEOUT)") == 2
+    assert "secret" not in err and "/services/" not in err
