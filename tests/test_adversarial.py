@@ -26,7 +26,6 @@ from werkzeug import Request, Response
 
 from deployctl.adapters.apprepos import AppRepo as CachedRepo
 from deployctl.adapters.apprepos import AppRepos
-from deployctl.adapters.automation import STOP_GRACE
 from deployctl.adapters.github import ACTIONS_BOT, PREVIEW_MARKER, GitHub
 from deployctl.adapters.notify import DeployNotice, slack_payload
 from deployctl.adapters.repourl import display_url, repo_url
@@ -951,6 +950,7 @@ def _backend_env(url: str, **extra: str) -> dict[str, str]:
 @pytest.mark.engine
 @pytest.mark.parametrize("mode", MODES)
 def test_deployed_against_an_s3_backend_that_stalls_ends_within_its_deadline(tmp_path: Path, mode: Mode):
+    from deployctl.adapters.automation import STOP_GRACE
     from tests.engine_world import build_world
 
     world = build_world(tmp_path, production=False)
@@ -967,6 +967,7 @@ def test_deployed_against_an_s3_backend_that_stalls_ends_within_its_deadline(tmp
 
 @pytest.mark.engine
 def test_up_against_an_s3_backend_that_stalls_ends_and_names_each_stall(tmp_path: Path):
+    from deployctl.adapters.automation import STOP_GRACE
     from tests.engine_world import build_world
 
     world = build_world(tmp_path, production=False)
