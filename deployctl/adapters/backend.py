@@ -32,7 +32,7 @@ from deployctl.core.lazymodel import LazyModel
 from deployctl.core.model import HASH_RE, short
 from deployctl.core.outcomes import Outcome, UpdateRecord
 from deployctl.core.updatemessage import forced_message
-from deployctl.core.urls import redact_url
+from deployctl.core.urls import redact_url, redact_urls
 from deployctl.core.violations import CannotJudge
 
 if TYPE_CHECKING:
@@ -557,7 +557,8 @@ class DeployGuard:
                 console.info(f"{env}: cannot read the backend's locks: {exc}")
                 return []
             except Exception as exc:  # an unreadable lock folder: let Pulumi itself decide
-                console.info(f"{env}: cannot read the backend's locks ({type(exc).__name__})")
+                why = redact_urls(" ".join(str(exc).split())[:200], [backend_url(self.root)])
+                console.info(f"{env}: cannot read the backend's locks ({type(exc).__name__}: {why})")
                 return []
 
         return up_when_unlocked(env, lambda: self.engine.up(env, message, sink=sink), judge, locks, self.lock_timeout,
