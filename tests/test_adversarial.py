@@ -39,6 +39,7 @@ from deployctl.core.violations import CannotJudge
 from deployctl.report.codeowners import render_codeowners
 from deployctl.report.render import CommitLog, PreviewReport, StackPreview, render_comment
 from tests.builders import AppRepo, DeployRepo
+from tests.loopback import MODES, Mode, elapsed, stalling_server
 from tests.scenario import run_cli
 
 ZWJ = "\u200d"
@@ -1257,3 +1258,194 @@ def test_the_trusted_preview_previews_a_data_prs_health_command_without_running_
     body = comment.read_text()
     assert next(line for line in body.splitlines() if "`api-health`" in line).startswith("| create |")
     assert not marker.exists()
+
+
+# --- h-net: every wait has a deadline; secrets in URLs; GitHub's limits and identities; CI file backends ---
+
+
+def _stalled_s3(port: int) -> str:
+    return f"s3://state/team?region=us-east-1&endpoint=127.0.0.1:{port}&disable_https=true&use_path_style=true"
+
+
+def _backend_env(url: str, **extra: str) -> dict[str, str]:
+    return {**os.environ, "PULUMI_BACKEND_URL": url, "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing", "PULUMI_CONFIG_PASSPHRASE": "", **extra}
+
+
+@pytest.mark.engine
+@pytest.mark.parametrize("mode", MODES)
+def test_deployed_against_an_s3_backend_that_stalls_ends_within_its_deadline(tmp_path: Path, mode: Mode):
+    from deployctl.adapters.automation import STOP_GRACE
+    from tests.engine_world import build_world
+
+    world = build_world(tmp_path, production=False)
+    with stalling_server(mode) as port:
+        started = time.monotonic()
+        code, out, err = world.cli("deployed", env=_backend_env(_stalled_s3(port),
+                                                                DEPLOYCTL_ENGINE_READ_TIMEOUT="3"))
+        took = elapsed(started)
+    assert code == 2, (out, err)
+    assert "`pulumi stack output` did not end within 3 s (DEPLOYCTL_ENGINE_READ_TIMEOUT)" in err
+    assert f"127.0.0.1:{port}" in err and "Traceback" not in err
+    assert took < 3 + STOP_GRACE + 5, took
+
+
+@pytest.mark.engine
+def test_up_against_an_s3_backend_that_stalls_ends_and_names_each_stall(tmp_path: Path):
+    from deployctl.adapters.automation import STOP_GRACE
+    from tests.engine_world import build_world
+
+    world = build_world(tmp_path, production=False)
+    with stalling_server("silent") as port, stalling_server("dribble") as slack:
+        env = _backend_env(_stalled_s3(port), DEPLOYCTL_BACKEND_TIMEOUT="1.5", DEPLOYCTL_ENGINE_READ_TIMEOUT="3",
+                           DEPLOYCTL_ENGINE_TIMEOUT="5", DEPLOYCTL_SLACK_TIMEOUT="1.5",
+                           DEPLOYCTL_SLACK_WEBHOOK=f"http://127.0.0.1:{slack}/services/T0/B0/secret")
+        started = time.monotonic()
+        code, out, err = world.cli("up", "--stack", "staging", env=env)
+        took = elapsed(started)
+    assert code != 0 and "Traceback" not in err, (out, err)
+    assert "cannot read the backend's locks: the backend s3://state/team" in err
+    assert "within 1.5 s (DEPLOYCTL_BACKEND_TIMEOUT)" in err
+    assert "did not end within 3 s (DEPLOYCTL_ENGINE_READ_TIMEOUT)" in err  # the stale-run guard's history read
+    assert "Slack notification to 127.0.0.1 failed (no complete answer within 1.5 s" in err
+    assert took < 1.5 + 3 + STOP_GRACE + 1.5 + 15, took
+    assert not (world.root / ".deployments" / "staging").exists()  # nothing deployed
+
+
+@pytest.mark.engine
+def test_a_backend_urls_password_is_never_printed_by_doctor_deployed_up_or_slack(tmp_path: Path,
+                                                                                  httpserver: HTTPServer):
+    from tests.awsserver import free_port
+    from tests.engine_world import build_world
+
+    world = build_world(tmp_path, production=False)
+    httpserver.expect_request("/services/T0/B0/hook", method="POST").respond_with_data("ok")
+    url = f"postgres://deploy:hunter2pw@127.0.0.1:{free_port()}/state?password=s3cr3tpw&sslmode=disable"
+    logs = tmp_path / "logs"
+    env = _backend_env(url, DEPLOYCTL_SLACK_WEBHOOK=httpserver.url_for("/services/T0/B0/hook"),
+                       DEPLOYCTL_LOG_DIR=str(logs))
+    said = []
+    for args in (("doctor", "--timeout", "10"), ("deployed",), ("up", "--stack", "staging")):
+        code, out, err = world.cli(*args, env=env)
+        assert code != 0 and "Traceback" not in err, (args, out, err)
+        said.append(out + err)
+    assert "postgres://127.0.0.1:" in said[0] and "password=****" in said[0]  # doctor names the backend, redacted
+    assert "unable to open state database" in said[1] and "password=****" in said[1]
+    posted = [request.get_data(as_text=True) for request, _ in httpserver.log]
+    assert posted and "staging" in posted[0]
+    saved = [p.read_text() for p in logs.rglob("*") if p.is_file()]
+    for text in [*said, *posted, *saved]:
+        assert "hunter2pw" not in text and "s3cr3tpw" not in text, text
+
+
+def test_a_password_holding_an_at_sign_never_shows_a_part_of_itself(tmp_path: Path):
+    from tests.awsserver import free_port
+
+    url = f"https://deployer:p@ss@127.0.0.1:{free_port()}/acme/web.git"
+    assert display_url(url) == url.replace("deployer:p@ss@", "")
+    deploy, _, _ = deploy_world(tmp_path)
+    deploy.catalog({"web": {"repo": url}})
+    code, out, err = run_cli(deploy.path, "check")
+    assert code == 2 and "cannot clone https://127.0.0.1:" in err, (out, err)
+    assert "p@ss" not in out + err and "ss@" not in out + err and "deployer" not in out + err
+
+
+def test_in_ci_a_runner_local_file_backend_outside_the_repo_is_refused(tmp_path: Path):
+    deploy, _, _ = deploy_world(tmp_path)
+    outside = tmp_path / "runner-state"
+    env = {k: v for k, v in os.environ.items() if k != "DEPLOYCTL_ALLOW_LOCAL_BACKEND"}
+    env.update(CI="true", PULUMI_BACKEND_URL=outside.as_uri(), PULUMI_CONFIG_PASSPHRASE="x")
+    code, _, err = run_cli(deploy.path, "up", "--stack", "staging", env=env)
+    assert code == 2, err
+    assert f"PULUMI_BACKEND_URL is {outside.as_uri()}, a folder on this runner" in err
+    assert not outside.exists() and not (deploy.path / ".deployments").exists()
+
+
+def _post_env(api: str, tmp_path: Path, token: str, **extra: str) -> dict[str, str]:
+    from tests.builders import FIXTURES
+
+    return {**os.environ, "GITHUB_EVENT_PATH": str(FIXTURES / "github-events" / "pull_request.opened.json"),
+            "GITHUB_REPOSITORY": "acme/deploys", "GITHUB_API_URL": api, "GITHUB_TOKEN": token,
+            "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"), **extra}
+
+
+def _post(env: dict[str, str], body: str) -> None:
+    from deployctl.commands.preview import post_comment
+
+    saved = dict(os.environ)
+    os.environ.update(env)
+    try:
+        post_comment(body)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_preview_post_to_a_github_api_that_stalls_ends_within_its_deadline(tmp_path: Path, mode: Mode):
+    with stalling_server(mode) as port:
+        env = _post_env(f"http://127.0.0.1:{port}", tmp_path, "ghs_installationToken",
+                        DEPLOYCTL_GITHUB_TIMEOUT="1.5", DEPLOYCTL_GITHUB_DEADLINE="4")
+        started = time.monotonic()
+        with pytest.raises(CannotJudge) as info:
+            _post(env, f"{PREVIEW_MARKER}\nthe preview")
+        took = elapsed(started)
+    assert took < 4 + 1.5, took  # every try and every backoff within the command's deadline
+    assert "ghs_installationToken" not in str(info.value)
+
+
+def test_an_app_tokens_preview_comment_is_edited_on_the_next_push_never_posted_twice(tmp_path: Path,
+                                                                                      httpserver: HTTPServer):
+    comments: list[dict[str, Any]] = []
+    path = "/repos/acme/deploys/issues/7/comments"
+
+    def handle(request: Request) -> Response:
+        if request.path == "/user":
+            return Response(json.dumps({"message": "Resource not accessible by integration"}), 403,
+                            content_type="application/json")
+        if request.method == "POST" and request.path == path:
+            comments.append({"id": 900 + len(comments), "body": request.get_json()["body"],
+                             "user": {"login": "acme-deployer[bot]", "type": "Bot"},
+                             "performed_via_github_app": {"id": 7, "slug": "acme-deployer", "name": "Acme deployer"}})
+            return Response(json.dumps(comments[-1]), 201, content_type="application/json")
+        if request.method == "PATCH":
+            comment = next(c for c in comments if request.path.endswith(f"/{c['id']}"))
+            comment["body"] = request.get_json()["body"]
+            return Response(json.dumps(comment), 200, content_type="application/json")
+        return Response(json.dumps(comments), 200, content_type="application/json")
+
+    httpserver.expect_request(re.compile(r"^/.*")).respond_with_handler(handle)
+    env = _post_env(httpserver.url_for("").rstrip("/"), tmp_path, "ghs_appInstallationToken")
+    for push in ("first", "second", "third"):
+        _post(env, f"{PREVIEW_MARKER}\n{push} preview")
+    assert [c["body"] for c in comments] == [f"{PREVIEW_MARKER}\nthird preview"]
+
+
+def test_a_secondary_rate_limit_is_not_taken_for_a_forks_read_only_token(tmp_path: Path, httpserver: HTTPServer):
+    httpserver.expect_request("/repos/acme/deploys/issues/7/comments", method="GET").respond_with_json([])
+    httpserver.expect_request("/repos/acme/deploys/issues/7/comments", method="POST").respond_with_json(
+        {"message": "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",
+         "documentation_url": "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api"}, status=403)
+    env = _post_env(httpserver.url_for("").rstrip("/"), tmp_path, "ghs_token", DEPLOYCTL_GITHUB_DEADLINE="30")
+    started = time.monotonic()
+    with pytest.raises(CannotJudge, match=r"rate limited \(HTTP 403\).*wait 60 s.*retry after"):
+        _post(env, f"{PREVIEW_MARKER}\nthe preview")
+    assert elapsed(started) < 10  # failed at once: a minute does not fit 30 s, and no retry came early
+    assert not (tmp_path / "summary.md").exists()  # not "a fork's read-only token"
+    assert sum(1 for request, _ in httpserver.log if request.method == "POST") == 1
+
+
+@pytest.mark.engine
+def test_a_slack_webhook_that_dribbles_never_holds_up_the_next_wave(tmp_path: Path):
+    from tests.engine_world import build_world
+
+    world = build_world(tmp_path)  # staging, then production, which promotes from it: two waves
+    with stalling_server("dribble") as slack:
+        env = {**os.environ, "DEPLOYCTL_SLACK_TIMEOUT": "1.5",
+               "DEPLOYCTL_SLACK_WEBHOOK": f"http://127.0.0.1:{slack}/services/T0/B0/secret"}
+        code, out, err = world.cli("up", env=env)
+    assert code == 0, (out, err)
+    assert "staging: ok" in out and "production: ok" in out  # the second wave ran
+    assert world.current("production", "api") == world.shas["api"][0][:40]
+    assert err.count("no complete answer within 1.5 s (DEPLOYCTL_SLACK_TIMEOUT)") == 2
+    assert "secret" not in err and "/services/" not in err

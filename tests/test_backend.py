@@ -5,18 +5,23 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from deployctl.adapters.backend import (
+    BackendStalled,
     LockInfo,
     S3Store,
+    Store,
     ci_refusals,
     clear_pending,
     in_repo_file_backend,
+    open_store,
     parse_lock,
+    read_locks,
     s3_client_args,
     stack_lock_keys,
     stale_refusal,
@@ -25,8 +30,10 @@ from deployctl.adapters.backend import (
 )
 from deployctl.core.outcomes import Outcome, UpdateRecord
 from deployctl.core.updatemessage import forced_message, forced_reason
+from deployctl.core.violations import CannotJudge
 from tests.awsserver import AwsServer
 from tests.engine_world import build_world
+from tests.loopback import MODES, Mode, elapsed, stalling_server
 
 ROOT = Path("/srv/deploy")
 IN_REPO = (ROOT / ".pulumi-state").as_uri()
@@ -39,7 +46,10 @@ S3 = "s3://acme-state/deploys?region=eu-west-1"
     (IN_REPO, {"staging": False}, {"CI": "true"}, ["PULUMI_BACKEND_URL"]),
     (IN_REPO, {"staging": False}, {"GITHUB_ACTIONS": "true"}, ["PULUMI_BACKEND_URL"]),
     (IN_REPO, {"production": True}, {"CI": "1", "DEPLOYCTL_ALLOW_LOCAL_BACKEND": "1"}, []),
-    ("file:///var/lib/pulumi", {"staging": False}, {"CI": "true"}, []),  # a runner's own persistent folder
+    ("file:///var/lib/pulumi", {"staging": False}, {"CI": "true"}, ["PULUMI_BACKEND_URL"]),  # a runner's folder too
+    ("file:///var/lib/pulumi", {"staging": False}, {"GITHUB_ACTIONS": "true", "DEPLOYCTL_ALLOW_LOCAL_BACKEND": "1"},
+     []),  # the opt-in stays
+    ("file:///var/lib/pulumi", {"staging": False}, {}, []),  # locally a folder of one's own is fine
     (S3, {"staging": False}, {"CI": "true"}, []),  # the empty passphrase is fine for an unprotected env
     (S3, {"production": True}, {"CI": "true"}, ["PULUMI_CONFIG_PASSPHRASE"]),
     (S3, {"production": True}, {"CI": "true", "PULUMI_CONFIG_PASSPHRASE": ""}, ["PULUMI_CONFIG_PASSPHRASE"]),
@@ -276,3 +286,47 @@ def test_the_guard_opens_the_backend_store_once_for_every_stack(tmp_path: Path, 
     for t in threads:
         t.join()
     assert len(opened) == 1 and len({id(s) for s in stores}) == 1
+
+
+# -- deadlines: deployctl's own reads of an S3 backend that never answers, or dribbles a header -----------
+
+
+def stalling_s3_url(port: int) -> str:
+    return (f"s3://state/team?region=us-east-1&endpoint=127.0.0.1:{port}&disable_https=true&use_path_style=true"
+            "&X-Amz-Security-Token=t0ps3cr3t")
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_an_s3_backend_that_stalls_fails_every_read_within_its_deadline(mode: Mode,
+                                                                        monkeypatch: pytest.MonkeyPatch):
+    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                       "DEPLOYCTL_BACKEND_TIMEOUT": "1.5"}.items():
+        monkeypatch.setenv(key, value)
+    with stalling_server(mode) as port:
+        store = open_store(stalling_s3_url(port))
+        assert isinstance(store, S3Store)
+        started = time.monotonic()
+        with pytest.raises(BackendStalled) as info:
+            store.list(".pulumi/locks/")
+        assert elapsed(started) < 1.5 + 1.0
+        message = str(info.value)
+        assert f"127.0.0.1:{port}" in message and "within 1.5 s (DEPLOYCTL_BACKEND_TIMEOUT)" in message
+        assert "t0ps3cr3t" not in message and "X-Amz-Security-Token=****" in message
+        started = time.monotonic()
+        with pytest.raises(BackendStalled):  # stalled once: not asked again in this run
+            store.read(".pulumi/meta.yaml")
+        assert elapsed(started) < 0.5
+        assert read_locks_or_none(store) is None
+
+
+def read_locks_or_none(store: Store) -> list[LockInfo] | None:
+    try:
+        return read_locks(store, "deploys", "staging")
+    except CannotJudge:
+        return None
+
+
+def test_a_bad_backend_timeout_is_an_error_naming_the_variable(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("DEPLOYCTL_BACKEND_TIMEOUT", "0")
+    with pytest.raises(CannotJudge, match="DEPLOYCTL_BACKEND_TIMEOUT is '0', not a positive number of seconds"):
+        open_store("s3://state/team?region=us-east-1")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from tests.awsserver import AwsServer
 from tests.awsserver import free_port as closed_port
 from tests.builders import PROJECT_ROOT
 from tests.engine_world import World, build_world
+from tests.loopback import MODES, Mode, elapsed, stalling_server
 
 
 def doctor(world: World, *args: str) -> tuple[int, dict[str, dict], str]:
@@ -100,3 +102,35 @@ def test_aws_kinds_need_the_aws_plugin(tmp_path: Path, monkeypatch: pytest.Monke
     missing = check_plugins({"local", "ecs-service"}, pulumi, 30)
     assert missing.status == "fail" and missing.fix == "pulumi plugin install resource aws v7.51.1"
     assert check_plugins({"local"}, pulumi, 30).status == "ok"
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_backend_that_stalls_fails_its_check_within_the_deadline_redacted(tmp_path: Path, mode: Mode,
+                                                                            monkeypatch: pytest.MonkeyPatch):
+    from deployctl.commands.doctor import check_backend
+
+    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                       "DEPLOYCTL_BACKEND_TIMEOUT": "1.5"}.items():
+        monkeypatch.setenv(key, value)
+    with stalling_server(mode) as port:
+        monkeypatch.setenv("PULUMI_BACKEND_URL", f"s3://state/team?region=us-east-1&endpoint=127.0.0.1:{port}"
+                                                 "&disable_https=true&use_path_style=true&X-Amz-Credential=AKIAx/y")
+        started = time.monotonic()
+        checks = {c.name: c for c in check_backend(tmp_path, None, 10)}
+        assert elapsed(started) < 1.5 + 1.5
+    reachable = checks["backend reachable"]
+    assert reachable.status == "fail"
+    assert "within 1.5 s (DEPLOYCTL_BACKEND_TIMEOUT)" in reachable.detail
+    assert "X-Amz-Credential=****" in reachable.detail and "AKIAx" not in reachable.detail
+
+
+def test_a_file_backend_outside_the_repo_fails_in_ci(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from deployctl.commands.doctor import check_backend
+
+    monkeypatch.setenv("PULUMI_BACKEND_URL", (tmp_path / "runner-state").as_uri())
+    monkeypatch.setenv("CI", "true")
+    monkeypatch.delenv("DEPLOYCTL_ALLOW_LOCAL_BACKEND")
+    backend = {c.name: c for c in check_backend(tmp_path / "repo", None, 10)}["backend"]
+    assert backend.status == "fail" and "a file backend outside the repo" in backend.detail
+    monkeypatch.setenv("DEPLOYCTL_ALLOW_LOCAL_BACKEND", "1")
+    assert {c.name: c for c in check_backend(tmp_path / "repo", None, 10)}["backend"].status == "warn"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -185,3 +186,53 @@ def stand_in_engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cases: str)
     monkeypatch.setenv("DEPLOYCTL_PULUMI", str(pulumi))
     monkeypatch.setenv("DEPLOYCTL_CACHE", str(tmp_path / "cache"))
     return Engine(tmp_path)
+
+
+STALL = """trap 'echo cancelled; exit 130' INT
+i=0; while [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done ;;"""
+DEAF = """trap '' INT
+i=0; while [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done ;;"""
+"""A CLI that ignores Ctrl-C: killed once the grace has passed."""
+
+
+def test_a_stalled_up_is_ended_at_its_deadline_and_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("DEPLOYCTL_ENGINE_TIMEOUT", "1.5")
+    engine = stand_in_engine(tmp_path, monkeypatch, f"""
+  *" up "*) {STALL}""")
+    started = time.monotonic()
+    outcome = engine.up("staging", "a deploy")
+    assert time.monotonic() - started < 1.5 + 3
+    assert not outcome.ok
+    assert outcome.error is not None and outcome.error.startswith(
+        "`pulumi up` did not end within 1.5 s (DEPLOYCTL_ENGINE_TIMEOUT) and was stopped: the engine stalled")
+    assert "`deployctl unlock staging`" in outcome.error and "cancelled" in (outcome.log or "")
+
+
+def test_a_stalled_read_deaf_to_ctrl_c_is_killed_and_a_cannot_judge(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch):
+    from deployctl.adapters import automation
+    from deployctl.core.violations import CannotJudge
+
+    monkeypatch.setenv("DEPLOYCTL_ENGINE_READ_TIMEOUT", "1")
+    monkeypatch.setattr(automation, "STOP_GRACE", 0.5)
+    monkeypatch.setenv("PULUMI_BACKEND_URL", "s3://state/team?region=eu-west-1&X-Amz-Signature=abc123sig")
+    engine = stand_in_engine(tmp_path, monkeypatch, f"""
+  *"stack output"*) {DEAF}""")
+    started = time.monotonic()
+    with pytest.raises(CannotJudge) as info:
+        engine.existing_outputs("staging")
+    assert time.monotonic() - started < 1 + 0.5 + 3
+    said = str(info.value)
+    assert said.startswith("cannot read staging's outputs: `pulumi stack output` did not end within 1 s "
+                           "(DEPLOYCTL_ENGINE_READ_TIMEOUT)")
+    assert "s3://state/team?region=eu-west-1&X-Amz-Signature=****" in said and "abc123sig" not in said
+
+
+def test_a_bad_engine_deadline_is_an_error_naming_the_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from deployctl.core.violations import CannotJudge
+
+    monkeypatch.setenv("DEPLOYCTL_ENGINE_READ_TIMEOUT", "abc")
+    engine = stand_in_engine(tmp_path, monkeypatch, """
+  *) echo '{}' ;;""")
+    with pytest.raises(CannotJudge, match="DEPLOYCTL_ENGINE_READ_TIMEOUT is 'abc', not a positive number"):
+        engine.existing_outputs("staging")

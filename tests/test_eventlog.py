@@ -170,3 +170,30 @@ i=0; while [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done""")
     assert code == ExitStatus.CANNOT_JUDGE, out + err
     assert time.monotonic() - started < 30 and cancelled.exists()
     assert "Traceback" not in err
+
+
+def test_a_preview_that_stalls_is_ended_at_its_deadline_and_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A stalled engine (a backend that never answers): past DEPLOYCTL_ENGINE_TIMEOUT the CLI gets SIGINT
+    and the preview is a CannotJudge naming the command, the deadline and the backend, redacted."""
+    monkeypatch.setenv("DEPLOYCTL_ENGINE_TIMEOUT", "1.5")
+    monkeypatch.setenv("PULUMI_BACKEND_URL", "postgres://deploy:hunter2pw@db/state?password=s3cr3tpw")
+    pulumi = stand_in(tmp_path, EVENT_LOG + event_line({"sequence": 1}) + """trap 'exit 130' INT
+i=0; while [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done; exit 9""")
+    started = time.monotonic()
+    with pytest.raises(CannotJudge) as info:
+        run_preview(pulumi, tmp_path, {}, "staging")
+    assert time.monotonic() - started < 1.5 + 3
+    message = str(info.value)
+    assert "`pulumi preview --stack staging` did not end within 1.5 s (DEPLOYCTL_ENGINE_TIMEOUT)" in message
+    assert "postgres://db/state?password=****" in message and "hunter2pw" not in message
+
+
+def test_what_the_preview_printed_loses_the_backend_urls_credentials(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch):
+    url = "postgres://deploy:hunter2pw@db/state?password=s3cr3tpw&sslmode=disable"
+    monkeypatch.setenv("PULUMI_BACKEND_URL", url)
+    quoted = url.replace("hunter2pw", "[credential]")  # as the CLI quotes it
+    pulumi = stand_in(tmp_path, f"echo 'error: unable to open state database \"{quoted}\"'; exit 255")
+    run = run_preview(pulumi, tmp_path, {}, "staging")
+    assert "unable to open state database" in run.output and "password=****" in run.output
+    assert "s3cr3tpw" not in run.output and "hunter2pw" not in run.output

@@ -12,6 +12,7 @@ from werkzeug import Request, Response
 
 from deployctl.adapters import notify
 from deployctl.adapters.notify import AppChange, DeployNotice, post_slack, slack_payload
+from tests.loopback import MODES, Mode, elapsed, stalling_server
 
 HOOK_PATH = "/services/T0SECRET/B0SECRET/xyzSecretWebhookToken"
 OLD, NEW = "a" * 40, "b" * 40
@@ -110,3 +111,46 @@ def test_an_unreachable_webhook_returns_false_quickly(capsys: pytest.CaptureFixt
 def test_a_bad_url_never_raises(url: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert post_slack(url, NOTICE, timeout=2) is False
     assert "warning" in capsys.readouterr().err
+
+
+# -- deadlines: a webhook that never answers, or dribbles an endless header ---------------------------
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_stalling_webhook_ends_within_the_whole_notifications_deadline(
+        mode: Mode, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("DEPLOYCTL_SLACK_TIMEOUT", "1.5")
+    with stalling_server(mode) as port:
+        started = time.monotonic()
+        assert post_slack(f"http://127.0.0.1:{port}{HOOK_PATH}", NOTICE) is False
+        took = elapsed(started)
+    assert took < 1.5 + 1.0, took  # both tries and the pause share the one deadline
+    err = capsys.readouterr().err
+    assert "failed" in err and "SECRET" not in err
+    if mode == "dribble":  # every read succeeded: only the total deadline ends it
+        assert "no complete answer within 1.5 s (DEPLOYCTL_SLACK_TIMEOUT)" in err
+
+
+def test_a_bad_deadline_setting_never_raises(monkeypatch: pytest.MonkeyPatch,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("DEPLOYCTL_SLACK_TIMEOUT", "soon")
+    assert post_slack("http://127.0.0.1:9/hook", NOTICE) is False
+    assert "DEPLOYCTL_SLACK_TIMEOUT is 'soon'" in capsys.readouterr().err
+
+
+# -- names and URLs are inert in Slack ------------------------------------------------------------------
+
+
+def test_names_cannot_link_or_mention_and_urls_lose_their_credentials() -> None:
+    hostile = DeployNotice(
+        env="staging", result="failed", apps=[AppChange(app="<!channel>", old=OLD, new=NEW),
+                                              AppChange(app="<https://evil.example|click> @here", new=NEW)],
+        run_url="https://github.com/acme/deploys/actions/runs/9|<!everyone>",
+        message="staging: app web failed: cannot open postgres://u:hunter2@db/state?password=s3cr3t&x=1 "
+                "(see deploys/<@U123>/web & <!subteam^S1>)")
+    payload = slack_payload(hostile)
+    text = all_text(payload) + payload["text"]
+    assert "<!" not in text and "<@" not in text and "<https://evil" not in text
+    assert "&lt;!channel&gt;" in text and "@\u200dhere" in text
+    assert "hunter2" not in text and "s3cr3t" not in text and "password=****" in text
+    assert "runs/9%7C&lt;!everyone&gt;|workflow run>" in text  # a `|` cannot end the link early

@@ -35,6 +35,7 @@ from deployctl.core.safegit import (
     option_like,
     path_problem,
 )
+from deployctl.core.urls import redact_urls
 from deployctl.core.violations import CannotJudge
 
 GRAPH_AFTER = 4
@@ -68,6 +69,7 @@ def run_network_git(args: list[str], url: str, action: str) -> subprocess.Comple
             f"(the server accepts connections but does not answer); check the repository's URL "
             f"and the network, or raise DEPLOYCTL_GIT_TIMEOUT"
         ) from None
+    err = redact_urls(err.decode(errors="replace"), [url]).encode()  # git echoes URLs, half-masked at best
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 

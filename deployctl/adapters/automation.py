@@ -8,17 +8,23 @@ Imported on first use (adapters/engine.py): importing Pulumi's SDK costs ~0.2 s 
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from pulumi import automation as auto
+from pulumi.automation._cmd import CommandResult
+from pulumi.automation.errors import create_command_error
 
 from deployctl.adapters.eventlog import EventSink
-from deployctl.adapters.pulumicli import version_of
+from deployctl.adapters.pulumicli import command_words, engine_deadline, stall_message, version_of
 from deployctl.core.outcomes import UpdateRecord
+from deployctl.core.urls import redact_urls
 
 _COMMANDS: dict[Path, auto.PulumiCommand] = {}
 _COMMANDS_LOCK = threading.Lock()
@@ -37,6 +43,88 @@ class _KnownVersion(auto.PulumiCommand):
             self.version = VersionInfo.parse(version.removeprefix("v"))
         except ValueError:  # a dev build's odd version: the Automation API then assumes the newest features
             self.version = None
+
+    def run(self, args: list[str], cwd: str, additional_env: Mapping[str, str],
+            on_output: Callable[[str], Any] | None = None,
+            on_error: Callable[[str], Any] | None = None) -> CommandResult:
+        """Every command the Automation API runs (up, stack output, history...), bounded: _run_bounded."""
+        return _run_bounded(self.command, args, cwd, additional_env, on_output, on_error)
+
+
+class EngineStalled(auto.errors.CommandError):
+    """An engine run that did not end within its deadline, and was ended: `message` says which, after
+    how long, and which variable sets the deadline; str() adds what the run printed before."""
+
+    def __init__(self, message: str, result: CommandResult) -> None:
+        super().__init__(result)
+        self.message = message
+        self.args = (f"{message}\n{result}",)
+
+
+def _run_bounded(command: str, args: list[str], cwd: str, additional_env: Mapping[str, str],
+                 on_output: Callable[[str], Any] | None, on_error: Callable[[str], Any] | None) -> CommandResult:
+    """The Automation API's PulumiCommand.run (same arguments, environment, output callbacks and
+    errors), with a deadline: past it the CLI gets SIGINT (it cancels, ends its plugins and releases
+    what it can), then SIGKILL after a grace, and EngineStalled names the command and the deadline."""
+    sep = args.index("--") if "--" in args else len(args)
+    if "--non-interactive" not in args[:sep]:
+        args.insert(0, "--non-interactive")  # fail rather than prompt (and so hang)
+    seconds, variable = engine_deadline(args)
+    env = {**os.environ, **additional_env, "PULUMI_AUTOMATION_API": "true"}
+    if os.path.isabs(command):
+        env["PATH"] = os.pathsep.join([os.path.dirname(command), env.get("PATH", "")])
+    stdout_chunks: list[str] = []
+    stderr_chunks: list[str] = []
+
+    def consume(stream: Any, callback: Callable[[str], Any] | None, chunks: list[str]) -> None:
+        for line in iter(stream.readline, ""):
+            stripped = line.rstrip()
+            if callback:
+                callback(stripped)
+            chunks.append(stripped)
+        stream.close()
+
+    stalled = threading.Event()
+    with subprocess.Popen([command, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd, env=env,
+                          encoding="utf-8") as process:
+        def expire() -> None:
+            stalled.set()
+            _stop(process, STOP_GRACE)
+
+        readers = [threading.Thread(target=consume, args=(process.stdout, on_output, stdout_chunks), daemon=True),
+                   threading.Thread(target=consume, args=(process.stderr, on_error, stderr_chunks), daemon=True)]
+        timer = threading.Timer(seconds, expire)
+        timer.daemon = True
+        for reader in readers:
+            reader.start()
+        timer.start()
+        try:
+            process.wait()
+            for reader in readers:  # a plugin left holding the pipes must not hold this run
+                reader.join(timeout=STOP_GRACE if stalled.is_set() else None)
+        finally:
+            timer.cancel()
+    result = CommandResult(stderr="\n".join(stderr_chunks), stdout="\n".join(stdout_chunks), code=process.returncode)
+    if stalled.is_set():
+        raise EngineStalled(stall_message(command_words(args), seconds, variable, env.get("PULUMI_BACKEND_URL", "")),
+                            result)
+    if result.code != 0:
+        raise create_command_error(result)
+    return result
+
+
+STOP_GRACE = 10.0
+"""Seconds a stalled CLI has, after SIGINT, to cancel and end its plugins before it is killed."""
+
+
+def _stop(process: subprocess.Popen[str], grace: float) -> None:
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
 
 
 class Named(auto.Stack):
@@ -156,5 +244,6 @@ def _event_dict(event: Any) -> dict[str, Any]:
 
 def error_text(exc: auto.errors.CommandError) -> str:
     """The engine's whole output of a failed run, as the Automation API gives it (its exit code, then
-    `stdout:` and `stderr:` sections), for the log file; outcomes.failure extracts the cause."""
-    return str(exc).strip()
+    `stdout:` and `stderr:` sections), for the log file; outcomes.failure extracts the cause. Without
+    credentials: the CLI quotes the backend's URL (a postgres:// one with its password parameter)."""
+    return redact_urls(str(exc).strip(), [os.environ.get("PULUMI_BACKEND_URL", "")])

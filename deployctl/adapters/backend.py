@@ -1,7 +1,7 @@
 """The shared backend: where Pulumi keeps a team's state and locks, and what protects that trace.
 
-- the CI policy: in CI, refuse the in-repo file backend (a runner's folder dies with the job, and
-  the stack history, the deploy trace, with it) and the empty passphrase for a protected env;
+- the CI policy: in CI, refuse any file:// backend, in the repo or not (a runner's folder dies with the
+  job, and the stack history, the deploy trace, with it) and the empty passphrase for a protected env;
 - the stale-run guard: the commit of the stack's last successful update, read from the backend,
   must be an ancestor of the commit being deployed (any runner, with or without --base);
 - waiting for Pulumi's stack lock, bounded, then re-judging; and `unlock` for a run that died.
@@ -32,6 +32,7 @@ from deployctl.core.lazymodel import LazyModel
 from deployctl.core.model import HASH_RE, short
 from deployctl.core.outcomes import Outcome, UpdateRecord
 from deployctl.core.updatemessage import forced_message
+from deployctl.core.urls import redact_url, redact_urls
 from deployctl.core.violations import CannotJudge
 
 if TYPE_CHECKING:
@@ -41,7 +42,9 @@ STATE_DIR = ".pulumi-state"
 ALLOW_LOCAL = "DEPLOYCTL_ALLOW_LOCAL_BACKEND"
 LOCKS_DIR = ".pulumi/locks"
 DEFAULT_LOCK_TIMEOUT = 300.0
-NETWORK_TIMEOUT = 20
+BACKEND_TIMEOUT_VAR = "DEPLOYCTL_BACKEND_TIMEOUT"
+DEFAULT_BACKEND_TIMEOUT = 20.0
+"""Seconds for each of deployctl's own reads and writes of an S3 backend, whole (connect, headers, body)."""
 
 
 # -- where the state lives ----------------------------------------------------------------------
@@ -57,14 +60,6 @@ def in_repo_file_backend(url: str, root: Path) -> bool:
         return False
     path = Path(unquote(urlparse(url).path)).expanduser().resolve()
     return path == root.resolve() or root.resolve() in path.parents
-
-
-def redact_url(url: str) -> str:
-    """A backend URL fit for a log: no credentials."""
-    parsed = urlparse(url)
-    if parsed.password or parsed.username:
-        return parsed._replace(netloc=f"****@{parsed.hostname}" + (f":{parsed.port}" if parsed.port else "")).geturl()
-    return url
 
 
 # -- the CI policy ------------------------------------------------------------------------------
@@ -102,6 +97,13 @@ def ci_refusals(url: str, root: Path, protected: dict[str, bool], providers: dic
     if not in_ci(environ) or environ.get(ALLOW_LOCAL, "") not in ("", "0"):
         return []
     found = []
+    if url.startswith("file://") and not in_repo_file_backend(url, root):
+        found.append(
+            f"PULUMI_BACKEND_URL is {redact_url(url)}, a folder on this runner: the state and the deploy history "
+            "would vanish with it, as with the in-repo backend (the next run would create every app again). Set "
+            "PULUMI_BACKEND_URL to a shared backend (in GitHub: vars.PULUMI_BACKEND_URL, e.g. "
+            f"s3://acme-deploy-state/deploys?region=eu-west-1). Only a throwaway demo or test may set {ALLOW_LOCAL}=1."
+        )
     if in_repo_file_backend(url, root):
         found.append(
             "PULUMI_BACKEND_URL is not set, so the state and the deploy history would live in this runner's "
@@ -225,41 +227,91 @@ class FileStore:
         (self.root / key).unlink(missing_ok=True)
 
 
+class BackendStalled(CannotJudge):
+    """The backend gave no complete answer within its deadline (exit 2)."""
+
+
+def backend_timeout(environ: dict[str, str] | os._Environ[str] = os.environ) -> float:
+    """Seconds for each of deployctl's own backend reads and writes, whole: DEPLOYCTL_BACKEND_TIMEOUT."""
+    from deployctl.adapters.deadline import seconds_from_env
+
+    return seconds_from_env(BACKEND_TIMEOUT_VAR, DEFAULT_BACKEND_TIMEOUT, environ)
+
+
 @dataclass
 class S3Store:
-    """The bucket of an `s3://bucket/prefix?region=..&endpoint=..` backend, with the same parameters."""
+    """The bucket of an `s3://bucket/prefix?region=..&endpoint=..` backend, with the same parameters.
+
+    Each operation ends within `deadline` seconds, whole: boto3's own timeouts are per socket read,
+    so an endpoint that dribbles an endless header would hold it forever. Past the deadline the call
+    is left to its (daemon) thread and BackendStalled names the backend; the store then fails at
+    once, since an endpoint that stalled once is not asked again in the same run."""
 
     client: Any
     bucket: str
     prefix: str
+    deadline: float = DEFAULT_BACKEND_TIMEOUT
+    shown: str = ""
+    """The backend's URL as it may be printed (core/urls.redact_url)."""
+    _stalled: list[str] = field(default_factory=list, repr=False)
 
     def _key(self, key: str) -> str:
         return f"{self.prefix}/{key}" if self.prefix else key
 
+    def _bounded(self, what: str, call: Callable[[], Any]) -> Any:
+        if self._stalled:
+            raise BackendStalled(self._stalled[0])
+        box: dict[str, Any] = {}
+
+        def run() -> None:
+            try:
+                box["value"] = call()
+            except BaseException as exc:  # handed to the caller's thread as it is
+                box["error"] = exc
+
+        worker = threading.Thread(target=run, name="deployctl-backend", daemon=True)
+        worker.start()
+        worker.join(self.deadline)
+        if worker.is_alive():
+            self._stalled.append(
+                f"the backend {self.shown or f's3://{self.bucket}/{self.prefix}'} gave no complete answer to a "
+                f"{what} within {self.deadline:g} s ({BACKEND_TIMEOUT_VAR}); check its endpoint and this runner's "
+                "network path to it")
+            raise BackendStalled(self._stalled[0])
+        if "error" in box:
+            raise box["error"]
+        return box.get("value")
+
     def list(self, prefix: str) -> list[str]:
-        keys: list[str] = []
-        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self._key(prefix)):
-            keys += [o["Key"][len(self._key("")):] for o in page.get("Contents", [])]
-        return keys
+        def call() -> list[str]:
+            keys: list[str] = []
+            for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket,
+                                                                              Prefix=self._key(prefix)):
+                keys += [o["Key"][len(self._key("")):] for o in page.get("Contents", [])]
+            return keys
+
+        return list(self._bounded("listing", call))
 
     def read(self, key: str) -> bytes:
-        return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
+        return bytes(self._bounded("read", lambda: self.client.get_object(Bucket=self.bucket,
+                                                                          Key=self._key(key))["Body"].read()))
 
     def write(self, key: str, data: bytes) -> None:
-        self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
+        self._bounded("write", lambda: self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data))
 
     def delete(self, key: str) -> None:
-        self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+        self._bounded("delete", lambda: self.client.delete_object(Bucket=self.bucket, Key=self._key(key)))
 
 
-def s3_client_args(url: str) -> tuple[str, str, dict[str, Any]]:
-    """Bucket, prefix and boto3 client arguments from Pulumi's S3 URL (gocloud.dev s3blob parameters)."""
+def s3_client_args(url: str, timeout: float = DEFAULT_BACKEND_TIMEOUT) -> tuple[str, str, dict[str, Any]]:
+    """Bucket, prefix and boto3 client arguments from Pulumi's S3 URL (gocloud.dev s3blob parameters):
+    connect and read timeouts of `timeout` s, 2 attempts in all (S3Store bounds each call, whole)."""
     parsed = urlparse(url)
     query = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
     from botocore.config import Config
 
     args: dict[str, Any] = {"config": Config(
-        connect_timeout=NETWORK_TIMEOUT, read_timeout=NETWORK_TIMEOUT, retries={"max_attempts": 3},
+        connect_timeout=timeout, read_timeout=timeout, retries={"max_attempts": 2, "mode": "standard"},
         s3={"addressing_style": "path" if query.get("use_path_style") == "true" else "auto"})}
     if region := query.get("region"):
         args["region_name"] = region
@@ -279,10 +331,11 @@ def open_store(url: str) -> Store | None:
     if url.startswith("s3://"):
         import boto3
 
-        bucket, prefix, args = s3_client_args(url)
+        timeout = backend_timeout()
+        bucket, prefix, args = s3_client_args(url, timeout)
         profile = args.pop("profile", None)
         session = boto3.session.Session(profile_name=profile) if profile else boto3.session.Session()
-        return S3Store(session.client("s3", **args), bucket, prefix)
+        return S3Store(session.client("s3", **args), bucket, prefix, deadline=timeout, shown=redact_url(url))
     return None
 
 
@@ -501,8 +554,12 @@ class DeployGuard:
         def locks() -> list[LockInfo]:
             try:
                 return read_locks(store, PROJECT, env) if store is not None else []
+            except BackendStalled as exc:  # said once per stack; Pulumi's own run is bounded too
+                console.info(f"{env}: cannot read the backend's locks: {exc}")
+                return []
             except Exception as exc:  # an unreadable lock folder: let Pulumi itself decide
-                console.info(f"{env}: cannot read the backend's locks ({type(exc).__name__})")
+                why = redact_urls(" ".join(str(exc).split())[:200], [backend_url(self.root)])
+                console.info(f"{env}: cannot read the backend's locks ({type(exc).__name__}: {why})")
                 return []
 
         return up_when_unlocked(env, lambda: self.engine.up(env, message, sink=sink), judge, locks, self.lock_timeout,

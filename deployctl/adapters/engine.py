@@ -76,9 +76,14 @@ class Engine:
         time: stacks update side by side, and creating them must not race."""
         from pulumi import automation as auto
 
+        from deployctl.adapters.automation import EngineStalled
+
         with self._creating:
             if env not in self._stacks:
-                self._stacks[env] = auto.Stack.create_or_select(env, self._workspace())
+                try:
+                    self._stacks[env] = auto.Stack.create_or_select(env, self._workspace())
+                except EngineStalled as exc:
+                    raise CannotJudge(f"cannot select or create stack {env}: {exc.message}") from None
             return self._stacks[env]
 
     def preview(self, env: str, sink: EventSink | None = None, stop: threading.Event | None = None) -> Outcome:
@@ -110,13 +115,15 @@ class Engine:
     def _preview_through_api(self, env: str, sink: EventSink | None, stop: threading.Event | None = None) -> Outcome:
         from pulumi import automation as auto
 
-        from deployctl.adapters.automation import collect, error_text
+        from deployctl.adapters.automation import EngineStalled, collect, error_text
 
         events: list[dict[str, Any]] = []
         try:
             result = self._named(env).preview(
                 on_event=collect(events, sink), diff=True, color="never", suppress_progress=True
             )
+        except EngineStalled as exc:
+            raise CannotJudge(f"the preview of {env}: {exc.message}") from None
         except auto.errors.StackNotFoundError:
             if env in self._stacks:
                 raise
@@ -141,7 +148,7 @@ class Engine:
         """`pulumi up` of the stack; a stack never created (a new env) is created first."""
         from pulumi import automation as auto
 
-        from deployctl.adapters.automation import collect, error_text
+        from deployctl.adapters.automation import EngineStalled, collect, error_text
 
         events: list[dict[str, Any]] = []
         try:
@@ -149,6 +156,9 @@ class Engine:
                 on_event=collect(events, sink), message=message, color="never",
                 suppress_progress=True,
             )
+        except EngineStalled as exc:
+            return Outcome(env=env, ok=False, changes=tuple(changes_from_events(events)), log=error_text(exc),
+                           error=f"{exc.message}; if {env} stays locked, `deployctl unlock {env}` clears it")
         except auto.errors.StackNotFoundError:
             if env in self._stacks:
                 raise
@@ -246,8 +256,10 @@ class Engine:
 def unreadable(env: str, what: str, exc: auto.errors.CommandError) -> CannotJudge:
     """A read the CLI failed (an unreadable backend or state file, a wrong passphrase), said in one
     line with what to check."""
-    from deployctl.adapters.automation import error_text
+    from deployctl.adapters.automation import EngineStalled, error_text
 
+    if isinstance(exc, EngineStalled):
+        return CannotJudge(f"cannot read {env}'s {what}: {exc.message}")
     text = error_text(exc)
     lines = [line for line in text.splitlines() if "error" in line.lower()] or text.splitlines()
     why = cause_of("\n".join(lines)) or "the Pulumi CLI failed"

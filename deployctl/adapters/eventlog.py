@@ -19,11 +19,14 @@ import signal
 import subprocess
 import tempfile
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from deployctl.adapters.pulumicli import engine_deadline, stall_message
+from deployctl.core.urls import redact_urls
 from deployctl.core.violations import CannotJudge
 
 EventSink = Callable[[dict[str, Any]], None]
@@ -60,6 +63,7 @@ def run_preview(binary: Path, root: Path, env_vars: dict[str, str], stack: str, 
 
     `stop` set (the command was interrupted) cancels the run as Ctrl-C in a terminal would: the CLI
     gets SIGINT, ends its plugins, and its files here are removed before this returns."""
+    seconds, variable = engine_deadline(["preview"])
     with tempfile.TemporaryDirectory(prefix="deployctl-preview-") as tmp:
         log, out = Path(tmp) / "events.jsonl", Path(tmp) / "output.txt"
         log.touch()  # opened for reading before the CLI writes to it (the CLI appends to this same file)
@@ -76,15 +80,26 @@ def run_preview(binary: Path, root: Path, env_vars: dict[str, str], stack: str, 
                 raise CannotJudge(f"cannot run {binary}: {exc.strerror or exc}; run `make setup` or put `pulumi` "
                                   "on PATH") from None
             try:
-                events = _follow(proc, reader, sink, stop or threading.Event())
+                events = _follow(proc, reader, sink, stop or threading.Event(), time.monotonic() + seconds)
+            except _Stalled:
+                raise CannotJudge(stall_message(f"pulumi preview --stack {stack}", seconds, variable,
+                                                environ.get("PULUMI_BACKEND_URL", ""))) from None
             finally:
                 _end(proc)
-        return CliRun(code=proc.returncode, events=events, output=out.read_text(encoding="utf-8", errors="replace"))
+        printed_text = out.read_text(encoding="utf-8", errors="replace")
+        # The CLI quotes the backend's URL in its errors (a postgres:// one with its password parameter).
+        return CliRun(code=proc.returncode, events=events,
+                      output=redact_urls(printed_text, [environ.get("PULUMI_BACKEND_URL", "")]))
+
+
+class _Stalled(Exception):
+    """The run passed its deadline (it is ended as Ctrl-C would end it)."""
 
 
 def _follow(proc: subprocess.Popen[bytes], reader: Any, sink: EventSink | None,
-            stop: threading.Event) -> list[dict[str, Any]]:
-    """Every event the running CLI writes, in order, until it exits (then the rest of the file)."""
+            stop: threading.Event, deadline: float = float("inf")) -> list[dict[str, Any]]:
+    """Every event the running CLI writes, in order, until it exits (then the rest of the file);
+    _Stalled once the monotonic `deadline` passes."""
     events: list[dict[str, Any]] = []
     pending = b""
     while True:
@@ -103,6 +118,8 @@ def _follow(proc: subprocess.Popen[bytes], reader: Any, sink: EventSink | None,
         if stop.is_set():
             _end(proc)
             continue  # the events it wrote before it ended are read all the same
+        if time.monotonic() > deadline:
+            raise _Stalled
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=POLL_SECONDS)  # returns as soon as it exits
 

@@ -2,8 +2,13 @@
 
 Every failure becomes CannotJudge with a message that says what to do, never a traceback, and the token
 never appears in an error or a log line. The preview comment is upserted by a marker AND its author (the
-token's own identity), so a PR carries exactly one, edited in place on every push, and a comment anyone
-else writes with the marker is never taken for it.
+token's own identity, for every kind of token), so a PR carries exactly one, edited in place on every
+push, and a comment anyone else writes with the marker is never taken for it.
+
+Every wait has a deadline, as GitHub documents its limits: each request ends within a total deadline
+(DEPLOYCTL_GITHUB_TIMEOUT, not per read), and the command's calls, waits for rate limits included, within
+DEPLOYCTL_GITHUB_DEADLINE; a wait GitHub asks for is never cut short, and one that does not fit fails at
+once, saying when to retry.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import json
 import re
 import time
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -20,6 +25,7 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import ConfigDict
 
+from deployctl.adapters.deadline import DeadlineExceeded, bounded_client, request_within, seconds_from_env
 from deployctl.core.lazymodel import LazyModel
 from deployctl.core.model import FULL_HASH_RE
 from deployctl.core.prcomment import MAX_COMMENT_CHARS, PREVIEW_MARKER
@@ -28,9 +34,23 @@ from deployctl.core.violations import CannotJudge
 DEFAULT_API_URL = "https://api.github.com"
 DEFAULT_SERVER_URL = "https://github.com"
 ACTIONS_BOT = "github-actions[bot]"
-"""Who comments with the Actions GITHUB_TOKEN, which may not read GET /user (403)."""
-MAX_WAIT = 60.0
-"""No single wait between retries is longer, whatever Retry-After or the rate-limit reset ask for."""
+"""Who comments with the Actions GITHUB_TOKEN (an installation token of the GitHub Actions app)."""
+SECONDARY_WAIT = 60.0
+"""GitHub: a secondary rate limit without retry-after (or any 429 without it) waits at least a minute,
+longer (doubling) each time it comes back."""
+DEADLINE_VAR, DEFAULT_DEADLINE = "DEPLOYCTL_GITHUB_DEADLINE", 300.0
+"""The command's budget for GitHub, waits for rate limits included: a wait that does not fit fails at
+once, saying when to retry (never earlier than GitHub asked)."""
+TIMEOUT_VAR, DEFAULT_TIMEOUT = "DEPLOYCTL_GITHUB_TIMEOUT", 30.0
+"""A total deadline per request (connect, headers, body), not per read."""
+AUTHOR_VAR = "DEPLOYCTL_GITHUB_AUTHOR"
+"""The login the token's comments carry, when it must be said (e.g. `<app-slug>[bot]`)."""
+USER_TOKEN_PREFIXES = ("ghp_", "github_pat_", "gho_", "ghu_")
+"""GitHub's documented token formats of a user's own tokens (classic and fine-grained personal access
+tokens, OAuth and user-to-server tokens): GET /user names who their comments are by."""
+INSTALLATION_TOKEN_PREFIX = "ghs_"
+"""A GitHub App installation access token (the Actions GITHUB_TOKEN is one): its comments are by the
+app's bot, `<app-slug>[bot]`, which GET /user cannot tell (403) and GET /app needs a JWT for."""
 
 _REPO_RE = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 _TRUNCATED = "\n\n… (cut to fit a GitHub comment; the workflow run's log has the full preview)"
@@ -172,11 +192,37 @@ class _MaybeApplied(Exception):
 
 
 def _github_message(resp: httpx.Response) -> str:
+    """GitHub's `message`, and for a validation failure (422) each of its `errors[]` (their `message`,
+    else resource, field and code), e.g. "Validation Failed: A pull request already exists for ..."."""
     try:
-        message = resp.json().get("message")
-    except (ValueError, AttributeError):
-        message = None
-    return f": {str(message)[:200]}" if message else ""
+        data = resp.json()
+    except ValueError:
+        return ""
+    if not isinstance(data, dict):
+        return ""
+    said = [str(data["message"])[:200]] if data.get("message") else []
+    errors = data.get("errors")
+    for error in errors if isinstance(errors, list) else []:
+        if isinstance(error, dict):
+            text = error.get("message") or " ".join(str(error[k]) for k in ("resource", "field", "code")
+                                                    if error.get(k))
+        else:
+            text = str(error)
+        if text:
+            said.append(str(text)[:300])
+    return (": " + "; ".join(said[:6])) if said else ""
+
+
+def _rate_limited(resp: httpx.Response) -> bool:
+    """GitHub's rate limits, as documented: a 429; a 403 with retry-after or x-ratelimit-remaining 0
+    (primary), or whose message names a secondary rate limit. Any other 403 is a permission."""
+    if resp.status_code == 429:
+        return True
+    if resp.status_code != 403:
+        return False
+    if "retry-after" in resp.headers or resp.headers.get("x-ratelimit-remaining") == "0":
+        return True
+    return "rate limit" in _github_message(resp).lower()
 
 
 def _json(resp: httpx.Response, method: str) -> Any:
@@ -186,21 +232,29 @@ def _json(resp: httpx.Response, method: str) -> Any:
         raise GitHubError(method, urlsplit(str(resp.url)).path, resp.status_code, "the answer is not JSON") from None
 
 
-def _is_rate_limited(resp: httpx.Response) -> bool:
-    if resp.status_code == 429:
-        return True
-    return resp.status_code == 403 and (
-        "retry-after" in resp.headers or resp.headers.get("x-ratelimit-remaining") == "0"
-    )
+def _login(comment: dict[str, Any]) -> str | None:
+    user = comment.get("user")
+    login = user.get("login") if isinstance(user, dict) else None
+    return login if isinstance(login, str) and login else None
 
 
-def _comment_matches(comment: dict[str, Any], marker: str, author: str | None = None) -> bool:
+def _by_an_app(comment: dict[str, Any]) -> bool:
+    """Written with an installation token: a bot user (`type: Bot`, login `<slug>[bot]`), and GitHub
+    names the app in `performed_via_github_app` where it says it."""
+    user = comment.get("user")
+    login = _login(comment) or ""
+    return (isinstance(user, dict) and user.get("type") == "Bot") or login.endswith("[bot]")
+
+
+def _comment_matches(comment: dict[str, Any], marker: str, author: str | None = None, app: bool = False) -> bool:
+    """Marked, and by `author` (a login), or, for an installation token whose app is not named, by an app."""
     body = comment.get("body")
     if author is not None:
-        user = comment.get("user")
-        login = user.get("login") if isinstance(user, dict) else None
-        if not isinstance(login, str) or login.lower() != author.lower():
+        login = _login(comment)
+        if login is None or login.lower() != author.lower():
             return False
+    elif app and not _by_an_app(comment):
+        return False
     return isinstance(body, str) and body.lstrip().startswith(marker)
 
 
@@ -209,20 +263,30 @@ def _normalize(body: str) -> str:
 
 
 class GitHub:
-    """The few REST calls deployctl makes, retried through rate limits, 5xx answers and network errors."""
+    """The few REST calls deployctl makes, retried through rate limits, 5xx answers and network errors,
+    within the command's deadline (waits included) and a total deadline per request."""
 
     def __init__(self, token: str, api_url: str = DEFAULT_API_URL, client: httpx.Client | None = None,
-                 retries: int = 5, sleep: Callable[[float], None] = time.sleep, author: str | None = None):
+                 retries: int = 5, sleep: Callable[[float], None] = time.sleep, author: str | None = None,
+                 deadline: float | None = None, request_timeout: float | None = None,
+                 clock: Callable[[], float] = time.monotonic, now: Callable[[], float] = time.time):
         if not token:
             raise CannotJudge("no GitHub token; pass GITHUB_TOKEN to the step "
                               "(env: GITHUB_TOKEN: ${{ secrets.GITHUB_TOKEN }})")
         self.api_url = api_url.rstrip("/")
         self._origin = urlsplit(self.api_url)[:2]
-        self._client = client or httpx.Client(timeout=30.0)
+        self._request_timeout = (seconds_from_env(TIMEOUT_VAR, DEFAULT_TIMEOUT) if request_timeout is None
+                                 else request_timeout)
+        self._deadline = seconds_from_env(DEADLINE_VAR, DEFAULT_DEADLINE) if deadline is None else deadline
+        self._client = client or bounded_client(self._request_timeout)
         self._own_client = client is None
         self._retries = max(0, retries)
-        self._sleep = sleep
-        self._author = author
+        self._sleep, self._clock, self._now = sleep, clock, now
+        self._started = clock()
+        self._secondary_waits = 0
+        self._author = author or None
+        self._installation = token.startswith(INSTALLATION_TOKEN_PREFIX)
+        self._user_token = token.startswith(USER_TOKEN_PREFIXES)
         self._headers = {
             "Authorization": f"Bearer {token}",
             "Accept": "application/vnd.github+json",
@@ -255,41 +319,69 @@ class GitHub:
         return f"{self.api_url}/{path.lstrip('/')}"
 
     def _backoff(self, attempt: int) -> float:
-        return min(2.0**attempt, MAX_WAIT)
+        return float(2**attempt)
 
-    def _rate_limit_wait(self, resp: httpx.Response, attempt: int) -> float:
+    def _left(self) -> float:
+        return self._deadline - (self._clock() - self._started)
+
+    def _rate_limit_wait(self, resp: httpx.Response) -> float:
+        """How long GitHub asks to wait, never less (docs: "Rate limits for the REST API"): retry-after
+        seconds; else, with x-ratelimit-remaining 0, until x-ratelimit-reset (epoch seconds); else at
+        least a minute, doubling each time a secondary limit comes back."""
         retry_after = resp.headers.get("retry-after")
         if retry_after is not None:
             try:
-                return min(max(float(retry_after), 0.0), MAX_WAIT)
+                return max(float(retry_after), 0.0)
             except ValueError:
-                pass
+                try:  # an HTTP date is allowed too
+                    from email.utils import parsedate_to_datetime
+
+                    return max(parsedate_to_datetime(retry_after).timestamp() - self._now(), 0.0) + 1.0
+                except (TypeError, ValueError):
+                    pass
         reset = resp.headers.get("x-ratelimit-reset")
         if resp.headers.get("x-ratelimit-remaining") == "0" and reset is not None:
             try:
-                return min(max(float(reset) - time.time(), 0.0) + 1.0, MAX_WAIT)
+                return max(float(reset) - self._now(), 0.0) + 1.0  # the reset second itself is still limited
             except ValueError:
                 pass
-        return self._backoff(attempt)
+        wait = SECONDARY_WAIT * 2**self._secondary_waits
+        self._secondary_waits += 1
+        return wait
+
+    def _wait_or_fail(self, wait: float, method: str, shown: str, problem: str) -> None:
+        """Sleep `wait` s when it fits the command's deadline; else fail now, saying when to retry."""
+        if wait > self._left():
+            when = datetime.fromtimestamp(self._now() + wait, UTC)
+            raise GitHubError(method, shown, None, f"{problem}; GitHub asks to wait {wait:.0f} s, past this command's "
+                              f"deadline ({self._deadline:g} s, {DEADLINE_VAR}): retry after "
+                              f"{when:%Y-%m-%d %H:%M:%S} UTC, not before")
+        self._sleep(wait)
 
     def _request(self, method: str, path: str, *, json_body: Any = None,
                  params: dict[str, Any] | None = None, repeatable: bool | None = None) -> httpx.Response:
-        """One API call, retried with capped exponential backoff.
+        """One API call, each try within a total deadline, retried within the command's deadline.
 
-        Rate limits are always retried (GitHub did not act on the call). 5xx answers and lost answers
-        are retried only for calls that are safe to repeat (GET, PATCH); for others (POST) they raise
-        _MaybeApplied, so the caller can look before it repeats and never creates a thing twice.
+        Rate limits are retried after exactly the wait GitHub asks for (GitHub did not act on the call),
+        or fail at once when that wait does not fit. 5xx answers and lost answers are retried only for
+        calls that are safe to repeat (GET, PATCH); for others (POST) they raise _MaybeApplied, so the
+        caller can look before it repeats and never creates a thing twice.
         """
         url = self._url(path)
         shown = urlsplit(url).path
         repeatable = method in ("GET", "HEAD", "PATCH", "PUT", "DELETE") if repeatable is None else repeatable
         problem, status = "no attempt made", None
         for attempt in range(self._retries + 1):
+            budget = min(self._request_timeout, self._left())
+            if budget <= 0:
+                raise GitHubError(method, shown, status, f"{problem}; out of time ({self._deadline:g} s, "
+                                  f"{DEADLINE_VAR})")
             try:
-                resp = self._client.request(method, url, headers=self._headers, json=json_body, params=params,
-                                            follow_redirects=True)
+                resp = request_within(self._client, method, url, budget, headers=self._headers, json=json_body,
+                                      params=params, follow_redirects=True)
             except httpx.TransportError as exc:
-                problem, status = f"{type(exc).__name__} (network)", None
+                problem, status = (f"no complete answer within {budget:g} s ({TIMEOUT_VAR})"
+                                   if isinstance(exc, DeadlineExceeded) else f"{type(exc).__name__} (network)"), None
                 sent = not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
                 if sent and not repeatable:
                     raise _MaybeApplied(problem, None) from None
@@ -299,10 +391,13 @@ class GitHub:
                 if status < 400:
                     return resp
                 problem = f"HTTP {status}{_github_message(resp)}"
-                if _is_rate_limited(resp):
+                if _rate_limited(resp):
                     problem = f"rate limited (HTTP {status}){_github_message(resp)}"
-                    wait = self._rate_limit_wait(resp, attempt)
-                elif status >= 500:
+                    if attempt == self._retries:
+                        break
+                    self._wait_or_fail(self._rate_limit_wait(resp), method, shown, problem)
+                    continue
+                if status >= 500:
                     if not repeatable:
                         raise _MaybeApplied(problem, status)
                     wait = self._backoff(attempt)
@@ -315,8 +410,11 @@ class GitHub:
                         hint = "; check the repository name and that the token can see it"
                     raise GitHubError(method, shown, status, problem + hint)
             if attempt < self._retries:
+                if wait > self._left():
+                    break
                 self._sleep(wait)
-        raise GitHubError(method, shown, status, f"{problem}, after {self._retries + 1} attempts")
+        raise GitHubError(method, shown, None if "rate limited" in problem else status,
+                          f"{problem}, after {attempt + 1} attempt(s)")
 
     # -- comments ---------------------------------------------------------------------------------
 
@@ -345,27 +443,49 @@ class GitHub:
             url, params = resp.links.get("next", {}).get("url"), None  # the next link carries its own query
         return items
 
-    def identity(self) -> str:
-        """The login comments made with this token carry: GET /user, or, for a GitHub App installation
-        token such as Actions' GITHUB_TOKEN (GET /user answers 403), `github-actions[bot]`."""
-        if self._author is None:
+    def identity(self) -> str | None:
+        """The login the comments made with this token carry, or None for a GitHub App installation
+        token whose app is not named (its comments are then known by being an app's, never guessed).
+
+        Told by GitHub's documented token formats: a user's token (ghp_, github_pat_, gho_, ghu_) is
+        whoever GET /user names; an installation token (ghs_, the Actions GITHUB_TOKEN too) comments as
+        its app's bot. A token of neither format asks GET /user, and on a 403 shows it is an installation
+        token by GET /installation/repositories (which only those may call); anything else is an error
+        saying to name the author (DEPLOYCTL_GITHUB_AUTHOR), never a guess."""
+        if self._author is not None or self._installation:
+            return self._author
+        try:
+            resp = self._request("GET", "/user")
+        except GitHubError as exc:
+            if exc.status != 403 or self._user_token:
+                raise
             try:
-                resp = self._request("GET", "/user")
-            except GitHubError as exc:
-                if exc.status != 403:
-                    raise
-                self._author = ACTIONS_BOT
-            else:
-                data = _json(resp, "GET")
-                login = data.get("login") if isinstance(data, dict) else None
-                if not isinstance(login, str) or not login:
-                    raise GitHubError("GET", "/user", resp.status_code, "the answer has no login")
-                self._author = login
+                self._request("GET", "/installation/repositories", params={"per_page": 1})
+            except GitHubError as again:
+                raise GitHubError("GET", "/user", 403, f"cannot tell whose comments are this token's: GET /user "
+                                  f"answered 403 and GET /installation/repositories {again.status or 'failed'}; set "
+                                  f"{AUTHOR_VAR} to the login its comments carry (a GitHub App's: "
+                                  "`<app-slug>[bot]`)") from None
+            self._installation = True
+            return None
+        data = _json(resp, "GET")
+        login = data.get("login") if isinstance(data, dict) else None
+        if not isinstance(login, str) or not login:
+            raise GitHubError("GET", "/user", resp.status_code, "the answer has no login")
+        self._author = login
         return self._author
 
     def _find_comment(self, repo: str, number: int, marker: str) -> dict[str, Any] | None:
         author = self.identity()
-        ours = [c for c in self.list_issue_comments(repo, number) if _comment_matches(c, marker, author)]
+        ours = [c for c in self.list_issue_comments(repo, number)
+                if _comment_matches(c, marker, author, app=author is None)]
+        if author is None:
+            bots = sorted({(_login(c) or "?") for c in ours})
+            if len(bots) > 1:
+                raise GitHubError("GET", f"/repos/{repo}/issues/{number}/comments", None,
+                                  f"marked comments by several apps ({', '.join(bots)}), and this installation "
+                                  f"token does not say which app it is; set {AUTHOR_VAR} to its login "
+                                  "(e.g. actions/create-github-app-token's `app-slug` output plus `[bot]`)")
         return min(ours, key=lambda c: c.get("id", 0)) if ours else None
 
     def upsert_comment(self, repo: str, number: int, body: str,
@@ -401,6 +521,8 @@ class GitHub:
             created = _json(resp, "POST")
             if not isinstance(created, dict) or not isinstance(created.get("id"), int):
                 raise GitHubError("POST", create_path, resp.status_code, "the answer has no comment id")
+            if self._author is None and (login := _login(created)):
+                self._author = login  # who this token comments as, from GitHub's own answer
             return "created", created["id"]
         raise GitHubError("POST", create_path, status, f"{problem}, after {self._retries + 1} attempts")
 
@@ -426,4 +548,7 @@ def github_from_env(environ: Mapping[str, str], **kwargs: Any) -> GitHub:
     if not token:
         raise CannotJudge("GITHUB_TOKEN is not set; pass it to the step "
                           "(env: GITHUB_TOKEN: ${{ secrets.GITHUB_TOKEN }}) to post the preview comment")
+    kwargs.setdefault("author", environ.get(AUTHOR_VAR) or None)
+    kwargs.setdefault("deadline", seconds_from_env(DEADLINE_VAR, DEFAULT_DEADLINE, environ))
+    kwargs.setdefault("request_timeout", seconds_from_env(TIMEOUT_VAR, DEFAULT_TIMEOUT, environ))
     return GitHub(token, api_url=_api_url(environ), **kwargs)

@@ -7,20 +7,30 @@ so no message ever shows more of it than its host.
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import sys
 import time
+from collections.abc import Mapping
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import httpx
 from pydantic import ConfigDict
 
+from deployctl.adapters.deadline import DeadlineExceeded, bounded_client, request_within, seconds_from_env
 from deployctl.core.lazymodel import LazyModel
 from deployctl.core.model import short as _short
+from deployctl.core.urls import redact_url, redact_urls
+from deployctl.core.violations import CannotJudge
 
 RETRY_PAUSE = 0.5
 """Seconds before the one retry of a 5xx answer or a network error."""
+DEADLINE_VAR = "DEPLOYCTL_SLACK_TIMEOUT"
+DEFAULT_DEADLINE = 10.0
+"""Seconds for a whole notification, retry included."""
+MIN_TRY = 1.0
+"""A second try is made only with at least this long left."""
 MAX_SECTION_CHARS = 2900
 """Slack refuses a section text over 3000 characters."""
 MAX_APP_SECTIONS = 20
@@ -60,8 +70,9 @@ _MENTION_RE = re.compile(r"@(?=[A-Za-z0-9_])")
 
 
 def _escape(text: str) -> str:
-    """Slack mrkdwn treats &, < and > as control characters (`<!channel>`, `<@U123>`, links); an
-    `@name` gets a zero-width joiner, so text from a commit or an error never pings anyone."""
+    """Slack mrkdwn treats &, < and > as control characters (`<!channel>`, `<@U123>`, links), which
+    Slack's docs say to escape as &amp;, &lt; and &gt;; an `@name` gets a zero-width joiner, so no
+    name (env, app, path) or text from a commit or an error links or pings anyone."""
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return _MENTION_RE.sub("@\u200d", text)
 
@@ -75,7 +86,8 @@ def _repo_url(notice: DeployNotice) -> str | None:
 
 
 def _link(url: str | None, text: str) -> str:
-    return f"<{_escape(url)}|{_escape(text)}>" if url else _escape(text)
+    """`<url|text>`: the URL without credentials, and with no `|` of its own to end it early."""
+    return f"<{_escape(redact_url(url)).replace('|', '%7C')}|{_escape(text)}>" if url else _escape(text)
 
 
 def _app_line(change: AppChange) -> str:
@@ -119,7 +131,7 @@ def slack_payload(notice: DeployNotice) -> dict[str, Any]:
     blocks += [{"type": "section", "text": {"type": "mrkdwn", "text": chunk}} for chunk in _chunks(lines)]
     if notice.message:
         blocks.append({"type": "section", "text": {"type": "mrkdwn",
-                                                   "text": _escape(notice.message)[:MAX_SECTION_CHARS]}})
+                                                   "text": _escape(redact_urls(notice.message))[:MAX_SECTION_CHARS]}})
     if where:
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": " · ".join(where)}]})
 
@@ -145,22 +157,36 @@ def _warn(text: str) -> None:
         print(f"deployctl: warning: {text}", file=sys.stderr, flush=True)
 
 
-def post_slack(url: str, notice: DeployNotice, client: httpx.Client | None = None, timeout: float = 10) -> bool:
+def slack_deadline(environ: Mapping[str, str] = os.environ) -> float:
+    """The whole notification's deadline, both tries included: DEPLOYCTL_SLACK_TIMEOUT, default 10 s."""
+    return seconds_from_env(DEADLINE_VAR, DEFAULT_DEADLINE, environ)
+
+
+def post_slack(url: str, notice: DeployNotice, client: httpx.Client | None = None,
+               timeout: float | None = None) -> bool:
     """POST the notice to a Slack incoming webhook: True on 2xx, else False with one warning on stderr.
 
-    Retried once on a 5xx answer or a network error. Never raises: a lost notification must not fail
-    the deploy it reports on.
+    Retried once on a 5xx answer or a network error. The whole of it, both tries and the pause
+    between them, ends within `timeout` seconds (DEPLOYCTL_SLACK_TIMEOUT, default 10), however the
+    server answers (silent, or dribbling an endless header): a notice sent between two waves of
+    `up` never holds up the next wave longer. Never raises: a lost notification must not fail the
+    deploy it reports on.
     """
     host = _host(url)
     own = client is None
     problem = "not sent"
     try:
+        total = slack_deadline() if timeout is None else timeout
+        ends = time.monotonic() + total
         payload = slack_payload(notice)
-        http = client or httpx.Client(timeout=timeout)
+        http = client or bounded_client(total)
         try:
             for attempt in range(2):
                 try:
-                    resp = http.post(url, json=payload, timeout=timeout)
+                    resp = request_within(http, "POST", url, max(0.001, ends - time.monotonic()), json=payload)
+                except DeadlineExceeded:
+                    problem = f"no complete answer within {total:g} s ({DEADLINE_VAR})"
+                    break
                 except httpx.TransportError as exc:
                     problem = f"{type(exc).__name__} (network)"
                 else:
@@ -170,11 +196,13 @@ def post_slack(url: str, notice: DeployNotice, client: httpx.Client | None = Non
                     if resp.status_code < 500:
                         break
                 if attempt == 0:
+                    if ends - time.monotonic() < RETRY_PAUSE + MIN_TRY:
+                        break  # no time left for a second try
                     time.sleep(RETRY_PAUSE)
         finally:
             if own:
                 http.close()
     except Exception as exc:  # anything at all: an invalid URL, a bad payload, an unforeseen error
-        problem = type(exc).__name__
+        problem = type(exc).__name__ if not isinstance(exc, CannotJudge) else str(exc)
     _warn(f"Slack notification to {host} failed ({problem}); the deploy itself is not affected")
     return False

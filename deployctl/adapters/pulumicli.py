@@ -22,6 +22,12 @@ from deployctl.core.violations import CannotJudge
 
 VERSIONS_FILE = "pulumi-versions.json"
 
+ENGINE_TIMEOUT_VAR, DEFAULT_ENGINE_TIMEOUT = "DEPLOYCTL_ENGINE_TIMEOUT", 3600.0
+"""Seconds for one engine run that changes or previews a stack (up, preview, refresh, destroy)."""
+ENGINE_READ_TIMEOUT_VAR, DEFAULT_ENGINE_READ_TIMEOUT = "DEPLOYCTL_ENGINE_READ_TIMEOUT", 120.0
+"""Seconds for any other engine command (stack output, history, config, select, export...)."""
+UPDATE_COMMANDS = frozenset({"up", "update", "preview", "refresh", "destroy", "import"})
+
 _KNOWN: dict[Path, str] = {}
 _LOCK = threading.Lock()
 
@@ -103,3 +109,35 @@ def version_of(pulumi_bin: Path, timeout: float = 120) -> str:
     with _LOCK:
         _KNOWN[pulumi_bin] = version
     return version
+
+
+def engine_deadline(args: list[str]) -> tuple[float, str]:
+    """The deadline of one CLI run, by its command (its first word that is not a flag), and the variable
+    that sets it: a stalled engine (a backend that never answers, a hung plugin) is ended and named."""
+    from deployctl.adapters.deadline import seconds_from_env
+
+    verb = next((a for a in args if not a.startswith("-")), "")
+    if verb in UPDATE_COMMANDS:
+        return seconds_from_env(ENGINE_TIMEOUT_VAR, DEFAULT_ENGINE_TIMEOUT), ENGINE_TIMEOUT_VAR
+    return seconds_from_env(ENGINE_READ_TIMEOUT_VAR, DEFAULT_ENGINE_READ_TIMEOUT), ENGINE_READ_TIMEOUT_VAR
+
+
+def command_words(args: list[str]) -> str:
+    """`pulumi stack output` for a message: the command's words, no flag or value of one."""
+    words: list[str] = []
+    for arg in args:
+        if arg.startswith("-"):
+            if words:
+                break
+            continue  # a global flag before the command (--non-interactive)
+        words.append(arg)
+    return " ".join(["pulumi", *words[:2]])
+
+
+def stall_message(command: str, seconds: float, variable: str, backend: str) -> str:
+    """What a stalled engine run says: the command, its deadline and variable, and the backend to check."""
+    from deployctl.core.urls import redact_url
+
+    where = f"the backend {redact_url(backend)}" if backend else "the backend"
+    return (f"`{command}` did not end within {seconds:g} s ({variable}) and was stopped: the engine stalled; check "
+            f"that {where} answers (`deployctl doctor`), or a provider that hangs")

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from deployctl.core.safegit import repo_problem
+from deployctl.core.urls import redact_url
 from deployctl.core.violations import CannotJudge
 
 
@@ -27,9 +28,6 @@ def repo_url(spec: str, deploy_root: Path) -> str:
     return (deploy_root / spec).resolve().as_uri()
 
 
-def display_url(url: str) -> str:
-    """The URL without any credentials, fit for a log, a comment or a notification."""
-    if "://" in url and "@" in url.split("://", 1)[1].split("/", 1)[0]:
-        scheme, rest = url.split("://", 1)
-        return f"{scheme}://{rest.split('@', 1)[1]}"
-    return url
+display_url = redact_url
+"""The URL without any credentials, fit for a log, a comment or a notification: core/urls.redact_url,
+the one function that does it, under the name the app-repository code knows."""

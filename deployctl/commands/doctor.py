@@ -25,10 +25,10 @@ from deployctl.adapters.backend import (
     in_repo_file_backend,
     open_store,
     passphrase_set,
-    redact_url,
     secrets_provider,
 )
 from deployctl.core.lazymodel import LazyModel
+from deployctl.core.urls import redact_url, redact_urls
 
 PULUMI_VERSION = "3.274.1"
 """The pinned CLI (scripts/install-pulumi); a test keeps the two equal."""
@@ -89,12 +89,13 @@ def check_backend(root: Path, pulumi: Path | None, timeout: float) -> list[Check
     checks = []
     set_fix = ("set PULUMI_BACKEND_URL to the team's bucket, e.g. s3://acme-deploy-state/deploys?region=eu-west-1 "
                "(in GitHub: the repository variable PULUMI_BACKEND_URL); README: \"Set up for a team on GitHub\"")
-    if in_repo_file_backend(url, root):
+    if url.startswith("file://"):
+        what = "the in-repo file backend" if in_repo_file_backend(url, root) else "a file backend outside the repo"
         if in_ci(os.environ) and os.environ.get(ALLOW_LOCAL, "") in ("", "0"):
-            checks.append(Check(name="backend", status="fail", detail="the in-repo file backend, on a CI runner: "
+            checks.append(Check(name="backend", status="fail", detail=f"{what} ({shown}), on a CI runner: "
                                 "the state and the deploy history vanish with the job", fix=set_fix))
         else:
-            checks.append(Check(name="backend", status="warn", detail=f"the in-repo file backend ({shown}): "
+            checks.append(Check(name="backend", status="warn", detail=f"{what} ({shown}): "
                                 "fine for one machine, not shared with a team", fix=set_fix))
     store = open_store(url)
     if store is None:
@@ -113,7 +114,7 @@ def check_backend(root: Path, pulumi: Path | None, timeout: float) -> list[Check
             done = time.monotonic()
         except Exception as exc:
             checks.append(Check(name="backend reachable", status="fail",
-                                detail=f"{shown}: {type(exc).__name__}: {str(exc)[:300]}",
+                                detail=f"{shown}: {type(exc).__name__}: {redact_urls(str(exc), [url])[:300]}",
                                 fix="check the bucket name, region and endpoint, and that this runner's credentials "
                                     "(in GitHub: the role of the job) may list, read, write and delete in it"))
         else:
@@ -142,7 +143,7 @@ def check_pulumi_backend(root: Path, pulumi: Path, shown: str, timeout: float) -
         return Check(name="backend (pulumi)", status="fail", detail=f"pulumi stack ls timed out on {shown}",
                      fix="check the network path to the backend from this runner")
     if result.returncode != 0:
-        reason = " ".join(result.stderr.split())[-400:]
+        reason = " ".join(redact_urls(result.stderr, [backend_url(root)]).split())[-400:]  # it quotes the URL
         return Check(name="backend (pulumi)", status="fail", detail=f"pulumi cannot open {shown}: {reason}",
                      fix="check PULUMI_BACKEND_URL's parameters (region=, endpoint=, ...) and the credentials")
     try:
@@ -194,11 +195,11 @@ def check_plugins(kinds: set[str], pulumi: Path | None, timeout: float) -> Check
 
 
 def check_repo(name: str, spec: str, branch: str, root: Path, timeout: float) -> Check:
-    from deployctl.adapters.repourl import display_url, is_url, repo_url
+    from deployctl.adapters.repourl import is_url, repo_url
     from deployctl.core.safegit import network_config, network_env
 
     url = repo_url(spec, root)
-    shown = display_url(url)
+    shown = redact_url(url)
     if not is_url(spec) and not (root / spec).exists():
         hint = (" (a demo repository: `make demo` creates it; point apps.yaml at your real repositories)"
                 if ".demo/" in spec else "")
@@ -213,7 +214,7 @@ def check_repo(name: str, spec: str, branch: str, root: Path, timeout: float) ->
         return Check(name=f"app repo {name}", status="fail", detail=f"{shown}: no answer within {timeout:.0f} s",
                      fix=fix)
     if result.returncode != 0:
-        reason = " ".join(result.stderr.replace(url, shown).split())[-300:]  # git may echo credentials
+        reason = " ".join(redact_urls(result.stderr, [url]).split())[-300:]  # git may echo credentials
         return Check(name=f"app repo {name}", status="fail", detail=f"{shown}: {reason}", fix=fix)
     if not result.stdout.strip():
         return Check(name=f"app repo {name}", status="warn", detail=f"{shown} is reachable but has no branch "

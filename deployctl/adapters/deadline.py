@@ -1,0 +1,104 @@
+"""Deadlines for every wait at the edge: seconds from the environment, and a TOTAL deadline per HTTP
+request (Slack, GitHub).
+
+httpx's timeouts bound each socket operation, not the request: a server that dribbles one header
+byte every few seconds is never "timed out" and holds the caller forever. `request_within` arms a
+watchdog for the whole request (connect, TLS, headers, body, redirects): at the deadline it shuts
+the request's sockets down, which ends any read under way, and the call fails with
+DeadlineExceeded. The sockets are taken from httpcore's documented `trace` extension, so each
+request must open its own connection: clients from `bounded_client` keep none alive.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+from deployctl.core.violations import CannotJudge
+
+
+def seconds_from_env(name: str, default: float, environ: Mapping[str, str] = os.environ) -> float:
+    """A positive number of seconds from `name`, else `default`; a value that is not one is an error
+    naming the variable (exit 2), never a traceback."""
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value > 0 or value == float("inf"):
+        raise CannotJudge(f"{name} is {raw!r}, not a positive number of seconds; unset it for the default "
+                          f"({default:g} s)")
+    return value
+
+
+class DeadlineExceeded(httpx.TimeoutException):
+    """The whole request (not one read) took longer than its deadline."""
+
+
+class _Watch:
+    """The sockets one request opened, shut down when its deadline passes."""
+
+    def __init__(self) -> None:
+        self.expired = False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+
+    def trace(self, name: str, info: dict[str, Any]) -> None:
+        if not name.endswith((".connect_tcp.complete", ".start_tls.complete")):
+            return
+        stream = info.get("return_value")
+        sock = stream.get_extra_info("socket") if stream is not None else None
+        if not isinstance(sock, socket.socket):
+            return
+        with self._lock:
+            self._sockets.append(sock)
+            if self.expired:  # connected just as the deadline passed
+                _shut(sock)
+
+    def expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            for sock in self._sockets:
+                _shut(sock)
+
+
+def _shut(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)  # wakes a blocked read at once (close() would not)
+
+
+def bounded_client(per_read: float) -> httpx.Client:
+    """A client whose every request opens its own connection (so `request_within` can end it)."""
+    return httpx.Client(timeout=per_read, limits=httpx.Limits(max_keepalive_connections=0))
+
+
+def request_within(client: httpx.Client, method: str, url: str, seconds: float, **kwargs: Any) -> httpx.Response:
+    """`client.request(...)`, whole (headers and body read), within `seconds`, else DeadlineExceeded.
+
+    No socket read waits longer than the deadline either (the client's own per-read timeout is capped
+    by it). A request on a connection kept alive from an earlier one cannot be cut short: use
+    `bounded_client`."""
+    watch = _Watch()
+    timer = threading.Timer(seconds, watch.expire)
+    timer.daemon = True
+    per_read = client.timeout.read
+    timeout = min(per_read, seconds) if per_read is not None else seconds
+    timer.start()
+    try:
+        resp = client.request(method, url, timeout=httpx.Timeout(timeout), extensions={"trace": watch.trace},
+                              **kwargs)
+    except httpx.TransportError:
+        if watch.expired:
+            raise DeadlineExceeded(f"no complete answer within {seconds:g} s") from None
+        raise
+    finally:
+        timer.cancel()
+    return resp
