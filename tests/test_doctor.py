@@ -80,6 +80,65 @@ def test_a_broken_setup_says_what_to_fix(tmp_path: Path, aws_env: AwsServer, mon
     assert code == 1 and "fix: " in out and out.rstrip().endswith("problem(s) to fix")
 
 
+def test_a_wrong_passphrase_is_found_before_the_next_up_says_incorrect_passphrase(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """doctor tries the passphrase on each stack's own check value (its encryptionsalt), as Pulumi does."""
+    import os
+    import subprocess
+
+    from deployctl.adapters.engine import engine_env
+
+    world = build_world(tmp_path, production=False)
+    pulumi = find_pulumi()
+    assert pulumi is not None
+    (world.root / "Pulumi.staging.yaml").write_text(  # a never-deployed stack: no check value yet
+        "\n".join(line for line in (world.root / "Pulumi.staging.yaml").read_text().splitlines()
+                  if not line.startswith("encryptionsalt")) + "\n")
+    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "the right one")
+    (world.root / ".pulumi-state").mkdir(exist_ok=True)  # the file backend, as deployctl's engine makes it
+    made = subprocess.run([str(pulumi), "stack", "init", "staging", "--secrets-provider", "passphrase"],
+                          cwd=world.root, capture_output=True, text=True,
+                          env={**os.environ, **engine_env(world.root, pulumi)})
+    assert made.returncode == 0, made.stderr
+    assert "encryptionsalt: v1:" in (world.root / "Pulumi.staging.yaml").read_text()
+    code, checks, _ = doctor(world)
+    assert checks["secrets staging"]["status"] == "ok", checks["secrets staging"]
+    assert "opens staging's secrets" in checks["secrets staging"]["detail"]
+
+    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "a wrong one")
+    code, checks, _ = doctor(world)
+    assert code == 1 and checks["secrets staging"]["status"] == "fail"
+    assert "does not open staging's secrets" in checks["secrets staging"]["detail"]
+    assert "incorrect passphrase" in checks["secrets staging"]["detail"]
+    code, out, err = world.cli("preview", "--base", "HEAD", "--stack", "staging")  # what doctor foresaw
+    assert code != 0 and "incorrect passphrase" in (out + err).lower()
+
+    monkeypatch.delenv("PULUMI_CONFIG_PASSPHRASE")  # the file Pulumi reads instead, trimmed as Pulumi trims it
+    (tmp_path / "phrase").write_text("the right one\n")
+    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE_FILE", str(tmp_path / "phrase"))
+    code, checks, _ = doctor(world)
+    assert checks["secrets staging"]["status"] == "ok", checks["secrets staging"]
+
+
+def test_missing_cloud_credentials_are_named_as_such_by_doctor_and_deployed(
+        tmp_path: Path, aws_env: AwsServer, monkeypatch: pytest.MonkeyPatch):
+    world = build_world(tmp_path, production=False)
+    monkeypatch.setenv("PULUMI_BACKEND_URL", aws_env.backend_url(aws_env.new_bucket("nocreds")))
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # never ask 169.254.169.254: loopback only
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    code, checks, _ = doctor(world)
+    assert code == 1
+    pulumi_check = checks["backend (pulumi)"]
+    assert pulumi_check["status"] == "fail" and "no cloud credentials" in pulumi_check["detail"], pulumi_check
+    assert "IMDSv1" not in pulumi_check["detail"]
+    code, out, err = world.cli("deployed")
+    assert code == 2 and "no cloud credentials" in err, err
+    assert "IMDSv1" not in err and "Traceback" not in err
+
+
 def test_in_ci_the_in_repo_backend_fails_and_locally_it_only_warns(tmp_path: Path,
                                                                    monkeypatch: pytest.MonkeyPatch):
     world = build_world(tmp_path, production=False)

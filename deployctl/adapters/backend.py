@@ -78,17 +78,40 @@ def passphrase_set(environ: dict[str, str] | os._Environ[str]) -> bool:
     return Path(file).is_file() and bool(Path(file).read_text(encoding="utf-8").strip())
 
 
-def secrets_provider(root: Path, env: str) -> str | None:
-    """The stack's `secretsprovider` (awskms://..., gcpkms://...), None for the passphrase."""
+def _stack_file(root: Path, env: str) -> dict[str, Any]:
+    """The stack config's top-level keys ({} when it cannot be read: `check` says why)."""
     from deployctl.core.yamlfile import YamlError, load_yaml  # the one bounded YAML reader
 
     file = f"Pulumi.{env}.yaml"
     try:
         data = load_yaml((root / file).read_text(encoding="utf-8"), file, "stack-config")[0] or {}
     except (OSError, YamlError):
-        return None
-    provider = data.get("secretsprovider") if isinstance(data, dict) else None
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def secrets_provider(root: Path, env: str) -> str | None:
+    """The stack's `secretsprovider` (awskms://..., gcpkms://...), None for the passphrase."""
+    provider = _stack_file(root, env).get("secretsprovider")
     return str(provider) if provider and provider != "passphrase" else None
+
+
+def encryption_salt(root: Path, env: str) -> str | None:
+    """The passphrase stack's `encryptionsalt` (its check value), None when it has none yet."""
+    salt = _stack_file(root, env).get("encryptionsalt")
+    return str(salt) if salt else None
+
+
+def passphrase(environ: dict[str, str] | os._Environ[str]) -> str:
+    """The passphrase Pulumi will use, read as Pulumi reads it: PULUMI_CONFIG_PASSPHRASE (even empty),
+    else the file PULUMI_CONFIG_PASSPHRASE_FILE names, trimmed; else empty."""
+    if "PULUMI_CONFIG_PASSPHRASE" in environ:
+        return environ["PULUMI_CONFIG_PASSPHRASE"]
+    file = environ.get("PULUMI_CONFIG_PASSPHRASE_FILE")
+    try:
+        return Path(file).read_text(encoding="utf-8").strip() if file else ""
+    except OSError:
+        return ""
 
 
 def ci_refusals(url: str, root: Path, protected: dict[str, bool], providers: dict[str, str | None],

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from deployctl.adapters.backend import STATE_DIR
 from deployctl.adapters.eventlog import EventSink, run_preview
 from deployctl.adapters.pulumicli import find_pulumi
-from deployctl.core.outcomes import Outcome, UpdateRecord, cause_of, changes_from_events, failed_outcome
+from deployctl.core.outcomes import Outcome, UpdateRecord, changes_from_events, cli_cause, failed_outcome
 from deployctl.core.violations import CannotJudge
 
 if TYPE_CHECKING:
@@ -260,9 +260,7 @@ def unreadable(env: str, what: str, exc: auto.errors.CommandError) -> CannotJudg
 
     if isinstance(exc, EngineStalled):
         return CannotJudge(f"cannot read {env}'s {what}: {exc.message}")
-    text = error_text(exc)
-    lines = [line for line in text.splitlines() if "error" in line.lower()] or text.splitlines()
-    why = cause_of("\n".join(lines)) or "the Pulumi CLI failed"
+    why = cli_cause(error_text(exc)) or "the Pulumi CLI failed"
     return CannotJudge(f"cannot read {env}'s {what}: {why}; check the Pulumi backend (PULUMI_BACKEND_URL) and "
                        "the passphrase (`deployctl doctor` checks both)")
 

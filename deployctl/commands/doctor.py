@@ -21,13 +21,16 @@ from deployctl.adapters.backend import (
     ALLOW_LOCAL,
     LOCKS_DIR,
     backend_url,
+    encryption_salt,
     in_ci,
     in_repo_file_backend,
     open_store,
+    passphrase,
     passphrase_set,
     secrets_provider,
 )
 from deployctl.core.lazymodel import LazyModel
+from deployctl.core.outcomes import cli_cause
 from deployctl.core.urls import redact_url, redact_urls
 
 PULUMI_VERSION = "3.274.1"
@@ -143,7 +146,7 @@ def check_pulumi_backend(root: Path, pulumi: Path, shown: str, timeout: float) -
         return Check(name="backend (pulumi)", status="fail", detail=f"pulumi stack ls timed out on {shown}",
                      fix="check the network path to the backend from this runner")
     if result.returncode != 0:
-        reason = " ".join(redact_urls(result.stderr, [backend_url(root)]).split())[-400:]  # it quotes the URL
+        reason = cli_cause(redact_urls(result.stderr, [backend_url(root)])) or "it failed without saying why"
         return Check(name="backend (pulumi)", status="fail", detail=f"pulumi cannot open {shown}: {reason}",
                      fix="check PULUMI_BACKEND_URL's parameters (region=, endpoint=, ...) and the credentials")
     try:
@@ -162,8 +165,17 @@ def check_passphrase(root: Path, protected: dict[str, bool]) -> list[Check]:
         if provider:
             checks.append(Check(name=f"secrets {env}", status="ok",
                                 detail=f"cloud secrets provider {provider.split('://', 1)[0]}://..."))
+        elif (opens := _opens(root, env)) is False:
+            checks.append(Check(
+                name=f"secrets {env}", status="fail",
+                detail=f"the {'passphrase set' if have else 'empty passphrase'} does not open {env}'s secrets "
+                       f"(Pulumi.{env}.yaml's encryptionsalt): the next up or preview stops with "
+                       "\"incorrect passphrase\"",
+                fix=f"set PULUMI_CONFIG_PASSPHRASE to {env}'s passphrase (in GitHub: the secret of the {env} "
+                    "environment); for a new passphrase, see README \"Secrets for a team\""))
         elif have:
-            checks.append(Check(name=f"secrets {env}", status="ok", detail="a passphrase is set"))
+            checks.append(Check(name=f"secrets {env}", status="ok", detail="a passphrase is set" + (
+                f" and opens {env}'s secrets" if opens else " (the stack has no encryptionsalt yet)")))
         else:
             bad = is_protected and in_ci(os.environ) and os.environ.get(ALLOW_LOCAL, "") in ("", "0")
             checks.append(Check(
@@ -172,6 +184,14 @@ def check_passphrase(root: Path, protected: dict[str, bool]) -> list[Check]:
                 fix="set PULUMI_CONFIG_PASSPHRASE (in GitHub: secrets.PULUMI_CONFIG_PASSPHRASE) or a cloud "
                     "secrets provider (`pulumi stack change-secrets-provider awskms://...`)"))
     return checks
+
+
+def _opens(root: Path, env: str) -> bool | None:
+    """Pulumi's own passphrase check against the stack's check value; None when it has none to try."""
+    from deployctl.core.passphrase import passphrase_opens
+
+    salt = encryption_salt(root, env)
+    return passphrase_opens(passphrase(os.environ), salt) if salt else None
 
 
 def check_plugins(kinds: set[str], pulumi: Path | None, timeout: float) -> Check:
@@ -214,7 +234,8 @@ def check_repo(name: str, spec: str, branch: str, root: Path, timeout: float) ->
         return Check(name=f"app repo {name}", status="fail", detail=f"{shown}: no answer within {timeout:.0f} s",
                      fix=fix)
     if result.returncode != 0:
-        reason = " ".join(redact_urls(result.stderr, [url]).split())[-300:]  # git may echo credentials
+        # git may echo credentials: redacted before anything is said
+        reason = cli_cause(redact_urls(result.stderr, [url])) or "git failed without saying why"
         return Check(name=f"app repo {name}", status="fail", detail=f"{shown}: {reason}", fix=fix)
     if not result.stdout.strip():
         return Check(name=f"app repo {name}", status="warn", detail=f"{shown} is reachable but has no branch "

@@ -256,9 +256,31 @@ def cause_of(message: str) -> str | None:
     return None
 
 
-def _clip(text: str) -> str:
+_NO_CREDENTIALS = re.compile(
+    r"NoCredentialProviders|no valid providers in chain|failed to refresh cached credentials|no EC2 IMDS role found|"
+    r"Unable to locate credentials|could not find default credentials|DefaultAzureCredential failed", re.IGNORECASE)
+NO_CREDENTIALS = ("no cloud credentials were found for the backend (in GitHub: the job's role through "
+                  "configure-aws-credentials; elsewhere AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)")
+
+
+def cli_cause(text: str) -> str | None:
+    """Why a Pulumi CLI read failed, in one whole line: missing cloud credentials said as such, else its
+    last `error:` line (never an SDK's warning printed before it, such as a fallback to IMDSv1)."""
+    if _NO_CREDENTIALS.search(text):
+        return NO_CREDENTIALS
+    lines = [ln.strip() for ln in text.replace("\r", "").splitlines() if ln.strip()]
+    errors = [ln for ln in lines if ln.lower().startswith("error")]
+    quiet = [ln for ln in lines if not re.search(r"\bWARN(ING)?\b", ln)]
+    return cause_of("\n".join(errors[-1:] or quiet or lines))
+
+
+def _clip(text: str, limit: int = MAX_CAUSE) -> str:
+    """One line of at most `limit` characters, cut at a word and marked, never mid-word."""
     text = " ".join(text.split())
-    return text if len(text) <= MAX_CAUSE else text[: MAX_CAUSE - 1] + "…"
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1].rsplit(" ", 1)[0]
+    return cut + "…"
 
 
 def app_of_resource(name: str, apps: list[str]) -> str | None:
