@@ -268,7 +268,8 @@ def cli_cause(text: str) -> str | None:
     last `error:` line (never an SDK's warning printed before it, such as a fallback to IMDSv1)."""
     if _NO_CREDENTIALS.search(text):
         return NO_CREDENTIALS
-    lines = [ln.strip() for ln in text.replace("\r", "").splitlines() if ln.strip()]
+    lines = [re.sub(r"^(stdout|stderr):\s*", "", ln.strip()) for ln in text.replace("\r", "").splitlines()]
+    lines = [ln for ln in lines if ln and not re.fullmatch(r"code: -?\d+", ln)]  # the Automation API's frame
     errors = [ln for ln in lines if ln.lower().startswith("error")]
     quiet = [ln for ln in lines if not re.search(r"\bWARN(ING)?\b", ln)]
     return cause_of("\n".join(errors[-1:] or quiet or lines))
