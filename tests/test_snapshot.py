@@ -21,7 +21,7 @@ def _repo(tmp_path: Path) -> tuple[DeployRepo, str]:
     sha = app.commit("one")
     deploy = DeployRepo(tmp_path / "deploy")
     deploy.catalog({"api": {"repo": str(app.path)}, "web": {"repo": str(app.path)}})
-    deploy.env("staging").env("production", protected=True, promoteFrom="staging")
+    deploy.env("staging").env("production", protected=True, promoteFrom="staging", reviewers=["@acme/release"])
     deploy.deploy("staging", "api", sha)
     deploy.commit()
     return deploy, sha
@@ -209,9 +209,11 @@ def test_promote_from_is_pointed_at_by_its_key_not_by_a_comment_that_names_it():
     from deployctl.core.envconfig import parse_stack_config
 
     text = ("# deploys:promoteFrom: staging was the old chain\n"
-            "config:\n  deploys:protected: true\n  deploys:promoteFrom: staging\n")
+            "config:\n  deploys:protected: true\n  deploys:promoteFrom: staging\n"
+            "  deploys:reviewers: ['@acme/release']\n")
     assert parse_stack_config("production", text).promote_from_line == 4
-    assert parse_stack_config("staging", "config:\n  deploys:protected: true\n").promote_from_line is None
+    unlinked = "config:\n  deploys:protected: true\n  deploys:reviewers: ['@acme/release']\n"
+    assert parse_stack_config("staging", unlinked).promote_from_line is None
 
 
 def test_settings_encrypted_as_a_whole_say_how_to_encrypt_them_instead():
@@ -227,22 +229,23 @@ def test_settings_encrypted_as_a_whole_say_how_to_encrypt_them_instead():
     assert "v1:abc" not in violation.message
 
 
-@pytest.mark.parametrize(("text", "line", "says"), [
-    ("apps:\n  api:\n    repo: r\n  web:\n    repo: r\n    depends_on: [nope]\n", 6,
+@pytest.mark.parametrize(("text", "lines", "says"), [
+    ("apps:\n  api:\n    repo: r\n  web:\n    repo: r\n    depends_on: [nope]\n", [6],
      "apps.web.depends_on: app 'web' depends on unknown app 'nope'"),
-    ("apps:\n  api:\n    repo: r\n    depends_on: [api]\n", 4, "app 'api' depends on itself"),
-    ("apps:\n  api:\n    repo: r\n    depends_on: [web]\n  web:\n    repo: r\n    depends_on: [api]\n", 4,
+    ("apps:\n  api:\n    repo: r\n    depends_on: [api]\n", [4], "app 'api' depends on itself"),
+    ("apps:\n  api:\n    repo: r\n    depends_on: [web]\n  web:\n    repo: r\n    depends_on: [api]\n", [4, 7],
      "depends_on has a cycle: api -> web -> api"),
 ])
-def test_a_depends_on_error_points_at_its_depends_on(text: str, line: int, says: str):
+def test_a_depends_on_error_points_at_its_depends_on(text: str, lines: list[int], says: str):
+    """A cycle is reported at the depends_on of each app in it."""
     from deployctl.core.catalog import parse_catalog
     from deployctl.core.yamlfile import YamlError
 
     with pytest.raises(YamlError) as caught:
         parse_catalog(text)
-    [violation] = caught.value.violations
-    assert (violation.file, violation.line, violation.rule) == ("apps.yaml", line, "catalog")
-    assert says in violation.message
+    violations = caught.value.violations
+    assert [(v.file, v.line, v.rule) for v in violations] == [("apps.yaml", line, "catalog") for line in lines]
+    assert all(says in v.message for v in violations)
 
 
 def test_an_invalid_setting_names_the_file_and_line_that_hold_it():
@@ -264,7 +267,8 @@ def test_an_invalid_setting_names_the_file_and_line_that_hold_it():
 def test_an_unknown_upstream_env_is_pointed_at_its_promote_from_line():
     from deployctl.core.snapshot import RepoFiles, build_snapshot
 
-    stacks = {"production": "config:\n  deploys:protected: true\n  deploys:promoteFrom: stagin\n"}
+    stacks = {"production": "config:\n  deploys:protected: true\n  deploys:promoteFrom: stagin\n"
+                            "  deploys:reviewers: ['@acme/release']\n"}
     snapshot = build_snapshot(RepoFiles(catalog="apps: {}\n", stack_configs=stacks,
                                         entries=[Entry(path="deploys/production", kind=EntryKind.DIR)]))
     [error] = [v for v in snapshot.config_errors if "promoteFrom" in v.message]

@@ -21,10 +21,13 @@ from deployctl.core.catalog import (
 from deployctl.core.envconfig import (
     PROJECT,
     StackConfig,
+    deploy_root_of,
     is_secure,
     parse_stack_config,
     promotion_cycle,
+    roots_overlap,
     stack_config_file,
+    stand_in_secure,
     strip_secure,
 )
 from deployctl.core.lazymodel import LazyModel
@@ -90,6 +93,14 @@ def _without_secrets(overrides: dict[str, Any] | None) -> dict[str, Any] | None:
         return None
     stripped: dict[str, Any] = strip_secure(overrides)
     return stripped
+
+
+def _secrets_present(overrides: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The overrides with each encrypted value a stand-in: present, but judged only by the program."""
+    if not overrides or is_secure(overrides):  # the app's whole override is one secret: nothing known
+        return None
+    present: dict[str, Any] = stand_in_secure(overrides)
+    return present
 
 
 def _setting_place(files: RepoFiles, env: str, app: str, overrides: dict[str, Any]) -> Callable[[str], str | None]:
@@ -169,6 +180,9 @@ def build_snapshot(files: RepoFiles) -> Snapshot:
             message="deploys:promoteFrom forms a cycle (" + " promotes from ".join(cycle) + "), so no commit can "
             "ever run upstream first; remove deploys:promoteFrom from one of these envs",
         ))
+    config_errors.extend(_overlapping_roots(files, stacks))
+    if not any(v.file == CATALOG_FILE for v in config_errors):
+        config_errors.extend(_unknown_overrides(files, stacks, catalog))
     for f in tree.files.values():
         if f.app not in catalog.apps and not any(v.file == CATALOG_FILE for v in config_errors):
             violations.append(Violation(
@@ -179,7 +193,44 @@ def build_snapshot(files: RepoFiles) -> Snapshot:
         elif f.env in stacks and f.app in catalog.apps:
             written = stacks[f.env].settings.settings.get(f.app)  # secure values included: where they are
             violations.extend(settings_violations(
-                f.app, catalog.apps[f.app], _without_secrets(written), f.env, f.path,
+                f.app, catalog.apps[f.app], _secrets_present(written), f.env, f.path,
                 _setting_place(files, f.env, f.app, written or {}), stacks[f.env].secret_settings.get(f.app, ())))
     return Snapshot(catalog=catalog, stacks=stacks, tree=tree, violations=tuple(violations),
                     config_errors=tuple(config_errors))
+
+
+def _overlapping_roots(files: RepoFiles, stacks: dict[str, StackConfig]) -> list[Violation]:
+    """`stack-config` where two envs' deploy roots are one folder, or one inside the other: one env's
+    deploy would adopt, repoint or delete the other's releases. Located at each deployRoot written."""
+    roots = {env: deploy_root_of(env, stack.settings) for env, stack in stacks.items()}
+    out: list[Violation] = []
+    for env in sorted(roots):
+        others = [o for o in sorted(roots) if o != env and roots_overlap(roots[env], roots[o])]
+        if not others or stacks[env].settings.deploy_root is None:
+            continue  # the default root of an env overlapping is reported at the other env's deployRoot
+        text = files.stack_configs.get(env)
+        out.append(Violation(
+            rule="stack-config", severity=Severity.ERROR, file=stack_config_file(env), env=env,
+            line=line_of(text, ("config", f"{PROJECT}:deployRoot")) if text else None,
+            message=f"{PROJECT}:deployRoot '{roots[env]}' overlaps the deploy root of env(s) "
+            + ", ".join(f"'{o}' ('{roots[o]}')" for o in others)
+            + " (the same folder, or one inside the other), so one env's deploy would take over or delete the "
+            f"other's; give each env a folder of its own, e.g. {roots[env].rpartition('/')[0] or '.'}/{env}",
+        ))
+    return out
+
+
+def _unknown_overrides(files: RepoFiles, stacks: dict[str, StackConfig], catalog: Catalog) -> list[Violation]:
+    """`stack-config` for a `deploys:settings` override of an app the catalog does not have: it would
+    silently never apply (a misspelt `apii:`)."""
+    out: list[Violation] = []
+    for env, stack in sorted(stacks.items()):
+        for app in sorted(set(stack.settings.settings) - set(catalog.apps)):
+            text = files.stack_configs.get(env)
+            out.append(Violation(
+                rule="stack-config", severity=Severity.ERROR, file=stack_config_file(env), env=env,
+                line=line_of(text, ("config", f"{PROJECT}:settings", app)) if text else None,
+                message=f"{PROJECT}:settings overrides app '{app}', which is not in apps.yaml, so it would never "
+                "apply; fix the app's name, or remove the override",
+            ))
+    return out
