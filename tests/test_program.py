@@ -84,3 +84,16 @@ def test_a_secret_ecs_variable_is_registered_as_a_secure_parameter_only(run_prog
     [container] = json.loads(by_type["aws:ecs/taskDefinition:TaskDefinition"]["containerDefinitions"])
     assert container["secrets"] == [{"name": "TOKEN", "valueFrom": "arn:api-env-TOKEN"}]
     assert "hunter2" not in json.dumps(container)
+
+
+def test_a_secret_variable_added_per_env_keeps_the_catalogs_variables(run_program: Any):
+    """Settings merge deeply: the env's `environment` adds TOKEN; the catalog's LOG_LEVEL stays."""
+    catalog = ECS_APP.replace("      cluster: prod\n",
+                              "      cluster: prod\n      execution_role_arn: arn:aws:iam::1:role/x\n")
+    mocks = run_program(catalog, SECRET_TOKEN, {"deploys:settings": {"api": {"environment": {"TOKEN": "hunter2"}}}},
+                        ["deploys:settings"])
+    by_type = {typ: inputs for typ, _name, inputs in mocks.registered}
+    [container] = json.loads(by_type["aws:ecs/taskDefinition:TaskDefinition"]["containerDefinitions"])
+    assert {"name": "LOG_LEVEL", "value": "info"} in container["environment"]
+    assert "TOKEN" not in {v["name"] for v in container["environment"]} and "hunter2" not in json.dumps(container)
+    assert container["secrets"] == [{"name": "TOKEN", "valueFrom": "arn:api-env-TOKEN"}]

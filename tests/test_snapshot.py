@@ -316,3 +316,18 @@ def test_settings_stored_encrypted_whole_or_as_the_role_are_not_errors_and_a_who
     [message] = invalid("apps:\n  api:\n    kind: lambda\n    repo: r\n    settings: {role_arn: x}\n",
                         "config: {}\n")
     assert "are invalid: settings: " in message and "(apps.yaml:5)" in message
+
+
+def test_an_env_override_merges_into_the_catalogs_settings_key_by_key():
+    from deployctl.core.catalog import App, app_settings, merge_settings
+
+    catalog = {"environment": {"LOG_LEVEL": "info", "REGION": "eu"}, "subnets": ["a", "b"],
+               "health": {"url": "https://x/health", "retries": 5}}
+    merged = merge_settings(catalog, {"environment": {"REGION": "us", "TOKEN": "t"}, "subnets": ["c"],
+                                      "health": {"retries": 1}})
+    assert merged == {"environment": {"LOG_LEVEL": "info", "REGION": "us", "TOKEN": "t"}, "subnets": ["c"],
+                      "health": {"url": "https://x/health", "retries": 1}}  # a list replaces; mappings merge
+    assert merge_settings(catalog, {"environment": {"secure": "v1:A"}})["environment"] == {"secure": "v1:A"}
+    app = App(kind="ecs-service", repo="r", settings={"image_repository": "i", "cluster": "c", **catalog})
+    settings = app_settings("api", app, {"health": {"retries": 0}})
+    assert settings.health is not None and (settings.health.url, settings.health.retries) == ("https://x/health", 0)

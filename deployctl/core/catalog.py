@@ -23,7 +23,7 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from deployctl.core.artifactnames import ssm_parameter
-from deployctl.core.envconfig import ALL_SETTINGS, SECRET_STAND_IN, is_secret_setting
+from deployctl.core.envconfig import ALL_SETTINGS, SECRET_STAND_IN, is_secret_setting, is_secure
 from deployctl.core.health import HealthSettings, health_problem
 from deployctl.core.lazymodel import LazyModel
 from deployctl.core.model import NAME_RE
@@ -224,10 +224,23 @@ def parse_catalog(text: str, file: str = CATALOG_FILE) -> Catalog:
     return validate(Catalog, data, source, file, "catalog")
 
 
+def merge_settings(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """The env's overrides on top of the catalog's settings, key by key into every mapping both have
+    (`environment`, `health`, ...): an env adding one variable keeps the catalog's others. A value
+    that is not a mapping on both sides (a list, a text, one encrypted value) replaces the catalog's."""
+    merged = dict(base)
+    for key, value in overrides.items():
+        old = merged.get(key)
+        if isinstance(value, dict) and isinstance(old, dict) and not is_secure(value):
+            merged[key] = merge_settings(old, value)
+        else:
+            merged[key] = value
+    return merged
+
+
 def app_settings(app_name: str, app: App, overrides: dict[str, Any] | None) -> _Settings:
-    """The app's settings for one env: catalog settings, then the env's overrides on top."""
-    merged = {**app.settings, **(overrides or {})}
-    return SETTINGS[app.kind].model_validate(merged)
+    """The app's settings for one env: the catalog's, with the env's overrides merged in deeply."""
+    return SETTINGS[app.kind].model_validate(merge_settings(app.settings, overrides or {}))
 
 
 def _without(value: Any, loc: tuple[Any, ...]) -> Any:
