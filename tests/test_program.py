@@ -97,3 +97,23 @@ def test_a_secret_variable_added_per_env_keeps_the_catalogs_variables(run_progra
     assert {"name": "LOG_LEVEL", "value": "info"} in container["environment"]
     assert "TOKEN" not in {v["name"] for v in container["environment"]} and "hunter2" not in json.dumps(container)
     assert container["secrets"] == [{"name": "TOKEN", "valueFrom": "arn:api-env-TOKEN"}]
+
+
+def test_the_program_accepts_exactly_the_env_settings_check_accepted(run_program: Any):
+    """The env settings come from the parse `check` judged, not from Pulumi's reading of the same
+    file: `protected: yes` (a YAML true to check, the text "yes" to Pulumi) deploys."""
+    local = "apps:\n  api:\n    repo: api.git\n"
+    stack = "config:\n  deploys:protected: yes\n  deploys:reviewers: ['@acme/release']\n"
+    mocks = run_program(local, stack, {"deploys:protected": "yes", "deploys:reviewers": '["@acme/release"]'}, [])
+    assert [name for _typ, name, _inputs in mocks.registered if name == "api"] == ["api"]
+
+
+def test_the_program_refuses_an_override_for_an_app_the_catalog_lacks(run_program: Any,
+                                                                      caplog: pytest.LogCaptureFixture):
+    local = "apps:\n  api:\n    repo: api.git\n"
+    stack = "config:\n  deploys:settings:\n    apii:\n      keep_releases: 2\n"
+    mocks = Recording()
+    with pytest.raises(pulumi.RunError, match="nothing was deployed"):
+        run_program(local, stack, {"deploys:settings": {"apii": {"keep_releases": 2}}}, [], mocks)
+    assert mocks.registered == []
+    assert "Pulumi.prod.yaml:3: error stack-config" in "\n".join(r.getMessage() for r in caplog.records)
