@@ -264,6 +264,24 @@ def test_an_invalid_setting_names_the_file_and_line_that_hold_it():
     assert "(Pulumi.staging.yaml:4)" in said["deploys/staging/web"]
 
 
+
+def test_a_nested_setting_is_located_where_it_is_written_once_overrides_merge():
+    """The env's `health` merges into the catalog's: a bad `url` left from the catalog is the
+    catalog's line, one the env writes is the env's."""
+    from deployctl.core.snapshot import RepoFiles, build_snapshot
+
+    catalog = ("apps:\n  api:\n    repo: r\n    settings:\n      health:\n        url: ftp://x\n"
+               "  web:\n    repo: r\n    settings:\n      health:\n        command: ./ok\n")
+    staging = ("config:\n  deploys:settings:\n    api:\n      health:\n        retries: 1\n"
+               "    web:\n      health:\n        url: ftp://y\n")
+    entries = [Entry(path="deploys/staging", kind=EntryKind.DIR),
+               *(Entry(path=f"deploys/staging/{app}", kind=EntryKind.FILE, data=b"abc1234\n")
+                 for app in ("api", "web"))]
+    found = build_snapshot(RepoFiles(catalog=catalog, stack_configs={"staging": staging}, entries=entries)).violations
+    said = {v.file: v.message for v in found if v.rule == "invalid-settings"}
+    assert "health.url: url must start with http:// or https:// (apps.yaml:6)" in said["deploys/staging/api"]
+    assert "health.url: url must start with http:// or https:// (Pulumi.staging.yaml:8)" in said["deploys/staging/web"]
+
 def test_an_unknown_upstream_env_is_pointed_at_its_promote_from_line():
     from deployctl.core.snapshot import RepoFiles, build_snapshot
 

@@ -256,13 +256,13 @@ def settings_violations(app_name: str, app: App, overrides: dict[str, Any] | Non
                         where: Callable[[str], str | None] = lambda _key: None,
                         secret: tuple[str, ...] = ()) -> list[Violation]:
     """`invalid-settings` on the app's deploy file in `env`. `where(setting)` may say which file and
-    line hold a setting ("" for the settings as a whole), named beside its problem; `secret` are the
-    dotted paths stored encrypted, given in `overrides` as SECRET_STAND_IN (present, value unknown):
-    the kind rules see them as set, and only the program, which decrypts them, can judge their values,
-    so a problem with one of them alone (or a setting missing because the whole override is one
-    secret) is not an error here."""
+    line hold a setting (dotted: `health.url`; "" for the settings as a whole), named beside its
+    problem; `secret` are the dotted paths stored encrypted, given in `overrides` as SECRET_STAND_IN
+    (present, value unknown): the kind rules see them as set, and only the program, which decrypts
+    them, can judge their values, so a problem with one of them alone (or a setting missing because
+    the whole override is one secret) is not an error here."""
     def located(name: str, problem: str) -> str:  # "" is the settings as a whole
-        return f"{name or 'settings'}: {problem}" + (f" ({at})" if (at := where(name.partition('.')[0])) else "")
+        return f"{name or 'settings'}: {problem}" + (f" ({at})" if (at := where(name)) else "")
 
     hidden = {p.partition(".")[0] for p in secret}
 

@@ -103,15 +103,29 @@ def _secrets_present(overrides: dict[str, Any] | None) -> dict[str, Any] | None:
     return present
 
 
+def _in_override(overrides: dict[str, Any], keys: list[str]) -> bool:
+    """Does the env's override hold the setting at `keys`, or replace (with a value that is no
+    mapping) what holds it? Else the catalog's value stands (the override merges into it)."""
+    held: Any = overrides
+    for key in keys:
+        if not isinstance(held, dict) or is_secure(held):
+            return True
+        if key not in held:
+            return False
+        held = held[key]
+    return bool(keys)
+
+
 def _setting_place(files: RepoFiles, env: str, app: str, overrides: dict[str, Any]) -> Callable[[str], str | None]:
-    """Where an app's setting is written: the env's override when it has one, else the catalog ("":
-    the settings as a whole)."""
-    def where(key: str) -> str | None:
-        if key and key in overrides:
+    """Where an app's setting (a dotted path) is written: the env's override when it holds it, else
+    the catalog ("": the settings as a whole)."""
+    def where(setting: str) -> str | None:
+        keys = setting.split(".") if setting else []
+        if _in_override(overrides, keys):
             file, text = stack_config_file(env), files.stack_configs.get(env)
-            path: tuple[str, ...] = ("config", f"{PROJECT}:settings", app, key)
+            path: tuple[str, ...] = ("config", f"{PROJECT}:settings", app, *keys)
         else:
-            file, text, path = CATALOG_FILE, files.catalog, ("apps", app, "settings", *([key] if key else []))
+            file, text, path = CATALOG_FILE, files.catalog, ("apps", app, "settings", *keys)
         line = line_of(text, path) if text else None
         return f"{file}:{line}" if line else None
     return where
