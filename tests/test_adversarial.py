@@ -1071,3 +1071,15 @@ def test_a_depends_on_chain_1000_deep_is_judged_and_its_cycle_found_at_each_app(
     cycle = [v for v in report["violations"] if "depends_on has a cycle" in v["message"]]
     assert len(cycle) == 1000 and {v["rule"] for v in cycle} == {"catalog"}
     assert all(text[v["line"] - 1].strip().startswith("depends_on") for v in cycle)
+
+
+def test_a_promote_from_cycle_is_reported_at_each_envs_promote_from_line(tmp_path: Path):
+    deploy, _, sha = deploy_world(tmp_path, promoteFrom="production")
+    deploy.env("production", promoteFrom="qa").env("qa", promoteFrom="staging")
+    for env in ("production", "qa"):
+        deploy.deploy(env, "web", sha, "first")
+    deploy.commit("a cycle of three")
+    code, report, _ = check_json(deploy.path)
+    assert code == 2
+    for env in ("staging", "production", "qa"):
+        assert _config_error(report, f"Pulumi.{env}.yaml") == [("stack-config", 2)], report

@@ -187,13 +187,12 @@ def build_snapshot(files: RepoFiles) -> Snapshot:
                    f"{upstream}.yaml)") + "; name the env this one promotes from",
             ))
     if cycle := promotion_cycle({env: stack.settings.promote_from for env, stack in stacks.items()}):
-        env = cycle[0]
-        config_errors.append(Violation(
+        config_errors.extend(Violation(  # at each env in it: any one of them may be the one to change
             rule="stack-config", severity=Severity.ERROR, file=stack_config_file(env), env=env,
             line=stacks[env].promote_from_line,
             message="deploys:promoteFrom forms a cycle (" + " promotes from ".join(cycle) + "), so no commit can "
             "ever run upstream first; remove deploys:promoteFrom from one of these envs",
-        ))
+        ) for env in cycle[:-1])
     config_errors.extend(_overlapping_roots(files, stacks))
     if not any(v.file == CATALOG_FILE for v in config_errors):
         config_errors.extend(_unknown_overrides(files, stacks, catalog))
