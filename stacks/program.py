@@ -57,9 +57,8 @@ def app_specs(root: Path, env: str, config: pulumi.Config) -> tuple[list[AppSpec
     catalog = snapshot.catalog
     try:
         settings = program_settings(snapshot.stacks[env], config.get_object("settings"))
-    except ValidationError as exc:  # a decrypted value that is no mapping; names no value
-        _fail([f"{PROJECT}:settings of env '{env}': " + "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())])
+    except ValueError as exc:  # names settings, never a (decrypted) value
+        _fail([f"env '{env}': {exc}"])
     try:
         deploy_root = portable_path(root, str(resolve_deploy_root(root, env, settings)))  # once for the env
     except ValueError as exc:

@@ -1003,12 +1003,18 @@ def test_the_program_takes_the_env_settings_check_judged_with_the_decrypted_app_
     from deployctl.core.envconfig import program_settings
 
     stack = parse_stack_config("production", "config:\n  deploys:protected: yes\n  deploys:reviewers: ['@a']\n"
-                               "  deploys:settings:\n    web:\n      token:\n        secure: v1:AAAA\n")
-    settings = program_settings(stack, {"web": {"token": "decrypted"}})  # Pulumi's get_object("settings")
+                               "  deploys:settings:\n    web:\n      level: 2026-01-01\n"
+                               "      token:\n        secure: v1:AAAA\n")
+    # Pulumi's get_object("settings"): the secret decrypted, a value the file holds read its own way
+    settings = program_settings(stack, {"web": {"token": "decrypted", "level": "2026-01-01", "extra": 1}})
     assert settings.protected is True and settings.reviewers == ["@a"]  # the file as check parsed it
-    assert settings.settings == {"web": {"token": "decrypted"}}
-    with pytest.raises(ValueError, match="valid dictionary"):
-        program_settings(stack, {"web": [1, 2]})
+    assert settings.settings == {"web": {"token": "decrypted", "level": stack.settings.settings["web"]["level"]}}
+    for decrypted in ({"web": [1, 2]}, {"web": {}}, None):
+        with pytest.raises(ValueError, match=r"^deploys:settings") as caught:
+            program_settings(stack, decrypted)
+        assert "v1:AAAA" not in str(caught.value)
+    plain = parse_stack_config("staging", "config:\n  deploys:settings:\n    web:\n      keep_releases: 2\n")
+    assert program_settings(plain, {"web": {"keep_releases": 9}}) is plain.settings  # nothing encrypted: the file's
 
 
 def test_settings_stored_as_secrets_count_as_set_for_the_kind_rules(tmp_path: Path):

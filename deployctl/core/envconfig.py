@@ -278,12 +278,33 @@ def parse_stack_config(env: str, text: str) -> StackConfig:
                        promote_from_line=line)
 
 
+def _with_decrypted(written: Any, decrypted: Any, path: str) -> Any:
+    """`written` (as the file holds it) with each encrypted leaf replaced by Pulumi's decrypted value
+    at the same place; every other value stays the file's own, as `check` judged it."""
+    if is_secure(written):
+        if decrypted is None:
+            raise ValueError(f"{path} is encrypted in the file, but Pulumi's config holds no value there")
+        return decrypted
+    if not _secure_paths(written):
+        return written
+    if isinstance(written, dict) and isinstance(decrypted, dict):
+        return {k: _with_decrypted(v, decrypted.get(k), f"{path}.{k}") for k, v in written.items()}
+    if isinstance(written, list) and isinstance(decrypted, list) and len(written) == len(decrypted):
+        return [_with_decrypted(v, d, f"{path}.{i}") for i, (v, d) in enumerate(zip(written, decrypted, strict=True))]
+    raise ValueError(f"{path} holds encrypted values, but Pulumi's config does not hold the same shape there")
+
+
 def program_settings(stack: StackConfig, decrypted: Any) -> EnvSettings:
     """The env's settings inside the Pulumi program: the very values `check` validated (the same
-    parse of `Pulumi.<env>.yaml`, so a value check accepts is one the program accepts), with the app
-    settings as Pulumi decrypted them (`pulumi.Config(PROJECT).get_object("settings")`), validated
-    by the same field."""
-    if decrypted is None:  # no deploys:settings for Pulumi either
+    parse of `Pulumi.<env>.yaml` and the same model, so what check accepts the program accepts), with
+    each encrypted app setting as Pulumi decrypted it (`decrypted`: `pulumi.Config(PROJECT)
+    .get_object("settings")`). ValueError naming settings, never a value, when they do not fit."""
+    if not stack.secret_settings:
         return stack.settings
-    typed = EnvSettings.model_validate({"settings": decrypted or {}}).settings
+    merged = _with_decrypted(stack.settings.settings, decrypted, f"{PROJECT}:settings")
+    try:
+        typed = EnvSettings.model_validate({"settings": merged}).settings
+    except ValidationError as exc:  # pydantic's own text would show the decrypted input
+        raise ValueError("; ".join(f"{PROJECT}:{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+                                   for e in exc.errors())) from None
     return stack.settings.model_copy(update={"settings": typed})
