@@ -1022,6 +1022,10 @@ def test_settings_stored_as_secrets_count_as_set_for_the_kind_rules(tmp_path: Pa
     deploy, _, _ = deploy_world(tmp_path, settings={"web": {"health": both}})
     code, report, _ = check_json(deploy.path)
     assert code == 0, report  # both present: a local app may have both (they were stripped, then "needs one")
+    from deployctl.adapters.gitaccess import worktree_snapshot
+    from deployctl.adapters.switchback import has_health
+
+    assert has_health(worktree_snapshot(deploy.path), "staging")  # so a failed check is switched back
     deploy.env("staging", settings={"web": {"health": {"expect_status": {"secure": "v1:CCCCCCCC"}}}})
     deploy.commit("only a secret status")
     code, report, _ = check_json(deploy.path)

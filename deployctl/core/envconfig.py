@@ -1,7 +1,7 @@
 """An environment's settings, as written under the project's namespace in `Pulumi.<env>.yaml`.
 
-The same model and the same parse serve deployctl and the Pulumi program (which takes only the
-decrypted app settings from `pulumi.Config`), so both agree on what an env is.
+The same model and the same parse serve deployctl and the Pulumi program (which takes from
+`pulumi.Config` only the decrypted values of encrypted settings), so both agree on what an env is.
 """
 
 from __future__ import annotations

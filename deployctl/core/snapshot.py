@@ -15,6 +15,7 @@ from deployctl.core.catalog import (
     AppSettings,
     Catalog,
     app_settings,
+    merge_settings,
     parse_catalog,
     settings_violations,
 )
@@ -79,6 +80,14 @@ class Snapshot(LazyModel):
         `invalid-settings` judged them (only the program decrypts them). Raises pydantic's
         ValidationError when they are invalid (`invalid-settings` says why)."""
         return app_settings(app, self.catalog.apps[app], _without_secrets(self.stacks[env].settings.settings.get(app)))
+
+    def has_health(self, env: str, app: str) -> bool:
+        """Does the app have a health check in `env`? Its encrypted values count as present, so a
+        check whose `url` or `command` is a secret counts; an override that is one secret may hold one."""
+        written = self.stacks[env].settings.settings.get(app)
+        if is_secure(written):
+            return True
+        return merge_settings(self.catalog.apps[app].settings, written or {}).get("health") is not None
 
 
 def env_of_stack_file(name: str) -> str | None:
