@@ -20,6 +20,7 @@ from deployctl.core.catalog import (
     settings_violations,
 )
 from deployctl.core.envconfig import (
+    DEPLOYMENTS_DIR,
     PROJECT,
     StackConfig,
     deploy_root_of,
@@ -231,13 +232,15 @@ def _overlapping_roots(files: RepoFiles, stacks: dict[str, StackConfig]) -> list
         if not others or stacks[env].settings.deploy_root is None:
             continue  # the default root of an env overlapping is reported at the other env's deployRoot
         text = files.stack_configs.get(env)
+        default = f"{DEPLOYMENTS_DIR}/{env}"
+        free = not any(roots_overlap(default, roots[o]) for o in roots if o != env)
         out.append(Violation(
             rule="stack-config", severity=Severity.ERROR, file=stack_config_file(env), env=env,
             line=line_of(text, ("config", f"{PROJECT}:deployRoot")) if text else None,
             message=f"{PROJECT}:deployRoot '{roots[env]}' overlaps the deploy root of env(s) "
             + ", ".join(f"'{o}' ('{roots[o]}')" for o in others)
             + " (the same folder, or one inside the other), so one env's deploy would take over or delete the "
-            f"other's; give each env a folder of its own, e.g. {roots[env].rpartition('/')[0] or '.'}/{env}",
+            "other's; give each env a folder of its own" + (f", e.g. {default}" if free else ""),
         ))
     return out
 
