@@ -16,7 +16,7 @@ from deployctl.components.base import AppComponent
 from deployctl.components.health import make_health_check
 from deployctl.components.spec import AppSpec
 from deployctl.core.catalog import AppSettings, app_settings, settings_violations
-from deployctl.core.envconfig import PROJECT, EnvSettings, env_settings_from_pulumi, resolve_deploy_root
+from deployctl.core.envconfig import PROJECT, program_settings, resolve_deploy_root
 from deployctl.core.model import short
 from deployctl.core.order import app_order
 from deployctl.core.pins import pins_for
@@ -42,9 +42,11 @@ def portable_path(root: Path, path: str) -> str:
         return str(resolved)
 
 
-def app_specs(root: Path, env: str, settings: EnvSettings) -> tuple[list[AppSpec], set[str]]:
+def app_specs(root: Path, env: str, config: pulumi.Config) -> tuple[list[AppSpec], set[str]]:
     """The env's apps in dependency order, and those pinned by a switch-back (DEPLOYCTL_PIN, read
-    here once; they get no health check); or fail before a single resource is registered."""
+    here once; they get no health check); or fail before a single resource is registered. The env's
+    settings are the snapshot's parse of its stack config, which `check` judged, with the app
+    settings Pulumi decrypted (`config`)."""
     snapshot = worktree_snapshot(root, envs={env})
     problems = errors(snapshot.all_violations())
     if env not in snapshot.tree.envs:
@@ -53,6 +55,10 @@ def app_specs(root: Path, env: str, settings: EnvSettings) -> tuple[list[AppSpec
         _fail([v.format() for v in problems])
     files = {f.app: f for f in snapshot.tree.in_env(env)}
     catalog = snapshot.catalog
+    try:
+        settings = program_settings(snapshot.stacks[env], config.get_object("settings"))
+    except ValueError as exc:  # names settings, never a (decrypted) value
+        _fail([f"env '{env}': {exc}"])
     try:
         deploy_root = portable_path(root, str(resolve_deploy_root(root, env, settings)))  # once for the env
     except ValueError as exc:
@@ -95,10 +101,9 @@ def app_specs(root: Path, env: str, settings: EnvSettings) -> tuple[list[AppSpec
 
 def program() -> None:
     env = pulumi.get_stack()
-    settings = env_settings_from_pulumi(pulumi.Config(PROJECT))
     components: dict[str, AppComponent[Any]] = {}
     checks: dict[str, pulumi.Resource] = {}
-    specs, pinned = app_specs(Path.cwd(), env, settings)
+    specs, pinned = app_specs(Path.cwd(), env, pulumi.Config(PROJECT))
     for spec in specs:  # dependency order: what an app depends on is already registered (and checked)
         after = [checks.get(d) or components[d] for d in spec.depends_on if d in components]
         # the class called here, not through a helper: one frame less in the stack Pulumi records per

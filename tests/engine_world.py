@@ -59,7 +59,8 @@ def build_world(tmp: Path, production: bool = True) -> World:
     deploy.deploy("staging", "api", api_shas[0], "first api")
     deploy.deploy("staging", "web", web_shas[0], "first web")
     if production:
-        deploy.env("production", protected=True, promoteFrom="staging", deployRoot=".deployments/production")
+        deploy.env("production", protected=True, promoteFrom="staging", deployRoot=".deployments/production",
+                   reviewers=["@acme/release"])
         deploy.deploy("production", "api", api_shas[0], "first api")
         deploy.deploy("production", "web", web_shas[0], "first web")
     deploy.commit("initial deploys")

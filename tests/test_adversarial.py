@@ -1449,3 +1449,166 @@ def test_a_slack_webhook_that_dribbles_never_holds_up_the_next_wave(tmp_path: Pa
     assert world.current("production", "api") == world.shas["api"][0][:40]
     assert err.count("no complete answer within 1.5 s (DEPLOYCTL_SLACK_TIMEOUT)") == 2
     assert "secret" not in err and "/services/" not in err
+
+
+# --- h-config: config that cannot be used is an error at file:line; envs' deploy roots; deep depends_on ---
+
+
+def _config_error(report: dict[str, Any], file: str) -> list[tuple[str, int | None]]:
+    """(rule, line) of each violation on `file`."""
+    return [(v["rule"], v.get("line")) for v in report.get("violations", []) if v["file"] == file]
+
+
+@pytest.mark.parametrize(("reviewers", "line"), [({"reviewers": []}, 3), ({}, 2)], ids=["empty", "missing"])
+def test_a_protected_env_without_reviewers_is_refused_by_check_and_codeowners(
+        tmp_path: Path, reviewers: dict[str, Any], line: int):
+    deploy, _, sha = deploy_world(tmp_path)
+    deploy.env("production", protected=True, **reviewers)
+    deploy.deploy("production", "web", sha, "first")
+    deploy.commit("production without reviewers")
+    code, report, _ = check_json(deploy.path)
+    assert code == 2
+    assert _config_error(report, "Pulumi.production.yaml") == [("stack-config", line)]
+    assert "a protected env needs reviewers" in violation(report, "stack-config")["message"]
+    for args in (("codeowners", "--check"), ("codeowners",)):  # never falls back to the app owners
+        code, out, err = run_cli(deploy.path, *args)
+        assert code == 2 and "Pulumi.production.yaml:" in err and "needs reviewers" in err, (out, err)
+        assert "Traceback" not in err
+    assert not (deploy.path / ".github" / "CODEOWNERS").exists()
+
+
+def test_an_override_for_an_app_not_in_the_catalog_is_an_error_at_its_line(tmp_path: Path):
+    deploy, _, _ = deploy_world(tmp_path, settings={"web": {"keep_releases": 2}, "apii": {"keep_releases": 3}})
+    code, report, _ = check_json(deploy.path)
+    assert code == 2
+    assert _config_error(report, "Pulumi.staging.yaml") == [("stack-config", 5)]
+    assert "overrides app 'apii', which is not in apps.yaml" in violation(report, "stack-config")["message"]
+
+
+@pytest.mark.parametrize(("text", "line"), [("config: [1, 2, 3]\n", 1), ("# env\nconfig: 7\n", 2),
+                                            ("- config\n", 1)], ids=["list", "scalar", "file is a list"])
+def test_a_stack_config_that_is_not_a_mapping_is_an_error_at_its_line(tmp_path: Path, text: str, line: int):
+    deploy, _, _ = deploy_world(tmp_path)
+    deploy.write("Pulumi.staging.yaml", text)
+    deploy.commit("config is not a mapping")
+    code, report, _ = check_json(deploy.path)
+    assert code == 2
+    assert _config_error(report, "Pulumi.staging.yaml") == [("stack-config", line)]
+    assert "not a mapping" in violation(report, "stack-config")["message"]
+
+
+@pytest.mark.parametrize("value", ['"yes"', '"1"', '"True"', "on-call", "1"])
+def test_a_yes_or_no_setting_is_only_true_or_false(tmp_path: Path, value: str):
+    """What check refuses here, the program (sharing EnvSettings over the same parse) refuses too;
+    "true" as `pulumi config set` writes it is accepted by both."""
+    deploy, _, _ = deploy_world(tmp_path)
+    deploy.write("Pulumi.staging.yaml", f"config:\n  deploys:reviewers: ['@acme/release']\n"
+                                        f"  deploys:protected: {value}\n")
+    deploy.commit("protected: " + value)
+    code, report, _ = check_json(deploy.path)
+    assert code == 2
+    assert _config_error(report, "Pulumi.staging.yaml") == [("stack-config", 3)]
+    assert "is not true or false" in violation(report, "stack-config")["message"]
+    deploy.write("Pulumi.staging.yaml", "config:\n  deploys:reviewers: ['@acme/release']\n"
+                                        "  deploys:protected: \"true\"\n")
+    deploy.commit("protected as pulumi config set writes it")
+    code, report, _ = check_json(deploy.path)
+    assert code == 0, report
+
+
+def test_the_program_takes_the_env_settings_check_judged_with_the_decrypted_app_settings():
+    from deployctl.core.envconfig import program_settings
+
+    stack = parse_stack_config("production", "config:\n  deploys:protected: yes\n  deploys:reviewers: ['@a']\n"
+                               "  deploys:settings:\n    web:\n      level: 2026-01-01\n"
+                               "      token:\n        secure: v1:AAAA\n")
+    # Pulumi's get_object("settings"): the secret decrypted, a value the file holds read its own way
+    settings = program_settings(stack, {"web": {"token": "decrypted", "level": "2026-01-01", "extra": 1}})
+    assert settings.protected is True and settings.reviewers == ["@a"]  # the file as check parsed it
+    assert settings.settings == {"web": {"token": "decrypted", "level": stack.settings.settings["web"]["level"]}}
+    for decrypted in ({"web": [1, 2]}, {"web": {}}, None):
+        with pytest.raises(ValueError, match=r"^deploys:settings") as caught:
+            program_settings(stack, decrypted)
+        assert "v1:AAAA" not in str(caught.value)
+    plain = parse_stack_config("staging", "config:\n  deploys:settings:\n    web:\n      keep_releases: 2\n")
+    assert program_settings(plain, {"web": {"keep_releases": 9}}) is plain.settings  # nothing encrypted: the file's
+
+
+def test_settings_stored_as_secrets_count_as_set_for_the_kind_rules(tmp_path: Path):
+    both = {"url": {"secure": "v1:AAAAAAAA"}, "command": {"secure": "v1:BBBBBBBB"}}
+    deploy, _, _ = deploy_world(tmp_path, settings={"web": {"health": both}})
+    code, report, _ = check_json(deploy.path)
+    assert code == 0, report  # both present: a local app may have both (they were stripped, then "needs one")
+    from deployctl.adapters.gitaccess import worktree_snapshot
+    from deployctl.adapters.switchback import has_health
+
+    assert has_health(worktree_snapshot(deploy.path), "staging")  # so a failed check is switched back
+    deploy.env("staging", settings={"web": {"health": {"expect_status": {"secure": "v1:CCCCCCCC"}}}})
+    deploy.commit("only a secret status")
+    code, report, _ = check_json(deploy.path)
+    assert code == 1  # the kind rule still runs: a status alone is no check
+    message = violation(report, "invalid-settings")["message"]
+    assert "health needs a 'command' or a 'url'" in message and "v1:CCCCCCCC" not in message
+
+
+@pytest.mark.parametrize(("staging_root", "production_root", "errors"), [
+    (".deployments/production", None, {"staging": 2}),
+    ("./.deployments//production/", None, {"staging": 2}),
+    (".deployments/x/../production/releases", None, {"staging": 2}),
+    (".deployments/shared", ".deployments/shared/production", {"staging": 2, "production": 2}),
+], ids=["equal to the default", "equal once normalised", "inside", "one inside the other"])
+def test_deploy_roots_of_two_envs_may_not_overlap(tmp_path: Path, staging_root: str, production_root: str | None,
+                                                  errors: dict[str, int]):
+    deploy, _, sha = deploy_world(tmp_path, deployRoot=staging_root)
+    deploy.env("production", **({"deployRoot": production_root} if production_root else {}))
+    deploy.deploy("production", "web", sha, "first")
+    deploy.commit("two envs, one root")
+    code, report, _ = check_json(deploy.path)
+    assert code == 2
+    for env in ("staging", "production"):
+        expected = [("stack-config", errors[env])] if env in errors else []
+        assert _config_error(report, f"Pulumi.{env}.yaml") == expected, report
+    message = violation(report, "stack-config")["message"]
+    assert "overlaps the deploy root of env(s)" in message
+    assert ", e.g. .deployments/staging" in message or production_root  # a folder that overlaps nothing
+
+
+def test_a_depends_on_chain_1000_deep_is_judged_and_its_cycle_found_at_each_app(tmp_path: Path):
+    from deployctl.core.catalog import parse_catalog
+    from deployctl.core.order import app_order
+
+    app = AppRepo(tmp_path / "apps" / "web")
+    sha = app.commit("first", {"index.html": "<h1>site</h1>\n"})
+    names = [f"app-{i:04}" for i in range(1000)]
+    chain = {n: {"repo": str(app.path), **({"depends_on": [names[i + 1]]} if i + 1 < len(names) else {})}
+             for i, n in enumerate(names)}
+    deploy = DeployRepo(tmp_path / "deploy")
+    deploy.catalog(chain)
+    deploy.env("staging")
+    deploy.deploy("staging", names[0], sha, "first")
+    deploy.commit("a long chain")
+    code, report, err = check_json(deploy.path)
+    assert code == 0 and "RecursionError" not in err, (report, err)
+    assert app_order(parse_catalog((deploy.path / "apps.yaml").read_text()), names) == names[::-1]
+
+    chain[names[-1]]["depends_on"] = [names[0]]  # close the loop
+    deploy.catalog(chain)
+    deploy.commit("a cycle 1000 long")
+    code, report, err = check_json(deploy.path)
+    assert code == 2 and "RecursionError" not in err
+    text = (deploy.path / "apps.yaml").read_text().splitlines()
+    cycle = [v for v in report["violations"] if "depends_on has a cycle" in v["message"]]
+    assert len(cycle) == 1000 and {v["rule"] for v in cycle} == {"catalog"}
+    assert all(text[v["line"] - 1].strip().startswith("depends_on") for v in cycle)
+
+
+def test_a_promote_from_cycle_is_reported_at_each_envs_promote_from_line(tmp_path: Path):
+    deploy, _, sha = deploy_world(tmp_path, promoteFrom="production")
+    deploy.env("production", promoteFrom="qa").env("qa", promoteFrom="staging")
+    for env in ("production", "qa"):
+        deploy.deploy(env, "web", sha, "first")
+    deploy.commit("a cycle of three")
+    code, report, _ = check_json(deploy.path)
+    assert code == 2
+    for env in ("staging", "production", "qa"):
+        assert _config_error(report, f"Pulumi.{env}.yaml") == [("stack-config", 2)], report

@@ -84,3 +84,36 @@ def test_a_secret_ecs_variable_is_registered_as_a_secure_parameter_only(run_prog
     [container] = json.loads(by_type["aws:ecs/taskDefinition:TaskDefinition"]["containerDefinitions"])
     assert container["secrets"] == [{"name": "TOKEN", "valueFrom": "arn:api-env-TOKEN"}]
     assert "hunter2" not in json.dumps(container)
+
+
+def test_a_secret_variable_added_per_env_keeps_the_catalogs_variables(run_program: Any):
+    """Settings merge deeply: the env's `environment` adds TOKEN; the catalog's LOG_LEVEL stays."""
+    catalog = ECS_APP.replace("      cluster: prod\n",
+                              "      cluster: prod\n      execution_role_arn: arn:aws:iam::1:role/x\n")
+    mocks = run_program(catalog, SECRET_TOKEN, {"deploys:settings": {"api": {"environment": {"TOKEN": "hunter2"}}}},
+                        ["deploys:settings"])
+    by_type = {typ: inputs for typ, _name, inputs in mocks.registered}
+    [container] = json.loads(by_type["aws:ecs/taskDefinition:TaskDefinition"]["containerDefinitions"])
+    assert {"name": "LOG_LEVEL", "value": "info"} in container["environment"]
+    assert "TOKEN" not in {v["name"] for v in container["environment"]} and "hunter2" not in json.dumps(container)
+    assert container["secrets"] == [{"name": "TOKEN", "valueFrom": "arn:api-env-TOKEN"}]
+
+
+def test_the_program_accepts_exactly_the_env_settings_check_accepted(run_program: Any):
+    """The env settings come from the parse `check` judged, not from Pulumi's reading of the same
+    file: `protected: yes` (a YAML true to check, the text "yes" to Pulumi) deploys."""
+    local = "apps:\n  api:\n    repo: api.git\n"
+    stack = "config:\n  deploys:protected: yes\n  deploys:reviewers: ['@acme/release']\n"
+    mocks = run_program(local, stack, {"deploys:protected": "yes", "deploys:reviewers": '["@acme/release"]'}, [])
+    assert [name for _typ, name, _inputs in mocks.registered if name == "api"] == ["api"]
+
+
+def test_the_program_refuses_an_override_for_an_app_the_catalog_lacks(run_program: Any,
+                                                                      caplog: pytest.LogCaptureFixture):
+    local = "apps:\n  api:\n    repo: api.git\n"
+    stack = "config:\n  deploys:settings:\n    apii:\n      keep_releases: 2\n"
+    mocks = Recording()
+    with pytest.raises(pulumi.RunError, match="nothing was deployed"):
+        run_program(local, stack, {"deploys:settings": {"apii": {"keep_releases": 2}}}, [], mocks)
+    assert mocks.registered == []
+    assert "Pulumi.prod.yaml:3: error stack-config" in "\n".join(r.getMessage() for r in caplog.records)

@@ -21,7 +21,7 @@ def _repo(tmp_path: Path) -> tuple[DeployRepo, str]:
     sha = app.commit("one")
     deploy = DeployRepo(tmp_path / "deploy")
     deploy.catalog({"api": {"repo": str(app.path)}, "web": {"repo": str(app.path)}})
-    deploy.env("staging").env("production", protected=True, promoteFrom="staging")
+    deploy.env("staging").env("production", protected=True, promoteFrom="staging", reviewers=["@acme/release"])
     deploy.deploy("staging", "api", sha)
     deploy.commit()
     return deploy, sha
@@ -218,9 +218,11 @@ def test_promote_from_is_pointed_at_by_its_key_not_by_a_comment_that_names_it():
     from deployctl.core.envconfig import parse_stack_config
 
     text = ("# deploys:promoteFrom: staging was the old chain\n"
-            "config:\n  deploys:protected: true\n  deploys:promoteFrom: staging\n")
+            "config:\n  deploys:protected: true\n  deploys:promoteFrom: staging\n"
+            "  deploys:reviewers: ['@acme/release']\n")
     assert parse_stack_config("production", text).promote_from_line == 4
-    assert parse_stack_config("staging", "config:\n  deploys:protected: true\n").promote_from_line is None
+    unlinked = "config:\n  deploys:protected: true\n  deploys:reviewers: ['@acme/release']\n"
+    assert parse_stack_config("staging", unlinked).promote_from_line is None
 
 
 def test_settings_encrypted_as_a_whole_say_how_to_encrypt_them_instead():
@@ -236,22 +238,23 @@ def test_settings_encrypted_as_a_whole_say_how_to_encrypt_them_instead():
     assert "v1:abc" not in violation.message
 
 
-@pytest.mark.parametrize(("text", "line", "says"), [
-    ("apps:\n  api:\n    repo: r\n  web:\n    repo: r\n    depends_on: [nope]\n", 6,
+@pytest.mark.parametrize(("text", "lines", "says"), [
+    ("apps:\n  api:\n    repo: r\n  web:\n    repo: r\n    depends_on: [nope]\n", [6],
      "apps.web.depends_on: app 'web' depends on unknown app 'nope'"),
-    ("apps:\n  api:\n    repo: r\n    depends_on: [api]\n", 4, "app 'api' depends on itself"),
-    ("apps:\n  api:\n    repo: r\n    depends_on: [web]\n  web:\n    repo: r\n    depends_on: [api]\n", 4,
+    ("apps:\n  api:\n    repo: r\n    depends_on: [api]\n", [4], "app 'api' depends on itself"),
+    ("apps:\n  api:\n    repo: r\n    depends_on: [web]\n  web:\n    repo: r\n    depends_on: [api]\n", [4, 7],
      "depends_on has a cycle: api -> web -> api"),
 ])
-def test_a_depends_on_error_points_at_its_depends_on(text: str, line: int, says: str):
+def test_a_depends_on_error_points_at_its_depends_on(text: str, lines: list[int], says: str):
+    """A cycle is reported at the depends_on of each app in it."""
     from deployctl.core.catalog import parse_catalog
     from deployctl.core.yamlfile import YamlError
 
     with pytest.raises(YamlError) as caught:
         parse_catalog(text)
-    [violation] = caught.value.violations
-    assert (violation.file, violation.line, violation.rule) == ("apps.yaml", line, "catalog")
-    assert says in violation.message
+    violations = caught.value.violations
+    assert [(v.file, v.line, v.rule) for v in violations] == [("apps.yaml", line, "catalog") for line in lines]
+    assert all(says in v.message for v in violations)
 
 
 def test_an_invalid_setting_names_the_file_and_line_that_hold_it():
@@ -270,10 +273,29 @@ def test_an_invalid_setting_names_the_file_and_line_that_hold_it():
     assert "(Pulumi.staging.yaml:4)" in said["deploys/staging/web"]
 
 
+
+def test_a_nested_setting_is_located_where_it_is_written_once_overrides_merge():
+    """The env's `health` merges into the catalog's: a bad `url` left from the catalog is the
+    catalog's line, one the env writes is the env's."""
+    from deployctl.core.snapshot import RepoFiles, build_snapshot
+
+    catalog = ("apps:\n  api:\n    repo: r\n    settings:\n      health:\n        url: ftp://x\n"
+               "  web:\n    repo: r\n    settings:\n      health:\n        command: ./ok\n")
+    staging = ("config:\n  deploys:settings:\n    api:\n      health:\n        retries: 1\n"
+               "    web:\n      health:\n        url: ftp://y\n")
+    entries = [Entry(path="deploys/staging", kind=EntryKind.DIR),
+               *(Entry(path=f"deploys/staging/{app}", kind=EntryKind.FILE, data=b"abc1234\n")
+                 for app in ("api", "web"))]
+    found = build_snapshot(RepoFiles(catalog=catalog, stack_configs={"staging": staging}, entries=entries)).violations
+    said = {v.file: v.message for v in found if v.rule == "invalid-settings"}
+    assert "health.url: url must start with http:// or https:// (apps.yaml:6)" in said["deploys/staging/api"]
+    assert "health.url: url must start with http:// or https:// (Pulumi.staging.yaml:8)" in said["deploys/staging/web"]
+
 def test_an_unknown_upstream_env_is_pointed_at_its_promote_from_line():
     from deployctl.core.snapshot import RepoFiles, build_snapshot
 
-    stacks = {"production": "config:\n  deploys:protected: true\n  deploys:promoteFrom: stagin\n"}
+    stacks = {"production": "config:\n  deploys:protected: true\n  deploys:promoteFrom: stagin\n"
+                            "  deploys:reviewers: ['@acme/release']\n"}
     snapshot = build_snapshot(RepoFiles(catalog="apps: {}\n", stack_configs=stacks,
                                         entries=[Entry(path="deploys/production", kind=EntryKind.DIR)]))
     [error] = [v for v in snapshot.config_errors if "promoteFrom" in v.message]
@@ -369,3 +391,18 @@ def test_the_working_tree_and_the_commit_see_the_same_links(tmp_path: Path, shap
         assert errors[0][0][0] == "invalid-path"
         assert seen[0].tree.files.keys() == seen[1].tree.files.keys() == set()
     assert build_snapshot(commit_files(deploy.repo, before)).config_errors == ()
+
+
+def test_an_env_override_merges_into_the_catalogs_settings_key_by_key():
+    from deployctl.core.catalog import App, app_settings, merge_settings
+
+    catalog = {"environment": {"LOG_LEVEL": "info", "REGION": "eu"}, "subnets": ["a", "b"],
+               "health": {"url": "https://x/health", "retries": 5}}
+    merged = merge_settings(catalog, {"environment": {"REGION": "us", "TOKEN": "t"}, "subnets": ["c"],
+                                      "health": {"retries": 1}})
+    assert merged == {"environment": {"LOG_LEVEL": "info", "REGION": "us", "TOKEN": "t"}, "subnets": ["c"],
+                      "health": {"url": "https://x/health", "retries": 1}}  # a list replaces; mappings merge
+    assert merge_settings(catalog, {"environment": {"secure": "v1:A"}})["environment"] == {"secure": "v1:A"}
+    app = App(kind="ecs-service", repo="r", settings={"image_repository": "i", "cluster": "c", **catalog})
+    settings = app_settings("api", app, {"health": {"retries": 0}})
+    assert settings.health is not None and (settings.health.url, settings.health.retries) == ("https://x/health", 0)

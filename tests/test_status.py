@@ -91,7 +91,8 @@ def world(tmp_path: Path) -> World:
         "web": {"kind": "local", "repo": "../apps/web"},
         "billing": {"kind": "local", "repo": str(billing.path), "branch": "release"},
     })
-    d.env("dev").env("staging", promoteFrom="dev").env("production", protected=True, promoteFrom="staging")
+    d.env("dev").env("staging", promoteFrom="dev").env("production", protected=True, promoteFrom="staging",
+                                                                        reviewers=["@acme/release"])
     for env in ("dev", "staging", "production"):
         d.deploy(env, "api", c["a1"], "first api")
         d.deploy(env, "web", c["w1"])

@@ -53,10 +53,11 @@ pytestmark = pytest.mark.filterwarnings("ignore:aws.lambda/microvmsimage:Depreca
 def test_health_settings_are_validated_per_kind_and_overridable_per_env():
     local = App(kind=Kind.LOCAL, repo="r", settings={"health": {"command": "true", "retries": 1}})
     assert catalog_violations("api", local, None, "staging", "apps.yaml") == []
-    # an env override replaces the app's health block, and is validated the same way
-    found = catalog_violations("api", local, {"health": {"retries": 2}}, "production", "Pulumi.production.yaml")
+    # an env override merges into the app's health block key by key, and is validated the same way
+    assert catalog_violations("api", local, {"health": {"retries": 2}}, "production", "Pulumi.production.yaml") == []
+    found = catalog_violations("api", local, {"health": {"url": "ftp://x"}}, "production", "Pulumi.production.yaml")
     assert [v.rule for v in found] == ["invalid-settings"]
-    assert "health needs a 'command' or a 'url'" in found[0].message
+    assert "url must start with http" in found[0].message
     overridden = LocalSettings.model_validate({**local.settings, "health": {"url": "http://127.0.0.1:1/"}})
     assert overridden.health == HealthSettings(url="http://127.0.0.1:1/")
     with pytest.raises(ValueError, match="runs only for local apps"):

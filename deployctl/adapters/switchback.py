@@ -97,13 +97,7 @@ def _deployed(engine: Engine, env: str) -> dict[str, str]:
 
 
 def has_health(snapshot: Snapshot, env: str) -> bool:
-    for f in snapshot.tree.in_env(env):
-        try:
-            if f.app in snapshot.catalog.apps and snapshot.settings_of(env, f.app).health:
-                return True
-        except ValueError:  # invalid settings: the safeguards refused them already
-            continue
-    return False
+    return any(f.app in snapshot.catalog.apps and snapshot.has_health(env, f.app) for f in snapshot.tree.in_env(env))
 
 
 _ACTIVE: dict[str, dict[str, str | None]] = {}

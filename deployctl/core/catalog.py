@@ -23,7 +23,7 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from deployctl.core.artifactnames import ssm_parameter
-from deployctl.core.envconfig import ALL_SETTINGS, is_secret_setting
+from deployctl.core.envconfig import ALL_SETTINGS, SECRET_STAND_IN, is_secret_setting, is_secure
 from deployctl.core.health import HealthSettings, health_problem
 from deployctl.core.lazymodel import LazyModel
 from deployctl.core.model import NAME_RE
@@ -182,8 +182,8 @@ class Catalog(LazyModel):
                      f"app '{name}' depends on unknown app '{dep}'; add '{dep}' to apps.yaml or remove it here")
                     for name, app in apps.items() for dep in app.depends_on if dep == name or dep not in apps]
         if not problems and (cycle := _find_cycle({n: a.depends_on for n, a in apps.items()})):
-            problems = [(cycle[0], "depends_on has a cycle: " + " -> ".join(cycle)
-                         + "; remove one of these dependencies so one app can deploy first")]
+            problems = [(name, "depends_on has a cycle: " + " -> ".join(cycle)
+                         + "; remove one of these dependencies so one app can deploy first") for name in cycle[:-1]]
         if problems:
             raise ValidationError.from_exception_data("Catalog", [
                 InitErrorDetails(type=PydanticCustomError("value_error", "{error}", {"error": message}),
@@ -196,21 +196,25 @@ class Catalog(LazyModel):
 
 
 def _find_cycle(graph: dict[str, list[str]]) -> list[str] | None:
-    state: dict[str, int] = {}
-
-    def visit(node: str, path: list[str]) -> list[str] | None:
-        state[node] = 1
-        for nxt in graph.get(node, []):
-            if state.get(nxt) == 1:
-                return [*path[path.index(nxt):], nxt] if nxt in path else [node, nxt]
-            if nxt not in state and (found := visit(nxt, [*path, nxt])):
-                return found
-        state[node] = 2
-        return None
-
+    """The first cycle (`[a, b, a]`), depth first in name order; iterative, so a chain as deep as
+    the catalog is long never reaches Python's recursion limit."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
     for start in sorted(graph):
-        if start not in state and (found := visit(start, [start])):
-            return found
+        if start in state:
+            continue
+        state[start] = 1
+        path, pending = [start], [iter(graph.get(start, []))]
+        while pending:
+            nxt = next(pending[-1], None)
+            if nxt is None:
+                state[path.pop()] = 2
+                pending.pop()
+            elif state.get(nxt) == 1:
+                return [*path[path.index(nxt):], nxt]
+            elif nxt not in state:
+                state[nxt] = 1
+                path.append(nxt)
+                pending.append(iter(graph.get(nxt, [])))
     return None
 
 
@@ -223,34 +227,68 @@ def parse_catalog(text: str, file: str = CATALOG_FILE) -> Catalog:
     return validate(Catalog, data, source, file, "catalog")
 
 
+def merge_settings(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """The env's overrides on top of the catalog's settings, key by key into every mapping both have
+    (`environment`, `health`, ...): an env adding one variable keeps the catalog's others. A value
+    that is not a mapping on both sides (a list, a text, one encrypted value) replaces the catalog's."""
+    merged = dict(base)
+    for key, value in overrides.items():
+        old = merged.get(key)
+        if isinstance(value, dict) and isinstance(old, dict) and not is_secure(value):
+            merged[key] = merge_settings(old, value)
+        else:
+            merged[key] = value
+    return merged
+
+
 def app_settings(app_name: str, app: App, overrides: dict[str, Any] | None) -> _Settings:
-    """The app's settings for one env: catalog settings, then the env's overrides on top."""
-    merged = {**app.settings, **(overrides or {})}
-    return SETTINGS[app.kind].model_validate(merged)
+    """The app's settings for one env: the catalog's, with the env's overrides merged in deeply."""
+    return SETTINGS[app.kind].model_validate(merge_settings(app.settings, overrides or {}))
+
+
+def _without(value: Any, loc: tuple[Any, ...]) -> Any:
+    """`value` without the stand-in for a secret on the way to `loc`."""
+    if not loc or not isinstance(value, dict) or loc[0] not in value:
+        return value
+    if value[loc[0]] == SECRET_STAND_IN:
+        return {k: v for k, v in value.items() if k != loc[0]}
+    return {**value, loc[0]: _without(value[loc[0]], loc[1:])}
 
 
 def settings_violations(app_name: str, app: App, overrides: dict[str, Any] | None, env: str, file: str,
                         where: Callable[[str], str | None] = lambda _key: None,
                         secret: tuple[str, ...] = ()) -> list[Violation]:
     """`invalid-settings` on the app's deploy file in `env`. `where(setting)` may say which file and
-    line hold a setting ("" for the settings as a whole), named beside its problem; `secret` are the
-    dotted paths stored encrypted, left out of `overrides`: only the program, which decrypts them,
-    can judge their values, so a setting missing for that reason is not an error here."""
+    line hold a setting (dotted: `health.url`; "" for the settings as a whole), named beside its
+    problem; `secret` are the dotted paths stored encrypted, given in `overrides` as SECRET_STAND_IN
+    (present, value unknown): the kind rules see them as set, and only the program, which decrypts
+    them, can judge their values, so a problem with one of them alone (or a setting missing because
+    the whole override is one secret) is not an error here."""
     def located(name: str, problem: str) -> str:  # "" is the settings as a whole
-        return f"{name or 'settings'}: {problem}" + (f" ({at})" if (at := where(name.partition('.')[0])) else "")
+        return f"{name or 'settings'}: {problem}" + (f" ({at})" if (at := where(name)) else "")
 
-    try:
-        settings = app_settings(app_name, app, overrides)
-    except ValidationError as exc:
-        hidden = {p.partition(".")[0] for p in secret}
+    hidden = {p.partition(".")[0] for p in secret}
 
-        def encrypted(e: Any) -> bool:  # missing here because its value is stored encrypted
-            return e["type"] == "missing" and bool(e["loc"]) and (ALL_SETTINGS in hidden or str(e["loc"][0]) in hidden)
+    def encrypted(e: Any) -> bool:  # a secret's own problem, or missing because its value is stored encrypted
+        if e["loc"] and is_secret_setting(secret, ".".join(str(p) for p in e["loc"])):
+            return True
+        return e["type"] == "missing" and bool(e["loc"]) and (ALL_SETTINGS in hidden or str(e["loc"][0]) in hidden)
 
-        problems = [located(".".join(str(p) for p in e["loc"]), error_text(e))
-                    for e in exc.errors() if not encrypted(e)]
-    else:
-        problems = [located(name, problem) for name, problem in settings.secret_problems(secret, env, app_name)]
+    problems: list[str] = []
+    for _ in range(2):  # again without the stand-ins the model refused, so the kind rules still run
+        try:
+            settings = app_settings(app_name, app, overrides)
+        except ValidationError as exc:
+            errors = exc.errors()
+            problems = [located(".".join(str(p) for p in e["loc"]), error_text(e)) for e in errors if not encrypted(e)]
+            refused = [e["loc"] for e in errors if encrypted(e) and e["type"] != "missing"]
+            if problems or not refused:
+                break
+            for loc in refused:
+                overrides = _without(overrides, loc)
+        else:
+            problems = [located(name, problem) for name, problem in settings.secret_problems(secret, env, app_name)]
+            break
     if not problems:
         return []
     return [Violation(

@@ -1,7 +1,7 @@
 """An environment's settings, as written under the project's namespace in `Pulumi.<env>.yaml`.
 
-The same model serves deployctl (reading the YAML file) and the Pulumi program (reading
-`pulumi.Config`), so both agree on what an env is.
+The same model and the same parse serve deployctl and the Pulumi program (which takes from
+`pulumi.Config` only the decrypted values of encrypted settings), so both agree on what an env is.
 """
 
 from __future__ import annotations
@@ -11,9 +11,19 @@ import re
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import AwareDatetime, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    AwareDatetime,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from deployctl.core.lazymodel import LazyModel
 from deployctl.core.model import NAME_RE
@@ -68,6 +78,21 @@ def deploy_root_problem(value: str, allow_external: bool) -> str | None:
     return None
 
 
+def deploy_root_of(env: str, settings: EnvSettings) -> str:
+    """The env's deploy root as written (its default when unset), normalised: `.`, `..`, doubled and
+    trailing slashes gone, so two ways of writing one folder compare equal."""
+    return posixpath.normpath((settings.deploy_root or f"{DEPLOYMENTS_DIR}/{env}").replace("\\", "/"))
+
+
+def roots_overlap(one: str, other: str) -> bool:
+    """Equal, or one inside the other (both normalised by deploy_root_of)."""
+    def inside(inner: str, outer: str) -> bool:
+        if outer == ".":
+            return not posixpath.isabs(inner) and inner != ".." and not inner.startswith("../")
+        return inner.startswith(outer.rstrip("/") + "/")
+    return one == other or inside(one, other) or inside(other, one)
+
+
 def resolve_deploy_root(root: Path, env: str, settings: EnvSettings) -> Path:
     """The env's deploy root as an absolute path, links resolved; ValueError when it leaves
     `<root>/.deployments/` (through `..` or a symlink) and the env does not allow that."""
@@ -82,18 +107,48 @@ def resolve_deploy_root(root: Path, env: str, settings: EnvSettings) -> Path:
     return path
 
 
+def _config_bool(value: Any) -> Any:
+    """A yes-or-no setting: `true`/`false`, or the strings `pulumi config set` writes ("true"). Any
+    other text ("yes", "1") would mean one thing to pydantic and another to Pulumi: refused."""
+    if isinstance(value, bool):
+        return value
+    if value in ("true", "false"):
+        return value == "true"
+    raise PydanticCustomError("value_error", "{error}", {
+        "error": f"{value!r} is not true or false; write true or false (pulumi config set writes \"true\")"})
+
+
+ConfigBool = Annotated[bool, BeforeValidator(_config_bool)]
+
+
 class EnvSettings(LazyModel):
+    """The one validation of an env's settings: `check` (parse_stack_config) and the program
+    (program_settings, over the same parse) judge the same values with it."""
+
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
-    protected: bool = False
+    protected: ConfigBool = False
     promote_from: str | None = Field(None, alias="promoteFrom", pattern=NAME_RE.pattern)
     reviewers: list[Owner] = []
     freeze: list[FreezeWindow] = []
-    allow_external_root: bool = Field(False, alias="allowExternalRoot")
+    allow_external_root: ConfigBool = Field(False, alias="allowExternalRoot")
     deploy_root: str | None = Field(None, alias="deployRoot")
     settings: dict[str, dict[str, Any]] = {}
-    auto_rollback: bool = Field(True, alias="autoRollback")
+    auto_rollback: ConfigBool = Field(True, alias="autoRollback")
     """Switch an app back when its health check fails after up (deployctl/adapters/switchback.py)."""
+
+    @model_validator(mode="after")
+    def _protected_has_reviewers(self) -> EnvSettings:
+        """A protected env without reviewers would have no one to approve its deploys: CODEOWNERS
+        would fall back to the app owners. Located at `reviewers` when written, else at `protected`."""
+        if self.protected and not self.reviewers:
+            where = "reviewers" if "reviewers" in self.model_fields_set else "protected"
+            raise ValidationError.from_exception_data("EnvSettings", [InitErrorDetails(
+                type=PydanticCustomError("value_error", "{error}", {"error": (
+                    "a protected env needs reviewers, who alone approve its deploys; add "
+                    f"{PROJECT}:reviewers (@user, @org/team or an email), or remove {PROJECT}:protected")}),
+                loc=(where,), input=self.reviewers if where == "reviewers" else self.protected)])
+        return self
 
     @field_validator("deploy_root")
     @classmethod
@@ -152,6 +207,23 @@ def strip_secure(value: Any) -> Any:
     return value
 
 
+SECRET_STAND_IN = "https://secret.invalid/"
+"""What `check` puts where a setting is stored encrypted: a value known to be present, which it
+cannot decrypt. A text that passes what a text or a URL must pass, so the kind rules see the setting
+as set; a problem with it alone (not a number, say) only the program, which decrypts it, can judge."""
+
+
+def stand_in_secure(value: Any) -> Any:
+    """The value with each encrypted leaf replaced by SECRET_STAND_IN."""
+    if is_secure(value):
+        return SECRET_STAND_IN
+    if isinstance(value, dict):
+        return {k: stand_in_secure(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [stand_in_secure(v) for v in value]
+    return value
+
+
 def is_secret_setting(paths: tuple[str, ...] | list[str], path: str) -> bool:
     """Is the setting at dotted `path` (or anything around it) secret?"""
     return any(p == ALL_SETTINGS or path == p or path.startswith(p + ".") or p.startswith(path + ".")
@@ -175,16 +247,20 @@ def parse_stack_config(env: str, text: str) -> StackConfig:
     """Parse `Pulumi.<env>.yaml`; raise YamlError (rule `stack-config`) with file:line."""
     file = stack_config_file(env)
     data, source = load_yaml(text, file, "stack-config")
-    data = data or {}
-    if not isinstance(data, dict):
-        data = {"config": data}
-    config = data.get("config") or {}
+    data = {} if data is None else data
+    config = data.get("config") if isinstance(data, dict) else data
+    if not isinstance(data, dict) or not isinstance(config, dict | None):
+        raise YamlError([Violation(  # Pulumi would refuse it, or read none of it: never silently nothing
+            rule="stack-config", severity=Severity.ERROR, file=file,
+            line=line_of(source, ("config",)) if isinstance(data, dict) else 1,
+            message=("'config:' is not a mapping" if isinstance(data, dict) else "the file is not a mapping")
+            + f"; write it as 'config:' holding '{PROJECT}:<setting>: <value>' lines (see the README)",
+        )])
     ours: dict[str, Any] = {}
-    if isinstance(config, dict):
-        for key, value in config.items():
-            namespace, _, name = str(key).partition(":")
-            if namespace == PROJECT and name:
-                ours[name] = value
+    for key, value in (config or {}).items():
+        namespace, _, name = str(key).partition(":")
+        if namespace == PROJECT and name:
+            ours[name] = value
     if is_secure(ours.get("settings")):
         raise YamlError([Violation(
             rule="stack-config", severity=Severity.ERROR, file=file,
@@ -202,18 +278,33 @@ def parse_stack_config(env: str, text: str) -> StackConfig:
                        promote_from_line=line)
 
 
-_OBJECT_KEYS = ("reviewers", "freeze", "settings", "allowExternalRoot")
+def _with_decrypted(written: Any, decrypted: Any, path: str) -> Any:
+    """`written` (as the file holds it) with each encrypted leaf replaced by Pulumi's decrypted value
+    at the same place; every other value stays the file's own, as `check` judged it."""
+    if is_secure(written):
+        if decrypted is None:
+            raise ValueError(f"{path} is encrypted in the file, but Pulumi's config holds no value there")
+        return decrypted
+    if not _secure_paths(written):
+        return written
+    if isinstance(written, dict) and isinstance(decrypted, dict):
+        return {k: _with_decrypted(v, decrypted.get(k), f"{path}.{k}") for k, v in written.items()}
+    if isinstance(written, list) and isinstance(decrypted, list) and len(written) == len(decrypted):
+        return [_with_decrypted(v, d, f"{path}.{i}") for i, (v, d) in enumerate(zip(written, decrypted, strict=True))]
+    raise ValueError(f"{path} holds encrypted values, but Pulumi's config does not hold the same shape there")
 
 
-def env_settings_from_pulumi(config: Any) -> EnvSettings:
-    """Build EnvSettings inside the Pulumi program from `pulumi.Config(PROJECT)`.
-
-    Plain strings are read with `get`, structured values with `get_object`, so every value means
-    what it means in the YAML file (and secrets are decrypted by Pulumi itself).
-    """
-    values: dict[str, Any] = {}
-    for key in ("protected", "promoteFrom", "deployRoot", *_OBJECT_KEYS):
-        value = config.get_object(key) if key in _OBJECT_KEYS or key == "protected" else config.get(key)
-        if value is not None:
-            values[key] = value
-    return EnvSettings.model_validate(values)
+def program_settings(stack: StackConfig, decrypted: Any) -> EnvSettings:
+    """The env's settings inside the Pulumi program: the very values `check` validated (the same
+    parse of `Pulumi.<env>.yaml` and the same model, so what check accepts the program accepts), with
+    each encrypted app setting as Pulumi decrypted it (`decrypted`: `pulumi.Config(PROJECT)
+    .get_object("settings")`). ValueError naming settings, never a value, when they do not fit."""
+    if not stack.secret_settings:
+        return stack.settings
+    merged = _with_decrypted(stack.settings.settings, decrypted, f"{PROJECT}:settings")
+    try:
+        typed = EnvSettings.model_validate({"settings": merged}).settings
+    except ValidationError as exc:  # pydantic's own text would show the decrypted input
+        raise ValueError("; ".join(f"{PROJECT}:{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+                                   for e in exc.errors())) from None
+    return stack.settings.model_copy(update={"settings": typed})

@@ -10,20 +10,25 @@ from deployctl.core.catalog import Catalog
 def topological(nodes: Iterable[str], edges: Mapping[str, Iterable[str]]) -> list[str]:
     """Nodes with what they come after first; ties broken by name. Edges to absent nodes are ignored."""
     present = sorted(set(nodes))
-    before = {n: sorted(d for d in edges.get(n, ()) if d in present and d != n) for n in present}
+    known = set(present)
+    before = {n: sorted(d for d in edges.get(n, ()) if d in known and d != n) for n in present}
     done: list[str] = []
     seen: set[str] = set()
-
-    def visit(node: str, stack: tuple[str, ...]) -> None:
-        if node in seen or node in stack:
-            return  # a cycle is reported by the catalog/stack config checks; never loop here
-        for dep in before[node]:
-            visit(dep, (*stack, node))
-        seen.add(node)
-        done.append(node)
-
-    for node in present:
-        visit(node, ())
+    for root in present:  # depth first, iterative: a chain 1,000 deep never meets the recursion limit
+        if root in seen:
+            continue
+        path, on_path = [(root, iter(before[root]))], {root}
+        while path:
+            node, deps = path[-1]
+            dep = next(deps, None)
+            if dep is None:
+                path.pop()
+                on_path.discard(node)
+                seen.add(node)
+                done.append(node)
+            elif dep not in seen and dep not in on_path:  # a cycle is reported by the catalog/stack checks
+                on_path.add(dep)
+                path.append((dep, iter(before[dep])))
     return done
 
 

@@ -15,16 +15,21 @@ from deployctl.core.catalog import (
     AppSettings,
     Catalog,
     app_settings,
+    merge_settings,
     parse_catalog,
     settings_violations,
 )
 from deployctl.core.envconfig import (
+    DEPLOYMENTS_DIR,
     PROJECT,
     StackConfig,
+    deploy_root_of,
     is_secure,
     parse_stack_config,
     promotion_cycle,
+    roots_overlap,
     stack_config_file,
+    stand_in_secure,
     strip_secure,
 )
 from deployctl.core.lazymodel import LazyModel
@@ -77,6 +82,14 @@ class Snapshot(LazyModel):
         ValidationError when they are invalid (`invalid-settings` says why)."""
         return app_settings(app, self.catalog.apps[app], _without_secrets(self.stacks[env].settings.settings.get(app)))
 
+    def has_health(self, env: str, app: str) -> bool:
+        """Does the app have a health check in `env`? Its encrypted values count as present, so a
+        check whose `url` or `command` is a secret counts; an override that is one secret may hold one."""
+        written = self.stacks[env].settings.settings.get(app)
+        if is_secure(written):
+            return True
+        return merge_settings(self.catalog.apps[app].settings, written or {}).get("health") is not None
+
 
 def env_of_stack_file(name: str) -> str | None:
     if name.startswith(STACK_PREFIX) and name.endswith(STACK_SUFFIX) and len(name) > len(STACK_PREFIX + STACK_SUFFIX):
@@ -92,15 +105,37 @@ def _without_secrets(overrides: dict[str, Any] | None) -> dict[str, Any] | None:
     return stripped
 
 
+def _secrets_present(overrides: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The overrides with each encrypted value a stand-in: present, but judged only by the program."""
+    if not overrides or is_secure(overrides):  # the app's whole override is one secret: nothing known
+        return None
+    present: dict[str, Any] = stand_in_secure(overrides)
+    return present
+
+
+def _in_override(overrides: dict[str, Any], keys: list[str]) -> bool:
+    """Does the env's override hold the setting at `keys`, or replace (with a value that is no
+    mapping) what holds it? Else the catalog's value stands (the override merges into it)."""
+    held: Any = overrides
+    for key in keys:
+        if not isinstance(held, dict) or is_secure(held):
+            return True
+        if key not in held:
+            return False
+        held = held[key]
+    return bool(keys)
+
+
 def _setting_place(files: RepoFiles, env: str, app: str, overrides: dict[str, Any]) -> Callable[[str], str | None]:
-    """Where an app's setting is written: the env's override when it has one, else the catalog ("":
-    the settings as a whole)."""
-    def where(key: str) -> str | None:
-        if key and key in overrides:
+    """Where an app's setting (a dotted path) is written: the env's override when it holds it, else
+    the catalog ("": the settings as a whole)."""
+    def where(setting: str) -> str | None:
+        keys = setting.split(".") if setting else []
+        if _in_override(overrides, keys):
             file, text = stack_config_file(env), files.stack_configs.get(env)
-            path: tuple[str, ...] = ("config", f"{PROJECT}:settings", app, key)
+            path: tuple[str, ...] = ("config", f"{PROJECT}:settings", app, *keys)
         else:
-            file, text, path = CATALOG_FILE, files.catalog, ("apps", app, "settings", *([key] if key else []))
+            file, text, path = CATALOG_FILE, files.catalog, ("apps", app, "settings", *keys)
         line = line_of(text, path) if text else None
         return f"{file}:{line}" if line else None
     return where
@@ -163,13 +198,15 @@ def build_snapshot(files: RepoFiles) -> Snapshot:
                    f"{upstream}.yaml)") + "; name the env this one promotes from",
             ))
     if cycle := promotion_cycle({env: stack.settings.promote_from for env, stack in stacks.items()}):
-        env = cycle[0]
-        config_errors.append(Violation(
+        config_errors.extend(Violation(  # at each env in it: any one of them may be the one to change
             rule="stack-config", severity=Severity.ERROR, file=stack_config_file(env), env=env,
             line=stacks[env].promote_from_line,
             message="deploys:promoteFrom forms a cycle (" + " promotes from ".join(cycle) + "), so no commit can "
             "ever run upstream first; remove deploys:promoteFrom from one of these envs",
-        ))
+        ) for env in cycle[:-1])
+    config_errors.extend(_overlapping_roots(files, stacks))
+    if not any(v.file == CATALOG_FILE for v in config_errors):
+        config_errors.extend(_unknown_overrides(files, stacks, catalog))
     for f in tree.files.values():
         if f.app not in catalog.apps and not any(v.file == CATALOG_FILE for v in config_errors):
             violations.append(Violation(
@@ -180,7 +217,46 @@ def build_snapshot(files: RepoFiles) -> Snapshot:
         elif f.env in stacks and f.app in catalog.apps:
             written = stacks[f.env].settings.settings.get(f.app)  # secure values included: where they are
             violations.extend(settings_violations(
-                f.app, catalog.apps[f.app], _without_secrets(written), f.env, f.path,
+                f.app, catalog.apps[f.app], _secrets_present(written), f.env, f.path,
                 _setting_place(files, f.env, f.app, written or {}), stacks[f.env].secret_settings.get(f.app, ())))
     return Snapshot(catalog=catalog, stacks=stacks, tree=tree, violations=tuple(violations),
                     config_errors=tuple(config_errors))
+
+
+def _overlapping_roots(files: RepoFiles, stacks: dict[str, StackConfig]) -> list[Violation]:
+    """`stack-config` where two envs' deploy roots are one folder, or one inside the other: one env's
+    deploy would adopt, repoint or delete the other's releases. Located at each deployRoot written."""
+    roots = {env: deploy_root_of(env, stack.settings) for env, stack in stacks.items()}
+    out: list[Violation] = []
+    for env in sorted(roots):
+        others = [o for o in sorted(roots) if o != env and roots_overlap(roots[env], roots[o])]
+        if not others or stacks[env].settings.deploy_root is None:
+            continue  # the default root of an env overlapping is reported at the other env's deployRoot
+        text = files.stack_configs.get(env)
+        default = f"{DEPLOYMENTS_DIR}/{env}"
+        free = not any(roots_overlap(default, roots[o]) for o in roots if o != env)
+        out.append(Violation(
+            rule="stack-config", severity=Severity.ERROR, file=stack_config_file(env), env=env,
+            line=line_of(text, ("config", f"{PROJECT}:deployRoot")) if text else None,
+            message=f"{PROJECT}:deployRoot '{roots[env]}' overlaps the deploy root of env(s) "
+            + ", ".join(f"'{o}' ('{roots[o]}')" for o in others)
+            + " (the same folder, or one inside the other), so one env's deploy would take over or delete the "
+            "other's; give each env a folder of its own" + (f", e.g. {default}" if free else ""),
+        ))
+    return out
+
+
+def _unknown_overrides(files: RepoFiles, stacks: dict[str, StackConfig], catalog: Catalog) -> list[Violation]:
+    """`stack-config` for a `deploys:settings` override of an app the catalog does not have: it would
+    silently never apply (a misspelt `apii:`)."""
+    out: list[Violation] = []
+    for env, stack in sorted(stacks.items()):
+        for app in sorted(set(stack.settings.settings) - set(catalog.apps)):
+            text = files.stack_configs.get(env)
+            out.append(Violation(
+                rule="stack-config", severity=Severity.ERROR, file=stack_config_file(env), env=env,
+                line=line_of(text, ("config", f"{PROJECT}:settings", app)) if text else None,
+                message=f"{PROJECT}:settings overrides app '{app}', which is not in apps.yaml, so it would never "
+                "apply; fix the app's name, or remove the override",
+            ))
+    return out
