@@ -134,7 +134,7 @@ def test_missing_cloud_credentials_are_named_as_such_by_doctor_and_deployed(
     pulumi_check = checks["backend (pulumi)"]
     assert pulumi_check["status"] == "fail" and "no cloud credentials" in pulumi_check["detail"], pulumi_check
     assert "IMDSv1" not in pulumi_check["detail"]
-    code, out, err = world.cli("deployed")
+    code, _, err = world.cli("deployed")
     assert code == 2 and "no cloud credentials" in err, err
     assert "IMDSv1" not in err and "Traceback" not in err
 
