@@ -524,6 +524,59 @@ def rollback(
                                        branch, base), branch)
 
 
+@app.command()
+def init(
+    directory: Annotated[Path, typer.Argument(help="The new deploy repository (created when missing).")],
+    env: Annotated[list[str] | None, typer.Option("--env", help="An env, in promotion order: each promotes "
+                                                  "from the one before it (repeatable; default: staging, "
+                                                  "production).")] = None,
+    protected: Annotated[list[str] | None, typer.Option("--protected", help="A protected env: its reviewers "
+                                                        "alone approve its deploys (repeatable; default: the "
+                                                        "last env).")] = None,
+    reviewers: Annotated[list[str] | None, typer.Option("--reviewers", help="The protected envs' reviewers, "
+                                                        "@org/team or @user (repeatable; default: a placeholder "
+                                                        "team the new README says to change).")] = None,
+) -> None:
+    """Create a team's deploy repository: stack configs, an empty catalog, deploy folders, the pin of
+    this exact version, a __main__.py that runs the installed program, CODEOWNERS, the workflows and
+    a README that says what to do next. It holds none of the tool's source.
+
+    It passes `deployctl check` and `deployctl codeowners --check` as it is. It never overwrites:
+    when any file it would write exists, it writes nothing (exit 2, naming them).
+
+    Examples:
+      deployctl init acme-deploys
+      deployctl init acme-deploys --reviewers @acme/release-managers
+      deployctl init deploys --env dev --env staging --env prod --protected staging --protected prod
+    """
+    from deployctl.commands.init import run_init
+
+    written = run_init(directory, env, protected, reviewers)
+    for rel in written:
+        console.out(f"wrote {directory / rel}")
+    console.error(f"next: read {directory / 'README.md'} (\"What to do next\"), then `deployctl doctor`")
+
+
+@app.command("install-engine")
+def install_engine(
+    bin_dir: Annotated[Path | None, typer.Argument(help="Where to install it (default: the cache, "
+                                                   "~/.cache/deploy-by-code/pulumi-<version>/bin).")] = None,
+) -> None:
+    """Find or install the pinned Pulumi CLI and print its bin folder (put it on PATH).
+
+    A pulumi of the pinned version on PATH is used as it is; else the cached one; else the official
+    installer; else a build from the Go module proxy (about ten minutes, once). For a team's CI,
+    which has none of the tool's scripts.
+
+    Examples:
+      deployctl install-engine
+      deployctl install-engine >> "$GITHUB_PATH"
+    """
+    from deployctl.adapters.installengine import install_engine as run_install
+
+    console.out(str(run_install(bin_dir.resolve() if bin_dir is not None else None)))
+
+
 def _version(value: bool) -> None:
     if value:
         from deployctl import __version__
@@ -548,7 +601,8 @@ METAVARS = {"env": "ENV", "app_name": "APP", "commit": "COMMIT", "base": "REF", 
             "stack": "ENV", "branch": "BRANCH", "message": "TEXT", "limit": "N", "repo": "DIR", "html": "FILE",
             "comment_file": "FILE", "pr_url": "URL", "from_env": "ENV", "to_env": "ENV", "to": "COMMIT",
             "since": "TIME", "until": "TIME", "lock_timeout": "SECONDS", "timeout": "SECONDS", "reason": "TEXT",
-            "bucket": "day|week|month"}
+            "bucket": "day|week|month",
+            "directory": "DIR", "protected": "ENV", "reviewers": "OWNER", "bin_dir": "DIR"}
 _EXAMPLES = re.compile(r"^(\s*Examples?:)\n", re.MULTILINE)
 
 
