@@ -225,3 +225,24 @@ def test_install_engine_prints_the_pinned_cli_it_finds_on_path(tmp_path: Path):
     shipped = resources.files("deployctl.adapters") / "install-pulumi"
     assert shipped.read_text(encoding="utf-8") == (PROJECT_ROOT / "scripts" / "install-pulumi").read_text()
     assert shutil.which("bash")
+
+
+def test_init_into_the_folder_of_a_new_clone_with_its_venv_passes_check_before_any_commit(tmp_path: Path):
+    """README, "Use it for your team": `git init`, a venv, `deployctl init .`, `check`."""
+    root = tmp_path / "acme-deploys"
+    git.Repo.init(root, initial_branch="main")
+    (root / ".venv" / "bin").mkdir(parents=True)
+    code, out, err = run_cli(root, "init", ".")
+    assert code == ExitStatus.OK, err
+    assert "wrote requirements.txt" in out.splitlines()
+    assert (root / "README.md").read_text().startswith("# acme-deploys\n")
+    assert run_cli(root, "check")[:2] == (ExitStatus.OK, "ok: no violations\n")
+    assert run_cli(root, "codeowners", "--check")[0] == ExitStatus.OK
+
+
+def test_the_readme_tells_a_team_to_install_this_version():
+    readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Use it for your team", 1)[1].split("\n## ", 1)[0]
+    assert f"pip install deploy-by-code=={__version__}" in section and "deployctl init ." in section
+    assert "### Upgrading" in section
+    assert readme.index("## Use it for your team") < readme.index("## Set up for a team on GitHub")
