@@ -561,8 +561,10 @@ def init(
 def install_engine(
     bin_dir: Annotated[Path | None, typer.Argument(help="Where to install it (default: the cache, "
                                                    "~/.cache/deploy-by-code/pulumi-<version>/bin).")] = None,
+    no_link: Annotated[bool, typer.Option("--no-link", help="Do not link it into this venv's bin folder.")] = False,
 ) -> None:
-    """Find or install the pinned Pulumi CLI and print its bin folder (put it on PATH).
+    """Find or install the pinned Pulumi CLI, link it beside this venv's python (where deployctl
+    looks first, as `make engine` does), and print its bin folder.
 
     A pulumi of the pinned version on PATH is used as it is; else the cached one; else the official
     installer; else a build from the Go module proxy (about ten minutes, once). For a team's CI,
@@ -570,11 +572,15 @@ def install_engine(
 
     Examples:
       deployctl install-engine
-      deployctl install-engine >> "$GITHUB_PATH"
+      deployctl install-engine --no-link >> "$GITHUB_PATH"
     """
     from deployctl.adapters.installengine import install_engine as run_install
+    from deployctl.adapters.installengine import link_beside_python
 
-    console.out(str(run_install(bin_dir.resolve() if bin_dir is not None else None)))
+    found = run_install(bin_dir.resolve() if bin_dir is not None else None)
+    if not no_link and (linked := link_beside_python(found)) is not None:
+        console.error(f"linked into {linked}")
+    console.out(str(found))
 
 
 def _version(value: bool) -> None:

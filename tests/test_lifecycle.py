@@ -6,7 +6,8 @@ failing health check and its switch-back; and an upgrade by its pin (a second wh
 the same program: the preview of the pin change shows no resource change).
 
 Every deployctl here is the installed one, run as a team runs it: a subprocess in the repo, the venv's
-bin first on PATH, then the pinned Pulumi CLI that `make engine` linked (never built here).
+bin first on PATH, where the installed `deployctl install-engine` linked the pinned Pulumi CLI that
+`make engine` found for this checkout (never built here).
 """
 
 from __future__ import annotations
@@ -88,6 +89,13 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
     found = Installed(venv=venv, version=version, wheel=wheel, next_version=next_version, next_wheel=next_wheel,
                       pulumi_dir=linked.resolve().parent)
     found.pip_install(str(wheel))
+    # the team's way to the pinned CLI: `deployctl install-engine` finds the one on PATH (never a build
+    # here) and links it beside the venv's python, where deployctl looks; PATH needs it no more after
+    done = subprocess.run([str(venv / "bin" / "deployctl"), "install-engine"], capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "PATH": os.pathsep.join([str(found.pulumi_dir), "/usr/bin",
+                                                                                   "/bin"])})
+    assert (done.returncode, done.stdout) == (0, f"{found.pulumi_dir}\n"), done.stderr
+    assert (venv / "bin" / "pulumi").resolve() == found.pulumi_dir / "pulumi"
     return found
 
 
@@ -102,7 +110,8 @@ class Team:
         path = [p for p in os.environ.get("PATH", "").split(os.pathsep) if p and str(Path(p).resolve()) not in ours]
         self.env = {k: v for k, v in os.environ.items()
                     if not k.startswith(("PULUMI_", "DEPLOYCTL_", "PYTHON", "VIRTUAL_ENV", "GITHUB_"))}
-        self.env.update(PATH=os.pathsep.join([str(tool.bin), str(tool.pulumi_dir), *path]),
+        path = [p for p in path if not (Path(p) / "pulumi").exists()]  # only the venv's link to the pinned CLI
+        self.env.update(PATH=os.pathsep.join([str(tool.bin), *path]),
                         DEPLOYCTL_ALLOW_LOCAL_BACKEND="1", PULUMI_CONFIG_PASSPHRASE="lifecycle passphrase",
                         DEPLOYCTL_CACHE=str(tmp / "cache"), DEPLOYCTL_LOG_DIR=str(tmp / "logs"))
 

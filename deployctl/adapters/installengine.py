@@ -3,13 +3,16 @@
 The package ships `install-pulumi` (this source's scripts/install-pulumi, which `make engine` runs):
 a pulumi of the pinned version on PATH, else its cache (~/.cache/deploy-by-code/pulumi-<version>,
 or $DEPLOYCTL_PULUMI_HOME), else the official installer, else a build from the Go module proxy. A team's
-repository holds none of the tool's scripts, so its workflows run this command instead.
+repository holds none of the tool's scripts, so its workflows run this command instead. In a venv,
+the CLI is then linked beside its python, as `make engine` does, where deployctl looks for it first.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import sys
 import threading
 from importlib import resources
 from pathlib import Path
@@ -50,3 +53,23 @@ def install_engine(bin_dir: Path | None) -> Path:
     if code != 0 or not lines:
         raise CannotJudge(f"the Pulumi CLI could not be installed (exit {code}); the reason is above")
     return Path(lines[-1])
+
+
+def link_beside_python(bin_dir: Path) -> Path | None:
+    """Link every program of bin_dir into this venv's bin folder (deployctl's `find_pulumi` looks
+    there first); None outside a venv, where nothing is written. A real file of the same name is left
+    as it is (the venv's own); an older link is replaced."""
+    if sys.prefix == sys.base_prefix:
+        return None
+    target = Path(sys.executable).parent
+    if target.resolve() == bin_dir.resolve():
+        return target
+    for item in sorted(bin_dir.iterdir()):
+        link = target / item.name
+        if item.name.startswith(".") or not item.is_file() or (link.exists() and not link.is_symlink()):
+            continue
+        fresh = target / f".{item.name}.{os.getpid()}"
+        fresh.unlink(missing_ok=True)
+        fresh.symlink_to(item)
+        os.replace(fresh, link)  # atomic: a run beside this one sees the old link or the new one
+    return target
