@@ -26,6 +26,7 @@ import git
 import pytest
 import yaml
 
+from deployctl import __version__
 from tests.builders import ACTOR, PROJECT_ROOT, AppRepo
 
 pytestmark = [pytest.mark.engine, pytest.mark.lifecycle]
@@ -78,7 +79,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
     shutil.copytree(PROJECT_ROOT, source, symlinks=True, ignore=SOURCE_IGNORED)
     wheel = _wheel(source, tmp / "wheel")
     init = source / "deployctl" / "__init__.py"
-    version = re.search(r'^__version__ = "([^"]+)"', init.read_text(), re.M).group(1)  # type: ignore[union-attr]
+    version = __version__  # the copy's: this working tree's
     next_version = f"{version}.post1"
     shutil.rmtree(source / "build", ignore_errors=True)
     init.write_text(init.read_text().replace(f'"{version}"', f'"{next_version}"'))
@@ -106,6 +107,8 @@ class Team:
         self.tool = tool
         self.tmp = tmp
         self.root = tmp / "deploys"
+        self.api: list[str] = []
+        """The app's commits (the fixture makes them)."""
         ours = {str((PROJECT_ROOT / ".venv" / "bin").resolve()), str(Path(sys.executable).parent)}
         path = [p for p in os.environ.get("PATH", "").split(os.pathsep) if p and str(Path(p).resolve()) not in ours]
         self.env = {k: v for k, v in os.environ.items()
@@ -171,7 +174,7 @@ def team(installed: Installed, tmp_path: Path) -> Iterator[Team]:
     git.Repo.init(t.root, initial_branch="main")
     t.commit("deployctl init")
     api = AppRepo(tmp_path / "apps" / "api")
-    t.api = [api.commit(f"api {i}", {"check.sh": text, "app.py": f"print({i})\n"})  # type: ignore[attr-defined]
+    t.api = [api.commit(f"api {i}", {"check.sh": text, "app.py": f"print({i})\n"})
              for i, text in enumerate([GOOD, GOOD, GOOD, BAD])]
     catalog = {"apps": {"api": {"kind": "local", "repo": str(api.path), "branch": "main",
                                 "owners": ["@acme/api-team"], "settings": {"health": HEALTH}}}}
@@ -191,7 +194,7 @@ def deploy(t: Team, env: str, commit: str, message: str) -> tuple[str, str]:
 
 
 def test_a_team_repository_from_init_through_its_whole_lifecycle_on_the_installed_package(team: Team):
-    t, api = team, team.api  # type: ignore[attr-defined]
+    t, api = team, team.api
     # the package the engine imports is the venv's: the repository has none of it
     where = subprocess.run([str(t.tool.bin / "python"), "-c", "import deployctl; print(deployctl.__file__)"],
                            cwd=t.root, env=t.env, capture_output=True, text=True, check=True, timeout=60).stdout
@@ -242,7 +245,7 @@ def test_a_team_repository_from_init_through_its_whole_lifecycle_on_the_installe
 def test_an_upgrade_by_its_pin_that_changes_no_program_previews_no_resource_change(team: Team):
     """Another version of the same program (a second wheel): the PR that changes the pin previews every
     stack (a program change), and no resource changes in any."""
-    t, api = team, team.api  # type: ignore[attr-defined]
+    t, api = team, team.api
     t.ok("bump", "staging", "api", api[0], "-m", "first api")
     t.commit("first api")
     t.ok("up")

@@ -12,9 +12,13 @@ from __future__ import annotations
 import os
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from deployctl.core.programpaths import PIN_FILE
 from deployctl.core.violations import CannotJudge
+
+if TYPE_CHECKING:
+    from deployctl.core.scaffold import EnvPlan
 
 WORKFLOWS_DIR = ".github/workflows"
 
@@ -32,7 +36,7 @@ def _workflows() -> dict[str, str]:
             for item in sorted(folder.iterdir(), key=lambda i: i.name) if item.name.endswith(".yml")}
 
 
-def _readme(name: str, version: str, envs: list, workflows: list[str]) -> str:
+def _readme(name: str, version: str, envs: list[EnvPlan], workflows: list[str]) -> str:
     import jinja2
 
     from deployctl.core.scaffold import DISTRIBUTION, PLACEHOLDER_REVIEWERS
