@@ -163,8 +163,9 @@ def plan(
     """Show what a change deploys: each app's old and new commit, and the affected stacks in deploy order.
 
     A change to Pulumi.<env>.yaml affects that stack; a change to the program (__main__.py, stacks/,
-    components/, the deployctl modules they import, apps.yaml, Pulumi.yaml, pyproject.toml) affects
-    every stack; a change to the CLI, its templates or Slack affects none.
+    components/, the deployctl modules they import, apps.yaml, Pulumi.yaml, pyproject.toml, and a
+    team repository's pin of the tool, requirements.txt) affects every stack; a change to the CLI, its
+    templates or Slack affects none.
 
     Examples:
       deployctl plan --base origin/main

@@ -141,6 +141,7 @@ def test_init_with_named_envs_chains_promotion_and_protects_what_it_is_told(tmp_
 
 @pytest.mark.parametrize(("args", "says"), [
     (["--env", "Prod"], "env 'Prod'"),
+    (["--env", "../etc"], "env '../etc'"),
     (["--env", "dev", "--env", "dev"], "named twice"),
     (["--protected", "live"], "--protected live: not one of the envs (staging, production)"),
     (["--reviewers", "release managers"], "reviewer 'release managers'"),
@@ -246,3 +247,10 @@ def test_the_readme_tells_a_team_to_install_this_version():
     assert f"pip install deploy-by-code=={__version__}" in section and "deployctl init ." in section
     assert "### Upgrading" in section
     assert readme.index("## Use it for your team") < readme.index("## Set up for a team on GitHub")
+
+
+def test_init_refuses_a_file_for_its_folder(tmp_path: Path):
+    (tmp_path / "team").write_text("a file\n")
+    code, _, err, root = init(tmp_path)
+    assert code == ExitStatus.CANNOT_JUDGE and "is not a folder" in err
+    assert root.read_text() == "a file\n"
