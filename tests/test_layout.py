@@ -59,8 +59,9 @@ def test_the_top_of_deployctl_is_the_cli_and_the_console_only() -> None:
     top = sorted(p.name for p in (PROJECT_ROOT / "deployctl").glob("*.py"))
     assert top == ["__init__.py", "__main__.py", "cli.py", "console.py"]
     folders = [p for p in (PROJECT_ROOT / "deployctl").iterdir() if p.is_dir() and p.name != "__pycache__"]
+    # scaffold: the files `deployctl init` writes into a team's repo (data, no module)
     assert sorted(p.name for p in folders if not p.is_symlink()) == [
-        "adapters", "commands", "core", "report", "scaffold"]  # scaffold: what `deployctl init` writes (data)
+        "adapters", "commands", "core", "report", "scaffold"]
     # The reference deploy repo's own program folders, in the package's one namespace (pyproject.toml).
     assert {p.name: p.readlink().as_posix() for p in folders if p.is_symlink()} == {
         "components": "../components", "stacks": "../stacks"}
