@@ -608,9 +608,9 @@ METAVARS = {"env": "ENV", "app_name": "APP", "commit": "COMMIT", "base": "REF", 
             "stack": "ENV", "branch": "BRANCH", "message": "TEXT", "limit": "N", "repo": "DIR", "html": "FILE",
             "comment_file": "FILE", "pr_url": "URL", "from_env": "ENV", "to_env": "ENV", "to": "COMMIT",
             "since": "TIME", "until": "TIME", "lock_timeout": "SECONDS", "timeout": "SECONDS", "reason": "TEXT",
-            "bucket": "day|week|month",
-            "directory": "DIR", "protected": "ENV", "reviewers": "OWNER", "bin_dir": "DIR"}
+            "bucket": "day|week|month"}
 _EXAMPLES = re.compile(r"^(\s*Examples?:)\n", re.MULTILINE)
+METAVARS.update(directory="DIR", protected="ENV", reviewers="OWNER", bin_dir="DIR")  # init, install-engine
 
 
 def command() -> typer.core.TyperGroup:
