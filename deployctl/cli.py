@@ -174,8 +174,9 @@ def plan(
     """Show what a change deploys: each app's old and new commit, and the affected stacks in deploy order.
 
     A change to Pulumi.<env>.yaml affects that stack; a change to the program (__main__.py, stacks/,
-    components/, the deployctl modules they import, apps.yaml, Pulumi.yaml, pyproject.toml) affects
-    every stack; a change to the CLI, its templates or Slack affects none.
+    components/, the deployctl modules they import, apps.yaml, Pulumi.yaml, pyproject.toml, and a
+    team repository's pin of the tool, requirements.txt) affects every stack; a change to the CLI, its
+    templates or Slack affects none.
 
     Examples:
       deployctl plan --base origin/main
@@ -449,6 +450,65 @@ def doctor(
     raise typer.Exit(ExitStatus.VIOLATION if any(c.status == "fail" for c in checks) else ExitStatus.OK)
 
 
+@app.command()
+def init(
+    directory: Annotated[Path, typer.Argument(help="The new deploy repository (created when missing).")],
+    env: Annotated[list[str] | None, typer.Option("--env", help="An env, in promotion order: each promotes "
+                                                  "from the one before it (repeatable; default: staging, "
+                                                  "production).")] = None,
+    protected: Annotated[list[str] | None, typer.Option("--protected", help="A protected env: its reviewers "
+                                                        "alone approve its deploys (repeatable; default: the "
+                                                        "last env).")] = None,
+    reviewers: Annotated[list[str] | None, typer.Option("--reviewers", help="The protected envs' reviewers, "
+                                                        "@org/team or @user (repeatable; default: a placeholder "
+                                                        "team the new README says to change).")] = None,
+) -> None:
+    """Create a team's deploy repository: stack configs, an empty catalog, deploy folders, the pin of
+    this exact version, a __main__.py that runs the installed program, CODEOWNERS, the workflows and
+    a README that says what to do next. It holds none of the tool's source.
+
+    It passes `deployctl check` and `deployctl codeowners --check` as it is. It never overwrites:
+    when any file it would write exists, it writes nothing (exit 2, naming them).
+
+    Examples:
+      deployctl init acme-deploys
+      deployctl init acme-deploys --reviewers @acme/release-managers
+      deployctl init deploys --env dev --env staging --env prod --protected staging --protected prod
+    """
+    from deployctl.commands.init import run_init
+
+    written = run_init(directory, env, protected, reviewers)
+    for rel in written:
+        console.out(f"wrote {directory / rel}")
+    console.error(f"next: read {directory / 'README.md'} (\"What to do next\"), then `deployctl doctor`")
+
+
+@app.command("install-engine")
+def install_engine(
+    bin_dir: Annotated[Path | None, typer.Argument(help="Where to install it (default: the cache, "
+                                                   "~/.cache/deploy-by-code/pulumi-<version>/bin).")] = None,
+    no_link: Annotated[bool, typer.Option("--no-link", help="Do not link it into this venv's bin folder.")] = False,
+) -> None:
+    """Find or install the pinned Pulumi CLI, link it beside this venv's python (where deployctl
+    looks first, as `make engine` does), and print its bin folder.
+
+    A pulumi of the pinned version on PATH is used as it is; else the cached one; else the official
+    installer; else a build from the Go module proxy (about ten minutes, once). For a team's CI,
+    which has none of the tool's scripts.
+
+    Examples:
+      deployctl install-engine
+      deployctl install-engine --no-link >> "$GITHUB_PATH"
+    """
+    from deployctl.adapters.installengine import install_engine as run_install
+    from deployctl.adapters.installengine import link_beside_python
+
+    found = run_install(bin_dir.resolve() if bin_dir is not None else None)
+    if not no_link and (linked := link_beside_python(found)) is not None:
+        console.error(f"linked into {linked}")
+    console.out(str(found))
+
+
 MessageOpt = Annotated[str, typer.Option("-m", "--message", help="The comment written after the hash.")]
 BranchOpt = Annotated[str | None, typer.Option("--branch", help="Create this git branch and commit the change, "
                                                "ready for a pull request.")]
@@ -643,6 +703,7 @@ METAVARS = {"env": "ENV", "app_name": "APP", "commit": "COMMIT", "base": "REF", 
             "since": "TIME", "until": "TIME", "lock_timeout": "SECONDS", "timeout": "SECONDS", "reason": "TEXT",
             "bucket": "day|week|month", "notes_file": "FILE", "files": "FILE..."}
 _EXAMPLES = re.compile(r"^(\s*Examples?:)\n", re.MULTILINE)
+METAVARS.update(directory="DIR", protected="ENV", reviewers="OWNER", bin_dir="DIR")  # init, install-engine
 
 
 def command() -> typer.core.TyperGroup:

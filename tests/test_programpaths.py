@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from deployctl.core.programpaths import PROGRAM_MODULES, PROGRAM_PATHS, is_program_path
+from deployctl.core.programpaths import PIN_FILE, PROGRAM_MODULES, PROGRAM_PATHS, is_program_path
 from tests.builders import PROJECT_ROOT
 from tests.scenario import Scenario, build, run_cli
 
@@ -40,14 +40,15 @@ def test_the_listed_modules_are_exactly_what_the_program_imports() -> None:
                             timeout=120, check=True)
     imported = {Path(f).resolve().relative_to(PROJECT_ROOT).as_posix() for f in json.loads(result.stdout)}
     assert imported == set(PROGRAM_MODULES)
-    assert all((PROJECT_ROOT / p).exists() for p in PROGRAM_PATHS)
+    # every path is this repository's, but the pin: a team's repository (`deployctl init`) pins the tool there
+    assert [p for p in PROGRAM_PATHS if not (PROJECT_ROOT / p).exists()] == [PIN_FILE]
 
 
 @pytest.mark.parametrize(("path", "program"), [
     ("deployctl/cli.py", False), ("deployctl/adapters/notify.py", False),
     ("deployctl/report/templates/comment.md.j2", False),
     ("deployctl/core/catalog.py", True), ("components/local.py", True), ("apps.yaml", True), ("stacks/x.py", True),
-    ("deploys/staging/api", False), ("Pulumi.staging.yaml", False),
+    ("deploys/staging/api", False), ("Pulumi.staging.yaml", False), (PIN_FILE, True), ("README.md", False),
 ])
 def test_is_program_path(path: str, program: bool) -> None:
     assert is_program_path(path) is program

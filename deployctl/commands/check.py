@@ -20,6 +20,10 @@ def run_check(root: Path, base: str | None, at: datetime, offline: bool = False,
     else:
         base_snap, head, _ = load_pair(root, base, None)
     commits = AppRepos(root, offline=offline)
+    from deployctl.commands.init import version_pin
+
+    if (pin := version_pin(root)) is not None and not pin[0]:
+        console.error(f"note: {pin[1]}")  # said, not judged: CI installs the pin, a laptop may lag
     from deployctl.adapters.artifacts import artifact_oracle
 
     with console.step("checking deploy files against the app repositories"):

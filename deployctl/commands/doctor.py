@@ -73,7 +73,8 @@ def check_cli(timeout: float) -> tuple[Check, Path | None]:
     from deployctl.adapters.pulumicli import find_pulumi
 
     pulumi = find_pulumi()
-    fix = "run `make engine` (it finds or builds the pinned CLI), or put pulumi v" + PULUMI_VERSION + " on PATH"
+    fix = ("run `deployctl install-engine` (it finds or builds the pinned CLI) and put the folder it prints on "
+           "PATH (in the tool's source: `make engine`), or put pulumi v" + PULUMI_VERSION + " on PATH")
     if pulumi is None or not pulumi.exists():
         return Check(name="pulumi CLI", status="fail", detail="not found", fix=fix), None
     result = _run([str(pulumi), "version"], timeout)
@@ -249,6 +250,10 @@ def run_doctor(root: Path, timeout: float = 20.0) -> list[Check]:
     checks: list[Check] = []
     cli, pulumi = check_cli(timeout)
     checks.append(cli)
+    from deployctl.commands.init import version_pin
+
+    if (pin := version_pin(root)) is not None:
+        checks.append(Check(name="deployctl version", status="ok" if pin[0] else "warn", detail=pin[1]))
     snapshot = worktree_snapshot(root)
     if snapshot.config_errors:
         checks.append(Check(name="deploy repo", status="fail", detail="; ".join(v.format() for v in

@@ -5,11 +5,19 @@ every stack. Only the `deployctl` modules that `__main__.py` -> `stacks/program.
 import count: the CLI, its templates, Slack and the switch-back's engine side run around the program,
 not inside it, so changing them redeploys nothing. tests/test_programpaths.py recomputes the modules
 from the program's real imports and fails when this list drifts from them.
+
+A team's repository made by `deployctl init` holds none of the tool's source: its program is the
+installed package at the version its pin file names, run by `__main__.py` and `Pulumi.yaml`. So the
+pin file is part of the program too: a pull request that upgrades the tool previews every stack.
 """
 
 from __future__ import annotations
 
 from deployctl.core.catalog import CATALOG_FILE
+
+PIN_FILE = "requirements.txt"
+"""A team repository's pin of the tool (`deploy-by-code==X`, core/scaffold.py); absent here, where the
+program is the source itself."""
 
 PROGRAM_MODULES: tuple[str, ...] = (
     "deployctl/__init__.py",
@@ -23,7 +31,8 @@ PROGRAM_MODULES: tuple[str, ...] = (
 inside a function, as the local kind's provider imports the app-repository cache when it deploys)."""
 
 PROGRAM_PATHS: tuple[str, ...] = (CATALOG_FILE, "Pulumi.yaml", "__main__.py", "stacks/", "components/",
-                                  "deployctl/stacks", "deployctl/components", *PROGRAM_MODULES, "pyproject.toml")
+                                  "deployctl/stacks", "deployctl/components", *PROGRAM_MODULES, "pyproject.toml",
+                                  PIN_FILE)
 """Files, and folders (ending in `/`), shared by every stack; each stack's own `Pulumi.<env>.yaml` and
 `deploys/<env>/` are not in it (they change that stack only)."""
 
