@@ -16,6 +16,7 @@ from deployctl.core import rules
 from deployctl.core.authoring import AUTHORING_NOTES, group_still_needed, prepend, previous_commit, with_file
 from deployctl.core.catalog import App
 from deployctl.core.model import Tag, deploy_path, same_commit, short
+from deployctl.core.names import unknown
 from deployctl.core.snapshot import Snapshot, build_snapshot
 from deployctl.core.violations import CannotJudge, InputError, Severity, Violation, errors
 
@@ -109,7 +110,8 @@ def require_env_and_app(snapshot: Snapshot, env: str, app: str) -> App:
         raise no_env([env], snapshot, sorted(snapshot.stacks))
     spec = snapshot.catalog.apps.get(app)
     if spec is None:
-        raise CannotJudge(f"no app '{app}' in apps.yaml; add it to the catalog first")
+        raise CannotJudge(f"{unknown('app', app, snapshot.catalog.apps, 'apps.yaml')} (a new app: add it to the "
+                          "catalog first)")
     return spec
 
 
@@ -139,7 +141,9 @@ def upstream_commit(root: Path, env: str, app: str, base_ref: str | None = None,
 
 
 def rollback_target(root: Path, env: str, app: str) -> str:
-    file = load_head(root).tree.get(env, app)
+    head = load_head(root)
+    require_env_and_app(head, env, app)
+    file = head.tree.get(env, app)
     if file is None:
         raise CannotJudge(f"deploys/{env}/{app} does not exist: nothing to roll back")
     target = previous_commit(file)

@@ -26,6 +26,7 @@ def run_history(root: Path, env: str | None, app: str | None, limit: int | None,
     repo = open_git(root)
     with console.step("reading the deploy history"):
         entries = deploy_history(repo, ref)
+    _require_known(root, entries, env, app)
     envs = sorted({e.env for e in entries if env is None or e.env == env})
     updates: dict[str, list[UpdateRecord]] = {}
     if with_engine and envs:  # the engine loads only here: --no-engine reads git alone
@@ -39,6 +40,24 @@ def run_history(root: Path, env: str | None, app: str | None, limit: int | None,
     if updates:  # without Pulumi's updates there is nothing to join: the branch's order is not needed
         entries = join(entries, updates, first_parent_order(repo, ref))
     return select(entries, env, app, limit)  # approvals: `with_approvals`, only where they are shown
+
+
+def _require_known(root: Path, entries: list[HistoryEntry], env: str | None, app: str | None) -> None:
+    """A misspelt env or app is refused with the closest one, never answered with an empty history:
+    an env has a stack config or a deploy in the history; an app is in the catalog or was deployed."""
+    from deployctl.adapters.gitaccess import worktree_files
+    from deployctl.core.names import unknown
+    from deployctl.core.snapshot import build_snapshot
+
+    if env is None and app is None:
+        return
+    config = build_snapshot(worktree_files(root, paths=set()))  # the catalog and stack configs only
+    envs = set(config.stacks) | {e.env for e in entries}
+    if env is not None and env not in envs:
+        raise unknown("env", env, envs)
+    apps = set(config.catalog.apps) | {e.app for e in entries if env is None or e.env == env}
+    if app is not None and app not in apps:
+        raise unknown("app", app, apps, env or "")
 
 
 def with_approvals(entries: list[HistoryEntry]) -> list[HistoryEntry]:

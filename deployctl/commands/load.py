@@ -12,6 +12,7 @@ from deployctl.adapters.gitaccess import commit_files, start_changed_paths, work
 from deployctl.adapters.gitrepo import open_git, resolve_ref
 from deployctl.core.catalog import CATALOG_FILE, YamlError, parse_catalog
 from deployctl.core.model import DEPLOYS_DIR, deploy_path
+from deployctl.core.names import did_you_mean
 from deployctl.core.plan import Plan, make_plan
 from deployctl.core.snapshot import RepoFiles, Snapshot, build_snapshot, env_of_stack_file
 from deployctl.core.violations import CannotJudge
@@ -42,7 +43,8 @@ def no_env(unknown: list[str], snapshot: Snapshot, envs: list[str] | None = None
                     for e in unknown)
     names = ", ".join(f"'{e}'" for e in unknown)
     listed = snapshot.envs if envs is None else envs
-    return CannotJudge(f"no env {names} ({why}); envs are {', '.join(listed) or '(none)'}")
+    hint = did_you_mean(unknown[0], listed) if len(unknown) == 1 else ""
+    return CannotJudge(f"no env {names} ({why}){hint}; envs are {', '.join(listed) or '(none)'}")
 
 
 def load_head(root: Path) -> Snapshot:

@@ -78,6 +78,7 @@ def run_metrics(root: Path, env: str | None, app: str | None, since: datetime | 
     from deployctl.adapters.gitaccess import worktree_files
     from deployctl.commands.history import run_history
     from deployctl.commands.load import no_env, readable
+    from deployctl.core.names import unknown
     from deployctl.core.snapshot import build_snapshot
 
     config = readable(build_snapshot(worktree_files(root, paths=set())))  # catalog and stack configs only
@@ -85,7 +86,7 @@ def run_metrics(root: Path, env: str | None, app: str | None, since: datetime | 
     if env is not None and env not in envs:
         raise no_env([env], config, envs)
     if app is not None and app not in config.catalog.apps:
-        raise CannotJudge(f"no app '{app}' in apps.yaml; apps are {', '.join(sorted(config.catalog.apps)) or '(none)'}")
+        raise unknown("app", app, config.catalog.apps, "apps.yaml")
     start, end = window(since, until, bucket, now)
     entries = run_history(root, env, app, None, with_engine=with_engine)
     return metrics_from_history(entries, config.catalog, [env] if env else envs, start, end, bucket,
