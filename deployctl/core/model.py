@@ -201,6 +201,17 @@ def parse_deploy_file(env: str, app: str, data: bytes) -> DeployFile:
     return DeployFile(env=env, app=app, current=current, history=history)
 
 
+def parse_top(env: str, app: str, data: bytes) -> DeployFile | None:
+    """A file over MAX_BYTES read as its first MAX_BYTES up to the last whole line: what ran and
+    before, so a change that trims the oversized file is judged against it (changes.file_changes);
+    None when that part breaks the grammar too."""
+    cut = data.rfind(b"\n", 0, MAX_BYTES) + 1
+    try:
+        return parse_deploy_file(env, app, data[:cut])
+    except DeployFileError:
+        return None
+
+
 def _bad_token_message(token: str) -> str:
     shown = token if len(token) <= 80 else token[:77] + "..."
     if re.fullmatch(r"[0-9a-fA-F]+", token):
