@@ -212,6 +212,22 @@ def test_an_oversized_file_is_trimmed_and_deployed_in_one_change(commits: FakeCo
     assert judged(f"{sha(3)} promote\n" + old_line * 1000) == {"history-rewritten"}  # the running line went
 
 
+def test_a_file_with_crlf_line_ends_is_repaired_and_deployed_in_one_change(commits: FakeCommits) -> None:
+    before = {**BASE, "production/api": f"{sha(2)} runs\r\n{sha(1)} before\x1b[8m\r\n"}  # merged before they were refused
+    base = snapshot(APPS, ENVS, before)
+
+    def judged(production: str) -> set[str]:
+        head = snapshot(APPS, ENVS, {**before, "production/api": production})
+        return {v.rule for v in rules.check(head, commits, base, NOW) if v.severity is Severity.ERROR}
+
+    assert judged(f"{sha(2)} runs\n{sha(1)} before[8m\n") == set()  # only repaired
+    assert judged(f"{sha(3)} promote\n{sha(2)} runs\n{sha(1)} before[8m\n") == set()  # repaired, next deploy on top
+    assert judged(f"{sha(1)} back\n{sha(2)} runs\n{sha(1)} before[8m\n") == {"backward-deploy"}  # against what ran
+    assert judged(f"{sha(3)} promote\n{sha(2)} runs\n") == set()  # repaired and trimmed
+    assert judged(f"{sha(3)} promote\n{sha(2)} edited\n{sha(1)} before[8m\n") == {"history-rewritten"}
+    assert judged(f"{sha(3)} promote\n" + before["production/api"]) == {"syntax"}  # the CRs must go
+
+
 def test_no_op_warns_and_the_deploying_rules_skip_it(commits: FakeCommits) -> None:
     noop = change_facts(commits, f"{sha(2)} again\n{sha(2)}\n", at=datetime(2026, 12, 24, tzinfo=UTC))
     assert fired(change.no_op, noop) == "warning"

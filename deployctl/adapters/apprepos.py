@@ -279,13 +279,20 @@ class AppRepo:
         found = self.resolve(commit) if fetch else self._candidates(commit)
         return found[0] if len(found) == 1 else None
 
+    def _object_name(self, commit: str) -> str | None:
+        """`commit` as git must be given it: a full hash as it is (git reads 40 or 64 hex digits as an
+        object name before any ref), a prefix resolved among commit objects without fetching."""
+        if len(commit) in _FULL_LENGTHS and _HEX_RE.match(commit):
+            return commit
+        return self.full_commit(commit, fetch=False)
+
     def is_ancestor(self, ancestor: str, descendant: str) -> bool:
         self.ensure_cloned()
         graph = self.graph()
         known = graph.is_ancestor(ancestor, descendant) if graph is not None else None
         if known is not None:
             return known
-        ancestor_full, descendant_full = self.full_commit(ancestor, False), self.full_commit(descendant, False)
+        ancestor_full, descendant_full = self._object_name(ancestor), self._object_name(descendant)
         if ancestor_full is None or descendant_full is None:
             return False  # only full hashes of commits reach git, never an option or a ref name
         return self._git("merge-base", "--is-ancestor", ancestor_full, descendant_full, check=False).returncode == 0
@@ -338,7 +345,7 @@ class AppRepo:
         known = graph.count_between(old, new) if graph is not None else None
         if known is not None:
             return known
-        old_full, new_full = self.full_commit(old, False), self.full_commit(new, False)
+        old_full, new_full = self._object_name(old), self._object_name(new)
         if old_full is None or new_full is None:
             return 0
         out = self._git("rev-list", "--count", f"{old_full}..{new_full}", "--", check=False)
@@ -364,7 +371,7 @@ class AppRepo:
         Tips git does not know are skipped (`--ignore-missing`); the caller decides whether to fetch.
         """
         self.ensure_cloned()
-        hashes = [t if len(t) in _FULL_LENGTHS else self.full_commit(t, False)  # commits, never a ref or an option
+        hashes = [self._object_name(t)  # commits, never a ref or an option
                   for t in tips if 4 <= len(t) <= 64 and not t.strip("0123456789abcdef")]
         tips = [t for t in hashes if t]
         if not tips:

@@ -8,7 +8,7 @@ from typing import NamedTuple
 from pydantic import ConfigDict
 
 from deployctl.core.lazymodel import LazyModel
-from deployctl.core.model import MAX_BYTES, DeployFile, Tag, parse_top, same_commit, split_line
+from deployctl.core.model import DeployFile, Tag, parse_base, repaired, same_commit, split_line
 from deployctl.core.snapshot import Snapshot
 
 
@@ -97,7 +97,10 @@ class FileChange(LazyModel):
             return None
         if self.base_raw is None:
             return Shape(self.head_raw, b"")
-        return change_shape(self.base_raw, self.head_raw)
+        shape = change_shape(self.base_raw, self.head_raw)
+        if shape is None and self.base is not None and (fixed := repaired(self.base_raw)) != self.base_raw:
+            shape = change_shape(fixed, self.head_raw)  # an old line's control characters removed, as told
+        return shape
 
 
 def file_changes(base: Snapshot, head: Snapshot) -> list[FileChange]:
@@ -113,8 +116,8 @@ def file_changes(base: Snapshot, head: Snapshot) -> list[FileChange]:
             continue
         _, env, app = path.split("/", 2)
         old, new = base.tree.files.get(path), head.tree.files.get(path)
-        if old is None and old_raw is not None and len(old_raw) > MAX_BYTES:
-            old = parse_top(env, app, old_raw)  # oversized at the base: judged against what ran
+        if old is None and old_raw is not None:
+            old = parse_base(env, app, old_raw)  # oversized, or with a control character: judged against what ran
         if new_raw is None:
             op = Op.REMOVE
         elif old_raw is None:

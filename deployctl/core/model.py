@@ -201,11 +201,24 @@ def parse_deploy_file(env: str, app: str, data: bytes) -> DeployFile:
     return DeployFile(env=env, app=app, current=current, history=history)
 
 
-def parse_top(env: str, app: str, data: bytes) -> DeployFile | None:
-    """A file over MAX_BYTES read as its first MAX_BYTES up to the last whole line: what ran and
-    before, so a change that trims the oversized file is judged against it (changes.file_changes);
-    None when that part breaks the grammar too."""
-    cut = data.rfind(b"\n", 0, MAX_BYTES) + 1
+def repaired(data: bytes) -> bytes:
+    """A file as the grammar's fixes leave it: CRLF line ends made LF, every other control character
+    removed (what the syntax error says to do); the bytes unchanged when they are not UTF-8."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data
+    return CONTROL_RE.sub("", text.replace("\r\n", "\n")).encode("utf-8")
+
+
+def parse_base(env: str, app: str, data: bytes) -> DeployFile | None:
+    """A base file the grammar refuses only for what a later change may fix, read as that change
+    leaves it: over MAX_BYTES, its first MAX_BYTES up to the last whole line; with control
+    characters (a file merged before they were refused), repaired. So the change that trims or
+    repairs it is judged against what ran (changes.file_changes); None when it breaks the grammar
+    otherwise too."""
+    data = repaired(data)
+    cut = data.rfind(b"\n", 0, MAX_BYTES) + 1 if len(data) > MAX_BYTES else len(data)
     try:
         return parse_deploy_file(env, app, data[:cut])
     except DeployFileError:
