@@ -90,7 +90,7 @@ def test_no_hook_of_a_cached_clone_runs_on_a_fetch(tmp_path: Path):
     marker.unlink()
     newer = app.commit("three")
     again = AppRepos(tmp_path, cache).get(str(app.path))
-    assert again.fetch() is True and again.resolve(newer) == [newer]  # fetched, refs updated
+    assert again.resolve(newer) == [newer] and again.fetched  # found by a fetch that updated refs
     assert not marker.exists()
 
 

@@ -213,7 +213,8 @@ def test_an_oversized_file_is_trimmed_and_deployed_in_one_change(commits: FakeCo
 
 
 def test_a_file_with_crlf_line_ends_is_repaired_and_deployed_in_one_change(commits: FakeCommits) -> None:
-    before = {**BASE, "production/api": f"{sha(2)} runs\r\n{sha(1)} before\x1b[8m\r\n"}  # merged before they were refused
+    # a file merged before control characters were refused
+    before = {**BASE, "production/api": f"{sha(2)} runs\r\n{sha(1)} before\x1b[8m\r\n"}
     base = snapshot(APPS, ENVS, before)
 
     def judged(production: str) -> set[str]:

@@ -242,17 +242,15 @@ class AppRepo:
             return []  # only a hash ever reaches git here, never an option or a revision expression
         if prefix in self._commit_cache:
             return self._commit_cache[prefix]
-        if len(prefix) in (40, 64):
-            out = self._git("cat-file", "-t", prefix, check=False)
-            found = [prefix] if out.returncode == 0 and out.stdout.strip() == b"commit" else []
-        else:
-            out = self._git("rev-parse", f"--disambiguate={prefix}", check=False)
-            objects = out.stdout.decode().split() if out.returncode == 0 else []
-            found = []
-            if objects:
-                types = self._git("cat-file", "--batch-check=%(objectname) %(objecttype)",
-                                  input="\n".join(objects).encode() + b"\n").stdout.decode().splitlines()
-                found = sorted(line.split()[0] for line in types if line.endswith(" commit"))
+        # the objects this clone holds (never a ref; and never a partial clone's unbounded lazy fetch of
+        # a missing object, which `cat-file <hash>` would start: a missing commit is fetched by fetch())
+        out = self._git("rev-parse", f"--disambiguate={prefix}", check=False)
+        objects = out.stdout.decode().split() if out.returncode == 0 else []
+        found = []
+        if objects:
+            types = self._git("cat-file", "--batch-check=%(objectname) %(objecttype)",
+                              input="\n".join(objects).encode() + b"\n").stdout.decode().splitlines()
+            found = sorted(line.split()[0] for line in types if line.endswith(" commit"))
         self._commit_cache[prefix] = found
         return found
 
