@@ -9,18 +9,19 @@ from typing import Any, NoReturn
 import pulumi
 from pydantic import ValidationError
 
+from deployctl.adapters.apprepos import AppRepos
 from deployctl.adapters.gitaccess import worktree_snapshot
 from deployctl.adapters.repourl import repo_url
 from deployctl.components import component_class
 from deployctl.components.base import AppComponent
 from deployctl.components.health import make_health_check
 from deployctl.components.spec import AppSpec
-from deployctl.core.catalog import AppSettings, app_settings, settings_violations
+from deployctl.core.catalog import App, AppSettings, Kind, app_settings, settings_violations
 from deployctl.core.envconfig import PROJECT, program_settings, resolve_deploy_root
-from deployctl.core.model import short
+from deployctl.core.model import FULL_HASH_LENGTHS, short
 from deployctl.core.order import app_order
 from deployctl.core.pins import pins_for
-from deployctl.core.violations import errors
+from deployctl.core.violations import CannotJudge, errors
 
 
 def _fail(messages: list[str]) -> NoReturn:
@@ -40,6 +41,23 @@ def portable_path(root: Path, path: str) -> str:
         return resolved.relative_to(root.resolve()).as_posix() or "."
     except ValueError:
         return str(resolved)
+
+
+def deployed_commit(repos: AppRepos, name: str, app: App, commit: str) -> str:
+    """The commit a `local` app deploys, in full: the one commit object its hash names, resolved by
+    the function the rules use (AppRepo.resolve: among commit objects, never a branch or tag named
+    like a short hash), so the release is the tree the safeguards judged. Other kinds deploy an
+    artifact named by the hash as written; a full hash is already exact."""
+    if app.kind is not Kind.LOCAL or len(commit) in FULL_HASH_LENGTHS:
+        return commit
+    try:
+        found = repos.get(app.repo).resolve(commit)
+    except CannotJudge as exc:
+        _fail([f"{name}: cannot resolve {commit}: {exc}"])
+    if len(found) != 1:
+        _fail([f"{name}: commit {commit} names {len(found) or 'no'} commit(s) in {app.repo}; "
+               "run `deployctl check` (commit-not-found, ambiguous-commit) and write the full hash"])
+    return found[0]
 
 
 def app_specs(root: Path, env: str, config: pulumi.Config) -> tuple[list[AppSpec], set[str]]:
@@ -80,6 +98,7 @@ def app_specs(root: Path, env: str, config: pulumi.Config) -> tuple[list[AppSpec
     except ValueError as exc:
         _fail([str(exc)])
     urls = {repo: repo_url(repo, root) for repo in {catalog.apps[name].repo for name in files}}  # once a repo
+    repos = AppRepos(root)
     for name in app_order(catalog, list(files)):
         app, file = catalog.apps[name], files[name]
         commit, comment = file.commit, file.current.comment
@@ -88,6 +107,7 @@ def app_specs(root: Path, env: str, config: pulumi.Config) -> tuple[list[AppSpec
             if pin is None:
                 continue  # held back before it ever ran: not deployed in this update
             commit, comment = pin, f"switched back to {short(pin)} by deployctl"
+        commit = deployed_commit(repos, name, app, commit)
         specs.append(
             AppSpec(
                 env=env, app=name, kind=app.kind, commit=commit, comment=comment,

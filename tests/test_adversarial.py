@@ -930,7 +930,10 @@ def test_a_deploy_comment_cannot_drive_the_terminal(tmp_path: Path):
     before = deploy.repo.head.commit.hexsha
     deploy.deploy("staging", "web", second, hostile)
     deploy.commit("a hostile comment")
-    for args in (("history", "--no-engine"), ("plan", "--base", before)):
+    code, out, err = run_cli(deploy.path, "check", "--base", before, "--offline")  # such a line never merges now
+    assert code == 1 and "deploys/staging/web:1: error syntax: the control character U+001B" in out
+    assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]", out + err)
+    for args in (("history", "--no-engine"),):  # one merged before the grammar refused it is still shown inert
         code, out, err = run_cli(deploy.path, *args)
         assert code == 0, err
         assert "retitled" in out and "hidden" in out  # the text is shown ...
@@ -1612,3 +1615,102 @@ def test_a_promote_from_cycle_is_reported_at_each_envs_promote_from_line(tmp_pat
     assert code == 2
     for env in ("staging", "production", "qa"):
         assert _config_error(report, f"Pulumi.{env}.yaml") == [("stack-config", 2)], report
+
+
+# --- h-commit: a commit is a commit; one line per change; the app-repo cache is data ---
+
+
+def _short_hash_branch(app: AppRepo, reviewed: str) -> str:
+    """Someone with push access to the app repository makes a branch named like the reviewed commit's
+    short hash, on a commit that adds evil.sh."""
+    app.branch("evil-work", app.repo.commit(f"{reviewed}~1").hexsha)
+    evil = app.commit("evil", {"evil.sh": "touch PWNED\n"})
+    app.repo.git.branch(reviewed[:10], evil)
+    app.checkout("main")
+    assert app.repo.git.rev_parse(reviewed[:10]) == evil  # git's own reading of the name is the branch
+    return evil
+
+
+@pytest.mark.engine
+def test_a_branch_named_like_a_reviewed_short_hash_never_deploys(tmp_path: Path):
+    from tests.engine_world import build_world, merge
+
+    w = build_world(tmp_path, production=False)
+    reviewed = w.api.commit("reviewed", {"app.py": "print('reviewed')\n"})
+    _short_hash_branch(w.api, reviewed)
+    before, merged = merge(w, "Merge pull request #5 from acme/api", lambda: w.deploy.deploy(
+        "staging", "api", reviewed[:10], "the reviewed fix"))
+    code, report, _ = check_json(w.root, "--base", before)
+    assert code == 0 and {v["rule"] for v in report["violations"]} == {"short-hash"}
+    assert reviewed in violation(report, "short-hash")["message"]  # the object the rules judged
+    code, out, err = w.cli("up", "--base", before, "--head", merged)
+    assert code == 0, out + err
+    current = w.root / ".deployments" / "staging" / "api" / "current"
+    assert (current / "app.py").read_text() == "print('reviewed')\n"
+    assert not (current / "evil.sh").exists()
+    assert w.current("staging", "api") == reviewed  # the release is named by the full hash deployed
+    assert w.engine().outputs("staging")["deployed"]["api"]["commit"] == reviewed
+
+
+def test_a_carriage_return_in_a_deploy_line_is_a_syntax_error(tmp_path: Path):
+    deploy, app, sha = deploy_world(tmp_path)
+    hidden = app.commit("second", {"site/index.html": "<h1>two</h1>\n"})
+    deploy.write("deploys/staging/web", f"{sha} ok\r{hidden} hidden\n{sha} first\n")
+    code, report, _ = check_json(deploy.path, "--offline")
+    found = violation(report, "syntax")
+    assert code == 1 and (found["file"], found["line"]) == ("deploys/staging/web", 1)
+    assert "carriage return" in found["message"] and "remove it" in found["message"]
+
+
+def test_a_change_that_prepends_two_lines_is_refused(tmp_path: Path):
+    deploy, app, sha = deploy_world(tmp_path)
+    second = app.commit("second", {"site/index.html": "<h1>two</h1>\n"})
+    third = app.commit("third", {"site/index.html": "<h1>three</h1>\n"})
+    before = deploy.repo.head.commit.hexsha
+    deploy.deploy("staging", "web", second, "slipped in, never reviewed as a deploy")
+    deploy.deploy("staging", "web", third, "the reviewed one")
+    code, report, _ = check_json(deploy.path, "--base", before)
+    found = violation(report, "multiple-new-lines")
+    assert code == 1 and found["severity"] == "error" and found["line"] == 1
+    assert "adds 2 lines on top" in found["message"] and "rollback" in found["message"]
+    deploy.write("deploys/staging/web", f"{third} the reviewed one\n{sha} first\n")
+    assert check_json(deploy.path, "--base", before)[0] == 0
+
+
+def test_an_oversized_deploy_file_is_trimmed_and_deployed_in_one_reviewed_change(tmp_path: Path):
+    deploy, app, sha = deploy_world(tmp_path)
+    old_line = f"{sha} an old deploy, kept for the record\n"
+    deploy.write("deploys/staging/web", f"{sha} runs\n" + old_line * ((1 << 20) // len(old_line) + 1))
+    before = deploy.commit("the file grew past 1 MiB")
+    code, report, _ = check_json(deploy.path, "--offline")
+    assert code == 1 and "over the 1 MiB limit" in violation(report, "syntax")["message"]
+    newer = app.commit("newer", {"site/index.html": "<h1>newer</h1>\n"})
+    deploy.write("deploys/staging/web", f"{newer} next\n{sha} runs\n" + old_line * 100)
+    code, report, _ = check_json(deploy.path, "--base", before)
+    assert code == 0, report
+    assert check_json(deploy.path)[0] == 0  # and the whole repo passes again
+    deploy.write("deploys/staging/web", f"{newer} next\n" + old_line * 100)  # the line that ran is gone
+    code, report, _ = check_json(deploy.path, "--base", before)
+    assert code == 1 and violation(report, "history-rewritten")
+
+
+def test_a_hook_planted_in_the_app_repo_cache_never_runs(tmp_path: Path, marker: Path):
+    deploy, app, _ = deploy_world(tmp_path)
+    assert check_json(deploy.path)[0] == 0  # the clone is in the cache now
+    clone = AppRepos(deploy.path).get(str(app.path)).path
+    for hook in ("reference-transaction", "post-merge", "post-checkout"):
+        (clone / "hooks" / hook).write_text(f"#!/bin/sh\ntouch {marker}\n")
+        (clone / "hooks" / hook).chmod(0o755)
+    base = deploy.repo.head.commit.hexsha
+    newer = app.commit("newer", {"site/index.html": "<h1>newer</h1>\n"})
+    deploy.deploy("staging", "web", newer, "needs a fetch")
+    code, report, _ = check_json(deploy.path, "--base", base)
+    assert code == 0, report  # fetched: main moved to the new commit (not-on-release-branch asked)
+    assert subprocess.run(["git", "--git-dir", str(clone), "rev-parse", "refs/heads/main"], capture_output=True,
+                          text=True).stdout.strip() == newer
+    assert not marker.exists()
+    subprocess.run(["git", "--git-dir", str(clone), "config", "core.hooksPath", str(clone / "hooks")], check=True)
+    base = deploy.commit("newer merged")
+    deploy.deploy("staging", "web", app.commit("newest"), "another fetch")
+    assert check_json(deploy.path, "--base", base)[0] == 0
+    assert not marker.exists() and "hooksPath" not in (clone / "config").read_text()  # cloned afresh

@@ -160,6 +160,12 @@ def test_promote_takes_what_the_base_says_upstream_runs_not_a_line_just_written(
 
 def test_rollback_prepends_the_previous_commit_tagged(sc: Scenario):
     c = sc.commits
+    code, _, err = sc.cli("rollback", "staging", "api")  # c1 was written below c3 in one commit: never a deploy
+    assert code == 2 and "no earlier deploy of another commit that was once its top line" in err
+    sc.deploy.write("deploys/staging/api", f"{c['c1']}\n")
+    sc.deploy.commit("c1 on its own")
+    sc.deploy.deploy("staging", "api", c["c3"], "third on staging")
+    sc.deploy.commit("then c3")
     assert sc.cli("rollback", "staging", "api", "-m", "login broke")[0] == 0
     assert sc.cli("rollback", "staging", "worker")[0] == 2  # no earlier deploy: nothing to go back to
     f = parse_deploy_file("staging", "api", read(sc, "staging", "api"))

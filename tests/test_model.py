@@ -25,13 +25,26 @@ def test_first_token_is_the_commit_and_rest_of_line_is_its_comment():
     assert f.commits() == [FULL, OLD]
 
 
-def test_leading_blank_lines_and_crlf():
-    f = parse(f"\r\n  \r\n{FULL}\tvia CRLF [rollback] [rollback]\r\n{OLD}\r\n".encode())
+def test_leading_blank_lines_and_tabs():
+    f = parse(f"\n  \n\t\n{FULL}\tvia a tab [rollback] [rollback]\n{OLD}\n".encode())
     assert f.commit == FULL
-    assert f.current.line == 3
-    assert f.current.comment == "via CRLF [rollback] [rollback]"
+    assert f.current.line == 4
+    assert f.current.comment == "via a tab [rollback] [rollback]"
     assert f.current.tags == (Tag.ROLLBACK,)
     assert f.history[0].commit == OLD
+
+
+def test_a_carriage_return_anywhere_is_a_syntax_error_at_its_line():
+    """`f6ee41a ok\\rf291ec46 hidden` shows f291ec46 in a terminal and deploys f6ee41a: no CR at all,
+    CRLF line ends included (one way to write a line)."""
+    for data, line in ((f"{FULL} ok\r{OLD} hidden\n".encode(), 1),
+                       (f"{FULL} fine\r\n{OLD}\r\n".encode(), 1),
+                       (f"{FULL} fine\n# note\r{OLD}\n".encode(), 2)):
+        with pytest.raises(DeployFileError) as exc:
+            parse(data)
+        v = exc.value.violation
+        assert (v.rule, v.file, v.line) == ("syntax", "deploys/staging/api", line)
+        assert "carriage return" in v.message and "remove it" in v.message
 
 
 def test_short_and_sha256_hashes_are_commits():
@@ -67,6 +80,13 @@ BAD = [
     (b"x" * ((1 << 20) + 1), None, "over the 1 MiB limit"),
     (b"g" * 40 + b"\n", 1, "not a commit hash"),
     (b"[rollback] " + FULL.encode(), 1, "not a commit hash"),
+    (FULL.encode() + b" ok\n" + OLD.encode() + b" \x1b[2Khidden\n", 2, "U+001B"),
+    (FULL.encode() + b" a\x0bb\n", 1, "U+000B"),
+    (FULL.encode() + b" a\x0cb\n", 1, "U+000C"),
+    (FULL.encode() + b" \xc2\x85next\n", 1, "U+0085"),
+    (FULL.encode() + b" \xe2\x80\xa8" + OLD.encode() + b"\n", 1, "U+2028"),
+    (FULL.encode() + " \u202e".encode() + b"reversed\n", 1, "U+202E"),
+    ("\u2066".encode() + FULL.encode() + b"\n", 1, "U+2066"),
 ]
 
 

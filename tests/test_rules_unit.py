@@ -9,7 +9,7 @@ import pytest
 
 from deployctl.core import rules
 from deployctl.core.authoring import group_still_needed
-from deployctl.core.changes import file_changes
+from deployctl.core.changes import change_shape, file_changes
 from deployctl.core.rules import change
 from deployctl.core.rules.registry import RULES, Family
 from deployctl.core.violations import Severity
@@ -132,8 +132,8 @@ def fired(rule: change.ChangeRule, facts: change.ChangeFacts) -> str | None:
 def test_each_change_rule_is_a_registered_change_rule_named_after_its_id() -> None:
     stated = {r.id for r in RULES.values() if r.family is Family.CHANGE} - {"group-incomplete"}  # group.py
     assert [f.__name__.replace("_", "-") for f in change.CHANGE_RULES] == [
-        "app-removed", "freeze-window", "history-rewritten", "no-op", "not-on-release-branch", "backward-deploy",
-        "promotion-order"]
+        "app-removed", "freeze-window", "history-rewritten", "multiple-new-lines", "no-op", "not-on-release-branch",
+        "backward-deploy", "promotion-order"]
     assert {f.__name__.replace("_", "-") for f in change.CHANGE_RULES} == stated
 
 
@@ -162,6 +162,71 @@ def test_history_rewritten_on_an_edited_line_even_of_a_no_op(commits: FakeCommit
     assert fired(change.history_rewritten, change_facts(commits, f"{sha(3)}\n{sha(2)}\n")) is None
     unknown = {"other": APPS["api"]}  # the app left the catalog: unknown-app says why, not this rule
     assert fired(change.history_rewritten, change_facts(commits, f"{sha(3)}\n", apps=unknown)) is None
+
+
+def test_history_rewritten_allows_cutting_old_lines_from_the_bottom_only(commits: FakeCommits) -> None:
+    base = f"{sha(2)} runs\n{sha(1)} before\n# a note\n{sha(1)} first\n"
+    for kept, ok in ((f"{sha(2)} runs\n{sha(1)} before\n", True), (f"{sha(2)} runs\n", True),
+                     (f"{sha(2)} runs\n# a note\n", False), ("", False), (f"{sha(1)} before\n", False)):
+        for top in ("", f"{sha(3)} promote\n"):
+            shape = change_shape(base.encode(), (top + kept).encode())
+            assert (shape is not None) is ok, (top, kept)
+            if shape is not None:
+                assert shape.prepended == top.encode() and base.encode().endswith(shape.trimmed)
+    assert change_shape(base.encode(), (f"{sha(3)}\n" + base).encode()) == (f"{sha(3)}\n".encode(), b"")
+    assert fired(change.history_rewritten, change_facts(commits, f"{sha(3)}\n{sha(2)}\n")) is None
+
+
+def test_multiple_new_lines_on_an_update_a_no_op_and_a_new_file(commits: FakeCommits) -> None:
+    assert fired(change.multiple_new_lines, change_facts(commits, f"{sha(3)} one\n\n{sha(2)}\n")) is None
+    two = change_facts(commits, f"{sha(3)} reviewed\n{sha(1)} slipped in\n{sha(2)}\n")
+    assert fired(change.multiple_new_lines, two) == "error"
+    assert "adds 2 lines on top" in (change.multiple_new_lines(two) or pytest.fail()).message
+    noop = change_facts(commits, f"{sha(2)} again\n{sha(5)} never ran\n{sha(2)}\n")  # same commit on top
+    assert fired(change.multiple_new_lines, noop) == "error"
+    base, head = (snapshot(APPS, ENVS, {}), snapshot(APPS, ENVS, {"staging/api": f"{sha(3)} new\n{sha(1)} old\n"}))
+    found = {v.rule: v for v in rules.check(head, commits, base, NOW)}
+    assert found["multiple-new-lines"].message.startswith("the new file has 2 lines")
+    assert found["multiple-new-lines"].line == 1
+
+
+def test_an_oversized_file_is_trimmed_and_deployed_in_one_change(commits: FakeCommits) -> None:
+    from deployctl.core.model import MAX_BYTES
+
+    old_line = f"{sha(1)} an old deploy with a comment\n"
+    history = old_line * (MAX_BYTES // len(old_line) + 1)
+    before = {**BASE, "production/api": f"{sha(2)} runs\n" + history}
+    assert len(before["production/api"]) > MAX_BYTES
+    base = snapshot(APPS, ENVS, before)
+    assert "syntax" in {v.rule for v in base.all_violations()}  # it can never deploy as it is
+
+    def judged(production: str) -> set[str]:
+        head = snapshot(APPS, ENVS, {**before, "production/api": production})
+        return {v.rule for v in rules.check(head, commits, base, NOW) if v.severity is Severity.ERROR}
+
+    kept = f"{sha(2)} runs\n" + old_line * 1000
+    assert judged(kept) == set()  # only cut
+    assert judged(f"{sha(3)} promote\n" + kept) == set()  # cut, and the next deploy on top
+    assert judged(f"{sha(1)} back\n" + kept) == {"backward-deploy"}  # judged against what ran
+    assert judged(f"{sha(3)} promote\n{sha(3)} twice\n" + kept) == {"multiple-new-lines"}
+    assert judged(f"{sha(3)} promote\n" + old_line * 1000) == {"history-rewritten"}  # the running line went
+
+
+def test_a_file_with_crlf_line_ends_is_repaired_and_deployed_in_one_change(commits: FakeCommits) -> None:
+    # a file merged before control characters were refused
+    before = {**BASE, "production/api": f"{sha(2)} runs\r\n{sha(1)} before\x1b[8m\r\n"}
+    base = snapshot(APPS, ENVS, before)
+
+    def judged(production: str) -> set[str]:
+        head = snapshot(APPS, ENVS, {**before, "production/api": production})
+        return {v.rule for v in rules.check(head, commits, base, NOW) if v.severity is Severity.ERROR}
+
+    assert judged(f"{sha(2)} runs\n{sha(1)} before[8m\n") == set()  # only repaired
+    assert judged(f"{sha(3)} promote\n{sha(2)} runs\n{sha(1)} before[8m\n") == set()  # repaired, next deploy on top
+    assert judged(f"{sha(1)} back\n{sha(2)} runs\n{sha(1)} before[8m\n") == {"backward-deploy"}  # against what ran
+    assert judged(f"{sha(3)} promote\n{sha(2)} runs\n") == set()  # repaired and trimmed
+    assert judged(f"{sha(3)} promote\n{sha(2)} edited\n{sha(1)} before[8m\n") == {"history-rewritten"}
+    assert judged(f"{sha(3)} promote\n" + before["production/api"]) == {"syntax"}  # the CRs must go
 
 
 def test_no_op_warns_and_the_deploying_rules_skip_it(commits: FakeCommits) -> None:

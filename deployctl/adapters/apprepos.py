@@ -28,6 +28,7 @@ from deployctl.adapters.repourl import display_url, repo_url
 from deployctl.core.commitinfo import CommitInfo
 from deployctl.core.safegit import (
     QUIET_GIT_ENV,
+    data_only_config,
     git_timeout,
     https_unanswered,
     network_config,
@@ -41,10 +42,25 @@ from deployctl.core.violations import CannotJudge
 GRAPH_AFTER = 4
 """Ancestry questions per repository answered one git process each before the graph is loaded."""
 _HEX_RE = re.compile(r"^[0-9a-f]{4,64}$")
+_FULL_LENGTHS = (40, 64)
+CLONE_CONFIG_KEYS = frozenset({
+    "core.repositoryformatversion", "core.filemode", "core.bare", "core.ignorecase", "core.precomposeunicode",
+    "core.symlinks", "core.logallrefupdates", "extensions.objectformat", "extensions.partialclone",
+    "remote.origin.url", "remote.origin.fetch", "remote.origin.promisor", "remote.origin.partialclonefilter",
+})
+"""Every key `git clone --bare [--filter]` and deployctl write into a cached clone's config. A clone
+whose config has any other key (a filter driver, core.sshCommand, an include, ...) or another
+`remote.origin.url` was written by someone else: it is discarded and cloned again, never used."""
 
 
 def default_cache_dir() -> Path:
     return cache_root() / "repos"
+
+
+def git_command(*args: str) -> list[str]:
+    """The one way an app-repository git command line starts: hooks, the file-system monitor and
+    other configured commands off (safegit.DATA_ONLY_CONFIG), so a clone in the cache stays data."""
+    return ["git", *data_only_config(), *args]
 
 
 def run_network_git(args: list[str], url: str, action: str) -> subprocess.CompletedProcess:
@@ -55,7 +71,7 @@ def run_network_git(args: list[str], url: str, action: str) -> subprocess.Comple
         raise CannotJudge(f"cannot {action} {display_url(url)}: {silent} (the server does not answer); check "
                           "the repository's URL and the network, or raise DEPLOYCTL_GIT_CONNECT_TIMEOUT")
     limit = git_timeout()
-    proc = subprocess.Popen(["git", *network_config(), *args], stdin=subprocess.DEVNULL,
+    proc = subprocess.Popen(["git", *network_config(), *args], stdin=subprocess.DEVNULL,  # data_only_config too
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             env={**os.environ, **network_env()}, start_new_session=True)
     try:
@@ -88,11 +104,12 @@ class AppRepo:
         self._graph: CommitGraph | GraphFile | None = None
         self._no_file = False
         self._questions = 0
+        self._trusted = False
 
     # -- plumbing -------------------------------------------------------------------------
     def _git(self, *args: str, check: bool = True, input: bytes | None = None) -> subprocess.CompletedProcess:
         return subprocess.run(
-            ["git", "--git-dir", str(self.path), *args],
+            git_command("--git-dir", str(self.path), *args),
             capture_output=True, env={**os.environ, **QUIET_GIT_ENV}, check=check, input=input,
         )
 
@@ -108,7 +125,37 @@ class AppRepo:
                 finally:
                     fcntl.flock(handle, fcntl.LOCK_UN)
 
+    def _untrusted_config(self) -> str | None:
+        """Why the cached clone's config is not one git and deployctl wrote, or None. Read as a file
+        (no includes followed), by git itself, so nothing in it runs."""
+        out = self._git("config", "--file", str(self.path / "config"), "--list", "-z", check=False)
+        if out.returncode != 0:
+            return "its config cannot be read"
+        for entry in out.stdout.decode(errors="replace").split("\0"):
+            if not entry:
+                continue
+            key, _, value = entry.partition("\n")
+            if key not in CLONE_CONFIG_KEYS:
+                return f"its config sets '{key}', which neither git nor deployctl writes"
+            if key == "remote.origin.url" and value != self.url:
+                return "its config names another remote URL"
+        return None
+
+    def _check_cached(self) -> None:
+        """Once per run: a cached clone whose config deployctl did not write is removed (offline:
+        refused), so the next step clones it afresh."""
+        if self._trusted or not self.path.exists():
+            return
+        with self._exclusive():
+            if self.path.exists() and (why := self._untrusted_config()) is not None:
+                if self.offline:
+                    raise CannotJudge(f"the cached clone of {display_url(self.url)} ({self.path}) is not used: "
+                                      f"{why}; delete it, or run without --offline to clone it again")
+                shutil.rmtree(self.path)
+            self._trusted = True
+
     def ensure_cloned(self) -> None:
+        self._check_cached()
         if self.path.exists():
             return
         with self._exclusive():
@@ -140,7 +187,7 @@ class AppRepo:
                     f"cannot clone {display_url(self.url)}: {result.stderr.decode(errors='replace').strip()}"
                 )
             subprocess.run(
-                ["git", "--git-dir", str(tmp), "config", "remote.origin.fetch", "+refs/heads/*:refs/heads/*"],
+                git_command("--git-dir", str(tmp), "config", "remote.origin.fetch", "+refs/heads/*:refs/heads/*"),
                 check=True, capture_output=True,
             )
             os.replace(tmp, self.path)
@@ -197,29 +244,47 @@ class AppRepo:
             return []  # only a hash ever reaches git here, never an option or a revision expression
         if prefix in self._commit_cache:
             return self._commit_cache[prefix]
-        if len(prefix) in (40, 64):
-            out = self._git("cat-file", "-t", prefix, check=False)
-            found = [prefix] if out.returncode == 0 and out.stdout.strip() == b"commit" else []
-        else:
-            out = self._git("rev-parse", f"--disambiguate={prefix}", check=False)
-            objects = out.stdout.decode().split() if out.returncode == 0 else []
-            found = []
-            if objects:
-                types = self._git("cat-file", "--batch-check=%(objectname) %(objecttype)",
-                                  input="\n".join(objects).encode() + b"\n").stdout.decode().splitlines()
-                found = sorted(line.split()[0] for line in types if line.endswith(" commit"))
+        # the objects this clone holds (never a ref; and never a partial clone's unbounded lazy fetch of
+        # a missing object, which `cat-file <hash>` would start: a missing commit is fetched by fetch())
+        out = self._git("rev-parse", f"--disambiguate={prefix}", check=False)
+        objects = out.stdout.decode().split() if out.returncode == 0 else []
+        found = []
+        if objects:
+            types = self._git("cat-file", "--batch-check=%(objectname) %(objecttype)",
+                              input="\n".join(objects).encode() + b"\n").stdout.decode().splitlines()
+            found = sorted(line.split()[0] for line in types if line.endswith(" commit"))
         self._commit_cache[prefix] = found
         return found
 
     def resolve(self, prefix: str) -> list[str]:
-        """Full hashes of the commits that `prefix` names (none, one, or several if ambiguous)."""
+        """Full hashes of the commit objects that `prefix` names (none, one, or several if ambiguous).
+
+        Among commit objects only, never a ref: git's own `rev-parse 2b29d0bb38` prefers a branch of
+        that name. A full hash is looked up in the commit-graph file; a prefix is matched against
+        every object of the clone (`--disambiguate`, unreachable ones too), as git counts ambiguity.
+        """
         self.ensure_cloned()
-        graph = self.graph()
+        graph = self.graph() if len(prefix) in _FULL_LENGTHS else None
         found = graph.resolve(prefix) if graph is not None else []
         found = found or self._candidates(prefix)
         if not found and self.fetch():
             found = self._candidates(prefix)
         return found
+
+    def full_commit(self, commit: str, fetch: bool = True) -> str | None:
+        """The one commit object `commit` (a hash, full or short) names, in full; None when it names
+        none or several. Every git command that takes a commit is given this, never the prefix."""
+        if len(commit) in _FULL_LENGTHS and _HEX_RE.match(commit) and self._graph is not None and commit in self._graph:
+            return commit
+        found = self.resolve(commit) if fetch else self._candidates(commit)
+        return found[0] if len(found) == 1 else None
+
+    def _object_name(self, commit: str) -> str | None:
+        """`commit` as git must be given it: a full hash as it is (git reads 40 or 64 hex digits as an
+        object name before any ref), a prefix resolved among commit objects without fetching."""
+        if len(commit) in _FULL_LENGTHS and _HEX_RE.match(commit):
+            return commit
+        return self.full_commit(commit, fetch=False)
 
     def is_ancestor(self, ancestor: str, descendant: str) -> bool:
         self.ensure_cloned()
@@ -227,9 +292,10 @@ class AppRepo:
         known = graph.is_ancestor(ancestor, descendant) if graph is not None else None
         if known is not None:
             return known
-        if not (_HEX_RE.match(ancestor) and _HEX_RE.match(descendant)):
-            return False  # only hashes reach git, never an option
-        return self._git("merge-base", "--is-ancestor", ancestor, descendant, check=False).returncode == 0
+        ancestor_full, descendant_full = self._object_name(ancestor), self._object_name(descendant)
+        if ancestor_full is None or descendant_full is None:
+            return False  # only full hashes of commits reach git, never an option or a ref name
+        return self._git("merge-base", "--is-ancestor", ancestor_full, descendant_full, check=False).returncode == 0
 
     def branch_tip(self, branch: str) -> str | None:
         if option_like(branch):
@@ -279,17 +345,20 @@ class AppRepo:
         known = graph.count_between(old, new) if graph is not None else None
         if known is not None:
             return known
-        if not (_HEX_RE.match(old) and _HEX_RE.match(new)):
+        old_full, new_full = self._object_name(old), self._object_name(new)
+        if old_full is None or new_full is None:
             return 0
-        out = self._git("rev-list", "--count", f"{old}..{new}", "--", check=False)
+        out = self._git("rev-list", "--count", f"{old_full}..{new_full}", "--", check=False)
         return int(out.stdout.strip() or 0) if out.returncode == 0 else 0
 
     def log(self, old: str | None, new: str, limit: int = 50) -> list[CommitInfo]:
         """Commits in `new` but not `old`, newest first (first-parent order is not forced)."""
         self.ensure_cloned()
-        if not _HEX_RE.match(new) or (old is not None and not _HEX_RE.match(old)):
+        new_full = self.full_commit(new)
+        old_full = self.full_commit(old) if old is not None else None
+        if new_full is None or (old is not None and old_full is None):
             return []
-        rng = [f"{old}..{new}"] if old else [new]
+        rng = [f"{old_full}..{new_full}"] if old_full else [new_full]
         fmt = "%H%x1f%an%x1f%ae%x1f%ct%x1f%s"
         out = self._git("log", f"--max-count={limit}", f"--format={fmt}", *rng, "--", check=False)
         if out.returncode != 0:
@@ -302,7 +371,9 @@ class AppRepo:
         Tips git does not know are skipped (`--ignore-missing`); the caller decides whether to fetch.
         """
         self.ensure_cloned()
-        tips = [t for t in tips if 4 <= len(t) <= 64 and not t.strip("0123456789abcdef")]  # hashes, never options
+        hashes = [self._object_name(t)  # commits, never a ref or an option
+                  for t in tips if 4 <= len(t) <= 64 and not t.strip("0123456789abcdef")]
+        tips = [t for t in hashes if t]
         if not tips:
             return ""
         out = self._git("log", "--topo-order", "--format=%H %ct %P", "--ignore-missing", "--stdin",
@@ -324,22 +395,25 @@ class AppRepo:
         key = (commit, path.strip("/"))
         if key not in self._paths:  # the same commit often runs in several envs: ask git once
             self.ensure_cloned()
-            if not self._candidates(commit):
+            if (full := self.full_commit(commit, False)) is None:
                 return None
-            out = self._git("cat-file", "-t", f"{key[0]}:{key[1]}", check=False)
+            out = self._git("cat-file", "-t", f"{full}:{key[1]}", check=False)
             self._paths[key] = out.returncode == 0 and out.stdout.strip() == b"tree"  # a file cannot be released
         return self._paths[key]
 
     def archive(self, commit: str, path: str | None) -> bytes:
-        """The tree at `commit` (or its subfolder `path`) as a tar stream."""
+        """The tree at `commit` (or its subfolder `path`) as a tar stream: the tree of the one commit
+        object the hash names, as the rules resolved it (never a branch or tag of that name)."""
         self.ensure_cloned()
-        if not self._candidates(commit):
-            self.fetch()
         if path and (problem := path_problem(path)) is not None:
             raise CannotJudge(f"path {path!r} {problem}; fix its `path` in apps.yaml")
         if option_like(commit):
             raise CannotJudge(f"commit {commit!r} begins with '-'")
-        treeish = f"{commit}:{path.strip('/')}" if path else commit
+        found = self.resolve(commit) if _HEX_RE.match(commit) else []
+        if len(found) != 1:
+            raise CannotJudge(f"commit {commit} names {len(found) or 'no'} commit(s) in {display_url(self.url)}; "
+                              "write the full hash of the one commit to deploy")
+        treeish = f"{found[0]}:{path.strip('/')}" if path else found[0]
         out = self._git("archive", "--format=tar", treeish, "--", check=False)
         if out.returncode != 0:
             raise CannotJudge(

@@ -9,6 +9,7 @@ from pathlib import Path
 from deployctl import console
 from deployctl.adapters.apprepos import AppRepos
 from deployctl.adapters.gitaccess import commit_snapshot, safe_branch_name, worktree_files
+from deployctl.adapters.gitlog import deploy_history
 from deployctl.adapters.gitrepo import open_repo, resolve_ref
 from deployctl.commands.codeowners import follow_new_file
 from deployctl.commands.load import load_head, no_env, open_engine, readable
@@ -146,7 +147,13 @@ def rollback_target(root: Path, env: str, app: str) -> str:
     file = head.tree.get(env, app)
     if file is None:
         raise CannotJudge(f"deploys/{env}/{app} does not exist: nothing to roll back")
-    target = previous_commit(file)
+    try:  # the lines that were each on top once, through a change of their own: reviewed deploys
+        on_top: set[str] | None = {e.to for e in deploy_history(open_repo(root), "HEAD")
+                                   if e.env == env and e.app == app and e.to}
+    except CannotJudge:
+        on_top = None  # a repository without commits: its file is all there is
+    target = previous_commit(file, on_top)
     if target is None:
-        raise CannotJudge(f"deploys/{env}/{app} has no earlier deploy of another commit; name one with --to")
+        raise CannotJudge(f"deploys/{env}/{app} has no earlier deploy of another commit that was once its top "
+                          "line (a reviewed deploy); name one with --to")
     return target

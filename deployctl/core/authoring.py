@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from deployctl.core.changes import file_changes
 from deployctl.core.model import DeployFile, Tag, render_line, same_commit
 from deployctl.core.rules.group import changed_apps, group_missing
@@ -17,9 +19,15 @@ def prepend(old: bytes | None, commit: str, message: str = "", tags: tuple[Tag, 
     return render_line(commit, message, tags).encode("utf-8") + (old or b"")
 
 
-def previous_commit(file: DeployFile) -> str | None:
-    """The most recent earlier deploy of a different commit: what a rollback returns to."""
-    return next((h.commit for h in file.history if not same_commit(h.commit, file.commit)), None)
+def previous_commit(file: DeployFile, on_top: Collection[str] | None = None) -> str | None:
+    """The most recent earlier deploy of a different commit: what a rollback returns to.
+
+    `on_top`: the commits that were ever the file's first line in the deploy repo's history (each a
+    reviewed deploy). A line that never was (written below another in one change, which
+    multiple-new-lines now refuses, but older files may hold) is skipped: nobody reviewed it as a
+    deploy, and it may never have run."""
+    return next((h.commit for h in file.history if not same_commit(h.commit, file.commit)
+                 and (on_top is None or any(same_commit(h.commit, top) for top in on_top))), None)
 
 
 def with_file(files: RepoFiles, path: str, data: bytes) -> RepoFiles:

@@ -23,6 +23,10 @@ MAX_BYTES = 1 << 20
 DEPLOYS_DIR = "deploys"
 SHORT = 12
 """How many characters of a commit people read: every view, message and notice shows this many."""
+CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+"""What a deploy file may not hold: control characters other than the tab and the newline (a carriage
+return makes a terminal show `f291ec46 hidden` over the commit that deploys), the Unicode line
+separators and the bidirectional marks that make text read in another order than it parses."""
 NAME_RULE = "names are 1 to 63 characters of a-z, 0-9 and '-', starting with a letter or digit"
 
 
@@ -140,6 +144,18 @@ def _decode(env: str, app: str, data: bytes) -> str:
     return text
 
 
+def _control_problem(env: str, app: str, text: str) -> DeployFileError | None:
+    """A control character anywhere in the file, as a syntax error at its line."""
+    if (match := CONTROL_RE.search(text)) is None:
+        return None
+    char = match.group()
+    line = text.count("\n", 0, match.start()) + 1
+    what = "a carriage return (Windows line ends?)" if char == "\r" else f"the control character U+{ord(char):04X}"
+    return _syntax(env, app, line, f"{what}: a terminal or a review may show this line otherwise than "
+                   "it deploys; a deploy file holds plain lines ending in a newline, with spaces or "
+                   "tabs between words: remove it (save with LF line ends)")
+
+
 def split_line(text: str) -> tuple[str, str] | None:
     """A deploy line's commit (its first token, when that is a hash) and comment (the rest, stripped);
     None for a blank or comment line. The one reading of a line: the parser and the history use it."""
@@ -160,6 +176,8 @@ def _parse_line(number: int, text: str) -> DeployLine | None:
 def parse_deploy_file(env: str, app: str, data: bytes) -> DeployFile:
     """Parse one deploy file, or raise DeployFileError naming the file, the line and the fix."""
     text = _decode(env, app, data)
+    if (problem := _control_problem(env, app, text)) is not None:
+        raise problem
     lines = text.split("\n")
     first = next((i for i, line in enumerate(lines) if line.strip()), None)
     if first is None:
@@ -181,6 +199,30 @@ def parse_deploy_file(env: str, app: str, data: bytes) -> DeployFile:
         if (parsed := _parse_line(i, line)) is not None
     )
     return DeployFile(env=env, app=app, current=current, history=history)
+
+
+def repaired(data: bytes) -> bytes:
+    """A file as the grammar's fixes leave it: CRLF line ends made LF, every other control character
+    removed (what the syntax error says to do); the bytes unchanged when they are not UTF-8."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data
+    return CONTROL_RE.sub("", text.replace("\r\n", "\n")).encode("utf-8")
+
+
+def parse_base(env: str, app: str, data: bytes) -> DeployFile | None:
+    """A base file the grammar refuses only for what a later change may fix, read as that change
+    leaves it: over MAX_BYTES, its first MAX_BYTES up to the last whole line; with control
+    characters (a file merged before they were refused), repaired. So the change that trims or
+    repairs it is judged against what ran (changes.file_changes); None when it breaks the grammar
+    otherwise too."""
+    data = repaired(data)
+    cut = data.rfind(b"\n", 0, MAX_BYTES) + 1 if len(data) > MAX_BYTES else len(data)
+    try:
+        return parse_deploy_file(env, app, data[:cut])
+    except DeployFileError:
+        return None
 
 
 def _bad_token_message(token: str) -> str:

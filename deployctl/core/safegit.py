@@ -140,10 +140,30 @@ def https_unanswered(url: str) -> str | None:
         return None
 
 
+DATA_ONLY_CONFIG = (
+    "core.hooksPath=/dev/null",  # no hook runs (reference-transaction, post-checkout, pre-push, ...)
+    "core.fsmonitor=false",  # no file-system monitor command
+    "protocol.ext.allow=never",  # no `ext::` transport, whatever a config or a URL says
+)
+"""`-c` pairs every git call on an app-repository clone (and every network git call) carries: a
+clone in the cache is data, so nothing in its config or hooks folder may run a command. They beat
+the repository's own config (the command line wins); the other commands a config can name
+(core.sshCommand, core.alternateRefsCommand, filter drivers, ...) are kept out by
+apprepos.CLONE_CONFIG_KEYS, which discards a clone whose config says more than git and deployctl
+write."""
+
+
+def data_only_config() -> list[str]:
+    """DATA_ONLY_CONFIG as git's command-line options."""
+    return [arg for pair in DATA_ONLY_CONFIG for arg in ("-c", pair)]
+
+
 def network_config() -> list[str]:
-    """`-c` options for every network git call: a stall fails, and only safe transports are used."""
+    """`-c` options for every network git call: a stall fails, only safe transports are used, and no
+    hook or configured command runs (data_only_config)."""
     low_speed_time = max(1, min(connect_timeout(), int(git_timeout())))
     args = [
+        *data_only_config(),
         "-c", f"http.lowSpeedLimit={LOW_SPEED_LIMIT}",
         "-c", f"http.lowSpeedTime={low_speed_time}",
         "-c", "protocol.allow=never",

@@ -92,14 +92,36 @@ def freeze_window(x: ChangeFacts) -> Violation | None:
 
 
 def history_rewritten(x: ChangeFacts) -> Violation | None:
-    """Needs the new line parsed and the app known; judges a file that existed at the base (no-ops too)."""
+    """Needs the new line parsed and the app known; judges a file that existed at the base (no-ops
+    too). Cutting old lines from the bottom is allowed (a file near the 1 MiB limit), as long as the
+    line that ran is kept; nothing else of the old content may change."""
     c = x.change
-    if _judged(x) is None or c.base_raw is None or c.head_raw is None or c.head_raw.endswith(c.base_raw):
+    if _judged(x) is None or c.base_raw is None or c.head_raw is None or c.shape() is not None:
         return None
     return _v("history-rewritten", ERROR, c,
               "the change edits or removes existing lines; a deploy file only grows at "
-              "the top: restore the old content byte for byte and prepend the new line "
+              "the top (old lines may only be cut from the bottom, keeping the line that runs): "
+              "restore the old content byte for byte and prepend the new line "
               f"(deployctl bump {c.env} {c.app} <commit>)")
+
+
+def multiple_new_lines(x: ChangeFacts) -> Violation | None:
+    """Needs the new line parsed and the app known; judges created files, updates and no-ops alike.
+    A change adds one line per file: every line below the top is taken for a deploy that ran
+    (`rollback` returns to it), so a second new line would be history nobody reviewed as a deploy."""
+    c = x.change
+    if _judged(x) is None or (shape := c.shape()) is None or len(lines := shape.new_lines()) <= 1:
+        return None
+    if c.base_raw is None:
+        return _v("multiple-new-lines", ERROR, c,
+                  f"the new file has {len(lines)} lines; a new deploy file holds the one line to "
+                  "deploy (a later rollback would return to the lines below it as if they had run): "
+                  f"keep only the first (deployctl bump {c.env} {c.app} <commit>)")
+    return _v("multiple-new-lines", ERROR, c,
+              f"the change adds {len(lines)} lines on top; a change deploys one commit with one "
+              "new line per file (a later rollback would return to the second as if it had run): "
+              "keep only the new first line (a second `bump` in one branch adds a second line: edit the first "
+              "instead), and deploy another commit in its own pull request")
 
 
 def no_op(x: ChangeFacts) -> Violation | None:
@@ -179,7 +201,7 @@ def promotion_order(x: ChangeFacts) -> Violation | None:
               "tag [hotfix] only for an emergency")
 
 
-CHANGE_RULES: tuple[ChangeRule, ...] = (app_removed, freeze_window, history_rewritten, no_op,
+CHANGE_RULES: tuple[ChangeRule, ...] = (app_removed, freeze_window, history_rewritten, multiple_new_lines, no_op,
                                         not_on_release_branch, backward_deploy, promotion_order)
 """The change family in order; each function is named after its rule id (registry.py)."""
 

@@ -76,6 +76,7 @@ RULES: dict[str, Rule] = {r.id: r for r in (
     _rule("freeze-window", Family.CHANGE, F, S),
     _rule("group-incomplete", Family.CHANGE, F, G, C),
     _rule("history-rewritten", Family.CHANGE, F, C),
+    _rule("multiple-new-lines", Family.CHANGE, F, C),
     _rule("app-removed", Family.CHANGE, F),
     _rule("no-op", Family.CHANGE, F, C),
     _rule("artifact-missing", Family.ARTIFACT, F, C, S, X),
