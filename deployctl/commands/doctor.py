@@ -264,6 +264,14 @@ def run_doctor(root: Path, timeout: float = 20.0) -> list[Check]:
     used = {f.app for f in snapshot.tree.files.values()}
     apps = {name: spec for name, spec in snapshot.catalog.apps.items()}
     checks.append(check_plugins({str(apps[a].kind) for a in used if a in apps}, pulumi, timeout))
+    local = sorted({f.env for f in snapshot.tree.files.values() if f.app in apps and apps[f.app].kind == "local"})
+    if local and in_ci(os.environ) and not backend_url(root).startswith("file://"):
+        checks.append(Check(
+            name="local apps in CI", status="warn",
+            detail=f"{', '.join(local)} deploy `local` apps, which release onto the runner that runs up: an "
+                   "ephemeral CI runner's disk vanishes with its job, while the shared backend records them deployed",
+            fix="deploy those stacks from a self-hosted runner with a persistent disk (the host itself), or "
+                "use an AWS kind (README: \"Where the local kind fits\")"))
     repos: dict[str, tuple[str, str, str]] = {}
     for name, spec in sorted(apps.items()):
         repos.setdefault(spec.repo, (name, spec.repo, spec.branch))
