@@ -60,14 +60,17 @@ def _write_file(path: Path, text: str) -> None:
 
 
 def _check_writable(path: Path) -> None:
-    """A file the user named, checked before the work that fills it: its folder exists and is writable,
-    and it is not itself a folder."""
-    folder = path.parent if str(path.parent) else Path(".")
-    problem = ("it is a folder" if path.is_dir() else f"its folder {folder} does not exist" if not folder.is_dir()
-               else f"{path} is not writable" if path.exists() and not os.access(path, os.W_OK)
-               else f"its folder {folder} is not writable" if not os.access(folder, os.W_OK) else None)
-    if problem:
-        raise CannotJudge(f"cannot write {path}: {problem}; choose a writable path")
+    """A file the user named, tried before the work that fills it (opened to append, and removed again
+    when it did not exist), so a path that cannot be written is said first, with the system's reason."""
+    existed = path.exists()
+    try:
+        with open(path, "a", encoding="utf-8"):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise CannotJudge(f"cannot write {path}: {reason}; choose a writable path") from None
+    if not existed:
+        path.unlink(missing_ok=True)
 
 
 def _report(violations: list[Violation], as_json: bool) -> ExitStatus:

@@ -110,4 +110,5 @@ def test_a_misspelt_stack_is_refused_with_base_too(tmp_path: Path, command: str)
     sc.deploy.deploy("staging", "api", sc.commits["c3"], "third")
     code, out, err = run_cli(sc.root, command, "--base", "main", "--stack", "prodution")
     assert code == ExitStatus.CANNOT_JUDGE, out + err
-    assert "no env 'prodution' (no Pulumi.prodution.yaml); envs are production, staging" in err
+    assert ("no env 'prodution' (no Pulumi.prodution.yaml); did you mean 'production'? "
+            "envs are production, staging") in err

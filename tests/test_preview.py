@@ -57,7 +57,7 @@ def test_a_comment_file_that_cannot_be_written_is_refused_before_any_work(sc: Sc
 
 def test_a_status_page_that_cannot_be_written_is_refused_before_status_reads_anything(sc: Scenario):
     code, _, err = run_cli(sc.root, "status", "--html", "missing/status.html", env=_env())
-    assert code == 2 and "cannot write missing/status.html: its folder missing does not exist" in err
+    assert code == 2 and "cannot write missing/status.html: No such file or directory" in err
 
 
 def test_a_clean_checkout_is_named_by_its_commit_and_a_changed_one_is_the_working_tree(sc: Scenario,

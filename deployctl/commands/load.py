@@ -44,7 +44,7 @@ def no_env(unknown: list[str], snapshot: Snapshot, envs: list[str] | None = None
     names = ", ".join(f"'{e}'" for e in unknown)
     listed = snapshot.envs if envs is None else envs
     hint = did_you_mean(unknown[0], listed) if len(unknown) == 1 else ""
-    return CannotJudge(f"no env {names} ({why}){hint}; envs are {', '.join(listed) or '(none)'}")
+    return CannotJudge(f"no env {names} ({why}){hint or ';'} envs are {', '.join(listed) or '(none)'}")
 
 
 def load_head(root: Path) -> Snapshot:
