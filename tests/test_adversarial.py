@@ -1078,3 +1078,17 @@ def test_an_older_run_deploys_a_stack_whose_newer_commit_skips_ci(tmp_path: Path
     assert code == 0, err
     assert "skipped" not in out and "staging: ok" in out
     assert w.current("staging", "api") == api[1]
+
+
+def test_the_checkout_must_hold_exactly_the_head_commits_deploy_inputs(tmp_path: Path):
+    from deployctl.commands.up import checkout_differences
+
+    deploy, _, sha = deploy_world(tmp_path)
+    head = deploy.repo.head.commit.hexsha
+    deploy.write("deploys/staging/.DS_Store", "hidden: the program ignores it too\n")
+    assert checkout_differences(deploy.path, deploy.repo, head) == ([], [])
+    deploy.write("deploys/production/web", f"{sha}\n")  # an untracked env folder and file
+    deploy.write("Pulumi.production.yaml", "config: {}\n")
+    deploy.write("apps.yaml", "apps: {}\n")  # a tracked file changed
+    differ, extra = checkout_differences(deploy.path, deploy.repo, head)
+    assert (differ, extra) == (["apps.yaml"], ["Pulumi.production.yaml", "deploys/production"])

@@ -96,7 +96,8 @@ def prepare(root: Path, stacks: list[str] | None, base: str | None, head: str | 
     One judgement on every path (a merge's `up --base`, a retry or dispatch with --head, a local
     `up`): the safeguards judge each stack being deployed from what runs there (Pulumi's record) to
     what the head says, with every rule; --base only decides which stacks the change affects. So a
-    retry can never deploy what the merge's `up` refused."""
+    retry can never deploy what the merge's `up` refused. What git alone refuses (the change as its
+    pull request was judged, every file's own rules) is refused first, before Pulumi is asked."""
     parallel = parallelism()
     repos = AppRepos(root)
     base_snap, head_snap, plan = (load_pair(root, base, head, whole=True) if base is not None
@@ -108,6 +109,8 @@ def prepare(root: Path, stacks: list[str] | None, base: str | None, head: str | 
         _require_checkout(root, repo, merge or resolve_ref(repo, head))
     engine = None
     running = None
+    if envs:  # what git alone refuses is refused before Pulumi is asked anything (a hostile env name, say)
+        _safeguards(head_snap, repos, base_snap, None, say=False)
     newer = newer_commit_stacks(repo, merge, branch, head_snap) if repo is not None and merge else {}
     if envs:
         enforce_ci_policy(root, {e: head_snap.stacks[e].settings.protected for e in envs})
@@ -192,13 +195,15 @@ def _tops(paths: list[str]) -> list[str]:
     return [p for p in paths if not any(p.startswith(q + "/") for q in paths)]
 
 
-def _safeguards(head: Snapshot, repos: AppRepos, base: Snapshot | None, running: Running | None) -> None:
-    """Nothing deploys that the safeguards refuse; their warnings are said once, and the run goes on."""
-    with console.step("running the safeguards"):
+def _safeguards(head: Snapshot, repos: AppRepos, base: Snapshot | None, running: Running | None,
+                say: bool = True) -> None:
+    """Nothing deploys that the safeguards refuse; their warnings are said once (`say`), and the run
+    goes on."""
+    with console.step("running the safeguards" + (" against what runs" if running is not None else "")):
         violations = rules.check(head, repos, base, datetime.now(UTC), running=running)
     if errors(violations):
         raise InputError(violations)  # the CLI says each once, warnings included
-    for v in violations:
+    for v in violations if say else ():
         console.violation(v, err=True)
 
 
