@@ -980,6 +980,8 @@ def test_a_retry_of_a_deploy_refused_by_a_freeze_window_is_refused_too(tmp_path:
     code, out, err = w.cli("up", "--head", "HEAD", "--stack", "production", "--branch", "main")
     assert code == 1, out + err
     assert "freeze-window" in err and "deploys/production/api" in err
+    code, _, err = w.cli("up", "--head", "HEAD", "--stack", "production", "--force", "--reason", "hurry")
+    assert code == 1 and "freeze-window" in err  # --force overrides the stale-run guard, never a freeze
     assert w.current("production", "api") == api[0]
     # check without --base reads what runs too, and says the same; --no-deployed says it did not look
     code, out, err = w.cli("check", "--no-artifacts")

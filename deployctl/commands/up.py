@@ -112,12 +112,16 @@ def prepare(root: Path, stacks: list[str] | None, base: str | None, head: str | 
     if envs:  # what git alone refuses is refused before Pulumi is asked anything (a hostile env name, say)
         _safeguards(head_snap, repos, base_snap, None, say=False)
     newer = newer_commit_stacks(repo, merge, branch, head_snap) if repo is not None and merge else {}
-    if envs:
+    forced: set[str] = set()
+    if envs and repo is not None:
         enforce_ci_policy(root, {e: head_snap.stacks[e].settings.protected for e in envs})
         engine = open_engine(root)
-        with console.step("reading what runs (each stack's `deployed` output)"):  # a stack a newer run deploys:
-            running = read_running(engine, head_snap, [e for e in envs if e not in newer])  # that run judges it
-    _safeguards(head_snap, repos, base_snap, running)
+        judged = [e for e in envs if e not in newer]  # a stack a newer run deploys: that run judges it
+        stale = _stale_stacks(repo, engine, judged, merge or repo.head.commit.hexsha)
+        forced = stale if force_reason is not None else set()
+        with console.step("reading what runs (each stack's `deployed` output)"):  # a stale stack: the guard
+            running = read_running(engine, head_snap, [e for e in judged if e not in stale - forced])  # refuses it
+    _safeguards(head_snap, repos, base_snap, running, forced=forced, reason=force_reason)
     pr = pr_number(str(repo.commit(merge).message)) if repo is not None and merge else None  # a str in text repos
     guard = (_start_engine(root, repo, engine, merge, force_reason, lock_timeout)
              if repo is not None and engine is not None else None)
@@ -195,12 +199,32 @@ def _tops(paths: list[str]) -> list[str]:
     return [p for p in paths if not any(p.startswith(q + "/") for q in paths)]
 
 
+FORCED_BACK = frozenset({"backward-deploy", "history-rewritten"})
+"""What going back to an older deploy-repo commit is, against what runs: the commit is older, and its
+file lacks the newer lines. --force --reason waives these two in the stacks the stale-run guard
+refuses, and nothing else (a freeze window, half a group, promotion order still refuse)."""
+
+
+def _stale_stacks(repo: git.Repo, engine: Engine, envs: list[str], deploying: str) -> set[str]:
+    """The stacks the stale-run guard refuses now (a newer deploy-repo commit runs there): its update
+    refuses them with its own words, so the judgement from what runs leaves them to it; with --force
+    they are judged from what runs, but for going back (FORCED_BACK), which --force --reason is."""
+    from deployctl.adapters.backend import stale_judge
+
+    return {env for env in envs if stale_judge(repo, engine, env, deploying)() is not None}
+
+
 def _safeguards(head: Snapshot, repos: AppRepos, base: Snapshot | None, running: Running | None,
-                say: bool = True) -> None:
+                say: bool = True, forced: set[str] | frozenset[str] = frozenset(), reason: str | None = None) -> None:
     """Nothing deploys that the safeguards refuse; their warnings are said once (`say`), and the run
-    goes on."""
+    goes on. In a stack the stale-run guard refuses and --force overrides (`forced`), going back to
+    what the older deploy-repo commit says is what --force --reason asked: FORCED_BACK is waived."""
     with console.step("running the safeguards" + (" against what runs" if running is not None else "")):
         violations = rules.check(head, repos, base, datetime.now(UTC), running=running)
+    waived = [v for v in violations if v.rule in FORCED_BACK and v.env in forced]
+    for v in waived:
+        console.info(f"{v.file}: {v.rule} waived by --force ({reason}): {v.message}")
+    violations = [v for v in violations if v not in waived]
     if errors(violations):
         raise InputError(violations)  # the CLI says each once, warnings included
     for v in violations if say else ():
