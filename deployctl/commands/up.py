@@ -211,7 +211,14 @@ def _stale_stacks(repo: git.Repo, engine: Engine, envs: list[str], deploying: st
     they are judged from what runs, but for going back (FORCED_BACK), which --force --reason is."""
     from deployctl.adapters.backend import stale_judge
 
-    return {env for env in envs if stale_judge(repo, engine, env, deploying)() is not None}
+    stale = set()
+    for env in envs:
+        try:
+            if stale_judge(repo, engine, env, deploying)() is not None:
+                stale.add(env)
+        except CannotJudge:  # an unreadable history: judged from what runs; its update says it alone
+            continue
+    return stale
 
 
 def _safeguards(head: Snapshot, repos: AppRepos, base: Snapshot | None, running: Running | None,
