@@ -33,8 +33,16 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
+def _repo_dir(path: Path) -> Path:
+    """--repo must name a folder: anything else is refused (exit 2) before a command reads it."""
+    if not path.is_dir():
+        raise CannotJudge(f"no deploy repository at {path} ({'not a folder' if path.exists() else 'no such folder'}); "
+                          "run deployctl in the deploy repo's root, or pass --repo DIR")
+    return path
+
+
 RepoOpt = Annotated[Path, typer.Option("--repo", help="The deploy repository (default: here).",
-                                       file_okay=False, resolve_path=True)]
+                                       file_okay=False, resolve_path=True, callback=_repo_dir)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
 OfflineOpt = Annotated[bool, typer.Option("--offline", help="Use the app-repository cache only; never fetch; "
                                           "skip the artifact check (no S3/ECR calls).")]
@@ -92,6 +100,9 @@ def check(
     offline: OfflineOpt = False,
     no_artifacts: Annotated[bool, typer.Option("--no-artifacts", help="Skip artifact-missing: for a job without "
                                                "cloud credentials (the preview, with its role, judges it).")] = False,
+    deployed: Annotated[bool | None, typer.Option("--deployed/--no-deployed", help="Judge against what runs "
+                                                  "(each stack's `deployed` output, from the Pulumi backend), or "
+                                                  "never read it. Default: without --base, when it can.")] = None,
     as_json: JsonOpt = False,
     repo: RepoOpt = Path("."),
 ) -> None:
@@ -100,9 +111,15 @@ def check(
     Without --base: every deploy file (syntax, names, env and app known, commit exists).
     With --base REF: also every change since REF: wrong branch, backward deploy, skipped
     promotion, freeze window, half a co-deploy group, rewritten history.
+    Against what runs (as `deployctl up` judges): every app whose deployed commit (Pulumi's
+    record) differs from its deploy file is judged with those change rules too. Without --base,
+    check reads what runs when it can (a Pulumi CLI, a Pulumi.yaml, not --offline) and says so in
+    a note when it cannot; --deployed requires it (exit 2 when the backend cannot be read), and
+    --no-deployed never reads it (a job without Pulumi, like the `checks` workflow).
 
     Examples:
       deployctl check
+      deployctl check --no-deployed --no-artifacts
       deployctl check --base origin/main
       deployctl check --base origin/main --at 2026-12-24T10:00:00Z --json
     """
@@ -110,7 +127,8 @@ def check(
 
     moment = _parse_time(at)
     try:
-        violations = run_check(repo, base=base, at=moment, offline=offline, no_artifacts=no_artifacts)
+        violations = run_check(repo, base=base, at=moment, offline=offline, no_artifacts=no_artifacts,
+                               deployed=deployed)
     except CannotJudge as exc:
         if as_json and exc.violations:
             _report(exc.violations, as_json=True)
@@ -138,9 +156,15 @@ def up(
 ) -> None:
     """Run `pulumi up` for envs, in promotion order (staging before production).
 
-    The safeguards run first; nothing deploys that they refuse. A downstream env is not deployed
-    when its upstream failed. With --base, only the stacks the change affects. With --head, a
-    stack that a newer commit on --branch also changes is skipped: the newer run deploys it.
+    The safeguards run first; nothing deploys that they refuse. They judge each stack from what
+    runs there (its `deployed` output in the Pulumi backend) to what the head says, with every
+    rule (freeze window, co-deploy group, promotion order, backward deploy, history), with or
+    without --base: a retry is judged as the merge was. A downstream env is not deployed
+    when its upstream failed. With --base, only the stacks the change affects. With --head, the
+    checkout must be exactly --head (untracked files in deploys/ and Pulumi.*.yaml included); a
+    stack that a newer commit on --branch also changes is skipped: the newer run deploys it
+    (unless that commit's run may never start: a `[skip ci]` marker).
+    DEPLOYCTL_PARALLEL (default 4) stacks of a wave deploy side by side.
     DEPLOYCTL_SLACK_WEBHOOK, when set, gets one message per stack. Each app's `settings.health`
     check runs after its update; a failing check switches the app back to what ran before (exit 1).
 

@@ -1714,3 +1714,165 @@ def test_a_hook_planted_in_the_app_repo_cache_never_runs(tmp_path: Path, marker:
     deploy.deploy("staging", "web", app.commit("newest"), "another fetch")
     assert check_json(deploy.path, "--base", base)[0] == 0
     assert not marker.exists() and "hooksPath" not in (clone / "config").read_text()  # cloned afresh
+
+
+# --- h-judge: one judgement from what runs, exactly the head commit, and the last low findings ---
+
+
+def _judge_world(tmp_path: Path, group: bool = False) -> Any:
+    """The engine world, deployed once, with staging already running api 1 (and web 1 for a group)."""
+    from tests.engine_world import build_world
+
+    w = build_world(tmp_path)
+    if group:  # api and web are one co-deploy group
+        w.deploy.catalog({"api": {"repo": str(w.api.path), "group": "shop", "settings": {"keep_releases": 2}},
+                          "web": {"repo": str(w.web.path), "path": "site", "depends_on": ["api"], "group": "shop"}})
+        w.deploy.commit("api and web deploy together")
+    code, _, err = w.cli("up")
+    assert code == 0, err
+    w.deploy.commit("stack configs as Pulumi writes them")
+    w.deploy.deploy("staging", "api", w.shas["api"][1])
+    if group:
+        w.deploy.deploy("staging", "web", w.shas["web"][1])
+    w.deploy.commit("staging runs the new commits")
+    code, _, err = w.cli("up", "--stack", "staging")
+    assert code == 0, err
+    return w
+
+
+@pytest.mark.engine
+def test_a_retry_of_a_deploy_refused_by_a_freeze_window_is_refused_too(tmp_path: Path):
+    from datetime import timedelta
+
+    from tests.engine_world import merge
+
+    w = _judge_world(tmp_path)
+    api = w.shas["api"]
+    now = datetime.now(UTC)
+    window = [{"start": (now - timedelta(minutes=5)).isoformat(), "end": (now + timedelta(hours=1)).isoformat(),
+               "reason": "incident in progress"}]
+    cfg = w.root / "Pulumi.production.yaml"
+    cfg.write_text(cfg.read_text().replace("config:\n", "config:\n  deploys:freeze: " + json.dumps(window) + "\n"))
+    w.deploy.commit("freeze production")
+    before, merged = merge(w, "Merge pull request #5 from a/promote", lambda: w.deploy.deploy(
+        "production", "api", api[1], "promote, reviewed before the freeze"))
+    code, _, err = w.cli("up", "--base", before, "--head", merged, "--branch", "main")
+    assert code == 1 and "freeze-window" in err and "incident in progress" in err, err
+    # the documented retry (the workflow_dispatch path): judged from what runs, so refused the same way
+    code, out, err = w.cli("up", "--head", "HEAD", "--stack", "production", "--branch", "main")
+    assert code == 1, out + err
+    assert "freeze-window" in err and "deploys/production/api" in err
+    code, _, err = w.cli("up", "--head", "HEAD", "--stack", "production", "--force", "--reason", "hurry")
+    assert code == 1 and "freeze-window" in err  # --force overrides the stale-run guard, never a freeze
+    assert w.current("production", "api") == api[0]
+    # check without --base reads what runs too, and says the same; --no-deployed says it did not look
+    code, out, err = w.cli("check", "--no-artifacts")
+    assert code == 1 and "freeze-window" in out
+    code, out, err = w.cli("check", "--no-artifacts", "--no-deployed")
+    assert code == 0 and "what runs was not read (--no-deployed)" in err
+    # a [hotfix] line waives the freeze on the retry as on the merge
+    w.deploy.deploy("production", "api", api[1], "[hotfix] the incident fix")
+    w.deploy.commit("hotfix")
+    code, out, err = w.cli("up", "--head", "HEAD", "--stack", "production", "--branch", "main")
+    assert code == 0, err
+    assert w.current("production", "api") == api[1]
+
+
+@pytest.mark.engine
+def test_a_retry_cannot_deploy_half_a_co_deploy_group(tmp_path: Path):
+    from tests.engine_world import merge
+
+    w = _judge_world(tmp_path, group=True)
+    web = w.shas["web"]
+    before, merged = merge(w, "Merge pull request #6 from a/web", lambda: w.deploy.deploy(
+        "production", "web", web[1], "web alone"))
+    code, _, err = w.cli("up", "--base", before, "--head", merged, "--branch", "main")
+    assert code == 1 and "group-incomplete" in err
+    code, out, err = w.cli("up", "--head", merged, "--stack", "production", "--branch", "main")
+    assert code == 1, out + err
+    assert "group-incomplete" in err and "deploys/production/api" in err
+    assert (w.current("production", "api"), w.current("production", "web")) == (w.shas["api"][0], web[0])
+
+
+@pytest.mark.engine
+def test_an_untracked_deploy_file_left_in_the_checkout_stops_up(tmp_path: Path):
+    from tests.engine_world import build_world, merge
+
+    w = build_world(tmp_path)
+    assert w.cli("up")[0] == 0
+    w.deploy.commit("stack configs as Pulumi writes them")
+    web = w.shas["web"]
+    before, merged = merge(w, "Merge pull request #8 from a/retire-web", lambda: (
+        w.deploy.remove("deploys/production/web")))
+    w.deploy.write("deploys/production/web", f"{web[2]} never ran in staging\n")  # untracked, left behind
+    code, out, err = w.cli("up", "--base", before, "--head", merged, "--branch", "main")
+    assert code == 2, out + err
+    assert "the checkout differs from --head" in err and "deploys/production/web" in err
+    assert "git clean -fdx -- deploys/production/web" in err
+    assert w.current("production", "web") == web[0]
+    # an ignored stack config is the program's input too
+    (w.root / "deploys" / "production" / "web").unlink()
+    (w.root / ".gitignore").write_text((w.root / ".gitignore").read_text() + "Pulumi.qa.yaml\n")
+    w.deploy.commit("ignore a local stack config")
+    w.deploy.write("Pulumi.qa.yaml", "config: {}\n")
+    code, _, err = w.cli("up", "--head", "HEAD", "--stack", "staging", "--branch", "main")
+    assert code == 2 and "Pulumi.qa.yaml" in err
+
+
+def test_deployctl_parallel_that_is_not_a_whole_number_is_refused_before_anything_runs(tmp_path: Path):
+    deploy, _, _ = deploy_world(tmp_path)
+    for value in ("abc", "0", "-2", "1.5", "٣"):
+        code, _, err = run_cli(deploy.path, "up", env={**os.environ, "DEPLOYCTL_PARALLEL": value})
+        assert code == 2, err
+        assert "DEPLOYCTL_PARALLEL is" in err and "whole number, 1 or more" in err and "internal error" not in err
+    assert not (deploy.path / ".pulumi-state").exists()  # refused before the engine was opened
+
+
+@pytest.mark.parametrize("args", [["check"], ["plan", "--base", "HEAD"], ["history", "--no-engine"], ["status"],
+                                  ["deployed"], ["codeowners", "--check"], ["up"], ["unlock", "staging"],
+                                  ["bump", "staging", "web", "a" * 40], ["metrics", "--no-engine"],
+                                  ["preview", "--base", "HEAD"], ["doctor"]])
+def test_a_repo_option_naming_no_folder_is_refused_by_every_command(tmp_path: Path, args: list[str]):
+    code, out, err = run_cli(tmp_path, *args, "--repo", str(tmp_path / "nonexistent"))
+    assert code == 2, out + err
+    assert f"no deploy repository at {tmp_path / 'nonexistent'}" in err and "internal error" not in err
+
+
+def test_check_says_when_it_could_not_judge_against_what_runs(tmp_path: Path):
+    deploy, _, _ = deploy_world(tmp_path)  # no Pulumi.yaml: nothing to read what runs from
+    code, out, err = run_cli(deploy.path, "check", "--no-artifacts")
+    assert code == 0, out + err
+    assert "note: what runs was not read (no Pulumi.yaml in" in err
+    code, _, err = run_cli(deploy.path, "check", "--no-artifacts", "--deployed")
+    assert code == 2 and "no Pulumi.yaml" in err
+
+
+@pytest.mark.engine
+def test_an_older_run_deploys_a_stack_whose_newer_commit_skips_ci(tmp_path: Path):
+    from tests.engine_world import build_world, merge
+
+    w = build_world(tmp_path, production=False)
+    assert w.cli("up")[0] == 0
+    w.deploy.commit("stack configs as Pulumi writes them")
+    api = w.shas["api"]
+    before1, m1 = merge(w, "Merge pull request #1 from a/b", lambda: w.deploy.deploy("staging", "api", api[1]))
+    merge(w, "Merge pull request #2 from a/c [skip ci]", lambda: w.deploy.deploy("staging", "api", api[2]))
+    w.deploy.repo.git.checkout("--quiet", m1)  # m1's run; m2's never starts
+    code, out, err = w.cli("up", "--base", before1, "--head", m1, "--branch", "main")
+    assert code == 0, err
+    assert "skipped" not in out and "staging: ok" in out
+    assert w.current("staging", "api") == api[1]
+
+
+def test_the_checkout_must_hold_exactly_the_head_commits_deploy_inputs(tmp_path: Path):
+    from deployctl.commands.up import checkout_differences
+
+    deploy, _, sha = deploy_world(tmp_path)
+    head = deploy.repo.head.commit.hexsha
+    deploy.write("deploys/staging/.DS_Store", "hidden: the program ignores it too\n")
+    assert checkout_differences(deploy.path, deploy.repo, head) == ([], [])
+    deploy.write("deploys/production/web", f"{sha}\n")  # an untracked env folder and file
+    deploy.write("Pulumi.production.yaml", "config: {}\n")
+    deploy.write("apps.yaml", "apps: {}\n")  # a tracked file changed
+    differ, extra = checkout_differences(deploy.path, deploy.repo, head)
+    assert (differ, extra) == (["apps.yaml"], ["Pulumi.production.yaml", "deploys/production"])

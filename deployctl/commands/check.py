@@ -1,4 +1,5 @@
-"""`deployctl check`: the safeguards over the working tree, or over the changes since a base.
+"""`deployctl check`: the safeguards over the working tree, or over the changes since a base; and,
+where Pulumi's record can be read, over the changes from what runs (as `up` judges them).
 """
 
 from __future__ import annotations
@@ -8,17 +9,26 @@ from pathlib import Path
 
 from deployctl import console
 from deployctl.adapters.apprepos import AppRepos
-from deployctl.commands.load import load_head, load_pair
+from deployctl.commands.load import load_head, load_pair, open_engine, read_running
 from deployctl.core import rules
-from deployctl.core.violations import Violation
+from deployctl.core.running import Running
+from deployctl.core.snapshot import Snapshot
+from deployctl.core.violations import CannotJudge, Violation
 
 
 def run_check(root: Path, base: str | None, at: datetime, offline: bool = False,
-              no_artifacts: bool = False) -> list[Violation]:
+              no_artifacts: bool = False, deployed: bool | None = None) -> list[Violation]:
+    """`deployed`: True judges against what runs (an unreadable record is CannotJudge), False never
+    reads it, None (the default) reads it without --base when it can: not --offline, a Pulumi CLI
+    installed and a Pulumi.yaml here; when it cannot, a note says what was not judged and why."""
+    wanted = deployed if deployed is not None else (base is None and not offline)
     if base is None:
         head, base_snap = load_head(root), None
     else:
-        base_snap, head, _ = load_pair(root, base, None)
+        base_snap, head, _ = load_pair(root, base, None, whole=wanted)
+    running = _what_runs(root, head, required=deployed is True) if wanted else None
+    if not wanted and base is None:
+        _note("--no-deployed" if deployed is False else "--offline")
     commits = AppRepos(root, offline=offline)
     from deployctl.commands.init import version_pin
 
@@ -27,4 +37,30 @@ def run_check(root: Path, base: str | None, at: datetime, offline: bool = False,
     from deployctl.adapters.artifacts import artifact_oracle
 
     with console.step("checking deploy files against the app repositories"):
-        return rules.check(head, commits, base_snap, at, artifacts=artifact_oracle(offline, skip=no_artifacts))
+        return rules.check(head, commits, base_snap, at, artifacts=artifact_oracle(offline, skip=no_artifacts),
+                           running=running)
+
+
+def _what_runs(root: Path, head: Snapshot, required: bool) -> Running | None:
+    """What runs in every env (Pulumi's record), or None with a note when it cannot be read and was
+    not asked for (`required`: then CannotJudge)."""
+    from deployctl.adapters.pulumicli import find_pulumi
+
+    try:
+        if not (root / "Pulumi.yaml").is_file():
+            raise CannotJudge(f"no Pulumi.yaml in {root}")
+        if find_pulumi() is None:
+            raise CannotJudge("no Pulumi CLI installed (`make engine` installs it)")
+        with console.step("reading what runs (each stack's `deployed` output)"):
+            return read_running(open_engine(root), head, head.envs)
+    except CannotJudge as exc:
+        if required:
+            raise
+        _note(str(exc).splitlines()[0][:300])
+        return None
+
+
+def _note(why: str) -> None:
+    console.info(f"note: what runs was not read ({why}), so the change rules (freeze window, co-deploy group, "
+                 "promotion order, backward deploy, history) did not judge the deploy files against it; "
+                 "`deployctl check --deployed` with the Pulumi backend judges them as `deployctl up` will")

@@ -5,6 +5,7 @@ two, the engine. With --base, only the deploy files a change touches are read (c
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,6 +15,7 @@ from deployctl.core.catalog import CATALOG_FILE, YamlError, parse_catalog
 from deployctl.core.model import DEPLOYS_DIR, deploy_path
 from deployctl.core.names import did_you_mean
 from deployctl.core.plan import Plan, make_plan
+from deployctl.core.running import Running, deployed_commits
 from deployctl.core.snapshot import RepoFiles, Snapshot, build_snapshot, env_of_stack_file
 from deployctl.core.violations import CannotJudge
 
@@ -47,6 +49,23 @@ def no_env(unknown: list[str], snapshot: Snapshot, envs: list[str] | None = None
     return CannotJudge(f"no env {names} ({why}){hint or ';'} envs are {', '.join(listed) or '(none)'}")
 
 
+def read_running(engine: Engine, snapshot: Snapshot, envs: Iterable[str]) -> Running:
+    """What runs in `envs` (Pulumi's record: each stack's `deployed` output, as `deployctl deployed`
+    reads it) and in the env each promotes from (promotion-order asks what ran there), to judge
+    `envs` against: core/running.py. A stack never deployed has no record. An unreadable backend is
+    CannotJudge: nothing is judged, so nothing deploys."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    judged = sorted(set(envs))
+    upstream = {s for e in judged if e in snapshot.stacks and (s := snapshot.stacks[e].settings.promote_from)}
+    wanted = sorted(set(judged) | upstream)
+    with ThreadPoolExecutor(max_workers=max(1, min(4, len(wanted)))) as pool:  # one CLI run per stack
+        outputs = list(pool.map(engine.existing_outputs, wanted))
+    deployed = {env: commits for env, out in zip(wanted, outputs, strict=True)
+                if (commits := deployed_commits(out)) is not None}
+    return Running(deployed=deployed, envs=frozenset(judged))
+
+
 def load_head(root: Path) -> Snapshot:
     return readable(worktree_snapshot(root))
 
@@ -68,12 +87,13 @@ def chosen_stacks(plan: Plan, snapshot: Snapshot, wanted: list[str] | None) -> l
     return [e for e in plan.stacks if not wanted or e in wanted]
 
 
-def load_pair(root: Path, base: str, head: str | None) -> tuple[Snapshot, Snapshot, Plan]:
+def load_pair(root: Path, base: str, head: str | None, whole: bool = False) -> tuple[Snapshot, Snapshot, Plan]:
     """Base and head snapshots and the plan between them (head None: the working tree).
 
     Only the deploy files a change touches are read (with the upstream and co-deploy files the
     rules compare them to), so the cost follows the change, not the repo. A change to the catalog
-    or a stack config can change the verdict on any file: then everything is read.
+    or a stack config can change the verdict on any file: then everything is read. `whole` reads
+    everything too: a judgement against what runs compares every app of a stack with its record.
     """
     repo = open_git(root)
     base_sha = resolve_ref(repo, base)
@@ -88,7 +108,7 @@ def load_pair(root: Path, base: str, head: str | None) -> tuple[Snapshot, Snapsh
         return commit_files(repo, rev, wanted) if rev else worktree_files(root, paths=wanted)
 
     wanted: set[str] | None = None
-    if not any(p == CATALOG_FILE or env_of_stack_file(p) is not None for p in paths):
+    if not whole and not any(p == CATALOG_FILE or env_of_stack_file(p) is not None for p in paths):
         config = build_snapshot(files(head_sha, set()))
         wanted = related_paths(config, [p for p in paths if p.startswith(DEPLOYS_DIR + "/")])
     head_snap = readable(build_snapshot(files(head_sha, wanted)), " at head")

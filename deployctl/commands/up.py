@@ -12,6 +12,7 @@ runs the waves and is the only place that talks to the terminal and Slack.
 from __future__ import annotations
 
 import os
+import shlex
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -26,19 +27,24 @@ from deployctl.adapters.backend import DEFAULT_LOCK_TIMEOUT, DeployGuard, enforc
 from deployctl.adapters.gitaccess import changed_paths
 from deployctl.adapters.gitrepo import open_repo, resolve_ref
 from deployctl.adapters.repourl import display_url
-from deployctl.commands.load import chosen_stacks, load_head, load_pair, open_engine, ordered_envs
+from deployctl.commands.load import chosen_stacks, load_head, load_pair, open_engine, ordered_envs, read_running
 from deployctl.core import rules
-from deployctl.core.model import pr_number, short
+from deployctl.core.catalog import CATALOG_FILE
+from deployctl.core.model import MAX_BYTES, pr_number, short
 from deployctl.core.outcomes import Outcome
-from deployctl.core.plan import PlanChange, affected_envs
-from deployctl.core.snapshot import Snapshot
+from deployctl.core.plan import PlanChange, affected_envs, runs_that_start
+from deployctl.core.running import Running
+from deployctl.core.snapshot import RepoFiles, Snapshot
 from deployctl.core.updatemessage import deploy_message
 from deployctl.core.violations import CannotJudge, InputError, errors, internal_error
 
 if TYPE_CHECKING:
     import git
 
+    from deployctl.adapters.engine import Engine
     from deployctl.adapters.eventlog import EventSink
+
+PARALLEL_VAR, DEFAULT_PARALLEL = "DEPLOYCTL_PARALLEL", 4
 
 
 @dataclass(frozen=True)
@@ -64,6 +70,8 @@ class UpRun:
     """The stale-run guard and lock, holding the engine; None when no stack deploys."""
     branch: str
     post: bool
+    parallel: int = DEFAULT_PARALLEL
+    """How many stacks of a wave deploy side by side (DEPLOYCTL_PARALLEL)."""
 
     def changes_of(self, env: str) -> list[PlanChange]:
         return [c for c in self.changes if c.env == env]
@@ -83,53 +91,167 @@ def run_up(root: Path, stacks: list[str] | None, base: str | None, head: str | N
 def prepare(root: Path, stacks: list[str] | None, base: str | None, head: str | None, message: str | None,
             branch: str, force_reason: str | None, lock_timeout: float, post: bool) -> UpRun:
     """Everything decided before anything deploys, so that a refusal (CannotJudge, InputError) leaves
-    every stack as it was. The deploy repo is opened once, and only when a ref or a stack needs it."""
+    every stack as it was. The deploy repo is opened once, and only when a ref or a stack needs it.
+
+    One judgement on every path (a merge's `up --base`, a retry or dispatch with --head, a local
+    `up`): the safeguards judge each stack being deployed from what runs there (Pulumi's record) to
+    what the head says, with every rule; --base only decides which stacks the change affects. So a
+    retry can never deploy what the merge's `up` refused. What git alone refuses (the change as its
+    pull request was judged, every file's own rules) is refused first, before Pulumi is asked."""
+    parallel = parallelism()
     repos = AppRepos(root)
-    base_snap, head_snap, plan = load_pair(root, base, head) if base is not None else (None, load_head(root), None)
+    base_snap, head_snap, plan = (load_pair(root, base, head, whole=True) if base is not None
+                                  else (None, load_head(root), None))
     envs = chosen_stacks(plan, head_snap, stacks) if plan else ordered_envs(head_snap, stacks)
     repo = open_repo(root) if head is not None or envs else None  # nothing in git to read otherwise
     merge = plan.head if plan else None
     if repo is not None and head is not None:
-        _require_checkout(repo, merge or resolve_ref(repo, head))
-    if envs:
-        enforce_ci_policy(root, {e: head_snap.stacks[e].settings.protected for e in envs})
-    _safeguards(head_snap, repos, base_snap)
+        _require_checkout(root, repo, merge or resolve_ref(repo, head))
+    engine = None
+    running = None
+    if envs:  # what git alone refuses is refused before Pulumi is asked anything (a hostile env name, say)
+        _safeguards(head_snap, repos, base_snap, None, say=False)
     newer = newer_commit_stacks(repo, merge, branch, head_snap) if repo is not None and merge else {}
+    forced: set[str] = set()
+    if envs and repo is not None:
+        enforce_ci_policy(root, {e: head_snap.stacks[e].settings.protected for e in envs})
+        engine = open_engine(root)
+        judged = [e for e in envs if e not in newer]  # a stack a newer run deploys: that run judges it
+        stale = _stale_stacks(repo, engine, judged, merge or repo.head.commit.hexsha)
+        forced = stale if force_reason is not None else set()
+        with console.step("reading what runs (each stack's `deployed` output)"):  # a stale stack: the guard
+            running = read_running(engine, head_snap, [e for e in judged if e not in stale - forced])  # refuses it
+    _safeguards(head_snap, repos, base_snap, running, forced=forced, reason=force_reason)
     pr = pr_number(str(repo.commit(merge).message)) if repo is not None and merge else None  # a str in text repos
-    guard = _start_engine(root, repo, merge, force_reason, lock_timeout) if repo is not None and envs else None
+    guard = (_start_engine(root, repo, engine, merge, force_reason, lock_timeout)
+             if repo is not None and engine is not None else None)
     return UpRun(root=root, envs=tuple(envs), upstream={e: head_snap.stacks[e].settings.promote_from for e in envs},
                  changes=tuple(plan.changes) if plan else (), head=head_snap, planned=plan is not None,
-                 merge=merge, pr=pr, message=message, newer=newer, guard=guard, branch=branch, post=post)
+                 merge=merge, pr=pr, message=message, newer=newer, guard=guard, branch=branch, post=post,
+                 parallel=parallel)
 
 
-def _require_checkout(repo: git.Repo, head_sha: str) -> None:
-    """The program runs from the working tree, so it must be exactly --head."""
+def parallelism() -> int:
+    """How many stacks of a wave deploy side by side: DEPLOYCTL_PARALLEL, a whole number from 1
+    (default 4); anything else is refused before anything deploys."""
+    text = os.environ.get(PARALLEL_VAR, "").strip()
+    if not text:
+        return DEFAULT_PARALLEL
+    if not text.isascii() or not text.isdigit() or int(text) < 1:
+        shown = console.inert(text[:40])
+        raise CannotJudge(f"{PARALLEL_VAR} is '{shown}'; it takes a whole number, 1 or more: how many stacks "
+                          f"deploy side by side (default {DEFAULT_PARALLEL}); set it so, or unset it")
+    return int(text)
+
+
+def _require_checkout(root: Path, repo: git.Repo, head_sha: str) -> None:
+    """The program runs from the working tree and the safeguards judged --head, so the checkout must be
+    exactly --head: the commit, no tracked change, and the program's inputs (`deploys/`, `apps.yaml`,
+    `Pulumi.*.yaml`) equal to --head's, untracked and ignored files included."""
     if repo.head.commit.hexsha != head_sha or repo.is_dirty(untracked_files=False):
         raise CannotJudge(f"the working tree is not a clean checkout of --head {short(head_sha)}; "
                           f"run `git checkout {head_sha}` first (Pulumi deploys what is checked out)")
+    differ, extra = checkout_differences(root, repo, head_sha)
+    if not differ and not extra:
+        return
+    differ, extra = [console.inert(p) for p in differ], [console.inert(p) for p in extra]  # names from the disk
+    listed = [*differ, *extra]
+    shown = ", ".join(listed[:10]) + (f" and {len(listed) - 10} more" if len(listed) > 10 else "")
+    todo = [f"`git checkout {head_sha} -- {' '.join(map(shlex.quote, differ))}`"] if differ else []
+    todo += [f"`git clean -fdx -- {' '.join(map(shlex.quote, extra))}` (files --head does not have)"] if extra else []
+    raise CannotJudge(f"the checkout differs from --head {short(head_sha)} in {shown}: the safeguards judged "
+                      f"--head, and Pulumi deploys what is checked out; run " + " and ".join(todo)
+                      + ", or deploy from a fresh checkout")
 
 
-def _safeguards(head: Snapshot, repos: AppRepos, base: Snapshot | None) -> None:
-    """Nothing deploys that the safeguards refuse; their warnings are said once, and the run goes on."""
-    with console.step("running the safeguards"):
-        violations = rules.check(head, repos, base, datetime.now(UTC))
+def checkout_differences(root: Path, repo: git.Repo, head_sha: str) -> tuple[list[str], list[str]]:
+    """The program's inputs that differ between the working tree and `head_sha`: (paths --head has,
+    changed or missing here; paths here that --head lacks). Hidden entries (`.gitkeep`) are ignored,
+    as the program ignores them."""
+    from deployctl.adapters.gitaccess import commit_files, worktree_files
+    from deployctl.core.envconfig import stack_config_file
+
+    here, there = worktree_files(root), commit_files(repo, head_sha)
+    differ: list[str] = []
+    extra: list[str] = []
+
+    def compare(path: str, mine: object, theirs: object) -> None:
+        if mine != theirs:
+            (extra if theirs is None else differ).append(path)
+
+    compare(CATALOG_FILE, here.catalog, there.catalog)
+    for env in sorted(set(here.stack_configs) | set(there.stack_configs)):
+        compare(stack_config_file(env), here.stack_configs.get(env), there.stack_configs.get(env))
+    cap = MAX_BYTES + 1  # the working tree is read up to this many bytes
+
+    def entries(files: RepoFiles) -> dict[str, tuple[str, bytes | None]]:
+        return {e.path: (e.kind.value, e.data[:cap] if e.data is not None else None) for e in files.entries
+                if "/" in e.path and not any(part.startswith(".") for part in e.path.split("/")[1:])}
+
+    mine, theirs = entries(here), entries(there)
+    for path in sorted(set(mine) | set(theirs)):
+        compare(path, mine.get(path), theirs.get(path))
+    return differ, _tops(extra)
+
+
+def _tops(paths: list[str]) -> list[str]:
+    """Paths without those inside another one listed (an untracked folder is named once)."""
+    return [p for p in paths if not any(p.startswith(q + "/") for q in paths)]
+
+
+FORCED_BACK = frozenset({"backward-deploy", "history-rewritten"})
+"""What going back to an older deploy-repo commit is, against what runs: the commit is older, and its
+file lacks the newer lines. --force --reason waives these two in the stacks the stale-run guard
+refuses, and nothing else (a freeze window, half a group, promotion order still refuse)."""
+
+
+def _stale_stacks(repo: git.Repo, engine: Engine, envs: list[str], deploying: str) -> set[str]:
+    """The stacks the stale-run guard refuses now (a newer deploy-repo commit runs there): its update
+    refuses them with its own words, so the judgement from what runs leaves them to it; with --force
+    they are judged from what runs, but for going back (FORCED_BACK), which --force --reason is."""
+    from deployctl.adapters.backend import stale_judge
+
+    stale = set()
+    for env in envs:
+        try:
+            if stale_judge(repo, engine, env, deploying)() is not None:
+                stale.add(env)
+        except CannotJudge:  # an unreadable history: judged from what runs; its update says it alone
+            continue
+    return stale
+
+
+def _safeguards(head: Snapshot, repos: AppRepos, base: Snapshot | None, running: Running | None,
+                say: bool = True, forced: set[str] | frozenset[str] = frozenset(), reason: str | None = None) -> None:
+    """Nothing deploys that the safeguards refuse; their warnings are said once (`say`), and the run
+    goes on. In a stack the stale-run guard refuses and --force overrides (`forced`), going back to
+    what the older deploy-repo commit says is what --force --reason asked: FORCED_BACK is waived."""
+    with console.step("running the safeguards" + (" against what runs" if running is not None else "")):
+        violations = rules.check(head, repos, base, datetime.now(UTC), running=running)
+    waived = [v for v in violations if v.rule in FORCED_BACK and v.env in forced]
+    for v in waived:
+        console.info(f"{v.file}: {v.rule} waived by --force ({reason}): {v.message}")
+    violations = [v for v in violations if v not in waived]
     if errors(violations):
         raise InputError(violations)  # the CLI says each once, warnings included
-    for v in violations:
+    for v in violations if say else ():
         console.violation(v, err=True)
 
 
-def _start_engine(root: Path, repo: git.Repo, merge: str | None, force_reason: str | None,
+def _start_engine(root: Path, repo: git.Repo, engine: Engine, merge: str | None, force_reason: str | None,
                   lock_timeout: float) -> DeployGuard:
     """The engine, behind the guard every update goes through. A stack that exists is updated by name
     (no `pulumi stack select`); one never created is created by its update, one at a time (Engine.stack)."""
-    engine = open_engine(root)
     deploying = merge or repo.head.commit.hexsha
     return DeployGuard(root, repo, engine, deploying, force_reason, lock_timeout)
 
 
 def newer_commit_stacks(repo: git.Repo, head_sha: str, branch: str, head: Snapshot) -> dict[str, str]:
-    """Stacks that a commit after `head` on the deploy branch also changes: its own run deploys them."""
+    """Stacks that a commit after `head` on the deploy branch (its first-parent line: what a push ends
+    at) also changes: its own run deploys them. A commit whose run may never start (it, or a commit
+    between this one and it, carries a CI-skip marker such as `[skip ci]`: core/plan.runs_that_start)
+    is not counted: this run deploys the stack, and the stale-run guard still refuses to overwrite a
+    newer deploy."""
     _fetch_branch(repo, branch)
     try:
         tip = repo.commit(branch).hexsha
@@ -137,8 +259,14 @@ def newer_commit_stacks(repo: git.Repo, head_sha: str, branch: str, head: Snapsh
         return {}
     if tip == head_sha or not repo.is_ancestor(head_sha, tip):  # type: ignore[arg-type]  # takes any rev
         return {}
+    log = repo.git.log("--topo-order", "--format=%H%x00%P%x00%B%x1e", f"{head_sha}..{tip}", "--")
+    commits = [(sha, parents.split(), message) for record in log.split("\x1e")
+               if record.strip() for sha, parents, message in [record.strip("\n").split("\x00", 2)]]
+    starting = runs_that_start(commits)
     newer: dict[str, str] = {}
-    for sha in repo.git.rev_list(f"{head_sha}..{tip}").split():
+    for sha in repo.git.rev_list("--first-parent", f"{head_sha}..{tip}", "--").split():  # what a push can end at
+        if sha not in starting:
+            continue
         envs, _ = affected_envs(changed_paths(repo, f"{sha}^", sha), head)
         for env in envs:
             newer.setdefault(env, sha)
@@ -172,7 +300,7 @@ def _fetch_branch(repo: git.Repo, branch: str) -> None:
 def deploy_all(run: UpRun) -> list[Outcome]:
     """The envs wave by wave (DEPLOYCTL_PARALLEL side by side). The terminal and Slack hear from this
     thread only, in deploy order, so lines never interleave and a message never races another."""
-    parallel = max(1, int(os.environ.get("DEPLOYCTL_PARALLEL", "4")))
+    parallel = run.parallel
     failed: set[str] = set()
     done: dict[str, Outcome] = {}
     for wave in deploy_waves(run.envs, run.upstream):

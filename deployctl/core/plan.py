@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from pydantic import ConfigDict
 
 from deployctl.core.changes import FileChange, Op, file_changes
@@ -10,7 +12,8 @@ from deployctl.core.model import DEPLOYS_DIR, Tag, pr_number
 from deployctl.core.programpaths import PROGRAM_PATHS, is_program_path
 from deployctl.core.snapshot import Snapshot, env_of_stack_file
 
-__all__ = ["PROGRAM_PATHS", "Plan", "PlanChange", "affected_envs", "is_program_path", "make_plan", "pr_number"]
+__all__ = ["CI_SKIP_MARKERS", "PROGRAM_PATHS", "Plan", "PlanChange", "affected_envs", "is_program_path", "make_plan",
+           "pr_number", "runs_that_start", "skips_ci"]
 
 
 class PlanChange(LazyModel):
@@ -67,3 +70,27 @@ def make_plan(base: Snapshot, head: Snapshot, paths: list[str], base_sha: str, h
         stacks=[e for e in head.ordered_envs() if e in envs],
         program_changed=program,
     )
+
+
+CI_SKIP_MARKERS = ("[skip ci]", "[ci skip]", "[no ci]", "[skip actions]", "[actions skip]", "***no_ci***")
+"""Strings that keep a commit's push from starting its workflows: GitHub Actions' documented ones
+(https://docs.github.com/actions/managing-workflow-runs/skipping-workflow-runs) and `***NO_CI***`,
+matched without regard to case: a marker wrongly seen only makes an older run deploy a stack itself."""
+
+
+def skips_ci(message: str) -> bool:
+    """The commit message carries a CI-skip marker, or a `skip-checks: true` line (GitHub's trailer)."""
+    lowered = message.lower()
+    return (any(marker in lowered for marker in CI_SKIP_MARKERS)
+            or any("".join(line.split()) == "skip-checks:true" for line in lowered.splitlines()))
+
+
+def runs_that_start(commits: Sequence[tuple[str, Sequence[str], str]]) -> set[str]:
+    """Of the commits after the one being deployed (sha, parents, message; newest first, as
+    `git log --topo-order` lists them), those whose own run surely starts: neither the commit nor any
+    commit between it and the one being deployed carries a CI-skip marker. GitHub skips a push's
+    workflows when any commit message in the push carries one, and a push's commits are among these."""
+    tainted: dict[str, bool] = {}
+    for sha, parents, message in reversed(commits):  # oldest first: parents before their children
+        tainted[sha] = skips_ci(message) or any(tainted.get(p, False) for p in parents)
+    return {sha for sha, marked in tainted.items() if not marked}

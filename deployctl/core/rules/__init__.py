@@ -13,10 +13,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from deployctl.core.changes import Op, file_changes
+from deployctl.core.changes import FileChange, Op, file_changes
 from deployctl.core.rules.change import check_change
 from deployctl.core.rules.commit import Commits, check_file, check_path
 from deployctl.core.rules.group import check_groups
+from deployctl.core.running import Running, running_base
 from deployctl.core.snapshot import Snapshot
 from deployctl.core.violations import Violation, sort_key
 
@@ -25,15 +26,18 @@ if TYPE_CHECKING:
 
 
 def check(head: Snapshot, commits: Commits, base: Snapshot | None = None,
-          at: datetime | None = None, artifacts: Artifacts | None = None) -> list[Violation]:
+          at: datetime | None = None, artifacts: Artifacts | None = None,
+          running: Running | None = None) -> list[Violation]:
     """Every violation, errors first. Without a base, each deploy file on its own; with one, each
     changed file and each change between base and head (every file when the catalog or a stack
-    config changed). With `artifacts`, each commit
+    config changed). With `running` (what Pulumi runs), the changes in its envs are those from what
+    runs to the head, judged by every rule (core/running.py): a deploy is judged from what runs to
+    what will run, with or without a base. With `artifacts`, each commit
     being deployed (with a base: each created or updated file) must have its artifact built.
     """
     at = at or datetime.now(UTC)
     found: list[Violation] = list(head.all_violations())
-    changes = file_changes(base, head) if base is not None else []
+    judged_base, changes = _judged_changes(head, base, running)
     every_file = base is None or _changed_configs(base, head)
     paths: set[str] | None = None if every_file else {c.path for c in changes}
     resolved: dict[str, str | None] = {}
@@ -43,7 +47,7 @@ def check(head: Snapshot, commits: Commits, base: Snapshot | None = None,
             found.extend(file_found)
             found.extend(check_path(head, f, resolved[f.path], commits))
     for c in changes:
-        found.extend(check_change(base, head, c, resolved.get(c.path), commits, at))  # type: ignore[arg-type]  # changes: base is set
+        found.extend(check_change(judged_base, head, c, resolved.get(c.path), commits, at))  # type: ignore[arg-type]  # changes: a base is set
     found.extend(check_groups(head, changes))
     if artifacts is not None:
         from deployctl.core.rules.artifact import check_artifacts
@@ -54,9 +58,21 @@ def check(head: Snapshot, commits: Commits, base: Snapshot | None = None,
     return sorted(set(found), key=sort_key)
 
 
+def _judged_changes(head: Snapshot, base: Snapshot | None,
+                    running: Running | None) -> tuple[Snapshot | None, list[FileChange]]:
+    """The base the change rules read, and the changes they judge: from what runs in `running.envs`,
+    and the change since `base` (as git says) in every other env."""
+    git_changes = file_changes(base, head) if base is not None else []
+    if running is None:
+        return base, git_changes
+    judged = running_base(base or head, head, running.deployed)
+    changes = [c for c in file_changes(judged, head) if c.env in running.envs]
+    return judged, sorted(changes + [c for c in git_changes if c.env not in running.envs], key=lambda c: c.path)
+
+
 def _changed_configs(base: Snapshot, head: Snapshot) -> bool:
     """The catalog or a stack config changed: every file must be judged again."""
     return base.catalog != head.catalog or base.stacks != head.stacks
 
 
-__all__ = ["Commits", "check", "check_change", "check_file", "check_groups", "check_path"]
+__all__ = ["Commits", "Running", "check", "check_change", "check_file", "check_groups", "check_path"]
