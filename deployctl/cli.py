@@ -180,14 +180,16 @@ def up(
       deployctl up --base "$BEFORE" --head "$GITHUB_SHA"   after a merge, in CI
       deployctl up --stack production --force --reason "restore after the bad rollback"
     """
-    from deployctl.commands.up import run_up
+    from deployctl.commands.up import numbered, run_up
 
     if force != (reason is not None) or (reason is not None and not reason.strip()):
         raise CannotJudge("--force and --reason go together: --force --reason \"why this overrides the guard\"")
-    outcomes = run_up(repo, stacks=stack, base=base, head=head, message=message, branch=branch,
-                      force_reason=reason, lock_timeout=lock_timeout, post=post)
+    with console.people_on_stderr(as_json):
+        outcomes = run_up(repo, stacks=stack, base=base, head=head, message=message, branch=branch,
+                          force_reason=reason, lock_timeout=lock_timeout, post=post)
+        shown = numbered(repo, outcomes) if as_json else outcomes
     if as_json:
-        console.as_json([o.model_dump(mode="json") for o in outcomes])
+        console.as_json([o.model_dump(mode="json") for o in shown])
     raise typer.Exit(ExitStatus.OK if all(o.ok for o in outcomes) else ExitStatus.VIOLATION)
 
 

@@ -63,6 +63,21 @@ def use(stdout: TextIO, stderr: TextIO) -> Iterator[None]:
         _streams = saved
 
 
+@contextmanager
+def people_on_stderr(when: bool = True) -> Iterator[None]:
+    """While a `--json` command works, its lines for people go to stderr: stdout carries the JSON alone."""
+    global _streams
+    if not when:
+        yield
+        return
+    saved = _streams
+    _streams = Streams(saved.err, saved.err)
+    try:
+        yield
+    finally:
+        _streams = saved
+
+
 def interactive() -> bool:
     return _streams.err.isatty() and not os.environ.get("CI")
 

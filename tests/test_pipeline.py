@@ -252,3 +252,17 @@ def test_a_stack_that_cannot_be_judged_fails_alone_and_the_stacks_beside_it_are_
     assert "staging: ok (same 4, update 1)" in out and "Traceback" not in err
     assert (w.current("qa", "api"), w.current("staging", "api")) == (api[0], api[1])
     assert len(posted) == 2 and "staging" in json.dumps(posted[1]) and "qa" in json.dumps(posted[0])
+
+
+def test_up_json_gives_the_update_number_history_shows(tmp_path: Path):
+    """A self-managed backend does not number updates (the engine says 0); history numbers them, and
+    `up --json` says the same number."""
+    w = build_world(tmp_path, production=False)
+    for round_ in (1, 2):
+        w.deploy.deploy("staging", "api", w.shas["api"][round_], f"api {round_}")
+        w.deploy.commit(f"api {round_}")
+        code, out, err = w.cli("up", "--stack", "staging", "--json")
+        assert code == 0, err
+        [outcome] = json.loads(out)
+        shown = json.loads(w.cli("history", "staging", "api", "--json")[1])[0]
+        assert outcome["update"] == shown["deploy"]["update"] == w.engine().history("staging")[0].version == round_

@@ -442,3 +442,15 @@ def save_engine_log(outcome: Outcome) -> Outcome:
         console.info(f"could not save the engine log of {outcome.env} ({exc.strerror or exc})")
         return outcome
     return outcome.model_copy(update={"log_file": str(path)})
+
+
+def numbered(root: Path, outcomes: list[Outcome]) -> list[Outcome]:
+    """Each update with the number `history` shows. A self-managed backend (file, S3) does not number
+    its updates, so the engine answers 0; `Engine.history` numbers them oldest first, as the Cloud
+    does, and this update is the newest there. Read for --json only: people read `history`."""
+    todo = [o.env for o in outcomes if o.update == 0 and not o.skipped]
+    if not todo:
+        return outcomes
+    engine = open_engine(root)
+    newest = {env: (records[0].version if (records := engine.history(env)) else None) for env in todo}
+    return [o.model_copy(update={"update": newest[o.env]}) if o.env in newest else o for o in outcomes]
