@@ -86,9 +86,10 @@ def test_a_backward_deploy_is_judged_against_what_runs_not_the_files_top(commits
 
 def test_with_a_base_history_is_judged_on_the_reviewed_bytes(commits: FakeCommits) -> None:
     base = dict(MERGED)
-    rewritten = {**MERGED, "production/api": f"{sha(2)} promote\n"}  # the PR dropped the line that ran
-    assert "history-rewritten" in errors(rewritten, RUNS, {"production"}, commits, base_files=base, at=OPEN)
+    edited = {**MERGED, "production/api": f"{sha(2)} promote\n{sha(1)} edited\n"}  # the PR edited the line that ran
+    assert "history-rewritten" in errors(edited, RUNS, {"production"}, commits, base_files=base, at=OPEN)
     # without a base, a head whose file lost the line that runs is history rewritten too
+    rewritten = {**MERGED, "production/api": f"{sha(2)} promote\n"}
     assert "history-rewritten" in errors(rewritten, RUNS, {"production"}, commits, at=OPEN)
 
 

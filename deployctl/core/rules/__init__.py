@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from deployctl.core.changes import FileChange, Op, file_changes
-from deployctl.core.rules.change import check_change
+from deployctl.core.rules.change import ChangeFacts, check_change, multiple_new_lines
 from deployctl.core.rules.commit import Commits, check_file, check_path
 from deployctl.core.rules.group import check_groups
 from deployctl.core.running import Running, running_base
@@ -23,6 +23,11 @@ from deployctl.core.violations import Violation, sort_key
 
 if TYPE_CHECKING:
     from deployctl.core.rules.artifact import Artifacts
+
+
+PER_CHANGE = ("multiple-new-lines",)
+"""Rules of one reviewed change (a PR adds one line per file): judged between base and head as git says,
+never from what runs, where the lines of several merged changes that have not run yet stand together."""
 
 
 def check(head: Snapshot, commits: Commits, base: Snapshot | None = None,
@@ -47,7 +52,14 @@ def check(head: Snapshot, commits: Commits, base: Snapshot | None = None,
             found.extend(file_found)
             found.extend(check_path(head, f, resolved[f.path], commits))
     for c in changes:
-        found.extend(check_change(judged_base, head, c, resolved.get(c.path), commits, at))  # type: ignore[arg-type]  # changes: a base is set
+        from_running = running is not None and c.env in running.envs
+        found.extend(v for v in check_change(judged_base, head, c, resolved.get(c.path), commits, at)  # type: ignore[arg-type]  # changes: a base is set
+                     if not (from_running and v.rule in PER_CHANGE))
+    if running is not None and base is not None:  # one reviewed change's own rules: base to head, as git says
+        found.extend(v for c in file_changes(base, head) if c.env in running.envs
+                     if (v := multiple_new_lines(ChangeFacts(base=base, head=head, change=c,
+                                                             new_full=resolved.get(c.path), commits=commits,
+                                                             at=at))) is not None)
     found.extend(check_groups(head, changes))
     if artifacts is not None:
         from deployctl.core.rules.artifact import check_artifacts
