@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import threading
 from collections.abc import Callable, Mapping
@@ -21,7 +20,7 @@ from pulumi import automation as auto
 from pulumi.automation._cmd import CommandResult
 from pulumi.automation.errors import create_command_error
 
-from deployctl.adapters.eventlog import EventSink
+from deployctl.adapters.eventlog import EventSink, end_process
 from deployctl.adapters.pulumicli import command_words, engine_deadline, stall_message, version_of
 from deployctl.core.outcomes import UpdateRecord
 from deployctl.core.urls import redact_urls
@@ -89,7 +88,7 @@ def _run_bounded(command: str, args: list[str], cwd: str, additional_env: Mappin
                           encoding="utf-8") as process:
         def expire() -> None:
             stalled.set()
-            _stop(process, STOP_GRACE)
+            end_process(process, STOP_GRACE)
 
         readers = [threading.Thread(target=consume, args=(process.stdout, on_output, stdout_chunks), daemon=True),
                    threading.Thread(target=consume, args=(process.stderr, on_error, stderr_chunks), daemon=True)]
@@ -115,16 +114,6 @@ def _run_bounded(command: str, args: list[str], cwd: str, additional_env: Mappin
 
 STOP_GRACE = 10.0
 """Seconds a stalled CLI has, after SIGINT, to cancel and end its plugins before it is killed."""
-
-
-def _stop(process: subprocess.Popen[str], grace: float) -> None:
-    if process.poll() is not None:
-        return
-    process.send_signal(signal.SIGINT)
-    try:
-        process.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        process.kill()
 
 
 class Named(auto.Stack):

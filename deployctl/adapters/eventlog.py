@@ -85,7 +85,7 @@ def run_preview(binary: Path, root: Path, env_vars: dict[str, str], stack: str, 
                 raise CannotJudge(stall_message(f"pulumi preview --stack {stack}", seconds, variable,
                                                 environ.get("PULUMI_BACKEND_URL", ""))) from None
             finally:
-                _end(proc)
+                end_process(proc)
         printed_text = out.read_text(encoding="utf-8", errors="replace")
         # The CLI quotes the backend's URL in its errors (a postgres:// one with its password parameter).
         return CliRun(code=proc.returncode, events=events,
@@ -116,7 +116,7 @@ def _follow(proc: subprocess.Popen[bytes], reader: Any, sink: EventSink | None,
         if ended:
             return events
         if stop.is_set():
-            _end(proc)
+            end_process(proc)
             continue  # the events it wrote before it ended are read all the same
         if time.monotonic() > deadline:
             raise _Stalled
@@ -124,7 +124,7 @@ def _follow(proc: subprocess.Popen[bytes], reader: Any, sink: EventSink | None,
             proc.wait(timeout=POLL_SECONDS)  # returns as soon as it exits
 
 
-def _end(proc: subprocess.Popen[bytes], grace: float = 30) -> None:
+def end_process(proc: subprocess.Popen[Any], grace: float = 30) -> None:
     """End a CLI still running as Ctrl-C would (it cancels and stops its plugins); kill it after `grace` s."""
     if proc.poll() is not None:
         return
