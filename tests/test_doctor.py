@@ -139,6 +139,11 @@ def test_missing_cloud_credentials_are_named_as_such_by_doctor_and_deployed(
     code, _, err = world.cli("deployed")
     assert code == 2 and "no cloud credentials" in err, err
     assert "IMDSv1" not in err and "Traceback" not in err
+    world.deploy.deploy("staging", "api", world.shas["api"][1], "second")
+    for args in (("up", "--stack", "staging"), ("preview", "--base", "HEAD", "--stack", "staging")):
+        code, out, err = world.cli(*args)
+        assert code != 0 and "no cloud credentials" in out + err, (args, out, err)
+        assert "IMDSv1" not in out + err and "Traceback" not in err
 
 
 def test_in_ci_the_in_repo_backend_fails_and_locally_it_only_warns(tmp_path: Path,

@@ -317,10 +317,8 @@ def failure(events: list[dict[str, Any]], text: str, apps: list[str] | None = No
             found.append((None if is_stack or not name else app_of_resource(name, apps), cause))
     if not found:
         found = _from_diagnostics(text, apps)
-    if not found:
-        lines = [ln for ln in text.splitlines() if "error" in ln.lower()]
-        cause = cause_of("\n".join(lines)) if lines else None
-        return None, cause or "the engine failed; see its log"
+    if not found:  # no event, no Diagnostics: the CLI stopped before the engine ran (a backend, credentials)
+        return None, cli_cause(text) or "the engine failed; see its log"
     with_app = [f for f in found if f[0] is not None]
     return (with_app or found)[0]
 
