@@ -11,13 +11,14 @@ from pathlib import Path
 
 import pytest
 from pytest_httpserver import HTTPServer
-from werkzeug import Request, Response
+from werkzeug import Response
 
 from deployctl.adapters.backend import STATE_DIR
 from deployctl.adapters.engine import engine_env
 from deployctl.adapters.pulumicli import find_pulumi
 from tests.builders import FIXTURES
 from tests.engine_world import World, build_world, merge
+from tests.githubfake import serve_pr_comments
 
 pytestmark = pytest.mark.engine
 
@@ -54,24 +55,7 @@ def test_preview_comment_from_the_real_engine_posted_once_then_edited(world: Wor
     assert "### production" not in body  # only affected stacks are previewed
 
     # --post: GitHub's API on loopback; first push creates, the next edits in place
-    comments: list[dict] = []
-
-    def handle(request: Request) -> Response:
-        if request.method == "GET":
-            return Response(json.dumps(comments), content_type="application/json")
-        data = request.get_json()
-        if request.method == "POST":
-            comments.append({"id": len(comments) + 1, "body": data["body"],  # as GitHub answers the Actions token
-                             "user": {"login": "github-actions[bot]", "type": "Bot"}})
-            return Response(json.dumps(comments[-1]), status=201, content_type="application/json")
-        comment = next(c for c in comments if request.path.endswith(f"/{c['id']}"))
-        comment["body"] = data["body"]
-        return Response(json.dumps(comment), content_type="application/json")
-
-    httpserver.expect_request("/user").respond_with_json(  # an Actions token cannot read /user
-        {"message": "Resource not accessible by integration"}, status=403)
-    httpserver.expect_request("/repos/acme/deploys/issues/7/comments").respond_with_handler(handle)
-    httpserver.expect_request("/repos/acme/deploys/issues/comments/1", method="PATCH").respond_with_handler(handle)
+    comments = serve_pr_comments(httpserver)
     env = env_with(GITHUB_EVENT_PATH=str(EVENTS / "pull_request.opened.json"), GITHUB_REPOSITORY="acme/deploys",
                    GITHUB_API_URL=httpserver.url_for("").rstrip("/"), GITHUB_TOKEN="ghs_test_token")
     assert world.cli("preview", "--base", "main", "--post", env=env)[0] == 0

@@ -256,27 +256,10 @@ def test_a_code_pr_gets_its_waiting_comment_then_the_approved_previews_in_the_sa
     with the stacks' previews: GitHub's API on loopback, as the Actions token sees it."""
     import os
 
-    from werkzeug import Request, Response
-
     from tests.builders import FIXTURES
+    from tests.githubfake import serve_pr_comments
 
-    comments: list[dict] = []
-
-    def handle(request: Request) -> Response:
-        if request.method == "GET":
-            return Response(json.dumps(comments), content_type="application/json")
-        data = request.get_json()
-        if request.method == "POST":
-            comments.append({"id": len(comments) + 1, "body": data["body"],
-                             "user": {"login": "github-actions[bot]", "type": "Bot"}})
-            return Response(json.dumps(comments[-1]), status=201, content_type="application/json")
-        comments[0]["body"] = data["body"]
-        return Response(json.dumps(comments[0]), content_type="application/json")
-
-    httpserver.expect_request("/user").respond_with_json({"message": "Resource not accessible by integration"},
-                                                         status=403)
-    httpserver.expect_request("/repos/acme/deploys/issues/7/comments").respond_with_handler(handle)
-    httpserver.expect_request("/repos/acme/deploys/issues/comments/1", method="PATCH").respond_with_handler(handle)
+    comments = serve_pr_comments(httpserver)
     env = {**os.environ, "GITHUB_EVENT_PATH": str(FIXTURES / "github-events" / "pull_request.opened.json"),
            "GITHUB_REPOSITORY": "acme/deploys", "GITHUB_API_URL": httpserver.url_for("").rstrip("/"),
            "GITHUB_TOKEN": "ghs_test_token"}
