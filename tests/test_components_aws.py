@@ -31,8 +31,11 @@ TASK, SERVICE = "aws:ecs/taskDefinition:TaskDefinition", "aws:ecs/service:Servic
 FUNCTION, ALIAS = "aws:lambda/function:Function", "aws:lambda/alias:Alias"
 CDN, OAC = "aws:cloudfront/distribution:Distribution", "aws:cloudfront/originAccessControl:OriginAccessControl"
 DYNAMIC = "pulumi-python:dynamic:Resource"
+REGION = "eu-west-1"
 # pulumi_aws.lambda_ warns about one of its own deprecated modules when first imported.
-pytestmark = pytest.mark.filterwarnings("ignore:aws.lambda/microvmsimage:DeprecationWarning")
+pytestmark = [pytest.mark.filterwarnings("ignore:aws.lambda/microvmsimage:DeprecationWarning"),
+              # and pulumi_aws.s3 (the static site reads its bucket) about its V2 resources
+              pytest.mark.filterwarnings("ignore:.*deprecated in favor of:DeprecationWarning")]
 
 
 def _digest(inputs: dict[str, Any]) -> str:
@@ -59,11 +62,17 @@ class RecordingMocks(Mocks):
             state["version"] = "1"
         if args.typ == CDN:
             state["domainName"] = "d111111abcdef8.cloudfront.net"
+        if args.typ == "aws:cloudwatch/logGroup:LogGroup":
+            state["arn"] = f"arn:aws:logs:{REGION}:123456789012:log-group:{args.inputs['name']}"
         self.registered.append(Registered(args.typ, args.name, args.inputs, state))
         return f"{args.name}-id", state
 
-    def call(self, args: MockCallArgs) -> tuple[dict[str, Any], None]:
-        return {}, None
+    def call(self, args: MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+        if args.token == "aws:s3/getBucket:getBucket":  # the bucket, as in REGION
+            bucket = args.args["bucket"]
+            return {"id": bucket, "bucket": bucket, "region": REGION,
+                    "bucketRegionalDomainName": f"{bucket}.s3.{REGION}.amazonaws.com"}, []
+        return {}, []
 
 
 @dataclass
@@ -162,7 +171,7 @@ def test_ecs_image_is_tagged_with_the_commit(deploy: Deploy) -> None:
 
 
 def test_ecs_without_subnets_or_port_leaves_them_out(deploy: Deploy) -> None:
-    run = deploy(spec(Kind.ECS_SERVICE, C1, EcsServiceSettings(image_repository="repo", cluster="c")))
+    run = deploy(spec(Kind.ECS_SERVICE, C1, EcsServiceSettings(image_repository="repo", cluster="c", logs=False)))
     assert "networkConfiguration" not in run.one(SERVICE).inputs
     assert "portMappings" not in container(run)
     assert "executionRoleArn" not in run.one(TASK).inputs
@@ -200,6 +209,7 @@ def test_ecs_new_commit_is_a_new_revision_and_an_update_of_the_same_service(depl
         ("deploys:apps:EcsServiceApp", "api"): set(),
         (TASK, "api-task"): {"containerDefinitions"},
         (SERVICE, "api-service"): {"taskDefinition"},
+        ("aws:cloudwatch/logGroup:LogGroup", "api-logs"): set(),
     }
     old, new = container(first), container(second)
     assert without(old, "image", "environment") == without(new, "image", "environment")
@@ -294,7 +304,7 @@ def test_site_origin_path_is_app_slash_commit(deploy: Deploy) -> None:
     cdn, oac = run.one(CDN).inputs, run.one(OAC)
     assert run.component.version == C1
     (origin,) = cdn["origins"]
-    assert origin == {"originId": "site", "domainName": "sites.s3.amazonaws.com", "originPath": f"/web/{C1}",
+    assert origin == {"originId": "site", "domainName": f"sites.s3.{REGION}.amazonaws.com", "originPath": f"/web/{C1}",
                       "originAccessControlId": "web-oac-id"}
     assert without(oac.inputs, "description") == {
         "name": "prod-web", "originAccessControlOriginType": "s3", "signingBehavior": "always",
@@ -371,3 +381,78 @@ def test_an_invalidation_reaches_cloudfront(aws_env: AwsServer) -> None:
     assert {i["Id"] for i in listed["Items"]} == {first["invalidation_id"], again["invalidation_id"]}
     batch = cloudfront.get_invalidation(DistributionId=dist, Id=first["invalidation_id"])
     assert batch["Invalidation"]["InvalidationBatch"]["Paths"]["Items"] == ["/*"]
+
+
+# --- a-defaults: AWS's documented defaults for a production service and a site ---
+
+LOGS = "aws:cloudwatch/logGroup:LogGroup"
+
+
+def test_ecs_logs_to_a_cloudwatch_log_group_per_env_and_app_kept_30_days(deploy: Deploy) -> None:
+    run = deploy(spec(Kind.ECS_SERVICE, C1, ECS))
+    logs = run.one(LOGS)
+    assert logs.inputs == {"name": "/ecs/deployctl/prod/api", "retentionInDays": 30}
+    assert container(run)["logConfiguration"] == {"logDriver": "awslogs", "options": {
+        "awslogs-group": "/ecs/deployctl/prod/api", "awslogs-region": REGION, "awslogs-stream-prefix": "api"}}
+    staging = deploy(spec(Kind.ECS_SERVICE, C1, ECS).model_copy(update={"env": "staging"})).one(LOGS)
+    assert staging.inputs["name"] == "/ecs/deployctl/staging/api"  # envs sharing an account keep theirs apart
+    kept = deploy(spec(Kind.ECS_SERVICE, C1, ECS.model_copy(update={"log_retention_days": 365}))).one(LOGS)
+    assert kept.inputs["retentionInDays"] == 365
+
+
+def test_ecs_log_retention_is_one_cloudwatch_accepts() -> None:
+    with pytest.raises(ValidationError, match="log_retention_days"):
+        EcsServiceSettings(image_repository="r", cluster="c", log_retention_days=31)
+
+
+def test_ecs_without_logs_has_no_log_group_nor_log_configuration(deploy: Deploy) -> None:
+    run = deploy(spec(Kind.ECS_SERVICE, C1, ECS.model_copy(update={"logs": False})))
+    assert not [r for r in run.registered if r.typ == LOGS]
+    assert "logConfiguration" not in container(run)
+
+
+def test_ecs_circuit_breaker_rolls_back_by_default_and_the_grace_period_is_a_setting(deploy: Deploy) -> None:
+    service = deploy(spec(Kind.ECS_SERVICE, C1, ECS)).one(SERVICE).inputs
+    assert service["deploymentCircuitBreaker"] == {"enable": True, "rollback": True}
+    assert "healthCheckGracePeriodSeconds" not in service  # AWS's 0 unless set
+    settings = ECS.model_copy(update={"health_check_grace_period": 90, "circuit_breaker": False})
+    service = deploy(spec(Kind.ECS_SERVICE, C1, settings)).one(SERVICE).inputs
+    assert service["healthCheckGracePeriodSeconds"] == 90
+    assert service["deploymentCircuitBreaker"] == {"enable": False, "rollback": False}
+    with pytest.raises(ValidationError, match="health_check_grace_period"):
+        EcsServiceSettings(image_repository="r", cluster="c", health_check_grace_period=-1)
+
+
+@pytest.mark.parametrize(("settings", "why"), [
+    (EcsServiceSettings(image_repository="repo", cluster="c"), "logs to CloudWatch"),
+    (EcsServiceSettings(image_repository=ECS.image_repository, cluster="c", logs=False), "a private ECR image"),
+], ids=["awslogs", "private-ecr"])
+def test_ecs_without_the_execution_role_fargate_needs_is_a_settings_error(
+        deploy: Deploy, settings: EcsServiceSettings, why: str) -> None:
+    [(setting, problem)] = settings.secret_problems((), "prod", "api")  # what `check` reports as invalid-settings
+    assert setting == "execution_role_arn" and why in problem and "execution_role_arn" in problem
+    with pytest.raises(ValueError, match=f"Fargate needs the task's execution role for {why}"):
+        deploy(spec(Kind.ECS_SERVICE, C1, settings))
+    assert settings.secret_problems(("execution_role_arn",), "prod", "api") == []  # set, stored encrypted
+
+
+def test_site_error_page_answers_403_and_404_with_404(deploy: Deploy) -> None:
+    cdn = deploy(spec(Kind.STATIC_SITE, C1, SITE, app="web")).one(CDN).inputs
+    assert cdn["customErrorResponses"] == [
+        {"errorCode": code, "responseCode": 404, "responsePagePath": "/404.html", "errorCachingMinTtl": 10}
+        for code in (403, 404)]
+    settings = SITE.model_copy(update={"error_page": "/missing.html", "error_caching_seconds": 0})
+    cdn = deploy(spec(Kind.STATIC_SITE, C1, settings, app="web")).one(CDN).inputs
+    assert {(e["responsePagePath"], e["errorCachingMinTtl"]) for e in cdn["customErrorResponses"]} == {
+        ("/missing.html", 0)}
+    none = deploy(spec(Kind.STATIC_SITE, C1, SITE.model_copy(update={"error_page": None}), app="web")).one(CDN)
+    assert "customErrorResponses" not in none.inputs
+    with pytest.raises(ValidationError, match="error_page"):
+        StaticSiteSettings(bucket="b", error_page="404.html")  # CloudFront wants a path from the root
+
+
+def test_site_origin_is_the_buckets_regional_endpoint_with_origin_access_control(deploy: Deploy) -> None:
+    run = deploy(spec(Kind.STATIC_SITE, C1, StaticSiteSettings(bucket="other-sites"), app="web"))
+    (origin,) = run.one(CDN).inputs["origins"]
+    assert origin["domainName"] == f"other-sites.s3.{REGION}.amazonaws.com"
+    assert origin["originAccessControlId"] == "web-oac-id"
