@@ -51,15 +51,18 @@ class Registered:
 
 
 class RecordingMocks(Mocks):
-    """Records every registration; an arn derived from the inputs, like a new task definition revision."""
+    """Records every registration; an arn derived from the inputs, like a new task definition revision,
+    and a new version per Lambda publish, counted per function over the test's runs, as AWS numbers them."""
 
-    def __init__(self) -> None:
+    def __init__(self, published: dict[str, int] | None = None) -> None:
         self.registered: list[Registered] = []
+        self.published = {} if published is None else published
 
     def new_resource(self, args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
         state = {**args.inputs, "arn": f"arn:aws:mock:{args.typ}:{args.name}:{_digest(args.inputs)}"}
         if args.typ == FUNCTION:
-            state["version"] = "1"
+            self.published[args.name] = self.published.get(args.name, 0) + 1
+            state["version"] = str(self.published[args.name])
         if args.typ == CDN:
             state["domainName"] = "d111111abcdef8.cloudfront.net"
         if args.typ == "aws:cloudwatch/logGroup:LogGroup":
@@ -96,8 +99,10 @@ Deploy = Callable[..., Run]
 def deploy() -> Iterator[Deploy]:
     """Build one component against its own fresh mocks; `set_mocks` is process-global, so reset around it."""
 
+    published: dict[str, int] = {}  # the account: Lambda versions count on across the test's deploys
+
     def run(spec: AppSpec, check: Callable[[pulumi.ComponentResource], pulumi.Output[Any]] | None = None) -> Run:
-        mocks = RecordingMocks()
+        mocks = RecordingMocks(published)
         reset_options()
         set_mocks(mocks, preview=False)
         built: list[pulumi.ComponentResource] = []
@@ -276,8 +281,10 @@ def test_lambda_new_commit_updates_the_same_function(deploy: Deploy, settings: L
     assert changed_inputs(first, second) == {
         ("deploys:apps:LambdaApp", "api"): set(),
         (FUNCTION, "api-function"): {code_input, "environment"},
-        (ALIAS, "api-live"): set(),
+        (ALIAS, "api-live"): {"functionVersion"},  # the alias moves to the version just published
     }
+    assert first.one(ALIAS).inputs["functionVersion"] == "1"
+    assert second.one(ALIAS).inputs["functionVersion"] == second.one(FUNCTION).state["version"] == "2"
     assert C2 in second.one(FUNCTION).inputs[code_input]
     assert second.one(FUNCTION).inputs["environment"]["variables"]["DEPLOY_COMMIT"] == C2
 
