@@ -463,3 +463,23 @@ def test_site_origin_is_the_buckets_regional_endpoint_with_origin_access_control
     (origin,) = run.one(CDN).inputs["origins"]
     assert origin["domainName"] == f"other-sites.s3.{REGION}.amazonaws.com"
     assert origin["originAccessControlId"] == "web-oac-id"
+
+
+def test_check_reports_the_missing_execution_role_as_invalid_settings_at_the_catalog_line() -> None:
+    """What `deployctl check` says before anything runs: AWS would refuse the task definition at `up`."""
+    from deployctl.core.snapshot import RepoFiles, build_snapshot
+    from deployctl.core.tree import Entry, EntryKind
+
+    def invalid(settings: str) -> list[Any]:
+        catalog = f"apps:\n  api:\n    kind: ecs-service\n    repo: r\n    settings: {settings}\n"
+        entries = [Entry(path="deploys/staging", kind=EntryKind.DIR),
+                   Entry(path="deploys/staging/api", kind=EntryKind.FILE, data=b"abc1234\n")]
+        found = build_snapshot(RepoFiles(catalog=catalog, stack_configs={"staging": "config: {}\n"}, entries=entries))
+        return [v for v in found.violations if v.rule == "invalid-settings"]
+
+    [violation] = invalid("{cluster: c, image_repository: 1.dkr.ecr.eu-west-1.amazonaws.com/api}")
+    assert "execution_role_arn: Fargate needs the task's execution role for logs to CloudWatch" in violation.message
+    assert "a private ECR image" in violation.message and "(apps.yaml:5)" in violation.message
+    assert invalid("{cluster: c, image_repository: 1.dkr.ecr.eu-west-1.amazonaws.com/api, "
+                   "execution_role_arn: 'arn:aws:iam::1:role/exec'}") == []
+    assert invalid("{cluster: c, image_repository: public.ecr.aws/nginx/nginx, logs: false}") == []
