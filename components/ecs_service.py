@@ -2,7 +2,10 @@
 
 The image tag is the only place the commit lives, so a new commit registers a new revision of the
 same task definition family and updates the same service in place; ECS then rolls the tasks, and
-the deployment circuit breaker rolls back a release whose tasks never become healthy.
+the deployment circuit breaker rolls back a release whose tasks never become healthy. The container
+logs to CloudWatch (`awslogs`) in a log group per env and app that the component creates; Fargate
+writes it, and pulls a private ECR image, with the task's execution role (settings say when one is
+missing, before anything registers).
 
 A secret environment variable (`pulumi config set --secret --path
 'deploys:settings.<app>.environment.<NAME>'`) never enters the task definition, which anyone allowed

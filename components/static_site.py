@@ -2,7 +2,8 @@
 
 Each commit's build is uploaded beside the others, so releasing (or rolling back) is switching the
 origin path of the same distribution: an in-place update, no copy, no half-uploaded site served.
-CloudFront reads the bucket through an Origin Access Control, so the bucket itself stays private.
+CloudFront reads the bucket through an Origin Access Control, at its regional endpoint, so the bucket
+itself stays private; a missing page (S3's 403 there, or 404) answers the site's error page with 404.
 Every switch then invalidates the cache (components/cdn_invalidation.py), once the distribution
 runs the new origin, so the edges stop serving the old site.
 """
