@@ -2,7 +2,10 @@
 
 The image tag is the only place the commit lives, so a new commit registers a new revision of the
 same task definition family and updates the same service in place; ECS then rolls the tasks, and
-the deployment circuit breaker rolls back a release whose tasks never become healthy.
+the deployment circuit breaker rolls back a release whose tasks never become healthy. The container
+logs to CloudWatch (`awslogs`) in a log group per env and app that the component creates; Fargate
+writes it, and pulls a private ECR image, with the task's execution role (settings say when one is
+missing, before anything registers).
 
 A secret environment variable (`pulumi config set --secret --path
 'deploys:settings.<app>.environment.<NAME>'`) never enters the task definition, which anyone allowed
@@ -30,9 +33,22 @@ _IN_CONTAINER = ("image_repository", "container_port")
 variable is not: it is a parameter the document names)."""
 
 
-def container_definitions(spec: AppSpec, settings: EcsServiceSettings, secrets: Mapping[str, str] | None = None) -> str:
+def log_group(spec: AppSpec) -> str:
+    """The CloudWatch log group of one env's app: envs sharing an account or a cluster never share one."""
+    return f"/ecs/deployctl/{spec.env}/{spec.app}"
+
+
+def arn_region(arn: str) -> str | None:
+    """`arn:partition:service:region:account:resource` -> region."""
+    parts = arn.split(":")
+    return parts[3] if len(parts) > 4 else None
+
+
+def container_definitions(spec: AppSpec, settings: EcsServiceSettings, secrets: Mapping[str, str] | None = None,
+                          region: str | None = None) -> str:
     """The one container, as the JSON document ECS wants; sorted so unchanged settings never diff.
-    `secrets`: environment variable -> the ARN of the parameter holding its value (never the value)."""
+    `secrets`: environment variable -> the ARN of the parameter holding its value (never the value);
+    `region`: where the log group is (awslogs needs it named)."""
     secrets = secrets or {}
     environment = {k: v for k, v in {**settings.environment, "DEPLOY_COMMIT": spec.commit}.items() if k not in secrets}
     container: dict[str, Any] = {
@@ -47,6 +63,9 @@ def container_definitions(spec: AppSpec, settings: EcsServiceSettings, secrets: 
         container["portMappings"] = [
             {"containerPort": settings.container_port, "hostPort": settings.container_port, "protocol": "tcp"}
         ]
+    if settings.logs:
+        container["logConfiguration"] = {"logDriver": "awslogs", "options": {
+            "awslogs-group": log_group(spec), "awslogs-region": region, "awslogs-stream-prefix": spec.app}}
     return json.dumps([container], sort_keys=True)
 
 
@@ -62,6 +81,12 @@ class EcsServiceApp(AppComponent[EcsServiceSettings]):
         if problems := settings.secret_problems(spec.secret_settings, spec.env, spec.app):  # `check` says it first
             raise ValueError("; ".join(problem for _setting, problem in problems))
         child = pulumi.ResourceOptions(parent=self)
+        self.log_group = aws.cloudwatch.LogGroup(
+            f"{name}-logs", name=log_group(spec), retention_in_days=settings.log_retention_days, opts=child,
+        ) if settings.logs else None
+        # awslogs names the log group's region: the one its ARN says the provider created it in
+        region: pulumi.Output[str | None] = (self.log_group.arn.apply(arn_region) if self.log_group
+                                             else pulumi.Output.from_input(None))
         self.parameters = {
             variable: aws.ssm.Parameter(
                 f"{name}-env-{variable}",
@@ -72,8 +97,8 @@ class EcsServiceApp(AppComponent[EcsServiceSettings]):
             )
             for variable in settings.secret_variables(spec.secret_settings)
         }
-        document = pulumi.Output.all(**{k: p.arn for k, p in self.parameters.items()}).apply(
-            lambda arns: container_definitions(spec, settings, arns))
+        document = pulumi.Output.all(region, pulumi.Output.all(**{k: p.arn for k, p in self.parameters.items()})).apply(
+            lambda found: container_definitions(spec, settings, found[1], found[0]))
 
         self.task_definition = aws.ecs.TaskDefinition(
             f"{name}-task",
@@ -105,7 +130,9 @@ class EcsServiceApp(AppComponent[EcsServiceSettings]):
             desired_count=spec.setting("desired_count", settings.desired_count),
             launch_type=FARGATE,
             network_configuration=network,
-            deployment_circuit_breaker=aws.ecs.ServiceDeploymentCircuitBreakerArgs(enable=True, rollback=True),
+            deployment_circuit_breaker=aws.ecs.ServiceDeploymentCircuitBreakerArgs(
+                enable=settings.circuit_breaker, rollback=settings.circuit_breaker),
+            health_check_grace_period_seconds=settings.health_check_grace_period,
             opts=child,
         )
         self.running = self.service.id.apply(lambda _: spec.commit)

@@ -2,7 +2,8 @@
 
 Each commit's build is uploaded beside the others, so releasing (or rolling back) is switching the
 origin path of the same distribution: an in-place update, no copy, no half-uploaded site served.
-CloudFront reads the bucket through an Origin Access Control, so the bucket itself stays private.
+CloudFront reads the bucket through an Origin Access Control, at its regional endpoint, so the bucket
+itself stays private; a missing page (S3's 403 there, or 404) answers the site's error page with 404.
 Every switch then invalidates the cache (components/cdn_invalidation.py), once the distribution
 runs the new origin, so the edges stop serving the old site.
 """
@@ -36,6 +37,16 @@ def viewer_certificate(settings: StaticSiteSettings) -> aws.cloudfront.Distribut
     return aws.cloudfront.DistributionViewerCertificateArgs(cloudfront_default_certificate=True)
 
 
+def custom_error_responses(settings: StaticSiteSettings) -> list[aws.cloudfront.DistributionCustomErrorResponseArgs]:
+    """A missing page is S3's 403 behind origin access control (it may not list the bucket), or its 404:
+    both answer the site's error page with 404, never an S3 AccessDenied document."""
+    if not settings.error_page:
+        return []
+    return [aws.cloudfront.DistributionCustomErrorResponseArgs(
+        error_code=code, response_code=404, response_page_path=settings.error_page,
+        error_caching_min_ttl=settings.error_caching_seconds) for code in (403, 404)]
+
+
 class StaticSiteApp(AppComponent[StaticSiteSettings]):
     """A static site behind CloudFront; `version` is the commit, which is the origin path."""
 
@@ -57,6 +68,9 @@ class StaticSiteApp(AppComponent[StaticSiteSettings]):
             signing_protocol="sigv4",
             opts=child,
         )
+        # The regional endpoint, as AWS advises with origin access control (the global one redirects
+        # while a new bucket's DNS propagates, and signs for us-east-1).
+        bucket = aws.s3.get_bucket_output(bucket=settings.bucket)
         self.distribution = aws.cloudfront.Distribution(
             f"{name}-cdn",
             enabled=True,
@@ -67,7 +81,7 @@ class StaticSiteApp(AppComponent[StaticSiteSettings]):
             origins=[
                 aws.cloudfront.DistributionOriginArgs(
                     origin_id=ORIGIN_ID,
-                    domain_name=f"{settings.bucket}.s3.amazonaws.com",
+                    domain_name=bucket.bucket_regional_domain_name,
                     origin_path=origin_path,
                     origin_access_control_id=self.origin_access_control.id,
                 )
@@ -84,6 +98,7 @@ class StaticSiteApp(AppComponent[StaticSiteSettings]):
                 geo_restriction=aws.cloudfront.DistributionRestrictionsGeoRestrictionArgs(restriction_type="none"),
             ),
             viewer_certificate=viewer_certificate(settings),
+            custom_error_responses=custom_error_responses(settings) or None,
             opts=child,
         )
         self.invalidation = CacheInvalidation(

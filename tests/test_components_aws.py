@@ -31,8 +31,11 @@ TASK, SERVICE = "aws:ecs/taskDefinition:TaskDefinition", "aws:ecs/service:Servic
 FUNCTION, ALIAS = "aws:lambda/function:Function", "aws:lambda/alias:Alias"
 CDN, OAC = "aws:cloudfront/distribution:Distribution", "aws:cloudfront/originAccessControl:OriginAccessControl"
 DYNAMIC = "pulumi-python:dynamic:Resource"
+REGION = "eu-west-1"
 # pulumi_aws.lambda_ warns about one of its own deprecated modules when first imported.
-pytestmark = pytest.mark.filterwarnings("ignore:aws.lambda/microvmsimage:DeprecationWarning")
+pytestmark = [pytest.mark.filterwarnings("ignore:aws.lambda/microvmsimage:DeprecationWarning"),
+              # and pulumi_aws.s3 (the static site reads its bucket) about its V2 resources
+              pytest.mark.filterwarnings("ignore:.*deprecated in favor of:DeprecationWarning")]
 
 
 def _digest(inputs: dict[str, Any]) -> str:
@@ -48,22 +51,31 @@ class Registered:
 
 
 class RecordingMocks(Mocks):
-    """Records every registration; an arn derived from the inputs, like a new task definition revision."""
+    """Records every registration; an arn derived from the inputs, like a new task definition revision,
+    and a new version per Lambda publish, counted per function over the test's runs, as AWS numbers them."""
 
-    def __init__(self) -> None:
+    def __init__(self, published: dict[str, int] | None = None) -> None:
         self.registered: list[Registered] = []
+        self.published = {} if published is None else published
 
     def new_resource(self, args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
         state = {**args.inputs, "arn": f"arn:aws:mock:{args.typ}:{args.name}:{_digest(args.inputs)}"}
         if args.typ == FUNCTION:
-            state["version"] = "1"
+            self.published[args.name] = self.published.get(args.name, 0) + 1
+            state["version"] = str(self.published[args.name])
         if args.typ == CDN:
             state["domainName"] = "d111111abcdef8.cloudfront.net"
+        if args.typ == "aws:cloudwatch/logGroup:LogGroup":
+            state["arn"] = f"arn:aws:logs:{REGION}:123456789012:log-group:{args.inputs['name']}"
         self.registered.append(Registered(args.typ, args.name, args.inputs, state))
         return f"{args.name}-id", state
 
-    def call(self, args: MockCallArgs) -> tuple[dict[str, Any], None]:
-        return {}, None
+    def call(self, args: MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+        if args.token == "aws:s3/getBucket:getBucket":  # the bucket, as in REGION
+            bucket = args.args["bucket"]
+            return {"id": bucket, "bucket": bucket, "region": REGION,
+                    "bucketRegionalDomainName": f"{bucket}.s3.{REGION}.amazonaws.com"}, []
+        return {}, []
 
 
 @dataclass
@@ -87,8 +99,10 @@ Deploy = Callable[..., Run]
 def deploy() -> Iterator[Deploy]:
     """Build one component against its own fresh mocks; `set_mocks` is process-global, so reset around it."""
 
+    published: dict[str, int] = {}  # the account: Lambda versions count on across the test's deploys
+
     def run(spec: AppSpec, check: Callable[[pulumi.ComponentResource], pulumi.Output[Any]] | None = None) -> Run:
-        mocks = RecordingMocks()
+        mocks = RecordingMocks(published)
         reset_options()
         set_mocks(mocks, preview=False)
         built: list[pulumi.ComponentResource] = []
@@ -162,7 +176,7 @@ def test_ecs_image_is_tagged_with_the_commit(deploy: Deploy) -> None:
 
 
 def test_ecs_without_subnets_or_port_leaves_them_out(deploy: Deploy) -> None:
-    run = deploy(spec(Kind.ECS_SERVICE, C1, EcsServiceSettings(image_repository="repo", cluster="c")))
+    run = deploy(spec(Kind.ECS_SERVICE, C1, EcsServiceSettings(image_repository="repo", cluster="c", logs=False)))
     assert "networkConfiguration" not in run.one(SERVICE).inputs
     assert "portMappings" not in container(run)
     assert "executionRoleArn" not in run.one(TASK).inputs
@@ -200,6 +214,7 @@ def test_ecs_new_commit_is_a_new_revision_and_an_update_of_the_same_service(depl
         ("deploys:apps:EcsServiceApp", "api"): set(),
         (TASK, "api-task"): {"containerDefinitions"},
         (SERVICE, "api-service"): {"taskDefinition"},
+        ("aws:cloudwatch/logGroup:LogGroup", "api-logs"): set(),
     }
     old, new = container(first), container(second)
     assert without(old, "image", "environment") == without(new, "image", "environment")
@@ -266,8 +281,10 @@ def test_lambda_new_commit_updates_the_same_function(deploy: Deploy, settings: L
     assert changed_inputs(first, second) == {
         ("deploys:apps:LambdaApp", "api"): set(),
         (FUNCTION, "api-function"): {code_input, "environment"},
-        (ALIAS, "api-live"): set(),
+        (ALIAS, "api-live"): {"functionVersion"},  # the alias moves to the version just published
     }
+    assert first.one(ALIAS).inputs["functionVersion"] == "1"
+    assert second.one(ALIAS).inputs["functionVersion"] == second.one(FUNCTION).state["version"] == "2"
     assert C2 in second.one(FUNCTION).inputs[code_input]
     assert second.one(FUNCTION).inputs["environment"]["variables"]["DEPLOY_COMMIT"] == C2
 
@@ -294,7 +311,7 @@ def test_site_origin_path_is_app_slash_commit(deploy: Deploy) -> None:
     cdn, oac = run.one(CDN).inputs, run.one(OAC)
     assert run.component.version == C1
     (origin,) = cdn["origins"]
-    assert origin == {"originId": "site", "domainName": "sites.s3.amazonaws.com", "originPath": f"/web/{C1}",
+    assert origin == {"originId": "site", "domainName": f"sites.s3.{REGION}.amazonaws.com", "originPath": f"/web/{C1}",
                       "originAccessControlId": "web-oac-id"}
     assert without(oac.inputs, "description") == {
         "name": "prod-web", "originAccessControlOriginType": "s3", "signingBehavior": "always",
@@ -371,3 +388,98 @@ def test_an_invalidation_reaches_cloudfront(aws_env: AwsServer) -> None:
     assert {i["Id"] for i in listed["Items"]} == {first["invalidation_id"], again["invalidation_id"]}
     batch = cloudfront.get_invalidation(DistributionId=dist, Id=first["invalidation_id"])
     assert batch["Invalidation"]["InvalidationBatch"]["Paths"]["Items"] == ["/*"]
+
+
+# --- a-defaults: AWS's documented defaults for a production service and a site ---
+
+LOGS = "aws:cloudwatch/logGroup:LogGroup"
+
+
+def test_ecs_logs_to_a_cloudwatch_log_group_per_env_and_app_kept_30_days(deploy: Deploy) -> None:
+    run = deploy(spec(Kind.ECS_SERVICE, C1, ECS))
+    logs = run.one(LOGS)
+    assert logs.inputs == {"name": "/ecs/deployctl/prod/api", "retentionInDays": 30}
+    assert container(run)["logConfiguration"] == {"logDriver": "awslogs", "options": {
+        "awslogs-group": "/ecs/deployctl/prod/api", "awslogs-region": REGION, "awslogs-stream-prefix": "api"}}
+    staging = deploy(spec(Kind.ECS_SERVICE, C1, ECS).model_copy(update={"env": "staging"})).one(LOGS)
+    assert staging.inputs["name"] == "/ecs/deployctl/staging/api"  # envs sharing an account keep theirs apart
+    kept = deploy(spec(Kind.ECS_SERVICE, C1, ECS.model_copy(update={"log_retention_days": 365}))).one(LOGS)
+    assert kept.inputs["retentionInDays"] == 365
+
+
+def test_ecs_log_retention_is_one_cloudwatch_accepts() -> None:
+    with pytest.raises(ValidationError, match="log_retention_days"):
+        EcsServiceSettings(image_repository="r", cluster="c", log_retention_days=31)
+
+
+def test_ecs_without_logs_has_no_log_group_nor_log_configuration(deploy: Deploy) -> None:
+    run = deploy(spec(Kind.ECS_SERVICE, C1, ECS.model_copy(update={"logs": False})))
+    assert not [r for r in run.registered if r.typ == LOGS]
+    assert "logConfiguration" not in container(run)
+
+
+def test_ecs_circuit_breaker_rolls_back_by_default_and_the_grace_period_is_a_setting(deploy: Deploy) -> None:
+    service = deploy(spec(Kind.ECS_SERVICE, C1, ECS)).one(SERVICE).inputs
+    assert service["deploymentCircuitBreaker"] == {"enable": True, "rollback": True}
+    assert "healthCheckGracePeriodSeconds" not in service  # AWS's 0 unless set
+    settings = ECS.model_copy(update={"health_check_grace_period": 90, "circuit_breaker": False})
+    service = deploy(spec(Kind.ECS_SERVICE, C1, settings)).one(SERVICE).inputs
+    assert service["healthCheckGracePeriodSeconds"] == 90
+    assert service["deploymentCircuitBreaker"] == {"enable": False, "rollback": False}
+    with pytest.raises(ValidationError, match="health_check_grace_period"):
+        EcsServiceSettings(image_repository="r", cluster="c", health_check_grace_period=-1)
+
+
+@pytest.mark.parametrize(("settings", "why"), [
+    (EcsServiceSettings(image_repository="repo", cluster="c"), "logs to CloudWatch"),
+    (EcsServiceSettings(image_repository=ECS.image_repository, cluster="c", logs=False), "a private ECR image"),
+], ids=["awslogs", "private-ecr"])
+def test_ecs_without_the_execution_role_fargate_needs_is_a_settings_error(
+        deploy: Deploy, settings: EcsServiceSettings, why: str) -> None:
+    [(setting, problem)] = settings.secret_problems((), "prod", "api")  # what `check` reports as invalid-settings
+    assert setting == "execution_role_arn" and why in problem and "execution_role_arn" in problem
+    with pytest.raises(ValueError, match=f"Fargate needs the task's execution role for {why}"):
+        deploy(spec(Kind.ECS_SERVICE, C1, settings))
+    assert settings.secret_problems(("execution_role_arn",), "prod", "api") == []  # set, stored encrypted
+
+
+def test_site_error_page_answers_403_and_404_with_404(deploy: Deploy) -> None:
+    cdn = deploy(spec(Kind.STATIC_SITE, C1, SITE, app="web")).one(CDN).inputs
+    assert cdn["customErrorResponses"] == [
+        {"errorCode": code, "responseCode": 404, "responsePagePath": "/404.html", "errorCachingMinTtl": 10}
+        for code in (403, 404)]
+    settings = SITE.model_copy(update={"error_page": "/missing.html", "error_caching_seconds": 0})
+    cdn = deploy(spec(Kind.STATIC_SITE, C1, settings, app="web")).one(CDN).inputs
+    assert {(e["responsePagePath"], e["errorCachingMinTtl"]) for e in cdn["customErrorResponses"]} == {
+        ("/missing.html", 0)}
+    none = deploy(spec(Kind.STATIC_SITE, C1, SITE.model_copy(update={"error_page": None}), app="web")).one(CDN)
+    assert "customErrorResponses" not in none.inputs
+    with pytest.raises(ValidationError, match="error_page"):
+        StaticSiteSettings(bucket="b", error_page="404.html")  # CloudFront wants a path from the root
+
+
+def test_site_origin_is_the_buckets_regional_endpoint_with_origin_access_control(deploy: Deploy) -> None:
+    run = deploy(spec(Kind.STATIC_SITE, C1, StaticSiteSettings(bucket="other-sites"), app="web"))
+    (origin,) = run.one(CDN).inputs["origins"]
+    assert origin["domainName"] == f"other-sites.s3.{REGION}.amazonaws.com"
+    assert origin["originAccessControlId"] == "web-oac-id"
+
+
+def test_check_reports_the_missing_execution_role_as_invalid_settings_at_the_catalog_line() -> None:
+    """What `deployctl check` says before anything runs: AWS would refuse the task definition at `up`."""
+    from deployctl.core.snapshot import RepoFiles, build_snapshot
+    from deployctl.core.tree import Entry, EntryKind
+
+    def invalid(settings: str) -> list[Any]:
+        catalog = f"apps:\n  api:\n    kind: ecs-service\n    repo: r\n    settings: {settings}\n"
+        entries = [Entry(path="deploys/staging", kind=EntryKind.DIR),
+                   Entry(path="deploys/staging/api", kind=EntryKind.FILE, data=b"abc1234\n")]
+        found = build_snapshot(RepoFiles(catalog=catalog, stack_configs={"staging": "config: {}\n"}, entries=entries))
+        return [v for v in found.violations if v.rule == "invalid-settings"]
+
+    [violation] = invalid("{cluster: c, image_repository: 1.dkr.ecr.eu-west-1.amazonaws.com/api}")
+    assert "execution_role_arn: Fargate needs the task's execution role for logs to CloudWatch" in violation.message
+    assert "a private ECR image" in violation.message and "(apps.yaml:5)" in violation.message
+    assert invalid("{cluster: c, image_repository: 1.dkr.ecr.eu-west-1.amazonaws.com/api, "
+                   "execution_role_arn: 'arn:aws:iam::1:role/exec'}") == []
+    assert invalid("{cluster: c, image_repository: public.ecr.aws/nginx/nginx, logs: false}") == []

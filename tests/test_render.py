@@ -256,3 +256,19 @@ def test_code_spans_cannot_close_early(name: str):
     for table in (False, True):
         body = f"| c |\n|---|\n| {code(name, table=True)} |\n" if table else f"see {code(name)} here\n"
         assert inline_code(body) == [one_line(name) or " "], body
+
+
+# --- a-defaults: honest diffs ---
+
+def test_a_new_ecs_task_definition_revision_is_named_as_one_not_as_a_replacement():
+    """ECS registers a new task-definition revision on every deploy (the old one kept): the comment says
+    so, and keeps the Replacements callout for what is really replaced."""
+    outcome = outcome_of("production", stream("preview-replace"))
+    task = "aws:ecs/taskDefinition:TaskDefinition"
+    changes = [c.model_copy(update={"type": task}) if c.name == "api-release" else c for c in outcome.changes]
+    body = render_comment(report(outcome.model_copy(update={"changes": changes})))
+    assert f"**New revisions** (registered beside the old one, kept for a rollback; the service moves to it): " \
+           f"`api-release` ({task})" in body
+    [callout] = re.findall(r"\*\*Replacements:\*\* (.*)", body)
+    assert "api-release" not in callout and "`web-release`" in callout
+    assert body.index("**New revisions**") < body.index("<details><summary>Resource changes")

@@ -307,7 +307,7 @@ def test_check_names_a_secret_it_cannot_read_in_the_right_place_and_what_an_ecs_
     places it in apps.yaml; an ECS secret variable without an execution role is an error `check` finds."""
     from deployctl.core.snapshot import RepoFiles, build_snapshot
 
-    catalog = "apps:\n  api:\n    kind: ecs-service\n    repo: r\n    settings: {cluster: c}\n"
+    catalog = "apps:\n  api:\n    kind: ecs-service\n    repo: r\n    settings: {cluster: c, logs: false}\n"
     entries = [Entry(path="deploys/staging", kind=EntryKind.DIR),
                Entry(path="deploys/staging/api", kind=EntryKind.FILE, data=b"abc1234\n")]
 

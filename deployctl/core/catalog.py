@@ -70,6 +70,11 @@ class LocalSettings(_Settings):
     keep_releases: int = Field(5, ge=1, le=1000)
 
 
+LogRetentionDays = Literal[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
+                           2922, 3288, 3653]
+"""The retention periods CloudWatch Logs accepts (PutRetentionPolicy)."""
+
+
 class EcsServiceSettings(_Settings):
     kind: ClassVar[str] = "ecs-service"
 
@@ -83,7 +88,7 @@ class EcsServiceSettings(_Settings):
         whole = any(p in ("environment", "*") for p in secret)
         names = sorted(named | set(self.secret_variables(secret)))
         if self.execution_role_arn or is_secret_setting(secret, "execution_role_arn") or not (names or whole):
-            return []
+            return self.execution_role_problems(secret)
         return [("execution_role_arn", f"app '{app}' has secret environment variables ({', '.join(names or ['all'])}), "
                  "which ECS reads from SSM with the task's execution role: set its execution_role_arn (allowed "
                  f"ssm:GetParameters on {ssm_parameter(env, app, '*')}) with kms:Decrypt on their key")]
@@ -98,6 +103,24 @@ class EcsServiceSettings(_Settings):
     assign_public_ip: bool = False
     execution_role_arn: str | None = None
     environment: dict[str, str] = {}
+    logs: bool = True
+    """Container output to CloudWatch (`awslogs`), in a log group the component creates per env and app."""
+    log_retention_days: LogRetentionDays = 30
+    circuit_breaker: bool = True
+    """ECS's deployment circuit breaker, with rollback: a release whose tasks never get healthy is undone."""
+    health_check_grace_period: int | None = Field(None, ge=0, le=2147483647)
+    """Seconds ECS ignores failing load-balancer and container health checks after a task starts."""
+
+    def execution_role_problems(self, secret: tuple[str, ...]) -> list[tuple[str, str]]:
+        """Fargate refuses a task definition with awslogs or a private ECR image and no execution role."""
+        if self.execution_role_arn or is_secret_setting(secret, "execution_role_arn"):
+            return []
+        needs = [why for why, needed in (("logs to CloudWatch (awslogs; or set logs: false)", self.logs),
+                                         ("a private ECR image", ".dkr.ecr." in self.image_repository)) if needed]
+        if not needs:
+            return []
+        return [("execution_role_arn", f"Fargate needs the task's execution role for {' and '.join(needs)}: set "
+                 "execution_role_arn to a role with AmazonECSTaskExecutionRolePolicy")]
 
 
 class LambdaSettings(_Settings):
@@ -128,6 +151,11 @@ class StaticSiteSettings(_Settings):
     price_class: Literal["PriceClass_All", "PriceClass_200", "PriceClass_100"] = "PriceClass_100"
     default_root_object: str = "index.html"
     certificate_arn: str | None = None
+    error_page: str | None = Field("/404.html", pattern=r"^/[^?#]*$")
+    """Served with status 404 for a missing page (S3 behind origin access control answers 403 for a
+    missing key, so both map to it); none: CloudFront passes S3's 403 on."""
+    error_caching_seconds: int = Field(10, ge=0, le=31536000)
+    """How long CloudFront caches that error answer: short, so a page added in the next deploy shows."""
 
 
 SETTINGS: dict[Kind, type[_Settings]] = {

@@ -64,7 +64,8 @@ CATALOG = """\
 #     branch: main                         # the release branch: deploys must come from it
 #     owners: ["@acme/api-team"]
 #     settings: {image_repository: 123456789012.dkr.ecr.eu-west-1.amazonaws.com/api, cluster: prod,
-#                subnets: [subnet-1], security_groups: [sg-1], container_port: 8080}
+#                subnets: [subnet-1], security_groups: [sg-1], container_port: 8080,
+#                execution_role_arn: "arn:aws:iam::123456789012:role/ecs-task-execution"}  # awslogs, ECR
 #
 # After a change here: `deployctl codeowners` (and commit .github/CODEOWNERS).
 apps: {}

@@ -24,6 +24,9 @@ if TYPE_CHECKING:
 
 QUIET_OPS = {"same", "read"}
 PROVIDER_TYPE = "pulumi:providers:"
+NEW_REVISION_TYPES = frozenset({"aws:ecs/taskDefinition:TaskDefinition"})
+"""Replaced on every deploy by design: a new revision registered beside the old one (kept, so ECS can
+roll back to it), which the service then moves to; named as such, not as an alarming replacement."""
 REDACTED = "[secret]"
 _SLUG_RE = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 
@@ -192,7 +195,8 @@ def _stack_view(s: StackPreview, max_commits: int) -> dict:
         "env": s.env, "protected": s.protected, "changes": s.changes, "logs": logs,
         "outcome": s.outcome, "reason": s.reason, "summary": summary, "steps": steps,
         "deletes": [r for r in steps if r.op == "delete"],
-        "replaces": [r for r in steps if "replace" in r.op],
+        "replaces": [r for r in steps if "replace" in r.op and r.type not in NEW_REVISION_TYPES],
+        "revisions": [r for r in steps if "replace" in r.op and r.type in NEW_REVISION_TYPES],
     }
 
 
