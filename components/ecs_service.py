@@ -22,6 +22,7 @@ import pulumi_aws as aws
 from deployctl.components.base import AppComponent
 from deployctl.components.spec import AppSpec
 from deployctl.core.artifactnames import image_uri, ssm_parameter
+from deployctl.core.awsnames import ecs_service_name, task_family
 from deployctl.core.catalog import EcsServiceSettings
 
 FARGATE = "FARGATE"
@@ -77,7 +78,7 @@ class EcsServiceApp(AppComponent[EcsServiceSettings]):
 
         self.task_definition = aws.ecs.TaskDefinition(
             f"{name}-task",
-            family=f"{spec.env}-{spec.app}",
+            family=task_family(spec.env, spec.app),
             requires_compatibilities=[FARGATE],
             network_mode="awsvpc",
             cpu=spec.setting("cpu", str(settings.cpu)),
@@ -99,7 +100,7 @@ class EcsServiceApp(AppComponent[EcsServiceSettings]):
             )
         self.service = aws.ecs.Service(
             f"{name}-service",
-            name=spec.app,
+            name=ecs_service_name(spec.env, spec.app),  # unique per cluster: envs may share one
             cluster=spec.setting("cluster", settings.cluster),
             task_definition=self.task_definition.arn,
             desired_count=spec.setting("desired_count", settings.desired_count),
