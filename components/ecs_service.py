@@ -115,4 +115,5 @@ class EcsServiceApp(AppComponent[EcsServiceSettings]):
         )
 
     def health_target(self) -> dict[str, Any]:
-        return {"cluster": self.settings.cluster, "service": self.service.name}
+        return {"cluster": self.settings.cluster, "service": self.service.name,
+                "task_definition": self.task_definition.arn}  # the revision that must run

@@ -66,4 +66,5 @@ class LambdaApp(AppComponent[LambdaSettings]):
         )
 
     def health_target(self) -> dict[str, Any]:
-        return {"function": self.function.name, "alias": self.alias.name}
+        return {"function": self.function.name, "alias": self.alias.name,
+                "function_version": self.alias.function_version}  # the version that must run
