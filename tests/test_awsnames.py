@@ -80,3 +80,31 @@ def test_an_alias_stored_encrypted_is_left_to_the_program():
     stacks = {"staging": "config:\n  deploys:settings:\n    web:\n      aliases:\n        secure: AAAA\n",
               "production": "config: {}\n"}
     assert collisions(build(catalog, stacks, {"staging": ["web"], "production": ["web"]})) == []
+
+
+def test_check_refuses_one_alias_in_two_envs_at_the_catalog_line(tmp_path, aws_env):
+    """Through the CLI on a real git repository, the site's build in S3 on loopback: exit 1, the
+    rule, file:line, both envs named."""
+    import json
+
+    from tests.builders import AppRepo, DeployRepo
+    from tests.scenario import run_cli
+
+    web = AppRepo(tmp_path / "web")
+    sha = web.commit("site", {"index.html": "<h1>hi</h1>\n"})
+    s3 = aws_env.client("s3")
+    s3.create_bucket(Bucket="sites")
+    s3.put_object(Bucket="sites", Key=f"web/{sha}/index.html", Body=b"<h1>hi</h1>\n")
+    deploy = DeployRepo(tmp_path / "deploy")
+    deploy.catalog({"web": {"repo": str(web.path), "kind": "static-site",
+                            "settings": {"bucket": "sites", "aliases": ["www.example.com"]}}})
+    deploy.env("staging").env("production", promoteFrom="staging")
+    deploy.deploy("staging", "web", sha)
+    deploy.deploy("production", "web", sha)
+    deploy.commit("both envs")
+    code, out, err = run_cli(deploy.path, "check", "--json")
+    assert code == 1, out + err
+    found = [v for v in json.loads(out)["violations"] if v["rule"] == "invalid-settings"]
+    assert {(v["env"], v["file"], v["line"]) for v in found} == {("staging", "apps.yaml", 7),  # `aliases:`
+                                                                 ("production", "apps.yaml", 7)}
+    assert all("CloudFront alias 'www.example.com'" in v["message"] for v in found)
