@@ -25,6 +25,7 @@ import pulumi_aws as aws
 from deployctl.components.base import AppComponent
 from deployctl.components.spec import AppSpec
 from deployctl.core.artifactnames import image_uri, ssm_parameter
+from deployctl.core.awsnames import ecs_service_name, task_family
 from deployctl.core.catalog import EcsServiceSettings
 
 FARGATE = "FARGATE"
@@ -102,7 +103,7 @@ class EcsServiceApp(AppComponent[EcsServiceSettings]):
 
         self.task_definition = aws.ecs.TaskDefinition(
             f"{name}-task",
-            family=f"{spec.env}-{spec.app}",
+            family=task_family(spec.env, spec.app),
             requires_compatibilities=[FARGATE],
             network_mode="awsvpc",
             cpu=spec.setting("cpu", str(settings.cpu)),
@@ -124,7 +125,7 @@ class EcsServiceApp(AppComponent[EcsServiceSettings]):
             )
         self.service = aws.ecs.Service(
             f"{name}-service",
-            name=spec.app,
+            name=ecs_service_name(spec.env, spec.app),  # unique per cluster: envs may share one
             cluster=spec.setting("cluster", settings.cluster),
             task_definition=self.task_definition.arn,
             desired_count=spec.setting("desired_count", settings.desired_count),
@@ -141,4 +142,5 @@ class EcsServiceApp(AppComponent[EcsServiceSettings]):
         )
 
     def health_target(self) -> dict[str, Any]:
-        return {"cluster": self.settings.cluster, "service": self.service.name}
+        return {"cluster": self.settings.cluster, "service": self.service.name,
+                "task_definition": self.task_definition.arn}  # the revision that must run

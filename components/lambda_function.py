@@ -15,6 +15,7 @@ import pulumi_aws as aws
 from deployctl.components.base import AppComponent
 from deployctl.components.spec import AppSpec
 from deployctl.core.artifactnames import image_uri, zip_key
+from deployctl.core.awsnames import lambda_function_name
 from deployctl.core.catalog import LambdaSettings
 
 ALIAS = "live"
@@ -35,7 +36,7 @@ class LambdaApp(AppComponent[LambdaSettings]):
         image = uri is not None
         self.function = aws.lambda_.Function(
             f"{name}-function",
-            name=f"{spec.env}-{spec.app}",
+            name=lambda_function_name(spec.env, spec.app),
             role=spec.setting("role_arn", settings.role_arn),
             memory_size=spec.setting("memory_size", settings.memory_size),
             timeout=spec.setting("timeout", settings.timeout),
@@ -65,4 +66,5 @@ class LambdaApp(AppComponent[LambdaSettings]):
         )
 
     def health_target(self) -> dict[str, Any]:
-        return {"function": self.function.name, "alias": self.alias.name}
+        return {"function": self.function.name, "alias": self.alias.name,
+                "function_version": self.alias.function_version}  # the version that must run

@@ -19,6 +19,7 @@ from deployctl.components.base import AppComponent
 from deployctl.components.cdn_invalidation import CacheInvalidation
 from deployctl.components.spec import AppSpec
 from deployctl.core.artifactnames import site_folder
+from deployctl.core.awsnames import distribution_comment, origin_access_control_name
 from deployctl.core.catalog import StaticSiteSettings
 
 # AWS managed cache policy "CachingOptimized".
@@ -61,7 +62,7 @@ class StaticSiteApp(AppComponent[StaticSiteSettings]):
 
         self.origin_access_control = aws.cloudfront.OriginAccessControl(
             f"{name}-oac",
-            name=f"{spec.env}-{spec.app}",
+            name=origin_access_control_name(spec.env, spec.app),
             description=f"CloudFront access to s3://{settings.bucket}/{spec.app}/ for {spec.env}",
             origin_access_control_origin_type="s3",
             signing_behavior="always",
@@ -74,7 +75,7 @@ class StaticSiteApp(AppComponent[StaticSiteSettings]):
         self.distribution = aws.cloudfront.Distribution(
             f"{name}-cdn",
             enabled=True,
-            comment=f"{spec.env}/{spec.app} at {spec.commit}",
+            comment=distribution_comment(spec.env, spec.app, spec.commit),
             aliases=settings.aliases or None,
             price_class=settings.price_class,
             default_root_object=settings.default_root_object,

@@ -171,7 +171,7 @@ def test_ecs_image_is_tagged_with_the_commit(deploy: Deploy) -> None:
         "subnets": ["subnet-1", "subnet-2"], "securityGroups": ["sg-1"], "assignPublicIp": False,
     }
     assert (service.inputs["name"], service.inputs["cluster"], service.inputs["launchType"]) == (
-        "api", "prod-cluster", "FARGATE")
+        "prod-api", "prod-cluster", "FARGATE")
     assert service.inputs["desiredCount"] == 2
 
 
@@ -209,7 +209,7 @@ def test_ecs_new_commit_is_a_new_revision_and_an_update_of_the_same_service(depl
     for run in (first, second):
         assert all(C1 not in name and C2 not in name for _, name in run.logical_names())
     assert first.one(TASK).inputs["family"] == second.one(TASK).inputs["family"] == "prod-api"
-    assert first.one(SERVICE).inputs["name"] == second.one(SERVICE).inputs["name"] == "api"
+    assert first.one(SERVICE).inputs["name"] == second.one(SERVICE).inputs["name"] == "prod-api"
     assert changed_inputs(first, second) == {
         ("deploys:apps:EcsServiceApp", "api"): set(),
         (TASK, "api-task"): {"containerDefinitions"},
@@ -483,3 +483,31 @@ def test_check_reports_the_missing_execution_role_as_invalid_settings_at_the_cat
     assert invalid("{cluster: c, image_repository: 1.dkr.ecr.eu-west-1.amazonaws.com/api, "
                    "execution_role_arn: 'arn:aws:iam::1:role/exec'}") == []
     assert invalid("{cluster: c, image_repository: public.ecr.aws/nginx/nginx, logs: false}") == []
+
+
+# names: two envs of an app share a cluster, a bucket or an account
+
+def test_two_envs_of_an_app_in_one_cluster_are_two_services(deploy: Deploy) -> None:
+    staging, production = (deploy(spec(Kind.ECS_SERVICE, C1, ECS).model_copy(update={"env": env}))
+                           for env in ("staging", "production"))
+    assert staging.one(SERVICE).inputs["cluster"] == production.one(SERVICE).inputs["cluster"] == "prod-cluster"
+    assert (staging.one(SERVICE).inputs["name"], production.one(SERVICE).inputs["name"]) == (
+        "staging-api", "production-api")
+    assert (staging.one(TASK).inputs["family"], production.one(TASK).inputs["family"]) == (
+        "staging-api", "production-api")
+
+
+def test_every_name_an_aws_kind_chooses_holds_the_env_and_app_within_aws_limits(deploy: Deploy) -> None:
+    env, app = "e" * 63, "a" * 63  # the longest names deploy files allow
+    long = {"env": env, "app": app}
+    ecs = deploy(spec(Kind.ECS_SERVICE, C1, ECS).model_copy(update=long))
+    fn = deploy(spec(Kind.LAMBDA, C1, ZIP).model_copy(update=long))
+    site = deploy(spec(Kind.STATIC_SITE, C1, SITE).model_copy(update=long))
+    service, function = ecs.one(SERVICE).inputs["name"], fn.one(FUNCTION).inputs["name"]
+    assert service == ecs.one(TASK).inputs["family"] == f"{env}-{app}"  # ECS allows 255
+    assert len(function) == 64 and function.startswith(f"{env[:27]}-{app[:27]}-")
+    assert function.replace("-", "").isalnum()
+    assert len(site.one(OAC).inputs["name"]) <= 64
+    assert len(site.one(CDN).inputs["comment"]) <= 128 and f"{env}/{app}" in site.one(CDN).inputs["comment"]
+    other = deploy(spec(Kind.LAMBDA, C1, ZIP).model_copy(update={"env": env, "app": "a" * 62 + "b"}))
+    assert other.one(FUNCTION).inputs["name"] != function  # cut names stay one per env and app

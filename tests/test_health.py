@@ -194,3 +194,127 @@ def test_a_secret_health_command_is_named_but_never_shown(tmp_path: Path):
     assert "s3cr3t-value" not in body + out + err
     row = next(line for line in body.splitlines() if "`api-health`" in line)
     assert row.startswith("| update |") and "`health" in row and "[secret]" in row, row
+
+
+# -- the check judges the revision just deployed (ECS, Lambda) -----------------------------------------
+# describe-services as AWS documents it: deployments[].status PRIMARY/ACTIVE/INACTIVE, taskDefinition,
+# rolloutState IN_PROGRESS/COMPLETED/FAILED, rolloutStateReason.
+
+OLD = "arn:aws:ecs:eu-west-1:123456789012:task-definition/prod-api:6"
+NEW = "arn:aws:ecs:eu-west-1:123456789012:task-definition/prod-api:7"
+
+
+def described(*deployments: dict) -> dict:
+    return {"services": [{"serviceName": "prod-api", "deployments": list(deployments)}]}
+
+
+def deployment(status: str, task: str, state: str, running: int = 2, reason: str | None = None) -> dict:
+    out = {"status": status, "taskDefinition": task, "rolloutState": state, "runningCount": running,
+           "desiredCount": 2}
+    return {**out, "rolloutStateReason": reason} if reason else out
+
+
+def test_ecs_is_healthy_only_once_the_revision_this_update_registered_is_primary_and_completed():
+    from deployctl.core.health import TryResult, ecs_verdict
+
+    rolling = described(deployment("PRIMARY", NEW, "IN_PROGRESS", 1), deployment("ACTIVE", OLD, "COMPLETED"))
+    assert ecs_verdict(rolling, "prod-api", NEW) == TryResult(ok=False,
+                                                          detail="rollout IN_PROGRESS (1/2 tasks running)")
+    done = described(deployment("PRIMARY", NEW, "COMPLETED", reason="ECS deployment ecs-svc/1 completed."))
+    assert ecs_verdict(done, "prod-api", NEW) == TryResult(ok=True, detail="rollout COMPLETED (2/2 tasks running)")
+
+
+def test_ecs_circuit_breaker_rollback_is_a_failed_check_that_says_what_ecs_did():
+    from deployctl.core.health import ecs_verdict
+
+    reason = "ECS deployment circuit breaker: tasks failed to start."
+    rolled_back = described(deployment("PRIMARY", OLD, "COMPLETED"),
+                            deployment("ACTIVE", NEW, "FAILED", 0, reason))
+    verdict = ecs_verdict(rolled_back, "prod-api", NEW)
+    assert not verdict.ok  # the old revision PRIMARY and COMPLETED is not this deploy being healthy
+    assert verdict.detail == ("ECS rolled back: the deployment of prod-api:7 (this update's) FAILED: "
+                              f"{reason}; prod-api:6 is PRIMARY (rollout COMPLETED)")
+    rolling_back = described(deployment("PRIMARY", OLD, "IN_PROGRESS", 1),
+                             deployment("ACTIVE", NEW, "FAILED", 0, reason))
+    assert ecs_verdict(rolling_back, "prod-api", NEW).detail.startswith("ECS rolled back")
+
+
+def test_ecs_old_revision_still_primary_is_a_failed_check():
+    from deployctl.core.health import ecs_verdict
+
+    gone = ecs_verdict(described(deployment("PRIMARY", OLD, "COMPLETED")), "prod-api", NEW)
+    assert not gone.ok and gone.detail.startswith("prod-api:6 is PRIMARY (rollout COMPLETED), not prod-api:7")
+    assert "no longer among the service's deployments" in gone.detail
+    later = ecs_verdict(described(deployment("PRIMARY", OLD, "IN_PROGRESS", 1), deployment("ACTIVE", NEW, "COMPLETED")),
+                        "prod-api", NEW)
+    assert not later.ok and later.detail.endswith("not prod-api:7 (this update's, ACTIVE COMPLETED)")
+
+
+def test_lambda_is_healthy_only_when_the_alias_runs_the_version_just_published():
+    from deployctl.core.health import TryResult, lambda_verdict
+
+    assert lambda_verdict({"StatusCode": 200, "ExecutedVersion": "8"}, "8") == TryResult(ok=True,
+                                                                                          detail="invoke status 200")
+    old = lambda_verdict({"StatusCode": 200, "ExecutedVersion": "7"}, "8")
+    assert old == TryResult(ok=False, detail="the alias ran version 7, not 8 (this update's)")
+
+
+def test_the_ecs_and_lambda_checks_are_given_what_this_update_registered():
+    import pulumi
+    from pulumi.runtime import set_mocks
+    from pulumi.runtime.settings import reset_options
+
+    from deployctl.components import make_component
+    from deployctl.components.health import make_health_check
+    from deployctl.core.catalog import EcsServiceSettings, Kind, LambdaSettings
+    from tests.test_components_aws import C1, ECS, FUNCTION, TASK, RecordingMocks, spec
+
+    def registered(kind: Kind, settings: object) -> tuple[RecordingMocks, dict]:
+        mocks = RecordingMocks()
+        reset_options()
+        set_mocks(mocks, preview=False)
+
+        @pulumi.runtime.test
+        def program() -> pulumi.Output:
+            app_spec = spec(kind, C1, settings)
+            check = make_health_check(app_spec, make_component(app_spec))
+            assert check is not None
+            return check.id
+
+        try:
+            program()
+        finally:
+            reset_options()
+        (check,) = [r for r in mocks.registered if r.name == "api-health"]
+        return mocks, check.inputs["target"]
+
+    health = {"health": {"retries": 1}}
+    mocks, ecs = registered(Kind.ECS_SERVICE, EcsServiceSettings.model_validate({**ECS.model_dump(), **health}))
+    (task,) = [r for r in mocks.registered if r.typ == TASK]
+    assert (ecs["service"], ecs["task_definition"]) == ("prod-api", task.state["arn"])
+    mocks, fn = registered(Kind.LAMBDA, LambdaSettings(role_arn="arn:aws:iam::1:role/x", bucket="b", handler="h",
+                                                       runtime="python3.12", **health))
+    (function,) = [r for r in mocks.registered if r.typ == FUNCTION]
+    assert fn["function_version"] == function.state["version"]
+
+
+def test_ecs_runner_fails_while_the_old_revision_is_still_primary(aws_env):
+    """On moto's ECS: this update registered revision 2, the service's PRIMARY deployment runs 1."""
+    from deployctl.adapters.probes import check_once
+    from deployctl.core.health import HealthSettings, HealthTarget
+
+    ecs = aws_env.client("ecs")
+    ecs.create_cluster(clusterName="shared")
+    container = {"name": "api", "image": "x:1", "memory": 128}
+    old, new = (ecs.register_task_definition(family="prod-api", containerDefinitions=[container])
+                    ["taskDefinition"]["taskDefinitionArn"] for _ in range(2))
+    ecs.create_service(cluster="shared", serviceName="prod-api", taskDefinition=old, desiredCount=0)
+
+    def target(task_definition: str) -> HealthTarget:
+        return HealthTarget(env="prod", app="api", kind="ecs-service", commit="a1" * 20, cluster="shared",
+                            service="prod-api", task_definition=task_definition)
+
+    assert check_once(target(old), HealthSettings(timeout=5)).ok
+    result = check_once(target(new), HealthSettings(timeout=5))
+    assert not result.ok
+    assert result.detail.startswith("prod-api:1 is PRIMARY (rollout COMPLETED), not prod-api:2 (this update's")

@@ -177,7 +177,7 @@ def registered_check(kind: Kind, settings: Any) -> dict[str, Any]:
 
 def test_the_aws_kinds_check_what_their_components_created():
     ecs = registered_check(Kind.ECS_SERVICE, EcsServiceSettings.model_validate({**ECS.model_dump(), "health": HEALTH}))
-    assert (ecs["kind"], ecs["cluster"], ecs["service"]) == ("ecs-service", "prod-cluster", "api")
+    assert (ecs["kind"], ecs["cluster"], ecs["service"]) == ("ecs-service", "prod-cluster", "prod-api")
     fn = registered_check(Kind.LAMBDA, LambdaSettings(role_arn="arn:aws:iam::1:role/x", bucket="b", handler="h",
                                                       runtime="python3.12",
                                                       health={"retries": 2, "payload": {"ping": 1}}))

@@ -85,9 +85,9 @@ def check_once(target: HealthTarget, health: HealthSettings) -> TryResult:
             results.append(_shell(health.command, target.workdir or ".", health))
         elif target.kind == "ecs-service":
             answer = _boto("ecs", health).describe_services(cluster=target.cluster, services=[target.service])
-            results.append(ecs_verdict(answer, target.service or ""))
+            results.append(ecs_verdict(answer, target.service or "", target.task_definition))
         elif target.kind == "lambda":
-            results.append(lambda_verdict(_invoke(target, health)))
+            results.append(lambda_verdict(_invoke(target, health), target.function_version))
     except Exception as exc:  # boto3 errors and network failures are a failed try, not a crash
         results.append(TryResult(ok=False, detail=f"{type(exc).__name__}: {str(exc)[:OUTPUT_TAIL]}"))
     url = health.url or target.url

@@ -79,8 +79,12 @@ class HealthTarget(LazyModel):
     """local: the app's `current` link, which points at the new release."""
     cluster: str | None = None
     service: str | None = None
+    task_definition: str | None = None
+    """ecs-service: the task definition (its ARN) this update registered, which must be what runs."""
     function: str | None = None
     alias: str | None = None
+    function_version: str | None = None
+    """lambda: the version this update published, which the alias must run."""
     url: str | None = None
 
 
@@ -112,15 +116,40 @@ def exit_verdict(code: int, output: str) -> TryResult:
     return TryResult(ok=code == 0, detail=f"exit {code}" + (f": {tail}" if tail and code != 0 else ""))
 
 
-def ecs_verdict(answer: dict[str, Any], service: str) -> TryResult:
-    """ECS `describe_services`: healthy once the PRIMARY deployment's rollout COMPLETED."""
+def revision(task_definition: str) -> str:
+    """`family:revision`, as ECS shows a task definition ARN to people."""
+    return task_definition.rsplit("/", 1)[-1]
+
+
+def _rolled_back(deployments: list[dict[str, Any]], primary: dict[str, Any], ours: str) -> str:
+    """What ECS did instead of running `ours`, from describe-services' deployments."""
+    running = f"{revision(primary.get('taskDefinition', '?'))} is PRIMARY (rollout {primary.get('rolloutState', '?')})"
+    mine = next((d for d in deployments if d.get("taskDefinition") == ours), None)
+    if mine is not None and mine.get("rolloutState") == "FAILED":
+        reason = mine.get("rolloutStateReason")
+        return (f"ECS rolled back: the deployment of {revision(ours)} (this update's) FAILED"
+                + (f": {reason}" if reason else "") + f"; {running}")
+    if mine is not None:
+        state = f"{mine.get('status', '?')} {mine.get('rolloutState', '?')}"
+        return f"{running}, not {revision(ours)} (this update's, {state})"
+    return (f"{running}, not {revision(ours)} (this update's, no longer among the service's deployments: "
+            "rolled back, or replaced by another deploy)")
+
+
+def ecs_verdict(answer: dict[str, Any], service: str, task_definition: str | None = None) -> TryResult:
+    """ECS `describe_services`: healthy once the PRIMARY deployment runs `task_definition` (the
+    revision this update registered) and its rollout COMPLETED. The deployment circuit breaker
+    rolling back leaves the old revision PRIMARY and COMPLETED: that is a failed check."""
     services = answer.get("services") or []
     if not services:
         failures = "; ".join(f.get("reason", "") for f in answer.get("failures") or [])
         return TryResult(ok=False, detail=f"service {service} not found" + (f" ({failures})" if failures else ""))
-    primary = next((d for d in services[0].get("deployments") or [] if d.get("status") == "PRIMARY"), None)
+    deployments = services[0].get("deployments") or []
+    primary = next((d for d in deployments if d.get("status") == "PRIMARY"), None)
     if primary is None:
         return TryResult(ok=False, detail="no primary deployment yet")
+    if task_definition is not None and primary.get("taskDefinition") != task_definition:
+        return TryResult(ok=False, detail=_rolled_back(deployments, primary, task_definition))
     state = primary.get("rolloutState", "")
     running, desired = primary.get("runningCount", 0), primary.get("desiredCount", 0)
     detail = f"rollout {state or 'unknown'} ({running}/{desired} tasks running)"
@@ -129,10 +158,15 @@ def ecs_verdict(answer: dict[str, Any], service: str) -> TryResult:
     return TryResult(ok=state == "COMPLETED", detail=detail)
 
 
-def lambda_verdict(answer: dict[str, Any]) -> TryResult:
-    """Lambda `invoke` of the alias: healthy when it answered 2xx without a FunctionError. The
-    `Payload` as bytes: the probe reads boto3's stream (adapters/probes.py)."""
+def lambda_verdict(answer: dict[str, Any], version: str | None = None) -> TryResult:
+    """Lambda `invoke` of the alias: healthy when it answered 2xx without a FunctionError, run by
+    `version` (the one this update published; Lambda names the version the alias resolved to as
+    `ExecutedVersion`). The `Payload` as bytes: the probe reads boto3's stream (adapters/probes.py)."""
     status = int(answer.get("StatusCode", 0))
+    executed = answer.get("ExecutedVersion")
+    if version is not None and executed != version:
+        return TryResult(ok=False, detail=f"the alias ran version {executed or 'unknown'}, not {version} "
+                         "(this update's)")
     if answer.get("FunctionError"):
         body = answer.get("Payload")
         text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body or "")
@@ -155,4 +189,4 @@ def run_tries(health: HealthSettings, once: Callable[[], TryResult], say: Callab
 
 
 __all__ = ["OUTPUT_TAIL", "HealthResult", "HealthSettings", "HealthTarget", "TryResult", "ecs_verdict",
-           "exit_verdict", "health_problem", "lambda_verdict", "run_tries", "status_verdict"]
+           "exit_verdict", "health_problem", "lambda_verdict", "revision", "run_tries", "status_verdict"]

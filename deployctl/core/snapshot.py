@@ -8,12 +8,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from pydantic import ConfigDict
+from pydantic import ConfigDict, ValidationError
 
+from deployctl.core.awsnames import name_collisions
 from deployctl.core.catalog import (
     CATALOG_FILE,
     AppSettings,
     Catalog,
+    Kind,
     app_settings,
     merge_settings,
     parse_catalog,
@@ -24,6 +26,7 @@ from deployctl.core.envconfig import (
     PROJECT,
     StackConfig,
     deploy_root_of,
+    is_secret_setting,
     is_secure,
     parse_stack_config,
     promotion_cycle,
@@ -40,6 +43,7 @@ from deployctl.core.violations import Severity, Violation
 from deployctl.core.yamlfile import YamlError, line_of
 
 STACK_PREFIX, STACK_SUFFIX = "Pulumi.", ".yaml"
+AWS_KINDS = (Kind.ECS_SERVICE, Kind.LAMBDA, Kind.STATIC_SITE)
 
 
 class RepoFiles(LazyModel):
@@ -126,19 +130,63 @@ def _in_override(overrides: dict[str, Any], keys: list[str]) -> bool:
     return bool(keys)
 
 
+def _setting_at(files: RepoFiles, env: str, app: str, overrides: dict[str, Any],
+                setting: str) -> tuple[str, int | None]:
+    """The file and line where an app's setting (a dotted path) is written: the env's override when
+    it holds it, else the catalog ("": the settings as a whole)."""
+    keys = setting.split(".") if setting else []
+    if _in_override(overrides, keys):
+        file, text = stack_config_file(env), files.stack_configs.get(env)
+        path: tuple[str, ...] = ("config", f"{PROJECT}:settings", app, *keys)
+    else:
+        file, text, path = CATALOG_FILE, files.catalog, ("apps", app, "settings", *keys)
+    return file, line_of(text, path) if text else None
+
+
 def _setting_place(files: RepoFiles, env: str, app: str, overrides: dict[str, Any]) -> Callable[[str], str | None]:
-    """Where an app's setting (a dotted path) is written: the env's override when it holds it, else
-    the catalog ("": the settings as a whole)."""
     def where(setting: str) -> str | None:
-        keys = setting.split(".") if setting else []
-        if _in_override(overrides, keys):
-            file, text = stack_config_file(env), files.stack_configs.get(env)
-            path: tuple[str, ...] = ("config", f"{PROJECT}:settings", app, *keys)
-        else:
-            file, text, path = CATALOG_FILE, files.catalog, ("apps", app, "settings", *keys)
-        line = line_of(text, path) if text else None
+        file, line = _setting_at(files, env, app, overrides, setting)
         return f"{file}:{line}" if line else None
     return where
+
+
+def _name_collisions(files: RepoFiles, snapshot: Snapshot) -> list[Violation]:
+    """`invalid-settings` where two deployments (envs, or apps) would take one AWS name: the same
+    CloudFront alias, or chosen names that join alike (`a-b`+`c`, `a`+`b-c`). Only settings that
+    are valid and readable count (encrypted ones only the program can judge)."""
+    deployed: dict[tuple[str, str], AppSettings] = {}
+    paths: dict[tuple[str, str], str] = {}
+    for f in snapshot.tree.files.values():
+        app = snapshot.catalog.apps.get(f.app)
+        if f.env in snapshot.stacks and app is not None and app.kind in AWS_KINDS:
+            try:
+                deployed[(f.env, f.app)] = snapshot.settings_of(f.env, f.app)
+            except ValidationError:
+                continue  # `invalid-settings` says why
+            paths[(f.env, f.app)] = f.path
+    out: list[Violation] = []
+    for hit in name_collisions(deployed):
+        secret = snapshot.stacks[hit.env].secret_settings.get(hit.app, ())
+        others = [o for o in hit.others
+                  if not (hit.claim.setting and is_secret_setting(
+                      snapshot.stacks[o[0]].secret_settings.get(o[1], ()), hit.claim.setting))]
+        if not others or (hit.claim.setting and is_secret_setting(secret, hit.claim.setting)):
+            continue
+        claimed = ", ".join(f"app '{app}' in env '{env}'" for env, app in others)
+        if hit.claim.setting:
+            file, line = _setting_at(files, hit.env, hit.app, snapshot.stacks[hit.env].settings.settings.get(hit.app)
+                                     or {}, hit.claim.setting)
+            fix = (f"give each its own (an env's own {hit.claim.setting} in its Pulumi.<env>.yaml "
+                   f"'{PROJECT}:settings', replacing the catalog's)")
+        else:
+            file, line = paths[(hit.env, hit.app)], None
+            fix = "rename the env or the app so '<env>-<app>' names one deployment only"
+        out.append(Violation(
+            rule="invalid-settings", severity=Severity.ERROR, file=file, line=line, env=hit.env, app=hit.app,
+            message=f"{hit.claim.what} '{hit.claim.name}' of app '{hit.app}' in env '{hit.env}' is also claimed by "
+            f"{claimed} (unique in {hit.claim.scope}): one deploy would fail or take over the other's; {fix}",
+        ))
+    return out
 
 
 def build_snapshot(files: RepoFiles) -> Snapshot:
@@ -219,8 +267,11 @@ def build_snapshot(files: RepoFiles) -> Snapshot:
             violations.extend(settings_violations(
                 f.app, catalog.apps[f.app], _secrets_present(written), f.env, f.path,
                 _setting_place(files, f.env, f.app, written or {}), stacks[f.env].secret_settings.get(f.app, ())))
-    return Snapshot(catalog=catalog, stacks=stacks, tree=tree, violations=tuple(violations),
-                    config_errors=tuple(config_errors))
+    built = Snapshot(catalog=catalog, stacks=stacks, tree=tree, violations=tuple(violations),
+                     config_errors=tuple(config_errors))
+    if config_errors:
+        return built
+    return built.model_copy(update={"violations": (*violations, *_name_collisions(files, built))})
 
 
 def _overlapping_roots(files: RepoFiles, stacks: dict[str, StackConfig]) -> list[Violation]:
