@@ -58,7 +58,7 @@ class StaticSiteApp(AppComponent[StaticSiteSettings]):
         super().__init__(name, spec, opts)
         settings = self.settings
         child = pulumi.ResourceOptions(parent=self)
-        origin_path = "/" + site_folder(spec.app, spec.commit)
+        origin_path = self.origin_path = "/" + site_folder(spec.app, spec.commit)
 
         self.origin_access_control = aws.cloudfront.OriginAccessControl(
             f"{name}-oac",
@@ -112,4 +112,5 @@ class StaticSiteApp(AppComponent[StaticSiteSettings]):
         )
 
     def health_target(self) -> dict[str, Any]:
-        return {"url": self.distribution.domain_name.apply(lambda d: f"https://{d}/")}
+        return {"url": self.distribution.domain_name.apply(lambda d: f"https://{d}/"),
+                "distribution": self.distribution.id, "origin_path": self.origin_path}  # what must be served

@@ -318,3 +318,38 @@ def test_ecs_runner_fails_while_the_old_revision_is_still_primary(aws_env):
     result = check_once(target(new), HealthSettings(timeout=5))
     assert not result.ok
     assert result.detail.startswith("prod-api:1 is PRIMARY (rollout COMPLETED), not prod-api:2 (this update's")
+
+
+def test_a_site_is_healthy_only_once_its_distribution_serves_this_updates_folder_deployed():
+    from deployctl.core.health import TryResult, site_verdict
+
+    def answer(path: str, status: str = "Deployed") -> dict:
+        return {"Distribution": {"Status": status, "DistributionConfig": {"Origins": {
+            "Quantity": 1, "Items": [{"Id": "site", "DomainName": "b.s3.eu-west-1.amazonaws.com",
+                                      "OriginPath": path}]}}}}
+
+    assert site_verdict(answer("/www/2222"), "/www/2222") == TryResult(
+        ok=True, detail="the distribution serves /www/2222 (Deployed)")
+    assert site_verdict(answer("/www/1111"), "/www/2222") == TryResult(
+        ok=False, detail="the distribution serves /www/1111, not /www/2222 (this update's)")
+    assert site_verdict(answer("/www/2222", "InProgress"), "/www/2222") == TryResult(
+        ok=False, detail="the distribution is InProgress, not yet Deployed to the edge")
+
+
+def test_the_site_check_reads_the_distribution_on_clouds_api(aws_env):
+    """CloudFront's API (moto's server on loopback): the probe asks for the distribution this update set."""
+    from deployctl.adapters.probes import check_once
+    from deployctl.core.health import HealthSettings, HealthTarget
+
+    cloudfront = aws_env.client("cloudfront")
+    made = cloudfront.create_distribution(DistributionConfig={
+        "CallerReference": "www", "Comment": "staging-www", "Enabled": True,
+        "Origins": {"Quantity": 1, "Items": [{
+            "Id": "site", "DomainName": "b.s3.us-east-1.amazonaws.com", "OriginPath": "/www/1111",
+            "S3OriginConfig": {"OriginAccessIdentity": ""}}]},
+        "DefaultCacheBehavior": {"TargetOriginId": "site", "ViewerProtocolPolicy": "redirect-to-https",
+                                 "CachePolicyId": "658327ea-f89d-4fab-a63d-7e88639e58f6"}})
+    target = HealthTarget(env="staging", app="www", kind="static-site", commit="2" * 40,
+                          distribution=made["Distribution"]["Id"], origin_path="/www/2222")
+    result = check_once(target, HealthSettings(retries=0, interval=0, timeout=5))
+    assert not result.ok and "the distribution serves /www/1111, not /www/2222 (this update's)" in result.detail

@@ -26,6 +26,7 @@ from deployctl.core.health import (
     exit_verdict,
     lambda_verdict,
     run_tries,
+    site_verdict,
     status_verdict,
 )
 from deployctl.core.healthmessage import progress_line
@@ -88,6 +89,9 @@ def check_once(target: HealthTarget, health: HealthSettings) -> TryResult:
             results.append(ecs_verdict(answer, target.service or "", target.task_definition))
         elif target.kind == "lambda":
             results.append(lambda_verdict(_invoke(target, health), target.function_version))
+        elif target.kind == "static-site" and target.distribution and target.origin_path:
+            answer = _boto("cloudfront", health).get_distribution(Id=target.distribution)
+            results.append(site_verdict(answer, target.origin_path))
     except Exception as exc:  # boto3 errors and network failures are a failed try, not a crash
         results.append(TryResult(ok=False, detail=f"{type(exc).__name__}: {str(exc)[:OUTPUT_TAIL]}"))
     url = health.url or target.url

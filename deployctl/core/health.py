@@ -86,6 +86,9 @@ class HealthTarget(LazyModel):
     function_version: str | None = None
     """lambda: the version this update published, which the alias must run."""
     url: str | None = None
+    distribution: str | None = None
+    origin_path: str | None = None
+    """static-site: the distribution (its id) and the origin path this update set, which it must serve."""
 
 
 class TryResult(LazyModel):
@@ -172,6 +175,23 @@ def lambda_verdict(answer: dict[str, Any], version: str | None = None) -> TryRes
         text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body or "")
         return TryResult(ok=False, detail=f"function error {answer['FunctionError']}: {text[-OUTPUT_TAIL:]}")
     return TryResult(ok=200 <= status < 300, detail=f"invoke status {status}")
+
+
+def site_verdict(answer: dict[str, Any], origin_path: str) -> TryResult:
+    """CloudFront `get_distribution`: healthy once every origin serves `origin_path` (this update's
+    folder) and the change is Deployed to the edge; a distribution still InProgress is a failed try (the
+    retry loop waits), one serving another folder a failed check that names it."""
+    distribution = answer.get("Distribution") or {}
+    origins = ((distribution.get("DistributionConfig") or {}).get("Origins") or {}).get("Items") or []
+    paths = sorted({str(o.get("OriginPath", "")) for o in origins})
+    if paths != [origin_path]:
+        return TryResult(ok=False, detail=f"the distribution serves {', '.join(paths) or 'no origin'}, not "
+                         f"{origin_path} (this update's)")
+    status = str(distribution.get("Status", ""))
+    if status != "Deployed":
+        return TryResult(ok=False, detail=f"the distribution is {status or 'in an unknown state'}, not yet "
+                         "Deployed to the edge")
+    return TryResult(ok=True, detail=f"the distribution serves {origin_path} (Deployed)")
 
 
 def run_tries(health: HealthSettings, once: Callable[[], TryResult], say: Callable[[str], None], label: str,
