@@ -161,9 +161,13 @@ def test_ecs_image_is_tagged_with_the_commit(deploy: Deploy) -> None:
     assert service.inputs["desiredCount"] == 2
 
 
-def test_ecs_without_subnets_or_port_leaves_them_out(deploy: Deploy) -> None:
-    run = deploy(spec(Kind.ECS_SERVICE, C1, EcsServiceSettings(image_repository="repo", cluster="c")))
-    assert "networkConfiguration" not in run.one(SERVICE).inputs
+def test_ecs_without_port_or_role_leaves_them_out_and_always_sends_its_network(deploy: Deploy) -> None:
+    """awsvpc needs a network configuration: settings without subnets are refused (tests/test_aws_settings.py),
+    so the service never goes out without one."""
+    with pytest.raises(ValidationError, match="awsvpc"):
+        EcsServiceSettings(image_repository="repo", cluster="c")
+    run = deploy(spec(Kind.ECS_SERVICE, C1, EcsServiceSettings(image_repository="repo", cluster="c", subnets=["s-1"])))
+    assert run.one(SERVICE).inputs["networkConfiguration"] == {"subnets": ["s-1"], "assignPublicIp": False}
     assert "portMappings" not in container(run)
     assert "executionRoleArn" not in run.one(TASK).inputs
 
@@ -184,7 +188,8 @@ def test_ecs_secret_variable_is_a_parameter_the_task_definition_names(deploy: De
 
 
 def test_ecs_secret_variable_without_an_execution_role_says_what_to_set(deploy: Deploy) -> None:
-    settings = EcsServiceSettings(image_repository="repo", cluster="c", environment={"TOKEN": "hunter2"})
+    settings = EcsServiceSettings(image_repository="repo", cluster="c", subnets=["s-1"],
+                                  environment={"TOKEN": "hunter2"})
     with pytest.raises(ValueError, match=r"execution_role_arn \(allowed ssm:GetParameters on /deployctl/prod/api/\*\)"):
         deploy(spec(Kind.ECS_SERVICE, C1, settings).model_copy(update={"secret_settings": ("environment",)}))
 
