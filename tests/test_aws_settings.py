@@ -12,10 +12,15 @@ import botocore.session
 import pytest
 
 from deployctl.core import awslimits
+from deployctl.core.catalog import Kind, LambdaSettings
 from deployctl.core.snapshot import RepoFiles, build_snapshot
 from deployctl.core.tree import Entry, EntryKind
 from tests.builders import AppRepo, DeployRepo
 from tests.scenario import run_cli
+from tests.test_components_aws import C1, FUNCTION, Deploy, deploy, spec
+
+pytestmark = pytest.mark.filterwarnings("ignore:aws.lambda/microvmsimage:DeprecationWarning")
+__all__ = ["deploy"]  # the fixture, building a component under Pulumi's mocks
 
 ECS = {"image_repository": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/api", "cluster": "prod",
        "subnets": ["subnet-1"]}
@@ -78,6 +83,19 @@ def test_lambda_runtime_aws_does_not_have_says_which_it_has() -> None:
 def test_lambda_limits_in_the_env_override_are_located_there() -> None:
     [message] = invalid("lambda", LAMBDA, staging={"memory_size": 20000})
     assert "memory_size: 20000 is outside" in message and "(Pulumi.staging.yaml:4)" in message
+
+
+@pytest.mark.parametrize("value", [511, 10241])
+def test_lambda_ephemeral_storage_outside_512_to_10240_mb(value: int) -> None:
+    assert f"ephemeral_storage: {value} is outside what AWS accepts for a function's ephemeral_storage (/tmp): " \
+           "512 to 10240 MB (apps.yaml:10)" in one("lambda", ephemeral_storage=value)
+
+
+def test_lambda_ephemeral_storage_reaches_the_function_only_when_set(deploy: Deploy) -> None:
+    settings = LambdaSettings.model_validate({**LAMBDA, "ephemeral_storage": 10240})
+    assert deploy(spec(Kind.LAMBDA, C1, settings)).one(FUNCTION).inputs["ephemeralStorage"] == {"size": 10240}
+    assert "ephemeralStorage" not in deploy(spec(Kind.LAMBDA, C1, LambdaSettings.model_validate(LAMBDA))).one(
+        FUNCTION).inputs  # AWS's default, 512 MB
 
 
 def test_the_pinned_runtimes_are_botocores_minus_the_deprecated_ones() -> None:

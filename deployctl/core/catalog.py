@@ -140,6 +140,8 @@ class LambdaSettings(_Settings):
     memory_size: int = 128
     timeout: int = 30
     environment: dict[str, str] = {}
+    ephemeral_storage: int | None = None
+    """/tmp in MB; None leaves AWS's default (512)."""
 
     @model_validator(mode="after")
     def _one_source(self) -> LambdaSettings:
@@ -165,6 +167,12 @@ class LambdaSettings(_Settings):
     @classmethod
     def _lambda_runtime(cls, runtime: str | None) -> str | None:
         return runtime if runtime is None else _refused(runtime, awslimits.lambda_runtime_problem(runtime))
+
+    @field_validator("ephemeral_storage")
+    @classmethod
+    def _lambda_ephemeral_storage(cls, mb: int | None) -> int | None:
+        return mb if mb is None else _refused(mb, awslimits.in_range(
+            mb, awslimits.LAMBDA_EPHEMERAL_STORAGE_MB, "a function's ephemeral_storage (/tmp)", " MB"))
 
 
 class StaticSiteSettings(_Settings):
