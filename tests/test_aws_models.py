@@ -1,0 +1,110 @@
+"""What the AWS kinds register, checked against AWS's own API models: each resource's inputs under
+Pulumi's mocks turned into the parameters the AWS provider sends (RegisterTaskDefinition,
+CreateService, CreateFunction, CreateAlias; field names as the Terraform AWS provider maps them),
+validated with botocore's parameter validator against the operation's input shape."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import botocore.session
+import pytest
+from botocore.validate import ParamValidator
+
+from deployctl.core.catalog import EcsServiceSettings, Kind, LambdaSettings
+from tests.test_components_aws import ALIAS, C1, ECS, FUNCTION, IMAGE, SERVICE, TASK, ZIP, Deploy, deploy, spec
+
+pytestmark = pytest.mark.filterwarnings("ignore:aws.lambda/microvmsimage:DeprecationWarning")
+__all__ = ["deploy"]  # the fixture, building a component under Pulumi's mocks
+
+
+def problems(service: str, operation: str, params: dict[str, Any]) -> str:
+    """botocore's report on `params` for `operation` ("" when AWS's model takes them)."""
+    shape = botocore.session.get_session().get_service_model(service).operation_model(operation).input_shape
+    report = ParamValidator().validate(params, shape)
+    return report.generate_report() if report.has_errors() else ""
+
+
+def _int(value: Any) -> int | None:
+    """An integer field of the provider's schema: Pulumi's wire format (protobuf Struct) carries every
+    number as a float, and the provider sends it as the integer it must be."""
+    if value is None:
+        return None
+    assert float(value).is_integer(), value
+    return int(value)
+
+
+def _present(params: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in params.items() if v is not None}
+
+
+def register_task_definition(inputs: dict[str, Any]) -> dict[str, Any]:
+    return _present({
+        "family": inputs["family"], "containerDefinitions": json.loads(inputs["containerDefinitions"]),
+        "requiresCompatibilities": inputs.get("requiresCompatibilities"), "networkMode": inputs.get("networkMode"),
+        "cpu": inputs.get("cpu"), "memory": inputs.get("memory"), "executionRoleArn": inputs.get("executionRoleArn"),
+    })
+
+
+def create_service(inputs: dict[str, Any]) -> dict[str, Any]:
+    network = inputs.get("networkConfiguration")
+    breaker = inputs.get("deploymentCircuitBreaker")
+    return _present({
+        "serviceName": inputs["name"], "cluster": inputs.get("cluster"), "taskDefinition": inputs["taskDefinition"],
+        "desiredCount": _int(inputs.get("desiredCount")), "launchType": inputs.get("launchType"),
+        "networkConfiguration": None if network is None else {"awsvpcConfiguration": _present({
+            "subnets": network["subnets"], "securityGroups": network.get("securityGroups"),
+            "assignPublicIp": "ENABLED" if network.get("assignPublicIp") else "DISABLED"})},
+        "deploymentConfiguration": None if breaker is None else {"deploymentCircuitBreaker": breaker},
+    })
+
+
+def create_function(inputs: dict[str, Any]) -> dict[str, Any]:
+    code = ({"ImageUri": inputs["imageUri"]} if inputs.get("packageType") == "Image"
+            else {"S3Bucket": inputs["s3Bucket"], "S3Key": inputs["s3Key"]})
+    storage = inputs.get("ephemeralStorage")
+    return _present({
+        "FunctionName": inputs["name"], "Role": inputs["role"], "Code": code, "PackageType": inputs.get("packageType"),
+        "Handler": inputs.get("handler"), "Runtime": inputs.get("runtime"),
+        "MemorySize": _int(inputs.get("memorySize")), "Timeout": _int(inputs.get("timeout")),
+        "Publish": inputs.get("publish"),
+        "Environment": {"Variables": inputs["environment"]["variables"]} if inputs.get("environment") else None,
+        "EphemeralStorage": None if storage is None else {"Size": _int(storage["size"])},
+    })
+
+
+def create_alias(inputs: dict[str, Any], version: str) -> dict[str, Any]:
+    return {"FunctionName": inputs["functionName"], "Name": inputs["name"], "FunctionVersion": version}
+
+
+@pytest.mark.parametrize("settings", [ECS, EcsServiceSettings(image_repository="r", cluster="c", subnets=["s-1"])],
+                         ids=["full", "least"])
+def test_the_ecs_task_definition_and_service_are_what_aws_models_take(deploy: Deploy,
+                                                                      settings: EcsServiceSettings) -> None:
+    run = deploy(spec(Kind.ECS_SERVICE, C1, settings))
+    task = register_task_definition(run.one(TASK).inputs)
+    assert problems("ecs", "RegisterTaskDefinition", task) == ""
+    assert task["containerDefinitions"][0]["image"].endswith(f":{C1}")
+    service = create_service(run.one(SERVICE).inputs)
+    assert problems("ecs", "CreateService", service) == ""
+    assert service["networkConfiguration"]["awsvpcConfiguration"]["subnets"] == settings.subnets
+
+
+@pytest.mark.parametrize("settings", [ZIP, IMAGE, ZIP.model_copy(update={"ephemeral_storage": 10240})],
+                         ids=["zip", "image", "storage"])
+def test_the_lambda_function_and_alias_are_what_aws_models_take(deploy: Deploy, settings: LambdaSettings) -> None:
+    run = deploy(spec(Kind.LAMBDA, C1, settings))
+    function = create_function(run.one(FUNCTION).inputs)
+    assert problems("lambda", "CreateFunction", function) == ""
+    alias = create_alias(run.one(ALIAS).inputs, run.one(FUNCTION).state["version"])
+    assert problems("lambda", "CreateAlias", alias) == ""
+
+
+def test_the_validator_refuses_what_aws_would(deploy: Deploy) -> None:
+    """The check can fail: the same parameters with a value of the wrong type, or one missing, are refused."""
+    task = register_task_definition(deploy(spec(Kind.ECS_SERVICE, C1, ECS)).one(TASK).inputs)
+    assert "Invalid type for parameter cpu" in problems("ecs", "RegisterTaskDefinition", {**task, "cpu": 512})
+    function = create_function(deploy(spec(Kind.LAMBDA, C1, ZIP)).one(FUNCTION).inputs)
+    assert "Missing required parameter" in problems("lambda", "CreateFunction",
+                                                    {k: v for k, v in function.items() if k != "Role"})
