@@ -1,7 +1,7 @@
 """What the AWS kinds register, checked against AWS's own API models: each resource's inputs under
-Pulumi's mocks turned into the parameters the AWS provider sends (RegisterTaskDefinition,
-CreateService, CreateFunction, CreateAlias; field names as the Terraform AWS provider maps them),
-validated with botocore's parameter validator against the operation's input shape."""
+Pulumi's mocks turned into the parameters the AWS provider sends (RegisterTaskDefinition, CreateService,
+CreateFunction, CreateAlias, CreateDistribution, CreateOriginAccessControl; field names as the Terraform
+AWS provider maps them), validated with botocore's parameter validator against the operation's input shape."""
 
 from __future__ import annotations
 
@@ -12,8 +12,23 @@ import botocore.session
 import pytest
 from botocore.validate import ParamValidator
 
-from deployctl.core.catalog import EcsServiceSettings, Kind, LambdaSettings
-from tests.test_components_aws import ALIAS, C1, ECS, FUNCTION, IMAGE, SERVICE, TASK, ZIP, Deploy, deploy, spec
+from deployctl.core.catalog import EcsServiceSettings, Kind, LambdaSettings, StaticSiteSettings
+from tests.test_components_aws import (
+    ALIAS,
+    C1,
+    CDN,
+    ECS,
+    FUNCTION,
+    IMAGE,
+    OAC,
+    SERVICE,
+    SITE,
+    TASK,
+    ZIP,
+    Deploy,
+    deploy,
+    spec,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore:aws.lambda/microvmsimage:DeprecationWarning")
 __all__ = ["deploy"]  # the fixture, building a component under Pulumi's mocks
@@ -108,3 +123,53 @@ def test_the_validator_refuses_what_aws_would(deploy: Deploy) -> None:
     function = create_function(deploy(spec(Kind.LAMBDA, C1, ZIP)).one(FUNCTION).inputs)
     assert "Missing required parameter" in problems("lambda", "CreateFunction",
                                                     {k: v for k, v in function.items() if k != "Role"})
+
+
+def _items(values: list[Any] | None) -> dict[str, Any]:
+    """CloudFront's list shape: a quantity beside the items."""
+    return {"Quantity": len(values or []), **({"Items": list(values)} if values else {})}
+
+
+def create_distribution(inputs: dict[str, Any]) -> dict[str, Any]:
+    """As the provider expands it: an S3 origin without a custom origin config gets an empty
+    S3OriginConfig (access is the origin access control's), a list is Quantity and Items."""
+    behavior, certificate = inputs["defaultCacheBehavior"], inputs["viewerCertificate"]
+    origins = [_present({"Id": o["originId"], "DomainName": o["domainName"], "OriginPath": o.get("originPath"),
+                         "OriginAccessControlId": o.get("originAccessControlId"),
+                         "S3OriginConfig": {"OriginAccessIdentity": ""}}) for o in inputs["origins"]]
+    return {"DistributionConfig": _present({
+        "CallerReference": "terraform-20261207000000000000000001",
+        "Aliases": _items(inputs.get("aliases")),
+        "DefaultRootObject": inputs.get("defaultRootObject"),
+        "Origins": _items(origins),
+        "DefaultCacheBehavior": {
+            "TargetOriginId": behavior["targetOriginId"], "ViewerProtocolPolicy": behavior["viewerProtocolPolicy"],
+            "AllowedMethods": {**_items(behavior["allowedMethods"]),
+                               "CachedMethods": _items(behavior["cachedMethods"])},
+            "CachePolicyId": behavior["cachePolicyId"], "Compress": behavior["compress"]},
+        "Comment": inputs["comment"], "PriceClass": inputs.get("priceClass"), "Enabled": inputs["enabled"],
+        "ViewerCertificate": _present({
+            "CloudFrontDefaultCertificate": certificate.get("cloudfrontDefaultCertificate"),
+            "ACMCertificateArn": certificate.get("acmCertificateArn"),
+            "SSLSupportMethod": certificate.get("sslSupportMethod"),
+            "MinimumProtocolVersion": certificate.get("minimumProtocolVersion")}),
+        "Restrictions": {"GeoRestriction": {"RestrictionType": inputs["restrictions"]["geoRestriction"][
+            "restrictionType"], "Quantity": 0}},
+    })}
+
+
+def create_origin_access_control(inputs: dict[str, Any]) -> dict[str, Any]:
+    return {"OriginAccessControlConfig": _present({
+        "Name": inputs["name"], "Description": inputs.get("description"),
+        "SigningProtocol": inputs["signingProtocol"], "SigningBehavior": inputs["signingBehavior"],
+        "OriginAccessControlOriginType": inputs["originAccessControlOriginType"]})}
+
+
+@pytest.mark.parametrize("settings", [SITE, StaticSiteSettings(bucket="sites")], ids=["certificate", "least"])
+def test_the_distribution_and_its_origin_access_control_are_what_aws_models_take(
+        deploy: Deploy, settings: StaticSiteSettings) -> None:
+    run = deploy(spec(Kind.STATIC_SITE, C1, settings, app="web"))
+    distribution = create_distribution(run.one(CDN).inputs)
+    assert problems("cloudfront", "CreateDistribution", distribution) == ""
+    assert len(distribution["DistributionConfig"]["Comment"]) <= 128  # AWS's limit, which the model leaves out
+    assert problems("cloudfront", "CreateOriginAccessControl", create_origin_access_control(run.one(OAC).inputs)) == ""
