@@ -6,6 +6,7 @@ AWS provider maps them), validated with botocore's parameter validator against t
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 import botocore.session
@@ -13,6 +14,7 @@ import pytest
 from botocore.validate import ParamValidator
 
 from deployctl.core.catalog import EcsServiceSettings, Kind, LambdaSettings, StaticSiteSettings
+from tests.awsserver import AwsServer
 from tests.test_components_aws import (
     ALIAS,
     C1,
@@ -173,3 +175,24 @@ def test_the_distribution_and_its_origin_access_control_are_what_aws_models_take
     assert problems("cloudfront", "CreateDistribution", distribution) == ""
     assert len(distribution["DistributionConfig"]["Comment"]) <= 128  # AWS's limit, which the model leaves out
     assert problems("cloudfront", "CreateOriginAccessControl", create_origin_access_control(run.one(OAC).inputs)) == ""
+
+
+def test_moto_registers_the_task_definition_and_creates_the_service_from_those_parameters(
+        deploy: Deploy, aws_env: AwsServer) -> None:
+    """The same parameters as calls on moto's server: the revision registered is the one the service runs."""
+    ecs = aws_env.client("ecs")
+    cluster = f"shared-{uuid.uuid4().hex[:8]}"
+    ecs.create_cluster(clusterName=cluster)
+    ec2 = aws_env.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
+    group = ec2.create_security_group(GroupName=cluster, Description="tasks", VpcId=vpc)["GroupId"]
+    settings = ECS.model_copy(update={"cluster": cluster, "subnets": [subnet], "security_groups": [group]})
+    run = deploy(spec(Kind.ECS_SERVICE, C1, settings))
+    registered = ecs.register_task_definition(**register_task_definition(run.one(TASK).inputs))["taskDefinition"]
+    family = run.one(TASK).inputs["family"]
+    assert (registered["family"], registered["cpu"], registered["memory"]) == (family, "512", "1024")
+    service = create_service({**run.one(SERVICE).inputs, "taskDefinition": registered["taskDefinitionArn"]})
+    created = ecs.create_service(**service)["service"]
+    assert created["taskDefinition"] == registered["taskDefinitionArn"]
+    assert created["networkConfiguration"]["awsvpcConfiguration"]["subnets"] == [subnet]
