@@ -5,8 +5,10 @@ AWS provider maps them), validated with botocore's parameter validator against t
 
 from __future__ import annotations
 
+import io
 import json
 import uuid
+import zipfile
 from typing import Any
 
 import botocore.session
@@ -196,3 +198,26 @@ def test_moto_registers_the_task_definition_and_creates_the_service_from_those_p
     created = ecs.create_service(**service)["service"]
     assert created["taskDefinition"] == registered["taskDefinitionArn"]
     assert created["networkConfiguration"]["awsvpcConfiguration"]["subnets"] == [subnet]
+
+
+def test_moto_creates_the_function_and_points_live_at_the_version_it_published(
+        deploy: Deploy, aws_env: AwsServer) -> None:
+    """The same parameters as calls on moto's server: the function publishes a version, and the alias
+    the component registers takes it."""
+    bucket = aws_env.new_bucket("artifacts")
+    name = f"fn-{uuid.uuid4().hex[:8]}"
+    role = aws_env.client("iam").create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                "Principal": {"Service": "lambda.amazonaws.com"}}]}))["Role"]["Arn"]
+    settings = ZIP.model_copy(update={"bucket": bucket, "role_arn": role, "ephemeral_storage": 1024})
+    run = deploy(spec(Kind.LAMBDA, C1, settings, app=name))
+    function = create_function(run.one(FUNCTION).inputs)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("app.py", "def handler(event, context):\n    return 'ok'\n")
+    aws_env.client("s3").put_object(Bucket=bucket, Key=function["Code"]["S3Key"], Body=buffer.getvalue())
+    lambda_ = aws_env.client("lambda")
+    created = lambda_.create_function(**function)
+    assert (created["MemorySize"], created["Timeout"], created["EphemeralStorage"]) == (256, 10, {"Size": 1024})
+    alias = lambda_.create_alias(**create_alias(run.one(ALIAS).inputs, created["Version"]))
+    assert alias["FunctionVersion"] == created["Version"] != "$LATEST"
