@@ -97,7 +97,8 @@ def create_alias(inputs: dict[str, Any], version: str) -> dict[str, Any]:
     return {"FunctionName": inputs["functionName"], "Name": inputs["name"], "FunctionVersion": version}
 
 
-@pytest.mark.parametrize("settings", [ECS, EcsServiceSettings(image_repository="r", cluster="c", subnets=["s-1"])],
+@pytest.mark.parametrize("settings", [ECS, EcsServiceSettings(image_repository="r", cluster="c", subnets=["s-1"],
+                                                           execution_role_arn="arn:aws:iam::1:role/x")],
                          ids=["full", "least"])
 def test_the_ecs_task_definition_and_service_are_what_aws_models_take(deploy: Deploy,
                                                                       settings: EcsServiceSettings) -> None:

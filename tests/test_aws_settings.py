@@ -23,7 +23,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:aws.lambda/microvmsimage:Depreca
 __all__ = ["deploy"]  # the fixture, building a component under Pulumi's mocks
 
 ECS = {"image_repository": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/api", "cluster": "prod",
-       "subnets": ["subnet-1"]}
+       "execution_role_arn": "arn:aws:iam::123456789012:role/ecs-exec", "subnets": ["subnet-1"]}
 LAMBDA = {"role_arn": "arn:aws:iam::123456789012:role/fn", "bucket": "artifacts", "handler": "app.handler",
           "runtime": "python3.12"}
 SITE = {"bucket": "sites"}
@@ -110,7 +110,7 @@ def test_the_pinned_runtimes_are_botocores_minus_the_deprecated_ones() -> None:
 def test_fargate_cpu_memory_pairs_aws_does_not_offer(cpu: int, memory: int) -> None:
     message = one("ecs-service", cpu=cpu, memory=memory)
     assert f"memory: {memory} MiB with cpu {cpu} is not a task size Fargate offers; with cpu {cpu} AWS accepts " \
-           f"memory {awslimits._FARGATE_STEPS[cpu]} (MiB) (apps.yaml:10)" in message
+           f"memory {awslimits._FARGATE_STEPS[cpu]} (MiB) (apps.yaml:11)" in message
 
 
 def test_every_fargate_pair_aws_offers_passes() -> None:
@@ -124,8 +124,8 @@ def test_every_fargate_pair_aws_offers_passes() -> None:
 def test_fargate_cpu_it_does_not_offer() -> None:
     message = one("ecs-service", cpu=300)
     assert "cpu: 300 CPU units is not a Fargate task size; AWS offers 256, 512, 1024, 2048, 4096, 8192, 16384 " \
-           "(apps.yaml:9)" in message
-    assert "memory" not in message.partition("(apps.yaml:9)")[2].partition(";")[0]
+           "(apps.yaml:10)" in message
+    assert "memory" not in message.partition("(apps.yaml:10)")[2].partition(";")[0]
 
 
 def test_fargate_memory_with_a_cpu_stored_encrypted_is_left_to_the_program() -> None:
@@ -140,14 +140,14 @@ def test_ecs_without_subnets_is_awsvpc_without_a_network_configuration() -> None
     assert "subnets: is empty: a Fargate service runs in network mode awsvpc, for which ECS requires a network " \
            "configuration with at least one subnet" in message
     [message] = invalid("ecs-service", {**ECS, "subnets": []})
-    assert "subnets: is empty" in message and "(apps.yaml:8)" in message
+    assert "subnets: is empty" in message and "(apps.yaml:9)" in message
     assert invalid("ecs-service", {k: v for k, v in ECS.items() if k != "subnets"},
                    staging={"subnets": {"secure": "v1:NET"}}) == []  # set, as a secret
 
 
 @pytest.mark.parametrize("port", [0, 65536, -1])
 def test_container_port_outside_1_to_65535(port: int) -> None:
-    assert f"container_port: {port} is outside what AWS accepts for a container port: 1 to 65535 (apps.yaml:9)" \
+    assert f"container_port: {port} is outside what AWS accepts for a container port: 1 to 65535 (apps.yaml:10)" \
         in one("ecs-service", container_port=port)
 
 
