@@ -40,6 +40,8 @@ class LambdaApp(AppComponent[LambdaSettings]):
             role=spec.setting("role_arn", settings.role_arn),
             memory_size=spec.setting("memory_size", settings.memory_size),
             timeout=spec.setting("timeout", settings.timeout),
+            ephemeral_storage=None if settings.ephemeral_storage is None else aws.lambda_.FunctionEphemeralStorageArgs(
+                size=spec.setting("ephemeral_storage", settings.ephemeral_storage)),
             publish=True,
             package_type="Image" if image else "Zip",
             image_uri=uri,

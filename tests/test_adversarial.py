@@ -717,6 +717,7 @@ def test_defect7_secret_environment_is_a_secret_input_of_ecs_and_lambda():
     specs = {
         "ecs": AppSpec(env="prod", app="api", kind=Kind.ECS_SERVICE, commit="a" * 40, repo_url="https://x/y.git",
                        settings=EcsServiceSettings(image_repository="r", cluster="c", execution_role_arn="arn:x",
+                                                   subnets=["s-1"],
                                                    environment={"TOKEN": "hunter2-s3cret", "LOG": "info"}),
                        secret_settings=("environment.TOKEN",)),
         "lambda": AppSpec(env="prod", app="fn", kind=Kind.LAMBDA, commit="a" * 40, repo_url="https://x/y.git",

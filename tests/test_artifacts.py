@@ -66,7 +66,8 @@ def shop(tmp_path: Path, aws_env: AwsServer) -> Shop:
     deploy.catalog({
         "checkout": {"kind": "ecs-service", "repo": str(app.path), "settings": {
             "image_repository": f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/{repository}", "cluster": "prod",
-            "execution_role_arn": f"arn:aws:iam::{ACCOUNT}:role/ecs-exec"}},
+            "execution_role_arn": f"arn:aws:iam::{ACCOUNT}:role/ecs-exec",
+            "subnets": ["subnet-1"]}},
         "thumbs": {"kind": "lambda", "repo": str(app.path), "settings": {
             "bucket": bucket, "prefix": "thumbs", "handler": "app.handler", "runtime": "python3.12",
             "role_arn": f"arn:aws:iam::{ACCOUNT}:role/thumbs"}},

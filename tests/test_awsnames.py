@@ -15,7 +15,7 @@ from deployctl.core.violations import Violation
 
 SITE = "    repo: r\n    kind: static-site\n    settings:\n      bucket: sites\n"
 API = ("    repo: r\n    kind: ecs-service\n    settings:\n      image_repository: repo\n"
-       "      cluster: shared\n")
+       "      cluster: shared\n      subnets: [s-1]\n")
 
 
 def build(catalog: str, stacks: dict[str, str], deployed: dict[str, list[str]]) -> Snapshot:

@@ -175,9 +175,14 @@ def test_ecs_image_is_tagged_with_the_commit(deploy: Deploy) -> None:
     assert service.inputs["desiredCount"] == 2
 
 
-def test_ecs_without_subnets_or_port_leaves_them_out(deploy: Deploy) -> None:
-    run = deploy(spec(Kind.ECS_SERVICE, C1, EcsServiceSettings(image_repository="repo", cluster="c", logs=False)))
-    assert "networkConfiguration" not in run.one(SERVICE).inputs
+def test_ecs_without_port_or_role_leaves_them_out_and_always_sends_its_network(deploy: Deploy) -> None:
+    """awsvpc needs a network configuration: settings without subnets are refused (tests/test_aws_settings.py),
+    so the service never goes out without one."""
+    with pytest.raises(ValidationError, match="awsvpc"):
+        EcsServiceSettings(image_repository="repo", cluster="c")
+    run = deploy(spec(Kind.ECS_SERVICE, C1, EcsServiceSettings(image_repository="repo", cluster="c", subnets=["s-1"],
+                                                                logs=False)))
+    assert run.one(SERVICE).inputs["networkConfiguration"] == {"subnets": ["s-1"], "assignPublicIp": False}
     assert "portMappings" not in container(run)
     assert "executionRoleArn" not in run.one(TASK).inputs
 
@@ -198,7 +203,8 @@ def test_ecs_secret_variable_is_a_parameter_the_task_definition_names(deploy: De
 
 
 def test_ecs_secret_variable_without_an_execution_role_says_what_to_set(deploy: Deploy) -> None:
-    settings = EcsServiceSettings(image_repository="repo", cluster="c", environment={"TOKEN": "hunter2"})
+    settings = EcsServiceSettings(image_repository="repo", cluster="c", subnets=["s-1"],
+                                  environment={"TOKEN": "hunter2"})
     with pytest.raises(ValueError, match=r"execution_role_arn \(allowed ssm:GetParameters on /deployctl/prod/api/\*\)"):
         deploy(spec(Kind.ECS_SERVICE, C1, settings).model_copy(update={"secret_settings": ("environment",)}))
 
@@ -409,7 +415,7 @@ def test_ecs_logs_to_a_cloudwatch_log_group_per_env_and_app_kept_30_days(deploy:
 
 def test_ecs_log_retention_is_one_cloudwatch_accepts() -> None:
     with pytest.raises(ValidationError, match="log_retention_days"):
-        EcsServiceSettings(image_repository="r", cluster="c", log_retention_days=31)
+        EcsServiceSettings(image_repository="r", cluster="c", subnets=["s-1"], log_retention_days=31)
 
 
 def test_ecs_without_logs_has_no_log_group_nor_log_configuration(deploy: Deploy) -> None:
@@ -427,12 +433,13 @@ def test_ecs_circuit_breaker_rolls_back_by_default_and_the_grace_period_is_a_set
     assert service["healthCheckGracePeriodSeconds"] == 90
     assert service["deploymentCircuitBreaker"] == {"enable": False, "rollback": False}
     with pytest.raises(ValidationError, match="health_check_grace_period"):
-        EcsServiceSettings(image_repository="r", cluster="c", health_check_grace_period=-1)
+        EcsServiceSettings(image_repository="r", cluster="c", subnets=["s-1"], health_check_grace_period=-1)
 
 
 @pytest.mark.parametrize(("settings", "why"), [
-    (EcsServiceSettings(image_repository="repo", cluster="c"), "logs to CloudWatch"),
-    (EcsServiceSettings(image_repository=ECS.image_repository, cluster="c", logs=False), "a private ECR image"),
+    (EcsServiceSettings(image_repository="repo", cluster="c", subnets=["s-1"]), "logs to CloudWatch"),
+    (EcsServiceSettings(image_repository=ECS.image_repository, cluster="c", subnets=["s-1"], logs=False),
+     "a private ECR image"),
 ], ids=["awslogs", "private-ecr"])
 def test_ecs_without_the_execution_role_fargate_needs_is_a_settings_error(
         deploy: Deploy, settings: EcsServiceSettings, why: str) -> None:
@@ -471,7 +478,8 @@ def test_check_reports_the_missing_execution_role_as_invalid_settings_at_the_cat
     from deployctl.core.tree import Entry, EntryKind
 
     def invalid(settings: str) -> list[Any]:
-        catalog = f"apps:\n  api:\n    kind: ecs-service\n    repo: r\n    settings: {settings}\n"
+        with_subnets = settings.replace("{", "{subnets: [s-1], ", 1)
+        catalog = f"apps:\n  api:\n    kind: ecs-service\n    repo: r\n    settings: {with_subnets}\n"
         entries = [Entry(path="deploys/staging", kind=EntryKind.DIR),
                    Entry(path="deploys/staging/api", kind=EntryKind.FILE, data=b"abc1234\n")]
         found = build_snapshot(RepoFiles(catalog=catalog, stack_configs={"staging": "config: {}\n"}, entries=entries))

@@ -16,7 +16,7 @@ from pulumi.runtime.settings import reset_options
 COMMIT = "c0ffee" * 6 + "c0ff"
 ECS_APP = ("apps:\n  api:\n    kind: ecs-service\n    repo: api.git\n    settings:\n"
            "      image_repository: 123456789012.dkr.ecr.eu-west-1.amazonaws.com/api\n      cluster: prod\n"
-           "      environment: {LOG_LEVEL: info}\n")
+           "      subnets: [subnet-1]\n      environment: {LOG_LEVEL: info}\n")
 
 
 class Recording(Mocks):

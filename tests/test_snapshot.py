@@ -176,7 +176,7 @@ def test_an_encrypted_setting_is_left_out_wherever_settings_are_judged():
 
     catalog = ("apps:\n  api:\n    kind: ecs-service\n    repo: https://example.com/api.git\n"
                "    settings: {image_repository: 1.dkr.ecr.us-east-1.amazonaws.com/api, cluster: main,\n"
-               "               execution_role_arn: 'arn:aws:iam::1:role/exec',\n"
+               "               subnets: [s-1], execution_role_arn: 'arn:aws:iam::1:role/exec',\n"
                "               health: {url: 'https://api.example.com/health'}}\n")
     stack = ("config:\n  deploys:settings:\n    api:\n      environment:\n        PLAIN: yes-string\n"
              "        TOKEN:\n          secure: v1:abc:def\n")
@@ -307,7 +307,8 @@ def test_check_names_a_secret_it_cannot_read_in_the_right_place_and_what_an_ecs_
     places it in apps.yaml; an ECS secret variable without an execution role is an error `check` finds."""
     from deployctl.core.snapshot import RepoFiles, build_snapshot
 
-    catalog = "apps:\n  api:\n    kind: ecs-service\n    repo: r\n    settings: {cluster: c, logs: false}\n"
+    catalog = ("apps:\n  api:\n    kind: ecs-service\n    repo: r\n"
+               "    settings: {cluster: c, logs: false, subnets: [s-1]}\n")
     entries = [Entry(path="deploys/staging", kind=EntryKind.DIR),
                Entry(path="deploys/staging/api", kind=EntryKind.FILE, data=b"abc1234\n")]
 
@@ -335,7 +336,7 @@ def test_settings_stored_encrypted_whole_or_as_the_role_are_not_errors_and_a_who
         found = build_snapshot(RepoFiles(catalog=catalog, stack_configs={"staging": staging}, entries=entries))
         return [v.message for v in [*found.config_errors, *found.violations] if v.rule == "invalid-settings"]
 
-    ecs = "apps:\n  api:\n    kind: ecs-service\n    repo: r\n    settings: {cluster: c}\n"
+    ecs = "apps:\n  api:\n    kind: ecs-service\n    repo: r\n    settings: {cluster: c, subnets: [s-1]}\n"
     assert invalid(ecs, "config:\n  deploys:settings:\n    api:\n      secure: v1:WHOLE\n") == []
     role = ("config:\n  deploys:settings:\n    api:\n      image_repository: r\n      execution_role_arn:\n"
             "        secure: v1:ROLE\n      environment:\n        TOKEN:\n          secure: v1:BBBB\n")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from enum import StrEnum
 from functools import lru_cache
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 from pydantic import (
     ConfigDict,
@@ -22,6 +22,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from deployctl.core import awslimits
 from deployctl.core.artifactnames import ssm_parameter
 from deployctl.core.envconfig import ALL_SETTINGS, SECRET_STAND_IN, is_secret_setting, is_secure
 from deployctl.core.health import HealthSettings, health_problem
@@ -122,6 +123,34 @@ class EcsServiceSettings(_Settings):
         return [("execution_role_arn", f"Fargate needs the task's execution role for {' and '.join(needs)}: set "
                  "execution_role_arn to a role with AmazonECSTaskExecutionRolePolicy")]
 
+    # What AWS accepts (core/awslimits.py): refused here, so `check` names the line.
+    @field_validator("cpu")
+    @classmethod
+    def _fargate_cpu(cls, cpu: int) -> int:
+        return _refused(cpu, awslimits.fargate_cpu_problem(cpu))
+
+    @field_validator("memory")
+    @classmethod
+    def _fargate_memory(cls, memory: int, info: ValidationInfo) -> int:
+        if "cpu" in info.data and (problem := awslimits.fargate_memory_problem(info.data["cpu"], memory)):
+            # judged with the cpu: unknown here when the cpu is stored encrypted (settings_violations)
+            raise PydanticCustomError("value_error", "{error}", {"error": problem, "with": "cpu"})
+        return memory
+
+    @field_validator("container_port")
+    @classmethod
+    def _port(cls, port: int | None) -> int | None:
+        return port if port is None else _refused(port, awslimits.in_range(port, awslimits.PORT_RANGE,
+                                                                           "a container port", ""))
+
+    @model_validator(mode="after")
+    def _awsvpc_needs_subnets(self) -> EcsServiceSettings:
+        if not self.subnets:  # located at `subnets`, which a default never is otherwise
+            raise ValidationError.from_exception_data(type(self).__name__, [InitErrorDetails(
+                type=PydanticCustomError("value_error", "{error}", {"error": awslimits.AWSVPC_WITHOUT_SUBNETS}),
+                loc=("subnets",), input=self.subnets)])
+        return self
+
 
 class LambdaSettings(_Settings):
     kind: ClassVar[str] = "lambda"
@@ -134,6 +163,8 @@ class LambdaSettings(_Settings):
     memory_size: int = 128
     timeout: int = 30
     environment: dict[str, str] = {}
+    ephemeral_storage: int | None = None
+    """/tmp in MB; None leaves AWS's default (512)."""
 
     @model_validator(mode="after")
     def _one_source(self) -> LambdaSettings:
@@ -142,6 +173,29 @@ class LambdaSettings(_Settings):
         if self.bucket is not None and not (self.handler and self.runtime):
             raise ValueError("zip code needs 'handler' and 'runtime'")
         return self
+
+    # What AWS accepts (core/awslimits.py): refused here, so `check` names the line.
+    @field_validator("memory_size")
+    @classmethod
+    def _lambda_memory(cls, mb: int) -> int:
+        return _refused(mb, awslimits.in_range(mb, awslimits.LAMBDA_MEMORY_MB, "a function's memory_size", " MB"))
+
+    @field_validator("timeout")
+    @classmethod
+    def _lambda_timeout(cls, seconds: int) -> int:
+        return _refused(seconds, awslimits.in_range(seconds, awslimits.LAMBDA_TIMEOUT_S, "a function's timeout",
+                                                    " seconds"))
+
+    @field_validator("runtime")
+    @classmethod
+    def _lambda_runtime(cls, runtime: str | None) -> str | None:
+        return runtime if runtime is None else _refused(runtime, awslimits.lambda_runtime_problem(runtime))
+
+    @field_validator("ephemeral_storage")
+    @classmethod
+    def _lambda_ephemeral_storage(cls, mb: int | None) -> int | None:
+        return mb if mb is None else _refused(mb, awslimits.in_range(
+            mb, awslimits.LAMBDA_EPHEMERAL_STORAGE_MB, "a function's ephemeral_storage (/tmp)", " MB"))
 
 
 class StaticSiteSettings(_Settings):
@@ -156,6 +210,21 @@ class StaticSiteSettings(_Settings):
     missing key, so both map to it); none: CloudFront passes S3's 403 on."""
     error_caching_seconds: int = Field(10, ge=0, le=31536000)
     """How long CloudFront caches that error answer: short, so a page added in the next deploy shows."""
+
+    @field_validator("certificate_arn")
+    @classmethod
+    def _cloudfront_certificate(cls, arn: str | None) -> str | None:
+        return arn if arn is None else _refused(arn, awslimits.cloudfront_certificate_problem(arn))
+
+
+_T = TypeVar("_T")
+
+
+def _refused(value: _T, problem: str | None) -> _T:
+    """`value`, or the ValueError a validator raises to say `problem` at the setting's line."""
+    if problem is not None:
+        raise ValueError(problem)
+    return value
 
 
 SETTINGS: dict[Kind, type[_Settings]] = {
@@ -300,6 +369,8 @@ def settings_violations(app_name: str, app: App, overrides: dict[str, Any] | Non
     def encrypted(e: Any) -> bool:  # a secret's own problem, or missing because its value is stored encrypted
         if e["loc"] and is_secret_setting(secret, ".".join(str(p) for p in e["loc"])):
             return True
+        if (judged_with := e.get("ctx", {}).get("with")) and is_secret_setting(secret, judged_with):
+            return True  # judged with another setting (Fargate memory with cpu) stored encrypted
         return e["type"] == "missing" and bool(e["loc"]) and (ALL_SETTINGS in hidden or str(e["loc"][0]) in hidden)
 
     problems: list[str] = []
