@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from pathlib import Path
 
 import git
@@ -304,20 +305,22 @@ def test_ecs_runner_fails_while_the_old_revision_is_still_primary(aws_env):
     from deployctl.core.health import HealthSettings, HealthTarget
 
     ecs = aws_env.client("ecs")
-    ecs.create_cluster(clusterName="shared")
+    cluster = f"health-{uuid.uuid4().hex[:8]}"  # the server is shared by the session's tests: names of its own
+    ecs.create_cluster(clusterName=cluster)
     container = {"name": "api", "image": "x:1", "memory": 128}
-    old, new = (ecs.register_task_definition(family="prod-api", containerDefinitions=[container])
+    old, new = (ecs.register_task_definition(family=f"{cluster}-api", containerDefinitions=[container])
                     ["taskDefinition"]["taskDefinitionArn"] for _ in range(2))
-    ecs.create_service(cluster="shared", serviceName="prod-api", taskDefinition=old, desiredCount=0)
+    ecs.create_service(cluster=cluster, serviceName="prod-api", taskDefinition=old, desiredCount=0)
 
     def target(task_definition: str) -> HealthTarget:
-        return HealthTarget(env="prod", app="api", kind="ecs-service", commit="a1" * 20, cluster="shared",
+        return HealthTarget(env="prod", app="api", kind="ecs-service", commit="a1" * 20, cluster=cluster,
                             service="prod-api", task_definition=task_definition)
 
     assert check_once(target(old), HealthSettings(timeout=5)).ok
     result = check_once(target(new), HealthSettings(timeout=5))
     assert not result.ok
-    assert result.detail.startswith("prod-api:1 is PRIMARY (rollout COMPLETED), not prod-api:2 (this update's")
+    assert result.detail.startswith(f"{cluster}-api:1 is PRIMARY (rollout COMPLETED), not {cluster}-api:2 "
+                                    "(this update's")
 
 
 def test_a_site_is_healthy_only_once_its_distribution_serves_this_updates_folder_deployed():
@@ -343,7 +346,7 @@ def test_the_site_check_reads_the_distribution_on_clouds_api(aws_env):
 
     cloudfront = aws_env.client("cloudfront")
     made = cloudfront.create_distribution(DistributionConfig={
-        "CallerReference": "www", "Comment": "staging-www", "Enabled": True,
+        "CallerReference": uuid.uuid4().hex, "Comment": "staging-www", "Enabled": True,
         "Origins": {"Quantity": 1, "Items": [{
             "Id": "site", "DomainName": "b.s3.us-east-1.amazonaws.com", "OriginPath": "/www/1111",
             "S3OriginConfig": {"OriginAccessIdentity": ""}}]},
