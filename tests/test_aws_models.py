@@ -222,3 +222,36 @@ def test_moto_creates_the_function_and_points_live_at_the_version_it_published(
     assert (created["MemorySize"], created["Timeout"], created["EphemeralStorage"]) == (256, 10, {"Size": 1024})
     alias = lambda_.create_alias(**create_alias(run.one(ALIAS).inputs, created["Version"]))
     assert alias["FunctionVersion"] == created["Version"] != "$LATEST"
+
+
+def test_moto_runs_two_envs_of_an_app_as_two_services_in_one_shared_cluster(
+        deploy: Deploy, aws_env: AwsServer) -> None:
+    """Staging and production in one cluster (a common set-up): each env registers its own family and
+    creates its own service, and neither overwrites the other's revision (the service was `<app>` once)."""
+    ecs = aws_env.client("ecs")
+    cluster = f"shared-{uuid.uuid4().hex[:8]}"
+    ecs.create_cluster(clusterName=cluster)
+    ec2 = aws_env.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.1.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.1.1.0/24")["Subnet"]["SubnetId"]
+    group = ec2.create_security_group(GroupName=cluster, Description="tasks", VpcId=vpc)["GroupId"]
+    settings = ECS.model_copy(update={"cluster": cluster, "subnets": [subnet], "security_groups": [group]})
+    arns = {}
+    for env in ("staging", "production"):
+        run = deploy(spec(Kind.ECS_SERVICE, C1, settings).model_copy(update={"env": env}))
+        registered = ecs.register_task_definition(**register_task_definition(run.one(TASK).inputs))["taskDefinition"]
+        service = create_service({**run.one(SERVICE).inputs, "taskDefinition": registered["taskDefinitionArn"]})
+        arns[service["serviceName"]] = ecs.create_service(**service)["service"]["taskDefinition"]
+    assert set(arns) == {"staging-api", "production-api"}
+    running = ecs.describe_services(cluster=cluster, services=sorted(arns))["services"]
+    assert {s["serviceName"]: s["taskDefinition"] for s in running} == arns
+    assert len(set(arns.values())) == 2  # each runs its own env's revision
+
+
+def test_moto_creates_the_distribution_from_those_parameters(deploy: Deploy, aws_env: AwsServer) -> None:
+    run = deploy(spec(Kind.STATIC_SITE, C1, SITE, app="web"))
+    params = create_distribution(run.one(CDN).inputs)
+    made = aws_env.client("cloudfront").create_distribution(**params)["Distribution"]
+    origins = made["DistributionConfig"]["Origins"]["Items"]
+    assert [o["OriginPath"] for o in origins] == [o["OriginPath"] for o in params["DistributionConfig"]["Origins"]
+                                                  ["Items"]] == [f"/web/{C1}"]
