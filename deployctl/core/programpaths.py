@@ -22,9 +22,9 @@ program is the source itself."""
 PROGRAM_MODULES: tuple[str, ...] = (
     "deployctl/__init__.py",
     *(f"deployctl/core/{name}.py" for name in (
-        "__init__", "artifactnames", "awsnames", "catalog", "commitinfo", "envconfig", "health", "healthmessage",
-        "lazymodel", "model", "order", "owners", "pins", "safegit", "snapshot", "tree", "urls", "violations",
-        "yamlfile")),
+        "__init__", "artifactnames", "awslimits", "awsnames", "catalog", "commitinfo", "envconfig", "health",
+        "healthmessage", "lazymodel", "model", "order", "owners", "pins", "safegit", "snapshot", "tree", "urls",
+        "violations", "yamlfile")),
     *(f"deployctl/adapters/{name}.py" for name in (
         "__init__", "apprepos", "cachedir", "commitgraph", "gitaccess", "gitrepo", "probes", "repourl")),
 )
