@@ -180,17 +180,23 @@ def test_the_distribution_and_its_origin_access_control_are_what_aws_models_take
     assert problems("cloudfront", "CreateOriginAccessControl", create_origin_access_control(run.one(OAC).inputs)) == ""
 
 
-def test_moto_registers_the_task_definition_and_creates_the_service_from_those_parameters(
-        deploy: Deploy, aws_env: AwsServer) -> None:
-    """The same parameters as calls on moto's server: the revision registered is the one the service runs."""
-    ecs = aws_env.client("ecs")
+def ecs_in_a_cluster_of_its_own(aws_env: AwsServer) -> EcsServiceSettings:
+    """ECS settings whose cluster, subnet and security group exist on moto's server, named for this test alone
+    (the server is shared by the session's tests)."""
     cluster = f"shared-{uuid.uuid4().hex[:8]}"
-    ecs.create_cluster(clusterName=cluster)
+    aws_env.client("ecs").create_cluster(clusterName=cluster)
     ec2 = aws_env.client("ec2")
     vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
     subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
     group = ec2.create_security_group(GroupName=cluster, Description="tasks", VpcId=vpc)["GroupId"]
-    settings = ECS.model_copy(update={"cluster": cluster, "subnets": [subnet], "security_groups": [group]})
+    return ECS.model_copy(update={"cluster": cluster, "subnets": [subnet], "security_groups": [group]})
+
+
+def test_moto_registers_the_task_definition_and_creates_the_service_from_those_parameters(
+        deploy: Deploy, aws_env: AwsServer) -> None:
+    """The same parameters as calls on moto's server: the revision registered is the one the service runs."""
+    ecs = aws_env.client("ecs")
+    settings = ecs_in_a_cluster_of_its_own(aws_env)
     run = deploy(spec(Kind.ECS_SERVICE, C1, settings))
     registered = ecs.register_task_definition(**register_task_definition(run.one(TASK).inputs))["taskDefinition"]
     family = run.one(TASK).inputs["family"]
@@ -198,7 +204,7 @@ def test_moto_registers_the_task_definition_and_creates_the_service_from_those_p
     service = create_service({**run.one(SERVICE).inputs, "taskDefinition": registered["taskDefinitionArn"]})
     created = ecs.create_service(**service)["service"]
     assert created["taskDefinition"] == registered["taskDefinitionArn"]
-    assert created["networkConfiguration"]["awsvpcConfiguration"]["subnets"] == [subnet]
+    assert created["networkConfiguration"]["awsvpcConfiguration"]["subnets"] == settings.subnets
 
 
 def test_moto_creates_the_function_and_points_live_at_the_version_it_published(
@@ -229,13 +235,8 @@ def test_moto_runs_two_envs_of_an_app_as_two_services_in_one_shared_cluster(
     """Staging and production in one cluster (a common set-up): each env registers its own family and
     creates its own service, and neither overwrites the other's revision (the service was `<app>` once)."""
     ecs = aws_env.client("ecs")
-    cluster = f"shared-{uuid.uuid4().hex[:8]}"
-    ecs.create_cluster(clusterName=cluster)
-    ec2 = aws_env.client("ec2")
-    vpc = ec2.create_vpc(CidrBlock="10.1.0.0/16")["Vpc"]["VpcId"]
-    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.1.1.0/24")["Subnet"]["SubnetId"]
-    group = ec2.create_security_group(GroupName=cluster, Description="tasks", VpcId=vpc)["GroupId"]
-    settings = ECS.model_copy(update={"cluster": cluster, "subnets": [subnet], "security_groups": [group]})
+    settings = ecs_in_a_cluster_of_its_own(aws_env)
+    cluster = settings.cluster
     arns = {}
     for env in ("staging", "production"):
         run = deploy(spec(Kind.ECS_SERVICE, C1, settings).model_copy(update={"env": env}))
