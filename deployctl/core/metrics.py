@@ -44,6 +44,9 @@ BUCKETS: tuple[str, ...] = ("day", "week", "month")
 DEFAULT_BUCKETS = 12
 UNDOING = frozenset({Tag.ROLLBACK.value, Tag.HOTFIX.value})
 
+PROPOSED_BY = "(deployctl propose)"
+"""Ends the comment of every deploy line `propose --post` writes: how metrics tells proposals from
+lines written by hand."""
 SKEW_LISTED = 100
 """Clock-skewed commits listed one by one in the report (all are counted)."""
 HOUR, DAY, WEEK, MONTH = 3600, 86400, 7 * 86400, 30 * 86400
