@@ -367,7 +367,8 @@ def test_propose_opens_prs_with_the_narrowest_permissions_and_never_merges() -> 
         assert secrets_named(propose) == {"PULUMI_CONFIG_PASSPHRASE", "GITHUB_TOKEN", "DEPLOYCTL_PROPOSE_APP_KEY"}
         assert propose["concurrency"] == {"group": "propose-${{ matrix.stack }}", "cancel-in-progress": False}
         cloud = [s for s in steps_of(propose) if "configure-aws-credentials" in s.get("uses", "")]
-        assert [s["with"]["role-to-assume"] for s in cloud] == ["${{ vars.AWS_PREVIEW_ROLE_ARN }}"]  # never the deploy role
+        # the read-only role, never the deploy role
+        assert [s["with"]["role-to-assume"] for s in cloud] == ["${{ vars.AWS_PREVIEW_ROLE_ARN }}"]
         assert "AWS_ROLE_ARN" not in text.replace("AWS_PREVIEW_ROLE_ARN", "")
         assert all(c["persist-credentials"] is False for c in checkouts(envs) + checkouts(propose))
         step = next(s for s in steps_of(propose) if "deployctl propose" in s.get("run", ""))
