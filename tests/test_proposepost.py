@@ -102,17 +102,21 @@ class FakePulls:
         if request.path == "/graphql" and request.method == "POST":
             if self.graphql_errors:
                 return self.json({"data": None, "errors": self.graphql_errors})
-            assert "enablePullRequestAutoMerge" in body["query"]
             node = body["variables"]["pullRequestId"]
             pr = next(pr for pr in self.prs if pr["node_id"] == node)
+            if "disablePullRequestAutoMerge" in body["query"]:
+                pr["auto_merge"] = None
+                return self.json({"data": {"disablePullRequestAutoMerge": {"pullRequest": {"number": pr["number"]}}}})
+            assert "enablePullRequestAutoMerge" in body["query"]
             pr["auto_merge"] = {"merge_method": body["variables"]["mergeMethod"].lower(), "enabled_by": BOT}
             return self.json({"data": {"enablePullRequestAutoMerge": {"pullRequest": {
                 "number": pr["number"], "autoMergeRequest": {"enabledAt": "2026-12-07T05:00:00Z",
                                                              "mergeMethod": body["variables"]["mergeMethod"]}}}}})
         return self.json({"message": "Not Found"}, 404)
 
-    def graphql_nodes(self) -> list[str]:
-        return [b["variables"]["pullRequestId"] for m, p, b in self.requests if p == "/graphql"]
+    def graphql_nodes(self, mutation: str = "enablePullRequestAutoMerge") -> list[str]:
+        return [b["variables"]["pullRequestId"] for m, p, b in self.requests if p == "/graphql"
+                and mutation in b["query"]]
 
 
 class World:
@@ -286,3 +290,20 @@ def test_the_body_renders_held_evidence_and_merge_mode():
 def test_graphql_url_beside_the_rest_api():
     assert GitHub(TOKEN, api_url="https://api.github.com").graphql_url() == "https://api.github.com/graphql"
     assert GitHub(TOKEN, api_url="https://ghe.acme.test/api/v3").graphql_url() == "https://ghe.acme.test/api/graphql"
+
+
+def test_auto_merge_is_taken_off_a_held_step_and_a_protected_envs_pr(world: World):
+    w = world
+    staging = proposal("staging", "api", w.c[1], auto_merge=True)
+    production = proposal("production", "api", w.c[1], ProposalKind.PROMOTE)
+    w.post([staging, production])
+    assert w.fake.prs[0]["auto_merge"] is not None
+    w.fake.prs[1]["auto_merge"] = {"merge_method": "merge"}  # someone set it on production's PR by hand
+    w.post([staging.model_copy(update={"blocked": ["freeze-window"]}), production])
+    assert w.fake.prs[0]["auto_merge"] is None and w.fake.prs[1]["auto_merge"] is None
+    assert sorted(w.fake.graphql_nodes("disablePullRequestAutoMerge")) == sorted(
+        [w.fake.prs[0]["node_id"], w.fake.prs[1]["node_id"]])
+    # once the freeze lifts, the unprotected env's PR merges itself again; production's never does
+    w.post([staging, production])
+    assert w.fake.prs[0]["auto_merge"] is not None and w.fake.prs[1]["auto_merge"] is None
+    assert w.fake.graphql_nodes() == [w.fake.prs[0]["node_id"]] * 2

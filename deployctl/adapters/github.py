@@ -607,6 +607,26 @@ class GitHub:
             return self.api_url[: -len("/v3")] + "/graphql"
         return f"{self.api_url}/graphql"
 
+    def _graphql(self, query: str, variables: dict[str, Any], what: str) -> dict[str, Any]:
+        """One GraphQL call; GraphQL answers 200 with `errors` when it refuses: a GitHubError naming it."""
+        url = self.graphql_url()
+        resp = self._request("POST", url, json_body={"query": query, "variables": variables},
+                             repeatable=True)  # enabling or disabling twice is no harm
+        data = _json(resp, "POST")
+        if not isinstance(data, dict):
+            raise GitHubError("POST", urlsplit(url).path, resp.status_code, "the answer is not a GraphQL response")
+        if data.get("errors"):
+            errors = data["errors"] if isinstance(data["errors"], list) else [data["errors"]]
+            said = "; ".join(str(e.get("message") if isinstance(e, dict) else e)[:300] for e in errors[:4])
+            raise GitHubError("POST", urlsplit(url).path, resp.status_code, f"{what} refused: {said}")
+        return data.get("data") or {}
+
+    def disable_auto_merge(self, node_id: str) -> dict[str, Any]:
+        """Undo auto-merge on a PR (GraphQL's `disablePullRequestAutoMerge`)."""
+        query = ("mutation($pullRequestId: ID!) { disablePullRequestAutoMerge(input: {pullRequestId: $pullRequestId})"
+                 " { pullRequest { number } } }")
+        return self._graphql(query, {"pullRequestId": node_id}, "disablePullRequestAutoMerge")
+
     def enable_auto_merge(self, node_id: str, merge_method: str = "SQUASH") -> dict[str, Any]:
         """Set a PR to merge itself once its requirements pass: GraphQL's `enablePullRequestAutoMerge`
         with the PR's node_id (REST has no such call). GraphQL answers 200 with `errors` when it
@@ -616,17 +636,8 @@ class GitHub:
         query = ("mutation($pullRequestId: ID!, $mergeMethod: PullRequestMergeMethod!) {"
                  " enablePullRequestAutoMerge(input: {pullRequestId: $pullRequestId, mergeMethod: $mergeMethod})"
                  " { pullRequest { number autoMergeRequest { enabledAt mergeMethod } } } }")
-        url = self.graphql_url()
-        resp = self._request("POST", url, json_body={"query": query, "variables": {
-            "pullRequestId": node_id, "mergeMethod": merge_method}}, repeatable=True)  # enabling twice is no harm
-        data = _json(resp, "POST")
-        if not isinstance(data, dict):
-            raise GitHubError("POST", urlsplit(url).path, resp.status_code, "the answer is not a GraphQL response")
-        if data.get("errors"):
-            said = "; ".join(str(e.get("message") if isinstance(e, dict) else e)[:300] for e in data["errors"][:4])
-            raise GitHubError("POST", urlsplit(url).path, resp.status_code,
-                              f"enablePullRequestAutoMerge refused: {said}")
-        return data.get("data") or {}
+        return self._graphql(query, {"pullRequestId": node_id, "mergeMethod": merge_method},
+                             "enablePullRequestAutoMerge")
 
 
 def github_from_env(environ: Mapping[str, str], **kwargs: Any) -> GitHub:

@@ -259,6 +259,9 @@ def _post_one(root: Path, p: Proposal, github: GitHub, repo: str, base_branch: s
             return Posted(key=p.key, env=p.env, action="held")
         if pr.get("body") != body:
             github.update_pull_request(repo, int(pr["number"]), body=body)
+        if pr.get("auto_merge") is not None and pr.get("node_id"):  # a held step never merges itself
+            github.disable_auto_merge(str(pr["node_id"]))
+            say(f"{p.env}: auto-merge off for #{number} while it is held")
         say(f"{p.env}: #{number} ({p.key}) is held ({', '.join(p.blocked)}): left open, its body says why")
         return Posted(key=p.key, env=p.env, action="held", number=number, url=pr.get("html_url"),
                       head=(pr.get("head") or {}).get("sha"))
@@ -290,6 +293,9 @@ def _post_one(root: Path, p: Proposal, github: GitHub, repo: str, base_branch: s
         action = "unchanged" if same and not changes else "refreshed"
         node, auto_on, html = pr.get("node_id"), pr.get("auto_merge") is not None, pr.get("html_url")
         say(f"{p.env}: {action} #{number} ({p.key})")
+    if protected and auto_on and node:  # set by hand, or before the env was protected: its reviewers merge
+        github.disable_auto_merge(str(node))
+        say(f"{p.env}: auto-merge off for #{number}: {p.env} is protected")
     if auto and not auto_on:
         if not node:
             raise CannotJudge(f"GitHub gave no node_id for #{number}: cannot enable its auto-merge")
