@@ -125,8 +125,9 @@ SIDE_WALK = 1000
 
 
 def pr_openings(root: Path) -> tuple[dict[str, int], dict[str, list[tuple[int, frozenset[str]]]]]:
-    """From one `git log --name-only` of the deploy repo: each commit's author time, and for each merge
-    on HEAD's first-parent chain, its side's commits (the PR's: author time and the files each touched)."""
+    """From two `git log`s of the deploy repo (parents and author times; the files each commit touched
+    under deploys/): each commit's author time, and for each merge on HEAD's first-parent chain, its
+    side's commits (the PR's: author time and the deploy files each touched)."""
     from deployctl.adapters.gitrepo import open_git, run_git
 
     repo = open_git(root)
@@ -134,15 +135,16 @@ def pr_openings(root: Path) -> tuple[dict[str, int], dict[str, list[tuple[int, f
         head = run_git(repo, "rev-parse", "--verify", "--quiet", "HEAD^{commit}")
     except CannotJudge:
         return {}, {}
-    text = run_git(repo, "log", "--no-renames", "--name-only", "--format=%x1e%H %at %P", "HEAD", "--")
     authored: dict[str, int] = {}
     parents: dict[str, list[str]] = {}
-    files: dict[str, frozenset[str]] = {}
-    for chunk in text.split("\x1e")[1:]:
-        header, *names = chunk.splitlines()
-        sha, at, *ps = header.split()
+    for line in run_git(repo, "log", "--format=%H %at %P", "HEAD", "--").splitlines():  # no diffs: fast
+        sha, at, *ps = line.split()
         authored[sha], parents[sha] = int(at), ps
-        files[sha] = frozenset(n for n in names if n)
+    files: dict[str, frozenset[str]] = {}
+    touched = run_git(repo, "log", "--no-renames", "--name-only", "--format=%x1e%H", "HEAD", "--", "deploys/")
+    for chunk in touched.split("\x1e")[1:]:  # diffs of the commits that touch deploys/ only
+        sha, *names = chunk.splitlines()
+        files[sha.strip()] = frozenset(n for n in names if n)
     chain: set[str] = set()
     at_: str | None = head
     while at_ is not None and at_ not in chain:
@@ -161,7 +163,7 @@ def pr_openings(root: Path) -> tuple[dict[str, int], dict[str, list[tuple[int, f
                 continue
             seen.add(sha)
             todo += [p for p in parents[sha] if p not in chain]
-        sides[merge] = [(authored[sha], files[sha]) for sha in seen]
+        sides[merge] = [(authored[sha], files.get(sha, frozenset())) for sha in seen]
     return authored, sides
 
 
