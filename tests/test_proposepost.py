@@ -40,6 +40,8 @@ class FakePulls:
         self.comments: list[tuple[int, str]] = []
         self.requests: list[tuple[str, str, Any]] = []
         self.graphql_errors: list[dict[str, Any]] = []
+        self.lose_next_create = False
+        """GitHub opens the next PR, but its answer is lost (a 502 from a proxy)."""
         self.api_url = server.url_for("").rstrip("/")
         server.expect_request(re.compile(r"^/.*")).respond_with_handler(self.handle)
 
@@ -90,6 +92,9 @@ class FakePulls:
                     {"message": f"A pull request already exists for acme:{body['head']}."}]}, 422)
             pr = self._pr(body["head"], body["title"], body["body"], BOT)
             self.prs.append(pr)
+            if self.lose_next_create:
+                self.lose_next_create = False
+                return self.json({"message": "Bad Gateway"}, 502)
             return self.json(pr, 201)
         if m := re.fullmatch(rf"/repos/{REPO}/pulls/(\d+)", request.path):
             pr = self.prs[int(m.group(1)) - 1]
@@ -307,3 +312,22 @@ def test_auto_merge_is_taken_off_a_held_step_and_a_protected_envs_pr(world: Worl
     w.post([staging, production])
     assert w.fake.prs[0]["auto_merge"] is not None and w.fake.prs[1]["auto_merge"] is None
     assert w.fake.graphql_nodes() == [w.fake.prs[0]["node_id"]] * 2
+
+
+def test_a_pr_whose_creation_answer_was_lost_is_found_again_never_opened_twice(world: World):
+    w = world
+    w.fake.lose_next_create = True
+    staging = proposal("staging", "api", w.c[1])
+    with pytest.raises(GitHubError, match="may exist already"):
+        w.post([staging])
+    assert w.fake.count("POST", f"/repos/{REPO}/pulls") == 1  # a POST is not blindly repeated
+    result = w.post([staging])  # the next run finds it by its marker
+    assert [(p.action, p.number) for p in result.posted] == [("unchanged", 1)]
+    assert len(w.fake.prs) == 1 and w.fake.count("POST", f"/repos/{REPO}/pulls") == 1
+
+
+def test_long_evidence_is_cut_to_fit_a_pr_body():
+    p = Proposal(env="staging", kind=ProposalKind.DEPLOY, apps={"api": "a" * 40}, title="t",
+                 branch="deployctl/propose/staging/api", evidence=["x" * 5000] * 200)
+    body = render_body(p, protected=False, auto_merge=False)
+    assert len(body) < 65536 and "and 150 more" in body

@@ -22,6 +22,8 @@ _MARKER_RE = re.compile(r"<!-- deployctl:propose key=([A-Za-z0-9._/-]+) env=([a-
 _KEY_RE = re.compile(r"[A-Za-z0-9._/-]+")
 MAX_TITLE = 256
 """GitHub keeps a PR title to 256 characters."""
+MAX_EVIDENCE, MAX_EVIDENCE_CHARS = 50, 500
+"""The evidence shown in the body (a PR body holds at most 65,536 characters)."""
 
 
 def marker(key: str, env: str) -> str:
@@ -66,7 +68,10 @@ def render_body(p: Proposal, protected: bool, auto_merge: bool) -> str:
     out += ["| app | commit |", "|---|---|"]
     out += [f"| {code(app, table=True)} | {code(commit, table=True)} |" for app, commit in sorted(p.apps.items())]
     out += ["", "### Evidence", ""]
-    out += [f"- {md(item)}" for item in p.evidence] or ["- (none given)"]
+    shown = [f"- {md(str(item)[:MAX_EVIDENCE_CHARS])}" for item in p.evidence[:MAX_EVIDENCE]]
+    if len(p.evidence) > MAX_EVIDENCE:
+        shown.append(f"- ... and {len(p.evidence) - MAX_EVIDENCE} more (`deployctl propose --json` lists them all)")
+    out += shown or ["- (none given)"]
     out += ["", "### How it merges", ""]
     if auto_merge:
         out.append("- Auto-merge is on: GitHub merges this once its required reviews and checks pass.")
