@@ -331,3 +331,19 @@ def test_long_evidence_is_cut_to_fit_a_pr_body():
                  branch="deployctl/propose/staging/api", evidence=["x" * 5000] * 200)
     body = render_body(p, protected=False, auto_merge=False)
     assert len(body) < 65536 and "and 150 more" in body
+
+
+def test_a_branch_someone_pushed_to_is_never_overwritten(world: World, tmp_path: Path):
+    w = world
+    w.post([proposal("staging", "api", w.c[1])])
+    person = git.Repo.clone_from(str(w.origin), tmp_path / "person")
+    person.git.checkout("deployctl/propose/staging/api")
+    (tmp_path / "person" / "deploys/staging/api").write_text(f"{w.c[1]} deploy to staging [hotfix]\n{w.c[0]} first\n")
+    person.git.commit("-qam", "a person's fix", "--author", "Dana Dev <dana@example.com>")
+    person.git.push("origin", "deployctl/propose/staging/api")
+    theirs = w.fake.tip("deployctl/propose/staging/api")
+    result = w.post([proposal("staging", "api", w.c[2])])
+    assert [(p.action, p.number, p.head) for p in result.posted] == [("skipped", 1, theirs)]
+    assert w.fake.tip("deployctl/propose/staging/api") == theirs
+    assert w.fake.count("PATCH", f"/repos/{REPO}/pulls/1") == 0
+    assert any("never overwritten" in line for line in w.said)

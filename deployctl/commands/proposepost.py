@@ -36,6 +36,8 @@ from deployctl.report.proposalbody import (
 
 Action = Literal["created", "refreshed", "unchanged", "held", "closed", "skipped"]
 MERGE_METHODS = ("MERGE", "SQUASH", "REBASE")
+COMMIT_TRAILER = "Proposed by deployctl propose"
+"""In every proposal branch commit's message: how a later run knows the branch tip is its own."""
 
 
 class Posted(LazyModel):
@@ -162,6 +164,13 @@ def _fetch(root: Path, url: str, remote: str, sha: str) -> bool:
     return done.returncode == 0
 
 
+def _written_by_propose(root: Path, sha: str) -> bool:
+    """A branch tip `propose` wrote: one parent and its message's trailer (a person's push is theirs)."""
+    done = _git(root, "log", "-1", "--format=%P%n%B", sha, "--", check=False)
+    parents, _, message = done.stdout.decode(errors="replace").partition("\n")
+    return done.returncode == 0 and len(parents.split()) == 1 and COMMIT_TRAILER in message
+
+
 def _push(root: Path, url: str, remote: str, sha: str, branch: str, lease: str | None) -> None:
     """Force the proposal's branch (and only it) to `sha`, if it is still at `lease` (None: absent)."""
     from deployctl.adapters.apprepos import run_network_git
@@ -271,11 +280,16 @@ def _post_one(root: Path, p: Proposal, github: GitHub, repo: str, base_branch: s
         return Posted(key=p.key, env=p.env, action="unchanged", number=number,
                       url=pr.get("html_url") if pr else None)
     tip = _remote_tip(root, url, remote, p.branch)
-    same = (pr is not None and tip is not None and _fetch(root, url, remote, tip)
-            and all(_blob(root, tip, path) == data for path, data in files.items()))
+    fetched = tip is not None and _fetch(root, url, remote, tip)
+    if fetched and not _written_by_propose(root, str(tip)):
+        say(f"{p.env}: someone pushed to {p.branch} ({short(tip)}): left alone, never overwritten (close its "
+            "pull request and delete the branch to let propose post this step again)")
+        return Posted(key=p.key, env=p.env, action="skipped", number=number, url=pr.get("html_url") if pr else None,
+                      head=tip)
+    same = (pr is not None and fetched and all(_blob(root, str(tip), path) == data for path, data in files.items()))
     head = tip
     if not same:
-        message = f"{title(p)}\n\nProposed by deployctl propose ({p.kind.value}, {p.env}): " + ", ".join(
+        message = f"{title(p)}\n\n{COMMIT_TRAILER} ({p.kind.value}, {p.env}): " + ", ".join(
             f"{app} {short(c)}" for app, c in sorted(p.apps.items()))
         head = commit_files(root, files, message, parent=base)
         _push(root, url, remote, head, p.branch, tip)
