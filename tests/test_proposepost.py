@@ -267,6 +267,11 @@ def test_only_our_marked_prs_from_this_repository_are_ours(world: World):
     assert [pr["state"] for pr in w.fake.prs] == ["open"] * 4 and w.fake.comments == []
     assert w.fake.prs[0]["body"].endswith("mine") and w.fake.count("PATCH", f"/repos/{REPO}/pulls/1") == 0
     assert any("not opened by deployctl propose" in line for line in w.said)
+    # nothing proposed any more: only our own PR is moot; the marked PRs of others stay open, uncommented
+    result = w.post([])
+    assert [(p.action, p.number) for p in result.posted] == [("closed", 4)]
+    assert [pr["state"] for pr in w.fake.prs] == ["open", "open", "open", "closed"]
+    assert [n for n, _ in w.fake.comments] == [4]
 
 
 def test_a_proposal_that_cannot_stand_in_git_or_a_marker_is_refused_before_any_call(world: World):
