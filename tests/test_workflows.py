@@ -372,7 +372,8 @@ def test_propose_opens_prs_with_the_narrowest_permissions_and_never_merges() -> 
         assert "AWS_ROLE_ARN" not in text.replace("AWS_PREVIEW_ROLE_ARN", "")
         assert all(c["persist-credentials"] is False for c in checkouts(envs) + checkouts(propose))
         step = next(s for s in steps_of(propose) if "deployctl propose" in s.get("run", ""))
-        assert '.venv/bin/deployctl propose "$STACK" --post' in step["run"]
+        assert '.venv/bin/deployctl propose "$STACK" --post || status=$?' in step["run"]
+        assert '"$status" == 1' in step["run"] and 'exit "$status"' in step["run"]  # held: a notice; 2: a failure
         assert step["env"]["GITHUB_TOKEN"] == "${{ steps.app.outputs.token || secrets.GITHUB_TOKEN }}"
         assert "::add-mask::" in step["run"]  # the push credential never shows in the log
         scripts = " ".join(runs(workflow))
