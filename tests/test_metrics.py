@@ -670,3 +670,71 @@ def test_durations_read_in_human_units_never_in_exponent_notation():
     assert [duration(s) for s in (None, 0, 45.4, 600, 5400, 86_400 * 2, 2.93723e7)] == [
         "-", "0 s", "45 s", "10 min", "1.5 h", "2.0 d", "340 d"]
     assert all("e+" not in duration(10.0 ** k) for k in range(12))
+
+
+# -- waiting for a PR, waiting for review: proposals vs by hand ----------------------------------------
+
+
+def test_waiting_splits_lead_time_at_the_pr_for_proposals_and_lines_by_hand():
+    from deployctl.core.metrics import Handoff, waiting
+
+    def h(app: str, proposed: bool, committed: float | None, opened: float, merged: float) -> Handoff:
+        return Handoff(env="staging", app=app, proposed=proposed, committed=at(committed) if committed is not None
+                       else None, opened=at(opened), merged=at(merged))
+
+    rows = [h("api", True, 0, 600, 600 + H), h("api", True, D, D + 60, D + 60 + 3 * H),  # 10 min, 1 min
+            h("web", False, 0, 5 * H, 6 * H), h("web", False, None, D, D + 30),  # unknown commit: review only
+            h("web", False, 2 * D, 2 * D - 100, 2 * D + 50),  # the PR before its commit (a clock): 0
+            h("api", True, -D, -D + 5, -D + 9)]  # merged before the window: not counted
+    got = waiting(rows, ["staging", "production"], T0, UNTIL)
+    s = got["staging"]
+    assert s.proposed.lines == 2 and s.proposed.waiting_for_pr_s.model_dump() == {"median": 330, "p90": 600, "n": 2}
+    assert s.proposed.waiting_for_review_s.model_dump() == {"median": 2 * H, "p90": 3 * H, "n": 2}
+    assert s.by_hand.lines == 3 and s.by_hand.waiting_for_pr_s.model_dump() == {"median": 2.5 * H, "p90": 5 * H,
+                                                                                "n": 2}
+    assert s.by_hand.waiting_for_review_s.model_dump() == {"median": 150, "p90": H, "n": 3}
+    assert got["production"].proposed.lines == 0 and got["production"].proposed.waiting_for_pr_s is None
+    assert waiting(rows, ["staging"], T0, UNTIL, apps=["web"])["staging"].proposed.lines == 0
+
+
+def test_the_command_splits_waiting_on_a_real_repo_with_merged_prs(tmp_path: Path):
+    """Two PRs merged into the deploy repo, one written by `propose` and one by hand; each PR's first
+    commit is its opening, its merge commit its merge."""
+    from deployctl.core.metrics import PROPOSED_BY
+
+    api = AppRepo(tmp_path / "apps" / "api")
+    c1 = dated_app_commit(api, "c1", at(0))
+    c2 = dated_app_commit(api, "c2", at(D))
+    d = DeployRepo(tmp_path / "deploy")
+    d.catalog({"api": {"kind": "local", "repo": "../apps/api"}})
+    d.env("staging")
+    d.repo.git.add("-A")
+    git_at(d.path, at(-H), "commit", "-q", "-m", "catalog")
+
+    def merged_pr(number: int, commit: str, comment: str, opened: float, fixup: float, merged: float) -> None:
+        git_at(d.path, at(opened), "checkout", "-q", "-b", f"pr{number}")
+        d.deploy("staging", "api", commit, comment)
+        d.repo.git.add("-A")
+        git_at(d.path, at(opened), "commit", "-q", "-m", f"deploy api (#{number})")
+        d.write(f"notes/{number}.txt", "a later commit of the PR, not touching the deploy file\n")
+        d.repo.git.add("-A")
+        git_at(d.path, at(fixup), "commit", "-q", "-m", "fixup")
+        git_at(d.path, at(merged), "checkout", "-q", "main")
+        git_at(d.path, at(merged), "merge", "-q", "--no-ff", "-m", f"Merge pull request #{number} from acme/pr{number}",
+               f"pr{number}")
+
+    merged_pr(1, c1, "by hand", opened=5 * H, fixup=6 * H, merged=8 * H)  # 5 h for a PR, 3 h of review
+    merged_pr(2, c2, f"deploy to staging {PROPOSED_BY}", opened=D + 600, fixup=D + H, merged=D + 600 + 2 * H)
+    env = {**os.environ, "DEPLOYCTL_CACHE": str(tmp_path / "cache"), "CI": "1"}
+    window = ("--since", T0.isoformat(), "--until", UNTIL.isoformat())
+    code, out, err = run_cli(d.path, "metrics", "--no-engine", "--json", *window, env=env)
+    assert code == 0, err
+    s = json.loads(out)["waiting"]["staging"]
+    assert s["by_hand"] == {"lines": 1, "waiting_for_pr_s": {"median": 5 * H, "p90": 5 * H, "n": 1},
+                            "waiting_for_review_s": {"median": 3 * H, "p90": 3 * H, "n": 1}}
+    assert s["proposed"] == {"lines": 1, "waiting_for_pr_s": {"median": 600, "p90": 600, "n": 1},
+                             "waiting_for_review_s": {"median": 2 * H, "p90": 2 * H, "n": 1}}
+    code, text, err = run_cli(d.path, "metrics", "--no-engine", *window, env=env)
+    assert code == 0, err
+    assert "staging proposed: 10 min (n=1) / 2.0 h (n=1), 1 line(s)" in text
+    assert "staging by hand: 5.0 h (n=1) / 3.0 h (n=1), 1 line(s)" in text

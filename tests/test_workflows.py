@@ -20,7 +20,7 @@ from deployctl.core.programpaths import workflow_paths
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = ROOT / ".github" / "workflows"
 SCAFFOLD = ROOT / "deployctl" / "scaffold" / "workflows"
-FILES = ("preview.yml", "deploy.yml", "checks.yml")
+FILES = ("preview.yml", "deploy.yml", "checks.yml", "propose.yml")
 ALL = [WORKFLOWS / f for f in FILES] + [SCAFFOLD / f for f in FILES]
 IDS = [f"{p.parent.parent.name}/{p.name}" for p in ALL]
 SECRET_RE = re.compile(r"secrets\s*(?:\.\s*([A-Za-z_][A-Za-z0-9_]*)|\[)")
@@ -206,7 +206,7 @@ def test_caches_are_keyed_per_purpose() -> None:
     what a preview (or another env's deploy) wrote. Purposes are dot-delimited, and env names have no dot."""
     found = [(f"{p.parent.parent.name}/{p.name}:{name}", job, key, restore)
              for p in ALL for name, job, key, restore in caches(p)]
-    assert {f.split(":")[1] for f, *_ in found} == {"deploy", "preview", "preview-approved-code"}
+    assert {f.split(":")[1] for f, *_ in found} == {"deploy", "preview", "preview-approved-code", "propose"}
     purposes = {}
     for where, job, key, restore in found:
         match = re.fullmatch(r"deploy-by-code\.([a-z-]+)\.\$\{\{ matrix\.stack \}\}\.\$\{\{ runner\.os \}\}\.(.+)", key)
@@ -214,7 +214,8 @@ def test_caches_are_keyed_per_purpose() -> None:
         assert "stack" in job["strategy"]["matrix"], where  # one env per key
         assert restore == key[: key.index(match.group(2))], where  # the same purpose and env only
         purposes.setdefault(where.split(":")[1], set()).add(match.group(1))
-    assert purposes == {"deploy": {"deploy"}, "preview": {"preview"}, "preview-approved-code": {"code-preview"}}
+    assert purposes == {"deploy": {"deploy"}, "preview": {"preview"}, "preview-approved-code": {"code-preview"},
+                        "propose": {"propose"}}
     for where, _, _, restore in found:
         for other, _, other_key, _ in found:
             if other.split(":")[1] != where.split(":")[1]:
@@ -341,3 +342,41 @@ def test_checks_runs_check_plan_and_codeowners_everywhere_a_required_check_must(
         job = workflow["jobs"]["checks"]
         assert "merge_group.base_sha" in job["env"]["BASE_SHA"] and job["steps"][0]["with"]["fetch-depth"] == 0
         assert ".venv/bin/deployctl codeowners --check" in scripts
+
+
+def test_propose_opens_prs_with_the_narrowest_permissions_and_never_merges() -> None:
+    """`propose --post` on a schedule, by hand and from an app's CI: one job per env in its preview
+    environment (the read-only trace credentials), writing only branches and PRs; nothing in it merges,
+    approves or deploys, and no payload of the dispatch reaches a script."""
+    for base in (WORKFLOWS, SCAFFOLD):
+        text = (base / "propose.yml").read_text(encoding="utf-8")
+        workflow = load(base / "propose.yml")
+        on = triggers(workflow)
+        assert set(on) == {"schedule", "workflow_dispatch", "repository_dispatch"}
+        assert on["schedule"][0]["cron"] and on["repository_dispatch"]["types"] == ["artifact-built"]
+        assert workflow["permissions"] == {}
+        assert "client_payload" not in text and "github.event." not in text  # the dispatch's data is never read
+        envs, propose = workflow["jobs"]["envs"], workflow["jobs"]["propose"]
+        assert envs["if"] == "github.ref == 'refs/heads/main'" and envs["permissions"] == {"contents": "read"}
+        assert secrets_named(envs) == set() and "environment" not in envs
+        only = next(s for s in steps_of(envs) if "Pulumi.*.yaml" in s.get("run", ""))
+        assert only["env"]["ONLY"] == "${{ inputs.env }}" and "^[a-z0-9][a-z0-9_-]*$" in only["run"]
+        assert propose["needs"] == "envs" and propose["environment"] == "preview-${{ matrix.stack }}"
+        assert propose["strategy"]["matrix"]["stack"] == "${{ fromJSON(needs.envs.outputs.stacks) }}"
+        assert propose["permissions"] == {"contents": "write", "pull-requests": "write", "id-token": "write"}
+        assert secrets_named(propose) == {"PULUMI_CONFIG_PASSPHRASE", "GITHUB_TOKEN", "DEPLOYCTL_PROPOSE_APP_KEY"}
+        assert propose["concurrency"] == {"group": "propose-${{ matrix.stack }}", "cancel-in-progress": False}
+        cloud = [s for s in steps_of(propose) if "configure-aws-credentials" in s.get("uses", "")]
+        # the read-only role, never the deploy role
+        assert [s["with"]["role-to-assume"] for s in cloud] == ["${{ vars.AWS_PREVIEW_ROLE_ARN }}"]
+        assert "AWS_ROLE_ARN" not in text.replace("AWS_PREVIEW_ROLE_ARN", "")
+        assert all(c["persist-credentials"] is False for c in checkouts(envs) + checkouts(propose))
+        step = next(s for s in steps_of(propose) if "deployctl propose" in s.get("run", ""))
+        assert '.venv/bin/deployctl propose "$STACK" --post || status=$?' in step["run"]
+        assert '"$status" == 1' in step["run"] and 'exit "$status"' in step["run"]  # held: a notice; 2: a failure
+        assert step["env"]["GITHUB_TOKEN"] == "${{ steps.app.outputs.token || secrets.GITHUB_TOKEN }}"
+        assert "::add-mask::" in step["run"]  # the push credential never shows in the log
+        scripts = " ".join(runs(workflow))
+        for never in ("deployctl up", "gh pr merge", "gh pr review", "--admin", "git push", "/merge"):
+            assert never not in scripts, never
+

@@ -13,6 +13,7 @@ once, saying when to retry.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import time
@@ -540,6 +541,103 @@ class GitHub:
         if not isinstance(created, dict):
             raise GitHubError("POST", path, resp.status_code, "the answer is not a pull request")
         return created
+
+    # -- proposal pull requests (`propose --post`) ---------------------------------------------------
+
+    def open_pull_requests(self, repo: str, base: str | None = None) -> list[dict[str, Any]]:
+        """Every open pull request of the repository (into `base`, when given), oldest first, every
+        page (GET /repos/{repo}/pulls?state=open&sort=created&direction=asc)."""
+        params: dict[str, Any] = {"state": "open", "sort": "created", "direction": "asc", "per_page": 100}
+        if base:
+            params["base"] = base
+        items: list[dict[str, Any]] = []
+        url: str | None = f"/repos/{repo}/pulls"
+        seen: set[str] = set()
+        first: dict[str, Any] | None = params
+        while url is not None and url not in seen:
+            resp = self._request("GET", url, params=first)
+            page = _json(resp, "GET")
+            if not isinstance(page, list):
+                raise GitHubError("GET", urlsplit(str(resp.url)).path, resp.status_code,
+                                  "the answer is not a list of pull requests")
+            items.extend(i for i in page if isinstance(i, dict))
+            seen.add(str(resp.url))
+            url, first = resp.links.get("next", {}).get("url"), None  # the next link carries its own query
+        return items
+
+    def marked_pull_requests(self, repo: str, marker: str, base: str | None = None,
+                             prs: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+        """The open PRs this token opened whose body holds `marker`, from a branch of this repository
+        (never a fork's, whose branch we could not and must not rewrite). A PR someone else opens with
+        the marker is not taken for ours: its author must be this token's identity (for an installation
+        token whose app is not named: an app). `prs`: the open PRs already listed."""
+        author = self.identity()
+        ours = []
+        for pr in self.open_pull_requests(repo, base) if prs is None else prs:
+            head = pr.get("head")
+            head_repo = head.get("repo") if isinstance(head, dict) else None
+            full_name = head_repo.get("full_name") if isinstance(head_repo, dict) else None
+            if str(full_name or "").lower() != repo.lower():
+                continue
+            if not _comment_matches({**pr, "body": marker}, marker, author, app=author is None):
+                continue
+            if marker in str(pr.get("body") or ""):
+                ours.append(pr)
+        return ours
+
+    def update_pull_request(self, repo: str, number: int, **fields: Any) -> dict[str, Any]:
+        """Edit a PR's title, body or state (PATCH /repos/{repo}/pulls/{n}; safe to repeat)."""
+        path = f"/repos/{repo}/pulls/{number}"
+        updated = _json(self._request("PATCH", path, json_body=fields), "PATCH")
+        if not isinstance(updated, dict):
+            raise GitHubError("PATCH", path, None, "the answer is not a pull request")
+        return updated
+
+    def close_pull_request(self, repo: str, number: int, comment: str) -> None:
+        """Say why in a comment, then close the PR. A comment whose answer was lost is not posted again
+        (it may be there): the PR is closed all the same."""
+        with contextlib.suppress(_MaybeApplied):
+            self._request("POST", f"/repos/{repo}/issues/{number}/comments", json_body={"body": comment})
+        self.update_pull_request(repo, number, state="closed")
+
+    def graphql_url(self) -> str:
+        """GitHub's GraphQL endpoint beside this REST API: /graphql on api.github.com, /api/graphql on
+        GitHub Enterprise Server (whose REST API is /api/v3)."""
+        if self.api_url.endswith("/api/v3"):
+            return self.api_url[: -len("/v3")] + "/graphql"
+        return f"{self.api_url}/graphql"
+
+    def _graphql(self, query: str, variables: dict[str, Any], what: str) -> dict[str, Any]:
+        """One GraphQL call; GraphQL answers 200 with `errors` when it refuses: a GitHubError naming it."""
+        url = self.graphql_url()
+        resp = self._request("POST", url, json_body={"query": query, "variables": variables},
+                             repeatable=True)  # enabling or disabling twice is no harm
+        data = _json(resp, "POST")
+        if not isinstance(data, dict):
+            raise GitHubError("POST", urlsplit(url).path, resp.status_code, "the answer is not a GraphQL response")
+        if data.get("errors"):
+            errors = data["errors"] if isinstance(data["errors"], list) else [data["errors"]]
+            said = "; ".join(str(e.get("message") if isinstance(e, dict) else e)[:300] for e in errors[:4])
+            raise GitHubError("POST", urlsplit(url).path, resp.status_code, f"{what} refused: {said}")
+        return data.get("data") or {}
+
+    def disable_auto_merge(self, node_id: str) -> dict[str, Any]:
+        """Undo auto-merge on a PR (GraphQL's `disablePullRequestAutoMerge`)."""
+        query = ("mutation($pullRequestId: ID!) { disablePullRequestAutoMerge(input: {pullRequestId: $pullRequestId})"
+                 " { pullRequest { number } } }")
+        return self._graphql(query, {"pullRequestId": node_id}, "disablePullRequestAutoMerge")
+
+    def enable_auto_merge(self, node_id: str, merge_method: str = "SQUASH") -> dict[str, Any]:
+        """Set a PR to merge itself once its requirements pass: GraphQL's `enablePullRequestAutoMerge`
+        with the PR's node_id (REST has no such call). GraphQL answers 200 with `errors` when it
+        refuses (auto-merge not allowed in the repository, the PR already clean): a GitHubError."""
+        if merge_method not in ("MERGE", "SQUASH", "REBASE"):
+            raise ValueError(f"merge method {merge_method!r} is not MERGE, SQUASH or REBASE")
+        query = ("mutation($pullRequestId: ID!, $mergeMethod: PullRequestMergeMethod!) {"
+                 " enablePullRequestAutoMerge(input: {pullRequestId: $pullRequestId, mergeMethod: $mergeMethod})"
+                 " { pullRequest { number autoMergeRequest { enabledAt mergeMethod } } } }")
+        return self._graphql(query, {"pullRequestId": node_id, "mergeMethod": merge_method},
+                             "enablePullRequestAutoMerge")
 
 
 def github_from_env(environ: Mapping[str, str], **kwargs: Any) -> GitHub:

@@ -207,9 +207,9 @@ def rollback_files(root: Path, env: str, moves: Mapping[str, tuple[str, str]]) -
     return out
 
 
-def _commit_files(root: Path, files: Mapping[str, bytes], message: str) -> str:
-    """A commit on top of HEAD with `files` changed, made through a private index: the working tree
-    (which other stacks' programs are reading) is never touched."""
+def _commit_files(root: Path, files: Mapping[str, bytes], message: str, parent: str = "HEAD") -> str:
+    """A commit on top of `parent` (HEAD) with `files` changed, made through a private index: the working
+    tree (which other stacks' programs are reading) is never touched."""
     import subprocess
     import tempfile
 
@@ -222,12 +222,12 @@ def _commit_files(root: Path, files: Mapping[str, bytes], message: str) -> str:
             return subprocess.run(["git", *args], cwd=root, env=env, input=data, capture_output=True,
                                   check=True, timeout=60).stdout.decode().strip()
 
-        git("read-tree", "HEAD")
+        git("read-tree", parent)
         for path, data in files.items():
             blob = git("hash-object", "-w", "--stdin", data=data)
             git("update-index", "--add", "--cacheinfo", f"100644,{blob},{path}")
         tree = git("write-tree")
-        return git("commit-tree", tree, "-p", "HEAD", "-m", message)
+        return git("commit-tree", tree, "-p", parent, "-m", message)
 
 
 def open_rollback_pr(root: Path, env: str, moves: Mapping[str, tuple[str, str]], base_branch: str,

@@ -9,14 +9,25 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from deployctl import console
 from deployctl.adapters.apprepos import AppRepos
 from deployctl.core.catalog import Catalog
-from deployctl.core.metrics import AppHistory, Bucket, Line, Metrics, compute, default_since, lines_from_history
+from deployctl.core.metrics import (
+    AppHistory,
+    Bucket,
+    Handoff,
+    Line,
+    Metrics,
+    compute,
+    default_since,
+    is_proposed,
+    lines_from_history,
+    waiting,
+)
 from deployctl.core.violations import CannotJudge
 
 if TYPE_CHECKING:
@@ -91,17 +102,92 @@ def run_metrics(root: Path, env: str | None, app: str | None, since: datetime | 
     entries = run_history(root, env, app, None, with_engine=with_engine)
     return metrics_from_history(entries, config.catalog, [env] if env else envs, start, end, bucket,
                                 AppRepos(root, offline=offline), apps=[app] if app else None,
-                                assume_deployed=not with_engine)
+                                assume_deployed=not with_engine, root=root)
 
 
 def metrics_from_history(entries: list[HistoryEntry], catalog: Catalog, envs: list[str], since: datetime,
                          until: datetime, bucket: Bucket, repos: AppRepos, apps: list[str] | None = None,
-                         assume_deployed: bool = False) -> Metrics:
-    """Metrics from `history` entries already read (the status page reuses its own)."""
+                         assume_deployed: bool = False, root: Path | None = None) -> Metrics:
+    """Metrics from `history` entries already read (the status page reuses its own). With the deploy
+    repo's `root`, also the wait for a PR and for review, proposals vs by hand (`waiting`)."""
     lines = lines_from_history(entries, assume_deployed=assume_deployed)
     histories = app_histories(repos, catalog, lines)
     with console.step("computing delivery metrics"):
-        return compute(lines, histories, envs, since, until, bucket, apps=apps)
+        result = compute(lines, histories, envs, since, until, bucket, apps=apps)
+    if root is None:
+        return result
+    split = waiting(handoffs(root, entries, histories), envs, since, until, apps)
+    return result.model_copy(update={"waiting": split})
+
+
+SIDE_WALK = 1000
+"""Commits walked back from one merge's side before giving up (a PR branch is a few commits)."""
+
+
+def pr_openings(root: Path) -> tuple[dict[str, int], dict[str, list[tuple[int, frozenset[str]]]]]:
+    """From two `git log`s of the deploy repo (parents and author times; the files each commit touched
+    under deploys/): each commit's author time, and for each merge on HEAD's first-parent chain, its
+    side's commits (the PR's: author time and the deploy files each touched)."""
+    from deployctl.adapters.gitrepo import open_git, run_git
+
+    repo = open_git(root)
+    try:
+        head = run_git(repo, "rev-parse", "--verify", "--quiet", "HEAD^{commit}")
+    except CannotJudge:
+        return {}, {}
+    authored: dict[str, int] = {}
+    parents: dict[str, list[str]] = {}
+    for line in run_git(repo, "log", "--format=%H %at %P", "HEAD", "--").splitlines():  # no diffs: fast
+        sha, at, *ps = line.split()
+        authored[sha], parents[sha] = int(at), ps
+    files: dict[str, frozenset[str]] = {}
+    touched = run_git(repo, "log", "--no-renames", "--name-only", "--format=%x1e%H", "HEAD", "--", "deploys/")
+    for chunk in touched.split("\x1e")[1:]:  # diffs of the commits that touch deploys/ only
+        sha, *names = chunk.splitlines()
+        files[sha.strip()] = frozenset(n for n in names if n)
+    chain: set[str] = set()
+    at_: str | None = head
+    while at_ is not None and at_ not in chain:
+        chain.add(at_)
+        first = parents.get(at_) or []
+        at_ = first[0] if first else None
+    sides: dict[str, list[tuple[int, frozenset[str]]]] = {}
+    for merge in chain:
+        if len(parents.get(merge, ())) < 2:
+            continue
+        seen: set[str] = set()
+        todo = [p for p in parents[merge][1:] if p not in chain]
+        while todo and len(seen) < SIDE_WALK:
+            sha = todo.pop()
+            if sha in seen or sha not in authored:
+                continue
+            seen.add(sha)
+            todo += [p for p in parents[sha] if p not in chain]
+        sides[merge] = [(authored[sha], files.get(sha, frozenset())) for sha in seen]
+    return authored, sides
+
+
+def handoffs(root: Path, entries: list[HistoryEntry], histories: dict[str, AppHistory | None]) -> list[Handoff]:
+    """Each deploy line as a hand-off: its app commit's time, its PR's opening, its merge.
+
+    The opening is the author time of the PR branch's first commit that touched the deploy file (a
+    merge commit's side); for a squash or rebase merge, or a push, the landing commit's author time."""
+    authored, sides = pr_openings(root)
+    out = []
+    for e in entries:
+        if e.to is None or e.commit not in authored:
+            continue
+        side = sides.get(e.commit, [])
+        path = f"deploys/{e.env}/{e.app}"
+        touching = [at for at, names in side if path in names] or [at for at, _ in side]
+        opened = datetime.fromtimestamp(min(touching) if touching else authored[e.commit], tz=UTC)
+        history = histories.get(e.app)
+        full = history.resolve(e.to) if history is not None else None
+        committed = (datetime.fromtimestamp(history.time[full], tz=UTC)
+                     if history is not None and full is not None else None)
+        out.append(Handoff(env=e.env, app=e.app, proposed=is_proposed(e.comment), committed=committed,
+                           opened=opened, merged=e.merged))
+    return out
 
 
 def status_metrics(snapshot: Snapshot, history: list[HistoryEntry], repos: AppRepos,

@@ -44,6 +44,9 @@ BUCKETS: tuple[str, ...] = ("day", "week", "month")
 DEFAULT_BUCKETS = 12
 UNDOING = frozenset({Tag.ROLLBACK.value, Tag.HOTFIX.value})
 
+PROPOSED_BY = "(deployctl propose)"
+"""Ends the comment of every deploy line `propose --post` writes: how metrics tells proposals from
+lines written by hand."""
 SKEW_LISTED = 100
 """Clock-skewed commits listed one by one in the report (all are counted)."""
 HOUR, DAY, WEEK, MONTH = 3600, 86400, 7 * 86400, 30 * 86400
@@ -270,6 +273,30 @@ class SkewedCommit(Frame):
     deployed: datetime
 
 
+class Wait(Frame):
+    median: float
+    p90: float
+    n: int
+
+
+class WaitSplit(Frame):
+    """Lead time split at the deploy PR: before it existed, and while it waited for review."""
+
+    lines: int
+    """Deploy lines merged in the window."""
+    waiting_for_pr_s: Wait | None = None
+    """From the deployed commit's time in its app repository to the PR's first commit of the line."""
+    waiting_for_review_s: Wait | None = None
+    """From that first commit (the PR's opening) to its merge."""
+
+
+class Waiting(Frame):
+    """One env's split, for lines `propose` wrote and for lines written by hand."""
+
+    proposed: WaitSplit
+    by_hand: WaitSplit
+
+
 class Metrics(Frame):
     since: datetime
     until: datetime
@@ -279,6 +306,8 @@ class Metrics(Frame):
     clock_skew: list[SkewedCommit] = []
     """The app commits dated after the deploy that first ran them (the first SKEW_LISTED, in deploy order)."""
     clock_skew_total: int = 0
+    waiting: dict[str, Waiting] = {}
+    """Per env: how long deploys waited for a PR and for its review, proposals vs by hand (`waiting`)."""
 
     def to_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
@@ -530,6 +559,69 @@ def compute(lines: Iterable[Line], histories: Mapping[str, AppHistory | None], e
                    clock_skew_total=len(window_skew))
 
 
+# -- waiting for a PR, waiting for review: what `propose` saves ------------------------------------------
+
+
+class Handoff(Frame):
+    """One deploy line merged through the deploy repo: when its commit was made, its PR opened, merged."""
+
+    env: str
+    app: str
+    proposed: bool
+    """The line's comment names `propose` (PROPOSED_BY): `propose --post` wrote it."""
+    committed: datetime | None
+    """The deployed commit's committer time in its app repository (None: not known)."""
+    opened: datetime
+    """The PR's first commit that touched the deploy file (its author time): when the PR was opened."""
+    merged: datetime
+
+
+def is_proposed(comment: str) -> bool:
+    return PROPOSED_BY in comment
+
+
+def waiting(handoffs: Iterable[Handoff], envs: Iterable[str], since: datetime, until: datetime,
+            apps: Iterable[str] | None = None) -> dict[str, Waiting]:
+    """Per env, the lines merged in [since, until), split into proposals and lines written by hand:
+    the wait for a PR (commit -> PR opened) and for its review (opened -> merged), each clamped at 0
+    (a clock ahead of another)."""
+    wanted_apps = set(apps) if apps is not None else None
+
+    def split(rows: list[Handoff]) -> WaitSplit:
+        before = [max(0.0, (h.opened - h.committed).total_seconds()) for h in rows if h.committed is not None]
+        review = [max(0.0, (h.merged - h.opened).total_seconds()) for h in rows]
+
+        def wait(values: list[float]) -> Wait | None:
+            return Wait(median=median(values), p90=p90(values), n=len(values)) if values else None
+
+        return WaitSplit(lines=len(rows), waiting_for_pr_s=wait(before), waiting_for_review_s=wait(review))
+
+    rows = [h for h in handoffs if since <= h.merged < until and (wanted_apps is None or h.app in wanted_apps)]
+    out = {}
+    for env in dict.fromkeys(envs):
+        mine = [h for h in rows if h.env == env]
+        out[env] = Waiting(proposed=split([h for h in mine if h.proposed]),
+                           by_hand=split([h for h in mine if not h.proposed]))
+    return out
+
+
+def waiting_text(m: Metrics) -> list[str]:
+    """The split as lines for people: per env, proposals vs by hand, medians with their counts."""
+    if not any(w.proposed.lines or w.by_hand.lines for w in m.waiting.values()):
+        return []
+
+    def cell(w: Wait | None) -> str:
+        return f"{duration(w.median)} (n={w.n})" if w else "-"
+
+    out = ["", "lead time at the PR (median): waiting for a PR / waiting for review"]
+    for env, w in m.waiting.items():
+        for label, s in (("proposed", w.proposed), ("by hand", w.by_hand)):
+            if s.lines:
+                out.append(f"  {env} {label}: {cell(s.waiting_for_pr_s)} / {cell(s.waiting_for_review_s)}, "
+                           f"{s.lines} line(s)")
+    return out
+
+
 # -- charts for the status page ---------------------------------------------------------------------
 
 CHART_W, CHART_H, CHART_BASE = 200, 64, 50
@@ -697,12 +789,14 @@ def render_text(m: Metrics) -> str:
                 f"deployed {s.deployed:%Y-%m-%d %H:%M}" for s in m.clock_skew[:10]]
         if m.clock_skew_total > 10:
             out.append(f"  ... and {m.clock_skew_total - 10} more (--json lists {SKEW_LISTED})")
+    out += waiting_text(m)
     return "\n".join(out) + "\n"
 
 
 __all__ = [
     "AppHistory",
     "Chart",
+    "Handoff",
     "Line",
     "Metrics",
     "bucket_start",
@@ -712,4 +806,5 @@ __all__ = [
     "lines_from_history",
     "render_text",
     "shown",
+    "waiting",
 ]
