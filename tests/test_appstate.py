@@ -77,7 +77,8 @@ def test_pending_for_a_stack_never_deployed_and_for_a_removed_file():
     removed = one(states, "staging", "web")
     assert (removed.state, removed.file, removed.running) == (State.PENDING, None, sha(9))
     assert removed.detail == f"its deploy file was removed; Pulumi still runs {sha(9)[:12]}"
-    assert removed.since == T0 + timedelta(days=2) and removed.fix.endswith("removes it")
+    assert removed.since == T0 + timedelta(days=2)
+    assert removed.fix.endswith("`deployctl up --stack staging`: that removes it")
     assert [(s.env, s.app) for s in states] == [("staging", "api"), ("staging", "web"), ("production", "api")]
 
 
@@ -118,7 +119,7 @@ def test_in_progress_while_an_update_of_the_stack_runs_never_drift():
                    {"staging": StackRecord(deployed={"api": sha(1), "web": sha(7)}, in_flight=flight)}, trace)
     api, web = one(states, "staging", "api"), one(states, "staging", "web")
     assert api.state == web.state == State.IN_PROGRESS and not api.drifted
-    assert api.in_flight == InFlight(since=started, by="runner@gha-7", pr=12)  # the PR its update carries out
+    assert api.in_flight == web.in_flight == InFlight(since=started, by="runner@gha-7", pr=12)  # what it carries out
     assert api.detail == ("an update of staging is running by runner@gha-7 since 2026-12-06 09:01:00 UTC (PR #12): "
                           f"{sha(1)[:12]} -> {sha(3)[:12]}")
     assert api.since == started and exit_status(states) == ExitStatus.OK

@@ -11,12 +11,18 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import git
 import pytest
 
+from deployctl.adapters.backend import LockInfo
 from deployctl.adapters.engine import Engine
+from deployctl.adapters.inflight import in_flight
+from deployctl.core.appstate import InFlight
+from deployctl.core.outcomes import UpdateRecord
+from deployctl.core.updatemessage import deploy_message, pr_of
 from tests.awsserver import AwsServer
 from tests.engine_world import build_world
 from tests.test_team import PASSPHRASE, Team, cli
@@ -103,6 +109,11 @@ def test_an_up_held_in_its_health_check_reads_as_deploying_on_another_runner_the
     code, out, err = cli(b, "drift", "--no-refresh")
     assert code == 0, err
     assert "no drift (2 apps)" in out
+    code, out, err = cli(b, "drift")  # the engine's refresh, asked of a deployed stack no update changes
+    if importlib.util.find_spec("deployctl.adapters.refresh") is None:  # its adapter is merged separately
+        assert code == 2 and "the engine's refresh is not available" in err and "--no-refresh" in err
+    else:
+        assert code == 0, err
     code, out, err = cli(b, "history", "staging", "api", "--json")
     assert {e["commit"]: e["deploy"]["result"] for e in json.loads(out)}[m1] == "succeeded"
 
@@ -123,6 +134,24 @@ def test_an_up_held_in_its_health_check_reads_as_deploying_on_another_runner_the
     assert "staging/api: pending (since " in out and "fix: re-run the deploy workflow" in out
     code, out, err = cli(b, "status", "--json")
     assert _rows(out)["staging", "api"]["state"] == "pending" and _rows(out)["staging", "api"]["drift"]
+
+
+def test_in_flight_is_read_from_a_live_lock_or_an_in_progress_update_never_from_a_dead_lock():
+    stamp = datetime(2026, 12, 1, 9, tzinfo=UTC)
+    elsewhere = LockInfo(key="k1", pid=4242, username="runner", hostname="gha-runner-7", timestamp=stamp)
+    assert in_flight([elsewhere], []) == InFlight(since=stamp, by="runner@gha-runner-7")
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    killed = LockInfo(key="k2", pid=dead.pid, username="me", hostname=socket.gethostname(), timestamp=stamp)
+    assert in_flight([killed], []) is None  # a killed run's leftover here: `unlock` recovers it, no deploy runs
+    message = deploy_message("staging", [("api", "a" * 40, "b" * 40)], 12, "c" * 40)
+    running = UpdateRecord(env="staging", version=None, kind="update", result="in-progress", message=message,
+                           start=stamp + timedelta(seconds=5), end=None, environment={"git.author": "Ann"})
+    assert pr_of(message) == 12 and pr_of("deployctl: staging: program or config change") is None
+    assert in_flight([], [running]) == InFlight(since=running.start, by="Ann", pr=12, message=message)
+    assert in_flight([elsewhere], [running]).by == "runner@gha-runner-7"  # type: ignore[union-attr]
+    done = running.model_copy(update={"result": "succeeded", "end": stamp + timedelta(minutes=1)})
+    assert in_flight([], [done]) is None
 
 
 def test_drift_cannot_judge_an_unknown_env_nor_post_without_its_publisher(tmp_path: Path, aws_env: AwsServer,

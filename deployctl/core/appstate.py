@@ -131,6 +131,8 @@ def classify(snapshot: Snapshot, stacks: Mapping[str, StackRecord], trace: Seque
     out: list[AppState] = []
     for env in chosen:
         record = stacks.get(env) or StackRecord()
+        if record.in_flight is not None and record.in_flight.pr is None:
+            record = record.model_copy(update={"in_flight": _with_pr(record.in_flight, env, trace)})
         deployed = record.deployed or {}
         apps = sorted({f.app for f in snapshot.tree.in_env(env)} | set(deployed))
         for app in apps:
@@ -149,11 +151,11 @@ def _one(env: str, app: str, file: str | None, running: str | None, record: Stac
 
     retry = RETRY.format(env=env)
     if record.in_flight is not None:
-        return _deploying(env, file, running, record.in_flight, lines, state)
+        return _deploying(env, file, running, record.in_flight, state)
     if file is None:  # running is set: a pair with neither is never classified
         removal = lines[0] if lines and lines[0].to is None else None
         return state(State.PENDING, f"its deploy file was removed; Pulumi still runs {short(running)}",
-                     removal.merged if removal else None, f"{retry} removes it")
+                     removal.merged if removal else None, f"{retry}: that removes it")
     if running is not None and same_commit(file, running):
         oob = (record.out_of_band or {}).get(app)
         if oob is not None:
@@ -185,16 +187,19 @@ def _one(env: str, app: str, file: str | None, running: str | None, record: Stac
     return state(State.PENDING, f"{says}: {why}", tried.merged if tried else None, retry)
 
 
-def _deploying(env: str, file: str | None, running: str | None, flight: InFlight, lines: list[HistoryEntry],
+def _with_pr(flight: InFlight, env: str, trace: Sequence[HistoryEntry]) -> InFlight:
+    """A running update the backend names no PR of (a lock says only who and since when): the PR of the
+    newest line of its env merged before it started that no update has run, which is what it carries out."""
+    waiting = [e for e in trace if e.env == env and e.deploy.result in ("pending", "in-progress", "unknown")
+               and (flight.since is None or e.merged <= flight.since)]
+    newest = max(waiting, key=lambda e: e.merged, default=None)
+    return flight.model_copy(update={"pr": newest.pr}) if newest else flight
+
+
+def _deploying(env: str, file: str | None, running: str | None, flight: InFlight,
                state: Callable[..., AppState]) -> AppState:
-    """An app of a stack being updated: who, since when, which PR (the update's own message, else the
-    newest line merged before the update started that no update has run)."""
+    """An app of a stack being updated: who, since when, which PR."""
     pr = flight.pr
-    if pr is None:
-        waiting = [e for e in lines if e.deploy.result in ("pending", "in-progress", "unknown")
-                   and (flight.since is None or e.merged <= flight.since)]
-        pr = waiting[0].pr if waiting else None
-        flight = flight.model_copy(update={"pr": pr})
     who = f" by {flight.by}" if flight.by else ""
     when = f" since {flight.since.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC" if flight.since else ""
     which = f" (PR #{pr})" if pr else ""
