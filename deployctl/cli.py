@@ -378,9 +378,10 @@ def status(
 ) -> None:
     """What runs where: the env-by-app matrix, lag and drift.
 
-    Each cell: the deployed commit, its comment, when and by whom; how many commits it is behind its
-    upstream env and its release branch; and drift, when Pulumi's `deployed` output disagrees with
-    the deploy file (say, after a merge whose up failed).
+    Each cell: the deployed commit, its comment, when and by whom; how many commits what runs is
+    behind its upstream env and its release branch; and its state, as `deployctl drift` classifies
+    it: in-sync, pending, in-progress (deploying now: who, since when, which PR; never drift),
+    failed, switched-back.
 
     Examples:
       deployctl status
