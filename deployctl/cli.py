@@ -378,9 +378,10 @@ def status(
 ) -> None:
     """What runs where: the env-by-app matrix, lag and drift.
 
-    Each cell: the deployed commit, its comment, when and by whom; how many commits it is behind its
-    upstream env and its release branch; and drift, when Pulumi's `deployed` output disagrees with
-    the deploy file (say, after a merge whose up failed).
+    Each cell: the deployed commit, its comment, when and by whom; how many commits what runs is
+    behind its upstream env and its release branch; and its state, as `deployctl drift` classifies
+    it: in-sync, pending, in-progress (deploying now: who, since when, which PR; never drift),
+    failed, switched-back.
 
     Examples:
       deployctl status
@@ -399,6 +400,45 @@ def status(
         console.as_json(status_rows(report))
     else:
         console.out(render_text(report))
+
+
+@app.command()
+def drift(
+    env: Annotated[list[str] | None, typer.Argument(help="Only these envs (default: every env).")] = None,
+    no_refresh: Annotated[bool, typer.Option("--no-refresh", help="Judge from Pulumi's record alone; skip the "
+                                             "engine's refresh (finds no out-of-band change).")] = False,
+    post: Annotated[bool, typer.Option("--post", help="Post each env's drift as one GitHub issue, edited in "
+                                       "place, closed when back in sync.")] = False,
+    as_json: JsonOpt = False,
+    repo: RepoOpt = Path("."),
+) -> None:
+    """Is what runs what git says? Each app in each env: in-sync, pending (merged, not run), in-progress
+    (an update runs now), failed, switched-back (its health check failed) or out-of-band (what runs
+    differs from Pulumi's record, found by the engine's refresh), with what differs and what fixes it.
+
+    Exit 0 when every app is in-sync or in-progress, 1 when anything drifted, 2 when it cannot judge.
+
+    Examples:
+      deployctl drift
+      deployctl drift production --json
+      deployctl drift --no-refresh
+    """
+    from deployctl.commands.drift import engine_refresh, poster, run_drift
+    from deployctl.commands.load import open_engine
+    from deployctl.core.appstate import exit_status
+
+    publish = poster() if post else None
+    engine = open_engine(repo)
+    states = run_drift(repo, env, None if no_refresh else engine_refresh(engine), engine=engine)
+    if as_json:
+        console.as_json([s.to_json() for s in states])
+    else:
+        from deployctl.report.status import render_drift
+
+        console.out(render_drift(states))
+    if publish is not None:
+        publish(repo, states)
+    raise typer.Exit(exit_status(states))
 
 
 @app.command()

@@ -116,7 +116,9 @@ def test_a_failing_check_switches_back_holds_the_dependent_and_says_so(tmp_path:
     cells = {(c["env"], c["app"]): c for c in json.loads(out)}
     assert cells[("staging", "api")]["result"] == "failed, switched back"
     drift = cells[("staging", "api")]["drift"]
-    assert f"file says {api[1][:12]}, Pulumi runs {api[0][:12]} — switched back after a failed health check" in drift
+    assert drift == (f"the file says {api[1][:12]}, Pulumi runs {api[0][:12]}: its health check failed and the "
+                     "previous commit runs again")
+    assert cells[("staging", "api")]["state"] == "switched-back" and "[rollback]" in cells[("staging", "api")]["fix"]
     assert cells[("staging", "web")]["result"] == "held back"
     assert "held back while an app it depends on was switched back" in cells[("staging", "web")]["drift"]
 

@@ -15,7 +15,8 @@ import pytest
 from deployctl.adapters.apprepos import AppRepos, repo_lookups
 from deployctl.adapters.gitaccess import commit_snapshot
 from deployctl.adapters.gitlog import deploy_history, first_parent_order
-from deployctl.core.history import DeployResult, HistoryEntry, join
+from deployctl.core.appstate import InFlight
+from deployctl.core.history import DeployResult, HistoryEntry, join, mark_in_flight
 from deployctl.core.outcomes import UpdateRecord
 from deployctl.core.snapshot import Snapshot
 from deployctl.core.violations import CannotJudge
@@ -160,14 +161,14 @@ def test_behind_upstream_and_branch_are_real_commit_counts(world: World):
     assert staging_api.commit == c["a3"]
     assert (staging_api.upstream, staging_api.behind_upstream) == ("dev", 2)  # a4, a5
     assert (staging_api.branch, staging_api.behind_branch) == ("main", 3)  # a4..a6
-    assert _cell(report, "production", "api").behind_upstream == 1  # a3
+    assert _cell(report, "production", "api").behind_upstream == 2  # a2, a3: counted from a1, what runs
     assert _cell(report, "production", "web").behind_upstream == 1  # w3
     assert _cell(report, "staging", "web").behind_upstream == 0  # same commit as dev
     assert _cell(report, "dev", "web").behind_branch == 0  # at the tip
     # a non-default release branch is what "behind" is measured against
     assert (_cell(report, "production", "billing").branch, _cell(report, "production", "billing").behind_branch) \
         == ("release", 2)
-    assert _cell(report, "production", "billing").behind_upstream == 1
+    assert _cell(report, "production", "billing").behind_upstream is None  # staging runs no billing yet
 
 
 def test_behind_upstream_is_none_without_upstream_or_either_side(world: World):
@@ -190,14 +191,18 @@ def test_drift_three_ways(world: World):
     c = world.c
     changed = _cell(report, "production", "api")
     assert changed.running == c["a1"]
-    assert changed.drift == (f"file says {c['a2'][:12]}, Pulumi runs {c['a1'][:12]} — its up failed; "
-                             "fix the cause and rerun deployctl up")
+    assert changed.drift == (f"the file says {c['a2'][:12]}, Pulumi runs {c['a1'][:12]}: the update that tried "
+                             "it failed (v3)")
+    assert (changed.state, changed.drift) == ("failed", changed.detail)
+    assert "deployctl up --stack production" in changed.fix
     removed = _cell(report, "production", "worker")
     assert removed.commit is None
-    assert removed.drift is not None and removed.drift.startswith("deployed but its file was removed")
+    assert removed.drift == f"its deploy file was removed; Pulumi still runs {c['a1'][:12]}"
+    assert removed.state == "pending"
     new = _cell(report, "staging", "billing")
     assert new.running is None
-    assert new.drift is not None and new.drift.startswith("not deployed yet")
+    assert (new.state, new.drift) == ("pending", f"the file says {c['r2'][:12]}, Pulumi runs nothing for it: "
+                                                 "merged, no update has run it yet")
     drifting = {(x.env, x.app) for x in report.cells if x.drift}
     assert drifting == {("production", "api"), ("production", "worker"), ("staging", "billing")}
 
@@ -207,7 +212,8 @@ def test_a_stack_never_deployed_has_every_app_not_deployed_yet(world: World):
     report = world.report(deployed=deployed)
     prod = [x for x in report.cells if x.env == "production"]
     assert {x.app for x in prod} == {"api", "web", "billing"}
-    assert all(x.drift and x.drift.startswith("not deployed yet") for x in prod)
+    assert all(x.drift and "the stack was never deployed" in x.drift for x in prod)
+    assert {x.app: x.state for x in prod} == {"api": "failed", "web": "pending", "billing": "pending"}
 
 
 def test_an_abbreviated_commit_is_the_same_commit(world: World):
@@ -250,9 +256,43 @@ def test_status_rows_are_json(world: World):
     assert row["commit"] == world.c["a2"]
     assert row["result"] == "failed"
     assert row["deployed_at"] == "2026-05-04T09:07:00Z"  # when the (failed) up ended
-    assert row["drift"].startswith("file says")
+    assert row["drift"].startswith("the file says") and row["state"] == "failed"
     assert set(row) >= {"env", "app", "commit", "comment", "deployed_at", "deployed_by", "pr", "result",
                         "behind_upstream", "behind_branch", "drift"}
+
+
+def test_behind_upstream_is_counted_from_what_runs_not_from_the_file(world: World):
+    """After a switch-back staging's file names a3 while it runs a1, as production does: not behind."""
+    deployed = json.loads(json.dumps(world.deployed))
+    deployed["staging"]["api"]["commit"] = world.c["a1"]
+    prod = _cell(world.report(deployed=deployed), "production", "api")
+    assert (prod.running, prod.behind_upstream) == (world.c["a1"], 0)
+    lines = render_text(world.report(deployed=deployed)).splitlines()
+    column = lines[2].index("production")
+    assert "↓" not in next(r for r in lines if r.startswith("api "))[column:]
+
+
+def test_a_running_update_shows_as_deploying_never_as_drift(world: World):
+    started = DAY1 + timedelta(days=4, hours=3)
+    counts, tips = repo_lookups(world.repos)
+    flight = InFlight(since=started, by="runner@gha-7")
+    history = mark_in_flight(world.history, {"staging": started})
+    report = build_status(world.snapshot, world.deployed, history, counts, tips, NOW, in_flight={"staging": flight})
+    billing = _cell(report, "staging", "billing")  # merged on day 5 02:00... before the update began
+    assert (billing.state, billing.drift, billing.result) == ("in-progress", None, "in-progress")
+    assert billing.in_flight == InFlight(since=started, by="runner@gha-7", pr=15)
+    assert all(c.state == "in-progress" and c.drift is None for c in report.cells if c.env == "staging")
+    text = render_text(report)
+    assert "… deploying" in text and "Deploying now:" in text
+    assert ("staging/billing: an update of staging is running by runner@gha-7 since 2026-05-05 12:00:00 UTC "
+            "(PR #15)") in text
+    assert not any(line.startswith("  ⚠ staging/") for line in text.splitlines())
+    page = _parse(render_html(report, pr_url="https://github.com/acme/deploys/pull/{pr}"))
+    by_cell = {(attrs["cell"], cls): attrs for cls, attrs in page.badges}
+    assert by_cell["staging/billing", "badge deploying"]["text"] == "deploying"
+    assert ("staging/billing", "badge drift") not in by_cell
+    assert page.cells["staging", "billing"]["data-state"] == "progress"
+    assert "deploying by runner@gha-7 since 2026-05-05 12:00 UTC · PR #15" in page.text("staging", "billing")
 
 
 # -- text -----------------------------------------------------------------------------------------
@@ -267,14 +307,15 @@ def test_render_text_matrix(world: World):
     api = next(line for line in lines if line.startswith("api "))
     c = world.c
     assert c["a5"][:8] in api and c["a3"][:8] in api and c["a2"][:8] in api
-    assert "↓2" in api and "»3" in api and "✗" in api and "⚠ drift" in api
+    assert "↓2" in api and "»3" in api and "✗" in api and "⚠ failed" in api
     worker = next(line for line in lines if line.startswith("worker "))
     assert "(removed)" in worker
     # columns line up: every cell of a column starts at the same offset
     col = lines[2].index("staging")
     assert all(line[col - 2 : col] == "  " for line in lines[3:8])
     assert "↓N" in text and "Drift:" in text
-    assert f"⚠ production/api: file says {c['a2'][:12]}" in text
+    assert f"⚠ production/api: failed: the file says {c['a2'][:12]}" in text
+    assert "; fix: fix the cause, then re-run the deploy workflow (workflow_dispatch)" in text
 
 
 # -- HTML (pure) ----------------------------------------------------------------------------------

@@ -71,7 +71,7 @@ def test_status_shows_lag_and_drift_and_the_page_renders(world: World, tmp_path:
     assert web["drift"] and world.shas["web"][0][:12] in web["drift"]  # Pulumi still runs the old site
     assert cells[("production", "api")]["drift"] is None
     assert cells[("production", "api")]["behind_upstream"] == 0  # promoted: same commit as staging
-    assert cells[("production", "web")]["behind_upstream"] == 3  # staging's file is 3 commits ahead
+    assert cells[("production", "web")]["behind_upstream"] == 0  # staging's file is ahead, but runs web 0 too
     assert cells[("staging", "api")]["behind_branch"] == 2  # api 2 and 3 are on main, not deployed
     dom = dump_dom(page)
     assert 'data-env="staging"' in dom and 'data-app="web"' in dom

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -13,33 +15,67 @@ from deployctl.core.violations import CannotJudge
 
 if TYPE_CHECKING:
     from deployctl.adapters.engine import Engine
+    from deployctl.core.appstate import InFlight
     from deployctl.core.history import HistoryEntry
     from deployctl.core.outcomes import UpdateRecord
 
 
-def run_history(root: Path, env: str | None, app: str | None, limit: int | None,
-                with_engine: bool = True, ref: str = "HEAD", engine: Engine | None = None) -> list[HistoryEntry]:
-    """The joined trace: git history of deploys/ plus each stack's Pulumi updates (read through
-    `engine` when the caller has one already, as status does)."""
-    from deployctl.core.history import join, select
+@dataclass(frozen=True)
+class Trace:
+    """The deploy history joined with Pulumi's updates, and what each read stack is doing now."""
+
+    entries: list[HistoryEntry]
+    updates: dict[str, list[UpdateRecord]] = field(default_factory=dict)
+    """Each stack's updates, newest first (the stacks read: every env with a stack config)."""
+    in_flight: dict[str, InFlight] = field(default_factory=dict)
+    """The stacks an update of which runs now (adapters/inflight.py), read before their histories."""
+
+
+def read_trace(root: Path, envs: list[str] | None = None, ref: str = "HEAD", with_engine: bool = True,
+               engine: Engine | None = None, judge: Callable[[list[HistoryEntry]], None] | None = None) -> Trace:
+    """Git history of deploys/ plus each stack's updates and whether one runs now, on any runner (the
+    backend's lock is read before the history, so an update that ends in between shows its record).
+    `envs`: the stacks to read (default: every env of the history); through `engine` when the caller
+    has one already, as status does; `judge` may refuse the git history before the engine is asked."""
+    from deployctl.core.history import join, mark_in_flight
 
     repo = open_git(root)
     with console.step("reading the deploy history"):
         entries = deploy_history(repo, ref)
-    _require_known(root, entries, env, app)
-    envs = sorted({e.env for e in entries if env is None or e.env == env})
+    if judge is not None:
+        judge(entries)
+    wanted = sorted({e.env for e in entries} if envs is None else set(envs))
     updates: dict[str, list[UpdateRecord]] = {}
-    if with_engine and envs:  # the engine loads only here: --no-engine reads git alone
+    flights: dict[str, InFlight] = {}
+    if with_engine and wanted:  # the engine loads only here: --no-engine reads git alone
+        from deployctl.adapters.inflight import in_flight, lock_reader
         from deployctl.commands.load import open_engine
         from deployctl.core.snapshot import env_of_stack_file
 
         stacks = {found for item in root.iterdir() if (found := env_of_stack_file(item.name)) is not None}
         engine = engine or open_engine(root)
-        for name in console.track([e for e in envs if e in stacks], "reading stack histories"):
+        locks = lock_reader(root)
+        for name in console.track([e for e in wanted if e in stacks], "reading stack histories"):
+            held = locks(name)
             updates[name] = engine.history(name)
+            if (flight := in_flight(held, updates[name])) is not None:
+                flights[name] = flight
     if updates:  # without Pulumi's updates there is nothing to join: the branch's order is not needed
         entries = join(entries, updates, first_parent_order(repo, ref))
-    return select(entries, env, app, limit)  # approvals: `with_approvals`, only where they are shown
+    if flights:
+        entries = mark_in_flight(entries, {env: f.since for env, f in flights.items()})
+    return Trace(entries=entries, updates=updates, in_flight=flights)
+
+
+def run_history(root: Path, env: str | None, app: str | None, limit: int | None,
+                with_engine: bool = True, ref: str = "HEAD", engine: Engine | None = None) -> list[HistoryEntry]:
+    """The joined trace: git history of deploys/ plus each stack's Pulumi updates, a line an update
+    carries out right now `in-progress`."""
+    from deployctl.core.history import select
+
+    trace = read_trace(root, [env] if env else None, ref, with_engine, engine,
+                       judge=lambda entries: _require_known(root, entries, env, app))
+    return select(trace.entries, env, app, limit)  # approvals: `with_approvals`, only where they are shown
 
 
 def _require_known(root: Path, entries: list[HistoryEntry], env: str | None, app: str | None) -> None:

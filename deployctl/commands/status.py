@@ -3,41 +3,71 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from deployctl import console
 from deployctl.adapters.apprepos import AppRepos
-from deployctl.commands.history import run_history
+from deployctl.commands.history import read_trace
 from deployctl.commands.load import load_head, open_engine
 
 if TYPE_CHECKING:
+    from deployctl.adapters.engine import Engine
+    from deployctl.commands.history import Trace
+    from deployctl.core.snapshot import Snapshot
     from deployctl.report.status import StatusReport
 
 
+@dataclass(frozen=True)
+class WhatRuns:
+    """What `status` and `drift` read once and classify alike (core/appstate.classify)."""
+
+    head: Snapshot
+    envs: list[str]
+    """In deploy order."""
+    deployed: dict[str, dict[str, Any]]
+    """Env -> that stack's `deployed` output; an env absent was never deployed."""
+    trace: Trace
+    """The deploy history joined with each stack's updates; the stacks an update of which runs now."""
+
+
+def read_what_runs(root: Path, wanted: list[str] | None = None, engine: Engine | None = None) -> WhatRuns:
+    """The deploy files, each stack's `deployed` output, update history and in-flight update. The
+    backend's locks are read first (read_trace), so an update that ends while this reads shows its
+    record rather than vanishing between the two."""
+    from deployctl.commands.load import ordered_envs
+
+    head = load_head(root)
+    envs = ordered_envs(head, wanted)
+    engine = engine or open_engine(root)
+    trace = read_trace(root, envs, engine=engine)
+    deployed: dict[str, dict[str, Any]] = {}
+    for env in console.track(envs, "reading stack outputs"):
+        outputs = engine.existing_outputs(env)
+        if outputs is not None:
+            deployed[env] = outputs.get("deployed", {})
+    return WhatRuns(head=head, envs=envs, deployed=deployed, trace=trace)
+
+
 def run_status(root: Path, pr_url: str | None = None) -> StatusReport:
-    """What runs where: deploy files, Pulumi's outputs, lag and drift, and the recent trace. A `pr_url`
-    for the page is checked first (report.status.pr_link), so a bad one stops before anything is read."""
+    """What runs where: deploy files, Pulumi's outputs, lag, each app's state (a running update shows
+    as deploying, never as drift), and the recent trace. A `pr_url` for the page is checked first
+    (report.status.pr_link), so a bad one stops before anything is read."""
     from deployctl.adapters.apprepos import repo_lookups
     from deployctl.report.status import build_status, pr_link
 
     if pr_url is not None:
         pr_link(pr_url)
 
-    head = load_head(root)
-    engine = open_engine(root)
-    deployed: dict[str, dict[str, dict]] = {}
-    for env in console.track(head.envs, "reading stack outputs"):
-        outputs = engine.existing_outputs(env)
-        if outputs is not None:
-            deployed[env] = outputs.get("deployed", {})
-    history = run_history(root, None, None, None, engine=engine)
+    runs = read_what_runs(root)
     repos = AppRepos(root)
     counts, tips = repo_lookups(repos)
     now = datetime.now(UTC)
     with console.step("comparing with the app repositories"):
-        report = build_status(head, deployed, history, counts, tips, now)
+        report = build_status(runs.head, runs.deployed, runs.trace.entries, counts, tips, now,
+                              in_flight=runs.trace.in_flight)
     from deployctl.commands.metrics import status_metrics
 
-    return report.model_copy(update={"metrics": status_metrics(head, history, repos, now)})
+    return report.model_copy(update={"metrics": status_metrics(runs.head, runs.trace.entries, repos, now)})

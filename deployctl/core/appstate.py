@@ -7,13 +7,19 @@ history, the backend's locks and the engine's refresh) lives beside these models
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
 from pydantic import ConfigDict
 
+from deployctl.core.history import HistoryEntry
 from deployctl.core.lazymodel import LazyModel
+from deployctl.core.model import same_commit, short
+from deployctl.core.snapshot import Snapshot
+from deployctl.core.updatemessage import HELD_BACK, SWITCHED_BACK
+from deployctl.core.violations import ExitStatus
 
 
 class State(StrEnum):
@@ -85,3 +91,128 @@ class AppState(LazyModel):
 
     def to_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
+
+
+# -- the classifier ---------------------------------------------------------------------------------
+
+
+class StackRecord(LazyModel):
+    """What the backend says of one stack, as `classify` reads it (the commands read it: adapters)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    deployed: dict[str, str] | None = None
+    """App -> the commit Pulumi's `deployed` output records (core/running.deployed_commits); None: the
+    stack was never deployed."""
+    in_flight: InFlight | None = None
+    """The update running now (adapters/inflight.py: the backend's lock, the in-flight update)."""
+    out_of_band: dict[str, OutOfBand] | None = None
+    """App -> what the engine's refresh found differing from the record; None: not refreshed."""
+
+
+RETRY = "re-run the deploy workflow (workflow_dispatch) or `deployctl up --stack {env}`"
+
+
+def classify(snapshot: Snapshot, stacks: Mapping[str, StackRecord], trace: Sequence[HistoryEntry],
+             envs: Sequence[str] | None = None) -> list[AppState]:
+    """Every app of every env (`envs`, default the snapshot's, in deploy order) in one of the six states.
+
+    `trace` is the deploy history joined with each stack's updates (core/history.join): each deploy
+    line's own outcome, switch-backs included, is what tells a failed line from one no update ran. An
+    env with no entry in `stacks` reads as never deployed. Pairs with neither a deploy file nor a
+    record are left out.
+    """
+    chosen = snapshot.ordered_envs(envs)
+    lines: dict[tuple[str, str], list[HistoryEntry]] = {}
+    for entry in trace:
+        lines.setdefault((entry.env, entry.app), []).append(entry)
+    for found in lines.values():
+        found.sort(key=lambda e: e.merged, reverse=True)
+    out: list[AppState] = []
+    for env in chosen:
+        record = stacks.get(env) or StackRecord()
+        if record.in_flight is not None and record.in_flight.pr is None:
+            record = record.model_copy(update={"in_flight": _with_pr(record.in_flight, env, trace)})
+        deployed = record.deployed or {}
+        apps = sorted({f.app for f in snapshot.tree.in_env(env)} | set(deployed))
+        for app in apps:
+            f = snapshot.tree.get(env, app)
+            out.append(_one(env, app, f.commit if f else None, deployed.get(app), record,
+                            lines.get((env, app), [])))
+    return out
+
+
+def _one(env: str, app: str, file: str | None, running: str | None, record: StackRecord,
+         lines: list[HistoryEntry]) -> AppState:
+    def state(kind: State, detail: str, since: datetime | None = None, fix: str = "",
+              in_flight: InFlight | None = None) -> AppState:
+        return AppState(env=env, app=app, state=kind, file=file, running=running, detail=detail, since=since,
+                        fix=fix, in_flight=in_flight)
+
+    retry = RETRY.format(env=env)
+    if record.in_flight is not None:
+        return _deploying(env, file, running, record.in_flight, state)
+    if file is None:  # running is set: a pair with neither is never classified
+        removal = lines[0] if lines and lines[0].to is None else None
+        return state(State.PENDING, f"its deploy file was removed; Pulumi still runs {short(running)}",
+                     removal.merged if removal else None, f"{retry}: that removes it")
+    if running is not None and same_commit(file, running):
+        oob = (record.out_of_band or {}).get(app)
+        if oob is not None:
+            return state(State.OUT_OF_BAND, oob.detail,
+                         fix=f"`deployctl up --stack {env}` restores what git says ({short(file)}), or change "
+                             f"deploys/{env}/{app} to what runs" + (f" ({short(oob.runs)})" if oob.runs else ""))
+        tried = _line(lines, file)
+        return state(State.IN_SYNC, "", tried.when if tried else None)
+    tried = _line(lines, file)
+    result = tried.deploy.result if tried else "unknown"
+    runs = f"Pulumi runs {short(running)}" if running else (
+        "Pulumi runs nothing for it" if record.deployed is not None else "the stack was never deployed")
+    says = f"the file says {short(file)}, {runs}"
+    if result == "failed" and tried is not None:
+        return state(State.FAILED, f"{says}: the update that tried it failed"
+                     + (f" (v{tried.deploy.update})" if tried.deploy.update else ""),
+                     tried.time or tried.merged,
+                     f"fix the cause, then {retry}; or `deployctl rollback {env} {app}`")
+    if result in (SWITCHED_BACK, HELD_BACK) and tried is not None and running:
+        why = ("its health check failed and the previous commit runs again" if result == SWITCHED_BACK
+               else "held back while an app it depends on was switched back")
+        return state(State.SWITCHED_BACK, f"{says}: {why}", tried.time or tried.merged,
+                     f"merge the [rollback] pull request (`deployctl rollback {env} {app} --to {running}`)")
+    if result == "succeeded" and tried is not None:
+        ran = f" (v{tried.deploy.update})" if tried.deploy.update else ""
+        return state(State.PENDING, f"{says}: it ran{ran}, and a later update changed it", tried.merged, retry)
+    why = {"in-progress": "an update started on it but never ended (killed mid-way?)",
+           "skipped": "a newer line replaced it before an update ran"}.get(result, "merged, no update has run it yet")
+    return state(State.PENDING, f"{says}: {why}", tried.merged if tried else None, retry)
+
+
+def _with_pr(flight: InFlight, env: str, trace: Sequence[HistoryEntry]) -> InFlight:
+    """A running update the backend names no PR of (a lock says only who and since when): the PR of the
+    newest line of its env merged before it started that no update has run, which is what it carries out."""
+    waiting = [e for e in trace if e.env == env and e.deploy.result in ("pending", "in-progress", "unknown")
+               and (flight.since is None or e.merged <= flight.since)]
+    newest = max(waiting, key=lambda e: e.merged, default=None)
+    return flight.model_copy(update={"pr": newest.pr}) if newest else flight
+
+
+def _deploying(env: str, file: str | None, running: str | None, flight: InFlight,
+               state: Callable[..., AppState]) -> AppState:
+    """An app of a stack being updated: who, since when, which PR."""
+    pr = flight.pr
+    who = f" by {flight.by}" if flight.by else ""
+    when = f" since {flight.since.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC" if flight.since else ""
+    which = f" (PR #{pr})" if pr else ""
+    moving = "" if file is None or same_commit(file, running) else f": {short(running, 'none')} -> {short(file)}"
+    return state(State.IN_PROGRESS, f"an update of {env} is running{who}{when}{which}{moving}", flight.since,
+                 "wait for it to end; `deployctl drift` again then", flight)
+
+
+def _line(lines: list[HistoryEntry], commit: str) -> HistoryEntry | None:
+    """The newest deploy line (newest merge first) that names `commit`."""
+    return next((e for e in lines if same_commit(e.to, commit)), None)
+
+
+def exit_status(states: Sequence[AppState]) -> ExitStatus:
+    """`drift`'s exit: 1 when anything drifted, else 0 (in-sync and in-progress are no drift)."""
+    return ExitStatus.VIOLATION if any(s.drifted for s in states) else ExitStatus.OK

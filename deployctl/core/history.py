@@ -7,6 +7,7 @@ joins them with update records, so the whole history costs two git processes how
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -217,6 +218,25 @@ def join(entries: list[HistoryEntry], updates: dict[str, list[UpdateRecord]], or
             for e in entries]
 
 
+def mark_in_flight(entries: list[HistoryEntry], running: Mapping[str, datetime | None]) -> list[HistoryEntry]:
+    """`in-progress` for the lines an update running now carries out: `running` maps each env whose
+    stack is being updated to when that update started (None: unknown). Per app, the newest line no
+    update has run that merged before the update started; a line merged later waits for the next
+    `up` and stays `pending`."""
+    newest: dict[tuple[str, str], HistoryEntry] = {}
+    for e in entries:
+        if e.env not in running or e.deploy.result != "pending":
+            continue
+        since = running[e.env]
+        if since is not None and e.merged > since:
+            continue
+        if (old := newest.get((e.env, e.app))) is None or e.merged > old.merged:
+            newest[e.env, e.app] = e
+    chosen = {_key(e) for e in newest.values()}
+    return [e.model_copy(update={"deploy": e.deploy.model_copy(update={"result": "in-progress"})})
+            if _key(e) in chosen else e for e in entries]
+
+
 def _key(e: HistoryEntry) -> tuple[str, str, str]:
     return (e.commit, e.env, e.app)
 
@@ -240,5 +260,5 @@ def select(entries: list[HistoryEntry], env: str | None, app: str | None, limit:
 
 
 __all__ = ["LOG_FORMAT", "HistoryEntry", "approvals", "blobs_needed", "deploy_line", "history_json", "join",
-           "parse_log",
+           "mark_in_flight", "parse_log",
            "raw_changes", "select"]

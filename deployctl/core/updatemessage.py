@@ -17,6 +17,7 @@ FORCED_MARK = "[forced: "
 SWITCHED_BACK = "failed, switched back"
 HELD_BACK = "held back"
 _MERGE = re.compile(r"merge ([0-9a-f]{7,40})")
+_PR = re.compile(r"\(PR #(\d+)[ )]")
 _SWITCH = re.compile(r" -- failed, switched back: (?P<switched>[^;]*?)(?:; held back: (?P<held>.*))?$")
 
 
@@ -32,6 +33,12 @@ def merge_of(message: str) -> str | None:
     """The (abbreviated) merge commit a deploy_message names; None for any other message."""
     found = _MERGE.search(message)
     return found.group(1) if found else None
+
+
+def pr_of(message: str) -> int | None:
+    """The PR a deploy_message names; None for any other message."""
+    found = _PR.search(message)
+    return int(found.group(1)) if found else None
 
 
 def forced_message(message: str, reason: str) -> str:

@@ -6,7 +6,7 @@ app repositories; this module only joins them, so the terminal, `--json` and the
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
@@ -14,11 +14,13 @@ from typing import Any
 import jinja2
 from pydantic import ConfigDict
 
+from deployctl.core.appstate import AppState, InFlight, StackRecord, State, classify
 from deployctl.core.history import HistoryEntry
 from deployctl.core.lazymodel import LazyModel
 from deployctl.core.metrics import Metrics
 from deployctl.core.model import same_commit
 from deployctl.core.model import short as model_short
+from deployctl.core.running import deployed_commits
 from deployctl.core.snapshot import Snapshot
 from deployctl.core.updatemessage import SWITCHED_BACK
 from deployctl.core.violations import CannotJudge, one_line
@@ -54,6 +56,15 @@ class Cell(LazyModel):
     """The app's release branch from the catalog."""
     behind_branch: int | None = None
     drift: str | None = None
+    """What differs when the cell drifted (its state is one of core.appstate.DRIFTED), else None."""
+    state: State = State.IN_SYNC
+    """The one classification (core/appstate.classify) `drift` and the page share."""
+    detail: str = ""
+    fix: str = ""
+    """The command or PR that fixes a drifted cell; for `in-progress`, to wait."""
+    since: datetime | None = None
+    in_flight: InFlight | None = None
+    """The update running now, for `in-progress`: who, since when, which PR."""
 
 
 class StatusReport(LazyModel):
@@ -75,44 +86,15 @@ class StatusReport(LazyModel):
     def cell(self, env: str, app: str) -> Cell | None:
         return next((c for c in self.cells if c.env == env and c.app == app), None)
 
+    def states(self) -> list[AppState]:
+        """Each cell's classification, as `drift --json` lists it."""
+        return [AppState(env=c.env, app=c.app, state=c.state, file=c.commit, running=c.running, detail=c.detail,
+                         since=c.since, fix=c.fix, in_flight=c.in_flight) for c in self.cells]
+
 
 def short(commit: str | None) -> str:
     """A commit in the status views: model.short, with a dash for none."""
     return model_short(commit, "—")
-
-
-_WHY = {
-    "failed": "its up failed; fix the cause and rerun deployctl up",
-    "in-progress": "an up is running (or was killed mid-way); wait, or check and rerun deployctl up",
-    "skipped": "its run was skipped (a newer merge deploys this stack); that run or deployctl up deploys it",
-    "pending": "no up has run it yet; deployctl up deploys it",
-}
-
-
-def _drift(file_commit: str | None, running: str | None, stack_known: bool, result: str | None = None) -> str | None:
-    if file_commit and running is None:
-        return ("not deployed yet: Pulumi's stack has no such app" if stack_known
-                else "not deployed yet: the stack has never been deployed") + "; deployctl up deploys it"
-    if running and file_commit is None:
-        return f"deployed but its file was removed: Pulumi still runs {short(running)}; deployctl up removes it"
-    if file_commit and running and not same_commit(file_commit, running):
-        why = _WHY.get(result or "", "Pulumi's record does not say why; rerun deployctl up")
-        return f"file says {short(file_commit)}, Pulumi runs {short(running)} — {why}"
-    return None
-
-
-def _switched_drift(env: str, app: str, file_commit: str | None, running: str | None, result: str | None) -> str | None:
-    """After a switch-back, rerunning up would deploy the failing commit again: say what to do instead."""
-    if result not in ("failed, switched back", "held back") or not file_commit or same_commit(file_commit, running):
-        return None
-    if result == "held back":
-        runs = short(running) if running else "nothing"
-        return (f"file says {short(file_commit)}, Pulumi runs {runs} — held back while an app it depends on "
-                "was switched back; the next deployctl up after the [rollback] pull request deploys it")
-    if not running:
-        return None
-    return (f"file says {short(file_commit)}, Pulumi runs {short(running)} — switched back after a failed "
-            f"health check; merge the [rollback] pull request (deployctl rollback {env} {app} --to {running})")
 
 
 def _newest(entries: list[HistoryEntry]) -> HistoryEntry | None:
@@ -120,10 +102,14 @@ def _newest(entries: list[HistoryEntry]) -> HistoryEntry | None:
 
 
 def build_status(snapshot: Snapshot, deployed: dict[str, dict[str, dict]], history: list[HistoryEntry],
-                 counts: Counts, branch_tips: BranchTips, now: datetime) -> StatusReport:
+                 counts: Counts, branch_tips: BranchTips, now: datetime,
+                 in_flight: Mapping[str, InFlight] | None = None) -> StatusReport:
     """Join the deploy files, the stacks' outputs, the history and the app repos into one matrix.
 
     `deployed` maps env -> that stack's `deployed` output; an env absent from it was never deployed.
+    `in_flight`: the stacks an update of which runs now. Each cell's state is core/appstate.classify's;
+    how far a cell lags is counted from what runs (Pulumi's record), never from the file: two envs
+    running the same commit are not behind each other, whatever their files say.
     """
     upstream_of = {e: snapshot.stacks[e].settings.promote_from for e in snapshot.envs}
     envs = snapshot.ordered_envs()
@@ -135,9 +121,14 @@ def build_status(snapshot: Snapshot, deployed: dict[str, dict[str, dict]], histo
     for entry in history:
         by_pair.setdefault((entry.env, entry.app), []).append(entry)
 
-    def file_commit(env: str | None, app: str) -> str | None:
-        f = snapshot.tree.get(env, app) if env else None
-        return f.commit if f else None
+    records = {env: StackRecord(deployed=deployed_commits({"deployed": outputs[env]}) if env in deployed else None,
+                                in_flight=(in_flight or {}).get(env)) for env in envs}
+    classified = {(s.env, s.app): s for s in classify(snapshot, records, history, envs)}
+
+    def runs(env: str | None, app: str) -> str | None:
+        out = outputs[env].get(app) if env else None
+        commit = out.get("commit") if out else None
+        return commit if isinstance(commit, str) else None
 
     tips: dict[tuple[str, str], str | None] = {}
 
@@ -160,17 +151,20 @@ def build_status(snapshot: Snapshot, deployed: dict[str, dict[str, dict]], histo
             pair = by_pair.get((env, app), [])
             matched = _newest([e for e in pair if same_commit(e.to, commit)]) if commit else None
             latest = _newest(pair)
-            upstream_commit = file_commit(upstream, app)
+            upstream_commit = runs(upstream, app)
             behind_upstream = behind_branch = None
-            if catalog_app and commit:
-                if upstream_commit and not same_commit(commit, upstream_commit):
-                    behind_upstream = counts(catalog_app.repo, commit, upstream_commit)
+            if catalog_app and commit and running:
+                if upstream_commit and not same_commit(running, upstream_commit):
+                    behind_upstream = counts(catalog_app.repo, running, upstream_commit)
                 elif upstream_commit:
                     behind_upstream = 0
                 branch_tip = tip(catalog_app.repo, catalog_app.branch)
                 if branch_tip:
-                    behind_branch = 0 if same_commit(commit, branch_tip) else counts(catalog_app.repo, commit,
-                                                                                      branch_tip)
+                    behind_branch = 0 if same_commit(running, branch_tip) else counts(catalog_app.repo, running,
+                                                                                       branch_tip)
+            judged = classified.get((env, app)) or AppState(  # a record whose commit is no hash: unjudged
+                env=env, app=app, state=State.PENDING, file=commit, running=None,
+                detail=f"Pulumi's record of {app} names no commit; deployctl up --stack {env} records it again")
             cells.append(Cell(
                 env=env, app=app, commit=commit,
                 comment=f.current.comment if f else str((out or {}).get("comment") or ""),
@@ -181,8 +175,8 @@ def build_status(snapshot: Snapshot, deployed: dict[str, dict[str, dict]], histo
                 result=latest.deploy.result if latest else None,
                 upstream=upstream, behind_upstream=behind_upstream,
                 branch=catalog_app.branch if catalog_app else None, behind_branch=behind_branch,
-                drift=_switched_drift(env, app, commit, running, latest.deploy.result if latest else None)
-                or _drift(commit, running, env in deployed, latest.deploy.result if latest else None),
+                drift=judged.detail if judged.drifted else None, state=judged.state, detail=judged.detail,
+                fix=judged.fix, since=judged.since, in_flight=judged.in_flight,
             ))
     timeline = sorted((e for e in history if e.env in envs), key=lambda e: e.when, reverse=True)
     return StatusReport(generated_at=now, envs=envs, apps=apps, cells=cells, timeline=timeline,
@@ -199,10 +193,10 @@ def status_rows(report: StatusReport) -> list[dict[str, Any]]:
 
 # -- terminal -------------------------------------------------------------------------------------
 
-LEGEND = ("↓N  N commits the upstream env runs that this env does not\n"
-          "»N  N commits on the app's release branch not deployed here\n"
-          "✗   the last deploy failed    …  a deploy is in progress\n"
-          "⚠   drift: Pulumi does not run what the file says (see below)\n"
+LEGEND = ("↓N  N commits the upstream env runs that this env does not (counted from what runs)\n"
+          "»N  N commits on the app's release branch this env does not run\n"
+          "✗   the last deploy failed    … deploying  an update of the env runs now (see below)\n"
+          "⚠   drift: pending, failed, switched-back or out-of-band (see below)\n"
           "—   no deploy file in this env")
 
 
@@ -214,12 +208,12 @@ def _text_cell(cell: Cell | None) -> str:
         parts.append(f"↓{cell.behind_upstream}")
     if cell.behind_branch:
         parts.append(f"»{cell.behind_branch}")
-    if (cell.result or "").startswith("failed"):
+    if cell.state == State.IN_PROGRESS:
+        parts.append("… deploying")
+    elif (cell.result or "").startswith("failed"):
         parts.append("✗")
-    elif cell.result == "in-progress":
-        parts.append("…")
     if cell.drift:
-        parts.append("⚠ drift")
+        parts.append(f"⚠ {cell.state}")
     return " ".join(parts)
 
 
@@ -237,9 +231,38 @@ def render_text(report: StatusReport) -> str:
     if not report.apps:
         out.append("(no apps)")
     out += ["", LEGEND]
+    deploying = [c for c in report.cells if c.state == State.IN_PROGRESS]
+    if deploying:
+        out += ["", "Deploying now:"] + [f"  … {one_line(c.env)}/{one_line(c.app)}: {one_line(c.detail)}"
+                                         for c in deploying]
     drifts = [c for c in report.cells if c.drift]
     if drifts:
-        out += ["", "Drift:"] + [f"  ⚠ {one_line(c.env)}/{one_line(c.app)}: {one_line(c.drift)}" for c in drifts]
+        out += ["", "Drift:"] + [f"  ⚠ {one_line(c.env)}/{one_line(c.app)}: {c.state}: {one_line(c.drift)}"
+                                 + (f"; fix: {one_line(c.fix)}" if c.fix else "") for c in drifts]
+    return "\n".join(out) + "\n"
+
+
+def render_drift(states: list[AppState]) -> str:
+    """`deployctl drift` for people: one row per env and app (state, the file's commit, what runs),
+    then what differs and what fixes it, for each app that is not in sync."""
+    header = ["env", "app", "state", "file", "running"]
+    rows = [[one_line(s.env), one_line(s.app), s.state.value, short(s.file), short(s.running)] for s in states]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+
+    def line(cols: list[str]) -> str:
+        return "  ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True)).rstrip()
+
+    out = [line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)]
+    if not states:
+        out.append("(no apps)")
+    told = [s for s in states if s.state != State.IN_SYNC]
+    for s in told:
+        when = f" (since {s.since.astimezone(UTC):%Y-%m-%d %H:%M} UTC)" if s.since else ""
+        out += ["", f"{one_line(s.env)}/{one_line(s.app)}: {s.state.value}{when}", f"  {one_line(s.detail)}"]
+        if s.fix:
+            out.append(f"  fix: {one_line(s.fix)}")
+    drifted = sum(1 for s in states if s.drifted)
+    out += ["", f"{drifted} drifted of {len(states)}" if drifted else f"no drift ({len(states)} apps)"]
     return "\n".join(out) + "\n"
 
 
@@ -280,12 +303,12 @@ def _state(cell: Cell | None) -> str:
     """One CSS state per cell, the most urgent first, so colour alone tells what needs attention."""
     if cell is None:
         return "empty"
+    if cell.state == State.IN_PROGRESS:
+        return "progress"
     if cell.drift:
         return "drift"
     if (cell.result or "").startswith("failed"):
         return "failed"
-    if cell.result == "in-progress":
-        return "progress"
     if cell.behind_upstream or cell.behind_branch:
         return "behind"
     return "ok"
@@ -344,6 +367,7 @@ def render_html(report: StatusReport, pr_url: str | None = None, per_app: int = 
         timeline.setdefault(e.env, {}).setdefault(e.app, []).append(e)
     counts = {
         "drift": sum(1 for c in report.cells if c.drift),
+        "deploying": sum(1 for c in report.cells if c.state == State.IN_PROGRESS),
         "failed": sum(1 for c in report.cells if (c.result or "").startswith("failed")),
         "behind": sum(1 for c in report.cells if c.behind_upstream or c.behind_branch),
     }
@@ -367,4 +391,5 @@ def _metrics_context(report: StatusReport) -> dict[str, Any]:
             "chart_base": m.CHART_BASE}
 
 
-__all__ = ["Cell", "StatusReport", "build_status", "pr_link", "render_html", "render_text", "status_rows"]
+__all__ = ["Cell", "StatusReport", "build_status", "pr_link", "render_drift", "render_html", "render_text",
+           "status_rows"]

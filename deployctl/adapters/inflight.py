@@ -1,0 +1,66 @@
+"""Is an update of a stack running now, on any runner? Read from the backend, never from this machine.
+
+Two witnesses: the backend's lock (file and S3 backends: `.pulumi/locks/...`, written by whichever
+runner's `pulumi up` holds the stack; adapters/backend.read_locks) and the stack's in-flight update (the
+newest update of its history whose result is `in-progress`, which backends that record an update as
+it starts list; the file and S3 backends write an update's record only when it ends). A lock taken
+on this machine by a process that no longer runs is a killed run's leftover, not a deploy: `unlock`
+recovers it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from deployctl.core.appstate import InFlight
+from deployctl.core.outcomes import UpdateRecord
+from deployctl.core.updatemessage import pr_of
+
+if TYPE_CHECKING:
+    from deployctl.adapters.backend import LockInfo, Store
+
+
+def in_flight(locks: list[LockInfo], updates: list[UpdateRecord]) -> InFlight | None:
+    """The running update from a stack's live locks and its history (newest first): the in-flight
+    record says which PR and since when; the lock says who, and that it runs at all."""
+    live = [lock for lock in locks if not lock.dead_here()]
+    record = next((r for r in updates[:1] if r.kind == "update" and r.result in ("in-progress", "not-started")),
+                  None)
+    if not live and record is None:
+        return None
+    lock = min(live, key=lambda lk: (lk.timestamp is None, lk.timestamp)) if live else None
+    by = f"{lock.username}@{lock.hostname}" if lock else (record.environment.get("git.author") if record else None)
+    since = (record.start if record and record.start else None) or (lock.timestamp if lock else None)
+    return InFlight(since=since, by=by, pr=pr_of(record.message) if record else None,
+                    message=record.message if record else "")
+
+
+def lock_reader(root: Path) -> Callable[[str], list[LockInfo]]:
+    """env -> the stack's locks, from the backend this repo uses (none for a backend without lock files,
+    Pulumi Cloud: its in-flight update says it all). The store is opened once, on first use."""
+    from deployctl.adapters.backend import backend_url, open_store, read_locks
+    from deployctl.core.envconfig import PROJECT
+    from deployctl.core.urls import redact_urls
+    from deployctl.core.violations import CannotJudge
+
+    opened: list[Store | None] = []
+
+    def read(env: str) -> list[LockInfo]:
+        try:
+            if not opened:
+                opened.append(open_store(backend_url(root)))
+            store = opened[0]
+            return read_locks(store, PROJECT, env) if store is not None else []
+        except CannotJudge:
+            raise
+        except Exception as exc:  # an unreachable bucket, no credentials: whether a deploy runs is unknown
+            why = redact_urls(" ".join(str(exc).split())[:200], [backend_url(root)])
+            raise CannotJudge(f"{env}: cannot read the backend's locks, so whether an update runs is unknown "
+                              f"({type(exc).__name__}: {why})") from None
+
+    return read
+
+
+__all__ = ["in_flight", "lock_reader"]
