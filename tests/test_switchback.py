@@ -276,3 +276,32 @@ def test_a_rollback_pr_that_cannot_be_opened_says_what_to_run(tmp_path, httpserv
     pushed = git.Repo(origin).git.show(f"deployctl/rollback-staging-api-{C1[:12]}:deploys/staging/api")
     assert pushed.splitlines()[0].startswith(f"{C0} ") and "[rollback]" in pushed.splitlines()[0]
     assert (deploy.path / "deploys/staging/api").read_text().splitlines()[0].startswith(C1)
+
+
+# --- c-driftpost: a health check that waits says so ---
+
+
+def test_a_health_try_that_waits_says_so_every_few_seconds_and_so_does_the_pause(tmp_path, capfd):
+    """A 25-second try used to print nothing until it ended: while a try runs, and while the pause
+    before the next one lasts, a progress line says so (every PROGRESS_EVERY s; here 0.25 s)."""
+    from deployctl.adapters.probes import PROGRESS_EVERY, run_health
+    from deployctl.core.health import HealthTarget
+
+    assert PROGRESS_EVERY == 5.0
+    (tmp_path / "tried").write_text("")
+    target = HealthTarget(env="staging", app="api", kind="local", commit=C1, workdir=str(tmp_path))
+    # the first try sleeps 0.9 s and fails; after a 0.6 s pause the second passes at once
+    health = HealthSettings(command="if [ -f tried ]; then rm tried; sleep 0.9; exit 3; fi", retries=1,
+                            interval=0.6, timeout=5)
+    result = run_health(target, health, every=0.25)
+    lines = [line for line in (progress_of(x) for x in capfd.readouterr().err.splitlines()) if line]
+    assert result.ok and result.tries == 2
+    label = f"staging/api {C1[:12]}"
+    running = [n for n, line in enumerate(lines) if line.startswith(f"{label}: health try 1/2: still running after ")]
+    pausing = [n for n, line in enumerate(lines) if line.startswith(f"{label}: health try 2/2 in ")]
+    first = lines.index(f"{label}: health try 1/2: failed: exit 3")
+    assert len(running) >= 2 and max(running) < first  # said while the try ran, before its verdict
+    assert "(timeout 5 s)" in lines[running[0]]
+    second = lines.index(f"{label}: health try 2/2: ok: exit 0")
+    assert len(pausing) >= 1 and first < min(pausing) and max(pausing) < second
+    assert not any("still running" in line for line in lines[first + 1:])  # the ticker stopped with its try
