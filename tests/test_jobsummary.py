@@ -92,3 +92,25 @@ def test_the_environment_url_is_an_apps_public_url(tmp_path: Path) -> None:
                      site={"bucket": "acme-sites", "aliases": ["www.acme.example"]})
     assert environment_url(local, "staging") is None  # plain http on loopback is no public page
     assert environment_url(local, "production") == "https://www.acme.example/"
+
+
+def test_up_in_actions_appends_the_summary_and_sets_the_url_and_outside_actions_writes_nothing(tmp_path: Path) -> None:
+    from deployctl.commands.up import UpRun
+    from deployctl.commands.upsummary import tell_github
+
+    head = snapshot(tmp_path / "repo", api={"health": {"url": "https://api.acme.example/health"}})
+    run = UpRun(root=tmp_path / "repo" / "deploy", envs=("staging",), upstream={"staging": None}, changes=(),
+                head=head, planned=False, merge=None, pr=None, message=None, newer={}, guard=None,
+                branch="origin/main", post=True)
+    outcomes = [Outcome(env="staging", ok=True, update=7, outputs=deployed(api=A1))]
+    summary, output = tmp_path / "summary.md", tmp_path / "output"
+    summary.write_text("earlier step's summary\n")
+    tell_github(run, outcomes, {"GITHUB_STEP_SUMMARY": str(summary), "GITHUB_OUTPUT": str(output),
+                                "GITHUB_SERVER_URL": "https://github.com", "GITHUB_REPOSITORY": "acme/deploys"})
+    text = summary.read_text()
+    assert text.startswith("earlier step's summary\n## deployctl up\n")  # appended, never overwritten
+    assert "### staging: ✅ deployed, update 7" in text and f"| `api` | — | `{A1[:12]}` | deployed |" in text
+    assert output.read_text() == "url=https://api.acme.example/\n"
+    before = sorted(p.name for p in tmp_path.iterdir())
+    tell_github(run, outcomes, {})  # not in Actions: nothing read, nothing written
+    assert sorted(p.name for p in tmp_path.iterdir()) == before and output.read_text().count("url=") == 1
