@@ -154,18 +154,21 @@ def test_in_flight_is_read_from_a_live_lock_or_an_in_progress_update_never_from_
     assert in_flight([], [done]) is None
 
 
-def test_drift_cannot_judge_an_unknown_env_nor_post_without_its_publisher(tmp_path: Path, aws_env: AwsServer,
+def test_drift_cannot_judge_an_unknown_env_nor_post_without_a_token_and_repository(tmp_path: Path, aws_env: AwsServer,
                                                                          monkeypatch: pytest.MonkeyPatch):
     team = _team(tmp_path, aws_env, monkeypatch, "true", production=False)
     a = team.clone("runner-a")
     code, out, err = cli(a, "drift", "stagign", "--no-refresh")
     assert code == 2 and out == ""
     assert "no env 'stagign'" in err and "did you mean 'staging'" in err
+    monkeypatch.delenv("GITHUB_TOKEN", raising=False)
+    monkeypatch.delenv("GH_TOKEN", raising=False)
+    code, out, err = cli(a, "drift", "--post", "--no-refresh")  # nothing is read before posting can work
+    assert code == 2 and out == "" and "GITHUB_TOKEN is not set" in err
+    monkeypatch.setenv("GITHUB_TOKEN", "t0ken")
+    monkeypatch.setenv("GITHUB_REPOSITORY", "not a repo")
     code, out, err = cli(a, "drift", "--post", "--no-refresh")
-    if importlib.util.find_spec("deployctl.commands.driftpost") is None:  # its publisher is merged separately
-        assert code == 2 and out == "" and "posting drift is not available" in err
-    else:
-        assert "posting drift is not available" not in err
+    assert code == 2 and out == "" and "GITHUB_REPOSITORY is 'not a repo', not 'owner/name'" in err
 
 
 def test_a_switch_back_reads_switched_back_and_envs_running_one_commit_are_not_behind(

@@ -276,3 +276,143 @@ def test_a_rollback_pr_that_cannot_be_opened_says_what_to_run(tmp_path, httpserv
     pushed = git.Repo(origin).git.show(f"deployctl/rollback-staging-api-{C1[:12]}:deploys/staging/api")
     assert pushed.splitlines()[0].startswith(f"{C0} ") and "[rollback]" in pushed.splitlines()[0]
     assert (deploy.path / "deploys/staging/api").read_text().splitlines()[0].startswith(C1)
+
+
+# --- c-driftpost: a health check that waits says so ---
+
+
+def test_a_health_try_that_waits_says_so_every_few_seconds_and_so_does_the_pause(tmp_path, capfd):
+    """A 25-second try used to print nothing until it ended: while a try runs, and while the pause
+    before the next one lasts, a progress line says so (every PROGRESS_EVERY s; here 0.25 s)."""
+    from deployctl.adapters.probes import PROGRESS_EVERY, run_health
+    from deployctl.core.health import HealthTarget
+
+    assert PROGRESS_EVERY == 5.0
+    (tmp_path / "tried").write_text("")
+    target = HealthTarget(env="staging", app="api", kind="local", commit=C1, workdir=str(tmp_path))
+    # the first try sleeps 0.9 s and fails; after a 0.6 s pause the second passes at once
+    health = HealthSettings(command="if [ -f tried ]; then rm tried; sleep 0.9; exit 3; fi", retries=1,
+                            interval=0.6, timeout=5)
+    result = run_health(target, health, every=0.25)
+    lines = [line for line in (progress_of(x) for x in capfd.readouterr().err.splitlines()) if line]
+    assert result.ok and result.tries == 2
+    label = f"staging/api {C1[:12]}"
+    running = [n for n, line in enumerate(lines) if line.startswith(f"{label}: health try 1/2: still running after ")]
+    pausing = [n for n, line in enumerate(lines) if line.startswith(f"{label}: health try 2/2 in ")]
+    first = lines.index(f"{label}: health try 1/2: failed: exit 3")
+    assert len(running) >= 2 and max(running) < first  # said while the try ran, before its verdict
+    assert "(timeout 5 s)" in lines[running[0]]
+    second = lines.index(f"{label}: health try 2/2: ok: exit 0")
+    assert len(pausing) >= 1 and first < min(pausing) and max(pausing) < second
+    assert not any("still running" in line for line in lines[first + 1:])  # the ticker stopped with its try
+
+
+# --- c-driftpost: the [rollback] pull request from the deploy job, its token kept from the engine ---
+
+
+@pytest.mark.engine
+def test_up_post_opens_the_rollback_pr_while_the_token_never_reaches_the_engine(tmp_path, httpserver):
+    """The shipped deploy job runs `up --post` with a token that may push a branch and open a pull
+    request: after a switch-back on the real engine it opens the [rollback] PR (GitHub's documented
+    request: POST /repos/{repo}/pulls with title, head, base, body), while the program and the app's
+    own health command never see the token. In Actions, the job summary says what ran where."""
+    import json
+    import os
+
+    import git
+    from werkzeug import Request, Response
+
+    from tests.engine_world import merge
+    from tests.test_health import GOOD, build, deployed
+
+    # the new commit's check waits 6 s (a progress line says so), notes the environment it sees, fails
+    seen = "../../seen-env"
+    slow_bad = f"sleep 6\nenv > {seen}\necho 'database unreachable' >&2\nexit 3\n"
+    w = deployed(build(tmp_path, [GOOD, slow_bad]))
+    api, web = w.shas["api"], w.shas["web"]
+    origin = tmp_path / "origin.git"
+    git.Repo.init(origin, bare=True)
+    w.deploy.repo.create_remote("origin", str(origin))
+    w.deploy.repo.git.push("origin", "main")
+    pulls: list[tuple[dict, dict]] = []
+
+    def open_pull(request: Request) -> Response:
+        pulls.append((request.get_json(), dict(request.headers)))
+        return Response(json.dumps({"number": 78, "html_url": "https://github.example/acme/deploys/pull/78"}),
+                        status=201, content_type="application/json")
+
+    httpserver.expect_request("/repos/acme/deploys/pulls", method="POST").respond_with_handler(open_pull)
+    before, merged = merge(w, "Merge pull request #13 from acme/api-2", lambda: (
+        w.deploy.deploy("staging", "api", api[1], "new api"), w.deploy.deploy("staging", "web", web[1], "new web")))
+    summary, output = tmp_path / "summary.md", tmp_path / "output"
+    env = {**os.environ, "GITHUB_REPOSITORY": "acme/deploys", "GITHUB_API_URL": httpserver.url_for("").rstrip("/"),
+           "GITHUB_TOKEN": "ghs_deployJobToken0123456789", "GITHUB_SERVER_URL": "https://github.example",
+           "GITHUB_STEP_SUMMARY": str(summary), "GITHUB_OUTPUT": str(output)}
+    code, out, err = w.cli("up", "--base", before, "--head", merged, "--branch", "main", "--post", env=env)
+
+    assert code == 1, out + err
+    label = f"staging/api {api[1][:12]}"
+    assert f"{label}: health try 1/2: still running after 5 s (timeout 10 s)" in out  # said while it waited
+    assert out.index("still running after 5 s") < out.index(f"{label}: health try 1/2: failed: exit 3")
+    assert w.current("staging", "api") == api[0]  # switched back
+
+    # the pull request, as GitHub documents the call, with the token as its bearer
+    assert len(pulls) == 1
+    body, headers = pulls[0]
+    assert set(body) == {"title", "head", "base", "body"}
+    assert body["base"] == "main" and body["head"] == f"deployctl/rollback-staging-api-{api[1][:12]}"
+    assert body["title"] == f"[rollback] staging: api {api[1][:12]} -> {api[0][:12]} (health check failed)"
+    assert headers["Authorization"] == "Bearer ghs_deployJobToken0123456789"
+    assert headers["Accept"] == "application/vnd.github+json" and headers["X-Github-Api-Version"] == "2022-11-28"
+    pushed = git.Repo(origin).git.show(f"{body['head']}:deploys/staging/api").splitlines()
+    assert pushed[0].startswith(f"{api[0]} ") and "[rollback]" in pushed[0]
+    assert "rollback pull request: https://github.example/acme/deploys/pull/78" in err
+
+    # the app's health command ran inside the engine without the token
+    environment = (w.root / ".deployments/staging/api/seen-env").read_text()  # beside the releases
+    assert "PULUMI" in environment  # it is the engine's environment indeed
+    assert "GITHUB_TOKEN" not in environment and "ghs_deployJobToken" not in environment
+
+    # the job summary: the stack, its update, the PR and merge, each app's from, to and outcome
+    text = summary.read_text()
+    assert "PR [#13](https://github.example/acme/deploys/pull/13)" in text
+    assert f"merge [`{merged[:12]}`](https://github.example/acme/deploys/commit/{merged})" in text
+    updates = [r.version for r in w.engine().history("staging")]
+    assert f"### staging: ❌ failed, update {max(updates)}" in text
+    assert (f"| `api` | `{api[0][:12]}` | `{api[1][:12]}` | not deployed: `{api[0][:12]}` runs |") in text
+    assert f"| `web` | `{web[0][:12]}` | `{web[1][:12]}` | not deployed: `{web[0][:12]}` runs |" in text
+    assert not output.exists() or "url=" not in output.read_text()  # no app names a public URL here
+
+
+def test_the_rollback_push_authenticates_with_the_token_for_the_github_server_only(tmp_path, monkeypatch):
+    """The checkout keeps no credential: the [rollback] push sends the token as actions/checkout does (a
+    basic `x-access-token` header scoped to the GitHub server's URLs), through that one git command's
+    environment: never its arguments (which any process can list), never a config file."""
+    import base64
+    import subprocess
+
+    from deployctl.adapters import apprepos
+    from deployctl.adapters.switchback import _push, push_credentials
+    from tests.builders import DeployRepo
+
+    calls: list[tuple[list[str], dict[str, str] | None]] = []
+
+    def record(args: list[str], url: str, action: str, extra_env: dict[str, str] | None = None):
+        calls.append((args, extra_env))
+        return subprocess.CompletedProcess(args, 0, b"", b"")
+
+    monkeypatch.setattr(apprepos, "run_network_git", record)
+    deploy = DeployRepo(tmp_path / "deploy")
+    deploy.deploy("staging", "api", C0)
+    sha = deploy.commit("deploys")
+    deploy.repo.create_remote("origin", "https://github.example/acme/deploys.git")
+    environ = {"GITHUB_TOKEN": "ghs_pushToken0123", "GITHUB_SERVER_URL": "https://github.example/"}
+    refspec = f"{sha}:refs/heads/deployctl/rollback-x"
+    _push(deploy.path, refspec, environ)
+    basic = base64.b64encode(b"x-access-token:ghs_pushToken0123").decode()
+    assert calls == [(["-C", str(deploy.path), "push", "--quiet", "--", "origin", refspec],
+                      {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "http.https://github.example/.extraheader",
+                       "GIT_CONFIG_VALUE_0": f"AUTHORIZATION: basic {basic}"})]
+    assert push_credentials({"GH_TOKEN": "t"})["GIT_CONFIG_KEY_0"] == "http.https://github.com/.extraheader"
+    assert push_credentials({}) == {}  # no token: git's own credentials, as before
+    assert "extraheader" not in deploy.repo.git.config("--list")  # nothing written to the config

@@ -20,7 +20,7 @@ from deployctl.core.programpaths import workflow_paths
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = ROOT / ".github" / "workflows"
 SCAFFOLD = ROOT / "deployctl" / "scaffold" / "workflows"
-FILES = ("preview.yml", "deploy.yml", "checks.yml", "propose.yml")
+FILES = ("preview.yml", "deploy.yml", "checks.yml", "propose.yml", "drift.yml")
 ALL = [WORKFLOWS / f for f in FILES] + [SCAFFOLD / f for f in FILES]
 IDS = [f"{p.parent.parent.name}/{p.name}" for p in ALL]
 SECRET_RE = re.compile(r"secrets\s*(?:\.\s*([A-Za-z_][A-Za-z0-9_]*)|\[)")
@@ -73,6 +73,12 @@ def upstream(workflow: dict[str, Any], name: str) -> set[str]:
             seen.add(job)
             todo += needs_of(workflow["jobs"][job])
     return seen
+
+
+def environment_of(job: dict[str, Any]) -> str | None:
+    """A job's GitHub Environment: its name, written alone or with a `url`."""
+    env = job.get("environment")
+    return env.get("name") if isinstance(env, dict) else env
 
 
 def checkouts(job: dict[str, Any]) -> list[dict[str, Any]]:
@@ -130,7 +136,7 @@ def test_every_secret_is_an_environments_and_workflow_permissions_are_none_or_re
         assert "[dynamic]" not in named, name  # every secret a job reads is named in it
         if named:
             assert "environment" in job, name
-        if job.get("environment") == "${{ matrix.stack }}" or str(job.get("environment", "")).startswith("preview-$"):
+        if environment_of(job) == "${{ matrix.stack }}" or str(environment_of(job) or "").startswith("preview-$"):
             assert "stack" in job["strategy"]["matrix"], name  # one env's secrets per job
 
 
@@ -184,7 +190,7 @@ def test_code_waits_for_a_release_managers_approval() -> None:
 def test_per_env_secrets_deploy_and_preview() -> None:
     for base in (WORKFLOWS, SCAFFOLD):
         deploy = load(base / "deploy.yml")["jobs"]["deploy"]
-        assert deploy["environment"] == "${{ matrix.stack }}"
+        assert environment_of(deploy) == "${{ matrix.stack }}"
         assert deploy["env"]["PULUMI_CONFIG_PASSPHRASE"] == "${{ secrets.PULUMI_CONFIG_PASSPHRASE }}"
         preview = load(base / "preview.yml")
         for name in ("preview", "preview-approved-code"):
@@ -206,16 +212,22 @@ def test_caches_are_keyed_per_purpose() -> None:
     what a preview (or another env's deploy) wrote. Purposes are dot-delimited, and env names have no dot."""
     found = [(f"{p.parent.parent.name}/{p.name}:{name}", job, key, restore)
              for p in ALL for name, job, key, restore in caches(p)]
-    assert {f.split(":")[1] for f, *_ in found} == {"deploy", "preview", "preview-approved-code", "propose"}
+    assert {f.split(":")[1] for f, *_ in found} == {"deploy", "preview", "preview-approved-code", "propose", "drift",
+                                                     "status"}
     purposes = {}
     for where, job, key, restore in found:
-        match = re.fullmatch(r"deploy-by-code\.([a-z-]+)\.\$\{\{ matrix\.stack \}\}\.\$\{\{ runner\.os \}\}\.(.+)", key)
-        assert match, (where, key)
-        assert "stack" in job["strategy"]["matrix"], where  # one env per key
+        if where.endswith(":status"):  # the status page reads every env: one key of its own, no env's
+            match = re.fullmatch(r"deploy-by-code\.(status)\.\$\{\{ runner\.os \}\}\.(.+)", key)
+            assert match and "strategy" not in job, (where, key)
+        else:
+            match = re.fullmatch(r"deploy-by-code\.([a-z-]+)\.\$\{\{ matrix\.stack \}\}\.\$\{\{ runner\.os \}\}\.(.+)",
+                                 key)
+            assert match, (where, key)
+            assert "stack" in job["strategy"]["matrix"], where  # one env per key
         assert restore == key[: key.index(match.group(2))], where  # the same purpose and env only
         purposes.setdefault(where.split(":")[1], set()).add(match.group(1))
     assert purposes == {"deploy": {"deploy"}, "preview": {"preview"}, "preview-approved-code": {"code-preview"},
-                        "propose": {"propose"}}
+                        "propose": {"propose"}, "drift": {"drift"}, "status": {"status"}}
     for where, _, _, restore in found:
         for other, _, other_key, _ in found:
             if other.split(":")[1] != where.split(":")[1]:
@@ -228,7 +240,7 @@ def engine_jobs(base: Path) -> list[tuple[str, str, dict[str, Any]]]:
     for name in FILES:
         for job_name, job in load(base / name)["jobs"].items():
             scripts = " ".join(s.get("run", "") for s in steps_of(job))
-            if any(f"deployctl {cmd} " in scripts for cmd in ("preview", "up", "doctor")):
+            if any(f"deployctl {cmd} " in scripts for cmd in ("preview", "up", "doctor", "drift", "status")):
                 found.append((name, job_name, job))
     return found
 
@@ -243,10 +255,12 @@ def test_every_engine_job_gets_the_shared_backend_and_its_envs_passphrase() -> N
                                      "-r requirements.txt\n.venv/bin/deployctl install-engine\n"])):
         jobs = engine_jobs(base)
         assert {(f, j) for f, j, _ in jobs} == {("preview.yml", "preview"), ("preview.yml", "preview-approved-code"),
-                                                ("deploy.yml", "deploy")}
+                                                ("deploy.yml", "deploy"), ("drift.yml", "drift"),
+                                                ("drift.yml", "status")}
         for _, name, job in jobs:
             assert job["env"]["PULUMI_BACKEND_URL"] == "${{ vars.PULUMI_BACKEND_URL }}"
-            assert job["env"]["PULUMI_CONFIG_PASSPHRASE"] == "${{ secrets.PULUMI_CONFIG_PASSPHRASE }}"
+            if name != "status":  # the page reads outputs only, of every env: no env's passphrase
+                assert job["env"]["PULUMI_CONFIG_PASSPHRASE"] == "${{ secrets.PULUMI_CONFIG_PASSPHRASE }}"
             assert installs(job) == engine, name  # no actionlint, no Chromium, no test tools
 
 
@@ -301,13 +315,23 @@ def test_deploy_runs_one_stack_at_a_time_in_order_and_never_cancels() -> None:
         assert deploy["concurrency"]["cancel-in-progress"] is False
         assert "matrix.stack" in deploy["concurrency"]["group"]
         assert "concurrency" not in workflow  # a workflow-wide group would queue or drop whole runs
-        assert deploy["permissions"] == {"contents": "read", "id-token": "write"}
+        # the [rollback] branch and PR (SECURITY.md): write, in this job only, the token in the up step only
+        assert deploy["permissions"] == {"contents": "write", "pull-requests": "write", "id-token": "write"}
         assert "id-token" not in plan.get("permissions", {})  # planning gets no cloud identity
         cloud = [s for s in steps_of(deploy) if "configure-aws-credentials" in s.get("uses", "")]
         assert [s["with"]["role-to-assume"] for s in cloud] == ["${{ vars.AWS_ROLE_ARN }}"]
         up = next(s for s in steps_of(deploy) if "deployctl up" in s.get("run", ""))
         assert up["env"]["DEPLOYCTL_SLACK_WEBHOOK"] == "${{ secrets.DEPLOYCTL_SLACK_WEBHOOK }}"
         assert '--stack "$STACK"' in up["run"]
+        assert up["run"].count("--post") == up["run"].count("deployctl up") == 2  # a merge and a retry alike
+        assert up["env"]["GITHUB_TOKEN"] == "${{ secrets.GITHUB_TOKEN }}"
+        for step in steps_of(deploy):
+            if step is not up:  # no other step of the deploy job holds the write token
+                assert "GITHUB_TOKEN" not in yaml.safe_dump(step) and "github.token" not in yaml.safe_dump(step)
+        assert "GITHUB_TOKEN" not in yaml.safe_dump(deploy.get("env", {}))
+        assert up["id"] == "deploy" and deploy["environment"]["url"] == (
+            "${{ steps.deploy.outputs.url || vars.DEPLOYCTL_STATUS_URL }}")
+        assert all(c["persist-credentials"] is False for c in checkouts(deploy))  # the token pushes once, by up
         assert "--force" not in up["run"]  # a retry goes through the same stale-run guard
         plan_script = next(s["run"] for s in steps_of(plan) if "deployctl plan" in s.get("run", ""))
         assert "~1" in plan_script  # a new branch (before = zeros) compares with the commit's parent
@@ -380,3 +404,43 @@ def test_propose_opens_prs_with_the_narrowest_permissions_and_never_merges() -> 
         for never in ("deployctl up", "gh pr merge", "gh pr review", "--admin", "git push", "/merge"):
             assert never not in scripts, never
 
+
+
+def test_drift_runs_daily_read_only_and_posts_one_issue_per_env() -> None:
+    """The scheduled drift: each env's job in its preview environment (its read-only role and passphrase),
+    `issues: write` in that job only and its token in the posting step only; the status page kept as an
+    artifact by a job that writes nothing to GitHub."""
+    for base in (WORKFLOWS, SCAFFOLD):
+        workflow = load(base / "drift.yml")
+        on = triggers(workflow)
+        assert set(on) == {"schedule", "workflow_dispatch"}
+        assert re.fullmatch(r"\d+ \d+ \* \* \*", on["schedule"][0]["cron"])  # daily
+        assert workflow["permissions"] == {"contents": "read"}
+        assert workflow["concurrency"]["cancel-in-progress"] is False
+        drift = workflow["jobs"]["drift"]
+        assert environment_of(drift) == "preview-${{ matrix.stack }}"
+        assert drift["strategy"]["matrix"]["stack"] == "${{ fromJSON(needs.envs.outputs.stacks) }}"
+        assert drift["permissions"] == {"contents": "read", "id-token": "write", "issues": "write"}
+        assert secrets_named(drift) == {"PULUMI_CONFIG_PASSPHRASE", "GITHUB_TOKEN", "DEPLOYCTL_SLACK_WEBHOOK"}
+        cloud = [s for s in steps_of(drift) if "configure-aws-credentials" in s.get("uses", "")]
+        assert [s["with"]["role-to-assume"] for s in cloud] == ["${{ vars.AWS_PREVIEW_ROLE_ARN }}"]
+        assert "AWS_ROLE_ARN" not in (base / "drift.yml").read_text().replace("AWS_PREVIEW_ROLE_ARN", "")
+        post = next(s for s in steps_of(drift) if "deployctl drift" in s.get("run", ""))
+        assert '.venv/bin/deployctl drift "$STACK" --post' in post["run"]
+        assert post["env"]["GITHUB_TOKEN"] == "${{ secrets.GITHUB_TOKEN }}"
+        assert 'if [[ "$status" == 1 ]]' in post["run"] and 'exit "$status"' in post["run"]  # 2 fails the run
+        for step in steps_of(drift):
+            if step is not post:
+                assert "GITHUB_TOKEN" not in yaml.safe_dump(step), step
+        for name, job in workflow["jobs"].items():
+            if name != "drift":
+                assert not {"issues", "pull-requests"} & set(job.get("permissions") or {}), name
+                assert (job.get("permissions") or {}).get("contents", "read") == "read", name
+        status = workflow["jobs"]["status"]
+        assert environment_of(status) == "status-page" and secrets_named(status) == set()
+        assert "deployctl status --html" in " ".join(runs({"jobs": {"status": status}}))
+        upload = next(s for s in steps_of(status) if str(s.get("uses", "")).startswith("actions/upload-artifact@"))
+        assert upload["with"]["name"] == "status-page" and "status-page" in upload["with"]["path"]
+        assert status["if"] == "${{ !cancelled() }}" and status["needs"] == "drift"
+        envs = next(s["run"] for s in steps_of(workflow["jobs"]["envs"]) if "Pulumi" in s.get("run", ""))
+        assert "[a-z0-9][a-z0-9_-]*" in envs  # only valid env names become jobs

@@ -17,7 +17,7 @@ import signal
 import subprocess
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -63,17 +63,19 @@ def git_command(*args: str) -> list[str]:
     return ["git", *data_only_config(), *args]
 
 
-def run_network_git(args: list[str], url: str, action: str) -> subprocess.CompletedProcess:
+def run_network_git(args: list[str], url: str, action: str,
+                    extra_env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess:
     """A network git command (clone, fetch) under a wall-clock cap, a low-speed limit and an ssh
     connect timeout; on the cap, git and its helpers (ssh, git-remote-https) are all killed and
-    CannotJudge names the repository."""
+    CannotJudge names the repository. `extra_env` is for this one command (the [rollback] push's
+    credentials), never the process's."""
     if (silent := https_unanswered(url)) is not None:
         raise CannotJudge(f"cannot {action} {display_url(url)}: {silent} (the server does not answer); check "
                           "the repository's URL and the network, or raise DEPLOYCTL_GIT_CONNECT_TIMEOUT")
     limit = git_timeout()
     proc = subprocess.Popen(["git", *network_config(), *args], stdin=subprocess.DEVNULL,  # data_only_config too
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env={**os.environ, **network_env()}, start_new_session=True)
+                            env={**os.environ, **network_env(), **(extra_env or {})}, start_new_session=True)
     try:
         out, err = proc.communicate(timeout=limit)
     except subprocess.TimeoutExpired:

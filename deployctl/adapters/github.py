@@ -429,9 +429,12 @@ class GitHub:
 
     def _all_pages(self, path: str, what: str) -> list[dict[str, Any]]:
         """A list endpoint's every page, following the Link header (a page seen twice ends the walk)."""
+        return self._all_pages_with(path, what, {"per_page": 100})
+
+    def _all_pages_with(self, path: str, what: str, first: dict[str, Any]) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
         url: str | None = path
-        params: dict[str, Any] | None = {"per_page": 100}
+        params: dict[str, Any] | None = first
         seen: set[str] = set()
         while url is not None and url not in seen:
             resp = self._request("GET", url, params=params)
@@ -638,6 +641,94 @@ class GitHub:
                  " { pullRequest { number autoMergeRequest { enabledAt mergeMethod } } } }")
         return self._graphql(query, {"pullRequestId": node_id, "mergeMethod": merge_method},
                              "enablePullRequestAutoMerge")
+
+
+    # -- issues (the drift issue of each env: found by its marker and author, edited in place) -------
+
+    def find_issues(self, repo: str, markers: list[str]) -> dict[str, dict[str, Any]]:
+        """The open issues this token wrote whose body starts with one of `markers`, by marker.
+
+        One listing for every marker (GET /repos/{repo}/issues?state=open, paged; pull requests, which
+        GitHub lists there too, are left out), filtered by the token's own login when it is known
+        (`creator`), else by being an app's (an installation token's issues are its app's bot's), as
+        the preview comment is found. Never by a label: GitHub drops the labels of a token that may not
+        set them, so a label would not find the issue again. The oldest marked issue wins, so an env
+        that somehow has two keeps editing the same one."""
+        author = self.identity()
+        params: dict[str, Any] = {"state": "open", "per_page": 100, "sort": "created", "direction": "asc"}
+        if author is not None:
+            params["creator"] = author
+        found: dict[str, dict[str, Any]] = {}
+        for issue in self._all_pages_with(f"/repos/{repo}/issues", "issues", params):
+            if "pull_request" in issue or not isinstance(issue.get("number"), int):
+                continue
+            for marker in markers:
+                if marker not in found and _comment_matches(issue, marker, author, app=author is None):
+                    found[marker] = issue
+        return found
+
+    def find_issue(self, repo: str, marker: str) -> dict[str, Any] | None:
+        """The open issue this token wrote whose body starts with `marker`, or None (find_issues)."""
+        return self.find_issues(repo, [marker]).get(marker)
+
+    def create_issue(self, repo: str, title: str, body: str, labels: list[str] | None = None) -> dict[str, Any]:
+        """POST /repos/{repo}/issues. A lost answer is never blindly repeated: the open issues are
+        listed again first (by the marker the body starts with), so the issue is never created twice."""
+        path = f"/repos/{repo}/issues"
+        marker = body.split("\n", 1)[0]
+        payload: dict[str, Any] = {"title": title, "body": body}
+        if labels:
+            payload["labels"] = labels
+        problem, status = "no attempt made", None
+        for attempt in range(self._retries + 1):
+            if attempt and (existing := self.find_issue(repo, marker)) is not None:
+                return existing  # our own POST did take effect
+            try:
+                resp = self._request("POST", path, json_body=payload)
+            except _MaybeApplied as exc:
+                problem, status = exc.detail, exc.status
+                if attempt < self._retries:
+                    self._sleep(self._backoff(attempt))
+                continue
+            created = _json(resp, "POST")
+            if not isinstance(created, dict) or not isinstance(created.get("number"), int):
+                raise GitHubError("POST", path, resp.status_code, "the answer has no issue number")
+            return created
+        raise GitHubError("POST", path, status, f"{problem}, after {self._retries + 1} attempts")
+
+    def edit_issue(self, repo: str, number: int, **fields: Any) -> dict[str, Any]:
+        """PATCH /repos/{repo}/issues/{number} with `fields` (title, body, state, state_reason)."""
+        path = f"/repos/{repo}/issues/{number}"
+        edited = _json(self._request("PATCH", path, json_body=fields), "PATCH")
+        if not isinstance(edited, dict):
+            raise GitHubError("PATCH", path, None, "the answer is not an issue")
+        return edited
+
+    def comment_issue(self, repo: str, number: int, body: str) -> dict[str, Any]:
+        """POST /repos/{repo}/issues/{number}/comments. Not repeated on a lost answer (a second comment
+        would say the same twice); the caller's next run finds the issue as it left it."""
+        path = f"/repos/{repo}/issues/{number}/comments"
+        try:
+            resp = self._request("POST", path, json_body={"body": body})
+        except _MaybeApplied as exc:
+            raise GitHubError("POST", path, exc.status, f"{exc.detail}; the comment may exist already") from None
+        created = _json(resp, "POST")
+        if not isinstance(created, dict):
+            raise GitHubError("POST", path, resp.status_code, "the answer is not a comment")
+        return created
+
+    def close_issue(self, repo: str, number: int) -> dict[str, Any]:
+        """Close as completed (PATCH state: closed, state_reason: completed)."""
+        return self.edit_issue(repo, number, state="closed", state_reason="completed")
+
+
+def repository_from_env(environ: Mapping[str, str]) -> str:
+    """The deploy repository (owner/name) a scheduled run posts to: GITHUB_REPOSITORY, checked."""
+    repo = environ.get("GITHUB_REPOSITORY") or ""
+    if not _REPO_RE.match(repo):
+        raise CannotJudge(f"GITHUB_REPOSITORY is {repo!r}, not 'owner/name'; set it to the deploy repository's "
+                          "full name (GitHub Actions sets it)")
+    return repo
 
 
 def github_from_env(environ: Mapping[str, str], **kwargs: Any) -> GitHub:

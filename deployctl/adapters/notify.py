@@ -145,6 +145,32 @@ def slack_payload(notice: DeployNotice) -> dict[str, Any]:
     return {"text": _escape(text), "blocks": blocks}
 
 
+class DriftNotice(LazyModel):
+    """New drift in one env, found by `drift --post`: said once, when an app newly drifts."""
+
+    model_config = ConfigDict(frozen=True)
+
+    env: str
+    apps: list[tuple[str, str, str]] = []
+    """(app, state, detail) of each newly drifted app."""
+    issue_url: str | None = None
+
+
+def drift_payload(notice: DriftNotice) -> dict[str, Any]:
+    """The webhook JSON for new drift: a headline, one line per app, a link to the env's drift issue."""
+    headline = f"{notice.env}: drift found ⚠️"
+    lines = [f"*{_escape(app)}*: {_escape(state)}" + (f" ({_escape(redact_urls(detail))})" if detail else "")
+             for app, state, detail in notice.apps]
+    blocks: list[dict[str, Any]] = [{"type": "header", "text": {"type": "plain_text", "text": headline[:150],
+                                                                  "emoji": True}}]
+    blocks += [{"type": "section", "text": {"type": "mrkdwn", "text": chunk}} for chunk in _chunks(lines)]
+    if notice.issue_url:
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": _link(notice.issue_url,
+                                                                                           "drift issue")}]})
+    text = headline + ": " + ", ".join(f"{app} {state}" for app, state, _ in notice.apps[:10])
+    return {"text": _escape(text), "blocks": blocks}
+
+
 def _host(url: str) -> str:
     try:
         return urlsplit(url).hostname or "an invalid URL"
@@ -162,7 +188,7 @@ def slack_deadline(environ: Mapping[str, str] = os.environ) -> float:
     return seconds_from_env(DEADLINE_VAR, DEFAULT_DEADLINE, environ)
 
 
-def post_slack(url: str, notice: DeployNotice, client: httpx.Client | None = None,
+def post_slack(url: str, notice: DeployNotice | DriftNotice, client: httpx.Client | None = None,
                timeout: float | None = None) -> bool:
     """POST the notice to a Slack incoming webhook: True on 2xx, else False with one warning on stderr.
 
@@ -178,7 +204,7 @@ def post_slack(url: str, notice: DeployNotice, client: httpx.Client | None = Non
     try:
         total = slack_deadline() if timeout is None else timeout
         ends = time.monotonic() + total
-        payload = slack_payload(notice)
+        payload = slack_payload(notice) if isinstance(notice, DeployNotice) else drift_payload(notice)
         http = client or bounded_client(total)
         try:
             for attempt in range(2):
@@ -204,5 +230,6 @@ def post_slack(url: str, notice: DeployNotice, client: httpx.Client | None = Non
                 http.close()
     except Exception as exc:  # anything at all: an invalid URL, a bad payload, an unforeseen error
         problem = type(exc).__name__ if not isinstance(exc, CannotJudge) else str(exc)
-    _warn(f"Slack notification to {host} failed ({problem}); the deploy itself is not affected")
+    what = "the deploy itself" if isinstance(notice, DeployNotice) else "the drift issue"
+    _warn(f"Slack notification to {host} failed ({problem}); {what} is not affected")
     return False

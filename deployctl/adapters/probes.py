@@ -13,7 +13,9 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from deployctl.core.health import (
@@ -107,10 +109,52 @@ def say_progress(line: str) -> None:
     print(progress_line(line), file=sys.stderr, flush=True)
 
 
-def run_health(target: HealthTarget, health: HealthSettings) -> HealthResult:
-    """Every try of the app's check, a progress line each, `interval` apart."""
+PROGRESS_EVERY = 5.0
+"""Seconds between the lines that say a check still waits (a try that runs, or the pause before the
+next): a 25-second try said nothing until it ended, and a silent deploy looks frozen."""
+
+
+@contextlib.contextmanager
+def ticking(say: Callable[[str], None], text: Callable[[float], str],
+            every: float = PROGRESS_EVERY) -> Iterator[None]:
+    """Say `text(seconds so far)` every `every` seconds while the block runs (from a daemon thread,
+    stopped and joined before the block's own result is said)."""
+    stop = threading.Event()
+    started = time.monotonic()
+
+    def tick() -> None:
+        while not stop.wait(every):
+            say(text(time.monotonic() - started))
+
+    thread = threading.Thread(target=tick, name="health-progress", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def run_health(target: HealthTarget, health: HealthSettings, every: float = PROGRESS_EVERY) -> HealthResult:
+    """Every try of the app's check, a progress line each, `interval` apart; while a try runs or the
+    pause before the next lasts, a line every `every` seconds says so."""
     label = f"{target.env}/{target.app} {short(target.commit)}"
-    return run_tries(health, lambda: check_once(target, health), say_progress, label, time.sleep)
+    count = 0
+
+    def once() -> TryResult:
+        nonlocal count
+        count += 1
+        n = count
+        with ticking(say_progress, lambda s: f"{label}: health try {n}/{health.tries}: still running after "
+                     f"{s:.0f} s (timeout {health.timeout:g} s)", every):
+            return check_once(target, health)
+
+    def pause(seconds: float) -> None:
+        with ticking(say_progress, lambda s: f"{label}: health try {count + 1}/{health.tries} in "
+                     f"{max(seconds - s, 0):.0f} s", every):
+            time.sleep(seconds)
+
+    return run_tries(health, once, say_progress, label, pause)
 
 
-__all__ = ["check_once", "run_health", "say_progress"]
+__all__ = ["PROGRESS_EVERY", "check_once", "run_health", "say_progress", "ticking"]

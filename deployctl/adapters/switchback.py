@@ -18,7 +18,7 @@ import contextlib
 import json
 import os
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -246,7 +246,7 @@ def open_rollback_pr(root: Path, env: str, moves: Mapping[str, tuple[str, str]],
     title = f"[rollback] {env}: {names} (health check failed)"
     sha = _commit_files(root, rollback_files(root, env, moves), title)
     branch = rollback_branch(env, moves)
-    _push(root, f"{sha}:refs/heads/{branch}")
+    _push(root, f"{sha}:refs/heads/{branch}", environ)
     body = "\n".join([
         f"deployctl switched {env} back after a failed health check; this makes git say again what runs.",
         "", *(f"- `{app}`: `{short(failed)}` failed its health check; `{short(back)}` runs again"
@@ -258,19 +258,57 @@ def open_rollback_pr(root: Path, env: str, moves: Mapping[str, tuple[str, str]],
     return str(created.get("html_url") or f"#{created.get('number')}")
 
 
-def _push(root: Path, refspec: str) -> None:
+def push_credentials(environ: Mapping[str, str]) -> dict[str, str]:
+    """The GitHub token as an HTTP header for the one push to the GitHub server (GITHUB_SERVER_URL,
+    default https://github.com), as actions/checkout sets it: git's config from the environment of
+    that command only (never argv, never a file, never another host); nothing without a token."""
+    import base64
+
+    token = environ.get("GITHUB_TOKEN") or environ.get("GH_TOKEN")
+    if not token:
+        return {}
+    server = (environ.get("GITHUB_SERVER_URL") or "https://github.com").rstrip("/")
+    basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
+    return {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": f"http.{server}/.extraheader",
+            "GIT_CONFIG_VALUE_0": f"AUTHORIZATION: basic {basic}"}
+
+
+def _push(root: Path, refspec: str, environ: Mapping[str, str] | None = None) -> None:
     """Push to the deploy repo's origin as every network git call goes: connect timeout, low-speed
-    limit, wall-clock cap, no prompt; a failure is a CannotJudge naming origin (credentials masked)."""
+    limit, wall-clock cap, no prompt; a failure is a CannotJudge naming origin (credentials masked).
+    The checkout keeps no credential (`persist-credentials: false`): the token authenticates this push."""
     from deployctl.adapters.apprepos import run_network_git
     from deployctl.adapters.gitrepo import open_git, run_git
     from deployctl.adapters.repourl import display_url
     from deployctl.core.violations import CannotJudge
 
     url = run_git(open_git(root), "remote", "get-url", "--", "origin")
-    done = run_network_git(["-C", str(root), "push", "--quiet", "--", "origin", refspec], url, "push to")
+    done = run_network_git(["-C", str(root), "push", "--quiet", "--", "origin", refspec], url, "push to",
+                           extra_env=push_credentials(environ if environ is not None else os.environ))
     if done.returncode != 0:
         said = done.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no message"]
         raise CannotJudge(f"cannot push to {display_url(url)}: {said[0].replace(url, display_url(url))}")
+
+
+TOKEN_VARS = ("GITHUB_TOKEN", "GH_TOKEN")
+_WITHHELD: dict[str, str] = {}
+"""The GitHub token `up` took out of its process environment, for the [rollback] opener alone."""
+
+
+@contextlib.contextmanager
+def github_token_withheld(environ: MutableMapping[str, str] = os.environ) -> Iterator[None]:
+    """Take the GitHub token out of the environment for the block (`up`): every engine command
+    inherits that environment, and with it the program, the providers and an app's health command
+    (an app's own code). The deploy job's token may push a branch and open a pull request, so only
+    the [rollback] opener gets it back (rollback_opener), and only for its push and its one request."""
+    taken = {var: environ.pop(var) for var in TOKEN_VARS if var in environ}
+    _WITHHELD.clear()
+    _WITHHELD.update(taken)
+    try:
+        yield
+    finally:
+        _WITHHELD.clear()
+        environ.update(taken)
 
 
 def rollback_opener(root: Path, env: str, branch: str,
@@ -285,7 +323,7 @@ def rollback_opener(root: Path, env: str, branch: str,
         from deployctl.core.violations import CannotJudge
 
         try:
-            return open_rollback_pr(root, env, moves, base_branch, os.environ)
+            return open_rollback_pr(root, env, moves, base_branch, {**os.environ, **_WITHHELD})
         except (CannotJudge, ValueError, OSError, subprocess.SubprocessError) as exc:
             detail = getattr(exc, "stderr", None) or str(exc)
             if isinstance(detail, bytes):
@@ -300,6 +338,7 @@ def rollback_opener(root: Path, env: str, branch: str,
 __all__ = [
     "dependents",
     "failed_apps",
+    "github_token_withheld",
     "open_rollback_pr",
     "plan_pins",
     "rollback_opener",

@@ -5,12 +5,13 @@ anything drifted, 2 when it cannot judge.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from deployctl import console
-from deployctl.core.violations import CannotJudge
 
 if TYPE_CHECKING:
     from deployctl.adapters.engine import Engine
@@ -25,26 +26,33 @@ def engine_refresh(engine: Engine) -> Refresh:
     adapter loads on the first stack that needs it (none does while every stack is being updated)."""
 
     def refresh(env: str) -> dict[str, OutOfBand]:
-        try:
-            from deployctl.adapters.refresh import out_of_band  # type: ignore[import-not-found,unused-ignore]  # merged separately
-        except ImportError:
-            raise CannotJudge("the engine's refresh is not available in this build (deployctl.adapters.refresh); "
-                              "run `deployctl drift --no-refresh` to judge from Pulumi's record alone") from None
+        from deployctl.adapters.refresh import out_of_band
+
         found: dict[str, OutOfBand] = out_of_band(engine, env)
         return found
 
     return refresh
 
 
-def poster() -> Callable[..., Any]:
-    """`drift --post`'s publisher (an issue per env with drift), found before anything is read."""
-    try:
-        from deployctl.commands.driftpost import post_drift  # type: ignore[import-not-found,unused-ignore]  # merged separately
-    except ImportError:
-        raise CannotJudge("posting drift is not available in this build (deployctl.commands.driftpost); "
-                          "run `deployctl drift` without --post") from None
-    found: Callable[..., Any] = post_drift
-    return found
+def poster(environ: Mapping[str, str] = os.environ) -> Callable[[Path, list[AppState]], None]:
+    """`drift --post`'s publisher (one issue per env with drift, Slack on new drift only), built before
+    anything is read, so a missing GITHUB_TOKEN or GITHUB_REPOSITORY stops the run before the engine."""
+    from deployctl.adapters.github import github_from_env, repository_from_env
+    from deployctl.commands.driftpost import post_drift
+
+    github = github_from_env(environ)
+    repo = repository_from_env(environ)
+    slack = environ.get("DEPLOYCTL_SLACK_WEBHOOK") or None
+
+    def publish(root: Path, states: list[AppState]) -> None:
+        with github:
+            done = post_drift(root, states, github, repo, slack, datetime.now(UTC))
+        for env in done.envs:
+            where = f" #{env.issue}" if env.issue else ""
+            console.info(f"{env.env}: drift issue{where} {env.action}"
+                         + (f" (new: {', '.join(env.new)})" if env.new else ""))
+
+    return publish
 
 
 def run_drift(root: Path, envs: list[str] | None, refresh: Refresh | None,

@@ -80,9 +80,17 @@ class UpRun:
 def run_up(root: Path, stacks: list[str] | None, base: str | None, head: str | None = None,
            message: str | None = None, branch: str = "origin/main", force_reason: str | None = None,
            lock_timeout: float = DEFAULT_LOCK_TIMEOUT, post: bool = False) -> list[Outcome]:
-    """Deploy: safeguards first, then `pulumi up` per affected stack, upstream first."""
-    run = prepare(root, stacks, base, head, message, branch, force_reason, lock_timeout, post)
-    return deploy_all(run)
+    """Deploy: safeguards first, then `pulumi up` per affected stack, upstream first. The GitHub token
+    never reaches the engine (the [rollback] opener alone gets it); in Actions, the job summary and
+    the environment URL are written at the end (commands/upsummary.py)."""
+    from deployctl.adapters.switchback import github_token_withheld
+    from deployctl.commands.upsummary import tell_github
+
+    with github_token_withheld():
+        run = prepare(root, stacks, base, head, message, branch, force_reason, lock_timeout, post)
+        outcomes = deploy_all(run)
+    tell_github(run, outcomes)
+    return outcomes
 
 
 # -- before the first update --------------------------------------------------------------------
