@@ -339,6 +339,23 @@ class AppRepo:
             return True
         return self.fetch() and self._reaches(self.branch_tip(branch), commit)
 
+    def first_parents(self, branch: str, limit: int) -> list[str] | None:
+        """The branch's tip and its first parents, newest first, at most `limit` (`deployctl propose`'s
+        candidates: the commits that were the branch's tip in turn); None when there is no such branch.
+        From the commit-graph file when it has the tip, else one `git rev-list --first-parent`."""
+        tip = self.branch_tip(branch)
+        if tip is None:
+            return None
+        graph = self.graph()
+        if isinstance(graph, GraphFile) and (pos := graph.position(tip)) is not None:
+            out = [tip]
+            while len(out) < limit and (parents := graph.parent_positions(pos)):
+                pos = parents[0]
+                out.append(graph.oid(pos))
+            return out
+        listed = self._git("rev-list", "--first-parent", f"--max-count={limit}", tip, "--", check=False)
+        return listed.stdout.decode().split() if listed.returncode == 0 else None
+
     def count_between(self, old: str, new: str) -> int:
         self.ensure_cloned()
         graph = self.graph()
