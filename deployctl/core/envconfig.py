@@ -344,8 +344,8 @@ def unknown_policy_apps(stack: StackConfig, text: str | None, apps: Collection[s
     return [Violation(
         rule="stack-config", severity=Severity.ERROR, file=stack_config_file(stack.env), env=stack.env,
         line=line_of(text, ("config", f"{PROJECT}:autoDeploy", i)) if text else None,
-        message=f"{PROJECT}:autoDeploy lists app '{app}', which is not in apps.yaml, so it would never be proposed"
-        + (did_you_mean(app, apps) or "") + "; fix the name, or remove it from the list",
+        message=f"{PROJECT}:autoDeploy lists app '{app}', which is not in apps.yaml, so it would never be proposed; "
+        "fix the name, or remove it from the list" + did_you_mean(app, apps),
     ) for i, app in enumerate(listed) if app not in apps]
 
 
