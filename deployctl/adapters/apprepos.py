@@ -105,6 +105,7 @@ class AppRepo:
         self._no_file = False
         self._questions = 0
         self._trusted = False
+        self._ready = False
 
     # -- plumbing -------------------------------------------------------------------------
     def _git(self, *args: str, check: bool = True, input: bytes | None = None) -> subprocess.CompletedProcess:
@@ -155,8 +156,11 @@ class AppRepo:
             self._trusted = True
 
     def ensure_cloned(self) -> None:
+        if self._ready:
+            return  # checked and present once in this run (asked before every question)
         self._check_cached()
         if self.path.exists():
+            self._ready = True
             return
         with self._exclusive():
             if self.path.exists():
@@ -225,7 +229,9 @@ class AppRepo:
         """Git's commit-graph file, read in place (no process); else the in-memory graph, loaded once
         many questions are asked (a few are cheaper one by one)."""
         self._questions += 1
-        if self._graph is None and not self._no_file:
+        if self._graph is not None:
+            return self._graph  # asked thousands of times by a large check or propose: nothing else to do
+        if not self._no_file:
             self._graph = GraphFile.load(str(self.path / "objects" / "info" / "commit-graph"))
             self._no_file = self._graph is None
         graph_file = self.path / "objects" / "info" / "commit-graph"
@@ -454,15 +460,19 @@ class AppRepos:
         self.cache_dir = cache_dir or default_cache_dir()
         self.offline = offline
         self._repos: dict[str, AppRepo] = {}
+        self._by_spec: dict[str, AppRepo] = {}
         self._lock = threading.Lock()
 
     def get(self, spec: str) -> AppRepo:
+        if (known := self._by_spec.get(spec)) is not None:  # a `repo` as written: its URL is resolved once
+            return known
         url = repo_url(spec, self.deploy_root)
         with self._lock:
             if url not in self._repos:
                 key = hashlib.sha256(url.encode()).hexdigest()[:16]
                 name = url.rstrip("/").rsplit("/", 1)[-1].removesuffix(".git")[:40] or "repo"
                 self._repos[url] = AppRepo(url, self.cache_dir / f"{name}-{key}.git", self.offline)
+            self._by_spec[spec] = self._repos[url]
             return self._repos[url]
 
     # -- the rules' Commits interface, by catalog `repo` -------------------------------------

@@ -145,7 +145,7 @@ def _units(base: Snapshot, env: str, apps: list[str], kind: ProposalKind) -> lis
         group = base.catalog.apps[app].group
         key = f"group.{group}" if group else app
         if key not in chosen:
-            members = [m for m in ordered if m == app or (group and base.catalog.apps[m].group == group)]
+            members = [m for m in ordered if base.catalog.apps[m].group == group] if group else [app]
             chosen[key] = _Unit(env=env, kind=kind, apps=members, group=group)
     return sorted(chosen.values(), key=lambda u: min(position[a] for a in u.apps))
 
@@ -173,16 +173,18 @@ def _newer_on_branch(base: Snapshot, env: str, app: str, commits: Commits, branc
     spec = base.catalog.apps[app]
     chain = branches.first_parents(spec.repo, spec.branch, MAX_CANDIDATES) or []
     file = base.tree.get(env, app)
-    if file is None:
+    if file is None or not chain:
         return chain
     found = commits.resolve(spec.repo, file.commit)
     top = found[0] if len(found) == 1 else file.commit
-    newer = []
-    for commit in chain:
-        if same_commit(commit, top) or commits.is_ancestor(spec.repo, commit, top):
-            break  # what the env has, or older: nothing newer below it on the first-parent chain
-        newer.append(commit)
-    return newer
+    at = next((i for i, commit in enumerate(chain) if same_commit(commit, top)), None)
+    if at is not None:
+        return chain[:at]  # the env has a commit of the chain: the ones above it are newer
+    if commits.is_ancestor(spec.repo, chain[0], top):
+        return []  # the env has the tip already, or something newer
+    if commits.is_ancestor(spec.repo, top, chain[-1]):
+        return chain  # the env is further behind than the whole window
+    return [c for c in chain if not commits.is_ancestor(spec.repo, c, top)]  # off the first-parent line
 
 
 def _promote_units(base: Snapshot, env: str, commits: Commits, deployed: Deployed,
