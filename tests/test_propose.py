@@ -158,8 +158,8 @@ def test_a_release_branch_commit_without_the_apps_path_is_skipped_for_the_newest
     assert code == 0
     (p,) = found
     assert (p["apps"], p["blocked"]) == ({"svc": good}, [])
-    assert f"svc {good[:12]} is the newest commit (the tip, {moved.hexsha[:12]}, is held: see `deployctl check`) " \
-           "of release branch 'main', after " + old[:12] + ", which staging has now" in p["evidence"]
+    assert (f"svc {good[:12]} is the newest commit (the tip, {moved.hexsha[:12]}, is held by path-not-found) that "
+            f"passes of release branch 'main', after {old[:12]}, which staging has now") in p["evidence"]
 
 
 def test_a_group_half_of_which_has_nothing_newer_is_held_by_group_incomplete(sc: Scenario) -> None:

@@ -110,7 +110,7 @@ def test_a_tip_the_safeguards_refuse_walks_back_to_the_newest_commit_that_passes
     apps = {"api": {"kind": "local", "repo": API, "path": "svc"}}
     (p,) = plan({"staging": {"autoDeploy": True}}, {"staging/api": f"{sha(2)}\n"}, commits, apps)
     assert (p.apps, p.blocked) == ({"api": sha(4)}, [])
-    assert any(f"the tip, {sha(6)[:12]}, is held" in e for e in p.evidence)
+    assert any(f"the tip, {sha(6)[:12]}, is held by path-not-found) that passes of" in e for e in p.evidence)
     assert "api: a local app, released from its repository's tree (path 'svc' exists at " + sha(4)[:12] + ")" \
         in p.evidence
 

@@ -341,8 +341,9 @@ def _safe_evidence(base: Snapshot, unit: _Unit, apps: Mapping[str, str], at: dat
         file = base.tree.get(unit.env, app)
         if unit.kind is ProposalKind.DEPLOY:
             newest = unit.candidates[app][0]
+            held = sorted({v.rule for v in unit.first[1]}) if unit.first else []
             where = ("the tip of" if same_commit(commit, newest)
-                     else f"the newest commit (the tip, {short(newest)}, is held: see `deployctl check`) of")
+                     else f"the newest commit (the tip, {short(newest)}, is held by {', '.join(held)}) that passes of")
             out.append(f"{app} {short(commit)} is {where} release branch '{spec.branch}'"
                        + (f", after {short(file.commit)}, which {unit.env} has now" if file else ""))
         if spec.kind is Kind.LOCAL:
