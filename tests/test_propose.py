@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from deployctl.core.envconfig import PROJECT
+from deployctl.core.envconfig import PROJECT, format_duration, parse_duration
 from deployctl.core.prdata import stack_config_refusals
 from tests.awsserver import AwsServer
 from tests.builders import AppRepo, DeployRepo
@@ -82,6 +82,21 @@ def test_a_policy_key_that_cannot_be_used_is_a_stack_config_error_at_its_line(
         assert code == 2, (command, out, err)
         said = out + err
         assert f"Pulumi.{env}.yaml:{line}: error stack-config: " in said and message in said, said
+
+
+@pytest.mark.parametrize(("text", "seconds", "shown"), [
+    ("0s", 0, "0s"), ("30m", 1800, "30m"), ("2h", 7200, "2h"), ("1h30m", 5400, "1h30m"), ("1d", 86400, "1d"),
+    (" 90s ", 90, "1m30s"),
+])
+def test_a_soak_is_a_number_with_its_unit(text: str, seconds: int, shown: str) -> None:
+    assert parse_duration(text) == timedelta(seconds=seconds)
+    assert format_duration(parse_duration(text)) == shown
+
+
+@pytest.mark.parametrize("text", ["", "2", "2 h", "h", "1.5h", "-1h", "2w", "1m2h", True, None])
+def test_anything_else_is_no_soak(text: object) -> None:
+    with pytest.raises(ValueError, match="is not a duration; write a number with its unit"):
+        parse_duration(text)
 
 
 def test_the_policy_keys_that_can_be_used_pass_check(sc: Scenario) -> None:
