@@ -64,20 +64,10 @@ class Branches(Protocol):
         ...
 
 
-def line_comment(kind: ProposalKind, upstream: str | None = None) -> str:
-    """The comment of a line a proposal writes: it names `propose`, so the file says who wrote it."""
-    if kind is ProposalKind.PROMOTE:
-        return f"promoted from {upstream} by deployctl propose"
-    return "deployed by deployctl propose"
-
-
-def proposal_files(base: Snapshot, proposal: Proposal) -> dict[str, bytes]:
-    """The deploy files a proposal's PR writes: each app's line prepended to the base's file, as the
-    planner judged it (`--post` commits exactly these)."""
-    upstream = base.stacks[proposal.env].settings.promote_from if proposal.env in base.stacks else None
-    comment = line_comment(proposal.kind, upstream)
-    return {deploy_path(proposal.env, app): prepend(base.tree.raw.get(deploy_path(proposal.env, app)), commit, comment)
-            for app, commit in proposal.apps.items()}
+def _comment(kind: ProposalKind, upstream: str | None) -> str:
+    """The comment of the line the safeguards judge: no tag ([hotfix], [rollback]), so nothing is waived.
+    The line `--post` writes may say more, never a tag (a tag would change the verdict)."""
+    return f"promoted from {upstream} by deployctl propose" if kind is ProposalKind.PROMOTE else "deployctl propose"
 
 
 def branch_name(env: str, app: str, group: str | None = None) -> str:
@@ -292,7 +282,7 @@ def _check_lines(files: RepoFiles, base: Snapshot, attempts: list[tuple[_Unit, d
         for app, commit in attempt.items():
             path = deploy_path(unit.env, app)
             if not same_commit(commit, base.tree.files[path].commit if path in base.tree.files else None):
-                written[path] = prepend(base.tree.raw.get(path), commit, line_comment(unit.kind, upstream))
+                written[path] = prepend(base.tree.raw.get(path), commit, _comment(unit.kind, upstream))
     head = build_snapshot(with_files(files, written))
     found = check(head, commits, base, at, artifacts=artifacts)
     by_path: dict[str, list[Violation]] = {}
