@@ -642,7 +642,7 @@ def rollback(
 
 @app.command()
 def propose(
-    env: Annotated[list[str] | None, typer.Argument(help="Only these envs (default: every env with a policy).")] = None,
+    envs: Annotated[list[str] | None, typer.Argument(help="Only these envs (default: each with a policy).")] = None,
     post_prs: Annotated[bool, typer.Option("--post", help="Open or refresh one PR per proposal (GITHUB_TOKEN, "
                                            "GITHUB_REPOSITORY); close those that became moot.")] = False,
     as_json: JsonOpt = False,
@@ -668,17 +668,17 @@ def propose(
     """
     from deployctl.commands.propose import post, proposal_lines, run_propose
 
-    proposals, envs = run_propose(repo, env, datetime.now(UTC))
+    proposals, judged = run_propose(repo, envs, datetime.now(UTC))
     if as_json:
         console.as_json([p.to_json() for p in proposals])
     else:
         for line in proposal_lines(proposals):
             console.out(line)
         if not proposals:
-            console.out("nothing to propose" + (f": {', '.join(envs)} up to date" if envs
+            console.out("nothing to propose" + (f": {', '.join(judged)} up to date" if judged
                                                  else ": no env has deploys:autoDeploy or deploys:autoPromote"))
     if post_prs:
-        post(repo, proposals, envs)
+        post(repo, proposals, judged)
     raise typer.Exit(ExitStatus.VIOLATION if any(p.blocked for p in proposals) else ExitStatus.OK)
 
 
@@ -775,6 +775,7 @@ METAVARS = {"env": "ENV", "app_name": "APP", "commit": "COMMIT", "base": "REF", 
             "bucket": "day|week|month", "notes_file": "FILE", "files": "FILE..."}
 _EXAMPLES = re.compile(r"^(\s*Examples?:)\n", re.MULTILINE)
 METAVARS.update(directory="DIR", protected="ENV", reviewers="OWNER", bin_dir="DIR")  # init, install-engine
+METAVARS.update(envs="ENV...")  # propose
 
 
 def command() -> typer.core.TyperGroup:
