@@ -680,6 +680,49 @@ def rollback(
                                        branch, base), branch)
 
 
+@app.command()
+def propose(
+    envs: Annotated[list[str] | None, typer.Argument(help="Only these envs (default: each with a policy).")] = None,
+    post_prs: Annotated[bool, typer.Option("--post", help="Open or refresh one PR per proposal (GITHUB_TOKEN, "
+                                           "GITHUB_REPOSITORY); close those that became moot.")] = False,
+    as_json: JsonOpt = False,
+    repo: RepoOpt = Path("."),
+) -> None:
+    """Propose the next deploy and the next promotion of each env, as pull requests, with the evidence
+    that each is safe.
+
+    The policy is each env's stack config: `deploys:autoDeploy: true` (or a list of apps) proposes, per
+    app or co-deploy group, the newest commit of its release branch that passes every safeguard of
+    the env; `deploys:autoPromote: {soak: 2h}` proposes what the upstream env runs (Pulumi's record)
+    once it has run there healthy for the soak time (from the trace). Each line is judged as `bump`
+    and `promote` judge theirs, against the merge base with the deploy repo's main branch. A step
+    that is due but held says which rules hold it (`freeze-window`, `soak`, `upstream-unhealthy`,
+    any safeguard's id). Without --post nothing is written.
+
+    Exit 0 when it ran, 1 when a due step is held, 2 when it cannot judge.
+
+    Examples:
+      deployctl propose
+      deployctl propose production --json
+      deployctl propose --post
+    """
+    from deployctl.commands.propose import poster, proposal_lines, run_propose
+
+    publish = poster() if post_prs else None
+    proposals, judged = run_propose(repo, envs, datetime.now(UTC))
+    if as_json:
+        console.as_json([p.to_json() for p in proposals])
+    else:
+        for line in proposal_lines(proposals):
+            console.out(line)
+        if not proposals:
+            console.out("nothing to propose" + (f": {', '.join(judged)} up to date" if judged
+                                                 else ": no env has deploys:autoDeploy or deploys:autoPromote"))
+    if publish is not None:
+        publish(repo, proposals, judged)
+    raise typer.Exit(ExitStatus.VIOLATION if any(p.blocked for p in proposals) else ExitStatus.OK)
+
+
 @app.command("pr-data")
 def pr_data(
     base: Annotated[str, typer.Option(help="The PR's base commit (checked out here).")],
@@ -773,6 +816,7 @@ METAVARS = {"env": "ENV", "app_name": "APP", "commit": "COMMIT", "base": "REF", 
             "bucket": "day|week|month", "notes_file": "FILE", "files": "FILE..."}
 _EXAMPLES = re.compile(r"^(\s*Examples?:)\n", re.MULTILINE)
 METAVARS.update(directory="DIR", protected="ENV", reviewers="OWNER", bin_dir="DIR")  # init, install-engine
+METAVARS.update(envs="ENV...")  # propose
 
 
 def command() -> typer.core.TyperGroup:

@@ -56,8 +56,13 @@ class FakeCommits:
 def snapshot(apps: dict[str, dict], envs: dict[str, dict], files: dict[str, str]) -> Snapshot:
     """A deploy repo as plain data: the catalog, each env's `deploys:` settings and the deploy files
     (`"<env>/<app>"`: its text), built by the same code as a snapshot read from git."""
+    return build_snapshot(repo_files(apps, envs, files))
+
+
+def repo_files(apps: dict[str, dict], envs: dict[str, dict], files: dict[str, str]) -> RepoFiles:
+    """The inputs `snapshot` builds from (for code that takes the files themselves)."""
     entries = [Entry(path=f"deploys/{env}", kind=EntryKind.DIR) for env in envs]
     entries += [Entry(path=f"deploys/{rel}", kind=EntryKind.FILE, data=text.encode()) for rel, text in files.items()]
     configs = {env: yaml.safe_dump({"config": {f"{PROJECT}:{k}": v for k, v in settings.items()}})
                for env, settings in envs.items()}
-    return build_snapshot(RepoFiles(catalog=yaml.safe_dump({"apps": apps}), stack_configs=configs, entries=entries))
+    return RepoFiles(catalog=yaml.safe_dump({"apps": apps}), stack_configs=configs, entries=entries)

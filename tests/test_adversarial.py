@@ -1877,3 +1877,36 @@ def test_the_checkout_must_hold_exactly_the_head_commits_deploy_inputs(tmp_path:
     deploy.write("apps.yaml", "apps: {}\n")  # a tracked file changed
     differ, extra = checkout_differences(deploy.path, deploy.repo, head)
     assert (differ, extra) == (["apps.yaml"], ["Pulumi.production.yaml", "deploys/production"])
+
+
+# --- d-propose: propose never proposes what a safeguard refuses ---
+
+
+def test_propose_after_a_force_push_of_the_release_branch_proposes_nothing_the_env_would_go_back_to(tmp_path: Path):
+    """The release branch was rewritten (force-pushed) below what staging runs: every newer commit of
+    the branch has diverged from it. Nothing is proposed ready; the tip is held by backward-deploy,
+    as `bump` refuses it, and the walk back never settles on an older diverged commit."""
+    import json
+
+    from tests.builders import AppRepo, DeployRepo
+    from tests.scenario import run_cli
+
+    app = AppRepo(tmp_path / "apps" / "api")
+    first = app.commit("one")
+    running = app.commit("two: runs in staging")
+    deploy = DeployRepo(tmp_path / "deploy")
+    deploy.catalog({"api": {"kind": "local", "repo": str(app.path)}})
+    deploy.env("staging", autoDeploy=True)
+    deploy.deploy("staging", "api", running)
+    deploy.commit("staging runs two")
+    code, out, _ = run_cli(deploy.path, "propose", "--json")
+    assert (code, json.loads(out)) == (0, [])  # staging runs the tip; the cache now holds `two`
+    app.repo.git.reset("--hard", first)  # the force-push: `two` is gone from main
+    rewritten = [app.commit(f"rewritten {i}") for i in range(3)]
+    code, out, err = run_cli(deploy.path, "propose", "--json")
+    assert code == 1, out + err
+    (p,) = json.loads(out)
+    assert (p["apps"], p["blocked"]) == ({"api": rewritten[-1]}, ["backward-deploy"])
+    assert "have diverged" in p["held"][0]
+    code, _, err = run_cli(deploy.path, "bump", "staging", "api", rewritten[-1])
+    assert code == 1 and "backward-deploy" in err

@@ -15,7 +15,7 @@ from deployctl.core.violations import ExitStatus
 from tests.scenario import build, run_cli, run_entry_point
 
 COMMANDS = ["check", "plan", "preview", "up", "bump", "promote", "rollback", "history", "status", "deployed",
-            "codeowners", "pr-data", "pr-comment", "drift"]
+            "codeowners", "pr-data", "pr-comment", "drift", "propose"]
 
 
 def test_version(tmp_path: Path):

@@ -6,6 +6,7 @@ step left alone."""
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -352,3 +353,26 @@ def test_a_branch_someone_pushed_to_is_never_overwritten(world: World, tmp_path:
     assert w.fake.tip("deployctl/propose/staging/api") == theirs
     assert w.fake.count("PATCH", f"/repos/{REPO}/pulls/1") == 0
     assert any("never overwritten" in line for line in w.said)
+
+
+def test_the_command_posts_one_pr_per_proposal_and_a_second_run_opens_no_second(world: World):
+    """`deployctl propose --post` end to end: the planner's proposal for staging's autoDeploy becomes one
+    branch and PR on the loopback GitHub; run again, nothing new is opened or pushed."""
+    from tests.scenario import run_cli
+    from tests.test_propose import set_policy
+
+    set_policy(world.deploy.path, "staging", autoDeploy=True)
+    world.deploy.commit("staging deploys api's newest commit by itself")
+    world.deploy.repo.git.push("origin", "main")
+    env = {**os.environ, "GITHUB_TOKEN": TOKEN, "GITHUB_REPOSITORY": REPO, "GITHUB_API_URL": world.fake.api_url,
+           "GITHUB_REF_NAME": "main"}
+    code, out, err = run_cli(world.deploy.path, "propose", "--post", env=env)
+    assert code == 0, err
+    (pr,) = world.fake.prs
+    assert pr["head"]["ref"] == "deployctl/propose/staging/api" and world.c[3][:12] in pr["title"]
+    assert world.on_origin("deployctl/propose/staging/api", "deploys/staging/api")[0].split()[0] == world.c[3]
+    assert "staging: deployctl/propose/staging/api: PR #1 created" in err
+    code, out, err = run_cli(world.deploy.path, "propose", "--post", env=env)
+    assert code == 0, err
+    assert len(world.fake.prs) == 1 and world.fake.count("POST", f"/repos/{REPO}/pulls") == 1
+    assert "PR #1 unchanged" in err

@@ -107,6 +107,7 @@ class AppRepo:
         self._no_file = False
         self._questions = 0
         self._trusted = False
+        self._ready = False
 
     # -- plumbing -------------------------------------------------------------------------
     def _git(self, *args: str, check: bool = True, input: bytes | None = None) -> subprocess.CompletedProcess:
@@ -157,8 +158,11 @@ class AppRepo:
             self._trusted = True
 
     def ensure_cloned(self) -> None:
+        if self._ready:
+            return  # checked and present once in this run (asked before every question)
         self._check_cached()
         if self.path.exists():
+            self._ready = True
             return
         with self._exclusive():
             if self.path.exists():
@@ -227,7 +231,9 @@ class AppRepo:
         """Git's commit-graph file, read in place (no process); else the in-memory graph, loaded once
         many questions are asked (a few are cheaper one by one)."""
         self._questions += 1
-        if self._graph is None and not self._no_file:
+        if self._graph is not None:
+            return self._graph  # asked thousands of times by a large check or propose: nothing else to do
+        if not self._no_file:
             self._graph = GraphFile.load(str(self.path / "objects" / "info" / "commit-graph"))
             self._no_file = self._graph is None
         graph_file = self.path / "objects" / "info" / "commit-graph"
@@ -341,6 +347,23 @@ class AppRepo:
             return True
         return self.fetch() and self._reaches(self.branch_tip(branch), commit)
 
+    def first_parents(self, branch: str, limit: int) -> list[str] | None:
+        """The branch's tip and its first parents, newest first, at most `limit` (`deployctl propose`'s
+        candidates: the commits that were the branch's tip in turn); None when there is no such branch.
+        From the commit-graph file when it has the tip, else one `git rev-list --first-parent`."""
+        tip = self.branch_tip(branch)
+        if tip is None:
+            return None
+        graph = self.graph()
+        if isinstance(graph, GraphFile) and (pos := graph.position(tip)) is not None:
+            out = [tip]
+            while len(out) < limit and (parents := graph.parent_positions(pos)):
+                pos = parents[0]
+                out.append(graph.oid(pos))
+            return out
+        listed = self._git("rev-list", "--first-parent", f"--max-count={limit}", tip, "--", check=False)
+        return listed.stdout.decode().split() if listed.returncode == 0 else None
+
     def count_between(self, old: str, new: str) -> int:
         self.ensure_cloned()
         graph = self.graph()
@@ -439,15 +462,19 @@ class AppRepos:
         self.cache_dir = cache_dir or default_cache_dir()
         self.offline = offline
         self._repos: dict[str, AppRepo] = {}
+        self._by_spec: dict[str, AppRepo] = {}
         self._lock = threading.Lock()
 
     def get(self, spec: str) -> AppRepo:
+        if (known := self._by_spec.get(spec)) is not None:  # a `repo` as written: its URL is resolved once
+            return known
         url = repo_url(spec, self.deploy_root)
         with self._lock:
             if url not in self._repos:
                 key = hashlib.sha256(url.encode()).hexdigest()[:16]
                 name = url.rstrip("/").rsplit("/", 1)[-1].removesuffix(".git")[:40] or "repo"
                 self._repos[url] = AppRepo(url, self.cache_dir / f"{name}-{key}.git", self.offline)
+            self._by_spec[spec] = self._repos[url]
             return self._repos[url]
 
     # -- the rules' Commits interface, by catalog `repo` -------------------------------------

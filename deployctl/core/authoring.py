@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 
 from deployctl.core.changes import file_changes
 from deployctl.core.model import DeployFile, Tag, render_line, same_commit
@@ -32,11 +32,19 @@ def previous_commit(file: DeployFile, on_top: Collection[str] | None = None) -> 
 
 def with_file(files: RepoFiles, path: str, data: bytes) -> RepoFiles:
     """The same repo files with one deploy file written (created if new)."""
-    env_dir = path.rsplit("/", 1)[0]
-    entries = [e for e in files.entries if e.path != path]
-    if not any(e.path == env_dir for e in entries):
-        entries.append(Entry(path=env_dir, kind=EntryKind.DIR))
-    entries.append(Entry(path=path, kind=EntryKind.FILE, data=data))
+    return with_files(files, {path: data})
+
+
+def with_files(files: RepoFiles, written: Mapping[str, bytes]) -> RepoFiles:
+    """The same repo files with these deploy files written (created if new), in one pass."""
+    entries = [e for e in files.entries if e.path not in written]
+    dirs = {e.path for e in entries if e.kind is EntryKind.DIR}
+    for path, data in written.items():
+        env_dir = path.rsplit("/", 1)[0]
+        if env_dir not in dirs:
+            dirs.add(env_dir)
+            entries.append(Entry(path=env_dir, kind=EntryKind.DIR))
+        entries.append(Entry(path=path, kind=EntryKind.FILE, data=data))
     return files.model_copy(update={"entries": entries})
 
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import posixpath
 import re
-from datetime import UTC, datetime
+from collections.abc import Collection
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
@@ -120,6 +121,77 @@ def _config_bool(value: Any) -> Any:
 
 ConfigBool = Annotated[bool, BeforeValidator(_config_bool)]
 
+_DURATION_RE = re.compile(r"^(?:(?P<d>\d{1,4})d)?(?:(?P<h>\d{1,5})h)?(?:(?P<m>\d{1,6})m)?(?:(?P<s>\d{1,7})s)?$")
+
+
+def parse_duration(value: Any) -> timedelta:
+    """`2h`, `30m`, `0s`, `1h30m`, `1d`: a number with its unit, so `2` (hours? minutes?) is never
+    guessed. ValueError saying what to write."""
+    text = value.strip() if isinstance(value, str) else None
+    match = _DURATION_RE.match(text) if text else None
+    if match is None or not any(match.groupdict().values()):
+        raise ValueError(f"{value!r} is not a duration; write a number with its unit: 30m, 2h, 1h30m, 1d or 0s")
+    parts = {k: int(v) for k, v in match.groupdict().items() if v}
+    return timedelta(days=parts.get("d", 0), hours=parts.get("h", 0), minutes=parts.get("m", 0),
+                     seconds=parts.get("s", 0))
+
+
+def _duration(value: Any) -> Any:
+    if isinstance(value, timedelta):
+        return value
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise PydanticCustomError("value_error", "{error}", {"error": str(exc)}) from None
+
+
+def format_duration(value: timedelta) -> str:
+    """The inverse of parse_duration, for people: `2h`, `1h30m`, `0s`."""
+    seconds = int(value.total_seconds())
+    out = "".join(f"{n}{unit}" for n, unit in ((seconds // 86400, "d"), (seconds % 86400 // 3600, "h"),
+                                                (seconds % 3600 // 60, "m"), (seconds % 60, "s")) if n)
+    return out or "0s"
+
+
+Duration = Annotated[timedelta, BeforeValidator(_duration)]
+
+
+def _auto_deploy(value: Any) -> Any:
+    """`true`/`false` (every app the env deploys, or none), or a list of app names: anything else
+    (a lone name, a mapping) is refused rather than read one way or another."""
+    if isinstance(value, bool) or value in ("true", "false"):
+        return _config_bool(value)
+    if isinstance(value, list):
+        bad = [v for v in value if not isinstance(v, str) or not NAME_RE.match(v)]
+        if bad:
+            raise PydanticCustomError("value_error", "{error}", {
+                "error": f"{bad[0]!r} is not an app name; list apps by their names in apps.yaml"})
+        if len(set(value)) != len(value):
+            twice = next(v for v in value if value.count(v) > 1)
+            raise PydanticCustomError("value_error", "{error}", {
+                "error": f"'{twice}' is listed twice; list each app once"})
+        if not value:
+            raise PydanticCustomError("value_error", "{error}", {
+                "error": "the list of apps is empty; list the apps to deploy automatically, or write false"})
+        return value
+    raise PydanticCustomError("value_error", "{error}", {
+        "error": f"{value!r} is neither true, false nor a list of apps; write true (every app this env deploys) "
+                 "or a list such as [api, web]"})
+
+
+class AutoPromote(LazyModel):
+    """`deploys:autoPromote: {soak: 2h}`: propose what the upstream env has run, healthy, this long."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    soak: Duration
+    """How long the commit must have run upstream after its update succeeded (its health check passed)."""
+
+
+def _policy_error(loc: str, value: Any, message: str) -> ValidationError:
+    return ValidationError.from_exception_data("EnvSettings", [InitErrorDetails(
+        type=PydanticCustomError("value_error", "{error}", {"error": message}), loc=(loc,), input=value)])
+
 
 class EnvSettings(LazyModel):
     """The one validation of an env's settings: `check` (parse_stack_config) and the program
@@ -136,6 +208,35 @@ class EnvSettings(LazyModel):
     settings: dict[str, dict[str, Any]] = {}
     auto_rollback: ConfigBool = Field(True, alias="autoRollback")
     """Switch an app back when its health check fails after up (deployctl/adapters/switchback.py)."""
+    auto_deploy: Annotated[bool | list[str], BeforeValidator(_auto_deploy)] = Field(False, alias="autoDeploy")
+    """`deployctl propose`: each app's newest release-branch commit that passes every safeguard here
+    (True: every app the env deploys; a list: those apps). core/propose.py."""
+    auto_promote: AutoPromote | None = Field(None, alias="autoPromote")
+    """`deployctl propose`: what `promoteFrom` has run, healthy, for at least `soak`."""
+    auto_merge: ConfigBool = Field(False, alias="autoMerge")
+    """A proposed PR merges itself once its required checks pass (GitHub's auto-merge): unprotected envs only."""
+
+    @model_validator(mode="after")
+    def _policy_fits_the_env(self) -> EnvSettings:
+        """autoPromote needs an env to promote from; autoMerge would merge a protected env's deploy
+        without the review its protection requires."""
+        if self.auto_promote is not None and not self.promote_from:
+            raise _policy_error("autoPromote", self.auto_promote, (
+                f"this env has no {PROJECT}:promoteFrom, so there is nothing to promote from; set "
+                f"{PROJECT}:promoteFrom, or use {PROJECT}:autoDeploy"))
+        if self.auto_promote is not None and self.auto_deploy:
+            raise _policy_error("autoDeploy", self.auto_deploy, (
+                f"this env has {PROJECT}:autoPromote, and one PR per app cannot be both the branch's newest commit "
+                f"and what the upstream env ran; keep one of {PROJECT}:autoDeploy and {PROJECT}:autoPromote"))
+        if self.auto_merge and self.protected:
+            raise _policy_error("autoMerge", self.auto_merge, (
+                "a protected env's deploys wait for its reviewers' approval, never merge themselves; remove "
+                f"{PROJECT}:autoMerge (proposals are still opened), or {PROJECT}:protected"))
+        return self
+
+    def auto_deploys(self, app: str) -> bool:
+        """Is `app` in this env's autoDeploy policy?"""
+        return self.auto_deploy is True or (isinstance(self.auto_deploy, list) and app in self.auto_deploy)
 
     @model_validator(mode="after")
     def _protected_has_reviewers(self) -> EnvSettings:
@@ -228,6 +329,24 @@ def is_secret_setting(paths: tuple[str, ...] | list[str], path: str) -> bool:
     """Is the setting at dotted `path` (or anything around it) secret?"""
     return any(p == ALL_SETTINGS or path == p or path.startswith(p + ".") or p.startswith(path + ".")
                for p in paths)
+
+
+def unknown_policy_apps(stack: StackConfig, text: str | None, apps: Collection[str]) -> list[Violation]:
+    """`stack-config` for each app `deploys:autoDeploy` lists that the catalog lacks (a misspelt
+    `apii` would silently never be proposed), at its line, with the closest app's name."""
+    listed = stack.settings.auto_deploy if isinstance(stack.settings.auto_deploy, list) else []
+    if all(app in apps for app in listed):
+        return []
+    # only for the message's hint, and only on this error path: the program never imports it otherwise
+    # (core/programpaths.py lists what the program imports)
+    from deployctl.core.names import did_you_mean
+
+    return [Violation(
+        rule="stack-config", severity=Severity.ERROR, file=stack_config_file(stack.env), env=stack.env,
+        line=line_of(text, ("config", f"{PROJECT}:autoDeploy", i)) if text else None,
+        message=f"{PROJECT}:autoDeploy lists app '{app}', which is not in apps.yaml, so it would never be proposed; "
+        "fix the name, or remove it from the list" + did_you_mean(app, apps),
+    ) for i, app in enumerate(listed) if app not in apps]
 
 
 def promotion_cycle(upstream: dict[str, str | None]) -> list[str] | None:

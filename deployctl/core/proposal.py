@@ -37,6 +37,8 @@ class Proposal(LazyModel):
     """What made it safe, for the reviewer: artifact found, the upstream run and its time, the soak."""
     blocked: list[str] = []
     """Rule ids holding a due step (e.g. `freeze-window`, `soak`, `promotion-order`); empty when ready."""
+    held: list[str] = []
+    """Why, for a person: one line per rule in `blocked` (the safeguard's own message); empty when ready."""
     auto_merge: bool = False
     """Set GitHub's auto-merge on the PR (only for an unprotected env with `deploys:autoMerge`)."""
 

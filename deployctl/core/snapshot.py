@@ -34,6 +34,7 @@ from deployctl.core.envconfig import (
     stack_config_file,
     stand_in_secure,
     strip_secure,
+    unknown_policy_apps,
 )
 from deployctl.core.lazymodel import LazyModel
 from deployctl.core.model import NAME_RULE, is_valid_name
@@ -255,6 +256,8 @@ def build_snapshot(files: RepoFiles) -> Snapshot:
     config_errors.extend(_overlapping_roots(files, stacks))
     if not any(v.file == CATALOG_FILE for v in config_errors):
         config_errors.extend(_unknown_overrides(files, stacks, catalog))
+        config_errors.extend(v for env, stack in sorted(stacks.items())
+                             for v in unknown_policy_apps(stack, files.stack_configs.get(env), catalog.apps))
     for f in tree.files.values():
         if f.app not in catalog.apps and not any(v.file == CATALOG_FILE for v in config_errors):
             violations.append(Violation(
