@@ -374,5 +374,6 @@ def test_the_command_posts_one_pr_per_proposal_and_a_second_run_opens_no_second(
     assert "staging: deployctl/propose/staging/api: PR #1 created" in err
     code, out, err = run_cli(world.deploy.path, "propose", "--post", env=env)
     assert code == 0, err
+    assert "Deploy api" in out  # the proposal is still printed
     assert len(world.fake.prs) == 1 and world.fake.count("POST", f"/repos/{REPO}/pulls") == 1
     assert "PR #1 unchanged" in err
