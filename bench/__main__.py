@@ -22,6 +22,7 @@ MODULES: tuple[str, ...] = (
     "bench.bench_engine",
     "bench.bench_team",
     "bench.bench_comment",
+    "bench.bench_drift",
 )
 
 
