@@ -23,6 +23,7 @@ from deployctl.core.catalog import Kind, StaticSiteSettings
 from deployctl.core.outofband import Refreshed, runs
 from deployctl.core.outofband import out_of_band as judge
 from deployctl.core.violations import CannotJudge
+from tests.awsserver import AwsServer
 from tests.engine_world import World, build_world
 from tests.test_components_aws import (  # noqa: F401  (deploy: the mocks fixture)
     ALIAS,
@@ -151,6 +152,31 @@ def test_a_refresh_that_fails_is_a_cannot_judge_naming_the_stack_and_cause(deplo
     deployed.deploy.write("deploys/staging/api", "zzz\n")
     with pytest.raises(CannotJudge, match=r"what runs in staging .*deploys/staging/api:1: error syntax"):
         out_of_band(deployed.engine(), "staging")
+
+
+def _objects(aws: AwsServer, bucket: str) -> dict[str, str]:
+    s3 = aws.client("s3")
+    return {o["Key"]: o["ETag"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])}
+
+
+@pytest.mark.engine
+def test_on_the_s3_backend_a_hand_switched_release_is_found_and_nothing_is_written(
+        tmp_path: Path, aws_env: AwsServer, monkeypatch: pytest.MonkeyPatch):
+    bucket = aws_env.new_bucket("refresh")
+    monkeypatch.setenv("PULUMI_BACKEND_URL", aws_env.backend_url(bucket))
+    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "a team secret")
+    w = build_world(tmp_path, production=False)
+    code, _out, err = w.cli("up", "--stack", "staging")
+    assert code == 0, err
+    api = w.shas["api"]
+    releases = w.root / ".deployments/staging/api/releases"
+    shutil.copytree(releases / api[0], releases / api[2])  # a release put there and switched to by hand
+    _switch(w, "api", api[2])
+    before = _objects(aws_env, bucket)
+    assert any(k.endswith("/staging.json") for k in before)
+    found = out_of_band(w.engine(), "staging")
+    assert {app: o.runs for app, o in found.items()} == {"api": api[2]}
+    assert _objects(aws_env, bucket) == before  # no state, history or backup object written, no lock left
 
 
 # -- the AWS kinds: which commit the state read back names (Pulumi's mocks) ---------------------------
