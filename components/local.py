@@ -324,8 +324,8 @@ def running_release(props: dict[str, Any]) -> dict[str, Any] | None:
         marked, owner = _owner(app_dir)
     except UnsafePathError:
         return nothing
-    if not marked or (owner is not None and owner != env):
-        return nothing  # someone else's folder: nothing of this stack's runs there
+    if not marked or (owner is not None and env is not None and owner != env):
+        return nothing  # someone else's folder (a record without an env cannot tell whose: it is read)
     link = app_dir / CURRENT
     mode = _lstat_mode(link)
     if mode is None or not stat.S_ISLNK(mode):

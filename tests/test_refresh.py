@@ -154,6 +154,38 @@ def test_a_refresh_that_fails_is_a_cannot_judge_naming_the_stack_and_cause(deplo
         out_of_band(deployed.engine(), "staging")
 
 
+def test_the_release_provider_reads_back_the_current_link_and_diffs_against_it(tmp_path: Path,
+                                                                               monkeypatch: pytest.MonkeyPatch):
+    """The provider alone (its process runs in the checkout): `read` for a refresh, `diff` for a plain up."""
+    from deployctl.components.local import MARKER, LocalReleaseProvider
+
+    monkeypatch.chdir(tmp_path)
+    c1, c2 = "a" * 40, "b" * 40
+    app_dir = tmp_path / ".deployments" / "staging" / "api"
+    for commit in (c1, c2):
+        (app_dir / "releases" / commit).mkdir(parents=True)
+    (app_dir / MARKER).write_text("created by deployctl\nenv: staging\n")
+    (app_dir / "current").symlink_to(f"releases/{c1}")
+    root = ".deployments/staging"
+    props = {"app": "api", "env": "staging", "commit": c1, "path": None, "deploy_root": root, "keep_releases": 2,
+             "source": "x", "release_dir": f"{root}/api/releases/{c1}", "current": f"{root}/api/current"}
+    provider = LocalReleaseProvider()
+    same = provider.read("api", props)
+    assert (same.outs, same.inputs) == (props, None)  # in sync: the record as it is
+    assert provider.diff("api", props, props).changes is False
+
+    (app_dir / "current").unlink()
+    (app_dir / "current").symlink_to(f"releases/{c2}")
+    switched = provider.read("api", props)
+    assert switched.outs == {**props, "commit": c2, "release_dir": f"{root}/api/releases/{c2}"}
+    assert switched.inputs is not None and switched.inputs["commit"] == c2
+    assert provider.diff("api", props, props).changes is True  # a plain up switches it back
+    assert provider.read("api", {**props, "env": None}).outs["commit"] == c2  # a record made before envs
+
+    (app_dir / MARKER).write_text("created by deployctl\nenv: production\n")
+    assert provider.read("api", props).outs["commit"] is None  # another env's folder runs nothing of ours
+
+
 def _objects(aws: AwsServer, bucket: str) -> dict[str, str]:
     s3 = aws.client("s3")
     return {o["Key"]: o["ETag"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])}
