@@ -5,6 +5,10 @@ plus a digest of the app's `path` when it deploys a subfolder (so a new `path` i
 `<deployRoot>/<app>/current` is a symlink switched atomically (rename over the old link), so a
 reader never sees a half release. A real Pulumi resource (a dynamic provider), so the engine diffs,
 updates and records it; a new commit is an update of the same resource, never a replace.
+The engine also reads it back: a refresh (`read`) finds what `current` points at, and a diff
+compares the app folder with the record, so a `current` switched by hand or a release deleted is
+found, and an update (with or without a refresh) restores what git says. A machine without the
+env's deploy root (another runner deploys it) cannot tell: the record stands.
 
 The component owns `<deployRoot>/<app>` only once it wrote its marker file there, naming its env: it
 never deploys into, and never deletes, a folder it did not create or another env's folder. No path

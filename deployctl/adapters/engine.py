@@ -137,7 +137,8 @@ class Engine:
     def refreshed(self, env: str, sink: EventSink | None = None) -> list[dict[str, Any]] | None:
         """The engine events of `pulumi preview --refresh` of the stack: each resource read back through
         its provider (a refresh step: `old` the record, `new` what was read), then the program's diff
-        against it. A preview: nothing is written to the state or its history, and no lock is taken.
+        against it. A preview: nothing is written to the state or its history (nor, on a self-managed
+        backend, a lock).
         None for a stack never created (nothing recorded, nothing to read back); reading never creates
         one. A run that failed or stalled is a CannotJudge naming the stack, the app and the cause."""
         from pulumi import automation as auto
