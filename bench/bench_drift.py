@@ -12,6 +12,10 @@ release named by its deploy file's second line). Each round times, interleaved:
   other, in the same checkout (its exit code checked).
 
 Once `deployctl drift --json` exists (another change), `ours` can run it instead of the script.
+
+Measured 2026-12-07 (2-core VM, load 9-11 from other work; 3 rounds): 20 stacks x 3 apps, ours 109.0 s
+vs bare 115.6 s, 0.94x (rounds: ours 128/105/109 s, bare 113/156/116 s): the Automation API's run
+costs no more than the bare CLI's within this noise.
 """
 
 from __future__ import annotations
