@@ -23,6 +23,7 @@ MODULES: tuple[str, ...] = (
     "bench.bench_team",
     "bench.bench_comment",
     "bench.bench_propose",
+    "bench.bench_drift",
 )
 
 

@@ -5,6 +5,10 @@ plus a digest of the app's `path` when it deploys a subfolder (so a new `path` i
 `<deployRoot>/<app>/current` is a symlink switched atomically (rename over the old link), so a
 reader never sees a half release. A real Pulumi resource (a dynamic provider), so the engine diffs,
 updates and records it; a new commit is an update of the same resource, never a replace.
+The engine also reads it back: a refresh (`read`) finds what `current` points at, and a diff
+compares the app folder with the record, so a `current` switched by hand or a release deleted is
+found, and an update (with or without a refresh) restores what git says. A machine without the
+env's deploy root (another runner deploys it) cannot tell: the record stands.
 
 The component owns `<deployRoot>/<app>` only once it wrote its marker file there, naming its env: it
 never deploys into, and never deletes, a folder it did not create or another env's folder. No path
@@ -31,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
 import pulumi
-from pulumi.dynamic import CreateResult, DiffResult, ResourceProvider, UpdateResult
+from pulumi.dynamic import CreateResult, DiffResult, ReadResult, ResourceProvider, UpdateResult
 
 if TYPE_CHECKING:
     from deployctl.adapters.apprepos import AppRepos
@@ -47,6 +51,10 @@ _RELEASE_RE = re.compile(r"[0-9a-f]{7,64}(?:-[0-9a-f]{10})?")
 _OWNER_RE = re.compile(r"^env: (\S+)$", re.MULTILINE)
 # Inputs that change what is deployed; `source` (where git fetches from) is not one of them.
 _DEPLOYED_BY = ("app", "commit", "path", "deploy_root", "keep_releases")
+_INPUTS = ("app", "env", "commit", "path", "deploy_root", "keep_releases", "source")
+"""What the component passes the release resource (its outputs hold each, plus `release_dir` and `current`)."""
+RUNNING_KEYS = ("commit", "release_dir", "current")
+"""The outputs a refresh reads back from the app folder (`running_release`)."""
 
 
 def release_name(commit: str, path: str | None) -> str:
@@ -297,6 +305,64 @@ def deploy_release(props: dict[str, Any], adopt: bool = False) -> dict[str, Any]
     return {**props, "release_dir": str(release), "current": str(link)}
 
 
+def running_release(props: dict[str, Any]) -> dict[str, Any] | None:
+    """What `<deploy_root>/<app>` runs now, as the release's outputs: `commit` (None when nothing of
+    this stack's runs there: no `current` link, a link out of its `releases`, or a release folder that
+    is gone), `release_dir` (the folder `current` points at, present or not) and `current`.
+
+    Read with lstat and readlink only, never following a link on the way. None when this machine
+    cannot tell: its deploy root is not here (another runner deploys the env), so the record stands.
+    """
+    root, app, env = Path(str(props["deploy_root"])), str(props["app"]), props.get("env")
+    try:
+        check_checkout()
+        if not all(_real_dir(f) for f in root_folders(root)):
+            return None
+    except UnsafePathError:
+        return None
+    nothing: dict[str, Any] = dict.fromkeys(RUNNING_KEYS)
+    app_dir = root / app
+    try:
+        if not _real_dir(app_dir):
+            return nothing
+        marked, owner = _owner(app_dir)
+    except UnsafePathError:
+        return nothing
+    if not marked or (owner is not None and env is not None and owner != env):
+        return nothing  # someone else's folder (a record without an env cannot tell whose: it is read)
+    link = app_dir / CURRENT
+    mode = _lstat_mode(link)
+    if mode is None or not stat.S_ISLNK(mode):
+        return nothing
+    target = Path(os.readlink(link))
+    if target.is_absolute() or target.parts[:1] != (RELEASES,) or len(target.parts) != 2 \
+            or not _RELEASE_RE.fullmatch(target.name):
+        return {**nothing, "current": str(link)}  # pointed by hand somewhere deployctl never releases to
+    release = app_dir / target
+    mode = _lstat_mode(release)
+    commit = target.name.split("-")[0] if mode is not None and stat.S_ISDIR(mode) else None
+    return {"commit": commit, "release_dir": str(release), "current": str(link)}
+
+
+def expected_release(props: dict[str, Any]) -> dict[str, Any]:
+    """What a deploy of `props` leaves running (deploy_release's outputs), to compare with running_release."""
+    app_dir = Path(str(props["deploy_root"])) / str(props["app"])
+    release = app_dir / RELEASES / release_name(props["commit"], props.get("path"))
+    return {"commit": props["commit"], "release_dir": str(release), "current": str(app_dir / CURRENT)}
+
+
+def _runs_otherwise(props: dict[str, Any]) -> bool:
+    """Whether the app folder runs something else than a deploy of `props` leaves (a hand-switched
+    `current`, a deleted release): then an update restores it, with or without a refresh first."""
+    if not all(isinstance(props.get(k), str) for k in ("app", "commit", "deploy_root")):
+        return False  # an unknown value (a preview of a new stack): nothing to compare
+    try:
+        found = running_release(props)
+    except OSError:
+        return False
+    return found is not None and found != expected_release(props)
+
+
 def _value(key: str, props: dict[str, Any]) -> str:
     """An input as compared: deploy_root resolved from the checkout (the provider's working
     directory), so a relative root recorded by one runner equals another's, and an absolute root
@@ -328,11 +394,25 @@ class LocalReleaseProvider(ResourceProvider):
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         changed = [k for k in _DEPLOYED_BY if _value(k, olds) != _value(k, news)]
         if not changed:
-            return DiffResult(changes=False)
+            # what the record says runs, but the app folder runs something else: an update restores it
+            return DiffResult(changes=_runs_otherwise(news))
         # The Python SDK's DiffResult cannot name changed keys; "unknown" makes the engine diff the
         # inputs itself, so its step events (and the PR comment) name each changed input.
         replaces = [k for k in changed if k in ("app", "deploy_root")]
         return DiffResult(changes=None, replaces=replaces, delete_before_replace=False)
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        """What really runs (a refresh: `pulumi preview --refresh`, `pulumi refresh`): the `current`
+        link and its release folder, read back; the record as it is when this machine cannot tell.
+        The inputs follow what was read, so a diff against the file names `commit` as what changes."""
+        try:
+            found = running_release(props)
+        except OSError:
+            found = None
+        if found is None or all(props.get(k) == v for k, v in found.items()):
+            return ReadResult(id_, props)
+        outs = {**props, **found}
+        return ReadResult(id_, outs, inputs={k: outs[k] for k in _INPUTS if k in outs})
 
     def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         # an update keeps app and deploy_root (a change of either is a replace): this very resource

@@ -134,6 +134,31 @@ class Engine:
         return Outcome(env=env, ok=True, counts=dict(result.change_summary),
                        changes=tuple(changes_from_events(events)))
 
+    def refreshed(self, env: str, sink: EventSink | None = None) -> list[dict[str, Any]] | None:
+        """The engine events of `pulumi preview --refresh` of the stack: each resource read back through
+        its provider (a refresh step: `old` the record, `new` what was read), then the program's diff
+        against it. A preview: nothing is written to the state or its history (nor, on a self-managed
+        backend, a lock).
+        None for a stack never created (nothing recorded, nothing to read back); reading never creates
+        one. A run that failed or stalled is a CannotJudge naming the stack, the app and the cause."""
+        from pulumi import automation as auto
+
+        from deployctl.adapters.automation import EngineStalled, collect, error_text
+
+        events: list[dict[str, Any]] = []
+        try:
+            self._named(env).preview(on_event=collect(events, sink), refresh=True, diff=True, color="never",
+                                     suppress_progress=True)
+        except EngineStalled as exc:
+            raise CannotJudge(f"the refresh of {env}: {exc.message}") from None
+        except auto.errors.StackNotFoundError:
+            return None
+        except auto.errors.CommandError as exc:
+            failed = failed_outcome(env, events, error_text(exc))
+            raise CannotJudge(f"cannot read back what runs in {env} (`pulumi preview --refresh`): "
+                              f"{failed.failure_line()}") from None
+        return events
+
     def _named(self, env: str) -> auto.Stack:
         """The stack, without the `pulumi stack select` that selecting it runs (a CLI start, ~0.3 s):
         every command the Automation API runs on a stack names it (`--stack`), so a stack that exists
