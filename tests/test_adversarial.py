@@ -1877,3 +1877,63 @@ def test_the_checkout_must_hold_exactly_the_head_commits_deploy_inputs(tmp_path:
     deploy.write("apps.yaml", "apps: {}\n")  # a tracked file changed
     differ, extra = checkout_differences(deploy.path, deploy.repo, head)
     assert (differ, extra) == (["apps.yaml"], ["Pulumi.production.yaml", "deploys/production"])
+
+
+# --- h-review: drift and propose --post ---
+
+
+def test_a_lock_dated_without_an_offset_or_two_locks_without_a_time_never_crash_status_or_history():
+    """A lock's JSON is the backend's, not ours: a time with no offset (or none, twice) must compare."""
+    from datetime import timedelta
+
+    from deployctl.adapters.backend import parse_lock
+    from deployctl.adapters.inflight import in_flight
+    from deployctl.core.history import DeployResult, HistoryEntry, mark_in_flight
+
+    now = datetime.now(UTC)
+    naive = parse_lock("k1", json.dumps({"pid": 7, "username": "ci", "hostname": "elsewhere",
+                                         "timestamp": (now - timedelta(minutes=5)).replace(tzinfo=None).isoformat()})
+                       .encode())
+    entry = HistoryEntry(merged=now - timedelta(hours=1), env="staging", app="api", to="a" * 40, commit="b" * 40,
+                         author="Ann", deploy=DeployResult(result="pending"))
+    flight = in_flight([naive], [])
+    assert flight is not None and flight.since is not None
+    (marked,) = mark_in_flight([entry], {"staging": flight.since})  # aware vs naive: no TypeError
+    assert marked.deploy.result == "in-progress"
+    garbage = [parse_lock("k2", b"not json"), parse_lock("k3", b"\x00\xff")]
+    assert in_flight(garbage, []) is not None  # two locks with no time: no TypeError comparing them
+
+
+def test_a_dead_lock_from_another_host_never_hides_drift_and_names_the_way_out():
+    """A runner killed mid-`up` on another machine leaves its lock forever: past any deploy's length
+    (or with no time, or dated far ahead by a wrong clock) it is named stale, and what runs is judged."""
+    from datetime import timedelta
+
+    from deployctl.adapters.backend import LockInfo, parse_lock
+    from deployctl.adapters.inflight import in_flight
+    from deployctl.core.appstate import StackRecord, State, classify, exit_status
+    from deployctl.core.history import DeployResult, HistoryEntry
+    from deployctl.core.violations import ExitStatus
+    from tests.fakes import snapshot
+
+    now = datetime.now(UTC)
+    old = LockInfo(key="k", pid=4242, username="runner", hostname="gha-runner-dead", timestamp=now - timedelta(days=3))
+    future = old.model_copy(update={"timestamp": now + timedelta(days=400)})
+    for lock in (old, future, parse_lock("k", b"{garbage")):
+        flight = in_flight([lock], [], now)
+        assert flight is not None and flight.stale, lock
+    live = in_flight([old.model_copy(update={"timestamp": now - timedelta(minutes=3)})], [], now)
+    assert live is not None and not live.stale
+    flight = in_flight([old], [], now)
+    head = snapshot({"api": {"kind": "local", "repo": "../apps/api"}}, {"staging": {}},
+                    {"staging/api": f"{'b' * 40}\n{'a' * 40}\n"})
+    trace = [HistoryEntry(merged=now - timedelta(days=4), env="staging", app="api", to="b" * 40, commit="c" * 40,
+                          author="Ann", pr=9, deploy=DeployResult(result="pending"))]
+    (state,) = classify(head, {"staging": StackRecord(deployed={"api": "a" * 40}, in_flight=flight)}, trace)
+    assert state.state == State.PENDING and state.in_flight is None
+    assert "looks dead" in state.detail and "gha-runner-dead" in state.detail
+    assert "deployctl unlock staging --force" in state.fix
+    assert exit_status([state]) == ExitStatus.VIOLATION  # drift says so (exit 1), not "deploying" forever
+    (fresh,) = classify(head, {"staging": StackRecord(deployed={"api": "a" * 40}, in_flight=live)}, trace)
+    assert fresh.state == State.IN_PROGRESS and "deployctl unlock staging --force" in fresh.fix
+
