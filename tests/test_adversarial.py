@@ -1937,3 +1937,30 @@ def test_a_dead_lock_from_another_host_never_hides_drift_and_names_the_way_out()
     (fresh,) = classify(head, {"staging": StackRecord(deployed={"api": "a" * 40}, in_flight=live)}, trace)
     assert fresh.state == State.IN_PROGRESS and "deployctl unlock staging --force" in fresh.fix
 
+
+def test_propose_post_writes_only_deployctl_propose_branches(tmp_path: Path):
+    """README: it writes only `deployctl/propose/...` branches. A proposal naming another branch (a
+    release branch, a person's `deploy/api`, `main`) is refused before git or GitHub is touched."""
+    from deployctl.commands.proposepost import post_proposals
+    from deployctl.core.proposal import Proposal, ProposalKind
+
+    untouched = GitHub("t", api_url="http://127.0.0.1:9", deadline=1, request_timeout=1)
+    for branch in ("main", "release/1.x", "deploy/api", "deployctl/proposex/staging/api"):
+        p = Proposal(env="staging", kind=ProposalKind.DEPLOY, apps={"api": "a" * 40}, title="Deploy api",
+                     branch=branch, evidence=["artifact found"])
+        with pytest.raises(CannotJudge, match="deployctl/propose/"):
+            post_proposals(tmp_path, [p], untouched, "acme/deploys", "main")
+
+
+def test_a_proposal_body_never_shows_credentials_of_a_url_in_its_evidence_or_title():
+    """Evidence quotes the planner's sources (an app repository's URL, an artifact's): a token in one
+    never reaches the PR body or title, which every reader of the repository sees."""
+    from deployctl.core.proposal import Proposal, ProposalKind
+    from deployctl.report.proposalbody import render_body, title
+
+    url = "https://ci-bot:ghp_s3cretT0ken@github.example/acme/api.git?token=abcdef123456"
+    p = Proposal(env="staging", kind=ProposalKind.DEPLOY, apps={"api": "a" * 40}, title=f"Deploy api from {url}",
+                 branch="deployctl/propose/staging/api", evidence=[f"on main of {url}", f"artifact {url}"])
+    shown = render_body(p, protected=False, auto_merge=False) + title(p)
+    assert "ghp_s3cretT0ken" not in shown and "abcdef123456" not in shown and "ci-bot" not in shown
+    assert "github.example/acme/api.git" in shown  # the place is still named

@@ -36,6 +36,8 @@ from deployctl.report.proposalbody import (
 
 Action = Literal["created", "refreshed", "unchanged", "held", "closed", "skipped"]
 MERGE_METHODS = ("MERGE", "SQUASH", "REBASE")
+BRANCH_PREFIX = "deployctl/propose/"
+"""The only branches `--post` writes (README, SECURITY.md): never a release branch, `main` or a person's."""
 COMMIT_TRAILER = "Proposed by deployctl propose"
 """In every proposal branch commit's message: how a later run knows the branch tip is its own."""
 
@@ -72,6 +74,8 @@ def _validate(proposals: list[Proposal]) -> None:
     seen: set[str] = set()
     for p in proposals:
         problem = branch_problem(p.branch)
+        if problem is None and not p.branch.startswith(BRANCH_PREFIX):
+            problem = f"its branch is not under {BRANCH_PREFIX} (the only branches propose writes)"
         if problem is None:
             try:
                 marker(p.key, p.env)
@@ -320,4 +324,4 @@ def _post_one(root: Path, p: Proposal, github: GitHub, repo: str, base_branch: s
                   auto_merge=enabled)
 
 
-__all__ = ["PostResult", "Posted", "post_proposals", "proposal_files"]
+__all__ = ["BRANCH_PREFIX", "PostResult", "Posted", "post_proposals", "proposal_files"]
