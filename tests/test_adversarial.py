@@ -1964,3 +1964,22 @@ def test_a_proposal_body_never_shows_credentials_of_a_url_in_its_evidence_or_tit
     shown = render_body(p, protected=False, auto_merge=False) + title(p)
     assert "ghp_s3cretT0ken" not in shown and "abcdef123456" not in shown and "ci-bot" not in shown
     assert "github.example/acme/api.git" in shown  # the place is still named
+
+
+def test_a_lock_whose_json_is_no_object_or_has_a_bad_pid_is_still_seen_so_status_and_unlock_see_it(tmp_path: Path):
+    """Pulumi refuses an update while any lock file is there, whatever it holds: a lock read as nothing
+    would let `status` call the stack idle and `unlock` say "nothing to do" while `up` stays blocked."""
+    from deployctl.adapters.backend import LOCKS_DIR, FileStore, read_locks
+    from deployctl.adapters.inflight import in_flight
+    from deployctl.core.envconfig import PROJECT
+
+    now = datetime.now(UTC)
+    for n, data in enumerate((b"[1, 2]", b'"a string"', b"42", b'{"pid": "abc", "hostname": "h"}',
+                              b'{"pid": [1], "timestamp": 5}')):
+        backend = tmp_path / str(n)
+        lock_file = backend / LOCKS_DIR / "organization" / PROJECT / "staging" / "x.json"
+        lock_file.parent.mkdir(parents=True)
+        lock_file.write_bytes(data)
+        (lock,) = read_locks(FileStore(backend), PROJECT, "staging")
+        flight = in_flight([lock], [], now)
+        assert flight is not None and flight.stale, data  # seen, and named a dead run's (no time)
