@@ -1983,3 +1983,24 @@ def test_a_lock_whose_json_is_no_object_or_has_a_bad_pid_is_still_seen_so_status
         (lock,) = read_locks(FileStore(backend), PROJECT, "staging")
         flight = in_flight([lock], [], now)
         assert flight is not None and flight.stale, data  # seen, and named a dead run's (no time)
+
+
+def test_auto_merge_is_taken_off_a_proposal_pr_once_the_env_no_longer_asks_for_it(tmp_path: Path,
+                                                                                 httpserver: HTTPServer):
+    """A team turns `deploys:autoMerge` off for an unprotected env: the proposal PR opened while it was
+    on must stop merging itself on the next run, whether refreshed with a newer commit or unchanged."""
+    from tests.test_proposepost import World, proposal
+
+    world = World(tmp_path, httpserver)
+    world.post([proposal("staging", "api", world.c[1], auto_merge=True)])
+    (pr,) = world.fake.prs
+    assert pr["auto_merge"] is not None
+    world.post([proposal("staging", "api", world.c[1])])  # same step, autoMerge now off
+    assert pr["auto_merge"] is None and world.fake.graphql_nodes("disablePullRequestAutoMerge") == [pr["node_id"]]
+    world.post([proposal("staging", "api", world.c[2], auto_merge=True)])
+    assert pr["auto_merge"] is not None
+    world.post([proposal("staging", "api", world.c[3])])  # refreshed with a newer commit, autoMerge off
+    assert pr["auto_merge"] is None and len(world.fake.prs) == 1
+    pr["auto_merge"] = {"merge_method": "squash", "enabled_by": {"login": "ann", "type": "User"}}
+    world.post([proposal("staging", "api", world.c[3])])  # a reviewer's own choice on an unprotected env stays
+    assert pr["auto_merge"] is not None

@@ -105,6 +105,12 @@ def _head_repo(pr: dict[str, Any]) -> str:
     return str(((pr.get("head") or {}).get("repo") or {}).get("full_name") or "")
 
 
+def _enabled_by_a_bot(pr: dict[str, Any] | None) -> bool:
+    """Auto-merge a bot (this workflow's) enabled, not a person (GitHub's `auto_merge.enabled_by`)."""
+    by = ((pr or {}).get("auto_merge") or {}).get("enabled_by") or {}
+    return isinstance(by, dict) and (by.get("type") == "Bot" or str(by.get("login") or "").endswith("[bot]"))
+
+
 def _git(root: Path, *args: str, data: bytes | None = None, check: bool = True) -> subprocess.CompletedProcess:
     return subprocess.run(["git", *args], cwd=root, input=data, capture_output=True, check=check, timeout=60)
 
@@ -311,9 +317,11 @@ def _post_one(root: Path, p: Proposal, github: GitHub, repo: str, base_branch: s
         action = "unchanged" if same and not changes else "refreshed"
         node, auto_on, html = pr.get("node_id"), pr.get("auto_merge") is not None, pr.get("html_url")
         say(f"{p.env}: {action} #{number} ({p.key})")
-    if protected and auto_on and node:  # set by hand, or before the env was protected: its reviewers merge
+    # A protected env's reviewers merge; elsewhere auto-merge we set goes once autoMerge does, a person's stays.
+    if auto_on and not auto and node and (protected or _enabled_by_a_bot(pr)):
         github.disable_auto_merge(str(node))
-        say(f"{p.env}: auto-merge off for #{number}: {p.env} is protected")
+        say(f"{p.env}: auto-merge off for #{number}: "
+            + (f"{p.env} is protected" if protected else f"{p.env} no longer sets deploys:autoMerge"))
     if auto and not auto_on:
         if not node:
             raise CannotJudge(f"GitHub gave no node_id for #{number}: cannot enable its auto-merge")
