@@ -2004,3 +2004,16 @@ def test_auto_merge_is_taken_off_a_proposal_pr_once_the_env_no_longer_asks_for_i
     pr["auto_merge"] = {"merge_method": "squash", "enabled_by": {"login": "ann", "type": "User"}}
     world.post([proposal("staging", "api", world.c[3])])  # a reviewer's own choice on an unprotected env stays
     assert pr["auto_merge"] is not None
+
+
+def test_a_line_counts_as_proposed_only_when_its_comment_ends_with_the_propose_mark():
+    """README: lines `propose` wrote are those whose comment ends in `(deployctl propose)`; a person's
+    comment quoting it elsewhere is a line by hand, so the saving `metrics` shows is not inflated."""
+    from deployctl.core.metrics import PROPOSED_BY, is_proposed
+    from deployctl.core.proposal import Proposal, ProposalKind
+    from deployctl.report.proposalbody import line_comment
+
+    p = Proposal(env="staging", kind=ProposalKind.PROMOTE, apps={"api": "a" * 40}, title="t",
+                 branch="deployctl/propose/staging/api", evidence=[])
+    assert is_proposed(line_comment(p, "api")) and is_proposed(f"deploy to staging {PROPOSED_BY} ")
+    assert not is_proposed(f"undo what {PROPOSED_BY} shipped, by hand [rollback]")
