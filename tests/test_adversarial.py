@@ -2017,3 +2017,21 @@ def test_a_line_counts_as_proposed_only_when_its_comment_ends_with_the_propose_m
                  branch="deployctl/propose/staging/api", evidence=[])
     assert is_proposed(line_comment(p, "api")) and is_proposed(f"deploy to staging {PROPOSED_BY} ")
     assert not is_proposed(f"undo what {PROPOSED_BY} shipped, by hand [rollback]")
+
+
+def test_a_proposal_pr_whose_step_main_already_made_by_hand_is_closed_not_left_open(tmp_path: Path,
+                                                                                    httpserver: HTTPServer):
+    """Someone deploys the proposed commit by hand: the base's file names it on top. If that step is
+    proposed again, its open PR (whose branch now conflicts with main) is closed as moot, never left."""
+    from tests.test_proposepost import World, proposal
+
+    world = World(tmp_path, httpserver)
+    step = proposal("staging", "api", world.c[1], auto_merge=True)
+    world.post([step])
+    (pr,) = world.fake.prs
+    world.deploy.deploy("staging", "api", world.c[1], "by hand")
+    world.deploy.commit("deploy api by hand")
+    world.deploy.repo.git.push("origin", "main")
+    (done,) = world.post([step]).posted
+    assert (done.action, done.number) == ("closed", pr["number"])
+    assert pr["state"] == "closed" and world.fake.comments and "deployctl propose" in world.fake.comments[-1][1]

@@ -285,10 +285,13 @@ def _post_one(root: Path, p: Proposal, github: GitHub, repo: str, base_branch: s
         return Posted(key=p.key, env=p.env, action="held", number=number, url=pr.get("html_url"),
                       head=(pr.get("head") or {}).get("sha"))
     files = proposal_files(root, base, p)
+    if not files and pr is not None:  # deployed by hand meanwhile: moot (its branch would only conflict)
+        github.close_pull_request(repo, int(pr["number"]), moot_comment(p.env, p.key))
+        say(f"{p.env}: closed #{number} ({p.key}): the base already names what it proposes")
+        return Posted(key=p.key, env=p.env, action="closed", number=number, url=pr.get("html_url"))
     if not files:
         say(f"{p.env}: {p.key}: the base already runs what it proposes; nothing to post")
-        return Posted(key=p.key, env=p.env, action="unchanged", number=number,
-                      url=pr.get("html_url") if pr else None)
+        return Posted(key=p.key, env=p.env, action="unchanged")
     tip = _remote_tip(root, url, remote, p.branch)
     fetched = tip is not None and _fetch(root, url, remote, tip)
     if fetched and not _written_by_propose(root, str(tip)):
