@@ -1910,3 +1910,161 @@ def test_propose_after_a_force_push_of_the_release_branch_proposes_nothing_the_e
     assert "have diverged" in p["held"][0]
     code, _, err = run_cli(deploy.path, "bump", "staging", "api", rewritten[-1])
     assert code == 1 and "backward-deploy" in err
+
+
+# --- h-review: drift and propose --post ---
+
+
+def test_a_lock_dated_without_an_offset_or_two_locks_without_a_time_never_crash_status_or_history():
+    """A lock's JSON is the backend's, not ours: a time with no offset (or none, twice) must compare."""
+    from datetime import timedelta
+
+    from deployctl.adapters.backend import parse_lock
+    from deployctl.adapters.inflight import in_flight
+    from deployctl.core.history import DeployResult, HistoryEntry, mark_in_flight
+
+    now = datetime.now(UTC)
+    naive = parse_lock("k1", json.dumps({"pid": 7, "username": "ci", "hostname": "elsewhere",
+                                         "timestamp": (now - timedelta(minutes=5)).replace(tzinfo=None).isoformat()})
+                       .encode())
+    entry = HistoryEntry(merged=now - timedelta(hours=1), env="staging", app="api", to="a" * 40, commit="b" * 40,
+                         author="Ann", deploy=DeployResult(result="pending"))
+    flight = in_flight([naive], [])
+    assert flight is not None and flight.since is not None
+    (marked,) = mark_in_flight([entry], {"staging": flight.since})  # aware vs naive: no TypeError
+    assert marked.deploy.result == "in-progress"
+    garbage = [parse_lock("k2", b"not json"), parse_lock("k3", b"\x00\xff")]
+    assert in_flight(garbage, []) is not None  # two locks with no time: no TypeError comparing them
+
+
+def test_a_dead_lock_from_another_host_never_hides_drift_and_names_the_way_out():
+    """A runner killed mid-`up` on another machine leaves its lock forever: past any deploy's length
+    (or with no time, or dated far ahead by a wrong clock) it is named stale, and what runs is judged."""
+    from datetime import timedelta
+
+    from deployctl.adapters.backend import LockInfo, parse_lock
+    from deployctl.adapters.inflight import in_flight
+    from deployctl.core.appstate import StackRecord, State, classify, exit_status
+    from deployctl.core.history import DeployResult, HistoryEntry
+    from deployctl.core.violations import ExitStatus
+    from tests.fakes import snapshot
+
+    now = datetime.now(UTC)
+    old = LockInfo(key="k", pid=4242, username="runner", hostname="gha-runner-dead", timestamp=now - timedelta(days=3))
+    future = old.model_copy(update={"timestamp": now + timedelta(days=400)})
+    for lock in (old, future, parse_lock("k", b"{garbage")):
+        flight = in_flight([lock], [], now)
+        assert flight is not None and flight.stale, lock
+    live = in_flight([old.model_copy(update={"timestamp": now - timedelta(minutes=3)})], [], now)
+    assert live is not None and not live.stale
+    flight = in_flight([old], [], now)
+    head = snapshot({"api": {"kind": "local", "repo": "../apps/api"}}, {"staging": {}},
+                    {"staging/api": f"{'b' * 40}\n{'a' * 40}\n"})
+    trace = [HistoryEntry(merged=now - timedelta(days=4), env="staging", app="api", to="b" * 40, commit="c" * 40,
+                          author="Ann", pr=9, deploy=DeployResult(result="pending"))]
+    (state,) = classify(head, {"staging": StackRecord(deployed={"api": "a" * 40}, in_flight=flight)}, trace)
+    assert state.state == State.PENDING and state.in_flight is None
+    assert "looks dead" in state.detail and "gha-runner-dead" in state.detail
+    assert "deployctl unlock staging --force" in state.fix
+    assert exit_status([state]) == ExitStatus.VIOLATION  # drift says so (exit 1), not "deploying" forever
+    (fresh,) = classify(head, {"staging": StackRecord(deployed={"api": "a" * 40}, in_flight=live)}, trace)
+    assert fresh.state == State.IN_PROGRESS and "deployctl unlock staging --force" in fresh.fix
+
+
+def test_propose_post_writes_only_deployctl_propose_branches(tmp_path: Path):
+    """README: it writes only `deployctl/propose/...` branches. A proposal naming another branch (a
+    release branch, a person's `deploy/api`, `main`) is refused before git or GitHub is touched."""
+    from deployctl.commands.proposepost import post_proposals
+    from deployctl.core.proposal import Proposal, ProposalKind
+
+    untouched = GitHub("t", api_url="http://127.0.0.1:9", deadline=1, request_timeout=1)
+    for branch in ("main", "release/1.x", "deploy/api", "deployctl/proposex/staging/api"):
+        p = Proposal(env="staging", kind=ProposalKind.DEPLOY, apps={"api": "a" * 40}, title="Deploy api",
+                     branch=branch, evidence=["artifact found"])
+        with pytest.raises(CannotJudge, match="deployctl/propose/"):
+            post_proposals(tmp_path, [p], untouched, "acme/deploys", "main")
+
+
+def test_a_proposal_body_never_shows_credentials_of_a_url_in_its_evidence_or_title():
+    """Evidence quotes the planner's sources (an app repository's URL, an artifact's): a token in one
+    never reaches the PR body or title, which every reader of the repository sees."""
+    from deployctl.core.proposal import Proposal, ProposalKind
+    from deployctl.report.proposalbody import render_body, title
+
+    url = "https://ci-bot:ghp_s3cretT0ken@github.example/acme/api.git?token=abcdef123456"
+    p = Proposal(env="staging", kind=ProposalKind.DEPLOY, apps={"api": "a" * 40}, title=f"Deploy api from {url}",
+                 branch="deployctl/propose/staging/api", evidence=[f"on main of {url}", f"artifact {url}"])
+    shown = render_body(p, protected=False, auto_merge=False) + title(p)
+    assert "ghp_s3cretT0ken" not in shown and "abcdef123456" not in shown and "ci-bot" not in shown
+    assert "github.example/acme/api.git" in shown  # the place is still named
+
+
+def test_a_lock_whose_json_is_no_object_or_has_a_bad_pid_is_still_seen_so_status_and_unlock_see_it(tmp_path: Path):
+    """Pulumi refuses an update while any lock file is there, whatever it holds: a lock read as nothing
+    would let `status` call the stack idle and `unlock` say "nothing to do" while `up` stays blocked."""
+    from deployctl.adapters.backend import LOCKS_DIR, FileStore, read_locks
+    from deployctl.adapters.inflight import in_flight
+    from deployctl.core.envconfig import PROJECT
+
+    now = datetime.now(UTC)
+    for n, data in enumerate((b"[1, 2]", b'"a string"', b"42", b'{"pid": "abc", "hostname": "h"}',
+                              b'{"pid": [1], "timestamp": 5}')):
+        backend = tmp_path / str(n)
+        lock_file = backend / LOCKS_DIR / "organization" / PROJECT / "staging" / "x.json"
+        lock_file.parent.mkdir(parents=True)
+        lock_file.write_bytes(data)
+        (lock,) = read_locks(FileStore(backend), PROJECT, "staging")
+        flight = in_flight([lock], [], now)
+        assert flight is not None and flight.stale, data  # seen, and named a dead run's (no time)
+
+
+def test_auto_merge_is_taken_off_a_proposal_pr_once_the_env_no_longer_asks_for_it(tmp_path: Path,
+                                                                                 httpserver: HTTPServer):
+    """A team turns `deploys:autoMerge` off for an unprotected env: the proposal PR opened while it was
+    on must stop merging itself on the next run, whether refreshed with a newer commit or unchanged."""
+    from tests.test_proposepost import World, proposal
+
+    world = World(tmp_path, httpserver)
+    world.post([proposal("staging", "api", world.c[1], auto_merge=True)])
+    (pr,) = world.fake.prs
+    assert pr["auto_merge"] is not None
+    world.post([proposal("staging", "api", world.c[1])])  # same step, autoMerge now off
+    assert pr["auto_merge"] is None and world.fake.graphql_nodes("disablePullRequestAutoMerge") == [pr["node_id"]]
+    world.post([proposal("staging", "api", world.c[2], auto_merge=True)])
+    assert pr["auto_merge"] is not None
+    world.post([proposal("staging", "api", world.c[3])])  # refreshed with a newer commit, autoMerge off
+    assert pr["auto_merge"] is None and len(world.fake.prs) == 1
+    pr["auto_merge"] = {"merge_method": "squash", "enabled_by": {"login": "ann", "type": "User"}}
+    world.post([proposal("staging", "api", world.c[3])])  # a reviewer's own choice on an unprotected env stays
+    assert pr["auto_merge"] is not None
+
+
+def test_a_line_counts_as_proposed_only_when_its_comment_ends_with_the_propose_mark():
+    """README: lines `propose` wrote are those whose comment ends in `(deployctl propose)`; a person's
+    comment quoting it elsewhere is a line by hand, so the saving `metrics` shows is not inflated."""
+    from deployctl.core.metrics import PROPOSED_BY, is_proposed
+    from deployctl.core.proposal import Proposal, ProposalKind
+    from deployctl.report.proposalbody import line_comment
+
+    p = Proposal(env="staging", kind=ProposalKind.PROMOTE, apps={"api": "a" * 40}, title="t",
+                 branch="deployctl/propose/staging/api", evidence=[])
+    assert is_proposed(line_comment(p, "api")) and is_proposed(f"deploy to staging {PROPOSED_BY} ")
+    assert not is_proposed(f"undo what {PROPOSED_BY} shipped, by hand [rollback]")
+
+
+def test_a_proposal_pr_whose_step_main_already_made_by_hand_is_closed_not_left_open(tmp_path: Path,
+                                                                                    httpserver: HTTPServer):
+    """Someone deploys the proposed commit by hand: the base's file names it on top. If that step is
+    proposed again, its open PR (whose branch now conflicts with main) is closed as moot, never left."""
+    from tests.test_proposepost import World, proposal
+
+    world = World(tmp_path, httpserver)
+    step = proposal("staging", "api", world.c[1], auto_merge=True)
+    world.post([step])
+    (pr,) = world.fake.prs
+    world.deploy.deploy("staging", "api", world.c[1], "by hand")
+    world.deploy.commit("deploy api by hand")
+    world.deploy.repo.git.push("origin", "main")
+    (done,) = world.post([step]).posted
+    assert (done.action, done.number) == ("closed", pr["number"])
+    assert pr["state"] == "closed" and world.fake.comments and "deployctl propose" in world.fake.comments[-1][1]

@@ -379,13 +379,17 @@ def parse_lock(key: str, data: bytes) -> LockInfo:
         raw = json.loads(data)
     except ValueError:
         return LockInfo(key=key)
+    if not isinstance(raw, dict):  # any file there locks the stack for Pulumi: seen, never dropped
+        return LockInfo(key=key)
     stamp = None
     if isinstance(raw.get("timestamp"), str):
         try:
             stamp = datetime.fromisoformat(raw["timestamp"].replace("Z", "+00:00"))
         except ValueError:
             stamp = None
-    return LockInfo(key=key, pid=raw.get("pid"), username=str(raw.get("username", "?")),
+    pid = raw.get("pid")
+    return LockInfo(key=key, pid=pid if isinstance(pid, int) and not isinstance(pid, bool) else None,
+                    username=str(raw.get("username", "?")),
                     hostname=str(raw.get("hostname", "?")), timestamp=stamp)
 
 

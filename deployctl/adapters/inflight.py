@@ -11,6 +11,7 @@ recovers it.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,19 +23,45 @@ if TYPE_CHECKING:
     from deployctl.adapters.backend import LockInfo, Store
 
 
-def in_flight(locks: list[LockInfo], updates: list[UpdateRecord]) -> InFlight | None:
+STALE_AFTER = timedelta(hours=6)
+"""Longer than any deploy job runs (GitHub ends a hosted job at 6 h): a lock held longer, or dated that
+far ahead of this clock, is a dead run's leftover or a wrong clock, never a reason to hide drift."""
+
+
+def _aware(stamp: datetime | None) -> datetime | None:
+    """A lock's time without an offset (not how Pulumi writes one) read as UTC, so it compares."""
+    return stamp.replace(tzinfo=UTC) if stamp is not None and stamp.tzinfo is None else stamp
+
+
+def _stale(since: datetime | None, now: datetime) -> str:
+    if since is None:
+        return "its lock names no time (not a lock Pulumi wrote)"
+    if now - since > STALE_AFTER:
+        return f"held since {since.astimezone(UTC):%Y-%m-%d %H:%M} UTC, longer than any deploy runs"
+    if since - now > STALE_AFTER:
+        return f"dated {since.astimezone(UTC):%Y-%m-%d %H:%M} UTC, ahead of this clock (a wrong clock?)"
+    return ""
+
+
+def in_flight(locks: list[LockInfo], updates: list[UpdateRecord], now: datetime | None = None) -> InFlight | None:
     """The running update from a stack's live locks and its history (newest first): the in-flight
-    record says which PR and since when; the lock says who, and that it runs at all."""
+    record says which PR and since when; the lock says who, and that it runs at all. With `now`, a
+    reading no deploy could still be making (STALE_AFTER, or no time at all) is marked `stale`, so
+    it never hides drift; `deployctl unlock ENV --force` clears it."""
     live = [lock for lock in locks if not lock.dead_here()]
     record = next((r for r in updates[:1] if r.kind == "update" and r.result in ("in-progress", "not-started")),
                   None)
     if not live and record is None:
         return None
-    lock = min(live, key=lambda lk: (lk.timestamp is None, lk.timestamp)) if live else None
+    stamps = [_aware(lk.timestamp) for lk in live]
+    first = min(range(len(live)), key=lambda i: (stamps[i] is None, stamps[i] or datetime.min.replace(tzinfo=UTC)),
+                default=None)
+    lock = live[first] if first is not None else None
     by = f"{lock.username}@{lock.hostname}" if lock else (record.environment.get("git.author") if record else None)
-    since = (record.start if record and record.start else None) or (lock.timestamp if lock else None)
+    since = _aware(record.start if record and record.start else None) or (stamps[first] if first is not None
+                                                                          else None)
     return InFlight(since=since, by=by, pr=pr_of(record.message) if record else None,
-                    message=record.message if record else "")
+                    message=record.message if record else "", stale=_stale(since, now) if now else "")
 
 
 def lock_reader(root: Path) -> Callable[[str], list[LockInfo]]:

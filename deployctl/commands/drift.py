@@ -71,7 +71,7 @@ def run_drift(root: Path, envs: list[str] | None, refresh: Refresh | None,
         deployed = runs.deployed.get(env)
         commits = None if deployed is None else deployed_commits({"deployed": deployed})
         found = None
-        if refresh is not None and commits and flight is None:
+        if refresh is not None and commits and (flight is None or flight.stale):
             with console.step(f"{env}: refreshing (the engine reads back what runs)"):
                 found = refresh(env)
         records[env] = StackRecord(deployed=commits, in_flight=flight, out_of_band=found)

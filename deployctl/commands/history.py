@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,7 +29,8 @@ class Trace:
     updates: dict[str, list[UpdateRecord]] = field(default_factory=dict)
     """Each stack's updates, newest first (the stacks read: every env with a stack config)."""
     in_flight: dict[str, InFlight] = field(default_factory=dict)
-    """The stacks an update of which runs now (adapters/inflight.py), read before their histories."""
+    """The stacks an update of which runs now (adapters/inflight.py), read before their histories; a
+    `stale` one is a dead run's lock, shown as such, never as a deploy."""
 
 
 def read_trace(root: Path, envs: list[str] | None = None, ref: str = "HEAD", with_engine: bool = True,
@@ -55,15 +57,16 @@ def read_trace(root: Path, envs: list[str] | None = None, ref: str = "HEAD", wit
         stacks = {found for item in root.iterdir() if (found := env_of_stack_file(item.name)) is not None}
         engine = engine or open_engine(root)
         locks = lock_reader(root)
+        now = datetime.now(UTC)
         for name in console.track([e for e in wanted if e in stacks], "reading stack histories"):
             held = locks(name)
             updates[name] = engine.history(name)
-            if (flight := in_flight(held, updates[name])) is not None:
+            if (flight := in_flight(held, updates[name], now)) is not None:
                 flights[name] = flight
     if updates:  # without Pulumi's updates there is nothing to join: the branch's order is not needed
         entries = join(entries, updates, first_parent_order(repo, ref))
-    if flights:
-        entries = mark_in_flight(entries, {env: f.since for env, f in flights.items()})
+    if live := {env: f.since for env, f in flights.items() if not f.stale}:  # a dead run's lock carries out nothing
+        entries = mark_in_flight(entries, live)
     return Trace(entries=entries, updates=updates, in_flight=flights)
 
 

@@ -21,7 +21,7 @@ from deployctl import console
 from deployctl.adapters.github import GitHub
 from deployctl.core.lazymodel import LazyModel
 from deployctl.core.model import FULL_HASH_RE, deploy_path, is_valid_name, short
-from deployctl.core.proposal import Proposal
+from deployctl.core.proposal import BRANCH_PREFIX, Proposal
 from deployctl.core.safegit import branch_problem
 from deployctl.core.violations import CannotJudge
 from deployctl.report.proposalbody import (
@@ -36,6 +36,7 @@ from deployctl.report.proposalbody import (
 
 Action = Literal["created", "refreshed", "unchanged", "held", "closed", "skipped"]
 MERGE_METHODS = ("MERGE", "SQUASH", "REBASE")
+"""The only branches `--post` writes (README, SECURITY.md): never a release branch, `main` or a person's."""
 COMMIT_TRAILER = "Proposed by deployctl propose"
 """In every proposal branch commit's message: how a later run knows the branch tip is its own."""
 
@@ -72,6 +73,8 @@ def _validate(proposals: list[Proposal]) -> None:
     seen: set[str] = set()
     for p in proposals:
         problem = branch_problem(p.branch)
+        if problem is None and not p.branch.startswith(f"{BRANCH_PREFIX}/"):
+            problem = f"its branch is not under {BRANCH_PREFIX}/ (the only branches propose writes)"
         if problem is None:
             try:
                 marker(p.key, p.env)
@@ -99,6 +102,12 @@ def _head_ref(pr: dict[str, Any]) -> str:
 
 def _head_repo(pr: dict[str, Any]) -> str:
     return str(((pr.get("head") or {}).get("repo") or {}).get("full_name") or "")
+
+
+def _enabled_by_a_bot(pr: dict[str, Any] | None) -> bool:
+    """Auto-merge a bot (this workflow's) enabled, not a person (GitHub's `auto_merge.enabled_by`)."""
+    by = ((pr or {}).get("auto_merge") or {}).get("enabled_by") or {}
+    return isinstance(by, dict) and (by.get("type") == "Bot" or str(by.get("login") or "").endswith("[bot]"))
 
 
 def _git(root: Path, *args: str, data: bytes | None = None, check: bool = True) -> subprocess.CompletedProcess:
@@ -275,10 +284,13 @@ def _post_one(root: Path, p: Proposal, github: GitHub, repo: str, base_branch: s
         return Posted(key=p.key, env=p.env, action="held", number=number, url=pr.get("html_url"),
                       head=(pr.get("head") or {}).get("sha"))
     files = proposal_files(root, base, p)
+    if not files and pr is not None:  # deployed by hand meanwhile: moot (its branch would only conflict)
+        github.close_pull_request(repo, int(pr["number"]), moot_comment(p.env, p.key))
+        say(f"{p.env}: closed #{number} ({p.key}): the base already names what it proposes")
+        return Posted(key=p.key, env=p.env, action="closed", number=number, url=pr.get("html_url"))
     if not files:
         say(f"{p.env}: {p.key}: the base already runs what it proposes; nothing to post")
-        return Posted(key=p.key, env=p.env, action="unchanged", number=number,
-                      url=pr.get("html_url") if pr else None)
+        return Posted(key=p.key, env=p.env, action="unchanged")
     tip = _remote_tip(root, url, remote, p.branch)
     fetched = tip is not None and _fetch(root, url, remote, tip)
     if fetched and not _written_by_propose(root, str(tip)):
@@ -307,9 +319,11 @@ def _post_one(root: Path, p: Proposal, github: GitHub, repo: str, base_branch: s
         action = "unchanged" if same and not changes else "refreshed"
         node, auto_on, html = pr.get("node_id"), pr.get("auto_merge") is not None, pr.get("html_url")
         say(f"{p.env}: {action} #{number} ({p.key})")
-    if protected and auto_on and node:  # set by hand, or before the env was protected: its reviewers merge
+    # A protected env's reviewers merge; elsewhere auto-merge we set goes once autoMerge does, a person's stays.
+    if auto_on and not auto and node and (protected or _enabled_by_a_bot(pr)):
         github.disable_auto_merge(str(node))
-        say(f"{p.env}: auto-merge off for #{number}: {p.env} is protected")
+        say(f"{p.env}: auto-merge off for #{number}: "
+            + (f"{p.env} is protected" if protected else f"{p.env} no longer sets deploys:autoMerge"))
     if auto and not auto_on:
         if not node:
             raise CannotJudge(f"GitHub gave no node_id for #{number}: cannot enable its auto-merge")
@@ -320,4 +334,4 @@ def _post_one(root: Path, p: Proposal, github: GitHub, repo: str, base_branch: s
                   auto_merge=enabled)
 
 
-__all__ = ["PostResult", "Posted", "post_proposals", "proposal_files"]
+__all__ = ["BRANCH_PREFIX", "PostResult", "Posted", "post_proposals", "proposal_files"]

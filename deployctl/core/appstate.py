@@ -62,6 +62,9 @@ class InFlight(LazyModel):
     """Who runs it (the lock's user@host, or the update's author)."""
     pr: int | None = None
     message: str = ""
+    stale: str = ""
+    """Why no deploy can still be making this reading (a lock older than any deploy runs, or with no
+    time): empty when live. A stale one never shows as in-progress, so it cannot hide drift."""
 
 
 class AppState(LazyModel):
@@ -150,8 +153,17 @@ def _one(env: str, app: str, file: str | None, running: str | None, record: Stac
                         fix=fix, in_flight=in_flight)
 
     retry = RETRY.format(env=env)
-    if record.in_flight is not None:
-        return _deploying(env, file, running, record.in_flight, state)
+    flight = record.in_flight
+    if flight is not None and not flight.stale:
+        return _deploying(env, file, running, flight, state)
+    if flight is not None:  # a dead run's lock: what runs is judged as if none were there, and the lock named
+        found = _one(env, app, file, running, record.model_copy(update={"in_flight": None}), lines)
+        if found.state == State.IN_SYNC:
+            return found
+        who = f" by {flight.by}" if flight.by else ""
+        return found.model_copy(update={
+            "detail": f"{found.detail}; a lock of {env}{who} looks dead ({flight.stale})",
+            "fix": f"check that no update of {env} runs, then `deployctl unlock {env} --force`; then {found.fix}"})
     if file is None:  # running is set: a pair with neither is never classified
         removal = lines[0] if lines and lines[0].to is None else None
         return state(State.PENDING, f"its deploy file was removed; Pulumi still runs {short(running)}",
@@ -205,7 +217,8 @@ def _deploying(env: str, file: str | None, running: str | None, flight: InFlight
     which = f" (PR #{pr})" if pr else ""
     moving = "" if file is None or same_commit(file, running) else f": {short(running, 'none')} -> {short(file)}"
     return state(State.IN_PROGRESS, f"an update of {env} is running{who}{when}{which}{moving}", flight.since,
-                 "wait for it to end; `deployctl drift` again then", flight)
+                 "wait for it to end; `deployctl drift` again then (if its runner died: "
+                 f"`deployctl unlock {env} --force`)", flight)
 
 
 def _line(lines: list[HistoryEntry], commit: str) -> HistoryEntry | None:

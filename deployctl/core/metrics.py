@@ -577,7 +577,8 @@ class Handoff(Frame):
 
 
 def is_proposed(comment: str) -> bool:
-    return PROPOSED_BY in comment
+    """Written by `propose` (README: the comment ends in PROPOSED_BY), not a comment quoting it."""
+    return comment.rstrip().endswith(PROPOSED_BY)
 
 
 def waiting(handoffs: Iterable[Handoff], envs: Iterable[str], since: datetime, until: datetime,

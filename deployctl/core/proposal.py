@@ -13,6 +13,9 @@ from pydantic import ConfigDict
 
 from deployctl.core.lazymodel import LazyModel
 
+BRANCH_PREFIX = "deployctl/propose"
+"""Every proposal branch is under it: the only branches `propose --post` ever writes."""
+
 
 class ProposalKind(StrEnum):
     DEPLOY = "deploy"

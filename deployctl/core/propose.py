@@ -28,7 +28,7 @@ from deployctl.core.envconfig import format_duration
 from deployctl.core.history import HistoryEntry
 from deployctl.core.model import deploy_path, same_commit, short
 from deployctl.core.order import app_order
-from deployctl.core.proposal import Proposal, ProposalKind
+from deployctl.core.proposal import BRANCH_PREFIX, Proposal, ProposalKind
 from deployctl.core.rules import Commits, check
 from deployctl.core.snapshot import RepoFiles, Snapshot, build_snapshot
 from deployctl.core.updatemessage import HELD_BACK, SWITCHED_BACK
@@ -48,7 +48,6 @@ HOLD_IDS = (SOAK, UPSTREAM_UNHEALTHY)
 """propose's own hold ids, beside the safeguards' rule ids (core/rules/registry.py)."""
 MAX_CANDIDATES = 20
 """How many commits of a release branch, newest first, a deploy tries before it says what holds the tip."""
-BRANCH_PREFIX = "deployctl/propose"
 COMMIT_INDEPENDENT = frozenset({"freeze-window"})
 """Rules an older commit would fail as well: the walk back along the branch stops at them."""
 _UNHEALTHY = {"failed": "failed", SWITCHED_BACK: "failed its health check and was switched back",

@@ -13,6 +13,7 @@ import re
 from deployctl.core.metrics import PROPOSED_BY
 from deployctl.core.model import short
 from deployctl.core.proposal import Proposal, ProposalKind
+from deployctl.core.urls import redact_urls
 from deployctl.core.violations import one_line
 from deployctl.report.render import code, md
 
@@ -49,7 +50,7 @@ def line_comment(p: Proposal, app: str) -> str:
 
 def title(p: Proposal) -> str:
     """The PR title, one line, within GitHub's length."""
-    return one_line(p.title)[:MAX_TITLE]
+    return one_line(redact_urls(p.title))[:MAX_TITLE]
 
 
 def render_body(p: Proposal, protected: bool, auto_merge: bool) -> str:
@@ -68,7 +69,7 @@ def render_body(p: Proposal, protected: bool, auto_merge: bool) -> str:
     out += ["| app | commit |", "|---|---|"]
     out += [f"| {code(app, table=True)} | {code(commit, table=True)} |" for app, commit in sorted(p.apps.items())]
     out += ["", "### Evidence", ""]
-    shown = [f"- {md(str(item)[:MAX_EVIDENCE_CHARS])}" for item in p.evidence[:MAX_EVIDENCE]]
+    shown = [f"- {md(redact_urls(str(item))[:MAX_EVIDENCE_CHARS])}" for item in p.evidence[:MAX_EVIDENCE]]
     if len(p.evidence) > MAX_EVIDENCE:
         shown.append(f"- ... and {len(p.evidence) - MAX_EVIDENCE} more (`deployctl propose --json` lists them all)")
     out += shown or ["- (none given)"]
