@@ -2068,3 +2068,62 @@ def test_a_proposal_pr_whose_step_main_already_made_by_hand_is_closed_not_left_o
     (done,) = world.post([step]).posted
     assert (done.action, done.number) == ("closed", pr["number"])
     assert pr["state"] == "closed" and world.fake.comments and "deployctl propose" in world.fake.comments[-1][1]
+
+
+# --- i-backward: a diverged deploy whose old commit is gone ---
+
+
+def test_a_deploy_over_a_commit_the_app_repository_no_longer_has_is_refused_not_skipped(tmp_path: Path):
+    """Staging runs `two`; the release branch is force-pushed without it, the server prunes it, and a
+    fresh clone of the app repository (over file://, as from a server) no longer holds it. Whether the
+    new tip is newer cannot be told, so `bump`, `propose` and `check --base` refuse it by backward-deploy at the
+    line's file:line, instead of skipping the rule; a [rollback] tag accepts it with a warning."""
+    import git
+
+    from deployctl.core.model import short
+    from tests.builders import AppRepo, DeployRepo
+    from tests.scenario import run_cli
+
+    origin = tmp_path / "origin" / "api.git"
+    git.Repo.init(origin, bare=True, initial_branch="main")
+    app = AppRepo(tmp_path / "work" / "api")
+    app.repo.create_remote("origin", origin.as_uri())
+    first = app.commit("one")
+    running = app.commit("two: runs in staging")
+    app.repo.git.push("--quiet", "origin", "main")
+    app.repo.git.reset("--hard", first)  # the force-push: `two` is gone from main
+    tip = app.commit("rewritten")
+    app.repo.git.push("--quiet", "--force", "origin", "main")
+    git.Repo(origin).git.gc("--quiet", "--prune=now")  # the server no longer holds it at all
+
+    deploy = DeployRepo(tmp_path / "deploy")
+    deploy.catalog({"api": {"kind": "local", "repo": origin.as_uri()}})
+    deploy.env("staging", autoDeploy=True)
+    deploy.deploy("staging", "api", first)
+    deploy.deploy("staging", "api", running)
+    deploy.commit("staging runs two")
+    cache = Path(os.environ["DEPLOYCTL_CACHE"])
+    assert not any(cache.iterdir())  # fresh: the first clone is made after the force-push
+
+    code, _, err = run_cli(deploy.path, "bump", "staging", "api", tip)
+    assert code == 1 and "backward-deploy" in err and "Traceback" not in err, err
+    assert f"{short(running)}, which 'staging' runs now, is no longer in api's repository" in err
+    assert "cannot be told" in err and "[rollback]" in err
+    assert deploy.path.joinpath("deploys/staging/api").read_text().splitlines()[0] == running  # nothing written
+    code, out, err = run_cli(deploy.path, "propose", "--json")
+    assert code == 1, out + err
+    (p,) = json.loads(out)
+    assert (p["apps"], p["blocked"]) == ({"api": tip}, ["backward-deploy"]) and "no longer in" in p["held"][0]
+
+    deploy.deploy("staging", "api", tip, "by hand")
+    code, out, err = run_cli(deploy.path, "check", "--base", "main", "--json")
+    assert code == 1, out + err
+    [v] = [v for v in json.loads(out)["violations"] if v["rule"] == "backward-deploy"]
+    assert (v["severity"], v["file"], v["line"]) == ("error", "deploys/staging/api", 1)
+    assert "no longer in api's repository" in v["message"] and "push a branch or tag" in v["message"]
+
+    deploy.write("deploys/staging/api", f"{tip} accepted [rollback]\n{running}\n{first}\n")
+    code, out, err = run_cli(deploy.path, "check", "--base", "main", "--json")
+    assert code == 0, out + err
+    [v] = [v for v in json.loads(out)["violations"] if v["rule"] == "backward-deploy"]
+    assert v["severity"] == "warning" and "the [rollback] tag accepts" in v["message"]

@@ -10,6 +10,7 @@ import pytest
 from deployctl.core import rules
 from deployctl.core.authoring import group_still_needed
 from deployctl.core.changes import change_shape, file_changes
+from deployctl.core.model import short
 from deployctl.core.rules import change
 from deployctl.core.rules.registry import RULES, Family
 from deployctl.core.violations import Severity
@@ -252,6 +253,33 @@ def test_backward_deploy_older_or_diverged_unless_rollback(commits: FakeCommits)
     assert diverged is not None and "have diverged" in diverged.message
     assert fired(change.backward_deploy, change_facts(commits, f"{sha(1)} back [rollback]\n{sha(2)}\n")) is None
     assert fired(change.backward_deploy, change_facts(commits, f"{sha(3)}\n{sha(2)}\n")) is None
+
+
+def test_a_deploy_over_a_commit_gone_from_the_app_repository_is_a_backward_deploy() -> None:
+    """Production runs 2, but the release branch was force-pushed to 1 - 3: 2 is no longer in the
+    repository, so nothing can tell whether 3 is newer. An error, unless a tag accepts it (a warning)."""
+    gone = FakeCommits()
+    gone.commit(REPO, sha(1), branch="main")
+    gone.commit(REPO, sha(3), sha(1), branch="main")
+    facts = change_facts(gone, f"{sha(3)} promote\n{sha(2)}\n")
+    assert facts.old_gone and facts.old_full is None
+    found = change.backward_deploy(facts) or pytest.fail("a gone commit passed silently")
+    assert (found.severity, found.file, found.line) == (Severity.ERROR, "deploys/production/api", 1)
+    assert f"{short(sha(2))}, which 'production' runs now, is no longer in api's repository" in found.message
+    assert "cannot be told" in found.message and "[rollback]" in found.message
+    for tag in ("rollback", "hotfix"):
+        assert fired(change.backward_deploy, change_facts(gone, f"{sha(3)} x [{tag}]\n{sha(2)}\n")) == "warning"
+    # the same graph, where 2 is still found (an old cache holds it): an answer, judged as ever
+    assert not change_facts(FakeCommits(parents={REPO: {**gone.parents[REPO], sha(2): (sha(1),)}},
+                                        branches=gone.branches), f"{sha(3)}\n{sha(2)}\n").old_gone
+    # through check(): protected production, and an unprotected env alike
+    assert "backward-deploy" in errors_of(gone, f"{sha(3)} promote\n")
+    head = snapshot(APPS, ENVS, {**BASE, "staging/api": f"{sha(3)} [rollback]\n{sha(2)}\n"})
+    before = snapshot(APPS, ENVS, {**BASE, "staging/api": f"{sha(2)}\n"})
+    assert {(v.rule, v.severity) for v in rules.check(head, gone, before, NOW) if v.app == "api"
+            and v.env == "staging"} == {("backward-deploy", Severity.WARNING)}
+    head = snapshot(APPS, ENVS, {**BASE, "staging/api": f"{sha(3)}\n{sha(2)}\n"})
+    assert ("backward-deploy", Severity.ERROR) in {(v.rule, v.severity) for v in rules.check(head, gone, before, NOW)}
 
 
 def test_promotion_order_reads_the_upstream_file_at_the_base(commits: FakeCommits) -> None:

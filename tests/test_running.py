@@ -84,6 +84,30 @@ def test_a_backward_deploy_is_judged_against_what_runs_not_the_files_top(commits
     assert "backward-deploy" not in errors(head, {}, {"production"}, commits, at=OPEN)  # git alone sees no change
 
 
+def test_a_commit_that_runs_but_is_gone_from_the_app_repository_is_a_backward_deploy() -> None:
+    """Production runs 2 (Pulumi's record); the release branch was force-pushed to 1 - 3, so 2 is no
+    longer in the repository: a deploy of 3 judged from what runs, with or without a base, cannot be
+    told newer and is refused as a bump or a check --base refuses it."""
+    gone = FakeCommits()
+    for repo in (API, WEB):
+        gone.commit(repo, sha(1), branch="main")
+        gone.commit(repo, sha(3), sha(1), branch="main")
+    runs = {"staging": {"api": sha(3), "web": sha(3)}, "production": {"api": sha(2), "web": sha(2)}}
+    head = {"staging/api": f"{sha(3)}\n", "staging/web": f"{sha(3)}\n",
+            "production/api": f"{sha(3)} promote\n{sha(2)}\n{sha(1)}\n",
+            "production/web": f"{sha(3)} promote\n{sha(2)}\n{sha(1)}\n"}
+    assert errors(head, runs, {"production"}, gone, at=OPEN) == {"backward-deploy"}
+    base = {**head, "production/api": f"{sha(2)}\n{sha(1)}\n", "production/web": f"{sha(2)}\n{sha(1)}\n"}
+    assert errors(head, runs, {"production"}, gone, base_files=base, at=OPEN) == {"backward-deploy"}
+    assert errors(head, {}, {"production"}, gone, base_files=base, at=OPEN) == {"backward-deploy"}  # as git says
+    found = rules.check(snapshot(APPS, ENVS, head), gone, None, OPEN,
+                        running=Running(deployed=runs, envs=frozenset({"production"})))
+    assert {(v.file, v.line) for v in found if v.rule == "backward-deploy"} == {
+        ("deploys/production/api", 1), ("deploys/production/web", 1)}
+    assert errors(head, {**runs, "production": {"api": sha(1), "web": sha(1)}}, {"production"}, gone, at=OPEN) \
+        == set()  # what runs is found: judged as ever (1 is below 3)
+
+
 def test_with_a_base_history_is_judged_on_the_reviewed_bytes(commits: FakeCommits) -> None:
     base = dict(MERGED)
     edited = {**MERGED, "production/api": f"{sha(2)} promote\n{sha(1)} edited\n"}  # the PR edited the line that ran

@@ -19,7 +19,7 @@ from deployctl.core.changes import FileChange, Op
 from deployctl.core.envconfig import StackConfig
 from deployctl.core.model import Tag
 from deployctl.core.model import short as _short
-from deployctl.core.rules.commit import ERROR, WARNING, Commits, _resolved, _v
+from deployctl.core.rules.commit import ERROR, WARNING, Commits, _v
 from deployctl.core.snapshot import Snapshot
 from deployctl.core.violations import Violation
 
@@ -45,10 +45,23 @@ class ChangeFacts:
         return self.head.stacks.get(self.change.env)
 
     @cached_property
-    def old_full(self) -> str | None:
-        """The commit the env runs now, in full (None: nothing, or it does not resolve); asked once."""
+    def old_matches(self) -> list[str] | None:
+        """The commits that the commit the env runs now names in its app repository (None: it runs
+        nothing, or the app is unknown); asked once."""
         app = self.app
-        return _resolved(self.commits, app.repo, self.change.old) if app is not None else None
+        return self.commits.resolve(app.repo, self.change.old) if app is not None and self.change.old else None
+
+    @property
+    def old_full(self) -> str | None:
+        """The commit the env runs now, in full (None: nothing, or it does not resolve to one)."""
+        matches = self.old_matches
+        return matches[0] if matches is not None and len(matches) == 1 else None
+
+    @property
+    def old_gone(self) -> bool:
+        """The env runs a commit its app repository no longer has (a force-pushed release branch): an
+        answer, unlike a repository that cannot be read (the oracle raises CannotJudge for that)."""
+        return self.old_matches == []
 
 
 ChangeRule = Callable[[ChangeFacts], Violation | None]
@@ -160,10 +173,13 @@ def not_on_release_branch(x: ChangeFacts) -> Violation | None:
 
 def backward_deploy(x: ChangeFacts) -> Violation | None:
     """Skips a no-op change; needs the new commit and what runs now resolved, and different; a
-    [rollback] line passes."""
+    [rollback] line passes. What runs now being gone from the app repository is itself a finding:
+    nothing can tell the new commit is not older (`_old_gone`)."""
     if (deploying := _deploying(x)) is None:
         return None
     (app, new_full), c, old_full = deploying, x.change, x.old_full
+    if x.old_gone:
+        return _old_gone(x, app, new_full)
     if old_full is None or old_full == new_full or c.head_has(Tag.ROLLBACK):
         return None
     if x.commits.is_ancestor(app.repo, new_full, old_full):
@@ -179,6 +195,23 @@ def backward_deploy(x: ChangeFacts) -> Violation | None:
               "diverged: the new commit lacks changes that run now; deploy a commit "
               "that contains both, or tag the line [rollback] if dropping them is "
               "intended")
+
+
+def _old_gone(x: ChangeFacts, app: App, new_full: str) -> Violation:
+    """An error unless the line is tagged [rollback] or [hotfix] (a reviewer sees the tag), then a
+    warning: never a silent pass, since the new commit may lack changes that run now."""
+    c, old = x.change, _short(x.change.old)
+    gone = (f"{old}, which '{c.env}' runs now, is no longer in {c.app}'s repository ({app.repo}; "
+            f"its release branch force-pushed?), so whether {_short(new_full)} is newer cannot be told")
+    tag = next((t for t in (Tag.ROLLBACK, Tag.HOTFIX) if c.head_has(t)), None)
+    if tag is not None:
+        return _v("backward-deploy", WARNING, c,
+                  f"{gone}; the [{tag.value}] tag accepts that it may lack changes that run now: make sure "
+                  "it has them")
+    return _v("backward-deploy", ERROR, c,
+              f"{gone}: it may lack changes that run now; push a branch or tag holding {old} back to "
+              "the app repository (from any clone that still has it) so the deploy can be judged, or, "
+              "if dropping what it had is intended, tag the line [rollback] ([hotfix] for an urgent fix)")
 
 
 def promotion_order(x: ChangeFacts) -> Violation | None:

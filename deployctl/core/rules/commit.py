@@ -79,9 +79,3 @@ def check_path(snapshot: Snapshot, f: DeployFile, full: str | None, commits: Com
                f"path '{app.path}' (apps.yaml, app '{f.app}') is not a folder at {_short(full)} in "
                f"{app.repo}: nothing could be deployed; fix `path` in apps.yaml, or deploy a commit that has it")]
 
-
-def _resolved(commits: Commits, repo: str, sha: str | None) -> str | None:
-    if sha is None:
-        return None
-    matches = commits.resolve(repo, sha)
-    return matches[0] if len(matches) == 1 else None
