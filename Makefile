@@ -3,6 +3,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+UV_VERSION := 0.13.8
 PYTEST_ARGS ?=
 DEMO_ARGS ?=
 

@@ -1,0 +1,139 @@
+"""What every CI job pays before it starts: a fresh venv holding the tool and its pinned dependencies.
+
+The tool is installed as a team installs it: its wheel (built as tests/test_lifecycle.py builds it,
+`pip wheel --no-deps` from a copy of this checkout), with every dependency pyproject.toml pins,
+from the package index.
+
+- warm: each installer's own package cache, filled by one untimed install first (a CI cache restored
+  before the job), then a fresh venv per round: `python -m venv` + `pip install WHEEL` (the floor),
+  against uv: `pip install uv==UV_VERSION` (into a folder of its own, from pip's warm cache: a job
+  must get uv too, so it is timed) + `uv venv --seed` + `uv pip install WHEEL`.
+- cold: the same with both caches empty (every wheel downloaded), fewer rounds.
+Both sides read the same index through the same network; ratio = uv / pip.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench import Figure, Options, log, sh
+from bench.generate import bench_dir
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+COLD_RUNS = 1
+
+
+def uv_version() -> str:
+    """The uv the Makefile and the workflows pin (the Makefile's UV_VERSION line: stated once)."""
+    for line in (PROJECT_ROOT / "Makefile").read_text().splitlines():
+        if line.startswith("UV_VERSION"):
+            return line.split("=", 1)[1].strip()
+    raise RuntimeError("the Makefile pins no UV_VERSION")
+
+
+def build_wheel(out: Path) -> Path:
+    """The tool's wheel from a copy of the committed tree (pip builds in the source folder)."""
+    source = out / "source"
+    shutil.rmtree(source, ignore_errors=True)
+    source.mkdir(parents=True)
+    archive = subprocess.run(["git", "archive", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(source)], input=archive, check=True)
+    wheels = out / "wheel"
+    shutil.rmtree(wheels, ignore_errors=True)
+    sh([PYTHON, "-m", "pip", "wheel", "--no-deps", "--quiet", "--disable-pip-version-check", "-w", str(wheels),
+        str(source)])
+    (wheel,) = wheels.glob("*.whl")
+    return wheel
+
+
+def env_for(pip_cache: Path, uv_cache: Path) -> dict[str, str]:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "UV_", "VIRTUAL_ENV"))}
+    keep = {k: v for k, v in os.environ.items() if k in ("PIP_CERT", "PIP_INDEX_URL", "PIP_DEFAULT_TIMEOUT")}
+    return {**env, **keep, "PIP_CACHE_DIR": str(pip_cache), "UV_CACHE_DIR": str(uv_cache),
+            "PIP_DISABLE_PIP_VERSION_CHECK": "1", "UV_NO_PROGRESS": "1"}
+
+
+def with_pip(scratch: Path, wheel: Path, env: dict[str, str]) -> None:
+    venv = Path(tempfile.mkdtemp(prefix="pip-", dir=scratch)) / ".venv"
+    sh([PYTHON, "-m", "venv", str(venv)], env=env)
+    sh([str(venv / "bin" / "pip"), "install", "--quiet", str(wheel)], env=env)
+    sh([str(venv / "bin" / "python"), "-c", "import deployctl.cli, pulumi, boto3"], env=env)
+
+
+def with_uv(scratch: Path, wheel: Path, env: dict[str, str], version: str) -> None:
+    folder = Path(tempfile.mkdtemp(prefix="uv-", dir=scratch))
+    tool, venv = folder / "uv", folder / ".venv"
+    sh([PYTHON, "-m", "pip", "install", "--quiet", "--target", str(tool), f"uv=={version}"], env=env)
+    uv = str(tool / "bin" / "uv")
+    sh([uv, "venv", "--quiet", "--seed", "--python", PYTHON, str(venv)], env=env)
+    sh([uv, "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"), str(wheel)], env=env)
+    sh([str(venv / "bin" / "python"), "-c", "import deployctl.cli, pulumi, boto3"], env=env)
+
+
+def timed(go) -> float:  # type: ignore[no-untyped-def]  # a bench helper
+    start = time.perf_counter()
+    go()
+    return time.perf_counter() - start
+
+
+def run(opts: Options) -> list[Figure]:
+    version = uv_version()
+    root = bench_dir() / "setup"
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
+    try:
+        wheel = build_wheel(root)
+        warm = env_for(root / "pip-cache", root / "uv-cache")
+        scratch = root / "venvs"
+        scratch.mkdir()
+        log("  filling both caches (untimed)")
+        with_pip(scratch, wheel, warm)
+        with_uv(scratch, wheel, warm, version)
+        def install(name: str, env: dict[str, str]) -> float:
+            if name == "pip":
+                return timed(lambda: with_pip(scratch, wheel, env))
+            return timed(lambda: with_uv(scratch, wheel, env, version))
+
+        times: dict[str, list[float]] = {"pip": [], "uv": []}
+        runs = opts.runs
+        for r in range(runs):
+            for name in (("pip", "uv") if r % 2 == 0 else ("uv", "pip")):
+                times[name].append(install(name, warm))
+                log(f"    warm {name}: {times[name][-1]:.1f} s")
+            shutil.rmtree(scratch)
+            scratch.mkdir()
+        cold: dict[str, list[float]] = {"pip": [], "uv": []}
+        for _ in range(COLD_RUNS):
+            for name in ("pip", "uv"):
+                empty = env_for(Path(tempfile.mkdtemp(dir=root)), Path(tempfile.mkdtemp(dir=root)))
+                cold[name].append(install(name, empty))
+                log(f"    cold {name}: {cold[name][-1]:.1f} s")
+            shutil.rmtree(scratch)
+            scratch.mkdir()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    import statistics
+
+    w = {k: statistics.median(v) for k, v in times.items()}
+    c = {k: statistics.median(v) for k, v in cold.items()}
+    return [
+        Figure("CI set-up, warm cache: fresh venv + wheel + pinned deps, uv / pip", w["uv"], w["pip"],
+               "python -m venv + pip install WHEEL, warm pip cache", max_ratio=0.5,
+               note=f"uv {version} pip-installed inside the timing; median of {runs} rounds"),
+        Figure("CI set-up, cold cache (every wheel downloaded), uv / pip", c["uv"], c["pip"],
+               "python -m venv + pip install WHEEL, empty cache", note=f"{COLD_RUNS} round"),
+    ]
+
+
+if __name__ == "__main__":
+    from bench.__main__ import main
+
+    sys.exit(main(modules=("bench.bench_setup",)))
