@@ -1,15 +1,17 @@
 """What every CI job pays before it starts: a fresh venv holding the tool and its pinned dependencies.
 
 The tool is installed as a team installs it: its wheel (built as tests/test_lifecycle.py builds it,
-`pip wheel --no-deps` from a copy of this checkout), with every dependency pyproject.toml pins,
-from the package index.
+`pip wheel --no-deps` from a copy of this checkout), with every dependency pyproject.toml pins.
 
-- warm: each installer's own package cache, filled by one untimed install first (a CI cache restored
-  before the job), then a fresh venv per round: `python -m venv` + `pip install WHEEL` (the floor),
-  against uv: `pip install uv==UV_VERSION` (into a folder of its own, from pip's warm cache: a job
-  must get uv too, so it is timed) + `uv venv --seed` + `uv pip install WHEEL`.
-- cold: the same with both caches empty (every wheel downloaded), fewer rounds.
-Both sides read the same index through the same network; ratio = uv / pip.
+- warm: one package cache for both installers, filled once (untimed): a wheelhouse holding every
+  pinned wheel (`pip download`), read with `--no-index --find-links` (pip's own HTTP cache cannot be
+  the shared one: uv does not read it, and an index whose answers are not cacheable leaves it empty).
+  Each round makes a fresh venv: `python -m venv` + `pip install WHEEL` (the floor), against the
+  Makefile's way: `python -m venv` + `pip install uv==UV_VERSION` (from the same wheelhouse: a job
+  must get uv too, so it is timed) + `uv pip install WHEEL`, uv's own cache empty (it unpacks every
+  wheel, as pip does).
+- cold: the same from the package index with empty caches (every wheel downloaded), fewer rounds.
+ratio = uv / pip.
 """
 
 from __future__ import annotations
@@ -52,12 +54,15 @@ def build_wheel(out: Path) -> Path:
     return wheel
 
 
-def env_for(pip_cache: Path, uv_cache: Path) -> dict[str, str]:
+def env_for(pip_cache: Path, uv_cache: Path, wheelhouse: Path | None = None) -> dict[str, str]:
+    """Each installer's caches; with `wheelhouse`, both read only it (no index: the warm case)."""
     import os
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "UV_", "VIRTUAL_ENV"))}
     keep = {k: v for k, v in os.environ.items() if k in ("PIP_CERT", "PIP_INDEX_URL", "PIP_DEFAULT_TIMEOUT")}
-    return {**env, **keep, "PIP_CACHE_DIR": str(pip_cache), "UV_CACHE_DIR": str(uv_cache),
+    local = ({"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(wheelhouse), "UV_NO_INDEX": "1",
+              "UV_FIND_LINKS": str(wheelhouse)} if wheelhouse is not None else {})
+    return {**env, **keep, **local, "PIP_CACHE_DIR": str(pip_cache), "UV_CACHE_DIR": str(uv_cache),
             "PIP_DISABLE_PIP_VERSION_CHECK": "1", "UV_NO_PROGRESS": "1"}
 
 
@@ -69,12 +74,12 @@ def with_pip(scratch: Path, wheel: Path, env: dict[str, str]) -> None:
 
 
 def with_uv(scratch: Path, wheel: Path, env: dict[str, str], version: str) -> None:
-    folder = Path(tempfile.mkdtemp(prefix="uv-", dir=scratch))
-    tool, venv = folder / "uv", folder / ".venv"
-    sh([PYTHON, "-m", "pip", "install", "--quiet", "--target", str(tool), f"uv=={version}"], env=env)
-    uv = str(tool / "bin" / "uv")
-    sh([uv, "venv", "--quiet", "--seed", "--python", PYTHON, str(venv)], env=env)
-    sh([uv, "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"), str(wheel)], env=env)
+    """As the Makefile's venv step does it: the venv, uv pinned into it by pip, then the tool by uv."""
+    venv = Path(tempfile.mkdtemp(prefix="uv-", dir=scratch)) / ".venv"
+    sh([PYTHON, "-m", "venv", str(venv)], env=env)
+    sh([str(venv / "bin" / "pip"), "install", "--quiet", f"uv=={version}"], env=env)
+    sh([str(venv / "bin" / "uv"), "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"), str(wheel)],
+       env=env)
     sh([str(venv / "bin" / "python"), "-c", "import deployctl.cli, pulumi, boto3"], env=env)
 
 
@@ -91,12 +96,15 @@ def run(opts: Options) -> list[Figure]:
     root.mkdir(parents=True)
     try:
         wheel = build_wheel(root)
-        warm = env_for(root / "pip-cache", root / "uv-cache")
+        house = root / "wheelhouse"
+        log("  filling the wheelhouse (untimed)")
+        sh([PYTHON, "-m", "pip", "download", "--quiet", "--disable-pip-version-check", "-d", str(house), str(wheel),
+            f"uv=={version}"], env=env_for(root / "pip-download-cache", root / "unused"))
         scratch = root / "venvs"
         scratch.mkdir()
-        log("  filling both caches (untimed)")
-        with_pip(scratch, wheel, warm)
-        with_uv(scratch, wheel, warm, version)
+
+        def warm() -> dict[str, str]:  # uv's own cache empty each round: it unpacks every wheel, as pip does
+            return env_for(Path(tempfile.mkdtemp(dir=root)), Path(tempfile.mkdtemp(dir=root)), house)
         def install(name: str, env: dict[str, str]) -> float:
             if name == "pip":
                 return timed(lambda: with_pip(scratch, wheel, env))
@@ -106,7 +114,7 @@ def run(opts: Options) -> list[Figure]:
         runs = opts.runs
         for r in range(runs):
             for name in (("pip", "uv") if r % 2 == 0 else ("uv", "pip")):
-                times[name].append(install(name, warm))
+                times[name].append(install(name, warm()))
                 log(f"    warm {name}: {times[name][-1]:.1f} s")
             shutil.rmtree(scratch)
             scratch.mkdir()
@@ -126,7 +134,7 @@ def run(opts: Options) -> list[Figure]:
     c = {k: statistics.median(v) for k, v in cold.items()}
     return [
         Figure("CI set-up, warm cache: fresh venv + wheel + pinned deps, uv / pip", w["uv"], w["pip"],
-               "python -m venv + pip install WHEEL, warm pip cache", max_ratio=0.5,
+               "python -m venv + pip install WHEEL, same wheelhouse", max_ratio=0.5,
                note=f"uv {version} pip-installed inside the timing; median of {runs} rounds"),
         Figure("CI set-up, cold cache (every wheel downloaded), uv / pip", c["uv"], c["pip"],
                "python -m venv + pip install WHEEL, empty cache", note=f"{COLD_RUNS} round"),
