@@ -71,7 +71,10 @@ class Figure:
         return ok
 
     def to_json(self) -> dict:
-        return {**asdict(self), "ratio": self.ratio, "target": self.target, "met": self.met}
+        """`{name, ours, floor}` first (seconds; floor None where there is none), then the rest."""
+        rest = {k: v for k, v in asdict(self).items() if k not in ("name", "ours", "floor")}
+        return {"name": self.name, "ours": self.ours, "floor": self.floor, "ratio": self.ratio, **rest,
+                "target": self.target, "met": self.met}
 
     def line(self) -> str:
         floor = f"{self.floor:8.3f}" if self.floor is not None else f"{'-':>8}"

@@ -500,6 +500,51 @@ class MergeWorld:
         return go
 
 
+def bare_up(world: MergeWorld, env: str):
+    """The floor of merge to deployed: `pulumi up` of one stack as a team would run it without deployctl
+    (the same program, checkout, backend and engine environment; no preview first, as deployctl's
+    update has none): the merge is checked out, the CLI runs, nothing else."""
+    from deployctl.adapters.engine import engine_env
+    from deployctl.adapters.pulumicli import find_pulumi
+
+    binary = find_pulumi()
+    assert binary is not None, "the Pulumi CLI is needed: make engine"
+    base = bench_env(**world.env)
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(base)
+    try:
+        extra = engine_env(world.root, binary)  # what Engine adds to the environment it was given
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    cmd = [str(binary.resolve()), "up", "--yes", "--skip-preview", "--non-interactive", "--stack", env]
+
+    def go(prepared: tuple[str, str, list[str]]) -> tuple[list[str], str]:
+        out = sh(cmd, world.root, {**base, **extra})
+        return prepared[2], out.stdout.decode()
+    return go
+
+
+UPDATED_ONE = re.compile(r"~ 1 updated")
+
+
+def one_bare_update(result: object) -> None:
+    _, out = result  # type: ignore[misc]  # this case returns a pair
+    if not UPDATED_ONE.search(out):
+        raise RuntimeError(f"expected the bare `pulumi up` to update exactly one resource:\n{out[-2000:]}")
+
+
+def merge_vs_bare(world: MergeWorld, runs: int) -> dict[str, float]:
+    """`deployctl up --base --head` of a merge touching one stack against a bare `pulumi up` of that
+    stack after the same kind of merge (one app bumped), in the same world, interleaved."""
+    one = [world.envs[len(world.envs) // 2]]
+    return interleave({
+        "up_1": (lambda: world.merge(one), world.up(None), only_touched),
+        "bare_up_1": (lambda: world.merge(one), bare_up(world, one[0]), one_bare_update),
+    }, runs)
+
+
 def only_touched(result: object) -> None:
     touched, out = result  # type: ignore[misc]  # this case returns a pair
     ran = {m.group(1): m.group(2) for m in OK_LINE.finditer(out)}
@@ -507,8 +552,16 @@ def only_touched(result: object) -> None:
         raise RuntimeError(f"expected ok with one update for exactly {touched}, got {ran}\n{out[-2000:]}")
 
 
-def merge_figures(s: Sizes, repos: AppRepos, runs: int) -> list[Figure]:
+def merge_to_deployed(t: dict[str, float], s: Sizes, backend: str, runs: int) -> Figure:
+    e = s.merge_envs
+    return Figure(f"merge to deployed ({backend} backend): up --base --head, 1 of {e} stacks", t["up_1"],
+                  t["bare_up_1"], "bare `pulumi up --yes --skip-preview` of that stack, same change", max_ratio=1.2,
+                  note=f"one local app bumped; {s.merge_apps} apps per stack; median of {runs} rounds")
+
+
+def merge_figures(s: Sizes, repos: AppRepos, runs: int, close_runs: int) -> list[Figure]:
     world = MergeWorld(merge_repo(s.merge_envs, s.merge_apps, repos), repos, s.merge_envs, s.merge_apps)
+    bare = merge_vs_bare(world, close_runs)
     one, every = [world.envs[len(world.envs) // 2]], list(world.envs)
     t = interleave({
         "up_1": (lambda: world.merge(one), world.up(None), only_touched),
@@ -517,6 +570,7 @@ def merge_figures(s: Sizes, repos: AppRepos, runs: int) -> list[Figure]:
     }, runs)
     e = s.merge_envs
     return [
+        merge_to_deployed(bare, s, "file", close_runs),
         Figure(f"deployctl up, merge touching 1 of {e} stacks", t["up_1"],
                note=f"{s.merge_apps} local apps per stack; only that stack ran (checked)"),
         Figure(f"deployctl up, merge touching {e} of {e} stacks", t["up_all"], t["up_1"], "1 stack",
@@ -536,7 +590,8 @@ def run(opts: Options) -> list[Figure]:
     figures: list[Figure] = []
     for label, part in (("program under mocks", lambda: mocks_figures(s, repos, opts.runs)),
                         ("pulumi preview", lambda: preview_figures(s, repos, opts.close_runs)),
-                        ("merge to deployed", lambda: merge_figures(s, repos, min(opts.runs, s.merge_runs)))):
+                        ("merge to deployed", lambda: merge_figures(s, repos, min(opts.runs, s.merge_runs),
+                                                                 opts.close_runs))):
         t0 = time.perf_counter()
         log(f"{label}:")
         figures += part()

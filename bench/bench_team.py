@@ -22,7 +22,17 @@ import uuid
 from pathlib import Path
 
 from bench import Figure, Options, log
-from bench.bench_engine import FULL, QUICK, MergeWorld, interleave, merge_repo, only_touched, warm_cache
+from bench.bench_engine import (
+    FULL,
+    QUICK,
+    MergeWorld,
+    interleave,
+    merge_repo,
+    merge_to_deployed,
+    merge_vs_bare,
+    only_touched,
+    warm_cache,
+)
 from bench.generate import app_repos, bench_dir, git
 from deployctl.adapters.backend import FileStore, S3Store, Store, read_locks
 
@@ -82,6 +92,7 @@ def run(opts: Options) -> list[Figure]:
         start = time.perf_counter()
         s3_world = MergeWorld(s3_source, repos, s.merge_envs, s.merge_apps, env=s3_env)
         log(f"  S3 world: {s.merge_envs} stacks deployed to a new bucket in {time.perf_counter() - start:.1f} s")
+        figures.insert(0, merge_to_deployed(merge_vs_bare(s3_world, opts.close_runs), s, "S3", opts.close_runs))
         every = list(file_world.envs)
         t = interleave({
             "file": (lambda: file_world.merge(every), file_world.up(None), only_touched),

@@ -330,3 +330,110 @@ def test_a_bad_backend_timeout_is_an_error_naming_the_variable(monkeypatch: pyte
     monkeypatch.setenv("DEPLOYCTL_BACKEND_TIMEOUT", "0")
     with pytest.raises(CannotJudge, match="DEPLOYCTL_BACKEND_TIMEOUT is '0', not a positive number of seconds"):
         open_store("s3://state/team?region=us-east-1")
+
+
+# -- what `up` reads before and after an update, in place ------------------------------------------
+
+
+def _real_pulumi_logged(tmp_path: Path) -> tuple[Path, Path]:
+    """A `pulumi` that logs its arguments and runs the pinned CLI (DEPLOYCTL_PULUMI takes it)."""
+    from deployctl.adapters.pulumicli import find_pulumi
+
+    real = find_pulumi()
+    assert real is not None
+    wrapper, log = tmp_path / "logged" / "pulumi", tmp_path / "cli-runs"
+    wrapper.parent.mkdir()
+    wrapper.write_text(f'#!/bin/sh\necho "$*" >> {log}\nexec {real.resolve()} "$@"\n')
+    wrapper.chmod(0o755)
+    return wrapper, log
+
+
+@pytest.mark.parametrize("backend", ["file", "s3"])
+def test_the_guard_and_outputs_read_in_place_say_what_the_cli_says(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                    aws_env: AwsServer, backend: str):
+    """The newest successful update and a stack's outputs, read from the backend's own files (a file
+    or S3 backend), equal what `pulumi stack history` and `pulumi stack output` say; a stack never
+    created has none (None), as the CLI's reader says."""
+    from deployctl.adapters.backend import StateReads, backend_url, latest_success
+
+    if backend == "s3":
+        monkeypatch.setenv("PULUMI_BACKEND_URL", aws_env.backend_url(aws_env.new_bucket("in-place")))
+    world = build_world(tmp_path)
+    api = world.shas["api"]
+    for commit in api[1:3]:
+        world.deploy.deploy("staging", "api", commit)
+        world.deploy.commit(f"deploy api {commit}")
+        code, _, err = world.cli("up", "--stack", "staging")
+        assert code == 0, err
+    engine = world.engine()
+    store = open_store(backend_url(world.root))
+    assert store is not None
+    reads = StateReads(engine, store)
+    newest = reads.latest_success("staging")
+    assert newest is not None and newest == latest_success(engine, "staging")
+    assert newest.version == 2 and newest.head == world.deploy.repo.head.commit.hexsha
+    outputs = reads.existing_outputs("staging")
+    assert outputs == engine.existing_outputs("staging")
+    assert outputs is not None and outputs["deployed"]["api"]["commit"] == api[2]
+    assert reads.existing_outputs("production") is None and engine.existing_outputs("production") is None
+    assert reads.latest_success("production") is None
+
+
+def test_state_not_laid_out_as_read_in_place_is_read_through_the_engine(tmp_path: Path):
+    """A legacy layout (no meta.yaml `version: 1`) or a gzipped checkpoint is the CLI's to read."""
+    from deployctl.adapters.backend import FileStore, StateReads
+
+    class Engine:
+        def existing_outputs(self, env: str) -> dict[str, str]:
+            return {"from": "the engine"}
+
+        def history(self, env: str, page_size: int, enough: object) -> list[UpdateRecord]:
+            return [UpdateRecord(env=env, version=7, kind="update", result="succeeded", message="", start=None,
+                                 end=None)]
+
+    store = FileStore(tmp_path)
+    store.write(".pulumi/stacks/deploys/staging.json", b'{"checkpoint": {"latest": {"resources": []}}}')
+    reads = StateReads(Engine(), store)
+    assert reads.existing_outputs("staging") == {"from": "the engine"}  # legacy: no meta.yaml
+    assert reads.latest_success("staging").version == 7  # type: ignore[union-attr]  # the engine's record
+    store.write(".pulumi/meta.yaml", b"version: 1\n")
+    assert reads.existing_outputs("staging") == {}
+    store.write(".pulumi/stacks/deploys/staging.json.gz", b"\x1f\x8b")
+    assert reads.existing_outputs("staging") == {"from": "the engine"}  # gzipped: Pulumi picks the current one
+
+
+def test_a_secret_output_is_left_out_and_a_nested_one_masked_as_the_cli_does(tmp_path: Path):
+    from deployctl.adapters.backend import SECRET_SIG, FileStore, StateReads
+
+    secret = {SECRET_SIG[0]: SECRET_SIG[1], "ciphertext": "v1:abc"}
+    stack = {"type": "pulumi:pulumi:Stack", "outputs": {"token": secret, "deployed": {"api": {"commit": "a" * 40,
+                                                                                               "note": secret}}}}
+    store = FileStore(tmp_path)
+    store.write(".pulumi/meta.yaml", b"version: 1\n")
+    store.write(".pulumi/stacks/deploys/staging.json",
+                json.dumps({"version": 3, "checkpoint": {"latest": {"resources": [stack]}}}).encode())
+    assert StateReads(None, store).existing_outputs("staging") == {
+        "deployed": {"api": {"commit": "a" * 40, "note": "[secret]"}}}
+
+
+def test_up_of_a_stack_runs_the_cli_for_the_update_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """On a file backend, `up --base --head` of a merge runs one CLI command for the stack it deploys:
+    `pulumi up`. The stale-run guard's history (before the lock and again right before the update)
+    and the outputs (what runs, and the update's own) are read from the backend's files."""
+    world = build_world(tmp_path)
+    api = world.shas["api"]
+    world.deploy.deploy("staging", "api", api[1])
+    world.deploy.commit("deploy api 1")
+    assert world.cli("up", "--stack", "staging")[0] == 0
+    wrapper, log = _real_pulumi_logged(tmp_path)
+    monkeypatch.setenv("DEPLOYCTL_PULUMI", str(wrapper))
+    before = world.deploy.repo.head.commit.hexsha
+    world.deploy.deploy("staging", "api", api[2])
+    world.deploy.commit("deploy api 2")
+    merged = world.deploy.repo.head.commit.hexsha
+    code, out, err = world.cli("up", "--base", before, "--head", merged, "--branch", "main")
+    assert code == 0, err
+    assert "staging: ok (" in out and "update 1" in out
+    ran = [line for line in log.read_text().splitlines() if line != "version"]
+    assert len(ran) == 1 and " up " in f" {ran[0]} " and "--stack staging" in ran[0], ran
+    assert world.current("staging", "api") == api[2]

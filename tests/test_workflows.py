@@ -245,14 +245,24 @@ def engine_jobs(base: Path) -> list[tuple[str, str, dict[str, Any]]]:
     return found
 
 
+def uv_pin() -> str:
+    """The uv the Makefile pins (UV_VERSION): the scaffold's install steps pin the same one."""
+    (line,) = [x for x in (ROOT / "Makefile").read_text(encoding="utf-8").splitlines() if x.startswith("UV_VERSION")]
+    return line.split("=", 1)[1].strip()
+
+
+PINNED_INSTALL = (f"python -m venv .venv && .venv/bin/pip install --disable-pip-version-check uv=={uv_pin()} && "
+                  ".venv/bin/uv pip install --python .venv/bin/python -r requirements.txt")
+"""A team's job installs its pinned tool (requirements.txt) with uv, itself pinned as the Makefile pins it."""
+
+
 def installs(job: dict[str, Any]) -> list[str]:
     return [s["run"] for s in steps_of(job) if s.get("run", "").startswith(("make ", "python -m venv"))]
 
 
 def test_every_engine_job_gets_the_shared_backend_and_its_envs_passphrase() -> None:
     for base, engine in ((WORKFLOWS, ["make engine"]),
-                         (SCAFFOLD, ["python -m venv .venv && .venv/bin/pip install --disable-pip-version-check "
-                                     "-r requirements.txt\n.venv/bin/deployctl install-engine\n"])):
+                         (SCAFFOLD, [f"{PINNED_INSTALL}\n.venv/bin/deployctl install-engine\n"])):
         jobs = engine_jobs(base)
         assert {(f, j) for f, j, _ in jobs} == {("preview.yml", "preview"), ("preview.yml", "preview-approved-code"),
                                                 ("deploy.yml", "deploy"), ("drift.yml", "drift"),
@@ -268,7 +278,7 @@ def test_light_jobs_install_only_deployctl() -> None:
     assert installs(load("checks.yml")["jobs"]["checks"]) == ["make venv"]
     assert installs(load("deploy.yml")["jobs"]["plan"]) == ["make venv"]
     assert installs(load("preview.yml")["jobs"]["sort"]) == ["make venv"]
-    pinned = ["python -m venv .venv && .venv/bin/pip install --disable-pip-version-check -r requirements.txt"]
+    pinned = [PINNED_INSTALL]
     for name, job in (("checks.yml", "checks"), ("deploy.yml", "plan"), ("preview.yml", "sort")):
         assert installs(load(SCAFFOLD / name)["jobs"][job]) == pinned  # a team installs the pin, not `make`
     makefile = (ROOT / "Makefile").read_text(encoding="utf-8")

@@ -126,6 +126,22 @@ class Named(auto.Stack):
         self.name, self.workspace, self._mode = name, workspace, StackInitMode.SELECT
 
 
+class Updating(Named):
+    """A stack handle for one `up` whose outputs the caller reads where the backend keeps them.
+
+    The Automation API's `up` ends with two CLI runs of its own after the engine is done: `stack
+    output`, and `stack history --show-secrets` (which decrypts the stack's config) for its summary.
+    Engine.up takes the counts from the update's own summary event and the outputs from the
+    backend's files instead (backend.StateReads), so here these two answer without running."""
+
+    def outputs(self) -> auto.OutputMap:
+        return {}
+
+    def info(self, show_secrets: bool = True) -> auto.UpdateSummary | None:
+        return auto.UpdateSummary(kind="update", start_time=datetime.now(UTC), message="", environment={}, config={},
+                                  result="succeeded")
+
+
 def command_for(pulumi_bin: Path) -> auto.PulumiCommand:
     """The Automation API's command for this CLI, built once per process."""
     binary = pulumi_bin.resolve()

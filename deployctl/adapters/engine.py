@@ -169,15 +169,19 @@ class Engine:
             return self._stacks[env]
         return Named(env, self._workspace())
 
-    def up(self, env: str, message: str, sink: EventSink | None = None) -> Outcome:
-        """`pulumi up` of the stack; a stack never created (a new env) is created first."""
+    def up(self, env: str, message: str, sink: EventSink | None = None,
+           outputs: Callable[[str], dict[str, Any] | None] | None = None) -> Outcome:
+        """`pulumi up` of the stack; a stack never created (a new env) is created first. With `outputs`
+        (the stack's outputs read where the backend keeps them: backend.StateReads), the update is the
+        only CLI run: its counts come from its summary event (automation.Updating)."""
         from pulumi import automation as auto
 
-        from deployctl.adapters.automation import EngineStalled, collect, error_text
+        from deployctl.adapters.automation import EngineStalled, Updating, collect, error_text
 
         events: list[dict[str, Any]] = []
+        stack = Updating(env, self._workspace()) if outputs is not None and env not in self._stacks else None
         try:
-            result = self._named(env).up(
+            result = (stack or self._named(env)).up(
                 on_event=collect(events, sink), message=message, color="never",
                 suppress_progress=True,
             )
@@ -191,6 +195,14 @@ class Engine:
             return self.up(env, message, sink)
         except auto.errors.CommandError as exc:
             return failed_outcome(env, events, error_text(exc))
+        summary = next((e["summaryEvent"] for e in reversed(events) if "summaryEvent" in e), None)
+        if stack is not None and outputs is not None and summary is not None:
+            return Outcome(env=env, ok=True, counts=dict(summary.get("resourceChanges") or {}),
+                           changes=tuple(changes_from_events(events)), outputs=outputs(env) or {},
+                           update=0)  # a self-managed backend does not number updates (commands/up.numbered)
+        if stack is not None:  # no summary event: read the results as the Automation API does
+            result = auto.UpResult(stdout=result.stdout, stderr=result.stderr, outputs=self._named(env).outputs(),
+                                   summary=self._named(env).info(show_secrets=False))  # type: ignore[arg-type]  # the stack exists now
         return Outcome(
             env=env, ok=True, counts=dict(result.summary.resource_changes or {}),
             changes=tuple(changes_from_events(events)),

@@ -132,10 +132,11 @@ class AppHistory:
     """
 
     def __init__(self, log_text: str):
-        rows = [row for line in log_text.splitlines() if len(row := line.split()) >= 2]  # tens of thousands
-        self.time: dict[str, int] = {row[0]: int(row[1]) for row in rows}
-        self.parents: dict[str, tuple[str, ...]] = {row[0]: tuple(row[2:]) for row in rows}
-        self.index: dict[str, int] = {row[0]: i for i, row in enumerate(rows)}
+        rows = [row for row in map(str.split, log_text.splitlines()) if len(row) >= 2]  # tens of thousands
+        shas = [row[0] for row in rows]  # each dict built by zip, in C: a third of the time of comprehensions
+        self.time: dict[str, int] = dict(zip(shas, [int(row[1]) for row in rows], strict=True))
+        self.parents: dict[str, tuple[str, ...]] = dict(zip(shas, [tuple(row[2:]) for row in rows], strict=True))
+        self.index: dict[str, int] = dict(zip(shas, range(len(shas)), strict=True))
         self._sorted: list[str] | None = None
 
     def __contains__(self, sha: str) -> bool:
@@ -160,6 +161,7 @@ class AppHistory:
         """
         NEW, OLD = 1, 2
         index, parents = self.index, self.parents
+        push, pop = heapq.heappush, heapq.heappop
         flags = {new: NEW}
         heap = [(index[new], new)]
         live = 1
@@ -171,7 +173,7 @@ class AppHistory:
             return []
         found = []
         while heap and live:
-            _, sha = heapq.heappop(heap)
+            _, sha = pop(heap)
             flag = flags[sha]
             if flag == NEW:
                 live -= 1
@@ -185,7 +187,7 @@ class AppHistory:
                     continue
                 flags[parent] = after
                 if before == 0:
-                    heapq.heappush(heap, (index[parent], parent))
+                    push(heap, (index[parent], parent))
                     live += after == NEW
                 elif before == NEW:
                     live -= 1
@@ -412,6 +414,8 @@ def _pair_samples(lines: list[Line], history: AppHistory | None,
     deploys = [ln for ln in lines if ln.commit is not None]
     running: str | None = None
     counted: set[str] = set()
+    times = history.time if history is not None else {}
+    lead = out.lead.append  # tens of thousands of commits: the loop below is most of compute's time
     for ln in lines:
         if ln.commit is None:
             running = None  # the file was removed: the next deploy starts afresh
@@ -430,11 +434,12 @@ def _pair_samples(lines: list[Line], history: AppHistory | None,
             if sha in counted:
                 continue  # it first ran earlier (a rollback of a rollback, a roll-forward)
             counted.add(sha)
-            committed = history.time[sha]  # type: ignore[union-attr]  # full: history is set
-            skew = committed > end
-            out.lead.append((end, 0.0 if skew else end - committed, skew))
-            if skew:
+            committed = times[sha]
+            if committed > end:
+                lead((end, 0.0, True))
                 skewed.append((end, ln, sha, committed))  # a model only for those the report lists
+            else:
+                lead((end, end - committed, False))
         running = full
     for i, ln in enumerate(deploys):
         if ln.result == "pending":
