@@ -30,6 +30,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 STANDINS = Path(__file__).resolve().parent / "fixtures" / "act" / "actions"
 ACT = ROOT / ".venv" / "bin" / "act"
+PULUMI = ROOT / ".venv" / "bin" / "pulumi"
 ORIGIN_URL = "https://github.com/acme/deploys.git"
 """act derives github.repository from the `origin` remote's URL."""
 REPOSITORY = "acme/deploys"
@@ -163,8 +164,8 @@ class ActRunner:
             "ACT_STANDIN_AWS_KEY": "testing",
             "ACT_STANDIN_AWS_SECRET": "testing",
             "DEPLOYCTL_CACHE": str(self.home / "repo-cache"),
-            "DEPLOYCTL_PULUMI_HOME": str(Path(os.environ["HOME"]) / ".cache" / "deploy-by-code"
-                                         / "pulumi-3.274.1"),
+            # The CLI `make engine` linked into the venv: the workflows' `make engine` finds it again.
+            "DEPLOYCTL_PULUMI_HOME": str(PULUMI.resolve().parent.parent),
             "GOFLAGS": "-mod=mod",
         }
 

@@ -20,6 +20,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from tests.actrunner import (
+    PULUMI,
     ActRun,
     ActRunner,
     DeployWorld,
@@ -38,7 +39,6 @@ pytestmark = pytest.mark.workflows
 
 PASSPHRASE = "act-passphrase-correct-horse"
 SLACK_PATH = "/services/T000/B000/act-webhook-secret"
-PULUMI = Path.home() / ".cache" / "deploy-by-code" / "pulumi-3.274.1" / "bin" / "pulumi"
 
 
 @pytest.fixture(scope="module")
