@@ -36,7 +36,8 @@ def serve_pr_comments(httpserver: HTTPServer, repository: str = "acme/deploys", 
 class GitHubApi:
     """A loopback GitHub REST API for whole workflow runs (tests/actrunner.py): every request recorded
     (method, path, JSON body); issue comments listed, created and edited in GitHub's documented shapes
-    (`id`, `body`, `user.login`/`type`, `html_url`, `created_at`/`updated_at`), a PR's reviews, an
+    (`id`, `body`, `user.login`/`type`, `html_url`, `created_at`/`updated_at`), pull requests opened
+    (`number`, `html_url`), a PR's reviews, an
     environment's protection rules, and GET /user refused as it is for the Actions token."""
 
     def __init__(self, server: HTTPServer, environments: dict[str, list[dict]] | None = None) -> None:
@@ -46,6 +47,7 @@ class GitHubApi:
         self.requests: list[tuple[str, str, object]] = []
         self.comments: dict[tuple[str, int], list[dict]] = {}
         self.environments = environments or {}
+        self.pulls: list[dict] = []
         self._next_id = 1000
         server.expect_request(re.compile(".*")).respond_with_handler(self._handle)
 
@@ -88,6 +90,13 @@ class GitHubApi:
                         comment["body"] = body["body"]
                         comment["updated_at"] = "2026-12-07T09:05:00Z"
                         return reply(comment)
+        if (m := re.fullmatch(r"/repos/([^/]+/[^/]+)/pulls", request.path)) and request.method == "POST" \
+                and isinstance(body, dict) and {"title", "head", "base"} <= body.keys():
+            number = len(self.pulls) + 100
+            self.pulls.append({"number": number, "title": body["title"], "body": body.get("body"),
+                               "head": {"ref": body["head"]}, "base": {"ref": body["base"]}, "state": "open",
+                               "html_url": f"https://github.com/{m.group(1)}/pull/{number}"})
+            return reply(self.pulls[-1], 201)
         if re.fullmatch(r"/repos/[^/]+/[^/]+/pulls/\d+/reviews", request.path) and request.method == "GET":
             return reply([])
         if (m := re.fullmatch(r"/repos/[^/]+/[^/]+/environments/([^/]+)", request.path)) and request.method == "GET":

@@ -223,7 +223,8 @@ def deployed(world: DeployWorld, backend: str, stack: str) -> dict[str, str]:
 
 
 def test_merges_deploy_their_stacks_in_order_on_the_s3_backend_and_a_dispatch_retries_one(
-        runner: ActRunner, aws_server: AwsServer, slack: tuple[str, list[dict]], tmp_path: Path) -> None:
+        runner: ActRunner, aws_server: AwsServer, slack: tuple[str, list[dict]], github: GitHubApi,
+        tmp_path: Path) -> None:
     world = demo_world(tmp_path)
     with_passphrase(world)  # in CI, a protected env's deploy refuses the empty passphrase
     backend = aws_server.backend_url(aws_server.new_bucket("act-deploys"))
@@ -238,7 +239,7 @@ def test_merges_deploy_their_stacks_in_order_on_the_s3_backend_and_a_dispatch_re
         edit()
         after = world.commit(message, push_branch="main")
         return runner.run(world, "push", push_event(before, after), ".github/workflows/deploy.yml",
-                          secrets=secrets, variables=variables), after
+                          secrets=secrets, variables=variables, api_url=github.url), after
 
     # 1. staging gets a new api, production the web staging runs: staging first, then production.
     api4 = app_commit(world, "api", "print('api v4')\n")
@@ -264,7 +265,7 @@ def test_merges_deploy_their_stacks_in_order_on_the_s3_backend_and_a_dispatch_re
 
     # 3. a retry of one stack, at main's commit; a stack that does not exist fails the plan.
     retry = runner.run(world, "workflow_dispatch", dispatch_event("staging"), ".github/workflows/deploy.yml",
-                       secrets=secrets, variables=variables)
+                       secrets=secrets, variables=variables, api_url=github.url)
     assert retry.returncode == 0, retry.log()
     assert retry.ran("deploy") == ["staging"] and retry.result("deploy", "staging") == "success"
     assert any(e.get("GITHUB_SHA") == world.head() and e.get("STACK") == "staging" for e in retry.step_envs("deploy"))
