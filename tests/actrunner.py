@@ -164,7 +164,6 @@ class ActRunner:
             "ACT_STANDIN_GO_BIN": str(Path(go).resolve().parent),
             "ACT_STANDIN_AWS_KEY": "testing",
             "ACT_STANDIN_AWS_SECRET": "testing",
-            "DEPLOYCTL_CACHE": str(self.home / "repo-cache"),
             # The CLI `make engine` linked into the venv: the workflows' `make engine` finds it again.
             "DEPLOYCTL_PULUMI_HOME": str(PULUMI.resolve().parent.parent),
             "GOFLAGS": "-mod=mod",
@@ -200,7 +199,8 @@ class ActRunner:
                              f'[url "{world.origin}"]\n\tinsteadOf = {ORIGIN_URL.removesuffix(".git")}\n'
                              '[user]\n\tname = github-actions\n\temail = actions@example.com\n')
         proc_env = {**self.base_env(), "ACT_ENV_CAPTURE": str(capture), "ACT_STANDIN_ARTIFACTS": str(artifacts),
-                    "GIT_CONFIG_GLOBAL": str(gitconfig)}
+                    "GIT_CONFIG_GLOBAL": str(gitconfig),
+                    "DEPLOYCTL_CACHE": str(run_dir / "repo-cache")}  # a fresh runner's: empty
         proc = subprocess.run(args, cwd=world.path, env=proc_env, capture_output=True, text=True, timeout=ACT_TIMEOUT)
         (run_dir / "act.log").write_text(proc.stdout + proc.stderr)  # for a failure's reader
         records = []
