@@ -11,7 +11,8 @@ DEMO_ARGS ?=
 
 # Each CI job installs only what it needs: `venv` (deployctl and its runtime dependencies: check,
 # codeowners), `engine` (plus the Pulumi CLI: preview, up, doctor); `dev` (test tools), `tools`
-# (actionlint) and `browser` (Chromium) only for the tests.
+# (actionlint; act, which runs the workflows in tests/test_workflows_act.py) and `browser` (Chromium)
+# only for the tests.
 setup: dev engine tools browser
 
 venv: $(VENV)/.installed

@@ -45,7 +45,11 @@ def engine_env(root: Path, pulumi_bin: Path | None) -> dict[str, str]:
     if pulumi_bin is not None:
         dirs.append(str(pulumi_bin.resolve().parent))
     env["PATH"] = os.pathsep.join([*dirs, os.environ.get("PATH", "")])
-    return {k: v for k, v in env.items() if k not in os.environ or k in ("PATH", "PULUMI_PYTHON_CMD")}
+    # A variable set empty means unset (a workflow's `${{ vars.X }}` that the repository lacks): an empty
+    # PULUMI_BACKEND_URL inherited as is would mean Pulumi Cloud. The passphrase is the exception: Pulumi
+    # reads an empty one as the empty passphrase, and so does `passphrase()`.
+    return {k: v for k, v in env.items()
+            if not os.environ.get(k) or k in ("PATH", "PULUMI_PYTHON_CMD")}
 
 
 class Engine:
