@@ -250,3 +250,37 @@ def test_up_json_gives_the_update_number_history_shows(tmp_path: Path):
         [outcome] = json.loads(out)
         shown = json.loads(w.cli("history", "staging", "api", "--json")[1])[0]
         assert outcome["update"] == shown["deploy"]["update"] == w.engine().history("staging")[0].version == round_
+
+
+def test_a_stack_job_never_deploys_after_its_upstreams_job_failed_on_the_same_merge(tmp_path: Path):
+    """CI deploys a merge one job per stack (`up --stack`), upstream first. When the merge also changes
+    the env a stack promotes from and that env's job failed (or its app was switched back), the stack's
+    own job refuses: on any runner, and when a job is re-run by hand, not only when GitHub's fail-fast
+    cancels it. Once the upstream deploys the merge, the downstream job deploys it."""
+    w = build_world(tmp_path)
+    api, web = w.shas["api"], w.shas["web"]
+    code, out, err = w.cli("up")
+    assert code == 0, out + err
+    w.deploy.deploy("staging", "web", web[1], "staging web first")
+    w.deploy.commit("stack configs as Pulumi wrote them; staging web")
+    code, out, err = w.cli("up", "--stack", "staging")
+    assert code == 0, out + err
+    before, merged = merge(w, "Merge pull request #21 from acme/both", lambda: (
+        w.deploy.deploy("staging", "api", api[1], "new api"),
+        w.deploy.deploy("production", "web", web[1], "the web staging runs")))
+    w.block_release("staging", "api", api[1])  # staging's update fails inside the engine
+
+    code, out, err = w.cli("up", "--base", before, "--head", merged, "--stack", "staging")
+    assert code == 1, out + err
+    code, out, err = w.cli("up", "--base", before, "--head", merged, "--stack", "production")
+    assert code == 1, out + err
+    assert ("staging, which production promotes from and this merge also changes, failed to deploy it"
+            in out + err) and "deploy staging first (re-run its job), then production" in out + err
+    assert w.current("production", "web") == web[0]  # production untouched
+
+    (w.root / ".deployments/staging/api/releases" / api[1]).unlink()  # the cause fixed: the job re-run
+    code, out, err = w.cli("up", "--base", before, "--head", merged, "--stack", "staging")
+    assert code == 0, out + err
+    code, out, err = w.cli("up", "--base", before, "--head", merged, "--stack", "production")
+    assert code == 0, out + err
+    assert w.current("production", "web") == web[1]

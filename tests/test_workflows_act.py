@@ -277,6 +277,7 @@ def test_merges_deploy_their_stacks_in_order_on_the_s3_backend_and_a_dispatch_re
     # 4. staging's health check fails: staging fails and switches back.
     api5 = app_commit(world, "api", "print('api v5')\n")
     config = world.path / "Pulumi.staging.yaml"
+    production_before = deployed(world, backend, "production")
     third, _ = push("api v5 with a failing health check; production api", lambda: (
         config.write_text(config.read_text().replace(
             "config:\n", "config:\n  deploys:settings:\n    api:\n      health: {command: \"exit 3\", retries: 0}\n")),
@@ -285,13 +286,15 @@ def test_merges_deploy_their_stacks_in_order_on_the_s3_backend_and_a_dispatch_re
     assert third.returncode != 0
     assert 'affected stacks, in deploy order: ["staging", "production"]' in third.log()
     assert third.result("deploy", "staging") == "failure"
-    assert third.result("deploy", "staging") == "failure"
     assert f"health check of {api5[:12]} failed" in third.log()
     assert "failed, switched back: api to" in third.log()
     assert deployed(world, backend, "staging")["api"] == api4  # switched back
     # Production's queued job: GitHub's `fail-fast: true` cancels it; act v0.2.89 parses `fail-fast` but
-    # never cancels, so here it starts (and deploys what its own safeguards allow). Not asserted: see
-    # the README's "Workflow runs under act".
+    # never cancels, so here it starts, and `up --stack production` itself refuses: staging, which this
+    # merge also changes, was switched back on it.
+    assert third.result("deploy", "production") == "failure"
+    assert "staging, which production promotes from and this merge also changes" in third.log()
+    assert deployed(world, backend, "production") == production_before  # the downstream stack stopped
 
 
 # -- the merge queue ------------------------------------------------------------------------------

@@ -521,6 +521,15 @@ def _git_knows(repo: git.Repo, sha: str) -> bool:
     return _has_commit(repo, sha)
 
 
+def ran_since(repo: git.Repo, recorded: str, merge: str) -> bool:
+    """Is `recorded` (a commit the backend names: its text, never an option) `merge` or a commit after
+    it in the deploy repo?"""
+    if recorded == merge:
+        return True
+    known = bool(HASH_RE.match(recorded)) and _git_knows(repo, recorded)
+    return known and repo.is_ancestor(merge, recorded)  # type: ignore[arg-type]  # takes any rev
+
+
 def latest_success(engine: Any, env: str) -> UpdateRecord | None:
     """The stack's last successful update, read from the backend through Engine.history: the one
     reader of update history, so the guard sees the versions `history` shows (numbered for a file

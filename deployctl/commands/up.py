@@ -15,7 +15,7 @@ import os
 import shlex
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -31,7 +31,7 @@ from deployctl.commands.load import chosen_stacks, load_head, load_pair, open_en
 from deployctl.core import rules
 from deployctl.core.catalog import CATALOG_FILE
 from deployctl.core.model import MAX_BYTES, pr_number, short
-from deployctl.core.outcomes import Outcome
+from deployctl.core.outcomes import Outcome, UpdateRecord
 from deployctl.core.plan import PlanChange, affected_envs, runs_that_start
 from deployctl.core.running import Running
 from deployctl.core.snapshot import RepoFiles, Snapshot
@@ -72,6 +72,9 @@ class UpRun:
     post: bool
     parallel: int = DEFAULT_PARALLEL
     """How many stacks of a wave deploy side by side (DEPLOYCTL_PARALLEL)."""
+    upstream_refused: Mapping[str, str] = field(default_factory=dict)
+    """Env -> why its upstream, which this merge also changes and another run (a CI job per stack)
+    deploys, has not deployed this merge well: it is skipped as if that upstream failed here."""
 
     def changes_of(self, env: str) -> list[PlanChange]:
         return [c for c in self.changes if c.env == env]
@@ -118,6 +121,7 @@ def prepare(root: Path, stacks: list[str] | None, base: str | None, head: str | 
         _require_checkout(root, repo, merge or resolve_ref(repo, head))
     guard = None
     running = None
+    upstream_refused: dict[str, str] = {}
     if envs:  # what git alone refuses is refused before Pulumi is asked anything (a hostile env name, say)
         _safeguards(head_snap, repos, base_snap, None, say=False)
     newer = newer_commit_stacks(repo, merge, branch, head_snap) if repo is not None and merge else {}
@@ -132,12 +136,14 @@ def prepare(root: Path, stacks: list[str] | None, base: str | None, head: str | 
         with console.step("reading what runs (each stack's `deployed` output)"):  # a stale stack: the guard
             running = read_running(cast("Engine", reads), head_snap,  # refuses it
                                    [e for e in judged if e not in stale - forced])
+        if plan is not None and merge is not None:
+            upstream_refused = _upstream_not_deployed(repo, guard.engine, envs, plan.stacks, head_snap, merge)
     _safeguards(head_snap, repos, base_snap, running, forced=forced, reason=force_reason)
     pr = pr_number(str(repo.commit(merge).message)) if repo is not None and merge else None  # a str in text repos
     return UpRun(root=root, envs=tuple(envs), upstream={e: head_snap.stacks[e].settings.promote_from for e in envs},
                  changes=tuple(plan.changes) if plan else (), head=head_snap, planned=plan is not None,
                  merge=merge, pr=pr, message=message, newer=newer, guard=guard, branch=branch, post=post,
-                 parallel=parallel)
+                 parallel=parallel, upstream_refused=upstream_refused)
 
 
 def _preload_engine() -> None:
@@ -245,6 +251,43 @@ def _store_of(guard: DeployGuard) -> Store | None:
         return guard.store()
     except Exception:
         return None
+
+
+def _upstream_not_deployed(repo: git.Repo, engine: Engine, envs: list[str], affected: list[str],
+                           head: Snapshot, merge: str) -> dict[str, str]:
+    """`up --stack ENV` of a merge that also changes the env ENV promotes from (CI runs a job per stack,
+    upstream first): that env's newest update must have deployed this merge (or a newer commit) and
+    not been switched back. On GitHub, `fail-fast` cancels the downstream job when the upstream's
+    fails; this holds on any runner, and when a job is re-run by hand."""
+    refused: dict[str, str] = {}
+    for env in envs:
+        upstream = head.stacks[env].settings.promote_from
+        if not upstream or upstream not in affected or upstream in envs:
+            continue
+        records = engine.history(upstream, page_size=1, enough=lambda found: bool(found))
+        newest = records[0] if records else None
+        why = _upstream_problem(repo, newest, merge)
+        if why is not None:
+            refused[env] = (f"{upstream}, which {env} promotes from and this merge also changes, {why}; "
+                            f"deploy {upstream} first (re-run its job), then {env}")
+    return refused
+
+
+def _upstream_problem(repo: git.Repo, newest: UpdateRecord | None, merge: str) -> str | None:
+    from deployctl.adapters.backend import ran_since
+    from deployctl.core.updatemessage import switch_marks
+
+    if newest is None or newest.head is None:
+        return "has not deployed it"
+    if newest.head != merge:
+        newer = ran_since(repo, newest.head, merge)
+        return None if newer else f"has not deployed it (its last update ran {short(newest.head)})"
+    if newest.result != "succeeded":
+        return f"failed to deploy it ({newest.result})"
+    switched, held = switch_marks(newest.message)
+    if switched or held:
+        return "deployed it, then its health check failed and it was switched back"
+    return None
 
 
 def _stale_stacks(repo: git.Repo, reads: StateReads, envs: list[str], deploying: str) -> set[str]:
@@ -364,6 +407,8 @@ def deploy_env(run: UpRun, env: str, failed: frozenset[str]) -> Outcome:
     upstream = run.upstream[env]
     if upstream in failed:
         return Outcome(env=env, ok=False, skipped=f"{upstream}, which {env} promotes from, failed")
+    if env in run.upstream_refused:
+        return Outcome(env=env, ok=False, skipped=run.upstream_refused[env])
     if env in run.newer:
         return Outcome(env=env, ok=True, skipped=f"newer commit {short(run.newer[env])} also changes "
                        f"{env}; its run deploys it")
