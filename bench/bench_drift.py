@@ -34,10 +34,11 @@ from bench.bench_engine import (
     STATE_DIR,
     bench_env,
     interleave,
+    merge_repo,
     warm_cache,
     with_program,
 )
-from bench.generate import AppRepos, DeployRepo, app_names, app_repos, cached, env_names, git, make_deploy_repo
+from bench.generate import AppRepos, DeployRepo, app_names, app_repos, env_names, git
 
 
 @dataclass(frozen=True)
@@ -62,18 +63,8 @@ print(json.dumps({env: {app: o.model_dump() for app, o in out_of_band(engine, en
 
 
 def drift_repo(envs: int, apps: int, repos: AppRepos) -> DeployRepo:
-    """Like bench_engine's merge repo (independent envs), cached apart: its stacks keep a hand switch."""
-    commits = len(repos.main[0])
-
-    def build(path: Path) -> DeployRepo:
-        repo = make_deploy_repo(path, envs, apps, repos, 0)[0]
-        for env in env_names(envs):
-            (path / f"Pulumi.{env}.yaml").write_text(f"config:\n  deploys:deployRoot: .deployments/{env}\n")
-        git("add", "-A", cwd=path)
-        git("commit", "--quiet", "-m", "Independent envs: no promotion chain", cwd=path)
-        return repo
-
-    return cached(f"drift-e{envs}-a{apps}-m{commits}-r{len(repos.paths)}", build, log)
+    """bench_engine's merge repo (independent envs), cached apart: its stacks keep a hand switch."""
+    return merge_repo(envs, apps, repos, tag="drift")
 
 
 class DriftWorld:

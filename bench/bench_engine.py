@@ -111,8 +111,9 @@ def one_env_repo(apps: int, repos: AppRepos, tag: str) -> DeployRepo:
     return cached(f"engine-{tag}-e1-a{apps}-m{commits}-r{len(repos.paths)}", build, log)
 
 
-def merge_repo(envs: int, apps: int, repos: AppRepos) -> DeployRepo:
-    """A deploy repo of `envs` independent envs (no promoteFrom, none protected) of `apps` apps each."""
+def merge_repo(envs: int, apps: int, repos: AppRepos, tag: str = "engine-merge") -> DeployRepo:
+    """A deploy repo of `envs` independent envs (no promoteFrom, none protected) of `apps` apps each,
+    cached under `tag` (a benchmark that changes its stacks' state keeps a copy of its own)."""
     commits = len(repos.main[0])
 
     def build(path: Path) -> DeployRepo:
@@ -123,7 +124,7 @@ def merge_repo(envs: int, apps: int, repos: AppRepos) -> DeployRepo:
         git("commit", "--quiet", "-m", "Independent envs: no promotion chain", cwd=path)
         return repo
 
-    return cached(f"engine-merge-e{envs}-a{apps}-m{commits}-r{len(repos.paths)}", build, log)
+    return cached(f"{tag}-e{envs}-a{apps}-m{commits}-r{len(repos.paths)}", build, log)
 
 
 def with_venv(root: Path) -> Path:

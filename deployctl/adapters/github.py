@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
@@ -31,6 +31,8 @@ from deployctl.core.lazymodel import LazyModel
 from deployctl.core.model import FULL_HASH_RE
 from deployctl.core.prcomment import MAX_COMMENT_CHARS, PREVIEW_MARKER
 from deployctl.core.violations import CannotJudge
+
+T = TypeVar("T")
 
 DEFAULT_API_URL = "https://api.github.com"
 DEFAULT_SERVER_URL = "https://github.com"
@@ -505,30 +507,46 @@ class GitHub:
         if len(body) > MAX_COMMENT_CHARS:
             body = body[: MAX_COMMENT_CHARS - len(_TRUNCATED)] + _TRUNCATED
         create_path = f"/repos/{repo}/issues/{number}/comments"
+
+        def again(attempt: int) -> tuple[str, int] | None:
+            existing = self._find_comment(repo, number, marker)
+            if existing is None:
+                return None
+            comment_id = int(existing["id"])
+            if _normalize(str(existing.get("body", ""))) == _normalize(body):
+                # After a lost answer, our own POST did take effect.
+                return ("unchanged" if attempt == 0 else "created"), comment_id
+            self._request("PATCH", f"/repos/{repo}/issues/comments/{comment_id}", json_body={"body": body})
+            return "updated", comment_id
+
+        found, created = self._create_once(create_path, {"body": body}, "id", "comment id", again)
+        if found is not None:
+            return found
+        if self._author is None and (login := _login(created)):
+            self._author = login  # who this token comments as, from GitHub's own answer
+        return "created", created["id"]
+
+    def _create_once(self, path: str, payload: dict[str, Any], key: str, what: str,
+                     again: Callable[[int], T | None]) -> tuple[T | None, dict[str, Any]]:
+        """POST `payload` to `path`, never blindly twice: before each try, `again(attempt)` looks for
+        what an earlier run, or a try whose answer was lost, already made; when it finds it, that is
+        returned (first) and nothing is posted. Else (None, the created object, which has `key`)."""
         problem, status = "no attempt made", None
         for attempt in range(self._retries + 1):
-            existing = self._find_comment(repo, number, marker)
-            if existing is not None:
-                comment_id = int(existing["id"])
-                if _normalize(str(existing.get("body", ""))) == _normalize(body):
-                    # After a lost answer, our own POST did take effect.
-                    return ("unchanged" if attempt == 0 else "created"), comment_id
-                self._request("PATCH", f"/repos/{repo}/issues/comments/{comment_id}", json_body={"body": body})
-                return "updated", comment_id
+            if (existing := again(attempt)) is not None:
+                return existing, {}
             try:
-                resp = self._request("POST", create_path, json_body={"body": body})
+                resp = self._request("POST", path, json_body=payload)
             except _MaybeApplied as exc:
                 problem, status = exc.detail, exc.status
                 if attempt < self._retries:
                     self._sleep(self._backoff(attempt))
                 continue
             created = _json(resp, "POST")
-            if not isinstance(created, dict) or not isinstance(created.get("id"), int):
-                raise GitHubError("POST", create_path, resp.status_code, "the answer has no comment id")
-            if self._author is None and (login := _login(created)):
-                self._author = login  # who this token comments as, from GitHub's own answer
-            return "created", created["id"]
-        raise GitHubError("POST", create_path, status, f"{problem}, after {self._retries + 1} attempts")
+            if not isinstance(created, dict) or not isinstance(created.get(key), int):
+                raise GitHubError("POST", path, resp.status_code, f"the answer has no {what}")
+            return None, created
+        raise GitHubError("POST", path, status, f"{problem}, after {self._retries + 1} attempts")
 
     # -- pull requests ----------------------------------------------------------------------------
 
@@ -679,22 +697,10 @@ class GitHub:
         payload: dict[str, Any] = {"title": title, "body": body}
         if labels:
             payload["labels"] = labels
-        problem, status = "no attempt made", None
-        for attempt in range(self._retries + 1):
-            if attempt and (existing := self.find_issue(repo, marker)) is not None:
-                return existing  # our own POST did take effect
-            try:
-                resp = self._request("POST", path, json_body=payload)
-            except _MaybeApplied as exc:
-                problem, status = exc.detail, exc.status
-                if attempt < self._retries:
-                    self._sleep(self._backoff(attempt))
-                continue
-            created = _json(resp, "POST")
-            if not isinstance(created, dict) or not isinstance(created.get("number"), int):
-                raise GitHubError("POST", path, resp.status_code, "the answer has no issue number")
-            return created
-        raise GitHubError("POST", path, status, f"{problem}, after {self._retries + 1} attempts")
+        found, created = self._create_once(
+            path, payload, "number", "issue number",
+            lambda attempt: self.find_issue(repo, marker) if attempt else None)  # our own POST took effect
+        return found if found is not None else created
 
     def edit_issue(self, repo: str, number: int, **fields: Any) -> dict[str, Any]:
         """PATCH /repos/{repo}/issues/{number} with `fields` (title, body, state, state_reason)."""
