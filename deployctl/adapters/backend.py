@@ -650,8 +650,8 @@ class StateReads:
                     if len(records) % HISTORY_PAGE == 0 and (found := last_success(records)) is not None:
                         return found  # the page latest_success's CLI read would have stopped at
                 return last_success(records)
-            except BackendStalled:
-                raise
+            except BackendStalled as exc:
+                raise BackendStalled(f"cannot read {env}'s update history: {exc}") from None
             except Exception:  # _NotInPlace, a record being written, an unexpected answer: ask the CLI
                 pass
         return latest_success(self.engine, env)
@@ -663,8 +663,8 @@ class StateReads:
         if self.store is not None:
             try:
                 return self._outputs_in_place(PROJECT, env)
-            except BackendStalled:
-                raise
+            except BackendStalled as exc:
+                raise BackendStalled(f"cannot read {env}'s outputs: {exc}") from None
             except Exception:
                 pass
         out: dict[str, Any] | None = self.engine.existing_outputs(env)
