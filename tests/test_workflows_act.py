@@ -459,3 +459,39 @@ def test_propose_opens_one_pr_for_a_newer_release_commit_and_a_second_run_opens_
     assert len(github.pulls) == 1 and github.pulls[0]["state"] == "open"
     assert git(world.origin, "rev-parse", f"refs/heads/{branch}") == pr["head"]["sha"]  # not rewritten
     assert [p for m, p, _ in github.requests if m == "POST" and p.endswith("/pulls")] == ["/repos/acme/deploys/pulls"]
+
+
+def test_the_drift_and_propose_workflows_init_writes_post_their_issue_and_pr(
+        runner: ActRunner, aws_server: AwsServer, github: GitHubApi, tmp_path: Path) -> None:
+    world = init_world(tmp_path)
+    github.origin = world.origin
+    backend = aws_server.backend_url(aws_server.new_bucket("act-init-scheduled"))
+    secrets = {"PULUMI_CONFIG_PASSPHRASE": PASSPHRASE}
+    variables = {"PULUMI_BACKEND_URL": backend, "AWS_PREVIEW_ROLE_ARN": PREVIEW_ROLE, "AWS_ROLE_ARN": DEPLOY_ROLE,
+                 "AWS_REGION": "us-east-1"}
+    deploy = runner.run(world, "workflow_dispatch", dispatch_event("staging"), ".github/workflows/deploy.yml",
+                        secrets=secrets, variables=variables)
+    assert deploy.returncode == 0, deploy.log()
+
+    # A merged line no `up` ran (drift), then a newer api commit, and staging's policy to propose it.
+    api4 = app_commit(world, "api", "print('api v4')\n")
+    world.prepend("staging", "api", api4, "api v4")
+    config = world.path / "Pulumi.staging.yaml"
+    config.write_text(config.read_text().replace("config: {}", "config:\n  deploys:autoDeploy: true"))
+    world.commit("api v4 to staging (its deploy never ran); staging proposes its apps' newest commits",
+                 push_branch="main")
+    api5 = app_commit(world, "api", "print('api v5')\n")
+
+    drift = runner.run(world, "schedule", schedule_event("23 5 * * *"), ".github/workflows/drift.yml",
+                       secrets=secrets, variables=variables, api_url=github.url, job="drift")
+    assert drift.returncode == 0, drift.log()
+    [issue] = github.issues
+    assert issue["body"].startswith("<!-- deployctl:drift:staging -->") and "api" in issue["body"]
+    assert "pending" in issue["body"]
+    propose = runner.run(world, "workflow_dispatch", env_dispatch_event("staging"), ".github/workflows/propose.yml",
+                         secrets=secrets, variables=variables, api_url=github.url)
+    assert propose.returncode == 0, propose.log()
+    [pr] = github.pulls
+    assert pr["head"]["ref"] == "deployctl/propose/staging/api"
+    pushed = git(world.origin, "show", "refs/heads/deployctl/propose/staging/api:deploys/staging/api")
+    assert pushed.splitlines()[0].startswith(api5) and pushed.splitlines()[1].startswith(api4)
