@@ -458,6 +458,18 @@ def test_propose_opens_one_pr_for_a_newer_release_commit_and_a_second_run_opens_
     assert sorted(second.ran("propose")) == ["production", "staging"]
     assert len(github.pulls) == 1 and github.pulls[0]["state"] == "open"
     assert git(world.origin, "rev-parse", f"refs/heads/{branch}") == pr["head"]["sha"]  # not rewritten
+
+    # An app's CI built a newer commit (repository_dispatch): the same PR, its branch rewritten, edited.
+    api5 = app_commit(world, "api", "print('api v5')\n")
+    third = runner.run(world, "repository_dispatch",
+                       {"action": "artifact-built", "branch": "main", "client_payload": {"app": "api"},
+                        "repository": repository_payload()},
+                       ".github/workflows/propose.yml", variables={"PULUMI_BACKEND_URL": ""}, env=local,
+                       api_url=github.url)
+    assert third.returncode == 0, third.log()
+    assert len(github.pulls) == 1 and api5[:12] in github.pulls[0]["title"] + github.pulls[0]["body"]
+    assert git(world.origin, "show", f"refs/heads/{branch}:deploys/staging/api").startswith(api5)
+    assert any(m == "PATCH" and p == f"/repos/acme/deploys/pulls/{pr['number']}" for m, p, _ in github.requests)
     assert [p for m, p, _ in github.requests if m == "POST" and p.endswith("/pulls")] == ["/repos/acme/deploys/pulls"]
 
 
