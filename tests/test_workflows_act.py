@@ -500,9 +500,15 @@ def test_the_drift_and_propose_workflows_init_writes_post_their_issue_and_pr(
     [issue] = github.issues
     assert issue["body"].startswith("<!-- deployctl:drift:staging -->") and "api" in issue["body"]
     assert "pending" in issue["body"]
+    # With a GitHub App (its PRs start the checks): its token posts, the app's key stays in its step.
+    app_key = "-----BEGIN RSA PRIVATE KEY-----act-standin-----END RSA PRIVATE KEY-----"
     propose = runner.run(world, "workflow_dispatch", env_dispatch_event("staging"), ".github/workflows/propose.yml",
-                         secrets=secrets, variables=variables, api_url=github.url)
+                         secrets={**secrets, "DEPLOYCTL_PROPOSE_APP_KEY": app_key},
+                         variables={**variables, "DEPLOYCTL_PROPOSE_APP_ID": "4242"}, api_url=github.url)
     assert propose.returncode == 0, propose.log()
+    posting = [e for e in propose.step_envs("propose") if e.get("GITHUB_TOKEN")]
+    assert posting and all(e["GITHUB_TOKEN"].startswith("ghs_standin4242") for e in posting)
+    assert not any(app_key in v for e in posting for v in e.values())
     [pr] = github.pulls
     assert pr["head"]["ref"] == "deployctl/propose/staging/api"
     pushed = git(world.origin, "show", "refs/heads/deployctl/propose/staging/api:deploys/staging/api")
