@@ -325,6 +325,15 @@ def dispatch_event(stack: str) -> dict[str, Any]:
     return {"ref": "refs/heads/main", "inputs": {"stack": stack}, "repository": repository_payload()}
 
 
+def schedule_event(cron: str) -> dict[str, Any]:
+    return {"schedule": cron, "repository": repository_payload()}
+
+
+def env_dispatch_event(env: str) -> dict[str, Any]:
+    """workflow_dispatch of propose.yml (its `env` input) on main."""
+    return {"ref": "refs/heads/main", "inputs": {"env": env}, "repository": repository_payload()}
+
+
 def merge_group_event(base: str, head: str) -> dict[str, Any]:
     return {"action": "checks_requested", "repository": repository_payload(),
             "merge_group": {"head_sha": head, "head_ref": "refs/heads/gh-readonly-queue/main/pr-9-" + base,

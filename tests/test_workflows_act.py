@@ -26,11 +26,14 @@ from tests.actrunner import (
     DeployWorld,
     demo_world,
     dispatch_event,
+    env_dispatch_event,
     git,
     init_world,
     merge_group_event,
     pull_request_event,
     push_event,
+    repository_payload,
+    schedule_event,
 )
 from tests.awsserver import CREDENTIALS, AwsServer
 from tests.githubfake import GitHubApi
@@ -347,3 +350,166 @@ def test_the_workflows_init_writes_check_preview_and_deploy_a_team_repo(
     assert deploy.returncode == 0, deploy.log()
     assert deploy.ran("deploy") == ["staging"]
     assert deployed(world, backend, "staging")["api"] == api[3]
+
+
+# -- the scheduled workflows: drift and propose ---------------------------------------------------
+
+PREVIEW_ROLE = "arn:aws:iam::123456789012:role/preview"
+DEPLOY_ROLE = "arn:aws:iam::123456789012:role/deploy"
+
+
+def test_drift_opens_one_issue_for_a_pending_env_writes_nothing_again_and_closes_it_once_deployed(
+        runner: ActRunner, aws_server: AwsServer, slack: tuple[str, list[dict]], github: GitHubApi,
+        tmp_path: Path) -> None:
+    world = demo_world(tmp_path)
+    initial = world.head()
+    with_passphrase(world)  # re-salted stack configs: a push that affects both stacks
+    backend = aws_server.backend_url(aws_server.new_bucket("act-drift"))
+    hook, notices = slack
+    variables = {"PULUMI_BACKEND_URL": backend, "AWS_PREVIEW_ROLE_ARN": PREVIEW_ROLE, "AWS_ROLE_ARN": DEPLOY_ROLE,
+                 "AWS_REGION": "us-east-1"}
+    secrets = {"PULUMI_CONFIG_PASSPHRASE": PASSPHRASE, "DEPLOYCTL_SLACK_WEBHOOK": hook}
+    deploy = runner.run(world, "push", push_event(initial, world.head()), ".github/workflows/deploy.yml",
+                        secrets=secrets, variables=variables, api_url=github.url)
+    assert deploy.returncode == 0, deploy.log()
+    assert deploy.ran("deploy") == ["staging", "production"]
+
+    # A merged line that no `up` ran: staging's api is pending.
+    in_sync = world.head()
+    api4 = app_commit(world, "api", "print('api v4')\n")
+    world.prepend("staging", "api", api4, "api v4")
+    pending = world.commit("api v4 to staging (its deploy never ran)", push_branch="main")
+
+    first = runner.run(world, "schedule", schedule_event("23 5 * * *"), ".github/workflows/drift.yml",
+                       secrets=secrets, variables=variables, api_url=github.url)
+    assert first.returncode == 0, first.log()
+    assert sorted(first.ran("drift")) == ["production", "staging"] and first.result("status") == "success"
+    [issue] = github.issues
+    assert issue["state"] == "open" and issue["title"] == "Drift in staging: what runs differs from git"
+    assert issue["body"].startswith("<!-- deployctl:drift:staging -->") and "api" in issue["body"]
+    assert "pending" in issue["body"] and "worker" not in issue["body"]
+    assert [n for n in notices if "staging" in json.dumps(n)], notices  # Slack hears of the new drift
+    told = len(notices)
+    # The status page, kept as the run's artifact.
+    page = first.artifacts / "status-page" / "index.html"
+    assert page.is_file() and "staging" in page.read_text()
+    # Read-only: the drift jobs held the preview role and the passphrase, never the deploy role; only
+    # the step that posts held the token; the status page's job held neither the passphrase nor the token.
+    assert f"configure-aws-credentials stand-in: {PREVIEW_ROLE}" in first.log()
+    assert DEPLOY_ROLE not in first.log() and DEPLOY_ROLE not in all_env_values(first)
+    drift_steps = first.step_envs("drift")
+    assert drift_steps and all(e.get("PULUMI_CONFIG_PASSPHRASE") == PASSPHRASE for e in drift_steps)
+    with_token = [e for e in drift_steps if e.get("GITHUB_TOKEN")]
+    assert with_token and all(e.get("DEPLOYCTL_SLACK_WEBHOOK") == hook for e in with_token)
+    status_steps = first.step_envs("status")
+    assert status_steps and not any(e.get("PULUMI_CONFIG_PASSPHRASE") or e.get("GITHUB_TOKEN") for e in status_steps)
+
+    # The same drift again: nothing written, no second issue, no edit, Slack not told twice.
+    writes = len(github.writes())
+    again = runner.run(world, "workflow_dispatch", {"ref": "refs/heads/main", "repository": repository_payload()},
+                       ".github/workflows/drift.yml", secrets=secrets, variables=variables, api_url=github.url,
+                       job="drift")
+    assert again.returncode == 0, again.log()
+    assert len(github.writes()) == writes and len(github.issues) == 1 and len(notices) == told
+    assert f"drift issue #{issue['number']} unchanged" in again.log()
+
+    # Deployed: the next run comments and closes the issue.
+    fixed = runner.run(world, "push", push_event(in_sync, pending), ".github/workflows/deploy.yml",
+                       secrets=secrets, variables=variables, api_url=github.url)
+    assert fixed.returncode == 0, fixed.log()
+    assert fixed.ran("deploy") == ["staging"] and deployed(world, backend, "staging")["api"] == api4
+    last = runner.run(world, "schedule", schedule_event("23 5 * * *"), ".github/workflows/drift.yml",
+                      secrets=secrets, variables=variables, api_url=github.url, job="drift")
+    assert last.returncode == 0, last.log()
+    [closed] = github.issues
+    assert closed["state"] == "closed" and closed["state_reason"] == "completed"
+    [comment] = github.comments_of(closed["number"])
+    assert "staging" in comment["body"]
+    assert ("PATCH", f"/repos/acme/deploys/issues/{closed['number']}",
+            {"state": "closed", "state_reason": "completed"}) in github.requests
+
+
+def test_propose_opens_one_pr_for_a_newer_release_commit_and_a_second_run_opens_none(
+        runner: ActRunner, github: GitHubApi, tmp_path: Path) -> None:
+    world = demo_world(tmp_path)
+    github.origin = world.origin
+    config = world.path / "Pulumi.staging.yaml"
+    config.write_text(config.read_text().replace("config:\n", "config:\n  deploys:autoDeploy: true\n"))
+    world.commit("staging: propose each app's newest release commit", push_branch="main")
+    api4 = app_commit(world, "api", "print('api v4')\n")  # newer than what staging names
+    local = {"DEPLOYCTL_ALLOW_LOCAL_BACKEND": "1"}
+    branch = "deployctl/propose/staging/api"
+
+    first = runner.run(world, "workflow_dispatch", env_dispatch_event("staging"), ".github/workflows/propose.yml",
+                       variables={"PULUMI_BACKEND_URL": ""}, env=local, api_url=github.url)
+    assert first.returncode == 0, first.log()
+    assert first.ran("propose") == ["staging"]
+    [pr] = github.pulls
+    assert pr["head"]["ref"] == branch and pr["base"]["ref"] == "main" and pr["state"] == "open"
+    assert api4[:12] in pr["title"] + pr["body"]
+    pushed = git(world.origin, "show", f"refs/heads/{branch}:deploys/staging/api")
+    assert pushed.splitlines()[0].startswith(api4)
+    assert git(world.origin, "rev-parse", f"refs/heads/{branch}~1") == world.head()  # on main's tip
+
+    # The hourly run, every env (production has no policy): the same proposal, no second PR.
+    second = runner.run(world, "schedule", schedule_event("23 * * * *"), ".github/workflows/propose.yml",
+                        variables={"PULUMI_BACKEND_URL": ""}, env=local, api_url=github.url)
+    assert second.returncode == 0, second.log()
+    assert sorted(second.ran("propose")) == ["production", "staging"]
+    assert len(github.pulls) == 1 and github.pulls[0]["state"] == "open"
+    assert git(world.origin, "rev-parse", f"refs/heads/{branch}") == pr["head"]["sha"]  # not rewritten
+
+    # An app's CI built a newer commit (repository_dispatch): the same PR, its branch rewritten, edited.
+    api5 = app_commit(world, "api", "print('api v5')\n")
+    third = runner.run(world, "repository_dispatch",
+                       {"action": "artifact-built", "branch": "main", "client_payload": {"app": "api"},
+                        "repository": repository_payload()},
+                       ".github/workflows/propose.yml", variables={"PULUMI_BACKEND_URL": ""}, env=local,
+                       api_url=github.url)
+    assert third.returncode == 0, third.log()
+    assert len(github.pulls) == 1 and api5[:12] in github.pulls[0]["title"] + github.pulls[0]["body"]
+    assert git(world.origin, "show", f"refs/heads/{branch}:deploys/staging/api").startswith(api5)
+    assert any(m == "PATCH" and p == f"/repos/acme/deploys/pulls/{pr['number']}" for m, p, _ in github.requests)
+    assert [p for m, p, _ in github.requests if m == "POST" and p.endswith("/pulls")] == ["/repos/acme/deploys/pulls"]
+
+
+def test_the_drift_and_propose_workflows_init_writes_post_their_issue_and_pr(
+        runner: ActRunner, aws_server: AwsServer, github: GitHubApi, tmp_path: Path) -> None:
+    world = init_world(tmp_path)
+    github.origin = world.origin
+    backend = aws_server.backend_url(aws_server.new_bucket("act-init-scheduled"))
+    secrets = {"PULUMI_CONFIG_PASSPHRASE": PASSPHRASE}
+    variables = {"PULUMI_BACKEND_URL": backend, "AWS_PREVIEW_ROLE_ARN": PREVIEW_ROLE, "AWS_ROLE_ARN": DEPLOY_ROLE,
+                 "AWS_REGION": "us-east-1"}
+    deploy = runner.run(world, "workflow_dispatch", dispatch_event("staging"), ".github/workflows/deploy.yml",
+                        secrets=secrets, variables=variables)
+    assert deploy.returncode == 0, deploy.log()
+
+    # A merged line no `up` ran (drift), then a newer api commit, and staging's policy to propose it.
+    api4 = app_commit(world, "api", "print('api v4')\n")
+    world.prepend("staging", "api", api4, "api v4")
+    config = world.path / "Pulumi.staging.yaml"
+    config.write_text(config.read_text().replace("config: {}", "config:\n  deploys:autoDeploy: true"))
+    world.commit("api v4 to staging (its deploy never ran); staging proposes its apps' newest commits",
+                 push_branch="main")
+    api5 = app_commit(world, "api", "print('api v5')\n")
+
+    drift = runner.run(world, "schedule", schedule_event("23 5 * * *"), ".github/workflows/drift.yml",
+                       secrets=secrets, variables=variables, api_url=github.url, job="drift")
+    assert drift.returncode == 0, drift.log()
+    [issue] = github.issues
+    assert issue["body"].startswith("<!-- deployctl:drift:staging -->") and "api" in issue["body"]
+    assert "pending" in issue["body"]
+    # With a GitHub App (its PRs start the checks): its token posts, the app's key stays in its step.
+    app_key = "-----BEGIN RSA PRIVATE KEY-----act-standin-----END RSA PRIVATE KEY-----"
+    propose = runner.run(world, "workflow_dispatch", env_dispatch_event("staging"), ".github/workflows/propose.yml",
+                         secrets={**secrets, "DEPLOYCTL_PROPOSE_APP_KEY": app_key},
+                         variables={**variables, "DEPLOYCTL_PROPOSE_APP_ID": "4242"}, api_url=github.url)
+    assert propose.returncode == 0, propose.log()
+    posting = [e for e in propose.step_envs("propose") if e.get("GITHUB_TOKEN")]
+    assert posting and all(e["GITHUB_TOKEN"].startswith("ghs_standin4242") for e in posting)
+    assert not any(app_key in v for e in posting for v in e.values())
+    [pr] = github.pulls
+    assert pr["head"]["ref"] == "deployctl/propose/staging/api"
+    pushed = git(world.origin, "show", "refs/heads/deployctl/propose/staging/api:deploys/staging/api")
+    assert pushed.splitlines()[0].startswith(api5) and pushed.splitlines()[1].startswith(api4)
