@@ -716,8 +716,9 @@ def propose(
         for line in proposal_lines(proposals):
             console.out(line)
         if not proposals:
+            unset = f"{', '.join(envs)} has no" if envs else "no env has"
             console.out("nothing to propose" + (f": {', '.join(judged)} up to date" if judged
-                                                 else ": no env has deploys:autoDeploy or deploys:autoPromote"))
+                                                 else f": {unset} deploys:autoDeploy or deploys:autoPromote"))
     if publish is not None:
         publish(repo, proposals, judged)
     raise typer.Exit(ExitStatus.VIOLATION if any(p.blocked for p in proposals) else ExitStatus.OK)

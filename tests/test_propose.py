@@ -197,8 +197,10 @@ def test_an_env_name_that_is_no_env_cannot_be_judged_and_an_env_without_policy_i
     code, out, err = run_cli(sc.root, "propose", "stagign")
     assert code == 2 and "no env 'stagign'" in err and "did you mean 'staging'?" in err
     code, out, err = run_cli(sc.root, "propose", "staging")
-    assert (code, out.strip()) == (0, "nothing to propose: no env has deploys:autoDeploy or deploys:autoPromote")
+    assert (code, out.strip()) == (0, "nothing to propose: staging has no deploys:autoDeploy or deploys:autoPromote")
     assert "note: staging has neither deploys:autoDeploy nor deploys:autoPromote" in err
+    code, out, err = run_cli(sc.root, "propose")
+    assert (code, out.strip()) == (0, "nothing to propose: no env has deploys:autoDeploy or deploys:autoPromote")
 
 
 def test_post_without_a_token_or_repository_cannot_run_and_plans_nothing(sc: Scenario,
