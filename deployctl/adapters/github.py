@@ -608,11 +608,7 @@ class GitHub:
 
     def update_pull_request(self, repo: str, number: int, **fields: Any) -> dict[str, Any]:
         """Edit a PR's title, body or state (PATCH /repos/{repo}/pulls/{n}; safe to repeat)."""
-        path = f"/repos/{repo}/pulls/{number}"
-        updated = _json(self._request("PATCH", path, json_body=fields), "PATCH")
-        if not isinstance(updated, dict):
-            raise GitHubError("PATCH", path, None, "the answer is not a pull request")
-        return updated
+        return self._patch(f"/repos/{repo}/pulls/{number}", fields, "a pull request")
 
     def close_pull_request(self, repo: str, number: int, comment: str) -> None:
         """Say why in a comment, then close the PR. A comment whose answer was lost is not posted again
@@ -704,10 +700,13 @@ class GitHub:
 
     def edit_issue(self, repo: str, number: int, **fields: Any) -> dict[str, Any]:
         """PATCH /repos/{repo}/issues/{number} with `fields` (title, body, state, state_reason)."""
-        path = f"/repos/{repo}/issues/{number}"
+        return self._patch(f"/repos/{repo}/issues/{number}", fields, "an issue")
+
+    def _patch(self, path: str, fields: dict[str, Any], what: str) -> dict[str, Any]:
+        """PATCH `fields` onto the object at `path` (safe to repeat); the object as GitHub now has it."""
         edited = _json(self._request("PATCH", path, json_body=fields), "PATCH")
         if not isinstance(edited, dict):
-            raise GitHubError("PATCH", path, None, "the answer is not an issue")
+            raise GitHubError("PATCH", path, None, f"the answer is not {what}")
         return edited
 
     def comment_issue(self, repo: str, number: int, body: str) -> dict[str, Any]:
