@@ -177,7 +177,10 @@ def claim_app_dir(root: Path, app: str, env: str | None, *, adopt: bool = False,
         if not exists:
             if folder.is_absolute():
                 folder.parent.mkdir(parents=True, exist_ok=True)  # an external root's ancestors
-            folder.mkdir()
+            try:
+                folder.mkdir()
+            except FileExistsError:  # another app's resource of this update made it since the check:
+                _real_dir(folder)  # a real folder is shared; a link or a file put there is refused
     app_dir = root / app
     if not _real_dir(app_dir):
         app_dir.mkdir()

@@ -2128,3 +2128,42 @@ def test_a_deploy_over_a_commit_the_app_repository_no_longer_has_is_refused_not_
     assert code == 0, out + err
     [v] = [v for v in json.loads(out)["violations"] if v["rule"] == "backward-deploy"]
     assert v["severity"] == "warning" and "the [rollback] tag accepts" in v["message"]
+
+
+# --- lead: two apps of a new env created side by side ---
+
+
+def test_two_apps_of_a_new_env_claim_their_folders_side_by_side_and_a_link_put_there_meanwhile_is_refused(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """The engine creates an env's apps in parallel: each resource checks the deploy root's folders, then
+    creates the missing ones, so the env folder may appear between one app's check and its mkdir (a
+    fresh production failed with `File exists: '.deployments/production'`). A real folder made meanwhile
+    is shared; a link made meanwhile is still refused."""
+    from deployctl.components import local
+
+    monkeypatch.chdir(tmp_path)
+    root = Path(".deployments/production")
+    real_check = local.check_app_dir
+
+    def checked_before_the_other_app_made_the_folders(*args: object, **kwargs: object) -> list[bool]:
+        present = real_check(*args, **kwargs)  # type: ignore[arg-type]
+        root.mkdir(parents=True, exist_ok=True)  # the app beside this one, between the check and the mkdir
+        return present
+
+    monkeypatch.setattr(local, "check_app_dir", checked_before_the_other_app_made_the_folders)
+    app = local.claim_app_dir(root, "api", "production")
+    assert (app / local.MARKER).is_file()
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    other = Path(".deployments/staging")
+
+    def a_link_made_meanwhile(*args: object, **kwargs: object) -> list[bool]:
+        present = real_check(*args, **kwargs)  # type: ignore[arg-type]
+        other.symlink_to(outside)
+        return present
+
+    monkeypatch.setattr(local, "check_app_dir", a_link_made_meanwhile)
+    with pytest.raises(RuntimeError, match="symbolic link"):
+        local.claim_app_dir(other, "api", "staging")
+    assert list(outside.iterdir()) == []
