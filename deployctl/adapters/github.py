@@ -553,14 +553,19 @@ class GitHub:
     def create_pull_request(self, repo: str, title: str, head: str, base: str, body: str) -> dict[str, Any]:
         """Open a pull request (the [rollback] one after a switch-back). Not retried on a lost answer:
         a second POST would fail anyway, GitHub refuses two PRs for one branch."""
-        path = f"/repos/{repo}/pulls"
+        return self._post_or_fail(f"/repos/{repo}/pulls",
+                                  {"title": title, "head": head, "base": base, "body": body}, "pull request")
+
+    def _post_or_fail(self, path: str, payload: dict[str, Any], what: str) -> dict[str, Any]:
+        """POST once; an answer that was lost is an error saying the object may exist already (the
+        caller's next run finds it), never a second POST."""
         try:
-            resp = self._request("POST", path, json_body={"title": title, "head": head, "base": base, "body": body})
+            resp = self._request("POST", path, json_body=payload)
         except _MaybeApplied as exc:
-            raise GitHubError("POST", path, exc.status, f"{exc.detail}; the pull request may exist already") from None
+            raise GitHubError("POST", path, exc.status, f"{exc.detail}; the {what} may exist already") from None
         created = _json(resp, "POST")
         if not isinstance(created, dict):
-            raise GitHubError("POST", path, resp.status_code, "the answer is not a pull request")
+            raise GitHubError("POST", path, resp.status_code, f"the answer is not a {what}")
         return created
 
     # -- proposal pull requests (`propose --post`) ---------------------------------------------------
@@ -712,15 +717,7 @@ class GitHub:
     def comment_issue(self, repo: str, number: int, body: str) -> dict[str, Any]:
         """POST /repos/{repo}/issues/{number}/comments. Not repeated on a lost answer (a second comment
         would say the same twice); the caller's next run finds the issue as it left it."""
-        path = f"/repos/{repo}/issues/{number}/comments"
-        try:
-            resp = self._request("POST", path, json_body={"body": body})
-        except _MaybeApplied as exc:
-            raise GitHubError("POST", path, exc.status, f"{exc.detail}; the comment may exist already") from None
-        created = _json(resp, "POST")
-        if not isinstance(created, dict):
-            raise GitHubError("POST", path, resp.status_code, "the answer is not a comment")
-        return created
+        return self._post_or_fail(f"/repos/{repo}/issues/{number}/comments", {"body": body}, "comment")
 
     def close_issue(self, repo: str, number: int) -> dict[str, Any]:
         """Close as completed (PATCH state: closed, state_reason: completed)."""
