@@ -320,7 +320,7 @@ def test_deploy_runs_one_stack_at_a_time_in_order_and_never_cancels() -> None:
         assert "stacks" in plan["outputs"]
         assert deploy["needs"] == "plan"
         assert "'[]'" in deploy["if"]
-        assert deploy["strategy"]["matrix"]["stack"] == "${{ fromJSON(needs.plan.outputs.stacks) }}"
+        assert deploy["strategy"]["matrix"]["stack"] == "${{ fromJSON(needs.plan.outputs.stacks || '[]') }}"
         assert deploy["strategy"]["max-parallel"] == 1 and deploy["strategy"]["fail-fast"] is True
         assert deploy["concurrency"]["cancel-in-progress"] is False
         assert "matrix.stack" in deploy["concurrency"]["group"]
