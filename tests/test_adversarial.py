@@ -1,5 +1,6 @@
-"""Hostile input, tried for real: one test per defect of issue 10, one per class of input for each field
-that reaches git, the filesystem, a PR comment, the status page, Slack or CODEOWNERS.
+"""Hostile input, tried for real, end to end through the commands: one test per class of input for each
+field that reaches git, the filesystem, a PR comment, the status page, Slack or CODEOWNERS, and per way a
+safeguard could be got round (a link, a silent server, a stale run, a retry, a rewritten branch).
 
 Each test asserts three things: nothing executed (the marker file a payload would create is absent),
 nothing outside the deploy root was touched, and what the error says (file:line, rule, what to do).
@@ -45,7 +46,7 @@ from tests.scenario import run_cli
 ZWJ = "\u200d"
 
 
-# -- helpers ------------------------------------------------------------------------------------------
+# -- helpers --------------------------------------------------------------------------------------------
 
 
 @pytest.fixture
@@ -80,7 +81,7 @@ def violation(report: dict[str, Any], rule: str) -> dict[str, Any]:
     return found[0]
 
 
-# -- 1. repository values never reach git as options or transports ------------------------------------
+# -- repository values never reach git as options or transports -----------------------------------------
 
 
 HOSTILE_REPOS = {
@@ -102,7 +103,7 @@ HOSTILE_REPOS = {
 
 
 @pytest.mark.parametrize("value", HOSTILE_REPOS.values(), ids=HOSTILE_REPOS.keys())
-def test_defect1_hostile_repo_is_a_catalog_error_and_runs_nothing(tmp_path: Path, marker: Path, value: str):
+def test_a_hostile_repo_value_is_a_catalog_error_and_runs_nothing(tmp_path: Path, marker: Path, value: str):
     spec = value.format(m=marker)
     deploy, _, _ = deploy_world(tmp_path)
     deploy.catalog({"web": {"repo": spec}})
@@ -115,7 +116,7 @@ def test_defect1_hostile_repo_is_a_catalog_error_and_runs_nothing(tmp_path: Path
     assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").iterdir())
 
 
-def test_defect1_repo_values_are_refused_whoever_calls(marker: Path, tmp_path: Path):
+def test_a_hostile_repo_value_is_refused_by_the_url_helper_and_the_app_repo_cache_alike(marker: Path, tmp_path: Path):
     """The program and the provider call repo_url/AppRepos directly, not through the catalog."""
     for value in HOSTILE_REPOS.values():
         with pytest.raises(CannotJudge, match=r"apps\.yaml"):
@@ -132,7 +133,7 @@ def test_allowed_repository_forms(value: str):
     assert repo_problem(value) is None
 
 
-# -- branch and path values: git check-ref-format, relative, no `..` ----------------------------------
+# -- branch and path values: git check-ref-format, relative, no `..` ------------------------------------
 
 
 @pytest.mark.parametrize("branch", ["--upload-pack=touch x", "-b", "a..b", "main branch", "main\n-x", "x^{}",
@@ -179,7 +180,7 @@ def test_hostile_commit_token_is_a_syntax_error(tmp_path: Path, marker: Path):
     assert not marker.exists()
 
 
-# -- names that become folders, stack names and CLI arguments ------------------------------------------
+# -- names that become folders, stack names and CLI arguments -------------------------------------------
 
 
 @pytest.mark.parametrize("name", ["..", "-rf", "a/b", ".git", "Stacks", "a b", "x" * 64])
@@ -204,10 +205,10 @@ def test_hostile_env_name_is_refused_before_pulumi_sees_it(tmp_path: Path, env: 
     assert not (deploy.path / ".pulumi-state").exists() and not (deploy.path / ".deployments").exists()
 
 
-# -- 9. path-not-found ---------------------------------------------------------------------------------
+# -- an app's path must exist at the deployed commit (path-not-found) -----------------------------------
 
 
-def test_defect9_a_path_missing_at_the_commit_is_an_error_before_anything_deploys(tmp_path: Path):
+def test_an_app_path_missing_at_the_deployed_commit_is_an_error_before_anything_deploys(tmp_path: Path):
     deploy, app, sha = deploy_world(tmp_path)
     deploy.catalog({"web": {"repo": str(app.path), "path": "nonexistent"}})
     deploy.commit("a typo in path")
@@ -228,7 +229,7 @@ def test_defect9_a_path_missing_at_the_commit_is_an_error_before_anything_deploy
     assert code == 0, report
 
 
-# -- 4. no hang: an app repository server that accepts and never answers -------------------------------
+# -- no hang: an app repository server that accepts and never answers -----------------------------------
 
 
 @pytest.fixture
@@ -267,8 +268,8 @@ CASES = {  # scheme, DEPLOYCTL_GIT_CONNECT_TIMEOUT, DEPLOYCTL_GIT_TIMEOUT, what 
 
 
 @pytest.mark.parametrize(("scheme", "connect", "cap", "says"), CASES.values(), ids=CASES.keys())
-def test_defect4_check_against_a_silent_server_fails_in_bounded_time(tmp_path: Path, silent_server: int,
-                                                                     scheme: str, connect: str, cap: str, says: str):
+def test_check_against_an_app_repo_server_that_never_answers_fails_in_bounded_time(
+        tmp_path: Path, silent_server: int, scheme: str, connect: str, cap: str, says: str):
     url = (f"https://127.0.0.1:{silent_server}/acme/web.git" if scheme == "https"
            else f"ssh://git@127.0.0.1:{silent_server}/acme/web.git")
     deploy, _, _ = deploy_world(tmp_path)
@@ -282,8 +283,8 @@ def test_defect4_check_against_a_silent_server_fails_in_bounded_time(tmp_path: P
     assert f"cannot clone {display_url(url)}" in err and says in err and "Traceback" not in err
 
 
-def test_defect4_a_warm_cache_fetch_from_a_silent_server_fails_in_bounded_time(tmp_path: Path, silent_server: int,
-                                                                              monkeypatch: pytest.MonkeyPatch):
+def test_a_warm_cache_fetch_from_a_server_that_never_answers_fails_in_bounded_time(
+        tmp_path: Path, silent_server: int, monkeypatch: pytest.MonkeyPatch):
     app = AppRepo(tmp_path / "app")
     app.commit("one")
     warm = AppRepos(tmp_path, cache_dir=tmp_path / "cache").get(str(app.path))
@@ -301,8 +302,8 @@ def test_defect4_a_warm_cache_fetch_from_a_silent_server_fails_in_bounded_time(t
 
 
 @pytest.mark.engine
-def test_defect4_status_with_a_warm_cache_and_a_silent_server_answers_from_the_cache(tmp_path: Path,
-                                                                                   silent_server: int):
+def test_status_answers_from_a_warm_cache_when_the_app_repo_server_never_answers(tmp_path: Path,
+                                                                                 silent_server: int):
     deploy, app, sha = deploy_world(tmp_path)
     url = f"https://127.0.0.1:{silent_server}/acme/web.git"
     deploy.catalog({"web": {"repo": url}})
@@ -385,7 +386,7 @@ def test_the_rollback_push_to_a_silent_origin_is_bounded_and_says_what_to_run(tm
     assert "s3cret" not in said[0] and f"deployctl rollback staging {app} --to {'b' * 40}" in said[0]
 
 
-# -- 6. owners and reviewers: only GitHub user, team or email syntax reaches CODEOWNERS ----------------
+# -- owners and reviewers: only GitHub user, team or email syntax reaches CODEOWNERS --------------------
 
 
 HOSTILE_OWNERS = {
@@ -401,7 +402,7 @@ HOSTILE_OWNERS = {
 
 
 @pytest.mark.parametrize("owner", HOSTILE_OWNERS.values(), ids=HOSTILE_OWNERS.keys())
-def test_defect6_hostile_owner_never_reaches_codeowners(tmp_path: Path, owner: str):
+def test_a_hostile_app_owner_never_reaches_codeowners(tmp_path: Path, owner: str):
     deploy, app, _ = deploy_world(tmp_path)
     deploy.catalog({"web": {"repo": str(app.path), "owners": [owner]}})
     code, _, err = run_cli(deploy.path, "codeowners")
@@ -410,7 +411,7 @@ def test_defect6_hostile_owner_never_reaches_codeowners(tmp_path: Path, owner: s
 
 
 @pytest.mark.parametrize("owner", HOSTILE_OWNERS.values(), ids=HOSTILE_OWNERS.keys())
-def test_defect6_hostile_reviewer_is_a_stack_config_error(tmp_path: Path, owner: str):
+def test_a_hostile_env_reviewer_is_a_stack_config_error(tmp_path: Path, owner: str):
     deploy, _, _ = deploy_world(tmp_path, protected=True, reviewers=["@acme/release", owner])
     code, report, err = check_json(deploy.path)
     assert code == 2, err
@@ -430,12 +431,12 @@ def test_valid_owners_render_one_rule_each(tmp_path: Path):
     assert all(ln.startswith("/") for ln in rules[1:]) and not any("/**" in ln for ln in rules)
 
 
-# -- 2. deployRoot stays inside .deployments/; components delete only what they created ---------------
+# -- deployRoot stays inside .deployments/; components delete only what they created --------------------
 
 
 @pytest.mark.parametrize("root", ["/tmp/victim", ".", "deploys", "stacks", ".deployments", ".deployments/../stacks",
                                   "../outside", ".deployments/staging\n"])
-def test_defect2_deploy_root_outside_deployments_is_a_stack_config_error(tmp_path: Path, root: str):
+def test_a_deploy_root_outside_deployments_is_a_stack_config_error(tmp_path: Path, root: str):
     deploy, _, _ = deploy_world(tmp_path, deployRoot=root)
     code, report, err = check_json(deploy.path)
     assert code == 2, err
@@ -444,7 +445,7 @@ def test_defect2_deploy_root_outside_deployments_is_a_stack_config_error(tmp_pat
     assert "allowExternalRoot" in v["message"] or "control character" in v["message"]
 
 
-def test_defect2_up_with_an_external_root_deletes_nothing_there(tmp_path: Path):
+def test_up_with_an_external_deploy_root_deletes_nothing_there(tmp_path: Path):
     victim = tmp_path / "victim"
     (victim / "web").mkdir(parents=True)
     (victim / "web" / "precious.txt").write_text("keep me")
@@ -473,10 +474,10 @@ def test_a_symlinked_deploy_root_is_resolved_before_it_is_trusted(tmp_path: Path
     assert resolve_deploy_root(root, "x", EnvSettings(deployRoot=str(outside), allowExternalRoot=True)) == outside
 
 
-# -- 10. promoteFrom cycles ---------------------------------------------------------------------------
+# -- promoteFrom cycles ---------------------------------------------------------------------------------
 
 
-def test_defect10_promote_from_cycle_is_a_stack_config_error(tmp_path: Path):
+def test_a_promote_from_cycle_of_two_envs_is_a_stack_config_error(tmp_path: Path):
     deploy, _, _ = deploy_world(tmp_path, promoteFrom="production")
     deploy.env("production", promoteFrom="staging")
     deploy.commit("a cycle")
@@ -487,11 +488,11 @@ def test_defect10_promote_from_cycle_is_a_stack_config_error(tmp_path: Path):
     assert "cycle" in v["message"] and "production" in v["message"] and "staging" in v["message"]
 
 
-# -- 11. a path that cannot be written -----------------------------------------------------------------
+# -- a path that cannot be written ----------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("target", ["missing/dir/comment.md", "a-file/comment.md", "."])
-def test_defect11_unwritable_comment_file_names_the_path_and_reason(tmp_path: Path, target: str):
+def test_an_unwritable_comment_file_names_the_path_and_the_reason(tmp_path: Path, target: str):
     deploy, _, _ = deploy_world(tmp_path)
     (tmp_path / "a-file").write_text("")
     path = tmp_path / target
@@ -503,7 +504,7 @@ def test_defect11_unwritable_comment_file_names_the_path_and_reason(tmp_path: Pa
 
 
 @pytest.mark.engine
-def test_defect11_unwritable_status_page_names_the_path_and_reason(tmp_path: Path):
+def test_an_unwritable_status_page_names_the_path_and_the_reason(tmp_path: Path):
     deploy, _, _ = deploy_world(tmp_path)
     deploy.copy_program()
     path = tmp_path / "no" / "such" / "status.html"
@@ -512,7 +513,7 @@ def test_defect11_unwritable_status_page_names_the_path_and_reason(tmp_path: Pat
     assert f"cannot write {path}: No such file or directory" in err and "internal error" not in err
 
 
-# -- 5. the preview comment: found by marker AND by the token's identity ------------------------------
+# -- the preview comment: found by marker AND by the token's identity -----------------------------------
 
 
 class Comments:
@@ -549,7 +550,7 @@ class Comments:
         return Response(json.dumps(comment), 200, content_type="application/json")
 
 
-def test_defect5_a_forged_marked_comment_is_neither_edited_nor_kept_as_the_preview(httpserver: HTTPServer):
+def test_a_forged_marked_comment_is_neither_edited_nor_taken_for_the_preview(httpserver: HTTPServer):
     gh_comments = Comments(httpserver, login="deployctl-token-owner")
     forged = gh_comments.add("mallory", f"{PREVIEW_MARKER}\n## ✅ deployctl preview: all passed")
     with GitHub("ghp_token", api_url=gh_comments.url, sleep=lambda _: None) as gh:
@@ -565,7 +566,7 @@ def test_defect5_a_forged_marked_comment_is_neither_edited_nor_kept_as_the_previ
     assert gh_comments.patched == [comment_id]
 
 
-def test_defect5_with_the_actions_token_the_author_is_github_actions_bot(httpserver: HTTPServer):
+def test_with_the_actions_token_only_github_actions_bots_marked_comment_is_edited(httpserver: HTTPServer):
     gh_comments = Comments(httpserver, login=None)
     forged = gh_comments.add("mallory", f"{PREVIEW_MARKER}\nforged")
     ours = gh_comments.add(ACTIONS_BOT, f"{PREVIEW_MARKER}\nold preview")
@@ -575,7 +576,7 @@ def test_defect5_with_the_actions_token_the_author_is_github_actions_bot(httpser
     assert next(c for c in gh_comments.comments if c["id"] == forged)["body"].endswith("forged")
 
 
-# -- 8. text from commits, authors and comments: inert in Markdown, HTML and Slack ----------------------
+# -- text from commits, authors and comments: inert in Markdown, HTML and Slack -------------------------
 
 
 HOSTILE_TEXT = {
@@ -624,7 +625,7 @@ def _assert_inert_markdown(body: str, text: str) -> None:
 
 
 @pytest.mark.parametrize("text", HOSTILE_TEXT.values(), ids=HOSTILE_TEXT.keys())
-def test_defect8_commit_subject_and_author_are_inert_in_the_pr_comment(text: str):
+def test_a_hostile_commit_subject_and_author_are_inert_in_the_pr_comment(text: str):
     body = render_comment(_report_with(text, text))
     _assert_inert_markdown(body, text)
     assert "\n## ✅ all passed" not in _outside_fences(body) and "](https://evil" not in _outside_fences(body)
@@ -632,7 +633,7 @@ def test_defect8_commit_subject_and_author_are_inert_in_the_pr_comment(text: str
     assert len(fences) == 2 and len(fences[0]) > 4  # the error's fence outlives its backticks
 
 
-def test_defect8_a_real_commit_subject_and_author_through_preview(tmp_path: Path, marker: Path):
+def test_a_hostile_subject_and_author_of_a_real_commit_are_inert_in_the_preview_comment(tmp_path: Path, marker: Path):
     from deployctl.commands.preview import build_preview
 
     deploy, app, _ = deploy_world(tmp_path)
@@ -649,18 +650,8 @@ def test_defect8_a_real_commit_subject_and_author_through_preview(tmp_path: Path
     assert not marker.exists()
 
 
-@pytest.mark.parametrize("repo", ["https://github.com/acme/x)](https://evil.example",
-                                  "https://github.com/acme/x%0A## all passed", "git@github.com:acme/x<!--",
-                                  "https://token@github.com/acme/x.git"])
-def test_a_repo_url_never_breaks_out_of_the_compare_link(repo: str):
-    from deployctl.report.render import github_compare_url
-
-    assert github_compare_url(repo, "a" * 40, "b" * 40) is None
-    assert github_compare_url("git@github.com:acme/web.git", "a", "b") == "https://github.com/acme/web/compare/a...b"
-
-
 @pytest.mark.parametrize("text", HOSTILE_TEXT.values(), ids=HOSTILE_TEXT.keys())
-def test_defect8_deploy_comment_and_author_are_escaped_on_the_status_page(tmp_path: Path, text: str):
+def test_a_hostile_deploy_comment_and_author_are_escaped_on_the_status_page(tmp_path: Path, text: str):
     from deployctl.adapters.gitaccess import commit_snapshot
     from deployctl.adapters.gitlog import deploy_history, first_parent_order
     from deployctl.core.history import join
@@ -685,72 +676,18 @@ def test_defect8_deploy_comment_and_author_are_escaped_on_the_status_page(tmp_pa
 
 
 @pytest.mark.parametrize("text", [*HOSTILE_TEXT.values(), "<!channel> <!here> <@U123>", "@channel @here"])
-def test_defect8_slack_text_cannot_mention_or_link(text: str):
+def test_slack_text_cannot_mention_anyone_or_link(text: str):
     payload = slack_payload(DeployNotice(env="staging", result="failed", message=text))
     blob = json.dumps(payload, ensure_ascii=False)
     assert "<!channel>" not in blob and "<!here>" not in blob and "<@U123>" not in blob and "<script" not in blob
     assert "@channel" not in blob and "@here" not in blob and "@mallory" not in blob and "@acme" not in blob
 
 
-# -- 7. secrets stay secret: AWS kinds under mocks, the local kind on the real engine --------------------
-
-
-def test_defect7_secret_environment_is_a_secret_input_of_ecs_and_lambda():
-    """Lambda: the function's environment is a secret input. ECS: the value is only in an SSM
-    SecureString parameter (a secret input); the task definition names the parameter, never the value."""
-    import pulumi
-    from pulumi.runtime import MockResourceArgs, Mocks, set_mocks
-    from pulumi.runtime.settings import reset_options
-
-    from deployctl.components import make_component
-    from deployctl.components.spec import AppSpec
-    from deployctl.core.catalog import EcsServiceSettings, Kind, LambdaSettings
-
-    class Recording(Mocks):
-        def new_resource(self, args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
-            return f"{args.name}-id", {**args.inputs, "arn": f"arn:{args.name}", "version": "1"}
-
-        def call(self, args: Any) -> tuple[dict[str, Any], None]:
-            return {}, None
-
-    results: dict[str, bool] = {}
-    specs = {
-        "ecs": AppSpec(env="prod", app="api", kind=Kind.ECS_SERVICE, commit="a" * 40, repo_url="https://x/y.git",
-                       settings=EcsServiceSettings(image_repository="r", cluster="c", execution_role_arn="arn:x",
-                                                   subnets=["s-1"],
-                                                   environment={"TOKEN": "hunter2-s3cret", "LOG": "info"}),
-                       secret_settings=("environment.TOKEN",)),
-        "lambda": AppSpec(env="prod", app="fn", kind=Kind.LAMBDA, commit="a" * 40, repo_url="https://x/y.git",
-                          settings=LambdaSettings(role_arn="arn:r", image_repository="r",
-                                                  environment={"TOKEN": "hunter2-s3cret", "LOG": "info"}),
-                          secret_settings=("environment.TOKEN",)),
-    }
-    for name, spec in specs.items():
-        reset_options()
-        set_mocks(Recording(), preview=False)
-
-        @pulumi.runtime.test
-        def program(spec: AppSpec = spec, name: str = name) -> pulumi.Output[Any]:
-            component = make_component(spec)
-            if name == "ecs":
-                document = component.task_definition.container_definitions  # type: ignore[attr-defined]
-                document.apply(lambda text: results.__setitem__("ecs document", text))
-                value = component.parameters["TOKEN"].value  # type: ignore[attr-defined]
-            else:
-                value = component.function.environment  # type: ignore[attr-defined]
-            return pulumi.Output.from_input(value.is_secret()).apply(lambda s: results.__setitem__(name, s))
-
-        program()
-    reset_options()
-    document = json.loads(results.pop("ecs document"))  # type: ignore[arg-type]
-    assert results == {"ecs": True, "lambda": True}
-    assert "hunter2-s3cret" not in json.dumps(document)
-    assert document[0]["secrets"] == [{"name": "TOKEN", "valueFrom": "arn:api-env-TOKEN"}]
-    assert {"name": "LOG", "value": "info"} in document[0]["environment"]
+# -- secrets stay secret: AWS kinds under mocks, the local kind on the real engine ----------------------
 
 
 @pytest.mark.engine
-def test_defect7_a_secret_setting_is_encrypted_in_the_state_file(tmp_path: Path):
+def test_a_secret_setting_is_encrypted_in_the_state_file_and_absent_from_the_outputs(tmp_path: Path):
     from deployctl.adapters.engine import Engine
 
     deploy, _, _ = deploy_world(tmp_path)
@@ -780,11 +717,11 @@ def test_defect7_a_secret_setting_is_encrypted_in_the_state_file(tmp_path: Path)
     assert not standalone.search(json.dumps([c.model_dump() for c in outcome.changes]))
 
 
-# -- 3 and 2: releases keyed by commit and path; the component deletes only what it created -----------
+# -- releases keyed by commit and path; the component deletes only what it created ----------------------
 
 
 @pytest.mark.engine
-def test_defect3_changing_path_alone_deploys_the_new_content(tmp_path: Path):
+def test_changing_an_apps_path_alone_deploys_the_new_folders_content(tmp_path: Path):
     deploy, app, _ = deploy_world(tmp_path, deployRoot=".deployments/staging")
     deploy.catalog({"web": {"repo": str(app.path), "path": "site"}})
     deploy.copy_program()
@@ -802,7 +739,7 @@ def test_defect3_changing_path_alone_deploys_the_new_content(tmp_path: Path):
 
 
 @pytest.mark.engine
-def test_defect2_and_9_a_foreign_folder_is_never_deployed_into_nor_deleted_and_the_failure_is_one_line(
+def test_a_foreign_folder_is_never_deployed_into_nor_deleted_and_the_failure_is_one_line(
         tmp_path: Path, httpserver: HTTPServer):
     posted: list[dict[str, Any]] = []
     httpserver.expect_request("/hook", method="POST").respond_with_handler(
@@ -878,7 +815,7 @@ def test_codeowners_render_refuses_an_owner_that_skipped_validation():
         render_codeowners(catalog, {"staging": parse_stack_config("staging", "config: {}\n")})
 
 
-# -- the local component on the filesystem: what it claims, prunes and deletes ---------------------------
+# -- the local component on the filesystem: what it claims, prunes and deletes --------------------------
 
 
 def test_the_local_component_claims_only_what_is_free_and_deletes_only_what_it_wrote(
@@ -921,7 +858,7 @@ def test_the_local_component_claims_only_what_is_free_and_deletes_only_what_it_w
     assert release_name("d" * 40, "site") == release_name("d" * 40, "/site/") != release_name("d" * 40, "docs")
 
 
-# -- terminal output: escape sequences in comments and subjects ------------------------------------
+# -- terminal output: escape sequences in comments and subjects -----------------------------------------
 
 
 def test_a_deploy_comment_cannot_drive_the_terminal(tmp_path: Path):
@@ -943,7 +880,7 @@ def test_a_deploy_comment_cannot_drive_the_terminal(tmp_path: Path):
     assert code == 0 and hostile in json.loads(out)[0]["comment"]  # JSON keeps the text exactly, escaped
 
 
-# --- h-inert: bounded YAML, inert names, the status page's PR links ---
+# -- bounded YAML, inert names, the status page's PR links ----------------------------------------------
 
 
 def _alias_bomb(refs: int, levels: int, indent: str = "    ") -> list[str]:
@@ -1089,7 +1026,7 @@ def test_a_hostile_env_folder_name_adds_no_fold_or_heading_to_the_pr_comment(tmp
     assert "Safeguards: all passed." not in hostile  # the template says so only when nothing was found
 
 
-# --- h-paths: no path leaves its root; a link in deploys/ stops judging ---
+# -- no path leaves its root; a link in deploys/ stops judging ------------------------------------------
 
 
 def tree_listing(folder: Path) -> list[str]:
@@ -1231,7 +1168,7 @@ def test_a_link_in_deploys_is_invalid_path_for_check_check_base_and_plan_alike(t
     assert code == 2 and violation(report, "invalid-path")["file"] == path
 
 
-# --- h-wf: a PR's code and the credentials ---
+# -- a PR's code and the credentials --------------------------------------------------------------------
 
 
 @pytest.mark.engine
@@ -1264,7 +1201,7 @@ def test_the_trusted_preview_previews_a_data_prs_health_command_without_running_
     assert not marker.exists()
 
 
-# --- h-net: every wait has a deadline; secrets in URLs; GitHub's limits and identities; CI file backends ---
+# -- every wait has a deadline; secrets in URLs; GitHub's limits and identities; CI file backends -------
 
 
 def _stalled_s3(port: int) -> str:
@@ -1456,7 +1393,7 @@ def test_a_slack_webhook_that_dribbles_never_holds_up_the_next_wave(tmp_path: Pa
     assert "secret" not in err and "/services/" not in err
 
 
-# --- h-config: config that cannot be used is an error at file:line; envs' deploy roots; deep depends_on ---
+# -- config that cannot be used is an error at file:line; envs' deploy roots; deep depends_on -----------
 
 
 def _config_error(report: dict[str, Any], file: str) -> list[tuple[str, int | None]]:
@@ -1619,7 +1556,7 @@ def test_a_promote_from_cycle_is_reported_at_each_envs_promote_from_line(tmp_pat
         assert _config_error(report, f"Pulumi.{env}.yaml") == [("stack-config", 2)], report
 
 
-# --- h-commit: a commit is a commit; one line per change; the app-repo cache is data ---
+# -- a commit is a commit; one line per change; the app-repo cache is data ------------------------------
 
 
 def _short_hash_branch(app: AppRepo, reviewed: str) -> str:
@@ -1718,7 +1655,7 @@ def test_a_hook_planted_in_the_app_repo_cache_never_runs(tmp_path: Path, marker:
     assert not marker.exists() and "hooksPath" not in (clone / "config").read_text()  # cloned afresh
 
 
-# --- h-judge: one judgement from what runs, exactly the head commit, and the last low findings ---
+# -- one judgement from what runs, exactly the head commit, and the last low findings -------------------
 
 
 def _judge_world(tmp_path: Path, group: bool = False) -> Any:
@@ -1880,40 +1817,7 @@ def test_the_checkout_must_hold_exactly_the_head_commits_deploy_inputs(tmp_path:
     assert (differ, extra) == (["apps.yaml"], ["Pulumi.production.yaml", "deploys/production"])
 
 
-# --- d-propose: propose never proposes what a safeguard refuses ---
-
-
-def test_propose_after_a_force_push_of_the_release_branch_proposes_nothing_the_env_would_go_back_to(tmp_path: Path):
-    """The release branch was rewritten (force-pushed) below what staging runs: every newer commit of
-    the branch has diverged from it. Nothing is proposed ready; the tip is held by backward-deploy,
-    as `bump` refuses it, and the walk back never settles on an older diverged commit."""
-    import json
-
-    from tests.builders import AppRepo, DeployRepo
-    from tests.scenario import run_cli
-
-    app = AppRepo(tmp_path / "apps" / "api")
-    first = app.commit("one")
-    running = app.commit("two: runs in staging")
-    deploy = DeployRepo(tmp_path / "deploy")
-    deploy.catalog({"api": {"kind": "local", "repo": str(app.path)}})
-    deploy.env("staging", autoDeploy=True)
-    deploy.deploy("staging", "api", running)
-    deploy.commit("staging runs two")
-    code, out, _ = run_cli(deploy.path, "propose", "--json")
-    assert (code, json.loads(out)) == (0, [])  # staging runs the tip; the cache now holds `two`
-    app.repo.git.reset("--hard", first)  # the force-push: `two` is gone from main
-    rewritten = [app.commit(f"rewritten {i}") for i in range(3)]
-    code, out, err = run_cli(deploy.path, "propose", "--json")
-    assert code == 1, out + err
-    (p,) = json.loads(out)
-    assert (p["apps"], p["blocked"]) == ({"api": rewritten[-1]}, ["backward-deploy"])
-    assert "have diverged" in p["held"][0]
-    code, _, err = run_cli(deploy.path, "bump", "staging", "api", rewritten[-1])
-    assert code == 1 and "backward-deploy" in err
-
-
-# --- h-review: drift and propose --post ---
+# -- locks a dead or foreign run left: status, history and drift still judge, unlock still sees them ----
 
 
 def test_a_lock_dated_without_an_offset_or_two_locks_without_a_time_never_crash_status_or_history():
@@ -1972,34 +1876,6 @@ def test_a_dead_lock_from_another_host_never_hides_drift_and_names_the_way_out()
     assert fresh.state == State.IN_PROGRESS and "deployctl unlock staging --force" in fresh.fix
 
 
-def test_propose_post_writes_only_deployctl_propose_branches(tmp_path: Path):
-    """README: it writes only `deployctl/propose/...` branches. A proposal naming another branch (a
-    release branch, a person's `deploy/api`, `main`) is refused before git or GitHub is touched."""
-    from deployctl.commands.proposepost import post_proposals
-    from deployctl.core.proposal import Proposal, ProposalKind
-
-    untouched = GitHub("t", api_url="http://127.0.0.1:9", deadline=1, request_timeout=1)
-    for branch in ("main", "release/1.x", "deploy/api", "deployctl/proposex/staging/api"):
-        p = Proposal(env="staging", kind=ProposalKind.DEPLOY, apps={"api": "a" * 40}, title="Deploy api",
-                     branch=branch, evidence=["artifact found"])
-        with pytest.raises(CannotJudge, match="deployctl/propose/"):
-            post_proposals(tmp_path, [p], untouched, "acme/deploys", "main")
-
-
-def test_a_proposal_body_never_shows_credentials_of_a_url_in_its_evidence_or_title():
-    """Evidence quotes the planner's sources (an app repository's URL, an artifact's): a token in one
-    never reaches the PR body or title, which every reader of the repository sees."""
-    from deployctl.core.proposal import Proposal, ProposalKind
-    from deployctl.report.proposalbody import render_body, title
-
-    url = "https://ci-bot:ghp_s3cretT0ken@github.example/acme/api.git?token=abcdef123456"
-    p = Proposal(env="staging", kind=ProposalKind.DEPLOY, apps={"api": "a" * 40}, title=f"Deploy api from {url}",
-                 branch="deployctl/propose/staging/api", evidence=[f"on main of {url}", f"artifact {url}"])
-    shown = render_body(p, protected=False, auto_merge=False) + title(p)
-    assert "ghp_s3cretT0ken" not in shown and "abcdef123456" not in shown and "ci-bot" not in shown
-    assert "github.example/acme/api.git" in shown  # the place is still named
-
-
 def test_a_lock_whose_json_is_no_object_or_has_a_bad_pid_is_still_seen_so_status_and_unlock_see_it(tmp_path: Path):
     """Pulumi refuses an update while any lock file is there, whatever it holds: a lock read as nothing
     would let `status` call the stack idle and `unlock` say "nothing to do" while `up` stays blocked."""
@@ -2019,59 +1895,7 @@ def test_a_lock_whose_json_is_no_object_or_has_a_bad_pid_is_still_seen_so_status
         assert flight is not None and flight.stale, data  # seen, and named a dead run's (no time)
 
 
-def test_auto_merge_is_taken_off_a_proposal_pr_once_the_env_no_longer_asks_for_it(tmp_path: Path,
-                                                                                 httpserver: HTTPServer):
-    """A team turns `deploys:autoMerge` off for an unprotected env: the proposal PR opened while it was
-    on must stop merging itself on the next run, whether refreshed with a newer commit or unchanged."""
-    from tests.test_proposepost import World, proposal
-
-    world = World(tmp_path, httpserver)
-    world.post([proposal("staging", "api", world.c[1], auto_merge=True)])
-    (pr,) = world.fake.prs
-    assert pr["auto_merge"] is not None
-    world.post([proposal("staging", "api", world.c[1])])  # same step, autoMerge now off
-    assert pr["auto_merge"] is None and world.fake.graphql_nodes("disablePullRequestAutoMerge") == [pr["node_id"]]
-    world.post([proposal("staging", "api", world.c[2], auto_merge=True)])
-    assert pr["auto_merge"] is not None
-    world.post([proposal("staging", "api", world.c[3])])  # refreshed with a newer commit, autoMerge off
-    assert pr["auto_merge"] is None and len(world.fake.prs) == 1
-    pr["auto_merge"] = {"merge_method": "squash", "enabled_by": {"login": "ann", "type": "User"}}
-    world.post([proposal("staging", "api", world.c[3])])  # a reviewer's own choice on an unprotected env stays
-    assert pr["auto_merge"] is not None
-
-
-def test_a_line_counts_as_proposed_only_when_its_comment_ends_with_the_propose_mark():
-    """README: lines `propose` wrote are those whose comment ends in `(deployctl propose)`; a person's
-    comment quoting it elsewhere is a line by hand, so the saving `metrics` shows is not inflated."""
-    from deployctl.core.metrics import PROPOSED_BY, is_proposed
-    from deployctl.core.proposal import Proposal, ProposalKind
-    from deployctl.report.proposalbody import line_comment
-
-    p = Proposal(env="staging", kind=ProposalKind.PROMOTE, apps={"api": "a" * 40}, title="t",
-                 branch="deployctl/propose/staging/api", evidence=[])
-    assert is_proposed(line_comment(p, "api")) and is_proposed(f"deploy to staging {PROPOSED_BY} ")
-    assert not is_proposed(f"undo what {PROPOSED_BY} shipped, by hand [rollback]")
-
-
-def test_a_proposal_pr_whose_step_main_already_made_by_hand_is_closed_not_left_open(tmp_path: Path,
-                                                                                    httpserver: HTTPServer):
-    """Someone deploys the proposed commit by hand: the base's file names it on top. If that step is
-    proposed again, its open PR (whose branch now conflicts with main) is closed as moot, never left."""
-    from tests.test_proposepost import World, proposal
-
-    world = World(tmp_path, httpserver)
-    step = proposal("staging", "api", world.c[1], auto_merge=True)
-    world.post([step])
-    (pr,) = world.fake.prs
-    world.deploy.deploy("staging", "api", world.c[1], "by hand")
-    world.deploy.commit("deploy api by hand")
-    world.deploy.repo.git.push("origin", "main")
-    (done,) = world.post([step]).posted
-    assert (done.action, done.number) == ("closed", pr["number"])
-    assert pr["state"] == "closed" and world.fake.comments and "deployctl propose" in world.fake.comments[-1][1]
-
-
-# --- i-backward: a diverged deploy whose old commit is gone ---
+# -- a diverged deploy whose old commit is gone ---------------------------------------------------------
 
 
 def test_a_deploy_over_a_commit_the_app_repository_no_longer_has_is_refused_not_skipped(tmp_path: Path):
@@ -2130,7 +1954,7 @@ def test_a_deploy_over_a_commit_the_app_repository_no_longer_has_is_refused_not_
     assert v["severity"] == "warning" and "the [rollback] tag accepts" in v["message"]
 
 
-# --- lead: two apps of a new env created side by side ---
+# -- two apps of a new env created side by side ---------------------------------------------------------
 
 
 def test_two_apps_of_a_new_env_claim_their_folders_side_by_side_and_a_link_put_there_meanwhile_is_refused(

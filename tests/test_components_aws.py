@@ -396,7 +396,7 @@ def test_an_invalidation_reaches_cloudfront(aws_env: AwsServer) -> None:
     assert batch["Invalidation"]["InvalidationBatch"]["Paths"]["Items"] == ["/*"]
 
 
-# --- a-defaults: AWS's documented defaults for a production service and a site ---
+# --- AWS's documented defaults for a production service and a site ---
 
 LOGS = "aws:cloudwatch/logGroup:LogGroup"
 
@@ -519,3 +519,60 @@ def test_every_name_an_aws_kind_chooses_holds_the_env_and_app_within_aws_limits(
     assert len(site.one(CDN).inputs["comment"]) <= 128 and f"{env}/{app}" in site.one(CDN).inputs["comment"]
     other = deploy(spec(Kind.LAMBDA, C1, ZIP).model_copy(update={"env": env, "app": "a" * 62 + "b"}))
     assert other.one(FUNCTION).inputs["name"] != function  # cut names stay one per env and app
+
+
+# secrets: a secret environment value stays a secret input
+
+
+def test_a_secret_environment_value_is_a_secret_input_of_ecs_and_lambda_never_in_the_task_definition():
+    """Lambda: the function's environment is a secret input. ECS: the value is only in an SSM
+    SecureString parameter (a secret input); the task definition names the parameter, never the value."""
+    import pulumi
+    from pulumi.runtime import Mocks, set_mocks
+    from pulumi.runtime.settings import reset_options
+
+    from deployctl.components import make_component
+    from deployctl.components.spec import AppSpec
+    from deployctl.core.catalog import EcsServiceSettings, Kind, LambdaSettings
+
+    class Recording(Mocks):
+        def new_resource(self, args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
+            return f"{args.name}-id", {**args.inputs, "arn": f"arn:{args.name}", "version": "1"}
+
+        def call(self, args: Any) -> tuple[dict[str, Any], None]:
+            return {}, None
+
+    results: dict[str, bool] = {}
+    specs = {
+        "ecs": AppSpec(env="prod", app="api", kind=Kind.ECS_SERVICE, commit="a" * 40, repo_url="https://x/y.git",
+                       settings=EcsServiceSettings(image_repository="r", cluster="c", execution_role_arn="arn:x",
+                                                   subnets=["s-1"],
+                                                   environment={"TOKEN": "hunter2-s3cret", "LOG": "info"}),
+                       secret_settings=("environment.TOKEN",)),
+        "lambda": AppSpec(env="prod", app="fn", kind=Kind.LAMBDA, commit="a" * 40, repo_url="https://x/y.git",
+                          settings=LambdaSettings(role_arn="arn:r", image_repository="r",
+                                                  environment={"TOKEN": "hunter2-s3cret", "LOG": "info"}),
+                          secret_settings=("environment.TOKEN",)),
+    }
+    for name, spec in specs.items():
+        reset_options()
+        set_mocks(Recording(), preview=False)
+
+        @pulumi.runtime.test
+        def program(spec: AppSpec = spec, name: str = name) -> pulumi.Output[Any]:
+            component = make_component(spec)
+            if name == "ecs":
+                document = component.task_definition.container_definitions  # type: ignore[attr-defined]
+                document.apply(lambda text: results.__setitem__("ecs document", text))
+                value = component.parameters["TOKEN"].value  # type: ignore[attr-defined]
+            else:
+                value = component.function.environment  # type: ignore[attr-defined]
+            return pulumi.Output.from_input(value.is_secret()).apply(lambda s: results.__setitem__(name, s))
+
+        program()
+    reset_options()
+    document = json.loads(results.pop("ecs document"))  # type: ignore[arg-type]
+    assert results == {"ecs": True, "lambda": True}
+    assert "hunter2-s3cret" not in json.dumps(document)
+    assert document[0]["secrets"] == [{"name": "TOKEN", "valueFrom": "arn:api-env-TOKEN"}]
+    assert {"name": "LOG", "value": "info"} in document[0]["environment"]

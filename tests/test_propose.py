@@ -349,3 +349,36 @@ def test_a_promotion_waits_for_its_soak_from_pulumis_update_times_and_a_failed_c
     assert (f"upstream-unhealthy: the last deploy of api to staging, {api[2][:12]} (update 4 of staging, "
             in p["held"][0])
     assert "failed its health check and was switched back" in p["held"][0]
+
+
+# -- propose never proposes what a safeguard refuses ---------------------------------------------
+
+
+def test_propose_after_a_force_push_of_the_release_branch_proposes_nothing_the_env_would_go_back_to(tmp_path: Path):
+    """The release branch was rewritten (force-pushed) below what staging runs: every newer commit of
+    the branch has diverged from it. Nothing is proposed ready; the tip is held by backward-deploy,
+    as `bump` refuses it, and the walk back never settles on an older diverged commit."""
+    import json
+
+    from tests.builders import AppRepo, DeployRepo
+    from tests.scenario import run_cli
+
+    app = AppRepo(tmp_path / "apps" / "api")
+    first = app.commit("one")
+    running = app.commit("two: runs in staging")
+    deploy = DeployRepo(tmp_path / "deploy")
+    deploy.catalog({"api": {"kind": "local", "repo": str(app.path)}})
+    deploy.env("staging", autoDeploy=True)
+    deploy.deploy("staging", "api", running)
+    deploy.commit("staging runs two")
+    code, out, _ = run_cli(deploy.path, "propose", "--json")
+    assert (code, json.loads(out)) == (0, [])  # staging runs the tip; the cache now holds `two`
+    app.repo.git.reset("--hard", first)  # the force-push: `two` is gone from main
+    rewritten = [app.commit(f"rewritten {i}") for i in range(3)]
+    code, out, err = run_cli(deploy.path, "propose", "--json")
+    assert code == 1, out + err
+    (p,) = json.loads(out)
+    assert (p["apps"], p["blocked"]) == ({"api": rewritten[-1]}, ["backward-deploy"])
+    assert "have diverged" in p["held"][0]
+    code, _, err = run_cli(deploy.path, "bump", "staging", "api", rewritten[-1])
+    assert code == 1 and "backward-deploy" in err

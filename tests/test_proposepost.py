@@ -377,3 +377,82 @@ def test_the_command_posts_one_pr_per_proposal_and_a_second_run_opens_no_second(
     assert "Deploy api" in out  # the proposal is still printed
     assert len(world.fake.prs) == 1 and world.fake.count("POST", f"/repos/{REPO}/pulls") == 1
     assert "PR #1 unchanged" in err
+
+
+# -- hostile input: the branches propose --post writes, credentials in evidence, a stale auto-merge ---
+
+
+def test_propose_post_writes_only_deployctl_propose_branches(tmp_path: Path):
+    """README: it writes only `deployctl/propose/...` branches. A proposal naming another branch (a
+    release branch, a person's `deploy/api`, `main`) is refused before git or GitHub is touched."""
+    from deployctl.commands.proposepost import post_proposals
+    from deployctl.core.proposal import Proposal, ProposalKind
+
+    untouched = GitHub("t", api_url="http://127.0.0.1:9", deadline=1, request_timeout=1)
+    for branch in ("main", "release/1.x", "deploy/api", "deployctl/proposex/staging/api"):
+        p = Proposal(env="staging", kind=ProposalKind.DEPLOY, apps={"api": "a" * 40}, title="Deploy api",
+                     branch=branch, evidence=["artifact found"])
+        with pytest.raises(CannotJudge, match="deployctl/propose/"):
+            post_proposals(tmp_path, [p], untouched, "acme/deploys", "main")
+
+
+def test_a_proposal_body_never_shows_credentials_of_a_url_in_its_evidence_or_title():
+    """Evidence quotes the planner's sources (an app repository's URL, an artifact's): a token in one
+    never reaches the PR body or title, which every reader of the repository sees."""
+    from deployctl.core.proposal import Proposal, ProposalKind
+    from deployctl.report.proposalbody import render_body, title
+
+    url = "https://ci-bot:ghp_s3cretT0ken@github.example/acme/api.git?token=abcdef123456"
+    p = Proposal(env="staging", kind=ProposalKind.DEPLOY, apps={"api": "a" * 40}, title=f"Deploy api from {url}",
+                 branch="deployctl/propose/staging/api", evidence=[f"on main of {url}", f"artifact {url}"])
+    shown = render_body(p, protected=False, auto_merge=False) + title(p)
+    assert "ghp_s3cretT0ken" not in shown and "abcdef123456" not in shown and "ci-bot" not in shown
+    assert "github.example/acme/api.git" in shown  # the place is still named
+
+
+def test_auto_merge_is_taken_off_a_proposal_pr_once_the_env_no_longer_asks_for_it(tmp_path: Path,
+                                                                                 httpserver: HTTPServer):
+    """A team turns `deploys:autoMerge` off for an unprotected env: the proposal PR opened while it was
+    on must stop merging itself on the next run, whether refreshed with a newer commit or unchanged."""
+    world = World(tmp_path, httpserver)
+    world.post([proposal("staging", "api", world.c[1], auto_merge=True)])
+    (pr,) = world.fake.prs
+    assert pr["auto_merge"] is not None
+    world.post([proposal("staging", "api", world.c[1])])  # same step, autoMerge now off
+    assert pr["auto_merge"] is None and world.fake.graphql_nodes("disablePullRequestAutoMerge") == [pr["node_id"]]
+    world.post([proposal("staging", "api", world.c[2], auto_merge=True)])
+    assert pr["auto_merge"] is not None
+    world.post([proposal("staging", "api", world.c[3])])  # refreshed with a newer commit, autoMerge off
+    assert pr["auto_merge"] is None and len(world.fake.prs) == 1
+    pr["auto_merge"] = {"merge_method": "squash", "enabled_by": {"login": "ann", "type": "User"}}
+    world.post([proposal("staging", "api", world.c[3])])  # a reviewer's own choice on an unprotected env stays
+    assert pr["auto_merge"] is not None
+
+
+def test_a_line_counts_as_proposed_only_when_its_comment_ends_with_the_propose_mark():
+    """README: lines `propose` wrote are those whose comment ends in `(deployctl propose)`; a person's
+    comment quoting it elsewhere is a line by hand, so the saving `metrics` shows is not inflated."""
+    from deployctl.core.metrics import PROPOSED_BY, is_proposed
+    from deployctl.core.proposal import Proposal, ProposalKind
+    from deployctl.report.proposalbody import line_comment
+
+    p = Proposal(env="staging", kind=ProposalKind.PROMOTE, apps={"api": "a" * 40}, title="t",
+                 branch="deployctl/propose/staging/api", evidence=[])
+    assert is_proposed(line_comment(p, "api")) and is_proposed(f"deploy to staging {PROPOSED_BY} ")
+    assert not is_proposed(f"undo what {PROPOSED_BY} shipped, by hand [rollback]")
+
+
+def test_a_proposal_pr_whose_step_main_already_made_by_hand_is_closed_not_left_open(tmp_path: Path,
+                                                                                    httpserver: HTTPServer):
+    """Someone deploys the proposed commit by hand: the base's file names it on top. If that step is
+    proposed again, its open PR (whose branch now conflicts with main) is closed as moot, never left."""
+    world = World(tmp_path, httpserver)
+    step = proposal("staging", "api", world.c[1], auto_merge=True)
+    world.post([step])
+    (pr,) = world.fake.prs
+    world.deploy.deploy("staging", "api", world.c[1], "by hand")
+    world.deploy.commit("deploy api by hand")
+    world.deploy.repo.git.push("origin", "main")
+    (done,) = world.post([step]).posted
+    assert (done.action, done.number) == ("closed", pr["number"])
+    assert pr["state"] == "closed" and world.fake.comments and "deployctl propose" in world.fake.comments[-1][1]

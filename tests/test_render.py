@@ -258,7 +258,7 @@ def test_code_spans_cannot_close_early(name: str):
         assert inline_code(body) == [one_line(name) or " "], body
 
 
-# --- a-defaults: honest diffs ---
+# --- honest diffs: a change is named for what AWS does ---
 
 def test_a_new_ecs_task_definition_revision_is_named_as_one_not_as_a_replacement():
     """ECS registers a new task-definition revision on every deploy (the old one kept): the comment says
@@ -272,3 +272,16 @@ def test_a_new_ecs_task_definition_revision_is_named_as_one_not_as_a_replacement
     [callout] = re.findall(r"\*\*Replacements:\*\* (.*)", body)
     assert "api-release" not in callout and "`web-release`" in callout
     assert body.index("**New revisions**") < body.index("<details><summary>Resource changes")
+
+
+# -- a hostile repository URL in the compare link ---------------------------------------------------
+
+
+@pytest.mark.parametrize("repo", ["https://github.com/acme/x)](https://evil.example",
+                                  "https://github.com/acme/x%0A## all passed", "git@github.com:acme/x<!--",
+                                  "https://token@github.com/acme/x.git"])
+def test_a_repo_url_never_breaks_out_of_the_compare_link(repo: str):
+    from deployctl.report.render import github_compare_url
+
+    assert github_compare_url(repo, "a" * 40, "b" * 40) is None
+    assert github_compare_url("git@github.com:acme/web.git", "a", "b") == "https://github.com/acme/web/compare/a...b"
