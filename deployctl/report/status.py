@@ -384,7 +384,7 @@ def _metrics_context(report: StatusReport) -> dict[str, Any]:
     """What templates/metrics.html.j2 needs: the report's metrics and the chart helpers."""
     import json
 
-    from deployctl.core import metrics as m
+    from deployctl.report import metrics as m
 
     return {"metrics": report.metrics, "chart_keys": list(m.CHART_TITLES), "metric_chart": m.chart,
             "metric_shown": m.shown, "to_json": json.dumps, "chart_w": m.CHART_W, "chart_h": m.CHART_H,
