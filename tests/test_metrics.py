@@ -541,7 +541,8 @@ def _metrics_page(tmp_path: Path) -> tuple[Path, Metrics]:
     from deployctl.commands.metrics import status_metrics
     from deployctl.core.history import join
     from deployctl.core.outcomes import UpdateRecord
-    from deployctl.report.status import build_status, render_html
+    from deployctl.core.statusdata import build_status
+    from deployctl.report.status import render_html
 
     api = AppRepo(tmp_path / "apps" / "api")
     c = {i: dated_app_commit(api, f"c{i}", t) for i, t in
