@@ -353,7 +353,8 @@ def metrics(
       deployctl metrics --json
     """
     from deployctl.commands.metrics import run_metrics
-    from deployctl.core.metrics import BUCKETS, render_text
+    from deployctl.core.metrics import BUCKETS
+    from deployctl.report.metrics import render_text
 
     if bucket not in BUCKETS:
         raise CannotJudge(f"--bucket '{bucket}' is not one of {', '.join(BUCKETS)}")

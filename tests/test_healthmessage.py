@@ -1,12 +1,11 @@
 """The one codec of what a health check says through the engine (core/healthmessage.py): what the
-check writes (components/health.py) is what the switch-back reads (adapters/switchback.py)."""
+check writes (components/health.py) is what the switch-back reads (core/switchback.py)."""
 
 from __future__ import annotations
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from deployctl.adapters.switchback import failed_apps
 from deployctl.core.catalog import NAME_RE
 from deployctl.core.health import HealthResult, HealthTarget
 from deployctl.core.healthmessage import (
@@ -17,6 +16,7 @@ from deployctl.core.healthmessage import (
     progress_line,
     progress_of,
 )
+from deployctl.core.switchback import failed_apps
 
 COMMIT = "c" * 40
 

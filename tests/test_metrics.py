@@ -28,8 +28,8 @@ from deployctl.core.metrics import (
     default_since,
     level,
     lines_from_history,
-    render_text,
 )
+from deployctl.report.metrics import render_text
 from tests.builders import AppRepo, DeployRepo
 from tests.scenario import run_cli
 
@@ -541,7 +541,8 @@ def _metrics_page(tmp_path: Path) -> tuple[Path, Metrics]:
     from deployctl.commands.metrics import status_metrics
     from deployctl.core.history import join
     from deployctl.core.outcomes import UpdateRecord
-    from deployctl.report.status import build_status, render_html
+    from deployctl.core.statusdata import build_status
+    from deployctl.report.status import render_html
 
     api = AppRepo(tmp_path / "apps" / "api")
     c = {i: dated_app_commit(api, f"c{i}", t) for i, t in
@@ -665,7 +666,7 @@ def test_level_pills_keep_their_shape_at_any_card_width_in_headless_chromium(tmp
 
 
 def test_durations_read_in_human_units_never_in_exponent_notation():
-    from deployctl.core.metrics import duration
+    from deployctl.report.metrics import duration
 
     assert [duration(s) for s in (None, 0, 45.4, 600, 5400, 86_400 * 2, 2.93723e7)] == [
         "-", "0 s", "45 s", "10 min", "1.5 h", "2.0 d", "340 d"]

@@ -12,8 +12,8 @@ from deployctl.core.rules.registry import LOADED_WITH_BASE, RULES
 from tests.builders import PROJECT_ROOT
 from tests.scenario import build
 
-_EMITTED = re.compile(r'(?:_v\(\s*|rule=|RULE = |rule = |rule = "[a-z-]+" if [^\n]* else |load_yaml\([^()]*, )'
-                      r'"([a-z][a-z-]+)"')
+_EMITTED = re.compile(r'(?:violation_at\(\s*|rule=|RULE = |rule = |rule = "[a-z-]+" if [^\n]* else '
+                      r'|load_yaml\([^()]*, )"([a-z][a-z-]+)"')
 
 
 def emitted_rule_ids() -> set[str]:

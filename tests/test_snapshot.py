@@ -170,9 +170,9 @@ def test_catalog_error_points_at_line(tmp_path: Path):
 def test_an_encrypted_setting_is_left_out_wherever_settings_are_judged():
     """`{secure: ...}` values only the program can read: the snapshot, the artifact check and the
     switch-back's health question all judge the settings without them, never as invalid."""
-    from deployctl.adapters.switchback import has_health
     from deployctl.core.rules.artifact import check_artifacts
     from deployctl.core.snapshot import RepoFiles, build_snapshot
+    from deployctl.core.switchback import has_health
 
     catalog = ("apps:\n  api:\n    kind: ecs-service\n    repo: https://example.com/api.git\n"
                "    settings: {image_repository: 1.dkr.ecr.us-east-1.amazonaws.com/api, cluster: main,\n"

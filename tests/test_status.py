@@ -19,11 +19,9 @@ from deployctl.core.appstate import InFlight
 from deployctl.core.history import DeployResult, HistoryEntry, join, mark_in_flight
 from deployctl.core.outcomes import UpdateRecord
 from deployctl.core.snapshot import Snapshot
+from deployctl.core.statusdata import Cell, StatusReport, build_status
 from deployctl.core.violations import CannotJudge
 from deployctl.report.status import (
-    Cell,
-    StatusReport,
-    build_status,
     outcome_class,
     pr_link,
     render_html,

@@ -11,12 +11,6 @@ import pytest
 from pulumi.runtime import set_mocks
 from pulumi.runtime.settings import reset_options
 
-from deployctl.adapters.switchback import (
-    dependents,
-    failed_apps,
-    plan_pins,
-    stuck_reason,
-)
 from deployctl.components import make_component
 from deployctl.components.health import make_health_check
 from deployctl.core.catalog import (
@@ -40,6 +34,12 @@ from deployctl.core.health import (
 from deployctl.core.healthmessage import progress_of
 from deployctl.core.history import HistoryEntry, join
 from deployctl.core.outcomes import UpdateRecord
+from deployctl.core.switchback import (
+    dependents,
+    failed_apps,
+    plan_pins,
+    stuck_reason,
+)
 from deployctl.core.updatemessage import switch_marks, switched_message
 from tests.test_components_aws import ECS, RecordingMocks, spec
 

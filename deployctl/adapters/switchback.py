@@ -10,6 +10,9 @@ app gets no health check. The second update's message ends in `failed, switched 
 that git says again what runs.
 
 Stack setting `deploys:autoRollback: false` turns it off: the failed update is left as it is.
+
+This module is the edge (the engine, git, GitHub); what to switch back, hold back or leave is
+decided by core/switchback.py.
 """
 
 from __future__ import annotations
@@ -22,71 +25,16 @@ from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from deployctl.core.catalog import Catalog
-from deployctl.core.healthmessage import failed_app, failure_of, progress_of
+from deployctl.core.healthmessage import failure_of, progress_of
 from deployctl.core.model import short
 from deployctl.core.outcomes import Outcome
 from deployctl.core.pins import PIN_VAR
+from deployctl.core.switchback import dependents, failed_apps, has_health, plan_pins, rollback_branch, stuck_reason
 from deployctl.core.updatemessage import SWITCHED_BACK, switched_message
 
 if TYPE_CHECKING:
     from deployctl.adapters.engine import Engine
     from deployctl.core.snapshot import Snapshot
-
-# -- pure decisions -----------------------------------------------------------------------------
-
-
-def failed_apps(progress: list[str]) -> list[str]:
-    """Apps whose health check failed, from the provider's progress lines (core/healthmessage.py)."""
-    found: list[str] = []
-    for line in progress:
-        if (failure := failure_of(line)) is not None and (app := failed_app(failure)) not in found:
-            found.append(app)
-    return found
-
-
-def dependents(catalog: Catalog, apps: list[str], present: set[str]) -> list[str]:
-    """Every app of the env that depends on one of `apps`, directly or not, in name order."""
-    out: set[str] = set()
-    frontier = set(apps)
-    while frontier:
-        nxt = {name for name, spec in catalog.apps.items()
-               if name in present and name not in out and name not in apps and frontier & set(spec.depends_on)}
-        out |= nxt
-        frontier = nxt
-    return sorted(out)
-
-
-def plan_pins(failed: list[str], held: list[str], before: Mapping[str, str],
-              now: Mapping[str, str]) -> tuple[dict[str, str | None], list[str]]:
-    """The pins of the second update, and the failed apps with nothing to go back to.
-
-    A failed app goes back to what ran before; on its first deploy it stays where it is (pinned to
-    its new commit, so the check does not run again). A held-back dependent stays on what it ran,
-    or stays out when it never ran.
-    """
-    pins: dict[str, str | None] = {}
-    stuck: list[str] = []
-    for app in failed:
-        if app in before and before[app] != now.get(app):
-            pins[app] = before[app]
-        else:
-            stuck.append(app)
-            if app in now:
-                pins[app] = now[app]
-    for app in held:
-        pins[app] = before.get(app)
-    return pins, stuck
-
-
-def stuck_reason(env: str, app: str, before: Mapping[str, str], now: Mapping[str, str]) -> str:
-    """Why a failed app stays where it is."""
-    if app not in before:
-        return (f"; {app} failed on its first deploy to {env}: nothing to switch back to, left failed on "
-                f"{short(now[app])}: fix it and deploy a new commit")
-    return (f"; {app} fails its check on {short(now[app])}, which already ran before this update: nothing to "
-            "switch back to, left as it is: fix the app or its health settings")
-
 
 # -- the edge: the second update ------------------------------------------------------------------
 
@@ -94,10 +42,6 @@ def stuck_reason(env: str, app: str, before: Mapping[str, str], now: Mapping[str
 def _deployed(engine: Engine, env: str) -> dict[str, str]:
     outputs = engine.outputs(env).get("deployed") or {}
     return {app: str(v["commit"]) for app, v in outputs.items() if isinstance(v, dict) and v.get("commit")}
-
-
-def has_health(snapshot: Snapshot, env: str) -> bool:
-    return any(f.app in snapshot.catalog.apps and snapshot.has_health(env, f.app) for f in snapshot.tree.in_env(env))
 
 
 _ACTIVE: dict[str, dict[str, str | None]] = {}
@@ -186,11 +130,6 @@ def up_with_health(engine: Engine, env: str, text: str, snapshot: Snapshot,
 
 
 # -- the edge: the [rollback] pull request ------------------------------------------------------
-
-
-def rollback_branch(env: str, moves: Mapping[str, tuple[str, str]]) -> str:
-    return f"deployctl/rollback-{env}-" + "-".join(f"{app}-{short(failed)}"
-                                                   for app, (failed, _) in sorted(moves.items()))
 
 
 def rollback_files(root: Path, env: str, moves: Mapping[str, tuple[str, str]]) -> dict[str, bytes]:
@@ -335,12 +274,4 @@ def rollback_opener(root: Path, env: str, branch: str,
     return opener
 
 
-__all__ = [
-    "dependents",
-    "failed_apps",
-    "github_token_withheld",
-    "open_rollback_pr",
-    "plan_pins",
-    "rollback_opener",
-    "up_with_health",
-]
+__all__ = ["github_token_withheld", "open_rollback_pr", "rollback_opener", "up_with_health"]

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from deployctl.adapters.engine import Engine
     from deployctl.commands.history import Trace
     from deployctl.core.snapshot import Snapshot
-    from deployctl.report.status import StatusReport
+    from deployctl.core.statusdata import StatusReport
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,8 @@ def run_status(root: Path, pr_url: str | None = None) -> StatusReport:
     as deploying, never as drift), and the recent trace. A `pr_url` for the page is checked first
     (report.status.pr_link), so a bad one stops before anything is read."""
     from deployctl.adapters.apprepos import repo_lookups
-    from deployctl.report.status import build_status, pr_link
+    from deployctl.core.statusdata import build_status
+    from deployctl.report.status import pr_link
 
     if pr_url is not None:
         pr_link(pr_url)

@@ -155,6 +155,12 @@ def _result(record: UpdateRecord) -> str:
     return "failed"
 
 
+Key = tuple[str, str, str]
+"""A deploy line: (deploy-repo commit, env, app)."""
+Tried = tuple[DeployResult, datetime | None]
+"""A line's outcome and when its update ended (or started)."""
+
+
 def join(entries: list[HistoryEntry], updates: dict[str, list[UpdateRecord]], order: list[str]) -> list[HistoryEntry]:
     """Give each deploy line its own outcome from the stack's updates.
 
@@ -164,58 +170,96 @@ def join(entries: list[HistoryEntry], updates: dict[str, list[UpdateRecord]], or
     line stays `failed` when a newer one supersedes it; a retry at the same head may still succeed.
     """
     position = {sha: i for i, sha in enumerate(order)}
-
-    def pos(sha: str | None) -> int | None:
-        if sha is None:
-            return None
-        if sha in position:
-            return position[sha]
-        return next((i for s, i in position.items() if s.startswith(sha)), None)
-
-    out: dict[tuple[str, str, str], tuple[DeployResult, datetime | None]] = {}
+    out: dict[Key, Tried] = {}
     for env, records in updates.items():
-        lines: dict[str, list[HistoryEntry]] = {}
-        for e in sorted((e for e in entries if e.env == env and e.commit in position),
-                        key=lambda e: -position[e.commit]):  # oldest first
-            lines.setdefault(e.app, []).append(e)
-        settled: set[tuple[str, str, str]] = set()
-        earliest = datetime.min.replace(tzinfo=UTC)
-        for record in sorted((r for r in records if r.kind == "update"), key=lambda r: r.start or earliest):
-            head_pos = pos(record.head)
-            if head_pos is None:
-                continue
-            result = _result(record)
-            forced = forced_reason(record.message)
-            switched, held = switch_marks(record.message)  # a switch-back update names its apps
-            for app_lines in lines.values():
-                open_ = [(i, e) for i, e in enumerate(app_lines)
-                         if _key(e) not in settled and position[e.commit] >= head_pos]
-                if not open_:
-                    at_head = [e for e in app_lines if position[e.commit] >= head_pos]
-                    if forced and at_head:  # an override redeploys what its head names, settled or not
-                        out[_key(at_head[-1])] = (DeployResult(result=result, update=record.version,
-                                                               forced=forced), record.end or record.start)
-                    continue
-                *older, (_, newest) = open_
-                for i, e in older:  # replaced before this update ran
-                    nxt = app_lines[i + 1]
-                    tried, when = out.get(_key(e), (DeployResult(), None))
-                    kept = tried.result if tried.result in ("failed", "in-progress") else "skipped"
-                    out[_key(e)] = (tried.model_copy(update={
-                        "result": kept, "superseded_by": nxt.commit, "superseded_by_pr": nxt.pr}), when)
-                    settled.add(_key(e))
-                mine = result
-                if result == "succeeded" and (newest.app in switched or newest.app in held):
-                    mine = SWITCHED_BACK if newest.app in switched else HELD_BACK
-                out[_key(newest)] = (DeployResult(result=mine, update=record.version, forced=forced),
-                                    record.end or record.start)
-                if mine in ("succeeded", SWITCHED_BACK):  # a held-back line may still run later
-                    settled.add(_key(newest))
-        for app_lines in lines.values():
+        lines = _lines_by_app(entries, env, position)
+        settled: set[Key] = set()
+        for record in _updates_by_start(records):
+            head_pos = _position_of(position, record.head)
+            if head_pos is not None:
+                _carry_out(record, head_pos, lines, position, settled, out)
+        for app_lines in lines.values():  # what no update reached yet
             for e in app_lines:
                 out.setdefault(_key(e), (DeployResult(result="pending"), None))
     return [e.model_copy(update={"deploy": out[k][0], "time": out[k][1]}) if (k := _key(e)) in out else e
             for e in entries]
+
+
+def _position_of(position: dict[str, int], sha: str | None) -> int | None:
+    """Where a commit (possibly abbreviated) sits in the first-parent history, None when not in it."""
+    if sha is None:
+        return None
+    if sha in position:
+        return position[sha]
+    return next((i for s, i in position.items() if s.startswith(sha)), None)
+
+
+def _lines_by_app(entries: list[HistoryEntry], env: str, position: dict[str, int]) -> dict[str, list[HistoryEntry]]:
+    """Each app's lines in `env` that are on the first-parent history, oldest first."""
+    lines: dict[str, list[HistoryEntry]] = {}
+    for e in sorted((e for e in entries if e.env == env and e.commit in position),
+                    key=lambda e: -position[e.commit]):  # oldest first
+        lines.setdefault(e.app, []).append(e)
+    return lines
+
+
+def _updates_by_start(records: list[UpdateRecord]) -> list[UpdateRecord]:
+    """The stack's updates (not its refreshes or previews), in the order they started."""
+    earliest = datetime.min.replace(tzinfo=UTC)
+    return sorted((r for r in records if r.kind == "update"), key=lambda r: r.start or earliest)
+
+
+def _carry_out(record: UpdateRecord, head_pos: int, lines: dict[str, list[HistoryEntry]], position: dict[str, int],
+               settled: set[Key], out: dict[Key, Tried]) -> None:
+    """What one update at `head_pos` did to each app's lines: it ran the newest open line at or before
+    its head, and the older open ones were replaced before it ran. A line is settled once it ran
+    (succeeded or switched back); a forced update redeploys its head's line, settled or not."""
+    result = _result(record)
+    forced = forced_reason(record.message)
+    switched, held = switch_marks(record.message)  # a switch-back update names its apps
+    for app_lines in lines.values():
+        open_ = [(i, e) for i, e in enumerate(app_lines)
+                 if _key(e) not in settled and position[e.commit] >= head_pos]
+        if not open_:
+            if forced:
+                _redeploy_forced(record, result, forced, [e for e in app_lines if position[e.commit] >= head_pos], out)
+            continue
+        *older, (_, newest) = open_
+        _supersede(older, app_lines, settled, out)
+        mine = _line_result(result, newest.app, switched, held)
+        out[_key(newest)] = (DeployResult(result=mine, update=record.version, forced=forced),
+                            record.end or record.start)
+        if mine in ("succeeded", SWITCHED_BACK):  # a held-back line may still run later
+            settled.add(_key(newest))
+
+
+def _redeploy_forced(record: UpdateRecord, result: str, forced: str, at_head: list[HistoryEntry],
+                     out: dict[Key, Tried]) -> None:
+    """An override redeploys what its head names, settled or not: the newest line at its head."""
+    if at_head:
+        out[_key(at_head[-1])] = (DeployResult(result=result, update=record.version, forced=forced),
+                                  record.end or record.start)
+
+
+def _supersede(older: list[tuple[int, HistoryEntry]], app_lines: list[HistoryEntry], settled: set[Key],
+               out: dict[Key, Tried]) -> None:
+    """Lines replaced before this update ran: `skipped` (a failed or in-progress try stays so), each
+    naming the line that replaced it."""
+    for i, e in older:
+        nxt = app_lines[i + 1]
+        tried, when = out.get(_key(e), (DeployResult(), None))
+        kept = tried.result if tried.result in ("failed", "in-progress") else "skipped"
+        out[_key(e)] = (tried.model_copy(update={
+            "result": kept, "superseded_by": nxt.commit, "superseded_by_pr": nxt.pr}), when)
+        settled.add(_key(e))
+
+
+def _line_result(result: str, app: str, switched: set[str], held: set[str]) -> str:
+    """The line's own outcome: a succeeded switch-back update switched its failed app back and held
+    back its dependents."""
+    if result == "succeeded" and (app in switched or app in held):
+        return SWITCHED_BACK if app in switched else HELD_BACK
+    return result
 
 
 def mark_in_flight(entries: list[HistoryEntry], running: Mapping[str, datetime | None]) -> list[HistoryEntry]:

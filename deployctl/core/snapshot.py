@@ -191,24 +191,55 @@ def _name_collisions(files: RepoFiles, snapshot: Snapshot) -> list[Violation]:
 
 
 def build_snapshot(files: RepoFiles) -> Snapshot:
-    config_errors: list[Violation] = []
-    violations: list[Violation] = []
-    catalog = Catalog()
-    if files.catalog is None:
-        config_errors.append(Violation(
+    """The repo as data, with what is wrong with it: `config_errors` when the catalog, a stack config or
+    `deploys/` cannot be judged against; `violations` for the rest (names, envs, apps, settings)."""
+    catalog, catalog_errors = _read_catalog(files.catalog)
+    stacks, bad_names, stack_errors = _read_stack_configs(files.stack_configs)
+    tree = build_tree(files.entries)
+    config_errors = [*catalog_errors, *stack_errors, *tree.links]  # a link: git and the worktree differ
+    violations = [*bad_names, *tree.violations,
+                  *_unmatched_envs(files, stacks, tree, {v.file for v in config_errors})]
+    config_errors += _bad_promotions(files, stacks)
+    config_errors += _overlapping_roots(files, stacks)
+    if _catalog_read(config_errors):
+        config_errors += _unknown_overrides(files, stacks, catalog)
+        config_errors += [v for env, stack in sorted(stacks.items())
+                          for v in unknown_policy_apps(stack, files.stack_configs.get(env), catalog.apps)]
+    violations += _deploy_file_violations(files, catalog, stacks, tree, _catalog_read(config_errors))
+    built = Snapshot(catalog=catalog, stacks=stacks, tree=tree, violations=tuple(violations),
+                     config_errors=tuple(config_errors))
+    if config_errors:
+        return built
+    return built.model_copy(update={"violations": (*violations, *_name_collisions(files, built))})
+
+
+def _catalog_read(config_errors: list[Violation]) -> bool:
+    """Was apps.yaml read? Else no app can be judged against it (each would be reported unknown)."""
+    return not any(v.file == CATALOG_FILE for v in config_errors)
+
+
+def _read_catalog(text: str | None) -> tuple[Catalog, list[Violation]]:
+    """The catalog, or an empty one and why it cannot be read (missing, or not valid)."""
+    if text is None:
+        return Catalog(), [Violation(
             rule="catalog", severity=Severity.ERROR, file=CATALOG_FILE,
             message="apps.yaml is missing; every app needs an entry in the catalog (see the README)",
-        ))
-    else:
-        try:
-            catalog = parse_catalog(files.catalog)
-        except YamlError as exc:
-            config_errors.extend(exc.violations)
+        )]
+    try:
+        return parse_catalog(text), []
+    except YamlError as exc:
+        return Catalog(), list(exc.violations)
 
+
+def _read_stack_configs(configs: dict[str, str]) -> tuple[dict[str, StackConfig], list[Violation], list[Violation]]:
+    """The stack configs that parse, by env; the files whose env is no valid name (violations); and
+    the configs that cannot be read (config errors)."""
     stacks: dict[str, StackConfig] = {}
-    for env, text in sorted(files.stack_configs.items()):
+    bad_names: list[Violation] = []
+    unreadable: list[Violation] = []
+    for env, text in sorted(configs.items()):
         if not is_valid_name(env):
-            violations.append(Violation(
+            bad_names.append(Violation(
                 rule="invalid-path", severity=Severity.ERROR, file=stack_config_file(env), env=env,
                 message=f"stack config for env '{env}': {NAME_RULE}; rename it",
             ))
@@ -216,30 +247,40 @@ def build_snapshot(files: RepoFiles) -> Snapshot:
         try:
             stacks[env] = parse_stack_config(env, text)
         except YamlError as exc:
-            config_errors.extend(exc.violations)
+            unreadable.extend(exc.violations)
+    return stacks, bad_names, unreadable
 
-    tree = build_tree(files.entries)
-    violations.extend(tree.violations)
-    config_errors.extend(tree.links)  # a link in deploys/: git and the working tree read different trees
-    bad_stacks = {v.file for v in config_errors}
+
+def _unmatched_envs(files: RepoFiles, stacks: dict[str, StackConfig], tree: DeployTree,
+                    bad_files: set[str]) -> list[Violation]:
+    """`unknown-env`: a folder under deploys/ without a stack config, and a stack config (readable,
+    and not already reported in `bad_files`) without a folder."""
+    out: list[Violation] = []
     for env in tree.envs:
         if env not in files.stack_configs:
-            violations.append(Violation(
+            out.append(Violation(
                 rule="unknown-env", severity=Severity.ERROR, file=f"deploys/{env}", env=env,
                 message=f"folder deploys/{env}/ has no stack config {stack_config_file(env)}; "
                 f"create it (pulumi stack init {env}, or copy another env's) or remove the folder",
             ))
     for env in stacks:
-        if env not in tree.envs and stack_config_file(env) not in bad_stacks:
-            violations.append(Violation(
+        if env not in tree.envs and stack_config_file(env) not in bad_files:
+            out.append(Violation(
                 rule="unknown-env", severity=Severity.ERROR, file=stack_config_file(env), env=env,
                 message=f"stack config {stack_config_file(env)} has no folder deploys/{env}/; "
                 f"create it (an empty env holds deploys/{env}/.gitkeep) or remove the stack config",
             ))
+    return out
+
+
+def _bad_promotions(files: RepoFiles, stacks: dict[str, StackConfig]) -> list[Violation]:
+    """`stack-config` where deploys:promoteFrom names the env itself or no env, and at each env of a
+    promotion cycle (any one of them may be the one to change)."""
+    out: list[Violation] = []
     for env, stack in stacks.items():
         upstream = stack.settings.promote_from
         if upstream and (upstream == env or upstream not in files.stack_configs):
-            config_errors.append(Violation(
+            out.append(Violation(
                 rule="stack-config", severity=Severity.ERROR, file=stack_config_file(env), env=env,
                 line=stack.promote_from_line,
                 message=f"deploys:promoteFrom names '{upstream}', which is "
@@ -247,34 +288,33 @@ def build_snapshot(files: RepoFiles) -> Snapshot:
                    f"{upstream}.yaml)") + "; name the env this one promotes from",
             ))
     if cycle := promotion_cycle({env: stack.settings.promote_from for env, stack in stacks.items()}):
-        config_errors.extend(Violation(  # at each env in it: any one of them may be the one to change
+        out.extend(Violation(
             rule="stack-config", severity=Severity.ERROR, file=stack_config_file(env), env=env,
             line=stacks[env].promote_from_line,
             message="deploys:promoteFrom forms a cycle (" + " promotes from ".join(cycle) + "), so no commit can "
             "ever run upstream first; remove deploys:promoteFrom from one of these envs",
         ) for env in cycle[:-1])
-    config_errors.extend(_overlapping_roots(files, stacks))
-    if not any(v.file == CATALOG_FILE for v in config_errors):
-        config_errors.extend(_unknown_overrides(files, stacks, catalog))
-        config_errors.extend(v for env, stack in sorted(stacks.items())
-                             for v in unknown_policy_apps(stack, files.stack_configs.get(env), catalog.apps))
+    return out
+
+
+def _deploy_file_violations(files: RepoFiles, catalog: Catalog, stacks: dict[str, StackConfig], tree: DeployTree,
+                            catalog_read: bool) -> list[Violation]:
+    """Per deploy file: `unknown-app` (when the catalog was read), else its app's settings in its env
+    (secure values included, where they are written)."""
+    out: list[Violation] = []
     for f in tree.files.values():
-        if f.app not in catalog.apps and not any(v.file == CATALOG_FILE for v in config_errors):
-            violations.append(Violation(
+        if f.app not in catalog.apps and catalog_read:
+            out.append(Violation(
                 rule="unknown-app", severity=Severity.ERROR, file=f.path, line=f.current.line,
                 env=f.env, app=f.app,
                 message=f"app '{f.app}' is not in apps.yaml; add it to the catalog or fix the file name",
             ))
         elif f.env in stacks and f.app in catalog.apps:
             written = stacks[f.env].settings.settings.get(f.app)  # secure values included: where they are
-            violations.extend(settings_violations(
+            out.extend(settings_violations(
                 f.app, catalog.apps[f.app], _secrets_present(written), f.env, f.path,
                 _setting_place(files, f.env, f.app, written or {}), stacks[f.env].secret_settings.get(f.app, ())))
-    built = Snapshot(catalog=catalog, stacks=stacks, tree=tree, violations=tuple(violations),
-                     config_errors=tuple(config_errors))
-    if config_errors:
-        return built
-    return built.model_copy(update={"violations": (*violations, *_name_collisions(files, built))})
+    return out
 
 
 def _overlapping_roots(files: RepoFiles, stacks: dict[str, StackConfig]) -> list[Violation]:

@@ -84,63 +84,71 @@ def build_tree(entries: Iterable[Entry]) -> DeployTree:
         parts = entry.path.split("/")
         if parts[0] != DEPLOYS_DIR:
             continue
-        if len(parts) == 1:
-            if entry.kind is not EntryKind.DIR:  # git lists a link; the working tree would follow it
-                links.append(_invalid(entry.path, f"'{DEPLOYS_DIR}' is {_what(entry.kind)}; it must be a real "
-                                      "folder in the repository, so what is reviewed is what deploys: replace "
-                                      "it with the folder itself"))
-            continue
-        if entry.kind is EntryKind.SYMLINK:
-            env = parts[1] if is_valid_name(parts[1]) else None
-            app = parts[2] if len(parts) == 3 and is_valid_name(parts[2]) else None
-            links.append(_invalid(entry.path, f"'{entry.path}' is a symbolic link; nothing under {DEPLOYS_DIR}/ "
-                                  "may be a link, so what is reviewed is what deploys: replace it with the "
-                                  "file or folder itself", env, app))
+        if len(parts) == 1 or entry.kind is EntryKind.SYMLINK:
+            if (link := _link_problem(entry, parts)) is not None:
+                links.append(link)
             continue
         if any(_hidden(p) for p in parts[1:]):
             continue
         env = parts[1]
         if len(parts) == 2:
-            if entry.kind is EntryKind.DIR:
-                if is_valid_name(env):
-                    envs.add(env)
-                else:
-                    violations.append(
-                        _invalid(entry.path, f"environment folder '{env}' is not a valid name: "
-                                 f"{NAME_RULE}; rename the folder (and its Pulumi.<env>.yaml)")
-                    )
+            if (problem := _env_folder_problem(entry, env)) is not None:
+                violations.append(problem)
             else:
-                violations.append(
-                    _invalid(entry.path, f"'{entry.path}' is a {entry.kind} directly under deploys/; "
-                             "deploy files live in deploys/<env>/<app>: move it into an env folder")
-                )
+                envs.add(env)
             continue
-        if not is_valid_name(env):
-            continue  # already reported with its folder
+        if not is_valid_name(env) or len(parts) > 3:
+            continue  # reported once, with its env folder or its nested folder
         app = parts[2]
-        if len(parts) > 3:
-            continue  # inside a nested folder, reported once with the folder
-        if entry.kind is EntryKind.DIR:
-            violations.append(
-                _invalid(entry.path, f"'{entry.path}' is a folder; deploys/<env>/ holds only one file "
-                         "per app, no nested folders: move its files up or remove it", env, app)
-            )
-        elif entry.kind is EntryKind.OTHER:
-            violations.append(
-                _invalid(entry.path, f"'{entry.path}' is not a regular file (a device, pipe, socket "
-                         "or submodule); remove it", env, app)
-            )
-        elif not is_valid_name(app):
-            violations.append(
-                _invalid(entry.path, f"app file name '{app}' is not a valid name: {NAME_RULE}; "
-                         "rename the file to the app's name in apps.yaml", env, app)
-            )
-        else:
-            data = entry.data or b""
-            raw[entry.path] = data
-            try:
-                files[entry.path] = parse_deploy_file(env, app, data)
-            except DeployFileError as exc:
-                violations.append(exc.violation)
+        if (problem := _app_file_problem(entry, env, app)) is not None:
+            violations.append(problem)
+            continue
+        data = entry.data or b""
+        raw[entry.path] = data
+        try:
+            files[entry.path] = parse_deploy_file(env, app, data)
+        except DeployFileError as exc:
+            violations.append(exc.violation)
     return DeployTree(envs=tuple(sorted(envs)), files=files, raw=raw, violations=tuple(violations),
                       links=tuple(links))
+
+
+def _link_problem(entry: Entry, parts: list[str]) -> Violation | None:
+    """`deploys` itself that is no real folder, or a symbolic link anywhere under it: git lists a link
+    where the working tree would follow it, so what is reviewed would not be what deploys."""
+    if len(parts) == 1:
+        if entry.kind is EntryKind.DIR:
+            return None
+        return _invalid(entry.path, f"'{DEPLOYS_DIR}' is {_what(entry.kind)}; it must be a real "
+                        "folder in the repository, so what is reviewed is what deploys: replace "
+                        "it with the folder itself")
+    env = parts[1] if is_valid_name(parts[1]) else None
+    app = parts[2] if len(parts) == 3 and is_valid_name(parts[2]) else None
+    return _invalid(entry.path, f"'{entry.path}' is a symbolic link; nothing under {DEPLOYS_DIR}/ "
+                    "may be a link, so what is reviewed is what deploys: replace it with the "
+                    "file or folder itself", env, app)
+
+
+def _env_folder_problem(entry: Entry, env: str) -> Violation | None:
+    """What is wrong with an entry directly under deploys/ (None: a valid env folder)."""
+    if entry.kind is not EntryKind.DIR:
+        return _invalid(entry.path, f"'{entry.path}' is a {entry.kind} directly under deploys/; "
+                        "deploy files live in deploys/<env>/<app>: move it into an env folder")
+    if not is_valid_name(env):
+        return _invalid(entry.path, f"environment folder '{env}' is not a valid name: "
+                        f"{NAME_RULE}; rename the folder (and its Pulumi.<env>.yaml)")
+    return None
+
+
+def _app_file_problem(entry: Entry, env: str, app: str) -> Violation | None:
+    """What is wrong with an entry in an env folder (None: a deploy file to parse)."""
+    if entry.kind is EntryKind.DIR:
+        return _invalid(entry.path, f"'{entry.path}' is a folder; deploys/<env>/ holds only one file "
+                        "per app, no nested folders: move its files up or remove it", env, app)
+    if entry.kind is EntryKind.OTHER:
+        return _invalid(entry.path, f"'{entry.path}' is not a regular file (a device, pipe, socket "
+                        "or submodule); remove it", env, app)
+    if not is_valid_name(app):
+        return _invalid(entry.path, f"app file name '{app}' is not a valid name: {NAME_RULE}; "
+                        "rename the file to the app's name in apps.yaml", env, app)
+    return None

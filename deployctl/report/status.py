@@ -1,186 +1,32 @@
-"""What runs where, at a glance: the env-by-app matrix, how far each cell lags, and where Pulumi drifts.
+"""What runs where, at a glance, drawn: the env-by-app matrix as text, `--json` rows, the HTML page,
+and `drift` for people.
 
-Pure: the caller reads the deploy repo, the stacks' `deployed` outputs, the deploy history and the
-app repositories; this module only joins them, so the terminal, `--json` and the HTML page agree.
+Pure: core/statusdata.py builds the report (the matrix, lags, drift); this module only draws it, so
+the terminal, `--json` and the HTML page agree.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
 import jinja2
-from pydantic import ConfigDict
 
-from deployctl.core.appstate import AppState, InFlight, StackRecord, State, classify
+from deployctl.core.appstate import AppState, State
 from deployctl.core.history import HistoryEntry
-from deployctl.core.lazymodel import LazyModel
-from deployctl.core.metrics import Metrics
-from deployctl.core.model import same_commit
 from deployctl.core.model import short as model_short
-from deployctl.core.running import deployed_commits
-from deployctl.core.snapshot import Snapshot
+from deployctl.core.statusdata import Cell, StatusReport, build_status
 from deployctl.core.updatemessage import SWITCHED_BACK
 from deployctl.core.violations import CannotJudge, one_line
 
-Counts = Callable[[str, str, str], int | None]
-"""`counts(repo_spec, old, new)`: commits in old..new of the app repository, None when unknown."""
-BranchTips = Callable[[str, str], str | None]
-"""`branch_tips(repo_spec, branch)`: the branch's tip commit, None when unknown."""
-
 PROBLEM_RESULTS = ("failed", "in-progress", SWITCHED_BACK)
-
-
-class Cell(LazyModel):
-    """One app in one env: what the deploy file says, what Pulumi runs, and how far it lags."""
-
-    model_config = ConfigDict(frozen=True)
-
-    env: str
-    app: str
-    commit: str | None
-    """The commit the deploy file names (as written), None when the env has no file for the app."""
-    comment: str = ""
-    running: str | None = None
-    """The commit in the stack's `deployed` output, None when Pulumi runs nothing for the app."""
-    deployed_at: datetime | None = None
-    deployed_by: str | None = None
-    pr: int | None = None
-    result: str | None = None
-    upstream: str | None = None
-    """The env this one promotes from, when it has one."""
-    behind_upstream: int | None = None
-    branch: str | None = None
-    """The app's release branch from the catalog."""
-    behind_branch: int | None = None
-    drift: str | None = None
-    """What differs when the cell drifted (its state is one of core.appstate.DRIFTED), else None."""
-    state: State = State.IN_SYNC
-    """The one classification (core/appstate.classify) `drift` and the page share."""
-    detail: str = ""
-    fix: str = ""
-    """The command or PR that fixes a drifted cell; for `in-progress`, to wait."""
-    since: datetime | None = None
-    in_flight: InFlight | None = None
-    """The update running now, for `in-progress`: who, since when, which PR."""
-
-
-class StatusReport(LazyModel):
-    model_config = ConfigDict(frozen=True)
-
-    generated_at: datetime
-    envs: list[str]
-    """In deploy order: an env after the env it promotes from."""
-    apps: list[str]
-    cells: list[Cell]
-    """Only pairs with a deploy file or a Pulumi output; an absent pair has no cell."""
-    timeline: list[HistoryEntry]
-    """Every deploy of the report's envs, newest first."""
-    upstreams: dict[str, str | None] = {}
-    """Each env's `promoteFrom`, for headings like "promotes from staging"."""
-    metrics: Metrics | None = None
-    """Delivery metrics over the last 12 weeks (the page's metrics section), when they could be read."""
-
-    def cell(self, env: str, app: str) -> Cell | None:
-        return next((c for c in self.cells if c.env == env and c.app == app), None)
-
-    def states(self) -> list[AppState]:
-        """Each cell's classification, as `drift --json` lists it."""
-        return [AppState(env=c.env, app=c.app, state=c.state, file=c.commit, running=c.running, detail=c.detail,
-                         since=c.since, fix=c.fix, in_flight=c.in_flight) for c in self.cells]
 
 
 def short(commit: str | None) -> str:
     """A commit in the status views: model.short, with a dash for none."""
     return model_short(commit, "—")
-
-
-def _newest(entries: list[HistoryEntry]) -> HistoryEntry | None:
-    return max(entries, key=lambda e: e.merged, default=None)
-
-
-def build_status(snapshot: Snapshot, deployed: dict[str, dict[str, dict]], history: list[HistoryEntry],
-                 counts: Counts, branch_tips: BranchTips, now: datetime,
-                 in_flight: Mapping[str, InFlight] | None = None) -> StatusReport:
-    """Join the deploy files, the stacks' outputs, the history and the app repos into one matrix.
-
-    `deployed` maps env -> that stack's `deployed` output; an env absent from it was never deployed.
-    `in_flight`: the stacks an update of which runs now. Each cell's state is core/appstate.classify's;
-    how far a cell lags is counted from what runs (Pulumi's record), never from the file: two envs
-    running the same commit are not behind each other, whatever their files say.
-    """
-    upstream_of = {e: snapshot.stacks[e].settings.promote_from for e in snapshot.envs}
-    envs = snapshot.ordered_envs()
-    outputs = {env: {app: v for app, v in (deployed.get(env) or {}).items() if isinstance(v, dict)}
-               for env in envs}
-    apps = sorted({*snapshot.catalog.apps, *(f.app for e in envs for f in snapshot.tree.in_env(e)),
-                   *(app for env in envs for app in outputs[env])})
-    by_pair: dict[tuple[str, str], list[HistoryEntry]] = {}
-    for entry in history:
-        by_pair.setdefault((entry.env, entry.app), []).append(entry)
-
-    records = {env: StackRecord(deployed=deployed_commits({"deployed": outputs[env]}) if env in deployed else None,
-                                in_flight=(in_flight or {}).get(env)) for env in envs}
-    classified = {(s.env, s.app): s for s in classify(snapshot, records, history, envs)}
-
-    def runs(env: str | None, app: str) -> str | None:
-        out = outputs[env].get(app) if env else None
-        commit = out.get("commit") if out else None
-        return commit if isinstance(commit, str) else None
-
-    tips: dict[tuple[str, str], str | None] = {}
-
-    def tip(repo: str, branch: str) -> str | None:
-        if (repo, branch) not in tips:
-            tips[repo, branch] = branch_tips(repo, branch)
-        return tips[repo, branch]
-
-    cells: list[Cell] = []
-    for env in envs:
-        upstream = upstream_of[env]
-        for app in apps:
-            f = snapshot.tree.get(env, app)
-            commit = f.commit if f else None
-            out = outputs[env].get(app)
-            running = out.get("commit") if out else None
-            if commit is None and running is None:
-                continue
-            catalog_app = snapshot.catalog.apps.get(app)
-            pair = by_pair.get((env, app), [])
-            matched = _newest([e for e in pair if same_commit(e.to, commit)]) if commit else None
-            latest = _newest(pair)
-            upstream_commit = runs(upstream, app)
-            behind_upstream = behind_branch = None
-            if catalog_app and commit and running:
-                if upstream_commit and not same_commit(running, upstream_commit):
-                    behind_upstream = counts(catalog_app.repo, running, upstream_commit)
-                elif upstream_commit:
-                    behind_upstream = 0
-                branch_tip = tip(catalog_app.repo, catalog_app.branch)
-                if branch_tip:
-                    behind_branch = 0 if same_commit(running, branch_tip) else counts(catalog_app.repo, running,
-                                                                                       branch_tip)
-            judged = classified.get((env, app)) or AppState(  # a record whose commit is no hash: unjudged
-                env=env, app=app, state=State.PENDING, file=commit, running=None,
-                detail=f"Pulumi's record of {app} names no commit; deployctl up --stack {env} records it again")
-            cells.append(Cell(
-                env=env, app=app, commit=commit,
-                comment=f.current.comment if f else str((out or {}).get("comment") or ""),
-                running=running,
-                deployed_at=matched.when if matched else None,
-                deployed_by=matched.author if matched else None,
-                pr=matched.pr if matched else None,
-                result=latest.deploy.result if latest else None,
-                upstream=upstream, behind_upstream=behind_upstream,
-                branch=catalog_app.branch if catalog_app else None, behind_branch=behind_branch,
-                drift=judged.detail if judged.drifted else None, state=judged.state, detail=judged.detail,
-                fix=judged.fix, since=judged.since, in_flight=judged.in_flight,
-            ))
-    timeline = sorted((e for e in history if e.env in envs), key=lambda e: e.when, reverse=True)
-    return StatusReport(generated_at=now, envs=envs, apps=apps, cells=cells, timeline=timeline,
-                        upstreams=upstream_of)
 
 
 # -- JSON ---------------------------------------------------------------------------------------
@@ -384,12 +230,12 @@ def _metrics_context(report: StatusReport) -> dict[str, Any]:
     """What templates/metrics.html.j2 needs: the report's metrics and the chart helpers."""
     import json
 
-    from deployctl.core import metrics as m
+    from deployctl.report import metrics as m
 
     return {"metrics": report.metrics, "chart_keys": list(m.CHART_TITLES), "metric_chart": m.chart,
             "metric_shown": m.shown, "to_json": json.dumps, "chart_w": m.CHART_W, "chart_h": m.CHART_H,
             "chart_base": m.CHART_BASE}
 
 
-__all__ = ["Cell", "StatusReport", "build_status", "pr_link", "render_drift", "render_html", "render_text",
-           "status_rows"]
+__all__ = [  # the report's models and builder (core/statusdata.py) too, for the callers of the page
+    "Cell", "StatusReport", "build_status", "pr_link", "render_drift", "render_html", "render_text", "status_rows"]

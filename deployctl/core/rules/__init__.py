@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 
 from deployctl.core.changes import FileChange, Op, file_changes
 from deployctl.core.rules.change import ChangeFacts, check_change, multiple_new_lines
-from deployctl.core.rules.commit import Commits, check_file, check_path
+from deployctl.core.rules.commit import check_file, check_path
+from deployctl.core.rules.common import Commits
 from deployctl.core.rules.group import check_groups
 from deployctl.core.running import Running, running_base
 from deployctl.core.snapshot import Snapshot

@@ -19,7 +19,7 @@ from deployctl.core.changes import FileChange, Op
 from deployctl.core.envconfig import StackConfig
 from deployctl.core.model import Tag
 from deployctl.core.model import short as _short
-from deployctl.core.rules.commit import ERROR, WARNING, Commits, _v
+from deployctl.core.rules.common import ERROR, WARNING, Commits, violation_at
 from deployctl.core.snapshot import Snapshot
 from deployctl.core.violations import Violation
 
@@ -86,7 +86,7 @@ def app_removed(x: ChangeFacts) -> Violation | None:
     c = x.change
     if c.op is not Op.REMOVE:
         return None
-    return _v("app-removed", WARNING, c,
+    return violation_at("app-removed", WARNING, c,
               f"deploys/{c.env}/{c.app} is deleted: '{c.app}' and its resources will be "
               f"destroyed in '{c.env}'; make sure that is intended")
 
@@ -98,7 +98,7 @@ def freeze_window(x: ChangeFacts) -> Violation | None:
         return None
     if (window := x.stack.settings.freeze_at(x.at)) is None:
         return None
-    return _v("freeze-window", ERROR, c,
+    return violation_at("freeze-window", ERROR, c,
               f"env '{c.env}' is frozen until {window.end.isoformat()} ({window.reason}); "
               "wait for the window to end, or tag the line [hotfix] if this fix cannot "
               "wait (a reviewer will see the tag)")
@@ -111,7 +111,7 @@ def history_rewritten(x: ChangeFacts) -> Violation | None:
     c = x.change
     if _judged(x) is None or c.base_raw is None or c.head_raw is None or c.shape() is not None:
         return None
-    return _v("history-rewritten", ERROR, c,
+    return violation_at("history-rewritten", ERROR, c,
               "the change edits or removes existing lines; a deploy file only grows at "
               "the top (old lines may only be cut from the bottom, keeping the line that runs): "
               "restore the old content byte for byte and prepend the new line "
@@ -126,11 +126,11 @@ def multiple_new_lines(x: ChangeFacts) -> Violation | None:
     if _judged(x) is None or (shape := c.shape()) is None or len(lines := shape.new_lines()) <= 1:
         return None
     if c.base_raw is None:
-        return _v("multiple-new-lines", ERROR, c,
+        return violation_at("multiple-new-lines", ERROR, c,
                   f"the new file has {len(lines)} lines; a new deploy file holds the one line to "
                   "deploy (a later rollback would return to the lines below it as if they had run): "
                   f"keep only the first (deployctl bump {c.env} {c.app} <commit>)")
-    return _v("multiple-new-lines", ERROR, c,
+    return violation_at("multiple-new-lines", ERROR, c,
               f"the change adds {len(lines)} lines on top; a change deploys one commit with one "
               "new line per file (a later rollback would return to the second as if it had run): "
               "keep only the new first line (a second `bump` in one branch adds a second line: edit the first "
@@ -142,7 +142,7 @@ def no_op(x: ChangeFacts) -> Violation | None:
     c = x.change
     if _judged(x) is None or c.op is not Op.NOOP:
         return None
-    return _v("no-op", WARNING, c,
+    return violation_at("no-op", WARNING, c,
               f"{_short(c.new)} is already what '{c.env}' runs for {c.app}; the new line "
               "changes nothing (drop it, or name the commit you meant)")
 
@@ -156,7 +156,7 @@ def not_on_release_branch(x: ChangeFacts) -> Violation | None:
     if x.commits.on_branch(app.repo, new_full, app.branch):
         return None
     if not c.head_has(Tag.HOTFIX):
-        return _v("not-on-release-branch", ERROR, c,
+        return violation_at("not-on-release-branch", ERROR, c,
                   f"{_short(new_full)} is not on {c.app}'s release branch '{app.branch}' "
                   "(an old or unmerged branch?); merge it to "
                   f"'{app.branch}' and deploy that commit, or, for an urgent fix built on "
@@ -164,7 +164,7 @@ def not_on_release_branch(x: ChangeFacts) -> Violation | None:
     old_full = x.old_full
     if old_full is None or x.commits.is_ancestor(app.repo, old_full, new_full):
         return None
-    return _v("not-on-release-branch", ERROR, c,
+    return violation_at("not-on-release-branch", ERROR, c,
               f"{_short(new_full)} is off '{app.branch}' and is not a descendant of "
               f"{_short(old_full)}, which '{c.env}' runs now; [hotfix] allows only "
               "a fix built on top of what runs: rebase the fix onto "
@@ -183,14 +183,14 @@ def backward_deploy(x: ChangeFacts) -> Violation | None:
     if old_full is None or old_full == new_full or c.head_has(Tag.ROLLBACK):
         return None
     if x.commits.is_ancestor(app.repo, new_full, old_full):
-        return _v("backward-deploy", ERROR, c,
+        return violation_at("backward-deploy", ERROR, c,
                   f"{_short(new_full)} is older than {_short(old_full)}, which '{c.env}' "
                   f"runs now: this deploy goes back in history; if that is the intent, "
                   f"tag the line [rollback] (deployctl rollback {c.env} {c.app} --to "
                   f"{_short(new_full)})")
     if x.commits.is_ancestor(app.repo, old_full, new_full):
         return None
-    return _v("backward-deploy", ERROR, c,
+    return violation_at("backward-deploy", ERROR, c,
               f"{_short(new_full)} and {_short(old_full)} (running in '{c.env}') have "
               "diverged: the new commit lacks changes that run now; deploy a commit "
               "that contains both, or tag the line [rollback] if dropping them is "
@@ -205,10 +205,10 @@ def _old_gone(x: ChangeFacts, app: App, new_full: str) -> Violation:
             f"its release branch force-pushed?), so whether {_short(new_full)} is newer cannot be told")
     tag = next((t for t in (Tag.ROLLBACK, Tag.HOTFIX) if c.head_has(t)), None)
     if tag is not None:
-        return _v("backward-deploy", WARNING, c,
+        return violation_at("backward-deploy", WARNING, c,
                   f"{gone}; the [{tag.value}] tag accepts that it may lack changes that run now: make sure "
                   "it has them")
-    return _v("backward-deploy", ERROR, c,
+    return violation_at("backward-deploy", ERROR, c,
               f"{gone}: it may lack changes that run now; push a branch or tag holding {old} back to "
               "the app repository (from any clone that still has it) so the deploy can be judged, or, "
               "if dropping what it had is intended, tag the line [rollback] ([hotfix] for an urgent fix)")
@@ -226,7 +226,7 @@ def promotion_order(x: ChangeFacts) -> Violation | None:
     up_file = x.base.tree.get(upstream, c.app)
     if any(new_full.startswith(s) for s in (up_file.commits() if up_file else [])):
         return None
-    return _v("promotion-order", ERROR, c,
+    return violation_at("promotion-order", ERROR, c,
               f"{_short(new_full)} never ran in '{upstream}', which '{c.env}' "
               f"promotes from; deploy it to {upstream} first "
               f"(deployctl bump {upstream} {c.app} {new_full}), merge, then "

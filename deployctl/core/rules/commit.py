@@ -4,36 +4,11 @@ catalog, the stack config and the app repository (registry.py)."""
 
 from __future__ import annotations
 
-from typing import Protocol
-
-from deployctl.core.changes import FileChange
 from deployctl.core.model import DeployFile
 from deployctl.core.model import short as _short
+from deployctl.core.rules.common import ERROR, WARNING, Commits, violation_at
 from deployctl.core.snapshot import Snapshot
-from deployctl.core.violations import Severity, Violation
-
-ERROR, WARNING = Severity.ERROR, Severity.WARNING
-
-
-class Commits(Protocol):
-    """What the rules need to know about app repositories."""
-
-    def resolve(self, repo: str, prefix: str) -> list[str]: ...
-
-    def is_ancestor(self, repo: str, ancestor: str, descendant: str) -> bool: ...
-
-    def on_branch(self, repo: str, commit: str, branch: str) -> bool: ...
-
-    def has_path(self, repo: str, commit: str, path: str) -> bool | None:
-        """Is `path` a folder at `commit`? None when the repository cannot tell."""
-        ...
-
-
-def _v(rule: str, severity: Severity, f: DeployFile | FileChange, message: str,
-       line: int | None = None) -> Violation:
-    current = f.current.line if isinstance(f, DeployFile) else f.line
-    return Violation(rule=rule, severity=severity, file=f.path, line=line or current,
-                     env=f.env, app=f.app, message=message)
+from deployctl.core.violations import Violation
 
 
 def check_file(snapshot: Snapshot, f: DeployFile, commits: Commits) -> tuple[list[Violation], str | None]:
@@ -46,11 +21,11 @@ def check_file(snapshot: Snapshot, f: DeployFile, commits: Commits) -> tuple[lis
     full: str | None = None
     matches = commits.resolve(app.repo, f.commit)
     if not matches:
-        found.append(_v("commit-not-found", ERROR, f,
+        found.append(violation_at("commit-not-found", ERROR, f,
                         f"commit {f.commit} is not in {f.app}'s repository ({app.repo}); check the "
                         "hash, and that the commit was pushed to the app repository"))
     elif len(matches) > 1:
-        found.append(_v("ambiguous-commit", ERROR, f,
+        found.append(violation_at("ambiguous-commit", ERROR, f,
                         f"short hash {f.commit} matches {len(matches)} commits in {app.repo} ("
                         + ", ".join(_short(m) for m in matches[:5])
                         + "); write the full 40-character hash"))
@@ -59,7 +34,7 @@ def check_file(snapshot: Snapshot, f: DeployFile, commits: Commits) -> tuple[lis
     if not f.current.is_full_hash:
         protected = stack.settings.protected
         hint = f" ({full})" if full else ""
-        found.append(_v(
+        found.append(violation_at(
             "short-hash", ERROR if protected else WARNING, f,
             f"commit {f.commit} is abbreviated; write the full hash{hint}"
             + (f": env '{f.env}' is protected, so every deploy names its commit exactly"
@@ -75,7 +50,7 @@ def check_path(snapshot: Snapshot, f: DeployFile, full: str | None, commits: Com
         return []
     if commits.has_path(app.repo, full, app.path) is not False:  # None: it cannot tell, so nothing is judged
         return []
-    return [_v("path-not-found", ERROR, f,
+    return [violation_at("path-not-found", ERROR, f,
                f"path '{app.path}' (apps.yaml, app '{f.app}') is not a folder at {_short(full)} in "
                f"{app.repo}: nothing could be deployed; fix `path` in apps.yaml, or deploy a commit that has it")]
 

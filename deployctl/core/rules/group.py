@@ -4,7 +4,7 @@ Reads the changed files, the group's files in that env and the catalog."""
 from __future__ import annotations
 
 from deployctl.core.changes import FileChange, Op
-from deployctl.core.rules.commit import ERROR, _v
+from deployctl.core.rules.common import ERROR, violation_at
 from deployctl.core.snapshot import Snapshot
 from deployctl.core.violations import Violation
 
@@ -34,7 +34,7 @@ def check_groups(head: Snapshot, changes: list[FileChange]) -> list[Violation]:
             members = set(head.catalog.group_members(group))
             for c in changes:
                 if c.env == env and c.app in members and c.app in changed:
-                    found.append(_v("group-incomplete", ERROR, c,
+                    found.append(violation_at("group-incomplete", ERROR, c,
                                     f"'{c.app}' is in co-deploy group '{group}' with "
                                     f"{', '.join(missing)}, which this change leaves as they are "
                                     f"in '{env}'; deploy the whole group in one pull request "
