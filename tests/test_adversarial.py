@@ -655,7 +655,8 @@ def test_a_hostile_deploy_comment_and_author_are_escaped_on_the_status_page(tmp_
     from deployctl.adapters.gitaccess import commit_snapshot
     from deployctl.adapters.gitlog import deploy_history, first_parent_order
     from deployctl.core.history import join
-    from deployctl.report.status import build_status, render_html
+    from deployctl.core.statusdata import build_status
+    from deployctl.report.status import render_html
 
     deploy, app, _ = deploy_world(tmp_path)
     second = app.commit("two")

@@ -17,7 +17,7 @@ import jinja2
 from deployctl.core.appstate import AppState, State
 from deployctl.core.history import HistoryEntry
 from deployctl.core.model import short as model_short
-from deployctl.core.statusdata import Cell, StatusReport, build_status
+from deployctl.core.statusdata import Cell, StatusReport
 from deployctl.core.updatemessage import SWITCHED_BACK
 from deployctl.core.violations import CannotJudge, one_line
 
@@ -236,6 +236,3 @@ def _metrics_context(report: StatusReport) -> dict[str, Any]:
             "metric_shown": m.shown, "to_json": json.dumps, "chart_w": m.CHART_W, "chart_h": m.CHART_H,
             "chart_base": m.CHART_BASE}
 
-
-__all__ = [  # the report's models and builder (core/statusdata.py) too, for the callers of the page
-    "Cell", "StatusReport", "build_status", "pr_link", "render_drift", "render_html", "render_text", "status_rows"]
