@@ -278,7 +278,7 @@ def test_a_rollback_pr_that_cannot_be_opened_says_what_to_run(tmp_path, httpserv
     assert (deploy.path / "deploys/staging/api").read_text().splitlines()[0].startswith(C1)
 
 
-# --- c-driftpost: a health check that waits says so ---
+# --- a health check that waits says so ---
 
 
 def test_a_health_try_that_waits_says_so_every_few_seconds_and_so_does_the_pause(tmp_path, capfd):
@@ -307,7 +307,7 @@ def test_a_health_try_that_waits_says_so_every_few_seconds_and_so_does_the_pause
     assert not any("still running" in line for line in lines[first + 1:])  # the ticker stopped with its try
 
 
-# --- c-driftpost: the [rollback] pull request from the deploy job, its token kept from the engine ---
+# --- the [rollback] pull request from the deploy job, its token kept from the engine ---
 
 
 @pytest.mark.engine
