@@ -38,8 +38,12 @@ RepoOpt = Annotated[Path, typer.Option("--repo", help=helptext.REPO, file_okay=F
                                        callback=_repo_dir)]
 JsonOpt = Annotated[bool, typer.Option("--json", help=helptext.JSON)]
 OfflineOpt = Annotated[bool, typer.Option("--offline", help=helptext.OFFLINE)]
+StackOpt = Annotated[list[str] | None, typer.Option("--stack", help=helptext.STACK)]
+EnvArg = Annotated[str | None, typer.Argument(help=helptext.ONLY_ENV)]
+AppArg = Annotated[str | None, typer.Argument(metavar="APP", help=helptext.ONLY_APP)]
 HERE = Path(".")
 # bump, promote and rollback: what they write
+EnvFolderArg = Annotated[str, typer.Argument(help=helptext.ENV_FOLDER)]
 MessageOpt = Annotated[str, typer.Option("-m", "--message", help=helptext.MESSAGE)]
 BranchOpt = Annotated[str | None, typer.Option("--branch", help=helptext.BRANCH)]
 AuthorBaseOpt = Annotated[str | None, typer.Option("--base", metavar="REF", help=helptext.AUTHOR_BASE)]
@@ -58,7 +62,7 @@ def check(base: Annotated[str | None, typer.Option(help=helptext.CHECK_BASE)] = 
 
 
 @app.command(help=helptext.UP)
-def up(stack: Annotated[list[str] | None, typer.Option("--stack", help=helptext.UP_STACK)] = None,
+def up(stack: StackOpt = None,
        base: Annotated[str | None, typer.Option(help=helptext.UP_BASE)] = None,
        head: Annotated[str | None, typer.Option(help=helptext.UP_HEAD)] = None,
        branch: Annotated[str, typer.Option(help=helptext.UP_BRANCH)] = "origin/main",
@@ -91,7 +95,7 @@ def plan(base: Annotated[str, typer.Option(help=helptext.PLAN_BASE)],
 
 @app.command(help=helptext.PREVIEW)
 def preview(base: Annotated[str | None, typer.Option(help=helptext.PREVIEW_BASE)] = None,
-            stack: Annotated[list[str] | None, typer.Option("--stack", help=helptext.PREVIEW_STACK)] = None,
+            stack: StackOpt = None,
             comment_file: Annotated[Path | None, typer.Option(help=helptext.PREVIEW_COMMENT_FILE)] = None,
             post: Annotated[bool, typer.Option("--post", help=helptext.PREVIEW_POST)] = False,
             at: Annotated[str | None, typer.Option(help=helptext.PREVIEW_AT)] = None,
@@ -102,15 +106,13 @@ def preview(base: Annotated[str | None, typer.Option(help=helptext.PREVIEW_BASE)
 
 
 @app.command(help=helptext.DEPLOYED)
-def deployed(stack: Annotated[list[str] | None, typer.Option("--stack", help=helptext.DEPLOYED_STACK)] = None,
-             as_json: JsonOpt = False, repo: RepoOpt = HERE) -> ExitStatus:
+def deployed(stack: StackOpt = None, as_json: JsonOpt = False, repo: RepoOpt = HERE) -> ExitStatus:
     from deployctl.commands import deployed
     return deployed.deployed(deployed.DeployedRequest(repo, stack, as_json))
 
 
 @app.command(help=helptext.HISTORY)
-def history(env: Annotated[str | None, typer.Argument(help=helptext.HISTORY_ENV)] = None,
-            app_name: Annotated[str | None, typer.Argument(metavar="APP", help=helptext.HISTORY_APP_NAME)] = None,
+def history(env: EnvArg = None, app_name: AppArg = None,
             limit: Annotated[int | None, typer.Option(help=helptext.HISTORY_LIMIT, min=1)] = None,
             no_engine: Annotated[bool, typer.Option("--no-engine", help=helptext.HISTORY_NO_ENGINE)] = False,
             as_json: JsonOpt = False, repo: RepoOpt = HERE) -> ExitStatus:
@@ -119,8 +121,7 @@ def history(env: Annotated[str | None, typer.Argument(help=helptext.HISTORY_ENV)
 
 
 @app.command(help=helptext.METRICS)
-def metrics(env: Annotated[str | None, typer.Argument(help=helptext.METRICS_ENV)] = None,
-            app_name: Annotated[str | None, typer.Argument(metavar="APP", help=helptext.METRICS_APP_NAME)] = None,
+def metrics(env: EnvArg = None, app_name: AppArg = None,
             since: Annotated[str | None, typer.Option(help=helptext.METRICS_SINCE)] = None,
             until: Annotated[str | None, typer.Option(help=helptext.METRICS_UNTIL)] = None,
             bucket: Annotated[str, typer.Option(help=helptext.METRICS_BUCKET)] = "week",
@@ -190,7 +191,7 @@ def install_engine(bin_dir: Annotated[Path | None, typer.Argument(help=helptext.
 
 
 @app.command(help=helptext.BUMP)
-def bump(env: Annotated[str, typer.Argument(help=helptext.BUMP_ENV)],
+def bump(env: EnvFolderArg,
          app_name: Annotated[str, typer.Argument(metavar="APP", help=helptext.BUMP_APP_NAME)],
          commit: Annotated[str, typer.Argument(help=helptext.BUMP_COMMIT)],
          message: MessageOpt = "",
@@ -219,7 +220,7 @@ def promote(app_name: Annotated[str, typer.Argument(metavar="APP", help=helptext
 
 
 @app.command(help=helptext.ROLLBACK)
-def rollback(env: Annotated[str, typer.Argument(help=helptext.ROLLBACK_ENV)],
+def rollback(env: EnvFolderArg,
              app_name: Annotated[str, typer.Argument(metavar="APP", help=helptext.ROLLBACK_APP_NAME)],
              to: Annotated[str | None, typer.Option("--to", help=helptext.ROLLBACK_TO)] = None,
              message: MessageOpt = "", branch: BranchOpt = None, base: AuthorBaseOpt = None, repo: RepoOpt = HERE,

@@ -24,6 +24,10 @@ JSON = "Machine-readable JSON on stdout."
 OFFLINE = "Use the app-repository cache only; never fetch; skip the artifact check (no S3/ECR calls)."
 MESSAGE = "The comment written after the hash."
 BRANCH = "Create this git branch and commit the change, ready for a pull request."
+STACK = "Only this env (repeatable)."
+ONLY_ENV = "Only this env."
+ONLY_APP = "Only this app."
+ENV_FOLDER = "The env folder under deploys/."
 AUTHOR_BASE = "Judge against this base, as CI will (default: the merge base with origin/main, else main)."
 
 # Readable placeholders in --help: what a value is, not its Python type (`<str>`, `<list[str]>`).
@@ -106,7 +110,6 @@ Examples:
   deployctl up --base "$BEFORE" --head "$GITHUB_SHA"   after a merge, in CI
   deployctl up --stack production --force --reason "restore after the bad rollback"
 """
-UP_STACK = "Only this env (repeatable)."
 UP_BASE = "Deploy only the stacks changed since this ref."
 UP_HEAD = "The merge commit being deployed (must be checked out)."
 UP_BRANCH = "The deploy branch; a newer commit on it that touches a stack makes this run skip that stack."
@@ -142,7 +145,6 @@ Examples:
   deployctl preview --base "$BASE_SHA" --post
 """
 PREVIEW_BASE = "The ref the change starts from (e.g. origin/main; in GitHub Actions, default: the PR's base commit)."
-PREVIEW_STACK = "Only this env (repeatable)."
 PREVIEW_COMMENT_FILE = "Write the markdown comment here."
 PREVIEW_POST = "Create or update the PR comment (GitHub Actions, GITHUB_TOKEN)."
 PREVIEW_AT = "Judge freeze windows at this time (default: now)."
@@ -150,7 +152,6 @@ PREVIEW_OFFLINE = "Skip the artifact check (no S3/ECR calls)."
 
 DEPLOYED = """What runs where, read back from Pulumi (each stack's `deployed` output).
 """
-DEPLOYED_STACK = "Only this env (repeatable)."
 
 HISTORY = """Who deployed what, where, when and why: deploy-file history joined with Pulumi's updates.
 
@@ -164,8 +165,6 @@ Examples:
   deployctl history production api --limit 10
   deployctl history --json
 """
-HISTORY_ENV = "Only this env."
-HISTORY_APP_NAME = "Only this app."
 HISTORY_LIMIT = "At most this many entries."
 HISTORY_NO_ENGINE = "Git history only; skip Pulumi."
 
@@ -179,8 +178,6 @@ Examples:
   deployctl metrics production api --bucket month --since 2026-01-01
   deployctl metrics --json
 """
-METRICS_ENV = "Only this env."
-METRICS_APP_NAME = "Only this app."
 METRICS_SINCE = "Window start, ISO-8601 (default: 12 buckets ago)."
 METRICS_UNTIL = "Window end, ISO-8601, exclusive (default: now)."
 METRICS_BUCKET = "day, week or month."
@@ -295,7 +292,6 @@ Examples:
   deployctl bump staging api 3f2a9c1 -m "login fix"
   deployctl bump production api 3f2a9c1 --hotfix -m "outage fix" --branch hotfix/login
 """
-BUMP_ENV = "The env folder under deploys/."
 BUMP_APP_NAME = "The app (its file name)."
 BUMP_COMMIT = "The app commit; a short hash is resolved to the full one."
 BUMP_ROLLBACK = "Tag [rollback]: allows going back."
@@ -319,7 +315,6 @@ Examples:
   deployctl rollback production api
   deployctl rollback production api --to 3f2a9c1 -m "bad migration"
 """
-ROLLBACK_ENV = "The env folder under deploys/."
 ROLLBACK_APP_NAME = "The app to roll back."
 ROLLBACK_TO = "The commit to go back to (default: the previous deploy in the file)."
 
