@@ -4,6 +4,7 @@ where Pulumi's record can be read, over the changes from what runs (as `up` judg
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -13,7 +14,46 @@ from deployctl.commands.load import load_head, load_pair, open_engine, read_runn
 from deployctl.core import rules
 from deployctl.core.running import Running
 from deployctl.core.snapshot import Snapshot
-from deployctl.core.violations import CannotJudge, Violation
+from deployctl.core.violations import CannotJudge, ExitStatus, Violation, errors
+
+
+@dataclass(frozen=True)
+class CheckRequest:
+    repo: Path
+    base: str | None = None
+    at: str | None = None
+    """An ISO-8601 time for the freeze windows, as typed (default: now)."""
+    offline: bool = False
+    no_artifacts: bool = False
+    deployed: bool | None = None
+    as_json: bool = False
+
+
+def check(request: CheckRequest) -> ExitStatus:
+    """Judge, and print each violation and the count (or the JSON document): 1 when one is an error."""
+    from deployctl.commands.options import parse_time
+
+    moment = parse_time(request.at)
+    try:
+        violations = run_check(request.repo, base=request.base, at=moment, offline=request.offline,
+                               no_artifacts=request.no_artifacts, deployed=request.deployed)
+    except CannotJudge as exc:
+        if request.as_json and exc.violations:
+            report(exc.violations, as_json=True)
+        raise
+    return report(violations, request.as_json)
+
+
+def report(violations: list[Violation], as_json: bool) -> ExitStatus:
+    failed = bool(errors(violations))
+    if as_json:
+        console.as_json({"ok": not failed, "violations": [v.model_dump(mode="json") for v in violations]})
+    else:
+        for v in violations:
+            console.violation(v)
+        n_err, n_warn = len(errors(violations)), len(violations) - len(errors(violations))
+        console.out(f"{n_err} error(s), {n_warn} warning(s)" if violations else "ok: no violations")
+    return ExitStatus.VIOLATION if failed else ExitStatus.OK
 
 
 def run_check(root: Path, base: str | None, at: datetime, offline: bool = False,

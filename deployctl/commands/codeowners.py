@@ -3,11 +3,31 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from deployctl import console
 from deployctl.commands.load import load_head
 from deployctl.core.snapshot import Snapshot
+from deployctl.core.violations import ExitStatus
+
+
+@dataclass(frozen=True)
+class CodeownersRequest:
+    repo: Path
+    check_only: bool = False
+    """Only verify (--check): 1 when the file is stale, and nothing written."""
+
+
+def codeowners(request: CodeownersRequest) -> ExitStatus:
+    """Write the file (or verify it) and say which: a stale file under --check shows its diff."""
+    diff = update_codeowners(request.repo, request.check_only)
+    if request.check_only and diff:
+        console.out("\n".join(diff))
+        console.error(".github/CODEOWNERS is out of date; run `deployctl codeowners` and commit it")
+        return ExitStatus.VIOLATION
+    console.out(".github/CODEOWNERS is up to date" if not diff else ".github/CODEOWNERS written")
+    return ExitStatus.OK
 
 
 def expected_codeowners(snapshot: Snapshot) -> str:
@@ -38,7 +58,7 @@ def follow_new_file(root: Path, before: Snapshot, after: Snapshot) -> str | None
     return CODEOWNERS_FILE
 
 
-def codeowners(root: Path, check_only: bool) -> list[str]:
+def update_codeowners(root: Path, check_only: bool) -> list[str]:
     """Write .github/CODEOWNERS from the catalog and stack configs, or the diff that --check finds."""
     from deployctl.report.codeowners import CODEOWNERS_FILE, codeowners_diff
 

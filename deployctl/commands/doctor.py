@@ -12,6 +12,7 @@ import subprocess
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -32,6 +33,7 @@ from deployctl.adapters.backend import (
 from deployctl.core.lazymodel import LazyModel
 from deployctl.core.outcomes import cli_cause
 from deployctl.core.urls import redact_url, redact_urls
+from deployctl.core.violations import ExitStatus
 
 PULUMI_VERSION = "3.274.1"
 """The pinned CLI (scripts/install-pulumi); a test keeps the two equal."""
@@ -47,6 +49,26 @@ class Check(LazyModel):
     status: Literal["ok", "warn", "fail"]
     detail: str
     fix: str = ""
+
+
+@dataclass(frozen=True)
+class DoctorRequest:
+    repo: Path
+    timeout: float = 20.0
+    """Seconds allowed for each network check."""
+    as_json: bool = False
+
+
+def doctor(request: DoctorRequest) -> ExitStatus:
+    """Print each check and what to fix (text or JSON): 1 when one fails, warnings allowed."""
+    from deployctl import console
+
+    checks = run_doctor(request.repo, request.timeout)
+    if request.as_json:
+        console.as_json([c.model_dump(mode="json") for c in checks])
+    else:
+        console.out(render(checks))
+    return ExitStatus.VIOLATION if any(c.status == "fail" for c in checks) else ExitStatus.OK
 
 
 def render(checks: list[Check]) -> str:

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from deployctl import console
+from deployctl.core.violations import ExitStatus
 
 if TYPE_CHECKING:
     from deployctl.adapters.engine import Engine
@@ -19,6 +21,37 @@ if TYPE_CHECKING:
 
 Refresh = Callable[[str], "dict[str, OutOfBand]"]
 """env -> app -> what the engine's refresh found differing from Pulumi's record (absent: as recorded)."""
+
+
+@dataclass(frozen=True)
+class DriftRequest:
+    repo: Path
+    envs: list[str] | None = None
+    """Only these envs (default: every env)."""
+    refresh: bool = True
+    """False: judge from Pulumi's record alone (--no-refresh)."""
+    post: bool = False
+    as_json: bool = False
+
+
+def drift(request: DriftRequest) -> ExitStatus:
+    """Print each app's state (JSON, or the text view), post it when asked: 1 when anything drifted."""
+    from deployctl.commands.load import open_engine
+    from deployctl.core.appstate import exit_status
+
+    publish = poster() if request.post else None
+    engine = open_engine(request.repo)
+    states = run_drift(request.repo, request.envs, engine_refresh(engine) if request.refresh else None,
+                       engine=engine)
+    if request.as_json:
+        console.as_json([s.to_json() for s in states])
+    else:
+        from deployctl.report.status import render_drift
+
+        console.out(render_drift(states))
+    if publish is not None:
+        publish(request.repo, states)
+    return exit_status(states)
 
 
 def engine_refresh(engine: Engine) -> Refresh:

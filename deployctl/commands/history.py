@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from deployctl import console
 from deployctl.adapters.gitlog import deploy_history, first_parent_order
 from deployctl.adapters.gitrepo import open_git
-from deployctl.core.violations import CannotJudge
+from deployctl.core.violations import CannotJudge, ExitStatus
 
 if TYPE_CHECKING:
     from deployctl.adapters.engine import Engine
@@ -68,6 +68,35 @@ def read_trace(root: Path, envs: list[str] | None = None, ref: str = "HEAD", wit
     if live := {env: f.since for env, f in flights.items() if not f.stale}:  # a dead run's lock carries out nothing
         entries = mark_in_flight(entries, live)
     return Trace(entries=entries, updates=updates, in_flight=flights)
+
+
+@dataclass(frozen=True)
+class HistoryRequest:
+    repo: Path
+    env: str | None = None
+    app: str | None = None
+    limit: int | None = None
+    with_engine: bool = True
+    """False: git history only (--no-engine)."""
+    as_json: bool = False
+
+
+def history(request: HistoryRequest) -> ExitStatus:
+    """Print the trace, with approvals where GitHub says: a JSON list, or a table (report/tables.py)."""
+    entries = with_approvals(run_history(request.repo, request.env, request.app, request.limit,
+                                         with_engine=request.with_engine))
+    if request.as_json:
+        from deployctl.core.history import history_json
+
+        console.json_text(history_json(entries, console.json_indent()))
+        return ExitStatus.OK
+    from deployctl.report.tables import history_table
+
+    for line in history_table(entries) if entries else []:
+        console.out(line)
+    if not entries:
+        console.out("no deploys yet")
+    return ExitStatus.OK
 
 
 def run_history(root: Path, env: str | None, app: str | None, limit: int | None,

@@ -10,12 +10,13 @@ It never overwrites: when any file it would write exists, it writes nothing (exi
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from deployctl.core.programpaths import PIN_FILE
-from deployctl.core.violations import CannotJudge
+from deployctl.core.violations import CannotJudge, ExitStatus
 
 if TYPE_CHECKING:
     from deployctl.core.scaffold import EnvPlan
@@ -84,6 +85,28 @@ def _taken(root: Path, rel: str) -> bool:
         if folder.is_symlink() or (os.path.lexists(folder) and not folder.is_dir()):
             return True
     return os.path.lexists(root / rel)
+
+
+@dataclass(frozen=True)
+class InitRequest:
+    directory: Path
+    """The new deploy repository (created when missing)."""
+    envs: list[str] | None = None
+    """In promotion order (default: staging, production)."""
+    protected: list[str] | None = None
+    reviewers: list[str] | None = None
+
+
+def init(request: InitRequest) -> ExitStatus:
+    """Write the repository, print each file written, and say what to read next."""
+    from deployctl import console
+
+    directory = request.directory
+    written = run_init(directory, request.envs, request.protected, request.reviewers)
+    for rel in written:
+        console.out(f"wrote {directory / rel}")
+    console.error(f"next: read {directory / 'README.md'} (\"What to do next\"), then `deployctl doctor`")
+    return ExitStatus.OK
 
 
 def run_init(root: Path, envs: list[str] | None = None, protected: list[str] | None = None,

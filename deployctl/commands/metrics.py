@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -28,7 +29,7 @@ from deployctl.core.metrics import (
     lines_from_history,
     waiting,
 )
-from deployctl.core.violations import CannotJudge
+from deployctl.core.violations import CannotJudge, ExitStatus
 
 if TYPE_CHECKING:
     from deployctl.core.history import HistoryEntry
@@ -81,6 +82,41 @@ def window(since: datetime | None, until: datetime | None, bucket: Bucket, now: 
     if start >= end:
         raise CannotJudge(f"--since ({start.isoformat()}) must be before --until ({end.isoformat()})")
     return start, end
+
+
+@dataclass(frozen=True)
+class MetricsRequest:
+    repo: Path
+    env: str | None = None
+    app: str | None = None
+    since: str | None = None
+    """The window's start, ISO-8601, as typed (default: 12 buckets ago)."""
+    until: str | None = None
+    """The window's end, exclusive, as typed (default: now)."""
+    bucket: str = "week"
+    with_engine: bool = True
+    offline: bool = False
+    as_json: bool = False
+
+
+def metrics(request: MetricsRequest) -> ExitStatus:
+    """Print the four keys: JSON, or the text view with its charts."""
+    from deployctl.commands.options import parse_time
+    from deployctl.core.metrics import BUCKETS
+    from deployctl.report.metrics import render_text
+
+    if request.bucket not in BUCKETS:
+        raise CannotJudge(f"--bucket '{request.bucket}' is not one of {', '.join(BUCKETS)}")
+    window = {name: parse_time(value, name) if value else None for name, value in (("since", request.since),
+                                                                                 ("until", request.until))}
+    result = run_metrics(request.repo, request.env, request.app, window["since"], window["until"],
+                         request.bucket,  # type: ignore[arg-type]  # one of BUCKETS, checked above
+                         datetime.now(UTC), with_engine=request.with_engine, offline=request.offline)
+    if request.as_json:
+        console.json_text(result.json_text(console.json_indent()))
+    else:
+        console.out(render_text(result))
+    return ExitStatus.OK
 
 
 def run_metrics(root: Path, env: str | None, app: str | None, since: datetime | None, until: datetime | None,

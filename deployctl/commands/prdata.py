@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import stat
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,11 +33,64 @@ from deployctl.core.prdata import (
     stack_health_commands,
 )
 from deployctl.core.snapshot import env_of_stack_file
-from deployctl.core.violations import CannotJudge
+from deployctl.core.violations import CannotJudge, ExitStatus
 from deployctl.core.yamlfile import YamlError, load_yaml
 
 if TYPE_CHECKING:
     from deployctl.adapters.gitrepo import Repo
+
+@dataclass(frozen=True)
+class PrDataRequest:
+    repo: Path
+    base: str
+    """The PR's base commit (checked out in repo)."""
+    head: str
+    """The PR's head commit (fetched, not checked out)."""
+    post: bool = False
+    """For a code change, post the comment that says its credentialed preview waits for approval."""
+    notes_file: Path | None = None
+    """Where to write what a reviewer must read (a health command the PR adds), for pr-comment."""
+    as_json: bool = False
+
+
+def pr_data(request: PrDataRequest) -> ExitStatus:
+    """Judge and write the PR's data; print the verdict (on stderr for a code change, or JSON), write
+    the notes, post the waiting comment when asked: 1 when it is code."""
+    from deployctl import console
+    from deployctl.commands.output import write_file
+
+    repo, base, head = request.repo, request.base, request.head
+    result = run_pr_data(repo, base, head)
+    if request.notes_file is not None and (notes := notes_markdown(result)):
+        write_file(request.notes_file, notes)
+    if request.as_json:
+        console.as_json(result.model_dump(mode="json"))
+    else:
+        for line in result_lines(result):
+            (console.out if result.ok else console.error)(line)
+    if request.post and not result.ok:
+        from deployctl.commands.plan import run_plan
+        from deployctl.commands.preview import post_comment
+        from deployctl.report.tables import plan_lines
+
+        post_comment(awaiting_comment(result, plan_lines(run_plan(repo, merge_base(repo, base, head), head))))
+    return ExitStatus.OK if result.ok else ExitStatus.VIOLATION
+
+
+@dataclass(frozen=True)
+class PrCommentRequest:
+    files: list[Path]
+    """Each stack's comment (preview --comment-file), and pr-data's notes (a file ending in .notes)."""
+
+
+def pr_comment(request: PrCommentRequest) -> ExitStatus:
+    """Post the files as the PR's one comment, pr-data's notes first."""
+    from deployctl.commands.preview import post_comment
+
+    ordered = sorted(request.files, key=lambda f: (f.suffix != NOTES_SUFFIX, f.name))  # pr-data's notes first
+    post_comment(combine_comments([f.read_text(encoding="utf-8") for f in ordered]))
+    return ExitStatus.OK
+
 
 _NO_DRIVERS = ("--no-ext-diff", "--no-textconv", "--no-renames", "--no-abbrev")
 

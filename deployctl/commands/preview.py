@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -16,9 +17,51 @@ from deployctl.core import rules
 from deployctl.core.outcomes import Outcome
 from deployctl.core.plan import PlanChange
 from deployctl.core.snapshot import Snapshot
-from deployctl.core.violations import CannotJudge
+from deployctl.core.violations import CannotJudge, ExitStatus
 from deployctl.report.render import CommitLog, PreviewReport, StackPreview, github_compare_url
 from deployctl.report.render import warm as warm_renderer
+
+
+@dataclass(frozen=True)
+class PreviewRequest:
+    repo: Path
+    base: str | None = None
+    """Default in GitHub Actions: the PR's base commit."""
+    stacks: list[str] | None = None
+    comment_file: Path | None = None
+    """Write the markdown comment here (instead of stdout)."""
+    post: bool = False
+    """Create or update the PR's one comment."""
+    at: str | None = None
+    """The freeze windows' time, ISO-8601 as typed (default: now)."""
+    offline: bool = False
+
+
+def preview(request: PreviewRequest) -> ExitStatus:
+    """Render the comment; print, write or post it; each failed preview's cause on stderr: 1 when a
+    safeguard errs or a preview fails."""
+    from deployctl.commands.options import parse_time
+    from deployctl.commands.output import check_writable, write_file
+    from deployctl.report.render import render_comment
+
+    # What the options need is checked before the safeguards and the engine run, not after them.
+    if request.post:
+        require_post_context()
+    if request.comment_file is not None:
+        check_writable(request.comment_file)
+    report, secrets = build_preview(request.repo, request.base or pull_request_base(), request.stacks,
+                                    parse_time(request.at), offline=request.offline)
+    body = render_comment(report, secrets)
+    if request.comment_file is not None:
+        write_file(request.comment_file, body)
+        console.info(f"comment written to {request.comment_file} ({len(body)} characters)")
+    elif not request.post:
+        console.out(body)
+    if request.post:
+        post_comment(body)
+    for line in failure_lines(report, secrets):
+        console.error(line)
+    return ExitStatus.OK if report.ok else ExitStatus.VIOLATION
 
 
 def commit_log(repos: AppRepos, snapshot: Snapshot, change: PlanChange) -> CommitLog | None:

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,13 +16,42 @@ from deployctl import console
 from deployctl.adapters.apprepos import AppRepos
 from deployctl.commands.load import ordered_envs, readable
 from deployctl.core.model import short
-from deployctl.core.violations import CannotJudge
+from deployctl.core.violations import CannotJudge, ExitStatus
 
 if TYPE_CHECKING:
     from deployctl.core.history import HistoryEntry
     from deployctl.core.proposal import Proposal
     from deployctl.core.running import Deployed
     from deployctl.core.snapshot import Snapshot
+
+
+@dataclass(frozen=True)
+class ProposeRequest:
+    repo: Path
+    envs: list[str] | None = None
+    """Only these envs (default: each with a policy)."""
+    post: bool = False
+    """Open or refresh one PR per proposal; close those that became moot."""
+    as_json: bool = False
+
+
+def propose(request: ProposeRequest) -> ExitStatus:
+    """Print the proposals (JSON, or lines), post them when asked: 1 when a due step is held."""
+    envs = request.envs
+    publish = poster() if request.post else None
+    proposals, judged = run_propose(request.repo, envs, datetime.now(UTC))
+    if request.as_json:
+        console.as_json([p.to_json() for p in proposals])
+    else:
+        for line in proposal_lines(proposals):
+            console.out(line)
+        if not proposals:
+            unset = f"{', '.join(envs)} has no" if envs else "no env has"
+            console.out("nothing to propose" + (f": {', '.join(judged)} up to date" if judged
+                                                 else f": {unset} deploys:autoDeploy or deploys:autoPromote"))
+    if publish is not None:
+        publish(request.repo, proposals, judged)
+    return ExitStatus.VIOLATION if any(p.blocked for p in proposals) else ExitStatus.OK
 
 
 class _Branches:

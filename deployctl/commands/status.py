@@ -12,6 +12,7 @@ from deployctl import console
 from deployctl.adapters.apprepos import AppRepos
 from deployctl.commands.history import read_trace
 from deployctl.commands.load import load_head, open_engine
+from deployctl.core.violations import ExitStatus
 
 if TYPE_CHECKING:
     from deployctl.adapters.engine import Engine
@@ -49,6 +50,33 @@ def read_what_runs(root: Path, wanted: list[str] | None = None, engine: Engine |
         if outputs is not None:
             deployed[env] = outputs.get("deployed", {})
     return WhatRuns(head=head, envs=envs, deployed=deployed, trace=trace)
+
+
+@dataclass(frozen=True)
+class StatusRequest:
+    repo: Path
+    html: Path | None = None
+    """Also write the self-contained page here."""
+    pr_url: str | None = None
+    as_json: bool = False
+
+
+def status(request: StatusRequest) -> ExitStatus:
+    """Print the matrix (text or JSON rows), and write the page when asked: its path is tried first."""
+    from deployctl.commands.output import check_writable, write_file
+    from deployctl.report.status import render_html, render_text, status_rows
+
+    if request.html is not None:
+        check_writable(request.html)
+    report = run_status(request.repo, pr_url=request.pr_url)
+    if request.html is not None:
+        write_file(request.html, render_html(report, pr_url=request.pr_url))
+        console.info(f"status page written to {request.html}")
+    if request.as_json:
+        console.as_json(status_rows(report))
+    else:
+        console.out(render_text(report))
+    return ExitStatus.OK
 
 
 def run_status(root: Path, pr_url: str | None = None) -> StatusReport:

@@ -4,6 +4,7 @@ and record that it was done. The lock files and their judgement live in adapters
 from __future__ import annotations
 
 import socket
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,7 +18,29 @@ from deployctl.adapters.backend import (
     redact_url,
     unlock_refusal,
 )
-from deployctl.core.violations import CannotJudge
+from deployctl.core.violations import CannotJudge, ExitStatus
+
+
+@dataclass(frozen=True)
+class UnlockRequest:
+    repo: Path
+    env: str
+    force: bool = False
+    """Also clear a lock taken on another machine."""
+
+
+def unlock(request: UnlockRequest) -> ExitStatus:
+    """Print what was cleared; a refusal (the lock's run may still live) is said on stderr, exit 1."""
+    from deployctl import console
+
+    try:
+        done = run_unlock(request.repo, request.env, request.force)
+    except Refused as exc:
+        console.error(str(exc))
+        return ExitStatus.VIOLATION
+    for line in done:
+        console.out(line)
+    return ExitStatus.OK
 
 
 def run_unlock(root: Path, env: str, force: bool) -> list[str]:
