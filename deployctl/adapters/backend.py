@@ -36,7 +36,7 @@ from deployctl.core.urls import redact_url, redact_urls
 from deployctl.core.violations import CannotJudge
 
 if TYPE_CHECKING:
-    import git
+    from deployctl.adapters.gitrepo import DeployRepo
 
 STATE_DIR = ".pulumi-state"
 ALLOW_LOCAL = "DEPLOYCTL_ALLOW_LOCAL_BACKEND"
@@ -496,38 +496,20 @@ class Refused(Exception):
 # -- the imperative shell: git, the engine, the store ------------------------------------------
 
 
-def _has_commit(repo: git.Repo, sha: str) -> bool:
-    try:
-        repo.git.cat_file("-e", f"{sha}^{{commit}}")
-    except Exception:
-        return False
-    return True
+def _git_knows(repo: Any, sha: str) -> bool:
+    """DeployRepo.knows for a repository named by its folders (tests hand a GitPython Repo)."""
+    from deployctl.adapters.gitrepo import DeployRepo
+
+    return DeployRepo(Path(repo.working_tree_dir or repo.git_dir)).knows(sha)
 
 
-def _git_knows(repo: git.Repo, sha: str) -> bool:
-    """Whether the clone has `sha`. A fresh CI clone may lack a commit of another branch: ask origin
-    once, through the bounded network git (an unanswering remote fails in bounded time: False)."""
-    if _has_commit(repo, sha):
-        return True
-    if "origin" not in [r.name for r in repo.remotes]:
-        return False
-    from deployctl.adapters.apprepos import run_network_git
-
-    try:
-        run_network_git(["-C", str(repo.working_tree_dir or repo.git_dir), "fetch", "--quiet", "origin", "--", sha],
-                        repo.remotes["origin"].url, "fetch")
-    except (CannotJudge, OSError):
-        return False
-    return _has_commit(repo, sha)
-
-
-def ran_since(repo: git.Repo, recorded: str, merge: str) -> bool:
+def ran_since(repo: DeployRepo, recorded: str, merge: str) -> bool:
     """Is `recorded` (a commit the backend names: its text, never an option) `merge` or a commit after
     it in the deploy repo?"""
     if recorded == merge:
         return True
-    known = bool(HASH_RE.match(recorded)) and _git_knows(repo, recorded)
-    return known and repo.is_ancestor(merge, recorded)  # type: ignore[arg-type]  # takes any rev
+    known = bool(HASH_RE.match(recorded)) and repo.knows(recorded)
+    return known and repo.is_ancestor(merge, recorded)
 
 
 def latest_success(engine: Any, env: str) -> UpdateRecord | None:
@@ -544,7 +526,7 @@ HISTORY_PAGE = 10
 """Update records the stale-run guard reads at a time, newest first, until a page holds a success."""
 
 
-def stale_judge(repo: git.Repo, engine: Any, env: str, deploying: str,
+def stale_judge(repo: DeployRepo, engine: Any, env: str, deploying: str,
                 store: Store | None = None) -> Callable[[], str | None]:
     """The stale-run verdict on `env`, taken anew each time it is called (after each wait for the lock).
     With the backend's `store`, the history is read there directly (StateReads), else through the CLI."""
@@ -555,8 +537,8 @@ def stale_judge(repo: git.Repo, engine: Any, env: str, deploying: str,
         head = last.head if last else None
         if last is None or head is None:
             return None
-        known = bool(HASH_RE.match(head)) and _git_knows(repo, head)  # the backend's text, never an option
-        ancestor = known and repo.is_ancestor(head, deploying)  # type: ignore[arg-type]  # takes any rev
+        known = bool(HASH_RE.match(head)) and repo.knows(head)  # the backend's text, never an option
+        ancestor = known and repo.is_ancestor(head, deploying)
         return stale_refusal(env, last, deploying, known, ancestor)
 
     return judge
@@ -697,7 +679,7 @@ class DeployGuard:
     """What every `up` of a stack goes through: the stale-run guard and the stack lock."""
 
     root: Path
-    repo: git.Repo
+    repo: DeployRepo
     """The deploy repo, opened once per run and shared by every stack's verdict."""
     engine: Any
     deploying: str
