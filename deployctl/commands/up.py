@@ -23,9 +23,13 @@ from typing import TYPE_CHECKING, Any, cast
 
 from deployctl import console
 from deployctl.adapters.apprepos import AppRepos
-from deployctl.adapters.backend import DEFAULT_LOCK_TIMEOUT, DeployGuard, StateReads, Store, enforce_ci_policy
+from deployctl.adapters.backend import Store
+from deployctl.adapters.cipolicy import enforce_ci_policy
 from deployctl.adapters.gitaccess import changed_paths
 from deployctl.adapters.gitrepo import DeployRepo, open_git
+from deployctl.adapters.locks import DEFAULT_LOCK_TIMEOUT
+from deployctl.adapters.stalerun import DeployGuard, ran_since, stale_judge
+from deployctl.adapters.statereads import StateReads
 from deployctl.commands.load import chosen_stacks, load_head, load_pair, open_engine, ordered_envs, read_running
 from deployctl.core import rules
 from deployctl.core.catalog import CATALOG_FILE
@@ -271,7 +275,6 @@ def _upstream_not_deployed(repo: DeployRepo, engine: Engine, envs: list[str], af
 
 
 def _upstream_problem(repo: DeployRepo, newest: UpdateRecord | None, merge: str) -> str | None:
-    from deployctl.adapters.backend import ran_since
     from deployctl.core.updatemessage import switch_marks
 
     if newest is None or newest.head is None:
@@ -291,8 +294,6 @@ def _stale_stacks(repo: DeployRepo, reads: StateReads, envs: list[str], deployin
     """The stacks the stale-run guard refuses now (a newer deploy-repo commit runs there): its update
     refuses them with its own words, so the judgement from what runs leaves them to it; with --force
     they are judged from what runs, but for going back (FORCED_BACK), which --force --reason is."""
-    from deployctl.adapters.backend import stale_judge
-
     stale = set()
     for env in envs:
         try:
