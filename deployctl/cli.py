@@ -17,7 +17,6 @@ from typing import Annotated
 import typer
 
 from deployctl import console
-from deployctl.core.model import short
 from deployctl.core.violations import CannotJudge, ExitStatus, InputError, Violation, errors, internal_error
 
 app = typer.Typer(
@@ -180,17 +179,11 @@ def up(
       deployctl up --base "$BEFORE" --head "$GITHUB_SHA"   after a merge, in CI
       deployctl up --stack production --force --reason "restore after the bad rollback"
     """
-    from deployctl.commands.up import numbered, run_up
+    from deployctl.commands.up import UpRequest, main
 
-    if force != (reason is not None) or (reason is not None and not reason.strip()):
-        raise CannotJudge("--force and --reason go together: --force --reason \"why this overrides the guard\"")
-    with console.people_on_stderr(as_json):
-        outcomes = run_up(repo, stacks=stack, base=base, head=head, message=message, branch=branch,
-                          force_reason=reason, lock_timeout=lock_timeout, post=post)
-        shown = numbered(repo, outcomes) if as_json else outcomes
-    if as_json:
-        console.as_json([o.model_dump(mode="json") for o in shown])
-    raise typer.Exit(ExitStatus.OK if all(o.ok for o in outcomes) else ExitStatus.VIOLATION)
+    raise typer.Exit(main(UpRequest(root=repo, stacks=tuple(stack) if stack is not None else None, base=base,
+                                    head=head, message=message, branch=branch, force=force, reason=reason,
+                                    lock_timeout=lock_timeout, post=post, as_json=as_json)))
 
 
 @app.command()
@@ -588,16 +581,6 @@ AuthorBaseOpt = Annotated[str | None, typer.Option(
     "origin/main, else main).")]
 
 
-def _wrote(env: str, app_name: str, result: tuple[str, list[Violation], list[str]], branch: str | None) -> None:
-    full, warnings, notes = result
-    for v in warnings:
-        console.violation(v, err=True)
-    for note in notes:
-        console.error(f"note: {note}")
-    where = f" on branch {branch} (push it and open a pull request)" if branch else ""
-    console.out(f"deploys/{env}/{app_name}: prepended {full}{where}")
-
-
 @app.command()
 def bump(
     env: Annotated[str, typer.Argument(help="The env folder under deploys/.")],
@@ -622,11 +605,13 @@ def bump(
       deployctl bump staging api 3f2a9c1 -m "login fix"
       deployctl bump production api 3f2a9c1 --hotfix -m "outage fix" --branch hotfix/login
     """
-    from deployctl.commands.bump import write_deploy
+    from deployctl.commands.bump import BumpRequest
+    from deployctl.commands.bump import bump as bump_verb
     from deployctl.core.model import Tag
 
     tags = tuple(t for t, on in ((Tag.ROLLBACK, rollback), (Tag.HOTFIX, hotfix)) if on)
-    _wrote(env, app_name, write_deploy(repo, env, app_name, commit, message, tags, branch, base), branch)
+    raise typer.Exit(bump_verb(BumpRequest(root=repo, env=env, app=app_name, commit=commit, message=message,
+                                           tags=tags, branch=branch, base=base)))
 
 
 @app.command()
@@ -647,12 +632,11 @@ def promote(
     Example:
       deployctl promote api --from staging --to production -m "tested on staging"
     """
-    from deployctl.commands.bump import upstream_commit, write_deploy
+    from deployctl.commands.bump import PromoteRequest
+    from deployctl.commands.bump import promote as promote_verb
 
-    commit, source = upstream_commit(repo, from_env, app_name, base, to_env=to_env)
-    console.error(f"promoting {app_name} {short(commit)}: {source}")
-    _wrote(to_env, app_name, write_deploy(repo, to_env, app_name, commit, message or f"promoted from {from_env}",
-                                          (), branch, base), branch)
+    raise typer.Exit(promote_verb(PromoteRequest(root=repo, app=app_name, from_env=from_env, to_env=to_env,
+                                                 message=message, branch=branch, base=base)))
 
 
 @app.command()
@@ -672,12 +656,11 @@ def rollback(
       deployctl rollback production api
       deployctl rollback production api --to 3f2a9c1 -m "bad migration"
     """
-    from deployctl.commands.bump import rollback_target, write_deploy
-    from deployctl.core.model import Tag
+    from deployctl.commands.bump import RollbackRequest
+    from deployctl.commands.bump import rollback as rollback_verb
 
-    commit = to or rollback_target(repo, env, app_name)
-    _wrote(env, app_name, write_deploy(repo, env, app_name, commit, message or "rollback", (Tag.ROLLBACK,),
-                                       branch, base), branch)
+    raise typer.Exit(rollback_verb(RollbackRequest(root=repo, env=env, app=app_name, to=to, message=message,
+                                                   branch=branch, base=base)))
 
 
 @app.command()

@@ -1,8 +1,10 @@
 """`deployctl bump`, `promote` and `rollback`: the verbs that write a deploy line, judged as CI will.
+Each takes its request (built by cli.py from the options), says what it wrote and returns the exit status.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,9 +21,84 @@ from deployctl.core.catalog import App
 from deployctl.core.model import Tag, deploy_path, same_commit, short
 from deployctl.core.names import unknown
 from deployctl.core.snapshot import Snapshot, build_snapshot
-from deployctl.core.violations import CannotJudge, InputError, Severity, Violation, errors
+from deployctl.core.violations import CannotJudge, ExitStatus, InputError, Severity, Violation, errors
 
 MAIN_BRANCHES = ("origin/main", "main", "origin/master", "master")
+
+
+@dataclass(frozen=True)
+class BumpRequest:
+    """`deployctl bump ENV APP COMMIT`: prepend COMMIT to deploys/ENV/APP."""
+
+    root: Path
+    env: str
+    app: str
+    commit: str
+    message: str = ""
+    tags: tuple[Tag, ...] = ()
+    branch: str | None = None
+    """Create this branch and commit the change on it."""
+    base: str | None = None
+    """Judge against this base, as CI will (default: the merge base with the main branch)."""
+
+
+@dataclass(frozen=True)
+class PromoteRequest:
+    """`deployctl promote APP --from ENV --to ENV`: deploy to one env what another runs now."""
+
+    root: Path
+    app: str
+    from_env: str
+    to_env: str
+    message: str = ""
+    branch: str | None = None
+    base: str | None = None
+
+
+@dataclass(frozen=True)
+class RollbackRequest:
+    """`deployctl rollback ENV APP`: prepend the previous (or given) commit, tagged [rollback]."""
+
+    root: Path
+    env: str
+    app: str
+    to: str | None = None
+    message: str = ""
+    branch: str | None = None
+    base: str | None = None
+
+
+def bump(request: BumpRequest) -> ExitStatus:
+    written = write_deploy(request.root, request.env, request.app, request.commit, request.message, request.tags,
+                           request.branch, request.base)
+    return _say_written(request.env, request.app, written, request.branch)
+
+
+def promote(request: PromoteRequest) -> ExitStatus:
+    commit, source = upstream_commit(request.root, request.from_env, request.app, request.base,
+                                     to_env=request.to_env)
+    console.error(f"promoting {request.app} {short(commit)}: {source}")
+    written = write_deploy(request.root, request.to_env, request.app, commit,
+                           request.message or f"promoted from {request.from_env}", (), request.branch, request.base)
+    return _say_written(request.to_env, request.app, written, request.branch)
+
+
+def rollback(request: RollbackRequest) -> ExitStatus:
+    commit = request.to or rollback_target(request.root, request.env, request.app)
+    written = write_deploy(request.root, request.env, request.app, commit, request.message or "rollback",
+                           (Tag.ROLLBACK,), request.branch, request.base)
+    return _say_written(request.env, request.app, written, request.branch)
+
+
+def _say_written(env: str, app: str, result: tuple[str, list[Violation], list[str]], branch: str | None) -> ExitStatus:
+    full, warnings, notes = result
+    for v in warnings:
+        console.violation(v, err=True)
+    for note in notes:
+        console.error(f"note: {note}")
+    where = f" on branch {branch} (push it and open a pull request)" if branch else ""
+    console.out(f"deploys/{env}/{app}: prepended {full}{where}")
+    return ExitStatus.OK
 
 
 def authoring_base(root: Path, base: str | None = None) -> str | None:

@@ -4,9 +4,10 @@ Upstream envs deploy before the envs that promote from them, independent envs si
 downstream env never deploys after its upstream failed, and an older run never overwrites a newer
 deploy. Each stack's result reaches Slack when DEPLOYCTL_SLACK_WEBHOOK is set.
 
-One runner per command (as Atlantis has one per command): `prepare` decides everything before the
-first update and returns a frozen `UpRun`; `deploy_env` deploys (or skips) one stack of it; `deploy_all`
-runs the waves and is the only place that talks to the terminal and Slack.
+One runner per command (as Atlantis has one per command): `main` takes the command line's `UpRequest`,
+says the outcome and returns the exit status; `prepare` decides everything before the first update and
+returns a frozen `UpRun`; `deploy_env` deploys (or skips) one stack of it; `deploy_all` runs the waves and
+is the only place that talks to the terminal and Slack during them.
 """
 
 from __future__ import annotations
@@ -39,13 +40,52 @@ from deployctl.core.plan import PlanChange, affected_envs, runs_that_start
 from deployctl.core.running import Running
 from deployctl.core.snapshot import RepoFiles, Snapshot
 from deployctl.core.updatemessage import deploy_message
-from deployctl.core.violations import CannotJudge, InputError, errors, internal_error
+from deployctl.core.violations import CannotJudge, ExitStatus, InputError, errors, internal_error
 
 if TYPE_CHECKING:
     from deployctl.adapters.engine import Engine
     from deployctl.adapters.eventlog import EventSink
 
 PARALLEL_VAR, DEFAULT_PARALLEL = "DEPLOYCTL_PARALLEL", 4
+
+
+@dataclass(frozen=True)
+class UpRequest:
+    """One `deployctl up`, as its command line asks for it (cli.up builds it from the options)."""
+
+    root: Path
+    stacks: tuple[str, ...] | None = None
+    """Only these envs (--stack); None: every env (or, with --base, every env the change affects)."""
+    base: str | None = None
+    head: str | None = None
+    message: str | None = None
+    branch: str = "origin/main"
+    force: bool = False
+    reason: str | None = None
+    """Why --force: recorded in the update message; --force and --reason go together."""
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT
+    post: bool = False
+    as_json: bool = False
+
+    def force_reason(self) -> str | None:
+        """The reason --force overrides the stale-run guard with, None without --force; a half-given
+        pair (--force alone, --reason alone or blank) is refused before anything runs."""
+        if self.force != (self.reason is not None) or (self.reason is not None and not self.reason.strip()):
+            raise CannotJudge("--force and --reason go together: --force --reason \"why this overrides the guard\"")
+        return self.reason
+
+
+def main(request: UpRequest) -> ExitStatus:
+    """`deployctl up`: deploy, say each outcome (the people's lines on stderr with --json, and the
+    outcomes as JSON on stdout), and return the exit status: 0 when every stack deployed or was rightly
+    skipped, 1 otherwise."""
+    request.force_reason()  # a bad pair of options is refused before anything is said
+    with console.people_on_stderr(request.as_json):
+        outcomes = run_up(request)
+        shown = numbered(request.root, outcomes) if request.as_json else outcomes
+    if request.as_json:
+        console.as_json([o.model_dump(mode="json") for o in shown])
+    return ExitStatus.OK if all(o.ok for o in outcomes) else ExitStatus.VIOLATION
 
 
 @dataclass(frozen=True)
@@ -81,9 +121,7 @@ class UpRun:
         return [c for c in self.changes if c.env == env]
 
 
-def run_up(root: Path, stacks: list[str] | None, base: str | None, head: str | None = None,
-           message: str | None = None, branch: str = "origin/main", force_reason: str | None = None,
-           lock_timeout: float = DEFAULT_LOCK_TIMEOUT, post: bool = False) -> list[Outcome]:
+def run_up(request: UpRequest) -> list[Outcome]:
     """Deploy: safeguards first, then `pulumi up` per affected stack, upstream first. The GitHub token
     never reaches the engine (the [rollback] opener alone gets it); in Actions, the job summary and
     the environment URL are written at the end (commands/upsummary.py)."""
@@ -91,7 +129,7 @@ def run_up(root: Path, stacks: list[str] | None, base: str | None, head: str | N
     from deployctl.commands.upsummary import tell_github
 
     with github_token_withheld():
-        run = prepare(root, stacks, base, head, message, branch, force_reason, lock_timeout, post)
+        run = prepare(request)
         outcomes = deploy_all(run)
     tell_github(run, outcomes)
     return outcomes
@@ -100,8 +138,7 @@ def run_up(root: Path, stacks: list[str] | None, base: str | None, head: str | N
 # -- before the first update --------------------------------------------------------------------
 
 
-def prepare(root: Path, stacks: list[str] | None, base: str | None, head: str | None, message: str | None,
-            branch: str, force_reason: str | None, lock_timeout: float, post: bool) -> UpRun:
+def prepare(request: UpRequest) -> UpRun:
     """Everything decided before anything deploys, so that a refusal (CannotJudge, InputError) leaves
     every stack as it was. The deploy repo is opened once, and only when a ref or a stack needs it.
 
@@ -110,6 +147,9 @@ def prepare(root: Path, stacks: list[str] | None, base: str | None, head: str | 
     what the head says, with every rule; --base only decides which stacks the change affects. So a
     retry can never deploy what the merge's `up` refused. What git alone refuses (the change as its
     pull request was judged, every file's own rules) is refused first, before Pulumi is asked."""
+    root, base, head, branch = request.root, request.base, request.head, request.branch
+    stacks = list(request.stacks) if request.stacks is not None else None
+    force_reason = request.force_reason()
     parallel = parallelism()
     _preload_engine()
     repos = AppRepos(root)
@@ -129,7 +169,7 @@ def prepare(root: Path, stacks: list[str] | None, base: str | None, head: str | 
     forced: set[str] = set()
     if envs and repo is not None:
         enforce_ci_policy(root, {e: head_snap.stacks[e].settings.protected for e in envs})
-        guard = _start_engine(root, repo, open_engine(root), merge, force_reason, lock_timeout)
+        guard = _start_engine(root, repo, open_engine(root), merge, force_reason, request.lock_timeout)
         reads = StateReads(guard.engine, _store_of(guard))  # the backend's files in place, else the CLI
         judged = [e for e in envs if e not in newer]  # a stack a newer run deploys: that run judges it
         stale = _stale_stacks(repo, reads, judged, guard.deploying)
@@ -143,8 +183,8 @@ def prepare(root: Path, stacks: list[str] | None, base: str | None, head: str | 
     pr = pr_number(repo.message(merge)) if repo is not None and merge else None
     return UpRun(root=root, envs=tuple(envs), upstream={e: head_snap.stacks[e].settings.promote_from for e in envs},
                  changes=tuple(plan.changes) if plan else (), head=head_snap, planned=plan is not None,
-                 merge=merge, pr=pr, message=message, newer=newer, guard=guard, branch=branch, post=post,
-                 parallel=parallel, upstream_refused=upstream_refused)
+                 merge=merge, pr=pr, message=request.message, newer=newer, guard=guard, branch=branch,
+                 post=request.post, parallel=parallel, upstream_refused=upstream_refused)
 
 
 def _preload_engine() -> None:
