@@ -18,8 +18,6 @@ import typer
 
 from deployctl import console
 from deployctl.commands import helptext
-from deployctl.commands.output import wrote as _wrote
-from deployctl.core.model import short
 from deployctl.core.violations import CannotJudge, ExitStatus, InputError, internal_error
 
 app = typer.Typer(name="deployctl", help=helptext.DEPLOYCTL, no_args_is_help=True, add_completion=False,
@@ -71,18 +69,11 @@ def up(stack: StackOpt = None,
        reason: Annotated[str | None, typer.Option("--reason", help=helptext.UP_REASON)] = None,
        lock_timeout: Annotated[float, typer.Option("--lock-timeout", min=0, help=helptext.UP_LOCK_TIMEOUT)] = 300.0,
        post: Annotated[bool, typer.Option("--post", help=helptext.UP_POST)] = False,
-       as_json: JsonOpt = False, repo: RepoOpt = HERE) -> None:
-    from deployctl.commands.up import numbered, run_up
-
-    if force != (reason is not None) or (reason is not None and not reason.strip()):
-        raise CannotJudge("--force and --reason go together: --force --reason \"why this overrides the guard\"")
-    with console.people_on_stderr(as_json):
-        outcomes = run_up(repo, stacks=stack, base=base, head=head, message=message, branch=branch,
-                          force_reason=reason, lock_timeout=lock_timeout, post=post)
-        shown = numbered(repo, outcomes) if as_json else outcomes
-    if as_json:
-        console.as_json([o.model_dump(mode="json") for o in shown])
-    raise typer.Exit(ExitStatus.OK if all(o.ok for o in outcomes) else ExitStatus.VIOLATION)
+       as_json: JsonOpt = False, repo: RepoOpt = HERE) -> ExitStatus:
+    from deployctl.commands.up import UpRequest, main
+    return main(UpRequest(root=repo, stacks=tuple(stack) if stack is not None else None, base=base, head=head,
+                          message=message, branch=branch, force=force, reason=reason, lock_timeout=lock_timeout,
+                          post=post, as_json=as_json))
 
 
 @app.command(help=helptext.PLAN)
@@ -197,12 +188,12 @@ def bump(env: EnvFolderArg,
          message: MessageOpt = "",
          rollback: Annotated[bool, typer.Option("--rollback", help=helptext.BUMP_ROLLBACK)] = False,
          hotfix: Annotated[bool, typer.Option("--hotfix", help=helptext.BUMP_HOTFIX)] = False,
-         branch: BranchOpt = None, base: AuthorBaseOpt = None, repo: RepoOpt = HERE) -> None:
-    from deployctl.commands.bump import write_deploy
+         branch: BranchOpt = None, base: AuthorBaseOpt = None, repo: RepoOpt = HERE) -> ExitStatus:
+    from deployctl.commands import bump as verb
     from deployctl.core.model import Tag
-
     tags = tuple(t for t, on in ((Tag.ROLLBACK, rollback), (Tag.HOTFIX, hotfix)) if on)
-    _wrote(env, app_name, write_deploy(repo, env, app_name, commit, message, tags, branch, base), branch)
+    return verb.bump(verb.BumpRequest(root=repo, env=env, app=app_name, commit=commit, message=message, tags=tags,
+                                      branch=branch, base=base))
 
 
 @app.command(help=helptext.PROMOTE)
@@ -210,13 +201,10 @@ def promote(app_name: Annotated[str, typer.Argument(metavar="APP", help=helptext
             from_env: Annotated[str, typer.Option("--from", help=helptext.PROMOTE_FROM_ENV)],
             to_env: Annotated[str, typer.Option("--to", help=helptext.PROMOTE_TO_ENV)],
             message: MessageOpt = "", branch: BranchOpt = None, base: AuthorBaseOpt = None, repo: RepoOpt = HERE,
-            ) -> None:
-    from deployctl.commands.bump import upstream_commit, write_deploy
-
-    commit, source = upstream_commit(repo, from_env, app_name, base, to_env=to_env)
-    console.error(f"promoting {app_name} {short(commit)}: {source}")
-    _wrote(to_env, app_name, write_deploy(repo, to_env, app_name, commit, message or f"promoted from {from_env}",
-                                          (), branch, base), branch)
+            ) -> ExitStatus:
+    from deployctl.commands import bump as verb
+    return verb.promote(verb.PromoteRequest(root=repo, app=app_name, from_env=from_env, to_env=to_env,
+                                            message=message, branch=branch, base=base))
 
 
 @app.command(help=helptext.ROLLBACK)
@@ -224,13 +212,10 @@ def rollback(env: EnvFolderArg,
              app_name: Annotated[str, typer.Argument(metavar="APP", help=helptext.ROLLBACK_APP_NAME)],
              to: Annotated[str | None, typer.Option("--to", help=helptext.ROLLBACK_TO)] = None,
              message: MessageOpt = "", branch: BranchOpt = None, base: AuthorBaseOpt = None, repo: RepoOpt = HERE,
-             ) -> None:
-    from deployctl.commands.bump import rollback_target, write_deploy
-    from deployctl.core.model import Tag
-
-    commit = to or rollback_target(repo, env, app_name)
-    _wrote(env, app_name, write_deploy(repo, env, app_name, commit, message or "rollback", (Tag.ROLLBACK,),
-                                       branch, base), branch)
+             ) -> ExitStatus:
+    from deployctl.commands import bump as verb
+    return verb.rollback(verb.RollbackRequest(root=repo, env=env, app=app_name, to=to, message=message,
+                                              branch=branch, base=base))
 
 
 @app.command(help=helptext.PROPOSE)

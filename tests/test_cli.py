@@ -120,9 +120,6 @@ def test_a_misspelt_stack_is_refused_with_base_too(tmp_path: Path, command: str)
 
 
 CLI_PY = PROJECT_ROOT / "deployctl" / "cli.py"
-STILL_PRINTS_JSON = {"up": "commands/up.py takes its request in the up/bump change of the same issue; until "
-                           "then up's body in cli.py prints its JSON"}
-"""cli.py's commands that still print their own JSON, each with the reason (and still needed: see below)."""
 
 
 def test_the_cli_only_declares_options_and_dispatches():
@@ -136,7 +133,7 @@ def test_the_cli_only_declares_options_and_dispatches():
     assert not [a for a in ast.walk(tree) if isinstance(a, ast.alias) and a.name == "as_json"]
     printing = {fn.name for fn in tree.body if isinstance(fn, ast.FunctionDef)
                 for node in ast.walk(fn) if isinstance(node, ast.Attribute) and node.attr == "as_json"}
-    assert printing == set(STILL_PRINTS_JSON)  # an exception no longer needed is removed from the list
+    assert printing == set()
 
 
 def run_command(call: object) -> tuple[int, str, str]:

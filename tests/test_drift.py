@@ -16,9 +16,9 @@ from pathlib import Path
 import git
 import pytest
 
-from deployctl.adapters.backend import LockInfo
 from deployctl.adapters.engine import Engine
 from deployctl.adapters.inflight import in_flight
+from deployctl.adapters.locks import LockInfo
 from deployctl.core.appstate import InFlight
 from deployctl.core.outcomes import UpdateRecord
 from deployctl.core.updatemessage import deploy_message, pr_of

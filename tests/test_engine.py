@@ -115,7 +115,8 @@ def test_the_program_itself_refuses_a_broken_file(world: World):
 def test_update_history_pages_stop_once_the_caller_has_enough(world: World):
     """Every page is read (and a file backend's updates numbered) unless the caller has enough: the
     stale-run guard stops at the first page holding a success, however long the stack's history."""
-    from deployctl.adapters.backend import last_success, latest_success
+    from deployctl.adapters.statereads import latest_success
+    from deployctl.core.deployguard import last_success
 
     api = world.shas["api"]
     for i in range(3):

@@ -70,3 +70,36 @@ def test_the_top_of_deployctl_is_the_cli_and_the_console_only() -> None:
 def test_every_exception_is_still_needed() -> None:
     used = {(module_name(p), name) for p in (PROJECT_ROOT / "deployctl").rglob("*.py") for name in imports(p)}
     assert set(EXCEPTIONS) <= used
+
+
+def _python_files(*folders: str) -> list[Path]:
+    return sorted(p for folder in folders for p in (PROJECT_ROOT / folder).rglob("*.py"))
+
+
+def test_only_the_deploy_repo_adapter_imports_gitpython() -> None:
+    """One handle on the deploy repository (adapters/gitrepo.DeployRepo): no module reaches for
+    GitPython beside it (today it runs git processes, and needs GitPython not at all)."""
+    allowed = {"deployctl/adapters/gitrepo.py"}
+    found = []
+    for path in _python_files("deployctl", "stacks", "components"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) and node.level == 0 else [])
+            if any(n == "git" or n.startswith("git.") for n in names):
+                found.append(path.relative_to(PROJECT_ROOT).as_posix())
+    assert sorted(set(found) - allowed) == []
+
+
+def test_the_core_never_reads_the_environment() -> None:
+    """The environment is read at the edges and passed in (e.g. safegit.GitLimits), so a core
+    function's answer depends on its arguments only."""
+    found = []
+    for path in _python_files("deployctl/core"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "os" \
+                    and node.attr in ("environ", "environb", "getenv", "getenvb", "putenv", "unsetenv"):
+                found.append(f"{path.relative_to(PROJECT_ROOT).as_posix()}:{node.lineno} os.{node.attr}")
+            elif isinstance(node, ast.ImportFrom) and node.module == "os" \
+                    and any(a.name in ("environ", "environb", "getenv", "getenvb") for a in node.names):
+                found.append(f"{path.relative_to(PROJECT_ROOT).as_posix()}:{node.lineno} from os import")
+    assert found == []

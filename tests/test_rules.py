@@ -9,7 +9,7 @@ import pytest
 
 from deployctl.adapters.apprepos import AppRepos
 from deployctl.adapters.gitaccess import commit_snapshot, worktree_snapshot
-from deployctl.adapters.gitrepo import open_repo
+from deployctl.adapters.gitrepo import open_git
 from deployctl.core import rules
 from tests.scenario import Scenario, build, rules_of
 
@@ -24,7 +24,7 @@ def sc(tmp_path: Path) -> Scenario:
 
 def library_rules(sc: Scenario, at: str = BEFORE_FREEZE) -> set[str]:
     head = worktree_snapshot(sc.root)
-    base = commit_snapshot(open_repo(sc.root), "main")
+    base = commit_snapshot(open_git(sc.root), "main")
     moment = datetime.fromisoformat(at.replace("Z", "+00:00")).astimezone(UTC)
     return {v.rule for v in rules.check(head, AppRepos(sc.root), base, moment)
             if v.severity == "error"}
@@ -294,6 +294,6 @@ def test_one_fetch_per_repository_per_run(sc: Scenario, monkeypatch: pytest.Monk
 
     monkeypatch.setattr(apprepos.AppRepo, "fetch", counting)
     found = rules.check(worktree_snapshot(sc.root), AppRepos(sc.root),
-                        commit_snapshot(open_repo(sc.root), "main"), datetime(2026, 12, 1, tzinfo=UTC))
+                        commit_snapshot(open_git(sc.root), "main"), datetime(2026, 12, 1, tzinfo=UTC))
     assert [v.rule for v in found] == []
     assert fetches == [sc.api.path.resolve().as_uri()]

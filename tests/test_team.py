@@ -24,8 +24,8 @@ from pathlib import Path
 import git
 import pytest
 
-from deployctl.adapters.backend import UNLOCK_TAG
 from deployctl.adapters.engine import Engine
+from deployctl.adapters.locks import UNLOCK_TAG
 from tests.awsserver import AwsServer
 from tests.builders import PROJECT_ROOT, DeployRepo
 from tests.engine_world import World, build_world

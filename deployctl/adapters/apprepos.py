@@ -28,8 +28,8 @@ from deployctl.adapters.repourl import display_url, repo_url
 from deployctl.core.commitinfo import CommitInfo
 from deployctl.core.safegit import (
     QUIET_GIT_ENV,
+    GitLimits,
     data_only_config,
-    git_timeout,
     https_unanswered,
     network_config,
     network_env,
@@ -65,19 +65,25 @@ def git_command(*args: str) -> list[str]:
     return ["git", *data_only_config(), *args]
 
 
-def run_network_git(args: list[str], url: str, action: str,
-                    extra_env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess:
+def git_limits() -> GitLimits:
+    """The network git limits this process's environment sets (DEPLOYCTL_GIT_TIMEOUT, ...)."""
+    return GitLimits.from_environ(os.environ)
+
+
+def run_network_git(args: list[str], url: str, action: str, extra_env: Mapping[str, str] | None = None,
+                    limits: GitLimits | None = None) -> subprocess.CompletedProcess:
     """A network git command (clone, fetch) under a wall-clock cap, a low-speed limit and an ssh
     connect timeout; on the cap, git and its helpers (ssh, git-remote-https) are all killed and
     CannotJudge names the repository. `extra_env` is for this one command (the [rollback] push's
-    credentials), never the process's."""
-    if (silent := https_unanswered(url)) is not None:
+    credentials), never the process's; `limits`, when not given, are read from the environment now."""
+    limits = limits or git_limits()
+    if (silent := https_unanswered(url, limits)) is not None:
         raise CannotJudge(f"cannot {action} {display_url(url)}: {silent} (the server does not answer); check "
                           "the repository's URL and the network, or raise DEPLOYCTL_GIT_CONNECT_TIMEOUT")
-    limit = git_timeout()
-    proc = subprocess.Popen(["git", *network_config(), *args], stdin=subprocess.DEVNULL,  # data_only_config too
+    limit = limits.timeout
+    proc = subprocess.Popen(["git", *network_config(limits), *args], stdin=subprocess.DEVNULL,  # data_only_config too
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env={**os.environ, **network_env(), **(extra_env or {})}, start_new_session=True)
+                            env={**os.environ, **network_env(limits), **(extra_env or {})}, start_new_session=True)
     try:
         out, err = proc.communicate(timeout=limit)
     except subprocess.TimeoutExpired:

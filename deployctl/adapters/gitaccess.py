@@ -132,10 +132,12 @@ def _tree_kind(mode: int) -> EntryKind:
     return EntryKind.FILE
 
 
-def _ls_tree(repo: Repo, *args: str) -> list[tuple[str, EntryKind, str, str]]:
-    """(path, kind, object type, sha) of each record of `git ls-tree -z <args>`."""
+def _ls_tree(repo: Repo, commit: str, *paths: str,
+             options: tuple[str, ...] = ()) -> list[tuple[str, EntryKind, str, str]]:
+    """(path, kind, object type, sha) of each record of `git ls-tree -z <options> <commit> -- <paths>`."""
     items = []
-    for record in filter(None, run_git(repo, "ls-tree", "-z", *args).split("\0")):
+    args = ["ls-tree", "-z", *options, "--end-of-options", commit, *(["--", *paths] if paths else [])]
+    for record in filter(None, run_git(repo, *args).split("\0")):
         meta, path = record.split("\t", 1)
         mode, kind, sha = meta.split()
         items.append((path, _tree_kind(int(mode, 8)), kind, sha))
@@ -165,11 +167,11 @@ def commit_files(repo: Repo, rev: str, paths: set[str] | None = None) -> RepoFil
     if deploys is not None and not has_deploys:  # `deploys` committed as a link (or a file): shown as one
         listed = [(DEPLOYS_DIR, deploys, "")]
     elif has_deploys and paths is None:
-        listed = [(p, k, sha) for p, k, _, sha in _ls_tree(repo, "-r", "-t", commit, "--", DEPLOYS_DIR)]
+        listed = [(p, k, sha) for p, k, _, sha in _ls_tree(repo, commit, DEPLOYS_DIR, options=("-r", "-t"))]
     elif has_deploys and paths is not None:
-        listed = [(p, k, "") for p, k, _, _ in _ls_tree(repo, commit, "--", DEPLOYS_DIR + "/")]
+        listed = [(p, k, "") for p, k, _, _ in _ls_tree(repo, commit, DEPLOYS_DIR + "/")]
         listed += _partial(paths, lambda rels: [(p, k, sha) for p, k, _, sha in
-                                                 _ls_tree(repo, "--full-tree", commit, "--", *rels)])
+                                                 _ls_tree(repo, commit, *rels, options=("--full-tree",))])
     wanted = [sha for _, kind, sha in listed if kind is EntryKind.FILE and sha]
     wanted += [sha for sha in (catalog_sha, *stack_shas.values()) if sha]
     blobs = _read_blobs(repo, sorted(set(wanted))) if wanted else {}
@@ -214,9 +216,9 @@ def changed_paths(repo: Repo, base: str, head: str | None) -> list[str]:
 def start_changed_paths(repo: Repo, base: str, head: str | None) -> Callable[[], list[str]]:
     """`changed_paths`, its git processes started now (side by side) and collected by calling the result."""
     if head is not None:
-        diff = start_git(repo, "diff", "--no-renames", "--name-only", "-z", base, head, "--")
+        diff = start_git(repo, "diff", "--no-renames", "--name-only", "-z", "--end-of-options", base, head, "--")
         return lambda: sorted(p for p in diff().split("\0") if p)
-    tracked = start_git(repo, "diff", "--no-renames", "--name-only", "-z", base, "--")
+    tracked = start_git(repo, "diff", "--no-renames", "--name-only", "-z", "--end-of-options", base, "--")
     untracked = start_git(repo, "ls-files", "--others", "--exclude-standard", "-z")
     return lambda: sorted({p for p in (tracked() + "\0" + untracked()).split("\0") if p})
 

@@ -25,7 +25,7 @@ def deploy_history(repo: Repo, ref: str) -> list[HistoryEntry]:
 
     cwd = str(repo.working_tree_dir or repo.git_dir)
     args = ["git", "log", "--first-parent", "--diff-merges=first-parent", "--no-renames", "--raw", "--no-abbrev",
-            f"--format={LOG_FORMAT}", ref, "--", DEPLOYS_DIR]
+            f"--format={LOG_FORMAT}", "--end-of-options", ref, "--", DEPLOYS_DIR]
     log = subprocess.Popen(args, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                            env=c_locale_env())
     cat = subprocess.Popen(["git", "-C", cwd, "cat-file", "--batch"], stdin=subprocess.PIPE,
@@ -108,4 +108,4 @@ def _read_deploy_lines(fd: int, lines: dict[str, tuple[str | None, str]]) -> Non
 
 
 def first_parent_order(repo: Repo, ref: str) -> list[str]:
-    return run_git(repo, "rev-list", "--first-parent", ref, "--").split()
+    return run_git(repo, "rev-list", "--first-parent", "--end-of-options", ref, "--").split()

@@ -1,7 +1,7 @@
 """Is an update of a stack running now, on any runner? Read from the backend, never from this machine.
 
 Two witnesses: the backend's lock (file and S3 backends: `.pulumi/locks/...`, written by whichever
-runner's `pulumi up` holds the stack; adapters/backend.read_locks) and the stack's in-flight update (the
+runner's `pulumi up` holds the stack; adapters/locks.read_locks) and the stack's in-flight update (the
 newest update of its history whose result is `in-progress`, which backends that record an update as
 it starts list; the file and S3 backends write an update's record only when it ends). A lock taken
 on this machine by a process that no longer runs is a killed run's leftover, not a deploy: `unlock`
@@ -20,7 +20,8 @@ from deployctl.core.outcomes import UpdateRecord
 from deployctl.core.updatemessage import pr_of
 
 if TYPE_CHECKING:
-    from deployctl.adapters.backend import LockInfo, Store
+    from deployctl.adapters.backend import Store
+    from deployctl.adapters.locks import LockInfo
 
 
 STALE_AFTER = timedelta(hours=6)
@@ -67,7 +68,8 @@ def in_flight(locks: list[LockInfo], updates: list[UpdateRecord], now: datetime 
 def lock_reader(root: Path) -> Callable[[str], list[LockInfo]]:
     """env -> the stack's locks, from the backend this repo uses (none for a backend without lock files,
     Pulumi Cloud: its in-flight update says it all). The store is opened once, on first use."""
-    from deployctl.adapters.backend import backend_url, open_store, read_locks
+    from deployctl.adapters.backend import backend_url, open_store
+    from deployctl.adapters.locks import read_locks
     from deployctl.core.envconfig import PROJECT
     from deployctl.core.urls import redact_urls
     from deployctl.core.violations import CannotJudge

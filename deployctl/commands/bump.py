@@ -1,8 +1,10 @@
 """`deployctl bump`, `promote` and `rollback`: the verbs that write a deploy line, judged as CI will.
+Each takes its request (built by cli.py from the options), says what it wrote and returns the exit status.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -10,37 +12,105 @@ from deployctl import console
 from deployctl.adapters.apprepos import AppRepos
 from deployctl.adapters.gitaccess import commit_snapshot, safe_branch_name, worktree_files
 from deployctl.adapters.gitlog import deploy_history
-from deployctl.adapters.gitrepo import open_repo, resolve_ref
+from deployctl.adapters.gitrepo import open_git
 from deployctl.commands.codeowners import follow_new_file
 from deployctl.commands.load import load_head, no_env, open_engine, readable
+from deployctl.commands.output import wrote
 from deployctl.core import rules
 from deployctl.core.authoring import AUTHORING_NOTES, group_still_needed, prepend, previous_commit, with_file
 from deployctl.core.catalog import App
 from deployctl.core.model import Tag, deploy_path, same_commit, short
 from deployctl.core.names import unknown
 from deployctl.core.snapshot import Snapshot, build_snapshot
-from deployctl.core.violations import CannotJudge, InputError, Severity, Violation, errors
+from deployctl.core.violations import CannotJudge, ExitStatus, InputError, Severity, Violation, errors
 
 MAIN_BRANCHES = ("origin/main", "main", "origin/master", "master")
+
+
+@dataclass(frozen=True)
+class BumpRequest:
+    """`deployctl bump ENV APP COMMIT`: prepend COMMIT to deploys/ENV/APP."""
+
+    root: Path
+    env: str
+    app: str
+    commit: str
+    message: str = ""
+    tags: tuple[Tag, ...] = ()
+    branch: str | None = None
+    """Create this branch and commit the change on it."""
+    base: str | None = None
+    """Judge against this base, as CI will (default: the merge base with the main branch)."""
+
+
+@dataclass(frozen=True)
+class PromoteRequest:
+    """`deployctl promote APP --from ENV --to ENV`: deploy to one env what another runs now."""
+
+    root: Path
+    app: str
+    from_env: str
+    to_env: str
+    message: str = ""
+    branch: str | None = None
+    base: str | None = None
+
+
+@dataclass(frozen=True)
+class RollbackRequest:
+    """`deployctl rollback ENV APP`: prepend the previous (or given) commit, tagged [rollback]."""
+
+    root: Path
+    env: str
+    app: str
+    to: str | None = None
+    message: str = ""
+    branch: str | None = None
+    base: str | None = None
+
+
+def bump(request: BumpRequest) -> ExitStatus:
+    written = write_deploy(request.root, request.env, request.app, request.commit, request.message, request.tags,
+                           request.branch, request.base)
+    return _say_written(request.env, request.app, written, request.branch)
+
+
+def promote(request: PromoteRequest) -> ExitStatus:
+    commit, source = upstream_commit(request.root, request.from_env, request.app, request.base,
+                                     to_env=request.to_env)
+    console.error(f"promoting {request.app} {short(commit)}: {source}")
+    written = write_deploy(request.root, request.to_env, request.app, commit,
+                           request.message or f"promoted from {request.from_env}", (), request.branch, request.base)
+    return _say_written(request.to_env, request.app, written, request.branch)
+
+
+def rollback(request: RollbackRequest) -> ExitStatus:
+    commit = request.to or rollback_target(request.root, request.env, request.app)
+    written = write_deploy(request.root, request.env, request.app, commit, request.message or "rollback",
+                           (Tag.ROLLBACK,), request.branch, request.base)
+    return _say_written(request.env, request.app, written, request.branch)
+
+
+def _say_written(env: str, app: str, result: tuple[str, list[Violation], list[str]], branch: str | None) -> ExitStatus:
+    wrote(env, app, result, branch)
+    return ExitStatus.OK
 
 
 def authoring_base(root: Path, base: str | None = None) -> str | None:
     """What CI's `check --base` will compare this branch with: the merge base of HEAD and the deploy
     repo's main branch (or `base`); None in a repo without commits (then every file is judged alone)."""
-    repo = open_repo(root)
-    try:
-        head = repo.head.commit.hexsha
-    except ValueError:
+    repo = open_git(root)
+    head = repo.head_sha()
+    if head is None:
         return None
     for ref in ([base] if base else MAIN_BRANCHES):
         try:
-            tip = resolve_ref(repo, ref)
+            tip = repo.resolve(ref)
         except CannotJudge:
             if base:
                 raise
             continue
-        found = repo.merge_base(head, tip)
-        return found[0].hexsha if found else tip
+        return repo.merge_base(head, tip) or tip
     return head
 
 
@@ -75,7 +145,7 @@ def write_deploy(root: Path, env: str, app: str, commit: str, message: str, tags
     new = prepend(current.tree.raw.get(path), full, message, tags)
     head = build_snapshot(with_file(files, path, new))
     base_sha = authoring_base(root, base_ref)
-    base = commit_snapshot(open_repo(root), base_sha) if base_sha else None
+    base = commit_snapshot(open_git(root), base_sha) if base_sha else None
     found = rules.check(head, repos, base, datetime.now(UTC))
     mine = [v for v in found if v.file == path or v.rule in AUTHORING_NOTES]
     refused = [v for v in errors(mine) if v.rule not in AUTHORING_NOTES]
@@ -91,16 +161,14 @@ def write_deploy(root: Path, env: str, app: str, commit: str, message: str, tags
     target = root / path
     target.parent.mkdir(parents=True, exist_ok=True)
     if new_branch:
-        open_repo(root).git.checkout("-b", new_branch)
+        open_git(root).new_branch(new_branch)
     target.write_bytes(new)
     written = [path]
     if (owners := follow_new_file(root, current, head)) is not None:
         written.append(owners)
         notes.append(f"{owners} updated: {path} is new and needs its owners' rule (commit it with the deploy)")
     if new_branch:
-        repo = open_repo(root)
-        repo.git.add("--", *written)
-        repo.git.commit("-m", f"Deploy {app} {short(full)} to {env}", "--", *written)
+        open_git(root).commit_paths(written, f"Deploy {app} {short(full)} to {env}")
     warnings = [v for v in mine if v.severity is not Severity.ERROR and v.rule not in AUTHORING_NOTES]
     return full, warnings, notes
 
@@ -134,7 +202,7 @@ def upstream_commit(root: Path, env: str, app: str, base_ref: str | None = None,
     if isinstance(running, dict) and running.get("commit"):
         return str(running["commit"]), f"what Pulumi runs in {env} (its `deployed` output)"
     base_sha = authoring_base(root, base_ref)
-    file = commit_snapshot(open_repo(root), base_sha).tree.get(env, app) if base_sha else None
+    file = commit_snapshot(open_git(root), base_sha).tree.get(env, app) if base_sha else None
     if file is None:
         raise CannotJudge(f"deploys/{env}/{app} does not exist on the base ({short(base_sha, 'none')}) and "
                           f"Pulumi runs no {app} in {env}: nothing to promote; deploy it to {env} first")
@@ -148,7 +216,7 @@ def rollback_target(root: Path, env: str, app: str) -> str:
     if file is None:
         raise CannotJudge(f"deploys/{env}/{app} does not exist: nothing to roll back")
     try:  # the lines that were each on top once, through a change of their own: reviewed deploys
-        on_top: set[str] | None = {e.to for e in deploy_history(open_repo(root), "HEAD")
+        on_top: set[str] | None = {e.to for e in deploy_history(open_git(root), "HEAD")
                                    if e.env == env and e.app == app and e.to}
     except CannotJudge:
         on_top = None  # a repository without commits: its file is all there is

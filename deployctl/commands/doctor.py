@@ -238,6 +238,7 @@ def check_plugins(kinds: set[str], pulumi: Path | None, timeout: float) -> Check
 
 
 def check_repo(name: str, spec: str, branch: str, root: Path, timeout: float) -> Check:
+    from deployctl.adapters.apprepos import git_limits
     from deployctl.adapters.repourl import is_url, repo_url
     from deployctl.core.safegit import network_config, network_env
 
@@ -248,8 +249,9 @@ def check_repo(name: str, spec: str, branch: str, root: Path, timeout: float) ->
                 if ".demo/" in spec else "")
         return Check(name=f"app repo {name}", status="fail", detail=f"{spec} does not exist{hint}",
                      fix="set `repo:` in apps.yaml to the app's git URL")
-    env = {**os.environ, **network_env()}  # as every network git call: no prompt, safe transports
-    result = _run(["git", *network_config(), "ls-remote", "--heads", "--", url, f"refs/heads/{branch}"], timeout,
+    limits = git_limits()
+    env = {**os.environ, **network_env(limits)}  # as every network git call: no prompt, safe transports
+    result = _run(["git", *network_config(limits), "ls-remote", "--heads", "--", url, f"refs/heads/{branch}"], timeout,
                   env=env)
     fix = ("give this runner read access: a deploy key (ssh URL, webfactory/ssh-agent) or a GitHub App "
            "installation token (https URL, a credential helper); README: \"Set up for a team on GitHub\"")

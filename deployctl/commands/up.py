@@ -4,9 +4,10 @@ Upstream envs deploy before the envs that promote from them, independent envs si
 downstream env never deploys after its upstream failed, and an older run never overwrites a newer
 deploy. Each stack's result reaches Slack when DEPLOYCTL_SLACK_WEBHOOK is set.
 
-One runner per command (as Atlantis has one per command): `prepare` decides everything before the
-first update and returns a frozen `UpRun`; `deploy_env` deploys (or skips) one stack of it; `deploy_all`
-runs the waves and is the only place that talks to the terminal and Slack.
+One runner per command (as Atlantis has one per command): `main` takes the command line's `UpRequest`,
+says the outcome and returns the exit status; `prepare` decides everything before the first update and
+returns a frozen `UpRun`; `deploy_env` deploys (or skips) one stack of it; `deploy_all` runs the waves and
+is the only place that talks to the terminal and Slack during them.
 """
 
 from __future__ import annotations
@@ -22,11 +23,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from deployctl import console
-from deployctl.adapters.apprepos import AppRepos, run_network_git
-from deployctl.adapters.backend import DEFAULT_LOCK_TIMEOUT, DeployGuard, StateReads, Store, enforce_ci_policy
+from deployctl.adapters.apprepos import AppRepos
+from deployctl.adapters.backend import Store
+from deployctl.adapters.cipolicy import enforce_ci_policy
 from deployctl.adapters.gitaccess import changed_paths
-from deployctl.adapters.gitrepo import open_repo, resolve_ref
-from deployctl.adapters.repourl import display_url
+from deployctl.adapters.gitrepo import DeployRepo, open_git
+from deployctl.adapters.locks import DEFAULT_LOCK_TIMEOUT
+from deployctl.adapters.stalerun import DeployGuard, ran_since, stale_judge
+from deployctl.adapters.statereads import StateReads
 from deployctl.commands.load import chosen_stacks, load_head, load_pair, open_engine, ordered_envs, read_running
 from deployctl.core import rules
 from deployctl.core.catalog import CATALOG_FILE
@@ -36,15 +40,52 @@ from deployctl.core.plan import PlanChange, affected_envs, runs_that_start
 from deployctl.core.running import Running
 from deployctl.core.snapshot import RepoFiles, Snapshot
 from deployctl.core.updatemessage import deploy_message
-from deployctl.core.violations import CannotJudge, InputError, errors, internal_error
+from deployctl.core.violations import CannotJudge, ExitStatus, InputError, errors, internal_error
 
 if TYPE_CHECKING:
-    import git
-
     from deployctl.adapters.engine import Engine
     from deployctl.adapters.eventlog import EventSink
 
 PARALLEL_VAR, DEFAULT_PARALLEL = "DEPLOYCTL_PARALLEL", 4
+
+
+@dataclass(frozen=True)
+class UpRequest:
+    """One `deployctl up`, as its command line asks for it (cli.up builds it from the options)."""
+
+    root: Path
+    stacks: tuple[str, ...] | None = None
+    """Only these envs (--stack); None: every env (or, with --base, every env the change affects)."""
+    base: str | None = None
+    head: str | None = None
+    message: str | None = None
+    branch: str = "origin/main"
+    force: bool = False
+    reason: str | None = None
+    """Why --force: recorded in the update message; --force and --reason go together."""
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT
+    post: bool = False
+    as_json: bool = False
+
+    def force_reason(self) -> str | None:
+        """The reason --force overrides the stale-run guard with, None without --force; a half-given
+        pair (--force alone, --reason alone or blank) is refused before anything runs."""
+        if self.force != (self.reason is not None) or (self.reason is not None and not self.reason.strip()):
+            raise CannotJudge("--force and --reason go together: --force --reason \"why this overrides the guard\"")
+        return self.reason
+
+
+def main(request: UpRequest) -> ExitStatus:
+    """`deployctl up`: deploy, say each outcome (the people's lines on stderr with --json, and the
+    outcomes as JSON on stdout), and return the exit status: 0 when every stack deployed or was rightly
+    skipped, 1 otherwise."""
+    request.force_reason()  # a bad pair of options is refused before anything is said
+    with console.people_on_stderr(request.as_json):
+        outcomes = run_up(request)
+        shown = numbered(request.root, outcomes) if request.as_json else outcomes
+    if request.as_json:
+        console.as_json([o.model_dump(mode="json") for o in shown])
+    return ExitStatus.OK if all(o.ok for o in outcomes) else ExitStatus.VIOLATION
 
 
 @dataclass(frozen=True)
@@ -80,9 +121,7 @@ class UpRun:
         return [c for c in self.changes if c.env == env]
 
 
-def run_up(root: Path, stacks: list[str] | None, base: str | None, head: str | None = None,
-           message: str | None = None, branch: str = "origin/main", force_reason: str | None = None,
-           lock_timeout: float = DEFAULT_LOCK_TIMEOUT, post: bool = False) -> list[Outcome]:
+def run_up(request: UpRequest) -> list[Outcome]:
     """Deploy: safeguards first, then `pulumi up` per affected stack, upstream first. The GitHub token
     never reaches the engine (the [rollback] opener alone gets it); in Actions, the job summary and
     the environment URL are written at the end (commands/upsummary.py)."""
@@ -90,7 +129,7 @@ def run_up(root: Path, stacks: list[str] | None, base: str | None, head: str | N
     from deployctl.commands.upsummary import tell_github
 
     with github_token_withheld():
-        run = prepare(root, stacks, base, head, message, branch, force_reason, lock_timeout, post)
+        run = prepare(request)
         outcomes = deploy_all(run)
     tell_github(run, outcomes)
     return outcomes
@@ -99,8 +138,7 @@ def run_up(root: Path, stacks: list[str] | None, base: str | None, head: str | N
 # -- before the first update --------------------------------------------------------------------
 
 
-def prepare(root: Path, stacks: list[str] | None, base: str | None, head: str | None, message: str | None,
-            branch: str, force_reason: str | None, lock_timeout: float, post: bool) -> UpRun:
+def prepare(request: UpRequest) -> UpRun:
     """Everything decided before anything deploys, so that a refusal (CannotJudge, InputError) leaves
     every stack as it was. The deploy repo is opened once, and only when a ref or a stack needs it.
 
@@ -109,16 +147,19 @@ def prepare(root: Path, stacks: list[str] | None, base: str | None, head: str | 
     what the head says, with every rule; --base only decides which stacks the change affects. So a
     retry can never deploy what the merge's `up` refused. What git alone refuses (the change as its
     pull request was judged, every file's own rules) is refused first, before Pulumi is asked."""
+    root, base, head, branch = request.root, request.base, request.head, request.branch
+    stacks = list(request.stacks) if request.stacks is not None else None
+    force_reason = request.force_reason()
     parallel = parallelism()
     _preload_engine()
     repos = AppRepos(root)
     base_snap, head_snap, plan = (load_pair(root, base, head, whole=True) if base is not None
                                   else (None, load_head(root), None))
     envs = chosen_stacks(plan, head_snap, stacks) if plan else ordered_envs(head_snap, stacks)
-    repo = open_repo(root) if head is not None or envs else None  # nothing in git to read otherwise
+    repo = open_git(root) if head is not None or envs else None  # nothing in git to read otherwise
     merge = plan.head if plan else None
     if repo is not None and head is not None:
-        _require_checkout(root, repo, merge or resolve_ref(repo, head))
+        _require_checkout(root, repo, merge or repo.resolve(head))
     guard = None
     running = None
     upstream_refused: dict[str, str] = {}
@@ -128,7 +169,7 @@ def prepare(root: Path, stacks: list[str] | None, base: str | None, head: str | 
     forced: set[str] = set()
     if envs and repo is not None:
         enforce_ci_policy(root, {e: head_snap.stacks[e].settings.protected for e in envs})
-        guard = _start_engine(root, repo, open_engine(root), merge, force_reason, lock_timeout)
+        guard = _start_engine(root, repo, open_engine(root), merge, force_reason, request.lock_timeout)
         reads = StateReads(guard.engine, _store_of(guard))  # the backend's files in place, else the CLI
         judged = [e for e in envs if e not in newer]  # a stack a newer run deploys: that run judges it
         stale = _stale_stacks(repo, reads, judged, guard.deploying)
@@ -139,11 +180,11 @@ def prepare(root: Path, stacks: list[str] | None, base: str | None, head: str | 
         if plan is not None and merge is not None:
             upstream_refused = _upstream_not_deployed(repo, guard.engine, envs, plan.stacks, head_snap, merge)
     _safeguards(head_snap, repos, base_snap, running, forced=forced, reason=force_reason)
-    pr = pr_number(str(repo.commit(merge).message)) if repo is not None and merge else None  # a str in text repos
+    pr = pr_number(repo.message(merge)) if repo is not None and merge else None
     return UpRun(root=root, envs=tuple(envs), upstream={e: head_snap.stacks[e].settings.promote_from for e in envs},
                  changes=tuple(plan.changes) if plan else (), head=head_snap, planned=plan is not None,
-                 merge=merge, pr=pr, message=message, newer=newer, guard=guard, branch=branch, post=post,
-                 parallel=parallel, upstream_refused=upstream_refused)
+                 merge=merge, pr=pr, message=request.message, newer=newer, guard=guard, branch=branch,
+                 post=request.post, parallel=parallel, upstream_refused=upstream_refused)
 
 
 def _preload_engine() -> None:
@@ -183,11 +224,11 @@ def parallelism() -> int:
     return int(text)
 
 
-def _require_checkout(root: Path, repo: git.Repo, head_sha: str) -> None:
+def _require_checkout(root: Path, repo: DeployRepo, head_sha: str) -> None:
     """The program runs from the working tree and the safeguards judged --head, so the checkout must be
     exactly --head: the commit, no tracked change, and the program's inputs (`deploys/`, `apps.yaml`,
     `Pulumi.*.yaml`) equal to --head's, untracked and ignored files included."""
-    if repo.head.commit.hexsha != head_sha or repo.is_dirty(untracked_files=False):
+    if repo.head_sha() != head_sha or repo.is_dirty():
         raise CannotJudge(f"the working tree is not a clean checkout of --head {short(head_sha)}; "
                           f"run `git checkout {head_sha}` first (Pulumi deploys what is checked out)")
     differ, extra = checkout_differences(root, repo, head_sha)
@@ -203,7 +244,7 @@ def _require_checkout(root: Path, repo: git.Repo, head_sha: str) -> None:
                       + ", or deploy from a fresh checkout")
 
 
-def checkout_differences(root: Path, repo: git.Repo, head_sha: str) -> tuple[list[str], list[str]]:
+def checkout_differences(root: Path, repo: DeployRepo, head_sha: str) -> tuple[list[str], list[str]]:
     """The program's inputs that differ between the working tree and `head_sha`: (paths --head has,
     changed or missing here; paths here that --head lacks). Hidden entries (`.gitkeep`) are ignored,
     as the program ignores them."""
@@ -253,7 +294,7 @@ def _store_of(guard: DeployGuard) -> Store | None:
         return None
 
 
-def _upstream_not_deployed(repo: git.Repo, engine: Engine, envs: list[str], affected: list[str],
+def _upstream_not_deployed(repo: DeployRepo, engine: Engine, envs: list[str], affected: list[str],
                            head: Snapshot, merge: str) -> dict[str, str]:
     """`up --stack ENV` of a merge that also changes the env ENV promotes from (CI runs a job per stack,
     upstream first): that env's newest update must have deployed this merge (or a newer commit) and
@@ -273,8 +314,7 @@ def _upstream_not_deployed(repo: git.Repo, engine: Engine, envs: list[str], affe
     return refused
 
 
-def _upstream_problem(repo: git.Repo, newest: UpdateRecord | None, merge: str) -> str | None:
-    from deployctl.adapters.backend import ran_since
+def _upstream_problem(repo: DeployRepo, newest: UpdateRecord | None, merge: str) -> str | None:
     from deployctl.core.updatemessage import switch_marks
 
     if newest is None or newest.head is None:
@@ -290,12 +330,10 @@ def _upstream_problem(repo: git.Repo, newest: UpdateRecord | None, merge: str) -
     return None
 
 
-def _stale_stacks(repo: git.Repo, reads: StateReads, envs: list[str], deploying: str) -> set[str]:
+def _stale_stacks(repo: DeployRepo, reads: StateReads, envs: list[str], deploying: str) -> set[str]:
     """The stacks the stale-run guard refuses now (a newer deploy-repo commit runs there): its update
     refuses them with its own words, so the judgement from what runs leaves them to it; with --force
     they are judged from what runs, but for going back (FORCED_BACK), which --force --reason is."""
-    from deployctl.adapters.backend import stale_judge
-
     stale = set()
     for env in envs:
         try:
@@ -323,15 +361,17 @@ def _safeguards(head: Snapshot, repos: AppRepos, base: Snapshot | None, running:
         console.violation(v, err=True)
 
 
-def _start_engine(root: Path, repo: git.Repo, engine: Engine, merge: str | None, force_reason: str | None,
+def _start_engine(root: Path, repo: DeployRepo, engine: Engine, merge: str | None, force_reason: str | None,
                   lock_timeout: float) -> DeployGuard:
     """The engine, behind the guard every update goes through. A stack that exists is updated by name
     (no `pulumi stack select`); one never created is created by its update, one at a time (Engine.stack)."""
-    deploying = merge or repo.head.commit.hexsha
+    deploying = merge or repo.head_sha()
+    if deploying is None:
+        raise CannotJudge(f"{root} has no commits yet; commit the deploy files first")
     return DeployGuard(root, repo, engine, deploying, force_reason, lock_timeout)
 
 
-def newer_commit_stacks(repo: git.Repo, head_sha: str, branch: str, head: Snapshot) -> dict[str, str]:
+def newer_commit_stacks(repo: DeployRepo, head_sha: str, branch: str, head: Snapshot) -> dict[str, str]:
     """Stacks that a commit after `head` on the deploy branch (its first-parent line: what a push ends
     at) also changes: its own run deploys them. A commit whose run may never start (it, or a commit
     between this one and it, carries a CI-skip marker such as `[skip ci]`: core/plan.runs_that_start)
@@ -339,17 +379,19 @@ def newer_commit_stacks(repo: git.Repo, head_sha: str, branch: str, head: Snapsh
     newer deploy."""
     _fetch_branch(repo, branch)
     try:
-        tip = repo.commit(branch).hexsha
-    except Exception:
+        tip = repo.resolve(branch)
+    except CannotJudge:
         return {}
-    if tip == head_sha or not repo.is_ancestor(head_sha, tip):  # type: ignore[arg-type]  # takes any rev
+    if tip == head_sha or not repo.is_ancestor(head_sha, tip):
         return {}
-    log = repo.git.log("--topo-order", "--format=%H%x00%P%x00%B%x1e", f"{head_sha}..{tip}", "--")
+    log = repo.run("log", "--topo-order", "--format=%H%x00%P%x00%B%x1e", "--end-of-options", f"{head_sha}..{tip}",
+                   "--")
     commits = [(sha, parents.split(), message) for record in log.split("\x1e")
                if record.strip() for sha, parents, message in [record.strip("\n").split("\x00", 2)]]
     starting = runs_that_start(commits)
     newer: dict[str, str] = {}
-    for sha in repo.git.rev_list("--first-parent", f"{head_sha}..{tip}", "--").split():  # what a push can end at
+    first_parents = repo.run("rev-list", "--first-parent", "--end-of-options", f"{head_sha}..{tip}", "--")
+    for sha in first_parents.split():  # what a push can end at
         if sha not in starting:
             continue
         envs, _ = affected_envs(changed_paths(repo, f"{sha}^", sha), head)
@@ -358,25 +400,14 @@ def newer_commit_stacks(repo: git.Repo, head_sha: str, branch: str, head: Snapsh
     return newer
 
 
-def _fetch_branch(repo: git.Repo, branch: str) -> None:
-    """Bring `remote/name` up to date through the bounded network git (connect timeout, low-speed limit,
-    wall-clock cap, credentials masked). An unreachable remote must not stop a deploy: say so, and
-    judge from the local ref."""
+def _fetch_branch(repo: DeployRepo, branch: str) -> None:
+    """Bring `remote/name` up to date through the bounded network git (DeployRepo.fetch). An unreachable
+    remote must not stop a deploy: say so, and judge from the local ref."""
     remote, _, name = branch.partition("/")
-    if not name or name.startswith("-") or remote not in [r.name for r in repo.remotes]:
+    if not name or name.startswith("-") or remote not in repo.remotes():
         return
-    url = repo.remotes[remote].url
-    cwd = str(repo.working_tree_dir or repo.git_dir)
-    try:
-        result = run_network_git(["-C", cwd, "fetch", "--quiet", "--", remote, name], url, "fetch")
-    except (CannotJudge, OSError) as exc:
-        why = str(exc)
-    else:
-        if result.returncode == 0:
-            return
-        stderr = result.stderr.decode(errors="replace").replace(url, display_url(url))  # git may echo credentials
-        why = " ".join(stderr.split())[-300:] or f"git exit status {result.returncode}"
-    console.info(f"could not fetch {branch} ({why}); judging staleness from the local ref")
+    if (why := repo.fetch(remote, name)) is not None:
+        console.info(f"could not fetch {branch} ({why}); judging staleness from the local ref")
 
 
 # -- the updates --------------------------------------------------------------------------------

@@ -8,8 +8,9 @@ carries (used by the app-repository cache), so an unanswering server fails inste
 
 from __future__ import annotations
 
-import os
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 GIT_TIMEOUT_VAR = "DEPLOYCTL_GIT_TIMEOUT"
 DEFAULT_GIT_TIMEOUT = 300.0
@@ -90,23 +91,35 @@ def branch_problem(branch: str) -> str | None:
     return None
 
 
-def git_timeout() -> float:
-    """DEPLOYCTL_GIT_TIMEOUT seconds (a positive number), else the default."""
-    raw = os.environ.get(GIT_TIMEOUT_VAR, "")
-    try:
-        value = float(raw)
-    except ValueError:
-        return DEFAULT_GIT_TIMEOUT
-    return value if value > 0 else DEFAULT_GIT_TIMEOUT
+@dataclass(frozen=True)
+class GitLimits:
+    """What the environment says about network git, read once at the edge (adapters/apprepos.git_limits)
+    and passed in, so these checks never read the process's environment themselves."""
+
+    timeout: float = DEFAULT_GIT_TIMEOUT
+    """DEPLOYCTL_GIT_TIMEOUT: seconds one clone or fetch may take, whole."""
+    connect: int = CONNECT_TIMEOUT
+    """DEPLOYCTL_GIT_CONNECT_TIMEOUT: seconds to connect."""
+    proxied: bool = False
+    """An https proxy is set (HTTPS_PROXY, ALL_PROXY): the server itself cannot be probed."""
+    own_ssh: bool = False
+    """GIT_SSH_COMMAND or GIT_SSH is set: ssh runs as the user configured it."""
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> GitLimits:
+        """The limits an environment sets: a value that is not a positive number keeps the default."""
+        try:
+            timeout = float(environ.get(GIT_TIMEOUT_VAR, ""))
+        except ValueError:
+            timeout = DEFAULT_GIT_TIMEOUT
+        raw = environ.get(CONNECT_TIMEOUT_VAR, "")
+        return cls(timeout=timeout if timeout > 0 else DEFAULT_GIT_TIMEOUT,
+                   connect=int(raw) if raw.isdigit() and int(raw) > 0 else CONNECT_TIMEOUT,
+                   proxied=any(environ.get(k) for k in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")),
+                   own_ssh=bool(environ.get("GIT_SSH_COMMAND") or environ.get("GIT_SSH")))
 
 
-def connect_timeout() -> int:
-    """DEPLOYCTL_GIT_CONNECT_TIMEOUT seconds (a positive integer), else the default."""
-    raw = os.environ.get(CONNECT_TIMEOUT_VAR, "")
-    return int(raw) if raw.isdigit() and int(raw) > 0 else CONNECT_TIMEOUT
-
-
-def https_unanswered(url: str) -> str | None:
+def https_unanswered(url: str, limits: GitLimits) -> str | None:
     """For an https:// URL, why the server cannot be talked to within the connect timeout (no TCP
     connection, or no TLS handshake), else None. Other failures are left to git, which says more;
     behind a proxy (HTTPS_PROXY) nothing is probed."""
@@ -114,8 +127,7 @@ def https_unanswered(url: str) -> str | None:
     import ssl
     from urllib.parse import urlsplit
 
-    if not url.startswith("https://") or any(os.environ.get(k) for k in (
-            "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+    if not url.startswith("https://") or limits.proxied:
         return None
     try:
         parts = urlsplit(url)
@@ -124,7 +136,7 @@ def https_unanswered(url: str) -> str | None:
         return None
     if not host:
         return None
-    limit = connect_timeout()
+    limit = limits.connect
     context = ssl.create_default_context()
     context.check_hostname, context.verify_mode = False, ssl.CERT_NONE  # git verifies; this only times
     try:
@@ -158,10 +170,10 @@ def data_only_config() -> list[str]:
     return [arg for pair in DATA_ONLY_CONFIG for arg in ("-c", pair)]
 
 
-def network_config() -> list[str]:
+def network_config(limits: GitLimits) -> list[str]:
     """`-c` options for every network git call: a stall fails, only safe transports are used, and no
     hook or configured command runs (data_only_config)."""
-    low_speed_time = max(1, min(connect_timeout(), int(git_timeout())))
+    low_speed_time = max(1, min(limits.connect, int(limits.timeout)))
     args = [
         *data_only_config(),
         "-c", f"http.lowSpeedLimit={LOW_SPEED_LIMIT}",
@@ -177,11 +189,10 @@ QUIET_GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "", "SSH_ASKPASS": "
 """Every app-repository git call: never prompt for a password, answer in the C locale."""
 
 
-def network_env(environ: dict[str, str] | os._Environ[str] | None = None) -> dict[str, str]:
+def network_env(limits: GitLimits) -> dict[str, str]:
     """Environment for network git: never prompt; ssh with a connect timeout and batch mode."""
-    environ = os.environ if environ is None else environ
     env = dict(QUIET_GIT_ENV)
-    if not environ.get("GIT_SSH_COMMAND") and not environ.get("GIT_SSH"):
-        env["GIT_SSH_COMMAND"] = (f"ssh -o BatchMode=yes -o ConnectTimeout={connect_timeout()} "
+    if not limits.own_ssh:
+        env["GIT_SSH_COMMAND"] = (f"ssh -o BatchMode=yes -o ConnectTimeout={limits.connect} "
                                   "-o ServerAliveInterval=15 -o ServerAliveCountMax=2")
     return env
