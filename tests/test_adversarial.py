@@ -353,16 +353,16 @@ def test_stale_guard_fetch_of_a_silent_origin_is_bounded(tmp_path: Path, silent_
                                                           monkeypatch: pytest.MonkeyPatch):
     """The stale-run guard asks origin for a commit the clone lacks through the bounded network git:
     a silent origin answers "unknown" within the connect timeout."""
-    from deployctl.adapters.backend import _git_knows
+    from deployctl.adapters.gitrepo import DeployRepo
 
     deploy, _, _ = deploy_world(tmp_path)
     deploy.repo.create_remote("origin", f"https://127.0.0.1:{silent_server}/acme/deploy.git")
     monkeypatch.setenv("DEPLOYCTL_GIT_CONNECT_TIMEOUT", "2")
     monkeypatch.setenv("DEPLOYCTL_GIT_TIMEOUT", "120")
     started = time.monotonic()
-    assert not _git_knows(deploy.repo, "f" * 40)
+    assert not DeployRepo(deploy.path).knows("f" * 40)
     assert time.monotonic() - started < 15
-    assert _git_knows(deploy.repo, deploy.repo.head.commit.hexsha)  # a commit it has: no network at all
+    assert DeployRepo(deploy.path).knows(deploy.repo.head.commit.hexsha)  # a commit it has: no network at all
 
 
 def test_the_rollback_push_to_a_silent_origin_is_bounded_and_says_what_to_run(tmp_path: Path, silent_server: int,
@@ -965,7 +965,7 @@ def test_modest_yaml_aliases_still_load():
 
 
 def test_the_backend_reads_the_secrets_provider_through_the_bounded_reader(tmp_path: Path):
-    from deployctl.adapters.backend import secrets_provider
+    from deployctl.adapters.cipolicy import secrets_provider
 
     (tmp_path / "Pulumi.staging.yaml").write_text(
         "secretsprovider: awskms://alias/x\n" + "\n".join(["bomb:", *_alias_bomb(10, 9, "  ")]) + "\n")
@@ -1825,8 +1825,8 @@ def test_a_lock_dated_without_an_offset_or_two_locks_without_a_time_never_crash_
     """A lock's JSON is the backend's, not ours: a time with no offset (or none, twice) must compare."""
     from datetime import timedelta
 
-    from deployctl.adapters.backend import parse_lock
     from deployctl.adapters.inflight import in_flight
+    from deployctl.adapters.locks import parse_lock
     from deployctl.core.history import DeployResult, HistoryEntry, mark_in_flight
 
     now = datetime.now(UTC)
@@ -1848,8 +1848,8 @@ def test_a_dead_lock_from_another_host_never_hides_drift_and_names_the_way_out()
     (or with no time, or dated far ahead by a wrong clock) it is named stale, and what runs is judged."""
     from datetime import timedelta
 
-    from deployctl.adapters.backend import LockInfo, parse_lock
     from deployctl.adapters.inflight import in_flight
+    from deployctl.adapters.locks import LockInfo, parse_lock
     from deployctl.core.appstate import StackRecord, State, classify, exit_status
     from deployctl.core.history import DeployResult, HistoryEntry
     from deployctl.core.violations import ExitStatus
@@ -1880,8 +1880,9 @@ def test_a_dead_lock_from_another_host_never_hides_drift_and_names_the_way_out()
 def test_a_lock_whose_json_is_no_object_or_has_a_bad_pid_is_still_seen_so_status_and_unlock_see_it(tmp_path: Path):
     """Pulumi refuses an update while any lock file is there, whatever it holds: a lock read as nothing
     would let `status` call the stack idle and `unlock` say "nothing to do" while `up` stays blocked."""
-    from deployctl.adapters.backend import LOCKS_DIR, FileStore, read_locks
+    from deployctl.adapters.backend import FileStore
     from deployctl.adapters.inflight import in_flight
+    from deployctl.adapters.locks import LOCKS_DIR, read_locks
     from deployctl.core.envconfig import PROJECT
 
     now = datetime.now(UTC)

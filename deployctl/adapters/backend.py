@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 from urllib.parse import parse_qs, unquote, urlparse
 
 from deployctl.core.urls import redact_url
@@ -182,51 +182,3 @@ def open_store(url: str) -> Store | None:
         session = boto3.session.Session(profile_name=profile) if profile else boto3.session.Session()
         return S3Store(session.client("s3", **args), bucket, prefix, deadline=timeout, shown=redact_url(url))
     return None
-
-
-# -- names importers knew here before the split ------------------------------------------------------
-
-if TYPE_CHECKING:
-    from deployctl.adapters.cipolicy import ALLOW_LOCAL as ALLOW_LOCAL
-    from deployctl.adapters.cipolicy import encryption_salt as encryption_salt
-    from deployctl.adapters.cipolicy import enforce_ci_policy as enforce_ci_policy
-    from deployctl.adapters.cipolicy import in_ci as in_ci
-    from deployctl.adapters.cipolicy import passphrase as passphrase
-    from deployctl.adapters.cipolicy import passphrase_set as passphrase_set
-    from deployctl.adapters.cipolicy import secrets_provider as secrets_provider
-    from deployctl.adapters.locks import LOCKS_DIR as LOCKS_DIR
-    from deployctl.adapters.locks import UNLOCK_TAG as UNLOCK_TAG
-    from deployctl.adapters.locks import LockInfo as LockInfo
-    from deployctl.adapters.locks import Refused as Refused
-    from deployctl.adapters.locks import parse_lock as parse_lock
-    from deployctl.adapters.locks import read_locks as read_locks
-    from deployctl.adapters.locks import unlock_refusal as unlock_refusal
-    from deployctl.core.deployguard import clear_pending as clear_pending
-
-_MOVED = {
-    **dict.fromkeys(("ALLOW_LOCAL", "encryption_salt", "enforce_ci_policy", "in_ci", "passphrase", "passphrase_set",
-                     "secrets_provider"), "deployctl.adapters.cipolicy"),
-    **dict.fromkeys(("LOCKS_DIR", "UNLOCK_TAG", "LockInfo", "Refused", "parse_lock", "read_locks", "unlock_refusal"),
-                    "deployctl.adapters.locks"),
-    "clear_pending": "deployctl.core.deployguard",
-}
-"""Where each name that modules outside this split still import from here lives now (commands/doctor.py,
-commands/unlock.py, commands/preview.py, cli.unlock, tests/test_adversarial.py): served from there, so
-they keep working until their imports follow, and then this goes."""
-
-
-def __getattr__(name: str) -> Any:
-    from importlib import import_module
-
-    if name == "_git_knows":
-        return _git_knows
-    if name in _MOVED:
-        return getattr(import_module(_MOVED[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def _git_knows(repo: Any, sha: str) -> bool:
-    """DeployRepo.knows, for a repository named by its folders (a test hands a GitPython Repo)."""
-    from deployctl.adapters.gitrepo import DeployRepo
-
-    return DeployRepo(Path(repo.working_tree_dir or repo.git_dir)).knows(sha)

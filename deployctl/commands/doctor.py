@@ -18,18 +18,16 @@ from typing import Literal
 
 from pydantic import ConfigDict
 
-from deployctl.adapters.backend import (
+from deployctl.adapters.backend import backend_url, in_repo_file_backend, open_store
+from deployctl.adapters.cipolicy import (
     ALLOW_LOCAL,
-    LOCKS_DIR,
-    backend_url,
     encryption_salt,
     in_ci,
-    in_repo_file_backend,
-    open_store,
     passphrase,
     passphrase_set,
     secrets_provider,
 )
+from deployctl.adapters.locks import LOCKS_DIR
 from deployctl.core.lazymodel import LazyModel
 from deployctl.core.outcomes import cli_cause
 from deployctl.core.urls import redact_url, redact_urls

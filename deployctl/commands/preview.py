@@ -11,7 +11,7 @@ from pathlib import Path
 
 from deployctl import console
 from deployctl.adapters.apprepos import AppRepos
-from deployctl.adapters.backend import enforce_ci_policy
+from deployctl.adapters.cipolicy import enforce_ci_policy
 from deployctl.commands.load import chosen_stacks, load_pair, open_engine
 from deployctl.core import rules
 from deployctl.core.outcomes import Outcome

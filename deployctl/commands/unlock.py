@@ -8,16 +8,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from deployctl.adapters.backend import (
-    UNLOCK_TAG,
-    Refused,
-    backend_url,
-    clear_pending,
-    open_store,
-    read_locks,
-    redact_url,
-    unlock_refusal,
-)
+from deployctl.adapters.backend import backend_url, open_store, redact_url
+from deployctl.adapters.locks import UNLOCK_TAG, Refused, read_locks, unlock_refusal
+from deployctl.core.deployguard import clear_pending
 from deployctl.core.violations import CannotJudge, ExitStatus
 
 
