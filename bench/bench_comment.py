@@ -10,7 +10,7 @@ one independent env, in the working tree, as CI checks it out). Measured side by
 - `pulumi preview` of every stack, one after the other (what a plain `pulumi/actions` setup runs);
 - `pulumi preview` of the one affected stack alone (the floor; target: ours within 1.2x of it).
 
-The `pulumi` runs use the same CLI, backend and environment as deployctl (deployctl.adapters.engine.engine_env).
+The `pulumi` runs use the same CLI, backend and environment as deployctl (deployctl.adapters.pulumi.engine.engine_env).
 """
 
 from __future__ import annotations
@@ -67,8 +67,8 @@ def one_line_change(root: Path, env: str, app: str, repos: AppRepos) -> None:
 
 
 def pulumi_env(root: Path) -> dict[str, str]:
-    from deployctl.adapters.engine import engine_env
-    from deployctl.adapters.pulumicli import find_pulumi
+    from deployctl.adapters.pulumi.cli import find_pulumi
+    from deployctl.adapters.pulumi.engine import engine_env
 
     env = bench_env()
     return {**env, **engine_env(root, find_pulumi())}
@@ -76,7 +76,7 @@ def pulumi_env(root: Path) -> dict[str, str]:
 
 def run(opts: Options) -> list[Figure]:
     """The module interface of bench.__main__: every figure of this module."""
-    from deployctl.adapters.pulumicli import find_pulumi
+    from deployctl.adapters.pulumi.cli import find_pulumi
 
     s = QUICK if opts.quick else FULL
     repos = app_repos(s.app_commits, s.app_repos, log)

@@ -55,8 +55,8 @@ QUICK = Sizes(envs=4, apps=2, app_commits=1_000, app_repos=5)
 OURS = """
 import json, sys
 from pathlib import Path
-from deployctl.adapters.engine import Engine
-from deployctl.adapters.refresh import out_of_band
+from deployctl.adapters.pulumi.engine import Engine
+from deployctl.adapters.pulumi.refresh import out_of_band
 engine = Engine(Path(sys.argv[1]))
 print(json.dumps({env: {app: o.model_dump() for app, o in out_of_band(engine, env).items()} for env in sys.argv[2:]}))
 """
@@ -104,7 +104,7 @@ class DriftWorld:
         return json.loads(out.stdout)
 
     def bare(self) -> None:
-        from deployctl.adapters.engine import Engine
+        from deployctl.adapters.pulumi.engine import Engine
 
         saved = dict(os.environ)
         os.environ.update(bench_env())

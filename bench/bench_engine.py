@@ -158,7 +158,7 @@ def warm_cache(repos: AppRepos) -> None:
     A cold cache is not what these figures are about, and a first `up` of many apps sharing one
     app repository clones it from several threads of the dynamic provider at once (see the report).
     """
-    from deployctl.adapters.apprepos import AppRepos as Cache
+    from deployctl.adapters.git.apprepos import AppRepos as Cache
 
     cache = Cache(PROJECT_ROOT, bench_dir() / "deployctl-cache-warm" / "repos")
     for path in repos.paths:
@@ -389,7 +389,7 @@ def ensure_up(engine, env: str, label: str) -> None:
 
 
 def preview_figures(s: Sizes, repos: AppRepos, runs: int) -> list[Figure]:
-    from deployctl.adapters.engine import Engine
+    from deployctl.adapters.pulumi.engine import Engine
 
     repo = one_env_repo(s.preview_apps, repos, "preview")
     with_program(repo.path)
@@ -505,8 +505,8 @@ def bare_up(world: MergeWorld, env: str):
     """The floor of merge to deployed: `pulumi up` of one stack as a team would run it without deployctl
     (the same program, checkout, backend and engine environment; no preview first, as deployctl's
     update has none): the merge is checked out, the CLI runs, nothing else."""
-    from deployctl.adapters.engine import engine_env
-    from deployctl.adapters.pulumicli import find_pulumi
+    from deployctl.adapters.pulumi.cli import find_pulumi
+    from deployctl.adapters.pulumi.engine import engine_env
 
     binary = find_pulumi()
     assert binary is not None, "the Pulumi CLI is needed: make engine"

@@ -58,14 +58,14 @@ def env_with_cache(cache: Path) -> dict[str, str]:
 
 def clone_path(repo: DeployRepo, app_repo: str, cache: Path) -> Path:
     """Where deployctl keeps its bare clone of `app_repo` (the floor asks the same object store)."""
-    from deployctl.adapters.apprepos import AppRepos as Cache
+    from deployctl.adapters.git.apprepos import AppRepos as Cache
 
     return Cache(repo.path, cache / "repos").get(app_repo).path
 
 
 def warm_cache(repo: DeployRepo, cache: Path) -> None:
     """Clone every app repository the PR touches into the warm cache (once; kept between runs)."""
-    from deployctl.adapters.apprepos import AppRepos as Cache
+    from deployctl.adapters.git.apprepos import AppRepos as Cache
 
     clones = Cache(repo.path, cache / "repos")
     for app_repo in {c.repo for c in repo.changes}:
@@ -106,7 +106,7 @@ def metrics_has(n: int):
 
 def warm_all(repo: DeployRepo, apps: AppRepos, cache: Path) -> None:
     """Clone every app repository into the warm cache (metrics reads each one's commit dates)."""
-    from deployctl.adapters.apprepos import AppRepos as Cache
+    from deployctl.adapters.git.apprepos import AppRepos as Cache
 
     clones = Cache(repo.path, cache / "repos")
     for path in apps.paths:

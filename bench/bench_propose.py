@@ -6,7 +6,7 @@ The repo is a clone of bench_git's large check repo whose main gives every env w
 benchmark without stacks has not), with the same 100-file PR on top (main merged into it). Every app of
 those envs runs a commit behind its release branch's tip, so `propose` judges one proposal per app and
 env (with --quick: 3 envs x 50 apps): the newest commit of each branch, all lines judged in one head
-(core/propose.py), each app repository fetched once. `check --base main` judges the PR's 100 files.
+(core/deliver/propose.py), each app repository fetched once. `check --base main` judges the PR's 100 files.
 Warm: the app-repository cache holds every clone.
 """
 

@@ -34,8 +34,8 @@ from bench.bench_engine import (
     warm_cache,
 )
 from bench.generate import app_repos, bench_dir, git
-from deployctl.adapters.backend import FileStore, S3Store, Store
-from deployctl.adapters.locks import read_locks
+from deployctl.adapters.pulumi.backend import FileStore, S3Store, Store
+from deployctl.adapters.pulumi.locks import read_locks
 
 LOCK_ROUNDS = 50
 

@@ -35,7 +35,7 @@ from bench.bench_engine import with_venv
 from bench.generate import PROJECT_ROOT, git
 
 OURS = ("deployctl", "stacks", "components")
-ENGINE = "deployctl.adapters.engine"
+ENGINE = "deployctl.adapters.pulumi.engine"
 ENVS = ("staging", "qa", "demo")
 APPS = ("api", "web")
 TOP = 8  # modules and pairs listed

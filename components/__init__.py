@@ -16,9 +16,9 @@ if TYPE_CHECKING:
 
     from deployctl.components.base import AppComponent
     from deployctl.components.spec import AppSpec
-    from deployctl.core.catalog import Kind
+    from deployctl.core.repo.catalog import Kind
 
-_KINDS = {  # by Kind's value: deployctl.core.catalog.Kind loads only with a kind
+_KINDS = {  # by Kind's value: deployctl.core.repo.catalog.Kind loads only with a kind
     "local": "deployctl.components.local_app:LocalApp",
     "ecs-service": "deployctl.components.ecs_service:EcsServiceApp",
     "lambda": "deployctl.components.lambda_function:LambdaApp",

@@ -12,7 +12,7 @@ from typing import Any, ClassVar, Generic, TypeVar, cast
 import pulumi
 
 from deployctl.components.spec import AppSpec
-from deployctl.core.catalog import AppSettings
+from deployctl.core.repo.catalog import AppSettings
 
 S = TypeVar("S", bound=AppSettings)
 

@@ -24,9 +24,9 @@ import pulumi_aws as aws
 
 from deployctl.components.base import AppComponent
 from deployctl.components.spec import AppSpec
-from deployctl.core.artifactnames import image_uri, ssm_parameter
-from deployctl.core.awsnames import ecs_service_name, task_family
-from deployctl.core.catalog import EcsServiceSettings
+from deployctl.core.kinds.artifactnames import image_uri, ssm_parameter
+from deployctl.core.kinds.awsnames import ecs_service_name, task_family
+from deployctl.core.repo.catalog import EcsServiceSettings
 
 FARGATE = "FARGATE"
 _IN_CONTAINER = ("image_repository", "container_port")

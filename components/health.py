@@ -2,8 +2,8 @@
 the engine never deploys what depends on the app (its dependents depend on this resource).
 
 Created or updated (so run) only when the app's commit or its health settings change; deleting it
-does nothing. The check's settings and verdicts live in deployctl/core/health.py, its probes in
-deployctl/adapters/probes.py, and what it says back to deployctl in deployctl/core/healthmessage.py.
+does nothing. The check's settings and verdicts live in deployctl/core/health/checks.py, its probes in
+deployctl/adapters/cloud/probes.py, and what it says back to deployctl in deployctl/core/health/healthmessage.py.
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ResourceProvider, UpdateResult
 
-from deployctl.adapters.probes import run_health, say_progress
+from deployctl.adapters.cloud.probes import run_health, say_progress
 from deployctl.components.base import AppComponent
 from deployctl.components.spec import AppSpec
-from deployctl.core.health import HealthSettings, HealthTarget
-from deployctl.core.healthmessage import failed_line, failure_line
+from deployctl.core.health.checks import HealthSettings, HealthTarget
+from deployctl.core.health.healthmessage import failed_line, failure_line
 
 _RUN_ON = ("commit", "health", "target")
 

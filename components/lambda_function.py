@@ -14,9 +14,9 @@ import pulumi_aws as aws
 
 from deployctl.components.base import AppComponent
 from deployctl.components.spec import AppSpec
-from deployctl.core.artifactnames import image_uri, zip_key
-from deployctl.core.awsnames import lambda_function_name
-from deployctl.core.catalog import LambdaSettings
+from deployctl.core.kinds.artifactnames import image_uri, zip_key
+from deployctl.core.kinds.awsnames import lambda_function_name
+from deployctl.core.repo.catalog import LambdaSettings
 
 ALIAS = "live"
 

@@ -38,14 +38,14 @@ import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, ResourceProvider, UpdateResult
 
 if TYPE_CHECKING:
-    from deployctl.adapters.apprepos import AppRepos
+    from deployctl.adapters.git.apprepos import AppRepos
 
 RELEASES, CURRENT = "releases", "current"
 MARKER = ".deployctl-owned"
 """Written in `<deployRoot>/<app>` when the component creates it, naming the env (the stack) that owns
 it; without it, or with another env's name in it, nothing there is touched."""
 DEPLOYMENTS_DIR = ".deployments"
-"""The checkout's folder of deploy roots (core/envconfig.py's name; this module imports no deployctl)."""
+"""The checkout's folder of deploy roots (core/repo/envconfig.py's name; this module imports no deployctl)."""
 _RELEASE_RE = re.compile(r"[0-9a-f]{7,64}(?:-[0-9a-f]{10})?")
 """A release folder's name as `release_name` makes it; pruning and removal touch no other entry."""
 _OWNER_RE = re.compile(r"^env: (\S+)$", re.MULTILINE)
@@ -288,7 +288,7 @@ def prune_releases(app_dir: Path, keep: int, current: str) -> list[str]:
 @cache
 def _repos() -> "AppRepos":
     """One cache per provider process, so apps that share a repository share its clone and lock."""
-    from deployctl.adapters.apprepos import AppRepos
+    from deployctl.adapters.git.apprepos import AppRepos
 
     return AppRepos(Path.cwd())
 

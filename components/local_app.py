@@ -11,7 +11,7 @@ import pulumi
 from deployctl.components.base import AppComponent
 from deployctl.components.local import LocalRelease, portable_source
 from deployctl.components.spec import AppSpec
-from deployctl.core.catalog import LocalSettings
+from deployctl.core.repo.catalog import LocalSettings
 
 
 class LocalApp(AppComponent[LocalSettings]):

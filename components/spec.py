@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING, TypeVar
 
 from pydantic import ConfigDict
 
-from deployctl.core.catalog import AppSettings, Kind
 from deployctl.core.lazymodel import LazyModel
+from deployctl.core.repo.catalog import AppSettings, Kind
 
 if TYPE_CHECKING:
     import pulumi
@@ -35,7 +35,7 @@ class AppSpec(LazyModel):
     """Dotted paths of the settings stored encrypted (`pulumi config set --secret`)."""
 
     def is_secret(self, path: str) -> bool:
-        from deployctl.core.envconfig import is_secret_setting
+        from deployctl.core.repo.envconfig import is_secret_setting
 
         return is_secret_setting(self.secret_settings, path)
 

@@ -18,9 +18,9 @@ import pulumi_aws as aws
 from deployctl.components.base import AppComponent
 from deployctl.components.cdn_invalidation import CacheInvalidation
 from deployctl.components.spec import AppSpec
-from deployctl.core.artifactnames import site_folder
-from deployctl.core.awsnames import distribution_comment, origin_access_control_name
-from deployctl.core.catalog import StaticSiteSettings
+from deployctl.core.kinds.artifactnames import site_folder
+from deployctl.core.kinds.awsnames import distribution_comment, origin_access_control_name
+from deployctl.core.repo.catalog import StaticSiteSettings
 
 # AWS managed cache policy "CachingOptimized".
 CACHING_OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"

@@ -190,7 +190,7 @@ def bump(env: EnvFolderArg,
          hotfix: Annotated[bool, typer.Option("--hotfix", help=helptext.BUMP_HOTFIX)] = False,
          branch: BranchOpt = None, base: AuthorBaseOpt = None, repo: RepoOpt = HERE) -> ExitStatus:
     from deployctl.commands import bump as verb
-    from deployctl.core.model import Tag
+    from deployctl.core.repo.model import Tag
     tags = tuple(t for t, on in ((Tag.ROLLBACK, rollback), (Tag.HOTFIX, hotfix)) if on)
     return verb.bump(verb.BumpRequest(root=repo, env=env, app=app_name, commit=commit, message=message, tags=tags,
                                       branch=branch, base=base))

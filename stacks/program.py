@@ -9,18 +9,18 @@ from typing import Any, NoReturn
 import pulumi
 from pydantic import ValidationError
 
-from deployctl.adapters.apprepos import AppRepos
-from deployctl.adapters.gitaccess import worktree_snapshot
-from deployctl.adapters.repourl import repo_url
+from deployctl.adapters.git.apprepos import AppRepos
+from deployctl.adapters.git.reads import worktree_snapshot
+from deployctl.adapters.git.repourl import repo_url
 from deployctl.components import component_class
 from deployctl.components.base import AppComponent
 from deployctl.components.health import make_health_check
 from deployctl.components.spec import AppSpec
-from deployctl.core.catalog import App, AppSettings, Kind, app_settings, settings_violations
-from deployctl.core.envconfig import PROJECT, program_settings, resolve_deploy_root
-from deployctl.core.model import FULL_HASH_LENGTHS, short
-from deployctl.core.order import app_order
-from deployctl.core.pins import pins_for
+from deployctl.core.health.pins import pins_for
+from deployctl.core.repo.catalog import App, AppSettings, Kind, app_settings, settings_violations
+from deployctl.core.repo.envconfig import PROJECT, program_settings, resolve_deploy_root
+from deployctl.core.repo.model import FULL_HASH_LENGTHS, short
+from deployctl.core.repo.order import app_order
 from deployctl.core.violations import CannotJudge, errors
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import git
 import yaml
 
-from deployctl.core.envconfig import PROJECT
+from deployctl.core.repo.envconfig import PROJECT
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 

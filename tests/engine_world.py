@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from deployctl.adapters.engine import Engine
+from deployctl.adapters.pulumi.engine import Engine
 from tests.builders import AppRepo, DeployRepo
 from tests.scenario import run_cli
 

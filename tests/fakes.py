@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from deployctl.core.envconfig import PROJECT
-from deployctl.core.snapshot import RepoFiles, Snapshot, build_snapshot
-from deployctl.core.tree import Entry, EntryKind
+from deployctl.core.repo.envconfig import PROJECT
+from deployctl.core.repo.snapshot import RepoFiles, Snapshot, build_snapshot
+from deployctl.core.repo.tree import Entry, EntryKind
 
 
 @dataclass

@@ -26,16 +26,16 @@ import yaml
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from deployctl.adapters.apprepos import AppRepo as CachedRepo
-from deployctl.adapters.apprepos import AppRepos
+from deployctl.adapters.git.apprepos import AppRepo as CachedRepo
+from deployctl.adapters.git.apprepos import AppRepos
+from deployctl.adapters.git.repourl import display_url, repo_url
 from deployctl.adapters.github import ACTIONS_BOT, PREVIEW_MARKER, GitHub
 from deployctl.adapters.notify import DeployNotice, slack_payload
-from deployctl.adapters.repourl import display_url, repo_url
-from deployctl.core.commitinfo import CommitInfo
-from deployctl.core.envconfig import EnvSettings, parse_stack_config, resolve_deploy_root
-from deployctl.core.outcomes import Outcome
-from deployctl.core.plan import PlanChange
-from deployctl.core.safegit import branch_problem, path_problem, repo_problem
+from deployctl.core.change.plan import PlanChange
+from deployctl.core.repo.commitinfo import CommitInfo
+from deployctl.core.repo.envconfig import EnvSettings, parse_stack_config, resolve_deploy_root
+from deployctl.core.repo.safegit import branch_problem, path_problem, repo_problem
+from deployctl.core.trace.outcomes import Outcome
 from deployctl.core.violations import CannotJudge
 from deployctl.report.codeowners import render_codeowners
 from deployctl.report.render import CommitLog, PreviewReport, StackPreview, render_comment
@@ -353,7 +353,7 @@ def test_stale_guard_fetch_of_a_silent_origin_is_bounded(tmp_path: Path, silent_
                                                           monkeypatch: pytest.MonkeyPatch):
     """The stale-run guard asks origin for a commit the clone lacks through the bounded network git:
     a silent origin answers "unknown" within the connect timeout."""
-    from deployctl.adapters.gitrepo import DeployRepo
+    from deployctl.adapters.git.repo import DeployRepo
 
     deploy, _, _ = deploy_world(tmp_path)
     deploy.repo.create_remote("origin", f"https://127.0.0.1:{silent_server}/acme/deploy.git")
@@ -370,7 +370,7 @@ def test_the_rollback_push_to_a_silent_origin_is_bounded_and_says_what_to_run(tm
     """up --post pushes the [rollback] branch through the bounded network git: a silent origin fails
     within the connect timeout, the message names origin without its credentials and the commands
     to run by hand."""
-    from deployctl.adapters.switchback import rollback_opener
+    from deployctl.adapters.pulumi.switchback import rollback_opener
 
     deploy, _, _ = deploy_world(tmp_path)
     deploy.repo.create_remote("origin", f"https://bot:s3cret@127.0.0.1:{silent_server}/acme/deploy.git")
@@ -652,10 +652,10 @@ def test_a_hostile_subject_and_author_of_a_real_commit_are_inert_in_the_preview_
 
 @pytest.mark.parametrize("text", HOSTILE_TEXT.values(), ids=HOSTILE_TEXT.keys())
 def test_a_hostile_deploy_comment_and_author_are_escaped_on_the_status_page(tmp_path: Path, text: str):
-    from deployctl.adapters.gitaccess import commit_snapshot
-    from deployctl.adapters.gitlog import deploy_history, first_parent_order
-    from deployctl.core.history import join
-    from deployctl.core.statusdata import build_status
+    from deployctl.adapters.git.log import deploy_history, first_parent_order
+    from deployctl.adapters.git.reads import commit_snapshot
+    from deployctl.core.trace.history import join
+    from deployctl.core.trace.statusdata import build_status
     from deployctl.report.status import render_html
 
     deploy, app, _ = deploy_world(tmp_path)
@@ -689,7 +689,7 @@ def test_slack_text_cannot_mention_anyone_or_link(text: str):
 
 @pytest.mark.engine
 def test_a_secret_setting_is_encrypted_in_the_state_file_and_absent_from_the_outputs(tmp_path: Path):
-    from deployctl.adapters.engine import Engine
+    from deployctl.adapters.pulumi.engine import Engine
 
     deploy, _, _ = deploy_world(tmp_path)
     deploy.copy_program()
@@ -784,7 +784,7 @@ def test_a_foreign_folder_is_never_deployed_into_nor_deleted_and_the_failure_is_
 
 
 def test_a_program_failure_names_the_stack_and_a_resource_failure_names_the_app():
-    from deployctl.core.outcomes import failed_outcome
+    from deployctl.core.trace.outcomes import failed_outcome
 
     stack_urn = "urn:pulumi:staging::deploys::pulumi:pulumi:Stack::deploys-staging"
     release_urn = "urn:pulumi:staging::deploys::deploys:apps:LocalApp$pulumi-python:dynamic:Resource::web-api-release"
@@ -809,7 +809,7 @@ def test_a_program_failure_names_the_stack_and_a_resource_failure_names_the_app(
 
 
 def test_codeowners_render_refuses_an_owner_that_skipped_validation():
-    from deployctl.core.catalog import App, Catalog
+    from deployctl.core.repo.catalog import App, Catalog
 
     catalog = Catalog.model_construct(apps={"web": App.model_construct(repo="x", owners=["@a\n/** @m"])})
     with pytest.raises(ValueError, match="not a GitHub owner"):
@@ -909,7 +909,7 @@ def _refused_quickly(call: Any) -> Exception:
 
 
 def test_a_yaml_alias_bomb_in_a_stack_config_is_refused_quickly_at_its_anchor():
-    from deployctl.core.yamlfile import YamlError
+    from deployctl.core.repo.yamlfile import YamlError
 
     text = "\n".join(["config:", "  deploys:settings:", "    web:", *_alias_bomb(10, 9, "      ")]) + "\n"
     exc = _refused_quickly(lambda: parse_stack_config("bomb", text))  # 10**9 values if expanded
@@ -920,8 +920,8 @@ def test_a_yaml_alias_bomb_in_a_stack_config_is_refused_quickly_at_its_anchor():
 
 
 def test_a_yaml_alias_bomb_in_the_catalog_is_refused_quickly_and_check_cannot_judge(tmp_path: Path):
-    from deployctl.core.catalog import parse_catalog
-    from deployctl.core.yamlfile import YamlError
+    from deployctl.core.repo.catalog import parse_catalog
+    from deployctl.core.repo.yamlfile import YamlError
 
     text = "\n".join(["apps:", "  web:", "    repo: https://github.com/acme/web.git", "    settings:",
                       "      bomb:", *_alias_bomb(10, 9, "        ")]) + "\n"
@@ -938,7 +938,7 @@ def test_a_yaml_alias_bomb_in_the_catalog_is_refused_quickly_and_check_cannot_ju
 
 
 def test_a_self_referencing_alias_and_deep_nesting_are_refused_at_their_line():
-    from deployctl.core.yamlfile import MAX_DEPTH, YamlError, load_yaml
+    from deployctl.core.repo.yamlfile import MAX_DEPTH, YamlError, load_yaml
 
     with pytest.raises(YamlError, match=r"f\.yaml:2: .*contains it"):
         load_yaml("a: 1\nb: &loop [x, *loop]\n", "f.yaml", "catalog")
@@ -954,7 +954,7 @@ def test_a_self_referencing_alias_and_deep_nesting_are_refused_at_their_line():
 
 
 def test_modest_yaml_aliases_still_load():
-    from deployctl.core.catalog import parse_catalog
+    from deployctl.core.repo.catalog import parse_catalog
 
     catalog = parse_catalog(
         "apps:\n"
@@ -965,7 +965,7 @@ def test_modest_yaml_aliases_still_load():
 
 
 def test_the_backend_reads_the_secrets_provider_through_the_bounded_reader(tmp_path: Path):
-    from deployctl.adapters.cipolicy import secrets_provider
+    from deployctl.adapters.pulumi.cipolicy import secrets_provider
 
     (tmp_path / "Pulumi.staging.yaml").write_text(
         "secretsprovider: awskms://alias/x\n" + "\n".join(["bomb:", *_alias_bomb(10, 9, "  ")]) + "\n")
@@ -1217,7 +1217,7 @@ def _backend_env(url: str, **extra: str) -> dict[str, str]:
 @pytest.mark.engine
 @pytest.mark.parametrize("mode", MODES)
 def test_deployed_against_an_s3_backend_that_stalls_ends_within_its_deadline(tmp_path: Path, mode: Mode):
-    from deployctl.adapters.automation import STOP_GRACE
+    from deployctl.adapters.pulumi.automation import STOP_GRACE
     from tests.engine_world import build_world
 
     world = build_world(tmp_path, production=False)
@@ -1234,7 +1234,7 @@ def test_deployed_against_an_s3_backend_that_stalls_ends_within_its_deadline(tmp
 
 @pytest.mark.engine
 def test_up_against_an_s3_backend_that_stalls_ends_and_names_each_stall(tmp_path: Path):
-    from deployctl.adapters.automation import STOP_GRACE
+    from deployctl.adapters.pulumi.automation import STOP_GRACE
     from tests.engine_world import build_world
 
     world = build_world(tmp_path, production=False)
@@ -1460,7 +1460,7 @@ def test_a_yes_or_no_setting_is_only_true_or_false(tmp_path: Path, value: str):
 
 
 def test_the_program_takes_the_env_settings_check_judged_with_the_decrypted_app_settings():
-    from deployctl.core.envconfig import program_settings
+    from deployctl.core.repo.envconfig import program_settings
 
     stack = parse_stack_config("production", "config:\n  deploys:protected: yes\n  deploys:reviewers: ['@a']\n"
                                "  deploys:settings:\n    web:\n      level: 2026-01-01\n"
@@ -1482,8 +1482,8 @@ def test_settings_stored_as_secrets_count_as_set_for_the_kind_rules(tmp_path: Pa
     deploy, _, _ = deploy_world(tmp_path, settings={"web": {"health": both}})
     code, report, _ = check_json(deploy.path)
     assert code == 0, report  # both present: a local app may have both (they were stripped, then "needs one")
-    from deployctl.adapters.gitaccess import worktree_snapshot
-    from deployctl.adapters.switchback import has_health
+    from deployctl.adapters.git.reads import worktree_snapshot
+    from deployctl.adapters.pulumi.switchback import has_health
 
     assert has_health(worktree_snapshot(deploy.path), "staging")  # so a failed check is switched back
     deploy.env("staging", settings={"web": {"health": {"expect_status": {"secure": "v1:CCCCCCCC"}}}})
@@ -1517,8 +1517,8 @@ def test_deploy_roots_of_two_envs_may_not_overlap(tmp_path: Path, staging_root: 
 
 
 def test_a_depends_on_chain_1000_deep_is_judged_and_its_cycle_found_at_each_app(tmp_path: Path):
-    from deployctl.core.catalog import parse_catalog
-    from deployctl.core.order import app_order
+    from deployctl.core.repo.catalog import parse_catalog
+    from deployctl.core.repo.order import app_order
 
     app = AppRepo(tmp_path / "apps" / "web")
     sha = app.commit("first", {"index.html": "<h1>site</h1>\n"})
@@ -1825,9 +1825,9 @@ def test_a_lock_dated_without_an_offset_or_two_locks_without_a_time_never_crash_
     """A lock's JSON is the backend's, not ours: a time with no offset (or none, twice) must compare."""
     from datetime import timedelta
 
-    from deployctl.adapters.inflight import in_flight
-    from deployctl.adapters.locks import parse_lock
-    from deployctl.core.history import DeployResult, HistoryEntry, mark_in_flight
+    from deployctl.adapters.pulumi.inflight import in_flight
+    from deployctl.adapters.pulumi.locks import parse_lock
+    from deployctl.core.trace.history import DeployResult, HistoryEntry, mark_in_flight
 
     now = datetime.now(UTC)
     naive = parse_lock("k1", json.dumps({"pid": 7, "username": "ci", "hostname": "elsewhere",
@@ -1848,10 +1848,10 @@ def test_a_dead_lock_from_another_host_never_hides_drift_and_names_the_way_out()
     (or with no time, or dated far ahead by a wrong clock) it is named stale, and what runs is judged."""
     from datetime import timedelta
 
-    from deployctl.adapters.inflight import in_flight
-    from deployctl.adapters.locks import LockInfo, parse_lock
-    from deployctl.core.appstate import StackRecord, State, classify, exit_status
-    from deployctl.core.history import DeployResult, HistoryEntry
+    from deployctl.adapters.pulumi.inflight import in_flight
+    from deployctl.adapters.pulumi.locks import LockInfo, parse_lock
+    from deployctl.core.trace.appstate import StackRecord, State, classify, exit_status
+    from deployctl.core.trace.history import DeployResult, HistoryEntry
     from deployctl.core.violations import ExitStatus
     from tests.fakes import snapshot
 
@@ -1880,10 +1880,10 @@ def test_a_dead_lock_from_another_host_never_hides_drift_and_names_the_way_out()
 def test_a_lock_whose_json_is_no_object_or_has_a_bad_pid_is_still_seen_so_status_and_unlock_see_it(tmp_path: Path):
     """Pulumi refuses an update while any lock file is there, whatever it holds: a lock read as nothing
     would let `status` call the stack idle and `unlock` say "nothing to do" while `up` stays blocked."""
-    from deployctl.adapters.backend import FileStore
-    from deployctl.adapters.inflight import in_flight
-    from deployctl.adapters.locks import LOCKS_DIR, read_locks
-    from deployctl.core.envconfig import PROJECT
+    from deployctl.adapters.pulumi.backend import FileStore
+    from deployctl.adapters.pulumi.inflight import in_flight
+    from deployctl.adapters.pulumi.locks import LOCKS_DIR, read_locks
+    from deployctl.core.repo.envconfig import PROJECT
 
     now = datetime.now(UTC)
     for n, data in enumerate((b"[1, 2]", b'"a string"', b"42", b'{"pid": "abc", "hostname": "h"}',
@@ -1907,7 +1907,7 @@ def test_a_deploy_over_a_commit_the_app_repository_no_longer_has_is_refused_not_
     line's file:line, instead of skipping the rule; a [rollback] tag accepts it with a warning."""
     import git
 
-    from deployctl.core.model import short
+    from deployctl.core.repo.model import short
     from tests.builders import AppRepo, DeployRepo
     from tests.scenario import run_cli
 

@@ -7,7 +7,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from deployctl.adapters.apprepos import AppRepos
+from deployctl.adapters.git.apprepos import AppRepos
 from tests.builders import AppRepo
 
 
@@ -17,7 +17,7 @@ def test_many_threads_and_processes_clone_one_repository_once(tmp_path: Path):
     cache = tmp_path / "cache"
     # another process races for the same clone while the threads do
     racer = subprocess.Popen([sys.executable, "-c", (
-        "import sys; from pathlib import Path; from deployctl.adapters.apprepos import AppRepos; "
+        "import sys; from pathlib import Path; from deployctl.adapters.git.apprepos import AppRepos; "
         f"print(AppRepos(Path('.'), Path({str(cache)!r})).resolve({str(app.path)!r}, {shas[2][:9]!r}))")],
         stdout=subprocess.PIPE, text=True)
 

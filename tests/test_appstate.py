@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from deployctl.core.appstate import (
+from deployctl.core.trace.appstate import (
     AppState,
     InFlight,
     OutOfBand,
@@ -14,7 +14,7 @@ from deployctl.core.appstate import (
     classify,
     exit_status,
 )
-from deployctl.core.history import DeployResult, HistoryEntry, mark_in_flight
+from deployctl.core.trace.history import DeployResult, HistoryEntry, mark_in_flight
 from deployctl.core.violations import ExitStatus
 from tests.fakes import snapshot
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from deployctl.adapters.artifacts import MAX_ATTEMPTS, ArtifactRef, AwsArtifacts, artifact_ref, image_ref
-from deployctl.core.catalog import Kind, LambdaSettings
+from deployctl.adapters.cloud.artifacts import MAX_ATTEMPTS, ArtifactRef, AwsArtifacts, artifact_ref, image_ref
+from deployctl.core.repo.catalog import Kind, LambdaSettings
 from deployctl.core.violations import CannotJudge
 from tests.awsserver import AwsServer
 from tests.builders import AppRepo, DeployRepo
@@ -234,10 +234,10 @@ def test_preview_reports_the_missing_artifact(shop: Shop):
 
 
 def test_each_kind_deploys_the_artifact_the_rule_looks_for():
-    """One naming (core/artifactnames.py) for what a component deploys and what the rule asks about."""
-    from deployctl.core.artifactnames import image_uri, site_folder, zip_key
-    from deployctl.core.catalog import Kind, LambdaSettings, StaticSiteSettings
-    from deployctl.core.rules.artifact import artifact_ref
+    """One naming (core/kinds/artifactnames.py) for what a component deploys and what the rule asks about."""
+    from deployctl.core.change.rules.artifact import artifact_ref
+    from deployctl.core.kinds.artifactnames import image_uri, site_folder, zip_key
+    from deployctl.core.repo.catalog import Kind, LambdaSettings, StaticSiteSettings
 
     commit = "a" * 40
     zipped = LambdaSettings(role_arn="arn:r", bucket="b", prefix="/fns/", handler="h", runtime="python3.12")

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from deployctl.core.authoring import prepend, previous_commit
-from deployctl.core.model import Tag, parse_deploy_file
+from deployctl.core.change.authoring import prepend, previous_commit
+from deployctl.core.repo.model import Tag, parse_deploy_file
 from tests.scenario import Scenario, build, run_cli
 
 

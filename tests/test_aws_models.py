@@ -15,7 +15,7 @@ import botocore.session
 import pytest
 from botocore.validate import ParamValidator
 
-from deployctl.core.catalog import EcsServiceSettings, Kind, LambdaSettings, StaticSiteSettings
+from deployctl.core.repo.catalog import EcsServiceSettings, Kind, LambdaSettings, StaticSiteSettings
 from tests.awsserver import AwsServer
 from tests.test_components_aws import (
     ALIAS,

@@ -1,4 +1,4 @@
-"""`check` refuses what AWS would refuse (core/awslimits.py), as `invalid-settings` at the line that
+"""`check` refuses what AWS would refuse (core/kinds/awslimits.py), as `invalid-settings` at the line that
 writes it, with what AWS accepts: one case per limit, judged on the deploy repo's files as `check`
 reads them, and once through `deployctl check` on a real deploy repository."""
 
@@ -11,10 +11,10 @@ from typing import Any
 import botocore.session
 import pytest
 
-from deployctl.core import awslimits
-from deployctl.core.catalog import Kind, LambdaSettings
-from deployctl.core.snapshot import RepoFiles, build_snapshot
-from deployctl.core.tree import Entry, EntryKind
+from deployctl.core.kinds import awslimits
+from deployctl.core.repo.catalog import Kind, LambdaSettings
+from deployctl.core.repo.snapshot import RepoFiles, build_snapshot
+from deployctl.core.repo.tree import Entry, EntryKind
 from tests.builders import AppRepo, DeployRepo
 from tests.scenario import run_cli
 from tests.test_components_aws import C1, FUNCTION, Deploy, deploy, spec

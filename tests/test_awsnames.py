@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from deployctl.core.awsnames import (
+from deployctl.core.kinds.awsnames import (
     COMMENT_MAX,
     LAMBDA_NAME_MAX,
     aws_name,
     distribution_comment,
     lambda_function_name,
 )
-from deployctl.core.snapshot import RepoFiles, Snapshot, build_snapshot
-from deployctl.core.tree import Entry, EntryKind
+from deployctl.core.repo.snapshot import RepoFiles, Snapshot, build_snapshot
+from deployctl.core.repo.tree import Entry, EntryKind
 from deployctl.core.violations import Violation
 
 SITE = "    repo: r\n    kind: static-site\n    settings:\n      bucket: sites\n"

@@ -11,12 +11,26 @@ from pathlib import Path
 
 import pytest
 
-from deployctl.adapters.backend import BackendStalled, S3Store, Store, in_repo_file_backend, open_store, s3_client_args
-from deployctl.adapters.cipolicy import ci_refusals
-from deployctl.adapters.locks import LockInfo, parse_lock, read_locks, stack_lock_keys, unlock_refusal, up_when_unlocked
-from deployctl.core.deployguard import clear_pending, stale_refusal
-from deployctl.core.outcomes import Outcome, UpdateRecord
-from deployctl.core.updatemessage import forced_message, forced_reason
+from deployctl.adapters.pulumi.backend import (
+    BackendStalled,
+    S3Store,
+    Store,
+    in_repo_file_backend,
+    open_store,
+    s3_client_args,
+)
+from deployctl.adapters.pulumi.cipolicy import ci_refusals
+from deployctl.adapters.pulumi.locks import (
+    LockInfo,
+    parse_lock,
+    read_locks,
+    stack_lock_keys,
+    unlock_refusal,
+    up_when_unlocked,
+)
+from deployctl.core.change.deployguard import clear_pending, stale_refusal
+from deployctl.core.trace.outcomes import Outcome, UpdateRecord
+from deployctl.core.trace.updatemessage import forced_message, forced_reason
 from deployctl.core.violations import CannotJudge
 from tests.awsserver import AwsServer
 from tests.engine_world import build_world
@@ -260,8 +274,8 @@ def test_the_guard_opens_the_backend_store_once_for_every_stack(tmp_path: Path, 
     """Stacks deploy side by side through one DeployGuard: one store (an S3 client) for all of them."""
     import threading
 
-    from deployctl.adapters import stalerun
-    from deployctl.adapters.backend import FileStore
+    from deployctl.adapters.pulumi import stalerun
+    from deployctl.adapters.pulumi.backend import FileStore
 
     opened: list[str] = []
     monkeypatch.setattr(stalerun, "open_store", lambda url: opened.append(url) or FileStore(tmp_path))
@@ -325,7 +339,7 @@ def test_a_bad_backend_timeout_is_an_error_naming_the_variable(monkeypatch: pyte
 
 def _real_pulumi_logged(tmp_path: Path) -> tuple[Path, Path]:
     """A `pulumi` that logs its arguments and runs the pinned CLI (DEPLOYCTL_PULUMI takes it)."""
-    from deployctl.adapters.pulumicli import find_pulumi
+    from deployctl.adapters.pulumi.cli import find_pulumi
 
     real = find_pulumi()
     assert real is not None
@@ -342,8 +356,8 @@ def test_the_guard_and_outputs_read_in_place_say_what_the_cli_says(tmp_path: Pat
     """The newest successful update and a stack's outputs, read from the backend's own files (a file
     or S3 backend), equal what `pulumi stack history` and `pulumi stack output` say; a stack never
     created has none (None), as the CLI's reader says."""
-    from deployctl.adapters.backend import backend_url
-    from deployctl.adapters.statereads import StateReads, latest_success
+    from deployctl.adapters.pulumi.backend import backend_url
+    from deployctl.adapters.pulumi.statereads import StateReads, latest_success
 
     if backend == "s3":
         monkeypatch.setenv("PULUMI_BACKEND_URL", aws_env.backend_url(aws_env.new_bucket("in-place")))
@@ -370,8 +384,8 @@ def test_the_guard_and_outputs_read_in_place_say_what_the_cli_says(tmp_path: Pat
 
 def test_state_not_laid_out_as_read_in_place_is_read_through_the_engine(tmp_path: Path):
     """A legacy layout (no meta.yaml `version: 1`) or a gzipped checkpoint is the CLI's to read."""
-    from deployctl.adapters.backend import FileStore
-    from deployctl.adapters.statereads import StateReads
+    from deployctl.adapters.pulumi.backend import FileStore
+    from deployctl.adapters.pulumi.statereads import StateReads
 
     class Engine:
         def existing_outputs(self, env: str) -> dict[str, str]:
@@ -393,8 +407,8 @@ def test_state_not_laid_out_as_read_in_place_is_read_through_the_engine(tmp_path
 
 
 def test_a_secret_output_is_left_out_and_a_nested_one_masked_as_the_cli_does(tmp_path: Path):
-    from deployctl.adapters.backend import FileStore
-    from deployctl.adapters.statereads import SECRET_SIG, StateReads
+    from deployctl.adapters.pulumi.backend import FileStore
+    from deployctl.adapters.pulumi.statereads import SECRET_SIG, StateReads
 
     secret = {SECRET_SIG[0]: SECRET_SIG[1], "ciphertext": "v1:abc"}
     stack = {"type": "pulumi:pulumi:Stack", "outputs": {"token": secret, "deployed": {"api": {"commit": "a" * 40,

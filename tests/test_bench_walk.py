@@ -37,7 +37,7 @@ def _consistent(part: dict[str, Any]) -> None:
     assert part["returns"] == sum(part["returns_by_module"].values())
     assert part["returns"] == sum(row["returns"] for row in part["returns_by_pair"])
     assert part["distinct"] - 1 <= part["edges"] <= part["transitions"]  # a connected walk, each edge crossed
-    assert {"deployctl.cli", "deployctl.commands.up", "deployctl.adapters.engine"} <= set(walk)
+    assert {"deployctl.cli", "deployctl.commands.up", "deployctl.adapters.pulumi.engine"} <= set(walk)
 
 
 @pytest.mark.engine
@@ -47,7 +47,7 @@ def test_the_walk_of_up_runs_from_the_cli_to_the_engine_and_its_figures_agree():
     for part in (to_engine, whole):
         _consistent(part)
     assert to_engine["walk"][0] == "deployctl.cli"  # the walk starts where the command line is parsed
-    assert to_engine["walk"][-1] == "deployctl.adapters.engine"  # cut at the engine's update
+    assert to_engine["walk"][-1] == "deployctl.adapters.pulumi.engine"  # cut at the engine's update
     assert whole["walk"][:len(to_engine["walk"])] == to_engine["walk"]
     assert to_engine["distinct"] <= whole["distinct"] and to_engine["transitions"] < whole["transitions"]
     assert any(m.startswith("deployctl.adapters.git") for m in to_engine["modules"])  # judged from git first

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from deployctl.core.catalog import parse_catalog
-from deployctl.core.envconfig import StackConfig, parse_stack_config
+from deployctl.core.repo.catalog import parse_catalog
+from deployctl.core.repo.envconfig import StackConfig, parse_stack_config
 from deployctl.report.codeowners import codeowners_diff, render_codeowners
 
 CATALOG = parse_catalog("""\
@@ -132,7 +132,7 @@ def test_every_stack_config_is_owned_by_its_reviewers_or_the_platform_team() -> 
 def test_the_platform_team_is_an_owner_like_any_other() -> None:
     import pytest
 
-    from deployctl.core.yamlfile import YamlError
+    from deployctl.core.repo.yamlfile import YamlError
 
     with pytest.raises(YamlError, match="platform_team"):
         parse_catalog('platform_team: ["@team\\n/** @me"]\napps: {}\n')

@@ -6,7 +6,7 @@ import random
 import subprocess
 from pathlib import Path
 
-from deployctl.adapters.commitgraph import CommitGraph
+from deployctl.adapters.git.commitgraph import CommitGraph
 from tests.builders import AppRepo
 
 
@@ -60,7 +60,7 @@ def _octopus(repo: AppRepo) -> str:
 def test_graph_file_answers_like_git_without_a_process(tmp_path: Path):
     """Git's commit-graph file, read in place, agrees with git (and the in-memory graph) on ancestry,
     counts, prefixes and what a branch reaches, octopus merges included."""
-    from deployctl.adapters.commitgraph import GraphFile
+    from deployctl.adapters.git.commitgraph import GraphFile
 
     repo = _history(tmp_path)
     octopus = _octopus(repo)

@@ -23,7 +23,7 @@ from pydantic import ValidationError
 from deployctl.components import make_component
 from deployctl.components.cdn_invalidation import CacheInvalidationProvider, invalidate
 from deployctl.components.spec import AppSpec
-from deployctl.core.catalog import EcsServiceSettings, Kind, LambdaSettings, StaticSiteSettings
+from deployctl.core.repo.catalog import EcsServiceSettings, Kind, LambdaSettings, StaticSiteSettings
 from tests.awsserver import AwsServer
 
 C1, C2 = "a1" * 20, "b2" * 20
@@ -474,8 +474,8 @@ def test_site_origin_is_the_buckets_regional_endpoint_with_origin_access_control
 
 def test_check_reports_the_missing_execution_role_as_invalid_settings_at_the_catalog_line() -> None:
     """What `deployctl check` says before anything runs: AWS would refuse the task definition at `up`."""
-    from deployctl.core.snapshot import RepoFiles, build_snapshot
-    from deployctl.core.tree import Entry, EntryKind
+    from deployctl.core.repo.snapshot import RepoFiles, build_snapshot
+    from deployctl.core.repo.tree import Entry, EntryKind
 
     def invalid(settings: str) -> list[Any]:
         with_subnets = settings.replace("{", "{subnets: [s-1], ", 1)
@@ -533,7 +533,7 @@ def test_a_secret_environment_value_is_a_secret_input_of_ecs_and_lambda_never_in
 
     from deployctl.components import make_component
     from deployctl.components.spec import AppSpec
-    from deployctl.core.catalog import EcsServiceSettings, Kind, LambdaSettings
+    from deployctl.core.repo.catalog import EcsServiceSettings, Kind, LambdaSettings
 
     class Recording(Mocks):
         def new_resource(self, args: MockResourceArgs) -> tuple[str, dict[str, Any]]:

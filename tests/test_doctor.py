@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from deployctl.adapters.pulumicli import find_pulumi
+from deployctl.adapters.pulumi.cli import find_pulumi
 from deployctl.commands.doctor import PULUMI_VERSION, check_plugins
 from tests.awsserver import AwsServer
 from tests.awsserver import free_port as closed_port
@@ -88,7 +88,7 @@ def test_a_wrong_passphrase_is_found_before_the_next_up_says_incorrect_passphras
     import os
     import subprocess
 
-    from deployctl.adapters.engine import engine_env
+    from deployctl.adapters.pulumi.engine import engine_env
 
     world = build_world(tmp_path, production=False)
     pulumi = find_pulumi()

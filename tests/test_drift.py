@@ -16,12 +16,12 @@ from pathlib import Path
 import git
 import pytest
 
-from deployctl.adapters.engine import Engine
-from deployctl.adapters.inflight import in_flight
-from deployctl.adapters.locks import LockInfo
-from deployctl.core.appstate import InFlight
-from deployctl.core.outcomes import UpdateRecord
-from deployctl.core.updatemessage import deploy_message, pr_of
+from deployctl.adapters.pulumi.engine import Engine
+from deployctl.adapters.pulumi.inflight import in_flight
+from deployctl.adapters.pulumi.locks import LockInfo
+from deployctl.core.trace.appstate import InFlight
+from deployctl.core.trace.outcomes import UpdateRecord
+from deployctl.core.trace.updatemessage import deploy_message, pr_of
 from tests.awsserver import AwsServer
 from tests.engine_world import build_world
 from tests.test_team import PASSPHRASE, Team, cli

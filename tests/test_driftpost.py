@@ -16,7 +16,7 @@ from werkzeug import Request, Response
 
 from deployctl.adapters.github import GitHub
 from deployctl.commands.driftpost import post_drift
-from deployctl.core.appstate import AppState, State
+from deployctl.core.trace.appstate import AppState, State
 from deployctl.report.driftissue import drift_marker, drift_state_line, drift_state_of, render_drift_issue
 
 REPO = "acme/deploys"

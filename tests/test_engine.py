@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from deployctl.adapters.engine import Engine
+from deployctl.adapters.pulumi.engine import Engine
 from tests.engine_world import World, build_world
 
 pytestmark = pytest.mark.engine
@@ -115,8 +115,8 @@ def test_the_program_itself_refuses_a_broken_file(world: World):
 def test_update_history_pages_stop_once_the_caller_has_enough(world: World):
     """Every page is read (and a file backend's updates numbered) unless the caller has enough: the
     stale-run guard stops at the first page holding a success, however long the stack's history."""
-    from deployctl.adapters.statereads import latest_success
-    from deployctl.core.deployguard import last_success
+    from deployctl.adapters.pulumi.statereads import latest_success
+    from deployctl.core.change.deployguard import last_success
 
     api = world.shas["api"]
     for i in range(3):
@@ -211,7 +211,7 @@ def test_a_stalled_up_is_ended_at_its_deadline_and_named(tmp_path: Path, monkeyp
 
 def test_a_stalled_read_deaf_to_ctrl_c_is_killed_and_a_cannot_judge(tmp_path: Path,
                                                                      monkeypatch: pytest.MonkeyPatch):
-    from deployctl.adapters import automation
+    from deployctl.adapters.pulumi import automation
     from deployctl.core.violations import CannotJudge
 
     monkeypatch.setenv("DEPLOYCTL_ENGINE_READ_TIMEOUT", "1")

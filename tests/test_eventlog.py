@@ -1,4 +1,4 @@
-"""`pulumi preview` run as the CLI with its event log (adapters/eventlog.py), with real processes: stand-in
+"""`pulumi preview` run as the CLI with its event log (adapters/pulumi/eventlog.py), with real processes: stand-in
 `pulumi` scripts write events the way the CLI does; the real engine proves the preview path imports no
 Pulumi and gives what the Automation API gave."""
 
@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from deployctl.adapters.engine import Engine
-from deployctl.adapters.eventlog import run_preview
+from deployctl.adapters.pulumi.engine import Engine
+from deployctl.adapters.pulumi.eventlog import run_preview
 from deployctl.core.violations import CannotJudge, ExitStatus
 from tests.engine_world import build_world
 from tests.scenario import build, run_cli
@@ -146,7 +146,7 @@ def test_deployctl_preview_imports_no_pulumi_and_matches_the_automation_api(tmp_
                           cwd=world.root, capture_output=True, text=True, timeout=300, env=os.environ.copy())
     assert proc.returncode == 0, proc.stderr[-3000:]
     imported = {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
-    assert "deployctl.adapters.eventlog" in imported  # the listing is whole
+    assert "deployctl.adapters.pulumi.eventlog" in imported  # the listing is whole
     assert not {m for m in imported if m == "pulumi" or m.startswith(("pulumi.", "grpc"))}
     assert "would update api-release" in proc.stderr
     engine = world.engine()

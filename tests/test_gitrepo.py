@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from deployctl.adapters.gitrepo import DeployRepo, open_git
-from deployctl.core.safegit import CONNECT_TIMEOUT, DEFAULT_GIT_TIMEOUT, GitLimits, network_env
+from deployctl.adapters.git.repo import DeployRepo, open_git
+from deployctl.core.repo.safegit import CONNECT_TIMEOUT, DEFAULT_GIT_TIMEOUT, GitLimits, network_env
 from deployctl.core.violations import CannotJudge
 from tests.builders import AppRepo
 

@@ -218,7 +218,7 @@ def deployment(status: str, task: str, state: str, running: int = 2, reason: str
 
 
 def test_ecs_is_healthy_only_once_the_revision_this_update_registered_is_primary_and_completed():
-    from deployctl.core.health import TryResult, ecs_verdict
+    from deployctl.core.health.checks import TryResult, ecs_verdict
 
     rolling = described(deployment("PRIMARY", NEW, "IN_PROGRESS", 1), deployment("ACTIVE", OLD, "COMPLETED"))
     assert ecs_verdict(rolling, "prod-api", NEW) == TryResult(ok=False,
@@ -228,7 +228,7 @@ def test_ecs_is_healthy_only_once_the_revision_this_update_registered_is_primary
 
 
 def test_ecs_circuit_breaker_rollback_is_a_failed_check_that_says_what_ecs_did():
-    from deployctl.core.health import ecs_verdict
+    from deployctl.core.health.checks import ecs_verdict
 
     reason = "ECS deployment circuit breaker: tasks failed to start."
     rolled_back = described(deployment("PRIMARY", OLD, "COMPLETED"),
@@ -243,7 +243,7 @@ def test_ecs_circuit_breaker_rollback_is_a_failed_check_that_says_what_ecs_did()
 
 
 def test_ecs_old_revision_still_primary_is_a_failed_check():
-    from deployctl.core.health import ecs_verdict
+    from deployctl.core.health.checks import ecs_verdict
 
     gone = ecs_verdict(described(deployment("PRIMARY", OLD, "COMPLETED")), "prod-api", NEW)
     assert not gone.ok and gone.detail.startswith("prod-api:6 is PRIMARY (rollout COMPLETED), not prod-api:7")
@@ -254,7 +254,7 @@ def test_ecs_old_revision_still_primary_is_a_failed_check():
 
 
 def test_lambda_is_healthy_only_when_the_alias_runs_the_version_just_published():
-    from deployctl.core.health import TryResult, lambda_verdict
+    from deployctl.core.health.checks import TryResult, lambda_verdict
 
     assert lambda_verdict({"StatusCode": 200, "ExecutedVersion": "8"}, "8") == TryResult(ok=True,
                                                                                           detail="invoke status 200")
@@ -269,7 +269,7 @@ def test_the_ecs_and_lambda_checks_are_given_what_this_update_registered():
 
     from deployctl.components import make_component
     from deployctl.components.health import make_health_check
-    from deployctl.core.catalog import EcsServiceSettings, Kind, LambdaSettings
+    from deployctl.core.repo.catalog import EcsServiceSettings, Kind, LambdaSettings
     from tests.test_components_aws import C1, ECS, FUNCTION, TASK, RecordingMocks, spec
 
     def registered(kind: Kind, settings: object) -> tuple[RecordingMocks, dict]:
@@ -303,8 +303,8 @@ def test_the_ecs_and_lambda_checks_are_given_what_this_update_registered():
 
 def test_ecs_runner_fails_while_the_old_revision_is_still_primary(aws_env):
     """On moto's ECS: this update registered revision 2, the service's PRIMARY deployment runs 1."""
-    from deployctl.adapters.probes import check_once
-    from deployctl.core.health import HealthSettings, HealthTarget
+    from deployctl.adapters.cloud.probes import check_once
+    from deployctl.core.health.checks import HealthSettings, HealthTarget
 
     ecs = aws_env.client("ecs")
     cluster = f"health-{uuid.uuid4().hex[:8]}"  # the server is shared by the session's tests: names of its own
@@ -326,7 +326,7 @@ def test_ecs_runner_fails_while_the_old_revision_is_still_primary(aws_env):
 
 
 def test_a_site_is_healthy_only_once_its_distribution_serves_this_updates_folder_deployed():
-    from deployctl.core.health import TryResult, site_verdict
+    from deployctl.core.health.checks import TryResult, site_verdict
 
     def answer(path: str, status: str = "Deployed") -> dict:
         return {"Distribution": {"Status": status, "DistributionConfig": {"Origins": {
@@ -343,8 +343,8 @@ def test_a_site_is_healthy_only_once_its_distribution_serves_this_updates_folder
 
 def test_the_site_check_reads_the_distribution_on_clouds_api(aws_env):
     """CloudFront's API (moto's server on loopback): the probe asks for the distribution this update set."""
-    from deployctl.adapters.probes import check_once
-    from deployctl.core.health import HealthSettings, HealthTarget
+    from deployctl.adapters.cloud.probes import check_once
+    from deployctl.core.health.checks import HealthSettings, HealthTarget
 
     cloudfront = aws_env.client("cloudfront")
     made = cloudfront.create_distribution(DistributionConfig={

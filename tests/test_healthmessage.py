@@ -1,14 +1,13 @@
-"""The one codec of what a health check says through the engine (core/healthmessage.py): what the
-check writes (components/health.py) is what the switch-back reads (core/switchback.py)."""
+"""The one codec of what a health check says through the engine (core/health/healthmessage.py): what the
+check writes (components/health.py) is what the switch-back reads (core/health/switchback.py)."""
 
 from __future__ import annotations
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from deployctl.core.catalog import NAME_RE
-from deployctl.core.health import HealthResult, HealthTarget
-from deployctl.core.healthmessage import (
+from deployctl.core.health.checks import HealthResult, HealthTarget
+from deployctl.core.health.healthmessage import (
     failed_app,
     failed_line,
     failure_line,
@@ -16,7 +15,8 @@ from deployctl.core.healthmessage import (
     progress_line,
     progress_of,
 )
-from deployctl.core.switchback import failed_apps
+from deployctl.core.health.switchback import failed_apps
+from deployctl.core.repo.catalog import NAME_RE
 
 COMMIT = "c" * 40
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from pytest_httpserver import HTTPServer
 
-from deployctl.adapters.gitlog import deploy_history, first_parent_order
-from deployctl.core.history import DeployResult, HistoryEntry, join, select
-from deployctl.core.outcomes import UpdateRecord
+from deployctl.adapters.git.log import deploy_history, first_parent_order
+from deployctl.core.trace.history import DeployResult, HistoryEntry, join, select
+from deployctl.core.trace.outcomes import UpdateRecord
 from deployctl.report.tables import history_table
 from tests.builders import AppRepo, DeployRepo
 from tests.scenario import run_cli
@@ -193,7 +193,7 @@ def test_entry_json_uses_from_key():
 def test_history_json_is_the_document_of_each_entrys_json(author: str, indent: int | None):
     """--json serializes every entry in one call; the document is the same as entry by entry, and
     text git gave as invalid UTF-8 still serializes (escaped) rather than failing."""
-    from deployctl.core.history import history_json
+    from deployctl.core.trace.history import history_json
 
     entries = [HistoryEntry(merged=datetime(2026, 1, 1, tzinfo=UTC), env="a", app="b", from_="1" * 40,
                             to="2" * 40, commit="c" * 40, author=author, comment=f"{author} (#3)", pr=3),
@@ -217,7 +217,7 @@ def test_json_text_is_ascii_like_json_dumps():
 def test_an_update_ran_from_pulumis_git_head_else_the_merge_its_message_names():
     """`git.head` is the structured record; the message's `merge <sha>` is read back only for records
     without it (older ones), and it is exactly what `up` writes."""
-    from deployctl.core.updatemessage import deploy_message
+    from deployctl.core.trace.updatemessage import deploy_message
 
     merge, other = "a" * 40, "b" * 40
     t = datetime(2026, 11, 1, 12, tzinfo=UTC)

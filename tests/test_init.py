@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from deployctl import __version__
-from deployctl.core.scaffold import pin_note, pinned_version
+from deployctl.core.repo.scaffold import pin_note, pinned_version
 from deployctl.core.violations import ExitStatus
 from tests import test_cli
 from tests.builders import ACTOR, PROJECT_ROOT

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from deployctl.adapters.gitaccess import worktree_snapshot
-from deployctl.core.changes import Op
-from deployctl.core.outcomes import Outcome
-from deployctl.core.plan import PlanChange
-from deployctl.core.snapshot import Snapshot
+from deployctl.adapters.git.reads import worktree_snapshot
+from deployctl.core.change.changes import Op
+from deployctl.core.change.plan import PlanChange
+from deployctl.core.repo.snapshot import Snapshot
+from deployctl.core.trace.outcomes import Outcome
 from deployctl.report.jobsummary import environment_url, render_job_summary
 from tests.builders import DeployRepo
 

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from deployctl.core.history import DeployResult, HistoryEntry
-from deployctl.core.metrics import (
+from deployctl.core.trace.history import DeployResult, HistoryEntry
+from deployctl.core.trace.metrics import (
     AppHistory,
     Line,
     Metrics,
@@ -307,7 +307,7 @@ def dated_app_commit(app: AppRepo, name: str, when: datetime, files: dict[str, s
 
 
 def test_app_commit_dates_come_from_one_git_log_of_hashes_only(tmp_path: Path):
-    from deployctl.adapters.apprepos import AppRepos
+    from deployctl.adapters.git.apprepos import AppRepos
 
     api = AppRepo(tmp_path / "apps" / "api")
     c1 = dated_app_commit(api, "c1", at(0))
@@ -535,13 +535,13 @@ def assert_page_equals_json(page: _Figures, report: dict) -> None:
 
 def _metrics_page(tmp_path: Path) -> tuple[Path, Metrics]:
     """A status page with two envs' metrics over three weeks of merges, written into a site folder."""
-    from deployctl.adapters.apprepos import AppRepos
-    from deployctl.adapters.gitaccess import commit_snapshot
-    from deployctl.adapters.gitlog import deploy_history, first_parent_order
+    from deployctl.adapters.git.apprepos import AppRepos
+    from deployctl.adapters.git.log import deploy_history, first_parent_order
+    from deployctl.adapters.git.reads import commit_snapshot
     from deployctl.commands.metrics import status_metrics
-    from deployctl.core.history import join
-    from deployctl.core.outcomes import UpdateRecord
-    from deployctl.core.statusdata import build_status
+    from deployctl.core.trace.history import join
+    from deployctl.core.trace.outcomes import UpdateRecord
+    from deployctl.core.trace.statusdata import build_status
     from deployctl.report.status import render_html
 
     api = AppRepo(tmp_path / "apps" / "api")
@@ -677,7 +677,7 @@ def test_durations_read_in_human_units_never_in_exponent_notation():
 
 
 def test_waiting_splits_lead_time_at_the_pr_for_proposals_and_lines_by_hand():
-    from deployctl.core.metrics import Handoff, waiting
+    from deployctl.core.trace.metrics import Handoff, waiting
 
     def h(app: str, proposed: bool, committed: float | None, opened: float, merged: float) -> Handoff:
         return Handoff(env="staging", app=app, proposed=proposed, committed=at(committed) if committed is not None
@@ -701,7 +701,7 @@ def test_waiting_splits_lead_time_at_the_pr_for_proposals_and_lines_by_hand():
 def test_the_command_splits_waiting_on_a_real_repo_with_merged_prs(tmp_path: Path):
     """Two PRs merged into the deploy repo, one written by `propose` and one by hand; each PR's first
     commit is its opening, its merge commit its merge."""
-    from deployctl.core.metrics import PROPOSED_BY
+    from deployctl.core.trace.metrics import PROPOSED_BY
 
     api = AppRepo(tmp_path / "apps" / "api")
     c1 = dated_app_commit(api, "c1", at(0))

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from deployctl.core.model import DeployFileError, Tag, parse_deploy_file, render_line
+from deployctl.core.repo.model import DeployFileError, Tag, parse_deploy_file, render_line
 
 FULL = "a" * 40
 OLD = "b" * 40
@@ -127,8 +127,8 @@ def test_parser_never_crashes_on_any_text(text: str):
     ("abc1234 [rollback] back to it", ("abc1234", "[rollback] back to it")),
 ])
 def test_split_line_is_the_one_reading_of_a_line(text: str, split: tuple[str, str] | None):
-    from deployctl.core.history import deploy_line
-    from deployctl.core.model import split_line
+    from deployctl.core.repo.model import split_line
+    from deployctl.core.trace.history import deploy_line
 
     assert split_line(text) == split
     assert deploy_line(text.encode()) == (split or (None, ""))  # the history reads a file's first line alike

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from deployctl.core.names import closest, unknown
+from deployctl.core.repo.names import closest, unknown
 from tests.scenario import Scenario, build, run_cli
 
 

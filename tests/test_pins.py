@@ -1,4 +1,4 @@
-"""The switch-back's pin as the program reads it (deployctl/core/pins.py)."""
+"""The switch-back's pin as the program reads it (deployctl/core/health/pins.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from deployctl.core.pins import PIN_VAR, pins_for
+from deployctl.core.health.pins import PIN_VAR, pins_for
 
 C0 = "0" * 40
 

@@ -13,9 +13,9 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
-from deployctl.adapters.backend import STATE_DIR
-from deployctl.adapters.engine import engine_env
-from deployctl.adapters.pulumicli import find_pulumi
+from deployctl.adapters.pulumi.backend import STATE_DIR
+from deployctl.adapters.pulumi.cli import find_pulumi
+from deployctl.adapters.pulumi.engine import engine_env
 from tests.builders import FIXTURES
 from tests.engine_world import World, build_world, merge
 from tests.githubfake import serve_pr_comments

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from deployctl.core.model import pr_number
+from deployctl.core.repo.model import pr_number
 from tests.scenario import Scenario, build, run_cli
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from deployctl.core.prdata import data_path_problem, stack_config_refusals
+from deployctl.core.change.prdata import data_path_problem, stack_config_refusals
 from tests.builders import DeployRepo
 from tests.scenario import run_cli
 
@@ -214,8 +214,8 @@ def test_data_paths_and_keys() -> None:
 
 def test_the_notes_file_and_the_comments_a_reviewer_reads(repo: DeployRepo, tmp_path: Path) -> None:
     from deployctl.commands.prdata import awaiting_comment, combine_comments
-    from deployctl.core.prcomment import MAX_COMMENT_CHARS, PREVIEW_MARKER
-    from deployctl.core.prdata import PrData, Refusal, Verdict
+    from deployctl.core.change.prcomment import MAX_COMMENT_CHARS, PREVIEW_MARKER
+    from deployctl.core.change.prdata import PrData, Refusal, Verdict
 
     branch(repo)
     repo.catalog({"api": {"repo": "../api", "settings": {"health": {"command": "rm -rf / `whoami` <b>"}}}})
@@ -240,7 +240,7 @@ def test_the_notes_file_and_the_comments_a_reviewer_reads(repo: DeployRepo, tmp_
 
 
 def test_a_secret_health_command_is_named_never_shown() -> None:
-    from deployctl.core.prdata import health_command_changes, stack_health_commands
+    from deployctl.core.change.prdata import health_command_changes, stack_health_commands
 
     base = {"config": {"deploys:settings": {"api": {"health": {"command": "echo old"}}}}}
     head = {"config": {"deploys:settings": {"api": {"health": {"command": {"secure": "v1:abc"}}},

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from deployctl.core.programpaths import PIN_FILE, PROGRAM_MODULES, PROGRAM_PATHS, is_program_path
+from deployctl.core.repo.programpaths import PIN_FILE, PROGRAM_MODULES, PROGRAM_PATHS, is_program_path
 from tests.builders import PROJECT_ROOT
 from tests.scenario import Scenario, build, run_cli
 
@@ -29,7 +29,7 @@ def test_the_listed_modules_are_exactly_what_the_program_imports() -> None:
     interpreter, as `pulumi up` does."""
     kinds = sorted(p.stem for p in (PROJECT_ROOT / "components").glob("*.py") if p.stem != "__init__")
     later = _imported_inside(("stacks", "components"))
-    assert "deployctl.adapters.apprepos" in later  # the local kind's provider, when it deploys
+    assert "deployctl.adapters.git.apprepos" in later  # the local kind's provider, when it deploys
     code = ("import json, sys, importlib; import deployctl.stacks.program\n"
             f"for k in {kinds!r}: importlib.import_module('deployctl.components.' + k)\n"
             f"for m in {later!r}: importlib.import_module(m)\n"
@@ -47,7 +47,7 @@ def test_the_listed_modules_are_exactly_what_the_program_imports() -> None:
 @pytest.mark.parametrize(("path", "program"), [
     ("deployctl/cli.py", False), ("deployctl/adapters/notify.py", False),
     ("deployctl/report/templates/comment.md.j2", False),
-    ("deployctl/core/catalog.py", True), ("components/local.py", True), ("apps.yaml", True), ("stacks/x.py", True),
+    ("deployctl/core/repo/catalog.py", True), ("components/local.py", True), ("apps.yaml", True), ("stacks/x.py", True),
     ("deploys/staging/api", False), ("Pulumi.staging.yaml", False), (PIN_FILE, True), ("README.md", False),
 ])
 def test_is_program_path(path: str, program: bool) -> None:
@@ -58,7 +58,7 @@ def test_is_program_path(path: str, program: bool) -> None:
 def sc(tmp_path: Path) -> Scenario:
     sc = build(tmp_path)
     for rel in ("deployctl/cli.py", "deployctl/adapters/notify.py", "deployctl/report/templates/comment.md.j2",
-                "deployctl/core/catalog.py"):
+                "deployctl/core/repo/catalog.py"):
         sc.deploy.write(rel, (PROJECT_ROOT / rel).read_text(encoding="utf-8"))
     sc.base = sc.deploy.commit("the project's code, as in a real deploy repo")
     return sc
@@ -79,7 +79,8 @@ def test_a_change_to_the_cli_the_templates_or_slack_redeploys_nothing(sc: Scenar
 
 
 def test_a_change_to_a_module_the_program_imports_redeploys_every_stack(sc: Scenario) -> None:
-    sc.deploy.write("deployctl/core/catalog.py", (sc.root / "deployctl/core/catalog.py").read_text() + "\n# touched\n")
+    path = "deployctl/core/repo/catalog.py"
+    sc.deploy.write(path, (sc.root / path).read_text() + "\n# touched\n")
     head = sc.deploy.commit("catalog parsing change")
     result = plan(sc, head)
     assert (result["stacks"], result["program_changed"]) == (["staging", "production"], True)

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from deployctl.adapters.progress import ResourceProgress, step_line
+from deployctl.adapters.pulumi.progress import ResourceProgress, step_line
 from tests.builders import FIXTURES
 
 

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 import yaml
 
-from deployctl.core.envconfig import PROJECT, format_duration, parse_duration
-from deployctl.core.prdata import stack_config_refusals
+from deployctl.core.change.prdata import stack_config_refusals
+from deployctl.core.repo.envconfig import PROJECT, format_duration, parse_duration
 from tests.awsserver import AwsServer
 from tests.builders import AppRepo, DeployRepo
 from tests.engine_world import World, merge

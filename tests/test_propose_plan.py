@@ -1,4 +1,4 @@
-"""The pure planner of `deployctl propose` (core/propose.py) over in-memory commit graphs, traces and
+"""The pure planner of `deployctl propose` (core/deliver/propose.py) over in-memory commit graphs, traces and
 artifact stores (tests/fakes.py): which step is due, which commit, what holds it. test_propose.py
 proves the same on real repositories, the real engine and moto."""
 
@@ -7,11 +7,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from deployctl.core.history import DeployResult, HistoryEntry
-from deployctl.core.proposal import Proposal, ProposalKind
-from deployctl.core.propose import MAX_CANDIDATES, SOAK, UPSTREAM_UNHEALTHY, plan_proposals
-from deployctl.core.rules.artifact import ArtifactRef
-from deployctl.core.snapshot import build_snapshot
+from deployctl.core.change.rules.artifact import ArtifactRef
+from deployctl.core.deliver.proposal import Proposal, ProposalKind
+from deployctl.core.deliver.propose import MAX_CANDIDATES, SOAK, UPSTREAM_UNHEALTHY, plan_proposals
+from deployctl.core.repo.snapshot import build_snapshot
+from deployctl.core.trace.history import DeployResult, HistoryEntry
 from tests.fakes import FakeCommits, repo_files
 
 NOW = datetime(2026, 12, 1, 12, tzinfo=UTC)

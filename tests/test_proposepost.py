@@ -18,8 +18,8 @@ from werkzeug import Request, Response
 
 from deployctl.adapters.github import GitHub, GitHubError
 from deployctl.commands.proposepost import post_proposals
-from deployctl.core.metrics import PROPOSED_BY
-from deployctl.core.proposal import Proposal, ProposalKind
+from deployctl.core.deliver.proposal import Proposal, ProposalKind
+from deployctl.core.trace.metrics import PROPOSED_BY
 from deployctl.core.violations import CannotJudge
 from deployctl.report.proposalbody import marker, parse_marker, render_body
 from tests.builders import AppRepo, DeployRepo
@@ -386,7 +386,7 @@ def test_propose_post_writes_only_deployctl_propose_branches(tmp_path: Path):
     """README: it writes only `deployctl/propose/...` branches. A proposal naming another branch (a
     release branch, a person's `deploy/api`, `main`) is refused before git or GitHub is touched."""
     from deployctl.commands.proposepost import post_proposals
-    from deployctl.core.proposal import Proposal, ProposalKind
+    from deployctl.core.deliver.proposal import Proposal, ProposalKind
 
     untouched = GitHub("t", api_url="http://127.0.0.1:9", deadline=1, request_timeout=1)
     for branch in ("main", "release/1.x", "deploy/api", "deployctl/proposex/staging/api"):
@@ -399,7 +399,7 @@ def test_propose_post_writes_only_deployctl_propose_branches(tmp_path: Path):
 def test_a_proposal_body_never_shows_credentials_of_a_url_in_its_evidence_or_title():
     """Evidence quotes the planner's sources (an app repository's URL, an artifact's): a token in one
     never reaches the PR body or title, which every reader of the repository sees."""
-    from deployctl.core.proposal import Proposal, ProposalKind
+    from deployctl.core.deliver.proposal import Proposal, ProposalKind
     from deployctl.report.proposalbody import render_body, title
 
     url = "https://ci-bot:ghp_s3cretT0ken@github.example/acme/api.git?token=abcdef123456"
@@ -432,8 +432,8 @@ def test_auto_merge_is_taken_off_a_proposal_pr_once_the_env_no_longer_asks_for_i
 def test_a_line_counts_as_proposed_only_when_its_comment_ends_with_the_propose_mark():
     """README: lines `propose` wrote are those whose comment ends in `(deployctl propose)`; a person's
     comment quoting it elsewhere is a line by hand, so the saving `metrics` shows is not inflated."""
-    from deployctl.core.metrics import PROPOSED_BY, is_proposed
-    from deployctl.core.proposal import Proposal, ProposalKind
+    from deployctl.core.deliver.proposal import Proposal, ProposalKind
+    from deployctl.core.trace.metrics import PROPOSED_BY, is_proposed
     from deployctl.report.proposalbody import line_comment
 
     p = Proposal(env="staging", kind=ProposalKind.PROMOTE, apps={"api": "a" * 40}, title="t",

@@ -1,4 +1,4 @@
-"""The Pulumi CLI's version, asked once per binary (adapters/pulumicli.py), with real processes: a
+"""The Pulumi CLI's version, asked once per binary (adapters/pulumi/cli.py), with real processes: a
 stand-in `pulumi` script counts its runs; a missing or failing one is a CannotJudge, never a hang."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from deployctl.adapters import pulumicli
+from deployctl.adapters.pulumi import cli as pulumicli
 from deployctl.core.violations import CannotJudge, ExitStatus
 from tests.scenario import build, run_cli
 
@@ -37,7 +37,7 @@ def test_the_version_is_asked_once_per_process(tmp_path: Path):
 
 
 def test_the_engine_builds_its_command_from_that_version_without_running_it_again(tmp_path: Path):
-    from deployctl.adapters.automation import command_for
+    from deployctl.adapters.pulumi.automation import command_for
 
     pulumi = stand_in(tmp_path, "echo v3.274.1")
     pulumicli.version_of(pulumi)

@@ -1,4 +1,4 @@
-"""Out-of-band drift found by the engine's own refresh (adapters/refresh.py, core/outofband.py).
+"""Out-of-band drift found by the engine's own refresh (adapters/pulumi/refresh.py, core/trace/outofband.py).
 
 On the real engine (file backend): the `local` kind's provider reads its `current` link and release
 folder back, so a hand-switched or deleted release is found, `up` restores what git says, and the
@@ -18,10 +18,10 @@ from typing import Any
 
 import pytest
 
-from deployctl.adapters.refresh import out_of_band
-from deployctl.core.catalog import Kind, StaticSiteSettings
-from deployctl.core.outofband import Refreshed, runs
-from deployctl.core.outofband import out_of_band as judge
+from deployctl.adapters.pulumi.refresh import out_of_band
+from deployctl.core.repo.catalog import Kind, StaticSiteSettings
+from deployctl.core.trace.outofband import Refreshed, runs
+from deployctl.core.trace.outofband import out_of_band as judge
 from deployctl.core.violations import CannotJudge
 from tests.awsserver import AwsServer
 from tests.engine_world import World, build_world

@@ -9,10 +9,12 @@ from datetime import UTC, datetime
 
 import pytest
 
-from deployctl.core.changes import Op
-from deployctl.core.commitinfo import CommitInfo
-from deployctl.core.model import Tag
-from deployctl.core.outcomes import (
+from deployctl.core.change.changes import Op
+from deployctl.core.change.plan import PlanChange
+from deployctl.core.change.prcomment import PREVIEW_MARKER as MARKER
+from deployctl.core.repo.commitinfo import CommitInfo
+from deployctl.core.repo.model import Tag
+from deployctl.core.trace.outcomes import (
     SECRET_SIG,
     Outcome,
     PropertyChange,
@@ -21,8 +23,6 @@ from deployctl.core.outcomes import (
     failed_outcome,
     warnings_from_events,
 )
-from deployctl.core.plan import PlanChange
-from deployctl.core.prcomment import PREVIEW_MARKER as MARKER
 from deployctl.core.violations import Severity, Violation, one_line
 from deployctl.report.render import CommitLog, PreviewReport, StackPreview, github_compare_url, render_comment
 from tests.builders import FIXTURES
@@ -37,7 +37,7 @@ def stream(name: str) -> list[dict]:
 
 def outcome_of(env: str, events: list[dict]) -> Outcome:
     """The Outcome deployctl builds from a run's events, by the production path: a failed run through
-    failed_outcome (adapters/engine.py, on the engine's error), a passed one with the summary's counts
+    failed_outcome (adapters/pulumi/engine.py, on the engine's error), a passed one with the summary's counts
     (what the Automation API returns) and the changes; then the warnings (commands/preview.py)."""
     failed = any(e.get("resOpFailedEvent") or (e.get("diagnosticEvent") or {}).get("severity") == "error"
                  for e in events)

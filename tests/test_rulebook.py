@@ -1,4 +1,4 @@
-"""The rules' read-set contract (deployctl/core/rules/registry.py): every rule id the code emits is stated with
+"""The rules' read-set contract (deployctl/core/change/rules/registry.py): every rule id the code emits is stated with
 what it reads, nothing reads more than `check --base` loads, and `--base` loads what it says."""
 
 from __future__ import annotations
@@ -6,9 +6,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from deployctl.adapters.gitaccess import worktree_snapshot
+from deployctl.adapters.git.reads import worktree_snapshot
 from deployctl.commands.load import related_paths
-from deployctl.core.rules.registry import LOADED_WITH_BASE, RULES
+from deployctl.core.change.rules.registry import LOADED_WITH_BASE, RULES
 from tests.builders import PROJECT_ROOT
 from tests.scenario import build
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from deployctl.adapters.apprepos import AppRepos
-from deployctl.adapters.gitaccess import commit_snapshot, worktree_snapshot
-from deployctl.adapters.gitrepo import open_git
-from deployctl.core import rules
+from deployctl.adapters.git.apprepos import AppRepos
+from deployctl.adapters.git.reads import commit_snapshot, worktree_snapshot
+from deployctl.adapters.git.repo import open_git
+from deployctl.core.change import rules
 from tests.scenario import Scenario, build, rules_of
 
 BEFORE_FREEZE = "2026-12-01T12:00:00Z"
@@ -274,7 +274,7 @@ def test_offline_uses_cache_only(sc: Scenario, tmp_path: Path, monkeypatch: pyte
 
 
 def test_one_fetch_per_repository_per_run(sc: Scenario, monkeypatch: pytest.MonkeyPatch):
-    from deployctl.adapters import apprepos
+    from deployctl.adapters.git import apprepos
 
     repos = AppRepos(sc.root)
     assert rules.check(worktree_snapshot(sc.root), repos) == []

@@ -7,12 +7,12 @@ from datetime import UTC, datetime
 
 import pytest
 
-from deployctl.core import rules
-from deployctl.core.authoring import group_still_needed
-from deployctl.core.changes import change_shape, file_changes
-from deployctl.core.model import short
-from deployctl.core.rules import change
-from deployctl.core.rules.registry import RULES, Family
+from deployctl.core.change import rules
+from deployctl.core.change.authoring import group_still_needed
+from deployctl.core.change.changes import change_shape, file_changes
+from deployctl.core.change.rules import change
+from deployctl.core.change.rules.registry import RULES, Family
+from deployctl.core.repo.model import short
 from deployctl.core.violations import Severity
 from tests.fakes import FakeCommits, snapshot
 
@@ -106,7 +106,7 @@ def test_the_fake_is_a_commit_graph(commits: FakeCommits) -> None:
     assert commits.resolve(REPO, sha(3)[:10]) == [sha(3)] and commits.resolve("elsewhere", "a") == []
 
 
-# -- the change family, one rule at a time (core/rules/change.py) ----------------------------------
+# -- the change family, one rule at a time (core/change/rules/change.py) ----------------------------------
 
 
 def change_facts(commits: FakeCommits, production: str | None, at: datetime = NOW,
@@ -192,7 +192,7 @@ def test_multiple_new_lines_on_an_update_a_no_op_and_a_new_file(commits: FakeCom
 
 
 def test_an_oversized_file_is_trimmed_and_deployed_in_one_change(commits: FakeCommits) -> None:
-    from deployctl.core.model import MAX_BYTES
+    from deployctl.core.repo.model import MAX_BYTES
 
     old_line = f"{sha(1)} an old deploy with a comment\n"
     history = old_line * (MAX_BYTES // len(old_line) + 1)

@@ -1,4 +1,4 @@
-"""One judgement from what runs to what will run (core/running.py): the change rules judge each app whose
+"""One judgement from what runs to what will run (core/change/running.py): the change rules judge each app whose
 running commit (Pulumi's record) differs from its deploy file, with or without a base; over an
 in-memory commit graph (tests/fakes.py). The real engine's side is in tests/test_adversarial.py."""
 
@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from deployctl.core import rules
-from deployctl.core.plan import runs_that_start, skips_ci
-from deployctl.core.running import Running, deployed_commits, running_base
+from deployctl.core.change import rules
+from deployctl.core.change.plan import runs_that_start, skips_ci
+from deployctl.core.change.running import Running, deployed_commits, running_base
 from deployctl.core.violations import Severity
 from tests.fakes import FakeCommits, snapshot
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from deployctl.core.tree import Entry, EntryKind, build_tree
+from deployctl.core.repo.tree import Entry, EntryKind, build_tree
 from tests.builders import AppRepo, DeployRepo
 from tests.scenario import run_cli
 
@@ -170,9 +170,9 @@ def test_catalog_error_points_at_line(tmp_path: Path):
 def test_an_encrypted_setting_is_left_out_wherever_settings_are_judged():
     """`{secure: ...}` values only the program can read: the snapshot, the artifact check and the
     switch-back's health question all judge the settings without them, never as invalid."""
-    from deployctl.core.rules.artifact import check_artifacts
-    from deployctl.core.snapshot import RepoFiles, build_snapshot
-    from deployctl.core.switchback import has_health
+    from deployctl.core.change.rules.artifact import check_artifacts
+    from deployctl.core.health.switchback import has_health
+    from deployctl.core.repo.snapshot import RepoFiles, build_snapshot
 
     catalog = ("apps:\n  api:\n    kind: ecs-service\n    repo: https://example.com/api.git\n"
                "    settings: {image_repository: 1.dkr.ecr.us-east-1.amazonaws.com/api, cluster: main,\n"
@@ -203,7 +203,7 @@ def test_an_encrypted_setting_is_left_out_wherever_settings_are_judged():
 
 
 def test_ordered_envs_put_each_env_after_the_one_it_promotes_from():
-    from deployctl.core.snapshot import RepoFiles, build_snapshot
+    from deployctl.core.repo.snapshot import RepoFiles, build_snapshot
 
     stacks = {"production": "config:\n  deploys:promoteFrom: staging\n", "staging": "config: {}\n",
               "canary": "config:\n  deploys:promoteFrom: production\n", "sandbox": "config: {}\n"}
@@ -215,7 +215,7 @@ def test_ordered_envs_put_each_env_after_the_one_it_promotes_from():
 
 
 def test_promote_from_is_pointed_at_by_its_key_not_by_a_comment_that_names_it():
-    from deployctl.core.envconfig import parse_stack_config
+    from deployctl.core.repo.envconfig import parse_stack_config
 
     text = ("# deploys:promoteFrom: staging was the old chain\n"
             "config:\n  deploys:protected: true\n  deploys:promoteFrom: staging\n"
@@ -226,8 +226,8 @@ def test_promote_from_is_pointed_at_by_its_key_not_by_a_comment_that_names_it():
 
 
 def test_settings_encrypted_as_a_whole_say_how_to_encrypt_them_instead():
-    from deployctl.core.envconfig import parse_stack_config
-    from deployctl.core.yamlfile import YamlError
+    from deployctl.core.repo.envconfig import parse_stack_config
+    from deployctl.core.repo.yamlfile import YamlError
 
     with pytest.raises(YamlError) as caught:
         parse_stack_config("production",
@@ -247,8 +247,8 @@ def test_settings_encrypted_as_a_whole_say_how_to_encrypt_them_instead():
 ])
 def test_a_depends_on_error_points_at_its_depends_on(text: str, lines: list[int], says: str):
     """A cycle is reported at the depends_on of each app in it."""
-    from deployctl.core.catalog import parse_catalog
-    from deployctl.core.yamlfile import YamlError
+    from deployctl.core.repo.catalog import parse_catalog
+    from deployctl.core.repo.yamlfile import YamlError
 
     with pytest.raises(YamlError) as caught:
         parse_catalog(text)
@@ -260,7 +260,7 @@ def test_a_depends_on_error_points_at_its_depends_on(text: str, lines: list[int]
 def test_an_invalid_setting_names_the_file_and_line_that_hold_it():
     """On the deploy file (what the change deploys), with where the bad value is written: the env's
     override when there is one, else the catalog."""
-    from deployctl.core.snapshot import RepoFiles, build_snapshot
+    from deployctl.core.repo.snapshot import RepoFiles, build_snapshot
 
     catalog = "apps:\n  api:\n    repo: r\n    settings:\n      keep_releases: 0\n  web:\n    repo: r\n"
     staging = "config:\n  deploys:settings:\n    web:\n      keep_releases: -1\n"
@@ -277,7 +277,7 @@ def test_an_invalid_setting_names_the_file_and_line_that_hold_it():
 def test_a_nested_setting_is_located_where_it_is_written_once_overrides_merge():
     """The env's `health` merges into the catalog's: a bad `url` left from the catalog is the
     catalog's line, one the env writes is the env's."""
-    from deployctl.core.snapshot import RepoFiles, build_snapshot
+    from deployctl.core.repo.snapshot import RepoFiles, build_snapshot
 
     catalog = ("apps:\n  api:\n    repo: r\n    settings:\n      health:\n        url: ftp://x\n"
                "  web:\n    repo: r\n    settings:\n      health:\n        command: ./ok\n")
@@ -292,7 +292,7 @@ def test_a_nested_setting_is_located_where_it_is_written_once_overrides_merge():
     assert "health.url: url must start with http:// or https:// (Pulumi.staging.yaml:8)" in said["deploys/staging/web"]
 
 def test_an_unknown_upstream_env_is_pointed_at_its_promote_from_line():
-    from deployctl.core.snapshot import RepoFiles, build_snapshot
+    from deployctl.core.repo.snapshot import RepoFiles, build_snapshot
 
     stacks = {"production": "config:\n  deploys:protected: true\n  deploys:promoteFrom: stagin\n"
                             "  deploys:reviewers: ['@acme/release']\n"}
@@ -305,7 +305,7 @@ def test_an_unknown_upstream_env_is_pointed_at_its_promote_from_line():
 def test_check_names_a_secret_it_cannot_read_in_the_right_place_and_what_an_ecs_secret_needs():
     """A setting stored encrypted is judged by the program only: `check` neither calls it missing nor
     places it in apps.yaml; an ECS secret variable without an execution role is an error `check` finds."""
-    from deployctl.core.snapshot import RepoFiles, build_snapshot
+    from deployctl.core.repo.snapshot import RepoFiles, build_snapshot
 
     catalog = ("apps:\n  api:\n    kind: ecs-service\n    repo: r\n"
                "    settings: {cluster: c, logs: false, subnets: [s-1]}\n")
@@ -328,7 +328,7 @@ def test_check_names_a_secret_it_cannot_read_in_the_right_place_and_what_an_ecs_
 def test_settings_stored_encrypted_whole_or_as_the_role_are_not_errors_and_a_whole_settings_error_is_named():
     """An app's whole override as one secret, or a secret execution role, is set (only the program can
     read it); a problem with the settings as a whole is labelled `settings`, located at the catalog."""
-    from deployctl.core.snapshot import RepoFiles, build_snapshot
+    from deployctl.core.repo.snapshot import RepoFiles, build_snapshot
 
     def invalid(catalog: str, staging: str) -> list[str]:
         entries = [Entry(path="deploys/staging", kind=EntryKind.DIR),
@@ -370,8 +370,8 @@ def test_a_link_anywhere_under_deploys_stops_judging_and_is_named():
 @pytest.mark.parametrize("shape", ["deploys", "deploy file", "env folder"])
 def test_the_working_tree_and_the_commit_see_the_same_links(tmp_path: Path, shape: str):
     """Read from the working tree and from git at the commit, fully and for one changed file alike."""
-    from deployctl.adapters.gitaccess import commit_files, worktree_files
-    from deployctl.core.snapshot import build_snapshot
+    from deployctl.adapters.git.reads import commit_files, worktree_files
+    from deployctl.core.repo.snapshot import build_snapshot
 
     deploy, sha = _repo(tmp_path)
     before = deploy.repo.head.commit.hexsha
@@ -395,7 +395,7 @@ def test_the_working_tree_and_the_commit_see_the_same_links(tmp_path: Path, shap
 
 
 def test_an_env_override_merges_into_the_catalogs_settings_key_by_key():
-    from deployctl.core.catalog import App, app_settings, merge_settings
+    from deployctl.core.repo.catalog import App, app_settings, merge_settings
 
     catalog = {"environment": {"LOG_LEVEL": "info", "REGION": "eu"}, "subnets": ["a", "b"],
                "health": {"url": "https://x/health", "retries": 5}}

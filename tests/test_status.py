@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from deployctl.adapters.apprepos import AppRepos, repo_lookups
-from deployctl.adapters.gitaccess import commit_snapshot
-from deployctl.adapters.gitlog import deploy_history, first_parent_order
-from deployctl.core.appstate import InFlight
-from deployctl.core.history import DeployResult, HistoryEntry, join, mark_in_flight
-from deployctl.core.outcomes import UpdateRecord
-from deployctl.core.snapshot import Snapshot
-from deployctl.core.statusdata import Cell, StatusReport, build_status
+from deployctl.adapters.git.apprepos import AppRepos, repo_lookups
+from deployctl.adapters.git.log import deploy_history, first_parent_order
+from deployctl.adapters.git.reads import commit_snapshot
+from deployctl.core.repo.snapshot import Snapshot
+from deployctl.core.trace.appstate import InFlight
+from deployctl.core.trace.history import DeployResult, HistoryEntry, join, mark_in_flight
+from deployctl.core.trace.outcomes import UpdateRecord
+from deployctl.core.trace.statusdata import Cell, StatusReport, build_status
 from deployctl.core.violations import CannotJudge
 from deployctl.report.status import (
     outcome_class,

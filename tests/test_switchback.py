@@ -13,7 +13,22 @@ from pulumi.runtime.settings import reset_options
 
 from deployctl.components import make_component
 from deployctl.components.health import make_health_check
-from deployctl.core.catalog import (
+from deployctl.core.health.checks import (
+    HealthSettings,
+    TryResult,
+    ecs_verdict,
+    lambda_verdict,
+    run_tries,
+    status_verdict,
+)
+from deployctl.core.health.healthmessage import progress_of
+from deployctl.core.health.switchback import (
+    dependents,
+    failed_apps,
+    plan_pins,
+    stuck_reason,
+)
+from deployctl.core.repo.catalog import (
     App,
     Catalog,
     EcsServiceSettings,
@@ -22,25 +37,10 @@ from deployctl.core.catalog import (
     LocalSettings,
     StaticSiteSettings,
 )
-from deployctl.core.catalog import settings_violations as catalog_violations
-from deployctl.core.health import (
-    HealthSettings,
-    TryResult,
-    ecs_verdict,
-    lambda_verdict,
-    run_tries,
-    status_verdict,
-)
-from deployctl.core.healthmessage import progress_of
-from deployctl.core.history import HistoryEntry, join
-from deployctl.core.outcomes import UpdateRecord
-from deployctl.core.switchback import (
-    dependents,
-    failed_apps,
-    plan_pins,
-    stuck_reason,
-)
-from deployctl.core.updatemessage import switch_marks, switched_message
+from deployctl.core.repo.catalog import settings_violations as catalog_violations
+from deployctl.core.trace.history import HistoryEntry, join
+from deployctl.core.trace.outcomes import UpdateRecord
+from deployctl.core.trace.updatemessage import switch_marks, switched_message
 from tests.test_components_aws import ECS, RecordingMocks, spec
 
 C0, C1, W0, W1 = "0" * 40, "1" * 40, "a" * 40, "b" * 40
@@ -194,8 +194,8 @@ def test_no_health_settings_no_check():
 
 
 def test_local_runner_command_and_url(tmp_path, httpserver):
-    from deployctl.adapters.probes import check_once
-    from deployctl.core.health import HealthTarget
+    from deployctl.adapters.cloud.probes import check_once
+    from deployctl.core.health.checks import HealthTarget
 
     (tmp_path / "ready").write_text("")
     target = HealthTarget(env="staging", app="api", kind="local", commit=C1, workdir=str(tmp_path))
@@ -211,8 +211,8 @@ def test_local_runner_command_and_url(tmp_path, httpserver):
 
 
 def test_lambda_runner_reads_the_payload_stream_for_the_verdict(monkeypatch):
-    from deployctl.adapters import probes
-    from deployctl.core.health import HealthTarget
+    from deployctl.adapters.cloud import probes
+    from deployctl.core.health.checks import HealthTarget
 
     calls: list[dict[str, Any]] = []
 
@@ -229,8 +229,8 @@ def test_lambda_runner_reads_the_payload_stream_for_the_verdict(monkeypatch):
 
 
 def test_ecs_runner_reads_the_rollout_state(aws_env):
-    from deployctl.adapters.probes import check_once
-    from deployctl.core.health import HealthTarget
+    from deployctl.adapters.cloud.probes import check_once
+    from deployctl.core.health.checks import HealthTarget
 
     ecs = aws_env.client("ecs")
     cluster = f"c-{C1[:6]}"
@@ -253,7 +253,7 @@ def test_ecs_runner_reads_the_rollout_state(aws_env):
 def test_a_rollback_pr_that_cannot_be_opened_says_what_to_run(tmp_path, httpserver, monkeypatch):
     import git
 
-    from deployctl.adapters.switchback import rollback_opener
+    from deployctl.adapters.pulumi.switchback import rollback_opener
     from tests.builders import DeployRepo
 
     deploy = DeployRepo(tmp_path / "deploy")
@@ -284,8 +284,8 @@ def test_a_rollback_pr_that_cannot_be_opened_says_what_to_run(tmp_path, httpserv
 def test_a_health_try_that_waits_says_so_every_few_seconds_and_so_does_the_pause(tmp_path, capfd):
     """A 25-second try used to print nothing until it ended: while a try runs, and while the pause
     before the next one lasts, a progress line says so (every PROGRESS_EVERY s; here 0.25 s)."""
-    from deployctl.adapters.probes import PROGRESS_EVERY, run_health
-    from deployctl.core.health import HealthTarget
+    from deployctl.adapters.cloud.probes import PROGRESS_EVERY, run_health
+    from deployctl.core.health.checks import HealthTarget
 
     assert PROGRESS_EVERY == 5.0
     (tmp_path / "tried").write_text("")
@@ -391,8 +391,8 @@ def test_the_rollback_push_authenticates_with_the_token_for_the_github_server_on
     import base64
     import subprocess
 
-    from deployctl.adapters import apprepos
-    from deployctl.adapters.switchback import _push, push_credentials
+    from deployctl.adapters.git import apprepos
+    from deployctl.adapters.pulumi.switchback import _push, push_credentials
     from tests.builders import DeployRepo
 
     calls: list[tuple[list[str], dict[str, str] | None]] = []

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from deployctl.core.changes import Op
-from deployctl.core.model import Tag
-from deployctl.core.plan import Plan, PlanChange
+from deployctl.core.change.changes import Op
+from deployctl.core.change.plan import Plan, PlanChange
+from deployctl.core.repo.model import Tag
 from deployctl.report.tables import deployed_lines, plan_lines
 
 
@@ -39,7 +39,7 @@ def _one_row_each(lines: list[str]) -> None:
 def test_a_hostile_name_or_comment_stays_in_its_row_in_every_table() -> None:
     from datetime import UTC, datetime
 
-    from deployctl.core.history import HistoryEntry
+    from deployctl.core.trace.history import HistoryEntry
     from deployctl.report.tables import history_table
 
     change = PlanChange(env=HOSTILE_NAME, app=HOSTILE_NAME, op=Op.UPDATE, old="1" * 40, new="2" * 40,

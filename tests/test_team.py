@@ -24,8 +24,8 @@ from pathlib import Path
 import git
 import pytest
 
-from deployctl.adapters.engine import Engine
-from deployctl.adapters.locks import UNLOCK_TAG
+from deployctl.adapters.pulumi.engine import Engine
+from deployctl.adapters.pulumi.locks import UNLOCK_TAG
 from tests.awsserver import AwsServer
 from tests.builders import PROJECT_ROOT, DeployRepo
 from tests.engine_world import World, build_world
@@ -289,8 +289,8 @@ def test_a_run_killed_mid_up_leaves_a_lock_that_unlock_recovers(team: Team):
 def test_the_passphrase_route_on_the_s3_backend(team: Team, monkeypatch: pytest.MonkeyPatch):
     """Secrets under the team's passphrase (a CI secret): encrypted in the repo and in the bucket,
     readable by any runner that has the passphrase, by none that has another."""
-    from deployctl.adapters.engine import engine_env
-    from deployctl.adapters.pulumicli import find_pulumi
+    from deployctl.adapters.pulumi.cli import find_pulumi
+    from deployctl.adapters.pulumi.engine import engine_env
 
     token = "tok-5ecret-value-91"
     a = team.clone("runner-a")

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from deployctl.core.programpaths import workflow_paths
+from deployctl.core.repo.programpaths import workflow_paths
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = ROOT / ".github" / "workflows"
@@ -288,7 +288,7 @@ def test_light_jobs_install_only_deployctl() -> None:
 
 
 def test_paths_filters() -> None:
-    """This repository's filters are the program's paths (deployctl/core/programpaths.py); a team's are
+    """This repository's filters are the program's paths (deployctl/core/repo/programpaths.py); a team's are
     its data and its program: the pin, __main__.py and Pulumi.yaml."""
     for name in ("preview.yml", "deploy.yml"):
         on = triggers(load(name))

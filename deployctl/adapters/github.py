@@ -27,9 +27,9 @@ import httpx
 from pydantic import ConfigDict
 
 from deployctl.adapters.deadline import DeadlineExceeded, bounded_client, request_within, seconds_from_env
+from deployctl.core.change.prcomment import MAX_COMMENT_CHARS, PREVIEW_MARKER
 from deployctl.core.lazymodel import LazyModel
-from deployctl.core.model import FULL_HASH_RE
-from deployctl.core.prcomment import MAX_COMMENT_CHARS, PREVIEW_MARKER
+from deployctl.core.repo.model import FULL_HASH_RE
 from deployctl.core.violations import CannotJudge
 
 T = TypeVar("T")

@@ -20,7 +20,7 @@ from pydantic import ConfigDict
 
 from deployctl.adapters.deadline import DeadlineExceeded, bounded_client, request_within, seconds_from_env
 from deployctl.core.lazymodel import LazyModel
-from deployctl.core.model import short as _short
+from deployctl.core.repo.model import short as _short
 from deployctl.core.urls import redact_url, redact_urls
 from deployctl.core.violations import CannotJudge
 

@@ -9,19 +9,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from deployctl import console
-from deployctl.adapters.apprepos import AppRepos
-from deployctl.adapters.gitaccess import commit_snapshot, safe_branch_name, worktree_files
-from deployctl.adapters.gitlog import deploy_history
-from deployctl.adapters.gitrepo import open_git
+from deployctl.adapters.git.apprepos import AppRepos
+from deployctl.adapters.git.log import deploy_history
+from deployctl.adapters.git.reads import commit_snapshot, safe_branch_name, worktree_files
+from deployctl.adapters.git.repo import open_git
 from deployctl.commands.codeowners import follow_new_file
 from deployctl.commands.load import load_head, no_env, open_engine, readable
 from deployctl.commands.output import wrote
-from deployctl.core import rules
-from deployctl.core.authoring import AUTHORING_NOTES, group_still_needed, prepend, previous_commit, with_file
-from deployctl.core.catalog import App
-from deployctl.core.model import Tag, deploy_path, same_commit, short
-from deployctl.core.names import unknown
-from deployctl.core.snapshot import Snapshot, build_snapshot
+from deployctl.core.change import rules
+from deployctl.core.change.authoring import AUTHORING_NOTES, group_still_needed, prepend, previous_commit, with_file
+from deployctl.core.repo.catalog import App
+from deployctl.core.repo.model import Tag, deploy_path, same_commit, short
+from deployctl.core.repo.names import unknown
+from deployctl.core.repo.snapshot import Snapshot, build_snapshot
 from deployctl.core.violations import CannotJudge, ExitStatus, InputError, Severity, Violation, errors
 
 MAIN_BRANCHES = ("origin/main", "main", "origin/master", "master")

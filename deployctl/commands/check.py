@@ -9,11 +9,11 @@ from datetime import datetime
 from pathlib import Path
 
 from deployctl import console
-from deployctl.adapters.apprepos import AppRepos
+from deployctl.adapters.git.apprepos import AppRepos
 from deployctl.commands.load import load_head, load_pair, open_engine, read_running
-from deployctl.core import rules
-from deployctl.core.running import Running
-from deployctl.core.snapshot import Snapshot
+from deployctl.core.change import rules
+from deployctl.core.change.running import Running
+from deployctl.core.repo.snapshot import Snapshot
 from deployctl.core.violations import CannotJudge, ExitStatus, Violation, errors
 
 
@@ -74,7 +74,7 @@ def run_check(root: Path, base: str | None, at: datetime, offline: bool = False,
 
     if (pin := version_pin(root)) is not None and not pin[0]:
         console.error(f"note: {pin[1]}")  # said, not judged: CI installs the pin, a laptop may lag
-    from deployctl.adapters.artifacts import artifact_oracle
+    from deployctl.adapters.cloud.artifacts import artifact_oracle
 
     with console.step("checking deploy files against the app repositories"):
         return rules.check(head, commits, base_snap, at, artifacts=artifact_oracle(offline, skip=no_artifacts),
@@ -84,7 +84,7 @@ def run_check(root: Path, base: str | None, at: datetime, offline: bool = False,
 def _what_runs(root: Path, head: Snapshot, required: bool) -> Running | None:
     """What runs in every env (Pulumi's record), or None with a note when it cannot be read and was
     not asked for (`required`: then CannotJudge)."""
-    from deployctl.adapters.pulumicli import find_pulumi
+    from deployctl.adapters.pulumi.cli import find_pulumi
 
     try:
         if not (root / "Pulumi.yaml").is_file():

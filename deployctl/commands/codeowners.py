@@ -8,7 +8,7 @@ from pathlib import Path
 
 from deployctl import console
 from deployctl.commands.load import load_head
-from deployctl.core.snapshot import Snapshot
+from deployctl.core.repo.snapshot import Snapshot
 from deployctl.core.violations import ExitStatus
 
 

@@ -18,8 +18,8 @@ from typing import Literal
 
 from pydantic import ConfigDict
 
-from deployctl.adapters.backend import backend_url, in_repo_file_backend, open_store
-from deployctl.adapters.cipolicy import (
+from deployctl.adapters.pulumi.backend import backend_url, in_repo_file_backend, open_store
+from deployctl.adapters.pulumi.cipolicy import (
     ALLOW_LOCAL,
     encryption_salt,
     in_ci,
@@ -27,9 +27,9 @@ from deployctl.adapters.cipolicy import (
     passphrase_set,
     secrets_provider,
 )
-from deployctl.adapters.locks import LOCKS_DIR
+from deployctl.adapters.pulumi.locks import LOCKS_DIR
 from deployctl.core.lazymodel import LazyModel
-from deployctl.core.outcomes import cli_cause
+from deployctl.core.trace.outcomes import cli_cause
 from deployctl.core.urls import redact_url, redact_urls
 from deployctl.core.violations import ExitStatus
 
@@ -90,7 +90,7 @@ def _run(cmd: list[str], timeout: float, cwd: Path | None = None,
 
 
 def check_cli(timeout: float) -> tuple[Check, Path | None]:
-    from deployctl.adapters.pulumicli import find_pulumi
+    from deployctl.adapters.pulumi.cli import find_pulumi
 
     pulumi = find_pulumi()
     fix = ("run `deployctl install-engine` (it finds or builds the pinned CLI) and put the folder it prints on "
@@ -157,7 +157,7 @@ def check_backend(root: Path, pulumi: Path | None, timeout: float) -> list[Check
 
 def check_pulumi_backend(root: Path, pulumi: Path, shown: str, timeout: float) -> Check:
     """Pulumi itself opens the backend with these parameters (what the engine will do)."""
-    from deployctl.adapters.engine import engine_env
+    from deployctl.adapters.pulumi.engine import engine_env
 
     env = {**os.environ, **engine_env(root, pulumi)}
     if in_repo_file_backend(backend_url(root), root):
@@ -209,7 +209,7 @@ def check_passphrase(root: Path, protected: dict[str, bool]) -> list[Check]:
 
 def _opens(root: Path, env: str) -> bool | None:
     """Pulumi's own passphrase check against the stack's check value; None when it has none to try."""
-    from deployctl.core.passphrase import passphrase_opens
+    from deployctl.core.repo.passphrase import passphrase_opens
 
     salt = encryption_salt(root, env)
     return passphrase_opens(passphrase(os.environ), salt) if salt else None
@@ -236,9 +236,9 @@ def check_plugins(kinds: set[str], pulumi: Path | None, timeout: float) -> Check
 
 
 def check_repo(name: str, spec: str, branch: str, root: Path, timeout: float) -> Check:
-    from deployctl.adapters.apprepos import git_limits
-    from deployctl.adapters.repourl import is_url, repo_url
-    from deployctl.core.safegit import network_config, network_env
+    from deployctl.adapters.git.apprepos import git_limits
+    from deployctl.adapters.git.repourl import is_url, repo_url
+    from deployctl.core.repo.safegit import network_config, network_env
 
     url = repo_url(spec, root)
     shown = redact_url(url)
@@ -267,7 +267,7 @@ def check_repo(name: str, spec: str, branch: str, root: Path, timeout: float) ->
 
 
 def run_doctor(root: Path, timeout: float = 20.0) -> list[Check]:
-    from deployctl.adapters.gitaccess import worktree_snapshot
+    from deployctl.adapters.git.reads import worktree_snapshot
 
     checks: list[Check] = []
     cli, pulumi = check_cli(timeout)

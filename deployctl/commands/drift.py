@@ -1,4 +1,4 @@
-"""`deployctl drift`: every app of every env classified (core/appstate.py), with the engine's refresh
+"""`deployctl drift`: every app of every env classified (core/trace/appstate.py), with the engine's refresh
 to find what runs differing from Pulumi's record. Exit 0 when all is in sync or deploying, 1 when
 anything drifted, 2 when it cannot judge.
 """
@@ -16,8 +16,8 @@ from deployctl import console
 from deployctl.core.violations import ExitStatus
 
 if TYPE_CHECKING:
-    from deployctl.adapters.engine import Engine
-    from deployctl.core.appstate import AppState, OutOfBand
+    from deployctl.adapters.pulumi.engine import Engine
+    from deployctl.core.trace.appstate import AppState, OutOfBand
 
 Refresh = Callable[[str], "dict[str, OutOfBand]"]
 """env -> app -> what the engine's refresh found differing from Pulumi's record (absent: as recorded)."""
@@ -37,7 +37,7 @@ class DriftRequest:
 def drift(request: DriftRequest) -> ExitStatus:
     """Print each app's state (JSON, or the text view), post it when asked: 1 when anything drifted."""
     from deployctl.commands.load import open_engine
-    from deployctl.core.appstate import exit_status
+    from deployctl.core.trace.appstate import exit_status
 
     publish = poster() if request.post else None
     engine = open_engine(request.repo)
@@ -59,7 +59,7 @@ def engine_refresh(engine: Engine) -> Refresh:
     adapter loads on the first stack that needs it (none does while every stack is being updated)."""
 
     def refresh(env: str) -> dict[str, OutOfBand]:
-        from deployctl.adapters.refresh import out_of_band
+        from deployctl.adapters.pulumi.refresh import out_of_band
 
         found: dict[str, OutOfBand] = out_of_band(engine, env)
         return found
@@ -94,8 +94,8 @@ def run_drift(root: Path, envs: list[str] | None, refresh: Refresh | None,
     (None: Pulumi's record is taken as what runs) is asked only of stacks that were deployed and
     that no update is changing right now."""
     from deployctl.commands.status import read_what_runs
-    from deployctl.core.appstate import StackRecord, classify
-    from deployctl.core.running import deployed_commits
+    from deployctl.core.change.running import deployed_commits
+    from deployctl.core.trace.appstate import StackRecord, classify
 
     runs = read_what_runs(root, envs or None, engine)
     records: dict[str, StackRecord] = {}

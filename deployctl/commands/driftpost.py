@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import ConfigDict
 
-from deployctl.core.appstate import AppState, State
 from deployctl.core.lazymodel import LazyModel
+from deployctl.core.trace.appstate import AppState, State
 
 if TYPE_CHECKING:
     from deployctl.adapters.github import GitHub

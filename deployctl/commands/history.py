@@ -10,15 +10,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from deployctl import console
-from deployctl.adapters.gitlog import deploy_history, first_parent_order
-from deployctl.adapters.gitrepo import open_git
+from deployctl.adapters.git.log import deploy_history, first_parent_order
+from deployctl.adapters.git.repo import open_git
 from deployctl.core.violations import CannotJudge, ExitStatus
 
 if TYPE_CHECKING:
-    from deployctl.adapters.engine import Engine
-    from deployctl.core.appstate import InFlight
-    from deployctl.core.history import HistoryEntry
-    from deployctl.core.outcomes import UpdateRecord
+    from deployctl.adapters.pulumi.engine import Engine
+    from deployctl.core.trace.appstate import InFlight
+    from deployctl.core.trace.history import HistoryEntry
+    from deployctl.core.trace.outcomes import UpdateRecord
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ class Trace:
     updates: dict[str, list[UpdateRecord]] = field(default_factory=dict)
     """Each stack's updates, newest first (the stacks read: every env with a stack config)."""
     in_flight: dict[str, InFlight] = field(default_factory=dict)
-    """The stacks an update of which runs now (adapters/inflight.py), read before their histories; a
+    """The stacks an update of which runs now (adapters/pulumi/inflight.py), read before their histories; a
     `stale` one is a dead run's lock, shown as such, never as a deploy."""
 
 
@@ -39,7 +39,7 @@ def read_trace(root: Path, envs: list[str] | None = None, ref: str = "HEAD", wit
     backend's lock is read before the history, so an update that ends in between shows its record).
     `envs`: the stacks to read (default: every env of the history); through `engine` when the caller
     has one already, as status does; `judge` may refuse the git history before the engine is asked."""
-    from deployctl.core.history import join, mark_in_flight
+    from deployctl.core.trace.history import join, mark_in_flight
 
     repo = open_git(root)
     with console.step("reading the deploy history"):
@@ -50,9 +50,9 @@ def read_trace(root: Path, envs: list[str] | None = None, ref: str = "HEAD", wit
     updates: dict[str, list[UpdateRecord]] = {}
     flights: dict[str, InFlight] = {}
     if with_engine and wanted:  # the engine loads only here: --no-engine reads git alone
-        from deployctl.adapters.inflight import in_flight, lock_reader
+        from deployctl.adapters.pulumi.inflight import in_flight, lock_reader
         from deployctl.commands.load import open_engine
-        from deployctl.core.snapshot import env_of_stack_file
+        from deployctl.core.repo.snapshot import env_of_stack_file
 
         stacks = {found for item in root.iterdir() if (found := env_of_stack_file(item.name)) is not None}
         engine = engine or open_engine(root)
@@ -86,7 +86,7 @@ def history(request: HistoryRequest) -> ExitStatus:
     entries = with_approvals(run_history(request.repo, request.env, request.app, request.limit,
                                          with_engine=request.with_engine))
     if request.as_json:
-        from deployctl.core.history import history_json
+        from deployctl.core.trace.history import history_json
 
         console.json_text(history_json(entries, console.json_indent()))
         return ExitStatus.OK
@@ -103,7 +103,7 @@ def run_history(root: Path, env: str | None, app: str | None, limit: int | None,
                 with_engine: bool = True, ref: str = "HEAD", engine: Engine | None = None) -> list[HistoryEntry]:
     """The joined trace: git history of deploys/ plus each stack's Pulumi updates, a line an update
     carries out right now `in-progress`."""
-    from deployctl.core.history import select
+    from deployctl.core.trace.history import select
 
     trace = read_trace(root, [env] if env else None, ref, with_engine, engine,
                        judge=lambda entries: _require_known(root, entries, env, app))
@@ -113,9 +113,9 @@ def run_history(root: Path, env: str | None, app: str | None, limit: int | None,
 def _require_known(root: Path, entries: list[HistoryEntry], env: str | None, app: str | None) -> None:
     """A misspelt env or app is refused with the closest one, never answered with an empty history:
     an env has a stack config or a deploy in the history; an app is in the catalog or was deployed."""
-    from deployctl.adapters.gitaccess import worktree_files
-    from deployctl.core.names import unknown
-    from deployctl.core.snapshot import build_snapshot
+    from deployctl.adapters.git.reads import worktree_files
+    from deployctl.core.repo.names import unknown
+    from deployctl.core.repo.snapshot import build_snapshot
 
     if env is None and app is None:
         return
@@ -139,7 +139,7 @@ def with_approvals(entries: list[HistoryEntry]) -> list[HistoryEntry]:
     if not (token and repository and numbers):
         return entries
     from deployctl.adapters.github import github_from_env
-    from deployctl.core.history import approvals
+    from deployctl.core.trace.history import approvals
 
     found: dict[int, list[str]] = {}
     try:

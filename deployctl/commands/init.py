@@ -1,6 +1,6 @@
 """`deployctl init DIR`: a team's deploy repository, ready for `deployctl check` as it is.
 
-What it holds (core/scaffold.py): the stack configs, an empty catalog, the deploy folders, the pin of
+What it holds (core/repo/scaffold.py): the stack configs, an empty catalog, the deploy folders, the pin of
 this exact version, a `__main__.py` that runs the installed program, the CODEOWNERS that
 `deployctl codeowners` would write, a README for the team and the workflows shipped with the package
 (deployctl/scaffold/). None of the tool's source: the program is the pinned package.
@@ -15,11 +15,11 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from deployctl.core.programpaths import PIN_FILE
+from deployctl.core.repo.programpaths import PIN_FILE
 from deployctl.core.violations import CannotJudge, ExitStatus
 
 if TYPE_CHECKING:
-    from deployctl.core.scaffold import EnvPlan
+    from deployctl.core.repo.scaffold import EnvPlan
 
 WORKFLOWS_DIR = ".github/workflows"
 
@@ -40,7 +40,7 @@ def _workflows() -> dict[str, str]:
 def _readme(name: str, version: str, envs: list[EnvPlan], workflows: list[str]) -> str:
     import jinja2
 
-    from deployctl.core.scaffold import DISTRIBUTION, PLACEHOLDER_REVIEWERS
+    from deployctl.core.repo.scaffold import DISTRIBUTION, PLACEHOLDER_REVIEWERS
 
     template = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
                                   autoescape=False).from_string(
@@ -53,9 +53,9 @@ def init_files(name: str, envs: list[str] | None, protected: list[str] | None,
                reviewers: list[str] | None) -> dict[str, str]:
     """Every file of the new repository, path -> text, judged as `deployctl check` will judge it."""
     from deployctl import __version__
-    from deployctl.core.scaffold import PLACEHOLDER_REVIEWERS, plan_envs, repo_files
-    from deployctl.core.snapshot import RepoFiles, build_snapshot
-    from deployctl.core.tree import Entry, EntryKind
+    from deployctl.core.repo.scaffold import PLACEHOLDER_REVIEWERS, plan_envs, repo_files
+    from deployctl.core.repo.snapshot import RepoFiles, build_snapshot
+    from deployctl.core.repo.tree import Entry, EntryKind
     from deployctl.report.codeowners import CODEOWNERS_FILE, render_codeowners
 
     try:
@@ -134,7 +134,7 @@ def version_pin(root: Path) -> tuple[bool, str] | None:
     """Whether the installed tool is the version the repository pins (`PIN_FILE`), and what to say;
     None when the repository pins nothing (the tool's own source). For `doctor` and `check`."""
     from deployctl import __version__
-    from deployctl.core.scaffold import pin_note
+    from deployctl.core.repo.scaffold import pin_note
 
     try:
         text = (root / PIN_FILE).read_text(encoding="utf-8")

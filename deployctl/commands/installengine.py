@@ -1,4 +1,4 @@
-"""`deployctl install-engine`: the pinned Pulumi CLI found or installed (adapters/installengine.py),
+"""`deployctl install-engine`: the pinned Pulumi CLI found or installed (adapters/pulumi/install.py),
 linked beside this venv's python, and its bin folder printed (for a team's CI, e.g. `>> "$GITHUB_PATH"`)."""
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ class InstallEngineRequest:
 
 def install_engine(request: InstallEngineRequest) -> ExitStatus:
     """The bin folder on stdout, alone (a script appends it to PATH); the link made on stderr."""
-    from deployctl.adapters.installengine import install_engine as run_install
-    from deployctl.adapters.installengine import link_beside_python
+    from deployctl.adapters.pulumi.install import install_engine as run_install
+    from deployctl.adapters.pulumi.install import link_beside_python
 
     found = run_install(request.bin_dir.resolve() if request.bin_dir is not None else None)
     if request.link and (linked := link_beside_python(found)) is not None:

@@ -1,5 +1,5 @@
 """Loading for every command: the deploy repo's snapshots at a ref or the working tree, the plan between
-two, the engine. With --base, only the deploy files a change touches are read (core/rules/registry.py).
+two, the engine. With --base, only the deploy files a change touches are read (core/change/rules/registry.py).
 """
 
 from __future__ import annotations
@@ -9,23 +9,23 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from deployctl.adapters.gitaccess import commit_files, start_changed_paths, worktree_files, worktree_snapshot
-from deployctl.adapters.gitrepo import open_git, resolve_ref
-from deployctl.core.catalog import CATALOG_FILE, YamlError, parse_catalog
-from deployctl.core.model import DEPLOYS_DIR, deploy_path
-from deployctl.core.names import did_you_mean
-from deployctl.core.plan import Plan, make_plan
-from deployctl.core.running import Running, deployed_commits
-from deployctl.core.snapshot import RepoFiles, Snapshot, build_snapshot, env_of_stack_file
+from deployctl.adapters.git.reads import commit_files, start_changed_paths, worktree_files, worktree_snapshot
+from deployctl.adapters.git.repo import open_git, resolve_ref
+from deployctl.core.change.plan import Plan, make_plan
+from deployctl.core.change.running import Running, deployed_commits
+from deployctl.core.repo.catalog import CATALOG_FILE, YamlError, parse_catalog
+from deployctl.core.repo.model import DEPLOYS_DIR, deploy_path
+from deployctl.core.repo.names import did_you_mean
+from deployctl.core.repo.snapshot import RepoFiles, Snapshot, build_snapshot, env_of_stack_file
 from deployctl.core.violations import CannotJudge
 
 if TYPE_CHECKING:
-    from deployctl.adapters.engine import Engine
+    from deployctl.adapters.pulumi.engine import Engine
 
 
 def open_engine(root: Path) -> Engine:
     """The engine, imported here so commands that never touch Pulumi never load it."""
-    from deployctl.adapters.engine import Engine
+    from deployctl.adapters.pulumi.engine import Engine
 
     return Engine(root)
 
@@ -52,7 +52,7 @@ def no_env(unknown: list[str], snapshot: Snapshot, envs: list[str] | None = None
 def read_running(engine: Engine, snapshot: Snapshot, envs: Iterable[str]) -> Running:
     """What runs in `envs` (Pulumi's record: each stack's `deployed` output, as `deployctl deployed`
     reads it) and in the env each promotes from (promotion-order asks what ran there), to judge
-    `envs` against: core/running.py. A stack never deployed has no record. An unreadable backend is
+    `envs` against: core/change/running.py. A stack never deployed has no record. An unreadable backend is
     CannotJudge: nothing is judged, so nothing deploys."""
     from concurrent.futures import ThreadPoolExecutor
 

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from deployctl import console
-from deployctl.adapters.apprepos import AppRepos
-from deployctl.core.catalog import Catalog
-from deployctl.core.metrics import (
+from deployctl.adapters.git.apprepos import AppRepos
+from deployctl.core.repo.catalog import Catalog
+from deployctl.core.trace.metrics import (
     AppHistory,
     Bucket,
     Handoff,
@@ -32,8 +32,8 @@ from deployctl.core.metrics import (
 from deployctl.core.violations import CannotJudge, ExitStatus
 
 if TYPE_CHECKING:
-    from deployctl.core.history import HistoryEntry
-    from deployctl.core.snapshot import Snapshot
+    from deployctl.core.repo.snapshot import Snapshot
+    from deployctl.core.trace.history import HistoryEntry
 
 _HEX = re.compile(r"[0-9a-f]{4,64}")
 
@@ -102,7 +102,7 @@ class MetricsRequest:
 def metrics(request: MetricsRequest) -> ExitStatus:
     """Print the four keys: JSON, or the text view with its charts."""
     from deployctl.commands.options import parse_time
-    from deployctl.core.metrics import BUCKETS
+    from deployctl.core.trace.metrics import BUCKETS
     from deployctl.report.metrics import render_text
 
     if request.bucket not in BUCKETS:
@@ -122,11 +122,11 @@ def metrics(request: MetricsRequest) -> ExitStatus:
 def run_metrics(root: Path, env: str | None, app: str | None, since: datetime | None, until: datetime | None,
                 bucket: Bucket, now: datetime, with_engine: bool = True, offline: bool = False) -> Metrics:
     """The four keys from the joined trace (`history`) and the app repositories' commit dates."""
-    from deployctl.adapters.gitaccess import worktree_files
+    from deployctl.adapters.git.reads import worktree_files
     from deployctl.commands.history import run_history
     from deployctl.commands.load import no_env, readable
-    from deployctl.core.names import unknown
-    from deployctl.core.snapshot import build_snapshot
+    from deployctl.core.repo.names import unknown
+    from deployctl.core.repo.snapshot import build_snapshot
 
     config = readable(build_snapshot(worktree_files(root, paths=set())))  # catalog and stack configs only
     envs = config.ordered_envs(sorted(config.stacks))  # every stack config, deploy folder or not
@@ -164,7 +164,7 @@ def pr_openings(root: Path) -> tuple[dict[str, int], dict[str, list[tuple[int, f
     """From two `git log`s of the deploy repo (parents and author times; the files each commit touched
     under deploys/): each commit's author time, and for each merge on HEAD's first-parent chain, its
     side's commits (the PR's: author time and the deploy files each touched)."""
-    from deployctl.adapters.gitrepo import open_git, run_git
+    from deployctl.adapters.git.repo import open_git, run_git
 
     repo = open_git(root)
     try:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from deployctl import console
 from deployctl.commands.load import load_pair
-from deployctl.core.plan import Plan
+from deployctl.core.change.plan import Plan
 from deployctl.core.violations import ExitStatus
 
 

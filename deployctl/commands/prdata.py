@@ -3,7 +3,7 @@
 Run by the trusted preview (`pull_request_target`: the base branch's workflow and tool) after it has
 fetched the PR's head commit as objects. Nothing of the PR is checked out, imported, installed or run:
 git lists what the PR changes (`diff --raw` from the merge base, no diff drivers), and when every path is
-deploy data (deployctl/core/prdata.py), exactly those files are written from the head commit's blobs
+deploy data (deployctl/core/change/prdata.py), exactly those files are written from the head commit's blobs
 into the base checkout (regular files only, each path re-checked to stay where data lives). Anything
 else is refused, and nothing is written.
 """
@@ -16,10 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from deployctl.adapters.gitaccess import _read_blobs
-from deployctl.adapters.gitrepo import open_git, resolve_ref, run_git
-from deployctl.core.catalog import CATALOG_FILE
-from deployctl.core.prdata import (
+from deployctl.adapters.git.reads import _read_blobs
+from deployctl.adapters.git.repo import open_git, resolve_ref, run_git
+from deployctl.core.change.prdata import (
     EntryMode,
     HealthCommand,
     PrData,
@@ -32,12 +31,13 @@ from deployctl.core.prdata import (
     stack_config_refusals,
     stack_health_commands,
 )
-from deployctl.core.snapshot import env_of_stack_file
+from deployctl.core.repo.catalog import CATALOG_FILE
+from deployctl.core.repo.snapshot import env_of_stack_file
+from deployctl.core.repo.yamlfile import YamlError, load_yaml
 from deployctl.core.violations import CannotJudge, ExitStatus
-from deployctl.core.yamlfile import YamlError, load_yaml
 
 if TYPE_CHECKING:
-    from deployctl.adapters.gitrepo import Repo
+    from deployctl.adapters.git.repo import Repo
 
 @dataclass(frozen=True)
 class PrDataRequest:
@@ -259,7 +259,7 @@ def result_lines(result: PrData) -> list[str]:
 def combine_comments(texts: list[str]) -> str:
     """Several stacks' preview comments (one per stack, previewed each with its own env's secrets) as one
     PR comment: the first keeps the marker that finds it again, the others lose theirs."""
-    from deployctl.core.prcomment import MAX_COMMENT_CHARS, PREVIEW_MARKER
+    from deployctl.core.change.prcomment import MAX_COMMENT_CHARS, PREVIEW_MARKER
 
     parts = [t.strip().removeprefix(PREVIEW_MARKER).strip() for t in texts if t.strip()]
     body = PREVIEW_MARKER + "\n" + "\n\n---\n\n".join(parts) + "\n"
@@ -272,7 +272,7 @@ def combine_comments(texts: list[str]) -> str:
 def awaiting_comment(result: PrData, plan_lines: list[str]) -> str:
     """The PR comment of a code change before approval: what made it code, the plan (read from git, no
     credentials), and that its credentialed preview waits in the `preview-code` environment."""
-    from deployctl.core.prcomment import PREVIEW_MARKER
+    from deployctl.core.change.prcomment import PREVIEW_MARKER
     from deployctl.report.render import fence, md
 
     out = [PREVIEW_MARKER, "## ⏳ deployctl preview: a code change, waiting for approval", "",

@@ -10,13 +10,13 @@ from datetime import datetime
 from pathlib import Path
 
 from deployctl import console
-from deployctl.adapters.apprepos import AppRepos
-from deployctl.adapters.cipolicy import enforce_ci_policy
+from deployctl.adapters.git.apprepos import AppRepos
+from deployctl.adapters.pulumi.cipolicy import enforce_ci_policy
 from deployctl.commands.load import chosen_stacks, load_pair, open_engine
-from deployctl.core import rules
-from deployctl.core.outcomes import Outcome
-from deployctl.core.plan import PlanChange
-from deployctl.core.snapshot import Snapshot
+from deployctl.core.change import rules
+from deployctl.core.change.plan import PlanChange
+from deployctl.core.repo.snapshot import Snapshot
+from deployctl.core.trace.outcomes import Outcome
 from deployctl.core.violations import CannotJudge, ExitStatus
 from deployctl.report.render import CommitLog, PreviewReport, StackPreview, github_compare_url
 from deployctl.report.render import warm as warm_renderer
@@ -94,7 +94,7 @@ def build_preview(root: Path, base: str, stacks: list[str] | None, at: datetime,
 
     The previews run beside the safeguards and the commit logs (they do not depend on them, and a
     refused change is previewed all the same): the comment is ready when the engine is done."""
-    from deployctl.adapters.artifacts import artifact_oracle
+    from deployctl.adapters.cloud.artifacts import artifact_oracle
 
     base_snap, head_snap, plan = load_pair(root, base, None)
     envs = chosen_stacks(plan, head_snap, stacks)
@@ -151,7 +151,7 @@ class _Previews(threading.Thread):
 
     def run(self) -> None:
         try:
-            from deployctl.adapters.progress import ResourceProgress
+            from deployctl.adapters.pulumi.progress import ResourceProgress
 
             engine = open_engine(self.root)
             with ThreadPoolExecutor(max_workers=1, thread_name_prefix="secrets") as beside:
@@ -204,7 +204,7 @@ def post_comment(body: str) -> None:
 
 def clean_head(root: Path) -> str | None:
     """The checked-out commit, when the working tree is exactly it (nothing changed or untracked)."""
-    from deployctl.adapters.gitrepo import open_git, run_git
+    from deployctl.adapters.git.repo import open_git, run_git
 
     repo = open_git(root)
     if run_git(repo, "status", "--porcelain", "--untracked-files=normal").strip():

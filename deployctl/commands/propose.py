@@ -1,6 +1,6 @@
 """`deployctl propose`: the next deploy and the next promotion of each env with a policy
 (`deploys:autoDeploy`, `deploys:autoPromote` in its stack config), each as one proposed PR with its
-evidence, planned by core/propose.py. Without `--post` nothing is written.
+evidence, planned by core/deliver/propose.py. Without `--post` nothing is written.
 """
 
 from __future__ import annotations
@@ -13,16 +13,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from deployctl import console
-from deployctl.adapters.apprepos import AppRepos
+from deployctl.adapters.git.apprepos import AppRepos
 from deployctl.commands.load import ordered_envs, readable
-from deployctl.core.model import short
+from deployctl.core.repo.model import short
 from deployctl.core.violations import CannotJudge, ExitStatus
 
 if TYPE_CHECKING:
-    from deployctl.core.history import HistoryEntry
-    from deployctl.core.proposal import Proposal
-    from deployctl.core.running import Deployed
-    from deployctl.core.snapshot import Snapshot
+    from deployctl.core.change.running import Deployed
+    from deployctl.core.deliver.proposal import Proposal
+    from deployctl.core.repo.snapshot import Snapshot
+    from deployctl.core.trace.history import HistoryEntry
 
 
 @dataclass(frozen=True)
@@ -75,12 +75,12 @@ class _Branches:
 def run_propose(root: Path, envs: list[str] | None, at: datetime) -> tuple[list[Proposal], list[str]]:
     """The proposals of `envs` (default: every env with a policy), judged against the base CI judges
     a PR against (the merge base with the deploy repo's main branch), and the envs judged."""
-    from deployctl.adapters.artifacts import artifact_oracle
-    from deployctl.adapters.gitaccess import commit_files
-    from deployctl.adapters.gitrepo import open_git
+    from deployctl.adapters.cloud.artifacts import artifact_oracle
+    from deployctl.adapters.git.reads import commit_files
+    from deployctl.adapters.git.repo import open_git
     from deployctl.commands.bump import authoring_base
-    from deployctl.core.propose import plan_proposals
-    from deployctl.core.snapshot import build_snapshot
+    from deployctl.core.deliver.propose import plan_proposals
+    from deployctl.core.repo.snapshot import build_snapshot
 
     base_sha = authoring_base(root)
     if base_sha is None:
@@ -117,11 +117,11 @@ def _what_ran(root: Path, base: Snapshot, base_sha: str, envs: list[str]) -> tup
     """Pulumi's record of what runs in each promoting env and its upstream, and the upstream envs'
     trace (the deploy history joined with their updates: each line's outcome and when its update
     ended). A promotion is judged on these alone, never on the files: without them, exit 2."""
-    from deployctl.adapters.gitlog import deploy_history, first_parent_order
-    from deployctl.adapters.gitrepo import open_git
-    from deployctl.adapters.pulumicli import find_pulumi
+    from deployctl.adapters.git.log import deploy_history, first_parent_order
+    from deployctl.adapters.git.repo import open_git
+    from deployctl.adapters.pulumi.cli import find_pulumi
     from deployctl.commands.load import open_engine, read_running
-    from deployctl.core.history import join
+    from deployctl.core.trace.history import join
 
     why = ("no Pulumi.yaml here" if not (root / "Pulumi.yaml").is_file()
            else "no Pulumi CLI installed (`make engine` or `deployctl install-engine` installs it)"

@@ -19,10 +19,10 @@ from pydantic import ConfigDict
 
 from deployctl import console
 from deployctl.adapters.github import GitHub
+from deployctl.core.deliver.proposal import BRANCH_PREFIX, Proposal
 from deployctl.core.lazymodel import LazyModel
-from deployctl.core.model import FULL_HASH_RE, deploy_path, is_valid_name, short
-from deployctl.core.proposal import BRANCH_PREFIX, Proposal
-from deployctl.core.safegit import branch_problem
+from deployctl.core.repo.model import FULL_HASH_RE, deploy_path, is_valid_name, short
+from deployctl.core.repo.safegit import branch_problem
 from deployctl.core.violations import CannotJudge
 from deployctl.report.proposalbody import (
     MARKER_PREFIX,
@@ -130,9 +130,9 @@ def _blob(root: Path, rev: str, path: str) -> bytes | None:
 
 
 def _protected(root: Path) -> dict[str, bool]:
-    from deployctl.adapters.gitaccess import worktree_files
+    from deployctl.adapters.git.reads import worktree_files
     from deployctl.commands.load import readable
-    from deployctl.core.snapshot import build_snapshot
+    from deployctl.core.repo.snapshot import build_snapshot
 
     config = readable(build_snapshot(worktree_files(root, paths=set())))
     return {env: bool(stack.settings.protected) for env, stack in config.stacks.items()}
@@ -147,8 +147,8 @@ def _remote_url(root: Path, remote: str) -> str:
 
 def _remote_tip(root: Path, url: str, remote: str, branch: str) -> str | None:
     """The branch's commit on the remote now (None: no such branch): the lease of the push."""
-    from deployctl.adapters.apprepos import run_network_git
-    from deployctl.adapters.repourl import display_url
+    from deployctl.adapters.git.apprepos import run_network_git
+    from deployctl.adapters.git.repourl import display_url
 
     done = run_network_git(["-C", str(root), "ls-remote", "--heads", "--", remote, f"refs/heads/{branch}"], url,
                            "read the branches of")
@@ -164,7 +164,7 @@ def _remote_tip(root: Path, url: str, remote: str, branch: str) -> str | None:
 
 def _fetch(root: Path, url: str, remote: str, sha: str) -> bool:
     """The objects of a remote branch's tip (no ref written), to compare it with what we would write."""
-    from deployctl.adapters.apprepos import run_network_git
+    from deployctl.adapters.git.apprepos import run_network_git
 
     if _git(root, "cat-file", "-e", f"{sha}^{{commit}}", check=False).returncode == 0:
         return True
@@ -182,8 +182,8 @@ def _written_by_propose(root: Path, sha: str) -> bool:
 
 def _push(root: Path, url: str, remote: str, sha: str, branch: str, lease: str | None) -> None:
     """Force the proposal's branch (and only it) to `sha`, if it is still at `lease` (None: absent)."""
-    from deployctl.adapters.apprepos import run_network_git
-    from deployctl.adapters.repourl import display_url
+    from deployctl.adapters.git.apprepos import run_network_git
+    from deployctl.adapters.git.repourl import display_url
 
     ref = f"refs/heads/{branch}"
     done = run_network_git(["-C", str(root), "push", "--quiet", f"--force-with-lease={ref}:{lease or ''}", "--",
@@ -197,8 +197,8 @@ def _push(root: Path, url: str, remote: str, sha: str, branch: str, lease: str |
 def proposal_files(root: Path, base: str, p: Proposal) -> dict[str, bytes]:
     """Each app's deploy file on the base with the proposal's line prepended (a file that already
     names the commit on top is left out: nothing to write there)."""
-    from deployctl.core.authoring import prepend
-    from deployctl.core.model import parse_base, same_commit
+    from deployctl.core.change.authoring import prepend
+    from deployctl.core.repo.model import parse_base, same_commit
 
     out: dict[str, bytes] = {}
     for app, commit in sorted(p.apps.items()):
@@ -221,7 +221,7 @@ def post_proposals(root: Path, proposals: list[Proposal], github: GitHub, repo: 
     each branch write is a commit on the base's tip made through a private index (the checkout is never
     touched) and a push with force-with-lease to that branch only.
     """
-    from deployctl.adapters.switchback import _commit_files
+    from deployctl.adapters.pulumi.switchback import _commit_files
 
     say = say or console.info
     if merge_method not in MERGE_METHODS:

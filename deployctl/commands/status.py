@@ -9,16 +9,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from deployctl import console
-from deployctl.adapters.apprepos import AppRepos
+from deployctl.adapters.git.apprepos import AppRepos
 from deployctl.commands.history import read_trace
 from deployctl.commands.load import load_head, open_engine
 from deployctl.core.violations import ExitStatus
 
 if TYPE_CHECKING:
-    from deployctl.adapters.engine import Engine
+    from deployctl.adapters.pulumi.engine import Engine
     from deployctl.commands.history import Trace
-    from deployctl.core.snapshot import Snapshot
-    from deployctl.core.statusdata import StatusReport
+    from deployctl.core.repo.snapshot import Snapshot
+    from deployctl.core.trace.statusdata import StatusReport
 
 
 @dataclass(frozen=True)
@@ -83,8 +83,8 @@ def run_status(root: Path, pr_url: str | None = None) -> StatusReport:
     """What runs where: deploy files, Pulumi's outputs, lag, each app's state (a running update shows
     as deploying, never as drift), and the recent trace. A `pr_url` for the page is checked first
     (report.status.pr_link), so a bad one stops before anything is read."""
-    from deployctl.adapters.apprepos import repo_lookups
-    from deployctl.core.statusdata import build_status
+    from deployctl.adapters.git.apprepos import repo_lookups
+    from deployctl.core.trace.statusdata import build_status
     from deployctl.report.status import pr_link
 
     if pr_url is not None:

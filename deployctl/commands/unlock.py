@@ -1,5 +1,5 @@
 """`deployctl unlock ENV`: recover a stack after a run died mid-`up`: clear its lock and pending operations,
-and record that it was done. The lock files and their judgement live in adapters/backend.py."""
+and record that it was done. The lock files and their judgement live in adapters/pulumi/backend.py."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from deployctl.adapters.backend import backend_url, open_store, redact_url
-from deployctl.adapters.locks import UNLOCK_TAG, Refused, read_locks, unlock_refusal
-from deployctl.core.deployguard import clear_pending
+from deployctl.adapters.pulumi.backend import backend_url, open_store, redact_url
+from deployctl.adapters.pulumi.locks import UNLOCK_TAG, Refused, read_locks, unlock_refusal
+from deployctl.core.change.deployguard import clear_pending
 from deployctl.core.violations import CannotJudge, ExitStatus
 
 
@@ -43,7 +43,7 @@ def run_unlock(root: Path, env: str, force: bool) -> list[str]:
     from pulumi import automation as auto
 
     from deployctl.commands.load import load_head, no_env, open_engine
-    from deployctl.core.envconfig import PROJECT
+    from deployctl.core.repo.envconfig import PROJECT
 
     head = load_head(root)
     if env not in head.stacks:

@@ -23,28 +23,28 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from deployctl import console
-from deployctl.adapters.apprepos import AppRepos
-from deployctl.adapters.backend import Store
-from deployctl.adapters.cipolicy import enforce_ci_policy
-from deployctl.adapters.gitaccess import changed_paths
-from deployctl.adapters.gitrepo import DeployRepo, open_git
-from deployctl.adapters.locks import DEFAULT_LOCK_TIMEOUT
-from deployctl.adapters.stalerun import DeployGuard, ran_since, stale_judge
-from deployctl.adapters.statereads import StateReads
+from deployctl.adapters.git.apprepos import AppRepos
+from deployctl.adapters.git.reads import changed_paths
+from deployctl.adapters.git.repo import DeployRepo, open_git
+from deployctl.adapters.pulumi.backend import Store
+from deployctl.adapters.pulumi.cipolicy import enforce_ci_policy
+from deployctl.adapters.pulumi.locks import DEFAULT_LOCK_TIMEOUT
+from deployctl.adapters.pulumi.stalerun import DeployGuard, ran_since, stale_judge
+from deployctl.adapters.pulumi.statereads import StateReads
 from deployctl.commands.load import chosen_stacks, load_head, load_pair, open_engine, ordered_envs, read_running
-from deployctl.core import rules
-from deployctl.core.catalog import CATALOG_FILE
-from deployctl.core.model import MAX_BYTES, pr_number, short
-from deployctl.core.outcomes import Outcome, UpdateRecord
-from deployctl.core.plan import PlanChange, affected_envs, runs_that_start
-from deployctl.core.running import Running
-from deployctl.core.snapshot import RepoFiles, Snapshot
-from deployctl.core.updatemessage import deploy_message
+from deployctl.core.change import rules
+from deployctl.core.change.plan import PlanChange, affected_envs, runs_that_start
+from deployctl.core.change.running import Running
+from deployctl.core.repo.catalog import CATALOG_FILE
+from deployctl.core.repo.model import MAX_BYTES, pr_number, short
+from deployctl.core.repo.snapshot import RepoFiles, Snapshot
+from deployctl.core.trace.outcomes import Outcome, UpdateRecord
+from deployctl.core.trace.updatemessage import deploy_message
 from deployctl.core.violations import CannotJudge, ExitStatus, InputError, errors, internal_error
 
 if TYPE_CHECKING:
-    from deployctl.adapters.engine import Engine
-    from deployctl.adapters.eventlog import EventSink
+    from deployctl.adapters.pulumi.engine import Engine
+    from deployctl.adapters.pulumi.eventlog import EventSink
 
 PARALLEL_VAR, DEFAULT_PARALLEL = "DEPLOYCTL_PARALLEL", 4
 
@@ -125,7 +125,7 @@ def run_up(request: UpRequest) -> list[Outcome]:
     """Deploy: safeguards first, then `pulumi up` per affected stack, upstream first. The GitHub token
     never reaches the engine (the [rollback] opener alone gets it); in Actions, the job summary and
     the environment URL are written at the end (commands/upsummary.py)."""
-    from deployctl.adapters.switchback import github_token_withheld
+    from deployctl.adapters.pulumi.switchback import github_token_withheld
     from deployctl.commands.upsummary import tell_github
 
     with github_token_withheld():
@@ -197,7 +197,7 @@ def _preload_engine() -> None:
 
     # the engine's CLI runner reads its deadline through adapters/deadline (httpx: its import loads click,
     # rich and pygments too), and the Automation API serves the update's events over gRPC (grpc._server)
-    modules = ["deployctl.adapters.automation", "deployctl.adapters.deadline", "grpc._server"]
+    modules = ["deployctl.adapters.pulumi.automation", "deployctl.adapters.deadline", "grpc._server"]
     if os.environ.get("PULUMI_BACKEND_URL", "").startswith("s3://"):
         modules.append("boto3")
 
@@ -248,8 +248,8 @@ def checkout_differences(root: Path, repo: DeployRepo, head_sha: str) -> tuple[l
     """The program's inputs that differ between the working tree and `head_sha`: (paths --head has,
     changed or missing here; paths here that --head lacks). Hidden entries (`.gitkeep`) are ignored,
     as the program ignores them."""
-    from deployctl.adapters.gitaccess import commit_files, worktree_files
-    from deployctl.core.envconfig import stack_config_file
+    from deployctl.adapters.git.reads import commit_files, worktree_files
+    from deployctl.core.repo.envconfig import stack_config_file
 
     here, there = worktree_files(root), commit_files(repo, head_sha)
     differ: list[str] = []
@@ -315,7 +315,7 @@ def _upstream_not_deployed(repo: DeployRepo, engine: Engine, envs: list[str], af
 
 
 def _upstream_problem(repo: DeployRepo, newest: UpdateRecord | None, merge: str) -> str | None:
-    from deployctl.core.updatemessage import switch_marks
+    from deployctl.core.trace.updatemessage import switch_marks
 
     if newest is None or newest.head is None:
         return "has not deployed it"
@@ -472,8 +472,8 @@ def update_message(run: UpRun, env: str) -> str:
 def _update(run: UpRun, guard: DeployGuard, env: str) -> Outcome:
     """`pulumi up` of one stack through the guard (stale run, lock), with its health checks and
     switch-back; a failure keeps its full log in a file (deploy_env redacts what it says)."""
-    from deployctl.adapters.progress import ResourceProgress
-    from deployctl.adapters.switchback import rollback_opener, up_with_health  # health checks, switch-back
+    from deployctl.adapters.pulumi.progress import ResourceProgress
+    from deployctl.adapters.pulumi.switchback import rollback_opener, up_with_health  # health checks, switch-back
 
     text = update_message(run, env)
     console.info(f"pulumi up {env} ...")

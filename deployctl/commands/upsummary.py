@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from deployctl import console
-from deployctl.core.outcomes import Outcome
+from deployctl.core.trace.outcomes import Outcome
 
 if TYPE_CHECKING:
     from deployctl.commands.up import UpRun

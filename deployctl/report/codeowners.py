@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import difflib
 
-from deployctl.core.catalog import Catalog
-from deployctl.core.envconfig import StackConfig, stack_config_file
-from deployctl.core.model import DEPLOYS_DIR
-from deployctl.core.owners import OWNER_RULE, is_owner
-from deployctl.core.programpaths import PROGRAM_PATHS
+from deployctl.core.repo.catalog import Catalog
+from deployctl.core.repo.envconfig import StackConfig, stack_config_file
+from deployctl.core.repo.model import DEPLOYS_DIR
+from deployctl.core.repo.owners import OWNER_RULE, is_owner
+from deployctl.core.repo.programpaths import PROGRAM_PATHS
 
 CODEOWNERS_FILE = ".github/CODEOWNERS"
 
@@ -25,7 +25,7 @@ redeploys nothing."""
 
 
 def _owned_patterns() -> tuple[str, ...]:
-    """The program (deployctl/core/programpaths.py) and what runs it, each folder once, in a stable order."""
+    """The program (deployctl/core/repo/programpaths.py) and what runs it, each folder once, in a stable order."""
     out: list[str] = []
     for path in (*PROGRAM_PATHS, *RUNS_THE_PROGRAM):
         cover = next((d for d in RUNS_THE_PROGRAM if d.endswith("/") and path.startswith(d)), path)

@@ -15,8 +15,8 @@ import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
-from deployctl.core.appstate import AppState
-from deployctl.core.model import short
+from deployctl.core.repo.model import short
+from deployctl.core.trace.appstate import AppState
 from deployctl.report.render import code, md
 
 MARKER_PREFIX = "<!-- deployctl:drift:"

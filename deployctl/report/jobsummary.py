@@ -12,10 +12,10 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from deployctl.core.model import same_commit, short
-from deployctl.core.outcomes import Outcome
-from deployctl.core.plan import PlanChange
-from deployctl.core.snapshot import Snapshot
+from deployctl.core.change.plan import PlanChange
+from deployctl.core.repo.model import same_commit, short
+from deployctl.core.repo.snapshot import Snapshot
+from deployctl.core.trace.outcomes import Outcome
 from deployctl.report.render import _short, code, md
 
 

@@ -1,6 +1,6 @@
 """Delivery metrics for people: the status page's charts and figures, and `deployctl metrics`'s text.
 
-Pure views of core/metrics.py's `Metrics` (the JSON contract stays there): the charts are geometry
+Pure views of core/trace/metrics.py's `Metrics` (the JSON contract stays there): the charts are geometry
 only (templates/metrics.html.j2 draws them), and every figure printed is a `--json` value.
 """
 
@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from deployctl.core.metrics import (
+from deployctl.core.repo.model import short
+from deployctl.core.trace.metrics import (
     DAY,
     DEFAULT_BUCKETS,
     HOUR,
@@ -20,7 +21,6 @@ from deployctl.core.metrics import (
     Metrics,
     Wait,
 )
-from deployctl.core.model import short
 
 # -- charts for the status page ---------------------------------------------------------------------
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import re
 
-from deployctl.core.metrics import PROPOSED_BY
-from deployctl.core.model import short
-from deployctl.core.proposal import Proposal, ProposalKind
+from deployctl.core.deliver.proposal import Proposal, ProposalKind
+from deployctl.core.repo.model import short
+from deployctl.core.trace.metrics import PROPOSED_BY
 from deployctl.core.urls import redact_urls
 from deployctl.core.violations import one_line
 from deployctl.report.render import code, md

@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING
 
 from pydantic import ConfigDict
 
-from deployctl.core.commitinfo import CommitInfo
+from deployctl.core.change.plan import PlanChange
+from deployctl.core.change.prcomment import MAX_COMMENT_CHARS, PREVIEW_MARKER
 from deployctl.core.lazymodel import LazyModel
-from deployctl.core.model import FULL_HASH_RE, short
-from deployctl.core.outcomes import Outcome, ResourceChange
-from deployctl.core.plan import PlanChange
-from deployctl.core.prcomment import MAX_COMMENT_CHARS, PREVIEW_MARKER
+from deployctl.core.repo.commitinfo import CommitInfo
+from deployctl.core.repo.model import FULL_HASH_RE, short
+from deployctl.core.trace.outcomes import Outcome, ResourceChange
 from deployctl.core.violations import Severity, Violation, one_line, sort_key
 
 if TYPE_CHECKING:

@@ -1,7 +1,7 @@
 """What runs where, at a glance, drawn: the env-by-app matrix as text, `--json` rows, the HTML page,
 and `drift` for people.
 
-Pure: core/statusdata.py builds the report (the matrix, lags, drift); this module only draws it, so
+Pure: core/trace/statusdata.py builds the report (the matrix, lags, drift); this module only draws it, so
 the terminal, `--json` and the HTML page agree.
 """
 
@@ -14,11 +14,11 @@ from typing import Any
 
 import jinja2
 
-from deployctl.core.appstate import AppState, State
-from deployctl.core.history import HistoryEntry
-from deployctl.core.model import short as model_short
-from deployctl.core.statusdata import Cell, StatusReport
-from deployctl.core.updatemessage import SWITCHED_BACK
+from deployctl.core.repo.model import short as model_short
+from deployctl.core.trace.appstate import AppState, State
+from deployctl.core.trace.history import HistoryEntry
+from deployctl.core.trace.statusdata import Cell, StatusReport
+from deployctl.core.trace.updatemessage import SWITCHED_BACK
 from deployctl.core.violations import CannotJudge, one_line
 
 PROBLEM_RESULTS = ("failed", "in-progress", SWITCHED_BACK)

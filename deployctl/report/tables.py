@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from deployctl.core.history import HistoryEntry
-from deployctl.core.model import short
-from deployctl.core.plan import Plan
+from deployctl.core.change.plan import Plan
+from deployctl.core.repo.model import short
+from deployctl.core.trace.history import HistoryEntry
 from deployctl.core.violations import one_line
 
 

@@ -1,0 +1,184 @@
+"""The shared backend: where Pulumi keeps a team's state and locks, and its object store (file:// and
+s3://), read by deployctl directly. What protects that trace lives beside it: the CI policy
+(cipolicy.py), the stack locks (locks.py), reading the state in place (statereads.py) and the stale-run
+guard every update goes through (stalerun.py); their pure decisions in core/change/deployguard.py.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import parse_qs, unquote, urlparse
+
+from deployctl.core.urls import redact_url
+from deployctl.core.violations import CannotJudge
+
+STATE_DIR = ".pulumi-state"
+BACKEND_TIMEOUT_VAR = "DEPLOYCTL_BACKEND_TIMEOUT"
+DEFAULT_BACKEND_TIMEOUT = 20.0
+"""Seconds for each of deployctl's own reads and writes of an S3 backend, whole (connect, headers, body)."""
+
+
+# -- where the state lives ----------------------------------------------------------------------
+
+
+def backend_url(root: Path, environ: dict[str, str] | os._Environ[str] = os.environ) -> str:
+    """The backend the engine uses: PULUMI_BACKEND_URL, else the file backend inside the repo."""
+    return environ.get("PULUMI_BACKEND_URL") or (root / STATE_DIR).resolve().as_uri()
+
+
+def in_repo_file_backend(url: str, root: Path) -> bool:
+    if not url.startswith("file://"):
+        return False
+    path = Path(unquote(urlparse(url).path)).expanduser().resolve()
+    return path == root.resolve() or root.resolve() in path.parents
+
+
+# -- the store --------------------------------------------------------------------------------
+
+
+class Store(Protocol):
+    """The few object-store operations Pulumi's lock protocol needs."""
+
+    def list(self, prefix: str) -> list[str]: ...
+    def read(self, key: str) -> bytes: ...
+    def write(self, key: str, data: bytes) -> None: ...
+    def delete(self, key: str) -> None: ...
+
+
+@dataclass
+class FileStore:
+    root: Path
+
+    def list(self, prefix: str) -> list[str]:
+        base = self.root / prefix
+        if not base.is_dir():
+            return []
+        return sorted(str(p.relative_to(self.root).as_posix()) for p in base.rglob("*") if p.is_file())
+
+    def read(self, key: str) -> bytes:
+        return (self.root / key).read_bytes()
+
+    def write(self, key: str, data: bytes) -> None:
+        target = self.root / key
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+
+    def delete(self, key: str) -> None:
+        (self.root / key).unlink(missing_ok=True)
+
+
+class BackendStalled(CannotJudge):
+    """The backend gave no complete answer within its deadline (exit 2)."""
+
+
+def backend_timeout(environ: dict[str, str] | os._Environ[str] = os.environ) -> float:
+    """Seconds for each of deployctl's own backend reads and writes, whole: DEPLOYCTL_BACKEND_TIMEOUT."""
+    from deployctl.adapters.deadline import seconds_from_env
+
+    return seconds_from_env(BACKEND_TIMEOUT_VAR, DEFAULT_BACKEND_TIMEOUT, environ)
+
+
+@dataclass
+class S3Store:
+    """The bucket of an `s3://bucket/prefix?region=..&endpoint=..` backend, with the same parameters.
+
+    Each operation ends within `deadline` seconds, whole: boto3's own timeouts are per socket read,
+    so an endpoint that dribbles an endless header would hold it forever. Past the deadline the call
+    is left to its (daemon) thread and BackendStalled names the backend; the store then fails at
+    once, since an endpoint that stalled once is not asked again in the same run."""
+
+    client: Any
+    bucket: str
+    prefix: str
+    deadline: float = DEFAULT_BACKEND_TIMEOUT
+    shown: str = ""
+    """The backend's URL as it may be printed (core/urls.redact_url)."""
+    _stalled: list[str] = field(default_factory=list, repr=False)
+
+    def _key(self, key: str) -> str:
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def _bounded(self, what: str, call: Callable[[], Any]) -> Any:
+        if self._stalled:
+            raise BackendStalled(self._stalled[0])
+        box: dict[str, Any] = {}
+
+        def run() -> None:
+            try:
+                box["value"] = call()
+            except BaseException as exc:  # handed to the caller's thread as it is
+                box["error"] = exc
+
+        worker = threading.Thread(target=run, name="deployctl-backend", daemon=True)
+        worker.start()
+        worker.join(self.deadline)
+        if worker.is_alive():
+            self._stalled.append(
+                f"the backend {self.shown or f's3://{self.bucket}/{self.prefix}'} gave no complete answer to a "
+                f"{what} within {self.deadline:g} s ({BACKEND_TIMEOUT_VAR}); check its endpoint and this runner's "
+                "network path to it")
+            raise BackendStalled(self._stalled[0])
+        if "error" in box:
+            raise box["error"]
+        return box.get("value")
+
+    def list(self, prefix: str) -> list[str]:
+        def call() -> list[str]:
+            keys: list[str] = []
+            for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket,
+                                                                              Prefix=self._key(prefix)):
+                keys += [o["Key"][len(self._key("")):] for o in page.get("Contents", [])]
+            return keys
+
+        return list(self._bounded("listing", call))
+
+    def read(self, key: str) -> bytes:
+        return bytes(self._bounded("read", lambda: self.client.get_object(Bucket=self.bucket,
+                                                                          Key=self._key(key))["Body"].read()))
+
+    def write(self, key: str, data: bytes) -> None:
+        self._bounded("write", lambda: self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data))
+
+    def delete(self, key: str) -> None:
+        self._bounded("delete", lambda: self.client.delete_object(Bucket=self.bucket, Key=self._key(key)))
+
+
+def s3_client_args(url: str, timeout: float = DEFAULT_BACKEND_TIMEOUT) -> tuple[str, str, dict[str, Any]]:
+    """Bucket, prefix and boto3 client arguments from Pulumi's S3 URL (gocloud.dev s3blob parameters):
+    connect and read timeouts of `timeout` s, 2 attempts in all (S3Store bounds each call, whole)."""
+    parsed = urlparse(url)
+    query = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
+    from botocore.config import Config
+
+    args: dict[str, Any] = {"config": Config(
+        connect_timeout=timeout, read_timeout=timeout, retries={"max_attempts": 2, "mode": "standard"},
+        s3={"addressing_style": "path" if query.get("use_path_style") == "true" else "auto"})}
+    if region := query.get("region"):
+        args["region_name"] = region
+    if endpoint := query.get("endpoint"):
+        if "://" not in endpoint:
+            endpoint = ("http://" if query.get("disable_https") == "true" else "https://") + endpoint
+        args["endpoint_url"] = endpoint
+    if profile := query.get("profile"):
+        args["profile"] = profile
+    return parsed.netloc, parsed.path.strip("/"), args
+
+
+def open_store(url: str) -> Store | None:
+    """The backend's object store, for file:// and s3:// backends; None for others (Pulumi Cloud...)."""
+    if url.startswith("file://"):
+        return FileStore(Path(unquote(urlparse(url).path)).expanduser())
+    if url.startswith("s3://"):
+        import boto3
+
+        timeout = backend_timeout()
+        bucket, prefix, args = s3_client_args(url, timeout)
+        profile = args.pop("profile", None)
+        session = boto3.session.Session(profile_name=profile) if profile else boto3.session.Session()
+        return S3Store(session.client("s3", **args), bucket, prefix, deadline=timeout, shown=redact_url(url))
+    return None

@@ -1,0 +1,148 @@
+"""`pulumi preview` run as the CLI itself, its engine events read from the event log it writes.
+
+The preview is what a reviewer waits for on every push, and on a 2-core runner the Automation API
+cost a fifth of it: its import (Pulumi's SDK, gRPC, protobuf: ~0.2 s of CPU) and the gRPC server
+the CLI streams each event to compete with the preview's own processes for the same cores
+(`make bench`, push -> PR comment). The CLI's `--event-log FILE` writes the same engine events as
+JSON lines (the file the Automation API itself read before Pulumi 3.206), which is the shape
+core/outcomes reads, so the preview itself needs no Pulumi import. Nothing here reads the CLI's text:
+a run that wrote no event (the engine never started: no such stack, an unreadable backend) is
+left to the Automation API to tell why (Engine.preview).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from deployctl.adapters.pulumi.cli import engine_deadline, stall_message
+from deployctl.core.urls import redact_urls
+from deployctl.core.violations import CannotJudge
+
+EventSink = Callable[[dict[str, Any]], None]
+
+POLL_SECONDS = 0.05
+"""How often a running preview's new events are read (each goes to the live progress)."""
+
+
+@dataclass
+class CliRun:
+    """What one CLI run left: its exit code (negative: the signal that ended it), its engine events in
+    order, and everything it printed."""
+
+    code: int
+    events: list[dict[str, Any]] = field(default_factory=list)
+    output: str = ""
+
+    def summary(self) -> dict[str, Any] | None:
+        return next((e["summaryEvent"] for e in self.events if "summaryEvent" in e), None)
+
+    def tail(self, lines: int = 20) -> str:
+        """The end of what it printed, for a message (the whole of it goes to no terminal)."""
+        return "\n".join(self.output.strip().splitlines()[-lines:])
+
+
+def preview_args(binary: Path, stack: str, log: Path) -> list[str]:
+    return [str(binary), "--non-interactive", "preview", f"--stack={stack}", "--diff", "--color", "never",
+            "--suppress-progress", "--event-log", str(log)]
+
+
+def run_preview(binary: Path, root: Path, env_vars: dict[str, str], stack: str, sink: EventSink | None = None,
+                stop: threading.Event | None = None) -> CliRun:
+    """`pulumi preview --stack STACK` in `root`, each engine event passed to `sink` as it is written.
+
+    `stop` set (the command was interrupted) cancels the run as Ctrl-C in a terminal would: the CLI
+    gets SIGINT, ends its plugins, and its files here are removed before this returns."""
+    seconds, variable = engine_deadline(["preview"])
+    with tempfile.TemporaryDirectory(prefix="deployctl-preview-") as tmp:
+        log, out = Path(tmp) / "events.jsonl", Path(tmp) / "output.txt"
+        log.touch()  # opened for reading before the CLI writes to it (the CLI appends to this same file)
+        # --event-log is one of Pulumi's debug flags, which this variable enables (as the Automation API sets it)
+        environ = {**os.environ, **env_vars, "PULUMI_DEBUG_COMMANDS": "true"}
+        with out.open("wb") as printed, log.open("rb") as reader:
+            try:
+                # A session of its own: a terminal's Ctrl-C reaches deployctl, which forwards exactly one
+                # SIGINT (`stop`); a second would make Pulumi quit at once, leaving its plugins behind.
+                proc = subprocess.Popen(preview_args(binary, stack, log), cwd=root, env=environ,
+                                        stdin=subprocess.DEVNULL, stdout=printed, stderr=subprocess.STDOUT,
+                                        start_new_session=True)
+            except OSError as exc:
+                raise CannotJudge(f"cannot run {binary}: {exc.strerror or exc}; run `make setup` or put `pulumi` "
+                                  "on PATH") from None
+            try:
+                events = _follow(proc, reader, sink, stop or threading.Event(), time.monotonic() + seconds)
+            except _Stalled:
+                raise CannotJudge(stall_message(f"pulumi preview --stack {stack}", seconds, variable,
+                                                environ.get("PULUMI_BACKEND_URL", ""))) from None
+            finally:
+                end_process(proc)
+        printed_text = out.read_text(encoding="utf-8", errors="replace")
+        # The CLI quotes the backend's URL in its errors (a postgres:// one with its password parameter).
+        return CliRun(code=proc.returncode, events=events,
+                      output=redact_urls(printed_text, [environ.get("PULUMI_BACKEND_URL", "")]))
+
+
+class _Stalled(Exception):
+    """The run passed its deadline (it is ended as Ctrl-C would end it)."""
+
+
+def _follow(proc: subprocess.Popen[bytes], reader: Any, sink: EventSink | None,
+            stop: threading.Event, deadline: float = float("inf")) -> list[dict[str, Any]]:
+    """Every event the running CLI writes, in order, until it exits (then the rest of the file);
+    _Stalled once the monotonic `deadline` passes."""
+    events: list[dict[str, Any]] = []
+    pending = b""
+    while True:
+        ended = proc.poll() is not None  # asked before reading: once ended, one more read has it all
+        pending += reader.read()
+        *lines, pending = pending.split(b"\n")
+        if ended and pending.strip():  # a last line without its newline
+            lines, pending = [*lines, pending], b""
+        for line in lines:
+            if line.strip():
+                events.append(_parse(line, len(events) + 1))
+                if sink is not None:
+                    sink(events[-1])
+        if ended:
+            return events
+        if stop.is_set():
+            end_process(proc)
+            continue  # the events it wrote before it ended are read all the same
+        if time.monotonic() > deadline:
+            raise _Stalled
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=POLL_SECONDS)  # returns as soon as it exits
+
+
+def end_process(proc: subprocess.Popen[Any], grace: float = 30) -> None:
+    """End a CLI still running as Ctrl-C would (it cancels and stops its plugins); kill it after `grace` s."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def _parse(line: bytes, number: int) -> dict[str, Any]:
+    try:
+        event = json.loads(line)
+    except ValueError:
+        event = None
+    if not isinstance(event, dict):
+        raise CannotJudge(f"the Pulumi CLI wrote an event that is not a JSON object (event {number} of its "
+                          f"--event-log): {line[:200].decode(errors='replace')!r}; is it a Pulumi 3 CLI? `make setup` "
+                          "installs the pinned one")
+    return event

@@ -1,0 +1,1 @@
+"""Automatic delivery: the next deploy and promotion to propose, as data."""

@@ -1,0 +1,1 @@
+"""Health after up: the checks' verdicts, their codec, and the switch-back's decisions."""

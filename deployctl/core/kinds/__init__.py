@@ -1,0 +1,1 @@
+"""What the app kinds name and accept: artifact names, AWS names and AWS limits."""
