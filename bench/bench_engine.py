@@ -80,10 +80,12 @@ def bench_env(**extra: str) -> dict[str, str]:
 
 
 def interleave(cases: dict[str, tuple[Callable[[], object], Callable[[], object], Callable[[object], None]]],
-               runs: int) -> dict[str, float]:
-    """Like bench.measure, with an untimed `prepare()` before each timed `run()`: (prepare, run, validate)."""
+               runs: int, times: dict[str, list[float]] | None = None) -> dict[str, float]:
+    """Like bench.measure, with an untimed `prepare()` before each timed `run()`: (prepare, run, validate).
+    `times`, when given, receives every round's time of each case (in round order)."""
     names = list(cases)
-    times: dict[str, list[float]] = {n: [] for n in names}
+    times = {} if times is None else times
+    times.update({n: [] for n in names})
     for r in range(runs):
         k = r % len(names)
         for name in names[k:] + names[:k]:
@@ -543,7 +545,8 @@ def one_bare_update(result: object) -> None:
         raise RuntimeError(f"expected the bare `pulumi up` to update exactly one resource:\n{out[-2000:]}")
 
 
-def merge_vs_bare(world: MergeWorld, runs: int, baseline: Path | None = None) -> dict[str, float]:
+def merge_vs_bare(world: MergeWorld, runs: int, baseline: Path | None = None,
+                  times: dict[str, list[float]] | None = None) -> dict[str, float]:
     """`deployctl up --base --head` of a merge touching one stack against a bare `pulumi up` of that
     stack after the same kind of merge (one app bumped), in the same world, interleaved. With
     `baseline` (a checkout of other code, e.g. before a change), its `up` runs in the same rounds too
@@ -555,7 +558,7 @@ def merge_vs_bare(world: MergeWorld, runs: int, baseline: Path | None = None) ->
     }
     if baseline is not None:
         cases["up_1_before"] = (lambda: world.merge(one), world.up(None, baseline), only_touched)
-    return interleave(cases, runs)
+    return interleave(cases, runs, times)
 
 
 def only_touched(result: object) -> None:

@@ -44,11 +44,31 @@ from bench.generate import app_repos
 PROBE = PROJECT_ROOT / "bench" / "timeline_probe.py"
 
 
-def figures(t: dict[str, float], s: Sizes, backend: str, runs: int) -> list[Figure]:
-    out = [merge_to_deployed(t, s, backend, runs)]
+def paired(times: dict[str, list[float]], ours: str) -> str:
+    """The median of each round's own ratio (ours / bare of that round), and every round's: on a shared
+    machine a round's two runs see the same load, while the medians of each side may come from
+    different rounds."""
+    ratios = [a / b for a, b in zip(times[ours], times["bare_up_1"], strict=True)]
+    return (f"median of per-round ratios {statistics.median(ratios):.2f}x (rounds: "
+            + " ".join(f"{r:.2f}" for r in ratios) + ")")
+
+
+def figures(t: dict[str, float], times: dict[str, list[float]], s: Sizes, backend: str, runs: int) -> list[Figure]:
+    fig = merge_to_deployed(t, s, backend, runs)
+    fig.note += f"; {paired(times, 'up_1')}"
+    out = [fig]
     if "up_1_before" in t:
         out.append(Figure(f"  the same, code before (--baseline), {backend} backend", t["up_1_before"], t["bare_up_1"],
-                          "the same bare `pulumi up`, same rounds"))
+                          "the same bare `pulumi up`, same rounds", note=paired(times, "up_1_before")))
+    return out
+
+
+def measured(world: MergeWorld, s: Sizes, backend: str, runs: int, baseline: Path | None) -> list[Figure]:
+    times: dict[str, list[float]] = {}
+    t = merge_vs_bare(world, runs, baseline, times)
+    out = figures(t, times, s, backend, runs)
+    for fig in out:  # said at once: the S3 part takes minutes more
+        log(fig.line())
     return out
 
 
@@ -74,7 +94,6 @@ def probed(world: MergeWorld, prepared: tuple[str, str, list[str]], code: Path |
         marks["pulumi:start"], marks["pulumi:end"] = up[0]["start"], up[-1]["end"]
     before_up = [p for p in procs if not up or p["start"] < up[0]["start"]]
     marks["children"] = len(before_up)
-    marks["children_busy"] = sum(p["end"] - p["start"] for p in before_up)
     marks["pulumi_reads"] = sum(1 for p in before_up if p["argv"][:1] == ["pulumi"])
     return marks
 
@@ -111,7 +130,7 @@ def timeline_table(runs: list[dict[str, Any]], bare: list[float], label: str) ->
         took = statistics.median([r[b] - (r[a] if a else 0.0) for r in runs if b in r and (not a or a in r)])
         lines.append(f"  {name:<58} {start:6.2f} {end:6.2f} {took:6.2f}")
     lines.append(f"  child processes before `pulumi up`: {med('children'):.0f} ({med('pulumi_reads'):.0f} of them "
-                 f"Pulumi CLI reads), {med('children_busy'):.2f} s in all")
+                 "Pulumi CLI reads)")
     lines.append(f"  bare `pulumi up` of the same stack, same rounds: {statistics.median(bare):.2f} s "
                  f"(`up` {med('wall'):.2f} s, {med('wall') / statistics.median(bare):.2f}x)")  # type: ignore[operator]
     return lines
@@ -160,15 +179,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.backend in ("file", "both"):
         log("merge to deployed, file backend:")
         world = MergeWorld(merge_repo(s.merge_envs, s.merge_apps, repos), repos, s.merge_envs, s.merge_apps)
-        results += figures(merge_vs_bare(world, args.runs, baseline), s, "file", args.runs)
+        results += measured(world, s, "file", args.runs, baseline)
         if args.timeline:
             lines += ["file backend:", *timeline(world, args.timeline, baseline)]
+            log("\n".join(lines))
     if args.backend in ("s3", "both"):
         from bench.bench_team import s3_worlds
 
         log("merge to deployed, S3 backend (moto):")
         with s3_worlds(s, repos) as (_, s3_world, _, _):
-            results += figures(merge_vs_bare(s3_world, args.runs, baseline), s, "S3", args.runs)
+            results += measured(s3_world, s, "S3", args.runs, baseline)
             if args.timeline:
                 lines += ["S3 backend (moto):", *timeline(s3_world, args.timeline, baseline)]
     print(HEADER)
