@@ -87,6 +87,12 @@ def probed(world: MergeWorld, prepared: tuple[str, str, list[str]], code: Path |
         only_touched((touched, done.stdout.decode()))
         data = json.loads(out.read_text(encoding="utf-8"))
     marks = {k: v - start for k, v in data["marks"].items()}
+    parts: dict[str, list[float]] = {}
+    for call in data.get("calls", []):
+        parts.setdefault(call["name"], []).append((call["end"] or start + wall) - call["start"])
+    for name, took in parts.items():
+        marks[f"part:{name}"] = sum(took)
+        marks[f"calls:{name}"] = len(took)
     marks["wall"] = wall
     procs = [{**p, "start": p["start"] - start, "end": (p["end"] or start + wall) - start} for p in data["processes"]]
     up = [p for p in procs if p["argv"][:1] == ["pulumi"] and "up" in p["argv"][1:3]]
@@ -129,6 +135,11 @@ def timeline_table(runs: list[dict[str, Any]], bare: list[float], label: str) ->
             continue
         took = statistics.median([r[b] - (r[a] if a else 0.0) for r in runs if b in r and (not a or a in r)])
         lines.append(f"  {name:<58} {start:6.2f} {end:6.2f} {took:6.2f}")
+    parts = sorted({k.removeprefix("part:") for r in runs for k in r if k.startswith("part:")},
+                   key=lambda name: -(med(f"part:{name}") or 0.0))
+    for name in parts:
+        lines.append(f"  {'  ' + name + ' (' + format(med('calls:' + name) or 0, '.0f') + ' calls)':<58} "
+                     f"{'':>6} {'':>6} {med('part:' + name):6.2f}")
     lines.append(f"  child processes before `pulumi up`: {med('children'):.0f} ({med('pulumi_reads'):.0f} of them "
                  "Pulumi CLI reads)")
     lines.append(f"  bare `pulumi up` of the same stack, same rounds: {statistics.median(bare):.2f} s "

@@ -28,6 +28,14 @@ if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(
 
 MARKS: dict[str, float] = {"script": STARTED}
 PROCESSES: list[dict[str, Any]] = []
+CALLS: list[dict[str, Any]] = []
+"""Each call of a function named in PARTS: its name, start and end."""
+PARTS: dict[str, tuple[str, ...]] = {
+    "deployctl.commands.up": ("load_pair", "load_head", "_require_checkout", "_safeguards", "newer_commit_stacks",
+                              "enforce_ci_policy", "open_engine", "_start_engine", "_store_of", "_stale_stacks",
+                              "read_running", "_upstream_not_deployed"),
+}
+"""The parts of `prepare` timed apart (module -> function names); StateReads' reads are timed too."""
 _LOCK = threading.Lock()
 
 
@@ -91,11 +99,26 @@ def _wrap(module: Any, name: str) -> None:
     setattr(module, name, wrapped)
 
 
+def _timed(owner: Any, name: str, label: str) -> None:
+    inner = getattr(owner, name)
+
+    def timed(*args: Any, **kw: Any) -> Any:
+        call = {"name": label, "start": time.time(), "end": None}
+        try:
+            return inner(*args, **kw)
+        finally:
+            call["end"] = time.time()
+            with _LOCK:
+                CALLS.append(call)
+
+    setattr(owner, name, timed)
+
+
 def _dump() -> None:
     out = os.environ.get("BENCH_TIMELINE_OUT")
     if out:
         with open(out, "w", encoding="utf-8") as fh:
-            json.dump({"marks": MARKS, "processes": PROCESSES}, fh)
+            json.dump({"marks": MARKS, "processes": PROCESSES, "calls": CALLS}, fh)
 
 
 def main() -> None:
@@ -106,6 +129,17 @@ def main() -> None:
     import deployctl.commands.up as up
 
     _first("imported:up")
+    from importlib import import_module
+
+    for module, names in PARTS.items():
+        for name in names:
+            if hasattr(import_module(module), name):
+                _timed(import_module(module), name, name)
+    import deployctl.adapters.backend as backend
+
+    for name in ("latest_success", "existing_outputs"):
+        _timed(backend.StateReads, name, f"StateReads.{name}")
+    _timed(backend, "open_store", "open_store")
     _wrap(up, "prepare")
     _wrap(up, "deploy_all")
     sink = progress.ResourceProgress.__call__
