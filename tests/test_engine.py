@@ -262,7 +262,7 @@ def test_up_is_one_cli_run_with_its_event_log_and_its_counts_from_the_summary(tm
     assert [e["sequence"] for e in seen] == [1, 2]
     (up,) = [r for r in runs(tmp_path) if r != "version"]  # `version` only when the cache folder is new
     assert up.startswith("--non-interactive up --yes --skip-preview --message=--deploy api --color never ")
-    assert "--exec-kind auto.local --stack=staging --event-log " in up
+    assert "--exec-kind auto.local --stack staging --event-log " in up
 
 
 def test_a_locked_stack_is_a_failed_up_said_once_never_run_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):

@@ -76,7 +76,7 @@ def up_args(binary: Path, stack: str, message: str, log: Path) -> list[str]:
     """`pulumi up` as the Automation API runs it (`--exec-kind auto.local`: the update's record is the
     same), the message as one `--message=` word (a message starting with `-` is never a flag)."""
     return [str(binary), "--non-interactive", "up", "--yes", "--skip-preview", f"--message={message}", "--color",
-            "never", "--suppress-progress", "--exec-kind", "auto.local", f"--stack={stack}", "--event-log", str(log)]
+            "never", "--suppress-progress", "--exec-kind", "auto.local", "--stack", stack, "--event-log", str(log)]
 
 
 def run_preview(binary: Path, root: Path, env_vars: dict[str, str], stack: str, sink: EventSink | None = None,
