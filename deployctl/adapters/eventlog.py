@@ -154,6 +154,7 @@ def _follow(proc: subprocess.Popen[bytes], reader: Any, sink: EventSink | None,
     of the file); _Stalled once the monotonic `deadline` passes."""
     pending = b""
     stalled = False
+    garbled: CannotJudge | None = None  # said once the run has ended: an update is never cut short for it
     while True:
         ended = proc.poll() is not None  # asked before reading: once ended, one more read has it all
         pending += reader.read()
@@ -161,13 +162,19 @@ def _follow(proc: subprocess.Popen[bytes], reader: Any, sink: EventSink | None,
         if ended and pending.strip():  # a last line without its newline
             lines, pending = [*lines, pending], b""
         for line in lines:
-            if line.strip():
-                events.append(_parse(line, len(events) + 1))
+            if line.strip() and garbled is None:
+                try:
+                    events.append(_parse(line, len(events) + 1))
+                except CannotJudge as exc:
+                    garbled = exc
+                    continue
                 if sink is not None:
                     sink(events[-1])
         if ended:
             if stalled:
                 raise _Stalled
+            if garbled is not None:
+                raise garbled
             return
         if not stalled and time.monotonic() > deadline:
             stalled = True
