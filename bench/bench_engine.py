@@ -80,10 +80,12 @@ def bench_env(**extra: str) -> dict[str, str]:
 
 
 def interleave(cases: dict[str, tuple[Callable[[], object], Callable[[], object], Callable[[object], None]]],
-               runs: int) -> dict[str, float]:
-    """Like bench.measure, with an untimed `prepare()` before each timed `run()`: (prepare, run, validate)."""
+               runs: int, times: dict[str, list[float]] | None = None) -> dict[str, float]:
+    """Like bench.measure, with an untimed `prepare()` before each timed `run()`: (prepare, run, validate).
+    `times`, when given, receives every round's time of each case (in round order)."""
     names = list(cases)
-    times: dict[str, list[float]] = {n: [] for n in names}
+    times = {} if times is None else times
+    times.update({n: [] for n in names})
     for r in range(runs):
         k = r % len(names)
         for name in names[k:] + names[:k]:
@@ -490,15 +492,22 @@ class MergeWorld:
         git("branch", "--quiet", "-D", branch, cwd=self.root)
         return before, git("rev-parse", "HEAD", cwd=self.root).strip(), touched
 
-    def up(self, parallel: str | None):
+    def up(self, parallel: str | None, code: Path | None = None):
+        """`deployctl up --base --head` of a prepared merge; `code`: another checkout's deployctl (its
+        folder first on PYTHONPATH, for the program's process too), e.g. the code before a change."""
         extra = {**self.env, **({"DEPLOYCTL_PARALLEL": parallel} if parallel else {})}
+        if code is not None:
+            extra["PYTHONPATH"] = str(code)
 
         def go(prepared: tuple[str, str, list[str]]) -> tuple[list[str], str]:
             before, merged, touched = prepared
-            out = sh([PYTHON, "-m", "deployctl", "up", "--base", before, "--head", merged, "--branch", "main"],
-                     self.root, bench_env(**extra))
+            out = sh([PYTHON, "-m", "deployctl", *self.up_args(before, merged)], self.root, bench_env(**extra))
             return touched, out.stdout.decode()
         return go
+
+    @staticmethod
+    def up_args(before: str, merged: str) -> list[str]:
+        return ["up", "--base", before, "--head", merged, "--branch", "main"]
 
 
 def bare_up(world: MergeWorld, env: str):
@@ -536,14 +545,20 @@ def one_bare_update(result: object) -> None:
         raise RuntimeError(f"expected the bare `pulumi up` to update exactly one resource:\n{out[-2000:]}")
 
 
-def merge_vs_bare(world: MergeWorld, runs: int) -> dict[str, float]:
+def merge_vs_bare(world: MergeWorld, runs: int, baseline: Path | None = None,
+                  times: dict[str, list[float]] | None = None) -> dict[str, float]:
     """`deployctl up --base --head` of a merge touching one stack against a bare `pulumi up` of that
-    stack after the same kind of merge (one app bumped), in the same world, interleaved."""
+    stack after the same kind of merge (one app bumped), in the same world, interleaved. With
+    `baseline` (a checkout of other code, e.g. before a change), its `up` runs in the same rounds too
+    ("up_1_before")."""
     one = [world.envs[len(world.envs) // 2]]
-    return interleave({
+    cases = {
         "up_1": (lambda: world.merge(one), world.up(None), only_touched),
         "bare_up_1": (lambda: world.merge(one), bare_up(world, one[0]), one_bare_update),
-    }, runs)
+    }
+    if baseline is not None:
+        cases["up_1_before"] = (lambda: world.merge(one), world.up(None, baseline), only_touched)
+    return interleave(cases, runs, times)
 
 
 def only_touched(result: object) -> None:

@@ -13,12 +13,14 @@ in-repo file backend, in one run.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import statistics
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 from bench import Figure, Options, log
@@ -26,6 +28,7 @@ from bench.bench_engine import (
     FULL,
     QUICK,
     MergeWorld,
+    Sizes,
     interleave,
     merge_repo,
     merge_to_deployed,
@@ -33,7 +36,7 @@ from bench.bench_engine import (
     only_touched,
     warm_cache,
 )
-from bench.generate import app_repos, bench_dir, git
+from bench.generate import AppRepos, app_repos, bench_dir, git
 from deployctl.adapters.pulumi.backend import FileStore, S3Store, Store
 from deployctl.adapters.pulumi.locks import read_locks
 
@@ -67,12 +70,12 @@ def lock_figure(server_endpoint: str, bucket: str, client: object, tmp: Path) ->
                   note=f"median of {LOCK_ROUNDS}; S3 = moto on loopback ({server_endpoint})")
 
 
-def run(opts: Options) -> list[Figure]:
+@contextlib.contextmanager
+def s3_worlds(s: Sizes, repos: AppRepos) -> Iterator[tuple[MergeWorld, MergeWorld, str, Figure]]:
+    """moto's S3 server on loopback, and the merge-to-deployed repo twice: on the file backend, and
+    cloned afresh and deployed once to a new bucket there; (file world, S3 world, region, lock figure)."""
     from tests.awsserver import CREDENTIALS, REGION, AwsServer, start_server
 
-    s = QUICK if opts.quick else FULL
-    repos = app_repos(s.app_commits, s.app_repos, log)
-    warm_cache(repos)
     tmp = bench_dir() / "team"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -81,8 +84,8 @@ def run(opts: Options) -> list[Figure]:
         assert isinstance(server, AwsServer)
         bucket = server.new_bucket("bench-state")
         s3_env = {**CREDENTIALS, "AWS_ENDPOINT_URL": server.endpoint, "PULUMI_BACKEND_URL": server.backend_url(bucket)}
-        figures = [lock_figure(server.endpoint, bucket, server.client("s3"), tmp)]
-        log(f"  lock: {figures[0].ours * 1000:.1f} ms on S3, {figures[0].floor * 1000:.1f} ms on file")  # type: ignore[operator]  # both set on S3
+        lock = lock_figure(server.endpoint, bucket, server.client("s3"), tmp)
+        log(f"  lock: {lock.ours * 1000:.1f} ms on S3, {lock.floor * 1000:.1f} ms on file")  # type: ignore[operator]  # both set on S3
 
         source = merge_repo(s.merge_envs, s.merge_apps, repos)
         file_world = MergeWorld(source, repos, s.merge_envs, s.merge_apps)
@@ -93,7 +96,18 @@ def run(opts: Options) -> list[Figure]:
         start = time.perf_counter()
         s3_world = MergeWorld(s3_source, repos, s.merge_envs, s.merge_apps, env=s3_env)
         log(f"  S3 world: {s.merge_envs} stacks deployed to a new bucket in {time.perf_counter() - start:.1f} s")
-        figures.insert(0, merge_to_deployed(merge_vs_bare(s3_world, opts.close_runs), s, "S3", opts.close_runs))
+        yield file_world, s3_world, REGION, lock
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def run(opts: Options) -> list[Figure]:
+    s = QUICK if opts.quick else FULL
+    repos = app_repos(s.app_commits, s.app_repos, log)
+    warm_cache(repos)
+    with s3_worlds(s, repos) as (file_world, s3_world, region, lock):
+        figures = [merge_to_deployed(merge_vs_bare(s3_world, opts.close_runs), s, "S3", opts.close_runs), lock]
         every = list(file_world.envs)
         t = interleave({
             "file": (lambda: file_world.merge(every), file_world.up(None), only_touched),
@@ -101,13 +115,9 @@ def run(opts: Options) -> list[Figure]:
         }, min(opts.runs, s.merge_runs))
         e = s.merge_envs
         figures.insert(0, Figure(f"deployctl up, {e}-stack merge: S3 backend / file backend", t["s3"], t["file"],
-                                 "file backend", note=f"{s.merge_apps} local apps per stack, region {REGION}, "
+                                 "file backend", note=f"{s.merge_apps} local apps per stack, region {region}, "
                                  "all stacks ran, one update each (checked)"))
         return figures
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-
 
 if __name__ == "__main__":
     from bench.__main__ import main

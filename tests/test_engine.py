@@ -10,6 +10,7 @@ import pytest
 
 from deployctl.adapters.pulumi.engine import Engine
 from tests.engine_world import World, build_world
+from tests.test_pulumicli import runs
 
 pytestmark = pytest.mark.engine
 
@@ -146,8 +147,6 @@ def test_outputs_are_read_once_masked_and_secret_ones_left_out(tmp_path: Path, m
     """One `pulumi stack output --json` per stack, never `--show-secrets` (the Automation API's own
     reader runs both, decrypting every secret output to tell which are secret); outputs and history
     name their stack (no `stack select`), and a stack never created stays so."""
-    from tests.test_pulumicli import runs
-
     engine = stand_in_engine(tmp_path, monkeypatch, """
   *"--stack staging"*) echo '{"deployed": {"api": {"commit": "abc1234"}}, "token": "[secret]"}' ;;
   *) echo "error: no stack named 'production' found" >&2; exit 255 ;;""")
@@ -237,3 +236,98 @@ def test_a_bad_engine_deadline_is_an_error_naming_the_variable(tmp_path: Path, m
   *) echo '{}' ;;""")
     with pytest.raises(CannotJudge, match="DEPLOYCTL_ENGINE_READ_TIMEOUT is 'abc', not a positive number"):
         engine.existing_outputs("staging")
+
+
+UP_EVENTS = 'log=""; prev=""; for a in "$@"; do [ "$prev" = "--event-log" ] && log="$a"; prev="$a"; done\n'
+"""Shell that finds the event log's path in the CLI's arguments, as `$log` (tests/test_eventlog.EVENT_LOG)."""
+
+
+def _event(event: dict) -> str:
+    return "printf '%s\\n' '" + json.dumps(event) + "' >> \"$log\""
+
+
+def test_up_is_one_cli_run_with_its_event_log_and_its_counts_from_the_summary(tmp_path: Path,
+                                                                            monkeypatch: pytest.MonkeyPatch):
+    """With the outputs read where the backend keeps them, the update is the only CLI run: no Automation
+    API (no `stack output`, no `stack history`), the message one word however it starts, and each
+    event reaches the sink as the CLI writes it."""
+    pre = {"sequence": 1, "resourcePreEvent": {"metadata": {"op": "update", "urn": "urn:x::api", "type": "t"}}}
+    summary = {"sequence": 2, "summaryEvent": {"resourceChanges": {"same": 3, "update": 1}}}
+    engine = stand_in_engine(tmp_path, monkeypatch, f"""
+  *" up "*) {UP_EVENTS}{_event(pre)}; {_event(summary)} ;;""")
+    seen: list[dict] = []
+    outcome = engine.up("staging", "--deploy api", sink=seen.append,
+                        outputs=lambda env: {"deployed": {"api": {"commit": "abc1234"}}})
+    assert outcome.ok and outcome.counts == {"same": 3, "update": 1} and outcome.update == 0
+    assert outcome.outputs == {"deployed": {"api": {"commit": "abc1234"}}}
+    assert [e["sequence"] for e in seen] == [1, 2]
+    (up,) = [r for r in runs(tmp_path) if r != "version"]  # `version` only when the cache folder is new
+    assert up.startswith("--non-interactive up --yes --skip-preview --message=--deploy api --color never ")
+    assert "--exec-kind auto.local --stack staging --event-log " in up
+
+
+def test_a_locked_stack_is_a_failed_up_said_once_never_run_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A run the engine never started (another update holds the lock) is not retried here: the stale-run
+    guard judges again once the lock is free (backend.up_when_unlocked), so a second `pulumi up` right
+    away could overwrite what that update deployed."""
+    from deployctl.adapters.pulumi.backend import looks_locked
+
+    engine = stand_in_engine(tmp_path, monkeypatch, """
+  *" up "*) echo "error: the stack is currently locked by 1 lock(s). Either wait for the other process(es) to \
+end or delete the lock file with \\`pulumi cancel\\`." >&2; exit 255 ;;""")
+    outcome = engine.up("staging", "a deploy", outputs=lambda env: {})
+    assert not outcome.ok and looks_locked(outcome)
+    assert outcome.log is not None and outcome.log.startswith("code: 255\n stdout: \n stderr: error: the stack is")
+    assert len([r for r in runs(tmp_path) if " up " in f" {r} "]) == 1
+
+
+def test_up_of_a_stack_never_created_creates_it_then_updates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    created = tmp_path / "created"
+    summary = {"sequence": 1, "summaryEvent": {"resourceChanges": {"create": 2}}}
+    engine = stand_in_engine(tmp_path, monkeypatch, f"""
+  *"stack select"*) echo "error: no stack named 'staging' found" >&2; exit 255 ;;
+  *"stack init"*) touch {created} ;;
+  *" up "*) [ -f {created} ] || {{ echo "error: no stack named 'staging' found" >&2; exit 255; }}
+     {UP_EVENTS}{_event(summary)} ;;""")
+    outcome = engine.up("staging", "first deploy", outputs=lambda env: {"deployed": {}})
+    assert outcome.ok and outcome.counts == {"create": 2}, outcome
+    kinds = [r.split()[1] + " " + r.split()[2] for r in runs(tmp_path) if r != "version"]
+    assert kinds == ["up --yes", "stack select", "stack init", "up --yes"]
+
+
+def test_a_failed_up_keeps_its_events_cause_and_whole_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    urn = "urn:pulumi:staging::deploys::deploys:apps:LocalApp"
+    app = {"sequence": 1, "resourcePreEvent": {"metadata": {"op": "update", "urn": f"{urn}::api",
+                                                            "type": "deploys:apps:LocalApp"}}}
+    error = {"sequence": 2, "diagnosticEvent": {"severity": "error", "urn": f"{urn}$x::api-release",
+                                                "message": "OSError: disk full\n"}}
+    engine = stand_in_engine(tmp_path, monkeypatch, f"""
+  *" up "*) {UP_EVENTS}{_event(app)}; {_event(error)}; echo "Updating (staging)"; echo "error: update failed" >&2
+     exit 255 ;;""")
+    outcome = engine.up("staging", "a deploy", outputs=lambda env: {})
+    assert not outcome.ok and outcome.failed_app == "api" and "disk full" in (outcome.error or "")
+    assert outcome.log == "code: 255\n stdout: Updating (staging)\n\n stderr: error: update failed"
+
+
+def test_up_imports_no_pulumi_and_reads_its_result_as_the_automation_api_did(world: World):
+    """On the real engine: `deployctl up` of a stack that exists never imports Pulumi (`-X importtime`
+    lists every import), and an update run without the backend's reader (Pulumi Cloud's path) reads
+    its result through the Automation API."""
+    import os
+    import subprocess
+    import sys
+
+    code, _, err = world.cli("up", "--stack", "staging")  # creates the stack (the Automation API's stack init)
+    assert code == 0, err
+    world.deploy.deploy("staging", "api", world.shas["api"][1], "second api")
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "deployctl", "up", "--stack", "staging"],
+                          cwd=world.root, capture_output=True, text=True, timeout=300, env=os.environ.copy())
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    imported = {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
+    assert "deployctl.adapters.pulumi.eventlog" in imported  # the listing is whole
+    assert not {m for m in imported if m == "pulumi" or m.startswith(("pulumi.", "grpc"))}
+    assert "staging: ok (same " in proc.stdout and "update 1" in proc.stdout
+    world.deploy.deploy("staging", "api", world.shas["api"][2], "third api")
+    outcome = world.engine().up("staging", "through the CLI, its result read as the Automation API reads it")
+    assert outcome.ok and outcome.counts.get("update") == 1, outcome
+    assert outcome.outputs["deployed"]["api"]["commit"] == world.shas["api"][2]

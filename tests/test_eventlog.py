@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from deployctl.adapters.pulumi.engine import Engine
-from deployctl.adapters.pulumi.eventlog import run_preview
+from deployctl.adapters.pulumi.eventlog import run_preview, run_up
 from deployctl.core.violations import CannotJudge, ExitStatus
 from tests.engine_world import build_world
 from tests.scenario import build, run_cli
@@ -67,6 +67,19 @@ def test_an_event_that_is_not_json_is_a_cannot_judge_naming_it(tmp_path: Path):
     pulumi = stand_in(tmp_path, EVENT_LOG + event_line({"sequence": 1}) + "echo 'not json' >> \"$log\"")
     with pytest.raises(CannotJudge, match=r"event 2 of its --event-log\): b?'not json'"):
         run_preview(pulumi, tmp_path, {}, "staging")
+
+
+def test_an_update_writing_an_event_that_is_not_json_runs_to_its_end_before_it_is_said(tmp_path: Path):
+    """A garbled event never cuts an update short (no SIGINT mid-way): the CLI runs to its end, then
+    the run is a CannotJudge naming the event."""
+    finished = tmp_path / "finished"
+    pulumi = stand_in(tmp_path, EVENT_LOG + "echo 'not json' >> \"$log\"\n" + f"""trap 'exit 130' INT
+sleep 1; touch {finished}""" + "\n" + event_line(SUMMARY))
+    with pytest.raises(CannotJudge, match=r"event 1 of its --event-log\): b?'not json'"):
+        run_up(pulumi, tmp_path, {}, "staging", "a deploy")
+    assert finished.exists()
+    (args,) = runs(tmp_path)
+    assert args.startswith("--non-interactive up --yes --skip-preview --message=a deploy ")
 
 
 def test_a_missing_cli_is_a_cannot_judge(tmp_path: Path):

@@ -188,16 +188,15 @@ def prepare(request: UpRequest) -> UpRun:
 
 
 def _preload_engine() -> None:
-    """Import what the update needs (Pulumi's Automation API, the engine's deadline and event server,
-    boto3 for an S3 backend's store) in a thread while git and the safeguards run: ~0.5 s of CPU that
-    otherwise sits between the judgement and the update, when the main thread mostly waits for git.
+    """Import what the update needs (the engine's deadline reader, boto3 for an S3 backend's store) in a
+    thread while git and the safeguards run, instead of between the judgement and the update.
     Python's import lock makes the main thread's own import wait for this one, never run it twice."""
     import threading
     from importlib import import_module
 
     # the engine's CLI runner reads its deadline through adapters/deadline (httpx: its import loads click,
-    # rich and pygments too), and the Automation API serves the update's events over gRPC (grpc._server)
-    modules = ["deployctl.adapters.pulumi.automation", "deployctl.adapters.deadline", "grpc._server"]
+    # rich and pygments too); the update itself runs as the CLI with its event log (no Pulumi import)
+    modules = ["deployctl.adapters.deadline"]
     if os.environ.get("PULUMI_BACKEND_URL", "").startswith("s3://"):
         modules.append("boto3")
 

@@ -20,7 +20,7 @@ from pulumi import automation as auto
 from pulumi.automation._cmd import CommandResult
 from pulumi.automation.errors import create_command_error
 
-from deployctl.adapters.pulumi.cli import command_words, engine_deadline, stall_message, version_of
+from deployctl.adapters.pulumi.cli import STOP_GRACE, command_words, engine_deadline, stall_message, version_of
 from deployctl.adapters.pulumi.eventlog import EventSink, end_process
 from deployctl.core.trace.outcomes import UpdateRecord
 from deployctl.core.urls import redact_urls
@@ -112,10 +112,6 @@ def _run_bounded(command: str, args: list[str], cwd: str, additional_env: Mappin
     return result
 
 
-STOP_GRACE = 10.0
-"""Seconds a stalled CLI has, after SIGINT, to cancel and end its plugins before it is killed."""
-
-
 class Named(auto.Stack):
     """A stack handle made without selecting the stack (see Engine._named). The base constructor does
     nothing else than run `pulumi stack select` (or `init`) and keep the three attributes set here."""
@@ -124,22 +120,6 @@ class Named(auto.Stack):
         from pulumi.automation._stack import StackInitMode
 
         self.name, self.workspace, self._mode = name, workspace, StackInitMode.SELECT
-
-
-class Updating(Named):
-    """A stack handle for one `up` whose outputs the caller reads where the backend keeps them.
-
-    The Automation API's `up` ends with two CLI runs of its own after the engine is done: `stack
-    output`, and `stack history --show-secrets` (which decrypts the stack's config) for its summary.
-    Engine.up takes the counts from the update's own summary event and the outputs from the
-    backend's files instead (backend.StateReads), so here these two answer without running."""
-
-    def outputs(self) -> auto.OutputMap:
-        return {}
-
-    def info(self, show_secrets: bool = True) -> auto.UpdateSummary | None:
-        return auto.UpdateSummary(kind="update", start_time=datetime.now(UTC), message="", environment={}, config={},
-                                  result="succeeded")
 
 
 def command_for(pulumi_bin: Path) -> auto.PulumiCommand:

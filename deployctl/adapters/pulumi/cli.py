@@ -26,6 +26,8 @@ ENGINE_TIMEOUT_VAR, DEFAULT_ENGINE_TIMEOUT = "DEPLOYCTL_ENGINE_TIMEOUT", 3600.0
 """Seconds for one engine run that changes or previews a stack (up, preview, refresh, destroy)."""
 ENGINE_READ_TIMEOUT_VAR, DEFAULT_ENGINE_READ_TIMEOUT = "DEPLOYCTL_ENGINE_READ_TIMEOUT", 120.0
 """Seconds for any other engine command (stack output, history, config, select, export...)."""
+STOP_GRACE = 10.0
+"""Seconds a stalled update or read has, after SIGINT, to cancel and end its plugins before it is killed."""
 UPDATE_COMMANDS = frozenset({"up", "update", "preview", "refresh", "destroy", "import"})
 
 _KNOWN: dict[Path, str] = {}

@@ -1,5 +1,6 @@
-"""The Pulumi engine at the edge: the Automation API (adapters/pulumi/automation.py), and for the preview
-the CLI with its event log (adapters/pulumi/eventlog.py); never by parsing CLI text.
+"""The Pulumi engine at the edge: `preview` and `up` run as the CLI with its event log
+(adapters/pulumi/eventlog.py), every other command through the Automation API (adapters/pulumi/automation.py);
+never by parsing CLI text.
 
 Defaults make a fresh clone work with no account: a file backend inside the repo
 (`.pulumi-state/`, git-ignored) and the empty passphrase. Both are overridable with Pulumi's own
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from deployctl.adapters.pulumi.backend import STATE_DIR
 from deployctl.adapters.pulumi.cli import find_pulumi
-from deployctl.adapters.pulumi.eventlog import EventSink, run_preview
+from deployctl.adapters.pulumi.eventlog import CliRun, CliStalled, EventSink, run_preview, run_up
 from deployctl.core.trace.outcomes import Outcome, UpdateRecord, changes_from_events, cli_cause, failed_outcome
 from deployctl.core.violations import CannotJudge
 
@@ -175,44 +176,43 @@ class Engine:
 
     def up(self, env: str, message: str, sink: EventSink | None = None,
            outputs: Callable[[str], dict[str, Any] | None] | None = None) -> Outcome:
-        """`pulumi up` of the stack; a stack never created (a new env) is created first. With `outputs`
-        (the stack's outputs read where the backend keeps them: backend.StateReads), the update is the
-        only CLI run: its counts come from its summary event (automation.Updating)."""
-        from pulumi import automation as auto
-
-        from deployctl.adapters.pulumi.automation import EngineStalled, Updating, collect, error_text
-
-        events: list[dict[str, Any]] = []
-        stack = Updating(env, self._workspace()) if outputs is not None and env not in self._stacks else None
+        """`pulumi up` of the stack, run as the CLI with its event log (adapters/eventlog.run_up: no
+        Pulumi import, no gRPC server in this process for the CLI to stream each event to); a stack
+        never created (a new env) is created first. With `outputs` (the stack's outputs read where the
+        backend keeps them: backend.StateReads), the update is the only CLI run: its counts come from
+        its summary event; else its result is read through the Automation API after it."""
         try:
-            result = (stack or self._named(env)).up(
-                on_event=collect(events, sink), message=message, color="never",
-                suppress_progress=True,
-            )
-        except EngineStalled as exc:
-            return Outcome(env=env, ok=False, changes=tuple(changes_from_events(events)), log=error_text(exc),
+            run = run_up(self.binary, self.root, self.env_vars, env, message, sink)
+        except CliStalled as exc:
+            return Outcome(env=env, ok=False, changes=tuple(changes_from_events(exc.run.events)),
+                           log=exc.run.framed(),
                            error=f"{exc.message}; if {env} stays locked, `deployctl unlock {env}` clears it")
-        except auto.errors.StackNotFoundError:
-            if env in self._stacks:
-                raise
-            self.stack(env)  # creates it
-            return self.up(env, message, sink)
-        except auto.errors.CommandError as exc:
-            return failed_outcome(env, events, error_text(exc))
-        summary = next((e["summaryEvent"] for e in reversed(events) if "summaryEvent" in e), None)
-        if stack is not None and outputs is not None and summary is not None:
-            return Outcome(env=env, ok=True, counts=dict(summary.get("resourceChanges") or {}),
-                           changes=tuple(changes_from_events(events)), outputs=outputs(env) or {},
+        if run.code != 0:
+            if not run.events and env not in self._stacks and self._not_found(run):
+                self.stack(env)  # creates it, as the Automation API's `up` did on StackNotFoundError
+                return self.up(env, message, sink, outputs)
+            return failed_outcome(env, run.events, run.framed())
+        summary = run.summary()
+        changes = tuple(changes_from_events(run.events))
+        if outputs is not None and summary is not None:
+            return Outcome(env=env, ok=True, counts=dict(summary.get("resourceChanges") or {}), changes=changes,
+                           outputs=outputs(env) or {},
                            update=0)  # a self-managed backend does not number updates (commands/up.numbered)
-        if stack is not None:  # no summary event: read the results as the Automation API does
-            result = auto.UpResult(stdout=result.stdout, stderr=result.stderr, outputs=self._named(env).outputs(),
-                                   summary=self._named(env).info(show_secrets=False))  # type: ignore[arg-type]  # the stack exists now
-        return Outcome(
-            env=env, ok=True, counts=dict(result.summary.resource_changes or {}),
-            changes=tuple(changes_from_events(events)),
-            outputs={k: v.value for k, v in result.outputs.items() if not v.secret},
-            update=result.summary.version,
-        )
+        # No store to read the outputs from (Pulumi Cloud), or no summary event: as the Automation API
+        # reads an update's result (masked outputs, the newest history record without secrets).
+        info = self._named(env).info(show_secrets=False)
+        stack_outputs = self._named(env).outputs()
+        return Outcome(env=env, ok=True, counts=dict(info.resource_changes or {}) if info else {}, changes=changes,
+                       outputs={k: v.value for k, v in stack_outputs.items() if not v.secret},
+                       update=info.version if info else 0)
+
+    @staticmethod
+    def _not_found(run: CliRun) -> bool:
+        """The stack does not exist: the Automation API's own classification of a failed run."""
+        from pulumi.automation._cmd import CommandResult
+        from pulumi.automation.errors import StackNotFoundError, create_command_error
+
+        return isinstance(create_command_error(CommandResult(run.output, run.errors, run.code)), StackNotFoundError)
 
     def secret_values(self, env: str) -> list[str]:
         """Plain values of the stack's secret config, to redact from anything we print or post.
