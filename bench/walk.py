@@ -1,4 +1,4 @@
-"""`python -m bench.walk [--json]`: the walk of `deployctl up` through our modules, CLI to engine.
+"""`python -m bench.walk [--rooms] [--json]`: the walk of `deployctl up` through our modules, CLI to engine.
 
 A small deploy repo (stacks of two `local` apps, deployed once by the real engine: `make engine`) gets
 one commit changing one app in one stack; `deployctl up --base B --head H` runs in process under a
@@ -163,6 +163,24 @@ def figures(walk: Sequence[str]) -> dict[str, Any]:
             "walk": list(walk)}
 
 
+def room(module: str) -> str:
+    """The part of the architecture a module belongs to: a subpackage of core/ or adapters/ (or their
+    shared base), a command, the reports, the program; the CLI and the console as they are."""
+    parts = module.split(".")
+    if parts[0] != "deployctl":
+        return "program"
+    if parts[1] in ("core", "adapters"):
+        return ".".join(parts[1:3]) if len(parts) > 3 else parts[1]
+    if parts[1] == "commands":
+        return ".".join(parts[1:3])
+    return "program" if parts[1] in ("stacks", "components") else parts[1]
+
+
+def by_room(result: dict[str, Any]) -> dict[str, Any]:
+    """The same walks, each module replaced by its room and consecutive steps in one room made one."""
+    return {part: figures(collapse([room(m) for m in r["walk"]])) for part, r in result.items()}
+
+
 def measure(envs: Sequence[str] = ENVS) -> dict[str, Any]:
     """Build the repo in a temporary folder and measure the walk of `up`: to the engine, and whole."""
     with tempfile.TemporaryDirectory(prefix="deployctl-walk-") as tmp, patch.dict(os.environ, {
@@ -177,15 +195,18 @@ def measure(envs: Sequence[str] = ENVS) -> dict[str, Any]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.walk", description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", dest="as_json", help="the figures as one JSON document")
+    parser.add_argument("--rooms", action="store_true", help="count parts of the architecture (a subpackage of "
+                        "core/ or adapters/, a command, report, the program), not modules")
     opts = parser.parse_args(argv)
-    result = measure()
+    result = by_room(measure()) if opts.rooms else measure()
+    unit = "rooms" if opts.rooms else "modules"
     if opts.as_json:
         print(json.dumps(result, indent=2))
         return 0
     for part, title in (("to_engine", "CLI to the engine's update"), ("whole", "whole run, the update's events too")):
         r = result[part]
-        print(f"deployctl up, {title}: {r['distinct']} modules, {r['transitions']} transitions "
-              f"across {r['edges']} pairs of modules, {r['returns']} returns to a module left before")
+        print(f"deployctl up, {title}: {r['distinct']} {unit}, {r['transitions']} transitions "
+              f"across {r['edges']} pairs of {unit}, {r['returns']} returns to one left before")
         print("  returns by module: " + ", ".join(
             f"{m.removeprefix('deployctl.')} {n}" for m, n in list(r["returns_by_module"].items())[:TOP]))
         for row in r["returns_by_pair"][:TOP]:

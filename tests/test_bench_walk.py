@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from bench.walk import collapse, figures, measure, splice
+from bench.walk import by_room, collapse, figures, measure, room, splice
 
 
 def test_the_figures_of_a_walk_count_each_return_once_and_charge_it_to_the_pair_it_crossed():
@@ -19,6 +19,20 @@ def test_the_figures_of_a_walk_count_each_return_once_and_charge_it_to_the_pair_
     assert got["returns_by_pair"] == [{"pair": ["git", "repo"], "returns": 3}, {"pair": ["git", "up"], "returns": 1}]
     assert figures([]) == {"distinct": 0, "transitions": 0, "returns": 0, "edges": 0, "modules": [],
                            "returns_by_module": {}, "returns_by_pair": [], "walk": []}
+
+
+def test_a_room_is_a_part_of_the_architecture_and_a_walk_by_rooms_merges_steps_within_one():
+    assert [room(m) for m in ("deployctl.cli", "deployctl.commands.up", "deployctl.core.repo.model",
+                              "deployctl.core.change.rules.commit", "deployctl.core.violations",
+                              "deployctl.adapters.git.repo", "deployctl.adapters.github", "deployctl.report.render",
+                              "deployctl.components.local", "stacks.program")] == [
+        "cli", "commands.up", "core.repo", "core.change", "core", "adapters.git", "adapters", "report", "program",
+        "program"]
+    walk = ["deployctl.cli", "deployctl.adapters.git.reads", "deployctl.adapters.git.repo",
+            "deployctl.adapters.git.reads", "deployctl.core.repo.model", "deployctl.adapters.git.repo"]
+    got = by_room({"to_engine": {"walk": walk}})["to_engine"]
+    assert got["walk"] == ["cli", "adapters.git", "core.repo", "adapters.git"]
+    assert (got["distinct"], got["returns"]) == (3, 1)
 
 
 def test_a_threads_calls_are_spliced_whole_where_its_first_call_came():

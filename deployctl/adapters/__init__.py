@@ -1,2 +1,3 @@
-"""The edges: git (the deploy repo, the app repositories and their commit graph), the Pulumi engine
-and its backend, GitHub, Slack, S3/ECR artifacts; the switch-back drives the engine."""
+"""The edges, one subpackage per system: git (git/: the deploy repo, its history, the app repositories),
+the Pulumi engine and its backend (pulumi/), the cloud (cloud/: S3/ECR artifacts, health probes); and
+GitHub, Slack and the deadlines every HTTP call shares."""
