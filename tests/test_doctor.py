@@ -200,3 +200,18 @@ def test_a_file_backend_outside_the_repo_fails_in_ci(tmp_path: Path, monkeypatch
     assert backend.status == "fail" and "a file backend outside the repo" in backend.detail
     monkeypatch.setenv("DEPLOYCTL_ALLOW_LOCAL_BACKEND", "1")
     assert {c.name: c for c in check_backend(tmp_path / "repo", None, 10)}["backend"].status == "warn"
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_an_app_repo_that_stalls_fails_its_check_within_the_deadline_redacted(tmp_path: Path, mode: Mode):
+    """doctor's ls-remote is the bounded network git every clone and fetch uses: a server that accepts
+    and stalls is a failed check within doctor's --timeout, its credentials never said."""
+    from deployctl.commands.doctor import check_repo
+
+    with stalling_server(mode) as port:
+        started = time.monotonic()
+        check = check_repo("api", f"https://x-access-token:s3cret@127.0.0.1:{port}/acme/api.git", "main",
+                           tmp_path, 3)
+        assert elapsed(started) < 3 + 3
+    assert check.status == "fail" and "deploy key" in check.fix
+    assert "127.0.0.1" in check.detail and "s3cret" not in check.detail

@@ -31,7 +31,7 @@ from deployctl.adapters.pulumi.locks import LOCKS_DIR
 from deployctl.core.lazymodel import LazyModel
 from deployctl.core.trace.outcomes import cli_cause
 from deployctl.core.urls import redact_url, redact_urls
-from deployctl.core.violations import ExitStatus
+from deployctl.core.violations import CannotJudge, ExitStatus
 
 PULUMI_VERSION = "3.274.1"
 """The pinned CLI (scripts/install-pulumi); a test keeps the two equal."""
@@ -236,9 +236,12 @@ def check_plugins(kinds: set[str], pulumi: Path | None, timeout: float) -> Check
 
 
 def check_repo(name: str, spec: str, branch: str, root: Path, timeout: float) -> Check:
-    from deployctl.adapters.git.apprepos import git_limits
+    """Can this runner read the app's repository? One `git ls-remote` through the bounded network git
+    that every clone and fetch uses (a silent server, a hung helper: killed at the deadline)."""
+    from dataclasses import replace
+
+    from deployctl.adapters.git.apprepos import git_limits, run_network_git
     from deployctl.adapters.git.repourl import is_url, repo_url
-    from deployctl.core.repo.safegit import network_config, network_env
 
     url = repo_url(spec, root)
     shown = redact_url(url)
@@ -248,17 +251,18 @@ def check_repo(name: str, spec: str, branch: str, root: Path, timeout: float) ->
         return Check(name=f"app repo {name}", status="fail", detail=f"{spec} does not exist{hint}",
                      fix="set `repo:` in apps.yaml to the app's git URL")
     limits = git_limits()
-    env = {**os.environ, **network_env(limits)}  # as every network git call: no prompt, safe transports
-    result = _run(["git", *network_config(limits), "ls-remote", "--heads", "--", url, f"refs/heads/{branch}"], timeout,
-                  env=env)
+    limits = replace(limits, timeout=min(timeout, limits.timeout), connect=max(1, min(int(timeout), limits.connect)))
     fix = ("give this runner read access: a deploy key (ssh URL, webfactory/ssh-agent) or a GitHub App "
            "installation token (https URL, a credential helper); README: \"Set up for a team on GitHub\"")
-    if result is None:
-        return Check(name=f"app repo {name}", status="fail", detail=f"{shown}: no answer within {timeout:.0f} s",
-                     fix=fix)
+    try:
+        result = run_network_git(["ls-remote", "--heads", "--", url, f"refs/heads/{branch}"], url, "read",
+                                 limits=limits)
+    except CannotJudge as exc:  # no answer, or none in time: its one line names the URL without credentials
+        return Check(name=f"app repo {name}", status="fail", detail=str(exc), fix=fix)
     if result.returncode != 0:
-        # git may echo credentials: redacted before anything is said
-        reason = cli_cause(redact_urls(result.stderr, [url])) or "git failed without saying why"
+        # git may echo credentials: redacted (by run_network_git, and again here) before anything is said
+        stderr = result.stderr.decode(errors="replace")
+        reason = cli_cause(redact_urls(stderr, [url])) or "git failed without saying why"
         return Check(name=f"app repo {name}", status="fail", detail=f"{shown}: {reason}", fix=fix)
     if not result.stdout.strip():
         return Check(name=f"app repo {name}", status="warn", detail=f"{shown} is reachable but has no branch "
