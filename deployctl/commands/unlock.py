@@ -1,5 +1,5 @@
 """`deployctl unlock ENV`: recover a stack after a run died mid-`up`: clear its lock and pending operations,
-and record that it was done. The lock files and their judgement live in adapters/pulumi/backend.py."""
+and record that it was done. The lock files and their judgement live in adapters/pulumi/locks.py."""
 
 from __future__ import annotations
 

@@ -179,7 +179,7 @@ class Engine:
         """`pulumi up` of the stack, run as the CLI with its event log (adapters/eventlog.run_up: no
         Pulumi import, no gRPC server in this process for the CLI to stream each event to); a stack
         never created (a new env) is created first. With `outputs` (the stack's outputs read where the
-        backend keeps them: backend.StateReads), the update is the only CLI run: its counts come from
+        backend keeps them: statereads.StateReads), the update is the only CLI run: its counts come from
         its summary event; else its result is read through the Automation API after it."""
         try:
             run = run_up(self.binary, self.root, self.env_vars, env, message, sink)
