@@ -6,10 +6,10 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime
 
-from deployctl.core.changes import Op
-from deployctl.core.commitinfo import CommitInfo
-from deployctl.core.model import Tag
-from deployctl.core.plan import PlanChange
+from deployctl.core.change.changes import Op
+from deployctl.core.change.plan import PlanChange
+from deployctl.core.repo.commitinfo import CommitInfo
+from deployctl.core.repo.model import Tag
 from deployctl.core.violations import Severity, Violation
 from deployctl.report.render import CommitLog, PreviewReport, StackPreview, github_compare_url, render_comment
 from tests.builders import PROJECT_ROOT

@@ -223,7 +223,7 @@ def test_install_engine_prints_the_pinned_cli_it_finds_on_path(tmp_path: Path):
     code, out, err = run_cli(tmp_path, "install-engine", "--no-link", env=env)  # this suite's venv stays as it is
     assert code == ExitStatus.OK, err
     assert out == f"{bin_dir}\n" and "already on PATH" in err and "linked" not in err
-    shipped = resources.files("deployctl.adapters") / "install-pulumi"
+    shipped = resources.files("deployctl.adapters.pulumi") / "install-pulumi"
     assert shipped.read_text(encoding="utf-8") == (PROJECT_ROOT / "scripts" / "install-pulumi").read_text()
     assert shutil.which("bash")
 

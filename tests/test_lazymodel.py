@@ -30,7 +30,8 @@ def test_the_program_builds_only_the_models_it_uses() -> None:
     """Imported as `pulumi up` does, the program has built no validator yet (the AWS kinds' settings
     and the health verdicts are never built in a local-only stack); one validation builds its own."""
     code = ("import json; import deployctl.stacks.program\n"
-            "from deployctl.core import catalog, health\n"
+            "from deployctl.core.repo import catalog\n"
+            "from deployctl.core.health import checks as health\n"
             "before = [m.__name__ for m in (catalog.Catalog, catalog.EcsServiceSettings, health.HealthResult)"
             " if m.__pydantic_complete__]\n"
             "catalog.LocalSettings.model_validate({})\n"

@@ -31,7 +31,7 @@ def install_engine(bin_dir: Path | None) -> Path:
     bash = shutil.which("bash")
     if bash is None:
         raise CannotJudge("install-engine needs bash on PATH")
-    with resources.as_file(resources.files("deployctl.adapters") / SCRIPT) as script:
+    with resources.as_file(resources.files("deployctl.adapters.pulumi") / SCRIPT) as script:
         proc = subprocess.Popen([bash, str(script), *([str(bin_dir)] if bin_dir is not None else [])],
                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         out: list[str] = []
