@@ -270,7 +270,7 @@ def test_a_locked_stack_is_a_failed_up_said_once_never_run_again(tmp_path: Path,
     """A run the engine never started (another update holds the lock) is not retried here: the stale-run
     guard judges again once the lock is free (backend.up_when_unlocked), so a second `pulumi up` right
     away could overwrite what that update deployed."""
-    from deployctl.adapters.pulumi.backend import looks_locked
+    from deployctl.core.change.deployguard import looks_locked
 
     engine = stand_in_engine(tmp_path, monkeypatch, """
   *" up "*) echo "error: the stack is currently locked by 1 lock(s). Either wait for the other process(es) to \
