@@ -136,10 +136,14 @@ def main() -> None:
             if hasattr(import_module(module), name):
                 _timed(import_module(module), name, name)
     import deployctl.adapters.pulumi.backend as backend
+    import deployctl.adapters.pulumi.stalerun as stalerun
+    import deployctl.adapters.pulumi.statereads as statereads
 
     for name in ("latest_success", "existing_outputs"):
-        _timed(backend.StateReads, name, f"StateReads.{name}")
-    _timed(backend, "open_store", "open_store")
+        _timed(statereads.StateReads, name, f"StateReads.{name}")
+    _timed(stalerun, "open_store", "open_store")  # the guard's store (named where it is called)
+    if hasattr(backend, "s3_client"):  # the process's S3 client (made in the preload thread)
+        _timed(backend, "s3_client", "s3_client")
     _wrap(up, "prepare")
     _wrap(up, "deploy_all")
     sink = progress.ResourceProgress.__call__

@@ -421,6 +421,74 @@ def test_a_secret_output_is_left_out_and_a_nested_one_masked_as_the_cli_does(tmp
         "deployed": {"api": {"commit": "a" * 40, "note": "[secret]"}}}
 
 
+def test_the_guard_reads_each_update_record_once_per_run_and_stops_at_the_newest_success(tmp_path: Path):
+    """Update records are written once and never change: a run reads each at most once (its memo), stops
+    at the newest success, and lists the history anew for every verdict, so a record written since
+    (another runner's update) is seen by the next one."""
+    from deployctl.adapters.pulumi.backend import FileStore
+    from deployctl.adapters.pulumi.statereads import StateReads
+
+    class Counting(FileStore):
+        def __init__(self, root: Path):
+            super().__init__(root)
+            self.reads: list[str] = []
+            self.lists = 0
+
+        def read(self, key: str) -> bytes:
+            self.reads.append(key)
+            return super().read(key)
+
+        def list(self, prefix: str) -> list[str]:
+            self.lists += 1
+            return super().list(prefix)
+
+    def write_record(ns: int, result: str, head: str) -> str:
+        key = f".pulumi/history/deploys/staging/staging-{10**18 + ns}.history.json"  # as Pulumi names them
+        store.write(key, json.dumps({"kind": "update", "result": result, "message": "", "startTime": ns,
+                                     "endTime": ns + 1, "environment": {"git.head": head}}).encode())
+        return key
+
+    store = Counting(tmp_path)
+    store.write(".pulumi/meta.yaml", b"version: 1\n")
+    for ns in range(1, 13):
+        write_record(ns, "succeeded", "a" * 40)
+    failed = write_record(13, "failed", "c" * 40)
+    newest_ok = write_record(12, "succeeded", "b" * 40)  # rewrites record 12 before any read
+    reads = StateReads(None, store)
+    found = reads.latest_success("staging")
+    assert found is not None and found.head == "b" * 40 and found.version == 12
+    assert store.reads == [".pulumi/meta.yaml", failed, newest_ok]  # not a page of 10
+    assert reads.latest_success("staging") == found
+    assert store.reads == [".pulumi/meta.yaml", failed, newest_ok] and store.lists == 2  # listed anew, read once
+    newer = write_record(14, "succeeded", "d" * 40)  # another runner's update since
+    after = StateReads(None, store, reads.memo).latest_success("staging")
+    assert after is not None and after.head == "d" * 40 and after.version == 14
+    assert store.reads[3:] == [newer]
+    assert StateReads(None, store).latest_success("staging") == after  # a new run's memo reads again
+    assert store.reads[4:] == [".pulumi/meta.yaml", newer]
+
+
+def test_an_s3_client_is_made_once_per_process_for_one_backend_and_its_credentials(monkeypatch: pytest.MonkeyPatch):
+    """Each run's store is its own (a stall lasts one run), its client the process's for that URL,
+    timeout and AWS settings: other credentials or another backend get a client of their own."""
+    from deployctl.adapters.pulumi.backend import preload_s3_client, s3_client
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    url = stalling_s3_url(9)  # no request is made: a client is made, not used
+    preload_s3_client(url)
+    first, second = open_store(url), open_store(url)
+    assert isinstance(first, S3Store) and isinstance(second, S3Store) and first is not second
+    assert first.client is second.client is s3_client(url, first.deadline)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "other")
+    other = open_store(url)
+    assert isinstance(other, S3Store) and other.client is not first.client
+    assert other.client._request_signer._credentials.access_key == "other"
+    elsewhere = open_store(url.replace("s3://state/", "s3://other-state/"))
+    assert isinstance(elsewhere, S3Store) and elsewhere.client is not other.client
+    preload_s3_client("s3://state/team?region=us-east-1&endpoint=[::1")  # a bad URL is left for open_store to say
+
+
 def test_up_of_a_stack_runs_the_cli_for_the_update_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """On a file backend, `up --base --head` of a merge runs one CLI command for the stack it deploys:
     `pulumi up`. The stale-run guard's history (before the lock and again right before the update)

@@ -151,7 +151,7 @@ def prepare(request: UpRequest) -> UpRun:
     stacks = list(request.stacks) if request.stacks is not None else None
     force_reason = request.force_reason()
     parallel = parallelism()
-    _preload_engine()
+    _preload_engine(root)
     repos = AppRepos(root)
     base_snap, head_snap, plan = (load_pair(root, base, head, whole=True) if base is not None
                                   else (None, load_head(root), None))
@@ -170,7 +170,7 @@ def prepare(request: UpRequest) -> UpRun:
     if envs and repo is not None:
         enforce_ci_policy(root, {e: head_snap.stacks[e].settings.protected for e in envs})
         guard = _start_engine(root, repo, open_engine(root), merge, force_reason, request.lock_timeout)
-        reads = StateReads(guard.engine, _store_of(guard))  # the backend's files in place, else the CLI
+        reads = guard.reads(_store_of(guard))  # the backend's files in place, else the CLI
         judged = [e for e in envs if e not in newer]  # a stack a newer run deploys: that run judges it
         stale = _stale_stacks(repo, reads, judged, guard.deploying)
         forced = stale if force_reason is not None else set()
@@ -187,25 +187,26 @@ def prepare(request: UpRequest) -> UpRun:
                  post=request.post, parallel=parallel, upstream_refused=upstream_refused)
 
 
-def _preload_engine() -> None:
-    """Import what the update needs (the engine's deadline reader, boto3 for an S3 backend's store) in a
-    thread while git and the safeguards run, instead of between the judgement and the update.
-    Python's import lock makes the main thread's own import wait for this one, never run it twice."""
+def _preload_engine(root: Path) -> None:
+    """Make what the update needs (the engine's deadline reader; for an S3 backend, botocore and the
+    process's S3 client, backend.s3_client) in a thread while git and the safeguards run, instead of
+    between the judgement and the update. Python's import lock makes the main thread's own import
+    wait for this one, and s3_client's lock its own client, never made twice."""
     import threading
     from importlib import import_module
 
+    from deployctl.adapters.pulumi.backend import backend_url, preload_s3_client
+
     # the engine's CLI runner reads its deadline through adapters/deadline (httpx: its import loads click,
     # rich and pygments too); the update itself runs as the CLI with its event log (no Pulumi import)
-    modules = ["deployctl.adapters.deadline"]
-    if os.environ.get("PULUMI_BACKEND_URL", "").startswith("s3://"):
-        modules.append("boto3")
+    url = backend_url(root)
 
     def load() -> None:
-        for name in modules:
-            try:
-                import_module(name)
-            except Exception:  # the main thread's own import says what is wrong
-                return
+        preload_s3_client(url)  # first: the guard's reads in `prepare` wait for it
+        try:
+            import_module("deployctl.adapters.deadline")
+        except Exception:  # the main thread's own import says what is wrong
+            return
 
     threading.Thread(target=load, name="deployctl-preload", daemon=True).start()
 
@@ -336,7 +337,7 @@ def _stale_stacks(repo: DeployRepo, reads: StateReads, envs: list[str], deployin
     stale = set()
     for env in envs:
         try:
-            if stale_judge(repo, reads.engine, env, deploying, reads.store)() is not None:
+            if stale_judge(repo, reads.engine, env, deploying, reads.store, reads.memo)() is not None:
                 stale.add(env)
         except CannotJudge:  # an unreadable history: judged from what runs; its update says it alone
             continue

@@ -170,15 +170,49 @@ def s3_client_args(url: str, timeout: float = DEFAULT_BACKEND_TIMEOUT) -> tuple[
 
 
 def open_store(url: str) -> Store | None:
-    """The backend's object store, for file:// and s3:// backends; None for others (Pulumi Cloud...)."""
+    """The backend's object store, for file:// and s3:// backends; None for others (Pulumi Cloud...).
+    Each call is a store of its own (what it learnt, such as a stall, lasts one run); an S3 store's
+    client is the process's one for that URL and credentials (s3_client)."""
     if url.startswith("file://"):
         return FileStore(Path(unquote(urlparse(url).path)).expanduser())
     if url.startswith("s3://"):
-        import boto3
-
         timeout = backend_timeout()
-        bucket, prefix, args = s3_client_args(url, timeout)
-        profile = args.pop("profile", None)
-        session = boto3.session.Session(profile_name=profile) if profile else boto3.session.Session()
-        return S3Store(session.client("s3", **args), bucket, prefix, deadline=timeout, shown=redact_url(url))
+        bucket, prefix, _ = s3_client_args(url, timeout)
+        return S3Store(s3_client(url, timeout), bucket, prefix, deadline=timeout, shown=redact_url(url))
     return None
+
+
+_CLIENTS: dict[tuple[Any, ...], Any] = {}
+_CLIENTS_LOCK = threading.Lock()
+
+
+def s3_client(url: str, timeout: float) -> Any:
+    """The S3 client for an s3:// backend, made once per process for the same URL, timeout and
+    AWS settings of the environment (a session loads its endpoint and service models and resolves
+    credentials: ~0.1-0.3 s, paid again by every store otherwise). A client holds no object
+    data, only its connections and credentials (refreshed by botocore as they expire); botocore's
+    clients are safe to share between threads. Made under a lock, so a store opened while the
+    preload thread (`preload_s3_client`) is making it waits for that one instead of making a second."""
+    key = (url, timeout, tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("AWS_"))))
+    with _CLIENTS_LOCK:
+        if key not in _CLIENTS:
+            # botocore's own session, which boto3's wraps (the same credential chain, models and client):
+            # boto3's import and its resource and transfer set-up cost ~0.15 s more, and nothing here uses them
+            import botocore.session
+
+            _, _, args = s3_client_args(url, timeout)
+            profile = args.pop("profile", None)
+            session = botocore.session.Session(profile=profile)
+            _CLIENTS[key] = session.create_client("s3", **args)
+        return _CLIENTS[key]
+
+
+def preload_s3_client(url: str) -> None:
+    """Make the S3 client of an s3:// backend ahead of its first use (commands/up.py's preload thread,
+    beside git and the safeguards); anything wrong is left for the store's own opening to say."""
+    if not url.startswith("s3://"):
+        return
+    try:
+        s3_client(url, backend_timeout())
+    except Exception:
+        return

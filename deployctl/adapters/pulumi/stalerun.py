@@ -34,10 +34,11 @@ def ran_since(repo: DeployRepo, recorded: str, merge: str) -> bool:
 
 
 def stale_judge(repo: DeployRepo, engine: Any, env: str, deploying: str,
-                store: Store | None = None) -> Callable[[], str | None]:
+                store: Store | None = None, memo: dict[str, bytes] | None = None) -> Callable[[], str | None]:
     """The stale-run verdict on `env`, taken anew each time it is called (after each wait for the lock).
-    With the backend's `store`, the history is read there directly (StateReads), else through the CLI."""
-    reads = StateReads(engine, store)
+    With the backend's `store`, the history is read there directly (StateReads, sharing the run's
+    `memo` of records already read: the listing is read anew each time), else through the CLI."""
+    reads = StateReads(engine, store, memo if memo is not None else {})
 
     def judge() -> str | None:
         last = reads.latest_success(env)
@@ -65,6 +66,8 @@ class DeployGuard:
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT
     _store: list[Store | None] = field(default_factory=list, init=False, repr=False)
     _store_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _memo: dict[str, bytes] = field(default_factory=dict, init=False, repr=False)
+    """The backend's immutable objects this run has read (statereads._read_once), never kept past it."""
 
     def store(self) -> Store | None:
         """The backend's store, opened once per run for every stack (stacks deploy side by side)."""
@@ -73,12 +76,16 @@ class DeployGuard:
                 self._store.append(open_store(backend_url(self.root)))
             return self._store[0]
 
+    def reads(self, store: Store | None) -> StateReads:
+        """The run's reader of the backend's state (`store`: self.store(), or None to read through the CLI)."""
+        return StateReads(self.engine, store, self._memo)
+
     def up(self, env: str, message: str, sink: Any = None) -> Outcome:
         from deployctl import console
         from deployctl.core.repo.envconfig import PROJECT
 
         store = self.store()
-        judge = stale_judge(self.repo, self.engine, env, self.deploying, store)
+        judge = stale_judge(self.repo, self.engine, env, self.deploying, store, self._memo)
         if self.force_reason is not None:
             message = forced_message(message, self.force_reason)
             refusal = judge()
@@ -101,7 +108,7 @@ class DeployGuard:
             if store is None:
                 return self.engine.up(env, message, sink=sink)
             return self.engine.up(env, message, sink=sink,
-                                  outputs=StateReads(self.engine, store).existing_outputs)
+                                  outputs=self.reads(store).existing_outputs)
 
         return up_when_unlocked(env, attempt, judge, locks, self.lock_timeout, console.info)
 

@@ -5,7 +5,7 @@ each stack's outputs, read from the very files Pulumi's own `stack history` and 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -40,10 +40,10 @@ class _NotInPlace(Exception):
     the CLI reads it."""
 
 
-def _project_mode(store: Store) -> None:
+def _project_mode(store: Store, memo: dict[str, bytes]) -> None:
     """Pulumi's project-scoped layout (meta.yaml `version: 1`), the only one read in place."""
     try:
-        meta = store.read(META_FILE).decode("utf-8")
+        meta = _read_once(store, memo, META_FILE).decode("utf-8")
     except BackendStalled:
         raise
     except Exception:
@@ -52,10 +52,19 @@ def _project_mode(store: Store) -> None:
         raise _NotInPlace(META_FILE)
 
 
-def _history_keys(store: Store, project: str, env: str) -> list[str]:
+def _read_once(store: Store, memo: dict[str, bytes], key: str) -> bytes:
+    """An object Pulumi writes once and never changes (meta.yaml, an update record: each update writes
+    a new `<stack>-<unix ns>.history.json`), read once per run: `memo` lives as long as the run's store.
+    The listing, the checkpoint and the locks are read anew each time."""
+    if key not in memo:
+        memo[key] = store.read(key)
+    return memo[key]
+
+
+def _history_keys(store: Store, memo: dict[str, bytes], project: str, env: str) -> list[str]:
     """The stack's update records, newest first (`<stack>-<unix ns>.history.json`: names sort by time,
     as Pulumi's own reader lists them)."""
-    _project_mode(store)
+    _project_mode(store, memo)
     keys = store.list(f".pulumi/history/{project}/{env}/")
     if any(k.endswith(".gz") for k in keys):
         raise _NotInPlace("gzipped history")
@@ -101,18 +110,22 @@ class StateReads:
 
     engine: Any
     store: Store | None
+    memo: dict[str, bytes] = field(default_factory=dict)
+    """The run's immutable objects already read (_read_once): share it for the run (DeployGuard.reads)."""
 
     def latest_success(self, env: str) -> UpdateRecord | None:
         from deployctl.core.repo.envconfig import PROJECT
 
         if self.store is not None:
             try:
-                keys = _history_keys(self.store, PROJECT, env)
+                keys = _history_keys(self.store, self.memo, PROJECT, env)
                 records: list[UpdateRecord] = []
                 for i, key in enumerate(keys):  # numbered oldest first, as Engine.history numbers them
-                    records.append(_record(env, len(keys) - i, self.store.read(key)))
-                    if len(records) % HISTORY_PAGE == 0 and (found := last_success(records)) is not None:
-                        return found  # the page latest_success's CLI read would have stopped at
+                    records.append(_record(env, len(keys) - i, _read_once(self.store, self.memo, key)))
+                    if (found := last_success(records)) is not None:
+                        # the newest success: names sort by the time each record was written, and one
+                        # stack's updates never overlap (its lock), so no older record started later
+                        return found
                 return last_success(records)
             except BackendStalled as exc:
                 raise BackendStalled(f"cannot read {env}'s update history: {exc}") from None
@@ -136,7 +149,7 @@ class StateReads:
 
     def _outputs_in_place(self, project: str, env: str) -> dict[str, Any] | None:
         assert self.store is not None
-        _project_mode(self.store)
+        _project_mode(self.store, self.memo)
         base = f".pulumi/stacks/{project}/{env}.json"
         found = set(self.store.list(f".pulumi/stacks/{project}/"))
         if base + ".gz" in found:  # gzipped (PULUMI_DIY_BACKEND_GZIP): Pulumi decides which one is current
