@@ -143,7 +143,7 @@ def timeline_table(runs: list[dict[str, Any]], bare: list[float], label: str) ->
     lines.append(f"  child processes before `pulumi up`: {med('children'):.0f} ({med('pulumi_reads'):.0f} of them "
                  "Pulumi CLI reads)")
     lines.append(f"  bare `pulumi up` of the same stack, same rounds: {statistics.median(bare):.2f} s "
-                 f"(`up` {med('wall'):.2f} s, {med('wall') / statistics.median(bare):.2f}x)")  # type: ignore[operator]
+                 f"(`up` {med('wall'):.2f} s, {med('wall') / statistics.median(bare):.2f}x)")  # type: ignore[operator]  # med: float here
     return lines
 
 

@@ -70,9 +70,9 @@ _handle = subprocess.Popen._handle_exitstatus  # type: ignore[attr-defined]  # C
 def _popen_init(self: subprocess.Popen[Any], args: Any, *rest: Any, **kw: Any) -> None:
     start = time.time()
     _init(self, args, *rest, **kw)
-    self._bench = {"argv": _words(args), "start": start, "end": None}  # type: ignore[attr-defined]
+    self._bench = {"argv": _words(args), "start": start, "end": None}  # type: ignore[attr-defined]  # the probe's own
     with _LOCK:
-        PROCESSES.append(self._bench)  # type: ignore[attr-defined]
+        PROCESSES.append(self._bench)  # type: ignore[attr-defined]  # set just above
 
 
 def _handle_exitstatus(self: subprocess.Popen[Any], *args: Any, **kw: Any) -> None:
@@ -82,8 +82,8 @@ def _handle_exitstatus(self: subprocess.Popen[Any], *args: Any, **kw: Any) -> No
         info["end"] = time.time()
 
 
-subprocess.Popen.__init__ = _popen_init  # type: ignore[method-assign]
-subprocess.Popen._handle_exitstatus = _handle_exitstatus  # type: ignore[attr-defined]
+subprocess.Popen.__init__ = _popen_init  # type: ignore[method-assign]  # timed, then the real one
+subprocess.Popen._handle_exitstatus = _handle_exitstatus  # type: ignore[attr-defined]  # CPython (POSIX)
 
 
 def _wrap(module: Any, name: str) -> None:
@@ -153,7 +153,7 @@ def main() -> None:
         _last("event:last")
         sink(self, event)
 
-    progress.ResourceProgress.__call__ = seen  # type: ignore[method-assign]
+    progress.ResourceProgress.__call__ = seen  # type: ignore[method-assign]  # timed, then the real one
     exit_ = os._exit
 
     def ending(code: int) -> None:
@@ -161,7 +161,7 @@ def main() -> None:
         _dump()
         exit_(code)
 
-    os._exit = ending  # type: ignore[assignment]
+    os._exit = ending  # type: ignore[assignment]  # dumps the timeline first
     sys.argv = ["deployctl", *sys.argv[1:]]
     cli.main()
     ending(0)
