@@ -51,7 +51,10 @@ lint: dev
 	$(BIN)/deployctl codeowners --check
 
 # mypy reads its files and its strict core from pyproject.toml ([tool.mypy]).
-test: setup
+# The set-up's parts side by side (a cold Pulumi build, act's and actionlint's, Chromium's download):
+# on a fresh machine their downloads overlap the builds' compiling.
+test:
+	@$(MAKE) --no-print-directory -j 3 setup
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
