@@ -1,6 +1,22 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
+
+GIT_IDENTITY = "[user]\n\tname = deployctl tests\n\temail = tests@deployctl.invalid\n"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _own_git_config(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """git reads the tests' own global config, never the user's (~/.gitconfig): the commits the tests
+    make need an identity, and a machine without one (a fresh CI runner) must pass as this one does.
+    Each repository the builders make still sets its own author (tests/builders.py)."""
+    config = tmp_path_factory.mktemp("git") / "config"
+    config.write_text(GIT_IDENTITY, encoding="utf-8")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GIT_CONFIG_GLOBAL", str(config))
+        yield
 
 
 @pytest.fixture(autouse=True)
