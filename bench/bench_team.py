@@ -39,6 +39,7 @@ from bench.bench_engine import (
 from bench.generate import AppRepos, app_repos, bench_dir, git
 from deployctl.adapters.pulumi.backend import FileStore, S3Store, Store
 from deployctl.adapters.pulumi.locks import read_locks
+from deployctl.adapters.pulumi.s3objects import BotoObjects
 
 LOCK_ROUNDS = 50
 
@@ -59,7 +60,7 @@ def take_and_release(store: Store, env: str) -> float:
 
 
 def lock_figure(server_endpoint: str, bucket: str, client: object, tmp: Path) -> Figure:
-    s3 = S3Store(client, bucket, "state")
+    s3 = S3Store(BotoObjects(client), bucket, "state")
     files = FileStore(tmp / "file-backend")
     times: dict[str, list[float]] = {"s3": [], "file": []}
     for i in range(LOCK_ROUNDS):

@@ -28,6 +28,7 @@ from deployctl.adapters.pulumi.locks import (
     unlock_refusal,
     up_when_unlocked,
 )
+from deployctl.adapters.pulumi.s3objects import BotoObjects, SignedObjects
 from deployctl.core.change.deployguard import clear_pending, stale_refusal
 from deployctl.core.trace.outcomes import Outcome, UpdateRecord
 from deployctl.core.trace.updatemessage import forced_message, forced_reason
@@ -207,7 +208,7 @@ def test_s3_url_parameters_reach_the_client(aws_env: AwsServer):
     assert args["config"].s3 == {"addressing_style": "path"}
     import boto3
 
-    store = S3Store(boto3.client("s3", **args), name, prefix)
+    store = S3Store(BotoObjects(boto3.client("s3", **args)), name, prefix)
     store.write(".pulumi/locks/x/y.json", b"{}")
     assert store.list(".pulumi/locks/") == [".pulumi/locks/x/y.json"]
     assert store.read(".pulumi/locks/x/y.json") == b"{}"
@@ -483,7 +484,7 @@ def test_an_s3_client_is_made_once_per_process_for_one_backend_and_its_credentia
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "other")
     other = open_store(url)
     assert isinstance(other, S3Store) and other.client is not first.client
-    assert other.client._request_signer._credentials.access_key == "other"
+    assert isinstance(other.client, SignedObjects) and other.client.settings.access_key == "other"
     elsewhere = open_store(url.replace("s3://state/", "s3://other-state/"))
     assert isinstance(elsewhere, S3Store) and elsewhere.client is not other.client
     preload_s3_client("s3://state/team?region=us-east-1&endpoint=[::1")  # a bad URL is left for open_store to say

@@ -71,7 +71,8 @@ SUBPACKAGES = {
     "deployctl/core": (["lazymodel.py", "urls.py", "violations.py"],
                        ["change", "deliver", "health", "kinds", "repo", "trace"]),
     "deployctl/core/change": (None, ["rules"]),
-    "deployctl/adapters": (["cachedir.py", "deadline.py", "github.py", "notify.py"], ["cloud", "git", "pulumi"]),
+    "deployctl/adapters": (["cachedir.py", "deadline.py", "github.py", "notify.py", "seconds.py"],
+                           ["cloud", "git", "pulumi"]),
 }
 """Each folder's own modules (the base its subpackages share) and its subpackages, which name the
 architecture: a module is filed under what it is about, never left loose beside them."""

@@ -1,5 +1,5 @@
-"""Deadlines for every wait at the edge: seconds from the environment, and a TOTAL deadline per HTTP
-request (Slack, GitHub).
+"""A TOTAL deadline per HTTP request (Slack, GitHub); the seconds come from the environment
+(adapters/seconds.py).
 
 httpx's timeouts bound each socket operation, not the request: a server that dribbles one header
 byte every few seconds is never "timed out" and holds the caller forever. `request_within` arms a
@@ -12,31 +12,11 @@ request must open its own connection: clients from `bounded_client` keep none al
 from __future__ import annotations
 
 import contextlib
-import os
 import socket
 import threading
-from collections.abc import Mapping
 from typing import Any
 
 import httpx
-
-from deployctl.core.violations import CannotJudge
-
-
-def seconds_from_env(name: str, default: float, environ: Mapping[str, str] = os.environ) -> float:
-    """A positive number of seconds from `name`, else `default`; a value that is not one is an error
-    naming the variable (exit 2), never a traceback."""
-    raw = environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not value > 0 or value == float("inf"):
-        raise CannotJudge(f"{name} is {raw!r}, not a positive number of seconds; unset it for the default "
-                          f"({default:g} s)")
-    return value
 
 
 class DeadlineExceeded(httpx.TimeoutException):

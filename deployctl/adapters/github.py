@@ -26,7 +26,8 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import ConfigDict
 
-from deployctl.adapters.deadline import DeadlineExceeded, bounded_client, request_within, seconds_from_env
+from deployctl.adapters.deadline import DeadlineExceeded, bounded_client, request_within
+from deployctl.adapters.seconds import seconds_from_env
 from deployctl.core.change.prcomment import MAX_COMMENT_CHARS, PREVIEW_MARKER
 from deployctl.core.lazymodel import LazyModel
 from deployctl.core.repo.model import FULL_HASH_RE

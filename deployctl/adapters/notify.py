@@ -18,7 +18,8 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import ConfigDict
 
-from deployctl.adapters.deadline import DeadlineExceeded, bounded_client, request_within, seconds_from_env
+from deployctl.adapters.deadline import DeadlineExceeded, bounded_client, request_within
+from deployctl.adapters.seconds import seconds_from_env
 from deployctl.core.lazymodel import LazyModel
 from deployctl.core.repo.model import short as _short
 from deployctl.core.urls import redact_url, redact_urls

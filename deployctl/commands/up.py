@@ -188,27 +188,16 @@ def prepare(request: UpRequest) -> UpRun:
 
 
 def _preload_engine(root: Path) -> None:
-    """Make what the update needs (the engine's deadline reader; for an S3 backend, botocore and the
-    process's S3 client, backend.s3_client) in a thread while git and the safeguards run, instead of
-    between the judgement and the update. Python's import lock makes the main thread's own import
-    wait for this one, and s3_client's lock its own client, never made twice."""
+    """Make the S3 backend's client (backend.s3_client: botocore's, where the settings need it, takes
+    ~0.4 s) in a thread while git and the safeguards run, instead of between the judgement and the
+    update. s3_client's lock makes a store opened meanwhile wait for this client, never make a second."""
     import threading
-    from importlib import import_module
 
     from deployctl.adapters.pulumi.backend import backend_url, preload_s3_client
 
-    # the engine's CLI runner reads its deadline through adapters/deadline (httpx: its import loads click,
-    # rich and pygments too); the update itself runs as the CLI with its event log (no Pulumi import)
     url = backend_url(root)
-
-    def load() -> None:
-        preload_s3_client(url)  # first: the guard's reads in `prepare` wait for it
-        try:
-            import_module("deployctl.adapters.deadline")
-        except Exception:  # the main thread's own import says what is wrong
-            return
-
-    threading.Thread(target=load, name="deployctl-preload", daemon=True).start()
+    if url.startswith("s3://"):
+        threading.Thread(target=preload_s3_client, args=(url,), name="deployctl-preload", daemon=True).start()
 
 
 def parallelism() -> int:

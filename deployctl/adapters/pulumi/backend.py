@@ -11,11 +11,14 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qs, unquote, urlparse
 
 from deployctl.core.urls import redact_url
 from deployctl.core.violations import CannotJudge
+
+if TYPE_CHECKING:
+    from deployctl.adapters.pulumi.s3objects import ObjectClient
 
 STATE_DIR = ".pulumi-state"
 BACKEND_TIMEOUT_VAR = "DEPLOYCTL_BACKEND_TIMEOUT"
@@ -78,7 +81,7 @@ class BackendStalled(CannotJudge):
 
 def backend_timeout(environ: dict[str, str] | os._Environ[str] = os.environ) -> float:
     """Seconds for each of deployctl's own backend reads and writes, whole: DEPLOYCTL_BACKEND_TIMEOUT."""
-    from deployctl.adapters.deadline import seconds_from_env
+    from deployctl.adapters.seconds import seconds_from_env
 
     return seconds_from_env(BACKEND_TIMEOUT_VAR, DEFAULT_BACKEND_TIMEOUT, environ)
 
@@ -87,12 +90,12 @@ def backend_timeout(environ: dict[str, str] | os._Environ[str] = os.environ) -> 
 class S3Store:
     """The bucket of an `s3://bucket/prefix?region=..&endpoint=..` backend, with the same parameters.
 
-    Each operation ends within `deadline` seconds, whole: boto3's own timeouts are per socket read,
+    Each operation ends within `deadline` seconds, whole: a client's own timeouts are per socket read,
     so an endpoint that dribbles an endless header would hold it forever. Past the deadline the call
     is left to its (daemon) thread and BackendStalled names the backend; the store then fails at
     once, since an endpoint that stalled once is not asked again in the same run."""
 
-    client: Any
+    client: ObjectClient
     bucket: str
     prefix: str
     deadline: float = DEFAULT_BACKEND_TIMEOUT
@@ -128,45 +131,60 @@ class S3Store:
         return box.get("value")
 
     def list(self, prefix: str) -> list[str]:
-        def call() -> list[str]:
-            keys: list[str] = []
-            for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket,
-                                                                              Prefix=self._key(prefix)):
-                keys += [o["Key"][len(self._key("")):] for o in page.get("Contents", [])]
-            return keys
-
-        return list(self._bounded("listing", call))
+        start = len(self._key(""))
+        return [key[start:] for key in self._bounded("listing", lambda: self.client.list_keys(self.bucket,
+                                                                                                self._key(prefix)))]
 
     def read(self, key: str) -> bytes:
-        return bytes(self._bounded("read", lambda: self.client.get_object(Bucket=self.bucket,
-                                                                          Key=self._key(key))["Body"].read()))
+        return bytes(self._bounded("read", lambda: self.client.get(self.bucket, self._key(key))))
 
     def write(self, key: str, data: bytes) -> None:
-        self._bounded("write", lambda: self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data))
+        self._bounded("write", lambda: self.client.put(self.bucket, self._key(key), data))
 
     def delete(self, key: str) -> None:
-        self._bounded("delete", lambda: self.client.delete_object(Bucket=self.bucket, Key=self._key(key)))
+        self._bounded("delete", lambda: self.client.delete(self.bucket, self._key(key)))
+
+
+@dataclass(frozen=True)
+class S3Params:
+    """Pulumi's S3 backend URL (gocloud.dev s3blob parameters), as deployctl's own client needs it."""
+
+    bucket: str
+    prefix: str
+    region: str | None
+    endpoint: str | None
+    """scheme://host[:port]; None: AWS's own."""
+    path_style: bool
+    profile: str | None
+
+
+def s3_params(url: str) -> S3Params:
+    parsed = urlparse(url)
+    query = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
+    endpoint = query.get("endpoint") or None
+    if endpoint is not None and "://" not in endpoint:
+        endpoint = ("http://" if query.get("disable_https") == "true" else "https://") + endpoint
+    return S3Params(bucket=parsed.netloc, prefix=parsed.path.strip("/"), region=query.get("region") or None,
+                    endpoint=endpoint, path_style=query.get("use_path_style") == "true",
+                    profile=query.get("profile") or None)
 
 
 def s3_client_args(url: str, timeout: float = DEFAULT_BACKEND_TIMEOUT) -> tuple[str, str, dict[str, Any]]:
-    """Bucket, prefix and boto3 client arguments from Pulumi's S3 URL (gocloud.dev s3blob parameters):
-    connect and read timeouts of `timeout` s, 2 attempts in all (S3Store bounds each call, whole)."""
-    parsed = urlparse(url)
-    query = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
+    """Bucket, prefix and botocore client arguments from Pulumi's S3 URL: connect and read timeouts of
+    `timeout` s, 2 attempts in all (S3Store bounds each call, whole)."""
     from botocore.config import Config
 
+    params = s3_params(url)
     args: dict[str, Any] = {"config": Config(
         connect_timeout=timeout, read_timeout=timeout, retries={"max_attempts": 2, "mode": "standard"},
-        s3={"addressing_style": "path" if query.get("use_path_style") == "true" else "auto"})}
-    if region := query.get("region"):
-        args["region_name"] = region
-    if endpoint := query.get("endpoint"):
-        if "://" not in endpoint:
-            endpoint = ("http://" if query.get("disable_https") == "true" else "https://") + endpoint
-        args["endpoint_url"] = endpoint
-    if profile := query.get("profile"):
-        args["profile"] = profile
-    return parsed.netloc, parsed.path.strip("/"), args
+        s3={"addressing_style": "path" if params.path_style else "auto"})}
+    if params.region:
+        args["region_name"] = params.region
+    if params.endpoint:
+        args["endpoint_url"] = params.endpoint
+    if params.profile:
+        args["profile"] = params.profile
+    return params.bucket, params.prefix, args
 
 
 def open_store(url: str) -> Store | None:
@@ -177,34 +195,44 @@ def open_store(url: str) -> Store | None:
         return FileStore(Path(unquote(urlparse(url).path)).expanduser())
     if url.startswith("s3://"):
         timeout = backend_timeout()
-        bucket, prefix, _ = s3_client_args(url, timeout)
-        return S3Store(s3_client(url, timeout), bucket, prefix, deadline=timeout, shown=redact_url(url))
+        params = s3_params(url)
+        return S3Store(s3_client(url, timeout), params.bucket, params.prefix, deadline=timeout, shown=redact_url(url))
     return None
 
 
-_CLIENTS: dict[tuple[Any, ...], Any] = {}
+_CLIENTS: dict[tuple[Any, ...], ObjectClient] = {}
 _CLIENTS_LOCK = threading.Lock()
 
 
-def s3_client(url: str, timeout: float) -> Any:
-    """The S3 client for an s3:// backend, made once per process for the same URL, timeout and
-    AWS settings of the environment (a session loads its endpoint and service models and resolves
-    credentials: ~0.1-0.3 s, paid again by every store otherwise). A client holds no object
-    data, only its connections and credentials (refreshed by botocore as they expire); botocore's
-    clients are safe to share between threads. Made under a lock, so a store opened while the
-    preload thread (`preload_s3_client`) is making it waits for that one instead of making a second."""
+def s3_client(url: str, timeout: float) -> ObjectClient:
+    """The object client of an s3:// backend, made once per process for the same URL, timeout and AWS
+    settings of the environment: signed calls over the standard library where the settings are the
+    plain case (s3objects.direct_settings), else a botocore client (its session loads the endpoint
+    and service models and resolves credentials: ~0.4 s, paid again by every store otherwise). A
+    client holds no object data, only its connections and credentials; both are safe to share
+    between threads. Made under a lock, so a store opened while the preload thread
+    (`preload_s3_client`) is making it waits for that one instead of making a second."""
+    from deployctl.adapters.pulumi.s3objects import BotoObjects, SignedObjects, direct_settings
+
     key = (url, timeout, tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("AWS_"))))
     with _CLIENTS_LOCK:
         if key not in _CLIENTS:
-            # botocore's own session, which boto3's wraps (the same credential chain, models and client):
-            # boto3's import and its resource and transfer set-up cost ~0.15 s more, and nothing here uses them
-            import botocore.session
-
-            _, _, args = s3_client_args(url, timeout)
-            profile = args.pop("profile", None)
-            session = botocore.session.Session(profile=profile)
-            _CLIENTS[key] = session.create_client("s3", **args)
+            params = s3_params(url)
+            direct = direct_settings(params.bucket, params.region, params.endpoint, params.path_style,
+                                     params.profile, os.environ)
+            _CLIENTS[key] = (SignedObjects(direct, timeout) if direct is not None
+                             else BotoObjects(_botocore(url, timeout)))
         return _CLIENTS[key]
+
+
+def _botocore(url: str, timeout: float) -> Any:
+    # botocore's own session, which boto3's wraps (the same credential chain, models and client):
+    # boto3's import and its resource and transfer set-up cost ~0.15 s more, and nothing here uses them
+    import botocore.session
+
+    _, _, args = s3_client_args(url, timeout)
+    profile = args.pop("profile", None)
+    return botocore.session.Session(profile=profile).create_client("s3", **args)
 
 
 def preload_s3_client(url: str) -> None:

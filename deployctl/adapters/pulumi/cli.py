@@ -116,7 +116,7 @@ def version_of(pulumi_bin: Path, timeout: float = 120) -> str:
 def engine_deadline(args: list[str]) -> tuple[float, str]:
     """The deadline of one CLI run, by its command (its first word that is not a flag), and the variable
     that sets it: a stalled engine (a backend that never answers, a hung plugin) is ended and named."""
-    from deployctl.adapters.deadline import seconds_from_env
+    from deployctl.adapters.seconds import seconds_from_env
 
     verb = next((a for a in args if not a.startswith("-")), "")
     if verb in UPDATE_COMMANDS:
