@@ -160,3 +160,26 @@ def test_a_command_runs_from_its_request_alone_and_prints_what_the_cli_prints(tm
     stale = run_command(lambda: codeowners(CodeownersRequest(sc.root, check_only=True)))
     assert stale == sc.cli("codeowners", "--check") and stale[0] == ExitStatus.VIOLATION
     assert "out of date" in stale[2]
+
+
+def test_a_command_line_naming_a_command_builds_that_command_alone_with_the_same_help():
+    """`deployctl up ...` builds `up` alone (typer reads each command's signature to build it); what a
+    person reads of it, its help and usage, is the whole CLI's."""
+    import typer
+
+    from deployctl.cli import command
+
+    whole = command([])
+    names = list(whole.commands)
+    assert len(names) == 20 and command(["--help"]).commands.keys() == whole.commands.keys()
+
+    def helped(group: typer.core.TyperGroup, name: str) -> str:
+        with typer.Context(group, info_name="deployctl", terminal_width=100) as parent:
+            sub = group.commands[name]
+            return sub.get_help(typer.Context(sub, info_name=name, parent=parent))
+
+    for name in names:
+        alone = command([name, "--stack", "x"])
+        assert list(alone.commands) == [name]
+        assert helped(alone, name) == helped(whole, name)
+        assert "Usage: deployctl " + name in helped(alone, name)

@@ -407,3 +407,26 @@ def test_an_env_override_merges_into_the_catalogs_settings_key_by_key():
     app = App(kind="ecs-service", repo="r", settings={"image_repository": "i", "cluster": "c", **catalog})
     settings = app_settings("api", app, {"health": {"retries": 0}})
     assert settings.health is not None and (settings.health.url, settings.health.retries) == ("https://x/health", 0)
+
+
+def test_a_commit_read_whole_is_read_from_git_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """`up` reads its head whole for the safeguards and again to compare the checkout: git answers
+    once per commit id (a commit's files never change); a partial read and another commit ask git."""
+    from deployctl.adapters.git import reads
+
+    deploy, _ = _repo(tmp_path)
+    head = deploy.repo.head.commit.hexsha
+    monkeypatch.setattr(reads, "_WHOLE", {})
+    calls: list[str] = []
+    real = reads._commit_files
+    monkeypatch.setattr(reads, "_commit_files", lambda repo, commit, paths: calls.append(commit) or
+                        real(repo, commit, paths))
+    first = reads.commit_files(deploy.repo, head)
+    assert reads.commit_files(deploy.repo, head) is first and reads.commit_files(deploy.repo, "HEAD") is first
+    assert calls == [head]
+    partial = reads.commit_files(deploy.repo, head, {"deploys/staging/api"})
+    assert partial.entries != first.entries and calls[-1] == head
+    (deploy.path / "deploys/staging/api").write_text(f"{'b' * 40}\n")
+    deploy.commit("another deploy")
+    after = reads.commit_files(deploy.repo, "HEAD")
+    assert after != first and calls[-1] == deploy.repo.head.commit.hexsha

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import stat
 import subprocess
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -152,6 +153,25 @@ def commit_files(repo: Repo, rev: str, paths: set[str] | None = None) -> RepoFil
     tree, the deploy folder's listing, and one batch read of every blob needed.
     """
     commit = rev if len(rev) in (40, 64) and not rev.strip("0123456789abcdef") else resolve_ref(repo, rev)
+    if paths is None and (kept := _WHOLE.get(commit)) is not None:
+        return kept
+    files = _commit_files(repo, commit, paths)
+    if paths is None:
+        with _WHOLE_LOCK:
+            _WHOLE[commit] = files
+            while len(_WHOLE) > WHOLE_KEPT:
+                del _WHOLE[next(iter(_WHOLE))]
+    return files
+
+
+WHOLE_KEPT = 8
+_WHOLE: dict[str, RepoFiles] = {}
+"""The last commits read whole, by commit id: a commit's files never change (its id is their hash),
+so `up` reads its head once for the safeguards and the checkout's comparison."""
+_WHOLE_LOCK = threading.Lock()
+
+
+def _commit_files(repo: Repo, commit: str, paths: set[str] | None) -> RepoFiles:
     catalog_sha = None
     stack_shas: dict[str, str] = {}
     deploys: EntryKind | None = None
