@@ -511,3 +511,21 @@ def test_up_of_a_stack_runs_the_cli_for_the_update_alone(tmp_path: Path, monkeyp
     ran = [line for line in log.read_text().splitlines() if line != "version"]
     assert len(ran) == 1 and " up " in f" {ran[0]} " and "--stack staging" in ran[0], ran
     assert world.current("staging", "api") == api[2]
+
+
+def test_a_file_store_lists_every_file_under_a_prefix_as_keys(tmp_path: Path):
+    """What S3 lists for a prefix: every object below it (folders are not objects), keys sorted."""
+    from deployctl.adapters.pulumi.backend import FileStore
+
+    files = [".pulumi/meta.yaml", ".pulumi/history/p/staging/staging-1.history.json",
+             ".pulumi/history/p/staging/staging-1.checkpoint.json", ".pulumi/history/p/prod/prod-2.history.json",
+             ".pulumi/stacks/p/staging.json", ".pulumi/locks/p/staging/a b.json"]
+    for key in files:
+        (tmp_path / key).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / key).write_text("{}")
+    (tmp_path / ".pulumi/locks/p/empty").mkdir(parents=True)
+    store = FileStore(tmp_path)
+    assert store.list(".pulumi/") == sorted(files)
+    assert store.list(".pulumi/history/p/staging/") == sorted(f for f in files if "/staging/staging-" in f)
+    assert store.list(".pulumi/locks/") == [".pulumi/locks/p/staging/a b.json"]
+    assert store.list(".pulumi/nothing/") == []

@@ -58,10 +58,22 @@ class FileStore:
     root: Path
 
     def list(self, prefix: str) -> list[str]:
-        base = self.root / prefix
-        if not base.is_dir():
-            return []
-        return sorted(str(p.relative_to(self.root).as_posix()) for p in base.rglob("*") if p.is_file())
+        """Every file under `prefix`, as keys relative to the root. A stack's history folder holds a
+        file per update (thousands in a year), listed before each update: os.scandir, not pathlib."""
+        root = os.path.join(str(self.root), "")
+        keys: list[str] = []
+        folders = [os.path.join(root, prefix)]
+        while folders:
+            try:
+                entries = list(os.scandir(folders.pop()))
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    folders.append(entry.path)
+                elif entry.is_file():
+                    keys.append(entry.path.removeprefix(root))
+        return sorted(keys)
 
     def read(self, key: str) -> bytes:
         return (self.root / key).read_bytes()
