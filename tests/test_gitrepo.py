@@ -39,6 +39,27 @@ def test_ancestry_merge_base_and_messages_answer_as_git_does(tmp_path: Path):
         repo.is_ancestor("f" * 40, main)  # not a "no": git cannot tell
 
 
+def test_what_never_changes_for_a_commit_id_is_asked_of_git_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """The stale-run guard asks in `prepare` and again before the update: a commit the clone has and
+    one commit id's ancestry are asked once; a ref (it may move) and a commit not found are asked again."""
+    from deployctl.adapters.git import repo as module
+
+    built = AppRepo(tmp_path / "r")
+    first = built.commit("first")
+    second = built.commit("second")
+    repo = open_git(tmp_path / "r")
+    asked: list[str] = []
+    real = module._git
+    monkeypatch.setattr(module, "_git", lambda r, *args: asked.append(args[0]) or real(r, *args))
+    for _ in range(3):
+        assert repo.is_ancestor(first, second) and not repo.is_ancestor(second, first)
+        assert repo.has_commit(first) and not repo.has_commit("f" * 40)
+        assert repo.is_ancestor(first, "main")
+    assert asked.count("merge-base") == 2 + 3 and asked.count("cat-file") == 1 + 3
+    built.commit("third")
+    assert open_git(tmp_path / "r").is_ancestor(second, "main")
+
+
 def test_an_option_like_value_reaches_git_as_a_revision_never_as_an_option(tmp_path: Path):
     built = AppRepo(tmp_path / "r")
     built.commit()

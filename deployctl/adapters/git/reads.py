@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from deployctl.adapters.git.repo import resolve_ref, run_git, start_git
+from deployctl.adapters.git.repo import is_commit_id, resolve_ref, run_git, start_git
 from deployctl.core.repo.catalog import CATALOG_FILE
 from deployctl.core.repo.model import DEPLOYS_DIR
 from deployctl.core.repo.snapshot import RepoFiles, Snapshot, build_snapshot, env_of_stack_file
@@ -152,7 +152,7 @@ def commit_files(repo: Repo, rev: str, paths: set[str] | None = None) -> RepoFil
     follows the size of a change, not of the repo. A few git processes in all: the top of the
     tree, the deploy folder's listing, and one batch read of every blob needed.
     """
-    commit = rev if len(rev) in (40, 64) and not rev.strip("0123456789abcdef") else resolve_ref(repo, rev)
+    commit = rev if is_commit_id(rev) else resolve_ref(repo, rev)
     if paths is None and (kept := _WHOLE.get(commit)) is not None:
         return kept
     files = _commit_files(repo, commit, paths)

@@ -27,6 +27,12 @@ class GitPlace(Protocol):
     def git_dir(self) -> str: ...
 
 
+def is_commit_id(rev: str) -> bool:
+    """A full commit id (SHA-1 or SHA-256), which names the same commit for ever; a ref or a short
+    hash may name another one later."""
+    return len(rev) in (40, 64) and not rev.strip("0123456789abcdef")
+
+
 class DeployRepo:
     """The deploy repository at its top folder. Its methods are the questions and the few writes the
     commands need; gitaccess and gitlog read snapshots and the history through the same folder."""
@@ -34,6 +40,10 @@ class DeployRepo:
     def __init__(self, root: Path):
         self.working_tree_dir: str | None = str(root)
         self.git_dir = str(root / ".git")
+        self._have: set[str] = set()
+        self._ancestry: dict[tuple[str, str], bool] = {}
+        """Answers that never change for commit ids: a commit the clone has, and whether one commit is
+        another's ancestor (the stale-run guard asks both in `prepare` and again before the update)."""
 
     @property
     def cwd(self) -> str:
@@ -56,13 +66,22 @@ class DeployRepo:
         return sha if result.returncode == 0 and sha else None
 
     def has_commit(self, sha: str) -> bool:
-        return _git(self, "cat-file", "-e", "--end-of-options", f"{sha}^{{commit}}").returncode == 0
+        if sha in self._have:
+            return True
+        found = _git(self, "cat-file", "-e", "--end-of-options", f"{sha}^{{commit}}").returncode == 0
+        if found and is_commit_id(sha):
+            self._have.add(sha)
+        return found
 
     def is_ancestor(self, ancestor: str, rev: str) -> bool:
         """Whether `ancestor` is `rev` or one of its ancestors; git's other failures are CannotJudge."""
+        if (known := self._ancestry.get((ancestor, rev))) is not None:
+            return known
         result = _git(self, "merge-base", "--is-ancestor", "--end-of-options", ancestor, rev)
         if result.returncode not in (0, 1):
             raise git_failed("merge-base", self, result.stderr)
+        if is_commit_id(ancestor) and is_commit_id(rev):
+            self._ancestry[(ancestor, rev)] = result.returncode == 0
         return result.returncode == 0
 
     def merge_base(self, one: str, other: str) -> str | None:
