@@ -210,3 +210,26 @@ def test_what_the_preview_printed_loses_the_backend_urls_credentials(tmp_path: P
     run = run_preview(pulumi, tmp_path, {}, "staging")
     assert "unable to open state database" in run.output and "password=****" in run.output
     assert "s3cr3tpw" not in run.output and "hunter2pw" not in run.output
+
+
+@pytest.mark.parametrize("pidfd", [True, False])
+def test_the_wait_between_reads_wakes_when_the_cli_exits(monkeypatch: pytest.MonkeyPatch, pidfd: bool):
+    """The follower waits up to its poll interval between reads; the CLI's exit ends the wait (a pidfd
+    where Linux has one, else Popen's own wait), and a CLI still running keeps it the whole interval."""
+    from deployctl.adapters.pulumi import eventlog
+
+    if not pidfd:
+        monkeypatch.delattr(eventlog.os, "pidfd_open", raising=False)
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.3)"])
+    watch = eventlog._ExitWatch(proc)
+    try:
+        assert (watch.fd is not None) == (pidfd and hasattr(os, "pidfd_open"))
+        started = time.monotonic()
+        watch.wait(0.05)  # still running: the whole interval
+        assert proc.poll() is None and time.monotonic() - started >= 0.04
+        watch.wait(60)
+        assert time.monotonic() - started < 30 and proc.wait(timeout=5) == 0
+    finally:
+        watch.close()
+        proc.kill()
+        proc.wait()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import select
 import signal
 import subprocess
 import tempfile
@@ -152,6 +153,15 @@ def _follow(proc: subprocess.Popen[bytes], reader: Any, sink: EventSink | None,
             stop: threading.Event, deadline: float, events: list[dict[str, Any]], grace: float = 30) -> None:
     """Every event the running CLI writes, in order, added to `events` until it exits (then the rest
     of the file); _Stalled once the monotonic `deadline` passes."""
+    exited = _ExitWatch(proc)
+    try:
+        _follow_events(proc, reader, sink, stop, deadline, events, grace, exited)
+    finally:
+        exited.close()
+
+
+def _follow_events(proc: subprocess.Popen[bytes], reader: Any, sink: EventSink | None, stop: threading.Event,
+                   deadline: float, events: list[dict[str, Any]], grace: float, exited: _ExitWatch) -> None:
     pending = b""
     stalled = False
     garbled: CannotJudge | None = None  # said once the run has ended: an update is never cut short for it
@@ -181,8 +191,29 @@ def _follow(proc: subprocess.Popen[bytes], reader: Any, sink: EventSink | None,
         if stop.is_set() or stalled:
             end_process(proc, grace)
             continue  # the events it wrote before it ended are read all the same
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=POLL_SECONDS)  # returns as soon as it exits
+        exited.wait(POLL_SECONDS)
+
+
+class _ExitWatch:
+    """Waits up to a poll interval for the CLI to exit, waking the moment it does: Linux's pidfd, where
+    Popen.wait(timeout) would sleep in growing steps (up to ~20 ms late each interval)."""
+
+    def __init__(self, proc: subprocess.Popen[Any]):
+        self.proc, self.fd = proc, None
+        with contextlib.suppress(AttributeError, OSError):  # no pidfd (not Linux 5.3+): Popen's own wait
+            self.fd = os.pidfd_open(proc.pid)
+
+    def wait(self, seconds: float) -> None:
+        if self.fd is None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=seconds)
+            return
+        select.select([self.fd], [], [], seconds)  # readable once the process has exited
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
 
 
 def end_process(proc: subprocess.Popen[Any], grace: float = 30) -> None:
