@@ -41,8 +41,18 @@ def table(doc: dict[str, Any]) -> str:
 
 
 def main(argv: list[str]) -> int:
-    text = Path(argv[0]).read_text() if argv else sys.stdin.read()
-    sys.stdout.write(table(json.loads(text)))
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m bench.table", description=__doc__.splitlines()[0])
+    parser.add_argument("results", nargs="?", type=Path, help="`python -m bench --json` output (default: stdin)")
+    args = parser.parse_args(argv)
+    try:
+        text = args.results.read_text(encoding="utf-8") if args.results else sys.stdin.read()
+        doc = json.loads(text)
+    except (OSError, ValueError) as exc:
+        print(f"python -m bench.table: cannot read the results: {exc}", file=sys.stderr)
+        return 2
+    sys.stdout.write(table(doc))
     return 0
 
 

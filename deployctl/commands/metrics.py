@@ -7,7 +7,7 @@ commit; the deploy repo's history is the one `history` reads, not parsed again.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -135,24 +135,31 @@ def run_metrics(root: Path, env: str | None, app: str | None, since: datetime | 
     if app is not None and app not in config.catalog.apps:
         raise unknown("app", app, config.catalog.apps, "apps.yaml")
     start, end = window(since, until, bucket, now)
-    entries = run_history(root, env, app, None, with_engine=with_engine)
-    return metrics_from_history(entries, config.catalog, [env] if env else envs, start, end, bucket,
-                                AppRepos(root, offline=offline), apps=[app] if app else None,
-                                assume_deployed=not with_engine, root=root)
+    # The PR openings read the deploy repo's log again (its merges' sides): in a thread beside the
+    # history's own read, so the two git walks run on two cores.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pr-openings") as beside:
+        openings = beside.submit(pr_openings, root)
+        entries = run_history(root, env, app, None, with_engine=with_engine)
+        return metrics_from_history(entries, config.catalog, [env] if env else envs, start, end, bucket,
+                                    AppRepos(root, offline=offline), apps=[app] if app else None,
+                                    assume_deployed=not with_engine, root=root, openings=openings.result)
 
 
 def metrics_from_history(entries: list[HistoryEntry], catalog: Catalog, envs: list[str], since: datetime,
                          until: datetime, bucket: Bucket, repos: AppRepos, apps: list[str] | None = None,
-                         assume_deployed: bool = False, root: Path | None = None) -> Metrics:
+                         assume_deployed: bool = False, root: Path | None = None,
+                         openings: Callable[[], Openings] | None = None) -> Metrics:
     """Metrics from `history` entries already read (the status page reuses its own). With the deploy
-    repo's `root`, also the wait for a PR and for review, proposals vs by hand (`waiting`)."""
+    repo's `root`, also the wait for a PR and for review, proposals vs by hand (`waiting`), from
+    `openings` (pr_openings of `root`, when already started)."""
     lines = lines_from_history(entries, assume_deployed=assume_deployed)
     histories = app_histories(repos, catalog, lines)
     with console.step("computing delivery metrics"):
         result = compute(lines, histories, envs, since, until, bucket, apps=apps)
     if root is None:
         return result
-    split = waiting(handoffs(root, entries, histories), envs, since, until, apps)
+    opened = openings() if openings is not None else pr_openings(root)
+    split = waiting(handoffs(opened, entries, histories), envs, since, until, apps)
     return result.model_copy(update={"waiting": split})
 
 
@@ -160,7 +167,10 @@ SIDE_WALK = 1000
 """Commits walked back from one merge's side before giving up (a PR branch is a few commits)."""
 
 
-def pr_openings(root: Path) -> tuple[dict[str, int], dict[str, list[tuple[int, frozenset[str]]]]]:
+Openings = tuple[dict[str, int], dict[str, list[tuple[int, frozenset[str]]]]]
+
+
+def pr_openings(root: Path) -> Openings:
     """From two `git log`s of the deploy repo (parents and author times; the files each commit touched
     under deploys/): each commit's author time, and for each merge on HEAD's first-parent chain, its
     side's commits (the PR's: author time and the deploy files each touched)."""
@@ -203,12 +213,12 @@ def pr_openings(root: Path) -> tuple[dict[str, int], dict[str, list[tuple[int, f
     return authored, sides
 
 
-def handoffs(root: Path, entries: list[HistoryEntry], histories: dict[str, AppHistory | None]) -> list[Handoff]:
-    """Each deploy line as a hand-off: its app commit's time, its PR's opening, its merge.
+def handoffs(openings: Openings, entries: list[HistoryEntry], histories: dict[str, AppHistory | None]) -> list[Handoff]:
+    """Each deploy line as a hand-off: its app commit's time, its PR's opening (`pr_openings`), its merge.
 
     The opening is the author time of the PR branch's first commit that touched the deploy file (a
     merge commit's side); for a squash or rebase merge, or a push, the landing commit's author time."""
-    authored, sides = pr_openings(root)
+    authored, sides = openings
     out = []
     for e in entries:
         if e.to is None or e.commit not in authored:
