@@ -104,6 +104,8 @@ def test_signed_calls_write_list_read_and_delete_what_botocore_sees(signed: tupl
     with pytest.raises(S3Error) as nobucket:
         client.list_keys("no-such-bucket-here", "")
     assert nobucket.value.code == "NoSuchBucket"
+    refused = S3Error(403, "AccessDenied", f"a write of s3://{bucket}/k", s3objects.ACTIONS["PUT"])
+    assert "need s3:PutObject on it" in str(refused) and "need" not in str(missing.value)
 
 
 def test_the_store_reads_the_same_through_either_client(aws_env: AwsServer):

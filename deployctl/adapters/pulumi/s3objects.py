@@ -45,9 +45,15 @@ class ObjectClient(Protocol):
 class S3Error(Exception):
     """S3 answered with an error status; `code` is its error code (NoSuchKey, AccessDenied, ...)."""
 
-    def __init__(self, status: int, code: str, what: str):
-        super().__init__(f"S3 answered {status} {code} to {what}")
+    def __init__(self, status: int, code: str, what: str, action: str = ""):
+        hint = (f"; the runner's credentials need {action} on it (README, \"Set up for a team on GitHub\", step 1)"
+                if status == 403 and action else "")
+        super().__init__(f"S3 answered {status} {code} to {what}{hint}")
         self.status, self.code = status, code
+
+
+ACTIONS = {"GET": "s3:GetObject", "PUT": "s3:PutObject", "DELETE": "s3:DeleteObject"}
+"""The IAM action each object call needs (a listing: s3:ListBucket), named when S3 refuses it."""
 
 
 @dataclass(frozen=True)
@@ -179,7 +185,8 @@ class SignedObjects:
             headers["Content-Length"] = str(len(body))
         status, data = self._send(host, method, target, body, headers)
         if status // 100 != 2:
-            raise S3Error(status, _error_code(data, status), f"{what} of s3://{bucket}/{key}")
+            action = "s3:ListBucket" if query else ACTIONS[method]
+            raise S3Error(status, _error_code(data, status), f"{what} of s3://{bucket}/{key}", action)
         return data
 
     def _send(self, host: str, method: str, target: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
