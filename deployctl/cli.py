@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import gc
 import os
 import sys
 from pathlib import Path
@@ -318,13 +319,22 @@ def run(args: list[str] | None = None) -> int:
         return ExitStatus.CANNOT_JUDGE
 
 
+GC_YOUNG = 50_000
+"""Allocations between two collections of the young generation (mypy's CLI does the same, at 200,000)."""
+
+
 def main() -> None:
     """Entry point (`deployctl`, `python -m deployctl`): the exit code says what happened (ExitStatus).
 
     The process ends as soon as its output is flushed: Python's own teardown of the modules a command
     loaded (Pulumi's gRPC and protobuf, pydantic) costs 0.1-0.2 s, as much as a small command's work.
     Every command has joined its threads and closed its files by the time it returns. A profiler,
-    debugger or coverage tool attached still gets its normal exit (it writes its report then)."""
+    debugger or coverage tool attached still gets its normal exit (it writes its report then).
+
+    The cycle collector runs every GC_YOUNG allocations, not Python's 700: a command builds tens of
+    thousands of short-lived objects (a deploy line each), and each collection walked every object
+    alive, the imported modules' included; in `metrics` over 10,000 deploy commits, 0.3 s of 2 s."""
+    gc.set_threshold(GC_YOUNG, 20, 100)
     code = run()
     if sys.getprofile() is not None or sys.gettrace() is not None:
         sys.exit(code)
