@@ -66,7 +66,7 @@ def test_a_short_hash_names_a_commit_object_never_a_branch_of_that_name(tmp_path
     assert repo.has_path(short, "evil") is False
     assert repo.is_ancestor(first[:10], short) is True
     assert repo.count_between(first[:10], short) == 1
-    assert repo.dated_log([short]).split()[0] == reviewed
+    assert repo.dated_log([short]).split()[1] == reviewed
 
 
 def _hook(folder: Path, name: str, marker: Path) -> None:

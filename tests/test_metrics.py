@@ -17,6 +17,8 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from deployctl.core.trace.history import DeployResult, HistoryEntry
 from deployctl.core.trace.metrics import (
@@ -43,9 +45,9 @@ def sha(i: int) -> str:
 
 
 def linear(times: dict[int, float]) -> AppHistory:
-    """A linear app history c1 <- c2 <- ... with committer times (unix seconds), as git logs it."""
+    """A linear app history c1 <- c2 <- ... with committer times (unix seconds), as git lists it."""
     n = max(times)
-    rows = [f"{sha(i)} {int(times[i])} {sha(i - 1) if i > 1 else ''}".rstrip() for i in range(n, 0, -1)]
+    rows = [f"{int(times[i])} {sha(i)} {sha(i - 1) if i > 1 else ''}".rstrip() for i in range(n, 0, -1)]
     return AppHistory("\n".join(rows) + "\n")
 
 
@@ -190,8 +192,8 @@ def test_an_app_commit_dated_after_its_deploy_counts_zero_and_is_reported():
 
 def test_lead_time_walks_merges_and_abbreviated_commits():
     # c1 <- c2 <- m4 (merge of c3, whose parent is c1); deployed c1, then m4 by a short hash
-    log = "\n".join([f"{sha(4)} {int(ts(3 * H))} {sha(2)} {sha(3)}", f"{sha(3)} {int(ts(2 * H))} {sha(1)}",
-                     f"{sha(2)} {int(ts(H))} {sha(1)}", f"{sha(1)} {int(ts(0))}"])
+    log = "\n".join([f"{int(ts(3 * H))} {sha(4)} {sha(2)} {sha(3)}", f"{int(ts(2 * H))} {sha(3)} {sha(1)}",
+                     f"{int(ts(H))} {sha(2)} {sha(1)}", f"{int(ts(0))} {sha(1)}"])
     lines = Lines().add("dev", "api", 1, 0)
     lines.lines.append(Line(seq=1, env="dev", app="api", commit=sha(4)[:10], result="succeeded", time=at(4 * H)))
     lead = run(lines, {"api": AppHistory(log)}, ["dev"]).to_json()["envs"]["dev"]["lead_time_s"]
@@ -318,6 +320,74 @@ def test_app_commit_dates_come_from_one_git_log_of_hashes_only(tmp_path: Path):
     assert history.time == {c1: int(ts(0)), c2: int(ts(H))}  # c2 and its ancestors, nothing else
     assert history.parents[c2] == (c1,) and history.between(c1, c2) == [c2]
     assert history.resolve(c2[:12]) == c2 and history.resolve("f" * 12) is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["line", "line", "line", "merge", "fork"]), st.integers(0, 10**6)),
+                min_size=1, max_size=40),
+       st.integers(0, 10**6), st.integers(0, 10**6))
+def test_between_is_gits_old_dot_dot_new_on_any_history(steps: list[tuple[str, int]], pick_old: int, pick_new: int):
+    """Long single-parent lines (the slice), merges and forks (the walk): always the commits reachable
+    from new and not from old, in the history's order (children first)."""
+    parents: dict[int, list[int]] = {0: []}
+    for n, (step, pick) in enumerate(steps, start=1):
+        other = pick % n
+        parents[n] = [n - 1] if step == "line" else [n - 1, other] if step == "merge" and other != n - 1 else [other]
+    rows = [f"{1000 + n} {sha(n + 1)} {' '.join(sha(p + 1) for p in parents[n])}".rstrip() for n in reversed(parents)]
+    history = AppHistory("\n".join(rows) + "\n")
+
+    def reachable(n: int) -> set[int]:
+        seen, todo = set(), [n]
+        while todo:
+            if (c := todo.pop()) not in seen:
+                seen.add(c)
+                todo += parents[c]
+        return seen
+
+    old, new = pick_old % len(parents), pick_new % len(parents)
+    expected = sorted(reachable(new) - reachable(old), reverse=True)  # rows are children first
+    assert history.between(sha(old + 1), sha(new + 1)) == [sha(n + 1) for n in expected]
+    assert history.between("f" * 40, sha(new + 1)) == [sha(n + 1) for n in sorted(reachable(new), reverse=True)]
+    for n, ps in parents.items():  # each commit against its first parent: a merge's other side is new too
+        if ps:
+            mine = sorted(reachable(n) - reachable(ps[0]), reverse=True)
+            assert history.between(sha(ps[0] + 1), sha(n + 1)) == [sha(c + 1) for c in mine]
+
+
+def test_a_cached_clone_read_whole_serves_what_it_holds_and_a_commit_it_lacks_is_read_by_hash(tmp_path: Path):
+    """`cached_histories` reads every branch of a clone already cached, before the deploy lines are
+    known; `app_histories` takes it when it holds every deployed commit, and reads by hash when not."""
+    from deployctl.adapters.git.apprepos import AppRepos
+    from deployctl.commands.metrics import app_histories, cached_histories
+    from deployctl.core.repo.catalog import App, Catalog
+
+    api = AppRepo(tmp_path / "apps" / "api")
+    c1 = dated_app_commit(api, "c1", at(0))
+    api.branch("hotfix")
+    c2 = dated_app_commit(api, "c2", at(H))
+    api.checkout("main")
+    c3 = dated_app_commit(api, "c3", at(2 * H))
+    catalog = Catalog(apps={"api": App(repo=str(api.path)), "web": App(repo=str(tmp_path / "apps" / "web"))})
+    cache = tmp_path / "cache"
+    assert cached_histories(AppRepos(tmp_path, cache_dir=cache), catalog) == {}  # nothing cached: nothing cloned
+    assert not cache.exists() or not any(cache.rglob("HEAD"))
+
+    def deployed(*commits: str) -> list[Line]:
+        return [Line(seq=i, env="dev", app="api", commit=c, result="succeeded", time=at(3 * H + i))
+                for i, c in enumerate(commits)]
+
+    AppRepos(tmp_path, cache_dir=cache).get(str(api.path)).ensure_cloned()
+    repos = AppRepos(tmp_path, cache_dir=cache)
+    whole = cached_histories(repos, catalog)
+    assert set(whole) == {str(api.path)} and set(whole[str(api.path)].time) == {c1, c2, c3}  # both branches
+    assert app_histories(repos, catalog, deployed(c1, c2[:10], c3), whole)["api"] is whole[str(api.path)]
+    clone = next(p for p in cache.rglob("*.git") if p.is_dir())
+    subprocess.run(["git", "--git-dir", str(clone), "branch", "-D", "hotfix"], check=True, capture_output=True)
+    whole = cached_histories(AppRepos(tmp_path, cache_dir=cache, offline=True), catalog)
+    assert c2 not in whole[str(api.path)]  # the branch is gone from the clone; its commit is not
+    read = app_histories(AppRepos(tmp_path, cache_dir=cache, offline=True), catalog, deployed(c1, c2, c3), whole)
+    assert read["api"] is not whole[str(api.path)] and set(read["api"].time) == {c1, c2, c3}
+    assert read["api"].between(c2, c3) == [c3]
 
 
 def test_command_without_engine_on_a_real_repo(tmp_path: Path):
@@ -700,7 +770,8 @@ def test_waiting_splits_lead_time_at_the_pr_for_proposals_and_lines_by_hand():
 
 def test_the_command_splits_waiting_on_a_real_repo_with_merged_prs(tmp_path: Path):
     """Two PRs merged into the deploy repo, one written by `propose` and one by hand; each PR's first
-    commit is its opening, its merge commit its merge."""
+    commit that touches the deploy file is its opening (an earlier one that does not is not), its
+    merge commit its merge."""
     from deployctl.core.trace.metrics import PROPOSED_BY
 
     api = AppRepo(tmp_path / "apps" / "api")
@@ -713,7 +784,10 @@ def test_the_command_splits_waiting_on_a_real_repo_with_merged_prs(tmp_path: Pat
     git_at(d.path, at(-H), "commit", "-q", "-m", "catalog")
 
     def merged_pr(number: int, commit: str, comment: str, opened: float, fixup: float, merged: float) -> None:
-        git_at(d.path, at(opened), "checkout", "-q", "-b", f"pr{number}")
+        git_at(d.path, at(opened - H), "checkout", "-q", "-b", f"pr{number}")
+        d.write(f"notes/{number}-plan.txt", "an earlier commit of the PR, not touching the deploy file\n")
+        d.repo.git.add("-A")
+        git_at(d.path, at(opened - H), "commit", "-q", "-m", "plan")  # not the opening: no deploy file
         d.deploy("staging", "api", commit, comment)
         d.repo.git.add("-A")
         git_at(d.path, at(opened), "commit", "-q", "-m", f"deploy api (#{number})")

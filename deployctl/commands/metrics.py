@@ -7,7 +7,7 @@ commit; the deploy repo's history is the one `history` reads, not parsed again.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -32,17 +32,21 @@ from deployctl.core.trace.metrics import (
 from deployctl.core.violations import CannotJudge, ExitStatus
 
 if TYPE_CHECKING:
+    from deployctl.adapters.git.repo import DeployRepo
     from deployctl.core.repo.snapshot import Snapshot
     from deployctl.core.trace.history import HistoryEntry
 
 _HEX = re.compile(r"[0-9a-f]{4,64}")
 
 
-def app_histories(repos: AppRepos, catalog: Catalog, lines: Iterable[Line]) -> dict[str, AppHistory | None]:
+def app_histories(repos: AppRepos, catalog: Catalog, lines: Iterable[Line],
+                  cached: Mapping[str, AppHistory] | None = None) -> dict[str, AppHistory | None]:
     """Each app's repository commits (dates, parents) reachable from what its lines deploy.
 
-    Apps sharing a repository share one read. A deployed commit the cache lacks makes it fetch
-    once (never offline); an unreachable repository leaves its apps without lead times (None).
+    Apps sharing a repository share one read. A repository read whole already (`cached_histories`,
+    by `repo` as the catalog writes it) is used when it holds every deployed commit. A deployed
+    commit the cache lacks makes it fetch once (never offline); an unreachable repository leaves its
+    apps without lead times (None).
     """
     tips_by_repo: dict[str, set[str]] = {}
     apps_by_repo: dict[str, list[str]] = {}
@@ -58,6 +62,9 @@ def app_histories(repos: AppRepos, catalog: Catalog, lines: Iterable[Line]) -> d
 
     def read(spec: str) -> AppHistory | None:
         tips = sorted(tips_by_repo.get(spec, ()))
+        whole = (cached or {}).get(spec)
+        if whole is not None and all(whole.resolve(t) is not None for t in tips):
+            return whole
         try:
             repo = repos.get(spec)
             history = AppHistory(repo.dated_log(tips))
@@ -73,6 +80,22 @@ def app_histories(repos: AppRepos, catalog: Catalog, lines: Iterable[Line]) -> d
             ThreadPoolExecutor(max_workers=min(4, max(1, len(specs)))) as pool:  # one git process each
         histories = dict(zip(specs, pool.map(read, specs), strict=True))
     return {app: histories[spec] for spec in specs for app in apps_by_repo[spec]}
+
+
+def cached_histories(repos: AppRepos, catalog: Catalog, app: str | None = None) -> dict[str, AppHistory]:
+    """Every branch and tag of each app repository the cache holds, by catalog `repo`: read before
+    the deploy history says which commits were deployed, so beside it (`app_histories` reads the
+    rest). Neither clones nor fetches; a repository that cannot be read here is read there. `app`
+    narrows it to that app's repository."""
+    out: dict[str, AppHistory] = {}
+    for spec in sorted({spec.repo for name, spec in catalog.apps.items() if app in (None, name)}):
+        try:
+            text = repos.get(spec).cached_dated_log()
+        except CannotJudge:
+            continue
+        if text is not None:
+            out[spec] = AppHistory(text)
+    return out
 
 
 def window(since: datetime | None, until: datetime | None, bucket: Bucket, now: datetime) -> tuple[datetime, datetime]:
@@ -135,25 +158,28 @@ def run_metrics(root: Path, env: str | None, app: str | None, since: datetime | 
     if app is not None and app not in config.catalog.apps:
         raise unknown("app", app, config.catalog.apps, "apps.yaml")
     start, end = window(since, until, bucket, now)
-    # The PR openings read the deploy repo's log again (its merges' sides): in a thread beside the
-    # history's own read, so the two git walks run on two cores.
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pr-openings") as beside:
+    # Beside the history's own read (git-bound: two cores): the PR openings (the deploy repo's log
+    # again, for its merges' sides) and the cached app repositories read whole, which needs no tips.
+    repos = AppRepos(root, offline=offline)
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="beside-history") as beside:
         openings = beside.submit(pr_openings, root)
+        cached = beside.submit(cached_histories, repos, config.catalog, app)
         entries = run_history(root, env, app, None, with_engine=with_engine)
-        return metrics_from_history(entries, config.catalog, [env] if env else envs, start, end, bucket,
-                                    AppRepos(root, offline=offline), apps=[app] if app else None,
-                                    assume_deployed=not with_engine, root=root, openings=openings.result)
+        return metrics_from_history(entries, config.catalog, [env] if env else envs, start, end, bucket, repos,
+                                    apps=[app] if app else None, assume_deployed=not with_engine, root=root,
+                                    openings=openings.result, cached=cached.result())
 
 
 def metrics_from_history(entries: list[HistoryEntry], catalog: Catalog, envs: list[str], since: datetime,
                          until: datetime, bucket: Bucket, repos: AppRepos, apps: list[str] | None = None,
                          assume_deployed: bool = False, root: Path | None = None,
-                         openings: Callable[[], Openings] | None = None) -> Metrics:
+                         openings: Callable[[], Openings] | None = None,
+                         cached: Mapping[str, AppHistory] | None = None) -> Metrics:
     """Metrics from `history` entries already read (the status page reuses its own). With the deploy
     repo's `root`, also the wait for a PR and for review, proposals vs by hand (`waiting`), from
     `openings` (pr_openings of `root`, when already started)."""
     lines = lines_from_history(entries, assume_deployed=assume_deployed)
-    histories = app_histories(repos, catalog, lines)
+    histories = app_histories(repos, catalog, lines, cached)
     with console.step("computing delivery metrics"):
         result = compute(lines, histories, envs, since, until, bucket, apps=apps)
     if root is None:
@@ -171,9 +197,9 @@ Openings = tuple[dict[str, int], dict[str, list[tuple[int, frozenset[str]]]]]
 
 
 def pr_openings(root: Path) -> Openings:
-    """From two `git log`s of the deploy repo (parents and author times; the files each commit touched
-    under deploys/): each commit's author time, and for each merge on HEAD's first-parent chain, its
-    side's commits (the PR's: author time and the deploy files each touched)."""
+    """From the deploy repo's log (parents and author times) and the diffs of its merges' sides only:
+    each commit's author time, and for each merge on HEAD's first-parent chain, its side's commits
+    (the PR's: author time and the deploy files each touched)."""
     from deployctl.adapters.git.repo import open_git, run_git
 
     repo = open_git(root)
@@ -186,18 +212,13 @@ def pr_openings(root: Path) -> Openings:
     for line in run_git(repo, "log", "--format=%H %at %P", "HEAD", "--").splitlines():  # no diffs: fast
         sha, at, *ps = line.split()
         authored[sha], parents[sha] = int(at), ps
-    files: dict[str, frozenset[str]] = {}
-    touched = run_git(repo, "log", "--no-renames", "--name-only", "--format=%x1e%H", "HEAD", "--", "deploys/")
-    for chunk in touched.split("\x1e")[1:]:  # diffs of the commits that touch deploys/ only
-        sha, *names = chunk.splitlines()
-        files[sha.strip()] = frozenset(n for n in names if n)
     chain: set[str] = set()
     at_: str | None = head
     while at_ is not None and at_ not in chain:
         chain.add(at_)
         first = parents.get(at_) or []
         at_ = first[0] if first else None
-    sides: dict[str, list[tuple[int, frozenset[str]]]] = {}
+    side_commits: dict[str, set[str]] = {}
     for merge in chain:
         if len(parents.get(merge, ())) < 2:
             continue
@@ -209,8 +230,27 @@ def pr_openings(root: Path) -> Openings:
                 continue
             seen.add(sha)
             todo += [p for p in parents[sha] if p not in chain]
-        sides[merge] = [(authored[sha], files.get(sha, frozenset())) for sha in seen]
+        side_commits[merge] = seen
+    files = _deploy_files_touched(repo, set().union(*side_commits.values()))
+    sides = {merge: [(authored[sha], files.get(sha, frozenset())) for sha in seen]
+             for merge, seen in side_commits.items()}
     return authored, sides
+
+
+def _deploy_files_touched(repo: DeployRepo, commits: set[str]) -> dict[str, frozenset[str]]:
+    """The deploy files each of these commits changed (against its first parent), by one `git diff-tree`
+    of these commits alone: a merge's side is a few commits, and a repo without merges asks for none."""
+    from deployctl.adapters.git.repo import run_git
+
+    if not commits:
+        return {}
+    touched = run_git(repo, "diff-tree", "--stdin", "-r", "--root", "--no-renames", "--name-only",
+                      "--format=%x1e%H", "--", "deploys/", stdin="".join(f"{sha}\n" for sha in sorted(commits)))
+    files: dict[str, frozenset[str]] = {}
+    for chunk in touched.split("\x1e")[1:]:  # only the commits that touch deploys/ are printed
+        sha, *names = chunk.splitlines()
+        files[sha.strip()] = frozenset(n for n in names if n)
+    return files
 
 
 def handoffs(openings: Openings, entries: list[HistoryEntry], histories: dict[str, AppHistory | None]) -> list[Handoff]:

@@ -42,8 +42,6 @@ from deployctl.core.violations import CannotJudge
 GRAPH_AFTER = 4
 """Ancestry questions per repository answered one git process each before the graph is loaded."""
 _HEX_RE = re.compile(r"^[0-9a-f]{4,64}$")
-_DATED = re.compile(r"^(\d+) (\S+)", re.MULTILINE)
-"""A line of `git rev-list --timestamp --parents`: the committer date, then the commit."""
 _FULL_LENGTHS = (40, 64)
 CLONE_CONFIG_KEYS = frozenset({
     "core.repositoryformatversion", "core.filemode", "core.bare", "core.ignorecase", "core.precomposeunicode",
@@ -399,7 +397,8 @@ class AppRepo:
         return [_commit_info(line) for line in out.stdout.decode(errors="replace").splitlines() if line]
 
     def dated_log(self, tips: list[str]) -> str:
-        """`%H %ct %P` of every commit reachable from `tips`, children first, in one git process.
+        """Every commit reachable from `tips`, children first, a line each: `<committer unix time>
+        <commit> <parents>...` (metrics' AppHistory reads it), in one git process.
 
         Tips git does not know are skipped (`--ignore-missing`); the caller decides whether to fetch.
         """
@@ -409,13 +408,22 @@ class AppRepo:
         tips = [t for t in hashes if t]
         if not tips:
             return ""
+        return self._dated(["--ignore-missing", "--stdin"], ("\n".join(tips) + "\n").encode())
+
+    def cached_dated_log(self) -> str | None:
+        """`dated_log` of every branch and tag, if the clone is in the cache already (None if not: this
+        neither clones nor fetches). Needs no tips, so it can be read before anyone knows them."""
+        self._check_cached()
+        if not self.path.exists():
+            return None
+        self._ready = True
+        return self._dated(["--branches", "--tags"], None)
+
+    def _dated(self, selection: list[str], input: bytes | None) -> str:
         # rev-list's own `--timestamp --parents` reads dates and parents from the commit-graph file: a
         # fifth of `git log --format`'s time, which parses every commit object (10,000 commits: 0.05 s vs 0.25 s)
-        out = self._git("rev-list", "--topo-order", "--timestamp", "--parents", "--ignore-missing", "--stdin",
-                        input=("\n".join(tips) + "\n").encode(), check=False)
-        if out.returncode != 0:
-            return ""
-        return _DATED.sub(r"\2 \1", out.stdout.decode(errors="replace"))  # `%ct %H %P` as `%H %ct %P`
+        out = self._git("rev-list", "--topo-order", "--timestamp", "--parents", *selection, check=False, input=input)
+        return out.stdout.decode(errors="replace") if out.returncode == 0 else ""
 
     def info(self, commit: str) -> CommitInfo | None:
         commits = self.log(None, commit, limit=1)

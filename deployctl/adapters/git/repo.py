@@ -174,19 +174,20 @@ def _git(repo: GitPlace, *args: str) -> subprocess.CompletedProcess[bytes]:
                           env=c_locale_env())
 
 
-def run_git(repo: GitPlace, *args: str) -> str:
+def run_git(repo: GitPlace, *args: str, stdin: str | None = None) -> str:
     """`git <args>` in the repo (C locale, output decoded with surrogateescape, one trailing newline
-    dropped); a failure is a CannotJudge that says git's own last line."""
-    return start_git(repo, *args)()
+    dropped), fed `stdin` if given; a failure is a CannotJudge that says git's own last line."""
+    return start_git(repo, *args, stdin=stdin)()
 
 
-def start_git(repo: GitPlace, *args: str) -> Callable[[], str]:
+def start_git(repo: GitPlace, *args: str, stdin: str | None = None) -> Callable[[], str]:
     """`run_git`, started now and collected by calling the result: git works while Python does."""
     proc = subprocess.Popen(["git", *args], cwd=repo.working_tree_dir or repo.git_dir, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env=c_locale_env())
+                            stderr=subprocess.PIPE, stdin=subprocess.PIPE if stdin is not None else None,
+                            env=c_locale_env())
 
     def collect() -> str:
-        stdout, stderr = proc.communicate()
+        stdout, stderr = proc.communicate(stdin.encode() if stdin is not None else None)
         if proc.returncode != 0:
             raise git_failed(args[0], repo, stderr)
         out = stdout.decode("utf-8", "surrogateescape")
