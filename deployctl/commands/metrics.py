@@ -87,15 +87,16 @@ def cached_histories(repos: AppRepos, catalog: Catalog, app: str | None = None) 
     the deploy history says which commits were deployed, so beside it (`app_histories` reads the
     rest). Neither clones nor fetches; a repository that cannot be read here is read there. `app`
     narrows it to that app's repository."""
-    out: dict[str, AppHistory] = {}
-    for spec in sorted({spec.repo for name, spec in catalog.apps.items() if app in (None, name)}):
+    def read(spec: str) -> AppHistory | None:
         try:
             text = repos.get(spec).cached_dated_log()
         except CannotJudge:
-            continue
-        if text is not None:
-            out[spec] = AppHistory(text)
-    return out
+            return None
+        return AppHistory(text) if text is not None else None
+
+    specs = sorted({spec.repo for name, spec in catalog.apps.items() if app in (None, name)})
+    with ThreadPoolExecutor(max_workers=4, thread_name_prefix="cached-repo") as pool:  # one git process each
+        return {spec: history for spec, history in zip(specs, pool.map(read, specs), strict=True) if history}
 
 
 def window(since: datetime | None, until: datetime | None, bucket: Bucket, now: datetime) -> tuple[datetime, datetime]:
@@ -260,19 +261,21 @@ def handoffs(openings: Openings, entries: list[HistoryEntry], histories: dict[st
     merge commit's side); for a squash or rebase merge, or a push, the landing commit's author time."""
     authored, sides = openings
     out = []
+    committed: dict[tuple[str, str], datetime | None] = {}  # a commit promoted to every env: resolved once
     for e in entries:
-        if e.to is None or e.commit not in authored:
+        if e.to is None or (opened_at := authored.get(e.commit)) is None:
             continue
-        side = sides.get(e.commit, [])
-        path = f"deploys/{e.env}/{e.app}"
-        touching = [at for at, names in side if path in names] or [at for at, _ in side]
-        opened = datetime.fromtimestamp(min(touching) if touching else authored[e.commit], tz=UTC)
-        history = histories.get(e.app)
-        full = history.resolve(e.to) if history is not None else None
-        committed = (datetime.fromtimestamp(history.time[full], tz=UTC)
-                     if history is not None and full is not None else None)
-        out.append(Handoff(env=e.env, app=e.app, proposed=is_proposed(e.comment), committed=committed,
-                           opened=opened, merged=e.merged))
+        if side := sides.get(e.commit):
+            path = f"deploys/{e.env}/{e.app}"
+            opened_at = min([at for at, names in side if path in names] or [at for at, _ in side])
+        key = (e.app, e.to)
+        if key not in committed:
+            history = histories.get(e.app)
+            full = history.resolve(e.to) if history is not None else None
+            committed[key] = (datetime.fromtimestamp(history.time[full], tz=UTC)
+                              if history is not None and full is not None else None)
+        out.append(Handoff(env=e.env, app=e.app, proposed=is_proposed(e.comment), committed=committed[key],
+                           opened=datetime.fromtimestamp(opened_at, tz=UTC), merged=e.merged))
     return out
 
 
