@@ -22,6 +22,7 @@ Levels follow the 2023 Accelerate State of DevOps report (DORA); see LEVELS.
 from __future__ import annotations
 
 import heapq
+import operator
 import statistics
 from bisect import bisect_left
 from collections.abc import Iterable, Mapping
@@ -87,7 +88,7 @@ class Line(NamedTuple):
 
     @property
     def forward(self) -> bool:
-        return not (UNDOING & set(self.tags))
+        return UNDOING.isdisjoint(self.tags)
 
 
 def lines_from_history(entries: Iterable[HistoryEntry], assume_deployed: bool = False) -> list[Line]:
@@ -141,7 +142,15 @@ class AppHistory:
         self.index: dict[str, int] = dict(zip(shas, range(len(shas)), strict=True))
         self._shas = shas
         self._sorted: list[str] | None = None
-        self._chain_end: list[int] | None = None
+        # For each row, the last row reached from it by single parents, each the very next row: most
+        # of a history between two merges. Between two rows of one such chain, old..new is a slice.
+        only_parent = [row[2] if len(row) == 3 else None for row in rows]
+        linked = list(map(operator.eq, only_parent, shas[1:]))  # row k's only parent is row k + 1
+        ends = list(range(len(shas)))
+        for k in range(len(linked) - 1, -1, -1):
+            if linked[k]:
+                ends[k] = ends[k + 1]
+        self._chain_end = ends
 
     def __contains__(self, sha: str) -> bool:
         return sha in self.time
@@ -168,21 +177,9 @@ class AppHistory:
         index = self.index
         if old in index:
             first, last = index[new], index[old]
-            if first < last <= self._chain_ends()[first]:
+            if first < last <= self._chain_end[first]:
                 return self._shas[first:last]  # one line of single parents from new down to old
         return self._walk(old, new)
-
-    def _chain_ends(self) -> list[int]:
-        """For each row, the last row reached from it by single parents, each the very next row: most
-        of a history between two merges. Between two rows of one such chain, old..new is a slice."""
-        if self._chain_end is None:
-            shas, parents = self._shas, self.parents
-            ends = list(range(len(shas)))
-            for k in range(len(shas) - 2, -1, -1):
-                if parents[shas[k]] == (shas[k + 1],):
-                    ends[k] = ends[k + 1]
-            self._chain_end = ends
-        return self._chain_end
 
     def _walk(self, old: str, new: str) -> list[str]:
         NEW, OLD = 1, 2
@@ -428,6 +425,7 @@ class _Samples:
     """What one (env, app) contributes, each sample stamped with the time it belongs to."""
 
     def __init__(self) -> None:  # times as unix seconds
+        self.first, self.last = float("inf"), float("-inf")  # every sample's time lies in between
         self.deploys: list[float] = []
         self.lead: list[tuple[float, float, bool]] = []  # (deploy end, seconds, clock skew)
         self.attempts: list[tuple[float, str | None]] = []  # (time, None | "up" | "undone")
@@ -435,6 +433,7 @@ class _Samples:
         self.unknown: list[float] = []
 
     def extend(self, other: _Samples) -> None:
+        self.first, self.last = min(self.first, other.first), max(self.last, other.last)
         self.deploys += other.deploys
         self.lead += other.lead
         self.attempts += other.attempts
@@ -447,17 +446,22 @@ def _pair_samples(lines: list[Line], history: AppHistory | None,
     """Samples of one env's file for one app, its lines oldest first."""
     out = _Samples()
     deploys = [ln for ln in lines if ln.commit is not None]
+    stamps = [ln.time.timestamp() for ln in deploys]
+    if stamps:
+        out.first, out.last = min(stamps), max(stamps)
     running: str | None = None
     counted: set[str] = set()
     times = history.time if history is not None else {}
     lead = out.lead.append  # tens of thousands of commits: the loop below is most of compute's time
+    at = -1  # ln's position in deploys
     for ln in lines:
         if ln.commit is None:
             running = None  # the file was removed: the next deploy starts afresh
             continue
+        at += 1
         if ln.result != "succeeded":
             continue
-        end = ln.time.timestamp()
+        end = stamps[at]
         out.deploys.append(end)
         full = history.resolve(ln.commit) if history is not None else None
         if full is None:
@@ -481,11 +485,11 @@ def _pair_samples(lines: list[Line], history: AppHistory | None,
             continue
         following = deploys[i + 1] if i + 1 < len(deploys) else None  # before any later forward line
         cause = "up" if ln.result == "failed" else "undone" if following and not following.forward else None
-        when = ln.time.timestamp()
+        when = stamps[i]
         out.attempts.append((when, cause))
         if cause is not None:
-            fix = next((later for later in deploys[i + 1:] if later.result == "succeeded"), None)
-            seconds = max(0.0, fix.time.timestamp() - when) if fix else None
+            fix = next((k for k in range(i + 1, len(deploys)) if deploys[k].result == "succeeded"), None)
+            seconds = max(0.0, stamps[fix] - when) if fix is not None else None
             out.restores.append((when, seconds))
     return out
 
@@ -530,10 +534,13 @@ def _figures(s: _Samples, since: datetime, until: datetime, starts: list[datetim
         values = [v for _, v in restores if v is not None]
         return Restore(median=median(values), n=len(values)) if values else None
 
-    deploys = sorted(t for t in s.deploys if lo <= t < hi)
-    lead = [x for x in s.lead if lo <= x[0] < hi]
-    attempts = [x for x in s.attempts if lo <= x[0] < hi]
-    restores = [x for x in s.restores if lo <= x[0] < hi]
+    if lo <= s.first and s.last < hi:  # all in the window (copies: the series sorts them)
+        deploys, lead, attempts, restores = sorted(s.deploys), list(s.lead), list(s.attempts), list(s.restores)
+    else:
+        deploys = sorted(t for t in s.deploys if lo <= t < hi)
+        lead = [x for x in s.lead if lo <= x[0] < hi]
+        attempts = [x for x in s.attempts if lo <= x[0] < hi]
+        restores = [x for x in s.restores if lo <= x[0] < hi]
     counts = [end - start for start, end in per_bucket(deploys)]
     span = (edges[-1] - edges[0]) if starts else hi - lo
     days = max(span / DAY, 1 / 24)  # whole buckets: the figure holds all bucket long
@@ -583,10 +590,13 @@ def compute(lines: Iterable[Line], histories: Mapping[str, AppHistory | None], e
     skewed: list[tuple[float, Line, str, int]] = []
     cells: dict[tuple[int, int], BucketCount] = {}  # shared by every app's `frequency`
     out: dict[str, EnvFigures] = {}
+    apps_of: dict[str, list[str]] = {}
+    for env, app in by_pair:
+        apps_of.setdefault(env, []).append(app)
     for env in wanted_envs:
         env_samples = _Samples()
         app_figs: dict[str, Figures] = {}
-        for app in sorted(a for e, a in by_pair if e == env):
+        for app in sorted(apps_of.get(env, ())):
             pair = sorted(by_pair[env, app], key=lambda ln: ln.seq)
             samples = _pair_samples(pair, histories.get(app), skewed)
             env_samples.extend(samples)
