@@ -1,7 +1,8 @@
 """The edge of `deployctl metrics`: the trace from `history`, commit dates from the app repositories.
 
-Git is asked once per app repository (one `git log` over every deployed commit), never once per
-commit; the deploy repo's history is the one `history` reads, not parsed again.
+Git is asked once per app repository (one `git rev-list`: every branch of a cached clone, read beside
+the history, else every deployed commit), never once per commit; the deploy repo's history is the
+one `history` reads, not parsed again.
 """
 
 from __future__ import annotations
