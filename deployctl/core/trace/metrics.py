@@ -650,13 +650,12 @@ def waiting(handoffs: Iterable[Handoff], envs: Iterable[str], since: datetime, u
 
         return WaitSplit(lines=len(rows), waiting_for_pr_s=wait(before), waiting_for_review_s=wait(review))
 
-    rows = [h for h in handoffs if since <= h.merged < until and (wanted_apps is None or h.app in wanted_apps)]
-    out = {}
-    for env in dict.fromkeys(envs):
-        mine = [h for h in rows if h.env == env]
-        out[env] = Waiting(proposed=split([h for h in mine if h.proposed]),
-                           by_hand=split([h for h in mine if not h.proposed]))
-    return out
+    by_env: dict[tuple[str, bool], list[Handoff]] = {}
+    for h in handoffs:
+        if since <= h.merged < until and (wanted_apps is None or h.app in wanted_apps):
+            by_env.setdefault((h.env, h.proposed), []).append(h)
+    return {env: Waiting(proposed=split(by_env.get((env, True), [])), by_hand=split(by_env.get((env, False), [])))
+            for env in dict.fromkeys(envs)}
 
 
 __all__ = [
