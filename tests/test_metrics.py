@@ -813,3 +813,29 @@ def test_the_command_splits_waiting_on_a_real_repo_with_merged_prs(tmp_path: Pat
     assert code == 0, err
     assert "staging proposed: 10 min (n=1) / 2.0 h (n=1), 1 line(s)" in text
     assert "staging by hand: 5.0 h (n=1) / 3.0 h (n=1), 1 line(s)" in text
+
+
+def test_a_squashed_or_pushed_line_opens_at_its_commits_author_time(tmp_path: Path):
+    """Without merge commits there are no PR branches to read: the landing commit's author time (it
+    comes with the history) is the opening, its committer time the merge."""
+    from deployctl.commands.metrics import pr_openings
+
+    api = AppRepo(tmp_path / "apps" / "api")
+    c1 = dated_app_commit(api, "c1", at(0))
+    d = DeployRepo(tmp_path / "deploy")
+    d.catalog({"api": {"kind": "local", "repo": "../apps/api"}})
+    d.env("staging")
+    d.repo.git.add("-A")
+    git_at(d.path, at(-H), "commit", "-q", "-m", "catalog")
+    d.deploy("staging", "api", c1, "by hand")
+    d.repo.git.add("-A")
+    env = {**os.environ, "GIT_AUTHOR_DATE": f"@{int(ts(2 * H))} +0000", "GIT_COMMITTER_DATE": f"@{int(ts(5 * H))} +0000"}
+    subprocess.run(["git", "commit", "-q", "-m", "deploy api (#3)"], cwd=d.path, env=env, check=True)
+    assert pr_openings(d.path) == {}
+    env = {**os.environ, "DEPLOYCTL_CACHE": str(tmp_path / "cache"), "CI": "1"}
+    code, out, err = run_cli(d.path, "metrics", "--no-engine", "--json", "--since", T0.isoformat(),
+                             "--until", UNTIL.isoformat(), env=env)
+    assert code == 0, err
+    assert json.loads(out)["waiting"]["staging"]["by_hand"] == {
+        "lines": 1, "waiting_for_pr_s": {"median": 2 * H, "p90": 2 * H, "n": 1},
+        "waiting_for_review_s": {"median": 3 * H, "p90": 3 * H, "n": 1}}

@@ -195,20 +195,24 @@ SIDE_WALK = 1000
 """Commits walked back from one merge's side before giving up (a PR branch is a few commits)."""
 
 
-Openings = tuple[dict[str, int], dict[str, list[tuple[int, frozenset[str]]]]]
+Openings = dict[str, list[tuple[int, frozenset[str]]]]
+"""Per merge on HEAD's first-parent chain, its side's commits: (author time, deploy files touched)."""
 
 
 def pr_openings(root: Path) -> Openings:
-    """From the deploy repo's log (parents and author times) and the diffs of its merges' sides only:
-    each commit's author time, and for each merge on HEAD's first-parent chain, its side's commits
-    (the PR's: author time and the deploy files each touched)."""
+    """Each merge's side (`Openings`), from the deploy repo's log (parents and author times) and the
+    diffs of those side commits alone. A history without merges (squash or rebase merges, pushes) has
+    no sides: one `rev-list` of the first-parent chain says so, and nothing else is read (the landing
+    commits' author times come with the history, `HistoryEntry.authored`)."""
     from deployctl.adapters.git.repo import open_git, run_git
 
     repo = open_git(root)
     try:
         head = run_git(repo, "rev-parse", "--verify", "--quiet", "HEAD^{commit}")
     except CannotJudge:
-        return {}, {}
+        return {}
+    if not run_git(repo, "rev-list", "--first-parent", "--merges", "--max-count=1", "HEAD", "--"):
+        return {}
     authored: dict[str, int] = {}
     parents: dict[str, list[str]] = {}
     for line in run_git(repo, "log", "--format=%H %at %P", "HEAD", "--").splitlines():  # no diffs: fast
@@ -234,9 +238,8 @@ def pr_openings(root: Path) -> Openings:
             todo += [p for p in parents[sha] if p not in chain]
         side_commits[merge] = seen
     files = _deploy_files_touched(repo, set().union(*side_commits.values()))
-    sides = {merge: [(authored[sha], files.get(sha, frozenset())) for sha in seen]
-             for merge, seen in side_commits.items()}
-    return authored, sides
+    return {merge: [(authored[sha], files.get(sha, frozenset())) for sha in seen]
+            for merge, seen in side_commits.items()}
 
 
 def _deploy_files_touched(repo: DeployRepo, commits: set[str]) -> dict[str, frozenset[str]]:
@@ -260,13 +263,12 @@ def handoffs(openings: Openings, entries: list[HistoryEntry], histories: dict[st
 
     The opening is the author time of the PR branch's first commit that touched the deploy file (a
     merge commit's side); for a squash or rebase merge, or a push, the landing commit's author time."""
-    authored, sides = openings
     out = []
     committed: dict[tuple[str, str], datetime | None] = {}  # a commit promoted to every env: resolved once
     for e in entries:
-        if e.to is None or (opened_at := authored.get(e.commit)) is None:
+        if e.to is None or (opened_at := e.authored) is None:
             continue
-        if side := sides.get(e.commit):
+        if side := openings.get(e.commit):
             path = f"deploys/{e.env}/{e.app}"
             opened_at = min([at for at, names in side if path in names] or [at for at, _ in side])
         key = (e.app, e.to)

@@ -21,7 +21,7 @@ from deployctl.core.trace.updatemessage import HELD_BACK, SWITCHED_BACK, forced_
 
 COMMIT_MARK = "\x1e"
 SEP = "\x1f"
-LOG_FORMAT = f"{COMMIT_MARK}%H{SEP}%an{SEP}%ct{SEP}%B{SEP}"
+LOG_FORMAT = f"{COMMIT_MARK}%H{SEP}%an{SEP}%ct{SEP}%at{SEP}%B{SEP}"
 
 
 class DeployResult(LazyModel):
@@ -62,6 +62,9 @@ class HistoryEntry(LazyModel):
     deploy: DeployResult = UNKNOWN
     approved_by: list[str] | None = None
     """Who approved the PR (from GitHub's reviews); None when not read, never guessed."""
+    authored: int | None = Field(default=None, exclude=True)
+    """The deploy-repo commit's author time, unix seconds: when a squashed, rebased or pushed change
+    was written (`metrics`' PR opening). Not in the JSON; None for an entry not read from git."""
 
     @property
     def when(self) -> datetime:
@@ -96,22 +99,22 @@ def deploy_line(blob: bytes | None) -> tuple[str | None, str]:
     return None, ""
 
 
-RawCommit = tuple[str, str, str, str, list[tuple[str, str, str]]]
-"""(commit, author, unix time, message, [(path, old blob, new blob)])"""
+RawCommit = tuple[str, str, str, str, str, list[tuple[str, str, str]]]
+"""(commit, author, unix time, unix author time, message, [(path, old blob, new blob)])"""
 
 
 def raw_changes(text: str) -> list[RawCommit]:
-    """(sha, author, time, message, [(path, old blob, new blob)]) per commit of `git log --raw`."""
+    """RawCommit per commit of `git log --raw` (LOG_FORMAT)."""
     commits = []
     for chunk in text.split(COMMIT_MARK)[1:]:
-        sha, author, ts, message, raw = chunk.split(SEP, 4)
+        sha, author, ts, at, message, raw = chunk.split(SEP, 5)
         files = []
         for line in raw.splitlines():
             if line.startswith(":"):
                 meta, path = line.split("\t", 1)
                 fields = meta.split()
                 files.append((path, fields[2], fields[3]))
-        commits.append((sha, author, ts, message, files))
+        commits.append((sha, author, ts, at, message, files))
     return commits
 
 
@@ -128,8 +131,8 @@ def parse_log(commits: list[RawCommit], lines: dict[str, tuple[str | None, str]]
     """
     none: tuple[str | None, str] = (None, "")
     entries: list[HistoryEntry] = []
-    for sha, author, ts, message, files in commits:
-        time = datetime.fromtimestamp(int(ts), tz=UTC)
+    for sha, author, ts, at, message, files in commits:
+        time, authored = datetime.fromtimestamp(int(ts), tz=UTC), int(at)
         pr = pr_number(message)
         for path, old_blob, new_blob in files:
             parts = path.split("/")
@@ -143,7 +146,7 @@ def parse_log(commits: list[RawCommit], lines: dict[str, tuple[str | None, str]]
             # every field given, so pydantic deep-copies no default (that alone was a third of the time)
             entries.append(HistoryEntry.model_construct(
                 merged=time, time=None, env=parts[1], app=parts[2], from_=old, to=new, comment=comment,
-                commit=sha, author=author, pr=pr, deploy=UNKNOWN, approved_by=None))
+                commit=sha, author=author, pr=pr, deploy=UNKNOWN, approved_by=None, authored=authored))
     return entries
 
 
