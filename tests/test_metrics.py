@@ -354,9 +354,10 @@ def test_between_is_gits_old_dot_dot_new_on_any_history(steps: list[tuple[str, i
             assert history.between(sha(ps[0] + 1), sha(n + 1)) == [sha(c + 1) for c in mine]
 
 
-def test_a_cached_clone_read_whole_serves_what_it_holds_and_a_commit_it_lacks_is_read_by_hash(tmp_path: Path):
-    """`cached_histories` reads every branch of a clone already cached, before the deploy lines are
-    known; `app_histories` takes it when it holds every deployed commit, and reads by hash when not."""
+def test_a_cached_clone_is_read_from_the_deploy_files_heads_and_a_commit_below_none_is_read_by_hash(tmp_path: Path):
+    """`cached_histories` reads a clone already cached from the commits the deploy files name first
+    (before the history says what was deployed); `app_histories` takes it when it holds every deployed
+    commit, and reads by those commits when not (a hotfix branch's commit below no file's head)."""
     from deployctl.adapters.git.apprepos import AppRepos
     from deployctl.commands.metrics import app_histories, cached_histories
     from deployctl.core.repo.catalog import App, Catalog
@@ -368,25 +369,27 @@ def test_a_cached_clone_read_whole_serves_what_it_holds_and_a_commit_it_lacks_is
     api.checkout("main")
     c3 = dated_app_commit(api, "c3", at(2 * H))
     catalog = Catalog(apps={"api": App(repo=str(api.path)), "web": App(repo=str(tmp_path / "apps" / "web"))})
+    root = tmp_path / "deploy"
+    for rel, text in (("deploys/dev/api", f"{c3} third\n{c2} the hotfix\n{c1} first\n"),
+                      ("deploys/prod/api", "--all\n"),  # not a commit id: never reaches git
+                      ("deploys/dev/web", "0" * 40 + "\n")):  # a repository never cloned
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
     cache = tmp_path / "cache"
-    assert cached_histories(AppRepos(tmp_path, cache_dir=cache), catalog) == {}  # nothing cached: nothing cloned
-    assert not cache.exists() or not any(cache.rglob("HEAD"))
+    assert cached_histories(root, AppRepos(root, cache_dir=cache), catalog) == {}  # nothing cached: nothing cloned
+    assert not list(cache.rglob("*.git"))
 
     def deployed(*commits: str) -> list[Line]:
         return [Line(seq=i, env="dev", app="api", commit=c, result="succeeded", time=at(3 * H + i))
                 for i, c in enumerate(commits)]
 
-    AppRepos(tmp_path, cache_dir=cache).get(str(api.path)).ensure_cloned()
-    repos = AppRepos(tmp_path, cache_dir=cache)
-    whole = cached_histories(repos, catalog)
-    assert set(whole) == {str(api.path)} and set(whole[str(api.path)].time) == {c1, c2, c3}  # both branches
-    assert app_histories(repos, catalog, deployed(c1, c2[:10], c3), whole)["api"] is whole[str(api.path)]
-    clone = next(p for p in cache.rglob("*.git") if p.is_dir())
-    subprocess.run(["git", "--git-dir", str(clone), "branch", "-D", "hotfix"], check=True, capture_output=True)
-    whole = cached_histories(AppRepos(tmp_path, cache_dir=cache, offline=True), catalog)
-    assert c2 not in whole[str(api.path)]  # the branch is gone from the clone; its commit is not
-    read = app_histories(AppRepos(tmp_path, cache_dir=cache, offline=True), catalog, deployed(c1, c2, c3), whole)
-    assert read["api"] is not whole[str(api.path)] and set(read["api"].time) == {c1, c2, c3}
+    AppRepos(root, cache_dir=cache).get(str(api.path)).ensure_cloned()
+    repos = AppRepos(root, cache_dir=cache, offline=True)
+    heads = cached_histories(root, repos, catalog)
+    assert set(heads) == {str(api.path)} and set(heads[str(api.path)].time) == {c1, c3}  # below c3 only
+    assert app_histories(repos, catalog, deployed(c1, c3[:10]), heads)["api"] is heads[str(api.path)]
+    read = app_histories(repos, catalog, deployed(c1, c2, c3), heads)
+    assert read["api"] is not heads[str(api.path)] and set(read["api"].time) == {c1, c2, c3}
     assert read["api"].between(c2, c3) == [c3]
 
 
@@ -829,7 +832,8 @@ def test_a_squashed_or_pushed_line_opens_at_its_commits_author_time(tmp_path: Pa
     git_at(d.path, at(-H), "commit", "-q", "-m", "catalog")
     d.deploy("staging", "api", c1, "by hand")
     d.repo.git.add("-A")
-    env = {**os.environ, "GIT_AUTHOR_DATE": f"@{int(ts(2 * H))} +0000", "GIT_COMMITTER_DATE": f"@{int(ts(5 * H))} +0000"}
+    env = {**os.environ, "GIT_AUTHOR_DATE": f"@{int(ts(2 * H))} +0000",  # written at 2 h, landed at 5 h
+           "GIT_COMMITTER_DATE": f"@{int(ts(5 * H))} +0000"}
     subprocess.run(["git", "commit", "-q", "-m", "deploy api (#3)"], cwd=d.path, env=env, check=True)
     assert pr_openings(d.path) == {}
     env = {**os.environ, "DEPLOYCTL_CACHE": str(tmp_path / "cache"), "CI": "1"}

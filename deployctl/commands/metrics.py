@@ -1,8 +1,8 @@
 """The edge of `deployctl metrics`: the trace from `history`, commit dates from the app repositories.
 
-Git is asked once per app repository (one `git rev-list`: every branch of a cached clone, read beside
-the history, else every deployed commit), never once per commit; the deploy repo's history is the
-one `history` reads, not parsed again.
+Git is asked once per app repository (one `git rev-list`: below the deploy files' heads for a cached
+clone, beside the history, else below every deployed commit), never once per commit; the deploy
+repo's history is the one `history` reads, not parsed again.
 """
 
 from __future__ import annotations
@@ -83,19 +83,29 @@ def app_histories(repos: AppRepos, catalog: Catalog, lines: Iterable[Line],
     return {app: histories[spec] for spec in specs for app in apps_by_repo[spec]}
 
 
-def cached_histories(repos: AppRepos, catalog: Catalog, app: str | None = None) -> dict[str, AppHistory]:
-    """Every branch and tag of each app repository the cache holds, by catalog `repo`: read before
-    the deploy history says which commits were deployed, so beside it (`app_histories` reads the
-    rest). Neither clones nor fetches; a repository that cannot be read here is read there. `app`
-    narrows it to that app's repository."""
+def cached_histories(root: Path, repos: AppRepos, catalog: Catalog, app: str | None = None) -> dict[str, AppHistory]:
+    """Each app repository the cache holds, by catalog `repo`, read from the commits the deploy files
+    name first now (where each app is at; what ran before is nearly always below it): read before the
+    deploy history says which commits were deployed, so beside it. `app_histories` reads again, after
+    the history, any repository this misses a deployed commit of. Neither clones nor fetches; a
+    repository that cannot be read here is read there. `app` narrows it to that app's repository."""
+    from deployctl.adapters.git.reads import worktree_entries
+
+    heads: dict[str, set[str]] = {}
+    for entry in worktree_entries(root):
+        parts = entry.path.split("/")  # deploys/<env>/<app>
+        spec = catalog.apps.get(parts[2]) if len(parts) == 3 and app in (None, parts[2]) else None
+        if spec is not None and entry.data and (first := entry.data.split(maxsplit=1)):
+            heads.setdefault(spec.repo, set()).add(first[0].decode(errors="replace"))
+
     def read(spec: str) -> AppHistory | None:
         try:
-            text = repos.get(spec).cached_dated_log()
+            text = repos.get(spec).cached_dated_log(sorted(heads[spec]))
         except CannotJudge:
             return None
         return AppHistory(text) if text is not None else None
 
-    specs = sorted({spec.repo for name, spec in catalog.apps.items() if app in (None, name)})
+    specs = sorted(heads)
     with ThreadPoolExecutor(max_workers=4, thread_name_prefix="cached-repo") as pool:  # one git process each
         return {spec: history for spec, history in zip(specs, pool.map(read, specs), strict=True) if history}
 
@@ -165,7 +175,7 @@ def run_metrics(root: Path, env: str | None, app: str | None, since: datetime | 
     repos = AppRepos(root, offline=offline)
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="beside-history") as beside:
         openings = beside.submit(pr_openings, root)
-        cached = beside.submit(cached_histories, repos, config.catalog, app)
+        cached = beside.submit(cached_histories, root, repos, config.catalog, app)
         entries = run_history(root, env, app, None, with_engine=with_engine)
         return metrics_from_history(entries, config.catalog, [env] if env else envs, start, end, bucket, repos,
                                     apps=[app] if app else None, assume_deployed=not with_engine, root=root,

@@ -410,14 +410,15 @@ class AppRepo:
             return ""
         return self._dated(["--ignore-missing", "--stdin"], ("\n".join(tips) + "\n").encode())
 
-    def cached_dated_log(self) -> str | None:
-        """`dated_log` of every branch and tag, if the clone is in the cache already (None if not: this
-        neither clones nor fetches). Needs no tips, so it can be read before anyone knows them."""
+    def cached_dated_log(self, tips: list[str]) -> str | None:
+        """`dated_log` of these full commit ids, if the clone is in the cache already (None if not, or
+        if no tip is a full id: this neither clones, fetches, nor asks git to resolve a prefix)."""
+        hashes = [t for t in tips if len(t) in _FULL_LENGTHS and _HEX_RE.match(t)]
         self._check_cached()
-        if not self.path.exists():
+        if not hashes or not self.path.exists():
             return None
         self._ready = True
-        return self._dated(["--branches", "--tags"], None)
+        return self._dated(["--ignore-missing", "--stdin"], ("\n".join(hashes) + "\n").encode())
 
     def _dated(self, selection: list[str], input: bytes | None) -> str:
         # rev-list's own `--timestamp --parents` reads dates and parents from the commit-graph file: a
