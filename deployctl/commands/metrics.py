@@ -17,8 +17,10 @@ from typing import TYPE_CHECKING
 
 from deployctl import console
 from deployctl.adapters.git.apprepos import AppRepos
+from deployctl.core.lazymodel import build_now
 from deployctl.core.repo.catalog import Catalog
 from deployctl.core.trace.metrics import (
+    REPORT_MODELS,
     AppHistory,
     Bucket,
     Handoff,
@@ -170,13 +172,15 @@ def run_metrics(root: Path, env: str | None, app: str | None, since: datetime | 
     if app is not None and app not in config.catalog.apps:
         raise unknown("app", app, config.catalog.apps, "apps.yaml")
     start, end = window(since, until, bucket, now)
-    # Beside the history's own read (git-bound: two cores): the PR openings (the deploy repo's log
-    # again, for its merges' sides) and the cached app repositories read whole, which needs no tips.
+    # Beside the history's own read (git-bound): the PR openings (merges' sides, if any), the cached
+    # app repositories (which need no deployed commit), and the report's validators.
     repos = AppRepos(root, offline=offline)
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="beside-history") as beside:
+    with ThreadPoolExecutor(max_workers=3, thread_name_prefix="beside-history") as beside:
         openings = beside.submit(pr_openings, root)
         cached = beside.submit(cached_histories, root, repos, config.catalog, app)
+        built = beside.submit(build_now, *REPORT_MODELS)
         entries = run_history(root, env, app, None, with_engine=with_engine)
+        built.result()  # before the first report model is made here
         return metrics_from_history(entries, config.catalog, [env] if env else envs, start, end, bucket, repos,
                                     apps=[app] if app else None, assume_deployed=not with_engine, root=root,
                                     openings=openings.result, cached=cached.result())

@@ -11,3 +11,10 @@ from pydantic import BaseModel, ConfigDict
 
 class LazyModel(BaseModel):
     model_config = ConfigDict(defer_build=True)
+
+
+def build_now(*models: type[BaseModel]) -> None:
+    """Build these models' validators now: for a command that will validate them soon and has a
+    thread with time to spare before (`metrics` builds its report's while the history is read)."""
+    for model in models:
+        model.model_rebuild(force=True)
