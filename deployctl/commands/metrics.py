@@ -46,10 +46,10 @@ def app_histories(repos: AppRepos, catalog: Catalog, lines: Iterable[Line],
                   cached: Mapping[str, AppHistory] | None = None) -> dict[str, AppHistory | None]:
     """Each app's repository commits (dates, parents) reachable from what its lines deploy.
 
-    Apps sharing a repository share one read. A repository read whole already (`cached_histories`,
-    by `repo` as the catalog writes it) is used when it holds every deployed commit. A deployed
-    commit the cache lacks makes it fetch once (never offline); an unreachable repository leaves its
-    apps without lead times (None).
+    Apps sharing a repository share one read. A repository read already, beside the history
+    (`cached_histories`, by `repo` as the catalog writes it), is used when it holds every deployed
+    commit. A deployed commit the cache lacks makes it fetch once (never offline); an unreachable
+    repository leaves its apps without lead times (None).
     """
     tips_by_repo: dict[str, set[str]] = {}
     apps_by_repo: dict[str, list[str]] = {}
@@ -65,9 +65,9 @@ def app_histories(repos: AppRepos, catalog: Catalog, lines: Iterable[Line],
 
     def read(spec: str) -> AppHistory | None:
         tips = sorted(tips_by_repo.get(spec, ()))
-        whole = (cached or {}).get(spec)
-        if whole is not None and all(whole.resolve(t) is not None for t in tips):
-            return whole
+        early = (cached or {}).get(spec)
+        if early is not None and all(early.resolve(t) is not None for t in tips):
+            return early
         try:
             repo = repos.get(spec)
             history = AppHistory(repo.dated_log(tips))

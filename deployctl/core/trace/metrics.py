@@ -22,14 +22,13 @@ Levels follow the 2023 Accelerate State of DevOps report (DORA); see LEVELS.
 from __future__ import annotations
 
 import heapq
-import operator
 import statistics
 from bisect import bisect_left
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from math import ceil
-from operator import itemgetter
+from operator import eq, itemgetter
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from pydantic import ConfigDict
@@ -145,7 +144,7 @@ class AppHistory:
         # For each row, the last row reached from it by single parents, each the very next row: most
         # of a history between two merges. Between two rows of one such chain, old..new is a slice.
         only_parent = [row[2] if len(row) == 3 else None for row in rows]
-        linked = list(map(operator.eq, only_parent, shas[1:]))  # row k's only parent is row k + 1
+        linked = list(map(eq, only_parent, shas[1:]))  # row k's only parent is row k + 1
         ends = list(range(len(shas)))
         for k in range(len(linked) - 1, -1, -1):
             if linked[k]:
