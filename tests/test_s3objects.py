@@ -194,3 +194,28 @@ def test_the_url_region_wins_and_the_session_token_is_kept():
     found = direct_settings("state", "ap-south-1", None, False, None, {**PLAIN, "AWS_SESSION_TOKEN": "tok"})
     assert found is not None and found.region == "ap-south-1" and found.session_token == "tok"
     assert found.endpoint == "https://s3.ap-south-1.amazonaws.com"
+
+
+def test_a_refused_call_names_the_iam_action_it_needs(httpserver):
+    """S3 answering 403 AccessDenied (a real HTTP server on loopback): each call's error names the IAM
+    action the runner's credentials lack, and where the README lists them."""
+    import re
+
+    from pytest_httpserver import HTTPServer
+
+    server: HTTPServer = httpserver
+    server.expect_request(re.compile("/state/.*")).respond_with_data(
+        "<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>", status=403,
+        content_type="application/xml")
+    client = SignedObjects(DirectSettings(endpoint=server.url_for("").rstrip("/"), region=REGION, path_style=True,
+                                          access_key=KEYS["AWS_ACCESS_KEY_ID"],
+                                          secret_key=KEYS["AWS_SECRET_ACCESS_KEY"]), timeout=5)
+    calls = {"s3:ListBucket": lambda: client.list_keys("state", ".pulumi/"),
+             "s3:GetObject": lambda: client.get("state", "k"),
+             "s3:PutObject": lambda: client.put("state", "k", b"x"),
+             "s3:DeleteObject": lambda: client.delete("state", "k")}
+    for action, call in calls.items():
+        with pytest.raises(S3Error) as refused:
+            call()
+        assert refused.value.status == 403 and refused.value.code == "AccessDenied"
+        assert f"need {action} on it" in str(refused.value) and "Set up for a team on GitHub" in str(refused.value)
